@@ -1,0 +1,17 @@
+"""jobs: background tasks for Django, on Redis.
+
+    from jobs import task
+
+    @task
+    def add(x, y):
+        return x + y
+
+    add.delay(2, 3).get(timeout=10)  # 5
+"""
+
+__version__ = "0.1.0"
+
+from .engine.asyncresult import AsyncResult, EagerResult  # noqa: E402
+from .engine.task import Request, Task, enqueue_many, task  # noqa: E402
+
+__all__ = ["AsyncResult", "EagerResult", "Request", "Task", "enqueue_many", "task", "__version__"]

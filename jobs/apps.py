@@ -1,0 +1,45 @@
+"""The Django side starts here: settings are wired to the engine, tasks.py modules are imported."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.core.signals import setting_changed
+from django.db import close_old_connections, connections
+from django.utils.module_loading import autodiscover_modules
+
+
+class JobsConfig(AppConfig):
+    name = "jobs"
+    verbose_name = "Jobs"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401 - registers the system checks
+        from .conf import load
+        from .engine import app as engine_app
+
+        engine_app.configure(load)
+        setting_changed.connect(_settings_changed, dispatch_uid="jobs.settings_changed")
+        hooks = engine_app.hooks
+        if _before_fork not in hooks.before_fork:
+            hooks.before_fork.append(_before_fork)
+            hooks.before_task.append(_around_task)
+            hooks.after_task.append(_around_task)
+        autodiscover_modules("tasks")
+
+
+def _settings_changed(setting: str, **kwargs: object) -> None:
+    if setting in ("JOBS", "CACHES"):
+        from .engine import app as engine_app
+
+        engine_app.reset()
+
+
+def _before_fork() -> None:
+    # A database connection must never be shared by two processes: close before forking a child.
+    connections.close_all()
+
+
+def _around_task(*args: object) -> None:
+    # What Django does around a request: drop connections that are broken or past CONN_MAX_AGE.
+    close_old_connections()

@@ -1,0 +1,109 @@
+"""JOBS settings → the engine's Config.
+
+    JOBS = {"BROKER_URL": "redis://127.0.0.1:6379/0"}   # or {"REDIS_CACHE": "default"}
+
+Each key is the upper-case name of a Config field (see docs/settings.md); an unknown key is an
+error that lists the known ones, so a typo is never silently ignored. The broker URL defaults to the
+JOBS_BROKER_URL environment variable, then to redis://127.0.0.1:6379/0. REDIS_CACHE names a cache
+alias in CACHES (django-redis or Django's own Redis cache) whose LOCATION and password are reused,
+so Redis is configured once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+from django.conf import settings
+
+from .engine.config import DEFAULT_BROKER_URL, Config
+from .engine.errors import ConfigurationError
+
+_FIELDS = {f.name.upper(): f for f in dataclasses.fields(Config)}
+SPECIAL = {"REDIS_CACHE"}
+KNOWN = sorted(set(_FIELDS) | SPECIAL)
+
+
+def load() -> Config:
+    raw: Any = getattr(settings, "JOBS", {}) or {}
+    if not isinstance(raw, dict):
+        raise ConfigurationError(f"settings.JOBS must be a dict, not {type(raw).__name__}")
+    unknown = sorted(set(raw) - set(KNOWN))
+    if unknown:
+        raise ConfigurationError(
+            f"settings.JOBS has unknown key(s) {', '.join(unknown)}; known keys: {', '.join(KNOWN)}"
+        )
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in SPECIAL:
+            continue
+        values[key.lower()] = _coerce(key, value)
+    if "REDIS_CACHE" in raw:
+        if "BROKER_URL" in raw:
+            raise ConfigurationError("settings.JOBS has both BROKER_URL and REDIS_CACHE; keep one")
+        url, options = from_cache(raw["REDIS_CACHE"])
+        values["broker_url"] = url
+        values["broker_options"] = {**options, **values.get("broker_options", {})}
+    values.setdefault("broker_url", os.environ.get("JOBS_BROKER_URL") or DEFAULT_BROKER_URL)
+    return Config(**values)
+
+
+def _coerce(key: str, value: Any) -> Any:
+    kind = _FIELDS[key].type
+    if key == "ACCEPT_CONTENT":
+        if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+            raise ConfigurationError("JOBS['ACCEPT_CONTENT'] must be a list of content type names, e.g. ['json']")
+        return tuple(value)
+    if key in ("RESULT_EXPIRES", "LEASE_SECONDS", "ENQUEUE_TIMEOUT", "WORKER_SHUTDOWN_TIMEOUT"):
+        if hasattr(value, "total_seconds"):
+            return value.total_seconds()
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigurationError(f"JOBS[{key!r}] must be a number of seconds or a timedelta, not {value!r}")
+        return float(value)
+    expected = {"bool": bool, "str": str, "int": int}.get(str(kind))
+    if expected is bool and not isinstance(value, bool):
+        raise ConfigurationError(f"JOBS[{key!r}] must be True or False, not {value!r}")
+    if expected is str and not isinstance(value, str):
+        raise ConfigurationError(f"JOBS[{key!r}] must be a string, not {value!r}")
+    if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigurationError(f"JOBS[{key!r}] must be an integer, not {value!r}")
+    if key == "WORKER_CONCURRENCY" and value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or value < 1
+    ):
+        raise ConfigurationError(f"JOBS['WORKER_CONCURRENCY'] must be a positive integer or None, not {value!r}")
+    if key == "BROKER_OPTIONS" and not isinstance(value, dict):
+        raise ConfigurationError("JOBS['BROKER_OPTIONS'] must be a dict of redis-py connection options")
+    return value
+
+
+def from_cache(alias: str) -> tuple[str, dict[str, Any]]:
+    caches = getattr(settings, "CACHES", {})
+    if alias not in caches:
+        raise ConfigurationError(
+            f"JOBS['REDIS_CACHE'] is {alias!r} but CACHES has no such alias (it has: {', '.join(caches) or 'none'})"
+        )
+    cache = caches[alias]
+    backend = cache.get("BACKEND", "")
+    if "redis" not in backend.lower():
+        raise ConfigurationError(
+            f"JOBS['REDIS_CACHE'] is {alias!r}, whose BACKEND {backend!r} is not a Redis cache; "
+            "use django_redis.cache.RedisCache or django.core.cache.backends.redis.RedisCache"
+        )
+    location = cache.get("LOCATION")
+    if isinstance(location, (list, tuple)):
+        location = location[0]  # the first server is the primary (writes go there)
+    if isinstance(location, str) and "," in location:
+        location = location.split(",")[0].strip()
+    if not location:
+        raise ConfigurationError(f"CACHES[{alias!r}] has no LOCATION to take the Redis URL from")
+    options = dict(cache.get("OPTIONS", {}))
+    pool_options: dict[str, Any] = dict(options.get("CONNECTION_POOL_KWARGS", {}))
+    if options.get("PASSWORD"):  # django-redis
+        pool_options["password"] = options["PASSWORD"]
+    if options.get("password"):  # Django's own RedisCache passes lower-case OPTIONS to redis-py
+        pool_options["password"] = options["password"]
+    for name in ("SOCKET_CONNECT_TIMEOUT", "SOCKET_TIMEOUT"):
+        if name in options:
+            pool_options[name.lower()] = options[name]
+    return location, pool_options

@@ -1,0 +1,158 @@
+"""AsyncResult: a handle on a task's result, by id, from any process.
+
+get() subscribes to the task's done channel before it reads the result, so a result written between
+the two cannot be missed, then sleeps on the subscription: no polling. It re-reads the result every
+few seconds anyway, so a notice lost to a Redis restart only delays it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from . import app as app_module
+from .connection import Link, with_retry
+from .errors import TaskRevoked, TimeoutError
+from .results import FAILURE, PENDING, READY_STATES, REVOKED, SUCCESS, ResultMeta, decode
+
+#: Re-read the result at least this often while waiting (a safety net, not a poll).
+RECHECK = 5.0
+
+
+class AsyncResult:
+    def __init__(self, id: str, task_name: str | None = None, app: Any = None) -> None:
+        self.id = id
+        self.task_name = task_name
+        self._app = app
+        self._meta: ResultMeta | None = None
+
+    @property
+    def app(self) -> Any:
+        return self._app or app_module.current()
+
+    def __repr__(self) -> str:
+        return f"<AsyncResult {self.id} {self.status}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AsyncResult) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _read(self) -> ResultMeta | None:
+        if self._meta is not None:
+            return self._meta
+        app = self.app
+        broker = app.broker
+        raw = with_retry(lambda: broker.link.call("GET", broker.keys.result(self.id)),
+                         app.config.enqueue_timeout, "read result")
+        if raw is None:
+            return None
+        meta = decode(raw, app.config.accept_content)
+        if meta.status in READY_STATES:
+            self._meta = meta  # final: never read again
+        return meta
+
+    @property
+    def status(self) -> str:
+        meta = self._read()
+        return meta.status if meta else PENDING
+
+    state = status
+
+    def ready(self) -> bool:
+        return self.status in READY_STATES
+
+    def successful(self) -> bool:
+        return self.status == SUCCESS
+
+    def failed(self) -> bool:
+        return self.status == FAILURE
+
+    @property
+    def result(self) -> Any:
+        """The return value once it succeeded, the exception once it failed, else None."""
+        meta = self._read()
+        if meta is None:
+            return None
+        return meta.exception if meta.status == FAILURE else meta.value
+
+    @property
+    def traceback(self) -> str | None:
+        meta = self._read()
+        return meta.traceback if meta else None
+
+    @property
+    def date_done(self) -> float | None:
+        meta = self._read()
+        return meta.date_done if meta else None
+
+    def forget(self) -> None:
+        """Delete the stored result (it would expire by itself after RESULT_EXPIRES)."""
+        broker = self.app.broker
+        broker.link.call("DEL", broker.keys.result(self.id))
+        self._meta = None
+
+    # -- waiting -------------------------------------------------------------------------------
+
+    def get(self, timeout: float | None = None, propagate: bool = True) -> Any:
+        """Wait for the task to finish and return its value. With propagate, a failure re-raises
+        the task's exception and a revoked task raises TaskRevoked. TimeoutError after `timeout`."""
+        meta = self._read()
+        if meta is None or meta.status not in READY_STATES:
+            meta = self._wait(timeout)
+        if meta.status == SUCCESS:
+            return meta.value
+        if not propagate:
+            return meta.exception if meta.status == FAILURE else None
+        if meta.status == REVOKED:
+            raise TaskRevoked(f"task {self.id} was not run: {meta.reason or 'revoked'}")
+        assert meta.exception is not None
+        raise meta.exception
+
+    def wait(self, timeout: float | None = None, propagate: bool = True) -> Any:
+        return self.get(timeout=timeout, propagate=propagate)
+
+    def _wait(self, timeout: float | None) -> ResultMeta:
+        broker = self.app.broker
+        deadline = None if timeout is None else time.monotonic() + timeout
+        link = Link(broker.factory, socket_timeout=None)
+        try:
+            link.call("SUBSCRIBE", broker.keys.done(self.id))
+            while True:
+                meta = self._read()
+                if meta is not None and meta.status in READY_STATES:
+                    return meta
+                left = RECHECK if deadline is None else min(RECHECK, deadline - time.monotonic())
+                if left <= 0:
+                    raise TimeoutError(f"task {self.id} was not ready within {timeout:g} s")
+                if link.conn.can_read(timeout=left):
+                    link.conn.read_response()
+        finally:
+            link.close()
+
+    async def aget(self, timeout: float | None = None, propagate: bool = True) -> Any:
+        """get() for async views: the wait runs in a thread so the event loop is not blocked."""
+        import asyncio
+
+        return await asyncio.to_thread(self.get, timeout, propagate)
+
+
+class EagerResult(AsyncResult):
+    """The result of a task run inline (EAGER mode): already final, never read from Redis."""
+
+    def __init__(self, id: str, task_name: str, meta: ResultMeta) -> None:
+        super().__init__(id, task_name)
+        self._meta = meta
+
+    def _read(self) -> ResultMeta | None:
+        return self._meta
+
+    def _wait(self, timeout: float | None) -> ResultMeta:
+        assert self._meta is not None
+        return self._meta
+
+    def forget(self) -> None:
+        pass

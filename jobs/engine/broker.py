@@ -1,0 +1,213 @@
+"""The broker: every move of a message in Redis, each one round trip and, where it changes more than
+one key, one Lua script (lua/<method>.lua).
+
+A message's life in Redis:
+
+    enqueue ──► queue:<name> ──fetch──► inflight + leases ──ack──► result:<id>
+       │            ▲    ▲                 │        │
+       └► scheduled ┘    └──── maintain / requeue ──┘  (lease ran out, or handed back)
+
+A message is always in exactly one of: scheduled, a queue, in flight. Every move between them is one
+atomic script, so a process killed at any instant loses nothing: at worst a message waits for its
+lease to run out. Delivery tokens fence the holder: once a lease is lost, the old token can no longer
+acknowledge, so one run's result is stored, the one that holds the lease.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import scripts
+from .config import Config
+from .connection import ConnectionFactory, Link, Links, with_retry
+from .keys import Keys
+from .message import Message
+
+#: An idle consumer's blocking wait is cut into slices this long, as a safety net for a connection
+#: that died silently; it is not a polling interval (a wake token ends the wait at once).
+WAIT_SLICE = 10
+
+
+@dataclass(slots=True)
+class Ack:
+    """A finished delivery to settle. token '' = acknowledged when it started; payload '' = no result."""
+
+    token: str
+    task_id: str
+    payload: str
+
+
+@dataclass(slots=True)
+class Delivery:
+    token: str
+    queue: str
+    wire: bytes
+
+
+@dataclass(slots=True)
+class Maintenance:
+    promoted: int
+    recovered: list[tuple[str, str]]  # (token, queue)
+    next_due: float | None  # unix time (s) of the next scheduled message
+
+
+class FetchPlan:
+    """The parts of a fetch call that stay the same for one consumer, computed once."""
+
+    __slots__ = ("queues", "keys", "names")
+
+    def __init__(self, keys: Keys, queues: Sequence[str]) -> None:
+        self.queues = list(queues)
+        self.keys = [keys.leases, keys.inflight] + [keys.queue(q) for q in queues] + [
+            keys.wake(q) for q in queues
+        ]
+        self.names = list(queues)
+
+
+class Broker:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.keys = Keys(config.key_prefix)
+        self.factory = ConnectionFactory(config.broker_url, config.broker_options)
+        self._links = Links(self.factory)
+        self._wait_links = Links(self.factory, socket_timeout=WAIT_SLICE + 5)
+        self._ttl_ms = str(int(config.result_expires * 1000))
+        self._lease_ms = int(config.lease_seconds * 1000)
+
+    @property
+    def link(self) -> Link:
+        return self._links.link
+
+    # -- enqueue -------------------------------------------------------------------------------
+
+    def enqueue(self, messages: Sequence[Message]) -> None:
+        """Put messages in Redis in one round trip. Encoding happens first, so an argument that
+        cannot be sent raises before anything is written. Retried on connection errors until
+        ENQUEUE_TIMEOUT (safe: enqueue is idempotent), then BrokerUnavailable."""
+        keys = [self.keys.scheduled]
+        slots: dict[str, int] = {}
+        args: list[Any] = []
+        now = time.time()
+        for message in messages:
+            wire = message.encode()
+            if message.eta is not None and message.eta > now:
+                args += (0, int(message.eta * 1000), f"{message.score}|{message.queue}|{wire}")
+                continue
+            slot = slots.get(message.queue)
+            if slot is None:
+                slot = slots[message.queue] = len(slots) + 1
+                keys += (self.keys.queue(message.queue), self.keys.wake(message.queue))
+            args += (slot, message.score, wire)
+        script = scripts.load("enqueue")
+        with_retry(lambda: script(self.link, keys, args), self.config.enqueue_timeout, "enqueue")
+
+    # -- consume -------------------------------------------------------------------------------
+
+    def plan(self, queues: Sequence[str]) -> FetchPlan:
+        return FetchPlan(self.keys, queues)
+
+    def _ack_parts(self, acks: Sequence[Ack]) -> tuple[list[str], list[str]]:
+        keys: list[str] = []
+        args: list[str] = []
+        result, done = self.keys.result, self.keys.done
+        for ack in acks:
+            keys.append(result(ack.task_id))
+            args += (ack.token, ack.payload, done(ack.task_id))
+        return keys, args
+
+    def fetch(
+        self,
+        plan: FetchPlan,
+        want: int,
+        token_prefix: str,
+        first_seq: int,
+        woken: bool = False,
+        acks: Sequence[Ack] = (),
+        link: Link | None = None,
+    ) -> tuple[list[bytes], list[Delivery]]:
+        """Settle `acks`, then take up to `want` messages. Returns (refused ack tokens, deliveries);
+        delivery k carries token ``token_prefix + str(first_seq + k)``."""
+        ack_keys, ack_args = self._ack_parts(acks)
+        nq = len(plan.queues)
+        deadline = int(time.time() * 1000) + self._lease_ms
+        args = [nq, want, deadline, token_prefix, first_seq, "1" if woken else "0", self._ttl_ms,
+                len(acks), *plan.names, *ack_args]
+        refused, out = scripts.load("fetch")(link or self.link, plan.keys + ack_keys, args)
+        names = plan.queues
+        deliveries = [
+            Delivery(f"{token_prefix}{first_seq + k}", names[int(out[2 * k]) - 1], out[2 * k + 1])
+            for k in range(len(out) // 2)
+        ]
+        return refused, deliveries
+
+    def ack(self, acks: Sequence[Ack], link: Link | None = None) -> list[bytes]:
+        """Settle deliveries; returns the refused tokens (their lease had been lost)."""
+        if not acks:
+            return []
+        ack_keys, ack_args = self._ack_parts(acks)
+        keys = [self.keys.leases, self.keys.inflight, *ack_keys]
+        return scripts.load("ack")(link or self.link, keys, [self._ttl_ms, len(acks), *ack_args])
+
+    def wait_link(self) -> Link:
+        """This thread's connection for blocking waits (interrupt it to end a wait early)."""
+        return self._wait_links.link
+
+    def wait(self, plan: FetchPlan, timeout: int = WAIT_SLICE) -> bool:
+        """Block until a wake token arrives on one of the plan's queues, or `timeout` seconds pass.
+        True if woken. The token is only a hint to fetch: losing it loses no message."""
+        wakes = plan.keys[2 + len(plan.queues):]
+        return self.wait_link().call("BLPOP", *wakes, timeout) is not None
+
+    def defer(self, token: str, due: float, message: Message) -> bool:
+        """Put a held message back into the scheduled set, due at `due` (unix s)."""
+        member = f"{message.score}|{message.queue}|{message.encode()}"
+        keys = [self.keys.leases, self.keys.inflight, self.keys.scheduled]
+        return bool(scripts.load("defer")(self.link, keys, [token, int(due * 1000), member]))
+
+    def bury(self, token: str, record: str, max_entries: int) -> tuple[bool, int]:
+        """Move a held message to the dead letters. Returns (moved, number of old entries trimmed)."""
+        keys = [self.keys.leases, self.keys.inflight, self.keys.dead]
+        now_ms = int(time.time() * 1000)
+        moved, trimmed = scripts.load("dead")(self.link, keys, [token, now_ms, record, max_entries])
+        return bool(moved), int(trimmed)
+
+    # -- supervise -----------------------------------------------------------------------------
+
+    def renew(self, tokens: Sequence[str]) -> None:
+        """Push the lease deadline of held deliveries forward. XX: a token that lost its lease is
+        not given a new one, so renewal can never resurrect a delivery another worker took."""
+        if tokens:
+            deadline = int(time.time() * 1000) + self._lease_ms
+            args: list[Any] = []
+            for token in tokens:
+                args += (deadline, token)
+            self.link.call("ZADD", self.keys.leases, "XX", *args)
+
+    def requeue(self, tokens: Sequence[str]) -> int:
+        """Hand deliveries back to their queues now; returns how many were still held."""
+        if not tokens:
+            return 0
+        keys = [self.keys.leases, self.keys.inflight]
+        args = [self.keys.queue_prefix, self.keys.wake_prefix, *tokens]
+        return int(scripts.load("requeue")(self.link, keys, args))
+
+    def maintain(self, worker_id: str = "", limit: int = 1000) -> Maintenance:
+        keys = [self.keys.scheduled, self.keys.leases, self.keys.inflight, self.keys.workers]
+        args = [int(time.time() * 1000), self.keys.queue_prefix, self.keys.wake_prefix, limit, worker_id]
+        promoted, recovered, next_due = scripts.load("maintain")(self.link, keys, args)
+        pairs = [(recovered[i].decode(), recovered[i + 1].decode()) for i in range(0, len(recovered), 2)]
+        return Maintenance(int(promoted), pairs, float(next_due) / 1000 if next_due else None)
+
+    # -- inspect -------------------------------------------------------------------------------
+
+    def queue_length(self, queue: str) -> int:
+        return int(self.link.call("ZCARD", self.keys.queue(queue)))
+
+    def scheduled_count(self) -> int:
+        return int(self.link.call("ZCARD", self.keys.scheduled))
+
+    def inflight_count(self) -> int:
+        return int(self.link.call("HLEN", self.keys.inflight))

@@ -1,0 +1,89 @@
+"""The engine's settings: one frozen value, built once from Django's JOBS dict (see jobs/conf.py).
+
+The engine never reads Django settings itself, so it can be driven and tested without Django, and a
+settings change in a test replaces this object instead of mutating state under a running worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigurationError
+
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
+SERIALIZERS = ("json", "pickle")
+_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
+
+
+@dataclass(frozen=True)
+class Config:
+    broker_url: str = DEFAULT_BROKER_URL
+    #: Extra keyword arguments for redis-py's connection pool (ssl_cert_reqs, socket_keepalive, ...).
+    broker_options: dict[str, Any] = field(default_factory=dict)
+    key_prefix: str = "jobs"
+    default_queue: str = "default"
+    eager: bool = False
+    eager_propagates: bool = False
+    task_serializer: str = "json"
+    result_serializer: str = "json"
+    accept_content: tuple[str, ...] = ("json",)
+    result_expires: float = 86400.0
+    ignore_result: bool = False
+    track_started: bool = False
+    acks_late: bool = True
+    #: How long a worker owns a running task without renewing; renewed every third of it.
+    lease_seconds: float = 30.0
+    #: How long delay() waits for an unreachable Redis before raising BrokerUnavailable.
+    enqueue_timeout: float = 5.0
+    worker_concurrency: int | None = None
+    worker_pool: str = "prefork"
+    worker_prefetch: int = 0
+    worker_shutdown_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("task_serializer", "result_serializer"):
+            value = getattr(self, name)
+            if value not in SERIALIZERS:
+                raise ConfigurationError(
+                    f"JOBS[{name.upper()!r}] is {value!r}; choose one of {', '.join(SERIALIZERS)}."
+                )
+            if value not in self.accept_content:
+                raise ConfigurationError(
+                    f"JOBS[{name.upper()!r}] is {value!r} but ACCEPT_CONTENT is "
+                    f"{list(self.accept_content)}: add {value!r} to ACCEPT_CONTENT (a worker decodes "
+                    "only what it accepts), or use 'json'."
+                )
+        unknown = set(self.accept_content) - set(SERIALIZERS)
+        if unknown:
+            raise ConfigurationError(
+                f"JOBS['ACCEPT_CONTENT'] has {sorted(unknown)}; known content types: {', '.join(SERIALIZERS)}."
+            )
+        check_name("JOBS['DEFAULT_QUEUE']", self.default_queue)
+        check_name("JOBS['KEY_PREFIX']", self.key_prefix)
+        if self.worker_pool not in ("prefork", "threads", "solo"):
+            raise ConfigurationError(
+                f"JOBS['WORKER_POOL'] is {self.worker_pool!r}; choose prefork, threads or solo."
+            )
+        for name in ("lease_seconds", "enqueue_timeout", "result_expires"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"JOBS[{name.upper()!r}] must be a positive number of seconds.")
+        if self.lease_seconds < 1:
+            raise ConfigurationError("JOBS['LEASE_SECONDS'] must be at least 1 second.")
+        if self.worker_prefetch < 0:
+            raise ConfigurationError("JOBS['WORKER_PREFETCH'] must be 0 or more.")
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+
+def check_name(what: str, value: object, error: type[Exception] = ConfigurationError) -> str:
+    """Queue names, task ids and task names travel inside '|'-separated wire headers and Redis keys,
+    so they are limited to characters that cannot break either."""
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise error(
+            f"{what} is {value!r}: use 1-200 characters from letters, digits and . _ : -"
+        )
+    return value

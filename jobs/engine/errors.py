@@ -1,0 +1,72 @@
+"""Every error jobs raises, under one root.
+
+The docstring of each class is its default message, so a bare ``raise BrokerUnavailable()`` still
+tells the reader what happened and what to do. Errors a user is expected to catch are named for what
+went wrong; errors that only steer the worker are named for what the worker does with them.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+
+class JobsError(Exception):
+    """Something went wrong in jobs."""
+
+    def __init__(self, message: str | None = None, *args: object) -> None:
+        super().__init__(message or (self.__doc__ or "").strip(), *args)
+
+
+class ConfigurationError(JobsError):
+    """The JOBS settings are not valid; see docs/settings.md for every key and its type."""
+
+
+class DuplicateTaskName(ConfigurationError):
+    """Two different functions were registered under one task name; give one of them name=..."""
+
+
+class NotRegistered(JobsError, KeyError):
+    """No task is registered under this name: is the module that defines it imported (tasks.py of an
+    installed app), and is the name spelled as in @task(name=...)?"""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class EncodeError(JobsError, TypeError):
+    """An argument or a result cannot be carried by the serializer: pass plain data (str, int, float,
+    bool, None, list, dict, datetime, date, time, Decimal, UUID, bytes) instead."""
+
+
+class DecodeError(JobsError, ValueError):
+    """A message or a result could not be decoded."""
+
+
+class ContentDisallowed(DecodeError):
+    """The content type is not in JOBS["ACCEPT_CONTENT"], so it is not decoded."""
+
+
+class BrokerUnavailable(JobsError, ConnectionError):
+    """Redis did not answer within JOBS["ENQUEUE_TIMEOUT"]: is it running and is JOBS["BROKER_URL"]
+    right? Nothing was enqueued by this call."""
+
+
+class TimeoutError(JobsError, builtins.TimeoutError):  # noqa: A001 - mirrors celery.exceptions
+    """The result was not ready within the timeout given to get(); the task may still finish later."""
+
+
+class TaskRevoked(JobsError):
+    """The task was not run: it was revoked or had expired."""
+
+
+class TaskFailed(JobsError):
+    """The task failed with an exception whose class is not known in this process; the original type
+    and message are kept in .exc_type and the message."""
+
+    def __init__(self, message: str | None = None, exc_type: str = "") -> None:
+        super().__init__(message)
+        self.exc_type = exc_type
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{self.exc_type}: {text}" if self.exc_type else text

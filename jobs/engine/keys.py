@@ -1,0 +1,52 @@
+"""Every Redis key name jobs uses, built here and nowhere else.
+
+All keys carry the prefix inside a hash tag, ``{jobs}:...``, so that they live in one Redis Cluster
+slot: our Lua scripts touch several of them at once, and some (a queue named inside a message) are
+only known inside the script. Several sites share one Redis by choosing different KEY_PREFIXes.
+
+    {p}:queue:<name>    ZSET  ready messages; score 9 - priority, member ordered by enqueue time
+    {p}:wake:<name>     LIST  at most a token or so; idle workers block on it (BLPOP)
+    {p}:scheduled       ZSET  ETA/countdown messages; score = due time (ms)
+    {p}:leases          ZSET  delivery token -> lease deadline (ms)
+    {p}:inflight        HASH  delivery token -> the message it carries (to hand back if the lease dies)
+    {p}:result:<id>     STRING  a task's result, with an expiry
+    {p}:done:<id>       pub/sub channel announcing that result
+    {p}:dead            ZSET  dead letters; score = time (ms), member = reason + message
+    {p}:workers         ZSET  worker id -> last heartbeat (ms)
+    {p}:worker:<id>     STRING  what a worker said about itself at start (JSON), with an expiry
+"""
+
+from __future__ import annotations
+
+
+class Keys:
+    __slots__ = ("base", "queue_prefix", "wake_prefix", "result_prefix", "done_prefix",
+                 "scheduled", "leases", "inflight", "dead", "workers", "worker_prefix")
+
+    def __init__(self, prefix: str) -> None:
+        self.base = "{" + prefix + "}:"
+        self.queue_prefix = self.base + "queue:"
+        self.wake_prefix = self.base + "wake:"
+        self.result_prefix = self.base + "result:"
+        self.done_prefix = self.base + "done:"
+        self.worker_prefix = self.base + "worker:"
+        self.scheduled = self.base + "scheduled"
+        self.leases = self.base + "leases"
+        self.inflight = self.base + "inflight"
+        self.dead = self.base + "dead"
+        self.workers = self.base + "workers"
+
+    def queue(self, name: str) -> str:
+        return self.queue_prefix + name
+
+    def wake(self, name: str) -> str:
+        return self.wake_prefix + name
+
+    def result(self, task_id: str) -> str:
+        return self.result_prefix + task_id
+
+    def done(self, task_id: str) -> str:
+        return self.done_prefix + task_id
+
+    def worker(self, worker_id: str) -> str:
+        return self.worker_prefix + worker_id

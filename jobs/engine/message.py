@@ -1,0 +1,143 @@
+"""A task message: what enqueue writes to Redis and a worker reads back.
+
+On the wire a message is one string:
+
+    <enqueued, µs, 16 hex>|<deliveries>|<task id>|<task name>|<envelope JSON>
+
+The header is plain text so that Lua scripts can read the id and count deliveries without decoding
+JSON, and so that a sorted set with one score per priority keeps messages of equal priority in
+enqueue order (members with equal scores sort by their bytes, and the header starts with the time).
+The envelope is always JSON, safe to decode; it carries the arguments inline when the content type is
+JSON, or as an opaque string for any other content type, which is decoded only if accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import DecodeError, EncodeError
+from .serializers import (
+    decode_value,
+    explain_args,
+    json_dumps,
+    json_loads,
+    pickle_dumps,
+    refuse_model_instances,
+)
+
+MAX_PRIORITY = 9
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: str
+    task: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    queue: str = "default"
+    priority: int = 0
+    #: Unix time (s) before which it must not run; None = now.
+    eta: float | None = None
+    #: Unix time (s) after which it must not start.
+    expires: float | None = None
+    retries: int = 0
+    content_type: str = "json"
+    #: Per-call execution options (ignore_result, ...); small, JSON-safe, open for later features.
+    options: dict[str, Any] = field(default_factory=dict)
+    #: Unix time (s) it was first enqueued; set from the wire header.
+    enqueued_at: float = 0.0
+    #: How often it was handed to a worker before and handed back (lease lost, shutdown).
+    deliveries: int = 0
+
+    @property
+    def score(self) -> int:
+        """Sort key inside a queue: lower pops first, so priority 9 scores 0."""
+        return MAX_PRIORITY - self.priority
+
+    def replace(self, **changes: Any) -> Message:
+        return dataclasses.replace(self, **changes)
+
+    def encode(self) -> str:
+        env: dict[str, Any] = {"ct": self.content_type, "p": self.priority}
+        if self.content_type == "json":
+            env["a"] = self.args
+            env["k"] = self.kwargs
+        if self.eta is not None:
+            env["eta"] = self.eta
+        if self.expires is not None:
+            env["exp"] = self.expires
+        if self.retries:
+            env["r"] = self.retries
+        if self.options:
+            env["o"] = self.options
+        try:
+            if self.content_type != "json":
+                refuse_model_instances(self.args, self.kwargs, self.task)
+                env["b"] = pickle_dumps((self.args, self.kwargs))
+            body = json_dumps(env)
+        except EncodeError:
+            raise
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise explain_args(self.args, self.kwargs, self.task) from exc
+        except Exception as exc:  # pickle raises a zoo of errors for unpicklable objects
+            raise EncodeError(f"{self.task}: the arguments cannot be pickled: {exc}") from exc
+        enqueued_us = int((self.enqueued_at or time.time()) * 1_000_000)
+        return f"{enqueued_us:016x}|{self.deliveries}|{self.id}|{self.task}|{body}"
+
+
+class Header:
+    """The plain-text part of a wire message, readable even when the envelope is not."""
+
+    __slots__ = ("enqueued_at", "deliveries", "id", "task", "envelope")
+
+    def __init__(self, wire: str) -> None:
+        try:
+            enq, deliveries, self.id, self.task, self.envelope = wire.split("|", 4)
+            self.enqueued_at = int(enq, 16) / 1_000_000
+            self.deliveries = int(deliveries)
+        except ValueError as exc:
+            raise DecodeError(f"not a jobs message (bad header): {wire[:120]!r}") from exc
+
+
+def decode(wire: str | bytes, queue: str, accept: tuple[str, ...]) -> Message:
+    """Read a wire message; DecodeError (with .header when the header could be read) otherwise."""
+    if isinstance(wire, bytes):
+        try:
+            wire = wire.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DecodeError(f"message is not UTF-8: {exc}") from exc
+    header = Header(wire)
+    try:
+        env = json_loads(header.envelope)
+        content_type = env["ct"]
+        if content_type == "json":
+            args, kwargs = env["a"], env["k"]
+        else:
+            args, kwargs = decode_value(env["b"], content_type, accept)
+        if "json" not in accept and content_type == "json":
+            decode_value(None, "json", accept)  # raises ContentDisallowed
+        return Message(
+            id=header.id,
+            task=header.task,
+            args=tuple(args),
+            kwargs=kwargs,
+            queue=queue,
+            priority=env.get("p", 0),
+            eta=env.get("eta"),
+            expires=env.get("exp"),
+            retries=env.get("r", 0),
+            content_type=content_type,
+            options=env.get("o") or {},
+            enqueued_at=header.enqueued_at,
+            deliveries=header.deliveries,
+        )
+    except DecodeError as exc:
+        exc.header = header  # type: ignore[attr-defined]
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        error = DecodeError(f"message {header.id} ({header.task}) has a broken envelope: {exc}")
+        error.header = header  # type: ignore[attr-defined]
+        raise error from exc

@@ -1,0 +1,129 @@
+"""Results: how a task's outcome is written (by the worker, inside its ack), read and awaited.
+
+A result is one JSON document under ``{p}:result:<id>`` with an expiry (RESULT_EXPIRES). The worker
+writes it in the same atomic step that acknowledges the message, and publishes on ``{p}:done:<id>``,
+so get() blocks on a subscription instead of polling. A failed task's exception travels as its class
+path, arguments and message; it is rebuilt only from a class already imported in the reading process
+that is an Exception subclass. Nothing in a stored result is ever imported or executed (the trap of
+CVE-2021-23727), and the value itself is decoded only if its content type is accepted.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback as tb
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import DecodeError, EncodeError, TaskFailed
+from .serializers import decode_value, encode_value, json_dumps, json_loads
+
+PENDING = "PENDING"
+STARTED = "STARTED"
+RETRY = "RETRY"
+SUCCESS = "SUCCESS"
+FAILURE = "FAILURE"
+REVOKED = "REVOKED"
+READY_STATES = frozenset({SUCCESS, FAILURE, REVOKED})
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What running a task produced, before it is written anywhere."""
+
+    status: str
+    value: Any = None
+    exception: BaseException | None = None
+    traceback: str | None = None
+    reason: str | None = None
+    runtime: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ResultMeta:
+    status: str
+    value: Any = None
+    exception: BaseException | None = None
+    traceback: str | None = None
+    reason: str | None = None
+    task: str | None = None
+    date_done: float | None = None
+    worker: str | None = None
+
+
+def encode(outcome: Outcome, task: str, content_type: str, worker: str) -> str:
+    doc: dict[str, Any] = {"status": outcome.status, "task": task, "date_done": time.time(), "worker": worker}
+    if outcome.status == SUCCESS:
+        try:
+            doc["result"] = encode_value(outcome.value, content_type)
+            doc["ct"] = content_type
+            return json_dumps(doc)
+        except (TypeError, ValueError) as exc:
+            problem = EncodeError(
+                f"{task} returned a {type(outcome.value).__name__} that the {content_type} result "
+                f"serializer cannot carry ({exc}); return plain data"
+            )
+            doc = {"status": FAILURE, "task": task, "date_done": doc["date_done"], "worker": worker}
+            outcome = Outcome(FAILURE, exception=problem, traceback=None)
+    if outcome.exception is not None:
+        doc["exception"] = describe_exception(outcome.exception)
+        doc["traceback"] = outcome.traceback
+    if outcome.reason:
+        doc["reason"] = outcome.reason
+    return json_dumps(doc)
+
+
+def describe_exception(exc: BaseException) -> dict[str, Any]:
+    cls = type(exc)
+    info: dict[str, Any] = {"module": cls.__module__, "name": cls.__qualname__, "message": str(exc)}
+    try:
+        json_dumps(list(exc.args))
+        info["args"] = list(exc.args)
+    except (TypeError, ValueError):
+        info["args"] = [str(exc)]
+    return info
+
+
+def format_traceback(exc: BaseException) -> str:
+    return "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def rebuild_exception(info: dict[str, Any]) -> BaseException:
+    """The task's exception, as its own class when that class is already loaded here and is an
+    Exception; otherwise TaskFailed carrying the original class path and message."""
+    module, name = info.get("module", ""), info.get("name", "")
+    obj: Any = sys.modules.get(module)
+    for part in name.split("."):
+        obj = getattr(obj, part, None) if obj is not None else None
+    if isinstance(obj, type) and issubclass(obj, Exception):
+        try:
+            return obj(*info.get("args", []))
+        except Exception:
+            pass
+    path = f"{module}.{name}" if module not in ("", "builtins") else name
+    return TaskFailed(info.get("message", ""), exc_type=path)
+
+
+def decode(payload: bytes | str, accept: tuple[str, ...]) -> ResultMeta:
+    try:
+        doc = json_loads(payload)
+        status = doc["status"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DecodeError(f"stored result is not readable: {exc}") from exc
+    value = None
+    exception = None
+    if status == SUCCESS and "result" in doc:
+        value = decode_value(doc["result"], doc.get("ct", "json"), accept)
+    if "exception" in doc:
+        exception = rebuild_exception(doc["exception"])
+    return ResultMeta(
+        status=status,
+        value=value,
+        exception=exception,
+        traceback=doc.get("traceback"),
+        reason=doc.get("reason"),
+        task=doc.get("task"),
+        date_done=doc.get("date_done"),
+        worker=doc.get("worker"),
+    )

@@ -1,0 +1,45 @@
+"""The Lua scripts, loaded once per Redis and called by their SHA1.
+
+Each script is a file in lua/, named after the broker method that calls it; shared functions live in
+lua/lib/ and are pulled in by a ``--@include name`` line. A Redis that lost its script cache
+(restart, failover, SCRIPT FLUSH) answers NOSCRIPT; the script is then loaded and the call made
+again, which is safe because NOSCRIPT means the script did not run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+_INCLUDE = re.compile(r"^--@include (\w+)\s*$", re.MULTILINE)
+
+
+class Script:
+    __slots__ = ("name", "source", "sha")
+
+    def __init__(self, name: str, source: str) -> None:
+        self.name = name
+        self.source = source
+        self.sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
+
+    def __call__(self, link: Any, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return link.call("EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            link.call("SCRIPT", "LOAD", self.source)
+            return link.call("EVALSHA", self.sha, len(keys), *keys, *args)
+
+
+def _read(path: str) -> str:
+    return resources.files(__package__).joinpath("lua", path).read_text(encoding="utf-8")
+
+
+@cache
+def load(name: str) -> Script:
+    source = _INCLUDE.sub(lambda m: _read(f"lib/{m.group(1)}.lua"), _read(f"{name}.lua"))
+    return Script(name, source)

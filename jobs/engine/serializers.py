@@ -1,0 +1,168 @@
+"""How task arguments and results become text, and back.
+
+JSON is the default and the only content type a worker accepts unless told otherwise: decoding JSON
+cannot run code, unpickling can. Our JSON carries a few types plain JSON cannot (datetime, date,
+time, Decimal, UUID, bytes) as tagged objects ``{"$jobs": "dt", "v": "..."}`` so they come back as
+the same type. Anything else fails at enqueue time, naming the argument, rather than arriving
+changed or not at all. A Django model instance is refused with a hint to pass its primary key: the
+row may have changed by the time the task runs, and pickling it would freeze a stale copy.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import json
+import pickle
+import uuid
+from typing import Any
+
+from .errors import ContentDisallowed, DecodeError, EncodeError
+
+TAG = "$jobs"
+
+
+def _default(obj: Any) -> Any:
+    # Called by the C encoder only for objects JSON does not know, so plain data pays nothing.
+    if isinstance(obj, dt.datetime):
+        return {TAG: "dt", "v": obj.isoformat()}
+    if isinstance(obj, dt.date):
+        return {TAG: "d", "v": obj.isoformat()}
+    if isinstance(obj, dt.time):
+        return {TAG: "t", "v": obj.isoformat()}
+    if isinstance(obj, decimal.Decimal):
+        return {TAG: "dec", "v": str(obj)}
+    if isinstance(obj, uuid.UUID):
+        return {TAG: "uuid", "v": str(obj)}
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return {TAG: "b", "v": base64.b64encode(bytes(obj)).decode("ascii")}
+    if is_model_instance(obj):
+        raise TypeError(
+            f"it is a Django model instance ({type(obj).__name__}); pass its primary key "
+            f"(obj.pk) and load the row inside the task, so the task sees the row as it is then"
+        )
+    raise TypeError(f"JSON cannot carry a {type(obj).__module__}.{type(obj).__qualname__}")
+
+
+_DECODERS = {
+    "dt": dt.datetime.fromisoformat,
+    "d": dt.date.fromisoformat,
+    "t": dt.time.fromisoformat,
+    "dec": decimal.Decimal,
+    "uuid": uuid.UUID,
+    "b": lambda v: base64.b64decode(v),
+}
+
+
+def _object_hook(obj: dict[str, Any]) -> Any:
+    if TAG in obj and len(obj) == 2:
+        decode = _DECODERS.get(obj[TAG])
+        if decode is not None:
+            return decode(obj["v"])
+    return obj
+
+
+def is_model_instance(obj: Any) -> bool:
+    """True for a Django model instance, told without importing Django (the engine must not)."""
+    return any(
+        klass.__name__ == "Model" and klass.__module__ == "django.db.models.base"
+        for klass in type(obj).__mro__
+    )
+
+
+_encoder = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False)
+_decoder = json.JSONDecoder(object_hook=_object_hook)
+
+
+def json_dumps(obj: Any) -> str:
+    return _encoder.encode(obj)
+
+
+def json_loads(text: str | bytes) -> Any:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    return _decoder.decode(text)
+
+
+def pickle_dumps(obj: Any) -> str:
+    return base64.b64encode(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)).decode("ascii")
+
+
+def pickle_loads(text: str) -> Any:
+    return pickle.loads(base64.b64decode(text))  # noqa: S301 - only reached when listed in ACCEPT_CONTENT
+
+
+def encode_value(value: Any, content_type: str) -> Any:
+    """Encode one value for embedding in a JSON document: as itself for JSON, as a string otherwise."""
+    if content_type == "json":
+        return value
+    return pickle_dumps(value)
+
+
+def decode_value(value: Any, content_type: str, accept: tuple[str, ...]) -> Any:
+    if content_type not in accept:
+        raise ContentDisallowed(
+            f"content type {content_type!r} is not in JOBS['ACCEPT_CONTENT'] {list(accept)}; "
+            "it was not decoded"
+        )
+    if content_type == "json":
+        return value
+    if content_type == "pickle":
+        try:
+            return pickle_loads(value)
+        except Exception as exc:
+            raise DecodeError(f"pickle payload could not be loaded: {exc}") from exc
+    raise DecodeError(f"unknown content type {content_type!r}")
+
+
+def explain_args(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], task: str) -> EncodeError:
+    """After an encode failure, find which argument JSON cannot carry and say so by name."""
+    places = [(f"args[{i}]", v) for i, v in enumerate(args)] + [
+        (f"kwargs[{k!r}]", v) for k, v in kwargs.items()
+    ]
+    for where, value in places:
+        problem = _first_problem(value, where)
+        if problem:
+            return EncodeError(f"{task}: {problem}")
+    return EncodeError(f"{task}: the arguments cannot be encoded as JSON")
+
+
+def refuse_model_instances(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], task: str) -> None:
+    """Pickle could carry a model instance, but a stale copy of a row is the trap we exist to remove."""
+    stack = [(f"args[{i}]", v) for i, v in enumerate(args)] + [
+        (f"kwargs[{k!r}]", v) for k, v in kwargs.items()
+    ]
+    while stack:
+        where, value = stack.pop()
+        if is_model_instance(value):
+            raise EncodeError(
+                f"{task}: {where} is a Django model instance ({type(value).__name__}); pass its "
+                "primary key (obj.pk) and load the row inside the task"
+            )
+        if isinstance(value, dict):
+            stack.extend((f"{where}[{k!r}]", v) for k, v in value.items())
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
+
+
+def _first_problem(value: Any, where: str) -> str | None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                return f"{where} has a key {key!r} ({type(key).__name__}); JSON object keys must be strings"
+            problem = _first_problem(item, f"{where}[{key!r}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            problem = _first_problem(item, f"{where}[{i}]")
+            if problem:
+                return problem
+        return None
+    try:
+        json_dumps(value)
+    except (TypeError, ValueError) as exc:
+        return f"{where} cannot be sent: {exc}"
+    return None

@@ -1,0 +1,257 @@
+"""@task and Task: declaring a function as a background task, and sending calls of it.
+
+``@task`` wraps a function in a Task (or the class given as base=) and registers it by name.
+Calling the task runs the function here, as before; .delay()/.apply_async() encode the call into a
+Message and enqueue it in one Redis round trip, or, in EAGER mode, run it inline through the same
+code path a worker uses (arguments still go through the serializer, so tests catch what production
+would refuse).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import functools
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import app as app_module
+from .asyncresult import AsyncResult
+from .config import check_name
+from .errors import ConfigurationError
+from .message import MAX_PRIORITY, Message
+from .registry import registry
+
+_request: contextvars.ContextVar[Request | None] = contextvars.ContextVar("jobs_request", default=None)
+
+#: Options @task accepts; anything else is a TypeError, so a typo is not silently ignored.
+TASK_OPTIONS = frozenset({
+    "name", "queue", "priority", "ignore_result", "acks_late", "track_started", "serializer",
+    "expires", "bind", "base",
+})
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What a bound task sees as self.request while it runs."""
+
+    id: str
+    task: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    queue: str | None = None
+    eta: float | None = None
+    expires: float | None = None
+    retries: int = 0
+    delivery_count: int = 1
+    hostname: str | None = None
+    is_eager: bool = False
+
+
+class Task:
+    """A background task. Subclass it and pass base= to share behaviour between tasks."""
+
+    name: str = ""
+    queue: str | None = None
+    priority: int | None = None
+    ignore_result: bool | None = None
+    acks_late: bool | None = None
+    track_started: bool | None = None
+    serializer: str | None = None
+    expires: float | dt.timedelta | None = None
+    bind: bool = False
+
+    def __init__(self, fn: Callable[..., Any], **options: Any) -> None:
+        for key, value in options.items():
+            setattr(self, key, value)
+        self.fn = fn
+        self.name = options.get("name") or f"{fn.__module__}.{fn.__qualname__}"
+        check_name(f"task name of {fn.__module__}.{fn.__qualname__}", self.name, ConfigurationError)
+        if self.queue is not None:
+            check_name(f"queue of task {self.name}", self.queue, ConfigurationError)
+        if self.priority is not None:
+            _check_priority(self.priority)
+        self.origin = f"{fn.__module__}.{fn.__qualname__}"
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"<@task {self.name}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.run(*args, **kwargs)
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        if self.bind:
+            return self.fn(self, *args, **kwargs)
+        return self.fn(*args, **kwargs)
+
+    @property
+    def request(self) -> Request | None:
+        """The request being executed in this thread, or None outside of a task run."""
+        return _request.get()
+
+    def AsyncResult(self, task_id: str) -> AsyncResult:  # noqa: N802 - Celery's name
+        return AsyncResult(task_id, self.name)
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
+        return self.apply_async(args, kwargs)
+
+    def apply_async(
+        self,
+        args: Iterable[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        countdown: float | None = None,
+        eta: dt.datetime | None = None,
+        expires: float | dt.timedelta | dt.datetime | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        task_id: str | None = None,
+        ignore_result: bool | None = None,
+        serializer: str | None = None,
+    ) -> AsyncResult:
+        app = app_module.current()
+        message = self.message(args, kwargs, countdown=countdown, eta=eta, expires=expires,
+                               queue=queue, priority=priority, task_id=task_id,
+                               ignore_result=ignore_result, serializer=serializer)
+        if app.config.eager:
+            from .worker.execute import run_eagerly
+
+            return run_eagerly(app, self, message)
+        app.broker.enqueue([message])
+        return AsyncResult(message.id, self.name)
+
+    def message(self, args: Iterable[Any] | None = None, kwargs: dict[str, Any] | None = None,
+                **options: Any) -> Message:
+        """The Message that apply_async would send, with every option checked."""
+        app = app_module.current()
+        config = app.config
+        now = dt.datetime.now(dt.timezone.utc).timestamp()
+        args = tuple(args or ())
+        kwargs = dict(kwargs or {})
+        countdown, eta = options.get("countdown"), options.get("eta")
+        if countdown is not None and eta is not None:
+            raise ValueError(f"{self.name}: give countdown or eta, not both")
+        eta_ts = _eta(eta, self.name) if eta is not None else None
+        if countdown is not None:
+            eta_ts = now + float(countdown)
+        expires = options.get("expires")
+        if expires is None:
+            expires = self.expires
+        queue = options.get("queue") or self.queue or config.default_queue
+        check_name(f"queue for {self.name}", queue, ValueError)
+        priority = options.get("priority")
+        if priority is None:
+            priority = self.priority if self.priority is not None else 0
+        _check_priority(priority)
+        task_id = options.get("task_id") or str(uuid.uuid4())
+        check_name(f"task_id for {self.name}", task_id, ValueError)
+        serializer = options.get("serializer") or self.serializer or config.task_serializer
+        if serializer not in config.accept_content:
+            raise ConfigurationError(
+                f"{self.name}: serializer {serializer!r} is not in JOBS['ACCEPT_CONTENT'] "
+                f"{list(config.accept_content)}; workers would refuse the message"
+            )
+        extra: dict[str, Any] = {}
+        ignore_result = options.get("ignore_result")
+        if ignore_result is not None and ignore_result != self._ignore_result(config):
+            extra["ignore_result"] = bool(ignore_result)
+        return Message(
+            id=task_id, task=self.name, args=args, kwargs=kwargs, queue=queue,
+            priority=priority, eta=eta_ts, expires=_expires(expires, now, self.name),
+            content_type=serializer, options=extra,
+        )
+
+    # -- resolved options (task attribute, else setting) ---------------------------------------
+
+    def _ignore_result(self, config: Any) -> bool:
+        return config.ignore_result if self.ignore_result is None else self.ignore_result
+
+    def _acks_late(self, config: Any) -> bool:
+        return config.acks_late if self.acks_late is None else self.acks_late
+
+    def _track_started(self, config: Any) -> bool:
+        return config.track_started if self.track_started is None else self.track_started
+
+
+def _check_priority(priority: Any) -> None:
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= MAX_PRIORITY:
+        raise ValueError(f"priority must be an int from 0 to {MAX_PRIORITY} (9 runs first), not {priority!r}")
+
+
+def _eta(eta: Any, name: str) -> float:
+    if not isinstance(eta, dt.datetime):
+        raise TypeError(f"{name}: eta must be a datetime, not {type(eta).__name__}; for seconds use countdown=")
+    if eta.tzinfo is None or eta.utcoffset() is None:
+        raise ValueError(
+            f"{name}: eta={eta!r} has no time zone; pass an aware datetime, e.g. "
+            "django.utils.timezone.now() + timedelta(minutes=5)"
+        )
+    return eta.timestamp()
+
+
+def _expires(expires: Any, now: float, name: str) -> float | None:
+    if expires is None:
+        return None
+    if isinstance(expires, dt.datetime):
+        return _eta(expires, name)
+    if isinstance(expires, dt.timedelta):
+        return now + expires.total_seconds()
+    if isinstance(expires, (int, float)) and not isinstance(expires, bool):
+        return now + float(expires)
+    raise TypeError(f"{name}: expires must be seconds, a timedelta or an aware datetime, not {expires!r}")
+
+
+def task(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
+    """Declare a background task: ``@task`` or ``@task(queue="emails", name="shop.send")``."""
+    unknown = set(options) - TASK_OPTIONS
+    if unknown:
+        raise TypeError(
+            f"@task got unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(TASK_OPTIONS))}"
+        )
+    base = options.pop("base", None) or Task
+    if not (isinstance(base, type) and issubclass(base, Task)):
+        raise TypeError(f"@task(base=...) must be a subclass of jobs.Task, not {base!r}")
+
+    def decorate(func: Callable[..., Any]) -> Task:
+        instance = base(func, **options)
+        registry.register(instance)
+        return instance
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def enqueue_many(calls: Iterable[tuple[Task, Iterable[Any], dict[str, Any]] | Message]) -> list[AsyncResult]:
+    """Enqueue many calls in one round trip: ``enqueue_many((add, (i, i), {}) for i in range(1000))``.
+    Each item is (task, args, kwargs) or a Message from task.message(..., options)."""
+    app = app_module.current()
+    messages: list[Message] = []
+    for call in calls:
+        if isinstance(call, Message):
+            messages.append(call)
+        else:
+            t, args, kwargs = call
+            messages.append(t.message(args, kwargs))
+    if app.config.eager:
+        from .worker.execute import run_eagerly
+
+        return [run_eagerly(app, app.registry.get(m.task), m) for m in messages]
+    if messages:
+        app.broker.enqueue(messages)
+    return [AsyncResult(m.id, m.task) for m in messages]
+
+
+def current_request() -> Request | None:
+    return _request.get()
+
+
+def set_request(request: Request | None) -> contextvars.Token[Request | None]:
+    return _request.set(request)
+
+
+def clear_request(token: contextvars.Token[Request | None]) -> None:
+    _request.reset(token)

@@ -1,0 +1,36 @@
+"""The worker: `runworker` parses its options and calls run()."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..connection import redact
+from .supervisor import Supervisor, WorkerOptions
+
+logger = logging.getLogger("jobs.worker")
+
+__all__ = ["WorkerOptions", "banner", "run"]
+
+
+def banner(app: Any, options: WorkerOptions) -> str:
+    from ... import __version__
+
+    config = app.config
+    concurrency = 1 if options.pool == "solo" else options.concurrency
+    tasks = list(app.registry)
+    lines = [
+        f"jobs {__version__} worker {options.hostname}",
+        f"  broker    {redact(config.broker_url)} (key prefix {config.key_prefix!r})",
+        f"  queues    {', '.join(options.queues)}  (in this order of precedence)",
+        f"  pool      {options.pool}, concurrency {concurrency}, prefetch {options.prefetch}",
+        f"  leases    {config.lease_seconds:g} s, renewed every {config.lease_seconds / 3:g} s; "
+        f"shutdown timeout {options.shutdown_timeout:g} s",
+        f"  tasks     {len(tasks)} registered",
+    ]
+    lines += [f"    . {name}" for name in tasks]
+    return "\n".join(lines)
+
+
+def run(app: Any, options: WorkerOptions) -> None:
+    Supervisor(app, options).run()

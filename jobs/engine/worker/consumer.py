@@ -1,0 +1,170 @@
+"""A consumer: one slot of a worker's pool, in a child process, a thread, or the main thread (solo).
+
+Its loop, one Redis round trip per task when busy:
+
+    fetch (settling the previous task's ack in the same call) ─► run ─► fetch ...
+        └─ nothing to do: block on the queues' wake lists (BLPOP) until work arrives
+
+It takes a task only when it is free (plus `prefetch` more, if asked): no task waits behind a long
+one in a worker that has another slot free. With prefetch, acks of short tasks are sent together
+with the next fetch; a task that ran longer than ACK_DELAY has its ack sent at once.
+
+stop() may be called from a signal handler or another thread: it sets a flag and, if the consumer is
+blocked waiting for work, shuts that socket so the wait ends now. A running task is never
+interrupted by stop(); what was fetched but not started is handed back to its queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from typing import Any
+
+from ..broker import Ack, Delivery
+from ..connection import TRANSIENT
+from .board import Board
+from .execute import Executor
+
+logger = logging.getLogger("jobs.worker")
+
+#: With prefetch, a finished task's ack waits for the next fetch at most this long (s).
+ACK_DELAY = 0.05
+
+
+class Backoff:
+    """Pauses between attempts while Redis is unreachable: 0.1 s doubling to 10 s; one log line
+    when it starts failing and one when it is back, not one per attempt."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.pause = 0.0
+        self.since = 0.0
+
+    def failed(self, exc: BaseException, stopping: Any = None) -> None:
+        if not self.pause:
+            self.since = time.monotonic()
+            logger.error("%s: Redis is unreachable (%s); retrying with backoff", self.what, exc)
+        self.pause = min(max(self.pause * 2, 0.1), 10.0)
+        end = time.monotonic() + self.pause
+        while time.monotonic() < end and not (stopping and stopping()):
+            time.sleep(min(0.1, end - time.monotonic()))
+
+    def ok(self) -> None:
+        if self.pause:
+            logger.warning("%s: Redis is reachable again after %.1fs", self.what, time.monotonic() - self.since)
+            self.pause = 0.0
+
+
+class Consumer:
+    def __init__(self, app: Any, queues: list[str], slot: int, token_prefix: str, board: Board,
+                 prefetch: int, hostname: str) -> None:
+        self.app = app
+        self.broker = app.broker
+        self.plan = self.broker.plan(queues)
+        self.slot = slot
+        self.prefix = token_prefix
+        self.board = board
+        self.want = 1 + prefetch
+        self.executor = Executor(app, hostname)
+        self.stopping = False
+        self._wait_link: Any = None
+        self._next_seq = 0
+        self._backoff = Backoff(f"consumer {slot}")
+
+    def stop(self) -> None:
+        self.stopping = True
+        link = self._wait_link
+        if link is not None:
+            link.interrupt()
+
+    def run(self) -> None:
+        board, slot = self.board, self.slot
+        board.clear(slot)
+        buffer: deque[tuple[int, Delivery]] = deque()
+        pending: list[Ack] = []
+        pending_hi = 0  # seq after the last delivery whose ack is in `pending`
+        pending_since = 0.0
+        woken = False
+        while True:
+            if not buffer:
+                if self.stopping:
+                    break
+                first = self._next_seq
+                self._next_seq += self.want  # seqs are never reused, even if the call fails
+                board.reserve(slot, self._next_seq)
+                try:
+                    refused, got = self.broker.fetch(self.plan, self.want, self.prefix, first, woken, pending)
+                except TRANSIENT as exc:
+                    self._backoff.failed(exc, lambda: self.stopping)
+                    continue
+                self._backoff.ok()
+                self._refused(refused)
+                if pending:
+                    board.release(slot, pending_hi)
+                    pending = []
+                if not got:
+                    board.release(slot, self._next_seq)
+                    woken = self._wait()
+                    continue
+                woken = False
+                buffer.extend((first + k, d) for k, d in enumerate(got))
+                board.reserve(slot, first + len(got))
+            seq, delivery = buffer.popleft()
+            board.start(slot, seq)
+            ack = self.executor.handle(delivery)
+            board.finish(slot)
+            if ack is not None:
+                if not pending:
+                    pending_since = time.monotonic()
+                pending.append(ack)
+            pending_hi = seq + 1
+            if buffer and (self.stopping or time.monotonic() - pending_since > ACK_DELAY):
+                pending = self._flush(pending, pending_hi)
+                if self.stopping:
+                    self._hand_back(buffer)
+                    buffer.clear()
+        self._flush(pending, pending_hi)
+
+    def _wait(self) -> bool:
+        self._wait_link = self.broker.wait_link()
+        try:
+            if self.stopping:
+                return False
+            return self.broker.wait(self.plan)
+        except TRANSIENT as exc:
+            if not self.stopping:
+                self._backoff.failed(exc, lambda: self.stopping)
+            return False
+        finally:
+            self._wait_link = None
+
+    def _flush(self, pending: list[Ack], hi: int) -> list[Ack]:
+        """Send pending acks now; kept for the next attempt if Redis is unreachable."""
+        while pending:
+            try:
+                self._refused(self.broker.ack(pending))
+                self._backoff.ok()
+                break
+            except TRANSIENT as exc:
+                if self.stopping and self._backoff.pause >= 10.0:
+                    logger.error("giving up on %d acks; their tasks will run again when their leases "
+                                 "run out", len(pending))
+                    break
+                self._backoff.failed(exc)
+        self.board.release(self.slot, hi)
+        return []
+
+    def _hand_back(self, buffer: deque[tuple[int, Delivery]]) -> None:
+        tokens = [d.token for _, d in buffer]
+        try:
+            self.broker.requeue(tokens)
+        except TRANSIENT:
+            logger.warning("could not hand back %d unstarted tasks; they return when their leases "
+                           "run out", len(tokens))
+
+    def _refused(self, refused: list[bytes]) -> None:
+        for token in refused:
+            logger.warning(
+                "ack of delivery %s was refused: its lease had run out and the task was handed to "
+                "another worker, so this run's result was not stored", token.decode())

@@ -1,0 +1,71 @@
+"""Signal handling for the worker's main thread: handlers only count signals and wake the loop.
+
+The first SIGTERM or SIGINT asks for a warm shutdown, the second for a cold one. The loop, not the
+handler, acts on them, so nothing complicated ever runs inside a signal handler. The handlers are
+installed by a context manager that puts the previous ones back.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+class Signals:
+    def __init__(self) -> None:
+        self.count = 0
+        self.on_signal: Callable[[int], None] | None = None
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.on_signal is not None:
+            self.on_signal(signum)
+
+    def sleep(self, timeout: float) -> None:
+        """Sleep until `timeout` passes or any signal arrives (SIGCHLD included)."""
+        if timeout > 0:
+            ready, _, _ = select.select([self._read], [], [], timeout)
+            if not ready:
+                return
+        try:
+            while os.read(self._read, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    @property
+    def warm(self) -> bool:
+        return self.count >= 1
+
+    @property
+    def cold(self) -> bool:
+        return self.count >= 2
+
+    def close(self) -> None:
+        os.close(self._read)
+        os.close(self._write)
+
+
+@contextmanager
+def handled(chld: bool = True) -> Iterator[Signals]:
+    signals = Signals()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)}
+    old_fd = signal.set_wakeup_fd(signals._write, warn_on_full_buffer=False)
+    signal.signal(signal.SIGTERM, signals._handle)
+    signal.signal(signal.SIGINT, signals._handle)
+    if chld:
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # only to wake the loop via the wakeup fd
+    try:
+        yield signals
+    finally:
+        signal.set_wakeup_fd(old_fd)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        signals.close()

@@ -1,0 +1,234 @@
+"""The worker's supervisor: starts the consumers and keeps the promises none of them can keep alone.
+
+Each tick (at least once a second, sooner on a signal or a child's exit) it:
+1. reaps consumers that ended, hands back at once what they held, and starts replacements;
+2. renews the leases of everything the consumers hold (every LEASE_SECONDS / 3), from this process,
+   so a task that holds the GIL in C code for minutes does not lose its lease;
+3. runs maintain.lua about once a second: due countdown/ETA messages onto their queues, expired
+   leases of dead workers back onto theirs, and this worker's heartbeat.
+
+Shutdown has an order and a deadline, and prefers a duplicate to a loss: the first SIGTERM/SIGINT
+stops fetching and lets running tasks finish within the shutdown timeout; then, or at a second
+signal, the consumers are killed and everything they held is handed straight back to its queue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ... import __version__
+from ..connection import TRANSIENT
+from .board import Board
+from .consumer import Backoff, Consumer
+from .pools import ProcessPool, ThreadPool, describe_status, exited_cleanly
+from .signals import Signals, handled
+
+logger = logging.getLogger("jobs.worker")
+
+TICK = 1.0
+
+
+@dataclass
+class WorkerOptions:
+    queues: list[str]
+    concurrency: int
+    pool: str = "prefork"
+    prefetch: int = 0
+    shutdown_timeout: float = 30.0
+    hostname: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+
+class Supervisor:
+    def __init__(self, app: Any, options: WorkerOptions) -> None:
+        self.app = app
+        self.options = options
+        self.uid = secrets.token_hex(4)
+        self.worker_id = f"{options.hostname}.{self.uid}"
+        size = 1 if options.pool == "solo" else options.concurrency
+        self.size = size
+        self.board = Board(size)
+        self.generation = [0] * size
+        self.backoff = Backoff("supervisor")
+        self._next_renew = 0.0
+        self._next_maintain = 0.0
+        self._next_record = 0.0
+        self._stop_deadline: float | None = None
+
+    # -- tokens --------------------------------------------------------------------------------
+
+    def prefix(self, slot: int) -> str:
+        return f"{self.uid}.{slot}.{self.generation[slot]}."
+
+    def held(self, slot: int) -> list[str]:
+        prefix = self.prefix(slot)
+        return [prefix + str(seq) for seq in self.board.held(slot)]
+
+    def make_consumer(self, slot: int, prefix: str) -> Consumer:
+        return Consumer(self.app, self.options.queues, slot, prefix, self.board,
+                        self.options.prefetch, self.options.hostname)
+
+    # -- duties --------------------------------------------------------------------------------
+
+    def duties(self, now: float) -> float:
+        """Renew, maintain, heartbeat when due; returns the monotonic time of the next duty."""
+        broker = self.app.broker
+        try:
+            if now >= self._next_record:
+                self._write_record()
+                self._next_record = now + 60
+            if now >= self._next_renew:
+                tokens = [t for slot in range(self.size) for t in self.held(slot)]
+                broker.renew(tokens)
+                self._next_renew = now + self.app.config.lease_seconds / 3
+            if now >= self._next_maintain:
+                result = broker.maintain(self.worker_id)
+                for token, queue in result.recovered:
+                    logger.warning("Delivery %s had lost its lease (its worker died or froze); its "
+                                   "task is back on queue %s", token, queue)
+                wait = TICK
+                if result.next_due is not None:
+                    wait = min(TICK, max(0.0, result.next_due - time.time()))
+                self._next_maintain = now + wait
+            self.backoff.ok()
+        except TRANSIENT as exc:
+            self.backoff.failed(exc)
+        return min(self._next_renew, self._next_maintain)
+
+    def _write_record(self) -> None:
+        o = self.options
+        record = {"hostname": o.hostname, "pid": os.getpid(), "queues": o.queues, "pool": o.pool,
+                  "concurrency": self.size, "prefetch": o.prefetch, "version": __version__,
+                  "started": getattr(self, "_started", time.time())}
+        self._started = record["started"]
+        broker = self.app.broker
+        broker.link.call("SET", broker.keys.worker(self.worker_id), json.dumps(record), "EX", 3600)
+
+    def hand_back(self, slots: list[int], why: str) -> None:
+        tokens = [t for slot in slots for t in self.held(slot)]
+        if not tokens:
+            return
+        try:
+            count = self.app.broker.requeue(tokens)
+        except TRANSIENT as exc:
+            logger.error("could not hand back deliveries (%s); they return when their leases run out", exc)
+            return
+        if count:
+            logger.warning("%s: %d unfinished task(s) handed back to their queues", why, count)
+
+    def _forget_worker(self) -> None:
+        broker = self.app.broker
+        try:
+            broker.link.call("DEL", broker.keys.worker(self.worker_id))
+            broker.link.call("ZREM", broker.keys.workers, self.worker_id)
+        except TRANSIENT:
+            pass
+
+    # -- main loops ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        if self.options.pool == "solo":
+            self._run_solo()
+        else:
+            self._run_pool()
+        self._forget_worker()
+        logger.info("%s stopped", self.options.hostname)
+
+    def _run_pool(self) -> None:
+        hooks = self.app.hooks
+        if self.options.pool == "prefork":
+            pool: Any = ProcessPool(self.size, self.make_consumer,
+                                    lambda: _call_all(hooks.before_fork),
+                                    lambda: _call_all(hooks.child_started))
+        else:
+            pool = ThreadPool(self.size, self.make_consumer)
+        with handled() as signals:
+            self.duties(time.monotonic())
+            for slot in range(self.size):
+                self.board.clear(slot)
+                pool.start(slot, self.prefix(slot))
+            logger.info("%s ready.", self.options.hostname)
+            while True:
+                now = time.monotonic()
+                for slot, status in pool.reap():
+                    self._ended(pool, slot, status, signals)
+                if signals.warm and self._stop_deadline is None:
+                    logger.warning("Warm shutdown: no new tasks; waiting up to %gs for running ones "
+                                   "(signal again for a cold shutdown)", self.options.shutdown_timeout)
+                    self._stop_deadline = now + self.options.shutdown_timeout
+                    pool.request_stop()
+                if self._stop_deadline is not None:
+                    if pool.alive() == 0:
+                        break
+                    if signals.cold or now >= self._stop_deadline:
+                        why = "cold shutdown" if signals.cold else "shutdown timeout"
+                        self._kill(pool, why, signals)
+                        break
+                next_duty = self.duties(now)
+                signals.sleep(max(0.0, min(next_duty - time.monotonic(), TICK)))
+
+    def _ended(self, pool: Any, slot: int, status: int, signals: Signals) -> None:
+        if self._stop_deadline is None or not exited_cleanly(status):
+            if pool.kind == "prefork":
+                logger.error("consumer %d %s", slot, describe_status(status))
+            self.hand_back([slot], f"consumer {slot} ended")
+        self.board.clear(slot)
+        if self._stop_deadline is None:
+            self.generation[slot] += 1
+            pool.start(slot, self.prefix(slot))
+
+    def _kill(self, pool: Any, why: str, signals: Signals) -> None:
+        logger.warning("%s: stopping %d consumer(s) now", why.capitalize(), pool.alive())
+        pool.kill()
+        if pool.kind == "prefork":
+            deadline = time.monotonic() + 5
+            while pool.alive() and time.monotonic() < deadline:
+                pool.reap()
+                signals.sleep(0.05)
+        self.hand_back(list(range(self.size)), why)
+
+    def _run_solo(self) -> None:
+        consumer = self.make_consumer(0, self.prefix(0))
+        stop = threading.Event()
+
+        def on_signal(signum: int) -> None:
+            consumer.stop()
+
+        def supervise() -> None:
+            while not stop.is_set():
+                now = time.monotonic()
+                if signals.warm and self._stop_deadline is None:
+                    self._stop_deadline = now + self.options.shutdown_timeout
+                if self._stop_deadline is not None and (signals.cold or now >= self._stop_deadline):
+                    self.hand_back([0], "cold shutdown" if signals.cold else "shutdown timeout")
+                    self._forget_worker()
+                    logging.shutdown()
+                    os._exit(1)  # the task in the main thread cannot be interrupted otherwise
+                stop.wait(max(0.05, min(self.duties(now) - time.monotonic(), 0.2 if signals.warm else TICK)))
+
+        with handled(chld=False) as signals:
+            signals.on_signal = on_signal
+            self.duties(time.monotonic())
+            thread = threading.Thread(target=supervise, name="jobs-supervisor", daemon=True)
+            thread.start()
+            logger.info("%s ready.", self.options.hostname)
+            try:
+                consumer.run()
+            finally:
+                stop.set()
+                thread.join()
+
+
+def _call_all(hooks: list[Any]) -> None:
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:
+            logger.exception("hook %r failed", hook)

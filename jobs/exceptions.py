@@ -1,0 +1,15 @@
+"""The exceptions users catch, as ``jobs.exceptions.X``; they are defined in jobs.engine.errors."""
+
+from .engine.errors import (  # noqa: F401
+    BrokerUnavailable,
+    ConfigurationError,
+    ContentDisallowed,
+    DecodeError,
+    DuplicateTaskName,
+    EncodeError,
+    JobsError,
+    NotRegistered,
+    TaskFailed,
+    TaskRevoked,
+    TimeoutError,
+)

@@ -1,0 +1,82 @@
+"""python manage.py runworker -Q emails,default -c 4 [--pool prefork|threads|solo]"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from jobs.engine import app as engine_app
+from jobs.engine.config import check_name
+from jobs.engine.errors import ConfigurationError
+from jobs.engine.worker import WorkerOptions, banner, run
+
+
+class Command(BaseCommand):
+    help = "Run a jobs worker: consume tasks from Redis queues in a pool of processes or threads."
+    requires_system_checks: list[str] = []  # checked below, with a clearer exit
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("-Q", "--queues", default=None,
+                            help="Comma-separated queues, in order of precedence (default: JOBS['DEFAULT_QUEUE']).")
+        parser.add_argument("-c", "--concurrency", type=int, default=None,
+                            help="Number of consumer processes/threads (default: JOBS['WORKER_CONCURRENCY'] or the CPU count).")
+        parser.add_argument("-P", "--pool", choices=["prefork", "threads", "solo"], default=None,
+                            help="prefork (default): processes; threads: for I/O-bound tasks; solo: one, in this process.")
+        parser.add_argument("--prefetch", type=int, default=None,
+                            help="Extra tasks each consumer may take ahead (default 0: take a task only when free).")
+        parser.add_argument("--shutdown-timeout", type=float, default=None,
+                            help="Seconds running tasks get to finish on SIGTERM before they are handed back (default 30).")
+        parser.add_argument("-n", "--hostname", default=None, help="Name of this worker in logs and status.")
+        parser.add_argument("-l", "--loglevel", default="INFO",
+                            help="Log level of the 'jobs' logger when LOGGING does not configure it (default INFO).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            app = engine_app.current()
+        except ConfigurationError as exc:
+            raise CommandError(str(exc)) from exc
+        config = app.config
+        queues = [q.strip() for q in (options["queues"] or config.default_queue).split(",") if q.strip()]
+        try:
+            for queue in queues:
+                check_name("queue", queue, CommandError)
+        except CommandError as exc:
+            raise CommandError(f"-Q: {exc}") from exc
+        concurrency = options["concurrency"] or config.worker_concurrency or os.cpu_count() or 1
+        if concurrency < 1:
+            raise CommandError("-c/--concurrency must be at least 1")
+        prefetch = config.worker_prefetch if options["prefetch"] is None else options["prefetch"]
+        if prefetch < 0:
+            raise CommandError("--prefetch must be 0 or more")
+        worker_options = WorkerOptions(
+            queues=queues,
+            concurrency=concurrency,
+            pool=options["pool"] or config.worker_pool,
+            prefetch=prefetch,
+            shutdown_timeout=(config.worker_shutdown_timeout if options["shutdown_timeout"] is None
+                              else options["shutdown_timeout"]),
+        )
+        if options["hostname"]:
+            worker_options.hostname = options["hostname"]
+        _configure_logging(options["loglevel"])
+        self.stdout.write(banner(app, worker_options))
+        self.stdout.flush()
+        run(app, worker_options)
+
+
+def _configure_logging(level: str) -> None:
+    """Give the 'jobs' logger a console handler unless LOGGING already gave it (or root) one."""
+    logger = logging.getLogger("jobs")
+    if logger.handlers or logging.getLogger().handlers:
+        if logger.level == logging.NOTSET:
+            logger.setLevel(level.upper())
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[%(asctime)s: %(levelname)s/%(processName)s %(process)d] %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
+    logger.propagate = False

@@ -1,0 +1,208 @@
+"""Real workers, started as a user starts them, against the test session's private Redis."""
+
+import datetime as dt
+import json
+import signal
+import time
+
+import pytest
+
+from jobs import AsyncResult
+from jobs.engine import app as engine_app
+from jobs.engine.message import Message
+from jobs.exceptions import EncodeError
+from tests.conftest import pid_alive
+from tests.testapp import tasks
+
+FAST = {"LEASE_SECONDS": 2}
+
+
+def broker():
+    return engine_app.current().broker
+
+
+@pytest.mark.parametrize("pool", ["prefork", "threads", "solo"])
+def test_round_trip(start_worker, pool):
+    worker = start_worker("-P", pool, "-c", "2")
+    assert tasks.add.delay(2, 3).get(timeout=10) == 5
+    with pytest.raises(tasks.PaymentDeclined, match="card declined"):
+        tasks.fail.delay("card declined").get(timeout=10)
+    me = tasks.whoami.apply_async(queue="default").get(timeout=10)
+    assert me["queue"] == "default" and me["delivery_count"] == 1 and me["hostname"]
+    assert f"pool      {pool}" in worker.output
+
+
+def test_many_tasks_and_their_results(start_worker):
+    start_worker("-c", "2")
+    results = [tasks.add.delay(i, i) for i in range(300)]
+    assert [res.get(timeout=20) for res in results] == [2 * i for i in range(300)]
+    assert broker().inflight_count() == 0
+
+
+def test_countdown_and_eta_wait_in_redis(start_worker, r):
+    start_worker("-P", "solo")
+    sent = time.time()
+    later = tasks.add.apply_async((1, 1), countdown=1)
+    at = tasks.add.apply_async((2, 2), eta=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1.5))
+    assert broker().scheduled_count() == 2 and later.status == "PENDING"
+    assert later.get(timeout=10) == 2 and at.get(timeout=10) == 4
+    assert later.date_done - sent >= 1.0 and at.date_done - sent >= 1.5
+
+
+def test_a_worker_consumes_only_the_queues_it_was_given(start_worker):
+    start_worker("-Q", "emails", "-P", "solo")
+    first = tasks.add.delay(1, 1)  # default queue, enqueued first
+    assert tasks.send_welcome.delay(7).get(timeout=10) == 7
+    assert first.status == "PENDING" and broker().queue_length("default") == 1
+
+
+def test_failures_are_stored_with_type_message_and_traceback(start_worker):
+    start_worker("-P", "solo")
+    failed = tasks.fail.delay("insufficient funds")
+    assert failed.get(timeout=10, propagate=False).args == ("insufficient funds",)
+    assert failed.status == "FAILURE" and failed.failed()
+    assert "raise PaymentDeclined(message)" in failed.traceback
+    unencodable = tasks.returns_a_set.delay()
+    with pytest.raises(EncodeError, match="returned a set that the json result serializer cannot carry"):
+        unencodable.get(timeout=10)
+
+
+def test_track_started_shows_started_while_running(start_worker, r):
+    start_worker("-P", "solo")
+    result = tasks.tracked.delay("t1")
+    r.blpop(["started:t1"], timeout=10)
+    assert result.status == "STARTED"
+    r.rpush("release:t1", 1)
+    assert result.get(timeout=10) == "t1" and result.status == "SUCCESS"
+
+
+def test_ignore_result_stores_none(start_worker, r):
+    start_worker("-P", "solo")
+    ignored = tasks.ignored.delay("x")
+    tasks.add.delay(0, 0).get(timeout=10)  # one consumer, FIFO: the ignored task was settled before
+    assert r.lrange("ignored", 0, -1) == [b"x"]
+    assert not r.exists(broker().keys.result(ignored.id)) and ignored.status == "PENDING"
+    assert broker().inflight_count() == 0
+
+
+def test_kill_9_mid_task_the_task_completes_once_on_another_worker(start_worker, r):
+    first = start_worker("-c", "1", settings=FAST)
+    result = tasks.block.delay("k9")
+    _, child = r.blpop(["started:k9"], timeout=10)
+    first.kill9()
+    assert not pid_alive(int(child)) or _wait_dead(int(child))  # the child died with its parent
+    second = start_worker("-c", "1", settings=FAST)
+    _, child2 = r.blpop(["started:k9"], timeout=20)  # the lease ran out; the task is offered again
+    assert second.wait_for("had lost its lease")
+    r.rpush("release:k9", 1)
+    assert result.get(timeout=10) == "k9"
+    assert r.lrange("finished:k9", 0, -1) == [child2]  # finished once, by the second worker
+    assert r.lrange("deliveries:k9", 0, -1) == [b"1", b"2"]
+    assert broker().inflight_count() == 0
+
+
+def _wait_dead(pid, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.01)  # process death has no event we can await from here
+    return False
+
+
+def test_acks_late_false_is_at_most_once(start_worker, r):
+    worker = start_worker("-c", "1", settings=FAST)
+    tasks.block_early_ack.delay("early")
+    r.blpop(["started:early"], timeout=10)
+    assert broker().inflight_count() == 0  # acknowledged before it ran
+    worker.kill9()
+    assert broker().queue_length("default") == 0 and broker().scheduled_count() == 0
+
+
+def test_warm_shutdown_lets_a_running_task_finish(start_worker, r):
+    worker = start_worker("-c", "1")
+    result = tasks.block.delay("warm")
+    r.blpop(["started:warm"], timeout=10)
+    worker.signal(signal.SIGTERM)
+    worker.wait_for("Warm shutdown")
+    r.rpush("release:warm", 1)
+    assert worker.wait(20) == 0
+    assert result.get(timeout=5) == "warm"
+    assert broker().queue_length("default") == 0 and broker().inflight_count() == 0
+
+
+def test_warm_shutdown_hands_back_what_did_not_finish_in_time(start_worker, r):
+    worker = start_worker("-c", "1", "--shutdown-timeout", "0.5")
+    result = tasks.block.delay("slow")
+    r.blpop(["started:slow"], timeout=10)
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+    assert "1 unfinished task(s) handed back" in worker.output
+    assert broker().queue_length("default") == 1 and broker().inflight_count() == 0
+    start_worker("-c", "1")
+    r.blpop(["started:slow"], timeout=10)
+    r.rpush("release:slow", 1)
+    assert result.get(timeout=10) == "slow"
+
+
+@pytest.mark.parametrize("pool", ["prefork", "threads", "solo"])
+def test_second_signal_is_a_cold_shutdown_that_still_hands_back(start_worker, r, pool):
+    worker = start_worker("-P", pool, "-c", "1")
+    tasks.block.delay("cold")
+    r.blpop(["started:cold"], timeout=10)
+    worker.signal(signal.SIGINT)
+    worker.wait_for("Warm shutdown" if pool != "solo" else "ready")
+    worker.signal(signal.SIGINT)
+    worker.wait(20)
+    assert broker().queue_length("default") == 1 and broker().inflight_count() == 0
+
+
+def test_unknown_task_is_kept_and_offered_again(start_worker, r):
+    worker = start_worker("-P", "solo")
+    broker().enqueue([Message(id="u1", task="shop.not_deployed_yet", args=(1,))])
+    worker.wait_for("shop.not_deployed_yet.*not registered in this worker")
+    assert broker().scheduled_count() == 1 and broker().inflight_count() == 0
+
+
+def test_an_undecodable_message_goes_to_the_dead_letters(start_worker, r):
+    worker = start_worker("-P", "solo")
+    r.zadd(broker().keys.queue("default"), {b"garbage that is no message": 9})
+    r.rpush(broker().keys.wake("default"), 1)
+    worker.wait_for("moved to the dead letters")
+    [record] = r.zrange(broker().keys.dead, 0, -1)
+    record = json.loads(record)
+    assert record["message"] == "garbage that is no message" and "bad header" in record["reason"]
+    assert tasks.add.delay(1, 2).get(timeout=10) == 3  # and the worker goes on
+
+
+def test_banner_hides_the_password(start_worker, redis_server, r):
+    r.config_set("requirepass", "s3cret")
+    try:
+        url = f"redis://:s3cret@127.0.0.1:{redis_server.port}/0"
+        worker = start_worker("-P", "solo", env={"JOBS_BROKER_URL": url})
+        assert f"redis://:***@127.0.0.1:{redis_server.port}/0" in worker.output
+        assert "s3cret" not in worker.output
+        assert "tests.testapp.tasks.add" in worker.output and "queues    default" in worker.output
+    finally:
+        r.config_set("requirepass", "")
+
+
+def test_a_duplicate_task_name_stops_the_worker_at_start(start_worker):
+    worker = start_worker(ready=False, env={"JOBS_TEST_EXTRA_APPS": "tests.dupapp"})
+    assert worker.wait(30) != 0
+    assert "'shop.send_welcome' is used twice" in worker.output
+    assert "tests.testapp.tasks.send_welcome" in worker.output
+    assert "tests.dupapp.tasks.send_welcome_again" in worker.output
+
+
+def test_worker_survives_a_redis_restart(start_worker, redis_server):
+    worker = start_worker("-c", "1")
+    redis_server.restart()
+    worker.wait_for("Redis is unreachable|reachable again", timeout=30)
+    assert tasks.add.delay(20, 22).get(timeout=30) == 42
+
+
+def test_result_of_a_task_run_elsewhere_is_readable_by_id(start_worker):
+    start_worker("-P", "solo")
+    task_id = tasks.add.delay(5, 5).id
+    assert AsyncResult(task_id).get(timeout=10) == 10

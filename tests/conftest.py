@@ -1,0 +1,162 @@
+"""Test fixtures: a private redis-server for the session, and real worker processes started the way a
+user starts them (`python manage.py runworker ...`).
+
+Nothing here touches a Redis the tests did not start. Each test begins with an empty database.
+Waiting is always on an event: a line in a worker's output, a list push from a task, a result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from jobs.devserver import RedisServer
+from jobs.engine import app as engine_app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    os.environ["JOBS_BROKER_URL"] = server.url
+    engine_app.reset()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def r(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """A client of the private server, emptied before each test (restarted if a test stopped it)."""
+    if redis_server.process is None or redis_server.process.poll() is not None:
+        redis_server.start()
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    engine_app.reset()
+    yield client
+    client.close()
+
+
+class Worker:
+    """A `manage.py runworker` process; its output is collected line by line so tests can wait for
+    a line to appear (an event) instead of sleeping."""
+
+    def __init__(self, args: list[str], settings: dict[str, Any] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONUNBUFFERED": "1",
+                    "JOBS_TEST_SETTINGS": json.dumps(settings or {}), **(env or {})}
+        self.args = args
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "runworker", *args], cwd=ROOT, env=full_env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def output(self) -> str:
+        with self._changed:
+            return "\n".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = 30.0, after: int = 0) -> str:
+        """The first line (from index `after`) matching the regex; fails after `timeout`."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self.lines[after:]:
+                    if regex.search(line):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    raise AssertionError(f"worker never printed /{pattern}/; output:\n{self.output_unlocked()}")
+                self._changed.wait(left)
+
+    def output_unlocked(self) -> str:
+        return "\n".join(self.lines)
+
+    def signal(self, sig: int) -> None:
+        os.kill(self.proc.pid, sig)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        code = self.proc.wait(timeout)
+        self._reader.join(5)
+        return code
+
+    def kill9(self) -> None:
+        """kill -9 of the worker's main process, as an OOM killer or a lost host would."""
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def children(self) -> list[int]:
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                return [int(p) for p in f.read().split()]
+        except FileNotFoundError:
+            return []
+
+    def cleanup(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # the session we started: the worker and its children
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+@pytest.fixture
+def start_worker() -> Iterator[Callable[..., Worker]]:
+    workers: list[Worker] = []
+
+    def start(*args: str, settings: dict[str, Any] | None = None, ready: bool = True,
+              env: dict[str, str] | None = None) -> Worker:
+        worker = Worker(list(args), settings, env)
+        workers.append(worker)
+        if ready:
+            worker.wait_for(r"ready\.$")
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.cleanup()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead for our purposes
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False

@@ -1,0 +1,147 @@
+"""The broker's moves, against a real Redis: each one atomic, fenced, and one round trip."""
+
+import time
+
+import pytest
+
+from jobs.engine.broker import Ack, Broker
+from jobs.engine.config import Config
+from jobs.engine.message import Message
+
+
+@pytest.fixture
+def broker(redis_server):
+    return Broker(Config(broker_url=redis_server.url, lease_seconds=30))
+
+
+def msg(i, queue="default", priority=0, **kw):
+    return Message(id=f"id-{i}", task="t.noop", args=(i,), queue=queue, priority=priority, **kw)
+
+
+def take(broker, queues=("default",), want=10, prefix="w.0.0.", first=0, **kw):
+    refused, got = broker.fetch(broker.plan(list(queues)), want, prefix, first, **kw)
+    return refused, got
+
+
+def ids(deliveries):
+    return [d.wire.split(b"|")[2].decode() for d in deliveries]
+
+
+def test_fifo_within_a_priority_and_higher_priority_first(broker):
+    broker.enqueue([msg(1), msg(2, priority=9), msg(3), msg(4, priority=5), msg(5, priority=9)])
+    _, got = take(broker)
+    assert ids(got) == ["id-2", "id-5", "id-4", "id-1", "id-3"]
+
+
+def test_queues_are_served_in_the_order_given(broker):
+    broker.enqueue([msg(1, "low"), msg(2, "high"), msg(3, "low"), msg(4, "high")])
+    _, got = take(broker, ["high", "low"], want=3)
+    assert ids(got) == ["id-2", "id-4", "id-1"]
+    assert [d.queue for d in got] == ["high", "high", "low"]
+
+
+def test_a_consumer_never_takes_from_a_queue_it_was_not_given(broker):
+    broker.enqueue([msg(1, "emails")])
+    assert take(broker, ["default"])[1] == []
+    assert broker.queue_length("emails") == 1
+
+
+def test_fetch_leases_each_message_and_ack_settles_it_with_its_result(broker, r):
+    broker.enqueue([msg(1)])
+    _, [d] = take(broker)
+    assert d.token == "w.0.0.0"
+    assert r.zscore(broker.keys.leases, d.token) > time.time() * 1000
+    assert r.hexists(broker.keys.inflight, d.token)
+    assert broker.ack([Ack(d.token, "id-1", '{"status":"SUCCESS"}')]) == []
+    assert r.zcard(broker.keys.leases) == 0 and r.hlen(broker.keys.inflight) == 0
+    assert r.get(broker.keys.result("id-1")) == b'{"status":"SUCCESS"}'
+    assert 0 < r.pttl(broker.keys.result("id-1")) <= 86400 * 1000
+
+
+def test_ack_and_next_fetch_are_one_call(broker, r):
+    broker.enqueue([msg(1), msg(2)])
+    _, [d1] = take(broker, want=1)
+    refused, [d2] = take(broker, want=1, first=1, acks=[Ack(d1.token, "id-1", '{"status":"SUCCESS"}')])
+    assert refused == [] and ids([d2]) == ["id-2"]
+    assert r.exists(broker.keys.result("id-1"))
+
+
+def test_expired_lease_goes_back_to_its_queue_and_the_old_holder_is_fenced(redis_server, r):
+    broker = Broker(Config(broker_url=redis_server.url, lease_seconds=1))
+    broker.enqueue([msg(1)])
+    _, [d] = take(broker)
+    r.zadd(broker.keys.leases, {d.token: 0})  # as if the lease ran out long ago
+    maintenance = broker.maintain("w1")
+    assert maintenance.recovered == [(d.token, "default")]
+    assert broker.queue_length("default") == 1
+    # The old holder wakes up and tries to finish: refused, no result stored.
+    assert broker.ack([Ack(d.token, "id-1", '{"status":"SUCCESS"}')]) == [d.token.encode()]
+    assert not r.exists(broker.keys.result("id-1"))
+    # The new delivery counts the lost one and can finish.
+    _, [again] = take(broker, prefix="w2.0.0.")
+    assert again.wire.split(b"|")[1] == b"1"
+    assert broker.ack([Ack(again.token, "id-1", '{"status":"SUCCESS"}')]) == []
+
+
+def test_renew_extends_held_leases_but_never_resurrects_a_lost_one(broker, r):
+    broker.enqueue([msg(1), msg(2)])
+    _, [d1, d2] = take(broker)
+    r.zadd(broker.keys.leases, {d1.token: 1, d2.token: 1})
+    r.zrem(broker.keys.leases, d2.token)  # d2 was recovered by another worker
+    broker.renew([d1.token, d2.token])
+    assert r.zscore(broker.keys.leases, d1.token) > time.time() * 1000
+    assert r.zscore(broker.keys.leases, d2.token) is None
+
+
+def test_requeue_hands_back_only_what_is_still_held(broker, r):
+    broker.enqueue([msg(1), msg(2)])
+    _, [d1, d2] = take(broker)
+    broker.ack([Ack(d1.token, "id-1", "")])
+    assert broker.requeue([d1.token, d2.token, "never-existed"]) == 1
+    assert broker.queue_length("default") == 1
+    assert r.hlen(broker.keys.inflight) == 0 and r.zcard(broker.keys.leases) == 0
+
+
+def test_scheduled_messages_wait_in_redis_until_due(broker, r):
+    now = time.time()
+    broker.enqueue([msg(1, eta=now + 0.3), msg(2, eta=now + 3600), msg(3, eta=now - 1)])
+    assert broker.queue_length("default") == 1  # the one already due went straight to the queue
+    assert broker.scheduled_count() == 2
+    first = broker.maintain()
+    assert first.promoted == 0 and first.next_due == pytest.approx(now + 0.3, abs=0.01)
+    r.zadd(broker.keys.scheduled, {r.zrange(broker.keys.scheduled, 0, 0)[0]: 0})  # make it due
+    assert broker.maintain().promoted == 1
+    assert ids(take(broker)[1]) == ["id-1", "id-3"]  # by enqueue time: id-1 has waited longest
+    assert broker.scheduled_count() == 1
+
+
+def test_enqueue_is_idempotent_when_retried(broker):
+    m = msg(1, enqueued_at=1000.0)
+    broker.enqueue([m])
+    broker.enqueue([m])  # a retry after a lost reply resends the same bytes
+    assert broker.queue_length("default") == 1
+
+
+def test_a_wake_token_is_left_for_idle_workers(broker, r):
+    broker.enqueue([msg(i) for i in range(50)])
+    assert r.llen(broker.keys.wake("default")) == 1
+    plan = broker.plan(["default"])
+    assert broker.wait(plan, timeout=1) is True
+    # A woken consumer that leaves work behind passes the wake on to the next idle one.
+    take(broker, want=1, woken=True)
+    assert r.llen(broker.keys.wake("default")) == 1
+
+
+def test_scripts_survive_a_flushed_script_cache(broker, r):
+    broker.enqueue([msg(1)])
+    r.script_flush()
+    broker.enqueue([msg(2)])
+    assert broker.queue_length("default") == 2
+
+
+def test_bulk_enqueue_is_one_call(broker, r):
+    before = r.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+    broker.enqueue([msg(i, queue=f"q{i % 3}") for i in range(3000)])
+    after = r.info("commandstats")["cmdstat_evalsha"]["calls"]
+    assert after - before == 1
+    assert sum(broker.queue_length(f"q{i}") for i in range(3)) == 3000

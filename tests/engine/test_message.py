@@ -1,0 +1,87 @@
+"""The wire format and the serializers: what survives a round trip, and what is refused, by name."""
+
+import datetime as dt
+import decimal
+import uuid
+import zoneinfo
+
+import pytest
+
+from jobs.engine.config import Config
+from jobs.engine.errors import ConfigurationError, ContentDisallowed, DecodeError, EncodeError
+from jobs.engine.message import Header, Message, decode
+
+JSON = ("json",)
+
+
+def roundtrip(*args, accept=JSON, **kwargs):
+    m = Message(id="x1", task="t.echo", args=args, kwargs=kwargs, content_type=accept[0])
+    back = decode(m.encode(), "default", accept)
+    return back.args, back.kwargs
+
+
+@pytest.mark.parametrize("value", [
+    dt.datetime(2026, 7, 1, 12, 30, 15, 123456, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin")),  # back as +02:00
+    dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc),
+    dt.datetime(2026, 1, 1, 12, 0, 0, 1),
+    dt.date(2026, 2, 28),
+    dt.time(23, 59, 59, 999999),
+    decimal.Decimal("12345678901234567890.000000001"),
+    uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    b"\x00\xffbytes",
+    {"nested": [dt.date(2020, 1, 1), {"d": decimal.Decimal("1.10")}]},
+    "unicode: żółw 🐢",
+])
+def test_types_survive_the_json_round_trip(value):
+    args, kwargs = roundtrip(value, key=value)
+    assert args == (value,) and kwargs == {"key": value}
+    assert type(args[0]) is type(value)
+    if isinstance(value, dt.datetime):
+        assert args[0].utcoffset() == value.utcoffset()
+
+
+def test_an_argument_json_cannot_carry_is_named():
+    with pytest.raises(EncodeError, match=r"args\[1\].*builtins\.set"):
+        Message(id="x", task="t.add", args=(1, {1, 2})).encode()
+    with pytest.raises(EncodeError, match=r"kwargs\['user'\]\['tags'\]\[0\].*builtins\.object"):
+        Message(id="x", task="t.add", kwargs={"user": {"tags": [object()]}}).encode()
+
+
+def test_a_non_string_dict_key_is_named():
+    with pytest.raises(EncodeError, match=r"kwargs\['m'\] has a key \(1, 2\)"):
+        Message(id="x", task="t.add", kwargs={"m": {(1, 2): "a"}}).encode()
+
+
+def test_header_is_readable_without_the_envelope():
+    wire = Message(id="abc", task="shop.send", args=(1,), enqueued_at=1700000000.5, deliveries=2).encode()
+    h = Header(wire)
+    assert (h.id, h.task, h.deliveries, h.enqueued_at) == ("abc", "shop.send", 2, 1700000000.5)
+
+
+def test_garbage_is_a_decode_error_not_a_crash():
+    with pytest.raises(DecodeError, match="bad header"):
+        decode(b"not a message", "default", JSON)
+    with pytest.raises(DecodeError, match="broken envelope") as info:
+        decode("0000000000000001|0|id9|t.x|{not json", "default", JSON)
+    assert info.value.header.id == "id9"
+    with pytest.raises(DecodeError, match="UTF-8"):
+        decode(b"\xff\xfe", "default", JSON)
+
+
+def test_pickle_is_refused_unless_accepted():
+    wire = Message(id="p1", task="t.echo", args=({1, 2},), content_type="pickle").encode()
+    with pytest.raises(ContentDisallowed, match="not in JOBS\\['ACCEPT_CONTENT'\\]"):
+        decode(wire, "default", JSON)
+    assert decode(wire, "default", ("json", "pickle")).args == ({1, 2},)
+
+
+def test_pickle_as_serializer_needs_accept_content():
+    with pytest.raises(ConfigurationError, match="add 'pickle' to ACCEPT_CONTENT"):
+        Config(task_serializer="pickle")
+    Config(task_serializer="pickle", accept_content=("json", "pickle"))
+
+
+def test_json_content_is_refused_by_a_worker_that_accepts_only_pickle():
+    wire = Message(id="j1", task="t.echo", args=(1,)).encode()
+    with pytest.raises(ContentDisallowed):
+        decode(wire, "default", ("pickle",))

@@ -1,0 +1,36 @@
+"""Settings for the test suite and for the worker processes the tests start.
+
+JOBS has no BROKER_URL: the engine reads JOBS_BROKER_URL from the environment when first used, and
+the test session points it at its own private redis-server before anything connects. Worker
+processes inherit that environment; JOBS_TEST_SETTINGS (JSON) adds keys for one test's workers.
+"""
+
+import json
+import os
+
+SECRET_KEY = "tests-only"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+ALLOWED_HOSTS = ["*"]
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "jobs",
+    "tests.testapp",
+] + [app for app in os.environ.get("JOBS_TEST_EXTRA_APPS", "").split(",") if app]
+
+if os.environ.get("JOBS_TEST_DATABASE_URL", "").startswith("postgres"):
+    from urllib.parse import urlsplit
+
+    _db = urlsplit(os.environ["JOBS_TEST_DATABASE_URL"])
+    DATABASES = {"default": {
+        "ENGINE": "django.db.backends.postgresql", "NAME": _db.path.lstrip("/") or "postgres",
+        "USER": _db.username or "postgres", "PASSWORD": _db.password or "",
+        "HOST": _db.hostname or "127.0.0.1", "PORT": _db.port or 5432,
+    }}
+else:
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+
+JOBS = {"ENQUEUE_TIMEOUT": 2, **json.loads(os.environ.get("JOBS_TEST_SETTINGS", "{}"))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
