@@ -30,7 +30,15 @@ if os.environ.get("JOBS_TEST_DATABASE_URL", "").startswith("postgres"):
         "HOST": _db.hostname or "127.0.0.1", "PORT": _db.port or 5432,
     }}
 else:
-    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+    # A file, not :memory: — an in-memory test database is never really closed, which hides bugs
+    # that close a connection at the wrong time.
+    import tempfile
+
+    DATABASES = {"default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.path.join(tempfile.gettempdir(), "jobs-tests.sqlite3"),
+        "TEST": {"NAME": os.path.join(tempfile.gettempdir(), f"jobs-tests-{os.getpid()}.sqlite3")},
+    }}
 
 JOBS = {"ENQUEUE_TIMEOUT": 2, **json.loads(os.environ.get("JOBS_TEST_SETTINGS", "{}"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

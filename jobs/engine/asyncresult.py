@@ -31,7 +31,9 @@ class AsyncResult:
         return self._app or app_module.current()
 
     def __repr__(self) -> str:
-        return f"<AsyncResult {self.id} {self.status}>"
+        # No Redis read here: a repr is taken in tracebacks and debug pages, even when Redis is down.
+        known = f" {self._meta.status}" if self._meta is not None else ""
+        return f"<AsyncResult {self.id}{known}>"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, AsyncResult) and other.id == self.id

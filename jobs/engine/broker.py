@@ -72,7 +72,10 @@ class Broker:
         self.config = config
         self.keys = Keys(config.key_prefix)
         self.factory = ConnectionFactory(config.broker_url, config.broker_options)
-        self._links = Links(self.factory)
+        # A call waits at most about ENQUEUE_TIMEOUT for Redis (unless BROKER_OPTIONS says otherwise).
+        bounded = {"socket_timeout": config.enqueue_timeout,
+                   "socket_connect_timeout": min(2.0, config.enqueue_timeout)}
+        self._links = Links(self.factory, **{k: v for k, v in bounded.items() if k not in config.broker_options})
         self._wait_links = Links(self.factory, socket_timeout=WAIT_SLICE + 5)
         self._ttl_ms = str(int(config.result_expires * 1000))
         self._lease_ms = int(config.lease_seconds * 1000)

@@ -72,6 +72,17 @@ class Config:
                 raise ConfigurationError(f"JOBS[{name.upper()!r}] must be a positive number of seconds.")
         if self.lease_seconds < 1:
             raise ConfigurationError("JOBS['LEASE_SECONDS'] must be at least 1 second.")
+        from .connection import ConnectionFactory
+
+        try:
+            ConnectionFactory(self.broker_url, self.broker_options)()  # parses; does not connect
+        except (ValueError, TypeError) as exc:
+            raise ConfigurationError(
+                f"JOBS['BROKER_URL'] {self.broker_url!r} or BROKER_OPTIONS is not usable: {exc}. "
+                "Use redis://[:password@]host[:port][/db], rediss://... or unix:///path/to/redis.sock"
+            ) from exc
+        if self.worker_shutdown_timeout < 0:
+            raise ConfigurationError("JOBS['WORKER_SHUTDOWN_TIMEOUT'] must be 0 or more seconds.")
         if self.worker_prefetch < 0:
             raise ConfigurationError("JOBS['WORKER_PREFETCH'] must be 0 or more.")
 

@@ -3,8 +3,9 @@
 JSON is the default and the only content type a worker accepts unless told otherwise: decoding JSON
 cannot run code, unpickling can. Our JSON carries a few types plain JSON cannot (datetime, date,
 time, Decimal, UUID, bytes) as tagged objects ``{"$jobs": "dt", "v": "..."}`` so they come back as
-the same type. Anything else fails at enqueue time, naming the argument, rather than arriving
-changed or not at all. A Django model instance is refused with a hint to pass its primary key: the
+the same type. Anything else fails at enqueue time, naming the argument, rather than failing later in
+a worker. Two JSON habits remain and are documented: tuples arrive as lists, and int/float/bool/None
+dict keys arrive as strings. A Django model instance is refused with a hint to pass its primary key: the
 row may have changed by the time the task runs, and pickling it would freeze a stale copy.
 """
 

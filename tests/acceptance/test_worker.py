@@ -151,7 +151,7 @@ def test_second_signal_is_a_cold_shutdown_that_still_hands_back(start_worker, r,
     tasks.block.delay("cold")
     r.blpop(["started:cold"], timeout=10)
     worker.signal(signal.SIGINT)
-    worker.wait_for("Warm shutdown" if pool != "solo" else "ready")
+    worker.wait_for("Warm shutdown")  # the first signal was seen: two quick signals may merge into one
     worker.signal(signal.SIGINT)
     worker.wait(20)
     assert broker().queue_length("default") == 1 and broker().inflight_count() == 0

@@ -195,3 +195,20 @@ def test_redis_cache_naming_a_missing_alias_says_so():
     with override_settings(JOBS={"REDIS_CACHE": "sessions"}):
         with pytest.raises(ConfigurationError, match="CACHES has no such alias"):
             engine_app.current()
+
+
+def test_a_broker_url_redis_py_cannot_use_is_a_settings_error():
+    with override_settings(JOBS={"BROKER_URL": "http://127.0.0.1:6379"}):
+        with pytest.raises(ConfigurationError, match="redis://"):
+            engine_app.current()
+
+
+@pytest.mark.django_db(transaction=False)
+def test_eager_tasks_leave_the_callers_transaction_alone():
+    from django.db import connection, transaction
+
+    with override_settings(JOBS={"EAGER": True}):
+        with transaction.atomic():
+            User.objects.create(username="in-transaction")
+            assert tasks.add.delay(1, 2).get() == 3
+            assert connection.in_atomic_block and User.objects.filter(username="in-transaction").exists()

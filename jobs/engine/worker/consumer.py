@@ -112,7 +112,21 @@ class Consumer:
                 board.reserve(slot, first + len(got))
             seq, delivery = buffer.popleft()
             board.start(slot, seq)
-            ack = self.executor.handle(delivery)
+            try:
+                ack = self.executor.handle(delivery)
+            except TRANSIENT as exc:
+                # Only the steps before the task runs talk to Redis (early ack, STARTED, defer,
+                # dead letters), so trying the delivery again later is safe.
+                board.finish(slot)
+                buffer.appendleft((seq, delivery))
+                self._backoff.failed(exc, lambda: self.stopping)
+                if self.stopping:
+                    break  # what is still held goes back by the supervisor or when its lease runs out
+                continue
+            except Exception:
+                logger.exception("could not handle delivery %s; handing it back", delivery.token)
+                ack = None
+                self._hand_back(deque([(seq, delivery)]))
             board.finish(slot)
             if ack is not None:
                 if not pending:

@@ -93,14 +93,14 @@ class Executor:
         if not task._acks_late(config):
             self.broker.ack([Ack(token, message.id, "")])  # at most once: settled before it runs
             token = ""
-        if task._track_started(config):
+        ignore = message.options.get("ignore_result", task._ignore_result(config))
+        if not ignore and task._track_started(config):
             payload = json_dumps({"status": STARTED, "task": message.task, "worker": self.hostname,
                                   "date_started": time.time()})
             self.broker.link.call("SET", self.broker.keys.result(message.id), payload,
                                   "PX", int(config.result_expires * 1000))
         outcome = execute(self.app, task, message, self.hostname)
         self._log(message, outcome)
-        ignore = message.options.get("ignore_result", task._ignore_result(config))
         if ignore:
             return Ack(token, message.id, "") if token else None
         content_type = task.serializer or config.result_serializer

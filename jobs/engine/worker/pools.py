@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import multiprocessing
 import os
 import signal
 import sys
@@ -60,6 +61,7 @@ class ProcessPool:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             _die_with_parent(parent)
+            multiprocessing.current_process().name = f"Consumer-{slot}"  # shown as processName in logs
             consumer = self._make(slot, prefix)
             signal.signal(signal.SIGTERM, lambda *_: consumer.stop())
             self._child_started()

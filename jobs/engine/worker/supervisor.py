@@ -2,8 +2,9 @@
 
 Each tick (at least once a second, sooner on a signal or a child's exit) it:
 1. reaps consumers that ended, hands back at once what they held, and starts replacements;
-2. renews the leases of everything the consumers hold (every LEASE_SECONDS / 3), from this process,
-   so a task that holds the GIL in C code for minutes does not lose its lease;
+2. renews the leases of everything the consumers hold (every LEASE_SECONDS / 3). With prefork this
+   is the parent process, so a task that holds the GIL in C code for minutes does not lose its lease;
+   with threads or solo it is a thread of the same process, which such a task would starve;
 3. runs maintain.lua about once a second: due countdown/ETA messages onto their queues, expired
    leases of dead workers back onto theirs, and this worker's heartbeat.
 
@@ -197,21 +198,29 @@ class Supervisor:
     def _run_solo(self) -> None:
         consumer = self.make_consumer(0, self.prefix(0))
         stop = threading.Event()
+        wake = threading.Event()
 
         def on_signal(signum: int) -> None:
             consumer.stop()
+            wake.set()
 
         def supervise() -> None:
             while not stop.is_set():
                 now = time.monotonic()
                 if signals.warm and self._stop_deadline is None:
+                    logger.warning("Warm shutdown: no new tasks; waiting up to %gs for the running one "
+                                   "(signal again for a cold shutdown)", self.options.shutdown_timeout)
                     self._stop_deadline = now + self.options.shutdown_timeout
                 if self._stop_deadline is not None and (signals.cold or now >= self._stop_deadline):
                     self.hand_back([0], "cold shutdown" if signals.cold else "shutdown timeout")
                     self._forget_worker()
                     logging.shutdown()
                     os._exit(1)  # the task in the main thread cannot be interrupted otherwise
-                stop.wait(max(0.05, min(self.duties(now) - time.monotonic(), 0.2 if signals.warm else TICK)))
+                next_duty = self.duties(now)
+                if self._stop_deadline is not None:
+                    next_duty = min(next_duty, self._stop_deadline)
+                wake.wait(max(0.0, min(next_duty - time.monotonic(), TICK)))
+                wake.clear()
 
         with handled(chld=False) as signals:
             signals.on_signal = on_signal
@@ -223,6 +232,7 @@ class Supervisor:
                 consumer.run()
             finally:
                 stop.set()
+                wake.set()
                 thread.join()
 
 

@@ -46,12 +46,14 @@ class Command(BaseCommand):
                 check_name("queue", queue, CommandError)
         except CommandError as exc:
             raise CommandError(f"-Q: {exc}") from exc
-        concurrency = options["concurrency"] or config.worker_concurrency or os.cpu_count() or 1
-        if concurrency < 1:
+        if options["concurrency"] is not None and options["concurrency"] < 1:
             raise CommandError("-c/--concurrency must be at least 1")
+        concurrency = options["concurrency"] or config.worker_concurrency or os.cpu_count() or 1
         prefetch = config.worker_prefetch if options["prefetch"] is None else options["prefetch"]
         if prefetch < 0:
             raise CommandError("--prefetch must be 0 or more")
+        if options["shutdown_timeout"] is not None and options["shutdown_timeout"] < 0:
+            raise CommandError("--shutdown-timeout must be 0 or more seconds")
         worker_options = WorkerOptions(
             queues=queues,
             concurrency=concurrency,
