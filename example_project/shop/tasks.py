@@ -1,0 +1,58 @@
+"""The shop's background tasks. jobs imports this module by itself (every installed app's tasks.py),
+in the web process to send them and in the worker to run them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from decimal import Decimal
+from typing import Any
+
+from django.core.mail import send_mail
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from jobs import task
+
+from .models import Order
+
+CENTS = Decimal("0.01")
+
+
+@task(queue="emails", name="shop.send_order_email")
+def send_order_email(order_id: int) -> str:
+    """Takes the primary key, not the Order: the row is read when the email is sent, as it is then."""
+    order = Order.objects.get(pk=order_id)
+    send_mail(
+        subject=f"Your order #{order.pk}",
+        message=f"Thank you for your order of {order.total} EUR, placed {order.created:%Y-%m-%d %H:%M} UTC.",
+        from_email=None,
+        recipient_list=[order.email],
+    )
+    return order.email
+
+
+@task(track_started=True)
+def build_report(days: int) -> dict[str, Any]:
+    """Slow on purpose, and tracked, so the demo page shows it STARTED for a few seconds."""
+    since = timezone.now() - dt.timedelta(days=days)
+    orders = Order.objects.filter(created__gte=since)
+    daily = []
+    for offset in range(days):
+        day = (since + dt.timedelta(days=offset + 1)).date()
+        daily.append({"day": day.isoformat(), "orders": orders.filter(created__date=day).count()})
+        time.sleep(0.5)  # stands in for the expensive part of a real report
+    totals = orders.aggregate(count=Count("id"), revenue=Sum("total"))
+    revenue = (totals["revenue"] or Decimal(0)).quantize(CENTS)  # SQLite sums in floating point
+    return {"days": days, "orders": totals["count"], "revenue": str(revenue), "daily": daily}
+
+
+@task
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+@task
+def flaky(n: int) -> None:
+    """Always fails, so the demo page has a FAILURE (with its traceback) to show."""
+    raise ValueError(f"flaky({n}) failed, as it always does")
