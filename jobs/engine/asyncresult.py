@@ -120,7 +120,9 @@ class AsyncResult:
     def _wait(self, timeout: float | None) -> ResultMeta:
         broker = self.app.broker
         deadline = None if timeout is None else time.monotonic() + timeout
-        link = Link(broker.factory, socket_timeout=None)
+        # Every read on this link is bounded: the SUBSCRIBE reply by the socket timeout, the wait
+        # for a notice by can_read(timeout), so a Redis that vanishes cannot hang get() forever.
+        link = Link(broker.factory, socket_timeout=self.app.config.enqueue_timeout)
         try:
             link.call("SUBSCRIBE", broker.keys.done(self.id))
             while True:

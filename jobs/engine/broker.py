@@ -135,8 +135,7 @@ class Broker:
         delivery k carries token ``token_prefix + str(first_seq + k)``."""
         ack_keys, ack_args = self._ack_parts(acks)
         nq = len(plan.queues)
-        deadline = int(time.time() * 1000) + self._lease_ms
-        args = [nq, want, deadline, token_prefix, first_seq, "1" if woken else "0", self._ttl_ms,
+        args = [nq, want, self._lease_ms, token_prefix, first_seq, "1" if woken else "0", self._ttl_ms,
                 len(acks), *plan.names, *ack_args]
         refused, out = scripts.load("fetch")(link or self.link, plan.keys + ack_keys, args)
         names = plan.queues
@@ -158,11 +157,22 @@ class Broker:
         """This thread's connection for blocking waits (interrupt it to end a wait early)."""
         return self._wait_links.link
 
-    def wait(self, plan: FetchPlan, timeout: int = WAIT_SLICE) -> bool:
+    def wait(self, plan: FetchPlan, timeout: int = WAIT_SLICE) -> bytes | None:
         """Block until a wake token arrives on one of the plan's queues, or `timeout` seconds pass.
-        True if woken. The token is only a hint to fetch: losing it loses no message."""
+        Returns the wake list it came from, or None. A token is only a hint to fetch: losing one
+        loses no message, at worst an idle worker wakes at the end of its slice."""
         wakes = plan.keys[2 + len(plan.queues):]
-        return self.wait_link().call("BLPOP", *wakes, timeout) is not None
+        popped = self.wait_link().call("BLPOP", *wakes, timeout)
+        return popped[0] if popped else None
+
+    def rewake(self, wake_key: bytes | str) -> None:
+        """Give back a wake token this consumer took but will not act on (it is stopping)."""
+        self.link.call("RPUSH", wake_key, "1")
+
+    def started(self, token: str, task_id: str, payload: str) -> bool:
+        """Store STARTED for a task, only while `token` still holds it (see lua/started.lua)."""
+        keys = [self.keys.inflight, self.keys.result(task_id)]
+        return bool(scripts.load("started")(self.link, keys, [token, payload, self._ttl_ms]))
 
     def defer(self, token: str, due: float, message: Message) -> bool:
         """Put a held message back into the scheduled set, due at `due` (unix s)."""
@@ -179,30 +189,29 @@ class Broker:
 
     # -- supervise -----------------------------------------------------------------------------
 
-    def renew(self, tokens: Sequence[str]) -> None:
-        """Push the lease deadline of held deliveries forward. XX: a token that lost its lease is
-        not given a new one, so renewal can never resurrect a delivery another worker took."""
-        if tokens:
-            deadline = int(time.time() * 1000) + self._lease_ms
-            args: list[Any] = []
-            for token in tokens:
-                args += (deadline, token)
-            self.link.call("ZADD", self.keys.leases, "XX", *args)
+    def renew(self, tokens: Sequence[str]) -> int:
+        """Push the lease deadline of held deliveries forward (lua/renew.lua: never resurrects a
+        lease another worker took). Returns how many were still held."""
+        if not tokens:
+            return 0
+        return int(scripts.load("renew")(self.link, [self.keys.leases], [self._lease_ms, *tokens]))
 
     def requeue(self, tokens: Sequence[str]) -> int:
         """Hand deliveries back to their queues now; returns how many were still held."""
         if not tokens:
             return 0
-        keys = [self.keys.leases, self.keys.inflight]
+        keys = [self.keys.leases, self.keys.inflight, self.keys.dead]
         args = [self.keys.queue_prefix, self.keys.wake_prefix, *tokens]
         return int(scripts.load("requeue")(self.link, keys, args))
 
     def maintain(self, worker_id: str = "", limit: int = 1000) -> Maintenance:
-        keys = [self.keys.scheduled, self.keys.leases, self.keys.inflight, self.keys.workers]
-        args = [int(time.time() * 1000), self.keys.queue_prefix, self.keys.wake_prefix, limit, worker_id]
-        promoted, recovered, next_due = scripts.load("maintain")(self.link, keys, args)
+        keys = [self.keys.scheduled, self.keys.leases, self.keys.inflight, self.keys.workers, self.keys.dead]
+        args = [self.keys.queue_prefix, self.keys.wake_prefix, limit, worker_id]
+        promoted, recovered, next_due, now = scripts.load("maintain")(self.link, keys, args)
         pairs = [(recovered[i].decode(), recovered[i + 1].decode()) for i in range(0, len(recovered), 2)]
-        return Maintenance(int(promoted), pairs, float(next_due) / 1000 if next_due else None)
+        # The next due time, as an interval on Redis's clock, turned into one on ours.
+        wait = (float(next_due) - float(now)) / 1000 if next_due else None
+        return Maintenance(int(promoted), pairs, None if wait is None else time.time() + wait)
 
     # -- inspect -------------------------------------------------------------------------------
 

@@ -15,6 +15,9 @@ from .errors import ConfigurationError
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 SERIALIZERS = ("json", "pickle")
+#: A consumer holds at most 1 + this many messages: enough to amortise round trips, small enough
+#: that a crash re-runs little.
+MAX_PREFETCH = 1000
 _NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
 
 
@@ -83,8 +86,8 @@ class Config:
             ) from exc
         if self.worker_shutdown_timeout < 0:
             raise ConfigurationError("JOBS['WORKER_SHUTDOWN_TIMEOUT'] must be 0 or more seconds.")
-        if self.worker_prefetch < 0:
-            raise ConfigurationError("JOBS['WORKER_PREFETCH'] must be 0 or more.")
+        if not 0 <= self.worker_prefetch <= MAX_PREFETCH:
+            raise ConfigurationError(f"JOBS['WORKER_PREFETCH'] must be from 0 to {MAX_PREFETCH}.")
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)

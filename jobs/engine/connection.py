@@ -24,6 +24,10 @@ from .errors import BrokerUnavailable
 
 #: Errors after which the connection is dropped and the call may be tried again later.
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+#: What a worker's loops retry with backoff: the above, and errors Redis answers with (OOM,
+#: READONLY after a failover, MISCONF...), which also pass; a worker that exits on them would only
+#: be restarted into the same error.
+RETRYABLE = (*TRANSIENT, ResponseError)
 
 DEFAULT_OPTIONS: dict[str, Any] = {
     "socket_connect_timeout": 2.0,
@@ -66,6 +70,12 @@ class Link:
         if self.conn is None:
             self.conn = self._factory(**self._overrides)
         return self.conn
+
+    def connect(self) -> None:
+        """Connect now rather than at the first command (so interrupt() has a socket to shut)."""
+        conn = self._connection()
+        if getattr(conn, "_sock", None) is None:
+            conn.connect()
 
     def call(self, *args: Any, timeout: float | None = None) -> Any:
         conn = self._connection()
@@ -124,7 +134,8 @@ def with_retry(fn: Callable[[], Any], timeout: float, what: str) -> Any:
             if left <= 0:
                 raise BrokerUnavailable(
                     f"{what}: Redis did not answer for {timeout:g} s ({exc}). Is it running, and is "
-                    "JOBS['BROKER_URL'] right? Nothing was done by this call."
+                    "JOBS['BROKER_URL'] right? Most likely nothing was done (unless Redis received "
+                    "the call and only its answer was lost)."
                 ) from exc
             time.sleep(min(pause, left))
             pause = min(pause * 2, 1.0)

@@ -59,7 +59,7 @@ def encode(outcome: Outcome, task: str, content_type: str, worker: str) -> str:
             doc["result"] = encode_value(outcome.value, content_type)
             doc["ct"] = content_type
             return json_dumps(doc)
-        except (TypeError, ValueError) as exc:
+        except Exception as exc:  # TypeError for JSON; pickle raises a zoo (PicklingError, AttributeError...)
             problem = EncodeError(
                 f"{task} returned a {type(outcome.value).__name__} that the {content_type} result "
                 f"serializer cannot carry ({exc}); return plain data"
@@ -76,17 +76,24 @@ def encode(outcome: Outcome, task: str, content_type: str, worker: str) -> str:
 
 def describe_exception(exc: BaseException) -> dict[str, Any]:
     cls = type(exc)
-    info: dict[str, Any] = {"module": cls.__module__, "name": cls.__qualname__, "message": str(exc)}
+    try:
+        message = str(exc)
+    except Exception:  # an exception whose __str__ raises must still be reported
+        message = f"<{cls.__qualname__} whose str() failed>"
+    info: dict[str, Any] = {"module": cls.__module__, "name": cls.__qualname__, "message": message}
     try:
         json_dumps(list(exc.args))
         info["args"] = list(exc.args)
-    except (TypeError, ValueError):
-        info["args"] = [str(exc)]
+    except Exception:
+        info["args"] = [message]
     return info
 
 
 def format_traceback(exc: BaseException) -> str:
-    return "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        return "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:
+        return f"{type(exc).__qualname__} (its traceback could not be formatted)"
 
 
 def rebuild_exception(info: dict[str, Any]) -> BaseException:

@@ -198,7 +198,7 @@ def test_a_duplicate_task_name_stops_the_worker_at_start(start_worker):
 def test_worker_survives_a_redis_restart(start_worker, redis_server):
     worker = start_worker("-c", "1")
     redis_server.restart()
-    worker.wait_for("Redis is unreachable|reachable again", timeout=30)
+    worker.wait_for("Redis call failed|works again", timeout=30)
     assert tasks.add.delay(20, 22).get(timeout=30) == 42
 
 

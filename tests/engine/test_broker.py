@@ -1,5 +1,6 @@
 """The broker's moves, against a real Redis: each one atomic, fenced, and one round trip."""
 
+import json
 import time
 
 import pytest
@@ -126,7 +127,7 @@ def test_a_wake_token_is_left_for_idle_workers(broker, r):
     broker.enqueue([msg(i) for i in range(50)])
     assert r.llen(broker.keys.wake("default")) == 1
     plan = broker.plan(["default"])
-    assert broker.wait(plan, timeout=1) is True
+    assert broker.wait(plan, timeout=1) == broker.keys.wake("default").encode()
     # A woken consumer that leaves work behind passes the wake on to the next idle one.
     take(broker, want=1, woken=True)
     assert r.llen(broker.keys.wake("default")) == 1
@@ -145,3 +146,40 @@ def test_bulk_enqueue_is_one_call(broker, r):
     after = r.info("commandstats")["cmdstat_evalsha"]["calls"]
     assert after - before == 1
     assert sum(broker.queue_length(f"q{i}") for i in range(3)) == 3000
+
+
+def test_a_large_fetch_is_not_limited_by_lua_unpack(broker, r):
+    broker.enqueue([msg(i) for i in range(5000)])
+    _, got = take(broker, want=5000)
+    assert len(got) == 5000
+    assert r.hlen(broker.keys.inflight) == 5000 and r.zcard(broker.keys.leases) == 5000
+
+
+def test_leases_are_timed_by_redis_not_by_the_worker(broker, r):
+    broker.enqueue([msg(1)])
+    _, [d] = take(broker)
+    seconds, micros = r.time()
+    redis_now_ms = seconds * 1000 + micros // 1000
+    assert r.zscore(broker.keys.leases, d.token) == pytest.approx(redis_now_ms + 30_000, abs=1000)
+
+
+def test_an_unreadable_entry_goes_to_the_dead_letters_and_maintenance_goes_on(broker, r):
+    broker.enqueue([msg(1)])
+    r.hset(broker.keys.inflight, "bad.token", "no header at all")
+    r.zadd(broker.keys.leases, {"bad.token": 0})
+    r.zadd(broker.keys.scheduled, {"x|default|not-a-score": 0, "also garbage": 0})
+    result = broker.maintain("w1")
+    assert ("bad.token", "(dead letters)") in result.recovered
+    reasons = [json.loads(m)["reason"] for m in r.zrange(broker.keys.dead, 0, -1)]
+    assert len(reasons) == 3 and all("unreadable entry" in why for why in reasons)
+    assert broker.maintain("w1").promoted == 0  # and it keeps working
+    assert broker.queue_length("default") == 1
+
+
+def test_started_is_only_written_by_the_delivery_that_holds_the_task(broker, r):
+    broker.enqueue([msg(1)])
+    _, [d] = take(broker)
+    r.set(broker.keys.result("id-1"), '{"status":"SUCCESS"}')
+    r.hdel(broker.keys.inflight, d.token)  # its lease ran out and another worker finished it
+    assert broker.started(d.token, "id-1", '{"status":"STARTED"}') is False
+    assert r.get(broker.keys.result("id-1")) == b'{"status":"SUCCESS"}'

@@ -93,3 +93,28 @@ def tracked(name):
 @task
 def noop():
     return None
+
+
+@task
+def nap(seconds):
+    """Work that takes a while (the task's own duration, not a synchronisation)."""
+    import time
+
+    time.sleep(seconds)
+    return seconds
+
+
+@task
+def exits():
+    raise SystemExit(3)
+
+
+@task(serializer="pickle")
+def returns_unpicklable():
+    evidence().rpush("unpicklable-runs", 1)
+    return lambda: None
+
+
+@task(ignore_result=True, acks_late=False)
+def fire_and_forget(key):
+    evidence().rpush(key, 1)

@@ -11,7 +11,7 @@
   KEYS[3 .. 2+nq]         queues, in precedence order
   KEYS[3+nq .. 2+2nq]     their wake lists
   KEYS[3+2nq .. ]         result keys, one per ack
-  ARGV[1] nq   ARGV[2] want   ARGV[3] lease deadline (ms)   ARGV[4] token prefix
+  ARGV[1] nq   ARGV[2] want   ARGV[3] lease length (ms, from Redis's clock)   ARGV[4] token prefix
   ARGV[5] first token sequence number (token k = prefix .. (first + k - 1))
   ARGV[6] '1' if the caller was woken by a wake token: pass the wake on if work is left
   ARGV[7] result expiry (ms)   ARGV[8] number of acks   ARGV[9 .. 8+nq] queue names
@@ -22,6 +22,8 @@
 ]]
 --@include wake
 --@include ack
+--@include chunks
+--@include clock
 
 local nq = tonumber(ARGV[1])
 local want = tonumber(ARGV[2])
@@ -34,12 +36,15 @@ local entries = {}
 local taken = 0
 local prefix = ARGV[4]
 local first = tonumber(ARGV[5])
-local deadline = ARGV[3]
+local deadline = nil
 for q = 1, nq do
   if taken >= want then
     break
   end
   local popped = redis.call('ZPOPMIN', KEYS[2 + q], want - taken)
+  if #popped > 0 and not deadline then
+    deadline = now_ms() + tonumber(ARGV[3])
+  end
   for j = 1, #popped, 2 do
     local token = prefix .. (first + taken)
     taken = taken + 1
@@ -53,8 +58,8 @@ for q = 1, nq do
 end
 
 if taken > 0 then
-  redis.call('HSET', KEYS[2], unpack(entries))
-  redis.call('ZADD', KEYS[1], unpack(leases))
+  call_chunked('HSET', KEYS[2], false, entries)
+  call_chunked('ZADD', KEYS[1], false, leases)
   if ARGV[6] == '1' and taken == want then
     for q = 1, nq do
       if redis.call('ZCARD', KEYS[2 + q]) > 0 then

@@ -7,11 +7,16 @@ Its loop, one Redis round trip per task when busy:
 
 It takes a task only when it is free (plus `prefetch` more, if asked): no task waits behind a long
 one in a worker that has another slot free. With prefetch, acks of short tasks are sent together
-with the next fetch; a task that ran longer than ACK_DELAY has its ack sent at once.
+with the next fetch; once the oldest unsent ack belongs to a task that started more than ACK_DELAY
+ago, pending acks are sent as soon as the current task ends.
 
 stop() may be called from a signal handler or another thread: it sets a flag and, if the consumer is
 blocked waiting for work, shuts that socket so the wait ends now. A running task is never
 interrupted by stop(); what was fetched but not started is handed back to its queue.
+
+Whatever goes wrong, a delivery ends settled, handed back, or in the dead letters; the board's
+held range [lo, hi) never keeps a token the consumer has let go of, or the supervisor would renew
+its lease forever.
 """
 
 from __future__ import annotations
@@ -22,19 +27,19 @@ from collections import deque
 from typing import Any
 
 from ..broker import Ack, Delivery
-from ..connection import TRANSIENT
+from ..connection import RETRYABLE
 from .board import Board
 from .execute import Executor
 
 logger = logging.getLogger("jobs.worker")
 
-#: With prefetch, a finished task's ack waits for the next fetch at most this long (s).
+#: With prefetch, a finished task's ack waits for the next fetch at most about this long (s).
 ACK_DELAY = 0.05
 
 
 class Backoff:
-    """Pauses between attempts while Redis is unreachable: 0.1 s doubling to 10 s; one log line
-    when it starts failing and one when it is back, not one per attempt."""
+    """Pauses between attempts while Redis fails: 0.1 s doubling to 10 s; one log line when it starts
+    failing and one when it works again, not one per attempt."""
 
     def __init__(self, what: str) -> None:
         self.what = what
@@ -44,7 +49,8 @@ class Backoff:
     def failed(self, exc: BaseException, stopping: Any = None) -> None:
         if not self.pause:
             self.since = time.monotonic()
-            logger.error("%s: Redis is unreachable (%s); retrying with backoff", self.what, exc)
+            logger.error("%s: Redis call failed (%s: %s); retrying with backoff", self.what,
+                         type(exc).__name__, exc)
         self.pause = min(max(self.pause * 2, 0.1), 10.0)
         end = time.monotonic() + self.pause
         while time.monotonic() < end and not (stopping and stopping()):
@@ -52,7 +58,7 @@ class Backoff:
 
     def ok(self) -> None:
         if self.pause:
-            logger.warning("%s: Redis is reachable again after %.1fs", self.what, time.monotonic() - self.since)
+            logger.warning("%s: Redis works again after %.1fs", self.what, time.monotonic() - self.since)
             self.pause = 0.0
 
 
@@ -71,6 +77,7 @@ class Consumer:
         self._wait_link: Any = None
         self._next_seq = 0
         self._backoff = Backoff(f"consumer {slot}")
+        self._acks_retried = False
 
     def stop(self) -> None:
         self.stopping = True
@@ -78,28 +85,24 @@ class Consumer:
         if link is not None:
             link.interrupt()
 
+    def _is_stopping(self) -> bool:
+        return self.stopping
+
     def run(self) -> None:
         board, slot = self.board, self.slot
         board.clear(slot)
         buffer: deque[tuple[int, Delivery]] = deque()
         pending: list[Ack] = []
         pending_hi = 0  # seq after the last delivery whose ack is in `pending`
-        pending_since = 0.0
+        pending_since = 0.0  # when the task of the oldest pending ack started
         woken = False
         while True:
             if not buffer:
                 if self.stopping:
                     break
-                first = self._next_seq
-                self._next_seq += self.want  # seqs are never reused, even if the call fails
-                board.reserve(slot, self._next_seq)
-                try:
-                    refused, got = self.broker.fetch(self.plan, self.want, self.prefix, first, woken, pending)
-                except TRANSIENT as exc:
-                    self._backoff.failed(exc, lambda: self.stopping)
-                    continue
-                self._backoff.ok()
-                self._refused(refused)
+                got, first = self._fetch(pending, woken)
+                if got is None:
+                    continue  # Redis failed; `pending` is kept for the next attempt
                 if pending:
                     board.release(slot, pending_hi)
                     pending = []
@@ -111,56 +114,82 @@ class Consumer:
                 buffer.extend((first + k, d) for k, d in enumerate(got))
                 board.reserve(slot, first + len(got))
             seq, delivery = buffer.popleft()
+            started = time.monotonic()
             board.start(slot, seq)
             try:
                 ack = self.executor.handle(delivery)
-            except TRANSIENT as exc:
+            except RETRYABLE as exc:
                 # Only the steps before the task runs talk to Redis (early ack, STARTED, defer,
                 # dead letters), so trying the delivery again later is safe.
                 board.finish(slot)
                 buffer.appendleft((seq, delivery))
-                self._backoff.failed(exc, lambda: self.stopping)
+                self._backoff.failed(exc, self._is_stopping)
                 if self.stopping:
                     break  # what is still held goes back by the supervisor or when its lease runs out
                 continue
-            except Exception:
-                logger.exception("could not handle delivery %s; handing it back", delivery.token)
+            except Exception as exc:  # a bug of ours, not of the task: never loop on it
+                logger.exception("could not handle delivery %s", delivery.token)
                 ack = None
-                self._hand_back(deque([(seq, delivery)]))
+                self._bury_quietly(delivery, f"internal error in the worker: {type(exc).__name__}: {exc}")
             board.finish(slot)
             if ack is not None:
                 if not pending:
-                    pending_since = time.monotonic()
+                    pending_since = started
                 pending.append(ack)
+            elif not pending:
+                board.release(slot, seq + 1)  # settled (or handed on) already: no longer held
             pending_hi = seq + 1
-            if buffer and (self.stopping or time.monotonic() - pending_since > ACK_DELAY):
+            if pending and buffer and (self.stopping or time.monotonic() - pending_since > ACK_DELAY):
                 pending = self._flush(pending, pending_hi)
-                if self.stopping:
-                    self._hand_back(buffer)
-                    buffer.clear()
+            if self.stopping and buffer:
+                pending = self._flush(pending, pending_hi)
+                self._hand_back(buffer)
+                buffer.clear()
         self._flush(pending, pending_hi)
 
-    def _wait(self) -> bool:
-        self._wait_link = self.broker.wait_link()
+    def _fetch(self, pending: list[Ack], woken: bool) -> tuple[list[Delivery] | None, int]:
+        first = self._next_seq
+        self._next_seq += self.want  # seqs are never reused, even if the call fails
+        self.board.reserve(self.slot, self._next_seq)
         try:
+            refused, got = self.broker.fetch(self.plan, self.want, self.prefix, first, woken, pending)
+        except RETRYABLE as exc:
+            if pending:
+                self._acks_retried = True
+            self._backoff.failed(exc, self._is_stopping)
+            return None, first
+        self._backoff.ok()
+        self._refused(refused)
+        return got, first
+
+    def _wait(self) -> bool:
+        link = self.broker.wait_link()
+        self._wait_link = link
+        try:
+            link.connect()  # so that stop() has a socket to shut, even before the first wait
             if self.stopping:
                 return False
-            return self.broker.wait(self.plan)
-        except TRANSIENT as exc:
+            woken_by = self.broker.wait(self.plan)
+            if woken_by is not None and self.stopping:
+                self.broker.rewake(woken_by)  # another idle worker may act on it
+                return False
+            return woken_by is not None
+        except RETRYABLE as exc:
             if not self.stopping:
-                self._backoff.failed(exc, lambda: self.stopping)
+                self._backoff.failed(exc, self._is_stopping)
             return False
         finally:
             self._wait_link = None
 
     def _flush(self, pending: list[Ack], hi: int) -> list[Ack]:
-        """Send pending acks now; kept for the next attempt if Redis is unreachable."""
+        """Send pending acks now; kept for the next attempt while Redis fails."""
         while pending:
             try:
                 self._refused(self.broker.ack(pending))
                 self._backoff.ok()
                 break
-            except TRANSIENT as exc:
+            except RETRYABLE as exc:
+                self._acks_retried = True
                 if self.stopping and self._backoff.pause >= 10.0:
                     logger.error("giving up on %d acks; their tasks will run again when their leases "
                                  "run out", len(pending))
@@ -173,12 +202,27 @@ class Consumer:
         tokens = [d.token for _, d in buffer]
         try:
             self.broker.requeue(tokens)
-        except TRANSIENT:
+        except RETRYABLE:
             logger.warning("could not hand back %d unstarted tasks; they return when their leases "
                            "run out", len(tokens))
 
+    def _bury_quietly(self, delivery: Delivery, reason: str) -> None:
+        try:
+            self.executor.bury(delivery, reason)
+        except RETRYABLE:
+            logger.error("could not move delivery %s to the dead letters; it returns when its lease "
+                         "runs out", delivery.token)
+
     def _refused(self, refused: list[bytes]) -> None:
+        if not refused:
+            self._acks_retried = False
+            return
+        retried, self._acks_retried = self._acks_retried, False
         for token in refused:
-            logger.warning(
-                "ack of delivery %s was refused: its lease had run out and the task was handed to "
-                "another worker, so this run's result was not stored", token.decode())
+            if retried:
+                logger.info("ack of delivery %s was refused on a retry; the first attempt had most "
+                            "likely been applied", token.decode())
+            else:
+                logger.warning(
+                    "ack of delivery %s was refused: its lease had run out and the task was handed "
+                    "to another worker, so this run's result was not stored", token.decode())

@@ -45,7 +45,7 @@ def execute(app: Any, task: Task, message: Message, hostname: str, eager: bool =
         try:
             value = task.run(*message.args, **message.kwargs)
             outcome = Outcome(SUCCESS, value, runtime=time.perf_counter() - started)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in a task fails the task, not the worker
             outcome = Outcome(FAILURE, exception=exc, traceback=format_traceback(exc),
                               runtime=time.perf_counter() - started)
         if hooks.after_task:
@@ -77,7 +77,7 @@ class Executor:
         try:
             message = decode(delivery.wire, delivery.queue, self.accept)
         except DecodeError as exc:
-            self._bury(delivery, exc)
+            self.bury(delivery, str(exc))
             return None
         try:
             task = self.app.registry.get(message.task)
@@ -97,8 +97,10 @@ class Executor:
         if not ignore and task._track_started(config):
             payload = json_dumps({"status": STARTED, "task": message.task, "worker": self.hostname,
                                   "date_started": time.time()})
-            self.broker.link.call("SET", self.broker.keys.result(message.id), payload,
-                                  "PX", int(config.result_expires * 1000))
+            if not self.broker.started(token, message.id, payload):
+                logger.warning("Task %s[%s]: delivery %s no longer holds it (its lease ran out); not run "
+                               "here", message.task, message.id, token)
+                return None
         outcome = execute(self.app, task, message, self.hostname)
         self._log(message, outcome)
         if ignore:
@@ -122,13 +124,15 @@ class Executor:
             "deployed here and in an installed app's tasks.py? Known: %s", message.task, message.id,
             UNKNOWN_TASK_DELAY, ", ".join(self.app.registry) or "none")
 
-    def _bury(self, delivery: Delivery, exc: DecodeError) -> None:
+    def bury(self, delivery: Delivery, reason: str) -> None:
+        """Move a delivery that cannot run to the dead letters, with the reason and the message."""
         wire = delivery.wire.decode("utf-8", "replace") if isinstance(delivery.wire, bytes) else delivery.wire
-        record = json_dumps({"reason": str(exc), "queue": delivery.queue, "time": time.time(),
+        record = json_dumps({"reason": reason, "queue": delivery.queue, "time": time.time(),
                              "worker": self.hostname, "message": wire})
         moved, trimmed = self.broker.bury(delivery.token, record, DEAD_LETTERS_MAX)
-        logger.error("Message on queue %s cannot be run and was moved to the dead letters: %s",
-                     delivery.queue, exc)
+        if moved:
+            logger.error("Message on queue %s cannot be run and was moved to the dead letters: %s",
+                         delivery.queue, reason)
         if trimmed:
             logger.warning("Dead letters are full (%d); the %d oldest were dropped", DEAD_LETTERS_MAX, trimmed)
 

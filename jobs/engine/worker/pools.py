@@ -60,10 +60,14 @@ class ProcessPool:
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            early_stop: list[int] = []  # a SIGTERM before the consumer exists must not be lost
+            signal.signal(signal.SIGTERM, lambda *_: early_stop.append(1))
             _die_with_parent(parent)
             multiprocessing.current_process().name = f"Consumer-{slot}"  # shown as processName in logs
             consumer = self._make(slot, prefix)
             signal.signal(signal.SIGTERM, lambda *_: consumer.stop())
+            if early_stop:
+                consumer.stop()
             self._child_started()
             consumer.run()
         except BaseException:
@@ -80,7 +84,7 @@ class ProcessPool:
             try:
                 done, status = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
-                done, status = pid, 0
+                done, status = pid, 0xFF00  # reaped elsewhere: its status is unknown, not clean
             if done:
                 del self.pids[slot]
                 ended.append((slot, status))
@@ -116,6 +120,7 @@ class ThreadPool:
         self._make = make
         self.threads: dict[int, threading.Thread] = {}
         self.consumers: dict[int, Consumer] = {}
+        self.crashed: set[int] = set()
 
     def start(self, slot: int, prefix: str) -> None:
         consumer = self._make(slot, prefix)
@@ -125,18 +130,21 @@ class ThreadPool:
         self.threads[slot] = thread
         thread.start()
 
-    @staticmethod
-    def _run(consumer: Consumer) -> None:
+    def _run(self, consumer: Consumer) -> None:
         try:
             consumer.run()
         except BaseException:
             logger.exception("consumer %d crashed", consumer.slot)
+            self.crashed.add(consumer.slot)
 
     def reap(self) -> list[tuple[int, int]]:
-        ended = [(slot, 0) for slot, t in self.threads.items() if not t.is_alive()]
+        """(slot, wait-style status) of threads that ended: 0 clean, exit code 1 if it crashed."""
+        ended = [(slot, 0x100 if slot in self.crashed else 0)
+                 for slot, t in self.threads.items() if not t.is_alive()]
         for slot, _ in ended:
             del self.threads[slot]
             del self.consumers[slot]
+            self.crashed.discard(slot)
         return ended
 
     def request_stop(self) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ... import __version__
-from ..connection import TRANSIENT
+from ..connection import RETRYABLE
 from .board import Board
 from .consumer import Backoff, Consumer
 from .pools import ProcessPool, ThreadPool, describe_status, exited_cleanly
@@ -51,7 +51,7 @@ class Supervisor:
     def __init__(self, app: Any, options: WorkerOptions) -> None:
         self.app = app
         self.options = options
-        self.uid = secrets.token_hex(4)
+        self.uid = secrets.token_hex(8)  # tokens of two live workers must never collide
         self.worker_id = f"{options.hostname}.{self.uid}"
         size = 1 if options.pool == "solo" else options.concurrency
         self.size = size
@@ -62,6 +62,9 @@ class Supervisor:
         self._next_maintain = 0.0
         self._next_record = 0.0
         self._stop_deadline: float | None = None
+        self._born = [0.0] * size  # when each slot's consumer was started
+        self._respawn_at: dict[int, float] = {}  # slot -> when to start a new consumer
+        self._quick_deaths = [0] * size
 
     # -- tokens --------------------------------------------------------------------------------
 
@@ -99,7 +102,7 @@ class Supervisor:
                     wait = min(TICK, max(0.0, result.next_due - time.time()))
                 self._next_maintain = now + wait
             self.backoff.ok()
-        except TRANSIENT as exc:
+        except RETRYABLE as exc:
             self.backoff.failed(exc)
         return min(self._next_renew, self._next_maintain)
 
@@ -118,7 +121,7 @@ class Supervisor:
             return
         try:
             count = self.app.broker.requeue(tokens)
-        except TRANSIENT as exc:
+        except RETRYABLE as exc:
             logger.error("could not hand back deliveries (%s); they return when their leases run out", exc)
             return
         if count:
@@ -129,7 +132,7 @@ class Supervisor:
         try:
             broker.link.call("DEL", broker.keys.worker(self.worker_id))
             broker.link.call("ZREM", broker.keys.workers, self.worker_id)
-        except TRANSIENT:
+        except RETRYABLE:
             pass
 
     # -- main loops ----------------------------------------------------------------------------
@@ -153,13 +156,16 @@ class Supervisor:
         with handled() as signals:
             self.duties(time.monotonic())
             for slot in range(self.size):
-                self.board.clear(slot)
-                pool.start(slot, self.prefix(slot))
+                self._start(pool, slot)
             logger.info("%s ready.", self.options.hostname)
             while True:
                 now = time.monotonic()
                 for slot, status in pool.reap():
-                    self._ended(pool, slot, status, signals)
+                    self._ended(pool, slot, status, now)
+                for slot, when in list(self._respawn_at.items()):
+                    if now >= when and self._stop_deadline is None:
+                        del self._respawn_at[slot]
+                        self._start(pool, slot)
                 if signals.warm and self._stop_deadline is None:
                     logger.warning("Warm shutdown: no new tasks; waiting up to %gs for running ones "
                                    "(signal again for a cold shutdown)", self.options.shutdown_timeout)
@@ -172,18 +178,31 @@ class Supervisor:
                         why = "cold shutdown" if signals.cold else "shutdown timeout"
                         self._kill(pool, why, signals)
                         break
-                next_duty = self.duties(now)
+                next_duty = min([self.duties(now), *self._respawn_at.values()])
                 signals.sleep(max(0.0, min(next_duty - time.monotonic(), TICK)))
 
-    def _ended(self, pool: Any, slot: int, status: int, signals: Signals) -> None:
+    def _start(self, pool: Any, slot: int) -> None:
+        self.board.clear(slot)
+        self._born[slot] = time.monotonic()
+        pool.start(slot, self.prefix(slot))
+
+    def _ended(self, pool: Any, slot: int, status: int, now: float) -> None:
         if self._stop_deadline is None or not exited_cleanly(status):
-            if pool.kind == "prefork":
-                logger.error("consumer %d %s", slot, describe_status(status))
-            self.hand_back([slot], f"consumer {slot} ended")
+            logger.error("consumer %d %s", slot, describe_status(status))
+        # Fenced: a consumer that exited cleanly holds nothing, so this hands back only what a
+        # crashed one left behind.
+        self.hand_back([slot], f"consumer {slot} ended")
         self.board.clear(slot)
         if self._stop_deadline is None:
             self.generation[slot] += 1
-            pool.start(slot, self.prefix(slot))
+            # A consumer that dies at once, again and again (Redis refusing it, a broken import),
+            # is restarted with growing pauses instead of forking in a tight loop.
+            if now - self._born[slot] < 5:
+                self._quick_deaths[slot] += 1
+            else:
+                self._quick_deaths[slot] = 0
+            pause = 0.0 if self._quick_deaths[slot] <= 1 else min(2.0 ** (self._quick_deaths[slot] - 2), 30.0)
+            self._respawn_at[slot] = now + pause
 
     def _kill(self, pool: Any, why: str, signals: Signals) -> None:
         logger.warning("%s: stopping %d consumer(s) now", why.capitalize(), pool.alive())

@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs.engine import app as engine_app
-from jobs.engine.config import check_name
+from jobs.engine.config import MAX_PREFETCH, check_name
 from jobs.engine.errors import ConfigurationError
 from jobs.engine.worker import WorkerOptions, banner, run
 
@@ -50,8 +50,8 @@ class Command(BaseCommand):
             raise CommandError("-c/--concurrency must be at least 1")
         concurrency = options["concurrency"] or config.worker_concurrency or os.cpu_count() or 1
         prefetch = config.worker_prefetch if options["prefetch"] is None else options["prefetch"]
-        if prefetch < 0:
-            raise CommandError("--prefetch must be 0 or more")
+        if not 0 <= prefetch <= MAX_PREFETCH:
+            raise CommandError(f"--prefetch must be from 0 to {MAX_PREFETCH}")
         if options["shutdown_timeout"] is not None and options["shutdown_timeout"] < 0:
             raise CommandError("--shutdown-timeout must be 0 or more seconds")
         worker_options = WorkerOptions(
