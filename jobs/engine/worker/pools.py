@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+
 from .consumer import Consumer
 
 logger = logging.getLogger("jobs.worker")

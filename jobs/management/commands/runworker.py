@@ -21,15 +21,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("-Q", "--queues", default=None,
-                            help="Comma-separated queues, in order of precedence (default: JOBS['DEFAULT_QUEUE']).")
+                            help="Comma-separated queues, in order of precedence "
+                                 "(default: JOBS['DEFAULT_QUEUE']).")
         parser.add_argument("-c", "--concurrency", type=int, default=None,
-                            help="Number of consumer processes/threads (default: JOBS['WORKER_CONCURRENCY'] or the CPU count).")
+                            help="Number of consumer processes/threads "
+                                 "(default: JOBS['WORKER_CONCURRENCY'] or the CPU count).")
         parser.add_argument("-P", "--pool", choices=["prefork", "threads", "solo"], default=None,
-                            help="prefork (default): processes; threads: for I/O-bound tasks; solo: one, in this process.")
+                            help="prefork (default): processes; threads: for I/O-bound tasks; "
+                                 "solo: one, in this process.")
         parser.add_argument("--prefetch", type=int, default=None,
                             help="Extra tasks each consumer may take ahead (default 0: take a task only when free).")
         parser.add_argument("--shutdown-timeout", type=float, default=None,
-                            help="Seconds running tasks get to finish on SIGTERM before they are handed back (default 30).")
+                            help="Seconds running tasks get to finish on SIGTERM before they are handed back "
+                                 "(default 30).")
         parser.add_argument("-n", "--hostname", default=None, help="Name of this worker in logs and status.")
         parser.add_argument("-l", "--loglevel", default="INFO",
                             help="Log level of the 'jobs' logger when LOGGING does not configure it (default INFO).")
