@@ -20,11 +20,14 @@ class JobsConfig(AppConfig):
 
         engine_app.configure(load)
         setting_changed.connect(_settings_changed, dispatch_uid="jobs.settings_changed")
+        from . import mail, signals
+
         hooks = engine_app.hooks
-        if _before_fork not in hooks.before_fork:
-            hooks.before_fork.append(_before_fork)
-            hooks.before_task.append(_around_task)
-            hooks.after_task.append(_around_task)
+        hooks.connect("before_fork", _before_fork)
+        hooks.connect("task_prerun", _around_task)
+        hooks.connect("task_postrun", _around_task)
+        hooks.connect("task_failure", mail.on_failure)
+        signals.connect_to(hooks)
         autodiscover_modules("tasks")
 
 
@@ -40,7 +43,7 @@ def _before_fork() -> None:
     connections.close_all()
 
 
-def _around_task(task: object, request: object, *rest: object) -> None:
+def _around_task(request: object, **_: object) -> None:
     # What Django does around a request: drop connections that are broken or past CONN_MAX_AGE.
     # Not in eager mode: the caller may be inside a transaction (a TestCase, ATOMIC_REQUESTS).
     if not getattr(request, "is_eager", False):

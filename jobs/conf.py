@@ -55,7 +55,10 @@ def _coerce(key: str, value: Any) -> Any:
         if isinstance(value, str) or not all(isinstance(v, str) for v in value):
             raise ConfigurationError("JOBS['ACCEPT_CONTENT'] must be a list of content type names, e.g. ['json']")
         return tuple(value)
-    if key in ("RESULT_EXPIRES", "LEASE_SECONDS", "ENQUEUE_TIMEOUT", "WORKER_SHUTDOWN_TIMEOUT"):
+    if key in ("TIME_LIMIT", "SOFT_TIME_LIMIT") and value is None:
+        return None
+    if key in ("RESULT_EXPIRES", "LEASE_SECONDS", "ENQUEUE_TIMEOUT", "WORKER_SHUTDOWN_TIMEOUT",
+               "UNKNOWN_TASK_GRACE", "TIME_LIMIT", "SOFT_TIME_LIMIT", "ERROR_EMAIL_INTERVAL"):
         if hasattr(value, "total_seconds"):
             return value.total_seconds()
         if isinstance(value, bool) or not isinstance(value, (int, float)):

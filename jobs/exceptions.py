@@ -8,8 +8,13 @@ from .engine.errors import (  # noqa: F401
     DuplicateTaskName,
     EncodeError,
     JobsError,
+    MaxRetriesExceededError,
     NotRegistered,
+    Retry,
+    SoftTimeLimitExceeded,
     TaskFailed,
     TaskRevoked,
+    TimeLimitExceeded,
     TimeoutError,
+    WorkerLostError,
 )

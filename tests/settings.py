@@ -41,4 +41,12 @@ else:
     }}
 
 JOBS = {"ENQUEUE_TIMEOUT": 2, **json.loads(os.environ.get("JOBS_TEST_SETTINGS", "{}"))}
+
+ADMINS = [("Ops", "ops@example.com")]
+SERVER_EMAIL = "jobs@example.com"
+if os.environ.get("JOBS_TEST_MAIL_DIR"):
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = os.environ["JOBS_TEST_MAIL_DIR"]
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -8,6 +8,7 @@ forked child gets its own broker connections: sockets are never shared across pr
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -18,16 +19,47 @@ from .config import Config
 from .keys import Keys
 from .registry import Registry, registry
 
+logger = logging.getLogger("jobs")
+
 
 class Hooks:
-    """Points where an integration (the Django layer, a test) plugs in without the engine knowing it.
-    Each is a list of callables; a failing hook is logged by the caller and changes nothing else."""
+    """Named events an integration (the Django layer, a test) can listen to, without the engine
+    knowing who listens. A listener that raises is logged with its traceback and changes nothing
+    else: the task's result is stored, its message acknowledged, the worker alive.
+
+    Events and their keyword arguments:
+        before_fork, child_started                          (no arguments)
+        worker_ready, worker_shutdown                       hostname
+        task_received                                       request
+        task_prerun                                         task, request
+        task_success                                        task, request, result
+        task_retry                                          task, request, exception, traceback, eta
+        task_failure                                        task, request, exception, traceback
+        task_revoked                                        task_id, task_name, reason, terminated
+        task_postrun                                        task, request, status, result
+    """
+
+    EVENTS = ("before_fork", "child_started", "worker_ready", "worker_shutdown", "task_received",
+              "task_prerun", "task_success", "task_retry", "task_failure", "task_revoked",
+              "task_postrun")
 
     def __init__(self) -> None:
-        self.before_fork: list[Callable[[], Any]] = []
-        self.child_started: list[Callable[[], Any]] = []
-        self.before_task: list[Callable[..., Any]] = []
-        self.after_task: list[Callable[..., Any]] = []
+        self._listeners: dict[str, list[Callable[..., Any]]] = {event: [] for event in self.EVENTS}
+
+    def connect(self, event: str, listener: Callable[..., Any]) -> None:
+        if listener not in self._listeners[event]:
+            self._listeners[event].append(listener)
+
+    def disconnect(self, event: str, listener: Callable[..., Any]) -> None:
+        if listener in self._listeners[event]:
+            self._listeners[event].remove(listener)
+
+    def emit(self, event: str, **kwargs: Any) -> None:
+        for listener in self._listeners[event]:
+            try:
+                listener(**kwargs)
+            except Exception:
+                logger.exception("a listener of %s (%r) failed; nothing else is affected", event, listener)
 
 
 hooks = Hooks()

@@ -14,6 +14,7 @@ from . import app as app_module
 from .connection import Link, with_retry
 from .errors import TaskRevoked, TimeoutError
 from .results import FAILURE, PENDING, READY_STATES, REVOKED, SUCCESS, ResultMeta, decode
+from .serializers import json_dumps
 
 #: Re-read the result at least this often while waiting (a safety net, not a poll).
 RECHECK = 5.0
@@ -90,6 +91,17 @@ class AsyncResult:
     def date_done(self) -> float | None:
         meta = self._read()
         return meta.date_done if meta else None
+
+    def revoke(self, terminate: bool = False) -> None:
+        """Keep the task from running if it has not started (any worker that takes it marks it
+        REVOKED instead); with terminate=True, also stop it if it is running (prefork: its process
+        is killed and replaced; threads and solo: Terminated is raised in its thread). Revocations
+        are remembered for RESULT_EXPIRES."""
+        broker = self.app.broker
+        payload = json_dumps({"status": REVOKED, "reason": "revoked", "task": self.task_name,
+                              "date_done": time.time()})
+        broker.revoke([self.id], terminate, payload)
+        self._meta = None
 
     def forget(self) -> None:
         """Delete the stored result (it would expire by itself after RESULT_EXPIRES)."""

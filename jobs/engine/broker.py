@@ -33,11 +33,14 @@ WAIT_SLICE = 10
 
 @dataclass(slots=True)
 class Ack:
-    """A finished delivery to settle. token '' = acknowledged when it started; payload '' = no result."""
+    """A finished delivery to settle. token '' = acknowledged when it started; payload '' = no
+    result; retry_member (with retry_due_ms) = the next run, scheduled in the same atomic step."""
 
     token: str
     task_id: str
     payload: str
+    retry_due_ms: int = 0
+    retry_member: str = ""
 
 
 @dataclass(slots=True)
@@ -48,23 +51,31 @@ class Delivery:
 
 
 @dataclass(slots=True)
+class Fetched:
+    refused: list[bytes]  # ack tokens refused (their lease had been lost)
+    deliveries: list[Delivery]
+    revoked: list[tuple[str, str]]  # (id, task) of revoked messages skipped and marked REVOKED
+    next_due: float | None = None  # nothing taken: seconds until the next scheduled message is due
+
+
+@dataclass(slots=True)
 class Maintenance:
     promoted: int
-    recovered: list[tuple[str, str]]  # (token, queue)
+    recovered: list[tuple[str, str]]  # (token, queue; '' if it went to the dead letters)
     next_due: float | None  # unix time (s) of the next scheduled message
+    terminate: list[str]  # ids of the caller's running tasks revoked with terminate=True
 
 
 class FetchPlan:
     """The parts of a fetch call that stay the same for one consumer, computed once."""
 
-    __slots__ = ("queues", "keys", "names")
+    __slots__ = ("queues", "keys", "wakes")
 
     def __init__(self, keys: Keys, queues: Sequence[str]) -> None:
         self.queues = list(queues)
-        self.keys = [keys.leases, keys.inflight] + [keys.queue(q) for q in queues] + [
-            keys.wake(q) for q in queues
-        ]
-        self.names = list(queues)
+        self.wakes = [keys.wake(q) for q in queues]
+        self.keys = [keys.leases, keys.inflight, keys.scheduled, keys.revoked, keys.dead, keys.dead_order,
+                     *(keys.queue(q) for q in queues), *self.wakes]
 
 
 class Broker:
@@ -94,16 +105,20 @@ class Broker:
         slots: dict[str, int] = {}
         args: list[Any] = []
         now = time.time()
+        first_scheduled = None
         for message in messages:
             wire = message.encode()
             if message.eta is not None and message.eta > now:
                 args += (0, int(message.eta * 1000), f"{message.score}|{message.queue}|{wire}")
+                first_scheduled = first_scheduled or message.queue
                 continue
             slot = slots.get(message.queue)
             if slot is None:
                 slot = slots[message.queue] = len(slots) + 1
                 keys += (self.keys.queue(message.queue), self.keys.wake(message.queue))
             args += (slot, message.score, wire)
+        if first_scheduled is not None:
+            keys.append(self.keys.wake(first_scheduled))  # woken if the new ETA is the earliest
         script = scripts.load("enqueue")
         with_retry(lambda: script(self.link, keys, args), self.config.enqueue_timeout, "enqueue")
 
@@ -112,13 +127,13 @@ class Broker:
     def plan(self, queues: Sequence[str]) -> FetchPlan:
         return FetchPlan(self.keys, queues)
 
-    def _ack_parts(self, acks: Sequence[Ack]) -> tuple[list[str], list[str]]:
+    def _ack_parts(self, acks: Sequence[Ack]) -> tuple[list[str], list[Any]]:
         keys: list[str] = []
-        args: list[str] = []
+        args: list[Any] = []
         result, done = self.keys.result, self.keys.done
         for ack in acks:
             keys.append(result(ack.task_id))
-            args += (ack.token, ack.payload, done(ack.task_id))
+            args += (ack.token, ack.payload, done(ack.task_id), ack.retry_due_ms, ack.retry_member)
         return keys, args
 
     def fetch(
@@ -130,39 +145,42 @@ class Broker:
         woken: bool = False,
         acks: Sequence[Ack] = (),
         link: Link | None = None,
-    ) -> tuple[list[bytes], list[Delivery]]:
-        """Settle `acks`, then take up to `want` messages. Returns (refused ack tokens, deliveries);
-        delivery k carries token ``token_prefix + str(first_seq + k)``."""
+    ) -> Fetched:
+        """Settle `acks`, then take up to `want` messages; delivery k carries token
+        ``token_prefix + str(first_seq + k)``."""
         ack_keys, ack_args = self._ack_parts(acks)
         nq = len(plan.queues)
+        k = self.keys
         args = [nq, want, self._lease_ms, token_prefix, first_seq, "1" if woken else "0", self._ttl_ms,
-                len(acks), *plan.names, *ack_args]
-        refused, out = scripts.load("fetch")(link or self.link, plan.keys + ack_keys, args)
+                len(acks), k.result_prefix, k.done_prefix, k.queue_prefix, k.wake_prefix,
+                self.config.dead_letters_max, *plan.queues, *ack_args]
+        refused, out, revoked, next_due, now = scripts.load("fetch")(link or self.link, plan.keys + ack_keys, args)
         names = plan.queues
         deliveries = [
             Delivery(f"{token_prefix}{first_seq + k}", names[int(out[2 * k]) - 1], out[2 * k + 1])
             for k in range(len(out) // 2)
         ]
-        return refused, deliveries
+        skipped = [(revoked[i].decode(), revoked[i + 1].decode()) for i in range(0, len(revoked), 2)]
+        due_in = (float(next_due) - float(now)) / 1000 if next_due else None
+        return Fetched(refused, deliveries, skipped, due_in)
 
     def ack(self, acks: Sequence[Ack], link: Link | None = None) -> list[bytes]:
         """Settle deliveries; returns the refused tokens (their lease had been lost)."""
         if not acks:
             return []
         ack_keys, ack_args = self._ack_parts(acks)
-        keys = [self.keys.leases, self.keys.inflight, *ack_keys]
+        keys = [self.keys.leases, self.keys.inflight, self.keys.scheduled, *ack_keys]
         return scripts.load("ack")(link or self.link, keys, [self._ttl_ms, len(acks), *ack_args])
 
     def wait_link(self) -> Link:
         """This thread's connection for blocking waits (interrupt it to end a wait early)."""
         return self._wait_links.link
 
-    def wait(self, plan: FetchPlan, timeout: int = WAIT_SLICE) -> bytes | None:
+    def wait(self, plan: FetchPlan, timeout: float = WAIT_SLICE) -> bytes | None:
         """Block until a wake token arrives on one of the plan's queues, or `timeout` seconds pass.
         Returns the wake list it came from, or None. A token is only a hint to fetch: losing one
         loses no message, at worst an idle worker wakes at the end of its slice."""
-        wakes = plan.keys[2 + len(plan.queues):]
-        popped = self.wait_link().call("BLPOP", *wakes, timeout)
+        popped = self.wait_link().call("BLPOP", *plan.wakes, round(max(0.01, min(timeout, WAIT_SLICE)), 3))
         return popped[0] if popped else None
 
     def rewake(self, wake_key: bytes | str) -> None:
@@ -180,12 +198,22 @@ class Broker:
         keys = [self.keys.leases, self.keys.inflight, self.keys.scheduled]
         return bool(scripts.load("defer")(self.link, keys, [token, int(due * 1000), member]))
 
-    def bury(self, token: str, record: str, max_entries: int) -> tuple[bool, int]:
+    def bury(self, token: str, reason: str, worker: str = "") -> tuple[bool, int]:
         """Move a held message to the dead letters. Returns (moved, number of old entries trimmed)."""
-        keys = [self.keys.leases, self.keys.inflight, self.keys.dead]
-        now_ms = int(time.time() * 1000)
-        moved, trimmed = scripts.load("dead")(self.link, keys, [token, now_ms, record, max_entries])
+        keys = [self.keys.leases, self.keys.inflight, self.keys.dead, self.keys.dead_order]
+        args = [token, reason, worker, self.config.dead_letters_max]
+        moved, trimmed = scripts.load("dead")(self.link, keys, args)
         return bool(moved), int(trimmed)
+
+    def revoke(self, task_ids: Sequence[str], terminate: bool, payload: str) -> int:
+        """Mark tasks revoked (see lua/revoke.lua); returns how many had no result yet."""
+        keys = [self.keys.revoked, self.keys.terminate, *(self.keys.result(i) for i in task_ids)]
+        args = [self._ttl_ms, self.keys.done_prefix, "1" if terminate else "0", payload, *task_ids]
+        return int(scripts.load("revoke")(self.link, keys, args))
+
+    def inflight_entry(self, token: str) -> bytes | None:
+        """The "score|queue|wire" a delivery token holds, or None once it no longer holds it."""
+        return self.link.call("HGET", self.keys.inflight, token)
 
     # -- supervise -----------------------------------------------------------------------------
 
@@ -196,22 +224,28 @@ class Broker:
             return 0
         return int(scripts.load("renew")(self.link, [self.keys.leases], [self._lease_ms, *tokens]))
 
-    def requeue(self, tokens: Sequence[str]) -> int:
-        """Hand deliveries back to their queues now; returns how many were still held."""
+    def requeue(self, tokens: Sequence[str], lost: bool = False) -> int:
+        """Hand deliveries back to their queues now; returns how many were still held. lost=True
+        counts them as lost deliveries (a crash), which MAX_DELIVERIES bounds."""
         if not tokens:
             return 0
-        keys = [self.keys.leases, self.keys.inflight, self.keys.dead]
-        args = [self.keys.queue_prefix, self.keys.wake_prefix, *tokens]
+        keys = [self.keys.leases, self.keys.inflight, self.keys.dead, self.keys.dead_order]
+        args = [self.keys.queue_prefix, self.keys.wake_prefix, "1" if lost else "0",
+                self.config.max_deliveries, self.config.dead_letters_max, *tokens]
         return int(scripts.load("requeue")(self.link, keys, args))
 
-    def maintain(self, worker_id: str = "", limit: int = 1000) -> Maintenance:
-        keys = [self.keys.scheduled, self.keys.leases, self.keys.inflight, self.keys.workers, self.keys.dead]
-        args = [self.keys.queue_prefix, self.keys.wake_prefix, limit, worker_id]
-        promoted, recovered, next_due, now = scripts.load("maintain")(self.link, keys, args)
+    def maintain(self, worker_id: str = "", running: Sequence[str] = (), limit: int = 1000) -> Maintenance:
+        k = self.keys
+        keys = [k.scheduled, k.leases, k.inflight, k.workers, k.dead, k.dead_order, k.revoked, k.terminate,
+                k.maintained]
+        args = [k.queue_prefix, k.wake_prefix, limit, worker_id, self.config.max_deliveries,
+                self.config.dead_letters_max, self._ttl_ms, self._lease_ms, *running]
+        promoted, recovered, next_due, now, terminate = scripts.load("maintain")(self.link, keys, args)
         pairs = [(recovered[i].decode(), recovered[i + 1].decode()) for i in range(0, len(recovered), 2)]
         # The next due time, as an interval on Redis's clock, turned into one on ours.
         wait = (float(next_due) - float(now)) / 1000 if next_due else None
-        return Maintenance(int(promoted), pairs, None if wait is None else time.time() + wait)
+        return Maintenance(int(promoted), pairs, None if wait is None else time.time() + wait,
+                           [i.decode() for i in terminate])
 
     # -- inspect -------------------------------------------------------------------------------
 
@@ -223,3 +257,28 @@ class Broker:
 
     def inflight_count(self) -> int:
         return int(self.link.call("HLEN", self.keys.inflight))
+
+    # -- dead letters --------------------------------------------------------------------------
+
+    def dead_count(self) -> int:
+        return int(self.link.call("ZCARD", self.keys.dead_order))
+
+    def dead_ids(self, start: int = 0, stop: int = -1, newest_first: bool = True) -> list[str]:
+        command = "ZREVRANGE" if newest_first else "ZRANGE"
+        return [i.decode() for i in self.link.call(command, self.keys.dead_order, start, stop)]
+
+    def dead_records(self, ids: Sequence[str]) -> list[bytes | None]:
+        return list(self.link.call("HMGET", self.keys.dead, *ids)) if ids else []
+
+    def dead_requeue(self, ids: Sequence[str]) -> list[str]:
+        done: list[str] = []
+        keys = [self.keys.dead, self.keys.dead_order]
+        for i in range(0, len(ids), 500):
+            args = [self.keys.queue_prefix, self.keys.wake_prefix, *ids[i:i + 500]]
+            done += [r.decode() for r in scripts.load("dead_requeue")(self.link, keys, args)]
+        return done
+
+    def dead_purge(self) -> int:
+        count = self.dead_count()
+        self.link.call("DEL", self.keys.dead, self.keys.dead_order)
+        return count

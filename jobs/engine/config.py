@@ -41,6 +41,17 @@ class Config:
     lease_seconds: float = 30.0
     #: How long delay() waits for an unreachable Redis before raising BrokerUnavailable.
     enqueue_timeout: float = 5.0
+    #: A message whose worker was lost this many times goes to the dead letters (0: no limit).
+    max_deliveries: int = 5
+    dead_letters_max: int = 10_000
+    #: How long a message for a task no worker knows is kept trying before it is dead-lettered.
+    unknown_task_grace: float = 600.0
+    #: Defaults for tasks that set none (seconds; None = no limit).
+    time_limit: float | None = None
+    soft_time_limit: float | None = None
+    #: mail_admins on a task's final failure, at most once per task name per interval.
+    error_emails: bool = False
+    error_email_interval: float = 600.0
     worker_concurrency: int | None = None
     worker_pool: str = "prefork"
     worker_prefetch: int = 0
@@ -84,6 +95,12 @@ class Config:
                 f"JOBS['BROKER_URL'] {self.broker_url!r} or BROKER_OPTIONS is not usable: {exc}. "
                 "Use redis://[:password@]host[:port][/db], rediss://... or unix:///path/to/redis.sock"
             ) from exc
+        for name in ("time_limit", "soft_time_limit"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigurationError(f"JOBS[{name.upper()!r}] must be a positive number of seconds or None.")
+        if self.max_deliveries < 0 or self.dead_letters_max < 1:
+            raise ConfigurationError("JOBS['MAX_DELIVERIES'] must be 0 or more, DEAD_LETTERS_MAX 1 or more.")
         if self.worker_shutdown_timeout < 0:
             raise ConfigurationError("JOBS['WORKER_SHUTDOWN_TIMEOUT'] must be 0 or more seconds.")
         if not 0 <= self.worker_prefetch <= MAX_PREFETCH:

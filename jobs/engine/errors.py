@@ -55,10 +55,6 @@ class TimeoutError(JobsError, builtins.TimeoutError):  # noqa: A001 - mirrors ce
     """The result was not ready within the timeout given to get(); the task may still finish later."""
 
 
-class TaskRevoked(JobsError):
-    """The task was not run: it was revoked or had expired."""
-
-
 class TaskFailed(JobsError):
     """The task failed with an exception whose class is not known in this process; the original type
     and message are kept in .exc_type and the message."""
@@ -70,3 +66,53 @@ class TaskFailed(JobsError):
     def __str__(self) -> str:
         text = super().__str__()
         return f"{self.exc_type}: {text}" if self.exc_type else text
+
+
+# -- raised inside tasks, or stored as their outcome --------------------------------------------
+
+
+class SoftTimeLimitExceeded(JobsError):
+    """The task ran past its soft_time_limit; catch this to clean up before the hard limit."""
+
+
+class TimeLimitExceeded(JobsError):
+    """The task ran past its time_limit and was stopped (its process killed and replaced)."""
+
+
+class WorkerLostError(JobsError):
+    """The process running the task died (killed, out of memory, crashed in C code) before it ended.
+    Set reject_on_worker_lost=True on the task to run it again instead."""
+
+
+class MaxRetriesExceededError(JobsError):
+    """The task asked to be retried more often than its max_retries allows."""
+
+
+class TaskRevoked(JobsError):
+    """The task was not run: it was revoked or had expired."""
+
+
+# -- exceptions that steer the worker; not errors of the task ----------------------------------
+
+
+class Retry(JobsError):
+    """Raised by task.retry(): the worker settles this run and schedules the next one. Raise it
+    (``raise self.retry(...)``) so that no code after it runs."""
+
+    def __init__(self, message: str | None = None, exc: BaseException | None = None,
+                 when: float | None = None) -> None:
+        super().__init__(message or (f"retry in {when:g} s" if when is not None else "retry"))
+        self.exc = exc
+        self.when = when  # seconds from now
+
+    def __reduce__(self) -> tuple:  # picklable, like every exception we raise
+        return (Retry, (str(self), self.exc, self.when))
+
+
+class HardTimeLimit(BaseException):
+    """Raised in a solo worker's main thread at the hard time limit. A BaseException, so a task's
+    ``except Exception`` cannot swallow it; stored as TimeLimitExceeded."""
+
+
+class Terminated(BaseException):
+    """Raised in a thread (threads or solo pool) whose task was revoked with terminate=True."""

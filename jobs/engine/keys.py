@@ -11,9 +11,14 @@ only known inside the script. Several sites share one Redis by choosing differen
     {p}:inflight        HASH  delivery token -> the message it carries (to hand back if the lease dies)
     {p}:result:<id>     STRING  a task's result, with an expiry
     {p}:done:<id>       pub/sub channel announcing that result
-    {p}:dead            ZSET  dead letters; score = time (ms), member = reason + message
+    {p}:dead            HASH  dead letters: id -> record (reason, queue, original message...)
+    {p}:dead:order      ZSET  dead letter id -> time (ms), to list them and trim the oldest
+    {p}:revoked         ZSET  revoked task id -> time (ms); fetch skips these
+    {p}:terminate       ZSET  ids revoked with terminate=True -> time (ms); running ones are stopped
+    {p}:maintained      STRING  when maintain.lua last ran (ms), to tell a Redis pause from a dead worker
     {p}:workers         ZSET  worker id -> last heartbeat (ms)
     {p}:worker:<id>     STRING  what a worker said about itself at start (JSON), with an expiry
+    {p}:mail:<task>     STRING  error-email throttle (and {p}:mail:<task>:count, failures since)
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from __future__ import annotations
 
 class Keys:
     __slots__ = ("base", "queue_prefix", "wake_prefix", "result_prefix", "done_prefix",
-                 "scheduled", "leases", "inflight", "dead", "workers", "worker_prefix")
+                 "scheduled", "leases", "inflight", "dead", "dead_order", "revoked", "terminate", "maintained",
+                 "workers", "worker_prefix")
 
     def __init__(self, prefix: str) -> None:
         self.base = "{" + prefix + "}:"
@@ -34,6 +40,10 @@ class Keys:
         self.leases = self.base + "leases"
         self.inflight = self.base + "inflight"
         self.dead = self.base + "dead"
+        self.dead_order = self.base + "dead:order"
+        self.revoked = self.base + "revoked"
+        self.terminate = self.base + "terminate"
+        self.maintained = self.base + "maintained"
         self.workers = self.base + "workers"
 
     def queue(self, name: str) -> str:
@@ -50,3 +60,6 @@ class Keys:
 
     def worker(self, worker_id: str) -> str:
         return self.worker_prefix + worker_id
+
+    def mail(self, task: str) -> str:
+        return self.base + "mail:" + task

@@ -38,6 +38,8 @@ class Outcome:
     traceback: str | None = None
     reason: str | None = None
     runtime: float = 0.0
+    #: For RETRY: seconds until the next run.
+    retry_in: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,8 @@ def encode(outcome: Outcome, task: str, content_type: str, worker: str) -> str:
         doc["traceback"] = outcome.traceback
     if outcome.reason:
         doc["reason"] = outcome.reason
+    if outcome.retry_in is not None:
+        doc["retry_at"] = doc["date_done"] + outcome.retry_in
     return json_dumps(doc)
 
 

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import app as app_module
+from . import retry as retry_policy
 from .asyncresult import AsyncResult
 from .asyncresult import AsyncResult as _AsyncResult  # the name Task.AsyncResult shadows
 from .config import check_name
-from .errors import ConfigurationError
+from .errors import ConfigurationError, MaxRetriesExceededError, Retry
 from .message import MAX_PRIORITY, Message
 from .registry import registry
 
@@ -30,8 +31,22 @@ _request: contextvars.ContextVar[Request | None] = contextvars.ContextVar("jobs_
 #: Options @task accepts; anything else is a TypeError, so a typo is not silently ignored.
 TASK_OPTIONS = frozenset({
     "name", "queue", "priority", "ignore_result", "acks_late", "track_started", "serializer",
-    "expires", "bind", "base",
+    "expires", "bind", "base", "max_retries", "default_retry_delay", "autoretry_for", "retry_kwargs",
+    "retry_backoff", "retry_backoff_max", "retry_jitter", "time_limit", "soft_time_limit",
+    "reject_on_worker_lost",
 })
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionInfo:
+    """What on_failure/on_retry get as `einfo` (Celery's name): the exception and its traceback text."""
+
+    exception: BaseException
+    traceback: str
+
+    @property
+    def type(self) -> type[BaseException]:
+        return type(self.exception)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +78,20 @@ class Task:
     serializer: str | None = None
     expires: float | dt.timedelta | None = None
     bind: bool = False
+    #: Retries (Celery's names and defaults): how often, how long between, and which exceptions
+    #: retry by themselves.
+    max_retries: int | None = 3
+    default_retry_delay: float = 180.0
+    autoretry_for: tuple[type[BaseException], ...] = ()
+    retry_kwargs: dict[str, Any] = {}
+    retry_backoff: bool | float = False
+    retry_backoff_max: float = 600.0
+    retry_jitter: bool = True
+    #: Seconds; None = JOBS["TIME_LIMIT"] / JOBS["SOFT_TIME_LIMIT"].
+    time_limit: float | None = None
+    soft_time_limit: float | None = None
+    #: If the process running it dies, run it again (True) or fail it with WorkerLostError.
+    reject_on_worker_lost: bool = False
 
     def __init__(self, fn: Callable[..., Any], **options: Any) -> None:
         for key, value in options.items():
@@ -74,6 +103,13 @@ class Task:
             check_name(f"queue of task {self.name}", self.queue, ConfigurationError)
         if self.priority is not None:
             _check_priority(self.priority)
+        if isinstance(self.autoretry_for, type):
+            self.autoretry_for = (self.autoretry_for,)
+        self.autoretry_for = tuple(self.autoretry_for)
+        for name in ("time_limit", "soft_time_limit"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+                raise ConfigurationError(f"{self.name}: {name} must be a positive number of seconds, not {value!r}")
         self.origin = f"{fn.__module__}.{fn.__qualname__}"
         functools.update_wrapper(self, fn)
 
@@ -92,6 +128,54 @@ class Task:
     def request(self) -> Request | None:
         """The request being executed in this thread, or None outside of a task run."""
         return _request.get()
+
+    def retry(self, exc: BaseException | None = None, countdown: float | None = None,
+              eta: dt.datetime | None = None, max_retries: int | None = None, throw: bool = True,
+              **_: Any) -> Retry:
+        """Ask the worker to run this task again later: ``raise self.retry(exc=exc, countdown=10)``.
+
+        The worker settles this run with status RETRY and schedules the next one in one step (in
+        Redis, like any countdown). Past max_retries, `exc` is raised (the task fails with it), or
+        MaxRetriesExceededError when there is none."""
+        request = self.request
+        if request is None:
+            raise RuntimeError(f"{self.name}.retry() can only be called while the task runs (bind=True)")
+        limit = self.max_retries if max_retries is None else max_retries
+        if not retry_policy.may_retry(request.retries, limit):
+            if exc is not None:
+                raise exc
+            raise MaxRetriesExceededError(f"{self.name}[{request.id}] was retried {request.retries} times; "
+                                          f"max_retries={limit}")
+        if eta is not None:
+            countdown = _eta(eta, self.name) - dt.datetime.now(dt.timezone.utc).timestamp()
+        when = self.retry_countdown(request.retries, countdown)
+        error = Retry(exc=exc, when=when)
+        if throw:
+            raise error
+        return error
+
+    def retry_countdown(self, retries: int, explicit: float | None = None) -> float:
+        return retry_policy.countdown(
+            retries, explicit=explicit, retry_backoff=self.retry_backoff,
+            retry_backoff_max=self.retry_backoff_max, retry_jitter=self.retry_jitter,
+            default_delay=self.default_retry_delay)
+
+    # -- hooks: override in a base class; an exception in one is logged and changes nothing -----
+
+    def on_success(self, retval: Any, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        pass
+
+    def on_failure(self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                   einfo: ExceptionInfo) -> None:
+        pass
+
+    def on_retry(self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                 einfo: ExceptionInfo) -> None:
+        pass
+
+    def after_return(self, status: str, retval: Any, task_id: str, args: tuple[Any, ...],
+                     kwargs: dict[str, Any], einfo: ExceptionInfo | None) -> None:
+        pass
 
     def AsyncResult(self, task_id: str) -> _AsyncResult:  # noqa: N802 - Celery's name
         return _AsyncResult(task_id, self.name)
@@ -114,11 +198,14 @@ class Task:
         task_id: str | None = None,
         ignore_result: bool | None = None,
         serializer: str | None = None,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
     ) -> _AsyncResult:
         app = app_module.current()
         message = self.message(args, kwargs, countdown=countdown, eta=eta, expires=expires,
                                queue=queue, priority=priority, task_id=task_id,
-                               ignore_result=ignore_result, serializer=serializer)
+                               ignore_result=ignore_result, serializer=serializer,
+                               time_limit=time_limit, soft_time_limit=soft_time_limit)
         if app.config.eager:
             from .worker.execute import run_eagerly
 
@@ -161,6 +248,12 @@ class Task:
         ignore_result = options.get("ignore_result")
         if ignore_result is not None and ignore_result != self._ignore_result(config):
             extra["ignore_result"] = bool(ignore_result)
+        for name in ("time_limit", "soft_time_limit"):
+            value = options.get(name)
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                    raise ValueError(f"{self.name}: {name} must be a positive number of seconds, not {value!r}")
+                extra[name] = float(value)
         return Message(
             id=task_id, task=self.name, args=args, kwargs=kwargs, queue=queue,
             priority=priority, eta=eta_ts, expires=_expires(expires, now, self.name),
@@ -177,6 +270,13 @@ class Task:
 
     def _track_started(self, config: Any) -> bool:
         return config.track_started if self.track_started is None else self.track_started
+
+    def limits(self, config: Any, options: dict[str, Any]) -> tuple[float | None, float | None]:
+        """(soft, hard) time limits in seconds for one call: the call's, else the task's, else the
+        settings'."""
+        soft = options.get("soft_time_limit") or self.soft_time_limit or config.soft_time_limit
+        hard = options.get("time_limit") or self.time_limit or config.time_limit
+        return soft, hard
 
 
 def _check_priority(priority: Any) -> None:

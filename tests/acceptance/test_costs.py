@@ -101,7 +101,9 @@ def test_redis_commands_per_task(start_worker, redis_server, r):
           f"including start-up and shutdown")
     assert enqueue_top == n  # exactly one round trip per delay()
     assert drain_top / n <= 1.1  # fetch and ack of the previous task share one call
-    assert (enqueue_inner + drain_inner) / n <= 12
+    # Inside scripts, per task: enqueue ZADD + LLEN; fetch TIME, ZRANGEBYSCORE (due countdowns),
+    # EXISTS (revocations), ZPOPMIN, HSET, ZADD (lease); ack HDEL, ZREM, SET, PUBLISH: 12.
+    assert (enqueue_inner + drain_inner) / n <= 13
 
 
 def _cpu_ticks(pids):

@@ -49,7 +49,7 @@ def test_a_worker_never_decodes_content_it_was_not_told_to_accept(start_worker, 
     with override_settings(JOBS={"TASK_SERIALIZER": "pickle", "ACCEPT_CONTENT": ["json", "pickle"]}):
         tasks.echo.delay({1, 2})
     worker.wait_for("moved to the dead letters")
-    [record] = [json.loads(m) for m in r.zrange(broker().keys.dead, 0, -1)]
+    [record] = [json.loads(m) for m in r.hvals(broker().keys.dead)]
     assert "'pickle' is not in JOBS['ACCEPT_CONTENT']" in record["reason"]
     assert "tests.testapp.tasks.echo" in record["message"]
 

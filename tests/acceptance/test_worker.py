@@ -169,7 +169,7 @@ def test_an_undecodable_message_goes_to_the_dead_letters(start_worker, r):
     r.zadd(broker().keys.queue("default"), {b"garbage that is no message": 9})
     r.rpush(broker().keys.wake("default"), 1)
     worker.wait_for("moved to the dead letters")
-    [record] = r.zrange(broker().keys.dead, 0, -1)
+    [record] = r.hvals(broker().keys.dead)
     record = json.loads(record)
     assert record["message"] == "garbage that is no message" and "bad header" in record["reason"]
     assert tasks.add.delay(1, 2).get(timeout=10) == 3  # and the worker goes on

@@ -118,3 +118,136 @@ def returns_unpicklable():
 @task(ignore_result=True, acks_late=False)
 def fire_and_forget(key):
     evidence().rpush(key, 1)
+
+
+# -- failures, retries, limits (issue 3) ------------------------------------------------------
+
+import signal as _signal  # noqa: E402
+import time as _time  # noqa: E402
+
+from jobs import Task, get_task_logger  # noqa: E402
+from jobs.exceptions import SoftTimeLimitExceeded  # noqa: E402
+
+log = get_task_logger(__name__)
+
+
+def runs(name):
+    """Count a run of `name` in Redis; returns the count including this run."""
+    return evidence().incr(f"runs:{name}")
+
+
+@task(bind=True, max_retries=5, default_retry_delay=0.1)
+def flaky(self, name, failures):
+    """Fails `failures` times with IOError, retrying itself, then succeeds."""
+    if runs(name) <= failures:
+        try:
+            raise OSError(f"attempt {self.request.retries + 1} failed")
+        except OSError as exc:
+            raise self.retry(exc=exc, countdown=0.1) from exc
+    return {"retries": self.request.retries}
+
+
+@task(bind=True, max_retries=2, default_retry_delay=0.1)
+def never_works(self, name):
+    runs(name)
+    try:
+        raise PaymentDeclined("still declined")
+    except PaymentDeclined as exc:
+        raise self.retry(exc=exc) from exc
+
+
+@task(autoretry_for=(OSError,), retry_backoff=0.1, retry_jitter=False, max_retries=3)
+def auto_flaky(name, failures):
+    count = runs(name)
+    evidence().rpush(f"at:{name}", _time.time())
+    if count <= failures:
+        raise OSError(f"failure {count}")
+    return count
+
+
+@task(bind=True, max_retries=None, default_retry_delay=0.05)
+def retries_forever(self, name, until):
+    if runs(name) < until:
+        raise self.retry()
+    return self.request.retries
+
+
+@task
+def spin(name):
+    """Busy in Python until stopped from outside (time limit, terminate)."""
+    evidence().rpush(f"started:{name}", os.getpid())
+    while True:
+        _time.sleep(0.01)
+
+
+@task(soft_time_limit=0.3)
+def spin_and_clean_up(name):
+    try:
+        spin.run(name)
+    except SoftTimeLimitExceeded:
+        evidence().rpush(f"cleaned:{name}", 1)
+        return "cleaned up"
+
+
+@task(soft_time_limit=0.3)
+def spin_soft(name):
+    spin.run(name)
+
+
+@task(time_limit=0.5)
+def spin_hard(name):
+    spin.run(name)
+
+
+@task
+def crash(name):
+    runs(name)
+    os._exit(1)
+
+
+@task(reject_on_worker_lost=True)
+def crash_again(name):
+    runs(name)
+    os.kill(os.getpid(), _signal.SIGKILL)
+
+
+@task
+def logs_something(text):
+    log.warning("task says %s", text)
+    return text
+
+
+class Audited(Task):
+    """Hooks that leave a trail in Redis; on_success raises to show it changes nothing."""
+
+    def on_success(self, retval, task_id, args, kwargs):
+        evidence().rpush("hooks", f"success:{retval}")
+        raise RuntimeError("a broken on_success hook")
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        evidence().rpush("hooks", f"failure:{type(exc).__name__}:{einfo.type.__name__}")
+
+    def on_retry(self, exc, task_id, args, kwargs, einfo):
+        evidence().rpush("hooks", f"retry:{exc}")
+
+    def after_return(self, status, retval, task_id, args, kwargs, einfo):
+        evidence().rpush("hooks", f"after:{status}")
+
+
+@task(base=Audited, bind=True, max_retries=1, default_retry_delay=0.05)
+def audited(self, fail):
+    if fail:
+        if self.request.retries == 0:
+            raise self.retry(exc=ValueError("first"))
+        raise ValueError("second")
+    return "ok"
+
+
+from . import receivers  # noqa: E402,F401  (signal receivers the tests check)
+
+
+@task(bind=True)
+def retry_once_later(self):
+    if self.request.retries == 0:
+        raise self.retry(countdown=3600)
+    return "second run"

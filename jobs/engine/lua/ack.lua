@@ -1,12 +1,13 @@
 --[[
-  Settle finished deliveries without taking more (the last tasks before a consumer stops, or a task
-  acknowledged early, before it ran). See lib/ack.lua for the fencing rule.
+  Settle deliveries without taking more (the last tasks before a consumer stops, a task
+  acknowledged before it ran, a task the supervisor failed). See lib/ack.lua for the fencing rule.
 
-  KEYS[1] leases   KEYS[2] inflight   KEYS[3 ..] result keys, one per ack
-  ARGV[1] result expiry (ms)   ARGV[2] number of acks   ARGV[3 ..] 3 per ack: token, payload, channel
+  KEYS[1] leases   KEYS[2] inflight   KEYS[3] scheduled   KEYS[4 ..] result keys, one per ack
+  ARGV[1] result expiry (ms)   ARGV[2] number of acks
+  ARGV[3 ..] 5 per ack: token, payload, channel, retry due time (ms), retry member ('' = none)
 
   Returns the refused tokens.
 ]]
 --@include ack
 
-return ack_all(KEYS[1], KEYS[2], tonumber(ARGV[2]), 3, 3, ARGV[1])
+return ack_all(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[2]), 3, 4, ARGV[1])

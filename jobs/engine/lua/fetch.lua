@@ -4,56 +4,81 @@
   then enqueue time. Each message taken gets a lease and an in-flight copy under a fresh delivery
   token, in this same atomic step: there is no moment at which a message is neither queued nor
   held, so a consumer dying at any point loses nothing (maintain.lua hands it back when the lease
-  runs out).
+  runs out). A message whose id was revoked is not handed out: its result becomes REVOKED here.
 
-  KEYS[1]                 leases    ZSET  token -> lease deadline (ms)
-  KEYS[2]                 inflight  HASH  token -> "score|queue|wire"
-  KEYS[3 .. 2+nq]         queues, in precedence order
-  KEYS[3+nq .. 2+2nq]     their wake lists
-  KEYS[3+2nq .. ]         result keys, one per ack
-  ARGV[1] nq   ARGV[2] want   ARGV[3] lease length (ms, from Redis's clock)   ARGV[4] token prefix
+  Scheduled messages that are due are promoted first, so countdowns and retries start on time under
+  load; when nothing is taken, the next due time is returned, and an idle consumer sleeps until
+  then instead of waiting for the next maintain.lua.
+
+  KEYS[1] leases   KEYS[2] inflight   KEYS[3] scheduled   KEYS[4] revoked ZSET (id -> time)
+  KEYS[5] dead   KEYS[6] dead order
+  KEYS[7 .. 6+nq]         queues, in precedence order
+  KEYS[7+nq .. 6+2nq]     their wake lists
+  KEYS[7+2nq ..]          result keys, one per ack
+  ARGV[1] nq   ARGV[2] want   ARGV[3] lease length (ms, on Redis's clock)   ARGV[4] token prefix
   ARGV[5] first token sequence number (token k = prefix .. (first + k - 1))
   ARGV[6] '1' if the caller was woken by a wake token: pass the wake on if work is left
-  ARGV[7] result expiry (ms)   ARGV[8] number of acks   ARGV[9 .. 8+nq] queue names
-  ARGV[9+nq ..]           3 per ack: token ('' = acknowledged at start), payload ('' = no result),
-                          done channel
+  ARGV[7] result expiry (ms)   ARGV[8] number of acks   ARGV[9] result key prefix
+  ARGV[10] done channel prefix   ARGV[11] queue key prefix   ARGV[12] wake key prefix
+  ARGV[13] dead letters max   ARGV[14 .. 13+nq] queue names
+  ARGV[14+nq ..]          5 per ack (see lib/ack.lua)
 
-  Returns { refused ack tokens, { queue index, wire, queue index, wire, ... } }
+  Returns { refused ack tokens, { queue index, wire, ... }, { revoked id, task, ... },
+            next due time (ms) or false (only when nothing was taken), now (ms) }
 ]]
 --@include wake
 --@include ack
 --@include chunks
 --@include clock
+--@include dead
+--@include requeue
+--@include promote
 
 local nq = tonumber(ARGV[1])
 local want = tonumber(ARGV[2])
-local n_acks = tonumber(ARGV[8])
-local refused = ack_all(KEYS[1], KEYS[2], n_acks, 9 + nq, 3 + 2 * nq, ARGV[7])
+local refused = ack_all(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[8]), 14 + nq, 7 + 2 * nq, ARGV[7])
+local now = now_ms()
+local ctx = { qp = ARGV[11], wp = ARGV[12], dead = KEYS[5], order = KEYS[6], now = now,
+              max_deliveries = 0, dead_max = tonumber(ARGV[13]) }
+promote_due(KEYS[3], ctx, 100)
 
 local out = {}
+local revoked = {}
 local leases = {}
 local entries = {}
 local taken = 0
 local prefix = ARGV[4]
 local first = tonumber(ARGV[5])
-local deadline = nil
+local any_revoked = redis.call('EXISTS', KEYS[4]) == 1
 for q = 1, nq do
-  if taken >= want then
-    break
-  end
-  local popped = redis.call('ZPOPMIN', KEYS[2 + q], want - taken)
-  if #popped > 0 and not deadline then
-    deadline = now_ms() + tonumber(ARGV[3])
-  end
-  for j = 1, #popped, 2 do
-    local token = prefix .. (first + taken)
-    taken = taken + 1
-    leases[#leases + 1] = deadline
-    leases[#leases + 1] = token
-    entries[#entries + 1] = token
-    entries[#entries + 1] = popped[j + 1] .. '|' .. ARGV[8 + q] .. '|' .. popped[j]
-    out[#out + 1] = q
-    out[#out + 1] = popped[j]
+  while taken < want do
+    local popped = redis.call('ZPOPMIN', KEYS[6 + q], want - taken)
+    if #popped == 0 then
+      break
+    end
+    for j = 1, #popped, 2 do
+      local wire = popped[j]
+      local id, task = nil, nil
+      if any_revoked then
+        id, task = string.match(wire, '^%x+|%d+|([^|]*)|([^|]*)|')
+      end
+      if id and redis.call('ZSCORE', KEYS[4], id) then
+        redis.call('SET', ARGV[9] .. id, cjson.encode({ status = 'REVOKED', reason = 'revoked',
+          task = task, date_done = now / 1000 }), 'PX', ARGV[7])
+        redis.call('PUBLISH', ARGV[10] .. id, '1')
+        revoked[#revoked + 1] = id
+        revoked[#revoked + 1] = task
+      else
+        local token = prefix .. (first + taken)
+        taken = taken + 1
+        leases[#leases + 1] = now + tonumber(ARGV[3])
+        leases[#leases + 1] = token
+        entries[#entries + 1] = token
+        entries[#entries + 1] = popped[j + 1] .. '|' .. ARGV[13 + q] .. '|' .. wire
+        out[#out + 1] = q
+        out[#out + 1] = wire
+      end
+    end
   end
 end
 
@@ -62,10 +87,17 @@ if taken > 0 then
   call_chunked('ZADD', KEYS[1], false, leases)
   if ARGV[6] == '1' and taken == want then
     for q = 1, nq do
-      if redis.call('ZCARD', KEYS[2 + q]) > 0 then
-        wake(KEYS[2 + nq + q])
+      if redis.call('ZCARD', KEYS[6 + q]) > 0 then
+        wake(KEYS[6 + nq + q])
       end
     end
   end
 end
-return { refused, out }
+local next_due = false
+if taken == 0 then
+  local head = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  if #head > 0 then
+    next_due = head[2]
+  end
+end
+return { refused, out, revoked, next_due, now }

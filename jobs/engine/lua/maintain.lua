@@ -3,39 +3,58 @@
   countdowns and crash recovery to work:
   - scheduled messages whose time has come go onto their queues;
   - messages whose lease ran out (their worker died, froze or lost Redis) go back onto their
-    queues, counting one more delivery; their old token is dropped, so the old holder is fenced;
-  - the caller's heartbeat is recorded, and heartbeats older than an hour are dropped.
+    queues, counting one more lost delivery (past MAX_DELIVERIES: the dead letters); their old
+    token is dropped, so the old holder is fenced;
+  - the caller's heartbeat is recorded; heartbeats older than an hour and revocations older than
+    the revocation memory are dropped;
+  - of the task ids the caller is running, those revoked with terminate=True are returned.
   Times are Redis's own (TIME), so workers' clocks do not matter. An entry that cannot be read is
   moved to the dead letters rather than failing the script (which would stop this for everyone).
 
-  KEYS[1] scheduled   KEYS[2] leases   KEYS[3] inflight   KEYS[4] workers   KEYS[5] dead letters
-  ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3] batch limit   ARGV[4] worker id ('' = none)
+  Leases are not charged for time when Redis itself could not be reached: if no worker has run this
+  script for over 2 s (workers run it every second), Redis was paused or unreachable, or no worker
+  ran at all, and no holder could renew in that gap either. Leases are then given the gap (at most
+  one lease length) before they count as expired, so a CLIENT PAUSE shorter than the lease makes no
+  task run twice. The price: after every worker was down for a while, the first one to come back
+  recovers the dead workers' tasks one lease later.
 
-  Returns { promoted count, { recovered token, queue, ... }, next due time (ms) or false, now (ms) }
+  KEYS[1] scheduled   KEYS[2] leases   KEYS[3] inflight   KEYS[4] workers   KEYS[5] dead
+  KEYS[6] dead order   KEYS[7] revoked   KEYS[8] terminate   KEYS[9] last run (ms)
+  ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3] batch limit   ARGV[4] worker id ('' = none)
+  ARGV[5] MAX_DELIVERIES (0 = no limit)   ARGV[6] dead letters max   ARGV[7] revocation memory (ms)
+  ARGV[8] lease length (ms)   ARGV[9 ..] ids of the tasks the caller is running
+
+  Returns { promoted count, { recovered token, queue or '', ... }, next due time (ms) or false, now (ms),
+            { ids to terminate } }
 ]]
 --@include wake
+--@include dead
 --@include requeue
 --@include chunks
 --@include clock
+--@include promote
 
 local now = now_ms()
 local limit = tonumber(ARGV[3])
+local ctx = { qp = ARGV[1], wp = ARGV[2], dead = KEYS[5], order = KEYS[6], now = now,
+              max_deliveries = tonumber(ARGV[5]), dead_max = tonumber(ARGV[6]) }
 
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)
-for _, item in ipairs(due) do
-  requeue_entry(item, ARGV[1], ARGV[2], KEYS[5], now, false)
-end
-if #due > 0 then
-  call_chunked('ZREM', KEYS[1], false, due)
+local promoted = promote_due(KEYS[1], ctx, limit)
+
+local last = tonumber(redis.call('GET', KEYS[9]) or now)
+redis.call('SET', KEYS[9], now, 'PX', 600000)
+local grace = 0
+if now - last > 2000 then
+  grace = math.min(now - last, tonumber(ARGV[8]))
 end
 
 local recovered = {}
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - grace, 'LIMIT', 0, limit)
 for _, token in ipairs(expired) do
   local entry = redis.call('HGET', KEYS[3], token)
   if entry then
     recovered[#recovered + 1] = token
-    recovered[#recovered + 1] = requeue_entry(entry, ARGV[1], ARGV[2], KEYS[5], now, true) or '(dead letters)'
+    recovered[#recovered + 1] = requeue_entry(entry, ctx, true) or ''
     redis.call('HDEL', KEYS[3], token)
   end
 end
@@ -47,10 +66,20 @@ if ARGV[4] ~= '' then
   redis.call('ZADD', KEYS[4], now, ARGV[4])
   redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 3600000)
 end
+redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - tonumber(ARGV[7]))
+local terminate = {}
+if #ARGV >= 9 and redis.call('EXISTS', KEYS[8]) == 1 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now - tonumber(ARGV[7]))
+  for i = 9, #ARGV do
+    if redis.call('ZSCORE', KEYS[8], ARGV[i]) then
+      terminate[#terminate + 1] = ARGV[i]
+    end
+  end
+end
 
 local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local next_due = false
 if #head > 0 then
   next_due = head[2]
 end
-return { #due, recovered, next_due, now }
+return { promoted, recovered, next_due, now, terminate }

@@ -1,24 +1,28 @@
 --[[
   Hand deliveries back to their queues at once, rather than when their lease runs out: a warm
-  shutdown returning what it did not finish, a supervisor returning what a dead child held. Only
-  tokens still in flight are handed back (fencing): one already acknowledged, or already recovered
-  by maintain.lua, is left alone, so nothing is queued twice.
+  shutdown returning what it did not start or finish, a supervisor returning what a dead child held.
+  Only tokens still in flight are handed back (fencing): one already acknowledged, or already
+  recovered by maintain.lua, is left alone, so nothing is queued twice.
 
-  KEYS[1] leases   KEYS[2] inflight   KEYS[3] dead letters
-  ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3 ..] delivery tokens
+  KEYS[1] leases   KEYS[2] inflight   KEYS[3] dead   KEYS[4] dead order
+  ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3] '1' to count these as lost deliveries
+  (a crash), '0' for an orderly hand-back   ARGV[4] MAX_DELIVERIES   ARGV[5] dead letters max
+  ARGV[6 ..] delivery tokens
 
-  Returns the number handed back.
+  Returns the number handed back (to a queue or, past MAX_DELIVERIES, to the dead letters).
 ]]
 --@include wake
+--@include dead
 --@include requeue
 --@include clock
 
+local ctx = { qp = ARGV[1], wp = ARGV[2], dead = KEYS[3], order = KEYS[4], now = now_ms(),
+              max_deliveries = tonumber(ARGV[4]), dead_max = tonumber(ARGV[5]) }
 local count = 0
-local now = now_ms()
-for i = 3, #ARGV do
+for i = 6, #ARGV do
   local entry = redis.call('HGET', KEYS[2], ARGV[i])
   if entry then
-    requeue_entry(entry, ARGV[1], ARGV[2], KEYS[3], now, true)
+    requeue_entry(entry, ctx, ARGV[3] == '1')
     redis.call('HDEL', KEYS[2], ARGV[i])
     count = count + 1
   end

@@ -3,28 +3,40 @@
 A consumer (a child process or a thread) fetches and acknowledges on its own, with no message to
 its supervisor per task: that would cost a pipe write and a wake-up per task. Instead it writes a
 few integers into shared memory, and the supervisor reads them when it renews leases, hands back
-what a dead child held, or (later) enforces a hard time limit.
+what a dead child held, enforces a hard time limit, or terminates a revoked task.
 
 Delivery tokens are ``<prefix><seq>`` with consecutive seqs per consumer, so what a slot holds is a
 range [lo, hi): the consumer raises `hi` before it asks Redis for messages (so a child killed in the
 middle of a fetch is still known to hold them) and raises `lo` once their acks are stored. Writes
-of the running task are bracketed by a version counter (a seqlock) so a reader never sees half.
+about the running task are bracketed by a version counter (a seqlock) so a reader never sees half.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from multiprocessing.sharedctypes import RawArray
 from typing import Any
 
-VERSION, LO, HI, RUNNING, STARTED_MS = range(5)
-FIELDS = 5
+VERSION, LO, HI, RUNNING, STARTED_MS, SOFT_MS, HARD_MS = range(7)
+FIELDS = 7
+ID_BYTES = 200  # task ids are at most 200 characters (config.check_name)
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    seq: int
+    task_id: str
+    started: float  # unix s
+    soft_deadline: float | None  # unix s
+    hard_deadline: float | None
 
 
 class Board:
     def __init__(self, slots: int) -> None:
         self.slots = slots
         self._cells: Any = RawArray("q", slots * FIELDS)
+        self._ids: Any = RawArray("c", slots * ID_BYTES)
 
     def clear(self, slot: int) -> None:
         base = slot * FIELDS
@@ -32,7 +44,6 @@ class Board:
         cells[base + VERSION] += 1
         cells[base + LO] = cells[base + HI] = 0
         cells[base + RUNNING] = -1
-        cells[base + STARTED_MS] = 0
         cells[base + VERSION] += 1
 
     # -- written by the consumer of a slot -----------------------------------------------------
@@ -43,12 +54,21 @@ class Board:
     def release(self, slot: int, lo: int) -> None:
         self._cells[slot * FIELDS + LO] = lo
 
-    def start(self, slot: int, seq: int) -> None:
+    def start(self, slot: int, seq: int, task_id: str = "", soft: float | None = None,
+              hard: float | None = None) -> None:
+        """A task starts running; soft/hard are its time limits in seconds from now."""
         base = slot * FIELDS
         cells = self._cells
+        now = time.time()
+        raw = task_id.encode()[:ID_BYTES]
         cells[base + VERSION] += 1
         cells[base + RUNNING] = seq
-        cells[base + STARTED_MS] = int(time.time() * 1000)
+        cells[base + STARTED_MS] = int(now * 1000)
+        cells[base + SOFT_MS] = int((now + soft) * 1000) if soft else 0
+        cells[base + HARD_MS] = int((now + hard) * 1000) if hard else 0
+        self._ids[slot * ID_BYTES: slot * ID_BYTES + len(raw)] = raw
+        if len(raw) < ID_BYTES:
+            self._ids[slot * ID_BYTES + len(raw)] = b"\0"
         cells[base + VERSION] += 1
 
     def finish(self, slot: int) -> None:
@@ -64,12 +84,16 @@ class Board:
         base = slot * FIELDS
         return range(self._cells[base + LO], self._cells[base + HI])
 
-    def running(self, slot: int) -> tuple[int, float] | None:
-        """(seq, started at unix s) of the task running in the slot, or None."""
+    def running(self, slot: int) -> Running | None:
         base = slot * FIELDS
         cells = self._cells
         while True:
             before = cells[base + VERSION]
             seq, started = cells[base + RUNNING], cells[base + STARTED_MS]
+            soft, hard = cells[base + SOFT_MS], cells[base + HARD_MS]
+            raw = bytes(self._ids[slot * ID_BYTES:(slot + 1) * ID_BYTES]).split(b"\0", 1)[0]
             if before % 2 == 0 and cells[base + VERSION] == before:
-                return None if seq < 0 else (seq, started / 1000)
+                if seq < 0:
+                    return None
+                return Running(seq, raw.decode("utf-8", "replace"), started / 1000,
+                               soft / 1000 if soft else None, hard / 1000 if hard else None)

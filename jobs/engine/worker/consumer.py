@@ -21,15 +21,16 @@ its lease forever.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import deque
 from typing import Any
 
-from ..broker import Ack, Delivery
+from ..broker import WAIT_SLICE, Ack, Delivery
 from ..connection import RETRYABLE
 from .board import Board
-from .execute import Executor
+from .handle import Executor
 
 logger = logging.getLogger("jobs.worker")
 
@@ -64,7 +65,7 @@ class Backoff:
 
 class Consumer:
     def __init__(self, app: Any, queues: list[str], slot: int, token_prefix: str, board: Board,
-                 prefetch: int, hostname: str) -> None:
+                 prefetch: int, hostname: str, hard_limits_here: bool = False) -> None:
         self.app = app
         self.broker = app.broker
         self.plan = self.broker.plan(queues)
@@ -72,7 +73,7 @@ class Consumer:
         self.prefix = token_prefix
         self.board = board
         self.want = 1 + prefetch
-        self.executor = Executor(app, hostname)
+        self.executor = Executor(app, hostname, hard_limits_here)
         self.stopping = False
         self._wait_link: Any = None
         self._next_seq = 0
@@ -100,7 +101,7 @@ class Consumer:
             if not buffer:
                 if self.stopping:
                     break
-                got, first = self._fetch(pending, woken)
+                got, first, due_in = self._fetch(pending, woken)
                 if got is None:
                     continue  # Redis failed; `pending` is kept for the next attempt
                 if pending:
@@ -108,7 +109,7 @@ class Consumer:
                     pending = []
                 if not got:
                     board.release(slot, self._next_seq)
-                    woken = self._wait()
+                    woken = self._wait(due_in)
                     continue
                 woken = False
                 buffer.extend((first + k, d) for k, d in enumerate(got))
@@ -117,7 +118,7 @@ class Consumer:
             started = time.monotonic()
             board.start(slot, seq)
             try:
-                ack = self.executor.handle(delivery)
+                ack = self.executor.handle(delivery, functools.partial(board.start, slot, seq))
             except RETRYABLE as exc:
                 # Only the steps before the task runs talk to Redis (early ack, STARTED, defer,
                 # dead letters), so trying the delivery again later is safe.
@@ -147,29 +148,34 @@ class Consumer:
                 buffer.clear()
         self._flush(pending, pending_hi)
 
-    def _fetch(self, pending: list[Ack], woken: bool) -> tuple[list[Delivery] | None, int]:
+    def _fetch(self, pending: list[Ack], woken: bool) -> tuple[list[Delivery] | None, int, float | None]:
         first = self._next_seq
         self._next_seq += self.want  # seqs are never reused, even if the call fails
         self.board.reserve(self.slot, self._next_seq)
         try:
-            refused, got = self.broker.fetch(self.plan, self.want, self.prefix, first, woken, pending)
+            fetched = self.broker.fetch(self.plan, self.want, self.prefix, first, woken, pending)
         except RETRYABLE as exc:
             if pending:
                 self._acks_retried = True
             self._backoff.failed(exc, self._is_stopping)
-            return None, first
+            return None, first, None
         self._backoff.ok()
-        self._refused(refused)
-        return got, first
+        self._refused(fetched.refused)
+        for task_id, task_name in fetched.revoked:
+            logger.warning("Task %s[%s] was revoked; not run", task_name, task_id)
+            self.app.hooks.emit("task_revoked", task_id=task_id, task_name=task_name, reason="revoked",
+                                terminated=False)
+        return fetched.deliveries, first, fetched.next_due
 
-    def _wait(self) -> bool:
+    def _wait(self, due_in: float | None = None) -> bool:
+        """Block until woken, or until the next scheduled message is due (then fetch promotes it)."""
         link = self.broker.wait_link()
         self._wait_link = link
         try:
             link.connect()  # so that stop() has a socket to shut, even before the first wait
             if self.stopping:
                 return False
-            woken_by = self.broker.wait(self.plan)
+            woken_by = self.broker.wait(self.plan, WAIT_SLICE if due_in is None else due_in)
             if woken_by is not None and self.stopping:
                 self.broker.rewake(woken_by)  # another idle worker may act on it
                 return False

@@ -1,9 +1,13 @@
-"""Running one delivered message: decode it, find its task, run it, and say how to settle it.
+"""Running one task, and deciding how its run is settled.
 
-The worker and EAGER mode share this path, so what a test sees inline is what a worker does. Every
-message ends in exactly one settlement: an Ack carrying its result, a deferral (a task this worker
-does not know yet), or the dead letters (a message that can never run here). A message is never
-dropped, and a bad message never stops the worker.
+    execute()  calls the function, with its request, time limits and prerun/postrun events, and
+               says what happened: SUCCESS, FAILURE, RETRY (task.retry() or autoretry_for) or
+               REVOKED (terminated);
+    settle()   runs the task's hooks and the events for that outcome, logs it, and builds the Ack
+               that stores the result and, for a retry, schedules the next run in the same step.
+
+The worker (handle.py), the supervisor (a task it had to kill) and EAGER mode share these two
+functions, so what a test sees inline is what a worker does.
 """
 
 from __future__ import annotations
@@ -12,144 +16,161 @@ import logging
 import time
 from typing import Any
 
-from ..asyncresult import EagerResult
-from ..broker import Ack, Delivery
-from ..errors import DecodeError, NotRegistered
-from ..message import Message, decode
-from ..results import FAILURE, REVOKED, STARTED, SUCCESS, Outcome, ResultMeta, format_traceback
-from ..results import decode as decode_result
+from ..broker import Ack
+from ..errors import HardTimeLimit, Retry, Terminated, TimeLimitExceeded
+from ..message import Message
+from ..results import FAILURE, RETRY, REVOKED, SUCCESS, Outcome, format_traceback
 from ..results import encode as encode_result
-from ..serializers import json_dumps
-from ..task import Request, Task, clear_request, set_request
+from ..task import ExceptionInfo, Request, Task, clear_request, set_request
+from .limits import alarms
 
 logger = logging.getLogger("jobs.worker")
 
-#: How long a message for a task this worker does not know waits before it is offered again.
-UNKNOWN_TASK_DELAY = 10.0
-DEAD_LETTERS_MAX = 10_000
 
-
-def execute(app: Any, task: Task, message: Message, hostname: str, eager: bool = False) -> Outcome:
-    """Run the task's function for this message and capture what happened, never raising."""
-    request = Request(
+def make_request(message: Message, hostname: str, eager: bool = False) -> Request:
+    return Request(
         id=message.id, task=message.task, args=message.args, kwargs=message.kwargs,
         queue=message.queue, eta=message.eta, expires=message.expires, retries=message.retries,
         delivery_count=message.deliveries + 1, hostname=hostname, is_eager=eager,
     )
+
+
+def execute(app: Any, task: Task, message: Message, request: Request,
+            soft: float | None = None, hard: float | None = None) -> Outcome:
+    """Run the task's function and capture what happened, never raising. `soft`/`hard` are time
+    limits enforced here (by SIGALRM, in a main thread only); None leaves them to the supervisor."""
     hooks = app.hooks
     context = set_request(request)
     started = time.perf_counter()
     try:
-        if hooks.before_task:
-            _call_hooks(hooks.before_task, task, request)
+        hooks.emit("task_prerun", task=task, request=request)
         try:
-            value = task.run(*message.args, **message.kwargs)
-            outcome = Outcome(SUCCESS, value, runtime=time.perf_counter() - started)
+            with alarms(soft, hard):
+                value = task.run(*message.args, **message.kwargs)
+            outcome = Outcome(SUCCESS, value)
+        except Retry as retry:
+            outcome = _retry_outcome(retry.exc or retry, retry.when or 0.0)
+        except HardTimeLimit as exc:
+            outcome = Outcome(FAILURE, exception=TimeLimitExceeded(str(exc)), traceback=format_traceback(exc))
+        except Terminated:
+            outcome = Outcome(REVOKED, reason="revoked and terminated while running")
         except (Exception, SystemExit) as exc:  # sys.exit() in a task fails the task, not the worker
-            outcome = Outcome(FAILURE, exception=exc, traceback=format_traceback(exc),
-                              runtime=time.perf_counter() - started)
-        if hooks.after_task:
-            _call_hooks(hooks.after_task, task, request, outcome)
+            outcome = _failure_or_autoretry(task, message, exc)
+        outcome = _with_runtime(outcome, time.perf_counter() - started)
     finally:
         clear_request(context)
     return outcome
 
 
-def _call_hooks(hooks: list[Any], *args: Any) -> None:
-    for hook in hooks:
-        try:
-            hook(*args)
-        except Exception:
-            logger.exception("hook %r failed; the task goes on", hook)
+def _retry_outcome(exc: BaseException, when: float) -> Outcome:
+    return Outcome(RETRY, exception=exc, traceback=format_traceback(exc), retry_in=max(0.0, when))
 
 
-class Executor:
-    """Turns a Delivery into an Ack (or a deferral or a dead letter) for one consumer."""
+def _failure_or_autoretry(task: Task, message: Message, exc: BaseException) -> Outcome:
+    if task.autoretry_for and isinstance(exc, task.autoretry_for):
+        from ..retry import may_retry
 
-    def __init__(self, app: Any, hostname: str) -> None:
-        self.app = app
-        self.config = app.config
-        self.broker = app.broker
-        self.hostname = hostname
-        self.accept = app.config.accept_content
-
-    def handle(self, delivery: Delivery) -> Ack | None:
-        try:
-            message = decode(delivery.wire, delivery.queue, self.accept)
-        except DecodeError as exc:
-            self.bury(delivery, str(exc))
-            return None
-        try:
-            task = self.app.registry.get(message.task)
-        except NotRegistered:
-            self._defer_unknown(delivery, message)
-            return None
-        token = delivery.token
-        if message.expires is not None and time.time() > message.expires:
-            logger.warning("Task %s[%s] expired before it started; not run", message.task, message.id)
-            outcome = Outcome(REVOKED, reason="expired before it started")
-            return Ack(token, message.id, encode_result(outcome, message.task, "json", self.hostname))
-        config = self.config
-        if not task._acks_late(config):
-            self.broker.ack([Ack(token, message.id, "")])  # at most once: settled before it runs
-            token = ""
-        ignore = message.options.get("ignore_result", task._ignore_result(config))
-        if not ignore and task._track_started(config):
-            payload = json_dumps({"status": STARTED, "task": message.task, "worker": self.hostname,
-                                  "date_started": time.time()})
-            if not self.broker.started(token, message.id, payload):
-                logger.warning("Task %s[%s]: delivery %s no longer holds it (its lease ran out); not run "
-                               "here", message.task, message.id, token)
-                return None
-        outcome = execute(self.app, task, message, self.hostname)
-        self._log(message, outcome)
-        if ignore:
-            return Ack(token, message.id, "") if token else None
-        content_type = task.serializer or config.result_serializer
-        return Ack(token, message.id, encode_result(outcome, message.task, content_type, self.hostname))
-
-    def _log(self, message: Message, outcome: Outcome) -> None:
-        if outcome.status == SUCCESS:
-            if logger.isEnabledFor(logging.INFO):
-                logger.info("Task %s[%s] succeeded in %.4fs: %.200r", message.task, message.id,
-                            outcome.runtime, outcome.value)
-        else:
-            logger.error("Task %s[%s] raised %s after %.4fs\n%s", message.task, message.id,
-                         type(outcome.exception).__name__, outcome.runtime, outcome.traceback)
-
-    def _defer_unknown(self, delivery: Delivery, message: Message) -> None:
-        self.broker.defer(delivery.token, time.time() + UNKNOWN_TASK_DELAY, message)
-        logger.error(
-            "Task %s[%s] is not registered in this worker; offered again in %ds. Is its module "
-            "deployed here and in an installed app's tasks.py? Known: %s", message.task, message.id,
-            UNKNOWN_TASK_DELAY, ", ".join(self.app.registry) or "none")
-
-    def bury(self, delivery: Delivery, reason: str) -> None:
-        """Move a delivery that cannot run to the dead letters, with the reason and the message."""
-        wire = delivery.wire.decode("utf-8", "replace") if isinstance(delivery.wire, bytes) else delivery.wire
-        record = json_dumps({"reason": reason, "queue": delivery.queue, "time": time.time(),
-                             "worker": self.hostname, "message": wire})
-        moved, trimmed = self.broker.bury(delivery.token, record, DEAD_LETTERS_MAX)
-        if moved:
-            logger.error("Message on queue %s cannot be run and was moved to the dead letters: %s",
-                         delivery.queue, reason)
-        if trimmed:
-            logger.warning("Dead letters are full (%d); the %d oldest were dropped", DEAD_LETTERS_MAX, trimmed)
+        limit = task.retry_kwargs.get("max_retries", task.max_retries)
+        if may_retry(message.retries, limit):
+            return _retry_outcome(exc, task.retry_countdown(message.retries, task.retry_kwargs.get("countdown")))
+    return Outcome(FAILURE, exception=exc, traceback=format_traceback(exc))
 
 
-def run_eagerly(app: Any, task: Task, message: Message) -> EagerResult:
-    """EAGER mode: the round trip through the serializers, then the task, inline."""
+def _with_runtime(outcome: Outcome, runtime: float) -> Outcome:
+    return Outcome(outcome.status, outcome.value, outcome.exception, outcome.traceback, outcome.reason,
+                   runtime, outcome.retry_in)
+
+
+def settle(app: Any, task: Task, message: Message, request: Request, outcome: Outcome, token: str,
+           hostname: str, store: bool = True) -> Ack | None:
+    """Hooks and events for the outcome, then the Ack that records it (None: nothing to record)."""
+    hooks = app.hooks
+    args, kwargs, task_id = message.args, message.kwargs, message.id
+    einfo = None
+    if outcome.exception is not None:
+        einfo = ExceptionInfo(outcome.exception, outcome.traceback or "")
+    retry_due_ms, retry_member = 0, ""
+    if outcome.status == SUCCESS:
+        _hook(task.on_success, outcome.value, task_id, args, kwargs)
+        hooks.emit("task_success", task=task, request=request, result=outcome.value)
+    elif outcome.status == RETRY:
+        assert einfo is not None and outcome.retry_in is not None
+        eta = time.time() + outcome.retry_in
+        next_run = message.replace(retries=message.retries + 1, eta=eta, deliveries=0, enqueued_at=0.0)
+        retry_due_ms, retry_member = int(eta * 1000), f"{next_run.score}|{next_run.queue}|{next_run.encode()}"
+        _hook(task.on_retry, outcome.exception, task_id, args, kwargs, einfo)
+        hooks.emit("task_retry", task=task, request=request, exception=outcome.exception,
+                   traceback=outcome.traceback, eta=eta)
+    elif outcome.status == FAILURE:
+        assert einfo is not None
+        _hook(task.on_failure, outcome.exception, task_id, args, kwargs, einfo)
+        hooks.emit("task_failure", task=task, request=request, exception=outcome.exception,
+                   traceback=outcome.traceback)
+    elif outcome.status == REVOKED:
+        hooks.emit("task_revoked", task_id=task_id, task_name=task.name, reason=outcome.reason,
+                   terminated=True)
+    _hook(task.after_return, outcome.status, outcome.value if outcome.status == SUCCESS else outcome.exception,
+          task_id, args, kwargs, einfo)
+    hooks.emit("task_postrun", task=task, request=request, status=outcome.status, result=outcome.value)
+    _log(message, outcome)
+    payload = ""
+    ignore = message.options.get("ignore_result", task._ignore_result(app.config))
+    if store and not ignore:
+        content_type = task.serializer or app.config.result_serializer
+        payload = encode_result(outcome, message.task, content_type, hostname)
+    if not token and not payload and not retry_member:
+        return None
+    return Ack(token, task_id, payload, retry_due_ms, retry_member)
+
+
+def _hook(hook: Any, *args: Any) -> None:
+    try:
+        hook(*args)
+    except Exception:
+        logger.exception("%s raised; the task's outcome is kept as it was", getattr(hook, "__qualname__", hook))
+
+
+def _log(message: Message, outcome: Outcome) -> None:
+    status = outcome.status
+    if status == SUCCESS:
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("Task %s[%s] succeeded in %.4fs: %.200r", message.task, message.id,
+                        outcome.runtime, outcome.value)
+    elif status == RETRY:
+        logger.warning("Task %s[%s] retry %d in %.1fs: %s: %s", message.task, message.id,
+                       message.retries + 1, outcome.retry_in or 0, type(outcome.exception).__name__,
+                       outcome.exception)
+    elif status == REVOKED:
+        logger.warning("Task %s[%s] %s", message.task, message.id, outcome.reason)
+    else:
+        logger.error("Task %s[%s] raised %s after %.4fs\n%s", message.task, message.id,
+                     type(outcome.exception).__name__, outcome.runtime, outcome.traceback)
+
+
+def run_eagerly(app: Any, task: Task, message: Message) -> Any:
+    """EAGER mode: the round trip through the serializers, then the task, inline. A retry runs again
+    at once (no waiting in tests), up to max_retries, as Celery's eager mode does."""
+    from ..asyncresult import EagerResult
+    from ..message import decode
+    from ..results import ResultMeta
+    from ..results import decode as decode_result
+
     config = app.config
     message = decode(message.encode(), message.queue, config.accept_content)
-    outcome = execute(app, task, message, "eager", eager=True)
+    while True:
+        request = make_request(message, "eager", eager=True)
+        outcome = execute(app, task, message, request)
+        settle(app, task, message, request, outcome, "", "eager", store=False)
+        if outcome.status != RETRY:
+            break
+        message = message.replace(retries=message.retries + 1)
     content_type = task.serializer or config.result_serializer
     meta: ResultMeta = decode_result(encode_result(outcome, task.name, content_type, "eager"),
                                      config.accept_content)
     if meta.status == FAILURE:
         # Keep the real exception object (with its traceback) rather than the rebuilt copy.
         meta = ResultMeta(FAILURE, exception=outcome.exception or meta.exception,
-                          traceback=meta.traceback, task=task.name, date_done=meta.date_done,
-                          worker="eager")
+                          traceback=meta.traceback, task=task.name, date_done=meta.date_done, worker="eager")
         if config.eager_propagates:
             assert meta.exception is not None
             raise meta.exception

@@ -52,8 +52,12 @@ class ProcessPool:
         parent = os.getpid()
         sys.stdout.flush()
         sys.stderr.flush()
+        # Until the child has its own handlers, a SIGTERM must wait (blocked), not run the parent's
+        # handler in the child, where it would be lost.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
         pid = os.fork()
         if pid:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
             self.pids[slot] = pid
             return
         code = 0
@@ -63,6 +67,7 @@ class ProcessPool:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             early_stop: list[int] = []  # a SIGTERM before the consumer exists must not be lost
             signal.signal(signal.SIGTERM, lambda *_: early_stop.append(1))
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
             _die_with_parent(parent)
             multiprocessing.current_process().name = f"Consumer-{slot}"  # shown as processName in logs
             consumer = self._make(slot, prefix)
@@ -90,6 +95,11 @@ class ProcessPool:
                 del self.pids[slot]
                 ended.append((slot, status))
         return ended
+
+    def kill_slot(self, slot: int) -> None:
+        pid = self.pids.get(slot)
+        if pid is not None:
+            _signal(pid, signal.SIGKILL)
 
     def request_stop(self) -> None:
         for pid in self.pids.values():
@@ -147,6 +157,13 @@ class ThreadPool:
             del self.consumers[slot]
             self.crashed.discard(slot)
         return ended
+
+    def ident(self, slot: int) -> int | None:
+        thread = self.threads.get(slot)
+        return thread.ident if thread is not None else None
+
+    def kill_slot(self, slot: int) -> None:
+        raise NotImplementedError("a thread cannot be killed")
 
     def request_stop(self) -> None:
         for consumer in self.consumers.values():

@@ -1,12 +1,14 @@
 """The worker's supervisor: starts the consumers and keeps the promises none of them can keep alone.
 
-Each tick (at least once a second, sooner on a signal or a child's exit) it:
-1. reaps consumers that ended, hands back at once what they held, and starts replacements;
+Each tick (at least once a second, sooner on a signal, a child's exit or a time limit) it:
+1. reaps consumers that ended, settles what they held (watch.py decides how), starts replacements;
 2. renews the leases of everything the consumers hold (every LEASE_SECONDS / 3). With prefork this
    is the parent process, so a task that holds the GIL in C code for minutes does not lose its lease;
    with threads or solo it is a thread of the same process, which such a task would starve;
 3. runs maintain.lua about once a second: due countdown/ETA messages onto their queues, expired
-   leases of dead workers back onto theirs, and this worker's heartbeat.
+   leases of dead workers back onto theirs, this worker's heartbeat, and which of its running tasks
+   were revoked with terminate=True;
+4. stops tasks past their hard time limit or revoked with terminate (watch.py).
 
 Shutdown has an order and a deadline, and prefers a duplicate to a loss: the first SIGTERM/SIGINT
 stops fetching and lets running tasks finish within the shutdown timeout; then, or at a second
@@ -29,8 +31,10 @@ from ... import __version__
 from ..connection import RETRYABLE
 from .board import Board
 from .consumer import Backoff, Consumer
+from .handle import Executor
 from .pools import ProcessPool, ThreadPool, describe_status, exited_cleanly
 from .signals import Signals, handled
+from .watch import Watch
 
 logger = logging.getLogger("jobs.worker")
 
@@ -53,18 +57,20 @@ class Supervisor:
         self.options = options
         self.uid = secrets.token_hex(8)  # tokens of two live workers must never collide
         self.worker_id = f"{options.hostname}.{self.uid}"
-        size = 1 if options.pool == "solo" else options.concurrency
-        self.size = size
-        self.board = Board(size)
-        self.generation = [0] * size
+        self.size = 1 if options.pool == "solo" else options.concurrency
+        self.board = Board(self.size)
+        self.generation = [0] * self.size
         self.backoff = Backoff("supervisor")
+        self.executor = Executor(app, options.hostname)
+        self.watch = Watch(self)
         self._next_renew = 0.0
         self._next_maintain = 0.0
         self._next_record = 0.0
+        self._started = time.time()
         self._stop_deadline: float | None = None
-        self._born = [0.0] * size  # when each slot's consumer was started
+        self._born = [0.0] * self.size  # when each slot's consumer was started
         self._respawn_at: dict[int, float] = {}  # slot -> when to start a new consumer
-        self._quick_deaths = [0] * size
+        self._quick_deaths = [0] * self.size
 
     # -- tokens --------------------------------------------------------------------------------
 
@@ -76,8 +82,8 @@ class Supervisor:
         return [prefix + str(seq) for seq in self.board.held(slot)]
 
     def make_consumer(self, slot: int, prefix: str) -> Consumer:
-        return Consumer(self.app, self.options.queues, slot, prefix, self.board,
-                        self.options.prefetch, self.options.hostname)
+        return Consumer(self.app, self.options.queues, slot, prefix, self.board, self.options.prefetch,
+                        self.options.hostname, hard_limits_here=self.options.pool == "solo")
 
     # -- duties --------------------------------------------------------------------------------
 
@@ -89,14 +95,14 @@ class Supervisor:
                 self._write_record()
                 self._next_record = now + 60
             if now >= self._next_renew:
-                tokens = [t for slot in range(self.size) for t in self.held(slot)]
-                broker.renew(tokens)
+                broker.renew([t for slot in range(self.size) for t in self.held(slot)])
                 self._next_renew = now + self.app.config.lease_seconds / 3
             if now >= self._next_maintain:
-                result = broker.maintain(self.worker_id)
+                result = broker.maintain(self.worker_id, self.watch.running_ids())
                 for token, queue in result.recovered:
-                    logger.warning("Delivery %s had lost its lease (its worker died or froze); its "
-                                   "task is back on queue %s", token, queue)
+                    logger.warning("Delivery %s had lost its lease (its worker died or froze); its task is "
+                                   "back on queue %s", token, queue or "(dead letters: MAX_DELIVERIES)")
+                self.watch.terminate(result.terminate)
                 wait = TICK
                 if result.next_due is not None:
                     wait = min(TICK, max(0.0, result.next_due - time.time()))
@@ -110,17 +116,15 @@ class Supervisor:
         o = self.options
         record = {"hostname": o.hostname, "pid": os.getpid(), "queues": o.queues, "pool": o.pool,
                   "concurrency": self.size, "prefetch": o.prefetch, "version": __version__,
-                  "started": getattr(self, "_started", time.time())}
-        self._started = record["started"]
+                  "started": self._started}
         broker = self.app.broker
         broker.link.call("SET", broker.keys.worker(self.worker_id), json.dumps(record), "EX", 3600)
 
-    def hand_back(self, slots: list[int], why: str) -> None:
-        tokens = [t for slot in slots for t in self.held(slot)]
+    def hand_back(self, tokens: list[str], why: str, lost: bool = False) -> None:
         if not tokens:
             return
         try:
-            count = self.app.broker.requeue(tokens)
+            count = self.app.broker.requeue(tokens, lost=lost)
         except RETRYABLE as exc:
             logger.error("could not hand back deliveries (%s); they return when their leases run out", exc)
             return
@@ -138,21 +142,26 @@ class Supervisor:
     # -- main loops ----------------------------------------------------------------------------
 
     def run(self) -> None:
-        if self.options.pool == "solo":
-            self._run_solo()
-        else:
-            self._run_pool()
-        self._forget_worker()
-        logger.info("%s stopped", self.options.hostname)
+        self.watch.warn_at_start()
+        self.app.hooks.emit("worker_ready", hostname=self.options.hostname)
+        try:
+            if self.options.pool == "solo":
+                self._run_solo()
+            else:
+                self._run_pool()
+        finally:
+            self.app.hooks.emit("worker_shutdown", hostname=self.options.hostname)
+            self._forget_worker()
+            logger.info("%s stopped", self.options.hostname)
 
     def _run_pool(self) -> None:
         hooks = self.app.hooks
         if self.options.pool == "prefork":
-            pool: Any = ProcessPool(self.size, self.make_consumer,
-                                    lambda: _call_all(hooks.before_fork),
-                                    lambda: _call_all(hooks.child_started))
+            pool: Any = ProcessPool(self.size, self.make_consumer, lambda: hooks.emit("before_fork"),
+                                    lambda: hooks.emit("child_started"))
         else:
             pool = ThreadPool(self.size, self.make_consumer)
+        self.watch.pool = pool
         with handled() as signals:
             self.duties(time.monotonic())
             for slot in range(self.size):
@@ -175,11 +184,10 @@ class Supervisor:
                     if pool.alive() == 0:
                         break
                     if signals.cold or now >= self._stop_deadline:
-                        why = "cold shutdown" if signals.cold else "shutdown timeout"
-                        self._kill(pool, why, signals)
+                        self._kill(pool, "cold shutdown" if signals.cold else "shutdown timeout", signals)
                         break
-                next_duty = min([self.duties(now), *self._respawn_at.values()])
-                signals.sleep(max(0.0, min(next_duty - time.monotonic(), TICK)))
+                wake = min([self.duties(now), self.watch.check(), *self._respawn_at.values()])
+                signals.sleep(max(0.0, min(wake - time.monotonic(), TICK)))
 
     def _start(self, pool: Any, slot: int) -> None:
         self.board.clear(slot)
@@ -187,22 +195,19 @@ class Supervisor:
         pool.start(slot, self.prefix(slot))
 
     def _ended(self, pool: Any, slot: int, status: int, now: float) -> None:
-        if self._stop_deadline is None or not exited_cleanly(status):
-            logger.error("consumer %d %s", slot, describe_status(status))
-        # Fenced: a consumer that exited cleanly holds nothing, so this hands back only what a
-        # crashed one left behind.
-        self.hand_back([slot], f"consumer {slot} ended")
+        stopping = self._stop_deadline is not None
+        if not stopping or not exited_cleanly(status):
+            self.watch.ended(slot, describe_status(status), clean=exited_cleanly(status))
+        else:
+            self.hand_back(self.held(slot), f"consumer {slot} ended")  # a clean exit holds nothing
         self.board.clear(slot)
-        if self._stop_deadline is None:
+        if not stopping:
             self.generation[slot] += 1
             # A consumer that dies at once, again and again (Redis refusing it, a broken import),
             # is restarted with growing pauses instead of forking in a tight loop.
-            if now - self._born[slot] < 5:
-                self._quick_deaths[slot] += 1
-            else:
-                self._quick_deaths[slot] = 0
-            pause = 0.0 if self._quick_deaths[slot] <= 1 else min(2.0 ** (self._quick_deaths[slot] - 2), 30.0)
-            self._respawn_at[slot] = now + pause
+            self._quick_deaths[slot] = self._quick_deaths[slot] + 1 if now - self._born[slot] < 5 else 0
+            deaths = self._quick_deaths[slot]
+            self._respawn_at[slot] = now + (0.0 if deaths <= 1 else min(2.0 ** (deaths - 2), 30.0))
 
     def _kill(self, pool: Any, why: str, signals: Signals) -> None:
         logger.warning("%s: stopping %d consumer(s) now", why.capitalize(), pool.alive())
@@ -212,12 +217,13 @@ class Supervisor:
             while pool.alive() and time.monotonic() < deadline:
                 pool.reap()
                 signals.sleep(0.05)
-        self.hand_back(list(range(self.size)), why)
+        self.hand_back([t for slot in range(self.size) for t in self.held(slot)], why)
 
     def _run_solo(self) -> None:
         consumer = self.make_consumer(0, self.prefix(0))
         stop = threading.Event()
         wake = threading.Event()
+        self.watch.main_thread = threading.main_thread().ident
 
         def on_signal(signum: int) -> None:
             consumer.stop()
@@ -231,11 +237,11 @@ class Supervisor:
                                    "(signal again for a cold shutdown)", self.options.shutdown_timeout)
                     self._stop_deadline = now + self.options.shutdown_timeout
                 if self._stop_deadline is not None and (signals.cold or now >= self._stop_deadline):
-                    self.hand_back([0], "cold shutdown" if signals.cold else "shutdown timeout")
+                    self.hand_back(self.held(0), "cold shutdown" if signals.cold else "shutdown timeout")
                     self._forget_worker()
                     logging.shutdown()
                     os._exit(1)  # the task in the main thread cannot be interrupted otherwise
-                next_duty = self.duties(now)
+                next_duty = min(self.duties(now), self.watch.check())
                 if self._stop_deadline is not None:
                     next_duty = min(next_duty, self._stop_deadline)
                 wake.wait(max(0.0, min(next_duty - time.monotonic(), TICK)))
@@ -253,11 +259,3 @@ class Supervisor:
                 stop.set()
                 wake.set()
                 thread.join()
-
-
-def _call_all(hooks: list[Any]) -> None:
-    for hook in hooks:
-        try:
-            hook()
-        except Exception:
-            logger.exception("hook %r failed", hook)

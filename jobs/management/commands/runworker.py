@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from jobs.engine import app as engine_app
 from jobs.engine.config import MAX_PREFETCH, check_name
 from jobs.engine.errors import ConfigurationError
+from jobs.engine.logs import TaskContextFilter
 from jobs.engine.worker import WorkerOptions, banner, run
 
 
@@ -82,7 +83,9 @@ def _configure_logging(level: str) -> None:
             logger.setLevel(level.upper())
         return
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("[%(asctime)s: %(levelname)s/%(processName)s %(process)d] %(message)s"))
+    handler.addFilter(TaskContextFilter())
+    handler.setFormatter(logging.Formatter(
+        "[%(asctime)s: %(levelname)s/%(processName)s %(process)d]%(task_label)s %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(level.upper())
     logger.propagate = False

@@ -1,26 +1,34 @@
--- Put an in-flight or scheduled entry ("score|queue|wire") back on its queue, counting the delivery
--- that ended in the wire header ("enqueued|deliveries|..."). The enqueue time is kept, so the
--- message goes back to the head of its priority, not the tail. An entry that cannot be read goes to
--- the dead letters instead: one bad entry must never make this script fail, or every worker's
--- maintenance would fail with it. Returns the queue's name, or false for a dead letter.
-local function bury_raw(dead_key, now_ms, reason, entry)
-  redis.call('ZADD', dead_key, now_ms,
-    cjson.encode({ reason = reason, message = entry, time = now_ms / 1000 }))
-  return false
-end
-
-local function requeue_entry(entry, queue_prefix, wake_prefix, dead_key, now_ms, count_delivery)
+-- Put an in-flight or scheduled entry ("score|queue|wire") back on its queue. The enqueue time is
+-- kept, so the message goes back to the head of its priority, not the tail.
+--
+-- count = true when the delivery that ends was lost (its lease ran out, its process died): the
+-- count in the wire header ("enqueued|deliveries|...") goes up, and a message lost MAX_DELIVERIES
+-- times goes to the dead letters instead, so a task that kills its worker cannot loop forever.
+-- An entry that cannot be read also goes to the dead letters: one bad entry must never make the
+-- script fail, or every worker's maintenance would fail with it.
+--
+-- ctx: { qp = queue key prefix, wp = wake key prefix, dead, order, now, max_deliveries, dead_max }
+-- Returns the queue's name, or false if the entry went to the dead letters.
+local function requeue_entry(entry, ctx, count)
   local score, queue, wire = string.match(entry, '^([^|]+)|([^|]+)|(.*)$')
   if not score or not tonumber(score) then
-    return bury_raw(dead_key, now_ms, 'unreadable entry (no score|queue| prefix)', entry)
+    bury_entry(ctx.dead, ctx.order, entry, 'unreadable entry (no score|queue| prefix)', '', ctx.now, ctx.dead_max)
+    return false
   end
-  if count_delivery then
+  if count then
     local enqueued, deliveries, rest = string.match(wire, '^(%x+)|(%d+)|(.*)$')
     if enqueued then
-      wire = enqueued .. '|' .. (tonumber(deliveries) + 1) .. '|' .. rest
+      local lost = tonumber(deliveries) + 1
+      if ctx.max_deliveries > 0 and lost >= ctx.max_deliveries then
+        bury_entry(ctx.dead, ctx.order, entry,
+          'delivered ' .. lost .. ' times without finishing (MAX_DELIVERIES): its worker died or '
+          .. 'lost its lease each time', '', ctx.now, ctx.dead_max)
+        return false
+      end
+      wire = enqueued .. '|' .. lost .. '|' .. rest
     end -- else: not our header; the worker that takes it will move it to the dead letters
   end
-  redis.call('ZADD', queue_prefix .. queue, score, wire)
-  wake(wake_prefix .. queue)
+  redis.call('ZADD', ctx.qp .. queue, score, wire)
+  wake(ctx.wp .. queue)
   return queue
 end

@@ -1,0 +1,87 @@
+"""What operators look at: queues, workers, dead letters. Reads only (dead-letter actions live in
+the broker); the management command and, later, admin pages go through here, not through keys."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+#: A worker whose heartbeat is older than this is shown as gone.
+ALIVE_SECONDS = 15
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    id: str
+    hostname: str
+    queues: list[str]
+    pool: str
+    concurrency: int
+    last_seen: float  # seconds ago
+    alive: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: str
+    task: str
+    queue: str
+    reason: str
+    time: float
+    worker: str
+    message: str
+
+    @classmethod
+    def parse(cls, raw: bytes) -> DeadLetter:
+        doc = json.loads(raw)
+        return cls(doc.get("id", ""), doc.get("task", ""), doc.get("queue", ""), doc.get("reason", ""),
+                   float(doc.get("time", 0)), doc.get("worker", ""), doc.get("message", ""))
+
+
+class Inspector:
+    def __init__(self, broker: Any) -> None:
+        self.broker = broker
+        self.keys = broker.keys
+
+    def queues(self) -> dict[str, int]:
+        """Queue name -> waiting messages, for every queue that has any."""
+        link, prefix = self.broker.link, self.keys.queue_prefix
+        names, cursor = [], 0
+        while True:
+            cursor, batch = link.call("SCAN", cursor, "MATCH", prefix.replace("{", "\\{").replace("}", "\\}") + "*",
+                                      "COUNT", 1000)
+            names += [b.decode()[len(prefix):] for b in batch]
+            if int(cursor) == 0:
+                break
+        return {name: self.broker.queue_length(name) for name in sorted(set(names))}
+
+    def workers(self) -> list[WorkerInfo]:
+        link = self.broker.link
+        beats = link.call("ZRANGE", self.keys.workers, 0, -1, "WITHSCORES")
+        now_ms = time.time() * 1000
+        out = []
+        for i in range(0, len(beats), 2):
+            worker_id, seen = beats[i].decode(), float(beats[i + 1])
+            raw = link.call("GET", self.keys.worker(worker_id))
+            record = json.loads(raw) if raw else {}
+            ago = max(0.0, (now_ms - seen) / 1000)
+            out.append(WorkerInfo(worker_id, record.get("hostname", worker_id), record.get("queues", []),
+                                  record.get("pool", "?"), record.get("concurrency", 0), ago,
+                                  ago <= ALIVE_SECONDS, record))
+        return out
+
+    def unserved_queues(self) -> dict[str, int]:
+        """Queues with waiting messages that no live worker consumes: work nobody will do."""
+        served = {q for w in self.workers() if w.alive for q in w.queues}
+        return {name: n for name, n in self.queues().items() if n and name not in served}
+
+    def dead_letters(self, limit: int = 50, offset: int = 0) -> list[DeadLetter]:
+        ids = self.broker.dead_ids(offset, offset + limit - 1)
+        return [DeadLetter.parse(raw) for raw in self.broker.dead_records(ids) if raw]
+
+    def dead_letter(self, dead_id: str) -> DeadLetter | None:
+        [raw] = self.broker.dead_records([dead_id])
+        return DeadLetter.parse(raw) if raw else None

@@ -1,0 +1,32 @@
+--[[
+  Put dead letters back on their queues (`manage.py jobs dead requeue`), as new messages: their
+  count of lost deliveries starts again from 0. A record without a queue (its message could not even
+  be read) stays where it is.
+
+  KEYS[1] dead   KEYS[2] dead order
+  ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3 ..] ids
+
+  Returns the ids requeued.
+]]
+--@include wake
+
+local done = {}
+for i = 3, #ARGV do
+  local raw = redis.call('HGET', KEYS[1], ARGV[i])
+  if raw then
+    local record = cjson.decode(raw)
+    if record.queue and record.queue ~= '' and record.message then
+      local wire = record.message
+      local enqueued, rest = string.match(wire, '^(%x+)|%d+|(.*)$')
+      if enqueued then
+        wire = enqueued .. '|0|' .. rest
+      end
+      redis.call('ZADD', ARGV[1] .. record.queue, record.score or 9, wire)
+      wake(ARGV[2] .. record.queue)
+      redis.call('HDEL', KEYS[1], ARGV[i])
+      redis.call('ZREM', KEYS[2], ARGV[i])
+      done[#done + 1] = ARGV[i]
+    end
+  end
+end
+return done

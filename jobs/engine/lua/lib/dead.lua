@@ -1,0 +1,31 @@
+-- The dead letters: a HASH id -> record (JSON) and a ZSET id -> time, bounded by `max` entries
+-- (the oldest are trimmed; the caller warns). A record keeps everything needed to requeue it:
+-- the queue, the priority score and the original message, untouched.
+local function bury(dead, order, id, record, now_ms, max)
+  redis.call('HSET', dead, id, record)
+  redis.call('ZADD', order, now_ms, id)
+  local size = redis.call('ZCARD', order)
+  if size <= max then
+    return 0
+  end
+  local old = redis.call('ZPOPMIN', order, size - max)
+  for i = 1, #old, 2 do
+    redis.call('HDEL', dead, old[i])
+  end
+  return #old / 2
+end
+
+-- Bury a "score|queue|wire" entry (or anything else, kept as it is) with a reason.
+local function bury_entry(dead, order, entry, reason, worker, now_ms, max)
+  local score, queue, wire = string.match(entry, '^([^|]+)|([^|]+)|(.*)$')
+  if not score or not tonumber(score) then
+    score, queue, wire = '9', '', entry
+  end
+  local id, task = string.match(wire, '^%x+|%d+|([^|]*)|([^|]*)|')
+  if not id or id == '' then
+    id = 'unreadable-' .. redis.sha1hex(wire)
+  end
+  local record = cjson.encode({ id = id, task = task or '', queue = queue, score = tonumber(score),
+    reason = reason, worker = worker, time = now_ms / 1000, message = wire })
+  return bury(dead, order, id, record, now_ms, max)
+end

@@ -1,0 +1,152 @@
+"""From a delivery to its settlement: the worker's side of every message it takes.
+
+Every delivery ends in exactly one of: an Ack carrying its result (and, for a retry, the next run),
+a deferral (a task this worker does not know yet), the dead letters (a message that can never run
+here), or a hand-back. A message is never dropped, and a bad message never stops the worker.
+
+Before the task runs: decode (else dead letters), look the task up (else defer, for up to
+UNKNOWN_TASK_GRACE, then dead letters), check its expiry (else REVOKED), acknowledge it early if
+acks_late=False, record STARTED if asked. Then execute.execute() and execute.settle().
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..broker import Ack, Delivery
+from ..errors import DecodeError, NotRegistered
+from ..message import Message, decode
+from ..results import FAILURE, REVOKED, STARTED, Outcome
+from ..results import encode as encode_result
+from ..serializers import json_dumps
+from .execute import execute, make_request, settle
+
+logger = logging.getLogger("jobs.worker")
+
+#: Pauses between offers of a message for a task this worker does not know: 5 s doubling to 60 s.
+UNKNOWN_FIRST_DELAY = 5.0
+UNKNOWN_MAX_DELAY = 60.0
+
+OnStart = Callable[[str, "float | None", "float | None"], None]
+
+
+class Executor:
+    """Turns a Delivery into a settlement for one consumer (and for the supervisor's kills)."""
+
+    def __init__(self, app: Any, hostname: str, hard_limits_here: bool = False) -> None:
+        self.app = app
+        self.config = app.config
+        self.broker = app.broker
+        self.hostname = hostname
+        self.accept = app.config.accept_content
+        #: solo: the hard limit is raised here (SIGALRM); prefork: the supervisor kills the child.
+        self.hard_limits_here = hard_limits_here
+
+    def handle(self, delivery: Delivery, on_start: OnStart | None = None) -> Ack | None:
+        try:
+            message = decode(delivery.wire, delivery.queue, self.accept)
+        except DecodeError as exc:
+            self.bury(delivery, str(exc))
+            return None
+        try:
+            task = self.app.registry.get(message.task)
+        except NotRegistered:
+            self._unknown(delivery, message)
+            return None
+        request = make_request(message, self.hostname)
+        self.app.hooks.emit("task_received", request=request)
+        token = delivery.token
+        if message.expires is not None and time.time() > message.expires:
+            return self._expired(task, message, token)
+        config = self.config
+        if not task._acks_late(config):
+            self.broker.ack([Ack(token, message.id, "")])  # at most once: settled before it runs
+            token = ""
+        ignore = message.options.get("ignore_result", task._ignore_result(config))
+        if not ignore and task._track_started(config):
+            payload = json_dumps({"status": STARTED, "task": message.task, "worker": self.hostname,
+                                  "date_started": time.time()})
+            if not self.broker.started(token, message.id, payload):
+                logger.warning("Task %s[%s]: delivery %s no longer holds it (its lease ran out); not "
+                               "run here", message.task, message.id, token)
+                return None
+        soft, hard = task.limits(config, message.options)
+        if on_start is not None:
+            on_start(message.id, soft, hard)
+        outcome = execute(self.app, task, message, request, soft, hard if self.hard_limits_here else None)
+        return settle(self.app, task, message, request, outcome, token, self.hostname)
+
+    def _expired(self, task: Any, message: Message, token: str) -> Ack:
+        logger.warning("Task %s[%s] expired before it started; not run", message.task, message.id)
+        self.app.hooks.emit("task_revoked", task_id=message.id, task_name=message.task,
+                            reason="expired", terminated=False)
+        outcome = Outcome(REVOKED, reason="expired before it started")
+        return Ack(token, message.id, encode_result(outcome, message.task, "json", self.hostname))
+
+    def _unknown(self, delivery: Delivery, message: Message) -> None:
+        """In a rolling deploy the web may be newer than this worker: keep the message and offer it
+        again with growing pauses; after UNKNOWN_TASK_GRACE, dead letters."""
+        now = time.time()
+        since = message.options.get("unknown_since", now)
+        tries = message.options.get("unknown_tries", 0)
+        known = ", ".join(self.app.registry) or "none"
+        if now - since >= self.config.unknown_task_grace:
+            self.bury(delivery, f"task {message.task!r} is not registered in any worker that took it "
+                                f"for {now - since:.0f} s (UNKNOWN_TASK_GRACE); known here: {known}")
+            return
+        left = self.config.unknown_task_grace - (now - since)
+        delay = max(0.1, min(UNKNOWN_FIRST_DELAY * 2 ** tries, UNKNOWN_MAX_DELAY, left))
+        later = message.replace(options={**message.options, "unknown_since": since, "unknown_tries": tries + 1})
+        self.broker.defer(delivery.token, now + delay, later)
+        logger.error(
+            "Task %s[%s] is not registered in this worker; offered again in %gs (kept for up to %gs). "
+            "Is its module deployed here and in an installed app's tasks.py? Known: %s",
+            message.task, message.id, delay, self.config.unknown_task_grace, known)
+
+    def bury(self, delivery: Delivery, reason: str) -> None:
+        """Move a delivery that cannot run to the dead letters, with the reason and the message."""
+        moved, trimmed = self.broker.bury(delivery.token, reason, self.hostname)
+        if moved:
+            logger.error("Message on queue %s cannot be run and was moved to the dead letters: %s",
+                         delivery.queue, reason)
+        if trimmed:
+            logger.warning("Dead letters are full (DEAD_LETTERS_MAX=%d); the %d oldest were dropped",
+                           self.config.dead_letters_max, trimmed)
+
+    def end_held(self, token: str, status: str, exception: BaseException | None, why: str) -> bool:
+        """Settle a delivery whose run was ended from outside (the supervisor killed its process, or
+        the process died): FAILURE with `exception`, or REVOKED. Fenced: False if the token no
+        longer held it."""
+        entry = self.broker.inflight_entry(token)
+        if entry is None:
+            return False
+        _, queue, wire = entry.split(b"|", 2)
+        try:
+            message = decode(wire, queue.decode(), self.accept)
+            task = self.app.registry.get(message.task)
+        except (DecodeError, NotRegistered) as exc:
+            self.broker.bury(token, f"{why}; and then: {exc}", self.hostname)
+            return True
+        request = make_request(message, self.hostname)
+        if status == FAILURE:
+            assert exception is not None
+            outcome = Outcome(FAILURE, exception=exception,
+                              traceback=f"{type(exception).__name__}: {exception}\n({why})")
+        else:
+            outcome = Outcome(REVOKED, reason=why)
+        ack = settle(self.app, task, message, request, outcome, token, self.hostname)
+        return bool(ack and not self.broker.ack([ack]))
+
+    def task_of(self, token: str) -> Any:
+        """The task a held delivery is for (None if the token no longer holds one, or it is unknown)."""
+        entry = self.broker.inflight_entry(token)
+        if entry is None:
+            return None
+        try:
+            name = entry.split(b"|", 6)[5].decode()
+            return self.app.registry.get(name)
+        except (IndexError, NotRegistered, UnicodeDecodeError):
+            return None

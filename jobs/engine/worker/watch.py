@@ -1,0 +1,131 @@
+"""What the supervisor does about running tasks: time limits, terminate, and consumers that died.
+
+- A prefork child past its task's hard time limit is killed; the task fails with TimeLimitExceeded
+  and a new child takes the slot, so the worker keeps its full concurrency.
+- A thread past its soft limit gets SoftTimeLimitExceeded raised in it (threads have no timers of
+  their own; prefork children and solo raise soft limits themselves, see limits.py).
+- A task revoked with terminate=True is stopped: its child killed (prefork), or Terminated raised
+  in its thread (threads, solo). It ends REVOKED.
+- A consumer that died on its own (segfault, os._exit, the OOM killer) while running a task: the
+  task fails with WorkerLostError, or goes back to its queue if reject_on_worker_lost=True (counted
+  as a lost delivery, which MAX_DELIVERIES bounds). What it held but had not started goes back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from ..errors import SoftTimeLimitExceeded, Terminated, TimeLimitExceeded, WorkerLostError
+from ..results import FAILURE, REVOKED
+from .limits import raise_in_thread
+
+logger = logging.getLogger("jobs.worker")
+
+
+class Watch:
+    def __init__(self, supervisor: Any) -> None:
+        self.supervisor = supervisor
+        self.board = supervisor.board
+        self.pool: Any = None  # set once the pool exists (not for solo)
+        self.main_thread: int | None = None  # solo: the thread that runs tasks
+        self._killing: dict[int, tuple[str, int]] = {}  # slot -> (why, seq) for a kill we ordered
+        self._soft_sent: set[tuple[int, int]] = set()  # (slot, seq) given SoftTimeLimitExceeded
+
+    def running_ids(self) -> list[str]:
+        ids = []
+        for slot in range(self.board.slots):
+            running = self.board.running(slot)
+            if running is not None and running.task_id:
+                ids.append(running.task_id)
+        return ids
+
+    def check(self) -> float:
+        """Enforce time limits now; returns the monotonic time of the next limit to watch."""
+        now, mono = time.time(), time.monotonic()
+        wake = mono + 3600
+        kind = self.pool.kind if self.pool is not None else "solo"
+        for slot in range(self.board.slots):
+            running = self.board.running(slot)
+            if running is None or slot in self._killing:
+                continue
+            if kind == "prefork" and running.hard_deadline:
+                if now >= running.hard_deadline:
+                    self._kill(slot, "time_limit", running.seq)
+                    continue
+                wake = min(wake, mono + running.hard_deadline - now)
+            if kind == "threads" and running.soft_deadline and (slot, running.seq) not in self._soft_sent:
+                if now >= running.soft_deadline:
+                    self._soft_sent.add((slot, running.seq))
+                    raise_in_thread(self.pool.ident(slot), SoftTimeLimitExceeded)
+                else:
+                    wake = min(wake, mono + running.soft_deadline - now)
+        return wake
+
+    def terminate(self, task_ids: list[str]) -> None:
+        for slot in range(self.board.slots):
+            running = self.board.running(slot)
+            if running is None or running.task_id not in task_ids or slot in self._killing:
+                continue
+            logger.warning("Task %s was revoked with terminate=True; stopping it", running.task_id)
+            if self.pool is not None and self.pool.kind == "prefork":
+                self._kill(slot, "revoked", running.seq)
+            else:
+                thread = self.main_thread if self.pool is None else self.pool.ident(slot)
+                if thread is not None:
+                    raise_in_thread(thread, Terminated)
+
+    def _kill(self, slot: int, why: str, seq: int) -> None:
+        self._killing[slot] = (why, seq)
+        self.pool.kill_slot(slot)
+
+    def ended(self, slot: int, how: str, clean: bool) -> None:
+        """A consumer ended while the worker is not stopping (or ended uncleanly): settle what it held."""
+        sup = self.supervisor
+        held = sup.held(slot)
+        running = self.board.running(slot)
+        why, killed_seq = self._killing.pop(slot, ("", -1))
+        token = None
+        if running is not None:
+            token = sup.prefix(slot) + str(running.seq)
+            if why and killed_seq != running.seq:
+                why = ""  # the task we meant to stop had already ended; this one was merely in the way
+        if token is not None and token in held:
+            held.remove(token)
+            self._settle_running(slot, token, why, how)
+        elif not clean:
+            logger.error("consumer %d %s", slot, how)
+        sup.hand_back(held, f"consumer {slot} ended")
+
+    def _settle_running(self, slot: int, token: str, why: str, how: str) -> None:
+        sup, executor = self.supervisor, self.supervisor.executor
+        if why == "time_limit":
+            logger.error("consumer %d killed: its task ran past its hard time limit", slot)
+            executor.end_held(token, FAILURE, TimeLimitExceeded("time limit exceeded; its process was killed"),
+                              "killed by the worker at its hard time limit")
+        elif why == "revoked":
+            executor.end_held(token, REVOKED, None, "revoked and terminated while running")
+        else:
+            task = executor.task_of(token)
+            logger.error("consumer %d %s while running a task%s", slot, how,
+                         f" of {task.name}" if task is not None else "")
+            if task is not None and task.reject_on_worker_lost:
+                sup.hand_back([token], "its worker was lost (reject_on_worker_lost)", lost=True)
+            else:
+                executor.end_held(token, FAILURE, WorkerLostError(f"the process running the task {how}"),
+                                  f"worker process {how}")
+
+    def warn_at_start(self) -> None:
+        """A worker that can hang forever should say so when it starts."""
+        app, options = self.supervisor.app, self.supervisor.options
+        config = app.config
+        tasks = [app.registry.get(name) for name in app.registry]
+        unlimited = [t.name for t in tasks if not (t.time_limit or t.soft_time_limit)]
+        if not (config.time_limit or config.soft_time_limit) and unlimited:
+            logger.warning("No time limit is set for %d task(s): %s. A task that hangs will hold its "
+                           "worker slot forever; set JOBS['TIME_LIMIT'] or @task(time_limit=...).",
+                           len(unlimited), ", ".join(unlimited))
+        if options.pool == "threads" and (config.time_limit or any(t.time_limit for t in tasks)):
+            logger.warning("--pool threads cannot enforce hard time limits (a thread cannot be killed); "
+                           "soft time limits are enforced, hard ones are not. Use prefork to enforce both.")

@@ -1,0 +1,47 @@
+"""Error emails: mail_admins on a task's final failure, at most one mail per task name per
+JOBS["ERROR_EMAIL_INTERVAL"], with the number of failures it stands for.
+
+The throttle lives in Redis, so it holds across all worker processes and hosts: a task failing a
+thousand times a minute sends one mail per interval, not a thousand. Retries are not failures; only
+the final failure (after the last retry) counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+from django.core.mail import mail_admins
+
+from .engine import app as engine_app
+
+logger = logging.getLogger("jobs.mail")
+
+ARGS_MAX = 1000
+
+
+def on_failure(task: Any, request: Any, exception: BaseException, traceback: str) -> None:
+    app = engine_app.current()
+    config = app.config
+    if not config.error_emails:
+        return
+    broker = app.broker
+    key = broker.keys.mail(task.name)
+    interval_ms = int(config.error_email_interval * 1000)
+    count = broker.link.call("INCR", key + ":count")
+    broker.link.call("PEXPIRE", key + ":count", 2 * interval_ms)
+    if not broker.link.call("SET", key, "1", "PX", interval_ms, "NX"):
+        return  # a mail for this task went out less than an interval ago; this one is counted
+    failures = int(broker.link.call("GETDEL", key + ":count") or count)
+    arguments = f"args={request.args!r} kwargs={request.kwargs!r}"
+    if len(arguments) > ARGS_MAX:
+        arguments = arguments[:ARGS_MAX] + " ...(cut)"
+    summary = (f"{failures} failures of this task since the last mail" if failures > 1
+               else "the first failure of this task since the last mail")
+    body = (f"Task: {task.name}\nId: {request.id}\nArguments: {arguments}\n"
+            f"Host: {request.hostname or socket.gethostname()}\nRetries: {request.retries}\n"
+            f"Count: {summary} (at most one mail per {config.error_email_interval:g} s)\n\n{traceback}")
+    subject = f"Task {task.name} failed: {type(exception).__name__}: {exception}"[:200]
+    mail_admins(subject, body, fail_silently=False)
+    logger.info("error email sent for %s (%d failure(s))", task.name, failures)

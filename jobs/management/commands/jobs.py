@@ -1,0 +1,105 @@
+"""python manage.py jobs status | dead list | dead show ID | dead requeue ID... | dead requeue --all | dead purge"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from jobs.engine import app as engine_app
+from jobs.engine.connection import TRANSIENT, redact
+from jobs.engine.inspect import Inspector
+from jobs.engine.message import Header
+
+
+def _when(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+class Command(BaseCommand):
+    help = "See and act on queues, workers and dead letters."
+
+    def add_arguments(self, parser: Any) -> None:
+        sub = parser.add_subparsers(dest="what", required=True)
+        sub.add_parser("status", help="Queues, scheduled and running tasks, workers, dead letters.")
+        dead = sub.add_parser("dead", help="Messages that could not be run, kept with the reason.")
+        actions = dead.add_subparsers(dest="action", required=True)
+        listing = actions.add_parser("list", help="Newest first.")
+        listing.add_argument("--limit", type=int, default=50)
+        show = actions.add_parser("show", help="One dead letter, with its message.")
+        show.add_argument("id")
+        requeue = actions.add_parser("requeue", help="Put dead letters back on their queues.")
+        requeue.add_argument("ids", nargs="*")
+        requeue.add_argument("--all", action="store_true", help="Every dead letter.")
+        purge = actions.add_parser("purge", help="Delete every dead letter.")
+        purge.add_argument("--yes", action="store_true", help="Do not ask.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        app = engine_app.current()
+        self.broker = app.broker
+        self.inspector = Inspector(self.broker)
+        try:
+            if options["what"] == "status":
+                self.status(app)
+            else:
+                getattr(self, f"dead_{options['action']}")(**options)
+        except TRANSIENT as exc:
+            raise CommandError(f"Redis at {redact(app.config.broker_url)} did not answer: {exc}") from exc
+
+    def status(self, app: Any) -> None:
+        write, broker, inspector = self.stdout.write, self.broker, self.inspector
+        write(f"broker   {redact(app.config.broker_url)}  (key prefix {app.config.key_prefix!r})")
+        queues = inspector.queues()
+        write("queues   " + (", ".join(f"{name}: {n}" for name, n in queues.items()) or "all empty"))
+        write(f"scheduled {broker.scheduled_count()} (countdown/ETA/retry)   running {broker.inflight_count()}"
+              f"   dead letters {broker.dead_count()}")
+        workers = inspector.workers()
+        write(f"workers  {sum(w.alive for w in workers)} alive")
+        for w in workers:
+            state = "alive" if w.alive else f"gone (last seen {w.last_seen:.0f} s ago)"
+            write(f"  {w.hostname}  {w.pool} x{w.concurrency}  queues {', '.join(w.queues)}  {state}")
+        for name, n in inspector.unserved_queues().items():
+            self.stderr.write(f"WARNING: queue {name!r} has {n} waiting task(s) and no live worker consumes it "
+                              f"(start one with: manage.py runworker -Q {name})")
+
+    def dead_list(self, limit: int, **_: Any) -> None:
+        letters = self.inspector.dead_letters(limit)
+        total = self.broker.dead_count()
+        self.stdout.write(f"{total} dead letter(s){f', newest {limit} shown' if total > limit else ''}")
+        for d in letters:
+            self.stdout.write(f"{d.id}  {_when(d.time)}  {d.task or '?'}  queue={d.queue or '?'}  {d.reason}")
+
+    def dead_show(self, id: str, **_: Any) -> None:
+        letter = self.inspector.dead_letter(id)
+        if letter is None:
+            raise CommandError(f"no dead letter {id!r}; `manage.py jobs dead list` shows their ids")
+        self.stdout.write(f"id       {letter.id}\ntask     {letter.task}\nqueue    {letter.queue}\n"
+                          f"time     {_when(letter.time)}\nworker   {letter.worker}\nreason   {letter.reason}")
+        try:
+            header = Header(letter.message)
+            envelope = json.loads(header.envelope)
+            self.stdout.write(f"enqueued {_when(header.enqueued_at)}\nmessage  {json.dumps(envelope, indent=2)}")
+        except (ValueError, Exception):
+            self.stdout.write(f"message  {letter.message!r}")
+
+    def dead_requeue(self, ids: list[str], all: bool, **_: Any) -> None:
+        if all == bool(ids):
+            raise CommandError("give dead letter ids, or --all (not both)")
+        if all:
+            ids = self.broker.dead_ids(newest_first=False)
+        done = self.broker.dead_requeue(ids)
+        missing = sorted(set(ids) - set(done))
+        self.stdout.write(f"{len(done)} dead letter(s) back on their queues")
+        if missing:
+            raise CommandError(f"not requeued (unknown id, or no queue to go back to): {', '.join(missing)}")
+
+    def dead_purge(self, yes: bool, **_: Any) -> None:
+        count = self.broker.dead_count()
+        if not yes:
+            answer = input(f"Delete all {count} dead letters? They cannot be requeued afterwards. [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                self.stdout.write("Nothing deleted.")
+                return
+        self.stdout.write(f"{self.broker.dead_purge()} dead letter(s) deleted")

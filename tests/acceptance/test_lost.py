@@ -1,0 +1,80 @@
+"""Lost worker processes, poison messages, unknown tasks and the dead-letter commands."""
+
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from jobs.engine import app as engine_app
+from jobs.engine.message import Message
+from jobs.exceptions import WorkerLostError
+from tests.testapp import tasks
+
+
+def broker():
+    return engine_app.current().broker
+
+
+def jobs_command(*args):
+    out = io.StringIO()
+    call_command("jobs", *args, stdout=out, stderr=out)
+    return out.getvalue()
+
+
+def test_a_child_that_dies_fails_its_task_with_worker_lost_error(start_worker, r):
+    worker = start_worker("-c", "1")
+    with pytest.raises(WorkerLostError, match="exited with code 1"):
+        tasks.crash.delay("c1").get(timeout=10)
+    assert int(r.get("runs:c1")) == 1  # not run again
+    assert tasks.add.delay(1, 1).get(timeout=10) == 2  # the slot has a new child
+    assert "while running a task of tests.testapp.tasks.crash" in worker.output
+
+
+def test_reject_on_worker_lost_runs_again_until_max_deliveries_then_dead_letters(start_worker, r):
+    worker = start_worker("-c", "1", settings={"MAX_DELIVERIES": 3})
+    result = tasks.crash_again.delay("c2")
+    worker.wait_for("moved to the dead letters|MAX_DELIVERIES|unfinished task", timeout=30)
+    tasks.add.delay(0, 0).get(timeout=30)  # the worker is still serving
+    [record] = [json.loads(v) for v in r.hvals(broker().keys.dead)]
+    assert int(r.get("runs:c2")) == 3
+    assert record["id"] == result.id and "delivered 3 times without finishing" in record["reason"]
+    assert result.status == "PENDING" and broker().queue_length("default") == 0
+
+
+def test_an_unknown_task_is_kept_for_the_grace_period_then_dead_lettered(start_worker, r):
+    worker = start_worker("-P", "solo", settings={"UNKNOWN_TASK_GRACE": 1})
+    broker().enqueue([Message(id="u2", task="shop.not_deployed", args=(1,))])
+    worker.wait_for("not registered in this worker")
+    worker.wait_for("moved to the dead letters", timeout=20)
+    [record] = [json.loads(v) for v in r.hvals(broker().keys.dead)]
+    assert record["id"] == "u2" and "UNKNOWN_TASK_GRACE" in record["reason"]
+
+
+def test_dead_letter_commands(start_worker, r):
+    worker = start_worker("-P", "solo")
+    for i in range(3):
+        broker().enqueue([Message(id=f"bad{i}", task="tests.testapp.tasks.record",
+                                  args=("requeued", i), content_type="pickle")])
+    worker.wait_for("moved to the dead letters")
+    tasks.add.delay(0, 0).get(timeout=10)  # FIFO: the three were handled before
+    listing = jobs_command("dead", "list")
+    assert "3 dead letter(s)" in listing and "bad0" in listing and "not in JOBS['ACCEPT_CONTENT']" in listing
+    shown = jobs_command("dead", "show", "bad1")
+    assert "tests.testapp.tasks.record" in shown and '"ct": "pickle"' in shown
+    with pytest.raises(CommandError, match="no dead letter 'nope'"):
+        jobs_command("dead", "show", "nope")
+    worker.cleanup()
+    assert "1 dead letter(s) back" in jobs_command("dead", "requeue", "bad0")
+    assert broker().queue_length("default") == 1 and broker().dead_count() == 2
+    assert "2 dead letter(s) deleted" in jobs_command("dead", "purge", "--yes")
+    assert broker().dead_count() == 0
+
+
+def test_status_shows_queues_workers_and_queues_nobody_serves(start_worker, r):
+    start_worker("-P", "solo", "-Q", "default")
+    tasks.send_welcome.delay(1)  # queue "emails": no worker consumes it
+    out = jobs_command("status")
+    assert "emails: 1" in out and "1 alive" in out and "queues default" in out
+    assert "WARNING: queue 'emails' has 1 waiting task(s) and no live worker consumes it" in out
