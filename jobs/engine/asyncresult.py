@@ -14,7 +14,6 @@ from . import app as app_module
 from .connection import Link, with_retry
 from .errors import TaskRevoked, TimeoutError
 from .results import FAILURE, PENDING, READY_STATES, REVOKED, SUCCESS, ResultMeta, decode
-from .serializers import json_dumps
 
 #: Re-read the result at least this often while waiting (a safety net, not a poll).
 RECHECK = 5.0
@@ -93,14 +92,11 @@ class AsyncResult:
         return meta.date_done if meta else None
 
     def revoke(self, terminate: bool = False) -> None:
-        """Keep the task from running if it has not started (any worker that takes it marks it
-        REVOKED instead); with terminate=True, also stop it if it is running (prefork: its process
-        is killed and replaced; threads and solo: Terminated is raised in its thread). Revocations
-        are remembered for RESULT_EXPIRES."""
-        broker = self.app.broker
-        payload = json_dumps({"status": REVOKED, "reason": "revoked", "task": self.task_name,
-                              "date_done": time.time()})
-        broker.revoke([self.id], terminate, payload)
+        """Keep the task from running if it has not started: the worker that comes to it marks it
+        REVOKED instead. With terminate=True, also stop it if it is running (prefork: its process
+        is killed and replaced; threads and solo: Terminated is raised in its thread), within about
+        a second. Revocations are remembered for RESULT_EXPIRES."""
+        self.app.broker.revoke([self.id], terminate)
         self._meta = None
 
     def forget(self) -> None:
@@ -122,7 +118,7 @@ class AsyncResult:
         if not propagate:
             return meta.exception if meta.status == FAILURE else None
         if meta.status == REVOKED:
-            raise TaskRevoked(f"task {self.id} was not run: {meta.reason or 'revoked'}")
+            raise TaskRevoked(f"task {self.id}: {meta.reason or 'revoked'}")
         assert meta.exception is not None
         raise meta.exception
 

@@ -205,11 +205,10 @@ class Broker:
         moved, trimmed = scripts.load("dead")(self.link, keys, args)
         return bool(moved), int(trimmed)
 
-    def revoke(self, task_ids: Sequence[str], terminate: bool, payload: str) -> int:
-        """Mark tasks revoked (see lua/revoke.lua); returns how many had no result yet."""
-        keys = [self.keys.revoked, self.keys.terminate, *(self.keys.result(i) for i in task_ids)]
-        args = [self._ttl_ms, self.keys.done_prefix, "1" if terminate else "0", payload, *task_ids]
-        return int(scripts.load("revoke")(self.link, keys, args))
+    def revoke(self, task_ids: Sequence[str], terminate: bool) -> int:
+        """Mark tasks revoked (see lua/revoke.lua)."""
+        keys = [self.keys.revoked, self.keys.terminate]
+        return int(scripts.load("revoke")(self.link, keys, ["1" if terminate else "0", *task_ids]))
 
     def inflight_entry(self, token: str) -> bytes | None:
         """The "score|queue|wire" a delivery token holds, or None once it no longer holds it."""

@@ -1,0 +1,58 @@
+"""Task hooks, Django signals, task loggers and error emails, in a real worker."""
+
+import email
+
+from jobs.engine import app as engine_app
+from tests.testapp import tasks
+
+
+def test_hooks_and_signals_run_and_a_failing_one_changes_nothing(start_worker, r):
+    worker = start_worker("-c", "1")
+    ok = tasks.audited.delay(False)
+    assert ok.get(timeout=10) == "ok"  # on_success and a task_success receiver both raised
+    failed = tasks.audited.delay(True)
+    failed.get(timeout=20, propagate=False)
+    assert r.lrange("hooks", 0, -1) == [b"success:ok", b"after:SUCCESS", b"retry:first", b"after:RETRY",
+                                        b"failure:ValueError:ValueError", b"after:FAILURE"]
+    seen = [s.decode().split(":")[0] for s in r.lrange("signals", 0, -1) if b"audited" in s]
+    assert seen == ["prerun", "success", "postrun-SUCCESS", "prerun", "retry-first", "postrun-RETRY",
+                    "prerun", "failure-ValueError", "postrun-FAILURE"]
+    assert "a broken on_success hook" in worker.output and "a broken receiver" in worker.output
+    assert engine_app.current().broker.inflight_count() == 0 and worker.proc.poll() is None
+
+
+def test_worker_ready_and_shutdown_signals(start_worker, r):
+    worker = start_worker("-P", "solo", "-n", "signal-worker")
+    worker.signal(15)
+    assert worker.wait(20) == 0
+    assert r.lrange("signals", 0, -1) == [b"worker_ready:signal-worker:", b"worker_shutdown:signal-worker:"]
+
+
+def test_task_logger_records_carry_the_task_name_and_id(start_worker):
+    worker = start_worker("-P", "solo")
+    result = tasks.logs_something.delay("hello")
+    result.get(timeout=10)
+    line = worker.wait_for("task says hello")
+    assert f"tests.testapp.tasks.logs_something[{result.id}]" in line
+
+
+def _mails(folder):
+    files = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime)
+    mails = [email.message_from_string(p.read_text()) for p in files]
+    return [(" ".join(m["Subject"].split()), m["To"], m.get_payload()) for m in mails]
+
+
+def test_error_emails_are_throttled_per_task_and_count_what_they_summarise(start_worker, r, tmp_path):
+    mail = tmp_path / "mail"
+    start_worker("-c", "1", settings={"ERROR_EMAILS": True, "ERROR_EMAIL_INTERVAL": 600},
+                 env={"JOBS_TEST_MAIL_DIR": str(mail)})
+    for i in range(3):
+        tasks.fail.delay(f"declined {i}").get(timeout=10, propagate=False)
+    [(subject, to, body)] = _mails(mail)  # one mail for three failures within the interval
+    assert subject == "[Django] Task tests.testapp.tasks.fail failed: PaymentDeclined: declined 0"
+    assert to == "ops@example.com" and "args=('declined 0',)" in body
+    assert "raise PaymentDeclined(message)" in body and "the first failure of this task" in body
+    r.delete(engine_app.current().broker.keys.mail("tests.testapp.tasks.fail"))  # the interval is over
+    tasks.fail.delay("declined 3").get(timeout=10, propagate=False)
+    mails = _mails(mail)
+    assert len(mails) == 2 and "3 failures of this task since the last mail" in mails[1][2]
