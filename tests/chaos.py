@@ -1,0 +1,226 @@
+"""Chaos: enqueue N tasks, run several workers, `kill -9` one at random every ~2 s (starting a new one
+each time), optionally crash Redis (kill -9, AOF on) when half the tasks have run, and check that
+nothing was lost.
+
+Each task appends its number to a file of its own process (evidence outside Redis, so a Redis
+fault cannot hide a loss) and adds it to a Redis set. At the end every number must be in the files:
+
+    lost        numbers never run (must be 0)
+    duplicates  runs beyond the first (at least once: bounded by the kills x concurrency)
+
+    python -m tests.chaos                      # make chaos: 10,000 tasks, 30 s of kills, both runs
+    python -m tests.chaos --tasks 2000 --kill-for 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Report:
+    tasks: int
+    workers: int
+    concurrency: int
+    kills: int = 0
+    redis_restarts: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    slowest_recovery: float = 0.0
+    drain_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def duplicate_bound(self) -> int:
+        # A killed worker can have `concurrency` tasks running (finished or not, unacknowledged);
+        # a Redis crash can lose the acks in flight of every worker's slots.
+        return (self.kills + self.redis_restarts * self.workers) * self.concurrency
+
+    def __str__(self) -> str:
+        return (f"tasks {self.tasks}, workers {self.workers} x {self.concurrency}, kills {self.kills}, "
+                f"redis restarts {self.redis_restarts}: lost {self.lost}, duplicates {self.duplicates} "
+                f"(bound {self.duplicate_bound}), slowest recovery {self.slowest_recovery:.1f} s, "
+                f"all run after {self.drain_seconds:.1f} s")
+
+
+class ChaosWorker:
+    def __init__(self, name: str, env: dict[str, str], concurrency: int) -> None:
+        self.name = name
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "runworker", "-c", str(concurrency), "-n", name],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True)
+        self.ready = threading.Event()
+        self.output: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+            if line.rstrip().endswith("ready."):
+                self.ready.set()
+        self.ready.set()
+
+    def kill9(self) -> None:
+        os.kill(self.proc.pid, signal.SIGKILL)  # the main process; its children die with it
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(10)
+
+
+def _evidence(folder: Path) -> tuple[dict[int, list[float]], int]:
+    runs: dict[int, list[float]] = {}
+    lines = 0
+    for path in folder.glob("*.log"):
+        for line in path.read_text().splitlines():
+            if not line.strip():
+                continue
+            number, at = line.split()
+            runs.setdefault(int(number), []).append(float(at))
+            lines += 1
+    return runs, lines
+
+
+def run(tasks: int = 10_000, workers: int = 3, concurrency: int = 2, kill_every: float = 2.0,
+        kill_for: float = 30.0, restart_redis: bool = False, lease: float = 3.0,
+        drain_timeout: float = 300.0, seed: int | None = None) -> Report:
+    import django
+    import redis
+
+    from jobs.devserver import RedisServer
+
+    rng = random.Random(seed)
+    evidence_dir = Path(tempfile.mkdtemp(prefix="jobs-chaos-"))
+    server = RedisServer(appendonly=restart_redis).start()
+    os.environ["JOBS_BROKER_URL"] = server.url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    django.setup()
+    from jobs.engine import app as engine_app
+    from jobs.engine.task import enqueue_many
+    from tests.testapp.tasks import chaos_task
+
+    engine_app.reset()
+    env = {**os.environ, "JOBS_CHAOS_DIR": str(evidence_dir), "PYTHONUNBUFFERED": "1",
+           "JOBS_TEST_SETTINGS": json.dumps({"LEASE_SECONDS": lease, "ENQUEUE_TIMEOUT": 10})}
+    report = Report(tasks, workers, concurrency)
+    client = redis.Redis.from_url(server.url)
+    running: list[ChaosWorker] = []
+    serial = 0
+    kills: list[tuple[float, set[str]]] = []  # (when, task ids the killed worker held)
+
+    def start_worker() -> None:
+        nonlocal serial
+        serial += 1
+        worker = ChaosWorker(f"chaos-{serial}", env, concurrency)
+        running.append(worker)
+
+    try:
+        for first in range(0, tasks, 1000):
+            enqueue_many(chaos_task.message((i,), {}, task_id=f"chaos-{i}")
+                         for i in range(first, min(first + 1000, tasks)))
+        started = time.monotonic()
+        for _ in range(workers):
+            start_worker()
+        for worker in running:
+            worker.ready.wait(60)
+        kill_until = started + kill_for
+        next_kill = started + kill_every * rng.uniform(0.75, 1.25)
+        while True:
+            now = time.monotonic()
+            done = client.scard("chaos:done")
+            if not report.drain_seconds and done >= tasks:
+                report.drain_seconds = now - started  # every task has run; kills may go on a while
+            if report.drain_seconds and now >= kill_until:
+                break
+            if now - started > drain_timeout:
+                report.notes.append(f"gave up after {drain_timeout:.0f} s")
+                break
+            if restart_redis and done >= tasks // 2 and not report.redis_restarts:
+                server.kill()  # kill -9; appendfsync always: everything acknowledged is on disk
+                server.start()
+                report.redis_restarts += 1
+            if now >= next_kill and now < kill_until:
+                victim = rng.choice(running)
+                held = _held_by(client, victim.name)
+                victim.kill9()
+                kills.append((time.time(), held))
+                running.remove(victim)
+                report.kills += 1
+                start_worker()
+                next_kill = now + kill_every * rng.uniform(0.75, 1.25)
+            time.sleep(0.05)  # a monitoring loop: it watches counts, it does not synchronise
+    finally:
+        for worker in running:
+            worker.stop()
+        server.cleanup()
+    runs, lines = _evidence(evidence_dir)
+    report.lost = sum(1 for i in range(tasks) if i not in runs)
+    report.duplicates = lines - len(runs)
+    for when, held in kills:
+        for task_id in held:
+            times = [t for t in runs.get(int(task_id.rsplit("-", 1)[1]), []) if t > when]
+            if times:
+                report.slowest_recovery = max(report.slowest_recovery, min(times) - when)
+    return report
+
+
+def _held_by(client: object, hostname: str) -> set[str]:
+    """Task ids the worker named `hostname` holds right now (from its in-flight entries)."""
+    import redis
+
+    assert isinstance(client, redis.Redis)
+    uid = None
+    for key in client.scan_iter("{jobs}:worker:*"):
+        record = json.loads(client.get(key) or "{}")
+        if record.get("hostname") == hostname:
+            uid = key.decode().rsplit(".", 1)[1]
+    if uid is None:
+        return set()
+    held = set()
+    for token, entry in client.hscan_iter("{jobs}:inflight"):
+        if token.decode().startswith(uid + "."):
+            held.add(entry.split(b"|")[4].decode())
+    return held
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--kill-every", type=float, default=2.0)
+    parser.add_argument("--kill-for", type=float, default=30.0)
+    parser.add_argument("--lease", type=float, default=3.0)
+    options = parser.parse_args()
+    failed = False
+    for restart in (False, True):
+        report = run(options.tasks, options.workers, options.concurrency, options.kill_every,
+                     options.kill_for, restart_redis=restart, lease=options.lease)
+        print(("with a Redis crash half-way: " if restart else "worker kills only: ") + str(report), flush=True)
+        for note in report.notes:
+            print("  note:", note)
+        failed |= report.lost > 0 or report.duplicates > report.duplicate_bound
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
