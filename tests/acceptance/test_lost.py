@@ -78,3 +78,14 @@ def test_status_shows_queues_workers_and_queues_nobody_serves(start_worker, r):
     out = jobs_command("status")
     assert "emails: 1" in out and "1 alive" in out and "queues default" in out
     assert "WARNING: queue 'emails' has 1 waiting task(s) and no live worker consumes it" in out
+
+
+def test_dead_letters_are_bounded_and_trimming_is_logged(start_worker, r):
+    worker = start_worker("-P", "solo", settings={"DEAD_LETTERS_MAX": 2})
+    for i in range(3):
+        r.zadd(broker().keys.queue("default"), {f"garbage {i}".encode(): 9})
+    r.rpush(broker().keys.wake("default"), 1)
+    worker.wait_for(r"Dead letters are full \(DEAD_LETTERS_MAX=2\); the 1 oldest were dropped")
+    assert broker().dead_count() == 2
+    kept = {json.loads(v)["message"] for v in r.hvals(broker().keys.dead)}
+    assert kept == {"garbage 1", "garbage 2"}
