@@ -111,7 +111,8 @@ def run(tasks: int = 10_000, workers: int = 3, concurrency: int = 2, kill_every:
     rng = random.Random(seed)
     evidence_dir = Path(tempfile.mkdtemp(prefix="jobs-chaos-"))
     server = RedisServer(appendonly=restart_redis).start()
-    os.environ["JOBS_BROKER_URL"] = server.url
+    previous_url = os.environ.get("JOBS_BROKER_URL")
+    os.environ["JOBS_BROKER_URL"] = server.url  # read by this process's engine and by the workers
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     django.setup()
     from jobs.engine import app as engine_app
@@ -172,6 +173,11 @@ def run(tasks: int = 10_000, workers: int = 3, concurrency: int = 2, kill_every:
         for worker in running:
             worker.stop()
         server.cleanup()
+        if previous_url is None:
+            os.environ.pop("JOBS_BROKER_URL", None)
+        else:
+            os.environ["JOBS_BROKER_URL"] = previous_url
+        engine_app.reset()
     runs, lines = _evidence(evidence_dir)
     report.lost = sum(1 for i in range(tasks) if i not in runs)
     report.duplicates = lines - len(runs)

@@ -3,7 +3,13 @@
 -- the queue, the priority score and the original message, untouched.
 local function bury(dead, order, id, record, now_ms, max)
   redis.call('HSET', dead, id, record)
-  redis.call('ZADD', order, now_ms, id)
+  -- Strictly increasing, so "oldest" is exact even for burials within one millisecond.
+  local last = redis.call('ZRANGE', order, -1, -1, 'WITHSCORES')
+  local score = now_ms
+  if #last > 0 and tonumber(last[2]) >= now_ms then
+    score = tonumber(last[2]) + 0.001
+  end
+  redis.call('ZADD', order, score, id)
   local size = redis.call('ZCARD', order)
   if size <= max then
     return 0
