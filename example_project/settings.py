@@ -8,6 +8,8 @@ EXAMPLE_DB_PATH and EXAMPLE_EMAIL_DIR.
 import os
 from pathlib import Path
 
+import django
+
 BASE_DIR = Path(__file__).resolve().parent
 REPO_DIR = BASE_DIR.parent
 
@@ -74,8 +76,13 @@ STATIC_URL = "static/"
 
 # Emails are written as files (one per message) so the demo needs no mail server; the backend
 # creates the folder on first use.
-EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-EMAIL_FILE_PATH = os.environ.get("EXAMPLE_EMAIL_DIR") or REPO_DIR / "var" / "sent_emails"
+_MAIL_DIR = str(os.environ.get("EXAMPLE_EMAIL_DIR") or REPO_DIR / "var" / "sent_emails")
+if django.VERSION >= (6, 1):  # MAILERS replaces EMAIL_BACKEND and EMAIL_FILE_PATH
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+                           "OPTIONS": {"file_path": _MAIL_DIR}}}
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = _MAIL_DIR
 DEFAULT_FROM_EMAIL = "shop@example.com"
 
 # No BROKER_URL: jobs then takes the JOBS_BROKER_URL environment variable, else

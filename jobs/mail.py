@@ -43,5 +43,5 @@ def on_failure(task: Any, request: Any, exception: BaseException, traceback: str
             f"Host: {request.hostname or socket.gethostname()}\nRetries: {request.retries}\n"
             f"Count: {summary} (at most one mail per {config.error_email_interval:g} s)\n\n{traceback}")
     subject = f"Task {task.name} failed: {type(exception).__name__}: {exception}"[:200]
-    mail_admins(subject, body, fail_silently=False)
+    mail_admins(subject, body)
     logger.info("error email sent for %s (%d failure(s))", task.name, failures)

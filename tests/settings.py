@@ -8,6 +8,8 @@ processes inherit that environment; JOBS_TEST_SETTINGS (JSON) adds keys for one 
 import json
 import os
 
+import django
+
 SECRET_KEY = "tests-only"
 DEBUG = False
 USE_TZ = True
@@ -45,8 +47,13 @@ JOBS = {"ENQUEUE_TIMEOUT": 2, **json.loads(os.environ.get("JOBS_TEST_SETTINGS", 
 ADMINS = [("Ops", "ops@example.com")]
 SERVER_EMAIL = "jobs@example.com"
 if os.environ.get("JOBS_TEST_MAIL_DIR"):
-    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-    EMAIL_FILE_PATH = os.environ["JOBS_TEST_MAIL_DIR"]
+    _mail = {"BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+             "OPTIONS": {"file_path": os.environ["JOBS_TEST_MAIL_DIR"]}}
 else:
-    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    _mail = {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
+if django.VERSION >= (6, 1):  # MAILERS replaces EMAIL_BACKEND and EMAIL_FILE_PATH
+    MAILERS = {"default": _mail}
+else:
+    EMAIL_BACKEND = _mail["BACKEND"]
+    EMAIL_FILE_PATH = _mail.get("OPTIONS", {}).get("file_path")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

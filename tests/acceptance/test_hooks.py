@@ -39,7 +39,7 @@ def test_task_logger_records_carry_the_task_name_and_id(start_worker):
 def _mails(folder):
     files = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime)
     mails = [email.message_from_string(p.read_text()) for p in files]
-    return [(" ".join(m["Subject"].split()), m["To"], m.get_payload()) for m in mails]
+    return [(" ".join(m["Subject"].split()), m["To"], m.get_payload(decode=True).decode()) for m in mails]
 
 
 def test_error_emails_are_throttled_per_task_and_count_what_they_summarise(start_worker, r, tmp_path):
