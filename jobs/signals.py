@@ -40,6 +40,8 @@ worker_shutdown = Signal()
 
 
 def _send(signal: Signal, sender: Any, **kwargs: Any) -> None:
+    if not signal.receivers:  # the common case, on the path of every task: costs nothing
+        return
     for receiver, response in signal.send_robust(sender, **kwargs):
         if isinstance(response, Exception):
             logger.error("receiver %r of a jobs signal raised; nothing else is affected", receiver,

@@ -93,7 +93,7 @@ def main() -> int:
     port = free_port(int(env.get("DEMO_PORT", "8000")))
     processes = {
         "web": [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        "worker": [sys.executable, "manage.py", "runworker", "-Q", "emails,default", "-c", "2"],
+        "worker": [sys.executable, "manage.py", "runworker", "-Q", "emails,default", "-c", "2", "-l", "debug"],
     }
     running: dict[str, subprocess.Popen[str]] = {}
     for name, cmd in processes.items():

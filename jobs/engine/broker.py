@@ -22,7 +22,7 @@ from typing import Any
 
 from . import scripts
 from .config import Config
-from .connection import ConnectionFactory, Link, Links, with_retry
+from .connection import ConnectionFactory, Link, Links, pack, with_retry
 from .keys import Keys
 from .message import Message
 
@@ -67,15 +67,22 @@ class Maintenance:
 
 
 class FetchPlan:
-    """The parts of a fetch call that stay the same for one consumer, computed once."""
+    """The parts of a consumer's fetch call that never change, packed once (see connection.pack)."""
 
-    __slots__ = ("queues", "keys", "wakes")
+    __slots__ = ("queues", "wakes", "keys", "packed_keys", "packed_args", "n_args", "prefix")
 
-    def __init__(self, keys: Keys, queues: Sequence[str]) -> None:
+    def __init__(self, broker: Broker, queues: Sequence[str], token_prefix: str) -> None:
+        keys, config = broker.keys, broker.config
         self.queues = list(queues)
+        self.prefix = token_prefix
         self.wakes = [keys.wake(q) for q in queues]
         self.keys = [keys.leases, keys.inflight, keys.scheduled, keys.revoked, keys.dead, keys.dead_order,
                      *(keys.queue(q) for q in queues), *self.wakes]
+        args = [len(queues), broker._lease_ms, token_prefix, broker._ttl_ms, keys.result_prefix,
+                keys.done_prefix, keys.queue_prefix, keys.wake_prefix, config.dead_letters_max, *queues]
+        self.packed_keys = pack(self.keys)
+        self.packed_args = pack(args)
+        self.n_args = len(args)
 
 
 class Broker:
@@ -124,8 +131,8 @@ class Broker:
 
     # -- consume -------------------------------------------------------------------------------
 
-    def plan(self, queues: Sequence[str]) -> FetchPlan:
-        return FetchPlan(self.keys, queues)
+    def plan(self, queues: Sequence[str], token_prefix: str = "") -> FetchPlan:
+        return FetchPlan(self, queues, token_prefix)
 
     def _ack_parts(self, acks: Sequence[Ack]) -> tuple[list[str], list[Any]]:
         keys: list[str] = []
@@ -140,24 +147,22 @@ class Broker:
         self,
         plan: FetchPlan,
         want: int,
-        token_prefix: str,
         first_seq: int,
         woken: bool = False,
         acks: Sequence[Ack] = (),
         link: Link | None = None,
     ) -> Fetched:
         """Settle `acks`, then take up to `want` messages; delivery k carries token
-        ``token_prefix + str(first_seq + k)``."""
+        ``plan.prefix + str(first_seq + k)``. One round trip, most of it packed in advance."""
         ack_keys, ack_args = self._ack_parts(acks)
-        nq = len(plan.queues)
-        k = self.keys
-        args = [nq, want, self._lease_ms, token_prefix, first_seq, "1" if woken else "0", self._ttl_ms,
-                len(acks), k.result_prefix, k.done_prefix, k.queue_prefix, k.wake_prefix,
-                self.config.dead_letters_max, *plan.queues, *ack_args]
-        refused, out, revoked, next_due, now = scripts.load("fetch")(link or self.link, plan.keys + ack_keys, args)
-        names = plan.queues
+        variable = [want, first_seq, 1 if woken else 0, len(acks), *ack_args]
+        body = plan.packed_keys + pack(ack_keys) + plan.packed_args + pack(variable)
+        count = len(plan.keys) + len(ack_keys) + plan.n_args + len(variable)
+        reply = scripts.load("fetch").call_packed(link or self.link, len(plan.keys) + len(ack_keys), count, body)
+        refused, out, revoked, next_due, now = reply
+        names, prefix = plan.queues, plan.prefix
         deliveries = [
-            Delivery(f"{token_prefix}{first_seq + k}", names[int(out[2 * k]) - 1], out[2 * k + 1])
+            Delivery(f"{prefix}{first_seq + k}", names[int(out[2 * k]) - 1], out[2 * k + 1])
             for k in range(len(out) // 2)
         ]
         skipped = [(revoked[i].decode(), revoked[i + 1].decode()) for i in range(0, len(revoked), 2)]

@@ -27,6 +27,16 @@ class Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
 
+    def call_packed(self, link: Any, numkeys: int, count: int, body: bytes) -> Any:
+        """Like __call__, with keys and arguments already packed (connection.pack): `count` of them."""
+        head = b"$7\r\nEVALSHA\r\n$40\r\n%b\r\n$%d\r\n%d\r\n" % (
+            self.sha.encode(), len(str(numkeys)), numkeys)
+        try:
+            return link.call_packed(3 + count, head + body)
+        except NoScriptError:
+            link.call("SCRIPT", "LOAD", self.source)
+            return link.call_packed(3 + count, head + body)
+
     def __call__(self, link: Any, keys: list[str], args: list[Any]) -> Any:
         try:
             return link.call("EVALSHA", self.sha, len(keys), *keys, *args)

@@ -55,7 +55,7 @@ def test_the_demo_page_runs_its_tasks_on_a_worker(start_worker, tmp_path: Path) 
     mail = tmp_path / "mail"
     env = {"DJANGO_SETTINGS_MODULE": SETTINGS, "EXAMPLE_DB_PATH": str(tmp_path / "db.sqlite3"),
            "EXAMPLE_EMAIL_DIR": str(mail)}
-    worker = start_worker("-Q", "emails,default", "-c", "2", env=env, ready=False)
+    worker = start_worker("-Q", "emails,default", "-c", "2", "-l", "debug", env=env, ready=False)
     full_env = {**os.environ, **env}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=full_env,
                    check=True, timeout=60)

@@ -67,7 +67,7 @@ def test_a_retry_is_scheduled_only_by_the_delivery_that_holds_the_lease(r):
 
     broker = engine_app.current().broker
     broker.enqueue([Message(id="fx", task="t")])
-    fetched = broker.fetch(broker.plan(["default"]), 1, "w.", 0)
+    fetched = broker.fetch(broker.plan(["default"], "w."), 1, 0)
     r.hdel(broker.keys.inflight, fetched.deliveries[0].token)  # as if recovered elsewhere
     retry = Message(id="fx", task="t", retries=1)
     token = fetched.deliveries[0].token

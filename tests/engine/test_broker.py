@@ -20,7 +20,7 @@ def msg(i, queue="default", priority=0, **kw):
 
 
 def take(broker, queues=("default",), want=10, prefix="w.0.0.", first=0, **kw):
-    fetched = broker.fetch(broker.plan(list(queues)), want, prefix, first, **kw)
+    fetched = broker.fetch(broker.plan(list(queues), prefix), want, first, **kw)
     return fetched.refused, fetched.deliveries
 
 

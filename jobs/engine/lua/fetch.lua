@@ -15,13 +15,14 @@
   KEYS[7 .. 6+nq]         queues, in precedence order
   KEYS[7+nq .. 6+2nq]     their wake lists
   KEYS[7+2nq ..]          result keys, one per ack
-  ARGV[1] nq   ARGV[2] want   ARGV[3] lease length (ms, on Redis's clock)   ARGV[4] token prefix
-  ARGV[5] first token sequence number (token k = prefix .. (first + k - 1))
-  ARGV[6] '1' if the caller was woken by a wake token: pass the wake on if work is left
-  ARGV[7] result expiry (ms)   ARGV[8] number of acks   ARGV[9] result key prefix
-  ARGV[10] done channel prefix   ARGV[11] queue key prefix   ARGV[12] wake key prefix
-  ARGV[13] dead letters max   ARGV[14 .. 13+nq] queue names
-  ARGV[14+nq ..]          5 per ack (see lib/ack.lua)
+  ARGV, first what stays the same for a consumer (packed once by the caller), then what changes:
+  ARGV[1] nq   ARGV[2] lease length (ms, on Redis's clock)   ARGV[3] token prefix
+  ARGV[4] result expiry (ms)   ARGV[5] result key prefix   ARGV[6] done channel prefix
+  ARGV[7] queue key prefix   ARGV[8] wake key prefix   ARGV[9] dead letters max
+  ARGV[10 .. 9+nq] queue names
+  ARGV[10+nq] want   ARGV[11+nq] first token sequence number (token k = prefix .. (first + k - 1))
+  ARGV[12+nq] '1' if the caller was woken by a wake token: pass the wake on if work is left
+  ARGV[13+nq] number of acks   ARGV[14+nq ..] 5 per ack (see lib/ack.lua)
 
   Returns { refused ack tokens, { queue index, wire, ... }, { revoked id, task, ... },
             next due time (ms) or false (only when nothing was taken), now (ms) }
@@ -35,11 +36,16 @@
 --@include promote
 
 local nq = tonumber(ARGV[1])
-local want = tonumber(ARGV[2])
-local refused = ack_all(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[8]), 14 + nq, 7 + 2 * nq, ARGV[7])
+local lease_ms = tonumber(ARGV[2])
+local prefix = ARGV[3]
+local ttl_ms = ARGV[4]
+local want = tonumber(ARGV[10 + nq])
+local first = tonumber(ARGV[11 + nq])
+local woken = ARGV[12 + nq] == '1'
+local refused = ack_all(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[13 + nq]), 14 + nq, 7 + 2 * nq, ttl_ms)
 local now = now_ms()
-local ctx = { qp = ARGV[11], wp = ARGV[12], dead = KEYS[5], order = KEYS[6], now = now,
-              max_deliveries = 0, dead_max = tonumber(ARGV[13]) }
+local ctx = { qp = ARGV[7], wp = ARGV[8], dead = KEYS[5], order = KEYS[6], now = now,
+              max_deliveries = 0, dead_max = tonumber(ARGV[9]) }
 promote_due(KEYS[3], ctx, 100)
 
 local out = {}
@@ -47,8 +53,6 @@ local revoked = {}
 local leases = {}
 local entries = {}
 local taken = 0
-local prefix = ARGV[4]
-local first = tonumber(ARGV[5])
 local any_revoked = redis.call('EXISTS', KEYS[4]) == 1
 for q = 1, nq do
   while taken < want do
@@ -63,18 +67,18 @@ for q = 1, nq do
         id, task = string.match(wire, '^%x+|%d+|([^|]*)|([^|]*)|')
       end
       if id and redis.call('ZSCORE', KEYS[4], id) then
-        redis.call('SET', ARGV[9] .. id, cjson.encode({ status = 'REVOKED', reason = 'revoked',
-          task = task, date_done = now / 1000 }), 'PX', ARGV[7])
-        redis.call('PUBLISH', ARGV[10] .. id, '1')
+        redis.call('SET', ARGV[5] .. id, cjson.encode({ status = 'REVOKED', reason = 'revoked',
+          task = task, date_done = now / 1000 }), 'PX', ttl_ms)
+        redis.call('PUBLISH', ARGV[6] .. id, '1')
         revoked[#revoked + 1] = id
         revoked[#revoked + 1] = task
       else
         local token = prefix .. (first + taken)
         taken = taken + 1
-        leases[#leases + 1] = now + tonumber(ARGV[3])
+        leases[#leases + 1] = now + lease_ms
         leases[#leases + 1] = token
         entries[#entries + 1] = token
-        entries[#entries + 1] = popped[j + 1] .. '|' .. ARGV[13 + q] .. '|' .. wire
+        entries[#entries + 1] = popped[j + 1] .. '|' .. ARGV[9 + q] .. '|' .. wire
         out[#out + 1] = q
         out[#out + 1] = wire
       end
@@ -85,7 +89,7 @@ end
 if taken > 0 then
   call_chunked('HSET', KEYS[2], false, entries)
   call_chunked('ZADD', KEYS[1], false, leases)
-  if ARGV[6] == '1' and taken == want then
+  if woken and taken == want then
     for q = 1, nq do
       if redis.call('ZCARD', KEYS[6 + q]) > 0 then
         wake(KEYS[6 + nq + q])

@@ -68,7 +68,7 @@ class Consumer:
                  prefetch: int, hostname: str, hard_limits_here: bool = False) -> None:
         self.app = app
         self.broker = app.broker
-        self.plan = self.broker.plan(queues)
+        self.plan = self.broker.plan(queues, token_prefix)
         self.slot = slot
         self.prefix = token_prefix
         self.board = board
@@ -116,7 +116,6 @@ class Consumer:
                 board.reserve(slot, first + len(got))
             seq, delivery = buffer.popleft()
             started = time.monotonic()
-            board.start(slot, seq)
             try:
                 ack = self.executor.handle(delivery, functools.partial(board.start, slot, seq))
             except RETRYABLE as exc:
@@ -153,7 +152,7 @@ class Consumer:
         self._next_seq += self.want  # seqs are never reused, even if the call fails
         self.board.reserve(self.slot, self._next_seq)
         try:
-            fetched = self.broker.fetch(self.plan, self.want, self.prefix, first, woken, pending)
+            fetched = self.broker.fetch(self.plan, self.want, first, woken, pending)
         except RETRYABLE as exc:
             if pending:
                 self._acks_retried = True

@@ -36,8 +36,8 @@ class Command(BaseCommand):
                             help="Seconds running tasks get to finish on SIGTERM before they are handed back "
                                  "(default 30).")
         parser.add_argument("-n", "--hostname", default=None, help="Name of this worker in logs and status.")
-        parser.add_argument("-l", "--loglevel", default="INFO",
-                            help="Log level of the 'jobs' logger when LOGGING does not configure it (default INFO).")
+        parser.add_argument("-l", "--loglevel", default=None,
+                            help="Level of the 'jobs' logger (default: as LOGGING sets it, else INFO).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -75,13 +75,17 @@ class Command(BaseCommand):
         run(app, worker_options)
 
 
-def _configure_logging(level: str) -> None:
-    """Give the 'jobs' logger a console handler unless LOGGING already gave it (or root) one."""
+def _configure_logging(level: str | None) -> None:
+    """Give the 'jobs' logger a console handler unless LOGGING already gave it (or root) one.
+    An explicit -l wins over LOGGING's level: it is what the operator asked for just now."""
     logger = logging.getLogger("jobs")
     if logger.handlers or logging.getLogger().handlers:
-        if logger.level == logging.NOTSET:
+        if level:
             logger.setLevel(level.upper())
+        elif logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
         return
+    level = level or "INFO"
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(TaskContextFilter())
     handler.setFormatter(logging.Formatter(
