@@ -97,6 +97,7 @@ class Broker:
         self._wait_links = Links(self.factory, socket_timeout=WAIT_SLICE + 5)
         self._ttl_ms = str(int(config.result_expires * 1000))
         self._lease_ms = int(config.lease_seconds * 1000)
+        self._enqueue_heads: dict[str, bytes] = {}
 
     @property
     def link(self) -> Link:
@@ -108,6 +109,9 @@ class Broker:
         """Put messages in Redis in one round trip. Encoding happens first, so an argument that
         cannot be sent raises before anything is written. Retried on connection errors until
         ENQUEUE_TIMEOUT (safe: enqueue is idempotent), then BrokerUnavailable."""
+        if len(messages) == 1 and messages[0].eta is None:
+            self._enqueue_one(messages[0])
+            return
         keys = [self.keys.scheduled]
         slots: dict[str, int] = {}
         args: list[Any] = []
@@ -128,6 +132,16 @@ class Broker:
             keys.append(self.keys.wake(first_scheduled))  # woken if the new ETA is the earliest
         script = scripts.load("enqueue")
         with_retry(lambda: script(self.link, keys, args), self.config.enqueue_timeout, "enqueue")
+
+    def _enqueue_one(self, message: Message) -> None:
+        """The common case, delay() of a task due now, with its keys packed once per queue."""
+        head = self._enqueue_heads.get(message.queue)
+        if head is None:
+            keys = [self.keys.scheduled, self.keys.queue(message.queue), self.keys.wake(message.queue)]
+            head = self._enqueue_heads[message.queue] = pack(keys) + pack([1])
+        body = head + pack([message.score, message.encode()])
+        script = scripts.load("enqueue")
+        with_retry(lambda: script.call_packed(self.link, 3, 6, body), self.config.enqueue_timeout, "enqueue")
 
     # -- consume -------------------------------------------------------------------------------
 
@@ -151,14 +165,17 @@ class Broker:
         woken: bool = False,
         acks: Sequence[Ack] = (),
         link: Link | None = None,
+        spin: bool = False,
     ) -> Fetched:
         """Settle `acks`, then take up to `want` messages; delivery k carries token
-        ``plan.prefix + str(first_seq + k)``. One round trip, most of it packed in advance."""
+        ``plan.prefix + str(first_seq + k)``. One round trip, most of it packed in advance.
+        spin: wait for the reply spinning (lower latency, more CPU), for the fetch after a wake-up."""
         ack_keys, ack_args = self._ack_parts(acks)
         variable = [want, first_seq, 1 if woken else 0, len(acks), *ack_args]
         body = plan.packed_keys + pack(ack_keys) + plan.packed_args + pack(variable)
         count = len(plan.keys) + len(ack_keys) + plan.n_args + len(variable)
-        reply = scripts.load("fetch").call_packed(link or self.link, len(plan.keys) + len(ack_keys), count, body)
+        reply = scripts.load("fetch").call_packed(link or self.link, len(plan.keys) + len(ack_keys), count, body,
+                                                  spin)
         refused, out, revoked, next_due, now = reply
         names, prefix = plan.queues, plan.prefix
         deliveries = [
@@ -185,7 +202,8 @@ class Broker:
         """Block until a wake token arrives on one of the plan's queues, or `timeout` seconds pass.
         Returns the wake list it came from, or None. A token is only a hint to fetch: losing one
         loses no message, at worst an idle worker wakes at the end of its slice."""
-        popped = self.wait_link().call("BLPOP", *plan.wakes, round(max(0.01, min(timeout, WAIT_SLICE)), 3))
+        seconds = round(max(0.01, min(timeout, WAIT_SLICE)), 3)
+        popped = self.wait_link().call("BLPOP", *plan.wakes, seconds, blocking=True)
         return popped[0] if popped else None
 
     def rewake(self, wake_key: bytes | str) -> None:

@@ -27,15 +27,15 @@ class Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
 
-    def call_packed(self, link: Any, numkeys: int, count: int, body: bytes) -> Any:
+    def call_packed(self, link: Any, numkeys: int, count: int, body: bytes, spin: bool = True) -> Any:
         """Like __call__, with keys and arguments already packed (connection.pack): `count` of them."""
         head = b"$7\r\nEVALSHA\r\n$40\r\n%b\r\n$%d\r\n%d\r\n" % (
             self.sha.encode(), len(str(numkeys)), numkeys)
         try:
-            return link.call_packed(3 + count, head + body)
+            return link.call_packed(3 + count, head + body, spin)
         except NoScriptError:
             link.call("SCRIPT", "LOAD", self.source)
-            return link.call_packed(3 + count, head + body)
+            return link.call_packed(3 + count, head + body, spin)
 
     def __call__(self, link: Any, keys: list[str], args: list[Any]) -> Any:
         try:

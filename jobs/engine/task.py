@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import functools
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -185,7 +186,7 @@ class Task:
     def delay(self, *args: Any, **kwargs: Any) -> _AsyncResult:
         return self.apply_async(args, kwargs)
 
-    def apply_async(
+    def apply_async(  # noqa: PLR0913 - Celery's signature
         self,
         args: Iterable[Any] | None = None,
         kwargs: dict[str, Any] | None = None,
@@ -216,9 +217,8 @@ class Task:
     def message(self, args: Iterable[Any] | None = None, kwargs: dict[str, Any] | None = None,
                 **options: Any) -> Message:
         """The Message that apply_async would send, with every option checked."""
-        app = app_module.current()
-        config = app.config
-        now = dt.datetime.now(dt.timezone.utc).timestamp()
+        config = app_module.current().config
+        now = time.time()
         args = tuple(args or ())
         kwargs = dict(kwargs or {})
         countdown, eta = options.get("countdown"), options.get("eta")
@@ -230,14 +230,21 @@ class Task:
         expires = options.get("expires")
         if expires is None:
             expires = self.expires
-        queue = options.get("queue") or self.queue or config.default_queue
-        check_name(f"queue for {self.name}", queue, ValueError)
+        queue = options.get("queue")
+        if queue:
+            check_name(f"queue for {self.name}", queue, ValueError)
+        else:
+            queue = self.queue or config.default_queue  # both checked once, when they were set
         priority = options.get("priority")
-        if priority is None:
+        if priority is not None:
+            _check_priority(priority)
+        else:
             priority = self.priority if self.priority is not None else 0
-        _check_priority(priority)
-        task_id = options.get("task_id") or str(uuid.uuid4())
-        check_name(f"task_id for {self.name}", task_id, ValueError)
+        task_id = options.get("task_id")
+        if task_id:
+            check_name(f"task_id for {self.name}", task_id, ValueError)
+        else:
+            task_id = str(uuid.uuid4())
         serializer = options.get("serializer") or self.serializer or config.task_serializer
         if serializer not in config.accept_content:
             raise ConfigurationError(

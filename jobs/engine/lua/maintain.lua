@@ -5,8 +5,8 @@
   - messages whose lease ran out (their worker died, froze or lost Redis) go back onto their
     queues, counting one more lost delivery (past MAX_DELIVERIES: the dead letters); their old
     token is dropped, so the old holder is fenced;
-  - the caller's heartbeat is recorded; heartbeats older than an hour and revocations older than
-    the revocation memory are dropped;
+  - the caller's heartbeat is recorded; about once a minute, heartbeats older than an hour and
+    revocations older than the revocation memory are dropped;
   - of the task ids the caller is running, those revoked with terminate=True are returned.
   Times are Redis's own (TIME), so workers' clocks do not matter. An entry that cannot be read is
   moved to the dead letters rather than failing the script (which would stop this for everyone).
@@ -64,12 +64,15 @@ end
 
 if ARGV[4] ~= '' then
   redis.call('ZADD', KEYS[4], now, ARGV[4])
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 3600000)
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - tonumber(ARGV[7]))
+-- Housekeeping that can wait: about once a minute (in the first second of each minute).
+if now % 60000 < 1000 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 3600000)
+  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - tonumber(ARGV[7]))
+  redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now - tonumber(ARGV[7]))
+end
 local terminate = {}
 if #ARGV >= 9 and redis.call('EXISTS', KEYS[8]) == 1 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now - tonumber(ARGV[7]))
   for i = 9, #ARGV do
     if redis.call('ZSCORE', KEYS[8], ARGV[i]) then
       terminate[#terminate + 1] = ARGV[i]
