@@ -154,6 +154,7 @@ def run(tasks: int = 10_000, workers: int = 3, concurrency: int = 2, kill_every:
                 break
             if now - started > drain_timeout:
                 report.notes.append(f"gave up after {drain_timeout:.0f} s")
+                report.notes.append(_state(client))  # noqa: keep for diagnosis
                 break
             if restart_redis and done >= tasks // 2 and not report.redis_restarts:
                 server.kill()  # kill -9; appendfsync always: everything acknowledged is on disk
@@ -187,6 +188,19 @@ def run(tasks: int = 10_000, workers: int = 3, concurrency: int = 2, kill_every:
             if times:
                 report.slowest_recovery = max(report.slowest_recovery, min(times) - when)
     return report
+
+
+def _state(client: object) -> str:
+    """Where the messages are, for a report that has to explain a stall."""
+    import redis
+
+    assert isinstance(client, redis.Redis)
+    parts = []
+    for key in sorted(client.scan_iter("{jobs}:*")):
+        kind = client.type(key).decode()
+        size = {"zset": client.zcard, "hash": client.hlen, "list": client.llen}.get(kind, lambda k: 1)(key)
+        parts.append(f"{key.decode()}={size}")
+    return "redis: " + ", ".join(parts)
 
 
 def _held_by(client: object, hostname: str) -> set[str]:

@@ -26,9 +26,10 @@ from .connection import ConnectionFactory, Link, Links, pack, with_retry
 from .keys import Keys
 from .message import Message
 
-#: An idle consumer's blocking wait is cut into slices this long, as a safety net for a connection
-#: that died silently; it is not a polling interval (a wake token ends the wait at once).
-WAIT_SLICE = 10
+#: An idle consumer's blocking wait is cut into slices this long: a safety net for a connection
+#: that died silently, and the renewal of its idle registration (stale after 8 s, lib/deliver.lua).
+#: Not a polling interval: a hand-off or a wake token ends the wait at once.
+WAIT_SLICE = 5
 
 
 @dataclass(slots=True)
@@ -56,6 +57,7 @@ class Fetched:
     deliveries: list[Delivery]
     revoked: list[tuple[str, str]]  # (id, task) of revoked messages skipped and marked REVOKED
     next_due: float | None = None  # nothing taken: seconds until the next scheduled message is due
+    registered: bool = False  # nothing taken: registered idle, a producer may hand a message over
 
 
 @dataclass(slots=True)
@@ -69,17 +71,19 @@ class Maintenance:
 class FetchPlan:
     """The parts of a consumer's fetch call that never change, packed once (see connection.pack)."""
 
-    __slots__ = ("queues", "wakes", "keys", "packed_keys", "packed_args", "n_args", "prefix")
+    __slots__ = ("queues", "wakes", "inbox", "keys", "packed_keys", "packed_args", "n_args", "prefix")
 
-    def __init__(self, broker: Broker, queues: Sequence[str], token_prefix: str) -> None:
+    def __init__(self, broker: Broker, queues: Sequence[str], token_prefix: str, worker_id: str = "") -> None:
         keys, config = broker.keys, broker.config
         self.queues = list(queues)
         self.prefix = token_prefix
         self.wakes = [keys.wake(q) for q in queues]
+        self.inbox = keys.inbox(token_prefix)
         self.keys = [keys.leases, keys.inflight, keys.scheduled, keys.revoked, keys.dead, keys.dead_order,
-                     *(keys.queue(q) for q in queues), *self.wakes]
+                     keys.idle, self.inbox, keys.workers, *(keys.queue(q) for q in queues), *self.wakes]
         args = [len(queues), broker._lease_ms, token_prefix, broker._ttl_ms, keys.result_prefix,
-                keys.done_prefix, keys.queue_prefix, keys.wake_prefix, config.dead_letters_max, *queues]
+                keys.done_prefix, keys.queue_prefix, keys.wake_prefix, config.dead_letters_max,
+                keys.idle_prefix, keys.inbox_prefix, worker_id, *queues]
         self.packed_keys = pack(self.keys)
         self.packed_args = pack(args)
         self.n_args = len(args)
@@ -97,7 +101,7 @@ class Broker:
         self._wait_links = Links(self.factory, socket_timeout=WAIT_SLICE + 5)
         self._ttl_ms = str(int(config.result_expires * 1000))
         self._lease_ms = int(config.lease_seconds * 1000)
-        self._enqueue_heads: dict[str, bytes] = {}
+        self._enqueue_head: bytes | None = None
 
     @property
     def link(self) -> Link:
@@ -112,41 +116,39 @@ class Broker:
         if len(messages) == 1 and messages[0].eta is None:
             self._enqueue_one(messages[0])
             return
-        keys = [self.keys.scheduled]
-        slots: dict[str, int] = {}
-        args: list[Any] = []
+        k = self.keys
+        keys = [k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers]
+        args: list[Any] = [k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix]
         now = time.time()
         first_scheduled = None
         for message in messages:
             wire = message.encode()
             if message.eta is not None and message.eta > now:
-                args += (0, int(message.eta * 1000), f"{message.score}|{message.queue}|{wire}")
+                args += ("", int(message.eta * 1000), f"{message.score}|{message.queue}|{wire}")
                 first_scheduled = first_scheduled or message.queue
-                continue
-            slot = slots.get(message.queue)
-            if slot is None:
-                slot = slots[message.queue] = len(slots) + 1
-                keys += (self.keys.queue(message.queue), self.keys.wake(message.queue))
-            args += (slot, message.score, wire)
+            else:
+                args += (message.queue, message.score, wire)
         if first_scheduled is not None:
-            keys.append(self.keys.wake(first_scheduled))  # woken if the new ETA is the earliest
+            keys.append(k.wake(first_scheduled))  # woken if the new ETA is the earliest
         script = scripts.load("enqueue")
         with_retry(lambda: script(self.link, keys, args), self.config.enqueue_timeout, "enqueue")
 
     def _enqueue_one(self, message: Message) -> None:
         """The common case, delay() of a task due now, with its keys packed once per queue."""
-        head = self._enqueue_heads.get(message.queue)
+        head = self._enqueue_head
         if head is None:
-            keys = [self.keys.scheduled, self.keys.queue(message.queue), self.keys.wake(message.queue)]
-            head = self._enqueue_heads[message.queue] = pack(keys) + pack([1])
-        body = head + pack([message.score, message.encode()])
+            k = self.keys
+            head = self._enqueue_head = pack([k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers,
+                                              k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix])
+        body = head + pack([message.queue, message.score, message.encode()])
         script = scripts.load("enqueue")
-        with_retry(lambda: script.call_packed(self.link, 3, 6, body), self.config.enqueue_timeout, "enqueue")
+        with_retry(lambda: script.call_packed(self.link, 6, 13, body), self.config.enqueue_timeout, "enqueue")
 
     # -- consume -------------------------------------------------------------------------------
 
-    def plan(self, queues: Sequence[str], token_prefix: str = "") -> FetchPlan:
-        return FetchPlan(self, queues, token_prefix)
+    def plan(self, queues: Sequence[str], token_prefix: str = "", worker_id: str = "") -> FetchPlan:
+        """worker_id: whose heartbeat vouches for this consumer when it registers idle."""
+        return FetchPlan(self, queues, token_prefix, worker_id)
 
     def _ack_parts(self, acks: Sequence[Ack]) -> tuple[list[str], list[Any]]:
         keys: list[str] = []
@@ -166,25 +168,28 @@ class Broker:
         acks: Sequence[Ack] = (),
         link: Link | None = None,
         spin: bool = False,
+        registered_seq: int | None = None,
+        register: bool = False,
     ) -> Fetched:
         """Settle `acks`, then take up to `want` messages; delivery k carries token
         ``plan.prefix + str(first_seq + k)``. One round trip, most of it packed in advance.
         spin: wait for the reply spinning (lower latency, more CPU), for the fetch after a wake-up."""
         ack_keys, ack_args = self._ack_parts(acks)
-        variable = [want, first_seq, 1 if woken else 0, len(acks), *ack_args]
+        variable = [want, first_seq, 1 if woken else 0, "" if registered_seq is None else registered_seq,
+                    1 if register else 0, len(acks), *ack_args]
         body = plan.packed_keys + pack(ack_keys) + plan.packed_args + pack(variable)
         count = len(plan.keys) + len(ack_keys) + plan.n_args + len(variable)
         reply = scripts.load("fetch").call_packed(link or self.link, len(plan.keys) + len(ack_keys), count, body,
                                                   spin)
-        refused, out, revoked, next_due, now = reply
+        refused, out, revoked, next_due, now, registered = reply
         names, prefix = plan.queues, plan.prefix
         deliveries = [
-            Delivery(f"{prefix}{first_seq + k}", names[int(out[2 * k]) - 1], out[2 * k + 1])
-            for k in range(len(out) // 2)
+            Delivery(f"{prefix}{int(out[k + 2])}", names[int(out[k]) - 1], out[k + 1])
+            for k in range(0, len(out), 3)
         ]
         skipped = [(revoked[i].decode(), revoked[i + 1].decode()) for i in range(0, len(revoked), 2)]
         due_in = (float(next_due) - float(now)) / 1000 if next_due else None
-        return Fetched(refused, deliveries, skipped, due_in)
+        return Fetched(refused, deliveries, skipped, due_in, bool(registered))
 
     def ack(self, acks: Sequence[Ack], link: Link | None = None) -> list[bytes]:
         """Settle deliveries; returns the refused tokens (their lease had been lost)."""
@@ -198,13 +203,16 @@ class Broker:
         """This thread's connection for blocking waits (interrupt it to end a wait early)."""
         return self._wait_links.link
 
-    def wait(self, plan: FetchPlan, timeout: float = WAIT_SLICE) -> bytes | None:
-        """Block until a wake token arrives on one of the plan's queues, or `timeout` seconds pass.
-        Returns the wake list it came from, or None. A token is only a hint to fetch: losing one
-        loses no message, at worst an idle worker wakes at the end of its slice."""
+    def wait(self, plan: FetchPlan, timeout: float = WAIT_SLICE,
+             registered: bool = False) -> tuple[bytes, bytes] | None:
+        """Block until a wake token arrives on one of the plan's queues, or (registered idle) a
+        message in the consumer's inbox, or `timeout` seconds pass. Returns (list, element) or
+        None. A wake token is only a hint to fetch: losing one loses no message, at worst an idle
+        worker wakes at the end of its slice; an inbox message is leased and in flight already."""
         seconds = round(max(0.01, min(timeout, WAIT_SLICE)), 3)
-        popped = self.wait_link().call("BLPOP", *plan.wakes, seconds, blocking=True)
-        return popped[0] if popped else None
+        keys = [plan.inbox, *plan.wakes] if registered else plan.wakes
+        popped = self.wait_link().call("BLPOP", *keys, seconds, blocking=True)
+        return (popped[0], popped[1]) if popped else None
 
     def rewake(self, wake_key: bytes | str) -> None:
         """Give back a wake token this consumer took but will not act on (it is stopping)."""
@@ -251,17 +259,19 @@ class Broker:
         counts them as lost deliveries (a crash), which MAX_DELIVERIES bounds."""
         if not tokens:
             return 0
-        keys = [self.keys.leases, self.keys.inflight, self.keys.dead, self.keys.dead_order]
-        args = [self.keys.queue_prefix, self.keys.wake_prefix, "1" if lost else "0",
-                self.config.max_deliveries, self.config.dead_letters_max, *tokens]
+        k = self.keys
+        keys = [k.leases, k.inflight, k.dead, k.dead_order, k.idle, k.revoked, k.workers]
+        args = [k.queue_prefix, k.wake_prefix, "1" if lost else "0", self.config.max_deliveries,
+                self.config.dead_letters_max, k.idle_prefix, k.inbox_prefix, *tokens]
         return int(scripts.load("requeue")(self.link, keys, args))
 
     def maintain(self, worker_id: str = "", running: Sequence[str] = (), limit: int = 1000) -> Maintenance:
         k = self.keys
         keys = [k.scheduled, k.leases, k.inflight, k.workers, k.dead, k.dead_order, k.revoked, k.terminate,
-                k.maintained]
+                k.maintained, k.idle]
         args = [k.queue_prefix, k.wake_prefix, limit, worker_id, self.config.max_deliveries,
-                self.config.dead_letters_max, self._ttl_ms, self._lease_ms, *running]
+                self.config.dead_letters_max, self._ttl_ms, self._lease_ms, k.idle_prefix, k.inbox_prefix,
+                *running]
         promoted, recovered, next_due, now, terminate = scripts.load("maintain")(self.link, keys, args)
         pairs = [(recovered[i].decode(), recovered[i + 1].decode()) for i in range(0, len(recovered), 2)]
         # The next due time, as an interval on Redis's clock, turned into one on ours.

@@ -15,6 +15,9 @@ only known inside the script. Several sites share one Redis by choosing differen
     {p}:dead:order      ZSET  dead letter id -> time (ms), to list them and trim the oldest
     {p}:revoked         ZSET  revoked task id -> time (ms); fetch skips these
     {p}:terminate       ZSET  ids revoked with terminate=True -> time (ms); running ones are stopped
+    {p}:idle            HASH  consumer id -> "next seq|lease ms|since": consumers blocked waiting for work
+    {p}:idle:<queue>    LIST  ids of the consumers idle on that queue (lib/deliver.lua hands off to them)
+    {p}:inbox:<id>      LIST  a consumer's inbox: a message handed to it, already leased
     {p}:maintained      STRING  when maintain.lua last ran (ms), to tell a Redis pause from a dead worker
     {p}:workers         ZSET  worker id -> last heartbeat (ms)
     {p}:worker:<id>     STRING  what a worker said about itself at start (JSON), with an expiry
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 class Keys:
     __slots__ = ("base", "queue_prefix", "wake_prefix", "result_prefix", "done_prefix",
-                 "scheduled", "leases", "inflight", "dead", "dead_order", "revoked", "terminate", "maintained",
+                 "scheduled", "leases", "inflight", "dead", "dead_order", "revoked", "terminate", "maintained", "idle", "idle_prefix", "inbox_prefix",
                  "workers", "worker_prefix")
 
     def __init__(self, prefix: str) -> None:
@@ -44,6 +47,9 @@ class Keys:
         self.revoked = self.base + "revoked"
         self.terminate = self.base + "terminate"
         self.maintained = self.base + "maintained"
+        self.idle = self.base + "idle"
+        self.idle_prefix = self.base + "idle:"
+        self.inbox_prefix = self.base + "inbox:"
         self.workers = self.base + "workers"
 
     def queue(self, name: str) -> str:
@@ -63,3 +69,6 @@ class Keys:
 
     def mail(self, task: str) -> str:
         return self.base + "mail:" + task
+
+    def inbox(self, consumer_id: str) -> str:
+        return self.inbox_prefix + consumer_id

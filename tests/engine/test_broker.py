@@ -123,14 +123,15 @@ def test_enqueue_is_idempotent_when_retried(broker):
     assert broker.queue_length("default") == 1
 
 
-def test_a_wake_token_is_left_for_idle_workers(broker, r):
+def test_wake_tokens_only_when_a_consumer_may_be_blocked(broker, r):
     broker.enqueue([msg(i) for i in range(50)])
-    assert r.llen(broker.keys.wake("default")) == 1
+    assert r.llen(broker.keys.wake("default")) == 0  # nobody registered idle: nobody blocked
+    r.hset(broker.keys.idle, "gone.", f"0|30000|{int(time.time() * 1000) - 60_000}|w0")
+    r.rpush(broker.keys.idle_prefix + "default", "gone.")
+    broker.enqueue([msg(50)])
+    assert r.llen(broker.keys.wake("default")) == 1  # a registration it could not use: wake anyway
     plan = broker.plan(["default"])
-    assert broker.wait(plan, timeout=1) == broker.keys.wake("default").encode()
-    # A woken consumer that leaves work behind passes the wake on to the next idle one.
-    take(broker, want=1, woken=True)
-    assert r.llen(broker.keys.wake("default")) == 1
+    assert broker.wait(plan, timeout=1)[0] == broker.keys.wake("default").encode()
 
 
 def test_scripts_survive_a_flushed_script_cache(broker, r):

@@ -10,28 +10,38 @@
   load; when nothing is taken, the next due time is returned, and an idle consumer sleeps until
   then instead of waiting for the next maintain.lua.
 
+  Idle hand-off (lib/deliver.lua): when nothing is taken and the caller is about to block, it is
+  registered as idle, in this same step, so that a producer can hand it the next message directly.
+  A registered caller that fetches again (woken some other way) is first unregistered; if a
+  producer claimed it in the meantime, the message waiting in its inbox is returned here.
+
   KEYS[1] leases   KEYS[2] inflight   KEYS[3] scheduled   KEYS[4] revoked ZSET (id -> time)
-  KEYS[5] dead   KEYS[6] dead order
-  KEYS[7 .. 6+nq]         queues, in precedence order
-  KEYS[7+nq .. 6+2nq]     their wake lists
-  KEYS[7+2nq ..]          result keys, one per ack
+  KEYS[5] dead   KEYS[6] dead order   KEYS[7] idle HASH   KEYS[8] this consumer's inbox LIST
+  KEYS[9] workers (heartbeats)
+  KEYS[10 .. 9+nq]        queues, in precedence order
+  KEYS[10+nq .. 9+2nq]    their wake lists
+  KEYS[10+2nq ..]         result keys, one per ack
   ARGV, first what stays the same for a consumer (packed once by the caller), then what changes:
-  ARGV[1] nq   ARGV[2] lease length (ms, on Redis's clock)   ARGV[3] token prefix
+  ARGV[1] nq   ARGV[2] lease length (ms, on Redis's clock)   ARGV[3] token prefix (the consumer's id)
   ARGV[4] result expiry (ms)   ARGV[5] result key prefix   ARGV[6] done channel prefix
   ARGV[7] queue key prefix   ARGV[8] wake key prefix   ARGV[9] dead letters max
-  ARGV[10 .. 9+nq] queue names
-  ARGV[10+nq] want   ARGV[11+nq] first token sequence number (token k = prefix .. (first + k - 1))
-  ARGV[12+nq] '1' if the caller was woken by a wake token: pass the wake on if work is left
-  ARGV[13+nq] number of acks   ARGV[14+nq ..] 5 per ack (see lib/ack.lua)
+  ARGV[10] idle list prefix   ARGV[11] inbox prefix   ARGV[12] the consumer's worker id
+  ARGV[13 .. 12+nq] queue names
+  ARGV[13+nq] want   ARGV[14+nq] first token sequence number (token k = prefix .. (first + k - 1))
+  ARGV[15+nq] '1' if the caller was woken by a wake token: pass the wake on if work is left
+  ARGV[16+nq] the seq it registered idle with ('' = not registered)
+  ARGV[17+nq] '1' to register idle if nothing is taken
+  ARGV[18+nq] number of acks   ARGV[19+nq ..] 5 per ack (see lib/ack.lua)
 
-  Returns { refused ack tokens, { queue index, wire, ... }, { revoked id, task, ... },
-            next due time (ms) or false (only when nothing was taken), now (ms) }
+  Returns { refused ack tokens, { queue index, wire, token seq, ... }, { revoked id, task, ... },
+            next due time (ms) or false (only when nothing was taken), now (ms), registered (0/1) }
 ]]
 --@include wake
 --@include ack
 --@include chunks
 --@include clock
 --@include dead
+--@include deliver
 --@include requeue
 --@include promote
 
@@ -39,24 +49,54 @@ local nq = tonumber(ARGV[1])
 local lease_ms = tonumber(ARGV[2])
 local prefix = ARGV[3]
 local ttl_ms = ARGV[4]
-local want = tonumber(ARGV[10 + nq])
-local first = tonumber(ARGV[11 + nq])
-local woken = ARGV[12 + nq] == '1'
-local refused = ack_all(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[13 + nq]), 14 + nq, 7 + 2 * nq, ttl_ms)
+local want = tonumber(ARGV[13 + nq])
+local first = tonumber(ARGV[14 + nq])
+local woken = ARGV[15 + nq] == '1'
+local registered_seq = ARGV[16 + nq]
+local refused = ack_all(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[18 + nq]), 19 + nq, 10 + 2 * nq, ttl_ms)
 local now = now_ms()
-local ctx = { qp = ARGV[7], wp = ARGV[8], dead = KEYS[5], order = KEYS[6], now = now,
-              max_deliveries = 0, dead_max = tonumber(ARGV[9]) }
-promote_due(KEYS[3], ctx, 100)
+local ctx = { qp = ARGV[7], wp = ARGV[8], ip = ARGV[10], bp = ARGV[11], idle = KEYS[7], leases = KEYS[1],
+              inflight = KEYS[2], revoked = KEYS[4], workers = KEYS[9], dead = KEYS[5], order = KEYS[6],
+              now = now, max_deliveries = 0, dead_max = tonumber(ARGV[9]) }
 
 local out = {}
+local taken = 0
+if registered_seq ~= '' then
+  if redis.call('HDEL', KEYS[7], prefix) == 1 then
+    for q = 1, nq do
+      redis.call('LREM', ARGV[10] .. ARGV[12 + q], 0, prefix)
+    end
+  else
+    -- A producer claimed this consumer: the message it handed over is in the inbox, already leased
+    -- under the registered seq.
+    local item = redis.call('LPOP', KEYS[8])
+    if item then
+      local queue, wire = string.match(item, '^([^|]*)|(.*)$')
+      for q = 1, nq do
+        if ARGV[12 + q] == queue then
+          out[#out + 1] = q
+        end
+      end
+      if #out == 0 then
+        out[1] = 1  -- a queue this consumer no longer serves: still its message to run
+      end
+      out[#out + 1] = wire
+      out[#out + 1] = tonumber(registered_seq)
+      taken = 1
+    end
+  end
+end
+
+promote_due(KEYS[3], ctx, 100)
+
 local revoked = {}
 local leases = {}
 local entries = {}
-local taken = 0
+local fresh = 0
 local any_revoked = redis.call('EXISTS', KEYS[4]) == 1
 for q = 1, nq do
   while taken < want do
-    local popped = redis.call('ZPOPMIN', KEYS[6 + q], want - taken)
+    local popped = redis.call('ZPOPMIN', KEYS[9 + q], want - taken)
     if #popped == 0 then
       break
     end
@@ -73,35 +113,48 @@ for q = 1, nq do
         revoked[#revoked + 1] = id
         revoked[#revoked + 1] = task
       else
-        local token = prefix .. (first + taken)
+        local seq = first + fresh
+        local token = prefix .. seq
+        fresh = fresh + 1
         taken = taken + 1
         leases[#leases + 1] = now + lease_ms
         leases[#leases + 1] = token
         entries[#entries + 1] = token
-        entries[#entries + 1] = popped[j + 1] .. '|' .. ARGV[9 + q] .. '|' .. wire
+        entries[#entries + 1] = popped[j + 1] .. '|' .. ARGV[12 + q] .. '|' .. wire
         out[#out + 1] = q
         out[#out + 1] = wire
+        out[#out + 1] = seq
       end
     end
   end
 end
 
-if taken > 0 then
+if fresh > 0 then
   call_chunked('HSET', KEYS[2], false, entries)
   call_chunked('ZADD', KEYS[1], false, leases)
   if woken and taken == want then
     for q = 1, nq do
-      if redis.call('ZCARD', KEYS[6 + q]) > 0 then
-        wake(KEYS[6 + nq + q])
+      if redis.call('ZCARD', KEYS[9 + q]) > 0 then
+        wake(KEYS[9 + nq + q])
       end
     end
   end
 end
 local next_due = false
+local registered = 0
 if taken == 0 then
   local head = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
   if #head > 0 then
     next_due = head[2]
   end
+  if ARGV[17 + nq] == '1' then
+    redis.call('HSET', KEYS[7], prefix, first .. '|' .. lease_ms .. '|' .. now .. '|' .. ARGV[12])
+    for q = 1, nq do
+      local list = ARGV[10] .. ARGV[12 + q]
+      redis.call('LREM', list, 0, prefix)
+      redis.call('RPUSH', list, prefix)
+    end
+    registered = 1
+  end
 end
-return { refused, out, revoked, next_due, now }
+return { refused, out, revoked, next_due, now, registered }

@@ -19,16 +19,18 @@
   recovers the dead workers' tasks one lease later.
 
   KEYS[1] scheduled   KEYS[2] leases   KEYS[3] inflight   KEYS[4] workers   KEYS[5] dead
-  KEYS[6] dead order   KEYS[7] revoked   KEYS[8] terminate   KEYS[9] last run (ms)
+  KEYS[6] dead order   KEYS[7] revoked   KEYS[8] terminate   KEYS[9] last run (ms)   KEYS[10] idle
   ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3] batch limit   ARGV[4] worker id ('' = none)
   ARGV[5] MAX_DELIVERIES (0 = no limit)   ARGV[6] dead letters max   ARGV[7] revocation memory (ms)
-  ARGV[8] lease length (ms)   ARGV[9 ..] ids of the tasks the caller is running
+  ARGV[8] lease length (ms)   ARGV[9] idle list prefix   ARGV[10] inbox prefix
+  ARGV[11 ..] ids of the tasks the caller is running
 
   Returns { promoted count, { recovered token, queue or '', ... }, next due time (ms) or false, now (ms),
             { ids to terminate } }
 ]]
 --@include wake
 --@include dead
+--@include deliver
 --@include requeue
 --@include chunks
 --@include clock
@@ -36,7 +38,8 @@
 
 local now = now_ms()
 local limit = tonumber(ARGV[3])
-local ctx = { qp = ARGV[1], wp = ARGV[2], dead = KEYS[5], order = KEYS[6], now = now,
+local ctx = { qp = ARGV[1], wp = ARGV[2], ip = ARGV[9], bp = ARGV[10], idle = KEYS[10], leases = KEYS[2],
+              inflight = KEYS[3], revoked = KEYS[7], workers = KEYS[4], dead = KEYS[5], order = KEYS[6], now = now,
               max_deliveries = tonumber(ARGV[5]), dead_max = tonumber(ARGV[6]) }
 
 local promoted = promote_due(KEYS[1], ctx, limit)
@@ -52,6 +55,7 @@ local recovered = {}
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - grace, 'LIMIT', 0, limit)
 for _, token in ipairs(expired) do
   local entry = redis.call('HGET', KEYS[3], token)
+  forget_consumer(ctx, token)
   if entry then
     recovered[#recovered + 1] = token
     recovered[#recovered + 1] = requeue_entry(entry, ctx, true) or ''
@@ -72,8 +76,8 @@ if now % 60000 < 1000 then
   redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now - tonumber(ARGV[7]))
 end
 local terminate = {}
-if #ARGV >= 9 and redis.call('EXISTS', KEYS[8]) == 1 then
-  for i = 9, #ARGV do
+if #ARGV >= 11 and redis.call('EXISTS', KEYS[8]) == 1 then
+  for i = 11, #ARGV do
     if redis.call('ZSCORE', KEYS[8], ARGV[i]) then
       terminate[#terminate + 1] = ARGV[i]
     end

@@ -4,22 +4,27 @@
   Only tokens still in flight are handed back (fencing): one already acknowledged, or already
   recovered by maintain.lua, is left alone, so nothing is queued twice.
 
-  KEYS[1] leases   KEYS[2] inflight   KEYS[3] dead   KEYS[4] dead order
+  KEYS[1] leases   KEYS[2] inflight   KEYS[3] dead   KEYS[4] dead order   KEYS[5] idle   KEYS[6] revoked
+  KEYS[7] workers
   ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3] '1' to count these as lost deliveries
   (a crash), '0' for an orderly hand-back   ARGV[4] MAX_DELIVERIES   ARGV[5] dead letters max
-  ARGV[6 ..] delivery tokens
+  ARGV[6] idle list prefix   ARGV[7] inbox prefix   ARGV[8 ..] delivery tokens
 
   Returns the number handed back (to a queue or, past MAX_DELIVERIES, to the dead letters).
 ]]
 --@include wake
 --@include dead
+--@include deliver
 --@include requeue
 --@include clock
 
-local ctx = { qp = ARGV[1], wp = ARGV[2], dead = KEYS[3], order = KEYS[4], now = now_ms(),
+local ctx = { qp = ARGV[1], wp = ARGV[2], ip = ARGV[6], bp = ARGV[7], idle = KEYS[5], leases = KEYS[1],
+              inflight = KEYS[2], revoked = KEYS[6], workers = KEYS[7], dead = KEYS[3], order = KEYS[4],
+              now = now_ms(),
               max_deliveries = tonumber(ARGV[4]), dead_max = tonumber(ARGV[5]) }
 local count = 0
-for i = 6, #ARGV do
+for i = 8, #ARGV do
+  forget_consumer(ctx, ARGV[i])
   local entry = redis.call('HGET', KEYS[2], ARGV[i])
   if entry then
     requeue_entry(entry, ctx, ARGV[3] == '1')

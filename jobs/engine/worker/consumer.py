@@ -65,10 +65,10 @@ class Backoff:
 
 class Consumer:
     def __init__(self, app: Any, queues: list[str], slot: int, token_prefix: str, board: Board,
-                 prefetch: int, hostname: str, hard_limits_here: bool = False) -> None:
+                 prefetch: int, hostname: str, hard_limits_here: bool = False, worker_id: str = "") -> None:
         self.app = app
         self.broker = app.broker
-        self.plan = self.broker.plan(queues, token_prefix)
+        self.plan = self.broker.plan(queues, token_prefix, worker_id)
         self.slot = slot
         self.prefix = token_prefix
         self.board = board
@@ -79,6 +79,7 @@ class Consumer:
         self._next_seq = 0
         self._backoff = Backoff(f"consumer {slot}")
         self._acks_retried = False
+        self._registered: int | None = None  # the seq it is registered idle with (lib/deliver.lua)
 
     def stop(self) -> None:
         self.stopping = True
@@ -101,19 +102,22 @@ class Consumer:
             if not buffer:
                 if self.stopping:
                     break
-                got, first, due_in = self._fetch(pending, woken)
+                got, due_in = self._fetch(pending, woken)
                 if got is None:
                     continue  # Redis failed; `pending` is kept for the next attempt
                 if pending:
                     board.release(slot, pending_hi)
                     pending = []
                 if not got:
-                    board.release(slot, self._next_seq)
-                    woken = self._wait(due_in)
+                    # Registered idle: the seq a producer may hand a message to stays held.
+                    board.release(slot, self._next_seq if self._registered is None else self._registered)
+                    woken, handed = self._wait(due_in)
+                    if handed is not None:
+                        buffer.append((self._seq_of(handed), handed))
                     continue
                 woken = False
-                buffer.extend((first + k, d) for k, d in enumerate(got))
-                board.reserve(slot, first + len(got))
+                buffer.extend((self._seq_of(d), d) for d in got)
+                board.reserve(slot, max(self._seq_of(d) for d in got) + 1)
             seq, delivery = buffer.popleft()
             started = time.monotonic()
             try:
@@ -145,46 +149,79 @@ class Consumer:
                 pending = self._flush(pending, pending_hi)
                 self._hand_back(buffer)
                 buffer.clear()
-        self._flush(pending, pending_hi)
+        if self._registered is not None:
+            self._deregister(pending)
+        else:
+            self._flush(pending, pending_hi)
 
-    def _fetch(self, pending: list[Ack], woken: bool) -> tuple[list[Delivery] | None, int, float | None]:
+    def _seq_of(self, delivery: Delivery) -> int:
+        return int(delivery.token[len(self.prefix):])
+
+    def _deregister(self, pending: list[Ack]) -> None:
+        """Stop being idle-registered (with the last acks): a message a producer handed over just
+        now goes back to its queue. If Redis cannot be reached, the supervisor hands back what the
+        board still holds, or the lease runs out."""
+        try:
+            fetched = self.broker.fetch(self.plan, 0, self._next_seq, False, pending,
+                                        registered_seq=self._registered, register=False)
+        except RETRYABLE:
+            return
+        self._registered = None
+        self._refused(fetched.refused)
+        if fetched.deliveries:
+            self._hand_back(deque((self._seq_of(d), d) for d in fetched.deliveries))
+
+    def _fetch(self, pending: list[Ack], woken: bool) -> tuple[list[Delivery] | None, float | None]:
         first = self._next_seq
         self._next_seq += self.want  # seqs are never reused, even if the call fails
         self.board.reserve(self.slot, self._next_seq)
         try:
             # Spin for the reply only when idle work just arrived (latency counts); a busy consumer
             # sleeps in recv and leaves the CPU to Redis and its siblings.
-            fetched = self.broker.fetch(self.plan, self.want, first, woken, pending, spin=woken)
+            fetched = self.broker.fetch(self.plan, self.want, first, woken, pending, spin=woken,
+                                        registered_seq=self._registered, register=not self.stopping)
         except RETRYABLE as exc:
             if pending:
                 self._acks_retried = True
             self._backoff.failed(exc, self._is_stopping)
-            return None, first, None
+            return None, None
+        self._registered = first if fetched.registered else None
         self._backoff.ok()
         self._refused(fetched.refused)
         for task_id, task_name in fetched.revoked:
             logger.warning("Task %s[%s] was revoked; not run", task_name, task_id)
             self.app.hooks.emit("task_revoked", task_id=task_id, task_name=task_name, reason="revoked",
                                 terminated=False)
-        return fetched.deliveries, first, fetched.next_due
+        return fetched.deliveries, fetched.next_due
 
-    def _wait(self, due_in: float | None = None) -> bool:
-        """Block until woken, or until the next scheduled message is due (then fetch promotes it)."""
+    def _wait(self, due_in: float | None = None) -> tuple[bool, Delivery | None]:
+        """Block until woken, handed a message, or the next scheduled message is due (then fetch
+        promotes it). Returns (woken by a wake token, the message handed over or None)."""
         link = self.broker.wait_link()
         self._wait_link = link
+        registered = self._registered is not None
         try:
             link.connect()  # so that stop() has a socket to shut, even before the first wait
             if self.stopping:
-                return False
-            woken_by = self.broker.wait(self.plan, WAIT_SLICE if due_in is None else due_in)
-            if woken_by is not None and self.stopping:
-                self.broker.rewake(woken_by)  # another idle worker may act on it
-                return False
-            return woken_by is not None
+                return False, None
+            popped = self.broker.wait(self.plan, WAIT_SLICE if due_in is None else due_in, registered)
+            if popped is None:
+                return False, None
+            key, element = popped
+            if registered and key.decode() == self.plan.inbox:
+                # Handed over by a producer: leased to us under the seq we registered with.
+                queue, wire = element.split(b"|", 1)
+                token = f"{self.prefix}{self._registered}"
+                self._registered = None
+                return False, Delivery(token, queue.decode(), wire)
+            if self.stopping:
+                self.broker.rewake(key)  # another idle worker may act on it
+                return False, None
+            return True, None
         except RETRYABLE as exc:
             if not self.stopping:
                 self._backoff.failed(exc, self._is_stopping)
-            return False
+            return False, None
         finally:
             self._wait_link = None
 

@@ -83,7 +83,8 @@ class Supervisor:
 
     def make_consumer(self, slot: int, prefix: str) -> Consumer:
         return Consumer(self.app, self.options.queues, slot, prefix, self.board, self.options.prefetch,
-                        self.options.hostname, hard_limits_here=self.options.pool == "solo")
+                        self.options.hostname, hard_limits_here=self.options.pool == "solo",
+                        worker_id=self.worker_id)
 
     # -- duties --------------------------------------------------------------------------------
 
@@ -259,3 +260,4 @@ class Supervisor:
                 stop.set()
                 wake.set()
                 thread.join()
+            self.hand_back(self.held(0), "stopped")  # fenced: only what is still in flight

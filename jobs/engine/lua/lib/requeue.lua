@@ -7,7 +7,8 @@
 -- An entry that cannot be read also goes to the dead letters: one bad entry must never make the
 -- script fail, or every worker's maintenance would fail with it.
 --
--- ctx: { qp = queue key prefix, wp = wake key prefix, dead, order, now, max_deliveries, dead_max }
+-- ctx: what lib/deliver.lua needs (qp, wp, ip, bp, idle, leases, inflight, revoked), and dead,
+--      order, now, max_deliveries, dead_max.
 -- Returns the queue's name, or false if the entry went to the dead letters.
 local function requeue_entry(entry, ctx, count)
   local score, queue, wire = string.match(entry, '^([^|]+)|([^|]+)|(.*)$')
@@ -28,7 +29,8 @@ local function requeue_entry(entry, ctx, count)
       wire = enqueued .. '|' .. lost .. '|' .. rest
     end -- else: not our header; the worker that takes it will move it to the dead letters
   end
-  redis.call('ZADD', ctx.qp .. queue, score, wire)
-  wake(ctx.wp .. queue)
+  -- A lost message goes back to its queue, not to an idle consumer: if it was lost because
+  -- consumers are dying, the next may be dying too, and each loss counts towards MAX_DELIVERIES.
+  deliver(ctx, queue, score, wire, count)
   return queue
 end
