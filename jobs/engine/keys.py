@@ -28,9 +28,9 @@ from __future__ import annotations
 
 
 class Keys:
-    __slots__ = ("base", "queue_prefix", "wake_prefix", "result_prefix", "done_prefix",
-                 "scheduled", "leases", "inflight", "dead", "dead_order", "revoked", "terminate", "maintained", "idle", "idle_prefix", "inbox_prefix",
-                 "workers", "worker_prefix")
+    __slots__ = ("base", "queue_prefix", "wake_prefix", "result_prefix", "done_prefix", "scheduled", "leases",
+                 "inflight", "dead", "dead_order", "revoked", "terminate", "maintained", "idle", "idle_prefix",
+                 "inbox_prefix", "workers", "worker_prefix")
 
     def __init__(self, prefix: str) -> None:
         self.base = "{" + prefix + "}:"
