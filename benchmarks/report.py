@@ -1,0 +1,110 @@
+"""Turning a run's numbers into a table (stdout), JSON and a PNG chart of jobs' ratios to the peers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+#: (title, path in a system's row, format, higher is better)
+COLUMNS = [
+    ("enqueue/s", ("enqueue", "rate"), "{:,.0f}", True),
+    ("bulk/s", ("bulk", "rate"), "{:,.0f}", True),
+    ("drain/s proc", ("drain_processes", "rate"), "{:,.0f}", True),
+    ("drain/s thr", ("drain_threads", "rate"), "{:,.0f}", True),
+    ("p50 ms", ("latency", "p50_ms"), "{:.2f}", False),
+    ("p99 ms", ("latency", "p99_ms"), "{:.2f}", False),
+    ("mix/s", ("mix", "rate"), "{:,.0f}", True),
+    ("trips/task", ("counted", "round_trips"), "{:.2f}", False),
+    ("cmds/task", ("counted", "commands"), "{:.1f}", False),
+    ("worker µs/task", ("drain_processes", "worker_cpu_us"), "{:.0f}", False),
+    ("redis µs/task", ("drain_processes", "redis_cpu_us"), "{:.0f}", False),
+    ("worker MB", ("drain_processes", "memory_mb"), "{:.0f}", False),
+    ("idle cmds/s", ("idle", "commands_per_s"), "{:.1f}", False),
+    ("idle CPU %", ("idle", "cpu_percent"), "{:.1f}", False),
+]
+
+
+def value(row: dict[str, Any], path: tuple[str, str]) -> float | None:
+    part = row.get(path[0])
+    if not part:
+        return None
+    if path == ("counted", "round_trips"):
+        return part["enqueue_client"] + part["drain_client"]
+    if path == ("counted", "commands"):
+        return sum(part.values())
+    return part.get(path[1])
+
+
+def table(results: dict[str, Any]) -> str:
+    systems = results["systems"]
+    width = max(len(name) for name in systems) + 2
+    lines = ["".ljust(width) + "".join(title.rjust(16) for title, *_ in COLUMNS)]
+    for name, row in systems.items():
+        cells = []
+        for _, path, fmt, _better in COLUMNS:
+            v = value(row, path)
+            cells.append(("—" if v is None else fmt.format(v)).rjust(16))
+        lines.append(name.ljust(width) + "".join(cells))
+    return "\n".join(lines)
+
+
+def ratios(results: dict[str, Any], ours: str) -> dict[str, dict[str, float]]:
+    """How many times better `ours` is than each peer, per column (above 1: better)."""
+    systems = results["systems"]
+    mine = systems[ours]
+    out: dict[str, dict[str, float]] = {}
+    for name, row in systems.items():
+        if name.startswith("jobs"):
+            continue
+        for title, path, _, higher in COLUMNS:
+            a, b = value(mine, path), value(row, path)
+            if a is None or b is None or not a or not b:
+                continue
+            out.setdefault(title, {})[name] = a / b if higher else b / a
+    return out
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    default, tuned = ratios(results, "jobs"), ratios(results, "jobs --prefetch 20")
+    titles = [t for t, *_ in COLUMNS if t in default and not t.startswith("idle") and t != "worker MB"]
+    peers = sorted({p for t in titles for p in default[t]})
+    fig, axes = plt.subplots(1, 2, figsize=(16, 6), sharey=True)
+    for axis, data, name in ((axes[0], default, "jobs (defaults)"), (axes[1], tuned, "jobs --prefetch 20")):
+        width = 0.8 / max(1, len(peers))
+        for i, peer in enumerate(peers):
+            xs = [j + i * width for j in range(len(titles))]
+            axis.bar(xs, [data.get(t, {}).get(peer, 0) for t in titles], width, label=f"vs {peer}")
+        axis.axhline(1, color="black", linewidth=0.8)
+        axis.axhline(2, color="grey", linewidth=0.8, linestyle="--")
+        axis.set_yscale("log")
+        axis.set_xticks([j + 0.4 - width / 2 for j in range(len(titles))], titles, rotation=45, ha="right")
+        axis.set_title(f"{name}: times better than each peer (log scale; >1 = jobs better)")
+    axes[0].legend()
+    m = results["machine"]
+    fig.suptitle(f"{results['date']} · {m['cpus']} CPUs, {m['cpu']} · Python {m['python']} · {m['redis'].split()[2]}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write(results: dict[str, Any], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    results["ratios"] = {name: ratios(results, name) for name in results["systems"] if name.startswith("jobs")}
+    print("\n" + table(results))
+    for name, per_column in results["ratios"].items():
+        print(f"\n{name}: times better than the best peer")
+        for title, per_peer in per_column.items():
+            best = min(per_peer.items(), key=lambda item: item[1])
+            print(f"  {title:18} {best[1]:6.2f}x  (closest: {best[0]})")
+    data = json.dumps(results, indent=2, default=lambda x: round(x, 4))
+    (folder / f"{results['date']}.json").write_text(data)
+    (folder / "latest.json").write_text(data)
+    if "jobs" in results["systems"] and "jobs --prefetch 20" in results["systems"]:
+        chart(results, folder / "latest.png")
+        print(f"\nchart: {folder / 'latest.png'}")

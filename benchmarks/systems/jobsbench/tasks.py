@@ -1,0 +1,14 @@
+from jobs import task
+
+from ..common import stamped as _stamped
+from ..common import work as _work
+
+
+@task(name="bench.work")
+def work(payload="", sleep=0.0):
+    _work(payload, sleep)
+
+
+@task(name="bench.stamped")
+def stamped(sent):
+    _stamped(sent)
