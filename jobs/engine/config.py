@@ -52,6 +52,11 @@ class Config:
     #: mail_admins on a task's final failure, at most once per task name per interval.
     error_emails: bool = False
     error_email_interval: float = 600.0
+    #: Periodic tasks: the default time zone of crontabs ('' = Django's TIME_ZONE), the schedule
+    #: from settings (name -> entry, synced into the database by beat), the leader's lease.
+    timezone: str = ""
+    beat_schedule: dict[str, Any] = field(default_factory=dict)
+    beat_lease_seconds: float = 10.0
     worker_concurrency: int | None = None
     worker_pool: str = "prefork"
     worker_prefetch: int = 0
@@ -99,6 +104,11 @@ class Config:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigurationError(f"JOBS[{name.upper()!r}] must be a positive number of seconds or None.")
+        if self.beat_lease_seconds < 2:
+            raise ConfigurationError("JOBS['BEAT_LEASE_SECONDS'] must be at least 2 seconds "
+                                     "(beat renews it every second).")
+        if not isinstance(self.beat_schedule, dict):
+            raise ConfigurationError("JOBS['BEAT_SCHEDULE'] must be a dict: name -> {'task': ..., 'schedule': ...}")
         if self.max_deliveries < 0 or self.dead_letters_max < 1:
             raise ConfigurationError("JOBS['MAX_DELIVERIES'] must be 0 or more, DEAD_LETTERS_MAX 1 or more.")
         if self.worker_shutdown_timeout < 0:

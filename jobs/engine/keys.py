@@ -22,6 +22,8 @@ only known inside the script. Several sites share one Redis by choosing differen
     {p}:workers         ZSET  worker id -> last heartbeat (ms)
     {p}:worker:<id>     STRING  what a worker said about itself at start (JSON), with an expiry
     {p}:mail:<task>     STRING  error-email throttle (and {p}:mail:<task>:count, failures since)
+    {p}:beat:leader     STRING  the id of the beat that leads, with its lease as expiry
+    {p}:beat:sent:<periodic task id>:<due ms>   STRING  a run that was sent (beat sends each once)
 """
 
 from __future__ import annotations
@@ -72,3 +74,9 @@ class Keys:
 
     def inbox(self, consumer_id: str) -> str:
         return self.inbox_prefix + consumer_id
+
+    def beat_leader(self) -> str:
+        return self.base + "beat:leader"
+
+    def beat_sent(self, entry_id: int, due_ms: int) -> str:
+        return f"{self.base}beat:sent:{entry_id}:{due_ms}"

@@ -1,0 +1,240 @@
+"""Beat: sends periodic tasks when they are due, from one leader at a time, each run exactly once.
+
+Each tick (about once a second):
+1. take or keep leadership: a lease in Redis (lua/beat_lead.lua) that the leader renews every tick.
+   Only the leader sends. When it dies (kill -9, a lost host), another beat takes over once the
+   lease runs out (BEAT_LEASE_SECONDS, 10 s);
+2. reload the schedules if they changed (the store says; for the Django store, one version row);
+3. for every entry, the runs due since its last one (schedules.due_runs). A run due in the last
+   minute (LATE_GRACE) is sent even if late: a slow tick or a leader hand-over loses nothing. Runs
+   due before that were missed while no beat ran: `catch_up="once"` sends one run for them (the
+   latest), `"none"` sends nothing;
+4. send each run through lua/beat_send.lua, which enqueues it only if the key of this (periodic
+   task, due time) pair is new. So a run is sent once even if two beats both think they lead for a
+   moment (a hand-over in the middle of a tick), or a beat sends and dies before recording it;
+5. record the runs in the store, conditionally (only if the stored last run is older), so that
+   counts stay right whoever records first. A record that fails (the database is down) is kept and
+   retried each tick; meanwhile beat goes on sending from the schedules it has.
+
+The loop is a function of the time passed in (tick(now)), so tests drive it with any clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import socket
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from . import scripts
+from .connection import RETRYABLE
+from .message import Message
+from .schedules import Clocked, Crontab, Interval, due_runs
+from .worker.consumer import Backoff
+
+logger = logging.getLogger("jobs.beat")
+
+UTC = dt.timezone.utc
+#: A run late by less than this is sent; one due earlier was missed (see catch_up).
+LATE_GRACE = dt.timedelta(seconds=60)
+#: How long a sent run's key is kept (a beat that recorded nothing for longer would send again).
+SENT_TTL_MS = 7 * 86400 * 1000
+
+
+@dataclass
+class Entry:
+    id: int
+    name: str
+    task: str
+    schedule: Crontab | Interval | Clocked
+    since: dt.datetime  # last run, or the start time, or when it was created
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    queue: str = ""
+    priority: int | None = None
+    expire_seconds: int | None = None
+    one_off: bool = False
+    catch_up: str = "once"
+
+
+class Store(Protocol):
+    """Where entries come from and runs are recorded (the Django one is jobs/beat_store.py)."""
+
+    def version(self) -> int: ...
+
+    def load(self) -> list[Entry]: ...
+
+    def record(self, entry: Entry, due: dt.datetime, sent: bool) -> None: ...
+
+
+class Beat:
+    def __init__(self, app: Any, store: Store, lease_seconds: float = 10.0, default_queue: str = "") -> None:
+        self.app = app
+        self.store = store
+        self.id = f"{socket.gethostname()}:{secrets.token_hex(4)}"
+        self.lease_ms = int(lease_seconds * 1000)
+        self.default_queue = default_queue or app.config.default_queue
+        self.leading = False
+        self.entries: list[Entry] = []
+        self._version: int | None = None
+        self._unrecorded: list[tuple[Entry, dt.datetime, bool]] = []
+        self._backoff = Backoff("beat")
+        self._db_failing = False
+        self._stop: threading.Event | None = None
+
+    # -- one tick ------------------------------------------------------------------------------
+
+    def tick(self, now: dt.datetime | None = None) -> float:
+        """Do what is due at `now`; returns seconds until the next tick is worth running."""
+        now = now or dt.datetime.now(UTC)
+        try:
+            leading = self._lead()
+        except RETRYABLE as exc:
+            self._backoff.failed(exc, self._stopping)
+            self.leading = False
+            return 1.0
+        if leading != self.leading:
+            logger.warning("beat %s %s", self.id, "is the leader now" if leading else "is no longer the leader")
+            self.leading = leading
+            self._version = None  # a new leader reads the schedules afresh
+        if not leading:
+            self._backoff.ok()
+            return 1.0
+        healthy = self._database(self._refresh)
+        try:
+            for entry in list(self.entries):
+                self._run_due(entry, now)
+            self._backoff.ok()
+        except RETRYABLE as exc:
+            self._backoff.failed(exc, self._stopping)  # what was not sent is still due next tick
+        healthy = self._database(self._record) and healthy
+        if healthy and self._db_failing:
+            logger.warning("beat: the database answers again")
+            self._db_failing = False
+        return self._sleep(now)
+
+    def _database(self, step: Any) -> bool:
+        """Run a step that needs the database: an error is logged (once until a tick works again)
+        and the step is tried again next tick; beat never dies of it."""
+        try:
+            step()
+            return True
+        except Exception as exc:
+            if not self._db_failing:
+                logger.error("beat: the database failed (%s: %s); sending from the schedules already loaded and "
+                             "trying again every tick", type(exc).__name__, exc)
+                self._db_failing = True
+            return False
+
+    def _lead(self) -> bool:
+        broker = self.app.broker
+        return bool(scripts.load("beat_lead")(broker.link, [broker.keys.beat_leader()], [self.id, self.lease_ms]))
+
+    def _refresh(self) -> None:
+        if self._unrecorded:
+            return  # the stored last runs are behind: reload once they are written
+        version = self.store.version()
+        if version != self._version:
+            self.entries = self.store.load()
+            self._version = version
+            logger.info("beat: %d periodic task(s) loaded", len(self.entries))
+
+    def _record(self) -> None:
+        while self._unrecorded:
+            entry, due, sent = self._unrecorded[0]
+            self.store.record(entry, due, sent)
+            self._unrecorded.pop(0)
+
+    def _run_due(self, entry: Entry, now: dt.datetime) -> None:
+        due = due_runs(entry.schedule, entry.since, now, LATE_GRACE)
+        runs = list(due.late)
+        if due.missed is not None:
+            if runs:
+                logger.warning("beat: %s missed runs while no beat was running (the latest at %s); its "
+                               "recent runs are sent", entry.name, due.missed.isoformat())
+            elif entry.catch_up == "once":
+                logger.warning("beat: %s missed runs while no beat was running; sending one now for the latest, "
+                               "at %s (catch_up='once')", entry.name, due.missed.isoformat())
+                runs = [due.missed]
+            else:
+                logger.warning("beat: %s missed runs while no beat was running (the latest at %s); "
+                               "catch_up='none': not sent", entry.name, due.missed.isoformat())
+                self._done(entry, due.missed, sent=False)
+        if entry.one_off or isinstance(entry.schedule, Clocked):
+            runs = runs[:1]
+        for run in runs:
+            self._send(entry, run, now)
+            self._done(entry, run, sent=True)
+
+    def _done(self, entry: Entry, due: dt.datetime, sent: bool) -> None:
+        entry.since = due
+        self._unrecorded.append((entry, due, sent))
+        if (entry.one_off or isinstance(entry.schedule, Clocked)) and entry in self.entries:
+            self.entries.remove(entry)
+
+    def _send(self, entry: Entry, due: dt.datetime, now: dt.datetime) -> bool:
+        due_ms = int(due.timestamp() * 1000)
+        message = Message(
+            id=f"beat-{entry.id}-{due_ms}", task=entry.task, args=tuple(entry.args), kwargs=entry.kwargs,
+            queue=entry.queue or self._queue_of(entry.task), priority=self._priority_of(entry),
+            expires=now.timestamp() + entry.expire_seconds if entry.expire_seconds else None,
+        )
+        broker = self.app.broker
+        k = broker.keys
+        keys = [k.beat_sent(entry.id, due_ms), k.idle, k.leases, k.inflight, k.revoked, k.workers]
+        args = [SENT_TTL_MS, k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, message.queue,
+                message.score, message.encode()]
+        sent = bool(scripts.load("beat_send")(broker.link, keys, args))
+        if sent:
+            logger.info("beat: sent %s (%s) for %s", entry.name, entry.task, due.isoformat())
+        else:
+            logger.info("beat: %s for %s was already sent (by another beat); recording it", entry.name,
+                        due.isoformat())
+        return sent
+
+    def _queue_of(self, name: str) -> str:
+        task = self.app.registry._tasks.get(name)
+        return (task.queue if task is not None and task.queue else None) or self.default_queue
+
+    def _priority_of(self, entry: Entry) -> int:
+        if entry.priority is not None:
+            return entry.priority
+        task = self.app.registry._tasks.get(entry.task)
+        return task.priority if task is not None and task.priority is not None else 0
+
+    def _sleep(self, now: dt.datetime) -> float:
+        wait = 1.0
+        for entry in self.entries:
+            nxt = entry.schedule.next_after(entry.since)
+            if nxt is not None:
+                wait = min(wait, max(0.01, (nxt - now).total_seconds()))
+        return wait
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _stopping(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
+
+    def run(self, stop: threading.Event) -> None:
+        self._stop = stop
+        logger.info("beat %s started", self.id)
+        try:
+            while not stop.is_set():
+                stop.wait(self.tick())
+        finally:
+            self.resign()
+            logger.info("beat %s stopped", self.id)
+
+    def resign(self) -> None:
+        """Give up leadership now, so another beat need not wait for the lease to run out."""
+        if not self.leading:
+            return
+        broker = self.app.broker
+        try:
+            scripts.load("beat_resign")(broker.link, [broker.keys.beat_leader()], [self.id])
+        except RETRYABLE:
+            pass
+        self.leading = False

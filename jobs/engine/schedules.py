@@ -1,0 +1,253 @@
+"""When a periodic task is due: pure functions of times, testable without Redis, Django or a clock.
+
+Three kinds, as in django-celery-beat:
+
+    Crontab(minute, hour, day_of_week, day_of_month, month_of_year, timezone)
+    Interval(seconds)
+    Clocked(at)              # one run, at a given instant
+
+Each has next_after(t): the first run strictly after the aware instant t, as an aware UTC datetime
+(None once a clocked run has passed).
+
+A crontab runs at its wall-clock time in its own time zone. Across daylight saving time changes it
+follows Vixie cron, which tells two kinds of crontab apart:
+- a fixed-time one (minute and hour both numbers or lists: "30 2 * * *") runs once per wall-clock
+  time: a time the clocks skip (02:30 on the night Europe/Berlin springs forward) runs at the end of
+  the gap, 03:00, once; a time that happens twice (02:30 on the night the clocks fall back) runs at
+  its first occurrence only. So a daily 02:30 task runs exactly once every day of the year;
+- a recurring one (minute or hour starts with "*": "*/15 * * * *", "0 * * * *") follows real time:
+  its slots in a skipped hour do not exist, and its slots in a repeated hour run in both. So an
+  hourly task runs every 3,600 s, whatever the clocks do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+
+from croniter import CroniterBadCronError, croniter
+
+from .errors import ConfigurationError
+
+UTC = dt.timezone.utc
+FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
+_LIMITS = {"minute": "0-59", "hour": "0-23", "day_of_month": "1-31", "month_of_year": "1-12",
+           "day_of_week": "0-6 (0 = Sunday) or sun-sat"}
+
+
+class ScheduleError(ConfigurationError):
+    """A schedule cannot be used; the message says which field and why."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def zone(name: str) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ScheduleError(f"timezone: unknown time zone {name!r}; use an IANA name like 'Europe/Berlin'",
+                            "timezone") from exc
+
+
+@dataclass(frozen=True)
+class Crontab:
+    minute: str = "*"
+    hour: str = "*"
+    day_of_week: str = "*"
+    day_of_month: str = "*"
+    month_of_year: str = "*"
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        for field in FIELDS:
+            value = str(getattr(self, field)).strip()
+            object.__setattr__(self, field, value)
+            if not value or " " in value:
+                raise ScheduleError(f"{field}: {value!r} must be one cron field, without spaces", field)
+            probe = ["*"] * 5
+            probe[FIELDS.index(field)] = value
+            try:
+                croniter(" ".join(probe))
+            except (CroniterBadCronError, ValueError, KeyError) as exc:
+                raise ScheduleError(f"{field}: {value!r} is not valid here ({exc}); allowed: numbers "
+                                    f"{_LIMITS[field]}, *, ranges a-b, lists a,b and steps */n", field) from exc
+        zone(self.timezone)
+
+    @property
+    def expression(self) -> str:
+        return " ".join(getattr(self, field) for field in FIELDS)
+
+    @property
+    def recurring(self) -> bool:
+        """Runs by real time across DST changes (see the module docstring)."""
+        return self.minute.startswith("*") or self.hour.startswith("*")
+
+    def next_after(self, after: dt.datetime) -> dt.datetime:
+        tz = zone(self.timezone)
+        # From just before: the wall time of `after` itself may stand for a later instant too (the
+        # second occurrence of a repeated time).
+        times = croniter(self.expression, _wall(after, tz) - dt.timedelta(seconds=1))
+        for _ in range(10_000):
+            for candidate in _instants(times.get_next(dt.datetime), tz, self.recurring):
+                if candidate > after:
+                    return candidate.astimezone(UTC)
+        raise ScheduleError(f"crontab {self.expression!r} has no run in the next 10,000 candidates")
+
+    def last_at_or_before(self, at: dt.datetime, since: dt.datetime) -> dt.datetime | None:
+        """The latest run at or before `at` (None if none in the previous 10,000 candidates)."""
+        tz = zone(self.timezone)
+        times = croniter(self.expression, _wall(at, tz) + dt.timedelta(minutes=1))
+        for _ in range(10_000):
+            for candidate in reversed(_instants(times.get_prev(dt.datetime), tz, self.recurring)):
+                if candidate <= at:
+                    return candidate.astimezone(UTC)
+        return None
+
+    def describe(self) -> str:
+        return describe_crontab(self)
+
+
+@dataclass(frozen=True)
+class Interval:
+    seconds: float
+
+    def __post_init__(self) -> None:
+        if self.seconds <= 0:
+            raise ScheduleError("an interval must be a positive number of seconds", "every")
+
+    def next_after(self, after: dt.datetime) -> dt.datetime:
+        return (after + dt.timedelta(seconds=self.seconds)).astimezone(UTC)
+
+    def last_at_or_before(self, at: dt.datetime, since: dt.datetime) -> dt.datetime | None:
+        """Runs are `since` + k intervals, so the same runs whoever computes them."""
+        step = dt.timedelta(seconds=self.seconds)
+        n = (at - since) // step
+        return (since + n * step).astimezone(UTC) if n >= 1 else None
+
+    def describe(self) -> str:
+        return f"every {describe_seconds(self.seconds)}"
+
+
+@dataclass(frozen=True)
+class Clocked:
+    at: dt.datetime
+
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None:
+            raise ScheduleError("a clocked time must be timezone-aware", "clocked_time")
+
+    def next_after(self, after: dt.datetime) -> dt.datetime | None:
+        return self.at.astimezone(UTC) if self.at > after else None
+
+    def last_at_or_before(self, at: dt.datetime, since: dt.datetime) -> dt.datetime | None:
+        return self.at.astimezone(UTC) if since < self.at <= at else None
+
+    def describe(self) -> str:
+        return f"once, at {self.at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _wall(instant: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+    # Through UTC: astimezone(tz) of a datetime already in tz would return it unchanged, even a
+    # wall time that does not exist.
+    return instant.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+
+
+def _instants(wall: dt.datetime, tz: zoneinfo.ZoneInfo, recurring: bool) -> list[dt.datetime]:
+    """The instants a wall-clock time of a crontab stands for, in order: usually one; both
+    occurrences of a repeated time for a recurring crontab; for a skipped time, the end of the gap
+    for a fixed-time crontab and none for a recurring one."""
+    first = wall.replace(tzinfo=tz, fold=0)
+    second = wall.replace(tzinfo=tz, fold=1)
+    if _wall(first, tz) != wall:  # skipped: the clocks jumped over it
+        if recurring:
+            return []
+        probe = wall.replace(second=0, microsecond=0)
+        for _ in range(24 * 60):  # gaps are an hour, rarely more: walk to the first minute that exists
+            probe += dt.timedelta(minutes=1)
+            aware = probe.replace(tzinfo=tz)
+            if _wall(aware, tz) == probe:
+                return [aware]
+        return [first]
+    if recurring and first.utcoffset() != second.utcoffset():  # repeated: the clocks went back
+        return [first, second]
+    return [first]
+
+
+@dataclass(frozen=True)
+class Due:
+    """What is due at a tick. `late`: the runs due in the last `grace` (a tick that came late, a
+    leader hand-over), each to be sent, oldest first. `missed`: the latest run due before that (beat
+    was down), for the catch-up policy to decide; runs missed before it are not listed."""
+
+    late: tuple[dt.datetime, ...] = ()
+    missed: dt.datetime | None = None
+
+
+#: A bound on late runs per tick (an interval of 1 s and a minute of grace make 60).
+MAX_LATE = 1000
+
+
+def due_runs(schedule: Crontab | Interval | Clocked, since: dt.datetime, now: dt.datetime,
+             grace: dt.timedelta) -> Due:
+    """The runs due in (since, now]. The answer depends on `now` only through which runs exist
+    by then, so two beats asking at nearby times name the same runs (their idempotency keys)."""
+    first = schedule.next_after(since)
+    if first is None or first > now:
+        return Due()
+    missed = schedule.last_at_or_before(now - grace, since) if first <= now - grace else None
+    late: list[dt.datetime] = []
+    t = missed or since
+    while len(late) < MAX_LATE:
+        following = schedule.next_after(t)
+        if following is None or following > now:
+            break
+        late.append(following)
+        t = following
+    return Due(tuple(late), missed)
+
+
+def describe_seconds(seconds: float) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n != 1 else ''}" if n != 1 else unit
+    count: float = int(seconds) if float(seconds).is_integer() else seconds
+    return f"{count:g} seconds" if count != 1 else "second"
+
+
+_DAYS = {"0": "Sunday", "1": "Monday", "2": "Tuesday", "3": "Wednesday", "4": "Thursday", "5": "Friday",
+         "6": "Saturday", "7": "Sunday", "sun": "Sunday", "mon": "Monday", "tue": "Tuesday",
+         "wed": "Wednesday", "thu": "Thursday", "fri": "Friday", "sat": "Saturday"}
+
+
+def describe_crontab(c: Crontab) -> str:
+    """Words for the common shapes ("At 08:00, every day"), the cron line for the rest."""
+    simple = all(part.isdigit() for part in (c.minute, c.hour))
+    if simple:
+        when = f"At {int(c.hour):02d}:{int(c.minute):02d}"
+    elif c.minute.isdigit() and c.hour == "*":
+        when = f"At minute {int(c.minute)} of every hour"
+    elif c.minute.startswith("*/") and c.hour == "*":
+        when = f"Every {c.minute[2:]} minutes"
+    elif c.minute == "*" and c.hour == "*":
+        when = "Every minute"
+    else:
+        return f"cron {c.expression} ({c.timezone})"
+    days = "every day"
+    if c.day_of_week != "*" and c.day_of_month == "*" and c.month_of_year == "*":
+        names = [_DAYS.get(d.lower(), d) for d in c.day_of_week.split(",")]
+        if c.day_of_week in ("1-5", "mon-fri"):
+            days = "on weekdays"
+        elif all(n in _DAYS.values() for n in names):
+            days = "on " + ", ".join(names)
+        else:
+            return f"cron {c.expression} ({c.timezone})"
+    elif c.day_of_month != "*" and c.day_of_week == "*" and c.month_of_year == "*" and c.day_of_month.isdigit():
+        days = f"on day {int(c.day_of_month)} of every month"
+    elif (c.day_of_week, c.day_of_month, c.month_of_year) != ("*", "*", "*"):
+        return f"cron {c.expression} ({c.timezone})"
+    zone_note = "" if c.timezone == "UTC" else f" ({c.timezone})"
+    return f"{when}, {days}{zone_note}"
