@@ -54,7 +54,7 @@ bench: $(BENCH_STAMP)
 # Style and types (ruff reads no setup.cfg, so its few options are here).
 lint: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[lint]'
-	$(PY) -m ruff check --line-length 120 --select E,F,W,B,I jobs tests scripts example_project benchmarks
+	$(PY) -m ruff check --line-length 120 --select E,F,W,B,I --extend-exclude '*/migrations/*' jobs tests scripts example_project benchmarks
 	$(PY) -m mypy jobs
 
 clean:

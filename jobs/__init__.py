@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 from .engine.asyncresult import AsyncResult, EagerResult  # noqa: E402
 from .engine.logs import get_task_logger  # noqa: E402
-from .engine.task import Request, Task, enqueue_many, task  # noqa: E402
+from .engine.task import Request, Task, enqueue_many, send_task, task  # noqa: E402
 
-__all__ = ["AsyncResult", "EagerResult", "Request", "Task", "enqueue_many", "get_task_logger", "task",
-           "__version__"]
+__all__ = ["AsyncResult", "EagerResult", "Request", "Task", "enqueue_many", "get_task_logger", "send_task",
+           "task", "__version__"]

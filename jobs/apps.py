@@ -28,6 +28,7 @@ class JobsConfig(AppConfig):
         hooks.connect("task_postrun", _around_task)
         hooks.connect("task_failure", mail.on_failure)
         signals.connect_to(hooks)
+        _watch_schedules()
         autodiscover_modules("tasks")
 
 
@@ -48,3 +49,18 @@ def _around_task(request: object, **_: object) -> None:
     # Not in eager mode: the caller may be inside a transaction (a TestCase, ATOMIC_REQUESTS).
     if not getattr(request, "is_eager", False):
         close_old_connections()
+
+
+def _watch_schedules() -> None:
+    """Any save or delete of a periodic task or schedule bumps BeatVersion: beat reloads next tick."""
+    from django.db.models.signals import post_delete, post_save
+
+    from .models import BeatVersion, ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, Schedule
+
+    def bump(sender: object, **kwargs: object) -> None:
+        if not kwargs.get("raw"):  # not while loading fixtures
+            BeatVersion.bump()
+
+    for model in (PeriodicTask, Schedule, CrontabSchedule, IntervalSchedule, ClockedSchedule):
+        post_save.connect(bump, sender=model, weak=False, dispatch_uid=f"jobs.beat.{model.__name__}.save")
+        post_delete.connect(bump, sender=model, weak=False, dispatch_uid=f"jobs.beat.{model.__name__}.delete")

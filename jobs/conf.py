@@ -46,6 +46,7 @@ def load() -> Config:
         values["broker_url"] = url
         values["broker_options"] = {**options, **values.get("broker_options", {})}
     values.setdefault("broker_url", os.environ.get("JOBS_BROKER_URL") or DEFAULT_BROKER_URL)
+    values["timezone"] = values.get("timezone") or getattr(settings, "TIME_ZONE", None) or "UTC"
     return Config(**values)
 
 
@@ -57,8 +58,13 @@ def _coerce(key: str, value: Any) -> Any:
         return tuple(value)
     if key in ("TIME_LIMIT", "SOFT_TIME_LIMIT") and value is None:
         return None
+    if key == "BEAT_SCHEDULE":
+        if not isinstance(value, dict):
+            raise ConfigurationError("JOBS['BEAT_SCHEDULE'] must be a dict: name -> {'task': ..., 'schedule': ...}")
+        return value
     if key in ("RESULT_EXPIRES", "LEASE_SECONDS", "ENQUEUE_TIMEOUT", "WORKER_SHUTDOWN_TIMEOUT",
-               "UNKNOWN_TASK_GRACE", "TIME_LIMIT", "SOFT_TIME_LIMIT", "ERROR_EMAIL_INTERVAL"):
+               "UNKNOWN_TASK_GRACE", "TIME_LIMIT", "SOFT_TIME_LIMIT", "ERROR_EMAIL_INTERVAL",
+               "BEAT_LEASE_SECONDS"):
         if hasattr(value, "total_seconds"):
             return value.total_seconds()
         if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -50,16 +50,16 @@ def r(redis_server: RedisServer) -> Iterator[redis.Redis]:
 
 
 class Worker:
-    """A `manage.py runworker` process; its output is collected line by line so tests can wait for
-    a line to appear (an event) instead of sleeping."""
+    """A `manage.py runworker` (or another command's) process; its output is collected line by line
+    so tests can wait for a line to appear (an event) instead of sleeping."""
 
     def __init__(self, args: list[str], settings: dict[str, Any] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, command: str = "runworker") -> None:
         full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONUNBUFFERED": "1",
                     "JOBS_TEST_SETTINGS": json.dumps(settings or {}), **(env or {})}
         self.args = args
         self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "runworker", *args], cwd=ROOT, env=full_env,
+            [sys.executable, "manage.py", command, *args], cwd=ROOT, env=full_env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )
         self.lines: list[str] = []
@@ -148,6 +148,31 @@ def start_worker() -> Iterator[Callable[..., Worker]]:
     yield start
     for worker in workers:
         worker.cleanup()
+
+
+@pytest.fixture
+def test_database_env(transactional_db: None) -> dict[str, str]:
+    """The environment that points a child process at this test's database (tests/settings.py reads
+    it); the test's rows must be committed for the child to see them, hence transactional_db."""
+    from django.db import connection
+
+    return {"JOBS_TEST_DB_NAME": str(connection.settings_dict["NAME"])}
+
+
+@pytest.fixture
+def start_beat(test_database_env: dict[str, str]) -> Iterator[Callable[..., Worker]]:
+    """`manage.py runbeat` processes on the test's database; started once beat has begun ticking."""
+    beats: list[Worker] = []
+
+    def start(*args: str, settings: dict[str, Any] | None = None) -> Worker:
+        beat = Worker(list(args), settings, test_database_env, command="runbeat")
+        beats.append(beat)
+        beat.wait_for(r"beat \S+ started")
+        return beat
+
+    yield start
+    for beat in beats:
+        beat.cleanup()
 
 
 def pid_alive(pid: int) -> bool:

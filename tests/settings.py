@@ -16,11 +16,32 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 ALLOWED_HOSTS = ["*"]
 INSTALLED_APPS = [
+    "django.contrib.admin",
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
     "jobs",
     "tests.testapp",
 ] + [app for app in os.environ.get("JOBS_TEST_EXTRA_APPS", "").split(",") if app]
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+ROOT_URLCONF = "tests.urls"
+TEMPLATES = [{
+    "BACKEND": "django.template.backends.django.DjangoTemplates",
+    "APP_DIRS": True,
+    "OPTIONS": {"context_processors": [
+        "django.template.context_processors.request",
+        "django.contrib.auth.context_processors.auth",
+        "django.contrib.messages.context_processors.messages",
+    ]},
+}]
 
 if os.environ.get("JOBS_TEST_DATABASE_URL", "").startswith("postgres"):
     from urllib.parse import urlsplit
@@ -41,6 +62,9 @@ else:
         "NAME": os.path.join(tempfile.gettempdir(), "jobs-tests.sqlite3"),
         "TEST": {"NAME": os.path.join(tempfile.gettempdir(), f"jobs-tests-{os.getpid()}.sqlite3")},
     }}
+
+if os.environ.get("JOBS_TEST_DB_NAME"):  # a child process of a test: the test's own database
+    DATABASES["default"]["NAME"] = os.environ["JOBS_TEST_DB_NAME"]
 
 JOBS = {"ENQUEUE_TIMEOUT": 2, **json.loads(os.environ.get("JOBS_TEST_SETTINGS", "{}"))}
 

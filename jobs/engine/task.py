@@ -353,6 +353,34 @@ def enqueue_many(calls: Iterable[tuple[Task, Iterable[Any], dict[str, Any]] | Me
     return [AsyncResult(m.id, m.task) for m in messages]
 
 
+def send_task(name: str, args: Iterable[Any] | None = None, kwargs: dict[str, Any] | None = None, *,
+              queue: str | None = None, priority: int | None = None, expires: float | None = None,
+              countdown: float | None = None, task_id: str | None = None) -> AsyncResult:
+    """Send a task by name, whether or not this process has it registered (Celery's send_task): a
+    web process can send work that only the workers' code defines. Its queue and priority are the
+    registered task's if this process knows it, else DEFAULT_QUEUE and 0."""
+    app = app_module.current()
+    check_name("task name", name, ValueError)
+    known = app.registry._tasks.get(name)
+    if known is not None:
+        return known.apply_async(args, kwargs, queue=queue, priority=priority, expires=expires,
+                                 countdown=countdown, task_id=task_id)
+    if priority is not None:
+        _check_priority(priority)
+    now = time.time()
+    message = Message(
+        id=task_id or str(uuid.uuid4()), task=name, args=tuple(args or ()), kwargs=dict(kwargs or {}),
+        queue=check_name("queue", queue, ValueError) if queue else app.config.default_queue,
+        priority=priority or 0, eta=now + countdown if countdown else None, expires=_expires(expires, now, name),
+        content_type=app.config.task_serializer,
+    )
+    if app.config.eager:
+        raise ConfigurationError(f"send_task({name!r}): EAGER mode runs tasks this process knows; "
+                                 f"{name!r} is not registered here")
+    app.broker.enqueue([message])
+    return AsyncResult(message.id, name)
+
+
 def current_request() -> Request | None:
     return _request.get()
 

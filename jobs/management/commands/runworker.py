@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 from typing import Any
 
@@ -36,6 +37,8 @@ class Command(BaseCommand):
                             help="Seconds running tasks get to finish on SIGTERM before they are handed back "
                                  "(default 30).")
         parser.add_argument("-n", "--hostname", default=None, help="Name of this worker in logs and status.")
+        parser.add_argument("-B", "--beat", action="store_true",
+                            help="Also run beat (periodic tasks) beside the worker: for development.")
         parser.add_argument("-l", "--loglevel", default=None,
                             help="Level of the 'jobs' logger (default: as LOGGING sets it, else INFO).")
 
@@ -69,13 +72,28 @@ class Command(BaseCommand):
         )
         if options["hostname"]:
             worker_options.hostname = options["hostname"]
-        _configure_logging(options["loglevel"])
+        configure_logging(options["loglevel"])
         self.stdout.write(banner(app, worker_options))
         self.stdout.flush()
-        run(app, worker_options)
+        beat = self._start_beat(options) if options["beat"] else None
+        try:
+            run(app, worker_options)
+        finally:
+            if beat is not None:
+                beat.terminate()
+                beat.wait(30)
+
+    def _start_beat(self, options: dict[str, Any]) -> subprocess.Popen[bytes]:
+        logging.getLogger("jobs.worker").warning(
+            "-B runs beat beside this worker, for development. In production run `manage.py runbeat` on its "
+            "own (on one host or several: one leads at a time), so that restarting workers does not stop beat.")
+        command = [sys.executable, sys.argv[0], "runbeat"]
+        if options["loglevel"]:
+            command += ["-l", options["loglevel"]]
+        return subprocess.Popen(command)
 
 
-def _configure_logging(level: str | None) -> None:
+def configure_logging(level: str | None) -> None:
     """Give the 'jobs' logger a console handler unless LOGGING already gave it (or root) one.
     An explicit -l wins over LOGGING's level: it is what the operator asked for just now."""
     logger = logging.getLogger("jobs")

@@ -1,0 +1,157 @@
+"""Beat's store in the database: periodic tasks in, runs recorded out; and the settings sync.
+
+Runs are recorded with a conditional UPDATE (only if the row's last run is older than this one), so
+two beats recording the same run (a hand-over) count it once, and `last_run_at` only moves forward.
+It is an UPDATE, not a save(): it fires no signal and does not bump the version, so beat's own
+bookkeeping never makes it reload.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from django.db import close_old_connections, transaction
+from django.db.models import F, Q
+
+from .engine.beat import Entry
+from .engine.schedules import Clocked, Interval, ScheduleError
+from .models import BeatVersion, ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, default_timezone
+from .schedules import CrontabSpec
+
+logger = logging.getLogger("jobs.beat")
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_TINY = dt.timedelta(microseconds=1)
+
+
+class DatabaseStore:
+    def version(self) -> int:
+        close_old_connections()  # a connection the database dropped is replaced, not reused
+        return BeatVersion.current()
+
+    def load(self) -> list[Entry]:
+        rows = PeriodicTask.objects.filter(enabled=True).select_related(
+            "schedule__crontabschedule", "schedule__intervalschedule", "schedule__clockedschedule")
+        entries = []
+        for row in rows:
+            try:
+                schedule = row.schedule.engine()
+            except (ScheduleError, ValueError) as exc:
+                logger.error("beat: periodic task %r has a schedule that cannot be used (%s); skipped",
+                             row.name, exc)
+                continue
+            entries.append(Entry(
+                id=row.pk, name=row.name, task=row.task, schedule=schedule, since=_since(row, schedule),
+                args=list(row.args or []), kwargs=dict(row.kwargs or {}), queue=row.queue,
+                priority=row.priority, expire_seconds=row.expire_seconds, one_off=row.one_off,
+                catch_up=row.catch_up,
+            ))
+        return entries
+
+    def record(self, entry: Entry, due: dt.datetime, sent: bool) -> None:
+        changes: dict[str, Any] = {"last_run_at": due}
+        if sent:
+            changes["total_run_count"] = F("total_run_count") + 1
+        if entry.one_off or isinstance(entry.schedule, Clocked):
+            changes["enabled"] = False
+        PeriodicTask.objects.filter(pk=entry.id).filter(
+            Q(last_run_at__isnull=True) | Q(last_run_at__lt=due)).update(**changes)
+
+
+def _since(row: PeriodicTask, schedule: Any) -> dt.datetime:
+    """The instant after which the next run is looked for: the last run, else when the periodic task
+    was made; never before its start time. An interval's first run is at its start time (then every
+    period from there), a crontab's at its first time from the start time on."""
+    if isinstance(schedule, Clocked) and row.last_run_at is None:
+        return EPOCH  # a clocked run not made yet is due at its time, even one already past
+    since = row.last_run_at or row.date_created
+    if row.start_time is not None:
+        before_start = row.start_time - (dt.timedelta(seconds=schedule.seconds) if isinstance(schedule, Interval)
+                                         else _TINY)
+        since = max(since, before_start)
+    return since
+
+
+# -- JOBS["BEAT_SCHEDULE"] -> the database --------------------------------------------------------
+
+ENTRY_KEYS = {"task", "schedule", "args", "kwargs", "options", "catch_up", "description", "one_off"}
+OPTION_KEYS = {"queue", "priority", "expires"}
+
+
+def sync_settings(beat_schedule: dict[str, Any]) -> None:
+    """Create or update one periodic task per entry (source "settings"); disable, never delete, those
+    that were removed from the settings. Periodic tasks made in the admin are left alone."""
+    names = set()
+    with transaction.atomic():
+        for name, spec in beat_schedule.items():
+            names.add(name)
+            _sync_one(name, spec)
+        gone = PeriodicTask.objects.filter(source=PeriodicTask.SETTINGS, enabled=True).exclude(name__in=names)
+        for row in gone:
+            logger.warning("beat: %r is no longer in JOBS['BEAT_SCHEDULE']: disabled (delete it in the admin "
+                           "if it should go)", row.name)
+            row.enabled = False
+            row.save(update_fields=["enabled", "date_changed"])
+        BeatVersion.bump()
+
+
+def _sync_one(name: str, spec: Any) -> None:
+    where = f"JOBS['BEAT_SCHEDULE'][{name!r}]"
+    if not isinstance(spec, dict) or "task" not in spec or "schedule" not in spec:
+        raise ScheduleError(f"{where} must be a dict with at least 'task' and 'schedule'")
+    unknown = set(spec) - ENTRY_KEYS
+    if unknown:
+        raise ScheduleError(f"{where} has unknown key(s) {sorted(unknown)}; known: {sorted(ENTRY_KEYS)}")
+    options = spec.get("options") or {}
+    unknown = set(options) - OPTION_KEYS
+    if unknown:
+        raise ScheduleError(f"{where}['options'] has unknown key(s) {sorted(unknown)}; known: {sorted(OPTION_KEYS)}")
+    values = {
+        "task": spec["task"], "schedule": schedule_row(spec["schedule"], where),
+        "args": list(spec.get("args") or []), "kwargs": dict(spec.get("kwargs") or {}),
+        "queue": options.get("queue", ""), "priority": options.get("priority"),
+        "expire_seconds": options.get("expires"), "catch_up": spec.get("catch_up", "once"),
+        "description": spec.get("description", ""), "one_off": bool(spec.get("one_off", False)),
+        "source": PeriodicTask.SETTINGS, "enabled": True,
+    }
+    row = PeriodicTask.objects.filter(name=name).first()
+    if row is not None and row.source != PeriodicTask.SETTINGS:
+        logger.warning("beat: %s has the name of a periodic task made in the admin; the admin's is kept", where)
+        return
+    if row is None:
+        PeriodicTask.objects.create(name=name, **values)
+    elif any(getattr(row, key) != value for key, value in values.items()):
+        for key, value in values.items():
+            setattr(row, key, value)
+        row.save()
+
+
+def schedule_row(value: Any, where: str = "schedule") -> Any:
+    """A CrontabSpec, seconds, a timedelta or an aware datetime -> a schedule row (reused if equal)."""
+    row: Any
+    if isinstance(value, CrontabSpec):
+        crontab = value.resolve(default_timezone())
+        row, _ = CrontabSchedule.objects.get_or_create(
+            minute=crontab.minute, hour=crontab.hour, day_of_week=crontab.day_of_week,
+            day_of_month=crontab.day_of_month, month_of_year=crontab.month_of_year, timezone=crontab.timezone)
+        return row
+    if isinstance(value, dt.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        seconds = int(value)
+        if seconds != value:
+            raise ScheduleError(f"{where}: schedule {value!r} must be a whole number of seconds")
+        for period in (IntervalSchedule.DAYS, IntervalSchedule.HOURS, IntervalSchedule.MINUTES):
+            unit = IntervalSchedule.UNIT[period]
+            if seconds % unit == 0:
+                row, _ = IntervalSchedule.objects.get_or_create(every=seconds // unit, period=period)
+                return row
+        row, _ = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)
+        return row
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        row, _ = ClockedSchedule.objects.get_or_create(clocked_time=value)
+        return row
+    raise ScheduleError(f"{where}: schedule must be crontab(...), seconds, a timedelta or an aware datetime, "
+                        f"not {value!r}")

@@ -1,0 +1,195 @@
+"""Periodic tasks and their schedules, edited in the Django admin and read by `runbeat`.
+
+A PeriodicTask has exactly one schedule: the three kinds (crontab, interval, clocked) share a base
+table, so the task points at one `Schedule` row and cannot point at two or none (django-celery-beat
+has a nullable foreign key per kind instead). Every change to any of these rows bumps one version
+counter (BeatVersion); beat reads that one row each tick and reloads the schedules only when it
+changed, so an edit in the admin takes effect on the next tick without reading every row each second.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F
+
+from .engine import schedules
+
+
+def default_timezone() -> str:
+    jobs = getattr(settings, "JOBS", {}) or {}
+    return jobs.get("TIMEZONE") or settings.TIME_ZONE or "UTC"
+
+
+class Schedule(models.Model):
+    """What the three kinds have in common; use one of them, not this."""
+
+    class Meta:
+        verbose_name = "schedule"
+
+    def concrete(self) -> CrontabSchedule | IntervalSchedule | ClockedSchedule:
+        for name in ("crontabschedule", "intervalschedule", "clockedschedule"):
+            try:
+                return getattr(self, name)
+            except models.ObjectDoesNotExist:
+                continue
+        raise ValueError(f"schedule {self.pk} has no kind")
+
+    def engine(self) -> schedules.Crontab | schedules.Interval | schedules.Clocked:
+        return self.concrete().engine()
+
+    def __str__(self) -> str:
+        try:
+            return str(self.concrete())
+        except ValueError:
+            return f"schedule {self.pk}"
+
+
+class CrontabSchedule(Schedule):
+    minute = models.CharField(max_length=240, default="*", help_text="0-59, *, */15, 0,30, 0-10 ...")
+    hour = models.CharField(max_length=96, default="*", help_text="0-23")
+    day_of_week = models.CharField(max_length=64, default="*", help_text="0-6 (0 = Sunday) or sun-sat")
+    day_of_month = models.CharField(max_length=124, default="*", help_text="1-31")
+    month_of_year = models.CharField(max_length=64, default="*", help_text="1-12")
+    timezone = models.CharField(max_length=63, default=default_timezone,
+                                help_text="IANA time zone the times are in, e.g. Europe/Berlin")
+
+    class Meta:
+        verbose_name = "crontab schedule"
+
+    def engine(self) -> schedules.Crontab:
+        return schedules.Crontab(self.minute, self.hour, self.day_of_week, self.day_of_month,
+                                 self.month_of_year, self.timezone)
+
+    def clean(self) -> None:
+        try:
+            self.engine()
+        except schedules.ScheduleError as exc:
+            raise ValidationError({exc.field or "minute": str(exc)}) from exc
+
+    def __str__(self) -> str:
+        try:
+            return self.engine().describe()
+        except schedules.ScheduleError:
+            return "invalid crontab"
+
+
+class IntervalSchedule(Schedule):
+    SECONDS, MINUTES, HOURS, DAYS = "seconds", "minutes", "hours", "days"
+    PERIODS = [(SECONDS, "seconds"), (MINUTES, "minutes"), (HOURS, "hours"), (DAYS, "days")]
+    UNIT = {SECONDS: 1, MINUTES: 60, HOURS: 3600, DAYS: 86400}
+
+    every = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    period = models.CharField(max_length=16, choices=PERIODS, default=MINUTES)
+
+    class Meta:
+        verbose_name = "interval schedule"
+
+    def engine(self) -> schedules.Interval:
+        return schedules.Interval(self.every * self.UNIT[self.period])
+
+    def __str__(self) -> str:
+        return self.engine().describe() if self.every else "invalid interval"
+
+
+class ClockedSchedule(Schedule):
+    clocked_time = models.DateTimeField(help_text="The one time it runs.")
+
+    class Meta:
+        verbose_name = "clocked schedule"
+
+    def engine(self) -> schedules.Clocked:
+        return schedules.Clocked(self.clocked_time)
+
+    def __str__(self) -> str:
+        return self.engine().describe() if self.clocked_time else "invalid clocked time"
+
+
+class PeriodicTask(models.Model):
+    ADMIN, SETTINGS = "admin", "settings"
+    CATCH_UP = [("once", "once: after downtime, send one run for the missed ones"),
+                ("none", "none: skip runs missed by more than a minute")]
+
+    name = models.CharField(max_length=200, unique=True, help_text="A name for people; unique.")
+    task = models.CharField(max_length=200, help_text="The registered task name, e.g. reports.tasks.send_report")
+    schedule = models.ForeignKey(Schedule, on_delete=models.PROTECT, related_name="periodic_tasks",
+                                 help_text="Make one first under Crontab, Interval or Clocked schedules.")
+    args = models.JSONField(default=list, blank=True, help_text='A JSON list, e.g. ["weekly", 7]')
+    kwargs = models.JSONField(default=dict, blank=True, help_text='A JSON object, e.g. {"format": "pdf"}')
+    queue = models.CharField(max_length=200, blank=True, help_text="Empty: the task's own queue.")
+    priority = models.PositiveSmallIntegerField(null=True, blank=True,
+                                                validators=[MinValueValidator(0), MaxValueValidator(9)],
+                                                help_text="0-9, 9 first. Empty: the task's own.")
+    expire_seconds = models.PositiveIntegerField(null=True, blank=True,
+                                                 help_text="Not run if not started within this many seconds.")
+    one_off = models.BooleanField(default=False, help_text="Run once, then disable itself.")
+    start_time = models.DateTimeField(null=True, blank=True, help_text="No runs before this time.")
+    enabled = models.BooleanField(default=True)
+    catch_up = models.CharField(max_length=8, choices=CATCH_UP, default="once")
+    description = models.TextField(blank=True)
+    source = models.CharField(max_length=16, choices=[(ADMIN, "admin"), (SETTINGS, "settings")], default=ADMIN,
+                              editable=False, help_text="settings: kept in step with JOBS['BEAT_SCHEDULE'].")
+    last_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    total_run_count = models.PositiveIntegerField(default=0, editable=False)
+    date_created = models.DateTimeField(auto_now_add=True)
+    date_changed = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "periodic task"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    #: Written by beat alone, with its conditional UPDATE (beat_store.py).
+    BEAT_FIELDS = ("last_run_at", "total_run_count")
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Saving a row loaded a while ago must not write back its stale last run and count: beat
+        would think the runs since had not happened and send them again. So an update leaves them
+        out, unless update_fields names them."""
+        if not self._state.adding and self.pk is not None and kwargs.get("update_fields") is None \
+                and not kwargs.get("force_insert"):
+            kwargs["update_fields"] = [f.name for f in self._meta.concrete_fields
+                                       if not f.primary_key and f.name not in self.BEAT_FIELDS]
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        if not isinstance(self.args, list):
+            raise ValidationError({"args": "args must be a JSON list, e.g. [1, 2]"})
+        if not isinstance(self.kwargs, dict):
+            raise ValidationError({"kwargs": 'kwargs must be a JSON object, e.g. {"a": 1}'})
+
+    def next_run(self, now: dt.datetime | None = None) -> dt.datetime | None:
+        """When beat will next send it (aware UTC), or None (disabled, or a clocked run that passed)."""
+        if not self.enabled:
+            return None
+        now = now or dt.datetime.now(dt.timezone.utc)
+        since = self.last_run_at or self.start_time or self.date_created or now
+        nxt = self.schedule.engine().next_after(since)
+        if nxt is not None and nxt < now:
+            return now  # due: beat sends it on its next tick
+        return nxt
+
+
+class BeatVersion(models.Model):
+    """One row, bumped on every change to periodic tasks and schedules (see the module docstring)."""
+
+    version = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "beat version"
+
+    @classmethod
+    def bump(cls) -> None:
+        if not cls.objects.filter(pk=1).update(version=F("version") + 1):
+            cls.objects.get_or_create(pk=1, defaults={"version": 1})
+
+    @classmethod
+    def current(cls) -> int:
+        return cls.objects.filter(pk=1).values_list("version", flat=True).first() or 0
