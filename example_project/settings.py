@@ -90,7 +90,16 @@ DEFAULT_FROM_EMAIL = "shop@example.com"
 #
 #     JOBS = {"BROKER_URL": "redis://127.0.0.1:6379/0"}
 #     JOBS = {"REDIS_CACHE": "default"}   # reuse CACHES["default"] (django-redis or Django's RedisCache)
-JOBS: dict[str, object] = {}
+#
+# A periodic task from the settings: `runbeat` syncs it into the database when it starts, where the
+# admin shows it beside those made there (make demo adds one: the morning sales report).
+JOBS: dict[str, object] = {
+    "TIME_LIMIT": 600,  # no task may hold a worker process for more than 10 minutes
+    "BEAT_SCHEDULE": {
+        "count recent orders": {"task": "shop.count_recent_orders", "schedule": 60, "kwargs": {"minutes": 60},
+                                "description": "Logs how many orders came in during the last hour."},
+    },
+}
 
 # The worker logs every task it runs on the "jobs" logger; show those lines in the console, for the
 # web process (what was enqueued) as well as for `runworker`.

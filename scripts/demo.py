@@ -1,9 +1,10 @@
-"""`make demo`: the example project's web server and worker, with their logs in one terminal.
+"""`make demo`: the example project's web server, worker and beat, with their logs in one terminal.
 
 Set-up it does on its own: a Redis (the one at JOBS_BROKER_URL if it answers, else a private
 redis-server / valkey-server on a free port), the example database (migrate), an admin user whose
-password it prints. Then it runs the processes, each line prefixed with its name. Ctrl-C stops them
-in order: web and worker first (the worker finishes or hands back its tasks), Redis last.
+password it prints, and a periodic task made as a user makes one in the admin (the settings bring
+another). Then it runs the processes, each line prefixed with its name. Ctrl-C stops them in order:
+web, worker and beat first (the worker finishes or hands back its tasks), Redis last.
 """
 
 from __future__ import annotations
@@ -64,8 +65,22 @@ def admin_password(env: dict[str, str]) -> str:
         "u, _ = User.objects.get_or_create(username='admin', defaults={'is_staff': True, 'is_superuser': True})\n"
         f"u.is_staff = u.is_superuser = True; u.set_password({password!r}); u.save()\n"
     )
-    manage("shell", "-c", script, env=env)
+    manage("shell", "-v", "0", "-c", script, env=env)
     return password
+
+
+# What a user would click together in the admin: a report every weekday morning, Berlin time. Made
+# only if missing, so an edit made in the admin survives the next `make demo`.
+MORNING_REPORT = """
+from jobs.models import CrontabSchedule, PeriodicTask
+if not PeriodicTask.objects.filter(name="morning sales report").exists():
+    schedule, _ = CrontabSchedule.objects.get_or_create(minute="0", hour="8", day_of_week="mon-fri",
+                                                        day_of_month="*", month_of_year="*",
+                                                        timezone="Europe/Berlin")
+    PeriodicTask.objects.create(name="morning sales report", task="example_project.shop.tasks.build_report",
+                                args=[7], schedule=schedule,
+                                description="The last week's orders, for the 08:00 meeting in Berlin.")
+"""
 
 
 def pump(name: str, stream) -> None:  # type: ignore[no-untyped-def]
@@ -90,10 +105,12 @@ def main() -> int:
 
     manage("migrate", "--noinput", "-v", "0", env=env)
     password = admin_password(env)
+    manage("shell", "-v", "0", "-c", MORNING_REPORT, env=env)
     port = free_port(int(env.get("DEMO_PORT", "8000")))
     processes = {
         "web": [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
         "worker": [sys.executable, "manage.py", "runworker", "-Q", "emails,default", "-c", "2", "-l", "debug"],
+        "beat": [sys.executable, "manage.py", "runbeat"],
     }
     running: dict[str, subprocess.Popen[str]] = {}
     for name, cmd in processes.items():
@@ -105,7 +122,8 @@ def main() -> int:
 
     say(f"\n  Demo page:  http://127.0.0.1:{port}/\n  Admin:      http://127.0.0.1:{port}/admin/  "
         f"(user admin, password {password})\n  Emails:     {ROOT / 'var' / 'sent_emails'}\n"
-        "  Ctrl-C stops web, worker and Redis.\n")
+        f"  Periodic:   http://127.0.0.1:{port}/admin/jobs/periodictask/\n"
+        "  Ctrl-C stops web, worker, beat and Redis.\n")
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -116,7 +134,7 @@ def main() -> int:
                     say(f"{name} exited with code {proc.returncode}; stopping the demo")
                     stop.set()
     finally:
-        say("Stopping: web and worker first (running tasks finish or go back to their queue), then Redis")
+        say("Stopping: web, worker and beat first (running tasks finish or go back to their queue), then Redis")
         for proc in running.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

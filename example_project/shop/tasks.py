@@ -4,6 +4,7 @@ in the web process to send them and in the worker to run them."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ from jobs import task
 from .models import Order
 
 CENTS = Decimal("0.01")
+logger = logging.getLogger("jobs.example")
 
 
 @task(queue="emails", name="shop.send_order_email")
@@ -45,6 +47,16 @@ def build_report(days: int) -> dict[str, Any]:
     totals = orders.aggregate(count=Count("id"), revenue=Sum("total"))
     revenue = (totals["revenue"] or Decimal(0)).quantize(CENTS)  # SQLite sums in floating point
     return {"days": days, "orders": totals["count"], "revenue": str(revenue), "daily": daily}
+
+
+@task(name="shop.count_recent_orders", ignore_result=True)
+def count_recent_orders(minutes: int = 60) -> int:
+    """Sent by beat every minute (JOBS["BEAT_SCHEDULE"] in settings.py); its log line shows the
+    periodic run arriving in the worker."""
+    since = timezone.now() - dt.timedelta(minutes=minutes)
+    count = Order.objects.filter(created__gte=since).count()
+    logger.info("shop: %d order(s) in the last %d minutes", count, minutes)
+    return count
 
 
 @task
