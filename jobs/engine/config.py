@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +108,12 @@ class Config:
         if self.beat_lease_seconds < 2:
             raise ConfigurationError("JOBS['BEAT_LEASE_SECONDS'] must be at least 2 seconds "
                                      "(beat renews it every second).")
+        if self.timezone:
+            try:
+                zoneinfo.ZoneInfo(self.timezone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+                raise ConfigurationError(f"JOBS['TIMEZONE'] {self.timezone!r} is not a known time zone; use an "
+                                         "IANA name like 'Europe/Berlin'") from exc
         if not isinstance(self.beat_schedule, dict):
             raise ConfigurationError("JOBS['BEAT_SCHEDULE'] must be a dict: name -> {'task': ..., 'schedule': ...}")
         if self.max_deliveries < 0 or self.dead_letters_max < 1:

@@ -203,6 +203,12 @@ def test_a_broker_url_redis_py_cannot_use_is_a_settings_error():
             engine_app.current()
 
 
+def test_an_unknown_time_zone_is_a_settings_error():
+    with override_settings(JOBS={"TIMEZONE": "Europe/Berln"}):
+        with pytest.raises(ConfigurationError, match="'Europe/Berln' is not a known time zone.*IANA"):
+            engine_app.current()
+
+
 @pytest.mark.django_db(transaction=False)
 def test_eager_tasks_leave_the_callers_transaction_alone():
     from django.db import connection, transaction
