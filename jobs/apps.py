@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 from django.core.signals import setting_changed
-from django.db import close_old_connections, connections
+from django.db import close_old_connections, connections, transaction
 from django.utils.module_loading import autodiscover_modules
 
 
@@ -18,7 +18,7 @@ class JobsConfig(AppConfig):
         from .conf import load
         from .engine import app as engine_app
 
-        engine_app.configure(load)
+        engine_app.configure(load, on_commit=transaction.on_commit)
         setting_changed.connect(_settings_changed, dispatch_uid="jobs.settings_changed")
         from . import mail, signals
 

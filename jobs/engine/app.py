@@ -18,6 +18,7 @@ from .broker import Broker
 from .config import Config
 from .keys import Keys
 from .registry import Registry, registry
+from .routing import Router
 
 logger = logging.getLogger("jobs")
 
@@ -70,6 +71,7 @@ class App:
         self.config = config
         self.registry = tasks if tasks is not None else registry
         self.keys = Keys(config.key_prefix)
+        self.router = Router(config.routes)
         self.hooks = hooks
         self._broker: Broker | None = None
         self._pid = os.getpid()
@@ -90,14 +92,26 @@ class App:
 _loader: Callable[[], Config] = Config
 _current: App | None = None
 _guard = threading.Lock()
+#: Runs a callable when the caller's database transaction commits (at once outside one; never if it
+#: rolls back). The Django layer installs django.db.transaction.on_commit; the engine has no database.
+_on_commit: Callable[[Callable[[], None]], None] | None = None
 
 
-def configure(loader: Callable[[], Config]) -> None:
-    """Install where settings come from; they are read on first use."""
-    global _loader, _current
+def configure(loader: Callable[[], Config], on_commit: Callable[[Callable[[], None]], None] | None = None) -> None:
+    """Install where settings come from (they are read on first use), and how to wait for a commit."""
+    global _loader, _current, _on_commit
     with _guard:
         _loader = loader
+        _on_commit = on_commit
         _current = None
+
+
+def after_commit(fn: Callable[[], None]) -> None:
+    if _on_commit is None:
+        from .errors import ConfigurationError
+
+        raise ConfigurationError("enqueue on commit needs Django's transactions: add 'jobs' to INSTALLED_APPS")
+    _on_commit(fn)
 
 
 def current() -> App:

@@ -168,3 +168,18 @@ class EagerResult(AsyncResult):
 
     def forget(self) -> None:
         pass
+
+
+class PendingEagerResult(EagerResult):
+    """An eager run that waits for the caller's transaction to commit: PENDING until then (and for
+    good if it rolls back), then the finished result."""
+
+    def __init__(self, id: str, task_name: str) -> None:
+        AsyncResult.__init__(self, id, task_name)
+        self._meta = None
+
+    def _wait(self, timeout: float | None) -> ResultMeta:
+        if self._meta is None:
+            raise RuntimeError(f"{self.task_name}[{self.id}] runs when the transaction commits (on_commit); "
+                               "it has not committed yet")
+        return self._meta

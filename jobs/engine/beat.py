@@ -196,14 +196,19 @@ class Beat:
         return sent
 
     def _queue_of(self, name: str) -> str:
+        """As for a call: JOBS["ROUTES"], then the registered task's queue, then the default."""
         task = self.app.registry._tasks.get(name)
-        return (task.queue if task is not None and task.queue else None) or self.default_queue
+        return (self.app.router.route(name).queue or (task.queue if task is not None else None)
+                or self.default_queue)
 
     def _priority_of(self, entry: Entry) -> int:
         if entry.priority is not None:
             return entry.priority
         task = self.app.registry._tasks.get(entry.task)
-        return task.priority if task is not None and task.priority is not None else 0
+        for priority in (self.app.router.route(entry.task).priority, task.priority if task is not None else None):
+            if priority is not None:
+                return priority
+        return 0
 
     def _sleep(self, now: dt.datetime) -> float:
         wait = 1.0

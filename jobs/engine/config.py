@@ -29,7 +29,11 @@ class Config:
     broker_options: dict[str, Any] = field(default_factory=dict)
     key_prefix: str = "jobs"
     default_queue: str = "default"
+    #: Task name patterns (or callables) -> queue / priority; see routing.py.
+    routes: Any = None
     eager: bool = False
+    #: delay()/apply_async() wait for the caller's transaction to commit (never sent if it rolls back).
+    enqueue_on_commit: bool = False
     eager_propagates: bool = False
     task_serializer: str = "json"
     result_serializer: str = "json"
@@ -108,6 +112,9 @@ class Config:
         if self.beat_lease_seconds < 2:
             raise ConfigurationError("JOBS['BEAT_LEASE_SECONDS'] must be at least 2 seconds "
                                      "(beat renews it every second).")
+        from .routing import Router
+
+        Router(self.routes)  # raises on a bad pattern, queue or priority
         if self.timezone:
             try:
                 zoneinfo.ZoneInfo(self.timezone)

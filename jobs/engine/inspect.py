@@ -85,3 +85,19 @@ class Inspector:
     def dead_letter(self, dead_id: str) -> DeadLetter | None:
         [raw] = self.broker.dead_records([dead_id])
         return DeadLetter.parse(raw) if raw else None
+
+    def unserved_routes(self, app: Any) -> dict[str, list[str]]:
+        """Queue -> the tasks (and ROUTES patterns) that send to it, for each queue no live worker
+        consumes: a routing mistake shows here before the queue fills up. Callable routes are not
+        asked (they may depend on arguments)."""
+        served = {q for w in self.workers() if w.alive for q in w.queues}
+        senders: dict[str, list[str]] = {}
+        for name in app.registry:
+            task = app.registry.get(name)
+            route = app.router.pattern_route(name)
+            queue = route.queue or task.queue or app.config.default_queue
+            senders.setdefault(queue, []).append(name)
+        for pattern, route in app.router.patterns():
+            if route.queue and pattern not in senders.get(route.queue, []):
+                senders.setdefault(route.queue, []).append(f"ROUTES[{pattern!r}]")
+        return {queue: names for queue, names in sorted(senders.items()) if queue not in served}

@@ -20,12 +20,13 @@ from typing import Any
 
 from . import app as app_module
 from . import retry as retry_policy
-from .asyncresult import AsyncResult
+from .asyncresult import AsyncResult, PendingEagerResult
 from .asyncresult import AsyncResult as _AsyncResult  # the name Task.AsyncResult shadows
 from .config import check_name
 from .errors import ConfigurationError, MaxRetriesExceededError, Retry
 from .message import MAX_PRIORITY, Message
 from .registry import registry
+from .routing import NO_ROUTE
 
 _request: contextvars.ContextVar[Request | None] = contextvars.ContextVar("jobs_request", default=None)
 
@@ -186,6 +187,11 @@ class Task:
     def delay(self, *args: Any, **kwargs: Any) -> _AsyncResult:
         return self.apply_async(args, kwargs)
 
+    def delay_on_commit(self, *args: Any, **kwargs: Any) -> _AsyncResult:
+        """delay(), once the current database transaction commits; never if it rolls back. Outside
+        a transaction, at once. So a task never looks for a row its caller has not committed yet."""
+        return self.apply_async(args, kwargs, on_commit=True)
+
     def apply_async(  # noqa: PLR0913 - Celery's signature
         self,
         args: Iterable[Any] | None = None,
@@ -201,23 +207,41 @@ class Task:
         serializer: str | None = None,
         time_limit: float | None = None,
         soft_time_limit: float | None = None,
+        on_commit: bool | None = None,
     ) -> _AsyncResult:
+        """Send one call. The arguments are encoded (and refused if they cannot be) at once, even
+        with on_commit=True, so a bad argument fails here and not at commit time."""
         app = app_module.current()
         message = self.message(args, kwargs, countdown=countdown, eta=eta, expires=expires,
                                queue=queue, priority=priority, task_id=task_id,
                                ignore_result=ignore_result, serializer=serializer,
                                time_limit=time_limit, soft_time_limit=soft_time_limit)
+        if on_commit is None:
+            on_commit = app.config.enqueue_on_commit
         if app.config.eager:
             from .worker.execute import run_eagerly
 
+            if on_commit:
+                pending = PendingEagerResult(message.id, self.name)
+
+                def run() -> None:
+                    pending._meta = run_eagerly(app, self, message)._meta
+
+                app_module.after_commit(run)
+                return pending
             return run_eagerly(app, self, message)
-        app.broker.enqueue([message])
+        if on_commit:
+            message.encode()  # fail now on what cannot be encoded, not inside the commit
+            app_module.after_commit(functools.partial(app.broker.enqueue, [message]))
+        else:
+            app.broker.enqueue([message])
         return _AsyncResult(message.id, self.name)
 
     def message(self, args: Iterable[Any] | None = None, kwargs: dict[str, Any] | None = None,
                 **options: Any) -> Message:
         """The Message that apply_async would send, with every option checked."""
-        config = app_module.current().config
+        app = app_module.current()
+        config = app.config
         now = time.time()
         args = tuple(args or ())
         kwargs = dict(kwargs or {})
@@ -230,16 +254,18 @@ class Task:
         expires = options.get("expires")
         if expires is None:
             expires = self.expires
-        queue = options.get("queue")
+        queue, priority = options.get("queue"), options.get("priority")
         if queue:
             check_name(f"queue for {self.name}", queue, ValueError)
-        else:
-            queue = self.queue or config.default_queue  # both checked once, when they were set
-        priority = options.get("priority")
         if priority is not None:
             _check_priority(priority)
-        else:
-            priority = self.priority if self.priority is not None else 0
+        if not queue or priority is None:
+            # The call's own options win, then JOBS["ROUTES"], then @task(...), then the defaults
+            # (all but the call's were checked when they were set).
+            route = app.router.route(self.name, args, kwargs, options) if app.router else NO_ROUTE
+            queue = queue or route.queue or self.queue or config.default_queue
+            if priority is None:
+                priority = next(p for p in (route.priority, self.priority, 0) if p is not None)
         task_id = options.get("task_id")
         if task_id:
             check_name(f"task_id for {self.name}", task_id, ValueError)
@@ -358,7 +384,7 @@ def send_task(name: str, args: Iterable[Any] | None = None, kwargs: dict[str, An
               countdown: float | None = None, task_id: str | None = None) -> AsyncResult:
     """Send a task by name, whether or not this process has it registered (Celery's send_task): a
     web process can send work that only the workers' code defines. Its queue and priority are the
-    registered task's if this process knows it, else DEFAULT_QUEUE and 0."""
+    registered task's if this process knows it, else JOBS["ROUTES"]' or DEFAULT_QUEUE and 0."""
     app = app_module.current()
     check_name("task name", name, ValueError)
     known = app.registry._tasks.get(name)
@@ -368,10 +394,13 @@ def send_task(name: str, args: Iterable[Any] | None = None, kwargs: dict[str, An
     if priority is not None:
         _check_priority(priority)
     now = time.time()
+    args, kwargs = tuple(args or ()), dict(kwargs or {})
+    route = app.router.route(name, args, kwargs, {}) if app.router else NO_ROUTE
     message = Message(
-        id=task_id or str(uuid.uuid4()), task=name, args=tuple(args or ()), kwargs=dict(kwargs or {}),
-        queue=check_name("queue", queue, ValueError) if queue else app.config.default_queue,
-        priority=priority or 0, eta=now + countdown if countdown else None, expires=_expires(expires, now, name),
+        id=task_id or str(uuid.uuid4()), task=name, args=args, kwargs=kwargs,
+        queue=check_name("queue", queue, ValueError) if queue else route.queue or app.config.default_queue,
+        priority=next(p for p in (priority, route.priority, 0) if p is not None),
+        eta=now + countdown if countdown else None, expires=_expires(expires, now, name),
         content_type=app.config.task_serializer,
     )
     if app.config.eager:

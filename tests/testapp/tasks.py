@@ -270,3 +270,11 @@ def chaos_task(number):
         except redis.ConnectionError:
             _time.sleep(0.1)
     raise RuntimeError("Redis did not come back")
+
+
+@task
+def username_of(user_id):
+    """Reads a row: it must be committed before the task runs (delay_on_commit)."""
+    from django.contrib.auth.models import User
+
+    return User.objects.get(pk=user_id).username

@@ -63,6 +63,10 @@ class Command(BaseCommand):
         for name, n in inspector.unserved_queues().items():
             self.stderr.write(f"WARNING: queue {name!r} has {n} waiting task(s) and no live worker consumes it "
                               f"(start one with: manage.py runworker -Q {name})")
+        for queue, senders in inspector.unserved_routes(app).items():
+            shown = ", ".join(senders[:5]) + (f" and {len(senders) - 5} more" if len(senders) > 5 else "")
+            self.stderr.write(f"WARNING: no live worker consumes queue {queue!r}, where {shown} "
+                              f"{'is' if len(senders) == 1 else 'are'} routed (manage.py runworker -Q {queue})")
 
     def dead_list(self, limit: int, **_: Any) -> None:
         letters = self.inspector.dead_letters(limit)
