@@ -26,7 +26,7 @@ import datetime as dt
 import zoneinfo
 from dataclasses import dataclass
 
-from croniter import CroniterBadCronError, croniter
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
 from .errors import ConfigurationError
 
@@ -75,6 +75,11 @@ class Crontab:
                 raise ScheduleError(f"{field}: {value!r} is not valid here ({exc}); allowed: numbers "
                                     f"{_LIMITS[field]}, *, ranges a-b, lists a,b and steps */n", field) from exc
         zone(self.timezone)
+        try:
+            croniter(self.expression, dt.datetime(2000, 1, 1)).get_next(dt.datetime)
+        except (CroniterBadDateError, ValueError) as exc:
+            raise ScheduleError(f"day_of_month: {self.day_of_month!r} never happens in month_of_year "
+                                f"{self.month_of_year!r}, so this crontab would never run", "day_of_month") from exc
 
     @property
     def expression(self) -> str:
@@ -87,24 +92,63 @@ class Crontab:
 
     def next_after(self, after: dt.datetime) -> dt.datetime:
         tz = zone(self.timezone)
+        after = after.astimezone(UTC)  # compared with times in `tz`: in one zone Python ignores fold
         # From just before: the wall time of `after` itself may stand for a later instant too (the
         # second occurrence of a repeated time).
         times = croniter(self.expression, _wall(after, tz) - dt.timedelta(seconds=1))
         for _ in range(10_000):
             for candidate in _instants(times.get_next(dt.datetime), tz, self.recurring):
                 if candidate > after:
-                    return candidate.astimezone(UTC)
+                    if _same_offset(tz, after - _NEAR, candidate + _NEAR):
+                        return candidate.astimezone(UTC)
+                    return self._earliest_after(after, tz)  # a DST change is near: wall order is not time order
         raise ScheduleError(f"crontab {self.expression!r} has no run in the next 10,000 candidates")
+
+    def _earliest_after(self, after: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+        """Near a DST change a later wall time can be an earlier instant (02:45 of the first pass
+        of a repeated hour comes before 02:00 of the second): look at every wall time from some
+        hours before `after` and keep the earliest instant after it."""
+        times = croniter(self.expression, _wall(after - _NEAR, tz))
+        best: dt.datetime | None = None
+        for _ in range(100_000):
+            wall = times.get_next(dt.datetime)
+            if best is not None and wall > _wall(best, tz) + _NEAR:
+                break
+            for candidate in _instants(wall, tz, self.recurring):
+                candidate = candidate.astimezone(UTC)  # aware datetimes of one zone compare by wall time
+                if candidate > after and (best is None or candidate < best):
+                    best = candidate
+        if best is None:
+            raise ScheduleError(f"crontab {self.expression!r} has no run near {after.isoformat()}")
+        return best.astimezone(UTC)
 
     def last_at_or_before(self, at: dt.datetime, since: dt.datetime) -> dt.datetime | None:
         """The latest run at or before `at` (None if none in the previous 10,000 candidates)."""
         tz = zone(self.timezone)
+        at = at.astimezone(UTC)
+        if not _same_offset(tz, at - _NEAR, at + _NEAR):
+            return self._latest_at_or_before(at, tz)
         times = croniter(self.expression, _wall(at, tz) + dt.timedelta(minutes=1))
         for _ in range(10_000):
             for candidate in reversed(_instants(times.get_prev(dt.datetime), tz, self.recurring)):
                 if candidate <= at:
                     return candidate.astimezone(UTC)
         return None
+
+    def _latest_at_or_before(self, at: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime | None:
+        """As _earliest_after, backwards: 02:30 of the first pass of a repeated hour comes before
+        02:05 of the second."""
+        times = croniter(self.expression, _wall(at + _NEAR, tz))
+        best: dt.datetime | None = None
+        for _ in range(100_000):
+            wall = times.get_prev(dt.datetime)
+            if best is not None and wall < _wall(best, tz) - _NEAR:
+                break
+            for candidate in _instants(wall, tz, self.recurring):
+                candidate = candidate.astimezone(UTC)
+                if candidate <= at and (best is None or candidate > best):
+                    best = candidate
+        return best
 
     def describe(self) -> str:
         return describe_crontab(self)
@@ -117,6 +161,9 @@ class Interval:
     def __post_init__(self) -> None:
         if self.seconds <= 0:
             raise ScheduleError("an interval must be a positive number of seconds", "every")
+        if self.seconds > MAX_INTERVAL:
+            raise ScheduleError(f"an interval may be at most {MAX_INTERVAL // 86400} days; for rarer runs use a "
+                                "crontab or a clocked schedule", "every")
 
     def next_after(self, after: dt.datetime) -> dt.datetime:
         return (after + dt.timedelta(seconds=self.seconds)).astimezone(UTC)
@@ -147,6 +194,17 @@ class Clocked:
 
     def describe(self) -> str:
         return f"once, at {self.at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+#: Beyond this an interval is a typo, and datetime arithmetic would overflow.
+MAX_INTERVAL = 3650 * 86400
+
+#: Longer than any DST shift (they are an hour, at most two in history).
+_NEAR = dt.timedelta(hours=3)
+
+
+def _same_offset(tz: zoneinfo.ZoneInfo, a: dt.datetime, b: dt.datetime) -> bool:
+    return a.astimezone(tz).utcoffset() == b.astimezone(tz).utcoffset()
 
 
 def _wall(instant: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime:

@@ -76,6 +76,44 @@ def test_a_daily_crontab_runs_once_every_day_of_a_year_in_every_zone():
         assert len(set(days)) == 365, name
 
 
+def test_a_quarter_hourly_crontab_runs_every_slot_of_both_passes_of_the_repeated_hour():
+    quarterly = Crontab(minute="*/15", timezone="Europe/Berlin")
+    sent = runs(quarterly, utc(2026, 10, 24, 23, 50), 10)
+    assert sent == [utc(2026, 10, 25, 0, m) for m in (0, 15, 30, 45)] + \
+        [utc(2026, 10, 25, 1, m) for m in (0, 15, 30, 45)] + [utc(2026, 10, 25, 2, 0), utc(2026, 10, 25, 2, 15)]
+
+
+@pytest.mark.parametrize("zone, spring, autumn", [
+    ("Europe/Berlin", utc(2026, 3, 29), utc(2026, 10, 25)),
+    ("America/New_York", utc(2026, 3, 8, 5), utc(2026, 11, 1, 4)),
+    ("Australia/Lord_Howe", utc(2026, 4, 4, 14), utc(2026, 10, 3, 15)),  # a 30-minute shift
+])
+@pytest.mark.parametrize("fields", [dict(minute="*/15"), dict(minute="0"), dict(minute="30", hour="2"),
+                                    dict(minute="0,20,40", hour="1-3"), dict(minute="*/7", hour="2")])
+def test_next_and_last_agree_with_every_run_listed_one_by_one(zone, spring, autumn, fields):
+    """Near both changes, next_after and last_at_or_before must name the earliest later and the
+    latest earlier of the runs that the wall-clock times stand for, listed one minute at a time."""
+    from jobs.engine.schedules import _instants
+
+    cron = Crontab(timezone=zone, **fields)
+    tz = ZoneInfo(zone)
+    from croniter import croniter
+
+    for change in (spring, autumn):
+        start, end = change - dt.timedelta(hours=5), change + dt.timedelta(hours=5)
+        listed, wall = set(), (start - dt.timedelta(hours=28)).astimezone(tz).replace(tzinfo=None)
+        while wall < (end + dt.timedelta(hours=28)).astimezone(tz).replace(tzinfo=None):
+            if croniter.match(cron.expression, wall):
+                listed.update(t.astimezone(UTC) for t in _instants(wall, tz, cron.recurring))
+            wall += dt.timedelta(minutes=1)
+        listed_utc = sorted(listed)
+        t = start
+        while t < end:
+            assert cron.next_after(t) == min(x for x in listed_utc if x > t), t
+            assert cron.last_at_or_before(t, start) == max(x for x in listed_utc if x <= t), t
+            t += dt.timedelta(minutes=11)
+
+
 def test_next_after_is_strictly_after_even_inside_a_repeated_hour():
     every_15 = Crontab(minute="*/15", timezone="Europe/Berlin")
     inside_second_hour = utc(2026, 10, 25, 1, 20)  # 02:20 CET, the second 02:xx
