@@ -14,6 +14,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import format_html
 
 from .engine import app as engine_app
@@ -36,6 +37,26 @@ class TaskNameWidget(forms.TextInput):
 
 
 class PeriodicTaskForm(forms.ModelForm):
+    #: When the row was last changed as this form saw it. Beat changes rows too (a one-off task
+    #: disables itself after its run): a form opened before that must not silently undo it.
+    seen_changed = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None and self.instance.date_changed is not None:
+            self.fields["seen_changed"].initial = self.instance.date_changed.isoformat()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.instance.pk is not None:
+            seen = self.cleaned_data.get("seen_changed")
+            now = PeriodicTask.objects.filter(pk=self.instance.pk).values_list("date_changed", flat=True).first()
+            if seen and now is not None and now.isoformat() != seen:
+                raise forms.ValidationError(
+                    "This periodic task changed after you opened it (beat disables a one-off task after its "
+                    "run; or someone else saved it). Your edit was not saved: reload the page and make it again.")
+        return cleaned
+
     class Meta:
         model = PeriodicTask
         fields = ["name", "enabled", "task", "schedule", "args", "kwargs", "queue", "priority", "expire_seconds",
@@ -82,7 +103,7 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
     def next_run(self, obj: PeriodicTask) -> str:
         try:
             nxt = obj.next_run()
-        except (JobsError, ValueError):
+        except (JobsError, ValueError, ArithmeticError):
             return "schedule cannot be used"
         if nxt is None:
             return "—"
@@ -94,7 +115,13 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
         return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
     def save_model(self, request: HttpRequest, obj: PeriodicTask, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
+        if change:
+            # Only what this form changed: a form opened before beat ran a one-off task must not
+            # write back enabled=True (nor any other field someone else changed meanwhile).
+            columns = {f.name for f in obj._meta.concrete_fields} - set(PeriodicTask.BEAT_FIELDS)
+            obj.save(update_fields=[name for name in form.changed_data if name in columns] + ["date_changed"])
+        else:
+            obj.save()
         if obj.task not in engine_app.current().registry:
             messages.warning(request, f"This web process does not know a task named {obj.task!r}. It is saved: "
                                       "beat sends it by name, and a worker that knows it will run it. Check the "
@@ -102,13 +129,13 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
 
     @admin.action(description="Enable selected periodic tasks", permissions=["change"])
     def enable(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
-        count = queryset.update(enabled=True)
+        count = queryset.update(enabled=True, date_changed=timezone.now())
         BeatVersion.bump()  # update() sends no signal
         self.message_user(request, f"{count} periodic task(s) enabled.")
 
     @admin.action(description="Disable selected periodic tasks", permissions=["change"])
     def disable(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
-        count = queryset.update(enabled=False)
+        count = queryset.update(enabled=False, date_changed=timezone.now())
         BeatVersion.bump()
         self.message_user(request, f"{count} periodic task(s) disabled.")
 

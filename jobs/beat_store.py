@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import close_old_connections, transaction
 from django.db.models import F, Q
+from django.utils import timezone
 
 from .engine.beat import Entry
 from .engine.schedules import Clocked, Interval, ScheduleError
@@ -56,6 +57,7 @@ class DatabaseStore:
             changes["total_run_count"] = F("total_run_count") + 1
         if entry.one_off or isinstance(entry.schedule, Clocked):
             changes["enabled"] = False
+            changes["date_changed"] = timezone.now()  # an admin form opened before this sees it changed
         PeriodicTask.objects.filter(pk=entry.id).filter(
             Q(last_run_at__isnull=True) | Q(last_run_at__lt=due)).update(**changes)
 
@@ -88,12 +90,12 @@ def sync_settings(beat_schedule: dict[str, Any]) -> None:
         for name, spec in beat_schedule.items():
             names.add(name)
             _sync_one(name, spec)
-        gone = PeriodicTask.objects.filter(source=PeriodicTask.SETTINGS, enabled=True).exclude(name__in=names)
+        gone = PeriodicTask.objects.filter(source=PeriodicTask.SETTINGS).exclude(name__in=names)
         for row in gone:
             logger.warning("beat: %r is no longer in JOBS['BEAT_SCHEDULE']: disabled (delete it in the admin "
                            "if it should go)", row.name)
-            row.enabled = False
-            row.save(update_fields=["enabled", "date_changed"])
+            row.enabled, row.source = False, PeriodicTask.REMOVED
+            row.save(update_fields=["enabled", "source", "date_changed"])
         BeatVersion.bump()
 
 
@@ -114,15 +116,20 @@ def _sync_one(name: str, spec: Any) -> None:
         "queue": options.get("queue", ""), "priority": options.get("priority"),
         "expire_seconds": options.get("expires"), "catch_up": spec.get("catch_up", "once"),
         "description": spec.get("description", ""), "one_off": bool(spec.get("one_off", False)),
-        "source": PeriodicTask.SETTINGS, "enabled": True,
     }
     row = PeriodicTask.objects.filter(name=name).first()
-    if row is not None and row.source != PeriodicTask.SETTINGS:
+    if row is not None and row.source == PeriodicTask.ADMIN:
         logger.warning("beat: %s has the name of a periodic task made in the admin; the admin's is kept", where)
         return
     if row is None:
-        PeriodicTask.objects.create(name=name, **values)
-    elif any(getattr(row, key) != value for key, value in values.items()):
+        PeriodicTask.objects.create(name=name, source=PeriodicTask.SETTINGS, enabled=True, **values)
+        return
+    # `enabled` is left as it is: a one-off that ran has disabled itself, and one an operator
+    # disabled in the admin stays disabled across restarts. Only one that comes back to the
+    # settings after it was removed from them is enabled again.
+    if row.source == PeriodicTask.REMOVED:
+        values.update(source=PeriodicTask.SETTINGS, enabled=True)
+    if any(getattr(row, key) != value for key, value in values.items()):
         for key, value in values.items():
             setattr(row, key, value)
         row.save()

@@ -93,6 +93,13 @@ class IntervalSchedule(Schedule):
     def engine(self) -> schedules.Interval:
         return schedules.Interval(self.every * self.UNIT[self.period])
 
+    def clean(self) -> None:
+        if self.every:
+            try:
+                self.engine()
+            except schedules.ScheduleError as exc:
+                raise ValidationError({"every": str(exc)}) from exc
+
     def __str__(self) -> str:
         return self.engine().describe() if self.every else "invalid interval"
 
@@ -111,7 +118,7 @@ class ClockedSchedule(Schedule):
 
 
 class PeriodicTask(models.Model):
-    ADMIN, SETTINGS = "admin", "settings"
+    ADMIN, SETTINGS, REMOVED = "admin", "settings", "removed"
     CATCH_UP = [("once", "once: after downtime, send one run for the missed ones"),
                 ("none", "none: skip runs missed by more than a minute")]
 
@@ -132,7 +139,9 @@ class PeriodicTask(models.Model):
     enabled = models.BooleanField(default=True)
     catch_up = models.CharField(max_length=8, choices=CATCH_UP, default="once")
     description = models.TextField(blank=True)
-    source = models.CharField(max_length=16, choices=[(ADMIN, "admin"), (SETTINGS, "settings")], default=ADMIN,
+    source = models.CharField(max_length=16, choices=[(ADMIN, "admin"), (SETTINGS, "settings"),
+                                                               (REMOVED, "settings, since removed from them")],
+                              default=ADMIN,
                               editable=False, help_text="settings: kept in step with JOBS['BEAT_SCHEDULE'].")
     last_run_at = models.DateTimeField(null=True, blank=True, editable=False)
     total_run_count = models.PositiveIntegerField(default=0, editable=False)
@@ -169,9 +178,15 @@ class PeriodicTask(models.Model):
         """When beat will next send it (aware UTC), or None (disabled, or a clocked run that passed)."""
         if not self.enabled:
             return None
+        from .beat_store import _since
+
         now = now or dt.datetime.now(dt.timezone.utc)
-        since = self.last_run_at or self.start_time or self.date_created or now
-        nxt = self.schedule.engine().next_after(since)
+        if self.date_created is None:
+            self.date_created = now
+        schedule = self.schedule.engine()
+        if self.one_off and self.last_run_at is not None:
+            return None
+        nxt = schedule.next_after(_since(self, schedule))  # what beat computes
         if nxt is not None and nxt < now:
             return now  # due: beat sends it on its next tick
         return nxt

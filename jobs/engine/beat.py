@@ -2,16 +2,19 @@
 
 Each tick (about once a second):
 1. take or keep leadership: a lease in Redis (lua/beat_lead.lua) that the leader renews every tick.
-   Only the leader sends. When it dies (kill -9, a lost host), another beat takes over once the
-   lease runs out (BEAT_LEASE_SECONDS, 10 s);
+   Only the leader sends. When it dies (kill -9, a lost host), another beat takes over as the
+   lease runs out (BEAT_LEASE_SECONDS, 10 s): a follower asks again at that moment. A beat that
+   stops leading forgets its schedules, and reads them afresh if it leads again;
 2. reload the schedules if they changed (the store says; for the Django store, one version row);
 3. for every entry, the runs due since its last one (schedules.due_runs). A run due in the last
    minute (LATE_GRACE) is sent even if late: a slow tick or a leader hand-over loses nothing. Runs
    due before that were missed while no beat ran: `catch_up="once"` sends one run for them (the
    latest), `"none"` sends nothing;
-4. send each run through lua/beat_send.lua, which enqueues it only if the key of this (periodic
-   task, due time) pair is new. So a run is sent once even if two beats both think they lead for a
-   moment (a hand-over in the middle of a tick), or a beat sends and dies before recording it;
+4. send each run through lua/beat_send.lua, which enqueues it only if it is due later than the last
+   run sent of that periodic task (one hash field each), and moves that mark in the same step. Runs
+   go oldest first, so a run is sent once even if two beats both think they lead for a moment (a
+   hand-over in the middle of a tick), or a beat sends and dies before recording it. A periodic
+   task whose schedule cannot be computed is logged and skipped; the others go on;
 5. record the runs in the store, conditionally (only if the stored last run is older), so that
    counts stay right whoever records first. A record that fails (the database is down) is kept and
    retried each tick; meanwhile beat goes on sending from the schedules it has.
@@ -40,8 +43,6 @@ logger = logging.getLogger("jobs.beat")
 UTC = dt.timezone.utc
 #: A run late by less than this is sent; one due earlier was missed (see catch_up).
 LATE_GRACE = dt.timedelta(seconds=60)
-#: How long a sent run's key is kept (a beat that recorded nothing for longer would send again).
-SENT_TTL_MS = 7 * 86400 * 1000
 
 
 @dataclass
@@ -83,6 +84,7 @@ class Beat:
         self._unrecorded: list[tuple[Entry, dt.datetime, bool]] = []
         self._backoff = Backoff("beat")
         self._db_failing = False
+        self._broken: set[int] = set()
         self._stop: threading.Event | None = None
 
     # -- one tick ------------------------------------------------------------------------------
@@ -91,22 +93,24 @@ class Beat:
         """Do what is due at `now`; returns seconds until the next tick is worth running."""
         now = now or dt.datetime.now(UTC)
         try:
-            leading = self._lead()
+            lease_left_ms = self._lead()
         except RETRYABLE as exc:
             self._backoff.failed(exc, self._stopping)
-            self.leading = False
+            self._follow()
             return 1.0
+        leading = lease_left_ms == 0
         if leading != self.leading:
             logger.warning("beat %s %s", self.id, "is the leader now" if leading else "is no longer the leader")
+            if not leading:
+                self._follow()
             self.leading = leading
-            self._version = None  # a new leader reads the schedules afresh
         if not leading:
             self._backoff.ok()
-            return 1.0
+            return min(1.0, max(0.01, lease_left_ms / 1000))  # ask again as the lease runs out
         healthy = self._database(self._refresh)
         try:
             for entry in list(self.entries):
-                self._run_due(entry, now)
+                self._guarded(entry, self._run_due, now)
             self._backoff.ok()
         except RETRYABLE as exc:
             self._backoff.failed(exc, self._stopping)  # what was not sent is still due next tick
@@ -115,6 +119,29 @@ class Beat:
             logger.warning("beat: the database answers again")
             self._db_failing = False
         return self._sleep(now)
+
+    def _follow(self) -> None:
+        """Not leading: forget the schedules, so that leading again starts from the database and
+        not from what was loaded back then (tasks disabled or changed since must not run)."""
+        self.leading = False
+        self.entries = []
+        self._version = None
+
+    def _guarded(self, entry: Entry, step: Any, now: dt.datetime) -> Any:
+        """One periodic task's step; a schedule that cannot be computed (an error in it, or in
+        this code) costs that task its runs, logged once per load, and never the others' or beat."""
+        try:
+            return step(entry, now)
+        except RETRYABLE:
+            raise
+        except Exception:
+            if entry.id not in self._broken:
+                self._broken.add(entry.id)
+                logger.exception("beat: periodic task %r (%s) failed and is skipped until its schedule changes",
+                                 entry.name, entry.task)
+            if entry in self.entries:
+                self.entries.remove(entry)
+            return None
 
     def _database(self, step: Any) -> bool:
         """Run a step that needs the database: an error is logged (once until a tick works again)
@@ -129,9 +156,10 @@ class Beat:
                 self._db_failing = True
             return False
 
-    def _lead(self) -> bool:
+    def _lead(self) -> int:
+        """0 if this beat leads, else the ms left on the leader's lease."""
         broker = self.app.broker
-        return bool(scripts.load("beat_lead")(broker.link, [broker.keys.beat_leader()], [self.id, self.lease_ms]))
+        return int(scripts.load("beat_lead")(broker.link, [broker.keys.beat_leader()], [self.id, self.lease_ms]))
 
     def _refresh(self) -> None:
         if self._unrecorded:
@@ -140,6 +168,7 @@ class Beat:
         if version != self._version:
             self.entries = self.store.load()
             self._version = version
+            self._broken.clear()
             logger.info("beat: %d periodic task(s) loaded", len(self.entries))
 
     def _record(self) -> None:
@@ -177,15 +206,18 @@ class Beat:
 
     def _send(self, entry: Entry, due: dt.datetime, now: dt.datetime) -> bool:
         due_ms = int(due.timestamp() * 1000)
+        task = self.app.registry._tasks.get(entry.task)
         message = Message(
             id=f"beat-{entry.id}-{due_ms}", task=entry.task, args=tuple(entry.args), kwargs=entry.kwargs,
             queue=entry.queue or self._queue_of(entry.task), priority=self._priority_of(entry),
             expires=now.timestamp() + entry.expire_seconds if entry.expire_seconds else None,
+            content_type=(task.serializer if task is not None and task.serializer else None)
+            or self.app.config.task_serializer,
         )
         broker = self.app.broker
         k = broker.keys
-        keys = [k.beat_sent(entry.id, due_ms), k.idle, k.leases, k.inflight, k.revoked, k.workers]
-        args = [SENT_TTL_MS, k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, message.queue,
+        keys = [k.beat_sent(), k.idle, k.leases, k.inflight, k.revoked, k.workers]
+        args = [entry.id, due_ms, k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, message.queue,
                 message.score, message.encode()]
         sent = bool(scripts.load("beat_send")(broker.link, keys, args))
         if sent:
@@ -212,8 +244,8 @@ class Beat:
 
     def _sleep(self, now: dt.datetime) -> float:
         wait = 1.0
-        for entry in self.entries:
-            nxt = entry.schedule.next_after(entry.since)
+        for entry in list(self.entries):
+            nxt = self._guarded(entry, lambda e, _: e.schedule.next_after(e.since), now)
             if nxt is not None:
                 wait = min(wait, max(0.01, (nxt - now).total_seconds()))
         return wait

@@ -23,7 +23,7 @@ only known inside the script. Several sites share one Redis by choosing differen
     {p}:worker:<id>     STRING  what a worker said about itself at start (JSON), with an expiry
     {p}:mail:<task>     STRING  error-email throttle (and {p}:mail:<task>:count, failures since)
     {p}:beat:leader     STRING  the id of the beat that leads, with its lease as expiry
-    {p}:beat:sent:<periodic task id>:<due ms>   STRING  a run that was sent (beat sends each once)
+    {p}:beat:sent       HASH  periodic task id -> due time (ms) of its last run sent (each sent once)
 """
 
 from __future__ import annotations
@@ -78,5 +78,5 @@ class Keys:
     def beat_leader(self) -> str:
         return self.base + "beat:leader"
 
-    def beat_sent(self, entry_id: int, due_ms: int) -> str:
-        return f"{self.base}beat:sent:{entry_id}:{due_ms}"
+    def beat_sent(self) -> str:
+        return self.base + "beat:sent"

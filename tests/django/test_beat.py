@@ -209,6 +209,73 @@ def test_two_beats_fighting_over_a_minute_send_each_run_once(r):
     assert row.total_run_count == len(ids)
 
 
+def test_a_follower_asks_again_as_the_leaders_lease_runs_out(r):
+    a, b = new_beat(), new_beat()
+    a.tick(T0)
+    r.pexpire("{jobs}:beat:leader", 300)  # the leader stopped renewing 9.7 s ago
+    wait = b.tick(T0)
+    assert not b.leading and 0 < wait <= 0.3
+    r.delete("{jobs}:beat:leader")
+    b.tick(T0 + seconds(wait))
+    assert b.leading
+
+
+def test_a_beat_that_leads_again_reads_the_schedules_afresh(r):
+    row = periodic("fast", every(1))
+    a, b = new_beat(), new_beat()
+    a.tick(T0 + seconds(1))
+    r.delete("{jobs}:beat:leader")  # a paused: its lease ran out
+    b.tick(T0 + seconds(1.5))
+    a.tick(T0 + seconds(1.6))
+    assert b.leading and not a.leading
+    PeriodicTask.objects.filter(pk=row.pk).update(enabled=False)  # no signal: as another process would
+    b.resign()
+    a.tick(T0 + seconds(5))  # leads again: must not send from what it loaded back then
+    assert a.leading and queued(r) == [run_id(row, T0 + seconds(1))]
+
+
+def test_a_run_mark_per_periodic_task_not_a_key_per_run(r):
+    row = periodic("fast", every(1))
+    beat = new_beat()
+    for t in range(1, 30):
+        beat.tick(T0 + seconds(t))
+    assert len(queued(r)) == 29
+    assert r.hgetall("{jobs}:beat:sent") == {str(row.pk).encode(): str(int((T0 + seconds(29)).timestamp() * 1000))
+                                              .encode()}
+    assert sorted(r.keys("{jobs}:beat:*")) == [b"{jobs}:beat:leader", b"{jobs}:beat:sent"]
+
+
+def test_a_periodic_task_whose_schedule_fails_is_skipped_and_the_others_run(r, caplog):
+    good = periodic("good", every(1))
+    bad = periodic("bad", every(1))
+    beat = new_beat()
+    beat.tick(T0 + seconds(1))
+
+    class Broken(type(beat.entries[0].schedule)):
+        def next_after(self, after):
+            raise OverflowError("date value out of range")
+
+    for entry in beat.entries:
+        if entry.id == bad.pk:
+            entry.schedule = Broken(1)
+    with caplog.at_level(logging.ERROR, "jobs.beat"):
+        for t in (2, 3, 4):
+            assert beat.tick(T0 + seconds(t)) > 0
+    assert caplog.text.count("periodic task 'bad'") == 1 and "OverflowError" in caplog.text
+    assert queued(r).count(run_id(good, T0 + seconds(4))) == 1
+    assert run_id(bad, T0 + seconds(2)) not in queued(r)
+
+
+def test_beat_sends_with_the_task_serializer(r):
+    from django.test import override_settings
+
+    periodic("pickled", every(1))
+    with override_settings(JOBS={"TASK_SERIALIZER": "pickle", "ACCEPT_CONTENT": ["pickle", "json"]}):
+        new_beat().tick(T0 + seconds(1))
+    (wire,) = r.zrange("{jobs}:queue:default", 0, -1)
+    assert b'"ct":"pickle"' in wire
+
+
 # -- the database fails ----------------------------------------------------------------------------
 
 def test_a_database_outage_is_logged_and_beat_goes_on(r, caplog):
@@ -255,6 +322,27 @@ def test_settings_are_synced_updated_and_disabled_when_removed(r):
     assert not cleanup.enabled  # disabled, not deleted
 
 
+def test_settings_sync_keeps_enabled_as_the_admin_or_a_one_off_run_left_it(r):
+    schedule = {"reminder": {"task": "core.remind", "schedule": 60, "one_off": True},
+                "report": {"task": "reports.send", "schedule": 3600}}
+    sync_settings(schedule)
+    reminder = PeriodicTask.objects.get(name="reminder")
+    beat = new_beat()
+    PeriodicTask.objects.filter(pk=reminder.pk).update(date_created=T0)
+    beat.tick(T0 + seconds(60))  # the one-off runs and disables itself
+    PeriodicTask.objects.filter(name="report").update(enabled=False)  # an operator disabled it
+    sync_settings(schedule)  # the next deploy
+    assert not PeriodicTask.objects.get(name="reminder").enabled
+    assert not PeriodicTask.objects.get(name="report").enabled
+    del schedule["report"]
+    sync_settings(schedule)
+    assert PeriodicTask.objects.get(name="report").source == "removed"
+    schedule["report"] = {"task": "reports.send", "schedule": 3600}
+    sync_settings(schedule)  # back in the settings: enabled again
+    report = PeriodicTask.objects.get(name="report")
+    assert report.enabled and report.source == "settings"
+
+
 def test_a_periodic_task_made_in_the_admin_is_not_overwritten_by_settings(r, caplog):
     periodic("report", every(5), task="mine.task")
     with caplog.at_level(logging.WARNING, "jobs.beat"):
@@ -294,6 +382,45 @@ def test_a_bad_crontab_field_is_a_form_error_naming_it(admin_client, r):
     assert response.status_code == 200 and not CrontabSchedule.objects.exists()
     errors = response.context["adminform"].form.errors
     assert list(errors) == ["hour"] and "0-23" in errors["hour"][0]
+
+
+def test_a_crontab_that_never_runs_and_a_huge_interval_are_form_errors(admin_client, r):
+    response = admin_client.post("/admin/jobs/crontabschedule/add/", {
+        "minute": "0", "hour": "0", "day_of_week": "*", "day_of_month": "30", "month_of_year": "2",
+        "timezone": "UTC"})
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == ["day_of_month"] and "never happens" in errors["day_of_month"][0]
+    response = admin_client.post("/admin/jobs/intervalschedule/add/", {"every": "3000000", "period": "days"})
+    assert "at most 3650 days" in response.context["adminform"].form.errors["every"][0]
+    assert not CrontabSchedule.objects.exists() and not IntervalSchedule.objects.exists()
+
+
+def test_a_form_opened_before_a_one_off_ran_does_not_enable_it_again(admin_client, r):
+    row = periodic("once", every(10), one_off=True, description="old")
+    form = {"name": "once", "enabled": "on", "task": row.task, "schedule": row.schedule.pk, "args": "[1, 2]",
+            "kwargs": "{}", "catch_up": "once", "description": "old"}
+    page = admin_client.get(f"/admin/jobs/periodictask/{row.pk}/change/")
+    form["seen_changed"] = page.context["adminform"].form["seen_changed"].value()
+    new_beat().tick(T0 + seconds(10))  # meanwhile beat runs it; it disables itself
+    response = admin_client.post(f"/admin/jobs/periodictask/{row.pk}/change/", {**form, "description": "new"})
+    assert "changed after you opened it" in response.content.decode()
+    row.refresh_from_db()
+    assert row.description == "old" and not row.enabled and row.total_run_count == 1
+    page = admin_client.get(f"/admin/jobs/periodictask/{row.pk}/change/")  # reloaded: saved as edited
+    form.update(seen_changed=page.context["adminform"].form["seen_changed"].value(), enabled="")
+    admin_client.post(f"/admin/jobs/periodictask/{row.pk}/change/", {**form, "description": "new"})
+    row.refresh_from_db()
+    assert row.description == "new" and not row.enabled
+
+
+def test_the_admins_next_run_is_when_beat_runs_it(r):
+    start = dt.datetime.now(UTC).replace(microsecond=0) + dt.timedelta(hours=2)
+    row = periodic("from start", every(1, IntervalSchedule.HOURS), created=dt.datetime.now(UTC), start_time=start)
+    assert row.next_run() == start  # an interval's first run is at its start time
+    past = dt.datetime.now(UTC) - dt.timedelta(days=1)
+    clocked = periodic("late reminder", ClockedSchedule.objects.create(clocked_time=past),
+                       created=dt.datetime.now(UTC))
+    assert clocked.next_run() is not None  # made after its time: beat still sends it, at once
 
 
 def test_args_and_kwargs_must_be_a_json_list_and_object(admin_client, r):

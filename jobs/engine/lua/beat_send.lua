@@ -1,13 +1,14 @@
 --[[
-  Send one run of a periodic task, unless it was sent already: the key of this (periodic task, due
-  time) pair is set first, and the message is enqueued only if the key was new. Two beats that both
-  believe they lead for a moment, or a beat that sent and died before it recorded the run, cannot
-  send a run twice.
+  Send one run of a periodic task, unless it (or a later run of the same periodic task) was sent
+  already. One hash field per periodic task holds the due time of the last run sent; a run is
+  enqueued only if it is due later, in the same atomic step that moves the field forward. Beat sends
+  each task's runs oldest first, so two beats that both believe they lead for a moment, or a beat
+  that sent and died before it recorded the run, cannot send a run twice, and the memory this costs
+  is one field per periodic task, however often it runs.
 
-  KEYS[1] sent key of (periodic task, due time)   KEYS[2] idle   KEYS[3] leases   KEYS[4] inflight
-  KEYS[5] revoked   KEYS[6] workers
-  ARGV[1] how long the sent key is kept (ms)   ARGV[2] queue key prefix   ARGV[3] wake key prefix
-  ARGV[4] idle list prefix   ARGV[5] inbox prefix   ARGV[6] queue   ARGV[7] score   ARGV[8] message
+  KEYS[1] sent hash   KEYS[2] idle   KEYS[3] leases   KEYS[4] inflight   KEYS[5] revoked   KEYS[6] workers
+  ARGV[1] periodic task id   ARGV[2] due time (ms)   ARGV[3] queue key prefix   ARGV[4] wake key prefix
+  ARGV[5] idle list prefix   ARGV[6] inbox prefix   ARGV[7] queue   ARGV[8] score   ARGV[9] message
 
   Returns 1 if sent now, 0 if it had been sent before.
 ]]
@@ -15,10 +16,12 @@
 --@include clock
 --@include deliver
 
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
+local last = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
+if last and last >= tonumber(ARGV[2]) then
   return 0
 end
-local d = { qp = ARGV[2], wp = ARGV[3], ip = ARGV[4], bp = ARGV[5], idle = KEYS[2], leases = KEYS[3],
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local d = { qp = ARGV[3], wp = ARGV[4], ip = ARGV[5], bp = ARGV[6], idle = KEYS[2], leases = KEYS[3],
             inflight = KEYS[4], revoked = KEYS[5], workers = KEYS[6] }
-deliver(d, ARGV[6], ARGV[7], ARGV[8])
+deliver(d, ARGV[7], ARGV[8], ARGV[9])
 return 1
