@@ -4,8 +4,11 @@ itself shows whether a run was lost (a gap) or doubled."""
 
 from __future__ import annotations
 
+import os
 import re
+import select
 import signal
+from pathlib import Path
 
 from jobs.models import IntervalSchedule, PeriodicTask
 
@@ -66,3 +69,24 @@ def test_runworker_B_runs_beat_beside_the_worker_and_warns(start_worker, test_da
     worker.wait_for("for development. In production run `manage.py runbeat`")
     assert r.blpop("pulses", 15) is not None  # sent by beat, run by the worker
     assert PeriodicTask.objects.get(name="pulse").source == PeriodicTask.SETTINGS
+
+    # The worker is killed outright: its beat must not live on, leading on its own.
+    (beat_pid,) = [pid for pid in child_pids(worker.pid) if b"runbeat" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    beat_exited = os.pidfd_open(beat_pid)
+    try:
+        os.kill(worker.pid, signal.SIGKILL)
+        assert select.select([beat_exited], [], [], 15)[0], "the beat child outlived its worker"
+    finally:
+        os.close(beat_exited)
+
+
+def child_pids(parent: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == parent:
+            out.append(int(stat.parent.name))
+    return out

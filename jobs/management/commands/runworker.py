@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
 import subprocess
 import sys
 from typing import Any
@@ -81,7 +83,11 @@ class Command(BaseCommand):
         finally:
             if beat is not None:
                 beat.terminate()
-                beat.wait(30)
+                try:
+                    beat.wait(30)
+                except subprocess.TimeoutExpired:
+                    beat.kill()
+                    beat.wait()
 
     def _start_beat(self, options: dict[str, Any]) -> subprocess.Popen[bytes]:
         logging.getLogger("jobs.worker").warning(
@@ -90,7 +96,19 @@ class Command(BaseCommand):
         command = [sys.executable, sys.argv[0], "runbeat"]
         if options["loglevel"]:
             command += ["-l", options["loglevel"]]
-        return subprocess.Popen(command)
+        for name in ("settings", "pythonpath"):
+            if options.get(name):
+                command += [f"--{name}", options[name]]
+        return subprocess.Popen(command, preexec_fn=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    """In the beat child, before exec: on Linux, get SIGTERM when the worker dies, even by kill -9,
+    so that no beat is left running on its own (it would go on leading)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the beat outlives a killed worker, as a separate runbeat would
 
 
 def configure_logging(level: str | None) -> None:
