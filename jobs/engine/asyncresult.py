@@ -25,6 +25,8 @@ class AsyncResult:
         self.task_name = task_name
         self._app = app
         self._meta: ResultMeta | None = None
+        #: In a workflow, the result of the step before (a chain), or the members' GroupResult (a chord).
+        self.parent: Any = None
 
     @property
     def app(self) -> Any:

@@ -42,6 +42,8 @@ class Ack:
     payload: str
     retry_due_ms: int = 0
     retry_member: str = ""
+    #: What a workflow does in the same step (canvas.py; lib/ack.lua): JSON, or "" for a plain task.
+    extra: str = ""
 
 
 @dataclass(slots=True)
@@ -156,7 +158,7 @@ class Broker:
         result, done = self.keys.result, self.keys.done
         for ack in acks:
             keys.append(result(ack.task_id))
-            args += (ack.token, ack.payload, done(ack.task_id), ack.retry_due_ms, ack.retry_member)
+            args += (ack.token, ack.payload, done(ack.task_id), ack.retry_due_ms, ack.retry_member, ack.extra)
         return keys, args
 
     def fetch(

@@ -187,6 +187,23 @@ class Task:
     def delay(self, *args: Any, **kwargs: Any) -> _AsyncResult:
         return self.apply_async(args, kwargs)
 
+    def s(self, *args: Any, **kwargs: Any) -> Any:
+        """A signature: this call, described, to send later or put in a chain, group or chord."""
+        from .canvas import Signature
+
+        return Signature(self, args, kwargs)
+
+    def si(self, *args: Any, **kwargs: Any) -> Any:
+        """An immutable signature: in a chain it does not receive the previous step's result."""
+        from .canvas import Signature
+
+        return Signature(self, args, kwargs, immutable=True)
+
+    def signature(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None, **options: Any) -> Any:
+        from .canvas import Signature
+
+        return Signature(self, args, kwargs, options)
+
     def delay_on_commit(self, *args: Any, **kwargs: Any) -> _AsyncResult:
         """delay(), once the current database transaction commits; never if it rolls back. Outside
         a transaction, at once. So a task never looks for a row its caller has not committed yet."""
@@ -391,23 +408,42 @@ def send_task(name: str, args: Iterable[Any] | None = None, kwargs: dict[str, An
     if known is not None:
         return known.apply_async(args, kwargs, queue=queue, priority=priority, expires=expires,
                                  countdown=countdown, task_id=task_id)
+    if app.config.eager:
+        raise ConfigurationError(f"send_task({name!r}): EAGER mode runs tasks this process knows; "
+                                 f"{name!r} is not registered here")
+    message = send_task_message(app, name, args, kwargs, task_id=task_id, queue=queue, priority=priority,
+                                expires=expires, countdown=countdown)
+    app.broker.enqueue([message])
+    return AsyncResult(message.id, name)
+
+
+def send_task_message(app: Any, name: str, args: Iterable[Any] | None, kwargs: dict[str, Any] | None, *,
+                      task_id: str | None = None, queue: str | None = None, priority: int | None = None,
+                      expires: float | None = None, countdown: float | None = None) -> Message:
+    """The message for a task known only by name (routed by ROUTES, else DEFAULT_QUEUE)."""
+    check_name("task name", name, ValueError)
     if priority is not None:
         _check_priority(priority)
+    if task_id:
+        check_name(f"task_id for {name}", task_id, ValueError)
     now = time.time()
     args, kwargs = tuple(args or ()), dict(kwargs or {})
     route = app.router.route(name, args, kwargs, {}) if app.router else NO_ROUTE
-    message = Message(
+    return Message(
         id=task_id or str(uuid.uuid4()), task=name, args=args, kwargs=kwargs,
         queue=check_name("queue", queue, ValueError) if queue else route.queue or app.config.default_queue,
         priority=next(p for p in (priority, route.priority, 0) if p is not None),
         eta=now + countdown if countdown else None, expires=_expires(expires, now, name),
         content_type=app.config.task_serializer,
     )
-    if app.config.eager:
-        raise ConfigurationError(f"send_task({name!r}): EAGER mode runs tasks this process knows; "
-                                 f"{name!r} is not registered here")
-    app.broker.enqueue([message])
-    return AsyncResult(message.id, name)
+
+
+def signature(name: str | Task, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
+              **options: Any) -> Any:
+    """A signature by task name: signature("reports.build", (7,), queue="reports")."""
+    from .canvas import Signature
+
+    return Signature(name, args, kwargs, options)
 
 
 def current_request() -> Request | None:

@@ -278,3 +278,20 @@ def username_of(user_id):
     from django.contrib.auth.models import User
 
     return User.objects.get(pk=user_id).username
+
+
+@task
+def collect(values, key):
+    """A chord's callback: leaves one line per call on list `key`, so a test can count its runs."""
+    import json
+
+    evidence().rpush(key, json.dumps(values))
+    return sum(values) if all(isinstance(v, int) for v in values) else len(values)
+
+
+@task
+def fan_out(n):
+    """Sends a group from inside a task, and returns its members' ids."""
+    from jobs import group
+
+    return [r.id for r in group(add.s(i, i) for i in range(n)).delay()]

@@ -31,7 +31,7 @@
   ARGV[15+nq] '1' if the caller was woken by a wake token: pass the wake on if work is left
   ARGV[16+nq] the seq it registered idle with ('' = not registered)
   ARGV[17+nq] '1' to register idle if nothing is taken
-  ARGV[18+nq] number of acks   ARGV[19+nq ..] 5 per ack (see lib/ack.lua)
+  ARGV[18+nq] number of acks   ARGV[19+nq ..] 6 per ack (see lib/ack.lua)
 
   Returns { refused ack tokens, { queue index, wire, token seq, ... }, { revoked id, task, ... },
             next due time (ms) or false (only when nothing was taken), now (ms), registered (0/1) }

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from ..broker import Ack
+from ..canvas import follow_up
 from ..errors import HardTimeLimit, Retry, Terminated, TimeLimitExceeded
 from ..message import Message
 from ..results import FAILURE, RETRY, REVOKED, SUCCESS, Outcome, format_traceback
@@ -45,9 +46,17 @@ def execute(app: Any, task: Task, message: Message, request: Request,
     try:
         hooks.emit("task_prerun", task=task, request=request)
         try:
-            with alarms(soft, hard):
-                value = task.run(*message.args, **message.kwargs)
-            outcome = Outcome(SUCCESS, value)
+            args, refused = message.args, None
+            if "chord_of" in message.options:  # a chord's callback: the members' results go first
+                from ..canvas import chord_arguments
+
+                args, refused = chord_arguments(app, message)
+            if refused is not None:
+                outcome = refused
+            else:
+                with alarms(soft, hard):
+                    value = task.run(*args, **message.kwargs)
+                outcome = Outcome(SUCCESS, value)
         except Retry as retry:
             outcome = _retry_outcome(retry.exc or retry, retry.when or 0.0)
         except HardTimeLimit as exc:
@@ -113,14 +122,18 @@ def settle(app: Any, task: Task, message: Message, request: Request, outcome: Ou
           task_id, args, kwargs, einfo)
     hooks.emit("task_postrun", task=task, request=request, status=outcome.status, result=outcome.value)
     _log(message, outcome)
-    payload = ""
+    payload = extra = ""
     ignore = message.options.get("ignore_result", task._ignore_result(app.config))
+    if "chord" in message.options:
+        ignore = False  # the callback reads it
     if store and not ignore:
         content_type = task.serializer or app.config.result_serializer
         payload = encode_result(outcome, message.task, content_type, hostname)
-    if not token and not payload and not retry_member:
+    if store and ("chain" in message.options or "chord" in message.options):
+        extra = follow_up(app, message, outcome, hostname)
+    if not token and not payload and not retry_member and not extra:
         return None
-    return Ack(token, task_id, payload, retry_due_ms, retry_member)
+    return Ack(token, task_id, payload, retry_due_ms, retry_member, extra)
 
 
 def _hook(hook: Any, *args: Any) -> None:

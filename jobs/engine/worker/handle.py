@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..broker import Ack, Delivery
+from ..canvas import follow_up
 from ..errors import DecodeError, NotRegistered
 from ..message import Message, decode
 from ..results import FAILURE, REVOKED, STARTED, Outcome
@@ -84,7 +85,8 @@ class Executor:
         self.app.hooks.emit("task_revoked", task_id=message.id, task_name=message.task,
                             reason="expired", terminated=False)
         outcome = Outcome(REVOKED, reason="expired before it started")
-        return Ack(token, message.id, encode_result(outcome, message.task, "json", self.hostname))
+        return Ack(token, message.id, encode_result(outcome, message.task, "json", self.hostname),
+                   extra=follow_up(self.app, message, outcome, self.hostname))
 
     def _unknown(self, delivery: Delivery, message: Message) -> None:
         """In a rolling deploy the web may be newer than this worker: keep the message and offer it

@@ -1,10 +1,42 @@
 -- Settle one delivery: drop its lease and in-flight copy, store its result and announce it, and,
 -- for a retry, schedule the next run, all at once.
+-- A task in a workflow (canvas.py) also has `extra`, JSON applied in the same step, so that what
+-- follows a task cannot be lost or doubled by a crash between the two:
+--   f: messages to put on their queues now  [[queue key, wake key, score, wire], ...] (the next
+--      step of a chain);
+--   r: results to store for other tasks     [[result key, channel, payload], ...] (the steps of a
+--      chain that will not run after a failure);
+--   c: a chord member done: {k = set key, m = member id, n = size, t = ttl ms, f = callback as in
+--      f}; the callback is enqueued by the ack that completes the set, exactly once.
 -- Fencing: a delivery token that is no longer in flight (its lease ran out and another worker took
 -- the message, or it was handed back) is refused: its result is not stored and no retry is
 -- scheduled, so only the delivery that still holds the lease decides what happens next. An empty
 -- token means the task was acknowledged when it started (acks_late=False): nothing to check.
-local function ack(leases, inflight, scheduled, token, result_key, payload, channel, due, member, ttl_ms)
+local function enqueue_now(f)
+  redis.call('ZADD', f[1], f[3], f[4])
+  wake(f[2])
+end
+
+local function workflow(extra, ttl_ms)
+  local x = cjson.decode(extra)
+  for _, r in ipairs(x.r or {}) do
+    redis.call('SET', r[1], r[3], 'PX', ttl_ms)
+    redis.call('PUBLISH', r[2], '1')
+  end
+  for _, f in ipairs(x.f or {}) do
+    enqueue_now(f)
+  end
+  local c = x.c
+  if c then
+    local added = redis.call('SADD', c.k, c.m)
+    redis.call('PEXPIRE', c.k, c.t)
+    if added == 1 and redis.call('SCARD', c.k) == c.n then
+      enqueue_now(c.f)
+    end
+  end
+end
+
+local function ack(leases, inflight, scheduled, token, result_key, payload, channel, due, member, extra, ttl_ms)
   if token ~= '' then
     if redis.call('HDEL', inflight, token) == 0 then
       return false
@@ -18,18 +50,21 @@ local function ack(leases, inflight, scheduled, token, result_key, payload, chan
   if member ~= '' then
     redis.call('ZADD', scheduled, due, member)
   end
+  if extra ~= '' then
+    workflow(extra, ttl_ms)
+  end
   return true
 end
 
--- Apply the acks listed in ARGV from position `at` (5 values each: token, payload, channel,
--- retry due time (ms), retry member), whose result keys are KEYS[key_at ...]. Returns the refused
--- tokens.
+-- Apply the acks listed in ARGV from position `at` (6 values each: token, payload, channel,
+-- retry due time (ms), retry member, workflow extra), whose result keys are KEYS[key_at ...].
+-- Returns the refused tokens.
 local function ack_all(leases, inflight, scheduled, n, at, key_at, ttl_ms)
   local refused = {}
   for i = 0, n - 1 do
-    local a = at + 5 * i
+    local a = at + 6 * i
     if not ack(leases, inflight, scheduled, ARGV[a], KEYS[key_at + i], ARGV[a + 1], ARGV[a + 2],
-               ARGV[a + 3], ARGV[a + 4], ttl_ms) then
+               ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ttl_ms) then
       refused[#refused + 1] = ARGV[a]
     end
   end

@@ -1,0 +1,422 @@
+"""Subtasks and workflows: signatures, chain, group and chord.
+
+    add.s(2, 3)                             a signature: a call, not yet sent (add.si: its args fixed)
+    chain(add.s(1, 1), mul.s(10), log.s())  each result is passed to the next (first argument)
+    group(add.s(i, i) for i in range(100))  in parallel; GroupResult.get() gathers the results
+    chord(group, summarise.s())             the callback runs once, with the list of results
+
+How it stays exactly once without a coordinator: every step gets its task id when the workflow is
+sent, and what follows a step travels in that step's message. When a worker settles a step, the
+follow-up is applied in the same atomic Lua call that acknowledges it (lib/ack.lua), fenced by its
+delivery token like any acknowledgement:
+- chain: the next step is enqueued with the result prepended to its arguments; on a failure the
+  remaining steps get the failure as their result, so the chain's result (its last step's) fails
+  with the original exception instead of waiting forever;
+- chord: each member, when it ends (success or failure), adds its id to a set; the acknowledgement
+  that completes the set enqueues the callback, so it is sent exactly once even if a worker dies in
+  the middle (the member's lease runs out, it runs again, and is counted when that run is
+  acknowledged). The callback reads the members' results when it starts. If one failed, the
+  callback does not run: its result is a ChordError naming the member (Celery's policy).
+A killed worker therefore never loses nor doubles a step: what its lease covered runs again, and
+only the acknowledgement that wins counts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from . import app as app_module
+from .asyncresult import AsyncResult
+from .errors import ConfigurationError, JobsError
+from .message import Message
+from .results import FAILURE, READY_STATES, REVOKED, SUCCESS, Outcome
+from .results import decode as decode_result
+from .results import encode as encode_result
+
+#: Options a signature may carry (those of apply_async that make sense before the call exists).
+SIGNATURE_OPTIONS = frozenset({"queue", "priority", "countdown", "expires", "ignore_result", "time_limit",
+                               "soft_time_limit"})
+
+
+class ChordError(JobsError):
+    """A chord's callback did not run because one of its members failed."""
+
+
+class Signature:
+    """One call of a task, described but not sent. The task is named, not held, so a signature can
+    name a task only workers import, and travel inside a message."""
+
+    __slots__ = ("task", "args", "kwargs", "options", "immutable", "id")
+
+    def __init__(self, task: Any, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
+                 options: dict[str, Any] | None = None, immutable: bool = False, id: str | None = None) -> None:
+        self.task: str = task if isinstance(task, str) else task.name
+        self.args = tuple(args)
+        self.kwargs = dict(kwargs or {})
+        self.options = dict(options or {})
+        unknown = set(self.options) - SIGNATURE_OPTIONS
+        if unknown:
+            raise TypeError(f"signature of {self.task}: unknown option(s) {sorted(unknown)}; "
+                            f"known: {sorted(SIGNATURE_OPTIONS)}")
+        self.immutable = immutable
+        self.id = id
+
+    def __repr__(self) -> str:
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"{self.task}.{'si' if self.immutable else 's'}({', '.join(parts)})"
+
+    def __or__(self, other: Signature | Chain) -> Chain:
+        return chain(self, other)
+
+    def set(self, **options: Any) -> Signature:
+        """Options for when it is sent: add.s(1, 2).set(queue="math", countdown=5)."""
+        return Signature(self.task, self.args, self.kwargs, {**self.options, **options}, self.immutable, self.id)
+
+    def clone(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None) -> Signature:
+        """A copy with `args` put in front and `kwargs` merged (immutable: unchanged)."""
+        if self.immutable:
+            return Signature(self.task, self.args, self.kwargs, self.options, True, self.id)
+        return Signature(self.task, (*args, *self.args), {**self.kwargs, **(kwargs or {})}, self.options,
+                         False, self.id)
+
+    def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
+        return self.apply_async(args, kwargs)
+
+    def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
+                    **options: Any) -> AsyncResult:
+        sig = self.clone(args, kwargs).set(**options)
+        app = app_module.current()
+        if app.config.eager:
+            return _eager(app, sig)
+        message = sig.message()
+        app.broker.enqueue([message])
+        return AsyncResult(message.id, sig.task)
+
+    def message(self, workflow: dict[str, Any] | None = None) -> Message:
+        """The message that sends this call; `workflow` options ride along in it."""
+        app = app_module.current()
+        opts = dict(self.options)
+        task = app.registry._tasks.get(self.task)
+        if task is not None:
+            message = task.message(self.args, self.kwargs, task_id=self.id, **opts)
+        else:
+            from .task import send_task_message
+
+            message = send_task_message(app, self.task, self.args, self.kwargs, task_id=self.id,
+                                        queue=opts.get("queue"), priority=opts.get("priority"),
+                                        expires=opts.get("expires"), countdown=opts.get("countdown"))
+        if workflow:
+            message = message.replace(options={**message.options, **workflow})
+        return message
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"t": self.task, "id": self.id}
+        if self.args:
+            doc["a"] = list(self.args)
+        if self.kwargs:
+            doc["k"] = self.kwargs
+        if self.options:
+            doc["o"] = self.options
+        if self.immutable:
+            doc["i"] = True
+        return doc
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Signature:
+        return cls(doc["t"], doc.get("a", ()), doc.get("k"), doc.get("o"), doc.get("i", False), doc.get("id"))
+
+    def _with_id(self) -> Signature:
+        return self if self.id else Signature(self.task, self.args, self.kwargs, self.options, self.immutable,
+                                              str(uuid.uuid4()))
+
+
+def _signature(value: Any, what: str) -> Signature:
+    if isinstance(value, Signature):
+        return value
+    raise TypeError(f"{what} must be signatures like add.s(1, 2), not {value!r} "
+                    "(chains of groups and groups of chains are not supported yet)")
+
+
+# -- chain -------------------------------------------------------------------------------------------
+
+class Chain:
+    def __init__(self, steps: list[Signature]) -> None:
+        if not steps:
+            raise ValueError("chain() needs at least one signature")
+        self.steps = steps
+
+    def __repr__(self) -> str:
+        return " | ".join(map(repr, self.steps))
+
+    def __or__(self, other: Signature | Chain) -> Chain:
+        return chain(self, other)
+
+    def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
+        return self.apply_async(args, kwargs)
+
+    def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
+                    **options: Any) -> AsyncResult:
+        """Send the first step (with `args` put in front of its own); returns the last step's
+        result, whose .parent is the one before, and so on."""
+        steps = [s._with_id() for s in self.steps]
+        steps[0] = steps[0].clone(args, kwargs).set(**options)
+        app = app_module.current()
+        if app.config.eager:
+            return _eager_chain(app, steps)
+        message = steps[0].message({"chain": [s.to_dict() for s in steps[1:]]} if len(steps) > 1 else None)
+        app.broker.enqueue([message])
+        return _linked(steps)
+
+
+def chain(*steps: Signature | Chain) -> Chain:
+    flat: list[Signature] = []
+    for step in steps:
+        flat.extend(step.steps if isinstance(step, Chain) else [_signature(step, "chain() steps")])
+    return Chain(flat)
+
+
+def _linked(steps: list[Signature]) -> AsyncResult:
+    result = None
+    for step in steps:
+        nxt = AsyncResult(step.id or "", step.task)
+        nxt.parent = result
+        result = nxt
+    assert result is not None
+    return result
+
+
+# -- group and chord ---------------------------------------------------------------------------------
+
+class GroupResult:
+    """The results of a group's members, in the group's order."""
+
+    def __init__(self, results: list[AsyncResult], id: str | None = None) -> None:
+        self.results = results
+        self.id = id or str(uuid.uuid4())
+
+    def __repr__(self) -> str:
+        return f"<GroupResult {self.id} of {len(self.results)}>"
+
+    def __iter__(self) -> Iterator[AsyncResult]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, index: int) -> AsyncResult:
+        return self.results[index]
+
+    def ready(self) -> bool:
+        return all(r.ready() for r in self.results)
+
+    def successful(self) -> bool:
+        return all(r.successful() for r in self.results)
+
+    def failed(self) -> bool:
+        return any(r.failed() for r in self.results)
+
+    def completed_count(self) -> int:
+        return sum(r.successful() for r in self.results)
+
+    def get(self, timeout: float | None = None, propagate: bool = True) -> list[Any]:
+        """Every member's value, in order; waits for each in turn within one overall timeout."""
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        values = []
+        for result in self.results:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            values.append(result.get(timeout=left, propagate=propagate))
+        return values
+
+    join = get
+
+    def revoke(self, terminate: bool = False) -> None:
+        app_module.current().broker.revoke([r.id for r in self.results], terminate)
+
+
+class Group:
+    def __init__(self, members: list[Signature]) -> None:
+        self.members = members
+
+    def __repr__(self) -> str:
+        return f"group({', '.join(map(repr, self.members))})"
+
+    def __or__(self, other: Signature) -> Chord:
+        return chord(self, other)
+
+    def delay(self, *args: Any, **kwargs: Any) -> GroupResult:
+        return self.apply_async(args, kwargs)
+
+    def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
+                    **options: Any) -> GroupResult:
+        """Send every member in one round trip (`args` put in front of each one's own)."""
+        members = [m._with_id().clone(args, kwargs).set(**options) for m in self.members]
+        app = app_module.current()
+        if app.config.eager:
+            return GroupResult([_eager(app, m) for m in members])
+        if members:
+            app.broker.enqueue([m.message() for m in members])
+        return GroupResult([AsyncResult(m.id or "", m.task) for m in members])
+
+
+def group(*members: Any) -> Group:
+    """group(a.s(), b.s()) or group(add.s(i, i) for i in range(10))."""
+    if len(members) == 1 and not isinstance(members[0], Signature):
+        members = tuple(members[0])
+    return Group([_signature(m, "group() members") for m in members])
+
+
+class Chord:
+    def __init__(self, header: Group, body: Signature) -> None:
+        if not header.members:
+            raise ValueError("chord() needs at least one member (an empty group would never call back)")
+        self.header = header
+        self.body = _signature(body, "a chord's callback")
+
+    def __repr__(self) -> str:
+        return f"chord({self.header!r}, {self.body!r})"
+
+    def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
+        return self.apply_async(args, kwargs)
+
+    __call__ = delay
+
+    def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
+                    **options: Any) -> AsyncResult:
+        """Send the members; the callback follows when the last one ends. Returns the callback's
+        result, whose .parent is the GroupResult of the members."""
+        members = [m._with_id().clone(args, kwargs).set(**options) for m in self.header.members]
+        body = self.body._with_id()
+        app = app_module.current()
+        ids = [m.id or "" for m in members]
+        if app.config.eager:
+            return _eager_chord(app, members, body)
+        spec = {"id": str(uuid.uuid4()), "n": len(members), "cb": body.to_dict(), "of": ids}
+        app.broker.enqueue([m.message({"chord": spec}) for m in members])
+        result = AsyncResult(body.id or "", body.task)
+        result.parent = GroupResult([AsyncResult(i, m.task) for i, m in zip(ids, members, strict=True)])
+        return result
+
+
+def chord(header: Group | Iterable[Signature], body: Signature | None = None) -> Any:
+    """chord(members, callback).delay() — or chord(members)(callback), which sends at once, as in
+    Celery."""
+    group_ = header if isinstance(header, Group) else group(list(header))
+    if body is None:
+        return lambda callback: Chord(group_, callback).apply_async()
+    return Chord(group_, body)
+
+
+# -- the worker's side: what follows a settled step (see lib/ack.lua) ---------------------------------
+
+def follow_up(app: Any, message: Message, outcome: Outcome, hostname: str) -> str:
+    """The JSON `extra` of a settled workflow step's Ack ('' for a plain task, or a retry)."""
+    options = message.options
+    if outcome.status not in READY_STATES or not ("chain" in options or "chord" in options):
+        return ""
+    from .serializers import json_dumps
+
+    keys = app.broker.keys
+    extra: dict[str, Any] = {}
+    rest = [Signature.from_dict(d) for d in options.get("chain", ())]
+    if rest:
+        failed = outcome if outcome.status != SUCCESS else None
+        if failed is None:
+            try:
+                nxt = rest[0].clone((outcome.value,)).message(
+                    {"chain": [s.to_dict() for s in rest[1:]]} if len(rest) > 1 else None)
+                extra["f"] = [_entry(keys, nxt)]
+            except Exception as exc:  # the value cannot travel as an argument (EncodeError, ...)
+                failed = Outcome(FAILURE, exception=exc, traceback=f"{type(exc).__name__}: {exc}")
+        if failed is not None:
+            extra["r"] = [_failed_result(app, keys, step, failed, message, hostname) for step in rest]
+    chord_spec = options.get("chord")
+    if chord_spec:
+        callback = Signature.from_dict(chord_spec["cb"])
+        cb = callback.message({"chord_of": chord_spec["of"], "chord_pass": not callback.immutable})
+        extra["c"] = {"k": f"{keys.base}chord:{chord_spec['id']}", "m": message.id, "n": chord_spec["n"],
+                      "t": int(app.config.result_expires * 1000), "f": _entry(keys, cb)}
+    return json_dumps(extra)
+
+
+def _entry(keys: Any, message: Message) -> list[Any]:
+    """[queue or scheduled key, wake key, score, member] for lib/ack.lua's enqueue_now."""
+    wire = message.encode()
+    if message.eta is not None:
+        return [keys.scheduled, keys.wake(message.queue), int(message.eta * 1000),
+                f"{message.score}|{message.queue}|{wire}"]
+    return [keys.queue(message.queue), keys.wake(message.queue), message.score, wire]
+
+
+def _failed_result(app: Any, keys: Any, step: Signature, failed: Outcome, message: Message,
+                   hostname: str) -> list[str]:
+    why = (f"{failed.traceback or ''}\n(not run: step {message.task}[{message.id}] of its chain "
+           f"{'was revoked' if failed.status == REVOKED else 'failed'})")
+    outcome = Outcome(FAILURE, exception=failed.exception or ChordError(failed.reason or "revoked"), traceback=why)
+    payload = encode_result(outcome, step.task, app.config.result_serializer, hostname)
+    return [keys.result(step.id), keys.done(step.id), payload]
+
+
+def chord_arguments(app: Any, message: Message) -> tuple[tuple[Any, ...], Outcome | None]:
+    """For a chord's callback about to run: its arguments with the members' results in front, or
+    the FAILURE it ends with (a member failed, or its result expired) without running."""
+    ids = message.options["chord_of"]
+    keys = app.broker.keys
+    raws = app.broker.link.call("MGET", *[keys.result(i) for i in ids])
+    values = []
+    for member_id, raw in zip(ids, raws, strict=True):
+        meta = decode_result(raw, app.config.accept_content) if raw is not None else None
+        if meta is None or meta.status != SUCCESS:
+            what = ("has no result (expired: RESULT_EXPIRES)" if meta is None
+                    else f"ended {meta.status}: {type(meta.exception).__name__}: {meta.exception}"
+                    if meta.exception is not None else f"ended {meta.status}")
+            error = ChordError(f"member {meta.task if meta else ''}[{member_id}] of the chord {what}; "
+                               "the callback did not run")
+            return message.args, Outcome(FAILURE, exception=error, traceback=f"ChordError: {error}")
+        values.append(meta.value)
+    if message.options.get("chord_pass", True):
+        return (values, *message.args), None
+    return message.args, None
+
+
+# -- eager mode: the same workflows, inline ------------------------------------------------------------
+
+def _eager(app: Any, sig: Signature) -> AsyncResult:
+    task = app.registry._tasks.get(sig.task)
+    if task is None:
+        raise ConfigurationError(f"EAGER mode runs tasks this process knows; {sig.task!r} is not registered here")
+    from .worker.execute import run_eagerly
+
+    return run_eagerly(app, task, sig.message())
+
+
+def _eager_chain(app: Any, steps: list[Signature]) -> AsyncResult:
+    result = _eager(app, steps[0])
+    for step in steps[1:]:
+        if not result.successful():
+            break
+        parent, result = result, _eager(app, step.clone((result.result,)))
+        result.parent = parent
+    return result
+
+
+def _eager_chord(app: Any, members: list[Signature], body: Signature) -> AsyncResult:
+    from .asyncresult import EagerResult
+    from .results import ResultMeta
+
+    results = GroupResult([_eager(app, m) for m in members])
+    failed = next((r for r in results if not r.successful()), None)
+    if failed is not None:
+        error = ChordError(f"member {failed.task_name}[{failed.id}] of the chord failed: {failed.result!r}; "
+                           "the callback did not run")
+        if app.config.eager_propagates:
+            raise error
+        out: AsyncResult = EagerResult(body.id or "", body.task, ResultMeta(FAILURE, exception=error,
+                                                                              task=body.task))
+    else:
+        out = _eager(app, body if body.immutable else body.clone((results.get(),)))
+    out.parent = results
+    return out

@@ -1,0 +1,106 @@
+"""Subtasks and workflows on real workers: chain, group, chord, their failures, a chord whose worker
+is killed in the middle, and eager mode."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import override_settings
+
+from jobs import AsyncResult, ChordError, GroupResult, chain, chord, group, signature
+from jobs.engine.errors import ConfigurationError
+from tests.testapp import tasks
+from tests.testapp.tasks import PaymentDeclined
+
+
+def test_a_chain_passes_each_result_to_the_next(start_worker):
+    start_worker("-P", "solo")
+    result = chain(tasks.add.s(1, 1), tasks.add.s(10), tasks.add.s(100)).delay()
+    assert result.get(timeout=10) == 112
+    assert result.parent.get(timeout=1) == 12 and result.parent.parent.get(timeout=1) == 2
+    assert result.parent.parent.parent is None
+    piped = (tasks.add.s(1, 1) | tasks.add.si(5, 5) | signature("tests.testapp.tasks.add", (1,))).delay()
+    assert piped.get(timeout=10) == 11  # si: 5 + 5, not given the 2
+
+
+def test_a_failure_stops_the_chain_and_shows_on_its_result(start_worker, r):
+    start_worker("-P", "solo")
+    result = chain(tasks.add.s("a", "b"), tasks.fail.s(), tasks.record.si("after", 1),
+                   tasks.add.s(1)).delay()
+    with pytest.raises(PaymentDeclined, match="ab"):
+        result.get(timeout=10)
+    assert "not run: step tests.testapp.tasks.fail" in result.traceback
+    assert result.parent.status == "FAILURE" and result.parent.parent.status == "FAILURE"
+    assert result.parent.parent.parent.get(timeout=1) == "ab"
+    assert r.llen("after") == 0  # the steps after the failure never ran
+
+
+def test_a_group_runs_in_parallel_and_gathers_in_order(start_worker):
+    start_worker("-c", "2")
+    result = group(tasks.add.s(i, i) for i in range(20)).delay()
+    assert isinstance(result, GroupResult) and len(result) == 20
+    assert result.get(timeout=20) == [2 * i for i in range(20)]
+    assert result.ready() and result.successful() and result.completed_count() == 20
+
+
+def test_a_task_may_send_subtasks_itself(start_worker):
+    start_worker("-c", "2")
+    ids = tasks.fan_out.delay(5).get(timeout=10)
+    assert GroupResult([AsyncResult(i) for i in ids]).get(timeout=10) == [0, 2, 4, 6, 8]
+
+
+def test_a_chord_calls_back_once_with_every_result(start_worker, r):
+    start_worker("-c", "2")
+    result = chord(tasks.add.s(i, i) for i in range(10))(tasks.collect.s("calls"))
+    assert result.get(timeout=20) == sum(2 * i for i in range(10))
+    assert [json.loads(v) for v in r.lrange("calls", 0, -1)] == [[2 * i for i in range(10)]]
+    assert result.parent.get(timeout=1) == [2 * i for i in range(10)]
+
+
+def test_a_chord_with_a_failed_member_fails_its_callback_without_running_it(start_worker, r):
+    start_worker("-P", "solo")
+    result = chord([tasks.add.s(1, 1), tasks.fail.s("declined"), tasks.add.s(2, 2)], tasks.collect.s("calls")).delay()
+    with pytest.raises(ChordError, match=r"member tests.testapp.tasks.fail\[.*\] of the chord ended FAILURE: "
+                                         r"PaymentDeclined: declined; the callback did not run"):
+        result.get(timeout=10)
+    assert r.llen("calls") == 0
+
+
+def test_a_chord_survives_its_worker_killed_in_the_middle(start_worker, r):
+    """Members run on a worker that is killed (with its children) while two of them run; another
+    worker takes them over when their leases run out. The callback runs exactly once, with all."""
+    first = start_worker("-c", "2", settings={"LEASE_SECONDS": 2})
+    names = [f"m{i}" for i in range(6)]
+    result = chord(tasks.block.s(n) for n in names)(tasks.collect.s("calls"))
+    started = [r.blpop([f"started:{n}" for n in names], timeout=10) for _ in range(2)]
+    assert all(started)
+    first.cleanup()  # kill -9 of the worker and its children: a lost host
+    for name in names:
+        r.rpush(f"release:{name}", *(["go"] * 3))  # enough for every delivery
+    start_worker("-c", "2", settings={"LEASE_SECONDS": 2})
+    assert result.get(timeout=30) == len(names)
+    calls = [json.loads(v) for v in r.lrange("calls", 0, -1)]
+    assert calls == [names]  # once, with every member's result, in the chord's order
+    redelivered = [n for n in names if r.llen(f"deliveries:{n}") > 1]
+    assert len(redelivered) >= 1  # the killed ones ran again
+
+
+def test_workflows_in_eager_mode_run_inline():
+    with override_settings(JOBS={"EAGER": True}):
+        assert chain(tasks.add.s(1, 1), tasks.add.s(10)).delay().get() == 12
+        assert group(tasks.add.s(i, 1) for i in range(3)).delay().get() == [1, 2, 3]
+        assert chord([tasks.add.s(1, 1), tasks.add.s(2, 2)], tasks.collect.s("eager")).delay().get() == 6
+        failed = chord([tasks.fail.s("no")], tasks.add.s(0)).delay()
+        assert failed.failed() and isinstance(failed.result, ChordError)
+        with pytest.raises(ConfigurationError, match="not registered here"):
+            signature("billing.only_on_workers").delay()
+
+
+def test_bad_workflows_say_what_is_wrong():
+    with pytest.raises(TypeError, match="must be signatures like add.s"):
+        chain(tasks.add.s(1, 1), tasks.add)
+    with pytest.raises(ValueError, match="at least one member"):
+        chord([], tasks.add.s(1))
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['qeue'\]"):
+        tasks.add.s(1, 1).set(qeue="x")
