@@ -135,6 +135,16 @@ class Broker:
         script = scripts.load("enqueue")
         with_retry(lambda: script(self.link, keys, args), self.config.enqueue_timeout, "enqueue")
 
+    def enqueue_unique(self, message: Message, lock: str, lock_ms: int) -> str:
+        """Enqueue a unique task's message unless its lock is held; the id of the run holding it."""
+        k = self.keys
+        keys = [lock, k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers, k.wake(message.queue)]
+        args = [message.id, lock_ms, k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, message.queue,
+                message.score, message.encode(), int(message.eta * 1000) if message.eta else ""]
+        script = scripts.load("enqueue_unique")
+        holder = with_retry(lambda: script(self.link, keys, args), self.config.enqueue_timeout, "enqueue")
+        return holder.decode() if isinstance(holder, bytes) else str(holder)
+
     def _enqueue_one(self, message: Message) -> None:
         """The common case, delay() of a task due now, with its keys packed once per queue."""
         head = self._enqueue_head

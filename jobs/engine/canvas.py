@@ -315,7 +315,7 @@ def chord(header: Group | Iterable[Signature], body: Signature | None = None) ->
 def follow_up(app: Any, message: Message, outcome: Outcome, hostname: str) -> str:
     """The JSON `extra` of a settled workflow step's Ack ('' for a plain task, or a retry)."""
     options = message.options
-    if outcome.status not in READY_STATES or not ("chain" in options or "chord" in options):
+    if outcome.status not in READY_STATES or not ("chain" in options or "chord" in options or "unique" in options):
         return ""
     from .serializers import json_dumps
 
@@ -333,6 +333,8 @@ def follow_up(app: Any, message: Message, outcome: Outcome, hostname: str) -> st
                 failed = Outcome(FAILURE, exception=exc, traceback=f"{type(exc).__name__}: {exc}")
         if failed is not None:
             extra["r"] = [_failed_result(app, keys, step, failed, message, hostname) for step in rest]
+    if "unique" in options:  # a unique task's run ended: its lock goes (enqueue_unique.lua)
+        extra["u"] = [options["unique"], message.id]
     chord_spec = options.get("chord")
     if chord_spec:
         callback = Signature.from_dict(chord_spec["cb"])

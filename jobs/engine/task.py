@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import functools
+import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -35,7 +36,7 @@ TASK_OPTIONS = frozenset({
     "name", "queue", "priority", "ignore_result", "acks_late", "track_started", "serializer",
     "expires", "bind", "base", "max_retries", "default_retry_delay", "autoretry_for", "retry_kwargs",
     "retry_backoff", "retry_backoff_max", "retry_jitter", "time_limit", "soft_time_limit",
-    "reject_on_worker_lost",
+    "reject_on_worker_lost", "unique_for",
 })
 
 
@@ -94,6 +95,9 @@ class Task:
     soft_time_limit: float | None = None
     #: If the process running it dies, run it again (True) or fail it with WorkerLostError.
     reject_on_worker_lost: bool = False
+    #: Seconds: while a run with the same arguments (or unique_key) waits or runs, delay() returns
+    #: it instead of enqueueing another; the lock lives at most this long.
+    unique_for: float | None = None
 
     def __init__(self, fn: Callable[..., Any], **options: Any) -> None:
         for key, value in options.items():
@@ -108,7 +112,7 @@ class Task:
         if isinstance(self.autoretry_for, type):
             self.autoretry_for = (self.autoretry_for,)
         self.autoretry_for = tuple(self.autoretry_for)
-        for name in ("time_limit", "soft_time_limit"):
+        for name in ("time_limit", "soft_time_limit", "unique_for"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
                 raise ConfigurationError(f"{self.name}: {name} must be a positive number of seconds, not {value!r}")
@@ -225,6 +229,8 @@ class Task:
         time_limit: float | None = None,
         soft_time_limit: float | None = None,
         on_commit: bool | None = None,
+        unique_key: str | None = None,
+        unique_for: float | None = None,
     ) -> _AsyncResult:
         """Send one call. The arguments are encoded (and refused if they cannot be) at once, even
         with on_commit=True, so a bad argument fails here and not at commit time."""
@@ -232,9 +238,18 @@ class Task:
         message = self.message(args, kwargs, countdown=countdown, eta=eta, expires=expires,
                                queue=queue, priority=priority, task_id=task_id,
                                ignore_result=ignore_result, serializer=serializer,
-                               time_limit=time_limit, soft_time_limit=soft_time_limit)
+                               time_limit=time_limit, soft_time_limit=soft_time_limit,
+                               unique_key=unique_key, unique_for=unique_for)
         if on_commit is None:
             on_commit = app.config.enqueue_on_commit
+        lock = message.options.get("unique")
+        if lock and not app.config.eager:
+            lock_ms = message.options["unique_ms"]
+            if on_commit:
+                message.encode()
+                app_module.after_commit(functools.partial(_enqueue_unique_at_commit, app, message, lock, lock_ms))
+                return _AsyncResult(message.id, self.name)
+            return _AsyncResult(app.broker.enqueue_unique(message, lock, lock_ms), self.name)
         if app.config.eager:
             from .worker.execute import run_eagerly
 
@@ -304,11 +319,38 @@ class Task:
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                     raise ValueError(f"{self.name}: {name} must be a positive number of seconds, not {value!r}")
                 extra[name] = float(value)
+        lock = self._unique_lock(app, args, kwargs, options.get("unique_key"), options.get("unique_for"))
+        if lock:
+            extra["unique"] = lock
+            extra["unique_ms"] = int(1000 * (options.get("unique_for") or self.unique_for or 0))
         return Message(
             id=task_id, task=self.name, args=args, kwargs=kwargs, queue=queue,
             priority=priority, eta=eta_ts, expires=_expires(expires, now, self.name),
             content_type=serializer, options=extra,
         )
+
+    def _unique_lock(self, app: Any, args: tuple[Any, ...], kwargs: dict[str, Any], key: Any,
+                     unique_for: Any) -> str | None:
+        """The Redis key of this call's uniqueness lock, or None for a task that is not unique."""
+        if unique_for is not None and (isinstance(unique_for, bool) or not isinstance(unique_for, (int, float))
+                                       or unique_for <= 0):
+            raise ValueError(f"{self.name}: unique_for must be a positive number of seconds, not {unique_for!r}")
+        if not (unique_for or self.unique_for):
+            if key is not None:
+                raise ValueError(f"{self.name}: unique_key needs unique_for (how long the lock may live, in "
+                                 "seconds) on @task(...) or on the call")
+            return None
+        if key is None:  # the same arguments are the same run
+            from .serializers import json_dumps
+
+            try:
+                text = json_dumps([list(args), sorted(kwargs.items())])
+            except (TypeError, ValueError):
+                text = repr((args, sorted(kwargs.items())))
+            key = hashlib.sha1(text.encode()).hexdigest()
+        elif not isinstance(key, str) or not key:
+            raise ValueError(f"{self.name}: unique_key must be a non-empty string, not {key!r}")
+        return f"{app.keys.base}unique:{self.name}:{key}"
 
     # -- resolved options (task attribute, else setting) ---------------------------------------
 
@@ -327,6 +369,10 @@ class Task:
         soft = options.get("soft_time_limit") or self.soft_time_limit or config.soft_time_limit
         hard = options.get("time_limit") or self.time_limit or config.time_limit
         return soft, hard
+
+
+def _enqueue_unique_at_commit(app: Any, message: Message, lock: str, lock_ms: int) -> None:
+    app.broker.enqueue_unique(message, lock, lock_ms)
 
 
 def _check_priority(priority: Any) -> None:
@@ -391,9 +437,14 @@ def enqueue_many(calls: Iterable[tuple[Task, Iterable[Any], dict[str, Any]] | Me
         from .worker.execute import run_eagerly
 
         return [run_eagerly(app, app.registry.get(m.task), m) for m in messages]
-    if messages:
-        app.broker.enqueue(messages)
-    return [AsyncResult(m.id, m.task) for m in messages]
+    plain = [m for m in messages if "unique" not in m.options]
+    if plain:
+        app.broker.enqueue(plain)
+    ids = {m.id: m.id for m in plain}
+    for m in messages:  # unique tasks one by one: each may find its lock held
+        if "unique" in m.options:
+            ids[m.id] = app.broker.enqueue_unique(m, m.options["unique"], m.options["unique_ms"])
+    return [AsyncResult(ids[m.id], m.task) for m in messages]
 
 
 def send_task(name: str, args: Iterable[Any] | None = None, kwargs: dict[str, Any] | None = None, *,

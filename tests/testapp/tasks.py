@@ -295,3 +295,9 @@ def fan_out(n):
     from jobs import group
 
     return [r.id for r in group(add.s(i, i) for i in range(n)).delay()]
+
+
+@task(bind=True, unique_for=60)
+def sync_shop(self, shop_id):
+    """A unique task: one run per shop at a time. Blocks like `block` until released."""
+    return block.fn(self, f"shop{shop_id}")

@@ -129,7 +129,8 @@ def settle(app: Any, task: Task, message: Message, request: Request, outcome: Ou
     if store and not ignore:
         content_type = task.serializer or app.config.result_serializer
         payload = encode_result(outcome, message.task, content_type, hostname)
-    if store and ("chain" in message.options or "chord" in message.options):
+    options = message.options
+    if store and ("chain" in options or "chord" in options or "unique" in options):
         extra = follow_up(app, message, outcome, hostname)
     if not token and not payload and not retry_member and not extra:
         return None

@@ -7,7 +7,8 @@
 --   r: results to store for other tasks     [[result key, channel, payload], ...] (the steps of a
 --      chain that will not run after a failure);
 --   c: a chord member done: {k = set key, m = member id, n = size, t = ttl ms, f = callback as in
---      f}; the callback is enqueued by the ack that completes the set, exactly once.
+--      f}; the callback is enqueued by the ack that completes the set, exactly once;
+--   u: a unique task's run ended: [lock key, id]; the lock is released if this run still holds it.
 -- Fencing: a delivery token that is no longer in flight (its lease ran out and another worker took
 -- the message, or it was handed back) is refused: its result is not stored and no retry is
 -- scheduled, so only the delivery that still holds the lease decides what happens next. An empty
@@ -25,6 +26,10 @@ local function workflow(extra, ttl_ms)
   end
   for _, f in ipairs(x.f or {}) do
     enqueue_now(f)
+  end
+  local u = x.u
+  if u and redis.call('GET', u[1]) == u[2] then
+    redis.call('DEL', u[1])
   end
   local c = x.c
   if c then

@@ -1,0 +1,38 @@
+--[[
+  Enqueue one message of a unique task (@task(unique_for=...), apply_async(unique_key=...)), unless
+  a run with the same key is waiting or running: the lock (the key -> the id of the run that holds
+  it) is taken and the message enqueued in one step, so two callers racing cannot both enqueue.
+  The run's acknowledgement releases the lock when the run ends (lib/ack.lua, `u`); its expiry,
+  unique_for, bounds it if the run never ends (dead-lettered, revoked, lost for good).
+
+  KEYS[1] lock   KEYS[2] scheduled   KEYS[3] idle   KEYS[4] leases   KEYS[5] inflight   KEYS[6] revoked
+  KEYS[7] workers   KEYS[8] the queue's wake list
+  ARGV[1] message id   ARGV[2] lock expiry (ms)   ARGV[3] queue key prefix   ARGV[4] wake key prefix
+  ARGV[5] idle list prefix   ARGV[6] inbox prefix   ARGV[7] queue   ARGV[8] score   ARGV[9] wire
+  ARGV[10] due time (ms) if delayed, else ''
+
+  Returns the id of the run that holds the lock: this message's if it was enqueued, else the other.
+]]
+--@include wake
+--@include clock
+--@include deliver
+
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  local holder = redis.call('GET', KEYS[1])
+  if holder then
+    return holder
+  end
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])  -- it expired in between (cannot, in a script)
+end
+if ARGV[10] ~= '' then
+  local head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  redis.call('ZADD', KEYS[2], ARGV[10], ARGV[8] .. '|' .. ARGV[7] .. '|' .. ARGV[9])
+  if #head == 0 or tonumber(ARGV[10]) < tonumber(head[2]) then
+    wake(KEYS[8])
+  end
+else
+  local d = { qp = ARGV[3], wp = ARGV[4], ip = ARGV[5], bp = ARGV[6], idle = KEYS[3], leases = KEYS[4],
+              inflight = KEYS[5], revoked = KEYS[6], workers = KEYS[7] }
+  deliver(d, ARGV[7], ARGV[8], ARGV[9])
+end
+return ARGV[1]
