@@ -17,6 +17,7 @@ from typing import Any
 from .broker import Broker
 from .config import Config
 from .keys import Keys
+from .ratelimit import RateLimits
 from .registry import Registry, registry
 from .routing import Router
 
@@ -72,6 +73,7 @@ class App:
         self.registry = tasks if tasks is not None else registry
         self.keys = Keys(config.key_prefix)
         self.router = Router(config.routes)
+        self.rate_limits = RateLimits(config.rate_limits)
         self.hooks = hooks
         self._broker: Broker | None = None
         self._pid = os.getpid()

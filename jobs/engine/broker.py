@@ -241,6 +241,16 @@ class Broker:
         keys = [self.keys.leases, self.keys.inflight, self.keys.scheduled]
         return bool(scripts.load("defer")(self.link, keys, [token, int(due * 1000), member]))
 
+    def rate(self, token: str, message: Message, budgets: list[tuple[str, float]]) -> int:
+        """Take a start from every budget (lua/rate.lua): 0 = start now; else the message was put
+        back until that due time (ms); -1 = the token no longer held it."""
+        later = message.replace(options={**message.options, "rate_waited": 1})
+        member = f"{later.score}|{later.queue}|{later.encode()}"
+        k = self.keys
+        keys = [k.leases, k.inflight, k.scheduled, *(f"{k.base}rate:{name}" for name, _ in budgets)]
+        args = [token, "1" if message.options.get("rate_waited") else "", member, *(ms for _, ms in budgets)]
+        return int(scripts.load("rate")(self.link, keys, args))
+
     def bury(self, token: str, reason: str, worker: str = "") -> tuple[bool, int]:
         """Move a held message to the dead letters. Returns (moved, number of old entries trimmed)."""
         keys = [self.keys.leases, self.keys.inflight, self.keys.dead, self.keys.dead_order]

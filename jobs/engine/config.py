@@ -31,6 +31,8 @@ class Config:
     default_queue: str = "default"
     #: Task name patterns (or callables) -> queue / priority; see routing.py.
     routes: Any = None
+    #: Task name patterns -> a rate shared by the tasks matching it; see ratelimit.py.
+    rate_limits: dict[str, Any] = field(default_factory=dict)
     eager: bool = False
     #: delay()/apply_async() wait for the caller's transaction to commit (never sent if it rolls back).
     enqueue_on_commit: bool = False
@@ -115,6 +117,9 @@ class Config:
         from .routing import Router
 
         Router(self.routes)  # raises on a bad pattern, queue or priority
+        from .ratelimit import RateLimits
+
+        RateLimits(self.rate_limits)
         if self.timezone:
             try:
                 zoneinfo.ZoneInfo(self.timezone)

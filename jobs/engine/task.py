@@ -36,7 +36,7 @@ TASK_OPTIONS = frozenset({
     "name", "queue", "priority", "ignore_result", "acks_late", "track_started", "serializer",
     "expires", "bind", "base", "max_retries", "default_retry_delay", "autoretry_for", "retry_kwargs",
     "retry_backoff", "retry_backoff_max", "retry_jitter", "time_limit", "soft_time_limit",
-    "reject_on_worker_lost", "unique_for",
+    "reject_on_worker_lost", "unique_for", "rate_limit", "rate_limit_key",
 })
 
 
@@ -98,6 +98,10 @@ class Task:
     #: Seconds: while a run with the same arguments (or unique_key) waits or runs, delay() returns
     #: it instead of enqueueing another; the lock lives at most this long.
     unique_for: float | None = None
+    #: "100/m", "10/s", "1000/h" (a number: per second), shared by every worker through Redis;
+    #: rate_limit_key(*args, **kwargs) -> str gives each key its own budget ("10/s per shop").
+    rate_limit: str | float | None = None
+    rate_limit_key: Callable[..., str] | None = None
 
     def __init__(self, fn: Callable[..., Any], **options: Any) -> None:
         for key, value in options.items():
@@ -116,6 +120,13 @@ class Task:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
                 raise ConfigurationError(f"{self.name}: {name} must be a positive number of seconds, not {value!r}")
+        if self.rate_limit is not None:
+            from .ratelimit import interval_ms
+
+            interval_ms(self.rate_limit, f"@task {self.name}")
+        if self.rate_limit_key is not None and (not callable(self.rate_limit_key) or self.rate_limit is None):
+            raise ConfigurationError(f"{self.name}: rate_limit_key must be a callable taking the task's arguments, "
+                                     "and needs rate_limit (the rate each key gets)")
         self.origin = f"{fn.__module__}.{fn.__qualname__}"
         functools.update_wrapper(self, fn)
 

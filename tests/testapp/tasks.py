@@ -301,3 +301,36 @@ def fan_out(n):
 def sync_shop(self, shop_id):
     """A unique task: one run per shop at a time. Blocks like `block` until released."""
     return block.fn(self, f"shop{shop_id}")
+
+
+def _stamp(key):
+    """The start time, by Redis's clock (the one rate limits are kept on), in ms."""
+    r = evidence()
+    seconds, micros = r.time()
+    r.rpush(key, seconds * 1000 + micros // 1000)
+    r.rpush(f"{key}:pids", os.getpid())
+
+
+@task(rate_limit="10/s")
+def limited(key):
+    _stamp(key)
+
+
+@task(rate_limit="2/s")
+def slow_limited(key):
+    _stamp(key)
+
+
+@task(rate_limit="5/s", rate_limit_key=lambda shop, key: f"shop:{shop}")
+def per_shop(shop, key):
+    _stamp(f"{key}:{shop}")
+
+
+@task
+def partner_a(key):
+    _stamp(key)
+
+
+@task
+def partner_b(key):
+    _stamp(key)

@@ -62,6 +62,14 @@ class Executor:
         token = delivery.token
         if message.expires is not None and time.time() > message.expires:
             return self._expired(task, message, token)
+        if self.app.rate_limits.groups or task.rate_limit is not None:
+            try:
+                budgets = self.app.rate_limits.budgets(task, message.args, message.kwargs)
+            except Exception as exc:  # the task's rate_limit_key failed: the call cannot be placed
+                outcome = Outcome(FAILURE, exception=exc, traceback=f"{type(exc).__name__}: {exc}\n(in rate_limit_key)")
+                return settle(self.app, task, message, request, outcome, token, self.hostname)
+            if budgets and self.broker.rate(token, message, budgets) != 0:
+                return None  # over its limit: back in Redis until its turn (or no longer ours)
         config = self.config
         if not task._acks_late(config):
             self.broker.ack([Ack(token, message.id, "")])  # at most once: settled before it runs
