@@ -202,6 +202,20 @@ class Task:
     def delay(self, *args: Any, **kwargs: Any) -> _AsyncResult:
         return self.apply_async(args, kwargs)
 
+    async def adelay(self, *args: Any, **kwargs: Any) -> _AsyncResult:
+        """delay() for async views: the enqueue (one Redis round trip) runs in a thread, so the
+        event loop is not blocked; `await result.aget()` waits for the result the same way."""
+        return await self.aapply_async(args, kwargs)
+
+    async def aapply_async(self, args: Iterable[Any] | None = None, kwargs: dict[str, Any] | None = None,
+                           **options: Any) -> _AsyncResult:
+        import asyncio
+
+        on_commit = options.get("on_commit")
+        if on_commit or (on_commit is None and app_module.current().config.enqueue_on_commit):
+            return self.apply_async(args, kwargs, **options)  # only registers a callback: no I/O now
+        return await asyncio.to_thread(functools.partial(self.apply_async, args, kwargs, **options))
+
     def s(self, *args: Any, **kwargs: Any) -> Any:
         """A signature: this call, described, to send later or put in a chain, group or chord."""
         from .canvas import Signature

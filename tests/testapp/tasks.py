@@ -334,3 +334,37 @@ def partner_a(key):
 @task
 def partner_b(key):
     _stamp(key)
+
+
+@task
+async def double_later(x):
+    import asyncio
+
+    await asyncio.sleep(0.01)
+    return 2 * x
+
+
+@task
+async def count_users():
+    """Django's async ORM, inside a task."""
+    from django.contrib.auth.models import User
+
+    return await User.objects.acount()
+
+
+@task(autoretry_for=(ConnectionError,), max_retries=3, retry_backoff=False, default_retry_delay=0,
+      retry_kwargs={"countdown": 0})
+async def flaky_async(key):
+    if evidence().incr(key) < 3:
+        raise ConnectionError("the partner API hung up")
+    return int(evidence().get(key))
+
+
+@task(soft_time_limit=0.5)
+async def slow_async(key):
+    import asyncio
+
+    try:
+        await asyncio.sleep(30)
+    finally:
+        evidence().rpush(key, "cleaned up")

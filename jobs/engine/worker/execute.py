@@ -12,6 +12,8 @@ functions, so what a test sees inline is what a worker does.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import time
 from typing import Any
@@ -56,6 +58,8 @@ def execute(app: Any, task: Task, message: Message, request: Request,
             else:
                 with alarms(soft, hard):
                     value = task.run(*args, **message.kwargs)
+                    if inspect.iscoroutine(value):
+                        value = run_coroutine(value)
                 outcome = Outcome(SUCCESS, value)
         except Retry as retry:
             outcome = _retry_outcome(retry.exc or retry, retry.when or 0.0)
@@ -69,6 +73,16 @@ def execute(app: Any, task: Task, message: Message, request: Request,
     finally:
         clear_request(context)
     return outcome
+
+
+def run_coroutine(coro: Any) -> Any:
+    """An `async def` task: run it to the end on an event loop of its own, in this consumer.
+
+    A time limit raised while the loop waits (SIGALRM, or the threads pool's injected exception)
+    leaves asyncio.run, which cancels the task first, so its `finally` blocks and `async with`
+    exits run before the limit is reported. Inside the task, Django's async ORM works as in an
+    async view."""
+    return asyncio.run(coro)
 
 
 def _retry_outcome(exc: BaseException, when: float) -> Outcome:
