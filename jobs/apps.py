@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
 from django.core.signals import setting_changed
 from django.db import close_old_connections, connections, transaction
@@ -18,7 +20,7 @@ class JobsConfig(AppConfig):
         from .conf import load
         from .engine import app as engine_app
 
-        engine_app.configure(load, on_commit=transaction.on_commit)
+        engine_app.configure(load, on_commit=transaction.on_commit, wrap_coroutine=_fresh_connections)
         setting_changed.connect(_settings_changed, dispatch_uid="jobs.settings_changed")
         from . import mail, signals
 
@@ -30,6 +32,22 @@ class JobsConfig(AppConfig):
         signals.connect_to(hooks)
         _watch_schedules()
         autodiscover_modules("tasks")
+
+
+def _fresh_connections(coro: Any) -> Any:
+    """Around an async task: the async ORM keeps its connections in asgiref's sync thread, not in
+    the consumer's, so close_old_connections (CONN_MAX_AGE, connections broken by a database
+    restart) must run there, before and after, as it does around a sync task."""
+    from asgiref.sync import sync_to_async
+
+    async def run() -> Any:
+        await sync_to_async(close_old_connections)()
+        try:
+            return await coro
+        finally:
+            await sync_to_async(close_old_connections)()
+
+    return run()
 
 
 def _settings_changed(setting: str, **kwargs: object) -> None:

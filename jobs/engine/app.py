@@ -99,12 +99,20 @@ _guard = threading.Lock()
 _on_commit: Callable[[Callable[[], None]], None] | None = None
 
 
-def configure(loader: Callable[[], Config], on_commit: Callable[[Callable[[], None]], None] | None = None) -> None:
-    """Install where settings come from (they are read on first use), and how to wait for a commit."""
-    global _loader, _current, _on_commit
+#: Wraps the coroutine of an async task before it runs (the Django layer closes stale database
+#: connections around it, in the thread where the async ORM keeps them).
+_wrap_coroutine: Callable[[Any], Any] | None = None
+
+
+def configure(loader: Callable[[], Config], on_commit: Callable[[Callable[[], None]], None] | None = None,
+              wrap_coroutine: Callable[[Any], Any] | None = None) -> None:
+    """Install where settings come from (they are read on first use), how to wait for a commit, and
+    what to wrap async tasks in."""
+    global _loader, _current, _on_commit, _wrap_coroutine
     with _guard:
         _loader = loader
         _on_commit = on_commit
+        _wrap_coroutine = wrap_coroutine
         _current = None
 
 

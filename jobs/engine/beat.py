@@ -209,7 +209,7 @@ class Beat:
         task = self.app.registry._tasks.get(entry.task)
         message = Message(
             id=f"beat-{entry.id}-{due_ms}", task=entry.task, args=tuple(entry.args), kwargs=entry.kwargs,
-            queue=entry.queue or self._queue_of(entry.task), priority=self._priority_of(entry),
+            queue=entry.queue or self._queue_of(entry), priority=self._priority_of(entry),
             expires=now.timestamp() + entry.expire_seconds if entry.expire_seconds else None,
             content_type=(task.serializer if task is not None and task.serializer else None)
             or self.app.config.task_serializer,
@@ -227,17 +227,19 @@ class Beat:
                         due.isoformat())
         return sent
 
-    def _queue_of(self, name: str) -> str:
+    def _route(self, entry: Entry) -> Any:
+        return self.app.router.route(entry.task, tuple(entry.args), entry.kwargs, {})
+
+    def _queue_of(self, entry: Entry) -> str:
         """As for a call: JOBS["ROUTES"], then the registered task's queue, then the default."""
-        task = self.app.registry._tasks.get(name)
-        return (self.app.router.route(name).queue or (task.queue if task is not None else None)
-                or self.default_queue)
+        task = self.app.registry._tasks.get(entry.task)
+        return (self._route(entry).queue or (task.queue if task is not None else None) or self.default_queue)
 
     def _priority_of(self, entry: Entry) -> int:
         if entry.priority is not None:
             return entry.priority
         task = self.app.registry._tasks.get(entry.task)
-        for priority in (self.app.router.route(entry.task).priority, task.priority if task is not None else None):
+        for priority in (self._route(entry).priority, task.priority if task is not None else None):
             if priority is not None:
                 return priority
         return 0

@@ -23,6 +23,7 @@ only the acknowledgement that wins counts.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -34,6 +35,7 @@ from .message import Message
 from .results import FAILURE, READY_STATES, REVOKED, SUCCESS, Outcome
 from .results import decode as decode_result
 from .results import encode as encode_result
+from .serializers import json_dumps, json_loads
 
 #: Options a signature may carry (those of apply_async that make sense before the call exists).
 SIGNATURE_OPTIONS = frozenset({"queue", "priority", "countdown", "expires", "ignore_result", "time_limit",
@@ -86,12 +88,17 @@ class Signature:
 
     def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
                     **options: Any) -> AsyncResult:
+        """Send it as its task's apply_async would (unique locks, on_commit, eager mode included)."""
+        on_commit = options.pop("on_commit", None)
         sig = self.clone(args, kwargs).set(**options)
         app = app_module.current()
+        task = app.registry._tasks.get(sig.task)
+        if task is not None:
+            return task.apply_async(sig.args, sig.kwargs, task_id=sig.id, on_commit=on_commit, **sig.options)
         if app.config.eager:
             return _eager(app, sig)
         message = sig.message()
-        app.broker.enqueue([message])
+        _send(app, [message], on_commit)
         return AsyncResult(message.id, sig.task)
 
     def message(self, workflow: dict[str, Any] | None = None) -> Message:
@@ -107,6 +114,9 @@ class Signature:
             message = send_task_message(app, self.task, self.args, self.kwargs, task_id=self.id,
                                         queue=opts.get("queue"), priority=opts.get("priority"),
                                         expires=opts.get("expires"), countdown=opts.get("countdown"))
+            run_options = _run_options(self.task, opts)
+            if run_options:
+                message = message.replace(options={**message.options, **run_options})
         if workflow:
             message = message.replace(options={**message.options, **workflow})
         return message
@@ -130,6 +140,35 @@ class Signature:
     def _with_id(self) -> Signature:
         return self if self.id else Signature(self.task, self.args, self.kwargs, self.options, self.immutable,
                                               str(uuid.uuid4()))
+
+
+def _send(app: Any, messages: list[Message], on_commit: bool | None) -> None:
+    """Enqueue a workflow's first messages in one round trip: now, or when the caller's transaction
+    commits (on_commit=True, or ENQUEUE_ON_COMMIT), as delay() does. Encoded now either way, so a
+    bad argument fails at the call."""
+    if on_commit is None:
+        on_commit = app.config.enqueue_on_commit
+    if on_commit:
+        for message in messages:
+            message.encode()
+        app_module.after_commit(functools.partial(app.broker.enqueue, messages))
+    else:
+        app.broker.enqueue(messages)
+
+
+def _run_options(name: str, opts: dict[str, Any]) -> dict[str, Any]:
+    """ignore_result / time limits of a signature of a task this process does not import, checked
+    here as Task.message checks them."""
+    out: dict[str, Any] = {}
+    if opts.get("ignore_result") is not None:
+        out["ignore_result"] = bool(opts["ignore_result"])
+    for key in ("time_limit", "soft_time_limit"):
+        value = opts.get(key)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"{name}: {key} must be a positive number of seconds, not {value!r}")
+            out[key] = float(value)
+    return out
 
 
 def _signature(value: Any, what: str) -> Signature:
@@ -160,13 +199,14 @@ class Chain:
                     **options: Any) -> AsyncResult:
         """Send the first step (with `args` put in front of its own); returns the last step's
         result, whose .parent is the one before, and so on."""
+        on_commit = options.pop("on_commit", None)
         steps = [s._with_id() for s in self.steps]
         steps[0] = steps[0].clone(args, kwargs).set(**options)
         app = app_module.current()
         if app.config.eager:
             return _eager_chain(app, steps)
         message = steps[0].message({"chain": [s.to_dict() for s in steps[1:]]} if len(steps) > 1 else None)
-        app.broker.enqueue([message])
+        _send(app, [message], on_commit)
         return _linked(steps)
 
 
@@ -253,18 +293,22 @@ class Group:
     def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
                     **options: Any) -> GroupResult:
         """Send every member in one round trip (`args` put in front of each one's own)."""
+        on_commit = options.pop("on_commit", None)
         members = [m._with_id().clone(args, kwargs).set(**options) for m in self.members]
         app = app_module.current()
         if app.config.eager:
             return GroupResult([_eager(app, m) for m in members])
         if members:
-            app.broker.enqueue([m.message() for m in members])
+            _send(app, [m.message() for m in members], on_commit)
         return GroupResult([AsyncResult(m.id or "", m.task) for m in members])
 
 
 def group(*members: Any) -> Group:
     """group(a.s(), b.s()) or group(add.s(i, i) for i in range(10))."""
     if len(members) == 1 and not isinstance(members[0], Signature):
+        if not hasattr(members[0], "__iter__") or isinstance(members[0], (Chain, Group, str)):
+            raise TypeError(f"group() members must be signatures like add.s(1, 2), not {members[0]!r} "
+                            "(groups of chains or of groups are not supported yet)")
         members = tuple(members[0])
     return Group([_signature(m, "group() members") for m in members])
 
@@ -288,14 +332,21 @@ class Chord:
                     **options: Any) -> AsyncResult:
         """Send the members; the callback follows when the last one ends. Returns the callback's
         result, whose .parent is the GroupResult of the members."""
+        on_commit = options.pop("on_commit", None)
         members = [m._with_id().clone(args, kwargs).set(**options) for m in self.header.members]
         body = self.body._with_id()
         app = app_module.current()
         ids = [m.id or "" for m in members]
         if app.config.eager:
             return _eager_chord(app, members, body)
-        spec = {"id": str(uuid.uuid4()), "n": len(members), "cb": body.to_dict(), "of": ids}
-        app.broker.enqueue([m.message({"chord": spec}) for m in members])
+        chord_id = str(uuid.uuid4())
+        spec = {"id": chord_id, "n": len(members), "cb": body.to_dict()}
+        # The members' ids, once (the callback reads them), not in every message: a chord of n
+        # members would otherwise carry n² ids. Written before the members are sent.
+        broker = app.broker
+        broker.link.call("SET", _members_key(broker.keys, chord_id), json_dumps(ids), "PX",
+                         int(app.config.result_expires * 1000))
+        _send(app, [m.message({"chord": spec}) for m in members], on_commit)
         result = AsyncResult(body.id or "", body.task)
         result.parent = GroupResult([AsyncResult(i, m.task) for i, m in zip(ids, members, strict=True)])
         return result
@@ -317,7 +368,6 @@ def follow_up(app: Any, message: Message, outcome: Outcome, hostname: str) -> st
     options = message.options
     if outcome.status not in READY_STATES or not ("chain" in options or "chord" in options or "unique" in options):
         return ""
-    from .serializers import json_dumps
 
     keys = app.broker.keys
     extra: dict[str, Any] = {}
@@ -338,10 +388,14 @@ def follow_up(app: Any, message: Message, outcome: Outcome, hostname: str) -> st
     chord_spec = options.get("chord")
     if chord_spec:
         callback = Signature.from_dict(chord_spec["cb"])
-        cb = callback.message({"chord_of": chord_spec["of"], "chord_pass": not callback.immutable})
+        cb = callback.message({"chord_of": chord_spec["id"], "chord_pass": not callback.immutable})
         extra["c"] = {"k": f"{keys.base}chord:{chord_spec['id']}", "m": message.id, "n": chord_spec["n"],
                       "t": int(app.config.result_expires * 1000), "f": _entry(keys, cb)}
     return json_dumps(extra)
+
+
+def _members_key(keys: Any, chord_id: str) -> str:
+    return f"{keys.base}chord:{chord_id}:of"
 
 
 def _entry(keys: Any, message: Message) -> list[Any]:
@@ -365,8 +419,13 @@ def _failed_result(app: Any, keys: Any, step: Signature, failed: Outcome, messag
 def chord_arguments(app: Any, message: Message) -> tuple[tuple[Any, ...], Outcome | None]:
     """For a chord's callback about to run: its arguments with the members' results in front, or
     the FAILURE it ends with (a member failed, or its result expired) without running."""
-    ids = message.options["chord_of"]
     keys = app.broker.keys
+    stored = app.broker.link.call("GET", _members_key(keys, message.options["chord_of"]))
+    if stored is None:
+        error = ChordError(f"the list of the chord's members has expired (RESULT_EXPIRES); the callback "
+                           f"{message.task}[{message.id}] did not run")
+        return message.args, Outcome(FAILURE, exception=error, traceback=f"ChordError: {error}")
+    ids = json_loads(stored)
     raws = app.broker.link.call("MGET", *[keys.result(i) for i in ids])
     values = []
     for member_id, raw in zip(ids, raws, strict=True):
@@ -396,11 +455,21 @@ def _eager(app: Any, sig: Signature) -> AsyncResult:
 
 
 def _eager_chain(app: Any, steps: list[Signature]) -> AsyncResult:
+    """As on a worker: the last step's result, and after a failure the remaining steps fail too."""
+    from .asyncresult import EagerResult
+    from .results import ResultMeta
+
     result = _eager(app, steps[0])
     for step in steps[1:]:
-        if not result.successful():
-            break
-        parent, result = result, _eager(app, step.clone((result.result,)))
+        parent = result
+        if parent.successful():
+            result = _eager(app, step.clone((parent.result,)))
+        else:
+            meta = parent._read()
+            assert meta is not None
+            result = EagerResult(step.id or "", step.task, ResultMeta(
+                FAILURE, exception=meta.exception, traceback=f"{meta.traceback or ''}\n(not run: a step before it "
+                "failed)", task=step.task))
         result.parent = parent
     return result
 

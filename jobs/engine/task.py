@@ -211,9 +211,9 @@ class Task:
                            **options: Any) -> _AsyncResult:
         import asyncio
 
-        on_commit = options.get("on_commit")
-        if on_commit or (on_commit is None and app_module.current().config.enqueue_on_commit):
-            return self.apply_async(args, kwargs, **options)  # only registers a callback: no I/O now
+        # Async code runs outside any Django transaction (atomic blocks are sync code), so there
+        # is no commit to wait for: sent now, whatever on_commit / ENQUEUE_ON_COMMIT say.
+        options["on_commit"] = False
         return await asyncio.to_thread(functools.partial(self.apply_async, args, kwargs, **options))
 
     def s(self, *args: Any, **kwargs: Any) -> Any:
@@ -489,7 +489,11 @@ def send_task(name: str, args: Iterable[Any] | None = None, kwargs: dict[str, An
                                  f"{name!r} is not registered here")
     message = send_task_message(app, name, args, kwargs, task_id=task_id, queue=queue, priority=priority,
                                 expires=expires, countdown=countdown)
-    app.broker.enqueue([message])
+    if app.config.enqueue_on_commit:
+        message.encode()
+        app_module.after_commit(functools.partial(app.broker.enqueue, [message]))
+    else:
+        app.broker.enqueue([message])
     return AsyncResult(message.id, name)
 
 

@@ -26,6 +26,19 @@ def test_djangos_async_orm_works_inside(start_worker, test_database_env):
     assert tasks.count_users.delay().get(timeout=10) == 2
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_async_orms_connections_are_closed_around_each_task(start_worker, test_database_env):
+    start_worker("-P", "solo", env=test_database_env)
+    # CONN_MAX_AGE is 0: the connection a task opened is closed when it ends, in the thread that holds it.
+    assert [tasks.connection_was_open.delay().get(timeout=10) for _ in range(3)] == [False, False, False]
+
+
+def test_adelay_sends_at_once_even_with_enqueue_on_commit(r):
+    with override_settings(JOBS={"ENQUEUE_ON_COMMIT": True}):
+        result = asyncio.run(tasks.add.adelay(1, 1))
+    assert r.zcard("{jobs}:queue:default") == 1 and result.status == "PENDING"
+
+
 def test_retries_work_for_async_tasks(start_worker, r):
     start_worker("-P", "solo")
     result = tasks.flaky_async.delay("tries")

@@ -97,6 +97,44 @@ def test_workflows_in_eager_mode_run_inline():
             signature("billing.only_on_workers").delay()
 
 
+def test_a_big_chords_messages_do_not_carry_every_members_id(r):
+    chord(tasks.add.s(i, i) for i in range(300))(tasks.collect.s("calls"))
+    wires = r.zrange("{jobs}:queue:default", 0, -1)
+    assert len(wires) == 300 and max(len(w) for w in wires) < 1000
+
+
+def test_eager_chain_failure_shows_on_the_last_steps_result():
+    with override_settings(JOBS={"EAGER": True}):
+        result = chain(tasks.fail.s("no"), tasks.add.s(1), tasks.add.s(2)).delay()
+        assert result.failed() and isinstance(result.result, PaymentDeclined)
+        assert result.parent.failed() and result.parent.parent.failed()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workflows_wait_for_the_commit_like_delay(r):
+    from django.db import transaction
+
+    with override_settings(JOBS={"ENQUEUE_ON_COMMIT": True}):
+        with pytest.raises(RuntimeError):
+            with transaction.atomic():
+                tasks.add.s(1, 1).delay()
+                chain(tasks.add.s(1, 1), tasks.add.s(2)).delay()
+                group(tasks.add.s(i, i) for i in range(3)).delay()
+                chord([tasks.add.s(1, 1)], tasks.collect.s("calls")).delay()
+                signature("billing.only_on_workers").delay()
+                raise RuntimeError("rolled back")
+        assert r.zcard("{jobs}:queue:default") == 0
+        with transaction.atomic():
+            chain(tasks.add.s(1, 1), tasks.add.s(2)).delay()
+            assert r.zcard("{jobs}:queue:default") == 0
+        assert r.zcard("{jobs}:queue:default") == 1
+
+
+def test_a_signature_of_a_unique_task_is_unique_too(r):
+    first = tasks.sync_shop.delay(5)
+    assert tasks.sync_shop.s(5).delay().id == first.id
+
+
 def test_bad_workflows_say_what_is_wrong():
     with pytest.raises(TypeError, match="must be signatures like add.s"):
         chain(tasks.add.s(1, 1), tasks.add)
@@ -104,3 +142,7 @@ def test_bad_workflows_say_what_is_wrong():
         chord([], tasks.add.s(1))
     with pytest.raises(TypeError, match=r"unknown option\(s\) \['qeue'\]"):
         tasks.add.s(1, 1).set(qeue="x")
+    with pytest.raises(TypeError, match="groups of chains or of groups are not supported"):
+        group(chain(tasks.add.s(1, 1), tasks.add.s(2)))
+    with pytest.raises(ValueError, match="time_limit must be a positive number"):
+        signature("billing.only_on_workers", time_limit=-1).delay()

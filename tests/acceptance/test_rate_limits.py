@@ -42,6 +42,21 @@ def test_two_workers_together_stay_within_the_limit(start_worker, r):
     assert all(pids & set(w.children()) for w in workers)  # both workers ran some: one budget for both
 
 
+def test_a_rate_of_a_fractional_interval_works_and_waiters_are_not_spun_on(start_worker, r):
+    start_worker("-c", "2")
+    start_worker("-c", "2")
+    def checks() -> int:  # rate.lua reads each budget with one HMGET, and nothing else uses HMGET
+        return int(r.info("commandstats").get("cmdstat_hmget", {}).get("calls", 0))
+
+    before = checks()
+    for _ in range(9):
+        tasks.thirds.delay("thirds")
+    times = starts(r, "thirds", 9)
+    assert most_in_any_window(times, 1000) <= 3
+    deferrals = checks() - before - 9  # 9 of the checks let a task start
+    assert deferrals <= 4 * 9  # each waiter is put back a few times at most, not spun on
+
+
 def test_a_key_per_call_gets_its_own_budget(start_worker, r):
     start_worker("-c", "2")
     start_worker("-c", "2")

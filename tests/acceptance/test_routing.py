@@ -98,6 +98,23 @@ def test_a_worker_serves_its_queues_in_order_and_priorities_within_each(start_wo
     assert seen == ["high", "default-p9", "default-p5", "default", "default-p0", "low"]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_beat_asks_callable_routes_with_the_periodic_tasks_arguments(r):
+    import datetime as dt
+
+    from jobs.beat_store import DatabaseStore
+    from jobs.engine.beat import Beat
+    from jobs.models import IntervalSchedule, PeriodicTask
+
+    t0 = dt.datetime(2026, 11, 21, 12, tzinfo=dt.timezone.utc)
+    row = PeriodicTask.objects.create(name="vip sync", task="tests.testapp.tasks.record", args=["vip:7", 1],
+                                      schedule=IntervalSchedule.objects.create(every=1, period="seconds"))
+    PeriodicTask.objects.filter(pk=row.pk).update(date_created=t0)
+    with override_settings(JOBS={"ROUTES": [by_customer]}):
+        Beat(engine_app.current(), DatabaseStore()).tick(t0 + dt.timedelta(seconds=1))
+    assert queued("vip") == [("tests.testapp.tasks.record", 8)]
+
+
 def test_status_warns_of_a_routed_queue_no_live_worker_serves(start_worker, capsys):
     start_worker("-Q", "default,emails", "-P", "solo")
     with override_settings(JOBS={"ROUTES": {"tests.testapp.tasks.add": "math", "reports.*": "reports"}}):

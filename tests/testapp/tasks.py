@@ -368,3 +368,21 @@ async def slow_async(key):
         await asyncio.sleep(30)
     finally:
         evidence().rpush(key, "cleaned up")
+
+
+@task(rate_limit="3/s")
+def thirds(key):
+    """A rate whose interval is not a whole number of ms (333.3...)."""
+    _stamp(key)
+
+
+@task
+async def connection_was_open():
+    """Whether the async ORM's connection was left open when this task started."""
+    from asgiref.sync import sync_to_async
+    from django.contrib.auth.models import User
+    from django.db import connection
+
+    was_open = await sync_to_async(lambda: connection.connection is not None)()
+    await User.objects.acount()
+    return was_open

@@ -8,8 +8,8 @@
   every budget of the call, which keeps starts at least `interval` apart, so no window of a period
   holds more starts than the limit. `res` spreads the waiters: each deferred message gets the next
   free turn after the others (res advances one interval per waiter), so they come back one by one,
-  not all at once. One that comes back and still finds it too early (the run before it started
-  late) waits for `tat` itself, not behind the others.
+  not all at once, and a new call queues behind them rather than taking their turns. One that comes
+  back and still finds it too early (the run before it started late) waits for `tat` itself.
 
   KEYS[1] leases   KEYS[2] inflight   KEYS[3] scheduled   KEYS[4 ..] budgets
   ARGV[1] delivery token ('' = not held: just answer)   ARGV[2] 1 if this message waited before
@@ -23,34 +23,33 @@
 
 local now = now_ms()
 local n = #KEYS - 3
+local waited = ARGV[2] == '1'
+-- A new call waits behind the turns given to waiters (res); a waiter back at its turn only needs
+-- the budget (tat): its own turn is in res.
 local due = now
-local tats = {}
 for i = 1, n do
-  local tat = tonumber(redis.call('HGET', KEYS[3 + i], 'tat')) or 0
-  tats[i] = tat
+  local fields = redis.call('HMGET', KEYS[3 + i], 'tat', 'res')
+  local tat, res = tonumber(fields[1]) or 0, tonumber(fields[2]) or 0
   if tat > due then
     due = tat
+  end
+  if not waited and res > due then
+    due = res
   end
 end
 if due <= now then
   for i = 1, n do
     local interval = tonumber(ARGV[3 + i])
     redis.call('HSET', KEYS[3 + i], 'tat', now + interval)
-    redis.call('PEXPIRE', KEYS[3 + i], interval * 2 + 60000)
+    redis.call('PEXPIRE', KEYS[3 + i], math.ceil(interval * 2 + 60000))
   end
   return 0
 end
-if ARGV[2] ~= '1' then
-  for i = 1, n do
-    local res = tonumber(redis.call('HGET', KEYS[3 + i], 'res')) or 0
-    if res > due then
-      due = res
-    end
-  end
+if not waited then
   for i = 1, n do
     local interval = tonumber(ARGV[3 + i])
     redis.call('HSET', KEYS[3 + i], 'res', due + interval)
-    redis.call('PEXPIRE', KEYS[3 + i], due - now + interval * 2 + 60000)
+    redis.call('PEXPIRE', KEYS[3 + i], math.ceil(due - now + interval * 2 + 60000))
   end
 end
 if ARGV[1] ~= '' then
@@ -58,6 +57,6 @@ if ARGV[1] ~= '' then
     return -1
   end
   redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('ZADD', KEYS[3], due, ARGV[3])
+  redis.call('ZADD', KEYS[3], math.ceil(due), ARGV[3])
 end
-return due
+return math.ceil(due)

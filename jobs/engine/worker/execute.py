@@ -51,8 +51,12 @@ def execute(app: Any, task: Task, message: Message, request: Request,
             args, refused = message.args, None
             if "chord_of" in message.options:  # a chord's callback: the members' results go first
                 from ..canvas import chord_arguments
+                from ..connection import RETRYABLE
 
-                args, refused = chord_arguments(app, message)
+                try:
+                    args, refused = chord_arguments(app, message)
+                except RETRYABLE as exc:  # Redis blinked: read them again in a moment, do not fail
+                    refused = _retry_outcome(exc, 1.0)
             if refused is not None:
                 outcome = refused
             else:
@@ -82,6 +86,10 @@ def run_coroutine(coro: Any) -> Any:
     leaves asyncio.run, which cancels the task first, so its `finally` blocks and `async with`
     exits run before the limit is reported. Inside the task, Django's async ORM works as in an
     async view."""
+    from .. import app as app_module
+
+    if app_module._wrap_coroutine is not None:
+        coro = app_module._wrap_coroutine(coro)
     return asyncio.run(coro)
 
 
