@@ -68,6 +68,8 @@ class Config:
     worker_pool: str = "prefork"
     worker_prefetch: int = 0
     worker_shutdown_timeout: float = 30.0
+    #: How many async tasks one consumer runs at once (prefork only above 1).
+    worker_async_concurrency: int = 1
 
     def __post_init__(self) -> None:
         for name in ("task_serializer", "result_serializer"):
@@ -132,6 +134,8 @@ class Config:
             raise ConfigurationError("JOBS['MAX_DELIVERIES'] must be 0 or more, DEAD_LETTERS_MAX 1 or more.")
         if self.worker_shutdown_timeout < 0:
             raise ConfigurationError("JOBS['WORKER_SHUTDOWN_TIMEOUT'] must be 0 or more seconds.")
+        if self.worker_async_concurrency < 1:
+            raise ConfigurationError("JOBS['WORKER_ASYNC_CONCURRENCY'] must be 1 or more.")
         if not 0 <= self.worker_prefetch <= MAX_PREFETCH:
             raise ConfigurationError(f"JOBS['WORKER_PREFETCH'] must be from 0 to {MAX_PREFETCH}.")
 

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import override_settings
 
-from jobs.exceptions import SoftTimeLimitExceeded
+from jobs.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from tests.testapp import tasks
 
 
@@ -66,3 +66,64 @@ def test_adelay_and_aget_from_async_code(start_worker):
 def test_eager_mode_runs_async_tasks_too():
     with override_settings(JOBS={"EAGER": True}):
         assert tasks.double_later.delay(21).get() == 42
+
+
+def test_async_concurrency_runs_several_at_once_in_one_process(start_worker, r):
+    start_worker("-c", "1", "--async-concurrency", "8")
+    results = [tasks.overlap.delay(f"o{i}", 0.5) for i in range(8)]
+    assert sorted(res.get(timeout=15) for res in results) == sorted(f"o{i}" for i in range(8))
+    starts = sorted(int(x) for x in r.lrange("overlap:starts", 0, -1))
+    ends = sorted(int(x) for x in r.lrange("overlap:ends", 0, -1))
+    assert starts[-1] < ends[0]  # all eight were running at one moment, in one consumer
+    assert len({int(p) for name in range(8) for p in r.lrange(f"started:o{name}", 0, -1)}) == 1
+
+
+def test_async_concurrency_keeps_sync_tasks_and_limits_working(start_worker, r):
+    start_worker("-c", "1", "--async-concurrency", "4")
+    slow = tasks.slow_async.delay("cleanup")       # soft limit 0.5 s, on the loop
+    assert tasks.add.delay(2, 3).get(timeout=10) == 5  # a sync task runs while it waits
+    with pytest.raises(SoftTimeLimitExceeded):
+        slow.get(timeout=10)
+    assert r.lrange("cleanup", 0, -1) == [b"cleaned up"]
+    assert tasks.flaky_async.delay("tries").get(timeout=10) == 3
+
+
+def test_a_killed_worker_loses_none_of_the_async_tasks_it_ran(start_worker, r):
+    first = start_worker("-c", "1", "--async-concurrency", "4", settings={"LEASE_SECONDS": 2})
+    results = [tasks.overlap.delay(f"k{i}", 30) for i in range(4)]
+    for i in range(4):
+        assert r.blpop([f"started:k{i}"], timeout=10)
+    first.cleanup()  # kill -9 of the worker and its children
+    start_worker("-c", "1", "--async-concurrency", "4", settings={"LEASE_SECONDS": 2})
+    r.delete("overlap:starts")
+    # They run again on the new worker (their leases ran out); each ends once there.
+    assert sorted(res.get(timeout=60) for res in results) == [f"k{i}" for i in range(4)]
+
+
+def test_an_async_task_that_blocks_its_loop_fails_and_its_process_is_replaced(start_worker, r):
+    worker = start_worker("-c", "1", "--async-concurrency", "4")
+    stuck = tasks.stuck_in_sync_code.delay("s")
+    r.blpop(["started:s"], timeout=10)
+    with pytest.raises(TimeLimitExceeded, match="blocked its event loop"):
+        stuck.get(timeout=20)
+    worker.wait_for("consumer 0 exited with code 70")
+    assert tasks.double_later.delay(4).get(timeout=20) == 8  # a new consumer serves on
+    assert r.llen("started:s") == 0  # failed, not run again (its one start was taken above)
+
+
+def test_a_warm_shutdown_lets_the_running_async_tasks_finish(start_worker, r):
+    import signal
+
+    worker = start_worker("-c", "1", "--async-concurrency", "4")
+    results = [tasks.overlap.delay(f"w{i}", 1) for i in range(3)]
+    for i in range(3):
+        assert r.blpop([f"started:w{i}"], timeout=10)
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+    assert [res.get(timeout=1) for res in results] == ["w0", "w1", "w2"]
+
+
+def test_async_concurrency_needs_prefork(start_worker):
+    worker = start_worker("-P", "threads", "--async-concurrency", "4", ready=False)
+    assert worker.wait(20) != 0
+    assert "needs --pool prefork" in worker.output

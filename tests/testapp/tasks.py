@@ -386,3 +386,27 @@ async def connection_was_open():
     was_open = await sync_to_async(lambda: connection.connection is not None)()
     await User.objects.acount()
     return was_open
+
+
+@task
+async def overlap(name, seconds):
+    """Records when it starts and ends (Redis's clock, ms), so a test can see runs overlap."""
+    import asyncio
+
+    r = evidence()
+    start = r.time()
+    r.rpush("overlap:starts", start[0] * 1000 + start[1] // 1000)
+    r.rpush(f"started:{name}", os.getpid())
+    await asyncio.sleep(seconds)
+    end = r.time()
+    r.rpush("overlap:ends", end[0] * 1000 + end[1] // 1000)
+    return name
+
+
+@task(time_limit=1)
+async def stuck_in_sync_code(name):
+    """An async task that blocks its event loop: no timer on the loop can stop it."""
+    import time as time_
+
+    evidence().rpush(f"started:{name}", os.getpid())
+    time_.sleep(60)

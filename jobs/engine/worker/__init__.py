@@ -23,7 +23,8 @@ def banner(app: Any, options: WorkerOptions) -> str:
         f"jobs {__version__} worker {options.hostname}",
         f"  broker    {redact(config.broker_url)} (key prefix {config.key_prefix!r})",
         f"  queues    {', '.join(options.queues)}  (in this order of precedence)",
-        f"  pool      {options.pool}, concurrency {concurrency}, prefetch {options.prefetch}",
+        f"  pool      {options.pool}, concurrency {concurrency}, prefetch {options.prefetch}"
+        + (f", async tasks {options.async_concurrency} at once per consumer" if options.async_concurrency > 1 else ""),
         f"  leases    {config.lease_seconds:g} s, renewed every {config.lease_seconds / 3:g} s; "
         f"shutdown timeout {options.shutdown_timeout:g} s",
         f"  tasks     {len(tasks)} registered",

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..broker import Ack
 from ..canvas import follow_up
-from ..errors import HardTimeLimit, Retry, Terminated, TimeLimitExceeded
+from ..errors import HardTimeLimit, Retry, SoftTimeLimitExceeded, Terminated, TimeLimitExceeded
 from ..message import Message
 from ..results import FAILURE, RETRY, REVOKED, SUCCESS, Outcome, format_traceback
 from ..results import encode as encode_result
@@ -48,15 +48,7 @@ def execute(app: Any, task: Task, message: Message, request: Request,
     try:
         hooks.emit("task_prerun", task=task, request=request)
         try:
-            args, refused = message.args, None
-            if "chord_of" in message.options:  # a chord's callback: the members' results go first
-                from ..canvas import chord_arguments
-                from ..connection import RETRYABLE
-
-                try:
-                    args, refused = chord_arguments(app, message)
-                except RETRYABLE as exc:  # Redis blinked: read them again in a moment, do not fail
-                    refused = _retry_outcome(exc, 1.0)
+            args, refused = _arguments(app, message)
             if refused is not None:
                 outcome = refused
             else:
@@ -65,18 +57,89 @@ def execute(app: Any, task: Task, message: Message, request: Request,
                     if inspect.iscoroutine(value):
                         value = run_coroutine(value)
                 outcome = Outcome(SUCCESS, value)
-        except Retry as retry:
-            outcome = _retry_outcome(retry.exc or retry, retry.when or 0.0)
-        except HardTimeLimit as exc:
-            outcome = Outcome(FAILURE, exception=TimeLimitExceeded(str(exc)), traceback=format_traceback(exc))
-        except Terminated:
-            outcome = Outcome(REVOKED, reason="revoked and terminated while running")
-        except (Exception, SystemExit) as exc:  # sys.exit() in a task fails the task, not the worker
-            outcome = _failure_or_autoretry(task, message, exc)
+        except BaseException as exc:
+            outcome = _caught(task, message, exc)
         outcome = _with_runtime(outcome, time.perf_counter() - started)
     finally:
         clear_request(context)
     return outcome
+
+
+async def execute_async(app: Any, task: Task, message: Message, request: Request,
+                        soft: float | None = None, hard: float | None = None) -> Outcome:
+    """execute() for an async task run beside others on a consumer's event loop (runner.py). The
+    limits are timers on the loop: the soft one cancels the task (its cleanup runs) and it fails
+    with SoftTimeLimitExceeded unless it handles that; the hard one cancels it again and it fails
+    with TimeLimitExceeded. A task that blocks the loop defeats both: runner.py's watchdog ends the
+    process, and the supervisor deals with what it held."""
+    started = time.perf_counter()
+    set_request(request)  # this coroutine runs in a context of its own (asyncio copies it)
+    app.hooks.emit("task_prerun", task=task, request=request)
+    try:
+        args, refused = _arguments(app, message)
+        if refused is not None:
+            outcome = refused
+        else:
+            from .. import app as app_module
+
+            coro = task.run(*args, **message.kwargs)
+            if app_module._wrap_coroutine is not None:
+                coro = app_module._wrap_coroutine(coro)
+            outcome = Outcome(SUCCESS, await _within(coro, soft, hard))
+    except BaseException as exc:
+        outcome = _caught(task, message, exc)
+    return _with_runtime(outcome, time.perf_counter() - started)
+
+
+async def _within(coro: Any, soft: float | None, hard: float | None) -> Any:
+    loop = asyncio.get_running_loop()
+    job = loop.create_task(coro)
+    why: list[str] = []
+
+    def stop(kind: str) -> None:
+        if not job.done():
+            why.append(kind)
+            job.cancel()
+
+    timers = [loop.call_later(limit, stop, kind) for kind, limit in (("soft", soft), ("hard", hard)) if limit]
+    try:
+        return await job
+    except asyncio.CancelledError:
+        if "hard" in why:
+            raise HardTimeLimit(f"hard time limit ({hard:g}s) exceeded") from None
+        if why:
+            raise SoftTimeLimitExceeded(f"soft time limit ({soft:g}s) exceeded") from None
+        raise
+    finally:
+        for timer in timers:
+            timer.cancel()
+
+
+def _arguments(app: Any, message: Message) -> tuple[tuple[Any, ...], Outcome | None]:
+    """The call's arguments; a chord's callback gets the members' results in front (or the outcome
+    it ends with if one failed)."""
+    if "chord_of" not in message.options:
+        return message.args, None
+    from ..canvas import chord_arguments
+    from ..connection import RETRYABLE
+
+    try:
+        return chord_arguments(app, message)
+    except RETRYABLE as exc:  # Redis blinked: read them again in a moment, do not fail
+        return message.args, _retry_outcome(exc, 1.0)
+
+
+def _caught(task: Task, message: Message, exc: BaseException) -> Outcome:
+    """What an exception out of a task means."""
+    if isinstance(exc, Retry):
+        return _retry_outcome(exc.exc or exc, exc.when or 0.0)
+    if isinstance(exc, HardTimeLimit):
+        return Outcome(FAILURE, exception=TimeLimitExceeded(str(exc)), traceback=format_traceback(exc))
+    if isinstance(exc, Terminated):
+        return Outcome(REVOKED, reason="revoked and terminated while running")
+    if isinstance(exc, (Exception, SystemExit)):  # sys.exit() in a task fails the task, not the worker
+        return _failure_or_autoretry(task, message, exc)
+    raise exc  # KeyboardInterrupt and the like are not the task's
 
 
 def run_coroutine(coro: Any) -> Any:

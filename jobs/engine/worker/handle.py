@@ -11,9 +11,11 @@ acks_late=False, record STARTED if asked. Then execute.execute() and execute.set
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..broker import Ack, Delivery
@@ -23,7 +25,7 @@ from ..message import Message, decode
 from ..results import FAILURE, REVOKED, STARTED, Outcome
 from ..results import encode as encode_result
 from ..serializers import json_dumps
-from .execute import execute, make_request, settle
+from .execute import execute, execute_async, make_request, settle
 
 logger = logging.getLogger("jobs.worker")
 
@@ -32,6 +34,22 @@ UNKNOWN_FIRST_DELAY = 5.0
 UNKNOWN_MAX_DELAY = 60.0
 
 OnStart = Callable[[str, "float | None", "float | None"], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A delivery ready to run: decoded, known, not expired, within its rate limit, started."""
+
+    task: Any
+    message: Message
+    request: Any
+    token: str
+    soft: float | None
+    hard: float | None
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.task.fn)
 
 
 class Executor:
@@ -47,6 +65,24 @@ class Executor:
         self.hard_limits_here = hard_limits_here
 
     def handle(self, delivery: Delivery, on_start: OnStart | None = None) -> Ack | None:
+        prepared = self.prepare(delivery)
+        if not isinstance(prepared, Prepared):
+            return prepared
+        return self.run(prepared, on_start)
+
+    def run(self, p: Prepared, on_start: OnStart | None = None) -> Ack | None:
+        if on_start is not None:
+            on_start(p.message.id, p.soft, p.hard)
+        outcome = execute(self.app, p.task, p.message, p.request, p.soft, p.hard if self.hard_limits_here else None)
+        return settle(self.app, p.task, p.message, p.request, outcome, p.token, self.hostname)
+
+    async def run_async(self, p: Prepared) -> Ack | None:
+        """An async task beside others on a consumer's event loop (runner.py)."""
+        outcome = await execute_async(self.app, p.task, p.message, p.request, p.soft, p.hard)
+        return settle(self.app, p.task, p.message, p.request, outcome, p.token, self.hostname)
+
+    def prepare(self, delivery: Delivery) -> Ack | None | Prepared:
+        """Everything before the task runs: an Ack or None if it ends here, else what to run."""
         try:
             message = decode(delivery.wire, delivery.queue, self.accept)
         except DecodeError as exc:
@@ -83,10 +119,7 @@ class Executor:
                                "run here", message.task, message.id, token)
                 return None
         soft, hard = task.limits(config, message.options)
-        if on_start is not None:
-            on_start(message.id, soft, hard)
-        outcome = execute(self.app, task, message, request, soft, hard if self.hard_limits_here else None)
-        return settle(self.app, task, message, request, outcome, token, self.hostname)
+        return Prepared(task, message, request, token, soft, hard)
 
     def _expired(self, task: Any, message: Message, token: str) -> Ack:
         logger.warning("Task %s[%s] expired before it started; not run", message.task, message.id)

@@ -48,6 +48,8 @@ class WorkerOptions:
     pool: str = "prefork"
     prefetch: int = 0
     shutdown_timeout: float = 30.0
+    #: Async tasks run at once per consumer (runner.py); 1 runs them one at a time, like any task.
+    async_concurrency: int = 1
     hostname: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
 
@@ -84,7 +86,7 @@ class Supervisor:
     def make_consumer(self, slot: int, prefix: str) -> Consumer:
         return Consumer(self.app, self.options.queues, slot, prefix, self.board, self.options.prefetch,
                         self.options.hostname, hard_limits_here=self.options.pool == "solo",
-                        worker_id=self.worker_id)
+                        worker_id=self.worker_id, async_concurrency=self.options.async_concurrency)
 
     # -- duties --------------------------------------------------------------------------------
 

@@ -35,6 +35,9 @@ class Command(BaseCommand):
                                  "solo: one, in this process.")
         parser.add_argument("--prefetch", type=int, default=None,
                             help="Extra tasks each consumer may take ahead (default 0: take a task only when free).")
+        parser.add_argument("--async-concurrency", type=int, default=None,
+                            help="Async tasks each consumer runs at once on its event loop (default: "
+                                 "JOBS['WORKER_ASYNC_CONCURRENCY'], 1). Above 1 needs the prefork pool.")
         parser.add_argument("--shutdown-timeout", type=float, default=None,
                             help="Seconds running tasks get to finish on SIGTERM before they are handed back "
                                  "(default 30).")
@@ -64,11 +67,21 @@ class Command(BaseCommand):
             raise CommandError(f"--prefetch must be from 0 to {MAX_PREFETCH}")
         if options["shutdown_timeout"] is not None and options["shutdown_timeout"] < 0:
             raise CommandError("--shutdown-timeout must be 0 or more seconds")
+        pool = options["pool"] or config.worker_pool
+        async_concurrency = (config.worker_async_concurrency if options["async_concurrency"] is None
+                             else options["async_concurrency"])
+        if async_concurrency < 1:
+            raise CommandError("--async-concurrency must be at least 1")
+        if async_concurrency > 1 and pool != "prefork":
+            raise CommandError(f"--async-concurrency {async_concurrency} needs --pool prefork: a consumer whose "
+                               "async task blocks its event loop is ended and replaced, which only a child "
+                               "process can be")
         worker_options = WorkerOptions(
             queues=queues,
             concurrency=concurrency,
-            pool=options["pool"] or config.worker_pool,
+            pool=pool,
             prefetch=prefetch,
+            async_concurrency=async_concurrency,
             shutdown_timeout=(config.worker_shutdown_timeout if options["shutdown_timeout"] is None
                               else options["shutdown_timeout"]),
         )
