@@ -216,15 +216,13 @@ class Broker:
         return self._wait_links.link
 
     def wait(self, plan: FetchPlan, timeout: float = WAIT_SLICE,
-             registered: bool = False, nudge: str | None = None) -> tuple[bytes, bytes] | None:
+             registered: bool = False) -> tuple[bytes, bytes] | None:
         """Block until a wake token arrives on one of the plan's queues, or (registered idle) a
         message in the consumer's inbox, or `timeout` seconds pass. Returns (list, element) or
         None. A wake token is only a hint to fetch: losing one loses no message, at worst an idle
         worker wakes at the end of its slice; an inbox message is leased and in flight already."""
         seconds = round(max(0.01, min(timeout, WAIT_SLICE)), 3)
-        keys = [plan.inbox, *plan.wakes] if registered else list(plan.wakes)
-        if nudge:
-            keys.append(nudge)  # a consumer's own list: its async tasks wake it to send their acks
+        keys = [plan.inbox, *plan.wakes] if registered else plan.wakes
         popped = self.wait_link().call("BLPOP", *keys, seconds, blocking=True)
         return (popped[0], popped[1]) if popped else None
 

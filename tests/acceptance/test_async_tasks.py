@@ -123,6 +123,40 @@ def test_a_warm_shutdown_lets_the_running_async_tasks_finish(start_worker, r):
     assert [res.get(timeout=1) for res in results] == ["w0", "w1", "w2"]
 
 
+def test_an_async_task_holding_the_gil_is_stopped_by_the_supervisor(start_worker, r):
+    worker = start_worker("-c", "1", "--async-concurrency", "4")
+    stuck = tasks.holds_the_gil.delay("g")
+    r.blpop(["started:g"], timeout=10)
+    with pytest.raises(TimeLimitExceeded):
+        stuck.get(timeout=40)  # 1 s limit + the supervisor's grace: the process is killed
+    worker.wait_for("the event loop did not stop it")
+    assert tasks.double_later.delay(4).get(timeout=20) == 8
+
+
+def test_the_watchdog_blames_the_task_that_blocks_the_loop_not_the_oldest(start_worker, r):
+    start_worker("-c", "1", "--async-concurrency", "4")
+    patient = tasks.overlap.apply_async(("patient", 8), time_limit=1)  # past its limit while blocked
+    r.blpop(["started:patient"], timeout=10)
+    blocker = tasks.stuck_in_sync_code.delay("blocker")  # time_limit=1, sleeps 60 s on the loop
+    r.blpop(["started:blocker"], timeout=10)
+    with pytest.raises(TimeLimitExceeded, match="blocked its event loop"):
+        blocker.get(timeout=30)
+    # The patient task was handed back (not failed) and ran again on the new process; its 1 s
+    # limit cancels it there, on a loop that works.
+    assert isinstance(patient.get(timeout=30, propagate=False), TimeLimitExceeded)
+    assert "blocked its event loop" not in (patient.traceback or "")
+
+
+def test_an_async_tasks_result_does_not_wait_for_a_sync_task_beside_it(start_worker, r):
+    start_worker("-c", "1", "--async-concurrency", "4")
+    quick = tasks.overlap.delay("quick", 0.5)
+    r.blpop(["started:quick"], timeout=10)
+    nap = tasks.nap.delay(3)  # a sync task, run inline by the same consumer meanwhile
+    assert quick.get(timeout=10) == "quick"
+    assert not nap.ready()  # stored while the consumer was still busy with the sync task
+    assert nap.get(timeout=10) == 3
+
+
 def test_async_concurrency_needs_prefork(start_worker):
     worker = start_worker("-P", "threads", "--async-concurrency", "4", ready=False)
     assert worker.wait(20) != 0

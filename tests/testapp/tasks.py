@@ -410,3 +410,23 @@ async def stuck_in_sync_code(name):
 
     evidence().rpush(f"started:{name}", os.getpid())
     time_.sleep(60)
+
+
+@task(time_limit=1)
+async def holds_the_gil(name):
+    """Catastrophic backtracking: one C call that never releases the GIL, so no thread of its
+    process runs (not even a watchdog) until it ends."""
+    import re
+
+    evidence().rpush(f"started:{name}", os.getpid())
+    return bool(re.match(r"(a+)+$", "a" * 40 + "b"))
+
+
+@task(time_limit=30)
+async def blocks_the_loop(name, seconds):
+    """Sync code in an async task: the event loop stops for `seconds`."""
+    import time as time_
+
+    evidence().rpush(f"started:{name}", os.getpid())
+    time_.sleep(seconds)
+    return name

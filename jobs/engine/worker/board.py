@@ -33,10 +33,18 @@ class Running:
 
 
 class Board:
-    def __init__(self, slots: int) -> None:
+    def __init__(self, slots: int, async_per_slot: int = 0) -> None:
         self.slots = slots
         self._cells: Any = RawArray("q", slots * FIELDS)
         self._ids: Any = RawArray("c", slots * ID_BYTES)
+        # --async-concurrency (runner.py): each slot's running async tasks, by seq (-1 = free), and
+        # the earliest of their hard deadlines (unix ms, with the seq it belongs to). Written by the
+        # runner under its lock, read by the supervisor; one aligned int64 per cell.
+        self.async_per_slot = async_per_slot
+        self._async: Any = RawArray("q", max(1, slots * async_per_slot))
+        for i in range(len(self._async)):
+            self._async[i] = -1
+        self._async_deadline: Any = RawArray("q", slots * 2)
 
     def clear(self, slot: int) -> None:
         base = slot * FIELDS
@@ -78,7 +86,31 @@ class Board:
         cells[base + RUNNING] = -1
         cells[base + VERSION] += 1
 
+    def async_hold(self, slot: int, cell: int, seq: int) -> None:
+        self._async[slot * self.async_per_slot + cell] = seq
+
+    def async_release(self, slot: int, cell: int) -> None:
+        self._async[slot * self.async_per_slot + cell] = -1
+
+    def async_deadline(self, slot: int, deadline_ms: int, seq: int) -> None:
+        self._async_deadline[slot * 2 + 1] = seq
+        self._async_deadline[slot * 2] = deadline_ms
+
+    def clear_async(self, slot: int) -> None:
+        for cell in range(self.async_per_slot):
+            self._async[slot * self.async_per_slot + cell] = -1
+        self._async_deadline[slot * 2] = 0
+
     # -- read by the supervisor ----------------------------------------------------------------
+
+    def async_seqs(self, slot: int) -> list[int]:
+        base = slot * self.async_per_slot
+        return [seq for seq in self._async[base:base + self.async_per_slot] if seq >= 0]
+
+    def async_overdue(self, slot: int) -> tuple[float, int] | None:
+        """(deadline in unix s, seq) of the running async task to stop first, if any has a limit."""
+        deadline, seq = self._async_deadline[slot * 2], self._async_deadline[slot * 2 + 1]
+        return (deadline / 1000, seq) if deadline > 0 else None
 
     def held(self, slot: int) -> range:
         base = slot * FIELDS

@@ -81,14 +81,10 @@ class Consumer:
         self._backoff = Backoff(f"consumer {slot}")
         self._acks_retried = False
         self._registered: int | None = None  # the seq it is registered idle with (lib/deliver.lua)
-        # --async-concurrency: async tasks run beside each other on a runner (runner.py); their seqs
-        # stay held (the board's lo never passes one) until their acks are stored.
+        # --async-concurrency: async tasks run beside each other on a runner (runner.py), which
+        # settles and acknowledges them itself; their seqs are on the board until it has.
         self.async_concurrency = async_concurrency
         self.runner: Any = None
-        self._outstanding: set[int] = set()
-        self._nudged = False
-        self._waiting = False
-        self._nudge_key = f"{self.broker.keys.base}nudge:{token_prefix}"
 
     def stop(self) -> None:
         self.stopping = True
@@ -109,13 +105,6 @@ class Consumer:
         woken = False
         while True:
             runner = self.runner
-            if runner is not None:
-                for done_seq, done_ack in runner.collect():
-                    self._outstanding.discard(done_seq)
-                    if done_ack is not None:
-                        if not pending:
-                            pending_since = time.monotonic()
-                        pending.append(done_ack)
             if not buffer:
                 if runner is not None and runner.in_flight and (self.stopping or
                                                                  runner.in_flight >= self.async_concurrency):
@@ -130,11 +119,11 @@ class Consumer:
                 if got is None:
                     continue  # Redis failed; `pending` is kept for the next attempt
                 if pending:
-                    self._release(pending_hi)
+                    board.release(slot, pending_hi)
                     pending = []
                 if not got:
                     # Registered idle: the seq a producer may hand a message to stays held.
-                    self._release(self._next_seq if self._registered is None else self._registered)
+                    board.release(slot, self._next_seq if self._registered is None else self._registered)
                     woken, handed = self._wait(due_in)
                     if handed is not None:
                         buffer.append((self._seq_of(handed), handed))
@@ -148,7 +137,7 @@ class Consumer:
                 if self.async_concurrency > 1:
                     prepared = self.executor.prepare(delivery)
                     if isinstance(prepared, Prepared) and prepared.is_async:
-                        self._start_async(seq, prepared)  # its ack comes back through the runner
+                        self._start_async(seq, prepared)  # the runner settles and acknowledges it
                         ack = None
                     elif isinstance(prepared, Prepared):
                         ack = self.executor.run(prepared, functools.partial(board.start, slot, seq))
@@ -175,7 +164,7 @@ class Consumer:
                     pending_since = started
                 pending.append(ack)
             elif not pending:
-                self._release(seq + 1)  # settled (or handed on) already: no longer held
+                board.release(slot, seq + 1)  # settled (or handed on) already, or on the runner
             pending_hi = seq + 1
             if pending and buffer and (self.stopping or time.monotonic() - pending_since > ACK_DELAY):
                 pending = self._flush(pending, pending_hi)
@@ -188,18 +177,13 @@ class Consumer:
         else:
             self._flush(pending, pending_hi)
 
-    def _release(self, lo: int) -> None:
-        """Let go of the seqs below `lo`, but never of an async task still running."""
-        if self._outstanding:
-            lo = min(lo, min(self._outstanding))
-        self.board.release(self.slot, lo)
-
     def _start_async(self, seq: int, prepared: Prepared) -> None:
         if self.runner is None:
             from .runner import AsyncRunner
 
-            self.runner = AsyncRunner(self.async_concurrency, self._nudge, self._fail_stuck)
-        self._outstanding.add(seq)
+            self.runner = AsyncRunner(self.async_concurrency, self.board, self.slot, self._fail_stuck)
+        while self.runner.in_flight >= self.async_concurrency:  # prefetched beyond what may run at once
+            self.runner.wait_one(1.0)
         self.runner.submit(seq, prepared.token, prepared.message.task, prepared.message.id, prepared.hard,
                            functools.partial(self.executor.run_async, prepared))
 
@@ -208,17 +192,6 @@ class Consumer:
         from ..results import FAILURE
 
         return self.executor.end_held(token, FAILURE, TimeLimitExceeded(why), why)
-
-    def _nudge(self) -> None:
-        """From the runner's thread: an async task finished; wake the consumer if it is blocked
-        waiting for work, so that the ack goes out now (through its own list: the wait's socket is
-        left alone, so nothing a producer hands over meanwhile can be lost)."""
-        self._nudged = True
-        if self._waiting:
-            try:
-                self.broker.link.pipeline([("RPUSH", self._nudge_key, 1), ("PEXPIRE", self._nudge_key, 60000)])
-            except RETRYABLE:
-                pass  # the wait ends by itself within its slice
 
     def _seq_of(self, delivery: Delivery) -> int:
         return int(delivery.token[len(self.prefix):])
@@ -270,20 +243,10 @@ class Consumer:
             link.connect()  # so that stop() has a socket to shut, even before the first wait
             if self.stopping:
                 return False, None
-            nudge = None
-            if self.runner is not None:
-                self._waiting = True
-                if self._nudged:  # one finished since we last looked: send its ack first
-                    self._nudged = False
-                    return False, None
-                nudge = self._nudge_key
-            popped = self.broker.wait(self.plan, WAIT_SLICE if due_in is None else due_in, registered, nudge)
+            popped = self.broker.wait(self.plan, WAIT_SLICE if due_in is None else due_in, registered)
             if popped is None:
                 return False, None
             key, element = popped
-            if nudge and key.decode() == nudge:
-                self._nudged = False
-                return False, None
             if registered and key.decode() == self.plan.inbox:
                 # Handed over by a producer: leased to us under the seq we registered with.
                 queue, wire = element.split(b"|", 1)
@@ -299,7 +262,6 @@ class Consumer:
                 self._backoff.failed(exc, self._is_stopping)
             return False, None
         finally:
-            self._waiting = False
             self._wait_link = None
 
     def _flush(self, pending: list[Ack], hi: int) -> list[Ack]:
@@ -316,7 +278,7 @@ class Consumer:
                                  "run out", len(pending))
                     break
                 self._backoff.failed(exc)
-        self._release(hi)
+        self.board.release(self.slot, hi)
         return []
 
     def _hand_back(self, buffer: deque[tuple[int, Delivery]]) -> None:

@@ -13,6 +13,7 @@ functions, so what a test sees inline is what a worker does.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import time
@@ -74,7 +75,9 @@ async def execute_async(app: Any, task: Task, message: Message, request: Request
     process, and the supervisor deals with what it held."""
     started = time.perf_counter()
     set_request(request)  # this coroutine runs in a context of its own (asyncio copies it)
-    app.hooks.emit("task_prerun", task=task, request=request)
+    loop = asyncio.get_running_loop()
+    # Hooks and signal receivers are sync code (they may use the ORM): in a thread, off the loop.
+    await loop.run_in_executor(None, functools.partial(app.hooks.emit, "task_prerun", task=task, request=request))
     try:
         args, refused = _arguments(app, message)
         if refused is not None:
@@ -85,15 +88,15 @@ async def execute_async(app: Any, task: Task, message: Message, request: Request
             coro = task.run(*args, **message.kwargs)
             if app_module._wrap_coroutine is not None:
                 coro = app_module._wrap_coroutine(coro)
-            outcome = Outcome(SUCCESS, await _within(coro, soft, hard))
+            outcome = Outcome(SUCCESS, await _within(coro, soft, hard, f"jobs:{request.id}"))
     except BaseException as exc:
         outcome = _caught(task, message, exc)
     return _with_runtime(outcome, time.perf_counter() - started)
 
 
-async def _within(coro: Any, soft: float | None, hard: float | None) -> Any:
+async def _within(coro: Any, soft: float | None, hard: float | None, name: str) -> Any:
     loop = asyncio.get_running_loop()
-    job = loop.create_task(coro)
+    job = loop.create_task(coro, name=name)  # the runner's watchdog finds a blocking task by its name
     why: list[str] = []
 
     def stop(kind: str) -> None:

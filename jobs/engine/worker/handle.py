@@ -11,6 +11,7 @@ acks_late=False, record STARTED if asked. Then execute.execute() and execute.set
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
@@ -20,7 +21,8 @@ from typing import Any
 
 from ..broker import Ack, Delivery
 from ..canvas import follow_up
-from ..errors import DecodeError, NotRegistered
+from ..connection import with_retry
+from ..errors import BrokerUnavailable, DecodeError, NotRegistered
 from ..message import Message, decode
 from ..results import FAILURE, REVOKED, STARTED, Outcome
 from ..results import encode as encode_result
@@ -28,6 +30,9 @@ from ..serializers import json_dumps
 from .execute import execute, execute_async, make_request, settle
 
 logger = logging.getLogger("jobs.worker")
+
+#: How long an async task's ack is retried while Redis is away (its lease covers it meanwhile).
+ASYNC_ACK_TIMEOUT = 30.0
 
 #: Pauses between offers of a message for a task this worker does not know: 5 s doubling to 60 s.
 UNKNOWN_FIRST_DELAY = 5.0
@@ -76,10 +81,27 @@ class Executor:
         outcome = execute(self.app, p.task, p.message, p.request, p.soft, p.hard if self.hard_limits_here else None)
         return settle(self.app, p.task, p.message, p.request, outcome, p.token, self.hostname)
 
-    async def run_async(self, p: Prepared) -> Ack | None:
-        """An async task beside others on a consumer's event loop (runner.py)."""
+    async def run_async(self, p: Prepared) -> None:
+        """An async task beside others on a consumer's event loop (runner.py). Its settlement
+        (hooks, signals, maybe an error email) and its ack run in a thread, off the loop; the ack
+        is sent at once, fenced like any ack, and retried while Redis is away."""
         outcome = await execute_async(self.app, p.task, p.message, p.request, p.soft, p.hard)
-        return settle(self.app, p.task, p.message, p.request, outcome, p.token, self.hostname)
+
+        def finish() -> None:
+            ack = settle(self.app, p.task, p.message, p.request, outcome, p.token, self.hostname)
+            if ack is None:
+                return
+            try:
+                refused = with_retry(lambda: self.broker.ack([ack]), ASYNC_ACK_TIMEOUT, "ack")
+            except BrokerUnavailable:
+                logger.error("Task %s[%s]: its ack could not be sent; it runs again when its lease runs out",
+                             p.message.task, p.message.id)
+                return
+            for token in refused:
+                logger.warning("ack of delivery %s was refused: its lease had run out and the task was handed "
+                               "to another worker, so this run's result was not stored", token.decode())
+
+        await asyncio.get_running_loop().run_in_executor(None, finish)
 
     def prepare(self, delivery: Delivery) -> Ack | None | Prepared:
         """Everything before the task runs: an Ack or None if it ends here, else what to run."""

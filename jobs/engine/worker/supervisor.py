@@ -60,7 +60,7 @@ class Supervisor:
         self.uid = secrets.token_hex(8)  # tokens of two live workers must never collide
         self.worker_id = f"{options.hostname}.{self.uid}"
         self.size = 1 if options.pool == "solo" else options.concurrency
-        self.board = Board(self.size)
+        self.board = Board(self.size, options.async_concurrency if options.async_concurrency > 1 else 0)
         self.generation = [0] * self.size
         self.backoff = Backoff("supervisor")
         self.executor = Executor(app, options.hostname)
@@ -81,7 +81,9 @@ class Supervisor:
 
     def held(self, slot: int) -> list[str]:
         prefix = self.prefix(slot)
-        return [prefix + str(seq) for seq in self.board.held(slot)]
+        held = self.board.held(slot)
+        extra = [seq for seq in self.board.async_seqs(slot) if seq not in held] if self.board.async_per_slot else []
+        return [prefix + str(seq) for seq in (*held, *extra)]
 
     def make_consumer(self, slot: int, prefix: str) -> Consumer:
         return Consumer(self.app, self.options.queues, slot, prefix, self.board, self.options.prefetch,
@@ -194,6 +196,7 @@ class Supervisor:
 
     def _start(self, pool: Any, slot: int) -> None:
         self.board.clear(slot)
+        self.board.clear_async(slot)
         self._born[slot] = time.monotonic()
         pool.start(slot, self.prefix(slot))
 

@@ -47,6 +47,15 @@ class Watch:
         wake = mono + 3600
         kind = self.pool.kind if self.pool is not None else "solo"
         for slot in range(self.board.slots):
+            if kind == "prefork" and self.board.async_per_slot and slot not in self._killing:
+                # Async tasks (runner.py): its own watchdog stops a task that blocks the loop; this
+                # is the backstop for one that also stops the watchdog (it holds the GIL).
+                overdue = self.board.async_overdue(slot)
+                if overdue is not None:
+                    if now >= overdue[0]:
+                        self._kill(slot, "async_time_limit", overdue[1])
+                        continue
+                    wake = min(wake, mono + overdue[0] - now)
             running = self.board.running(slot)
             if running is None or slot in self._killing:
                 continue
@@ -86,6 +95,16 @@ class Watch:
         held = sup.held(slot)
         running = self.board.running(slot)
         why, killed_seq = self._killing.pop(slot, ("", -1))
+        if why == "async_time_limit":  # one async task outran every limit: it fails, the rest go back
+            token = sup.prefix(slot) + str(killed_seq)
+            logger.error("consumer %d killed: an async task ran past its hard time limit and the event loop "
+                         "did not stop it (a task holding the GIL?)", slot)
+            if token in held:
+                held.remove(token)
+                sup.executor.end_held(token, FAILURE, TimeLimitExceeded("time limit exceeded; its process was "
+                                                                        "killed"), "killed at its hard time limit")
+            sup.hand_back(held, f"consumer {slot} was killed", lost=True)
+            return
         token = None
         if running is not None:
             token = sup.prefix(slot) + str(running.seq)
