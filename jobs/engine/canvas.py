@@ -159,15 +159,11 @@ def _send(app: Any, messages: list[Message], on_commit: bool | None) -> None:
 def _run_options(name: str, opts: dict[str, Any]) -> dict[str, Any]:
     """ignore_result / time limits of a signature of a task this process does not import, checked
     here as Task.message checks them."""
-    out: dict[str, Any] = {}
+    from .task import time_limits
+
+    out: dict[str, Any] = dict(time_limits(name, opts))
     if opts.get("ignore_result") is not None:
         out["ignore_result"] = bool(opts["ignore_result"])
-    for key in ("time_limit", "soft_time_limit"):
-        value = opts.get(key)
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"{name}: {key} must be a positive number of seconds, not {value!r}")
-            out[key] = float(value)
     return out
 
 

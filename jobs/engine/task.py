@@ -338,12 +338,7 @@ class Task:
         ignore_result = options.get("ignore_result")
         if ignore_result is not None and ignore_result != self._ignore_result(config):
             extra["ignore_result"] = bool(ignore_result)
-        for name in ("time_limit", "soft_time_limit"):
-            value = options.get(name)
-            if value is not None:
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                    raise ValueError(f"{self.name}: {name} must be a positive number of seconds, not {value!r}")
-                extra[name] = float(value)
+        extra.update(time_limits(self.name, options))
         lock = self._unique_lock(app, args, kwargs, options.get("unique_key"), options.get("unique_for"))
         if lock:
             extra["unique"] = lock
@@ -394,6 +389,18 @@ class Task:
         soft = options.get("soft_time_limit") or self.soft_time_limit or config.soft_time_limit
         hard = options.get("time_limit") or self.time_limit or config.time_limit
         return soft, hard
+
+
+def time_limits(name: str, options: dict[str, Any]) -> dict[str, float]:
+    """A call's own time_limit / soft_time_limit, checked, for its message's options."""
+    out = {}
+    for key in ("time_limit", "soft_time_limit"):
+        value = options.get(key)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"{name}: {key} must be a positive number of seconds, not {value!r}")
+            out[key] = float(value)
+    return out
 
 
 def _enqueue_unique_at_commit(app: Any, message: Message, lock: str, lock_ms: int) -> None:
