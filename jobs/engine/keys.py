@@ -24,6 +24,10 @@ only known inside the script. Several sites share one Redis by choosing differen
     {p}:mail:<task>     STRING  error-email throttle (and {p}:mail:<task>:count, failures since)
     {p}:beat:leader     STRING  the id of the beat that leads, with its lease as expiry
     {p}:beat:sent       HASH  periodic task id -> due time (ms) of its last run sent (each sent once)
+    {p}:unique:<task>:<key>   STRING  the id of the run holding a unique task's lock (enqueue_unique.lua)
+    {p}:rate:<budget>   HASH  a rate limit's budget: tat, res (rate.lua)
+    {p}:chord:<id>      SET   the members of a chord that have ended (lib/ack.lua)
+    {p}:chord:<id>:of   STRING  the members' ids, in order, for the callback (canvas.py)
 """
 
 from __future__ import annotations
