@@ -20,7 +20,7 @@ from django.utils.html import format_html
 from .engine import app as engine_app
 from .engine.errors import JobsError
 from .engine.schedules import Crontab
-from .engine.task import send_task
+from .engine.send import send_task
 from .models import BeatVersion, ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, default_timezone
 
 

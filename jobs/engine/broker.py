@@ -42,7 +42,7 @@ class Ack:
     payload: str
     retry_due_ms: int = 0
     retry_member: str = ""
-    #: What a workflow does in the same step (canvas.py; lib/ack.lua): JSON, or "" for a plain task.
+    #: What a workflow does in the same step (worker/followup.py; lib/ack.lua): JSON, or "" for a plain task.
     extra: str = ""
 
 

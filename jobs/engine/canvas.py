@@ -6,7 +6,8 @@
     chord(group, summarise.s())             the callback runs once, with the list of results
 
 How it stays exactly once without a coordinator: every step gets its task id when the workflow is
-sent, and what follows a step travels in that step's message. When a worker settles a step, the
+sent, and what follows a step travels in that step's message (the worker's side is
+worker/followup.py). When a worker settles a step, the
 follow-up is applied in the same atomic Lua call that acknowledges it (lib/ack.lua), fenced by its
 delivery token like any acknowledgement:
 - chain: the next step is enqueued with the result prepended to its arguments; on a failure the
@@ -32,10 +33,8 @@ from . import app as app_module
 from .asyncresult import AsyncResult
 from .errors import ConfigurationError, JobsError
 from .message import Message
-from .results import FAILURE, READY_STATES, REVOKED, SUCCESS, Outcome
-from .results import decode as decode_result
-from .results import encode as encode_result
-from .serializers import json_dumps, json_loads
+from .results import FAILURE
+from .serializers import json_dumps
 
 #: Options a signature may carry (those of apply_async that make sense before the call exists).
 SIGNATURE_OPTIONS = frozenset({"queue", "priority", "countdown", "expires", "ignore_result", "time_limit",
@@ -109,7 +108,7 @@ class Signature:
         if task is not None:
             message = task.message(self.args, self.kwargs, task_id=self.id, **opts)
         else:
-            from .task import send_task_message
+            from .send import send_task_message
 
             message = send_task_message(app, self.task, self.args, self.kwargs, task_id=self.id,
                                         queue=opts.get("queue"), priority=opts.get("priority"),
@@ -357,86 +356,8 @@ def chord(header: Group | Iterable[Signature], body: Signature | None = None) ->
     return Chord(group_, body)
 
 
-# -- the worker's side: what follows a settled step (see lib/ack.lua) ---------------------------------
-
-def follow_up(app: Any, message: Message, outcome: Outcome, hostname: str) -> str:
-    """The JSON `extra` of a settled workflow step's Ack ('' for a plain task, or a retry)."""
-    options = message.options
-    if outcome.status not in READY_STATES or not ("chain" in options or "chord" in options or "unique" in options):
-        return ""
-
-    keys = app.broker.keys
-    extra: dict[str, Any] = {}
-    rest = [Signature.from_dict(d) for d in options.get("chain", ())]
-    if rest:
-        failed = outcome if outcome.status != SUCCESS else None
-        if failed is None:
-            try:
-                nxt = rest[0].clone((outcome.value,)).message(
-                    {"chain": [s.to_dict() for s in rest[1:]]} if len(rest) > 1 else None)
-                extra["f"] = [_entry(keys, nxt)]
-            except Exception as exc:  # the value cannot travel as an argument (EncodeError, ...)
-                failed = Outcome(FAILURE, exception=exc, traceback=f"{type(exc).__name__}: {exc}")
-        if failed is not None:
-            extra["r"] = [_failed_result(app, keys, step, failed, message, hostname) for step in rest]
-    if "unique" in options:  # a unique task's run ended: its lock goes (enqueue_unique.lua)
-        extra["u"] = [options["unique"], message.id]
-    chord_spec = options.get("chord")
-    if chord_spec:
-        callback = Signature.from_dict(chord_spec["cb"])
-        cb = callback.message({"chord_of": chord_spec["id"], "chord_pass": not callback.immutable})
-        extra["c"] = {"k": f"{keys.base}chord:{chord_spec['id']}", "m": message.id, "n": chord_spec["n"],
-                      "t": int(app.config.result_expires * 1000), "f": _entry(keys, cb)}
-    return json_dumps(extra)
-
-
 def _members_key(keys: Any, chord_id: str) -> str:
     return f"{keys.base}chord:{chord_id}:of"
-
-
-def _entry(keys: Any, message: Message) -> list[Any]:
-    """[queue or scheduled key, wake key, score, member] for lib/ack.lua's enqueue_now."""
-    wire = message.encode()
-    if message.eta is not None:
-        return [keys.scheduled, keys.wake(message.queue), int(message.eta * 1000),
-                f"{message.score}|{message.queue}|{wire}"]
-    return [keys.queue(message.queue), keys.wake(message.queue), message.score, wire]
-
-
-def _failed_result(app: Any, keys: Any, step: Signature, failed: Outcome, message: Message,
-                   hostname: str) -> list[str]:
-    why = (f"{failed.traceback or ''}\n(not run: step {message.task}[{message.id}] of its chain "
-           f"{'was revoked' if failed.status == REVOKED else 'failed'})")
-    outcome = Outcome(FAILURE, exception=failed.exception or ChordError(failed.reason or "revoked"), traceback=why)
-    payload = encode_result(outcome, step.task, app.config.result_serializer, hostname)
-    return [keys.result(step.id), keys.done(step.id), payload]
-
-
-def chord_arguments(app: Any, message: Message) -> tuple[tuple[Any, ...], Outcome | None]:
-    """For a chord's callback about to run: its arguments with the members' results in front, or
-    the FAILURE it ends with (a member failed, or its result expired) without running."""
-    keys = app.broker.keys
-    stored = app.broker.link.call("GET", _members_key(keys, message.options["chord_of"]))
-    if stored is None:
-        error = ChordError(f"the list of the chord's members has expired (RESULT_EXPIRES); the callback "
-                           f"{message.task}[{message.id}] did not run")
-        return message.args, Outcome(FAILURE, exception=error, traceback=f"ChordError: {error}")
-    ids = json_loads(stored)
-    raws = app.broker.link.call("MGET", *[keys.result(i) for i in ids])
-    values = []
-    for member_id, raw in zip(ids, raws, strict=True):
-        meta = decode_result(raw, app.config.accept_content) if raw is not None else None
-        if meta is None or meta.status != SUCCESS:
-            what = ("has no result (expired: RESULT_EXPIRES)" if meta is None
-                    else f"ended {meta.status}: {type(meta.exception).__name__}: {meta.exception}"
-                    if meta.exception is not None else f"ended {meta.status}")
-            error = ChordError(f"member {meta.task if meta else ''}[{member_id}] of the chord {what}; "
-                               "the callback did not run")
-            return message.args, Outcome(FAILURE, exception=error, traceback=f"ChordError: {error}")
-        values.append(meta.value)
-    if message.options.get("chord_pass", True):
-        return (values, *message.args), None
-    return message.args, None
 
 
 # -- eager mode: the same workflows, inline ------------------------------------------------------------

@@ -20,12 +20,12 @@ import time
 from typing import Any
 
 from ..broker import Ack
-from ..canvas import follow_up
 from ..errors import HardTimeLimit, Retry, SoftTimeLimitExceeded, Terminated, TimeLimitExceeded
 from ..message import Message
 from ..results import FAILURE, RETRY, REVOKED, SUCCESS, Outcome, format_traceback
 from ..results import encode as encode_result
 from ..task import ExceptionInfo, Request, Task, clear_request, set_request
+from .followup import follow_up
 from .limits import alarms
 
 logger = logging.getLogger("jobs.worker")
@@ -123,8 +123,8 @@ def _arguments(app: Any, message: Message) -> tuple[tuple[Any, ...], Outcome | N
     it ends with if one failed)."""
     if "chord_of" not in message.options:
         return message.args, None
-    from ..canvas import chord_arguments
     from ..connection import RETRYABLE
+    from .followup import chord_arguments
 
     try:
         return chord_arguments(app, message)

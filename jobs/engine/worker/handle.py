@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..broker import Ack, Delivery
-from ..canvas import follow_up
 from ..connection import with_retry
 from ..errors import BrokerUnavailable, DecodeError, NotRegistered
 from ..message import Message, decode
@@ -28,6 +27,7 @@ from ..results import FAILURE, REVOKED, STARTED, Outcome
 from ..results import encode as encode_result
 from ..serializers import json_dumps
 from .execute import execute, execute_async, make_request, settle
+from .followup import follow_up
 
 logger = logging.getLogger("jobs.worker")
 

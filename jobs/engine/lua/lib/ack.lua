@@ -1,7 +1,8 @@
 -- Settle one delivery: drop its lease and in-flight copy, store its result and announce it, and,
 -- for a retry, schedule the next run, all at once.
--- A task in a workflow (canvas.py) also has `extra`, JSON applied in the same step, so that what
--- follows a task cannot be lost or doubled by a crash between the two:
+-- A task in a workflow (canvas.py; its `extra` built by worker/followup.py) also has `extra`, JSON
+-- applied in the same step, so that what follows a task cannot be lost or doubled by a crash
+-- between the two:
 --   f: messages to put on their queues now  [[queue key, wake key, score, wire], ...] (the next
 --      step of a chain);
 --   r: results to store for other tasks     [[result key, channel, payload], ...] (the steps of a
