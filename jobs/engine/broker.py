@@ -15,6 +15,7 @@ acknowledge, so one run's result is stored, the one that holds the lease.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -99,15 +100,27 @@ class Broker:
         # A call waits at most about ENQUEUE_TIMEOUT for Redis (unless BROKER_OPTIONS says otherwise).
         bounded = {"socket_timeout": config.enqueue_timeout,
                    "socket_connect_timeout": min(2.0, config.enqueue_timeout)}
-        self._links = Links(self.factory, **{k: v for k, v in bounded.items() if k not in config.broker_options})
+        self._bounded = {k: v for k, v in bounded.items() if k not in config.broker_options}
+        self._links = Links(self.factory, **self._bounded)
         self._wait_links = Links(self.factory, socket_timeout=WAIT_SLICE + 5)
+        self._own: Link | None = None
         self._ttl_ms = str(int(config.result_expires * 1000))
         self._lease_ms = int(config.lease_seconds * 1000)
         self._enqueue_head: bytes | None = None
 
     @property
     def link(self) -> Link:
-        return self._links.link
+        own = self._own
+        return own if own is not None else self._links.link
+
+    def private(self) -> Broker:
+        """This broker, with a connection of its own for the one thread that uses it. A consumer
+        talks to Redis through one: the task it runs uses its thread's connection, and a task
+        interrupted mid-command (a soft time limit) must never leave a reply for the consumer's
+        next fetch to read as its own, nor share a socket with it at all."""
+        view = copy.copy(self)
+        view._own = Link(self.factory, **self._bounded)
+        return view
 
     # -- enqueue -------------------------------------------------------------------------------
 

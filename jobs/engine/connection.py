@@ -108,37 +108,68 @@ class Link:
         if getattr(conn, "_sock", None) is None:
             conn.connect()
 
+    # Every exchange below is "send, then read the reply", and anything may interrupt it in
+    # between: a soft time limit (SIGALRM) or an exception another thread raises into a task, a
+    # timeout, Ctrl-C. The reply is then still on its way, and the next command on this connection
+    # would read it as its own (an enqueue would get a GET's reply). So a connection interrupted
+    # mid-exchange is closed, never reused; a ResponseError is a whole reply and keeps it.
+
     def call(self, *args: Any, timeout: float | None = None, blocking: bool = False) -> Any:
         """One command and its reply. blocking=True for commands that wait on purpose (BLPOP)."""
         conn = self._connection()
-        conn.send_command(*args)
-        if timeout is None:
-            if not blocking:
-                _await(conn)
-            return conn.read_response()
-        return conn.read_response(timeout=timeout)
+        try:
+            conn.send_command(*args)
+            if timeout is None:
+                if not blocking:
+                    _await(conn)
+                return conn.read_response()
+            return conn.read_response(timeout=timeout)
+        except ResponseError:
+            raise
+        except BaseException:
+            self._drop(conn)
+            raise
 
     def call_packed(self, count: int, body: bytes, spin: bool = True) -> Any:
         """Send a command already packed as RESP (`count` arguments in `body`, see pack()).
         spin=False where CPU is scarcer than latency (a busy worker: see _await)."""
         conn = self._connection()
-        conn.send_packed_command([b"*%d\r\n%b" % (count, body)])
-        if spin:
-            _await(conn)
-        return conn.read_response()
+        try:
+            conn.send_packed_command([b"*%d\r\n%b" % (count, body)])
+            if spin:
+                _await(conn)
+            return conn.read_response()
+        except ResponseError:
+            raise
+        except BaseException:
+            self._drop(conn)
+            raise
 
     def pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Send all commands in one write and read all replies; a failed command's reply is its
         ResponseError, so one bad command does not hide the others' results."""
         conn = self._connection()
-        conn.send_packed_command(conn.pack_commands(commands))
         replies: list[Any] = []
-        for _ in commands:
-            try:
-                replies.append(conn.read_response())
-            except ResponseError as exc:
-                replies.append(exc)
+        try:
+            conn.send_packed_command(conn.pack_commands(commands))
+            for _ in commands:
+                try:
+                    replies.append(conn.read_response())
+                except ResponseError as exc:
+                    replies.append(exc)
+        except BaseException:
+            self._drop(conn)
+            raise
         return replies
+
+    def _drop(self, conn: Any) -> None:
+        """Close a connection whose exchange was interrupted; the next call opens a new one."""
+        if self.conn is conn:
+            self.conn = None
+        try:
+            conn.disconnect()
+        except Exception:
+            pass
 
     def interrupt(self) -> None:
         """Make a blocked read on this link return at once (it raises ConnectionError). Safe from a

@@ -66,3 +66,24 @@ def test_a_worker_with_no_time_limit_names_the_tasks_without_one(start_worker):
     assert "tests.testapp.tasks.add" in line and "spin_hard" not in line
     quiet = start_worker("-P", "solo", settings={"TIME_LIMIT": 60})
     assert "No time limit is set" not in quiet.output
+
+
+def test_a_soft_limit_that_lands_mid_command_leaves_no_corrupt_connection(start_worker, redis_server, r):
+    """The limit lands between a command and its reply (the proxy makes each reply take 2 ms, so
+    almost every instant of the task is such a moment). The interrupted connection must be closed,
+    not reused: the clean-up's delay() and read must get their own replies, and the consumer, which
+    must not share that connection, must go on."""
+    from tests.faults import FaultProxy
+
+    proxy = FaultProxy(redis_server.port).start()
+    try:
+        worker = start_worker("-c", "1", env={"JOBS_BROKER_URL": proxy.url})
+        proxy.delay_replies(0.002)
+        results = [tasks.read_until_soft_limit.delay(f"mid{i}", f"nobody-{i}") for i in range(30)]
+        assert [result.get(timeout=30) for result in results] == ["PENDING"] * 30
+        proxy.delay_replies(0)
+        for i in range(30):  # each clean-up's delay() sent a real message, which a worker ran
+            assert r.blpop([f"cleanup:mid{i}"], timeout=10) is not None
+        assert "crashed" not in worker.output
+    finally:
+        proxy.stop()

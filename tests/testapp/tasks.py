@@ -430,3 +430,23 @@ async def blocks_the_loop(name, seconds):
     evidence().rpush(f"started:{name}", os.getpid())
     time_.sleep(seconds)
     return name
+
+
+# -- hardening (issue 10) ----------------------------------------------------------------------
+
+
+@task(soft_time_limit=0.2)
+def read_until_soft_limit(name, watched_id):
+    """Reads a result in a loop (jobs' own Redis calls, on this thread's connection) until the soft
+    limit lands, most likely between a command and its reply; then cleans up the way the docs
+    invite: one delay() and one more read. Returns what that read saw."""
+    from jobs import AsyncResult
+
+    reads = 0
+    try:
+        while True:
+            AsyncResult(watched_id).status
+            reads += 1
+    except SoftTimeLimitExceeded:
+        record.delay(f"cleanup:{name}", reads)
+        return AsyncResult(watched_id).status

@@ -68,13 +68,14 @@ class Consumer:
                  prefetch: int, hostname: str, hard_limits_here: bool = False, worker_id: str = "",
                  async_concurrency: int = 1) -> None:
         self.app = app
-        self.broker = app.broker
+        self.broker = app.broker.private()  # never the connection the tasks it runs use
         self.plan = self.broker.plan(queues, token_prefix, worker_id)
         self.slot = slot
         self.prefix = token_prefix
         self.board = board
         self.want = 1 + prefetch
-        self.executor = Executor(app, hostname, hard_limits_here)
+        self.hostname = hostname
+        self.executor = Executor(app, hostname, hard_limits_here, self.broker)
         self.stopping = False
         self._wait_link: Any = None
         self._next_seq = 0
@@ -191,7 +192,8 @@ class Consumer:
         from ..errors import TimeLimitExceeded
         from ..results import FAILURE
 
-        return self.executor.end_held(token, FAILURE, TimeLimitExceeded(why), why)
+        # The runner's watchdog thread: its own connection, not the consumer's.
+        return Executor(self.app, self.hostname).end_held(token, FAILURE, TimeLimitExceeded(why), why)
 
     def _seq_of(self, delivery: Delivery) -> int:
         return int(delivery.token[len(self.prefix):])

@@ -60,10 +60,11 @@ class Prepared:
 class Executor:
     """Turns a Delivery into a settlement for one consumer (and for the supervisor's kills)."""
 
-    def __init__(self, app: Any, hostname: str, hard_limits_here: bool = False) -> None:
+    def __init__(self, app: Any, hostname: str, hard_limits_here: bool = False, broker: Any = None) -> None:
         self.app = app
         self.config = app.config
-        self.broker = app.broker
+        #: A consumer's own (Broker.private()); else this thread's connection.
+        self.broker = broker or app.broker
         self.hostname = hostname
         self.accept = app.config.accept_content
         #: solo: the hard limit is raised here (SIGALRM); prefork: the supervisor kills the child.
@@ -92,7 +93,8 @@ class Executor:
             if ack is None:
                 return
             try:
-                refused = with_retry(lambda: self.broker.ack([ack]), ASYNC_ACK_TIMEOUT, "ack")
+                # This runs in a helper thread: its own connection, not the consumer's.
+                refused = with_retry(lambda: self.app.broker.ack([ack]), ASYNC_ACK_TIMEOUT, "ack")
             except BrokerUnavailable:
                 logger.error("Task %s[%s]: its ack could not be sent; it runs again when its lease runs out",
                              p.message.task, p.message.id)
