@@ -99,6 +99,21 @@ class Worker:
                     raise AssertionError(f"worker never printed /{pattern}/; output:\n{self.output_unlocked()}")
                 self._changed.wait(left)
 
+    def wait_count(self, pattern: str, count: int, timeout: float = 30.0) -> list[str]:
+        """Wait until `count` lines match the regex; returns them."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = [line for line in self.lines if regex.search(line)]
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    raise AssertionError(f"worker printed /{pattern}/ {len(found)} of {count} times; "
+                                         f"output:\n{self.output_unlocked()}")
+                self._changed.wait(left)
+
     def output_unlocked(self) -> str:
         return "\n".join(self.lines)
 

@@ -110,6 +110,7 @@ class Rule:
     match: Match
     action: str  # "lose" | "cut"
     times: int  # how many more replies it applies to (-1: for ever)
+    then_hold: bool = False  # hold() as it fires, so the caller's retry waits for release()
 
 
 @dataclass
@@ -264,6 +265,8 @@ class FaultProxy:
                 if rule.times != 0 and rule.match(cmd):
                     if rule.times > 0:
                         rule.times -= 1
+                    if rule.then_hold:
+                        self._gate.clear()
                     return self._count(rule.action, cmd)
             if self._chance is not None:
                 lose, cut, match = self._chance
@@ -286,10 +289,11 @@ class FaultProxy:
 
     # -- faults --------------------------------------------------------------------------------
 
-    def lose_reply(self, match: Match = anything, times: int = 1) -> None:
-        """The next `times` matching commands run in Redis; their callers never get the reply."""
+    def lose_reply(self, match: Match = anything, times: int = 1, then_hold: bool = False) -> None:
+        """The next `times` matching commands run in Redis; their callers never get the reply.
+        then_hold: also hold() from that moment, so a test can act before the caller retries."""
         with self._lock:
-            self._rules.append(Rule(match, "lose", times))
+            self._rules.append(Rule(match, "lose", times, then_hold))
 
     def cut_mid_reply(self, match: Match = anything, times: int = 1) -> None:
         """Half of the reply arrives, then the connection is gone."""

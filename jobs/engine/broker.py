@@ -35,8 +35,8 @@ WAIT_SLICE = 5
 
 @dataclass(slots=True)
 class Ack:
-    """A finished delivery to settle. token '' = acknowledged when it started; payload '' = no
-    result; retry_member (with retry_due_ms) = the next run, scheduled in the same atomic step."""
+    """A finished delivery to settle, fenced by its token. payload '' = no result; retry_member
+    (with retry_due_ms) = the next run, scheduled in the same atomic step."""
 
     token: str
     task_id: str
@@ -243,6 +243,11 @@ class Broker:
         """Give back a wake token this consumer took but will not act on (it is stopping)."""
         self.link.call("RPUSH", wake_key, "1")
 
+    def ack_early(self, token: str) -> bool:
+        """Acknowledge an acks_late=False task as it starts (lua/ack_early.lua); False if this
+        delivery no longer holds it, and then it must not run."""
+        return bool(scripts.load("ack_early")(self.link, [self.keys.inflight], [token]))
+
     def started(self, token: str, task_id: str, payload: str) -> bool:
         """Store STARTED for a task, only while `token` still holds it (see lua/started.lua)."""
         keys = [self.keys.inflight, self.keys.result(task_id)]
@@ -278,7 +283,8 @@ class Broker:
 
     def inflight_entry(self, token: str) -> bytes | None:
         """The "score|queue|wire" a delivery token holds, or None once it no longer holds it."""
-        return self.link.call("HGET", self.keys.inflight, token)
+        entry = self.link.call("HGET", self.keys.inflight, token)
+        return entry[1:] if entry is not None and entry.startswith(b"!") else entry  # see ack_early.lua
 
     # -- supervise -----------------------------------------------------------------------------
 
@@ -287,17 +293,25 @@ class Broker:
         lease another worker took). Returns how many were still held."""
         if not tokens:
             return 0
-        return int(scripts.load("renew")(self.link, [self.keys.leases], [self._lease_ms, *tokens]))
+        return int(scripts.load("renew")(self.link, [self.keys.leases], [self._lease_ms, "", *tokens]))
 
-    def requeue(self, tokens: Sequence[str], lost: bool = False) -> int:
+    def confirm(self, tokens: Sequence[str]) -> set[str]:
+        """Renew these leases now, and say which are no longer held (lua/renew.lua)."""
+        if not tokens:
+            return set()
+        lost = scripts.load("renew")(self.link, [self.keys.leases], [self._lease_ms, "1", *tokens])
+        return {t.decode() for t in lost}
+
+    def requeue(self, tokens: Sequence[str], lost: bool = False, forget: bool = True) -> int:
         """Hand deliveries back to their queues now; returns how many were still held. lost=True
-        counts them as lost deliveries (a crash), which MAX_DELIVERIES bounds."""
+        counts them as lost deliveries (a crash), which MAX_DELIVERIES bounds. forget=False keeps
+        the consumer's idle registration (it is alive and handing back what it cannot run)."""
         if not tokens:
             return 0
         k = self.keys
         keys = [k.leases, k.inflight, k.dead, k.dead_order, k.idle, k.revoked, k.workers]
         args = [k.queue_prefix, k.wake_prefix, "1" if lost else "0", self.config.max_deliveries,
-                self.config.dead_letters_max, k.idle_prefix, k.inbox_prefix, *tokens]
+                self.config.dead_letters_max, k.idle_prefix, k.inbox_prefix, "1" if forget else "0", *tokens]
         return int(scripts.load("requeue")(self.link, keys, args))
 
     def maintain(self, worker_id: str = "", running: Sequence[str] = (), limit: int = 1000) -> Maintenance:

@@ -1,6 +1,7 @@
 """Redis going away, restarting, pausing, and a worker frozen past its lease."""
 
 import json
+import os
 import signal
 import threading
 import time
@@ -108,3 +109,32 @@ def test_a_worker_frozen_past_its_lease_cannot_store_a_result(start_worker, r):
     frozen.wait_for("was refused", timeout=20)  # the frozen run finished, and was fenced
     stored = json.loads(r.get(broker().keys.result(result.id)))
     assert stored["worker"] == "rescuer" and r.lrange("deliveries:frozen", 0, -1) == [b"1", b"2"]
+
+
+def test_a_frozen_worker_does_not_run_its_prefetched_tasks_again(start_worker, r):
+    """It froze holding 10 prefetched tasks; another worker ran them meanwhile. After it wakes it
+    must know its leases are gone before it starts any, acks_late=False ones included."""
+    fast = {"LEASE_SECONDS": 2}
+    tasks.block.delay("ahead")  # the frozen worker's running task; the rest wait in its buffer
+    late = [tasks.record.delay("ran", i) for i in range(5)]
+    early = [tasks.record_early.delay("ran-early", i) for i in range(5)]
+    frozen = start_worker("-c", "1", "--prefetch", "10", "-n", "frozen", settings=fast)
+    _, child = r.blpop(["started:ahead"], timeout=10)
+    assert broker().inflight_count() == 11 and broker().queue_length("default") == 0
+    pids = (frozen.pid, int(child))
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        start_worker("-c", "2", "-n", "rescuer", settings=fast)
+        assert [result.get(timeout=30) for result in late] == list(range(5))
+        r.blpop(["started:ahead"], timeout=10)
+        for i in range(5):
+            assert r.blpop(["ran-early"], timeout=10)[1].startswith(f"{i}:".encode())
+        r.rpush("release:ahead", 1, 1)  # one for each run of `block`
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    lines = frozen.wait_count("lost its lease while it waited in this worker", 10)
+    assert any("tests.testapp.tasks.record_early[" in line for line in lines)
+    frozen.wait_for("was refused")  # `block`'s own end, fenced
+    assert r.llen("ran") == 5 and r.llen("ran-early") == 0  # no second run of any of them

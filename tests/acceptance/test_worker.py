@@ -9,6 +9,7 @@ import pytest
 
 from jobs import AsyncResult
 from jobs.engine import app as engine_app
+from jobs.engine.inspect import Inspector
 from jobs.engine.message import Message
 from jobs.exceptions import EncodeError
 from tests.conftest import pid_alive
@@ -112,11 +113,30 @@ def _wait_dead(pid, timeout=5.0):
 
 def test_acks_late_false_is_at_most_once(start_worker, r):
     worker = start_worker("-c", "1", settings=FAST)
-    tasks.block_early_ack.delay("early")
+    result = tasks.block_early_ack.delay("early")
     r.blpop(["started:early"], timeout=10)
-    assert broker().inflight_count() == 0  # acknowledged before it ran
+    [entry] = r.hvals(broker().keys.inflight)
+    assert entry.startswith(b"!")  # acknowledged as it started; still leased while it runs
     worker.kill9()
-    assert broker().queue_length("default") == 0 and broker().scheduled_count() == 0
+    rescuer = start_worker("-c", "1", settings=FAST)
+    rescuer.wait_for("had lost its lease .* dead letters")  # its maintenance found the lease run out
+    letter = Inspector(broker()).dead_letter(result.id)
+    assert "acks_late=False" in letter.reason and "not run again" in letter.reason
+    assert broker().queue_length("default") == 0 and broker().inflight_count() == 0
+    assert r.llen("started:early") == 0  # it never ran a second time
+
+
+def test_an_acks_late_false_task_whose_early_ack_is_refused_does_not_run(r):
+    """Its lease ran out between the fetch and the start (checked just before): another worker has
+    it, so it must not run here, though it never reached its ack (at most once)."""
+    from jobs.engine.worker.handle import Executor
+
+    app = engine_app.current()
+    result = tasks.record_early.delay("refused", 1)
+    [delivery] = app.broker.fetch(app.broker.plan(["default"], "t.0.0."), 1, 0).deliveries
+    r.hdel(app.broker.keys.inflight, delivery.token)  # as maintain.lua does when the lease runs out
+    assert Executor(app, "test").handle(delivery) is None
+    assert r.llen("refused") == 0 and result.status == "PENDING"
 
 
 def test_warm_shutdown_lets_a_running_task_finish(start_worker, r):

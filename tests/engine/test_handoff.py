@@ -32,8 +32,8 @@ def test_an_idle_consumer_is_handed_the_next_message_already_leased(broker, r):
     assert r.hget(broker.keys.idle, "c1.").startswith(b"7|")
     broker.enqueue([msg(1)])
     assert broker.queue_length("default") == 0
-    queue, wire = r.lpop(broker.keys.inbox("c1.")).split(b"|", 1)
-    assert queue == b"default" and b"|id-1|" in wire
+    seq, queue, wire = r.lpop(broker.keys.inbox("c1.")).split(b"|", 2)
+    assert seq == b"7" and queue == b"default" and b"|id-1|" in wire
     assert r.hexists(broker.keys.inflight, "c1.7") and r.zscore(broker.keys.leases, "c1.7")
     assert not r.hexists(broker.keys.idle, "c1.")  # claimed: no second hand-off to it
 

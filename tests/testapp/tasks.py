@@ -450,3 +450,9 @@ def read_until_soft_limit(name, watched_id):
     except SoftTimeLimitExceeded:
         record.delay(f"cleanup:{name}", reads)
         return AsyncResult(watched_id).status
+
+
+@task(acks_late=False)
+def record_early(key, value):
+    """record(), acknowledged as it starts (at most once)."""
+    return record.fn(key, value)

@@ -29,7 +29,7 @@
   ARGV[13 .. 12+nq] queue names
   ARGV[13+nq] want   ARGV[14+nq] first token sequence number (token k = prefix .. (first + k - 1))
   ARGV[15+nq] '1' if the caller was woken by a wake token: pass the wake on if work is left
-  ARGV[16+nq] the seq it registered idle with ('' = not registered)
+  ARGV[16+nq] the seq it registered idle with ('' = not registered; only its presence matters now)
   ARGV[17+nq] '1' to register idle if nothing is taken
   ARGV[18+nq] number of acks   ARGV[19+nq ..] 6 per ack (see lib/ack.lua)
 
@@ -68,10 +68,10 @@ if registered_seq ~= '' then
     end
   else
     -- A producer claimed this consumer: the message it handed over is in the inbox, already leased
-    -- under the registered seq.
+    -- under the seq the entry names (the registered one, unless the caller lost track of it).
     local item = redis.call('LPOP', KEYS[8])
     if item then
-      local queue, wire = string.match(item, '^([^|]*)|(.*)$')
+      local seq, queue, wire = string.match(item, '^(%d+)|([^|]*)|(.*)$')
       for q = 1, nq do
         if ARGV[12 + q] == queue then
           out[#out + 1] = q
@@ -81,7 +81,7 @@ if registered_seq ~= '' then
         out[1] = 1  -- a queue this consumer no longer serves: still its message to run
       end
       out[#out + 1] = wire
-      out[#out + 1] = tonumber(registered_seq)
+      out[#out + 1] = tonumber(seq)
       taken = 1
     end
   end

@@ -8,7 +8,9 @@
   KEYS[7] workers
   ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3] '1' to count these as lost deliveries
   (a crash), '0' for an orderly hand-back   ARGV[4] MAX_DELIVERIES   ARGV[5] dead letters max
-  ARGV[6] idle list prefix   ARGV[7] inbox prefix   ARGV[8 ..] delivery tokens
+  ARGV[6] idle list prefix   ARGV[7] inbox prefix   ARGV[8] '1' to drop the consumer's idle registration
+  (it is gone), '0' to keep it (a live consumer handing back what a call with a lost reply took)
+  ARGV[9 ..] delivery tokens
 
   Returns the number handed back (to a queue or, past MAX_DELIVERIES, to the dead letters).
 ]]
@@ -23,8 +25,10 @@ local ctx = { qp = ARGV[1], wp = ARGV[2], ip = ARGV[6], bp = ARGV[7], idle = KEY
               now = now_ms(),
               max_deliveries = tonumber(ARGV[4]), dead_max = tonumber(ARGV[5]) }
 local count = 0
-for i = 8, #ARGV do
-  forget_consumer(ctx, ARGV[i])
+for i = 9, #ARGV do
+  if ARGV[8] == '1' then
+    forget_consumer(ctx, ARGV[i])
+  end
   local entry = redis.call('HGET', KEYS[2], ARGV[i])
   if entry then
     requeue_entry(entry, ctx, ARGV[3] == '1')

@@ -14,6 +14,12 @@ stop() may be called from a signal handler or another thread: it sets a flag and
 blocked waiting for work, shuts that socket so the wait ends now. A running task is never
 interrupted by stop(); what was fetched but not started is handed back to its queue.
 
+A delivery is started only while its lease is known to be held: one that waited in the buffer
+(prefetch, or a hand-off) for more than half a lease since its lease was last known to be set is
+confirmed with Redis first (one round trip, which renews it). A worker that froze (SIGSTOP, a long
+GC pause, a host paused) past its leases therefore does not run again what another worker has run
+since: it drops those deliveries instead.
+
 Whatever goes wrong, a delivery ends settled, handed back, or in the dead letters; the board's
 held range [lo, hi) never keeps a token the consumer has let go of, or the supervisor would renew
 its lease forever.
@@ -36,6 +42,14 @@ logger = logging.getLogger("jobs.worker")
 
 #: With prefetch, a finished task's ack waits for the next fetch at most about this long (s).
 ACK_DELAY = 0.05
+
+
+def _describe(delivery: Delivery) -> str:
+    """"name[id]" of a delivery's task, read from its plain-text header only."""
+    parts = bytes(delivery.wire[:400]).split(b"|", 4)
+    if len(parts) < 5:
+        return "an unreadable message"
+    return f"{parts[3].decode('utf-8', 'replace')}[{parts[2].decode('utf-8', 'replace')}]"
 
 
 class Backoff:
@@ -82,6 +96,13 @@ class Consumer:
         self._backoff = Backoff(f"consumer {slot}")
         self._acks_retried = False
         self._registered: int | None = None  # the seq it is registered idle with (lib/deliver.lua)
+        self._registered_at = 0.0  # when the fetch that registered it was sent (monotonic)
+        #: Seqs a call whose reply was lost may have taken or been handed (see _fetch); handed back
+        #: after the next call that works, but for any that call delivers.
+        self._orphans: set[int] = set()
+        self._fetch_sent = 0.0  # when the last fetch was sent (monotonic): its leases start after this
+        #: A delivery whose lease was last known set longer ago than this is confirmed before it starts.
+        self._fresh = app.config.lease_seconds / 2
         # --async-concurrency: async tasks run beside each other on a runner (runner.py), which
         # settles and acknowledges them itself; their seqs are on the board until it has.
         self.async_concurrency = async_concurrency
@@ -99,7 +120,7 @@ class Consumer:
     def run(self) -> None:
         board, slot = self.board, self.slot
         board.clear(slot)
-        buffer: deque[tuple[int, Delivery]] = deque()
+        buffer: deque[tuple[int, Delivery, float]] = deque()  # (seq, delivery, lease known set at)
         pending: list[Ack] = []
         pending_hi = 0  # seq after the last delivery whose ack is in `pending`
         pending_since = 0.0  # when the task of the oldest pending ack started
@@ -125,17 +146,22 @@ class Consumer:
                 if not got:
                     # Registered idle: the seq a producer may hand a message to stays held.
                     board.release(slot, self._next_seq if self._registered is None else self._registered)
-                    woken, handed = self._wait(due_in)
+                    woken, handed, held_at = self._wait(due_in)
                     if handed is not None:
-                        buffer.append((self._seq_of(handed), handed))
+                        seq = self._seq_of(handed)
+                        if seq < board.held(slot).start:
+                            board.release(slot, seq)  # an older registration's: renewed from now on
+                        buffer.append((seq, handed, held_at))
                     continue
                 woken = False
-                buffer.extend((self._seq_of(d), d) for d in got)
+                buffer.extend((self._seq_of(d), d, self._fetch_sent) for d in got)
                 board.reserve(slot, max(self._seq_of(d) for d in got) + 1)
-            seq, delivery = buffer.popleft()
+            seq, delivery, held_at = buffer.popleft()
             started = time.monotonic()
             try:
-                if self.async_concurrency > 1:
+                if started - held_at > self._fresh and not self._still_held(delivery, buffer):
+                    ack = None  # another worker has it now: not ours to run or to settle
+                elif self.async_concurrency > 1:
                     prepared = self.executor.prepare(delivery)
                     if isinstance(prepared, Prepared) and prepared.is_async:
                         self._start_async(seq, prepared)  # the runner settles and acknowledges it
@@ -150,7 +176,7 @@ class Consumer:
                 # Only the steps before the task runs talk to Redis (early ack, STARTED, defer,
                 # dead letters), so trying the delivery again later is safe.
                 board.finish(slot)
-                buffer.appendleft((seq, delivery))
+                buffer.appendleft((seq, delivery, held_at))
                 self._backoff.failed(exc, self._is_stopping)
                 if self.stopping:
                     break  # what is still held goes back by the supervisor or when its lease runs out
@@ -209,24 +235,40 @@ class Consumer:
             return
         self._registered = None
         self._refused(fetched.refused)
-        if fetched.deliveries:
-            self._hand_back(deque((self._seq_of(d), d) for d in fetched.deliveries))
+        self._orphans.update(self._seq_of(d) for d in fetched.deliveries)
+        self._hand_back_orphans(())
 
     def _fetch(self, pending: list[Ack], woken: bool) -> tuple[list[Delivery] | None, float | None]:
         first = self._next_seq
         self._next_seq += self.want  # seqs are never reused, even if the call fails
         self.board.reserve(self.slot, self._next_seq)
+        self._fetch_sent = time.monotonic()
+        register = not self.stopping
         try:
             # Spin for the reply only when idle work just arrived (latency counts); a busy consumer
             # sleeps in recv and leaves the CPU to Redis and its siblings.
             fetched = self.broker.fetch(self.plan, self.want, first, woken, pending, spin=woken,
-                                        registered_seq=self._registered, register=not self.stopping)
+                                        registered_seq=self._registered, register=register)
         except RETRYABLE as exc:
+            # The call may have run in Redis and only its reply been lost. Then it took messages
+            # (leased to seqs first...), or registered this consumer idle under `first`, where a
+            # producer may hand it a message; and a message handed over for an earlier
+            # registration may have been taken from the inbox. Assume all of it: registered (the
+            # next fetch unregisters, or returns what was handed over), and those seqs orphaned
+            # (handed back to their queues after the next call that works).
+            self._orphans.update(range(first, first + self.want))
+            if self._registered is not None:
+                self._orphans.add(self._registered)
+            self._registered = first if register else None
+            self._registered_at = self._fetch_sent
             if pending:
                 self._acks_retried = True
             self._backoff.failed(exc, self._is_stopping)
             return None, None
         self._registered = first if fetched.registered else None
+        self._registered_at = self._fetch_sent
+        if self._orphans:
+            self._hand_back_orphans(fetched.deliveries)
         self._backoff.ok()
         self._refused(fetched.refused)
         for task_id, task_name in fetched.revoked:
@@ -235,36 +277,59 @@ class Consumer:
                                 terminated=False)
         return fetched.deliveries, fetched.next_due
 
-    def _wait(self, due_in: float | None = None) -> tuple[bool, Delivery | None]:
+    def _wait(self, due_in: float | None = None) -> tuple[bool, Delivery | None, float]:
         """Block until woken, handed a message, or the next scheduled message is due (then fetch
-        promotes it). Returns (woken by a wake token, the message handed over or None)."""
+        promotes it). Returns (woken by a wake token, the message handed over or None, and when
+        its lease was known to be set: 0 if it must be confirmed before it runs)."""
         link = self.broker.wait_link()
         self._wait_link = link
         registered = self._registered is not None
         try:
             link.connect()  # so that stop() has a socket to shut, even before the first wait
             if self.stopping:
-                return False, None
+                return False, None, 0.0
             popped = self.broker.wait(self.plan, WAIT_SLICE if due_in is None else due_in, registered)
             if popped is None:
-                return False, None
+                return False, None, 0.0
             key, element = popped
             if registered and key.decode() == self.plan.inbox:
-                # Handed over by a producer: leased to us under the seq we registered with.
-                queue, wire = element.split(b"|", 1)
-                token = f"{self.prefix}{self._registered}"
+                # Handed over by a producer, leased to us under the seq in the entry: the one we
+                # registered with, or (after a lost reply) an earlier registration's, whose lease
+                # is confirmed before it runs.
+                seq, queue, wire = element.split(b"|", 2)
+                fresh = int(seq) == self._registered
                 self._registered = None
-                return False, Delivery(token, queue.decode(), wire)
+                delivery = Delivery(f"{self.prefix}{int(seq)}", queue.decode(), wire)
+                return False, delivery, self._registered_at if fresh else 0.0
             if self.stopping:
                 self.broker.rewake(key)  # another idle worker may act on it
-                return False, None
-            return True, None
+                return False, None, 0.0
+            return True, None, 0.0
         except RETRYABLE as exc:
+            if registered:  # the reply lost may have carried a message handed over: see _fetch
+                self._orphans.add(self._registered or 0)
             if not self.stopping:
                 self._backoff.failed(exc, self._is_stopping)
-            return False, None
+            return False, None, 0.0
         finally:
             self._wait_link = None
+
+    def _hand_back_orphans(self, delivered: list[Delivery] | tuple[()]) -> None:
+        """Hand back to their queues the messages a call whose reply was lost may have leased to
+        this consumer (but for those a later call delivered after all): at once, instead of when
+        their leases run out, and not counted as lost deliveries. Idempotent: only tokens still in
+        flight move."""
+        seqs = self._orphans - {self._seq_of(d) for d in delivered}
+        self._orphans = set()
+        if not seqs:
+            return
+        try:
+            count = self.broker.requeue([f"{self.prefix}{seq}" for seq in sorted(seqs)], forget=False)
+        except RETRYABLE:
+            self._orphans = seqs  # next time; meanwhile their leases bound the wait
+            return
+        if count:
+            logger.warning("%d message(s) taken by a call whose reply was lost went back to their queues", count)
 
     def _flush(self, pending: list[Ack], hi: int) -> list[Ack]:
         """Send pending acks now; kept for the next attempt while Redis fails."""
@@ -283,8 +348,25 @@ class Consumer:
         self.board.release(self.slot, hi)
         return []
 
-    def _hand_back(self, buffer: deque[tuple[int, Delivery]]) -> None:
-        tokens = [d.token for _, d in buffer]
+    def _still_held(self, delivery: Delivery, buffer: deque[tuple[int, Delivery, float]]) -> bool:
+        """Ask Redis whether this delivery (and what waits behind it) still holds its lease, and
+        renew those that do. The ones that do not are dropped: their leases ran out while this
+        consumer could not renew them (frozen, or cut off from Redis), and another worker has, or
+        will have, run them."""
+        waiting = list(buffer)
+        lost = self.broker.confirm([delivery.token, *(d.token for _, d, _ in waiting)])
+        now = time.monotonic()
+        buffer.clear()
+        buffer.extend((seq, d, now) for seq, d, _ in waiting if d.token not in lost)
+        for d in (delivery, *(d for _, d, _ in waiting)):
+            if d.token in lost:
+                logger.warning("Delivery %s (%s) lost its lease while it waited in this worker (it was frozen or "
+                               "cut off from Redis); another worker has it, so it is not run here", d.token,
+                               _describe(d))
+        return delivery.token not in lost
+
+    def _hand_back(self, buffer: deque[tuple[int, Delivery, float]]) -> None:
+        tokens = [d.token for _, d, _ in buffer]
         try:
             self.broker.requeue(tokens)
         except RETRYABLE:

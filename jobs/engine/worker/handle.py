@@ -131,9 +131,10 @@ class Executor:
             if budgets and self.broker.rate(token, message, budgets) != 0:
                 return None  # over its limit: back in Redis until its turn (or no longer ours)
         config = self.config
-        if not task._acks_late(config):
-            self.broker.ack([Ack(token, message.id, "")])  # at most once: settled before it runs
-            token = ""
+        if not task._acks_late(config) and not self.broker.ack_early(token):
+            logger.warning("Task %s[%s]: delivery %s lost its lease before it started (another worker has the "
+                           "task); not run here (acks_late=False: at most once)", message.task, message.id, token)
+            return None
         ignore = message.options.get("ignore_result", task._ignore_result(config))
         if not ignore and task._track_started(config):
             payload = json_dumps({"status": STARTED, "task": message.task, "worker": self.hostname,

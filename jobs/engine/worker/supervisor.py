@@ -105,8 +105,12 @@ class Supervisor:
             if now >= self._next_maintain:
                 result = broker.maintain(self.worker_id, self.watch.running_ids())
                 for token, queue in result.recovered:
-                    logger.warning("Delivery %s had lost its lease (its worker died or froze); its task is "
-                                   "back on queue %s", token, queue or "(dead letters: MAX_DELIVERIES)")
+                    if queue:
+                        logger.warning("Delivery %s had lost its lease (its worker died or froze); its task is "
+                                       "back on queue %s", token, queue)
+                    else:
+                        logger.warning("Delivery %s had lost its lease (its worker died or froze); its task went "
+                                       "to the dead letters (`manage.py jobs dead list` says why)", token)
                 self.watch.terminate(result.terminate)
                 wait = TICK
                 if result.next_due is not None:

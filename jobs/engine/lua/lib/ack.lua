@@ -12,8 +12,9 @@
 --   u: a unique task's run ended: [lock key, id]; the lock is released if this run still holds it.
 -- Fencing: a delivery token that is no longer in flight (its lease ran out and another worker took
 -- the message, or it was handed back) is refused: its result is not stored and no retry is
--- scheduled, so only the delivery that still holds the lease decides what happens next. An empty
--- token means the task was acknowledged when it started (acks_late=False): nothing to check.
+-- scheduled, so only the delivery that still holds the lease decides what happens next. This holds
+-- for acks_late=False tasks too: acknowledged as they start (ack_early.lua), they keep their
+-- token in flight until this ack.
 local function enqueue_now(f)
   redis.call('ZADD', f[1], f[3], f[4])
   wake(f[2])
@@ -43,12 +44,10 @@ local function workflow(extra, ttl_ms)
 end
 
 local function ack(leases, inflight, scheduled, token, result_key, payload, channel, due, member, extra, ttl_ms)
-  if token ~= '' then
-    if redis.call('HDEL', inflight, token) == 0 then
-      return false
-    end
-    redis.call('ZREM', leases, token)
+  if redis.call('HDEL', inflight, token) == 0 then
+    return false
   end
+  redis.call('ZREM', leases, token)
   if payload ~= '' then
     redis.call('SET', result_key, payload, 'PX', ttl_ms)
     redis.call('PUBLISH', channel, '1')

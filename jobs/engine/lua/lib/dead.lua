@@ -23,6 +23,9 @@ end
 
 -- Bury a "score|queue|wire" entry (or anything else, kept as it is) with a reason.
 local function bury_entry(dead, order, entry, reason, worker, now_ms, max)
+  if string.sub(entry, 1, 1) == '!' then
+    entry = string.sub(entry, 2)  -- acknowledged early (ack_early.lua); the message is the same
+  end
   local score, queue, wire = string.match(entry, '^([^|]+)|([^|]+)|(.*)$')
   if not score or not tonumber(score) then
     score, queue, wire = '9', '', entry

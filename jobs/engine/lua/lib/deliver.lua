@@ -50,7 +50,9 @@ local function hand_off(d, queue, score, wire)
         local inbox = d.bp .. id
         redis.call('HSET', d.inflight, token, score .. '|' .. queue .. '|' .. wire)
         redis.call('ZADD', d.leases, d.now + tonumber(lease_ms), token)
-        redis.call('RPUSH', inbox, queue .. '|' .. wire)
+        -- The entry carries its token's seq: a consumer that lost track of a registration
+        -- (the reply to the call that made it was lost) still settles the right delivery.
+        redis.call('RPUSH', inbox, seq .. '|' .. queue .. '|' .. wire)
         redis.call('PEXPIRE', inbox, 60000)  -- the copy left by a consumer that died goes away
         return true
       end

@@ -5,12 +5,20 @@
 -- count in the wire header ("enqueued|deliveries|...") goes up, and a message lost MAX_DELIVERIES
 -- times goes to the dead letters instead, so a task that kills its worker cannot loop forever.
 -- An entry that cannot be read also goes to the dead letters: one bad entry must never make the
--- script fail, or every worker's maintenance would fail with it.
+-- script fail, or every worker's maintenance would fail with it. So does a running acks_late=False
+-- task ("!" entry) whose worker was lost: it was acknowledged as it started.
 --
 -- ctx: what lib/deliver.lua needs (qp, wp, ip, bp, idle, leases, inflight, revoked), and dead,
 --      order, now, max_deliveries, dead_max.
 -- Returns the queue's name, or false if the entry went to the dead letters.
 local function requeue_entry(entry, ctx, count)
+  if string.sub(entry, 1, 1) == '!' then
+    -- acks_late=False (ack_early.lua): acknowledged when it started, so it never runs again.
+    bury_entry(ctx.dead, ctx.order, string.sub(entry, 2), 'acks_late=False: its worker stopped or died while '
+      .. 'it ran, so it is not run again (at most once); requeue it if it is safe to run twice', '', ctx.now,
+      ctx.dead_max)
+    return false
+  end
   local score, queue, wire = string.match(entry, '^([^|]+)|([^|]+)|(.*)$')
   if not score or not tonumber(score) then
     bury_entry(ctx.dead, ctx.order, entry, 'unreadable entry (no score|queue| prefix)', '', ctx.now, ctx.dead_max)
