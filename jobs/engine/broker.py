@@ -45,6 +45,7 @@ class Ack:
     retry_member: str = ""
     #: What a workflow does in the same step (worker/followup.py; lib/ack.lua): JSON, or "" for a plain task.
     extra: str = ""
+    task: str = ""  # its name, for what is logged if the ack is refused
 
 
 @dataclass(slots=True)
@@ -54,9 +55,21 @@ class Delivery:
     wire: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """An ack refused: its token no longer held the task (lib/ack.lua)."""
+
+    token: str
+    stored: bool  # the task has a result all the same (another worker's, or this ack's first attempt)
+
+
+def _refusals(flat: list[Any]) -> list[Refused]:
+    return [Refused(flat[i].decode(), bool(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+
 @dataclass(slots=True)
 class Fetched:
-    refused: list[bytes]  # ack tokens refused (their lease had been lost)
+    refused: list[Refused]  # acks refused (their lease had been lost)
     deliveries: list[Delivery]
     revoked: list[tuple[str, str]]  # (id, task) of revoked messages skipped and marked REVOKED
     next_due: float | None = None  # nothing taken: seconds until the next scheduled message is due
@@ -214,15 +227,15 @@ class Broker:
         ]
         skipped = [(revoked[i].decode(), revoked[i + 1].decode()) for i in range(0, len(revoked), 2)]
         due_in = (float(next_due) - float(now)) / 1000 if next_due else None
-        return Fetched(refused, deliveries, skipped, due_in, bool(registered))
+        return Fetched(_refusals(refused) if refused else [], deliveries, skipped, due_in, bool(registered))
 
-    def ack(self, acks: Sequence[Ack], link: Link | None = None) -> list[bytes]:
-        """Settle deliveries; returns the refused tokens (their lease had been lost)."""
+    def ack(self, acks: Sequence[Ack], link: Link | None = None) -> list[Refused]:
+        """Settle deliveries; returns those refused (their lease had been lost)."""
         if not acks:
             return []
         ack_keys, ack_args = self._ack_parts(acks)
         keys = [self.keys.leases, self.keys.inflight, self.keys.scheduled, *ack_keys]
-        return scripts.load("ack")(link or self.link, keys, [self._ttl_ms, len(acks), *ack_args])
+        return _refusals(scripts.load("ack")(link or self.link, keys, [self._ttl_ms, len(acks), *ack_args]))
 
     def wait_link(self) -> Link:
         """This thread's connection for blocking waits (interrupt it to end a wait early)."""

@@ -2,7 +2,11 @@
 
 import email
 
+import pytest
+import redis
+
 from jobs.engine import app as engine_app
+from jobs.exceptions import TimeLimitExceeded
 from tests.testapp import tasks
 
 
@@ -56,3 +60,25 @@ def test_error_emails_are_throttled_per_task_and_count_what_they_summarise(start
     tasks.fail.delay("declined 3").get(timeout=10, propagate=False)
     mails = _mails(mail)
     assert len(mails) == 2 and "3 failures of this task since the last mail" in mails[1][2]
+
+
+def test_a_blocking_hook_of_a_killed_task_does_not_stop_lease_renewal(start_worker, redis_server, r):
+    """The supervisor kills a task at its hard limit and runs its on_failure, which blocks for 6 s,
+    three leases long: the other task of that worker keeps its lease all along (no second run
+    elsewhere), and the hook runs to its end all the same."""
+    fast = {"LEASE_SECONDS": 2}
+    worker = start_worker("-c", "2", settings=fast)
+    other = tasks.block.delay("other")
+    killed = tasks.spin_hard_slow_hook.delay("killed")
+    r.blpop(["started:other"], timeout=10)
+    r.blpop(["started:killed"], timeout=10)
+    start_worker("-c", "1", "-n", "rescuer", settings=fast)  # would take `other` if its lease ran out
+    assert r.blpop(["slow-hook:started"], timeout=4)[1] == b"TimeLimitExceeded"
+    with pytest.raises(TimeLimitExceeded):
+        killed.get(timeout=1)  # recorded before the hook ran, not after it
+    patient = redis.Redis.from_url(redis_server.url, socket_timeout=20)  # the hook takes 6 s
+    _, pid = patient.blpop(["slow-hook:ended"], timeout=10)
+    assert int(pid) != worker.pid  # it ran apart, in a process of its own
+    r.rpush("release:other", 1)
+    assert other.get(timeout=10) == "other"
+    assert r.lrange("deliveries:other", 0, -1) == [b"1"]  # never ran again elsewhere

@@ -40,3 +40,17 @@ def test_a_lost_reply_to_the_fetch_that_registers_an_idle_consumer_loses_nothing
     assert r.llen("handed") == 1
     assert "refused" not in worker.output
     assert broker().inflight_count() == 0 and broker().queue_length("default") == 0
+
+
+def test_a_result_lost_to_a_redis_restart_without_persistence_is_a_warning_with_the_task_id(
+        start_worker, proxy, redis_server, r):
+    worker = start_worker("-c", "1", settings=FAST, env={"JOBS_BROKER_URL": proxy.url})
+    result = tasks.announce_then_nap.delay(redis_server.url, "restart", 0.3)
+    r.blpop(["started:restart"], timeout=10)
+    proxy.hold()  # its ack waits in the proxy while Redis crashes and comes back empty
+    redis_server.kill()
+    redis_server.start()
+    proxy.release()
+    line = worker.wait_for("its result could not be stored")
+    assert result.id in line and "WARNING" in line and "stays PENDING" in line
+    assert result.status == "PENDING"

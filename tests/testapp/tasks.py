@@ -10,7 +10,8 @@ from jobs import task
 
 
 def evidence() -> redis.Redis:
-    return redis.Redis.from_url(os.environ["JOBS_BROKER_URL"])
+    # redis-py's 5 s default socket timeout would end the long blocking waits of `block`.
+    return redis.Redis.from_url(os.environ["JOBS_BROKER_URL"], socket_timeout=120)
 
 
 class PaymentDeclined(Exception):
@@ -456,3 +457,28 @@ def read_until_soft_limit(name, watched_id):
 def record_early(key, value):
     """record(), acknowledged as it starts (at most once)."""
     return record.fn(key, value)
+
+
+@task
+def announce_then_nap(url, name, seconds):
+    """Says it started on the Redis at `url` (the real one, when the worker talks through a fault
+    proxy), then works for `seconds` without touching Redis."""
+    client = redis.Redis.from_url(url)
+    client.rpush(f"started:{name}", os.getpid())
+    client.close()
+    _time.sleep(seconds)
+    return name
+
+
+class SlowOnFailure(Task):
+    """An on_failure that blocks for 6 s: in the supervisor, after it killed the task's child."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        evidence().rpush("slow-hook:started", type(exc).__name__)
+        _time.sleep(6)
+        evidence().rpush("slow-hook:ended", os.getpid())
+
+
+@task(base=SlowOnFailure, time_limit=0.5)
+def spin_hard_slow_hook(name):
+    spin.run(name)

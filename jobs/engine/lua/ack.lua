@@ -7,7 +7,7 @@
   ARGV[3 ..] 6 per ack: token, payload, channel, retry due time (ms), retry member ('' = none),
   workflow extra ('' = none; see lib/ack.lua)
 
-  Returns the refused tokens.
+  Returns the refused tokens, each followed by 1/0: whether the task has a stored result.
 ]]
 --@include wake
 --@include ack

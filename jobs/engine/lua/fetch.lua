@@ -33,7 +33,7 @@
   ARGV[17+nq] '1' to register idle if nothing is taken
   ARGV[18+nq] number of acks   ARGV[19+nq ..] 6 per ack (see lib/ack.lua)
 
-  Returns { refused ack tokens, { queue index, wire, token seq, ... }, { revoked id, task, ... },
+  Returns { refused ack tokens (each followed by 1/0, see lib/ack.lua), { queue index, wire, token seq, ... }, { revoked id, task, ... },
             next due time (ms) or false (only when nothing was taken), now (ms), registered (0/1) }
 ]]
 --@include wake

@@ -33,10 +33,10 @@ import time
 from collections import deque
 from typing import Any
 
-from ..broker import WAIT_SLICE, Ack, Delivery
+from ..broker import WAIT_SLICE, Ack, Delivery, Refused
 from ..connection import RETRYABLE
 from .board import Board
-from .handle import Executor, Prepared
+from .handle import Executor, Prepared, report_refused
 
 logger = logging.getLogger("jobs.worker")
 
@@ -234,7 +234,7 @@ class Consumer:
         except RETRYABLE:
             return
         self._registered = None
-        self._refused(fetched.refused)
+        self._refused(fetched.refused, pending)
         self._orphans.update(self._seq_of(d) for d in fetched.deliveries)
         self._hand_back_orphans(())
 
@@ -270,7 +270,7 @@ class Consumer:
         if self._orphans:
             self._hand_back_orphans(fetched.deliveries)
         self._backoff.ok()
-        self._refused(fetched.refused)
+        self._refused(fetched.refused, pending)
         for task_id, task_name in fetched.revoked:
             logger.warning("Task %s[%s] was revoked; not run", task_name, task_id)
             self.app.hooks.emit("task_revoked", task_id=task_id, task_name=task_name, reason="revoked",
@@ -335,7 +335,7 @@ class Consumer:
         """Send pending acks now; kept for the next attempt while Redis fails."""
         while pending:
             try:
-                self._refused(self.broker.ack(pending))
+                self._refused(self.broker.ack(pending), pending)
                 self._backoff.ok()
                 break
             except RETRYABLE as exc:
@@ -380,16 +380,7 @@ class Consumer:
             logger.error("could not move delivery %s to the dead letters; it returns when its lease "
                          "runs out", delivery.token)
 
-    def _refused(self, refused: list[bytes]) -> None:
-        if not refused:
-            self._acks_retried = False
-            return
+    def _refused(self, refused: list[Refused], acks: list[Ack]) -> None:
         retried, self._acks_retried = self._acks_retried, False
-        for token in refused:
-            if retried:
-                logger.info("ack of delivery %s was refused on a retry; the first attempt had most "
-                            "likely been applied", token.decode())
-            else:
-                logger.warning(
-                    "ack of delivery %s was refused: its lease had run out and the task was handed "
-                    "to another worker, so this run's result was not stored", token.decode())
+        if refused:
+            report_refused(refused, acks, retried)

@@ -3,8 +3,10 @@
     execute()  calls the function, with its request, time limits and prerun/postrun events, and
                says what happened: SUCCESS, FAILURE, RETRY (task.retry() or autoretry_for) or
                REVOKED (terminated);
-    settle()   runs the task's hooks and the events for that outcome, logs it, and builds the Ack
-               that stores the result and, for a retry, schedules the next run in the same step.
+    settle()   notify() (the task's hooks and the events for that outcome, its log line), then
+               record(): the Ack that stores the result and, for a retry, schedules the next run in
+               the same step. The supervisor, which must never wait on user code, records first
+               and notifies apart (worker/apart.py, handle.Executor.end_held).
 
 The worker (handle.py), the supervisor (a task it had to kill) and EAGER mode share these two
 functions, so what a test sees inline is what a worker does.
@@ -181,23 +183,25 @@ def _with_runtime(outcome: Outcome, runtime: float) -> Outcome:
 def settle(app: Any, task: Task, message: Message, request: Request, outcome: Outcome, token: str,
            hostname: str, store: bool = True) -> Ack | None:
     """Hooks and events for the outcome, then the Ack that records it (None: nothing to record)."""
+    notify(app, task, message, request, outcome)
+    return record(app, task, message, outcome, token, hostname, store)
+
+
+def notify(app: Any, task: Task, message: Message, request: Request, outcome: Outcome) -> None:
+    """The task's hooks, the signals for the outcome, and its log line: user code, never raising."""
     hooks = app.hooks
     args, kwargs, task_id = message.args, message.kwargs, message.id
     einfo = None
     if outcome.exception is not None:
         einfo = ExceptionInfo(outcome.exception, outcome.traceback or "")
-    retry_due_ms, retry_member = 0, ""
     if outcome.status == SUCCESS:
         _hook(task.on_success, outcome.value, task_id, args, kwargs)
         hooks.emit("task_success", task=task, request=request, result=outcome.value)
     elif outcome.status == RETRY:
         assert einfo is not None and outcome.retry_in is not None
-        eta = time.time() + outcome.retry_in
-        next_run = message.replace(retries=message.retries + 1, eta=eta, deliveries=0, enqueued_at=0.0)
-        retry_due_ms, retry_member = int(eta * 1000), f"{next_run.score}|{next_run.queue}|{next_run.encode()}"
         _hook(task.on_retry, outcome.exception, task_id, args, kwargs, einfo)
         hooks.emit("task_retry", task=task, request=request, exception=outcome.exception,
-                   traceback=outcome.traceback, eta=eta)
+                   traceback=outcome.traceback, eta=time.time() + outcome.retry_in)
     elif outcome.status == FAILURE:
         assert einfo is not None
         _hook(task.on_failure, outcome.exception, task_id, args, kwargs, einfo)
@@ -210,6 +214,18 @@ def settle(app: Any, task: Task, message: Message, request: Request, outcome: Ou
           task_id, args, kwargs, einfo)
     hooks.emit("task_postrun", task=task, request=request, status=outcome.status, result=outcome.value)
     _log(message, outcome)
+
+
+def record(app: Any, task: Task, message: Message, outcome: Outcome, token: str, hostname: str,
+           store: bool = True) -> Ack | None:
+    """The Ack that records an outcome: its result, its next run for a retry, what a workflow does
+    next. No user code runs here (a ROUTES callable for a workflow's next step aside)."""
+    retry_due_ms, retry_member = 0, ""
+    if outcome.status == RETRY:
+        assert outcome.retry_in is not None
+        eta = time.time() + outcome.retry_in
+        next_run = message.replace(retries=message.retries + 1, eta=eta, deliveries=0, enqueued_at=0.0)
+        retry_due_ms, retry_member = int(eta * 1000), f"{next_run.score}|{next_run.queue}|{next_run.encode()}"
     payload = extra = ""
     ignore = message.options.get("ignore_result", task._ignore_result(app.config))
     if "chord" in message.options:
@@ -222,7 +238,7 @@ def settle(app: Any, task: Task, message: Message, request: Request, outcome: Ou
         extra = follow_up(app, message, outcome, hostname)
     if not token and not payload and not retry_member and not extra:
         return None
-    return Ack(token, task_id, payload, retry_due_ms, retry_member, extra)
+    return Ack(token, message.id, payload, retry_due_ms, retry_member, extra, message.task)
 
 
 def _hook(hook: Any, *args: Any) -> None:

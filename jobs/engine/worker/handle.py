@@ -12,6 +12,7 @@ acks_late=False, record STARTED if asked. Then execute.execute() and execute.set
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import time
@@ -19,14 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..broker import Ack, Delivery
+from ..broker import Ack, Delivery, Refused
 from ..connection import with_retry
 from ..errors import BrokerUnavailable, DecodeError, NotRegistered
 from ..message import Message, decode
 from ..results import FAILURE, REVOKED, STARTED, Outcome
 from ..results import encode as encode_result
 from ..serializers import json_dumps
-from .execute import execute, execute_async, make_request, settle
+from .execute import execute, execute_async, make_request, notify, record, settle
 from .followup import follow_up
 
 logger = logging.getLogger("jobs.worker")
@@ -39,6 +40,27 @@ UNKNOWN_FIRST_DELAY = 5.0
 UNKNOWN_MAX_DELAY = 60.0
 
 OnStart = Callable[[str, "float | None", "float | None"], None]
+
+
+def report_refused(refused: list[Refused], acks: list[Ack], retried: bool) -> None:
+    """Say why acks were refused, by what the refusal tells: the lease ran out (another worker has
+    the task); or, for an ack sent again after a failed attempt, either that attempt was applied
+    (the task has a result) or Redis lost the task in between (a restart without persistence):
+    then this run's result is lost, and the task stays PENDING unless it runs again."""
+    by_token = {ack.token: ack for ack in acks}
+    for refusal in refused:
+        ack = by_token.get(refusal.token)
+        what = f"Task {ack.task}[{ack.task_id}]" if ack is not None else "A task"
+        if not retried:
+            logger.warning("%s: its ack (delivery %s) was refused: its lease had run out and the task was handed to "
+                           "another worker, so this run's result was not stored", what, refusal.token)
+        elif refusal.stored or (ack is not None and not ack.payload):
+            logger.info("%s: its ack (delivery %s) was refused when sent again: the first attempt had been "
+                        "applied (only its reply was lost)", what, refusal.token)
+        else:
+            logger.warning("%s: its result could not be stored: Redis no longer had the task when its ack was "
+                           "sent again (Redis restarted without persistence, or failed over?). The task ran, "
+                           "but its result is lost and it stays PENDING; see docs/failures.md", what)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +121,7 @@ class Executor:
                 logger.error("Task %s[%s]: its ack could not be sent; it runs again when its lease runs out",
                              p.message.task, p.message.id)
                 return
-            for token in refused:
-                logger.warning("ack of delivery %s was refused: its lease had run out and the task was handed "
-                               "to another worker, so this run's result was not stored", token.decode())
+            report_refused(refused, [ack], retried=False)
 
         await asyncio.get_running_loop().run_in_executor(None, finish)
 
@@ -152,7 +172,7 @@ class Executor:
                             reason="expired", terminated=False)
         outcome = Outcome(REVOKED, reason="expired before it started")
         return Ack(token, message.id, encode_result(outcome, message.task, "json", self.hostname),
-                   extra=follow_up(self.app, message, outcome, self.hostname))
+                   extra=follow_up(self.app, message, outcome, self.hostname), task=message.task)
 
     def _unknown(self, delivery: Delivery, message: Message) -> None:
         """In a rolling deploy the web may be newer than this worker: keep the message and offer it
@@ -184,10 +204,13 @@ class Executor:
             logger.warning("Dead letters are full (DEAD_LETTERS_MAX=%d); the %d oldest were dropped",
                            self.config.dead_letters_max, trimmed)
 
-    def end_held(self, token: str, status: str, exception: BaseException | None, why: str) -> bool:
+    def end_held(self, token: str, status: str, exception: BaseException | None, why: str,
+                 apart: Callable[[Callable[[], None], str], None] | None = None) -> bool:
         """Settle a delivery whose run was ended from outside (the supervisor killed its process, or
         the process died): FAILURE with `exception`, or REVOKED. Fenced: False if the token no
-        longer held it."""
+        longer held it. The result is recorded first, then the task's hooks and the signals run:
+        handed to `apart` (worker/apart.py) if given, so that a hook that blocks (an SMTP server
+        that never answers) holds up nothing of the caller's, which is the supervisor's loop."""
         entry = self.broker.inflight_entry(token)
         if entry is None:
             return False
@@ -205,8 +228,15 @@ class Executor:
                               traceback=f"{type(exception).__name__}: {exception}\n({why})")
         else:
             outcome = Outcome(REVOKED, reason=why)
-        ack = settle(self.app, task, message, request, outcome, token, self.hostname)
-        return bool(ack and not self.broker.ack([ack]))
+        ack = record(self.app, task, message, outcome, token, self.hostname)
+        settled = bool(ack and not self.broker.ack([ack]))
+        if not settled:
+            return False  # another worker has it: its run's hooks are its own
+        if apart is not None:
+            apart(functools.partial(notify, self.app, task, message, request, outcome), f"{message.task}[{message.id}]")
+        else:
+            notify(self.app, task, message, request, outcome)
+        return True
 
     def task_of(self, token: str) -> Any:
         """The task a held delivery is for (None if the token no longer holds one, or it is unknown)."""

@@ -4,7 +4,9 @@ Each tick (at least once a second, sooner on a signal, a child's exit or a time 
 1. reaps consumers that ended, settles what they held (watch.py decides how), starts replacements;
 2. renews the leases of everything the consumers hold (every LEASE_SECONDS / 3). With prefork this
    is the parent process, so a task that holds the GIL in C code for minutes does not lose its lease;
-   with threads or solo it is a thread of the same process, which such a task would starve;
+   with threads or solo it is a thread of the same process, which such a task would starve. This
+   loop never runs user code, which could stop it: the hooks of a task it stops run apart
+   (apart.py);
 3. runs maintain.lua about once a second: due countdown/ETA messages onto their queues, expired
    leases of dead workers back onto theirs, this worker's heartbeat, and which of its running tasks
    were revoked with terminate=True;
@@ -29,6 +31,7 @@ from typing import Any
 
 from ... import __version__
 from ..connection import RETRYABLE
+from .apart import Apart
 from .board import Board
 from .consumer import Backoff, Consumer
 from .handle import Executor
@@ -64,6 +67,8 @@ class Supervisor:
         self.generation = [0] * self.size
         self.backoff = Backoff("supervisor")
         self.executor = Executor(app, options.hostname)
+        #: Where the hooks of tasks this supervisor stops run: never on its own loop (apart.py).
+        self.apart = Apart(forking=options.pool == "prefork", before_fork=lambda: app.hooks.emit("before_fork"))
         self.watch = Watch(self)
         self._next_renew = 0.0
         self._next_maintain = 0.0
@@ -159,6 +164,7 @@ class Supervisor:
             else:
                 self._run_pool()
         finally:
+            self.apart.wait()
             self.app.hooks.emit("worker_shutdown", hostname=self.options.hostname)
             self._forget_worker()
             logger.info("%s stopped", self.options.hostname)
@@ -195,7 +201,7 @@ class Supervisor:
                     if signals.cold or now >= self._stop_deadline:
                         self._kill(pool, "cold shutdown" if signals.cold else "shutdown timeout", signals)
                         break
-                wake = min([self.duties(now), self.watch.check(), *self._respawn_at.values()])
+                wake = min([self.duties(now), self.watch.check(), self.apart.check(), *self._respawn_at.values()])
                 signals.sleep(max(0.0, min(wake - time.monotonic(), TICK)))
 
     def _start(self, pool: Any, slot: int) -> None:
@@ -251,7 +257,7 @@ class Supervisor:
                     self._forget_worker()
                     logging.shutdown()
                     os._exit(1)  # the task in the main thread cannot be interrupted otherwise
-                next_duty = min(self.duties(now), self.watch.check())
+                next_duty = min(self.duties(now), self.watch.check(), self.apart.check())
                 if self._stop_deadline is not None:
                     next_duty = min(next_duty, self._stop_deadline)
                 wake.wait(max(0.0, min(next_duty - time.monotonic(), TICK)))

@@ -102,7 +102,8 @@ class Watch:
             if token in held:
                 held.remove(token)
                 sup.executor.end_held(token, FAILURE, TimeLimitExceeded("time limit exceeded; its process was "
-                                                                        "killed"), "killed at its hard time limit")
+                                                                        "killed"), "killed at its hard time limit",
+                                      sup.apart)
             sup.hand_back(held, f"consumer {slot} was killed", lost=True)
             return
         token = None
@@ -122,9 +123,9 @@ class Watch:
         if why == "time_limit":
             logger.error("consumer %d killed: its task ran past its hard time limit", slot)
             executor.end_held(token, FAILURE, TimeLimitExceeded("time limit exceeded; its process was killed"),
-                              "killed by the worker at its hard time limit")
+                              "killed by the worker at its hard time limit", sup.apart)
         elif why == "revoked":
-            executor.end_held(token, REVOKED, None, "revoked and terminated while running")
+            executor.end_held(token, REVOKED, None, "revoked and terminated while running", sup.apart)
         else:
             task = executor.task_of(token)
             logger.error("consumer %d %s while running a task%s", slot, how,
@@ -133,7 +134,7 @@ class Watch:
                 sup.hand_back([token], "its worker was lost (reject_on_worker_lost)", lost=True)
             else:
                 executor.end_held(token, FAILURE, WorkerLostError(f"the process running the task {how}"),
-                                  f"worker process {how}")
+                                  f"worker process {how}", sup.apart)
 
     def warn_at_start(self) -> None:
         """A worker that can hang forever should say so when it starts."""

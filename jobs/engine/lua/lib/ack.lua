@@ -63,7 +63,9 @@ end
 
 -- Apply the acks listed in ARGV from position `at` (6 values each: token, payload, channel,
 -- retry due time (ms), retry member, workflow extra), whose result keys are KEYS[key_at ...].
--- Returns the refused tokens.
+-- Returns the refused tokens, each followed by 1 if the task has a stored result (another
+-- worker's; or, for an ack sent again after its reply was lost, this one's first attempt) else 0:
+-- an ack retried after a Redis restart without persistence finds neither, and says so.
 local function ack_all(leases, inflight, scheduled, n, at, key_at, ttl_ms)
   local refused = {}
   for i = 0, n - 1 do
@@ -71,6 +73,7 @@ local function ack_all(leases, inflight, scheduled, n, at, key_at, ttl_ms)
     if not ack(leases, inflight, scheduled, ARGV[a], KEYS[key_at + i], ARGV[a + 1], ARGV[a + 2],
                ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ttl_ms) then
       refused[#refused + 1] = ARGV[a]
+      refused[#refused + 1] = redis.call('EXISTS', KEYS[key_at + i])
     end
   end
   return refused
