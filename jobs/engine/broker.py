@@ -372,7 +372,12 @@ class Broker:
             done += [r.decode() for r in scripts.load("dead_requeue")(self.link, keys, args)]
         return done
 
-    def dead_purge(self) -> int:
-        count = self.dead_count()
-        self.link.call("DEL", self.keys.dead, self.keys.dead_order)
-        return count
+    def dead_newest(self) -> str:
+        """Where the dead letters stand now, for dead_purge(upto=...): the newest one's score."""
+        newest = self.link.call("ZRANGE", self.keys.dead_order, -1, -1, "WITHSCORES")
+        return repr(float(newest[1])) if newest else "-inf"
+
+    def dead_purge(self, upto: str = "+inf") -> int:
+        """Delete the dead letters up to `upto` (dead_newest() when they were counted), not those
+        that arrived since."""
+        return int(scripts.load("dead_purge")(self.link, [self.keys.dead, self.keys.dead_order], [upto]))

@@ -26,19 +26,21 @@ class WorkerInfo:
 
 @dataclass(frozen=True)
 class DeadLetter:
-    id: str
+    id: str  # its own: the task id, or "<task id>#2"... when that task id has several (lua/lib/dead.lua)
     task: str
     queue: str
     reason: str
     time: float
     worker: str
     message: str
+    task_id: str = ""
 
     @classmethod
     def parse(cls, raw: bytes) -> DeadLetter:
         doc = json.loads(raw)
         return cls(doc.get("id", ""), doc.get("task", ""), doc.get("queue", ""), doc.get("reason", ""),
-                   float(doc.get("time", 0)), doc.get("worker", ""), doc.get("message", ""))
+                   float(doc.get("time", 0)), doc.get("worker", ""), doc.get("message", ""),
+                   doc.get("task_id") or doc.get("id", ""))
 
 
 class Inspector:

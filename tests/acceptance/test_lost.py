@@ -89,3 +89,40 @@ def test_dead_letters_are_bounded_and_trimming_is_logged(start_worker, r):
     assert broker().dead_count() == 2
     kept = {json.loads(v)["message"] for v in r.hvals(broker().keys.dead)}
     assert kept == {"garbage 1", "garbage 2"}
+
+
+def test_dead_letters_of_one_task_id_are_each_kept(start_worker, r):
+    """An id reused for two different calls of a task no worker knows: both are kept, each under
+    its own id, and each can be requeued."""
+    from jobs import send_task
+
+    worker = start_worker("-P", "solo", settings={"UNKNOWN_TASK_GRACE": 0})
+    send_task("billing.charge", ["card-A", 100], task_id="invoice-42")
+    worker.wait_for("moved to the dead letters")
+    send_task("billing.charge", ["card-B", 999], task_id="invoice-42")
+    worker.wait_count("moved to the dead letters", 2)
+    listing = jobs_command("dead", "list")
+    assert "2 dead letter(s)" in listing and "invoice-42#2" in listing
+    first, second = jobs_command("dead", "show", "invoice-42"), jobs_command("dead", "show", "invoice-42#2")
+    assert "card-A" in first and "card-B" in second and "task id  invoice-42" in second
+    worker.cleanup()
+    assert "1 dead letter(s) back" in jobs_command("dead", "requeue", "invoice-42#2")
+    [wire] = r.zrange(broker().keys.queue("default"), 0, -1)
+    assert b"|invoice-42|billing.charge|" in wire and b"card-B" in wire
+
+
+def test_dead_purge_deletes_only_what_it_counted(start_worker, r, monkeypatch):
+    worker = start_worker("-P", "solo", settings={"UNKNOWN_TASK_GRACE": 0})
+    broker().enqueue([Message(id="old", task="shop.not_deployed")])
+    worker.wait_for("moved to the dead letters")
+
+    def answer(prompt):
+        assert "Delete all 1 dead letters?" in prompt
+        broker().enqueue([Message(id="arrived-while-asking", task="shop.not_deployed")])
+        worker.wait_count("moved to the dead letters", 2)
+        return "y"
+
+    monkeypatch.setattr("builtins.input", answer)  # the operator's keyboard
+    out = jobs_command("dead", "purge")
+    assert "1 dead letter(s) deleted" in out and "1 dead letter(s) that arrived since were kept" in out
+    assert broker().dead_ids() == ["arrived-while-asking"]

@@ -66,26 +66,38 @@ def test_acknowledged_tasks_stay_done_across_a_redis_crash_with_aof(start_worker
         server.cleanup()
 
 
-def test_a_client_pause_shorter_than_the_lease_runs_nothing_twice(start_worker, r):
-    start_worker("-c", "1", settings={"LEASE_SECONDS": 3})
-    result = tasks.block.delay("paused")
-    r.blpop(["started:paused"], timeout=10)
-    # The worst case a renewal every LEASE/3 allows: last renewed 1 s ago, 2 s of lease left.
-    seconds, micros = r.time()
-    [token] = r.zrange(broker().keys.leases, 0, -1)
-    r.zadd(broker().keys.leases, {token: seconds * 1000 + micros // 1000 + 2000}, xx=True)
-    r.execute_command("CLIENT", "PAUSE", 2800, "ALL")  # longer than what is left, shorter than the lease
-    # Another worker's maintenance, queued first during the pause, runs as soon as it ends: before
-    # the holder's renewal can. Redis's clock moved 2.8 s meanwhile.
-    seen = []
-    patient = Broker(engine_app.current().config.replace(enqueue_timeout=10))
-    rescuer = threading.Thread(target=lambda: seen.append(patient.maintain("rescuer")))
-    rescuer.start()
-    r.rpush("release:paused", 1)  # waits for the pause to end too
-    assert result.get(timeout=20) == "paused"
-    rescuer.join(10)
-    assert seen and seen[0].recovered == []  # the pause was not charged to the lease
-    assert r.lrange("deliveries:paused", 0, -1) == [b"1"]
+def test_a_client_pause_shorter_than_the_lease_runs_nothing_twice(start_worker, redis_server, r):
+    """However many other workers' maintenance calls run after the pause before the holder can
+    renew (the proxy holds its renewal back), none may take its task."""
+    from tests.faults import FaultProxy
+
+    proxy = FaultProxy(redis_server.port).start()
+    try:
+        start_worker("-c", "1", settings={"LEASE_SECONDS": 3}, env={"JOBS_BROKER_URL": proxy.url})
+        result = tasks.block.delay("paused")
+        r.blpop(["started:paused"], timeout=10)
+        # The worst case a renewal every LEASE/3 allows: last renewed 1 s ago, 2 s of lease left.
+        seconds, micros = r.time()
+        [token] = r.zrange(broker().keys.leases, 0, -1)
+        r.zadd(broker().keys.leases, {token: seconds * 1000 + micros // 1000 + 2000}, xx=True)
+        proxy.hold()  # the holder cannot renew until after both maintenance calls below
+        r.execute_command("CLIENT", "PAUSE", 2800, "ALL")  # longer than what is left, shorter than the lease
+        # Two other workers' maintenance, queued during the pause, run as soon as it ends. Redis's
+        # clock moved 2.8 s meanwhile.
+        seen = []
+        patient = Broker(engine_app.current().config.replace(enqueue_timeout=10))
+        rescuers = [threading.Thread(target=lambda name=name: seen.append(patient.maintain(name)))
+                    for name in ("rescuer-1", "rescuer-2")]
+        for rescuer in rescuers:
+            rescuer.start()
+            rescuer.join(10)
+        proxy.release()
+        assert len(seen) == 2 and seen[0].recovered == [] and seen[1].recovered == []
+        r.rpush("release:paused", 1)
+        assert result.get(timeout=20) == "paused"
+        assert r.lrange("deliveries:paused", 0, -1) == [b"1"]
+    finally:
+        proxy.stop()
 
 
 def test_a_worker_frozen_past_its_lease_cannot_store_a_result(start_worker, r):

@@ -13,10 +13,12 @@
 
   Leases are not charged for time when Redis itself could not be reached: if no worker has run this
   script for over 2 s (workers run it every second), Redis was paused or unreachable, or no worker
-  ran at all, and no holder could renew in that gap either. Leases are then given the gap (at most
-  one lease length) before they count as expired, so a CLIENT PAUSE shorter than the lease makes no
-  task run twice. The price: after every worker was down for a while, the first one to come back
-  recovers the dead workers' tasks one lease later.
+  ran at all, and no holder could renew in that gap either. Every lease deadline is then moved
+  forward by the gap (at most one lease length), once, by the first call after it: holders get
+  back the time they could not renew in, however many maintenance calls queued up behind the pause
+  run before their renewals do, so a CLIENT PAUSE shorter than the lease makes no task run twice.
+  The price: after every worker was down for a while, the first one to come back recovers the dead
+  workers' tasks one gap later.
 
   KEYS[1] scheduled   KEYS[2] leases   KEYS[3] inflight   KEYS[4] workers   KEYS[5] dead
   KEYS[6] dead order   KEYS[7] revoked   KEYS[8] terminate   KEYS[9] last run (ms)   KEYS[10] idle
@@ -46,13 +48,21 @@ local promoted = promote_due(KEYS[1], ctx, limit)
 
 local last = tonumber(redis.call('GET', KEYS[9]) or now)
 redis.call('SET', KEYS[9], now, 'PX', 600000)
-local grace = 0
 if now - last > 2000 then
-  grace = math.min(now - last, tonumber(ARGV[8]))
+  local shift = math.min(now - last, tonumber(ARGV[8]))
+  local held = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+  local moved = {}
+  for i = 1, #held, 2 do
+    moved[#moved + 1] = tonumber(held[i + 1]) + shift
+    moved[#moved + 1] = held[i]
+  end
+  if #moved > 0 then
+    call_chunked('ZADD', KEYS[2], 'XX', moved)
+  end
 end
 
 local recovered = {}
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - grace, 'LIMIT', 0, limit)
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)
 for _, token in ipairs(expired) do
   local entry = redis.call('HGET', KEYS[3], token)
   forget_consumer(ctx, token)

@@ -79,7 +79,7 @@ class Command(BaseCommand):
         letter = self.inspector.dead_letter(id)
         if letter is None:
             raise CommandError(f"no dead letter {id!r}; `manage.py jobs dead list` shows their ids")
-        self.stdout.write(f"id       {letter.id}\ntask     {letter.task}\nqueue    {letter.queue}\n"
+        self.stdout.write(f"id       {letter.id}\ntask id  {letter.task_id}\ntask     {letter.task}\nqueue    {letter.queue}\n"
                           f"time     {_when(letter.time)}\nworker   {letter.worker}\nreason   {letter.reason}")
         try:
             header = Header(letter.message)
@@ -100,10 +100,15 @@ class Command(BaseCommand):
             raise CommandError(f"not requeued (unknown id, or no queue to go back to): {', '.join(missing)}")
 
     def dead_purge(self, yes: bool, **_: Any) -> None:
+        upto = self.broker.dead_newest()
         count = self.broker.dead_count()
         if not yes:
             answer = input(f"Delete all {count} dead letters? They cannot be requeued afterwards. [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 self.stdout.write("Nothing deleted.")
                 return
-        self.stdout.write(f"{self.broker.dead_purge()} dead letter(s) deleted")
+        deleted = self.broker.dead_purge(upto)  # those counted: not those that arrived while it asked
+        self.stdout.write(f"{deleted} dead letter(s) deleted")
+        kept = self.broker.dead_count()
+        if kept:
+            self.stdout.write(f"{kept} dead letter(s) that arrived since were kept")

@@ -21,6 +21,19 @@ local function bury(dead, order, id, record, now_ms, max)
   return #old / 2
 end
 
+-- A dead letter's id: the task id, or, when a dead letter of that task id is there already (a
+-- caller reused an id, or one task id failed twice), the task id and "#2", "#3"...: each is kept.
+local function dead_id(dead, task_id)
+  if redis.call('HEXISTS', dead, task_id) == 0 then
+    return task_id
+  end
+  local n = 2
+  while redis.call('HEXISTS', dead, task_id .. '#' .. n) == 1 do
+    n = n + 1
+  end
+  return task_id .. '#' .. n
+end
+
 -- Bury a "score|queue|wire" entry (or anything else, kept as it is) with a reason.
 local function bury_entry(dead, order, entry, reason, worker, now_ms, max)
   if string.sub(entry, 1, 1) == '!' then
@@ -30,11 +43,12 @@ local function bury_entry(dead, order, entry, reason, worker, now_ms, max)
   if not score or not tonumber(score) then
     score, queue, wire = '9', '', entry
   end
-  local id, task = string.match(wire, '^%x+|%d+|([^|]*)|([^|]*)|')
-  if not id or id == '' then
-    id = 'unreadable-' .. redis.sha1hex(wire)
+  local task_id, task = string.match(wire, '^%x+|%d+|([^|]*)|([^|]*)|')
+  if not task_id or task_id == '' then
+    task_id = 'unreadable-' .. redis.sha1hex(wire)
   end
-  local record = cjson.encode({ id = id, task = task or '', queue = queue, score = tonumber(score),
+  local id = dead_id(dead, task_id)
+  local record = cjson.encode({ id = id, task_id = task_id, task = task or '', queue = queue, score = tonumber(score),
     reason = reason, worker = worker, time = now_ms / 1000, message = wire })
   return bury(dead, order, id, record, now_ms, max)
 end
