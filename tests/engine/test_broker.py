@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from jobs.engine.broker import Ack, Broker
+from jobs.engine.broker import Ack, Broker, Refused
 from jobs.engine.config import Config
 from jobs.engine.message import Message
 
@@ -76,7 +76,7 @@ def test_expired_lease_goes_back_to_its_queue_and_the_old_holder_is_fenced(redis
     assert maintenance.recovered == [(d.token, "default")]
     assert broker.queue_length("default") == 1
     # The old holder wakes up and tries to finish: refused, no result stored.
-    assert broker.ack([Ack(d.token, "id-1", '{"status":"SUCCESS"}')]) == [d.token.encode()]
+    assert broker.ack([Ack(d.token, "id-1", '{"status":"SUCCESS"}')]) == [Refused(d.token, stored=False)]
     assert not r.exists(broker.keys.result("id-1"))
     # The new delivery counts the lost one and can finish.
     _, [again] = take(broker, prefix="w2.0.0.")
