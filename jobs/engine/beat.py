@@ -210,15 +210,15 @@ class Beat:
         message = Message(
             id=f"beat-{entry.id}-{due_ms}", task=entry.task, args=tuple(entry.args), kwargs=entry.kwargs,
             queue=entry.queue or self._queue_of(entry), priority=self._priority_of(entry),
-            expires=now.timestamp() + entry.expire_seconds if entry.expire_seconds else None,
+            expires_in=entry.expire_seconds or None,
             content_type=(task.serializer if task is not None and task.serializer else None)
             or self.app.config.task_serializer,
         )
         broker = self.app.broker
         k = broker.keys
-        keys = [k.beat_sent(), k.idle, k.leases, k.inflight, k.revoked, k.workers]
+        keys = [k.beat_sent(), k.idle, k.leases, k.inflight, k.revoked, k.workers, k.expiries]
         args = [entry.id, due_ms, k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, message.queue,
-                message.score, message.encode()]
+                message.score, message.encode(), message.expiry()]
         sent = bool(scripts.load("beat_send")(broker.link, keys, args))
         if sent:
             logger.info("beat: sent %s (%s) for %s", entry.name, entry.task, due.isoformat())

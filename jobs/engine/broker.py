@@ -36,12 +36,12 @@ WAIT_SLICE = 5
 @dataclass(slots=True)
 class Ack:
     """A finished delivery to settle, fenced by its token. payload '' = no result; retry_member
-    (with retry_due_ms) = the next run, scheduled in the same atomic step."""
+    (with retry_delay_ms, counted on Redis's clock) = the next run, scheduled in the same atomic step."""
 
     token: str
     task_id: str
     payload: str
-    retry_due_ms: int = 0
+    retry_delay_ms: int = 0
     retry_member: str = ""
     #: What a workflow does in the same step (worker/followup.py; lib/ack.lua): JSON, or "" for a plain task.
     extra: str = ""
@@ -53,6 +53,9 @@ class Delivery:
     token: str
     queue: str
     wire: bytes
+    #: Sent with `expires`: the time.monotonic() after which it must not start (from the time it
+    #: had left by Redis's clock when it was taken, counted from the fetch's send).
+    deadline: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +74,7 @@ def _refusals(flat: list[Any]) -> list[Refused]:
 class Fetched:
     refused: list[Refused]  # acks refused (their lease had been lost)
     deliveries: list[Delivery]
-    revoked: list[tuple[str, str]]  # (id, task) of revoked messages skipped and marked REVOKED
+    revoked: list[tuple[str, str, str]]  # (id, task, reason) of messages marked REVOKED, not run
     next_due: float | None = None  # nothing taken: seconds until the next scheduled message is due
     registered: bool = False  # nothing taken: registered idle, a producer may hand a message over
 
@@ -96,7 +99,8 @@ class FetchPlan:
         self.wakes = [keys.wake(q) for q in queues]
         self.inbox = keys.inbox(token_prefix)
         self.keys = [keys.leases, keys.inflight, keys.scheduled, keys.revoked, keys.dead, keys.dead_order,
-                     keys.idle, self.inbox, keys.workers, *(keys.queue(q) for q in queues), *self.wakes]
+                     keys.idle, self.inbox, keys.workers, keys.expiries, *(keys.queue(q) for q in queues),
+                     *self.wakes]
         args = [len(queues), broker._lease_ms, token_prefix, broker._ttl_ms, keys.result_prefix,
                 keys.done_prefix, keys.queue_prefix, keys.wake_prefix, config.dead_letters_max,
                 keys.idle_prefix, keys.inbox_prefix, worker_id, *queues]
@@ -140,33 +144,32 @@ class Broker:
     def enqueue(self, messages: Sequence[Message]) -> None:
         """Put messages in Redis in one round trip. Encoding happens first, so an argument that
         cannot be sent raises before anything is written. Retried on connection errors until
-        ENQUEUE_TIMEOUT (safe: enqueue is idempotent), then BrokerUnavailable."""
-        if len(messages) == 1 and messages[0].eta is None:
+        ENQUEUE_TIMEOUT (safe: see lua/enqueue.lua), then BrokerUnavailable. Due times and
+        expiries are sent as they were given (a countdown as a delay) and put on Redis's clock by
+        the script."""
+        if len(messages) == 1 and not messages[0].delayed and messages[0].expiry() == "":
             self._enqueue_one(messages[0])
             return
         k = self.keys
-        keys = [k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers]
+        keys = [k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers, k.expiries]
         args: list[Any] = [k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix]
-        now = time.time()
-        first_scheduled = None
+        first_delayed = None
         for message in messages:
-            wire = message.encode()
-            if message.eta is not None and message.eta > now:
-                args += ("", int(message.eta * 1000), f"{message.score}|{message.queue}|{wire}")
-                first_scheduled = first_scheduled or message.queue
-            else:
-                args += (message.queue, message.score, wire)
-        if first_scheduled is not None:
-            keys.append(k.wake(first_scheduled))  # woken if the new ETA is the earliest
+            args += (message.queue, message.score, message.encode(), message.due(), message.expiry())
+            if first_delayed is None and message.delayed:
+                first_delayed = message.queue
+        if first_delayed is not None:
+            keys.append(k.wake(first_delayed))  # woken if the new due time is the earliest
         script = scripts.load("enqueue")
         with_retry(lambda: script(self.link, keys, args), self.config.enqueue_timeout, "enqueue")
 
     def enqueue_unique(self, message: Message, lock: str, lock_ms: int) -> str:
         """Enqueue a unique task's message unless its lock is held; the id of the run holding it."""
         k = self.keys
-        keys = [lock, k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers, k.wake(message.queue)]
+        keys = [lock, k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers, k.wake(message.queue),
+                k.expiries]
         args = [message.id, lock_ms, k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, message.queue,
-                message.score, message.encode(), int(message.eta * 1000) if message.eta else ""]
+                message.score, message.encode(), message.due(), message.expiry()]
         script = scripts.load("enqueue_unique")
         holder = with_retry(lambda: script(self.link, keys, args), self.config.enqueue_timeout, "enqueue")
         return holder.decode() if isinstance(holder, bytes) else str(holder)
@@ -177,10 +180,11 @@ class Broker:
         if head is None:
             k = self.keys
             head = self._enqueue_head = pack([k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers,
-                                              k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix])
-        body = head + pack([message.queue, message.score, message.encode()])
+                                              k.expiries, k.queue_prefix, k.wake_prefix, k.idle_prefix,
+                                              k.inbox_prefix])
+        body = head + pack([message.queue, message.score, message.encode(), "", ""])
         script = scripts.load("enqueue")
-        with_retry(lambda: script.call_packed(self.link, 6, 13, body), self.config.enqueue_timeout, "enqueue")
+        with_retry(lambda: script.call_packed(self.link, 7, 16, body), self.config.enqueue_timeout, "enqueue")
 
     # -- consume -------------------------------------------------------------------------------
 
@@ -194,7 +198,7 @@ class Broker:
         result, done = self.keys.result, self.keys.done
         for ack in acks:
             keys.append(result(ack.task_id))
-            args += (ack.token, ack.payload, done(ack.task_id), ack.retry_due_ms, ack.retry_member, ack.extra)
+            args += (ack.token, ack.payload, done(ack.task_id), ack.retry_delay_ms, ack.retry_member, ack.extra)
         return keys, args
 
     def fetch(
@@ -212,6 +216,7 @@ class Broker:
         """Settle `acks`, then take up to `want` messages; delivery k carries token
         ``plan.prefix + str(first_seq + k)``. One round trip, most of it packed in advance.
         spin: wait for the reply spinning (lower latency, more CPU), for the fetch after a wake-up."""
+        sent = time.monotonic()
         ack_keys, ack_args = self._ack_parts(acks)
         variable = [want, first_seq, 1 if woken else 0, "" if registered_seq is None else registered_seq,
                     1 if register else 0, len(acks), *ack_args]
@@ -219,13 +224,19 @@ class Broker:
         count = len(plan.keys) + len(ack_keys) + plan.n_args + len(variable)
         reply = scripts.load("fetch").call_packed(link or self.link, len(plan.keys) + len(ack_keys), count, body,
                                                   spin)
-        refused, out, revoked, next_due, now, registered = reply
+        refused, out, revoked, next_due, now, registered, left = reply
         names, prefix = plan.queues, plan.prefix
         deliveries = [
             Delivery(f"{prefix}{int(out[k + 2])}", names[int(out[k]) - 1], out[k + 1])
             for k in range(0, len(out), 3)
         ]
-        skipped = [(revoked[i].decode(), revoked[i + 1].decode()) for i in range(0, len(revoked), 2)]
+        if left:  # messages sent with `expires`: how long each has left to start, by Redis's clock
+            expiring = {int(left[i]): int(left[i + 1]) / 1000 for i in range(0, len(left), 2)}
+            for d in deliveries:
+                seconds = expiring.get(int(d.token[len(prefix):]))
+                d.deadline = None if seconds is None else sent + seconds
+        skipped = [(revoked[i].decode(), revoked[i + 1].decode(), revoked[i + 2].decode())
+                   for i in range(0, len(revoked), 3)]
         due_in = (float(next_due) - float(now)) / 1000 if next_due else None
         return Fetched(_refusals(refused) if refused else [], deliveries, skipped, due_in, bool(registered))
 
@@ -266,11 +277,11 @@ class Broker:
         keys = [self.keys.inflight, self.keys.result(task_id)]
         return bool(scripts.load("started")(self.link, keys, [token, payload, self._ttl_ms]))
 
-    def defer(self, token: str, due: float, message: Message) -> bool:
-        """Put a held message back into the scheduled set, due at `due` (unix s)."""
+    def defer(self, token: str, delay: float, message: Message) -> bool:
+        """Put a held message back into the scheduled set, due `delay` seconds from now (Redis's clock)."""
         member = f"{message.score}|{message.queue}|{message.encode()}"
         keys = [self.keys.leases, self.keys.inflight, self.keys.scheduled]
-        return bool(scripts.load("defer")(self.link, keys, [token, int(due * 1000), member]))
+        return bool(scripts.load("defer")(self.link, keys, [token, f"+{int(delay * 1000)}", member]))
 
     def rate(self, token: str, message: Message, budgets: list[tuple[str, float]]) -> int:
         """Take a start from every budget (lua/rate.lua): 0 = start now; else the message was put
@@ -330,7 +341,7 @@ class Broker:
     def maintain(self, worker_id: str = "", running: Sequence[str] = (), limit: int = 1000) -> Maintenance:
         k = self.keys
         keys = [k.scheduled, k.leases, k.inflight, k.workers, k.dead, k.dead_order, k.revoked, k.terminate,
-                k.maintained, k.idle]
+                k.maintained, k.idle, k.expiries]
         args = [k.queue_prefix, k.wake_prefix, limit, worker_id, self.config.max_deliveries,
                 self.config.dead_letters_max, self._ttl_ms, self._lease_ms, k.idle_prefix, k.inbox_prefix,
                 *running]

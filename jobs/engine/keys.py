@@ -14,6 +14,8 @@ only known inside the script. Several sites share one Redis by choosing differen
     {p}:dead            HASH  dead letters: id -> record (reason, queue, original message...)
     {p}:dead:order      ZSET  dead letter id -> time (ms), to list them and trim the oldest
     {p}:revoked         ZSET  revoked task id -> time (ms); fetch skips these
+    {p}:expiries        ZSET  task id -> when it expires (ms, Redis's clock), for messages sent with
+                              `expires`; written as they are enqueued, read as they are taken
     {p}:terminate       ZSET  ids revoked with terminate=True -> time (ms); running ones are stopped
     {p}:idle            HASH  consumer id -> "next seq|lease ms|since": consumers blocked waiting for work
     {p}:idle:<queue>    LIST  ids of the consumers idle on that queue (lib/deliver.lua hands off to them)
@@ -36,7 +38,7 @@ from __future__ import annotations
 class Keys:
     __slots__ = ("base", "queue_prefix", "wake_prefix", "result_prefix", "done_prefix", "scheduled", "leases",
                  "inflight", "dead", "dead_order", "revoked", "terminate", "maintained", "idle", "idle_prefix",
-                 "inbox_prefix", "workers", "worker_prefix")
+                 "expiries", "inbox_prefix", "workers", "worker_prefix")
 
     def __init__(self, prefix: str) -> None:
         self.base = "{" + prefix + "}:"
@@ -51,6 +53,7 @@ class Keys:
         self.dead = self.base + "dead"
         self.dead_order = self.base + "dead:order"
         self.revoked = self.base + "revoked"
+        self.expiries = self.base + "expiries"
         self.terminate = self.base + "terminate"
         self.maintained = self.base + "maintained"
         self.idle = self.base + "idle"

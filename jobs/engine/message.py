@@ -39,10 +39,14 @@ class Message:
     kwargs: dict[str, Any] = field(default_factory=dict)
     queue: str = "default"
     priority: int = 0
-    #: Unix time (s) before which it must not run; None = now.
+    #: When it may run: `countdown` seconds after it reaches Redis (by Redis's clock: a sender whose
+    #: clock is off does not move it), or at `eta`, a unix time (s) read on Redis's clock; None = now.
     eta: float | None = None
-    #: Unix time (s) after which it must not start.
+    countdown: float | None = None
+    #: Not started after `expires_in` seconds from reaching Redis (Redis's clock), or after
+    #: `expires`, a unix time (s). Enforced by Redis when the message is taken (lua/fetch.lua).
     expires: float | None = None
+    expires_in: float | None = None
     retries: int = 0
     content_type: str = "json"
     #: Per-call execution options (ignore_result, ...); small, JSON-safe, open for later features.
@@ -60,6 +64,27 @@ class Message:
     def replace(self, **changes: Any) -> Message:
         return dataclasses.replace(self, **changes)
 
+    @property
+    def delayed(self) -> bool:
+        return self.eta is not None or bool(self.countdown and self.countdown > 0)
+
+    def due(self) -> str:
+        """When it may run, as the scripts take it (lib/clock.lua at_ms): '' now, '+<ms>' after a
+        delay counted on Redis's clock, '<ms>' at an absolute unix time."""
+        if self.countdown and self.countdown > 0:
+            return f"+{int(self.countdown * 1000)}"
+        if self.eta is not None:
+            return str(int(self.eta * 1000))
+        return ""
+
+    def expiry(self) -> str:
+        """Its expiry, as due() says its due time ('' = none)."""
+        if self.expires_in is not None:
+            return f"+{max(0, int(self.expires_in * 1000))}"
+        if self.expires is not None:
+            return str(int(self.expires * 1000))
+        return ""
+
     def encode(self) -> str:
         env: dict[str, Any] = {"ct": self.content_type, "p": self.priority}
         if self.content_type == "json":
@@ -67,8 +92,13 @@ class Message:
             env["k"] = self.kwargs
         if self.eta is not None:
             env["eta"] = self.eta
-        if self.expires is not None:
-            env["exp"] = self.expires
+        if self.countdown is not None:
+            env["cd"] = self.countdown
+        # "xp" also marks, for the scripts, a message that has an expiry entry (lua/fetch.lua).
+        if self.expires_in is not None:
+            env["xp"] = {"in": self.expires_in}
+        elif self.expires is not None:
+            env["xp"] = {"at": self.expires}
         if self.retries:
             env["r"] = self.retries
         if self.options:
@@ -127,7 +157,9 @@ def decode(wire: str | bytes, queue: str, accept: tuple[str, ...]) -> Message:
             queue=queue,
             priority=env.get("p", 0),
             eta=env.get("eta"),
-            expires=env.get("exp"),
+            countdown=env.get("cd"),
+            expires=(env.get("xp") or {}).get("at", env.get("exp")),  # "exp": messages of jobs < 0.2
+            expires_in=(env.get("xp") or {}).get("in"),
             retries=env.get("r", 0),
             content_type=content_type,
             options=env.get("o") or {},

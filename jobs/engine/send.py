@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import functools
-import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -19,7 +18,7 @@ from .config import check_name
 from .errors import ConfigurationError
 from .message import Message
 from .routing import NO_ROUTE
-from .task import Task, _check_priority, _expires
+from .task import Task, _check_priority, _countdown, _expiry
 
 
 def enqueue_many(calls: Iterable[tuple[Task, Iterable[Any], dict[str, Any]] | Message]) -> list[AsyncResult]:
@@ -81,14 +80,13 @@ def send_task_message(app: Any, name: str, args: Iterable[Any] | None, kwargs: d
         _check_priority(priority)
     if task_id:
         check_name(f"task_id for {name}", task_id, ValueError)
-    now = time.time()
     args, kwargs = tuple(args or ()), dict(kwargs or {})
     route = app.router.route(name, args, kwargs, {}) if app.router else NO_ROUTE
     return Message(
         id=task_id or str(uuid.uuid4()), task=name, args=args, kwargs=kwargs,
         queue=check_name("queue", queue, ValueError) if queue else route.queue or app.config.default_queue,
         priority=next(p for p in (priority, route.priority, 0) if p is not None),
-        eta=now + countdown if countdown else None, expires=_expires(expires, now, name),
+        countdown=_countdown(countdown, name), **_expiry(expires, name),
         content_type=app.config.task_serializer,
     )
 

@@ -13,7 +13,6 @@ import contextvars
 import datetime as dt
 import functools
 import hashlib
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -299,15 +298,13 @@ class Task:
         """The Message that apply_async would send, with every option checked."""
         app = app_module.current()
         config = app.config
-        now = time.time()
         args = tuple(args or ())
         kwargs = dict(kwargs or {})
         countdown, eta = options.get("countdown"), options.get("eta")
         if countdown is not None and eta is not None:
             raise ValueError(f"{self.name}: give countdown or eta, not both")
         eta_ts = _eta(eta, self.name) if eta is not None else None
-        if countdown is not None:
-            eta_ts = now + float(countdown)
+        delay = _countdown(countdown, self.name)
         expires = options.get("expires")
         if expires is None:
             expires = self.expires
@@ -345,7 +342,7 @@ class Task:
             extra["unique_ms"] = int(1000 * (options.get("unique_for") or self.unique_for or 0))
         return Message(
             id=task_id, task=self.name, args=args, kwargs=kwargs, queue=queue,
-            priority=priority, eta=eta_ts, expires=_expires(expires, now, self.name),
+            priority=priority, eta=eta_ts, countdown=delay, **_expiry(expires, self.name),
             content_type=serializer, options=extra,
         )
 
@@ -423,15 +420,26 @@ def _eta(eta: Any, name: str) -> float:
     return eta.timestamp()
 
 
-def _expires(expires: Any, now: float, name: str) -> float | None:
-    if expires is None:
+def _countdown(countdown: Any, name: str) -> float | None:
+    """A countdown in seconds; counted from when the message reaches Redis, on Redis's clock."""
+    if countdown is None:
         return None
+    if isinstance(countdown, bool) or not isinstance(countdown, (int, float)):
+        raise TypeError(f"{name}: countdown must be a number of seconds, not {countdown!r}")
+    return float(countdown)
+
+
+def _expiry(expires: Any, name: str) -> dict[str, float]:
+    """Message fields for `expires`: seconds or a timedelta count from when the message reaches
+    Redis (on Redis's clock); an aware datetime is an absolute time."""
+    if expires is None:
+        return {}
     if isinstance(expires, dt.datetime):
-        return _eta(expires, name)
+        return {"expires": _eta(expires, name)}
     if isinstance(expires, dt.timedelta):
-        return now + expires.total_seconds()
+        return {"expires_in": expires.total_seconds()}
     if isinstance(expires, (int, float)) and not isinstance(expires, bool):
-        return now + float(expires)
+        return {"expires_in": float(expires)}
     raise TypeError(f"{name}: expires must be seconds, a timedelta or an aware datetime, not {expires!r}")
 
 

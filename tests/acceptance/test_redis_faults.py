@@ -129,7 +129,8 @@ def test_a_frozen_worker_does_not_run_its_prefetched_tasks_again(start_worker, r
     fast = {"LEASE_SECONDS": 2}
     tasks.block.delay("ahead")  # the frozen worker's running task; the rest wait in its buffer
     late = [tasks.record.delay("ran", i) for i in range(5)]
-    early = [tasks.record_early.delay("ran-early", i) for i in range(5)]
+    for i in range(5):
+        tasks.record_early.delay("ran-early", i)
     frozen = start_worker("-c", "1", "--prefetch", "10", "-n", "frozen", settings=fast)
     _, child = r.blpop(["started:ahead"], timeout=10)
     assert broker().inflight_count() == 11 and broker().queue_length("default") == 0

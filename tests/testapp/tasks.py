@@ -446,7 +446,7 @@ def read_until_soft_limit(name, watched_id):
     reads = 0
     try:
         while True:
-            AsyncResult(watched_id).status
+            assert AsyncResult(watched_id).status == "PENDING"
             reads += 1
     except SoftTimeLimitExceeded:
         record.delay(f"cleanup:{name}", reads)

@@ -4,12 +4,13 @@
 
   KEYS[1] leases   KEYS[2] inflight   KEYS[3] scheduled   KEYS[4 ..] result keys, one per ack
   ARGV[1] result expiry (ms)   ARGV[2] number of acks
-  ARGV[3 ..] 6 per ack: token, payload, channel, retry due time (ms), retry member ('' = none),
+  ARGV[3 ..] 6 per ack: token, payload, channel, retry delay (ms), retry member ('' = none),
   workflow extra ('' = none; see lib/ack.lua)
 
   Returns the refused tokens, each followed by 1/0: whether the task has a stored result.
 ]]
 --@include wake
+--@include clock
 --@include ack
 
 return ack_all(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[2]), 3, 4, ARGV[1])

@@ -7,8 +7,10 @@
   is one field per periodic task, however often it runs.
 
   KEYS[1] sent hash   KEYS[2] idle   KEYS[3] leases   KEYS[4] inflight   KEYS[5] revoked   KEYS[6] workers
+  KEYS[7] expiries
   ARGV[1] periodic task id   ARGV[2] due time (ms)   ARGV[3] queue key prefix   ARGV[4] wake key prefix
   ARGV[5] idle list prefix   ARGV[6] inbox prefix   ARGV[7] queue   ARGV[8] score   ARGV[9] message
+  ARGV[10] its expiry ('+ms' from now, as lib/clock.lua at_ms reads it), or ''
 
   Returns 1 if sent now, 0 if it had been sent before.
 ]]
@@ -21,6 +23,9 @@ if last and last >= tonumber(ARGV[2]) then
   return 0
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[10] ~= '' then
+  record_expiry(KEYS[7], string.match(ARGV[9], '^%x+|%d+|([^|]*)|') or '', ARGV[10], now_ms())
+end
 local d = { qp = ARGV[3], wp = ARGV[4], ip = ARGV[5], bp = ARGV[6], idle = KEYS[2], leases = KEYS[3],
             inflight = KEYS[4], revoked = KEYS[5], workers = KEYS[6] }
 deliver(d, ARGV[7], ARGV[8], ARGV[9])

@@ -8,8 +8,8 @@
 
   Returns { 1 if moved or 0 if the token no longer held it (fenced), number of old entries trimmed }
 ]]
---@include dead
 --@include clock
+--@include dead
 
 local entry = redis.call('HGET', KEYS[2], ARGV[1])
 if not entry then

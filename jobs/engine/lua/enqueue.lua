@@ -1,20 +1,24 @@
 --[[
   Enqueue messages. A ready one goes straight to a consumer idle on its queue (lib/deliver.lua),
   else onto the queue, waking an idle worker; a delayed one (ETA, countdown) into the scheduled
-  set, where a fetch or maintain.lua promotes it when it is due.
+  set, where a fetch or maintain.lua promotes it when it is due. Due times and expiries are put on
+  Redis's clock here (lib/clock.lua at_ms): a countdown counts from now, whatever the sender's clock
+  says.
 
   KEYS[1] scheduled ZSET (due ms -> "score|queue|wire")   KEYS[2] idle HASH   KEYS[3] leases
-  KEYS[4] inflight   KEYS[5] revoked   KEYS[6] workers (heartbeats)
-  KEYS[7] (if any message is scheduled) the wake list of the first scheduled message's queue
+  KEYS[4] inflight   KEYS[5] revoked   KEYS[6] workers (heartbeats)   KEYS[7] expiries ZSET
+  KEYS[8] (if any message is delayed) the wake list of the first delayed message's queue
   ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3] idle list prefix   ARGV[4] inbox prefix
-  ARGV[5 ..] triplets: queue name ('' = scheduled), score (due ms if scheduled), member
+  ARGV[5 ..] five per message: queue, score (9 - priority), wire, due ('' = now, '+ms', 'ms'),
+  expiry ('' = none, '+ms', 'ms')
 
-  A scheduled message that becomes the earliest one wakes an idle worker of its queue, which learns
+  A delayed message that becomes the earliest one wakes an idle worker of its queue, which learns
   the new due time from its fetch and sleeps until then: countdowns start on time.
 
-  Guarantee: one call, all or nothing. Idempotent: a member is the whole message including its
-  enqueue time and id, so a call retried after a lost reply adds nothing the first one added (a
-  message already handed off could be handed off again: at least once).
+  Guarantee: one call, all or nothing. Repeated after a lost reply, it adds no second copy of a
+  message to a queue (a member is the whole message, enqueue time and id included); a delayed one
+  may have its due time moved by the delay between the two calls, and a message already handed off
+  could be handed off again: at least once.
 ]]
 --@include wake
 --@include chunks
@@ -25,51 +29,65 @@ local d = { qp = ARGV[1], wp = ARGV[2], ip = ARGV[3], bp = ARGV[4], idle = KEYS[
             inflight = KEYS[4], revoked = KEYS[5], workers = KEYS[6] }
 local by_queue = {}
 local order = {}
-for i = 5, #ARGV, 3 do
-  local queue = ARGV[i]
-  local items = by_queue[queue]
-  if not items then
-    items = {}
-    by_queue[queue] = items
-    order[#order + 1] = queue
+local delayed = {}
+local now = nil
+for i = 5, #ARGV, 5 do
+  local queue, score, wire, due, expiry = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  if (due ~= '' or expiry ~= '') and not now then
+    now = now_ms()
   end
-  items[#items + 1] = ARGV[i + 1]
-  items[#items + 1] = ARGV[i + 2]
+  if expiry ~= '' then
+    record_expiry(KEYS[7], string.match(wire, '^%x+|%d+|([^|]*)|') or '', expiry, now)
+  end
+  local at = due ~= '' and at_ms(due, now)
+  if at and at > now then
+    delayed[#delayed + 1] = at
+    delayed[#delayed + 1] = score .. '|' .. queue .. '|' .. wire
+  else  -- due now, or an eta that has passed already (by Redis's clock)
+    local items = by_queue[queue]
+    if not items then
+      items = {}
+      by_queue[queue] = items
+      order[#order + 1] = queue
+    end
+    items[#items + 1] = score
+    items[#items + 1] = wire
+  end
+end
+
+if #delayed > 0 then
+  local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  call_chunked('ZADD', KEYS[1], false, delayed)
+  local new_head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  if #head == 0 or new_head[2] ~= head[2] then
+    wake(KEYS[8])
+  end
 end
 
 for _, queue in ipairs(order) do
   local items = by_queue[queue]
-  if queue == '' then
-    local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    call_chunked('ZADD', KEYS[1], false, items)
-    local new_head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    if #head == 0 or new_head[2] ~= head[2] then
-      wake(KEYS[7])
+  local first = 1
+  local seen = false
+  if redis.call('LLEN', d.ip .. queue) > 0 then
+    -- Consumers are idle on this queue: hand them what they can take, one each.
+    seen = true
+    while first < #items and not is_revoked(d, items[first + 1]) and not has_expiry(items[first + 1])
+        and hand_off(d, queue, items[first], items[first + 1]) do
+      first = first + 2
     end
-  else
-    local first = 1
-    local seen = false
-    if redis.call('LLEN', d.ip .. queue) > 0 then
-      -- Consumers are idle on this queue: hand them what they can take, one each.
-      seen = true
-      while first < #items and not is_revoked(d, items[first + 1])
-          and hand_off(d, queue, items[first], items[first + 1]) do
-        first = first + 2
+  end
+  if first < #items then
+    local rest = items
+    if first > 1 then
+      rest = {}
+      for i = first, #items do
+        rest[#rest + 1] = items[i]
       end
     end
-    if first < #items then
-      local rest = items
-      if first > 1 then
-        rest = {}
-        for i = first, #items do
-          rest[#rest + 1] = items[i]
-        end
-      end
-      call_chunked('ZADD', d.qp .. queue, false, rest)
-      if seen then
-        wake(d.wp .. queue)  -- see lib/deliver.lua: with no idle consumer, nobody is blocked
-      end
+    call_chunked('ZADD', d.qp .. queue, false, rest)
+    if seen then
+      wake(d.wp .. queue)  -- see lib/deliver.lua: with no idle consumer, nobody is blocked
     end
   end
 end
-return (#ARGV - 4) / 3
+return (#ARGV - 4) / 5

@@ -6,10 +6,10 @@
   unique_for, bounds it if the run never ends (dead-lettered, revoked, lost for good).
 
   KEYS[1] lock   KEYS[2] scheduled   KEYS[3] idle   KEYS[4] leases   KEYS[5] inflight   KEYS[6] revoked
-  KEYS[7] workers   KEYS[8] the queue's wake list
+  KEYS[7] workers   KEYS[8] the queue's wake list   KEYS[9] expiries
   ARGV[1] message id   ARGV[2] lock expiry (ms)   ARGV[3] queue key prefix   ARGV[4] wake key prefix
   ARGV[5] idle list prefix   ARGV[6] inbox prefix   ARGV[7] queue   ARGV[8] score   ARGV[9] wire
-  ARGV[10] due time (ms) if delayed, else ''
+  ARGV[10] due time if delayed, else ''   ARGV[11] expiry, else '' (both as lib/clock.lua at_ms reads them)
 
   Returns the id of the run that holds the lock: this message's if it was enqueued, else the other.
 ]]
@@ -24,10 +24,18 @@ if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   end
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])  -- it expired in between (cannot, in a script)
 end
-if ARGV[10] ~= '' then
+local now = nil
+if ARGV[10] ~= '' or ARGV[11] ~= '' then
+  now = now_ms()
+end
+if ARGV[11] ~= '' then
+  record_expiry(KEYS[9], ARGV[1], ARGV[11], now)
+end
+local due = ARGV[10] ~= '' and at_ms(ARGV[10], now)
+if due and due > now then
   local head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-  redis.call('ZADD', KEYS[2], ARGV[10], ARGV[8] .. '|' .. ARGV[7] .. '|' .. ARGV[9])
-  if #head == 0 or tonumber(ARGV[10]) < tonumber(head[2]) then
+  redis.call('ZADD', KEYS[2], due, ARGV[8] .. '|' .. ARGV[7] .. '|' .. ARGV[9])
+  if #head == 0 or due < tonumber(head[2]) then
     wake(KEYS[8])
   end
 else

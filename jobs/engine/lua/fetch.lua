@@ -4,7 +4,8 @@
   then enqueue time. Each message taken gets a lease and an in-flight copy under a fresh delivery
   token, in this same atomic step: there is no moment at which a message is neither queued nor
   held, so a consumer dying at any point loses nothing (maintain.lua hands it back when the lease
-  runs out). A message whose id was revoked is not handed out: its result becomes REVOKED here.
+  runs out). A message whose id was revoked, or whose expiry (Redis's clock) has passed, is not
+  handed out: its result becomes REVOKED here.
 
   Scheduled messages that are due are promoted first, so countdowns and retries start on time under
   load; when nothing is taken, the next due time is returned, and an idle consumer sleeps until
@@ -17,10 +18,10 @@
 
   KEYS[1] leases   KEYS[2] inflight   KEYS[3] scheduled   KEYS[4] revoked ZSET (id -> time)
   KEYS[5] dead   KEYS[6] dead order   KEYS[7] idle HASH   KEYS[8] this consumer's inbox LIST
-  KEYS[9] workers (heartbeats)
-  KEYS[10 .. 9+nq]        queues, in precedence order
-  KEYS[10+nq .. 9+2nq]    their wake lists
-  KEYS[10+2nq ..]         result keys, one per ack
+  KEYS[9] workers (heartbeats)   KEYS[10] expiries ZSET (task id -> when it expires, ms)
+  KEYS[11 .. 10+nq]       queues, in precedence order
+  KEYS[11+nq .. 10+2nq]   their wake lists
+  KEYS[11+2nq ..]         result keys, one per ack
   ARGV, first what stays the same for a consumer (packed once by the caller), then what changes:
   ARGV[1] nq   ARGV[2] lease length (ms, on Redis's clock)   ARGV[3] token prefix (the consumer's id)
   ARGV[4] result expiry (ms)   ARGV[5] result key prefix   ARGV[6] done channel prefix
@@ -33,17 +34,18 @@
   ARGV[17+nq] '1' to register idle if nothing is taken
   ARGV[18+nq] number of acks   ARGV[19+nq ..] 6 per ack (see lib/ack.lua)
 
-  Returns { refused ack tokens (each followed by 1/0, see lib/ack.lua), { queue index, wire, token seq, ... }, { revoked id, task, ... },
-            next due time (ms) or false (only when nothing was taken), now (ms), registered (0/1) }
+  Returns { refused ack tokens (each followed by 1/0, see lib/ack.lua), { queue index, wire, token seq, ... },
+            { revoked or expired id, task, reason, ... }, next due time (ms) or false (only when
+            nothing was taken), now (ms), registered (0/1), { seq, ms until it expires, ... } }
 ]]
 --@include wake
---@include ack
 --@include chunks
 --@include clock
 --@include dead
 --@include deliver
 --@include requeue
 --@include promote
+--@include ack
 
 local nq = tonumber(ARGV[1])
 local lease_ms = tonumber(ARGV[2])
@@ -53,7 +55,7 @@ local want = tonumber(ARGV[13 + nq])
 local first = tonumber(ARGV[14 + nq])
 local woken = ARGV[15 + nq] == '1'
 local registered_seq = ARGV[16 + nq]
-local refused = ack_all(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[18 + nq]), 19 + nq, 10 + 2 * nq, ttl_ms)
+local refused = ack_all(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[18 + nq]), 19 + nq, 11 + 2 * nq, ttl_ms)
 local now = now_ms()
 local ctx = { qp = ARGV[7], wp = ARGV[8], ip = ARGV[10], bp = ARGV[11], idle = KEYS[7], leases = KEYS[1],
               inflight = KEYS[2], revoked = KEYS[4], workers = KEYS[9], dead = KEYS[5], order = KEYS[6],
@@ -93,25 +95,40 @@ local revoked = {}
 local leases = {}
 local entries = {}
 local fresh = 0
+local left = {}  -- seq, ms until it expires: for the consumer to check again when it starts it
 local any_revoked = redis.call('EXISTS', KEYS[4]) == 1
 for q = 1, nq do
   while taken < want do
-    local popped = redis.call('ZPOPMIN', KEYS[9 + q], want - taken)
+    local popped = redis.call('ZPOPMIN', KEYS[10 + q], want - taken)
     if #popped == 0 then
       break
     end
     for j = 1, #popped, 2 do
       local wire = popped[j]
       local id, task = nil, nil
-      if any_revoked then
+      local expiring = has_expiry(wire)
+      if any_revoked or expiring then
         id, task = string.match(wire, '^%x+|%d+|([^|]*)|([^|]*)|')
       end
-      if id and redis.call('ZSCORE', KEYS[4], id) then
-        redis.call('SET', ARGV[5] .. id, cjson.encode({ status = 'REVOKED', reason = 'revoked',
+      local why = nil
+      if id and any_revoked and redis.call('ZSCORE', KEYS[4], id) then
+        why = 'revoked'
+      end
+      local expires_at = nil
+      if id and expiring and not why then
+        expires_at = tonumber(redis.call('ZSCORE', KEYS[10], id))
+        if expires_at and expires_at <= now then
+          why = 'expired before it started'
+          redis.call('ZREM', KEYS[10], id)
+        end
+      end
+      if why then
+        redis.call('SET', ARGV[5] .. id, cjson.encode({ status = 'REVOKED', reason = why,
           task = task, date_done = now / 1000 }), 'PX', ttl_ms)
         redis.call('PUBLISH', ARGV[6] .. id, '1')
         revoked[#revoked + 1] = id
         revoked[#revoked + 1] = task
+        revoked[#revoked + 1] = why
       else
         local seq = first + fresh
         local token = prefix .. seq
@@ -124,6 +141,10 @@ for q = 1, nq do
         out[#out + 1] = q
         out[#out + 1] = wire
         out[#out + 1] = seq
+        if expires_at then
+          left[#left + 1] = seq
+          left[#left + 1] = expires_at - now
+        end
       end
     end
   end
@@ -134,8 +155,8 @@ if fresh > 0 then
   call_chunked('ZADD', KEYS[1], false, leases)
   if woken and taken == want then
     for q = 1, nq do
-      if redis.call('ZCARD', KEYS[9 + q]) > 0 then
-        wake(KEYS[9 + nq + q])
+      if redis.call('ZCARD', KEYS[10 + q]) > 0 then
+        wake(KEYS[10 + nq + q])
       end
     end
   end
@@ -157,4 +178,4 @@ if taken == 0 then
     registered = 1
   end
 end
-return { refused, out, revoked, next_due, now, registered }
+return { refused, out, revoked, next_due, now, registered, left }

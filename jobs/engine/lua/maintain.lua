@@ -22,6 +22,7 @@
 
   KEYS[1] scheduled   KEYS[2] leases   KEYS[3] inflight   KEYS[4] workers   KEYS[5] dead
   KEYS[6] dead order   KEYS[7] revoked   KEYS[8] terminate   KEYS[9] last run (ms)   KEYS[10] idle
+  KEYS[11] expiries
   ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3] batch limit   ARGV[4] worker id ('' = none)
   ARGV[5] MAX_DELIVERIES (0 = no limit)   ARGV[6] dead letters max   ARGV[7] revocation memory (ms)
   ARGV[8] lease length (ms)   ARGV[9] idle list prefix   ARGV[10] inbox prefix
@@ -31,11 +32,11 @@
             { ids to terminate } }
 ]]
 --@include wake
+--@include chunks
+--@include clock
 --@include dead
 --@include deliver
 --@include requeue
---@include chunks
---@include clock
 --@include promote
 
 local now = now_ms()
@@ -84,6 +85,8 @@ if now % 60000 < 1000 then
   redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 3600000)
   redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - tonumber(ARGV[7]))
   redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now - tonumber(ARGV[7]))
+  -- An expiry entry goes with its task's final ack; these are of messages long gone (dead letters).
+  redis.call('ZREMRANGEBYSCORE', KEYS[11], '-inf', now - tonumber(ARGV[7]))
 end
 local terminate = {}
 if #ARGV >= 11 and redis.call('EXISTS', KEYS[8]) == 1 then

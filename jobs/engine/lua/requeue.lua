@@ -15,10 +15,10 @@
   Returns the number handed back (to a queue or, past MAX_DELIVERIES, to the dead letters).
 ]]
 --@include wake
+--@include clock
 --@include dead
 --@include deliver
 --@include requeue
---@include clock
 
 local ctx = { qp = ARGV[1], wp = ARGV[2], ip = ARGV[6], bp = ARGV[7], idle = KEYS[5], leases = KEYS[1],
               inflight = KEYS[2], revoked = KEYS[6], workers = KEYS[7], dead = KEYS[3], order = KEYS[4],

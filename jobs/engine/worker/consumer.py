@@ -271,10 +271,11 @@ class Consumer:
             self._hand_back_orphans(fetched.deliveries)
         self._backoff.ok()
         self._refused(fetched.refused, pending)
-        for task_id, task_name in fetched.revoked:
-            logger.warning("Task %s[%s] was revoked; not run", task_name, task_id)
-            self.app.hooks.emit("task_revoked", task_id=task_id, task_name=task_name, reason="revoked",
-                                terminated=False)
+        for task_id, task_name, reason in fetched.revoked:
+            logger.warning("Task %s[%s] %s; not run", task_name, task_id,
+                           "was revoked" if reason == "revoked" else reason)
+            self.app.hooks.emit("task_revoked", task_id=task_id, task_name=task_name,
+                                reason="revoked" if reason == "revoked" else "expired", terminated=False)
         return fetched.deliveries, fetched.next_due
 
     def _wait(self, due_in: float | None = None) -> tuple[bool, Delivery | None, float]:

@@ -220,12 +220,14 @@ def record(app: Any, task: Task, message: Message, outcome: Outcome, token: str,
            store: bool = True) -> Ack | None:
     """The Ack that records an outcome: its result, its next run for a retry, what a workflow does
     next. No user code runs here (a ROUTES callable for a workflow's next step aside)."""
-    retry_due_ms, retry_member = 0, ""
+    retry_delay_ms, retry_member = 0, ""
     if outcome.status == RETRY:
         assert outcome.retry_in is not None
-        eta = time.time() + outcome.retry_in
-        next_run = message.replace(retries=message.retries + 1, eta=eta, deliveries=0, enqueued_at=0.0)
-        retry_due_ms, retry_member = int(eta * 1000), f"{next_run.score}|{next_run.queue}|{next_run.encode()}"
+        # Due retry_in from now by Redis's clock (lib/ack.lua), not by this worker's.
+        next_run = message.replace(retries=message.retries + 1, eta=None, countdown=outcome.retry_in, deliveries=0,
+                                   enqueued_at=0.0)
+        retry_delay_ms = int(outcome.retry_in * 1000)
+        retry_member = f"{next_run.score}|{next_run.queue}|{next_run.encode()}"
     payload = extra = ""
     ignore = message.options.get("ignore_result", task._ignore_result(app.config))
     if "chord" in message.options:
@@ -233,12 +235,11 @@ def record(app: Any, task: Task, message: Message, outcome: Outcome, token: str,
     if store and not ignore:
         content_type = task.serializer or app.config.result_serializer
         payload = encode_result(outcome, message.task, content_type, hostname)
-    options = message.options
-    if store and ("chain" in options or "chord" in options or "unique" in options):
+    if store:
         extra = follow_up(app, message, outcome, hostname)
     if not token and not payload and not retry_member and not extra:
         return None
-    return Ack(token, message.id, payload, retry_due_ms, retry_member, extra, message.task)
+    return Ack(token, message.id, payload, retry_delay_ms, retry_member, extra, message.task)
 
 
 def _hook(hook: Any, *args: Any) -> None:

@@ -14,9 +14,13 @@ from ..serializers import json_dumps, json_loads
 
 
 def follow_up(app: Any, message: Message, outcome: Outcome, hostname: str) -> str:
-    """The JSON `extra` of a settled workflow step's Ack ('' for a plain task, or a retry)."""
+    """The JSON `extra` of a settled run's Ack: what else happens in the same atomic step (see
+    lib/ack.lua). '' for a plain task, and for a retry (the same run goes on)."""
     options = message.options
-    if outcome.status not in READY_STATES or not ("chain" in options or "chord" in options or "unique" in options):
+    if outcome.status not in READY_STATES:
+        return ""
+    expiring = message.expires is not None or message.expires_in is not None
+    if not (expiring or "chain" in options or "chord" in options or "unique" in options):
         return ""
 
     keys = app.broker.keys
@@ -35,6 +39,8 @@ def follow_up(app: Any, message: Message, outcome: Outcome, hostname: str) -> st
             extra["r"] = [_failed_result(app, keys, step, failed, message, hostname) for step in rest]
     if "unique" in options:  # a unique task's run ended: its lock goes (enqueue_unique.lua)
         extra["u"] = [options["unique"], message.id]
+    if expiring:  # its expiry entry is not needed any more (lua/fetch.lua)
+        extra["x"] = [keys.expiries, message.id]
     chord_spec = options.get("chord")
     if chord_spec:
         callback = Signature.from_dict(chord_spec["cb"])
@@ -44,13 +50,19 @@ def follow_up(app: Any, message: Message, outcome: Outcome, hostname: str) -> st
     return json_dumps(extra)
 
 
-def _entry(keys: Any, message: Message) -> list[Any]:
-    """[queue or scheduled key, wake key, score, member] for lib/ack.lua's enqueue_now."""
+def _entry(keys: Any, message: Message) -> dict[str, Any]:
+    """A message to send, as lib/ack.lua's enqueue_now takes it (due times and expiries put on
+    Redis's clock there)."""
     wire = message.encode()
-    if message.eta is not None:
-        return [keys.scheduled, keys.wake(message.queue), int(message.eta * 1000),
-                f"{message.score}|{message.queue}|{wire}"]
-    return [keys.queue(message.queue), keys.wake(message.queue), message.score, wire]
+    entry: dict[str, Any]
+    if message.delayed:
+        entry = {"k": keys.scheduled, "w": keys.wake(message.queue), "s": message.due(), "d": 1,
+                 "m": f"{message.score}|{message.queue}|{wire}"}
+    else:
+        entry = {"k": keys.queue(message.queue), "w": keys.wake(message.queue), "s": message.score, "m": wire}
+    if message.expiry():
+        entry["x"] = [keys.expiries, message.id, message.expiry()]
+    return entry
 
 
 def _failed_result(app: Any, keys: Any, step: Signature, failed: Outcome, message: Message,

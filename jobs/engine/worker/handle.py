@@ -140,8 +140,8 @@ class Executor:
         request = make_request(message, self.hostname)
         self.app.hooks.emit("task_received", request=request)
         token = delivery.token
-        if message.expires is not None and time.time() > message.expires:
-            return self._expired(task, message, token)
+        if delivery.deadline is not None and time.monotonic() > delivery.deadline:
+            return self._expired(task, message, token)  # taken in time, but waited too long here
         if self.app.rate_limits.groups or task.rate_limit is not None:
             try:
                 budgets = self.app.rate_limits.budgets(task, message.args, message.kwargs)
@@ -188,7 +188,7 @@ class Executor:
         left = self.config.unknown_task_grace - (now - since)
         delay = max(0.1, min(UNKNOWN_FIRST_DELAY * 2 ** tries, UNKNOWN_MAX_DELAY, left))
         later = message.replace(options={**message.options, "unknown_since": since, "unknown_tries": tries + 1})
-        self.broker.defer(delivery.token, now + delay, later)
+        self.broker.defer(delivery.token, delay, later)
         logger.error(
             "Task %s[%s] is not registered in this worker; offered again in %gs (kept for up to %gs). "
             "Is its module deployed here and in an installed app's tasks.py? Known: %s",

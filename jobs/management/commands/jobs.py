@@ -79,7 +79,8 @@ class Command(BaseCommand):
         letter = self.inspector.dead_letter(id)
         if letter is None:
             raise CommandError(f"no dead letter {id!r}; `manage.py jobs dead list` shows their ids")
-        self.stdout.write(f"id       {letter.id}\ntask id  {letter.task_id}\ntask     {letter.task}\nqueue    {letter.queue}\n"
+        self.stdout.write(f"id       {letter.id}\ntask id  {letter.task_id}\ntask     {letter.task}\n"
+                          f"queue    {letter.queue}\n"
                           f"time     {_when(letter.time)}\nworker   {letter.worker}\nreason   {letter.reason}")
         try:
             header = Header(letter.message)

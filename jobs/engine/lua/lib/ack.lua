@@ -3,21 +3,35 @@
 -- A task in a workflow (canvas.py; its `extra` built by worker/followup.py) also has `extra`, JSON
 -- applied in the same step, so that what follows a task cannot be lost or doubled by a crash
 -- between the two:
---   f: messages to put on their queues now  [[queue key, wake key, score, wire], ...] (the next
---      step of a chain);
+--   f: messages to send now [{k = queue key (or the scheduled set), w = wake key, s = score (or, if
+--      d, its due time as lib/clock.lua at_ms reads it), m = member, d = 1 if delayed, x = [expiries
+--      key, id, expiry] or absent}, ...] (the next step of a chain);
 --   r: results to store for other tasks     [[result key, channel, payload], ...] (the steps of a
 --      chain that will not run after a failure);
 --   c: a chord member done: {k = set key, m = member id, n = size, t = ttl ms, f = callback as in
 --      f}; the callback is enqueued by the ack that completes the set, exactly once;
---   u: a unique task's run ended: [lock key, id]; the lock is released if this run still holds it.
+--   u: a unique task's run ended: [lock key, id]; the lock is released if this run still holds it;
+--   x: a task sent with `expires` ended: [expiries key, id]; its expiry entry goes.
 -- Fencing: a delivery token that is no longer in flight (its lease ran out and another worker took
 -- the message, or it was handed back) is refused: its result is not stored and no retry is
 -- scheduled, so only the delivery that still holds the lease decides what happens next. This holds
 -- for acks_late=False tasks too: acknowledged as they start (ack_early.lua), they keep their
 -- token in flight until this ack.
+-- A retry's next run is due `delay` ms from now by Redis's clock, whatever the worker's clock says.
 local function enqueue_now(f)
-  redis.call('ZADD', f[1], f[3], f[4])
-  wake(f[2])
+  local now = nil
+  if f.d or f.x then
+    now = now_ms()
+  end
+  if f.x then
+    record_expiry(f.x[1], f.x[2], f.x[3], now)
+  end
+  if f.d then
+    redis.call('ZADD', f.k, at_ms(f.s, now), f.m)  -- promoted at once if already due (lib/promote.lua)
+  else
+    redis.call('ZADD', f.k, f.s, f.m)
+  end
+  wake(f.w)
 end
 
 local function workflow(extra, ttl_ms)
@@ -32,6 +46,9 @@ local function workflow(extra, ttl_ms)
   local u = x.u
   if u and redis.call('GET', u[1]) == u[2] then
     redis.call('DEL', u[1])
+  end
+  if x.x then
+    redis.call('ZREM', x.x[1], x.x[2])
   end
   local c = x.c
   if c then
@@ -53,7 +70,7 @@ local function ack(leases, inflight, scheduled, token, result_key, payload, chan
     redis.call('PUBLISH', channel, '1')
   end
   if member ~= '' then
-    redis.call('ZADD', scheduled, due, member)
+    redis.call('ZADD', scheduled, now_ms() + tonumber(due), member)
   end
   if extra ~= '' then
     workflow(extra, ttl_ms)
@@ -62,7 +79,7 @@ local function ack(leases, inflight, scheduled, token, result_key, payload, chan
 end
 
 -- Apply the acks listed in ARGV from position `at` (6 values each: token, payload, channel,
--- retry due time (ms), retry member, workflow extra), whose result keys are KEYS[key_at ...].
+-- retry delay (ms), retry member, workflow extra), whose result keys are KEYS[key_at ...].
 -- Returns the refused tokens, each followed by 1 if the task has a stored result (another
 -- worker's; or, for an ack sent again after its reply was lost, this one's first attempt) else 0:
 -- an ack retried after a Redis restart without persistence finds neither, and says so.

@@ -27,6 +27,13 @@ local function is_revoked(d, wire)
   return id ~= nil and redis.call('ZSCORE', d.revoked, id) ~= false
 end
 
+-- A message sent with `expires` is not handed off: the fetch that takes it from its queue checks
+-- its expiry (lua/fetch.lua). The marker is its envelope's "xp" key (message.py); user data can
+-- only make this true by mistake, which costs the message its hand-off, nothing else.
+local function has_expiry(wire)
+  return string.find(wire, '"xp":', 1, true) ~= nil
+end
+
 -- Returns true if handed off; else false, and whether any registration was found (all stale).
 local function hand_off(d, queue, score, wire)
   local list = d.ip .. queue
@@ -65,7 +72,7 @@ end
 -- but none could be used is a wake token left, in case a consumer is blocked all the same.
 local function deliver(d, queue, score, wire, no_hand_off)
   local handed, seen = false, true
-  if not no_hand_off and not is_revoked(d, wire) then
+  if not no_hand_off and not is_revoked(d, wire) and not has_expiry(wire) then
     handed, seen = hand_off(d, queue, score, wire)
   end
   if handed then
