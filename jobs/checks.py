@@ -1,17 +1,19 @@
 """System checks: a bad JOBS setting is reported by `manage.py check` and at every command's start,
-with the message that says what to change."""
+with the message that says what to change; so is a Redis that would lose tasks (redis_setup.py).
+The Redis check is skipped in EAGER mode (tests use no Redis), and costs one short call otherwise."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.core.checks import Error, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
+from .engine.connection import TRANSIENT, redact
 from .engine.errors import ConfigurationError
 
 
 @register("jobs")
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     from .conf import load
 
     try:
@@ -19,3 +21,23 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     except ConfigurationError as exc:
         return [Error(str(exc), hint="See docs/settings.md for every JOBS key.", id="jobs.E001")]
     return []
+
+
+@register("jobs")
+def check_redis(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    from .conf import load
+    from .engine import app as engine_app
+    from .engine.redis_setup import check
+
+    try:
+        config = load()
+    except ConfigurationError:
+        return []  # check_settings says what is wrong
+    if config.eager:
+        return []
+    try:
+        found = check(engine_app.current().broker, config.allow_eviction, timeout=1.0)
+    except TRANSIENT as exc:
+        return [Warning(f"Redis at {redact(config.broker_url)} could not be reached to check its setup ({exc}).",
+                        hint="Is it running, and is JOBS['BROKER_URL'] right?", id="jobs.W001")]
+    return [(Error if f.level == "error" else Warning)(f.message, hint=f.hint, id=f.id) for f in found]

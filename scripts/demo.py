@@ -99,7 +99,7 @@ def main() -> int:
     else:
         if url:
             say(f"JOBS_BROKER_URL={url} does not answer; starting a private Redis instead")
-        server = RedisServer().start()
+        server = RedisServer(appendonly=True).start()  # as production should: see docs/workers.md
         url = env["JOBS_BROKER_URL"] = server.url
         say(f"Started a private {Path(server.binary).name} at {url} (files in {server.dir})")
 

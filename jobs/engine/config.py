@@ -48,6 +48,8 @@ class Config:
     lease_seconds: float = 30.0
     #: How long delay() waits for an unreachable Redis before raising BrokerUnavailable.
     enqueue_timeout: float = 5.0
+    #: Run on a Redis whose maxmemory-policy may evict keys (redis_setup.py): an accepted risk.
+    allow_eviction: bool = False
     #: A message whose worker was lost this many times goes to the dead letters (0: no limit).
     max_deliveries: int = 5
     dead_letters_max: int = 10_000

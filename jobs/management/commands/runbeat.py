@@ -21,7 +21,7 @@ from jobs.engine.beat import Beat
 from jobs.engine.connection import redact
 from jobs.engine.errors import ConfigurationError
 
-from .runworker import configure_logging
+from .runworker import check_redis_or_refuse, configure_logging
 
 logger = logging.getLogger("jobs.beat")
 
@@ -40,6 +40,7 @@ class Command(BaseCommand):
         except ConfigurationError as exc:
             raise CommandError(str(exc)) from exc
         configure_logging(options["loglevel"])
+        check_redis_or_refuse(app, "beat")
         config = app.config
         self.stdout.write(f"jobs beat: broker {redact(config.broker_url)} (key prefix {config.key_prefix!r}), "
                           f"leader lease {config.beat_lease_seconds:g} s, default time zone {config.timezone}")

@@ -88,6 +88,7 @@ class Command(BaseCommand):
         if options["hostname"]:
             worker_options.hostname = options["hostname"]
         configure_logging(options["loglevel"])
+        check_redis_or_refuse(app, "worker")
         self.stdout.write(banner(app, worker_options))
         self.stdout.flush()
         beat = self._start_beat(options) if options["beat"] else None
@@ -113,6 +114,25 @@ class Command(BaseCommand):
             if options.get(name):
                 command += [f"--{name}", options[name]]
         return subprocess.Popen(command, preexec_fn=_die_with_parent)
+
+
+def check_redis_or_refuse(app: Any, who: str) -> None:
+    """A Redis that may evict keys would lose tasks silently: refuse to start on one (unless
+    JOBS['ALLOW_EVICTION']), and warn about one that keeps nothing on disk. A Redis that cannot be
+    reached now is the worker's to wait for (it retries), not a reason to refuse."""
+    from jobs.engine.connection import TRANSIENT
+    from jobs.engine.redis_setup import check
+
+    log = logging.getLogger("jobs.worker" if who == "worker" else "jobs.beat")
+    try:
+        found = check(app.broker, app.config.allow_eviction)
+    except TRANSIENT as exc:
+        log.warning("could not check the Redis setup (%s); starting anyway", exc)
+        return
+    for finding in found:
+        if finding.level == "error":
+            raise CommandError(f"{finding.message}\n{finding.hint}\nThe {who} does not start on it.")
+        log.warning("%s %s", finding.message, finding.hint)
 
 
 def _die_with_parent() -> None:

@@ -1,0 +1,98 @@
+"""What jobs needs of the Redis it runs on, checked where it can be: by `manage.py check`, when a
+worker or beat starts, and by `manage.py jobs status`.
+
+- Eviction off (`maxmemory-policy noeviction`). Any other policy lets Redis delete keys when memory
+  runs short: allkeys-* may delete queues, leases, in-flight copies and results, volatile-* our keys
+  with an expiry (chord sets, unique locks, inboxes, results). Nothing would be logged: tasks would
+  just be gone. So it is an error, unless JOBS["ALLOW_EVICTION"] says the risk is accepted.
+- Persistence (appendonly yes, or RDB snapshots). Without it a restart of Redis loses every queued
+  task and every result: a warning, since a development Redis often keeps nothing on disk.
+
+Reads INFO only (and CONFIG GET save, where a managed Redis allows it); changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .connection import Link, redact
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str  # "error" | "warning"
+    id: str  # the system check's id: jobs.E002, jobs.W002...
+    message: str
+    hint: str
+
+
+@dataclass(frozen=True)
+class RedisSetup:
+    version: str
+    policy: str
+    maxmemory: int
+    appendonly: bool
+    #: RDB snapshots configured ("save" is not empty); None where CONFIG is not allowed.
+    snapshots: bool | None
+
+
+def parse_info(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        if ":" in line and not line.startswith("#"):
+            key, _, value = line.partition(":")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def read(link: Link) -> RedisSetup:
+    raw = link.call("INFO", "all")
+    info = parse_info(raw.decode() if isinstance(raw, bytes) else str(raw))
+    snapshots: bool | None
+    try:
+        save = link.call("CONFIG", "GET", "save")
+        snapshots = bool(save and len(save) > 1 and save[1].strip())
+    except Exception:  # CONFIG is renamed or refused on managed Redis services
+        snapshots = None
+    return RedisSetup(
+        version=info.get("redis_version") or info.get("valkey_version", "?"),
+        policy=info.get("maxmemory_policy", "noeviction"),
+        maxmemory=int(info.get("maxmemory", "0") or 0),
+        appendonly=info.get("aof_enabled", "0") == "1",
+        snapshots=snapshots,
+    )
+
+
+def findings(setup: RedisSetup, url: str, allow_eviction: bool = False) -> list[Finding]:
+    out = []
+    if setup.policy != "noeviction":
+        what = ("any key, queues and tasks in flight included" if setup.policy.startswith("allkeys")
+                else "keys with an expiry: chord state, unique locks, inboxes, results")
+        message = (f"Redis at {redact(url)} evicts keys when its memory is full (maxmemory-policy "
+                   f"{setup.policy}): it would silently delete {what}.")
+        if allow_eviction:
+            out.append(Finding("warning", "jobs.W002", message + " JOBS['ALLOW_EVICTION'] accepts that risk.",
+                                "Set maxmemory-policy noeviction on this Redis to remove it."))
+        else:
+            out.append(Finding(
+                "error", "jobs.E002", message,
+                "Set `maxmemory-policy noeviction` (redis.conf, or CONFIG SET maxmemory-policy noeviction), or give "
+                "jobs a Redis of its own; see docs/workers.md. To accept the risk, set JOBS['ALLOW_EVICTION'] = True."))
+    if not setup.appendonly and setup.snapshots is False:
+        out.append(Finding(
+            "warning", "jobs.W003",
+            f"Redis at {redact(url)} keeps nothing on disk (appendonly no, no RDB snapshots): a restart of Redis "
+            "loses every queued task and every result.",
+            "Set `appendonly yes` (and appendfsync everysec or always); see docs/workers.md."))
+    return out
+
+
+def check(broker: Any, allow_eviction: bool, timeout: float = 2.0) -> list[Finding]:
+    """Read the Redis of `broker` and say what is wrong with it for jobs. Raises the connection's
+    errors if it cannot be reached."""
+    link = Link(broker.factory, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        return findings(read(link), broker.config.broker_url, allow_eviction)
+    finally:
+        link.close()
