@@ -18,7 +18,16 @@ from django.utils import timezone
 
 from .engine.beat import Entry
 from .engine.schedules import Clocked, Interval, ScheduleError
-from .models import BeatVersion, ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, default_timezone
+from .engine.config import check_name
+from .models import (
+    BeatVersion,
+    ClockedSchedule,
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    default_timezone,
+    json_value,
+)
 from .schedules import CrontabSpec
 
 logger = logging.getLogger("jobs.beat")
@@ -38,17 +47,10 @@ class DatabaseStore:
         entries = []
         for row in rows:
             try:
-                schedule = row.schedule.engine()
-            except (ScheduleError, ValueError) as exc:
-                logger.error("beat: periodic task %r has a schedule that cannot be used (%s); skipped",
-                             row.name, exc)
-                continue
-            entries.append(Entry(
-                id=row.pk, name=row.name, task=row.task, schedule=schedule, since=_since(row, schedule),
-                args=list(row.args or []), kwargs=dict(row.kwargs or {}), queue=row.queue,
-                priority=row.priority, expire_seconds=row.expire_seconds, one_off=row.one_off,
-                catch_up=row.catch_up,
-            ))
+                entries.append(_entry(row))
+            except Exception as exc:  # one bad row costs its own runs, never the others'
+                logger.error("beat: periodic task %r cannot be sent (%s: %s); skipped until it is fixed in the admin",
+                             row.name, type(exc).__name__, exc)
         return entries
 
     def record(self, entry: Entry, due: dt.datetime, sent: bool) -> None:
@@ -60,6 +62,20 @@ class DatabaseStore:
             changes["date_changed"] = timezone.now()  # an admin form opened before this sees it changed
         PeriodicTask.objects.filter(pk=entry.id).filter(
             Q(last_run_at__isnull=True) | Q(last_run_at__lt=due)).update(**changes)
+
+
+def _entry(row: PeriodicTask) -> Entry:
+    """A row as beat sends it; raises what is wrong with a row saved around the model's checks
+    (an update(), raw SQL, an older version): a bad schedule, name, args or kwargs."""
+    schedule = row.schedule.engine()
+    for what, name in (("task", row.task), ("queue", row.queue)):
+        if name or what == "task":
+            check_name(f"its {what}", name, ValueError)
+    return Entry(
+        id=row.pk, name=row.name, task=row.task, schedule=schedule, since=_since(row, schedule),
+        args=json_value(row.args, list, "args"), kwargs=json_value(row.kwargs, dict, "kwargs"), queue=row.queue,
+        priority=row.priority, expire_seconds=row.expire_seconds, one_off=row.one_off, catch_up=row.catch_up,
+    )
 
 
 def _since(row: PeriodicTask, schedule: Any) -> dt.datetime:
@@ -137,13 +153,11 @@ def _sync_one(name: str, spec: Any) -> None:
 
 def schedule_row(value: Any, where: str = "schedule") -> Any:
     """A CrontabSpec, seconds, a timedelta or an aware datetime -> a schedule row (reused if equal)."""
-    row: Any
     if isinstance(value, CrontabSpec):
         crontab = value.resolve(default_timezone())
-        row, _ = CrontabSchedule.objects.get_or_create(
-            minute=crontab.minute, hour=crontab.hour, day_of_week=crontab.day_of_week,
-            day_of_month=crontab.day_of_month, month_of_year=crontab.month_of_year, timezone=crontab.timezone)
-        return row
+        return _reuse(CrontabSchedule, minute=crontab.minute, hour=crontab.hour, day_of_week=crontab.day_of_week,
+                      day_of_month=crontab.day_of_month, month_of_year=crontab.month_of_year,
+                      timezone=crontab.timezone)
     if isinstance(value, dt.timedelta):
         value = value.total_seconds()
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
@@ -153,12 +167,15 @@ def schedule_row(value: Any, where: str = "schedule") -> Any:
         for period in (IntervalSchedule.DAYS, IntervalSchedule.HOURS, IntervalSchedule.MINUTES):
             unit = IntervalSchedule.UNIT[period]
             if seconds % unit == 0:
-                row, _ = IntervalSchedule.objects.get_or_create(every=seconds // unit, period=period)
-                return row
-        row, _ = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)
-        return row
+                return _reuse(IntervalSchedule, every=seconds // unit, period=period)
+        return _reuse(IntervalSchedule, every=seconds, period=IntervalSchedule.SECONDS)
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        row, _ = ClockedSchedule.objects.get_or_create(clocked_time=value)
-        return row
+        return _reuse(ClockedSchedule, clocked_time=value)
     raise ScheduleError(f"{where}: schedule must be crontab(...), seconds, a timedelta or an aware datetime, "
                         f"not {value!r}")
+
+
+def _reuse(model: Any, **fields: Any) -> Any:
+    """The first schedule row with these fields, else a new one. Not get_or_create: an operator may
+    well have made a second, equal row in the admin, and that must not stop the sync."""
+    return model.objects.filter(**fields).order_by("pk").first() or model.objects.create(**fields)

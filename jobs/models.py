@@ -19,11 +19,40 @@ from django.db import models
 from django.db.models import F
 
 from .engine import schedules
+from .engine.config import check_name
 
 
 def default_timezone() -> str:
     jobs = getattr(settings, "JOBS", {}) or {}
     return jobs.get("TIMEZONE") or settings.TIME_ZONE or "UTC"
+
+
+def validate_name(value: str) -> None:
+    """Task and queue names travel in a message's plain-text header and in Redis keys: a name with a
+    '|' or a space would break the message (config.check_name)."""
+    check_name("this name", value, ValidationError)
+
+
+def json_value(value: Any, kind: type, field: str) -> Any:
+    """args/kwargs as JSON data: django-celery-beat stores them as JSON text ('["a", 1]'), which is
+    read here; what is neither the right JSON type nor text holding it is refused, naming the field."""
+    if isinstance(value, str):
+        import json
+
+        try:
+            value = json.loads(value) if value.strip() else kind()
+        except ValueError as exc:
+            raise ValidationError({field: f"{field} is text that is not JSON ({exc}): give a JSON "
+                                          f"{'list' if kind is list else 'object'}"}) from exc
+    if value is None:
+        value = kind()
+    if kind is list and isinstance(value, tuple):
+        value = list(value)
+    if not isinstance(value, kind):
+        example = '[1, "a"]' if kind is list else '{"a": 1}'
+        raise ValidationError({field: f"{field} must be a JSON {'list' if kind is list else 'object'}, e.g. "
+                                      f"{example}, not {type(value).__name__}"})
+    return value
 
 
 class Schedule(models.Model):
@@ -123,12 +152,14 @@ class PeriodicTask(models.Model):
                 ("none", "none: skip runs missed by more than a minute")]
 
     name = models.CharField(max_length=200, unique=True, help_text="A name for people; unique.")
-    task = models.CharField(max_length=200, help_text="The registered task name, e.g. reports.tasks.send_report")
+    task = models.CharField(max_length=200, validators=[validate_name],
+                            help_text="The registered task name, e.g. reports.tasks.send_report")
     schedule = models.ForeignKey(Schedule, on_delete=models.PROTECT, related_name="periodic_tasks",
                                  help_text="Make one first under Crontab, Interval or Clocked schedules.")
     args = models.JSONField(default=list, blank=True, help_text='A JSON list, e.g. ["weekly", 7]')
     kwargs = models.JSONField(default=dict, blank=True, help_text='A JSON object, e.g. {"format": "pdf"}')
-    queue = models.CharField(max_length=200, blank=True, help_text="Empty: the task's own queue.")
+    queue = models.CharField(max_length=200, blank=True, validators=[validate_name],
+                             help_text="Empty: the task's own queue.")
     priority = models.PositiveSmallIntegerField(null=True, blank=True,
                                                 validators=[MinValueValidator(0), MaxValueValidator(9)],
                                                 help_text="0-9, 9 first. Empty: the task's own.")
@@ -151,6 +182,9 @@ class PeriodicTask(models.Model):
     class Meta:
         verbose_name = "periodic task"
         ordering = ["name"]
+        # Running a periodic task's task now sends it with its arguments: a right of its own, apart
+        # from changing the schedule (admin action "Run selected periodic tasks now").
+        permissions = [("run_periodictask", "Can run periodic tasks now")]
 
     def __str__(self) -> str:
         return self.name
@@ -161,7 +195,21 @@ class PeriodicTask(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Saving a row loaded a while ago must not write back its stale last run and count: beat
         would think the runs since had not happened and send them again. So an update leaves them
-        out, unless update_fields names them."""
+        out, unless update_fields names them.
+
+        What beat could not send is refused here, however the row is saved (the admin's form says
+        it first, field by field): a task or queue name that would break the message, args or
+        kwargs that are not a JSON list and object (JSON text, as django-celery-beat stores them,
+        is read)."""
+        self.args = json_value(self.args, list, "args")
+        self.kwargs = json_value(self.kwargs, dict, "kwargs")
+        for field in ("task", "queue"):
+            value = getattr(self, field)
+            if value or field == "task":
+                try:
+                    validate_name(value)
+                except ValidationError as exc:
+                    raise ValidationError({field: exc.messages}) from exc
         if not self._state.adding and self.pk is not None and kwargs.get("update_fields") is None \
                 and not kwargs.get("force_insert"):
             kwargs["update_fields"] = [f.name for f in self._meta.concrete_fields
@@ -169,10 +217,8 @@ class PeriodicTask(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
-        if not isinstance(self.args, list):
-            raise ValidationError({"args": "args must be a JSON list, e.g. [1, 2]"})
-        if not isinstance(self.kwargs, dict):
-            raise ValidationError({"kwargs": 'kwargs must be a JSON object, e.g. {"a": 1}'})
+        self.args = json_value(self.args, list, "args")
+        self.kwargs = json_value(self.kwargs, dict, "kwargs")
 
     def next_run(self, now: dt.datetime | None = None) -> dt.datetime | None:
         """When beat will next send it (aware UTC), or None (disabled, or a clocked run that passed)."""

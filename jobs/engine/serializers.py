@@ -3,7 +3,8 @@
 JSON is the default and the only content type a worker accepts unless told otherwise: decoding JSON
 cannot run code, unpickling can. Our JSON carries a few types plain JSON cannot (datetime, date,
 time, Decimal, UUID, bytes) as tagged objects ``{"$jobs": "dt", "v": "..."}`` so they come back as
-the same type. Anything else fails at enqueue time, naming the argument, rather than failing later in
+the same type. A dict of the caller's own with a "$jobs" key is escaped (``{"$jobs": "esc", "v":
+[[key, value], ...]}``), so that user data always comes back as it was sent, never read as a tag. Anything else fails at enqueue time, naming the argument, rather than failing later in
 a worker. Two JSON habits remain and are documented: tuples arrive as lists, and int/float/bool/None
 dict keys arrive as strings. A Django model instance is refused with a hint to pass its primary key: the
 row may have changed by the time the task runs, and pickling it would freeze a stale copy.
@@ -46,13 +47,34 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"JSON cannot carry a {type(obj).__module__}.{type(obj).__qualname__}")
 
 
+def _escape(obj: Any) -> Any:
+    """A copy of `obj` in which each dict with a TAG key is wrapped as a list of its items."""
+    if isinstance(obj, dict):
+        items = {key: _escape(value) for key, value in obj.items()}
+        if TAG in obj:
+            return {TAG: "esc", "v": [[key, value] for key, value in items.items()]}
+        return items
+    if isinstance(obj, (list, tuple)):
+        return [_escape(item) for item in obj]
+    return obj
+
+
+def _has_tag_key(obj: Any) -> bool:
+    if isinstance(obj, dict):
+        return TAG in obj or any(_has_tag_key(value) for value in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return any(_has_tag_key(item) for item in obj)
+    return False
+
+
 _DECODERS = {
     "dt": dt.datetime.fromisoformat,
     "d": dt.date.fromisoformat,
     "t": dt.time.fromisoformat,
     "dec": decimal.Decimal,
     "uuid": uuid.UUID,
-    "b": lambda v: base64.b64decode(v),
+    "b": lambda v: base64.b64decode(v, validate=True),
+    "esc": lambda v: {key: value for key, value in v},
 }
 
 
@@ -76,8 +98,14 @@ _encoder = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_asci
 _decoder = json.JSONDecoder(object_hook=_object_hook)
 
 
+_MARK = '"' + TAG + '"'
+
+
 def json_dumps(obj: Any) -> str:
-    return _encoder.encode(obj)
+    text = _encoder.encode(obj)
+    if _MARK in text and _has_tag_key(obj):  # our own tags, or a caller's dict with our tag as a key
+        text = _encoder.encode(_escape(obj))
+    return text
 
 
 def json_loads(text: str | bytes) -> Any:

@@ -85,3 +85,29 @@ def test_json_content_is_refused_by_a_worker_that_accepts_only_pickle():
     wire = Message(id="j1", task="t.echo", args=(1,)).encode()
     with pytest.raises(ContentDisallowed):
         decode(wire, "default", ("pickle",))
+
+
+@pytest.mark.parametrize("value", [
+    {"$jobs": "dec", "v": "1.5"},  # shaped like our Decimal tag
+    {"$jobs": "b", "v": "not base64!"},  # like our bytes tag, undecodable as one
+    {"$jobs": "esc", "v": [["a", 1]]},  # like the escape itself
+    {"outer": {"$jobs": "dt", "v": "2026-01-01T00:00:00"}, "when": dt.date(2026, 1, 1)},  # beside real tags
+    [{"$jobs": 1, "other": {"$jobs": "uuid", "v": "x"}}],
+])
+def test_a_users_data_shaped_like_our_type_tag_comes_back_as_it_was_sent(value):
+    args, kwargs = roundtrip(value, key=value)
+    assert args == (value,) and kwargs == {"key": value}
+
+
+def test_a_results_data_shaped_like_our_type_tag_comes_back_as_it_was_returned():
+    from jobs.engine.results import SUCCESS, Outcome, decode as decode_result, encode as encode_result
+
+    value = {"$jobs": "dec", "v": "1.5"}
+    meta = decode_result(encode_result(Outcome(SUCCESS, value), "t.x", "json", "w"), JSON)
+    assert meta.value == value
+
+
+def test_a_tag_whose_value_cannot_be_read_is_a_decode_error_not_a_crash():
+    wire = Message(id="x2", task="t.echo").encode().replace('"a":[]', '"a":[{"$jobs":"b","v":"not base64!"}]')
+    with pytest.raises(DecodeError, match="broken envelope"):
+        decode(wire, "default", JSON)
