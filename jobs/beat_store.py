@@ -57,7 +57,9 @@ class DatabaseStore:
         changes: dict[str, Any] = {"last_run_at": due}
         if sent:
             changes["total_run_count"] = F("total_run_count") + 1
-        if entry.one_off or isinstance(entry.schedule, Clocked):
+        # A one-off disables itself once it has run; one whose run was skipped (catch_up="none")
+        # waits for its next time. A clocked schedule has no next time either way.
+        if (entry.one_off and sent) or isinstance(entry.schedule, Clocked):
             changes["enabled"] = False
             changes["date_changed"] = timezone.now()  # an admin form opened before this sees it changed
         PeriodicTask.objects.filter(pk=entry.id).filter(
@@ -67,7 +69,7 @@ class DatabaseStore:
 def _entry(row: PeriodicTask) -> Entry:
     """A row as beat sends it; raises what is wrong with a row saved around the model's checks
     (an update(), raw SQL, an older version): a bad schedule, name, args or kwargs."""
-    schedule = row.schedule.engine()
+    schedule = row.engine_schedule()
     for what, name in (("task", row.task), ("queue", row.queue)):
         if name or what == "task":
             check_name(f"its {what}", name, ValueError)
@@ -79,17 +81,28 @@ def _entry(row: PeriodicTask) -> Entry:
 
 
 def _since(row: PeriodicTask, schedule: Any) -> dt.datetime:
-    """The instant after which the next run is looked for: the last run, else when the periodic task
-    was made; never before its start time. An interval's first run is at its start time (then every
-    period from there), a crontab's at its first time from the start time on."""
+    """The instant after which the next run is looked for.
+
+    After a run: that run (but never before the start time, should it have been moved later).
+    Before the first run: when the periodic task was made; with a start time, just before it, so
+    that an interval's first run is at the start time itself (then every period from there, even
+    when the start time is less than one period away), and a crontab's at its first time from the
+    start time on. An interval whose start time had passed when it was made keeps to the times
+    start + k periods. A clocked run not made yet is due at its time, even one already past (its
+    start time, if later, moves it: PeriodicTask.engine_schedule)."""
     if isinstance(schedule, Clocked) and row.last_run_at is None:
-        return EPOCH  # a clocked run not made yet is due at its time, even one already past
-    since = row.last_run_at or row.date_created
-    if row.start_time is not None:
-        before_start = row.start_time - (dt.timedelta(seconds=schedule.seconds) if isinstance(schedule, Interval)
-                                         else _TINY)
-        since = max(since, before_start)
-    return since
+        return EPOCH
+    start = row.start_time
+    if start is None:
+        return row.last_run_at or row.date_created
+    before_start = start - (dt.timedelta(seconds=schedule.seconds) if isinstance(schedule, Interval) else _TINY)
+    if row.last_run_at is not None:
+        return max(row.last_run_at, before_start)
+    if start > row.date_created:
+        return before_start
+    if isinstance(schedule, Interval):
+        return schedule.last_at_or_before(row.date_created, before_start) or before_start
+    return row.date_created
 
 
 # -- JOBS["BEAT_SCHEDULE"] -> the database --------------------------------------------------------

@@ -220,8 +220,18 @@ class PeriodicTask(models.Model):
         self.args = json_value(self.args, list, "args")
         self.kwargs = json_value(self.kwargs, dict, "kwargs")
 
+    def engine_schedule(self) -> schedules.Crontab | schedules.Interval | schedules.Clocked:
+        """Its schedule as beat runs it: a clocked time before the start time runs at the start time
+        ("no runs before this time")."""
+        schedule = self.schedule.engine()
+        if isinstance(schedule, schedules.Clocked) and self.start_time is not None and self.start_time > schedule.at:
+            return schedules.Clocked(self.start_time)
+        return schedule
+
     def next_run(self, now: dt.datetime | None = None) -> dt.datetime | None:
-        """When beat will next send it (aware UTC), or None (disabled, or a clocked run that passed)."""
+        """When beat will next send it (aware UTC), or None (disabled, or a clocked run that passed).
+        Exactly what beat computes: a one-off enabled again after its run runs once more, at its
+        schedule's next time."""
         if not self.enabled:
             return None
         from .beat_store import _since
@@ -229,9 +239,7 @@ class PeriodicTask(models.Model):
         now = now or dt.datetime.now(dt.timezone.utc)
         if self.date_created is None:
             self.date_created = now
-        schedule = self.schedule.engine()
-        if self.one_off and self.last_run_at is not None:
-            return None
+        schedule = self.engine_schedule()
         nxt = schedule.next_after(_since(self, schedule))  # what beat computes
         if nxt is not None and nxt < now:
             return now  # due: beat sends it on its next tick

@@ -201,7 +201,8 @@ class Beat:
     def _done(self, entry: Entry, due: dt.datetime, sent: bool) -> None:
         entry.since = due
         self._unrecorded.append((entry, due, sent))
-        if (entry.one_off or isinstance(entry.schedule, Clocked)) and entry in self.entries:
+        # As the store records it: a one-off is done once sent; a skipped run leaves it waiting.
+        if ((entry.one_off and sent) or isinstance(entry.schedule, Clocked)) and entry in self.entries:
             self.entries.remove(entry)
 
     def _send(self, entry: Entry, due: dt.datetime, now: dt.datetime) -> bool:

@@ -16,13 +16,24 @@ follows Vixie cron, which tells two kinds of crontab apart:
   the gap, 03:00, once; a time that happens twice (02:30 on the night the clocks fall back) runs at
   its first occurrence only. So a daily 02:30 task runs exactly once every day of the year;
 - a recurring one (minute or hour starts with "*": "*/15 * * * *", "0 * * * *") follows real time:
-  its slots in a skipped hour do not exist, and its slots in a repeated hour run in both. So an
-  hourly task runs every 3,600 s, whatever the clocks do.
+  its slots in a skipped hour do not exist, and its slots in a repeated hour run in both. So where
+  the clocks move by a whole hour, an hourly task runs every 3,600 s whatever they do; where they
+  move by 30 minutes (Australia/Lord_Howe), the run across each change comes 5,400 s after the one
+  before.
+
+The fields take the syntax Celery's crontab() and cron share, and nothing else (validate_field):
+numbers, names (sun-sat, jan-dec), *, ranges a-b (a one-value range a-a is that value, as in
+Celery, not the whole cycle croniter would read), lists a,b and steps */n or a-b/n. No whitespace
+inside a field, no croniter extensions (R, L, #, ?): croniter would read them, some as something
+else (a tab splits a field in two). When both day of month and day of week are restricted, a day
+must match both, as in Celery and django-celery-beat ("on Monday the 18th"), not either, as in
+Vixie cron.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 from dataclasses import dataclass
 
@@ -32,8 +43,66 @@ from .errors import ConfigurationError
 
 UTC = dt.timezone.utc
 FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
-_LIMITS = {"minute": "0-59", "hour": "0-23", "day_of_month": "1-31", "month_of_year": "1-12",
-           "day_of_week": "0-6 (0 = Sunday) or sun-sat"}
+_LIMITS = {"minute": "0-59", "hour": "0-23", "day_of_month": "1-31", "month_of_year": "1-12 or jan-dec",
+           "day_of_week": "0-6 (0 = Sunday; 7 too) or sun-sat"}
+_RANGES = {"minute": (0, 59), "hour": (0, 23), "day_of_month": (1, 31), "month_of_year": (1, 12),
+           "day_of_week": (0, 7)}
+_NAMES = {
+    "month_of_year": {n: i + 1 for i, n in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))},
+    "day_of_week": {n: i for i, n in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))},
+}
+_ITEM = re.compile(r"^(?:(\*)|([0-9a-z]+)(?:-([0-9a-z]+))?)(?:/([0-9]+))?$")
+
+
+def validate_field(field: str, value: str) -> str:
+    """The field as croniter must read it; ScheduleError for anything outside the documented syntax."""
+    allowed = (f"allowed: numbers {_LIMITS[field]}, *, ranges a-b, lists a,b and steps */n or a-b/n, with no "
+               "spaces")
+    low, high = _RANGES[field]
+    names = _NAMES.get(field, {})
+
+    def number(token: str) -> int:
+        if token in names:
+            return names[token]
+        if not token.isdigit() or not low <= int(token) <= high:
+            raise ScheduleError(f"{field}: {value!r} is not valid here ({token!r} is out of range); {allowed}", field)
+        return int(token)
+
+    value = value.strip()
+    if not value or any(ch.isspace() for ch in value):
+        raise ScheduleError(f"{field}: {value!r} must be one cron field without spaces; {allowed}", field)
+    items = []
+    for item in value.lower().split(","):
+        match = _ITEM.match(item)
+        if not match:
+            raise ScheduleError(f"{field}: {value!r} is not valid here; {allowed}", field)
+        star, first, last, step = match.groups()
+        if step is not None and not 1 <= int(step) <= high - low + 1:
+            raise ScheduleError(f"{field}: {value!r}: the step /{step} is out of range; {allowed}", field)
+        if star:
+            items.append(item)
+            continue
+        a = number(first)
+        if last is None:
+            if step is not None:  # croniter reads a/n as from a on, cron refuses it: say what is meant
+                raise ScheduleError(f"{field}: {value!r}: a step needs * or a range (*/{step}, {first}-{high}/{step}); "
+                                    f"{allowed}", field)
+            items.append(first)
+            continue
+        b = number(last)
+        if b < a:
+            raise ScheduleError(f"{field}: {value!r}: a range must go up ({first}-{last}); {allowed}", field)
+        if b == a:  # the one value a, as in Celery (croniter would read a-a as the whole cycle)
+            items.append(first)
+        else:
+            items.append(f"{first}-{last}" + (f"/{step}" if step is not None else ""))
+    return ",".join(items)
+
+
+def _cron(expression: str, start: dt.datetime | None = None) -> croniter:
+    """croniter with Celery's reading of day of month with day of week: both must match."""
+    return croniter(expression, start, day_or=False)
 
 
 class ScheduleError(ConfigurationError):
@@ -63,20 +132,18 @@ class Crontab:
 
     def __post_init__(self) -> None:
         for field in FIELDS:
-            value = str(getattr(self, field)).strip()
+            value = validate_field(field, str(getattr(self, field)))
             object.__setattr__(self, field, value)
-            if not value or " " in value:
-                raise ScheduleError(f"{field}: {value!r} must be one cron field, without spaces", field)
             probe = ["*"] * 5
             probe[FIELDS.index(field)] = value
             try:
-                croniter(" ".join(probe))
+                _cron(" ".join(probe))
             except (CroniterBadCronError, ValueError, KeyError) as exc:
                 raise ScheduleError(f"{field}: {value!r} is not valid here ({exc}); allowed: numbers "
                                     f"{_LIMITS[field]}, *, ranges a-b, lists a,b and steps */n", field) from exc
         zone(self.timezone)
         try:
-            croniter(self.expression, dt.datetime(2000, 1, 1)).get_next(dt.datetime)
+            _cron(self.expression, dt.datetime(2000, 1, 1)).get_next(dt.datetime)
         except (CroniterBadDateError, ValueError) as exc:
             raise ScheduleError(f"day_of_month: {self.day_of_month!r} never happens in month_of_year "
                                 f"{self.month_of_year!r}, so this crontab would never run", "day_of_month") from exc
@@ -95,7 +162,7 @@ class Crontab:
         after = after.astimezone(UTC)  # compared with times in `tz`: in one zone Python ignores fold
         # From just before: the wall time of `after` itself may stand for a later instant too (the
         # second occurrence of a repeated time).
-        times = croniter(self.expression, _wall(after, tz) - dt.timedelta(seconds=1))
+        times = _cron(self.expression, _wall(after, tz) - dt.timedelta(seconds=1))
         for _ in range(10_000):
             for candidate in _instants(times.get_next(dt.datetime), tz, self.recurring):
                 if candidate > after:
@@ -108,7 +175,7 @@ class Crontab:
         """Near a DST change a later wall time can be an earlier instant (02:45 of the first pass
         of a repeated hour comes before 02:00 of the second): look at every wall time from some
         hours before `after` and keep the earliest instant after it."""
-        times = croniter(self.expression, _wall(after - _NEAR, tz))
+        times = _cron(self.expression, _wall(after - _NEAR, tz))
         best: dt.datetime | None = None
         for _ in range(100_000):
             wall = times.get_next(dt.datetime)
@@ -128,7 +195,7 @@ class Crontab:
         at = at.astimezone(UTC)
         if not _same_offset(tz, at - _NEAR, at + _NEAR):
             return self._latest_at_or_before(at, tz)
-        times = croniter(self.expression, _wall(at, tz) + dt.timedelta(minutes=1))
+        times = _cron(self.expression, _wall(at, tz) + dt.timedelta(minutes=1))
         for _ in range(10_000):
             for candidate in reversed(_instants(times.get_prev(dt.datetime), tz, self.recurring)):
                 if candidate <= at:
@@ -138,7 +205,7 @@ class Crontab:
     def _latest_at_or_before(self, at: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime | None:
         """As _earliest_after, backwards: 02:30 of the first pass of a repeated hour comes before
         02:05 of the second."""
-        times = croniter(self.expression, _wall(at + _NEAR, tz))
+        times = _cron(self.expression, _wall(at + _NEAR, tz))
         best: dt.datetime | None = None
         for _ in range(100_000):
             wall = times.get_prev(dt.datetime)
@@ -166,13 +233,15 @@ class Interval:
                                 "crontab or a clocked schedule", "every")
 
     def next_after(self, after: dt.datetime) -> dt.datetime:
-        return (after + dt.timedelta(seconds=self.seconds)).astimezone(UTC)
+        # In UTC: adding to a wall-clock time would make an hour across a DST change 0 or 2 hours.
+        return after.astimezone(UTC) + dt.timedelta(seconds=self.seconds)
 
     def last_at_or_before(self, at: dt.datetime, since: dt.datetime) -> dt.datetime | None:
         """Runs are `since` + k intervals, so the same runs whoever computes them."""
         step = dt.timedelta(seconds=self.seconds)
-        n = (at - since) // step
-        return (since + n * step).astimezone(UTC) if n >= 1 else None
+        since = since.astimezone(UTC)
+        n = (at.astimezone(UTC) - since) // step
+        return since + n * step if n >= 1 else None
 
     def describe(self) -> str:
         return f"every {describe_seconds(self.seconds)}"
@@ -305,7 +374,17 @@ def describe_crontab(c: Crontab) -> str:
             return f"cron {c.expression} ({c.timezone})"
     elif c.day_of_month != "*" and c.day_of_week == "*" and c.month_of_year == "*" and c.day_of_month.isdigit():
         days = f"on day {int(c.day_of_month)} of every month"
+    elif (c.day_of_month.isdigit() and c.month_of_year == "*"
+          and _DAYS.get(c.day_of_week.lower()) is not None):  # both must match (see the module docstring)
+        days = f"on {_DAYS[c.day_of_week.lower()]} the {_ordinal(int(c.day_of_month))}"
+    elif c.day_of_month != "*" and c.day_of_week != "*":
+        return f"cron {c.expression} ({c.timezone}; on days that match both day of month and day of week)"
     elif (c.day_of_week, c.day_of_month, c.month_of_year) != ("*", "*", "*"):
         return f"cron {c.expression} ({c.timezone})"
     zone_note = "" if c.timezone == "UTC" else f" ({c.timezone})"
     return f"{when}, {days}{zone_note}"
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"

@@ -460,3 +460,55 @@ def test_admin_actions_enable_disable_and_run_now(admin_client, r):
     assert len(queued(r)) == 1
     row.refresh_from_db()
     assert row.total_run_count == 0  # its schedule (and history) unchanged
+
+
+# -- start times, one-offs and the admin, as Celery's and django-celery-beat's cases ask ------------
+
+def test_an_intervals_first_run_is_at_its_start_time_even_within_one_period(r):
+    row = periodic("soon", every(60), start_time=T0 + seconds(10))  # less than one period away
+    beat = new_beat()
+    for t in (5, 10, 30, 70):
+        beat.tick(T0 + seconds(t))
+    assert queued(r) == [run_id(row, T0 + seconds(10)), run_id(row, T0 + seconds(70))]
+
+
+def test_a_clocked_run_before_its_start_time_runs_at_the_start_time(r):
+    clocked = ClockedSchedule.objects.create(clocked_time=T0 + seconds(5))
+    row = periodic("at", clocked, start_time=T0 + seconds(20))
+    beat = new_beat()
+    for t in (5, 10, 19):
+        beat.tick(T0 + seconds(t))
+    assert queued(r) == []  # "no runs before this time"
+    beat.tick(T0 + seconds(20))
+    assert queued(r) == [run_id(row, T0 + seconds(20))]
+    row.refresh_from_db()
+    assert not row.enabled
+
+
+def test_a_one_off_missed_with_catch_up_none_waits_for_its_next_time(r):
+    hourly = CrontabSchedule.objects.create(minute="0", timezone="UTC")
+    row = periodic("once", hourly, one_off=True, catch_up="none")
+    beat = new_beat()
+    beat.tick(T0 + dt.timedelta(hours=3, minutes=10))  # down through 13:00, 14:00, 15:00
+    assert queued(r) == []
+    row.refresh_from_db()
+    assert row.enabled and row.total_run_count == 0  # not used up by a run it never had
+    beat.tick(T0 + dt.timedelta(hours=4))
+    assert queued(r) == [run_id(row, T0 + dt.timedelta(hours=4))]
+    row.refresh_from_db()
+    assert not row.enabled and row.total_run_count == 1
+
+
+def test_a_one_off_enabled_again_after_its_run_runs_once_more_and_the_admin_says_when(r):
+    row = periodic("once", every(5), one_off=True)
+    beat = new_beat()
+    beat.tick(T0 + seconds(5))
+    row.refresh_from_db()
+    assert not row.enabled and row.next_run(T0 + seconds(6)) is None
+    row.enabled = True
+    row.save()
+    row.refresh_from_db()
+    assert row.next_run(T0 + seconds(6)) == T0 + seconds(10)  # what the admin shows...
+    for t in (6, 10, 15, 20):
+        beat.tick(T0 + seconds(t))
+    assert queued(r) == [run_id(row, T0 + seconds(5)), run_id(row, T0 + seconds(10))]  # ...is what beat does

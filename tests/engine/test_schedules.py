@@ -187,3 +187,74 @@ def test_descriptions():
     assert Crontab(minute="5", hour="1,13").describe() == "cron 5 1,13 * * * (UTC)"
     assert Interval(3600).describe() == "every hour" and Interval(7200).describe() == "every 2 hours"
     assert Interval(90).describe() == "every 90 seconds"
+
+
+# -- what Celery's, django-celery-beat's and cronie's own test cases found ---------------------------
+
+def runs_between(schedule, start, end):
+    out, t = [], start
+    while True:
+        t = schedule.next_after(t)
+        if t >= end:
+            return out
+        out.append(t)
+
+
+@pytest.mark.parametrize("fields, per_day", [
+    ({"minute": "0", "hour": "9-9"}, 1),       # croniter reads 9-9 as every hour
+    ({"minute": "0-0", "hour": "9"}, 1),        # ... and 0-0 as every minute
+    ({"minute": "0", "hour": "9", "day_of_week": "2-2"}, 1 / 7),
+    ({"minute": "0", "hour": "9", "month_of_year": "3-3"}, 0),  # not in November
+    ({"minute": "0-0/5", "hour": "9"}, 1),
+])
+def test_a_one_value_range_is_that_value_not_the_whole_cycle(fields, per_day):
+    crontab = Crontab(**fields)
+    days = 28
+    found = runs_between(crontab, utc(2026, 11, 1), utc(2026, 11, 1) + dt.timedelta(days=days))
+    assert len(found) == round(per_day * days)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("minute", "R"),            # croniter: a random minute, drawn anew each time we ask (~260 runs a day)
+    ("minute", "0\t0"),         # croniter: a tab splits the field; six fields read with seconds
+    ("hour", "8\n9"),
+    ("day_of_month", "L"),      # croniter extensions we do not document
+    ("day_of_week", "mon#2"),
+    ("day_of_month", "?"),
+    ("minute", "5/10"),         # croniter: from 5 on; cron: an error
+    ("hour", "22-2"),           # a range that goes down
+    ("minute", "*/0"),
+])
+def test_only_the_documented_cron_syntax_is_accepted(field, value):
+    with pytest.raises(ScheduleError, match=f"^{field}: "):
+        Crontab(**{field: value})
+
+
+def test_day_of_month_with_day_of_week_means_both_as_in_celery():
+    monday_18th = Crontab(minute="0", hour="9", day_of_week="mon", day_of_month="18")
+    found = runs_between(monday_18th, utc(2026, 1, 1), utc(2028, 1, 1))
+    assert found and all(t.day == 18 and t.weekday() == 0 for t in found)
+    assert len(found) == 3  # May 2026, Jan 2027, Oct 2027: not every Monday and every 18th
+    assert monday_18th.describe() == "At 09:00, on Monday the 18th"
+    assert "match both day of month and day of week" in Crontab("0", "9", "1,5", "1-7").describe()
+
+
+def test_an_interval_on_an_aware_wall_clock_time_counts_real_time_across_dst():
+    berlin = ZoneInfo("Europe/Berlin")
+    before = dt.datetime(2026, 3, 28, 12, 0, tzinfo=berlin)  # a day before the spring change
+    assert Interval(86400).next_after(before) - before == dt.timedelta(hours=24)
+    assert Interval(86400).next_after(before).astimezone(berlin).hour == 13  # 24 real hours later
+    assert Interval(3600).last_at_or_before(before + dt.timedelta(days=1), before) == \
+        (before + dt.timedelta(days=1)).astimezone(UTC)
+
+
+def test_an_hourly_crontab_where_the_clocks_move_30_minutes():
+    """Lord Howe Island moves its clocks by 30 minutes: the hour across each change is 5,400 s."""
+    hourly = Crontab(minute="0", timezone="Australia/Lord_Howe")
+    for start in (utc(2026, 4, 4, 12), utc(2026, 10, 3, 12)):  # around the April and October changes
+        found = runs(hourly, start, 30)
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(found)]
+        assert sorted(set(gaps)) == [3600, 5400] and gaps.count(5400) == 1
+    for zone in ("Europe/Berlin", "America/New_York"):
+        found = runs(Crontab(minute="0", timezone=zone), utc(2026, 3, 7, 12), 24 * 30)
+        assert {(b - a).total_seconds() for a, b in itertools.pairwise(found)} == {3600}
