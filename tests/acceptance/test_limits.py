@@ -87,3 +87,12 @@ def test_a_soft_limit_that_lands_mid_command_leaves_no_corrupt_connection(start_
         assert "crashed" not in worker.output
     finally:
         proxy.stop()
+
+
+
+def test_a_task_that_returned_in_time_is_not_killed_at_its_hard_limit(start_worker):
+    """Its on_success runs past the task's time_limit, in the child, after the task returned: the
+    limit is the task's, and a kill now would call a finished task TimeLimitExceeded."""
+    worker = start_worker("-c", "1")
+    assert tasks.quick_with_a_slow_hook.delay(7).get(timeout=10) == 7
+    assert "killed" not in worker.output

@@ -2,6 +2,7 @@
 
 import io
 import json
+import time
 
 import pytest
 from django.core.management import call_command
@@ -126,3 +127,29 @@ def test_dead_purge_deletes_only_what_it_counted(start_worker, r, monkeypatch):
     out = jobs_command("dead", "purge")
     assert "1 dead letter(s) deleted" in out and "1 dead letter(s) that arrived since were kept" in out
     assert broker().dead_ids() == ["arrived-while-asking"]
+
+
+def test_a_message_handed_to_a_consumer_of_a_worker_just_killed_is_not_counted_as_lost(start_worker, r):
+    """For about 3 s after a kill -9 its idle consumers still look alive and are handed messages.
+    Such a message waits out its lease and runs elsewhere; it was never delivered, so it must not
+    count towards MAX_DELIVERIES (a healthy message could reach the dead letters that way)."""
+    fast = {"LEASE_SECONDS": 2, "MAX_DELIVERIES": 1}
+    r.config_set("notify-keyspace-events", "Kh")  # an event for each write to the idle registrations
+    events = r.pubsub(ignore_subscribe_messages=True)
+    events.subscribe(f"__keyspace@0__:{broker().keys.idle}")
+    try:
+        killed = start_worker("-c", "1", settings=fast)
+        event = None
+        deadline = time.monotonic() + 10
+        while event is None and time.monotonic() < deadline:  # the subscription's own reply comes first
+            event = events.get_message(timeout=deadline - time.monotonic())
+        assert event["data"] == b"hset"  # its consumer went idle: registered
+    finally:
+        events.close()
+        r.config_set("notify-keyspace-events", "")
+    killed.kill9()
+    result = tasks.whoami.delay()
+    assert r.hlen(broker().keys.idle) == 0 and broker().inflight_count() == 1  # handed to the dead one
+    start_worker("-c", "1", settings=fast)
+    me = result.get(timeout=15)
+    assert me["delivery_count"] == 1 and broker().dead_count() == 0

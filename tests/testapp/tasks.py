@@ -482,3 +482,14 @@ class SlowOnFailure(Task):
 @task(base=SlowOnFailure, time_limit=0.5)
 def spin_hard_slow_hook(name):
     spin.run(name)
+
+
+
+class SlowOnSuccess(Task):
+    def on_success(self, retval, task_id, args, kwargs):
+        _time.sleep(1)  # past the task's time limit, in its own process, after it returned
+
+
+@task(base=SlowOnSuccess, time_limit=0.5)
+def quick_with_a_slow_hook(x):
+    return x

@@ -3,8 +3,9 @@
   countdowns and crash recovery to work:
   - scheduled messages whose time has come go onto their queues;
   - messages whose lease ran out (their worker died, froze or lost Redis) go back onto their
-    queues, counting one more lost delivery (past MAX_DELIVERIES: the dead letters); their old
-    token is dropped, so the old holder is fenced;
+    queues, counting one more lost delivery (past MAX_DELIVERIES: the dead letters), unless it was
+    handed off to a consumer that never took it from its inbox; their old token is dropped, so the
+    old holder is fenced;
   - the caller's heartbeat is recorded; about once a minute, heartbeats older than an hour and
     revocations older than the revocation memory are dropped;
   - of the task ids the caller is running, those revoked with terminate=True are returned.
@@ -68,8 +69,11 @@ for _, token in ipairs(expired) do
   local entry = redis.call('HGET', KEYS[3], token)
   forget_consumer(ctx, token)
   if entry then
+    -- Handed to a consumer that never took it from its inbox (its worker died just before): not a
+    -- delivery that was lost, so it does not count towards MAX_DELIVERIES.
+    local lost = not untaken_hand_off(ctx, token)
     recovered[#recovered + 1] = token
-    recovered[#recovered + 1] = requeue_entry(entry, ctx, true) or ''
+    recovered[#recovered + 1] = requeue_entry(entry, ctx, lost) or ''
     redis.call('HDEL', KEYS[3], token)
   end
 end

@@ -18,8 +18,11 @@ from dataclasses import dataclass
 from multiprocessing.sharedctypes import RawArray
 from typing import Any
 
-VERSION, LO, HI, RUNNING, STARTED_MS, SOFT_MS, HARD_MS = range(7)
-FIELDS = 7
+VERSION, LO, HI, RUNNING, STARTED_MS, SOFT_MS, HARD_MS, RETURNED = range(8)
+FIELDS = 8
+#: After a task with a hard time limit returns, its hooks and its result's encoding get this long
+#: before the supervisor stops its process (as for the hooks it runs itself, apart.py).
+SETTLE_SECONDS = 60.0
 ID_BYTES = 200  # task ids are at most 200 characters (config.check_name)
 
 
@@ -30,6 +33,9 @@ class Running:
     started: float  # unix s
     soft_deadline: float | None  # unix s
     hard_deadline: float | None
+    #: Its function returned; what runs now is its settlement (hooks, the result's encoding), and
+    #: hard_deadline is that settlement's (SETTLE_SECONDS), not the task's time limit.
+    returned: bool = False
 
 
 class Board:
@@ -74,9 +80,21 @@ class Board:
         cells[base + STARTED_MS] = int(now * 1000)
         cells[base + SOFT_MS] = int((now + soft) * 1000) if soft else 0
         cells[base + HARD_MS] = int((now + hard) * 1000) if hard else 0
+        cells[base + RETURNED] = 0
         self._ids[slot * ID_BYTES: slot * ID_BYTES + len(raw)] = raw
         if len(raw) < ID_BYTES:
             self._ids[slot * ID_BYTES + len(raw)] = b"\0"
+        cells[base + VERSION] += 1
+
+    def returned(self, slot: int) -> None:
+        """The task's function returned: its hard time limit no longer applies (a kill now would call
+        a finished task TimeLimitExceeded), its settlement's does."""
+        base = slot * FIELDS
+        cells = self._cells
+        cells[base + VERSION] += 1
+        if cells[base + HARD_MS]:
+            cells[base + HARD_MS] = int((time.time() + SETTLE_SECONDS) * 1000)
+        cells[base + RETURNED] = 1
         cells[base + VERSION] += 1
 
     def finish(self, slot: int) -> None:
@@ -122,10 +140,10 @@ class Board:
         while True:
             before = cells[base + VERSION]
             seq, started = cells[base + RUNNING], cells[base + STARTED_MS]
-            soft, hard = cells[base + SOFT_MS], cells[base + HARD_MS]
+            soft, hard, returned = cells[base + SOFT_MS], cells[base + HARD_MS], cells[base + RETURNED]
             raw = bytes(self._ids[slot * ID_BYTES:(slot + 1) * ID_BYTES]).split(b"\0", 1)[0]
             if before % 2 == 0 and cells[base + VERSION] == before:
                 if seq < 0:
                     return None
                 return Running(seq, raw.decode("utf-8", "replace"), started / 1000,
-                               soft / 1000 if soft else None, hard / 1000 if hard else None)
+                               soft / 1000 if soft else None, hard / 1000 if hard else None, bool(returned))

@@ -37,6 +37,7 @@ from ..broker import WAIT_SLICE, Ack, Delivery, Refused
 from ..connection import RETRYABLE
 from .board import Board
 from .handle import Executor, Prepared, report_refused
+from .limits import interrupts
 
 logger = logging.getLogger("jobs.worker")
 
@@ -80,7 +81,7 @@ class Backoff:
 class Consumer:
     def __init__(self, app: Any, queues: list[str], slot: int, token_prefix: str, board: Board,
                  prefetch: int, hostname: str, hard_limits_here: bool = False, worker_id: str = "",
-                 async_concurrency: int = 1) -> None:
+                 async_concurrency: int = 1, interruptible: bool = False) -> None:
         self.app = app
         self.broker = app.broker.private()  # never the connection the tasks it runs use
         self.plan = self.broker.plan(queues, token_prefix, worker_id)
@@ -89,7 +90,8 @@ class Consumer:
         self.board = board
         self.want = 1 + prefetch
         self.hostname = hostname
-        self.executor = Executor(app, hostname, hard_limits_here, self.broker)
+        self.executor = Executor(app, hostname, hard_limits_here, self.broker, interruptible)
+        self.interruptible = interruptible
         self.stopping = False
         self._wait_link: Any = None
         self._next_seq = 0
@@ -167,11 +169,11 @@ class Consumer:
                         self._start_async(seq, prepared)  # the runner settles and acknowledges it
                         ack = None
                     elif isinstance(prepared, Prepared):
-                        ack = self.executor.run(prepared, functools.partial(board.start, slot, seq))
+                        ack = self.executor.run(prepared, functools.partial(self._started, seq))
                     else:
                         ack = prepared
                 else:
-                    ack = self.executor.handle(delivery, functools.partial(board.start, slot, seq))
+                    ack = self.executor.handle(delivery, functools.partial(self._started, seq))
             except RETRYABLE as exc:
                 # Only the steps before the task runs talk to Redis (early ack, STARTED, defer,
                 # dead letters), so trying the delivery again later is safe.
@@ -203,6 +205,14 @@ class Consumer:
             self._deregister(pending)
         else:
             self._flush(pending, pending_hi)
+
+    def _started(self, seq: int, task_id: str, soft: float | None, hard: float | None) -> Any:
+        """Its task starts: on the board for the supervisor, and armed for its exceptions. Returns
+        what execute() calls as the task's function ends."""
+        self.board.start(self.slot, seq, task_id, soft, hard)
+        if self.interruptible:
+            interrupts.arm(seq)
+        return functools.partial(self.board.returned, self.slot)
 
     def _start_async(self, seq: int, prepared: Prepared) -> None:
         if self.runner is None:

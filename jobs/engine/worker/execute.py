@@ -19,6 +19,7 @@ import functools
 import inspect
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..broker import Ack
@@ -28,7 +29,7 @@ from ..results import FAILURE, RETRY, REVOKED, SUCCESS, Outcome, format_tracebac
 from ..results import encode as encode_result
 from ..task import ExceptionInfo, Request, Task, clear_request, set_request
 from .followup import follow_up
-from .limits import alarms
+from .limits import alarms, interrupts
 
 logger = logging.getLogger("jobs.worker")
 
@@ -42,24 +43,37 @@ def make_request(message: Message, hostname: str, eager: bool = False) -> Reques
 
 
 def execute(app: Any, task: Task, message: Message, request: Request,
-            soft: float | None = None, hard: float | None = None) -> Outcome:
+            soft: float | None = None, hard: float | None = None,
+            on_start: Callable[[], Callable[[], None] | None] | None = None, interruptible: bool = False) -> Outcome:
     """Run the task's function and capture what happened, never raising. `soft`/`hard` are time
-    limits enforced here (by SIGALRM, in a main thread only); None leaves them to the supervisor."""
+    limits enforced here (by SIGALRM, in a main thread only); None leaves them to the supervisor.
+    on_start marks the run started (the board; and, interruptible: this thread armed for the
+    supervisor's exceptions, limits.py), inside the block whose exceptions become the outcome; what
+    it returns is called as the function ends (the board: its hard limit no longer applies)."""
     hooks = app.hooks
     context = set_request(request)
     started = time.perf_counter()
     try:
-        hooks.emit("task_prerun", task=task, request=request)
+        ended = None
         try:
-            args, refused = _arguments(app, message)
-            if refused is not None:
-                outcome = refused
-            else:
-                with alarms(soft, hard):
-                    value = task.run(*args, **message.kwargs)
-                    if inspect.iscoroutine(value):
-                        value = run_coroutine(value)
-                outcome = Outcome(SUCCESS, value)
+            try:
+                if on_start is not None:
+                    ended = on_start()
+                hooks.emit("task_prerun", task=task, request=request)
+                args, refused = _arguments(app, message)
+                if refused is not None:
+                    outcome = refused
+                else:
+                    with alarms(soft, hard):
+                        value = task.run(*args, **message.kwargs)
+                        if inspect.iscoroutine(value):
+                            value = run_coroutine(value)
+                    outcome = Outcome(SUCCESS, value)
+            finally:
+                if interruptible:
+                    interrupts.disarm()  # nothing raised from outside can land after this
+                if ended is not None:
+                    ended()
         except BaseException as exc:
             outcome = _caught(task, message, exc)
         outcome = _with_runtime(outcome, time.perf_counter() - started)

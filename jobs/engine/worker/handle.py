@@ -39,7 +39,7 @@ ASYNC_ACK_TIMEOUT = 30.0
 UNKNOWN_FIRST_DELAY = 5.0
 UNKNOWN_MAX_DELAY = 60.0
 
-OnStart = Callable[[str, "float | None", "float | None"], None]
+OnStart = Callable[[str, "float | None", "float | None"], "Callable[[], None] | None"]
 
 
 def report_refused(refused: list[Refused], acks: list[Ack], retried: bool) -> None:
@@ -82,7 +82,8 @@ class Prepared:
 class Executor:
     """Turns a Delivery into a settlement for one consumer (and for the supervisor's kills)."""
 
-    def __init__(self, app: Any, hostname: str, hard_limits_here: bool = False, broker: Any = None) -> None:
+    def __init__(self, app: Any, hostname: str, hard_limits_here: bool = False, broker: Any = None,
+                 interruptible: bool = False) -> None:
         self.app = app
         self.config = app.config
         #: A consumer's own (Broker.private()); else this thread's connection.
@@ -91,6 +92,8 @@ class Executor:
         self.accept = app.config.accept_content
         #: solo: the hard limit is raised here (SIGALRM); prefork: the supervisor kills the child.
         self.hard_limits_here = hard_limits_here
+        #: threads and solo: the supervisor raises exceptions into the task's thread (limits.py).
+        self.interruptible = interruptible
 
     def handle(self, delivery: Delivery, on_start: OnStart | None = None) -> Ack | None:
         prepared = self.prepare(delivery)
@@ -99,9 +102,9 @@ class Executor:
         return self.run(prepared, on_start)
 
     def run(self, p: Prepared, on_start: OnStart | None = None) -> Ack | None:
-        if on_start is not None:
-            on_start(p.message.id, p.soft, p.hard)
-        outcome = execute(self.app, p.task, p.message, p.request, p.soft, p.hard if self.hard_limits_here else None)
+        started = None if on_start is None else functools.partial(on_start, p.message.id, p.soft, p.hard)
+        outcome = execute(self.app, p.task, p.message, p.request, p.soft, p.hard if self.hard_limits_here else None,
+                          started, self.interruptible)
         return settle(self.app, p.task, p.message, p.request, outcome, p.token, self.hostname)
 
     async def run_async(self, p: Prepared) -> None:

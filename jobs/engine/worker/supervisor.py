@@ -93,6 +93,7 @@ class Supervisor:
     def make_consumer(self, slot: int, prefix: str) -> Consumer:
         return Consumer(self.app, self.options.queues, slot, prefix, self.board, self.options.prefetch,
                         self.options.hostname, hard_limits_here=self.options.pool == "solo",
+                        interruptible=self.options.pool != "prefork",
                         worker_id=self.worker_id, async_concurrency=self.options.async_concurrency)
 
     # -- duties --------------------------------------------------------------------------------

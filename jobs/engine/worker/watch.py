@@ -19,7 +19,8 @@ from typing import Any
 
 from ..errors import SoftTimeLimitExceeded, Terminated, TimeLimitExceeded, WorkerLostError
 from ..results import FAILURE, REVOKED
-from .limits import raise_in_thread
+from .board import SETTLE_SECONDS
+from .limits import interrupts
 
 logger = logging.getLogger("jobs.worker")
 
@@ -61,13 +62,14 @@ class Watch:
                 continue
             if kind == "prefork" and running.hard_deadline:
                 if now >= running.hard_deadline:
-                    self._kill(slot, "time_limit", running.seq)
+                    self._kill(slot, "settle_limit" if running.returned else "time_limit", running.seq)
                     continue
                 wake = min(wake, mono + running.hard_deadline - now)
-            if kind == "threads" and running.soft_deadline and (slot, running.seq) not in self._soft_sent:
+            if (kind == "threads" and running.soft_deadline and not running.returned
+                    and (slot, running.seq) not in self._soft_sent):
                 if now >= running.soft_deadline:
                     self._soft_sent.add((slot, running.seq))
-                    raise_in_thread(self.pool.ident(slot), SoftTimeLimitExceeded)
+                    interrupts.raise_in(self.pool.ident(slot), running.seq, SoftTimeLimitExceeded)
                 else:
                     wake = min(wake, mono + running.soft_deadline - now)
         return wake
@@ -82,8 +84,7 @@ class Watch:
                 self._kill(slot, "revoked", running.seq)
             else:
                 thread = self.main_thread if self.pool is None else self.pool.ident(slot)
-                if thread is not None:
-                    raise_in_thread(thread, Terminated)
+                interrupts.raise_in(thread, running.seq, Terminated)
 
     def _kill(self, slot: int, why: str, seq: int) -> None:
         self._killing[slot] = (why, seq)
@@ -113,14 +114,26 @@ class Watch:
                 why = ""  # the task we meant to stop had already ended; this one was merely in the way
         if token is not None and token in held:
             held.remove(token)
-            self._settle_running(slot, token, why, how)
+            self._settle_running(slot, token, why, how, running is not None and running.returned)
         elif not clean:
             logger.error("consumer %d %s", slot, how)
         sup.hand_back(held, f"consumer {slot} ended")
 
-    def _settle_running(self, slot: int, token: str, why: str, how: str) -> None:
+    def _settle_running(self, slot: int, token: str, why: str, how: str, returned: bool = False) -> None:
         sup, executor = self.supervisor, self.supervisor.executor
-        if why == "time_limit":
+        if why == "time_limit" and returned:  # it returned between our look and the kill: not late
+            logger.error("consumer %d killed at its task's hard time limit, just as the task returned", slot)
+            executor.end_held(token, FAILURE, WorkerLostError("its process was killed at the task's hard time limit "
+                                                              "just as the task returned; its result was lost"),
+                              "killed as it returned", sup.apart)
+        elif why == "settle_limit":
+            logger.error("consumer %d killed: its task had returned, but its hooks or result took over %gs", slot,
+                         SETTLE_SECONDS)
+            executor.end_held(token, FAILURE, WorkerLostError(
+                f"the task returned, but its hooks (on_success, signal receivers...) or the encoding of its result "
+                f"ran over {SETTLE_SECONDS:g}s, and its process was stopped; its result was lost"),
+                "stopped in its settlement", sup.apart)
+        elif why == "time_limit":
             logger.error("consumer %d killed: its task ran past its hard time limit", slot)
             executor.end_held(token, FAILURE, TimeLimitExceeded("time limit exceeded; its process was killed"),
                               "killed by the worker at its hard time limit", sup.apart)

@@ -84,6 +84,25 @@ local function deliver(d, queue, score, wire, no_hand_off)
   end
 end
 
+-- Whether a delivery was handed off (hand_off) and is still in its consumer's inbox, never taken:
+-- then the entry is removed from the inbox. A producer can hand a message to a consumer whose
+-- worker was killed a moment ago (its heartbeat is younger than 3 s); such a message has not been
+-- delivered to anyone.
+local function untaken_hand_off(d, token)
+  local id, seq = string.match(token, '^(.-)(%d+)$')
+  if not id then
+    return false
+  end
+  local inbox = d.bp .. id
+  for _, item in ipairs(redis.call('LRANGE', inbox, 0, -1)) do
+    if string.sub(item, 1, #seq + 1) == seq .. '|' then
+      redis.call('LREM', inbox, 1, item)
+      return true
+    end
+  end
+  return false
+end
+
 -- The consumer a delivery token belongs to is gone (its lease ran out, or its supervisor hands
 -- its work back): drop its idle registration, so nothing more is handed to it.
 local function forget_consumer(d, token)
