@@ -17,8 +17,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from .engine.beat import Entry
-from .engine.schedules import Clocked, Interval, ScheduleError
 from .engine.config import check_name
+from .engine.schedules import Clocked, Interval, ScheduleError
 from .models import (
     BeatVersion,
     ClockedSchedule,

@@ -81,12 +81,13 @@ def send_task_message(app: Any, name: str, args: Iterable[Any] | None, kwargs: d
     if task_id:
         check_name(f"task_id for {name}", task_id, ValueError)
     args, kwargs = tuple(args or ()), dict(kwargs or {})
+    expires_at, expires_in = _expiry(expires, name)
     route = app.router.route(name, args, kwargs, {}) if app.router else NO_ROUTE
     return Message(
         id=task_id or str(uuid.uuid4()), task=name, args=args, kwargs=kwargs,
         queue=check_name("queue", queue, ValueError) if queue else route.queue or app.config.default_queue,
         priority=next(p for p in (priority, route.priority, 0) if p is not None),
-        countdown=_countdown(countdown, name), **_expiry(expires, name),
+        countdown=_countdown(countdown, name), expires=expires_at, expires_in=expires_in,
         content_type=app.config.task_serializer,
     )
 

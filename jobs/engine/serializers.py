@@ -4,10 +4,11 @@ JSON is the default and the only content type a worker accepts unless told other
 cannot run code, unpickling can. Our JSON carries a few types plain JSON cannot (datetime, date,
 time, Decimal, UUID, bytes) as tagged objects ``{"$jobs": "dt", "v": "..."}`` so they come back as
 the same type. A dict of the caller's own with a "$jobs" key is escaped (``{"$jobs": "esc", "v":
-[[key, value], ...]}``), so that user data always comes back as it was sent, never read as a tag. Anything else fails at enqueue time, naming the argument, rather than failing later in
-a worker. Two JSON habits remain and are documented: tuples arrive as lists, and int/float/bool/None
-dict keys arrive as strings. A Django model instance is refused with a hint to pass its primary key: the
-row may have changed by the time the task runs, and pickling it would freeze a stale copy.
+[[key, value], ...]}``), so that user data always comes back as it was sent, never read as a tag.
+Anything else fails at enqueue time, naming the argument, rather than failing later in a worker. Two
+JSON habits remain and are documented: tuples arrive as lists, and int/float/bool/None dict keys
+arrive as strings. A Django model instance is refused with a hint to pass its primary key: the row
+may have changed by the time the task runs, and pickling it would freeze a stale copy.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ _DECODERS = {
     "dec": decimal.Decimal,
     "uuid": uuid.UUID,
     "b": lambda v: base64.b64decode(v, validate=True),
-    "esc": lambda v: {key: value for key, value in v},
+    "esc": lambda v: {pair[0]: pair[1] for pair in v},
 }
 
 

@@ -306,8 +306,7 @@ class Task:
         eta_ts = _eta(eta, self.name) if eta is not None else None
         delay = _countdown(countdown, self.name)
         expires = options.get("expires")
-        if expires is None:
-            expires = self.expires
+        expires_at, expires_in = _expiry(self.expires if expires is None else expires, self.name)
         queue, priority = options.get("queue"), options.get("priority")
         if queue:
             check_name(f"queue for {self.name}", queue, ValueError)
@@ -342,7 +341,7 @@ class Task:
             extra["unique_ms"] = int(1000 * (options.get("unique_for") or self.unique_for or 0))
         return Message(
             id=task_id, task=self.name, args=args, kwargs=kwargs, queue=queue,
-            priority=priority, eta=eta_ts, countdown=delay, **_expiry(expires, self.name),
+            priority=priority, eta=eta_ts, countdown=delay, expires=expires_at, expires_in=expires_in,
             content_type=serializer, options=extra,
         )
 
@@ -429,17 +428,17 @@ def _countdown(countdown: Any, name: str) -> float | None:
     return float(countdown)
 
 
-def _expiry(expires: Any, name: str) -> dict[str, float]:
-    """Message fields for `expires`: seconds or a timedelta count from when the message reaches
-    Redis (on Redis's clock); an aware datetime is an absolute time."""
+def _expiry(expires: Any, name: str) -> tuple[float | None, float | None]:
+    """(expires, expires_in) of a message for `expires`: seconds or a timedelta count from when the
+    message reaches Redis (on Redis's clock); an aware datetime is an absolute time."""
     if expires is None:
-        return {}
+        return None, None
     if isinstance(expires, dt.datetime):
-        return {"expires": _eta(expires, name)}
+        return _eta(expires, name), None
     if isinstance(expires, dt.timedelta):
-        return {"expires_in": expires.total_seconds()}
+        return None, expires.total_seconds()
     if isinstance(expires, (int, float)) and not isinstance(expires, bool):
-        return {"expires_in": float(expires)}
+        return None, float(expires)
     raise TypeError(f"{name}: expires must be seconds, a timedelta or an aware datetime, not {expires!r}")
 
 

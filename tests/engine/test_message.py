@@ -100,7 +100,9 @@ def test_a_users_data_shaped_like_our_type_tag_comes_back_as_it_was_sent(value):
 
 
 def test_a_results_data_shaped_like_our_type_tag_comes_back_as_it_was_returned():
-    from jobs.engine.results import SUCCESS, Outcome, decode as decode_result, encode as encode_result
+    from jobs.engine.results import SUCCESS, Outcome
+    from jobs.engine.results import decode as decode_result
+    from jobs.engine.results import encode as encode_result
 
     value = {"$jobs": "dec", "v": "1.5"}
     meta = decode_result(encode_result(Outcome(SUCCESS, value), "t.x", "json", "w"), JSON)
