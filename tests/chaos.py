@@ -1,14 +1,16 @@
 """Chaos: enqueue N tasks, run several workers, `kill -9` one at random every ~2 s (starting a new one
-each time), optionally crash Redis (kill -9, AOF on) when half the tasks have run, and check that
-nothing was lost.
+each time), optionally crash Redis (kill -9, AOF on) when half the tasks have run, optionally break
+the workers' Redis connections at random (a fault proxy between them and Redis loses replies and
+cuts connections mid-reply: tests/faults.py), and check that nothing was lost.
 
 Each task appends its number to a file of its own process (evidence outside Redis, so a Redis
 fault cannot hide a loss) and adds it to a Redis set. At the end every number must be in the files:
 
     lost        numbers never run (must be 0)
     duplicates  runs beyond the first (at least once: bounded by the kills x concurrency)
+    crashes     consumers that crashed (must be 0: a broken connection is retried, never fatal)
 
-    python -m tests.chaos                      # make chaos: 10,000 tasks, 30 s of kills, both runs
+    python -m tests.chaos                      # make chaos: 10,000 tasks, 30 s of kills, three runs
     python -m tests.chaos --tasks 2000 --kill-for 5
 """
 
@@ -37,6 +39,8 @@ class Report:
     concurrency: int
     kills: int = 0
     redis_restarts: int = 0
+    faults: int = 0  # replies lost or cut by the proxy
+    consumer_crashes: int = 0
     lost: int = 0
     duplicates: int = 0
     slowest_recovery: float = 0.0
@@ -51,8 +55,9 @@ class Report:
 
     def __str__(self) -> str:
         return (f"tasks {self.tasks}, workers {self.workers} x {self.concurrency}, kills {self.kills}, "
-                f"redis restarts {self.redis_restarts}: lost {self.lost}, duplicates {self.duplicates} "
-                f"(bound {self.duplicate_bound}), slowest recovery {self.slowest_recovery:.1f} s, "
+                f"redis restarts {self.redis_restarts}, replies lost or cut {self.faults}: lost {self.lost}, "
+                f"duplicates {self.duplicates} (bound {self.duplicate_bound}), consumer crashes "
+                f"{self.consumer_crashes}, slowest recovery {self.slowest_recovery:.1f} s, "
                 f"all run after {self.drain_seconds:.1f} s")
 
 
@@ -102,11 +107,13 @@ def _evidence(folder: Path) -> tuple[dict[int, list[float]], int]:
 
 def run(tasks: int = 10_000, workers: int = 3, concurrency: int = 2, kill_every: float = 2.0,
         kill_for: float = 30.0, restart_redis: bool = False, lease: float = 3.0,
-        drain_timeout: float = 300.0, seed: int | None = None) -> Report:
+        drain_timeout: float = 300.0, seed: int | None = None, faults: float = 0.0) -> Report:
+    """faults: the chance of each reply to a worker being lost, and again of it being cut."""
     import django
     import redis
 
     from jobs.devserver import RedisServer
+    from tests.faults import FaultProxy
 
     rng = random.Random(seed)
     evidence_dir = Path(tempfile.mkdtemp(prefix="jobs-chaos-"))
@@ -122,9 +129,15 @@ def run(tasks: int = 10_000, workers: int = 3, concurrency: int = 2, kill_every:
     engine_app.reset()
     env = {**os.environ, "JOBS_CHAOS_DIR": str(evidence_dir), "PYTHONUNBUFFERED": "1",
            "JOBS_TEST_SETTINGS": json.dumps({"LEASE_SECONDS": lease, "ENQUEUE_TIMEOUT": 10})}
+    proxy = None
+    if faults:
+        proxy = FaultProxy(server.port).start()
+        proxy.chaos(lose=faults, cut=faults, seed=seed)
+        env["JOBS_BROKER_URL"] = proxy.url  # the workers, and their tasks' evidence, go through it
     report = Report(tasks, workers, concurrency)
     client = redis.Redis.from_url(server.url)
     running: list[ChaosWorker] = []
+    every_worker: list[ChaosWorker] = []
     serial = 0
     kills: list[tuple[float, set[str]]] = []  # (when, task ids the killed worker held)
 
@@ -133,6 +146,7 @@ def run(tasks: int = 10_000, workers: int = 3, concurrency: int = 2, kill_every:
         serial += 1
         worker = ChaosWorker(f"chaos-{serial}", env, concurrency)
         running.append(worker)
+        every_worker.append(worker)
 
     try:
         for first in range(0, tasks, 1000):
@@ -173,12 +187,16 @@ def run(tasks: int = 10_000, workers: int = 3, concurrency: int = 2, kill_every:
     finally:
         for worker in running:
             worker.stop()
+        if proxy is not None:
+            report.faults = proxy.faults.lost + proxy.faults.cut
+            proxy.stop()
         server.cleanup()
         if previous_url is None:
             os.environ.pop("JOBS_BROKER_URL", None)
         else:
             os.environ["JOBS_BROKER_URL"] = previous_url
         engine_app.reset()
+    report.consumer_crashes = sum(1 for w in every_worker for line in w.output if "crashed" in line)
     runs, lines = _evidence(evidence_dir)
     report.lost = sum(1 for i in range(tasks) if i not in runs)
     report.duplicates = lines - len(runs)
@@ -230,15 +248,18 @@ def main() -> None:
     parser.add_argument("--kill-every", type=float, default=2.0)
     parser.add_argument("--kill-for", type=float, default=30.0)
     parser.add_argument("--lease", type=float, default=3.0)
+    parser.add_argument("--faults", type=float, default=0.002,
+                        help="in the third run, the chance that a reply is lost, and that one is cut")
     options = parser.parse_args()
     failed = False
-    for restart in (False, True):
+    for label, restart, faults in (("worker kills only", False, 0.0), ("with a Redis crash half-way", True, 0.0),
+                                   ("with lost replies and cut connections", False, options.faults)):
         report = run(options.tasks, options.workers, options.concurrency, options.kill_every,
-                     options.kill_for, restart_redis=restart, lease=options.lease)
-        print(("with a Redis crash half-way: " if restart else "worker kills only: ") + str(report), flush=True)
+                     options.kill_for, restart_redis=restart, lease=options.lease, faults=faults)
+        print(f"{label}: {report}", flush=True)
         for note in report.notes:
             print("  note:", note)
-        failed |= report.lost > 0 or report.duplicates > report.duplicate_bound
+        failed |= report.lost > 0 or report.duplicates > report.duplicate_bound or report.consumer_crashes > 0
     sys.exit(1 if failed else 0)
 
 
