@@ -19,8 +19,8 @@ from django.utils.html import format_html
 
 from .engine import app as engine_app
 from .engine.errors import JobsError
-from .engine.schedules import Crontab
-from .engine.send import send_task
+from .engine.periodic import Crontab
+from .engine.producer import send_task
 from .models import BeatVersion, ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, default_timezone
 
 

@@ -17,8 +17,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from .engine.beat import Entry
-from .engine.config import check_name
-from .engine.schedules import Clocked, Interval, ScheduleError
+from .engine.errors import ScheduleError
+from .engine.names import check_name
+from .engine.periodic import Clocked
 from .models import (
     BeatVersion,
     ClockedSchedule,
@@ -32,8 +33,6 @@ from .schedules import CrontabSpec
 
 logger = logging.getLogger("jobs.beat")
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-_TINY = dt.timedelta(microseconds=1)
 
 
 class DatabaseStore:
@@ -74,35 +73,10 @@ def _entry(row: PeriodicTask) -> Entry:
         if name or what == "task":
             check_name(f"its {what}", name, ValueError)
     return Entry(
-        id=row.pk, name=row.name, task=row.task, schedule=schedule, since=_since(row, schedule),
+        id=row.pk, name=row.name, task=row.task, schedule=schedule, since=row.since(schedule),
         args=json_value(row.args, list, "args"), kwargs=json_value(row.kwargs, dict, "kwargs"), queue=row.queue,
         priority=row.priority, expire_seconds=row.expire_seconds, one_off=row.one_off, catch_up=row.catch_up,
     )
-
-
-def _since(row: PeriodicTask, schedule: Any) -> dt.datetime:
-    """The instant after which the next run is looked for.
-
-    After a run: that run (but never before the start time, should it have been moved later).
-    Before the first run: when the periodic task was made; with a start time, just before it, so
-    that an interval's first run is at the start time itself (then every period from there, even
-    when the start time is less than one period away), and a crontab's at its first time from the
-    start time on. An interval whose start time had passed when it was made keeps to the times
-    start + k periods. A clocked run not made yet is due at its time, even one already past (its
-    start time, if later, moves it: PeriodicTask.engine_schedule)."""
-    if isinstance(schedule, Clocked) and row.last_run_at is None:
-        return EPOCH
-    start = row.start_time
-    if start is None:
-        return row.last_run_at or row.date_created
-    before_start = start - (dt.timedelta(seconds=schedule.seconds) if isinstance(schedule, Interval) else _TINY)
-    if row.last_run_at is not None:
-        return max(row.last_run_at, before_start)
-    if start > row.date_created:
-        return before_start
-    if isinstance(schedule, Interval):
-        return schedule.last_at_or_before(row.date_created, before_start) or before_start
-    return row.date_created
 
 
 # -- JOBS["BEAT_SCHEDULE"] -> the database --------------------------------------------------------

@@ -18,13 +18,18 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F
 
-from .engine import schedules
-from .engine.config import check_name
+from .engine import periodic
+from .engine.errors import ScheduleError
+from .engine.names import check_name
 
 
 def default_timezone() -> str:
     jobs = getattr(settings, "JOBS", {}) or {}
     return jobs.get("TIMEZONE") or settings.TIME_ZONE or "UTC"
+
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_TINY = dt.timedelta(microseconds=1)
 
 
 def validate_name(value: str) -> None:
@@ -69,7 +74,7 @@ class Schedule(models.Model):
                 continue
         raise ValueError(f"schedule {self.pk} has no kind")
 
-    def engine(self) -> schedules.Crontab | schedules.Interval | schedules.Clocked:
+    def engine(self) -> periodic.Crontab | periodic.Interval | periodic.Clocked:
         return self.concrete().engine()
 
     def __str__(self) -> str:
@@ -91,20 +96,20 @@ class CrontabSchedule(Schedule):
     class Meta:
         verbose_name = "crontab schedule"
 
-    def engine(self) -> schedules.Crontab:
-        return schedules.Crontab(self.minute, self.hour, self.day_of_week, self.day_of_month,
+    def engine(self) -> periodic.Crontab:
+        return periodic.Crontab(self.minute, self.hour, self.day_of_week, self.day_of_month,
                                  self.month_of_year, self.timezone)
 
     def clean(self) -> None:
         try:
             self.engine()
-        except schedules.ScheduleError as exc:
+        except ScheduleError as exc:
             raise ValidationError({exc.field or "minute": str(exc)}) from exc
 
     def __str__(self) -> str:
         try:
             return self.engine().describe()
-        except schedules.ScheduleError:
+        except ScheduleError:
             return "invalid crontab"
 
 
@@ -119,14 +124,14 @@ class IntervalSchedule(Schedule):
     class Meta:
         verbose_name = "interval schedule"
 
-    def engine(self) -> schedules.Interval:
-        return schedules.Interval(self.every * self.UNIT[self.period])
+    def engine(self) -> periodic.Interval:
+        return periodic.Interval(self.every * self.UNIT[self.period])
 
     def clean(self) -> None:
         if self.every:
             try:
                 self.engine()
-            except schedules.ScheduleError as exc:
+            except ScheduleError as exc:
                 raise ValidationError({"every": str(exc)}) from exc
 
     def __str__(self) -> str:
@@ -139,8 +144,8 @@ class ClockedSchedule(Schedule):
     class Meta:
         verbose_name = "clocked schedule"
 
-    def engine(self) -> schedules.Clocked:
-        return schedules.Clocked(self.clocked_time)
+    def engine(self) -> periodic.Clocked:
+        return periodic.Clocked(self.clocked_time)
 
     def __str__(self) -> str:
         return self.engine().describe() if self.clocked_time else "invalid clocked time"
@@ -220,13 +225,40 @@ class PeriodicTask(models.Model):
         self.args = json_value(self.args, list, "args")
         self.kwargs = json_value(self.kwargs, dict, "kwargs")
 
-    def engine_schedule(self) -> schedules.Crontab | schedules.Interval | schedules.Clocked:
+    def engine_schedule(self) -> periodic.Crontab | periodic.Interval | periodic.Clocked:
         """Its schedule as beat runs it: a clocked time before the start time runs at the start time
         ("no runs before this time")."""
         schedule = self.schedule.engine()
-        if isinstance(schedule, schedules.Clocked) and self.start_time is not None and self.start_time > schedule.at:
-            return schedules.Clocked(self.start_time)
+        if isinstance(schedule, periodic.Clocked) and self.start_time is not None and self.start_time > schedule.at:
+            return periodic.Clocked(self.start_time)
         return schedule
+
+    def since(self, schedule: periodic.Crontab | periodic.Interval | periodic.Clocked) -> dt.datetime:
+        """The instant after which beat looks for its next run.
+
+        After a run: that run (but never before the start time, should it have been moved later).
+        Before the first run: when the periodic task was made; with a start time, just before it, so
+        that an interval's first run is at the start time itself (then every period from there, even
+        when the start time is less than one period away), and a crontab's at its first time from
+        the start time on. An interval whose start time had passed when it was made keeps to the
+        times start + k periods. A clocked run not made yet is due at its time, even one already
+        past (its start time, if later, moves it: engine_schedule)."""
+        assert self.date_created is not None
+        if isinstance(schedule, periodic.Clocked) and self.last_run_at is None:
+            return EPOCH
+        start = self.start_time
+        if start is None:
+            return self.last_run_at or self.date_created
+        before_start = start - _TINY
+        if isinstance(schedule, periodic.Interval):
+            before_start = start - dt.timedelta(seconds=schedule.seconds)
+        if self.last_run_at is not None:
+            return max(self.last_run_at, before_start)
+        if start > self.date_created:
+            return before_start
+        if isinstance(schedule, periodic.Interval):
+            return schedule.last_at_or_before(self.date_created, before_start) or before_start
+        return self.date_created
 
     def next_run(self, now: dt.datetime | None = None) -> dt.datetime | None:
         """When beat will next send it (aware UTC), or None (disabled, or a clocked run that passed).
@@ -234,13 +266,11 @@ class PeriodicTask(models.Model):
         schedule's next time."""
         if not self.enabled:
             return None
-        from .beat_store import _since
-
         now = now or dt.datetime.now(dt.timezone.utc)
         if self.date_created is None:
             self.date_created = now
         schedule = self.engine_schedule()
-        nxt = schedule.next_after(_since(self, schedule))  # what beat computes
+        nxt = schedule.next_after(self.since(schedule))  # what beat computes
         if nxt is not None and nxt < now:
             return now  # due: beat sends it on its next tick
         return nxt

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .engine.schedules import Crontab, ScheduleError
+from .engine.errors import ScheduleError
+from .engine.periodic import Crontab
 
 __all__ = ["crontab", "CrontabSpec", "ScheduleError"]
 

@@ -123,7 +123,7 @@ def run(tasks: int = 10_000, workers: int = 3, concurrency: int = 2, kill_every:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     django.setup()
     from jobs.engine import app as engine_app
-    from jobs.engine.send import enqueue_many
+    from jobs.engine.producer import enqueue_many
     from tests.testapp.tasks import chaos_task
 
     engine_app.reset()

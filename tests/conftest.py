@@ -190,6 +190,23 @@ def start_beat(test_database_env: dict[str, str]) -> Iterator[Callable[..., Work
         beat.cleanup()
 
 
+def wait_dead(pids: list[int], timeout: float = 10.0) -> None:
+    """Wait for processes to end (each a pidfd that becomes readable as it exits)."""
+    import select
+
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                raise AssertionError(f"process {pid} did not end within {timeout} s")
+        finally:
+            os.close(fd)
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

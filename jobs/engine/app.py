@@ -16,6 +16,7 @@ from typing import Any
 
 from .broker import Broker
 from .config import Config
+from .errors import ConfigurationError
 from .keys import Keys
 from .ratelimit import RateLimits
 from .registry import Registry, registry
@@ -68,13 +69,24 @@ hooks = Hooks()
 
 
 class App:
-    def __init__(self, config: Config, tasks: Registry | None = None) -> None:
+    """The jobs setup of this process: settings, tasks, the broker (one per process: a forked child
+    makes its own), and the Django layer's hooks into transactions and async tasks."""
+
+    def __init__(self, config: Config, tasks: Registry | None = None,
+                 on_commit: Callable[[Callable[[], None]], None] | None = None,
+                 wrap_coroutine: Callable[[Any], Any] | None = None) -> None:
         self.config = config
         self.registry = tasks if tasks is not None else registry
         self.keys = Keys(config.key_prefix)
         self.router = Router(config.routes)
         self.rate_limits = RateLimits(config.rate_limits)
         self.hooks = hooks
+        #: Runs a callable when the caller's database transaction commits (at once outside one;
+        #: never if it rolls back): Django's transaction.on_commit. The engine has no database.
+        self.on_commit = on_commit
+        #: Wraps the coroutine of an async task before it runs (the Django layer closes stale
+        #: database connections around it, in the thread where the async ORM keeps them).
+        self.wrap_coroutine = wrap_coroutine
         self._broker: Broker | None = None
         self._pid = os.getpid()
         self._lock = threading.Lock()
@@ -90,18 +102,17 @@ class App:
                 broker = self._broker
         return broker
 
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        if self.on_commit is None:
+            raise ConfigurationError("enqueue on commit needs Django's transactions: add 'jobs' to INSTALLED_APPS")
+        self.on_commit(fn)
+
 
 _loader: Callable[[], Config] = Config
+_on_commit: Callable[[Callable[[], None]], None] | None = None
+_wrap_coroutine: Callable[[Any], Any] | None = None
 _current: App | None = None
 _guard = threading.Lock()
-#: Runs a callable when the caller's database transaction commits (at once outside one; never if it
-#: rolls back). The Django layer installs django.db.transaction.on_commit; the engine has no database.
-_on_commit: Callable[[Callable[[], None]], None] | None = None
-
-
-#: Wraps the coroutine of an async task before it runs (the Django layer closes stale database
-#: connections around it, in the thread where the async ORM keeps them).
-_wrap_coroutine: Callable[[Any], Any] | None = None
 
 
 def configure(loader: Callable[[], Config], on_commit: Callable[[Callable[[], None]], None] | None = None,
@@ -116,14 +127,6 @@ def configure(loader: Callable[[], Config], on_commit: Callable[[Callable[[], No
         _current = None
 
 
-def after_commit(fn: Callable[[], None]) -> None:
-    if _on_commit is None:
-        from .errors import ConfigurationError
-
-        raise ConfigurationError("enqueue on commit needs Django's transactions: add 'jobs' to INSTALLED_APPS")
-    _on_commit(fn)
-
-
 def current() -> App:
     app = _current
     if app is None:
@@ -135,7 +138,7 @@ def _build() -> App:
     global _current
     with _guard:
         if _current is None:
-            _current = App(_loader())
+            _current = App(_loader(), on_commit=_on_commit, wrap_coroutine=_wrap_coroutine)
         return _current
 
 

@@ -7,11 +7,12 @@ few seconds anyway, so a notice lost to a Redis restart only delays it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
-from . import app as app_module
-from .connection import Link, with_retry
+from .app import App, current
+from .connection import with_retry
 from .errors import TaskRevoked, TimeoutError
 from .results import FAILURE, PENDING, READY_STATES, REVOKED, SUCCESS, ResultMeta, decode
 
@@ -20,7 +21,7 @@ RECHECK = 5.0
 
 
 class AsyncResult:
-    def __init__(self, id: str, task_name: str | None = None, app: Any = None) -> None:
+    def __init__(self, id: str, task_name: str | None = None, app: App | None = None) -> None:
         self.id = id
         self.task_name = task_name
         self._app = app
@@ -30,7 +31,7 @@ class AsyncResult:
 
     @property
     def app(self) -> Any:
-        return self._app or app_module.current()
+        return self._app or current()
 
     def __repr__(self) -> str:
         # No Redis read here: a repr is taken in tracebacks and debug pages, even when Redis is down.
@@ -50,8 +51,7 @@ class AsyncResult:
             return self._meta
         app = self.app
         broker = app.broker
-        raw = with_retry(lambda: broker.link.call("GET", broker.keys.result(self.id)),
-                         app.config.enqueue_timeout, "read result")
+        raw = with_retry(lambda: broker.result(self.id), app.config.enqueue_timeout, "read result")
         if raw is None:
             return None
         meta = decode(raw, app.config.accept_content)
@@ -103,8 +103,7 @@ class AsyncResult:
 
     def forget(self) -> None:
         """Delete the stored result (it would expire by itself after RESULT_EXPIRES)."""
-        broker = self.app.broker
-        broker.link.call("DEL", broker.keys.result(self.id))
+        self.app.broker.forget(self.id)
         self._meta = None
 
     # -- waiting -------------------------------------------------------------------------------
@@ -128,13 +127,9 @@ class AsyncResult:
         return self.get(timeout=timeout, propagate=propagate)
 
     def _wait(self, timeout: float | None) -> ResultMeta:
-        broker = self.app.broker
         deadline = None if timeout is None else time.monotonic() + timeout
-        # Every read on this link is bounded: the SUBSCRIBE reply by the socket timeout, the wait
-        # for a notice by can_read(timeout), so a Redis that vanishes cannot hang get() forever.
-        link = Link(broker.factory, socket_timeout=self.app.config.enqueue_timeout)
+        watch = self.app.broker.watch_done(self.id)  # subscribed before the read below: no notice missed
         try:
-            link.call("SUBSCRIBE", broker.keys.done(self.id))
             while True:
                 meta = self._read()
                 if meta is not None and meta.status in READY_STATES:
@@ -142,46 +137,10 @@ class AsyncResult:
                 left = RECHECK if deadline is None else min(RECHECK, deadline - time.monotonic())
                 if left <= 0:
                     raise TimeoutError(f"task {self.id} was not ready within {timeout:g} s")
-                if link.conn.can_read(timeout=left):
-                    link.conn.read_response()
+                watch.wait(left)
         finally:
-            link.close()
+            watch.close()
 
     async def aget(self, timeout: float | None = None, propagate: bool = True) -> Any:
         """get() for async views: the wait runs in a thread so the event loop is not blocked."""
-        import asyncio
-
         return await asyncio.to_thread(self.get, timeout, propagate)
-
-
-class EagerResult(AsyncResult):
-    """The result of a task run inline (EAGER mode): already final, never read from Redis."""
-
-    def __init__(self, id: str, task_name: str, meta: ResultMeta) -> None:
-        super().__init__(id, task_name)
-        self._meta = meta
-
-    def _read(self) -> ResultMeta | None:
-        return self._meta
-
-    def _wait(self, timeout: float | None) -> ResultMeta:
-        assert self._meta is not None
-        return self._meta
-
-    def forget(self) -> None:
-        pass
-
-
-class PendingEagerResult(EagerResult):
-    """An eager run that waits for the caller's transaction to commit: PENDING until then (and for
-    good if it rolls back), then the finished result."""
-
-    def __init__(self, id: str, task_name: str) -> None:
-        AsyncResult.__init__(self, id, task_name)
-        self._meta = None
-
-    def _wait(self, timeout: float | None) -> ResultMeta:
-        if self._meta is None:
-            raise RuntimeError(f"{self.task_name}[{self.id}] runs when the transaction commits (on_commit); "
-                               "it has not committed yet")
-        return self._meta

@@ -32,11 +32,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from . import scripts
+from .app import App
+from .backoff import Backoff
+from .build import message as build_message
 from .connection import RETRYABLE
-from .message import Message
-from .schedules import Clocked, Crontab, Interval, due_runs
-from .worker.consumer import Backoff
+from .options import CallOptions
+from .periodic import Clocked, Crontab, Interval, due_runs
 
 logger = logging.getLogger("jobs.beat")
 
@@ -72,17 +73,16 @@ class Store(Protocol):
 
 
 class Beat:
-    def __init__(self, app: Any, store: Store, lease_seconds: float = 10.0, default_queue: str = "") -> None:
+    def __init__(self, app: App, store: Store, lease_seconds: float = 10.0) -> None:
         self.app = app
         self.store = store
         self.id = f"{socket.gethostname()}:{secrets.token_hex(4)}"
         self.lease_ms = int(lease_seconds * 1000)
-        self.default_queue = default_queue or app.config.default_queue
         self.leading = False
         self.entries: list[Entry] = []
         self._version: int | None = None
         self._unrecorded: list[tuple[Entry, dt.datetime, bool]] = []
-        self._backoff = Backoff("beat")
+        self._backoff = Backoff("beat", logger)
         self._db_failing = False
         self._broken: set[int] = set()
         self._stop: threading.Event | None = None
@@ -158,8 +158,7 @@ class Beat:
 
     def _lead(self) -> int:
         """0 if this beat leads, else the ms left on the leader's lease."""
-        broker = self.app.broker
-        return int(scripts.load("beat_lead")(broker.link, [broker.keys.beat_leader()], [self.id, self.lease_ms]))
+        return self.app.broker.beat_lead(self.id, self.lease_ms)
 
     def _refresh(self) -> None:
         if self._unrecorded:
@@ -206,44 +205,19 @@ class Beat:
             self.entries.remove(entry)
 
     def _send(self, entry: Entry, due: dt.datetime, now: dt.datetime) -> bool:
+        """One run, made as any call is (build.py: its queue and priority from the periodic task, else
+        JOBS["ROUTES"], else the registered task, else the defaults), sent once (lua/beat_send.lua)."""
         due_ms = int(due.timestamp() * 1000)
-        task = self.app.registry._tasks.get(entry.task)
-        message = Message(
-            id=f"beat-{entry.id}-{due_ms}", task=entry.task, args=tuple(entry.args), kwargs=entry.kwargs,
-            queue=entry.queue or self._queue_of(entry), priority=self._priority_of(entry),
-            expires_in=entry.expire_seconds or None,
-            content_type=(task.serializer if task is not None and task.serializer else None)
-            or self.app.config.task_serializer,
-        )
-        broker = self.app.broker
-        k = broker.keys
-        keys = [k.beat_sent(), k.idle, k.leases, k.inflight, k.revoked, k.workers, k.expiries]
-        args = [entry.id, due_ms, k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, message.queue,
-                message.score, message.encode(), message.expiry()]
-        sent = bool(scripts.load("beat_send")(broker.link, keys, args))
+        call = CallOptions(task_id=f"beat-{entry.id}-{due_ms}", queue=entry.queue or None, priority=entry.priority,
+                           expires=float(entry.expire_seconds) if entry.expire_seconds else None)
+        message = build_message(self.app, entry.task, entry.args, entry.kwargs, call)
+        sent = self.app.broker.beat_send(entry.id, due_ms, message)
         if sent:
             logger.info("beat: sent %s (%s) for %s", entry.name, entry.task, due.isoformat())
         else:
             logger.info("beat: %s for %s was already sent (by another beat); recording it", entry.name,
                         due.isoformat())
         return sent
-
-    def _route(self, entry: Entry) -> Any:
-        return self.app.router.route(entry.task, tuple(entry.args), entry.kwargs, {})
-
-    def _queue_of(self, entry: Entry) -> str:
-        """As for a call: JOBS["ROUTES"], then the registered task's queue, then the default."""
-        task = self.app.registry._tasks.get(entry.task)
-        return (self._route(entry).queue or (task.queue if task is not None else None) or self.default_queue)
-
-    def _priority_of(self, entry: Entry) -> int:
-        if entry.priority is not None:
-            return entry.priority
-        task = self.app.registry._tasks.get(entry.task)
-        for priority in (self._route(entry).priority, task.priority if task is not None else None):
-            if priority is not None:
-                return priority
-        return 0
 
     def _sleep(self, now: dt.datetime) -> float:
         wait = 1.0
@@ -272,9 +246,8 @@ class Beat:
         """Give up leadership now, so another beat need not wait for the lease to run out."""
         if not self.leading:
             return
-        broker = self.app.broker
         try:
-            scripts.load("beat_resign")(broker.link, [broker.keys.beat_leader()], [self.id])
+            self.app.broker.beat_resign(self.id)
         except RETRYABLE:
             pass
         self.leading = False

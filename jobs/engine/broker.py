@@ -25,7 +25,8 @@ from . import scripts
 from .config import Config
 from .connection import ConnectionFactory, Link, Links, pack, with_retry
 from .keys import Keys
-from .message import Message
+from .message import Message, parse_entry
+from .serializers import json_dumps, json_loads
 
 #: An idle consumer's blocking wait is cut into slices this long: a safety net for a connection
 #: that died silently, and the renewal of its idle registration (stale after 8 s, lib/deliver.lua).
@@ -107,6 +108,28 @@ class FetchPlan:
         self.packed_keys = pack(self.keys)
         self.packed_args = pack(args)
         self.n_args = len(args)
+
+
+class DoneWatch:
+    """A subscription to one task's done channel, on a connection of its own: a waiter sleeps on
+    it instead of polling (AsyncResult.get). Every read is bounded: the SUBSCRIBE reply by the
+    socket timeout, a wait by its own timeout, so a Redis that vanishes cannot hang a caller."""
+
+    def __init__(self, broker: Broker, task_id: str) -> None:
+        self.link = Link(broker.factory, socket_timeout=broker.config.enqueue_timeout)
+        try:
+            self.link.call("SUBSCRIBE", broker.keys.done(task_id))
+        except BaseException:
+            self.link.close()
+            raise
+
+    def wait(self, seconds: float) -> None:
+        """Until a notice arrives or `seconds` pass."""
+        if self.link.conn.can_read(timeout=seconds):
+            self.link.conn.read_response()
+
+    def close(self) -> None:
+        self.link.close()
 
 
 class Broker:
@@ -279,18 +302,17 @@ class Broker:
 
     def defer(self, token: str, delay: float, message: Message) -> bool:
         """Put a held message back into the scheduled set, due `delay` seconds from now (Redis's clock)."""
-        member = f"{message.score}|{message.queue}|{message.encode()}"
+        member = message.entry()
         keys = [self.keys.leases, self.keys.inflight, self.keys.scheduled]
         return bool(scripts.load("defer")(self.link, keys, [token, f"+{int(delay * 1000)}", member]))
 
     def rate(self, token: str, message: Message, budgets: list[tuple[str, float]]) -> int:
         """Take a start from every budget (lua/rate.lua): 0 = start now; else the message was put
         back until that due time (ms); -1 = the token no longer held it."""
-        later = message.replace(options={**message.options, "rate_waited": 1})
-        member = f"{later.score}|{later.queue}|{later.encode()}"
+        member = message.replace(options=message.options.replace(rate_waited=True)).entry()
         k = self.keys
-        keys = [k.leases, k.inflight, k.scheduled, *(f"{k.base}rate:{name}" for name, _ in budgets)]
-        args = [token, "1" if message.options.get("rate_waited") else "", member, *(ms for _, ms in budgets)]
+        keys = [k.leases, k.inflight, k.scheduled, *(k.rate(name) for name, _ in budgets)]
+        args = [token, "1" if message.options.rate_waited else "", member, *(ms for _, ms in budgets)]
         return int(scripts.load("rate")(self.link, keys, args))
 
     def bury(self, token: str, reason: str, worker: str = "") -> tuple[bool, int]:
@@ -305,10 +327,13 @@ class Broker:
         keys = [self.keys.revoked, self.keys.terminate]
         return int(scripts.load("revoke")(self.link, keys, ["1" if terminate else "0", *task_ids]))
 
-    def inflight_entry(self, token: str) -> bytes | None:
-        """The "score|queue|wire" a delivery token holds, or None once it no longer holds it."""
+    def held(self, token: str) -> tuple[str, bytes] | None:
+        """(queue, wire) of the message a delivery token holds, or None once it no longer holds it."""
         entry = self.link.call("HGET", self.keys.inflight, token)
-        return entry[1:] if entry is not None and entry.startswith(b"!") else entry  # see ack_early.lua
+        if entry is None:
+            return None
+        _, queue, wire = parse_entry(entry)
+        return queue, wire
 
     # -- supervise -----------------------------------------------------------------------------
 
@@ -352,6 +377,33 @@ class Broker:
         return Maintenance(int(promoted), pairs, None if wait is None else time.time() + wait,
                            [i.decode() for i in terminate])
 
+    # -- results -------------------------------------------------------------------------------
+
+    def result(self, task_id: str) -> bytes | None:
+        """A task's stored result (results.decode reads it), or None."""
+        raw: bytes | None = self.link.call("GET", self.keys.result(task_id))
+        return raw
+
+    def forget(self, task_id: str) -> None:
+        self.link.call("DEL", self.keys.result(task_id))
+
+    def watch_done(self, task_id: str) -> DoneWatch:
+        return DoneWatch(self, task_id)
+
+    def results(self, task_ids: Sequence[str]) -> list[bytes | None]:
+        return list(self.link.call("MGET", *[self.keys.result(i) for i in task_ids])) if task_ids else []
+
+    # -- workflows -----------------------------------------------------------------------------
+
+    def set_chord_members(self, chord_id: str, ids: Sequence[str]) -> None:
+        """The ids of a chord's members, in order, for its callback (written before they are sent)."""
+        self.link.call("SET", self.keys.chord_members(chord_id), json_dumps(list(ids)), "PX", self._ttl_ms)
+
+    def chord_members(self, chord_id: str) -> list[str] | None:
+        """The ids of a chord's members; None once expired (RESULT_EXPIRES)."""
+        raw = self.link.call("GET", self.keys.chord_members(chord_id))
+        return None if raw is None else list(json_loads(raw))
+
     # -- inspect -------------------------------------------------------------------------------
 
     def queue_length(self, queue: str) -> int:
@@ -362,6 +414,23 @@ class Broker:
 
     def inflight_count(self) -> int:
         return int(self.link.call("HLEN", self.keys.inflight))
+
+    # -- beat ----------------------------------------------------------------------------------
+
+    def beat_lead(self, beat_id: str, lease_ms: int) -> int:
+        """0 if `beat_id` leads (it took or kept the lease), else the ms left on the leader's."""
+        return int(scripts.load("beat_lead")(self.link, [self.keys.beat_leader()], [beat_id, lease_ms]))
+
+    def beat_resign(self, beat_id: str) -> None:
+        scripts.load("beat_resign")(self.link, [self.keys.beat_leader()], [beat_id])
+
+    def beat_send(self, periodic_id: int, due_ms: int, message: Message) -> bool:
+        """Send one run of a periodic task unless it (or a later one) was sent (lua/beat_send.lua)."""
+        k = self.keys
+        keys = [k.beat_sent(), k.idle, k.leases, k.inflight, k.revoked, k.workers, k.expiries]
+        args = [periodic_id, due_ms, k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, message.queue,
+                message.score, message.encode(), message.expiry()]
+        return bool(scripts.load("beat_send")(self.link, keys, args))
 
     # -- dead letters --------------------------------------------------------------------------
 

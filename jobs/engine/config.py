@@ -7,19 +7,21 @@ settings change in a test replaces this object instead of mutating state under a
 from __future__ import annotations
 
 import dataclasses
-import re
 import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any
 
+from .connection import ConnectionFactory
 from .errors import ConfigurationError
+from .names import check_name
+from .ratelimit import RateLimits
+from .routing import Router
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 SERIALIZERS = ("json", "pickle")
 #: A consumer holds at most 1 + this many messages: enough to amortise round trips, small enough
 #: that a crash re-runs little.
 MAX_PREFETCH = 1000
-_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,6 @@ class Config:
                 raise ConfigurationError(f"JOBS[{name.upper()!r}] must be a positive number of seconds.")
         if self.lease_seconds < 1:
             raise ConfigurationError("JOBS['LEASE_SECONDS'] must be at least 1 second.")
-        from .connection import ConnectionFactory
-
         try:
             ConnectionFactory(self.broker_url, self.broker_options)()  # parses; does not connect
         except (ValueError, TypeError) as exc:
@@ -118,11 +118,7 @@ class Config:
         if self.beat_lease_seconds < 2:
             raise ConfigurationError("JOBS['BEAT_LEASE_SECONDS'] must be at least 2 seconds "
                                      "(beat renews it every second).")
-        from .routing import Router
-
         Router(self.routes)  # raises on a bad pattern, queue or priority
-        from .ratelimit import RateLimits
-
         RateLimits(self.rate_limits)
         if self.timezone:
             try:
@@ -143,13 +139,3 @@ class Config:
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
-
-
-def check_name(what: str, value: object, error: type[Exception] = ConfigurationError) -> str:
-    """Queue names, task ids and task names travel inside '|'-separated wire headers and Redis keys,
-    so they are limited to characters that cannot break either."""
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise error(
-            f"{what} is {value!r}: use 1-200 characters from letters, digits and . _ : -"
-        )
-    return value

@@ -21,6 +21,14 @@ class ConfigurationError(JobsError):
     """The JOBS settings are not valid; see docs/settings.md for every key and its type."""
 
 
+class ScheduleError(ConfigurationError):
+    """A schedule cannot be used; the message says which field and why."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class DuplicateTaskName(ConfigurationError):
     """Two different functions were registered under one task name; give one of them name=..."""
 
@@ -86,6 +94,10 @@ class WorkerLostError(JobsError):
 
 class MaxRetriesExceededError(JobsError):
     """The task asked to be retried more often than its max_retries allows."""
+
+
+class ChordError(JobsError):
+    """A chord's callback did not run because one of its members failed."""
 
 
 class TaskRevoked(JobsError):

@@ -24,12 +24,15 @@ only known inside the script. Several sites share one Redis by choosing differen
     {p}:workers         ZSET  worker id -> last heartbeat (ms)
     {p}:worker:<id>     STRING  what a worker said about itself at start (JSON), with an expiry
     {p}:mail:<task>     STRING  error-email throttle (and {p}:mail:<task>:count, failures since)
+    {p}:chord:<id>      SET   the members of a chord that have ended (lib/ack.lua)
+    {p}:chord:<id>:of   STRING  the members' ids, in order, for the callback
     {p}:beat:leader     STRING  the id of the beat that leads, with its lease as expiry
     {p}:beat:sent       HASH  periodic task id -> due time (ms) of its last run sent (each sent once)
     {p}:unique:<task>:<key>   STRING  the id of the run holding a unique task's lock (enqueue_unique.lua)
     {p}:rate:<budget>   HASH  a rate limit's budget: tat, res (rate.lua)
-    {p}:chord:<id>      SET   the members of a chord that have ended (lib/ack.lua)
-    {p}:chord:<id>:of   STRING  the members' ids, in order, for the callback (canvas.py)
+
+The Lua scripts get every key they touch in KEYS, or (a queue named inside a message) a prefix from
+here in ARGV; they spell none themselves.
 """
 
 from __future__ import annotations
@@ -78,6 +81,21 @@ class Keys:
 
     def mail(self, task: str) -> str:
         return self.base + "mail:" + task
+
+    def mail_count(self, task: str) -> str:
+        return self.base + "mail:" + task + ":count"
+
+    def unique(self, task: str, key: str) -> str:
+        return f"{self.base}unique:{task}:{key}"
+
+    def rate(self, budget: str) -> str:
+        return f"{self.base}rate:{budget}"
+
+    def chord_done(self, chord_id: str) -> str:
+        return f"{self.base}chord:{chord_id}"
+
+    def chord_members(self, chord_id: str) -> str:
+        return f"{self.base}chord:{chord_id}:of"
 
     def inbox(self, consumer_id: str) -> str:
         return self.inbox_prefix + consumer_id

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from .task import current_request
+from .request import current_request
 
 
 class TaskContextFilter(logging.Filter):

@@ -1,4 +1,4 @@
-"""A task message: what enqueue writes to Redis and a worker reads back.
+"""A task message, and every text form it takes in Redis, built and read here and nowhere else.
 
 On the wire a message is one string:
 
@@ -9,6 +9,10 @@ JSON, and so that a sorted set with one score per priority keeps messages of equ
 enqueue order (members with equal scores sort by their bytes, and the header starts with the time).
 The envelope is always JSON, safe to decode; it carries the arguments inline when the content type is
 JSON, or as an opaque string for any other content type, which is decoded only if accepted.
+
+Where a message waits with its queue, it is an entry "<score>|<queue>|<wire>" (the scheduled set,
+the in-flight hash, where "!" in front marks one acknowledged as it started: lua/ack_early.lua);
+handed to an idle consumer, "<seq>|<queue>|<wire>" (its inbox). The Lua scripts read the same forms.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import DecodeError, EncodeError
+from .names import MAX_PRIORITY
 from .serializers import (
     decode_value,
     explain_args,
@@ -27,8 +32,62 @@ from .serializers import (
     pickle_dumps,
     refuse_model_instances,
 )
+from .workflow import ChordSpec, Step
 
-MAX_PRIORITY = 9
+
+@dataclass(frozen=True, slots=True)
+class MessageOptions:
+    """What travels in a message besides the call: how to run it, what follows it (a workflow), and
+    the worker's own notes on it. In the envelope as "o", under the keys below, only those set."""
+
+    ignore_result: bool | None = None
+    time_limit: float | None = None
+    soft_time_limit: float | None = None
+    #: A unique task's lock (its key), held until this run ends (lua/enqueue_unique.lua), and its life.
+    unique: str | None = None
+    unique_ms: int = 0
+    #: The steps of a chain that follow this one.
+    chain: tuple[Step, ...] = ()
+    #: This is a chord member: the chord it belongs to.
+    chord: ChordSpec | None = None
+    #: This is a chord's callback: the chord's id, and whether the members' results go in front.
+    chord_of: str | None = None
+    chord_pass: bool = True
+    #: Put back once by a rate limit (lua/rate.lua): it waits for the budget, not behind new calls.
+    rate_waited: bool = False
+    #: A task no worker knew yet: since when, and how often it was offered again.
+    unknown_since: float | None = None
+    unknown_tries: int = 0
+
+    def replace(self, **changes: Any) -> MessageOptions:
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value == f.default or (value == () and f.name == "chain"):
+                continue
+            if f.name == "chain":
+                value = [step.to_dict() for step in value]
+            elif f.name == "chord":
+                value = value.to_dict()
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> MessageOptions:
+        """Keys it does not know (a newer sender) are left out, not an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {key: value for key, value in doc.items() if key in known}
+        if "chain" in values:
+            values["chain"] = tuple(Step.from_dict(d) for d in values["chain"])
+        if values.get("chord") is not None:
+            values["chord"] = ChordSpec.from_dict(values["chord"])
+        return cls(**values)
+
+
+NO_MESSAGE_OPTIONS = MessageOptions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +108,7 @@ class Message:
     expires_in: float | None = None
     retries: int = 0
     content_type: str = "json"
-    #: Per-call execution options (ignore_result, ...); small, JSON-safe, open for later features.
-    options: dict[str, Any] = field(default_factory=dict)
+    options: MessageOptions = NO_MESSAGE_OPTIONS
     #: Unix time (s) it was first enqueued; set from the wire header.
     enqueued_at: float = 0.0
     #: How often it was handed to a worker before and handed back (lease lost, shutdown).
@@ -101,8 +159,9 @@ class Message:
             env["xp"] = {"at": self.expires}
         if self.retries:
             env["r"] = self.retries
-        if self.options:
-            env["o"] = self.options
+        options = self.options.to_json()
+        if options:
+            env["o"] = options
         try:
             if self.content_type != "json":
                 refuse_model_instances(self.args, self.kwargs, self.task)
@@ -117,6 +176,10 @@ class Message:
         enqueued_us = int((self.enqueued_at or time.time()) * 1_000_000)
         return f"{enqueued_us:016x}|{self.deliveries}|{self.id}|{self.task}|{body}"
 
+    def entry(self) -> str:
+        """It as it waits in the scheduled set: "<score>|<queue>|<wire>"."""
+        return f"{self.score}|{self.queue}|{self.encode()}"
+
 
 class Header:
     """The plain-text part of a wire message, readable even when the envelope is not."""
@@ -130,6 +193,28 @@ class Header:
             self.deliveries = int(deliveries)
         except ValueError as exc:
             raise DecodeError(f"not a jobs message (bad header): {wire[:120]!r}") from exc
+
+    @staticmethod
+    def describe(wire: bytes) -> str:
+        """"name[id]" from a wire's header alone, for a log line about a message not decoded."""
+        parts = bytes(wire[:400]).split(b"|", 4)
+        if len(parts) < 5:
+            return "an unreadable message"
+        return f"{parts[3].decode('utf-8', 'replace')}[{parts[2].decode('utf-8', 'replace')}]"
+
+
+def parse_entry(entry: bytes) -> tuple[bytes, str, bytes]:
+    """(score, queue, wire) of an entry of the scheduled set or the in-flight hash."""
+    if entry.startswith(b"!"):  # acknowledged as it started (lua/ack_early.lua): the same message
+        entry = entry[1:]
+    score, queue, wire = entry.split(b"|", 2)
+    return score, queue.decode(), wire
+
+
+def parse_handed(element: bytes) -> tuple[int, str, bytes]:
+    """(seq, queue, wire) of a message handed to an idle consumer (lua/lib/deliver.lua)."""
+    seq, queue, wire = element.split(b"|", 2)
+    return int(seq), queue.decode(), wire
 
 
 def decode(wire: str | bytes, queue: str, accept: tuple[str, ...]) -> Message:
@@ -162,7 +247,7 @@ def decode(wire: str | bytes, queue: str, accept: tuple[str, ...]) -> Message:
             expires_in=(env.get("xp") or {}).get("in"),
             retries=env.get("r", 0),
             content_type=content_type,
-            options=env.get("o") or {},
+            options=MessageOptions.from_json(env.get("o") or {}),
             enqueued_at=header.enqueued_at,
             deliveries=header.deliveries,
         )

@@ -5,19 +5,16 @@ never a coin toss at run time."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
+from .definition import TaskDefinition
 from .errors import DuplicateTaskName, NotRegistered
-
-if TYPE_CHECKING:
-    from .task import Task
 
 
 class Registry:
     def __init__(self) -> None:
-        self._tasks: dict[str, Task] = {}
+        self._tasks: dict[str, TaskDefinition] = {}
 
-    def register(self, task: Task) -> None:
+    def register(self, task: TaskDefinition) -> None:
         existing = self._tasks.get(task.name)
         if existing is not None and existing.origin != task.origin:
             raise DuplicateTaskName(
@@ -27,13 +24,18 @@ class Registry:
         # Same origin: the module was imported again (e.g. under another name); keep the newest.
         self._tasks[task.name] = task
 
-    def get(self, name: str) -> Task:
+    def get(self, name: str) -> TaskDefinition:
         try:
             return self._tasks[name]
         except KeyError:
             raise NotRegistered(
                 f"no task is registered as {name!r}; known tasks: {', '.join(sorted(self._tasks)) or 'none'}"
             ) from None
+
+    def find(self, name: str) -> TaskDefinition | None:
+        """The task registered as `name`, or None: a name this process does not import (a task only
+        the workers know) is no error for a sender."""
+        return self._tasks.get(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._tasks

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigurationError
+from .names import check_name, check_priority
 
 ROUTE_KEYS = frozenset({"queue", "priority"})
 
@@ -41,9 +42,6 @@ NO_ROUTE = Route()
 
 
 def _target(value: Any, where: str) -> Route:
-    from .config import check_name
-    from .message import MAX_PRIORITY
-
     if value is None:
         return NO_ROUTE
     if isinstance(value, str):
@@ -57,9 +55,8 @@ def _target(value: Any, where: str) -> Route:
     queue, priority = value.get("queue"), value.get("priority")
     if queue is not None:
         check_name(f"{where} queue", queue)
-    if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)
-                                 or not 0 <= priority <= MAX_PRIORITY):
-        raise ConfigurationError(f"{where}: priority must be an int from 0 to {MAX_PRIORITY}, not {priority!r}")
+    if priority is not None:
+        check_priority(priority, ConfigurationError, f"{where}: priority")
     return Route(queue, priority)
 
 

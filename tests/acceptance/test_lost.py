@@ -11,6 +11,7 @@ from django.core.management.base import CommandError
 from jobs.engine import app as engine_app
 from jobs.engine.message import Message
 from jobs.exceptions import WorkerLostError
+from tests.conftest import wait_dead
 from tests.testapp import tasks
 
 
@@ -147,7 +148,9 @@ def test_a_message_handed_to_a_consumer_of_a_worker_just_killed_is_not_counted_a
     finally:
         events.close()
         r.config_set("notify-keyspace-events", "")
+    children = killed.children()
     killed.kill9()
+    wait_dead(children)  # its consumer dies with it, a moment later (PR_SET_PDEATHSIG)
     result = tasks.whoami.delay()
     assert r.hlen(broker().keys.idle) == 0 and broker().inflight_count() == 1  # handed to the dead one
     start_worker("-c", "1", settings=fast)

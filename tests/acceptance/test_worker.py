@@ -9,8 +9,8 @@ import pytest
 
 from jobs import AsyncResult
 from jobs.engine import app as engine_app
-from jobs.engine.inspect import Inspector
 from jobs.engine.message import Message
+from jobs.engine.monitor import Monitor
 from jobs.exceptions import EncodeError
 from tests.conftest import pid_alive
 from tests.testapp import tasks
@@ -120,7 +120,7 @@ def test_acks_late_false_is_at_most_once(start_worker, r):
     worker.kill9()
     rescuer = start_worker("-c", "1", settings=FAST)
     rescuer.wait_for("had lost its lease .* dead letters")  # its maintenance found the lease run out
-    letter = Inspector(broker()).dead_letter(result.id)
+    letter = Monitor(broker()).dead_letter(result.id)
     assert "acks_late=False" in letter.reason and "not run again" in letter.reason
     assert broker().queue_length("default") == 0 and broker().inflight_count() == 0
     assert r.llen("started:early") == 0  # it never ran a second time
@@ -129,13 +129,13 @@ def test_acks_late_false_is_at_most_once(start_worker, r):
 def test_an_acks_late_false_task_whose_early_ack_is_refused_does_not_run(r):
     """Its lease ran out between the fetch and the start (checked just before): another worker has
     it, so it must not run here, though it never reached its ack (at most once)."""
-    from jobs.engine.worker.handle import Executor
+    from jobs.engine.worker.delivery import DeliveryHandler
 
     app = engine_app.current()
     result = tasks.record_early.delay("refused", 1)
     [delivery] = app.broker.fetch(app.broker.plan(["default"], "t.0.0."), 1, 0).deliveries
     r.hdel(app.broker.keys.inflight, delivery.token)  # as maintain.lua does when the lease runs out
-    assert Executor(app, "test").handle(delivery) is None
+    assert DeliveryHandler(app, "test").handle(delivery) is None
     assert r.llen("refused") == 0 and result.status == "PENDING"
 
 

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from ..connection import redact
+from ..version import __version__
 from .supervisor import Supervisor, WorkerOptions
 
 logger = logging.getLogger("jobs.worker")
@@ -14,8 +15,6 @@ __all__ = ["WorkerOptions", "banner", "run"]
 
 
 def banner(app: Any, options: WorkerOptions) -> str:
-    from ... import __version__
-
     config = app.config
     concurrency = 1 if options.pool == "solo" else options.concurrency
     tasks = list(app.registry)

@@ -33,49 +33,21 @@ import time
 from collections import deque
 from typing import Any
 
+from ..backoff import Backoff
 from ..broker import WAIT_SLICE, Ack, Delivery, Refused
 from ..connection import RETRYABLE
+from ..errors import TimeLimitExceeded
+from ..message import Header, parse_handed
+from ..results import FAILURE
 from .board import Board
-from .handle import Executor, Prepared, report_refused
+from .delivery import DeliveryHandler, Prepared, report_refused
 from .limits import interrupts
+from .runner import AsyncRunner
 
 logger = logging.getLogger("jobs.worker")
 
 #: With prefetch, a finished task's ack waits for the next fetch at most about this long (s).
 ACK_DELAY = 0.05
-
-
-def _describe(delivery: Delivery) -> str:
-    """"name[id]" of a delivery's task, read from its plain-text header only."""
-    parts = bytes(delivery.wire[:400]).split(b"|", 4)
-    if len(parts) < 5:
-        return "an unreadable message"
-    return f"{parts[3].decode('utf-8', 'replace')}[{parts[2].decode('utf-8', 'replace')}]"
-
-
-class Backoff:
-    """Pauses between attempts while Redis fails: 0.1 s doubling to 10 s; one log line when it starts
-    failing and one when it works again, not one per attempt."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self.pause = 0.0
-        self.since = 0.0
-
-    def failed(self, exc: BaseException, stopping: Any = None) -> None:
-        if not self.pause:
-            self.since = time.monotonic()
-            logger.error("%s: Redis call failed (%s: %s); retrying with backoff", self.what,
-                         type(exc).__name__, exc)
-        self.pause = min(max(self.pause * 2, 0.1), 10.0)
-        end = time.monotonic() + self.pause
-        while time.monotonic() < end and not (stopping and stopping()):
-            time.sleep(min(0.1, end - time.monotonic()))
-
-    def ok(self) -> None:
-        if self.pause:
-            logger.warning("%s: Redis works again after %.1fs", self.what, time.monotonic() - self.since)
-            self.pause = 0.0
 
 
 class Consumer:
@@ -90,7 +62,7 @@ class Consumer:
         self.board = board
         self.want = 1 + prefetch
         self.hostname = hostname
-        self.executor = Executor(app, hostname, hard_limits_here, self.broker, interruptible)
+        self.executor = DeliveryHandler(app, hostname, hard_limits_here, self.broker, interruptible)
         self.interruptible = interruptible
         self.stopping = False
         self._wait_link: Any = None
@@ -216,8 +188,6 @@ class Consumer:
 
     def _start_async(self, seq: int, prepared: Prepared) -> None:
         if self.runner is None:
-            from .runner import AsyncRunner
-
             self.runner = AsyncRunner(self.async_concurrency, self.board, self.slot, self._fail_stuck)
         while self.runner.in_flight >= self.async_concurrency:  # prefetched beyond what may run at once
             self.runner.wait_one(1.0)
@@ -225,11 +195,8 @@ class Consumer:
                            functools.partial(self.executor.run_async, prepared))
 
     def _fail_stuck(self, token: str, why: str) -> Any:
-        from ..errors import TimeLimitExceeded
-        from ..results import FAILURE
-
         # The runner's watchdog thread: its own connection, not the consumer's.
-        return Executor(self.app, self.hostname).end_held(token, FAILURE, TimeLimitExceeded(why), why)
+        return DeliveryHandler(self.app, self.hostname).end_held(token, FAILURE, TimeLimitExceeded(why), why)
 
     def _seq_of(self, delivery: Delivery) -> int:
         return int(delivery.token[len(self.prefix):])
@@ -307,10 +274,10 @@ class Consumer:
                 # Handed over by a producer, leased to us under the seq in the entry: the one we
                 # registered with, or (after a lost reply) an earlier registration's, whose lease
                 # is confirmed before it runs.
-                seq, queue, wire = element.split(b"|", 2)
-                fresh = int(seq) == self._registered
+                seq, queue, wire = parse_handed(element)
+                fresh = seq == self._registered
                 self._registered = None
-                delivery = Delivery(f"{self.prefix}{int(seq)}", queue.decode(), wire)
+                delivery = Delivery(f"{self.prefix}{seq}", queue, wire)
                 return False, delivery, self._registered_at if fresh else 0.0
             if self.stopping:
                 self.broker.rewake(key)  # another idle worker may act on it
@@ -373,7 +340,7 @@ class Consumer:
             if d.token in lost:
                 logger.warning("Delivery %s (%s) lost its lease while it waited in this worker (it was frozen or "
                                "cut off from Redis); another worker has it, so it is not run here", d.token,
-                               _describe(d))
+                               Header.describe(d.wire))
         return delivery.token not in lost
 
     def _hand_back(self, buffer: deque[tuple[int, Delivery, float]]) -> None:

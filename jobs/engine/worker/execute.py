@@ -6,7 +6,7 @@
     settle()   notify() (the task's hooks and the events for that outcome, its log line), then
                record(): the Ack that stores the result and, for a retry, schedules the next run in
                the same step. The supervisor, which must never wait on user code, records first
-               and notifies apart (worker/apart.py, handle.Executor.end_held).
+               and notifies apart (worker/apart.py, delivery.DeliveryHandler.end_held).
 
 The worker (handle.py), the supervisor (a task it had to kill) and EAGER mode share these two
 functions, so what a test sees inline is what a worker does.
@@ -22,27 +22,23 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..app import App
 from ..broker import Ack
+from ..connection import RETRYABLE
+from ..definition import TaskDefinition
 from ..errors import HardTimeLimit, Retry, SoftTimeLimitExceeded, Terminated, TimeLimitExceeded
 from ..message import Message
+from ..request import ExceptionInfo, Request, clear_request, set_request
 from ..results import FAILURE, RETRY, REVOKED, SUCCESS, Outcome, format_traceback
 from ..results import encode as encode_result
-from ..task import ExceptionInfo, Request, Task, clear_request, set_request
-from .followup import follow_up
+from ..retry import may_retry
+from .followup import chord_arguments, follow_up
 from .limits import alarms, interrupts
 
 logger = logging.getLogger("jobs.worker")
 
 
-def make_request(message: Message, hostname: str, eager: bool = False) -> Request:
-    return Request(
-        id=message.id, task=message.task, args=message.args, kwargs=message.kwargs,
-        queue=message.queue, eta=message.eta, expires=message.expires, retries=message.retries,
-        delivery_count=message.deliveries + 1, hostname=hostname, is_eager=eager,
-    )
-
-
-def execute(app: Any, task: Task, message: Message, request: Request,
+def execute(app: App, task: TaskDefinition, message: Message, request: Request,
             soft: float | None = None, hard: float | None = None,
             on_start: Callable[[], Callable[[], None] | None] | None = None, interruptible: bool = False) -> Outcome:
     """Run the task's function and capture what happened, never raising. `soft`/`hard` are time
@@ -67,7 +63,7 @@ def execute(app: Any, task: Task, message: Message, request: Request,
                     with alarms(soft, hard):
                         value = task.run(*args, **message.kwargs)
                         if inspect.iscoroutine(value):
-                            value = run_coroutine(value)
+                            value = run_coroutine(app, value)
                     outcome = Outcome(SUCCESS, value)
             finally:
                 if interruptible:
@@ -82,7 +78,7 @@ def execute(app: Any, task: Task, message: Message, request: Request,
     return outcome
 
 
-async def execute_async(app: Any, task: Task, message: Message, request: Request,
+async def execute_async(app: App, task: TaskDefinition, message: Message, request: Request,
                         soft: float | None = None, hard: float | None = None) -> Outcome:
     """execute() for an async task run beside others on a consumer's event loop (runner.py). The
     limits are timers on the loop: the soft one cancels the task (its cleanup runs) and it fails
@@ -99,11 +95,9 @@ async def execute_async(app: Any, task: Task, message: Message, request: Request
         if refused is not None:
             outcome = refused
         else:
-            from .. import app as app_module
-
             coro = task.run(*args, **message.kwargs)
-            if app_module._wrap_coroutine is not None:
-                coro = app_module._wrap_coroutine(coro)
+            if app.wrap_coroutine is not None:
+                coro = app.wrap_coroutine(coro)
             outcome = Outcome(SUCCESS, await _within(coro, soft, hard, f"jobs:{request.id}"))
     except BaseException as exc:
         outcome = _caught(task, message, exc)
@@ -134,21 +128,18 @@ async def _within(coro: Any, soft: float | None, hard: float | None, name: str) 
             timer.cancel()
 
 
-def _arguments(app: Any, message: Message) -> tuple[tuple[Any, ...], Outcome | None]:
+def _arguments(app: App, message: Message) -> tuple[tuple[Any, ...], Outcome | None]:
     """The call's arguments; a chord's callback gets the members' results in front (or the outcome
     it ends with if one failed)."""
-    if "chord_of" not in message.options:
+    if message.options.chord_of is None:
         return message.args, None
-    from ..connection import RETRYABLE
-    from .followup import chord_arguments
-
     try:
         return chord_arguments(app, message)
     except RETRYABLE as exc:  # Redis blinked: read them again in a moment, do not fail
         return message.args, _retry_outcome(exc, 1.0)
 
 
-def _caught(task: Task, message: Message, exc: BaseException) -> Outcome:
+def _caught(task: TaskDefinition, message: Message, exc: BaseException) -> Outcome:
     """What an exception out of a task means."""
     if isinstance(exc, Retry):
         return _retry_outcome(exc.exc or exc, exc.when or 0.0)
@@ -161,17 +152,15 @@ def _caught(task: Task, message: Message, exc: BaseException) -> Outcome:
     raise exc  # KeyboardInterrupt and the like are not the task's
 
 
-def run_coroutine(coro: Any) -> Any:
+def run_coroutine(app: App, coro: Any) -> Any:
     """An `async def` task: run it to the end on an event loop of its own, in this consumer.
 
     A time limit raised while the loop waits (SIGALRM, or the threads pool's injected exception)
     leaves asyncio.run, which cancels the task first, so its `finally` blocks and `async with`
     exits run before the limit is reported. Inside the task, Django's async ORM works as in an
     async view."""
-    from .. import app as app_module
-
-    if app_module._wrap_coroutine is not None:
-        coro = app_module._wrap_coroutine(coro)
+    if app.wrap_coroutine is not None:
+        coro = app.wrap_coroutine(coro)
     return asyncio.run(coro)
 
 
@@ -179,10 +168,8 @@ def _retry_outcome(exc: BaseException, when: float) -> Outcome:
     return Outcome(RETRY, exception=exc, traceback=format_traceback(exc), retry_in=max(0.0, when))
 
 
-def _failure_or_autoretry(task: Task, message: Message, exc: BaseException) -> Outcome:
+def _failure_or_autoretry(task: TaskDefinition, message: Message, exc: BaseException) -> Outcome:
     if task.autoretry_for and isinstance(exc, task.autoretry_for):
-        from ..retry import may_retry
-
         limit = task.retry_kwargs.get("max_retries", task.max_retries)
         if may_retry(message.retries, limit):
             return _retry_outcome(exc, task.retry_countdown(message.retries, task.retry_kwargs.get("countdown")))
@@ -194,14 +181,14 @@ def _with_runtime(outcome: Outcome, runtime: float) -> Outcome:
                    runtime, outcome.retry_in)
 
 
-def settle(app: Any, task: Task, message: Message, request: Request, outcome: Outcome, token: str,
+def settle(app: App, task: TaskDefinition, message: Message, request: Request, outcome: Outcome, token: str,
            hostname: str, store: bool = True) -> Ack | None:
     """Hooks and events for the outcome, then the Ack that records it (None: nothing to record)."""
     notify(app, task, message, request, outcome)
     return record(app, task, message, outcome, token, hostname, store)
 
 
-def notify(app: Any, task: Task, message: Message, request: Request, outcome: Outcome) -> None:
+def notify(app: App, task: TaskDefinition, message: Message, request: Request, outcome: Outcome) -> None:
     """The task's hooks, the signals for the outcome, and its log line: user code, never raising."""
     hooks = app.hooks
     args, kwargs, task_id = message.args, message.kwargs, message.id
@@ -230,7 +217,7 @@ def notify(app: Any, task: Task, message: Message, request: Request, outcome: Ou
     _log(message, outcome)
 
 
-def record(app: Any, task: Task, message: Message, outcome: Outcome, token: str, hostname: str,
+def record(app: App, task: TaskDefinition, message: Message, outcome: Outcome, token: str, hostname: str,
            store: bool = True) -> Ack | None:
     """The Ack that records an outcome: its result, its next run for a retry, what a workflow does
     next. No user code runs here (a ROUTES callable for a workflow's next step aside)."""
@@ -241,12 +228,9 @@ def record(app: Any, task: Task, message: Message, outcome: Outcome, token: str,
         next_run = message.replace(retries=message.retries + 1, eta=None, countdown=outcome.retry_in, deliveries=0,
                                    enqueued_at=0.0)
         retry_delay_ms = int(outcome.retry_in * 1000)
-        retry_member = f"{next_run.score}|{next_run.queue}|{next_run.encode()}"
+        retry_member = next_run.entry()
     payload = extra = ""
-    ignore = message.options.get("ignore_result", task._ignore_result(app.config))
-    if "chord" in message.options:
-        ignore = False  # the callback reads it
-    if store and not ignore:
+    if store and not task.settings(message.options, app.config).ignore_result:
         content_type = task.serializer or app.config.result_serializer
         payload = encode_result(outcome, message.task, content_type, hostname)
     if store:
@@ -280,33 +264,3 @@ def _log(message: Message, outcome: Outcome) -> None:
     else:
         logger.error("Task %s[%s] raised %s after %.4fs\n%s", message.task, message.id,
                      type(outcome.exception).__name__, outcome.runtime, outcome.traceback)
-
-
-def run_eagerly(app: Any, task: Task, message: Message) -> Any:
-    """EAGER mode: the round trip through the serializers, then the task, inline. A retry runs again
-    at once (no waiting in tests), up to max_retries, as Celery's eager mode does."""
-    from ..asyncresult import EagerResult
-    from ..message import decode
-    from ..results import ResultMeta
-    from ..results import decode as decode_result
-
-    config = app.config
-    message = decode(message.encode(), message.queue, config.accept_content)
-    while True:
-        request = make_request(message, "eager", eager=True)
-        outcome = execute(app, task, message, request)
-        settle(app, task, message, request, outcome, "", "eager", store=False)
-        if outcome.status != RETRY:
-            break
-        message = message.replace(retries=message.retries + 1)
-    content_type = task.serializer or config.result_serializer
-    meta: ResultMeta = decode_result(encode_result(outcome, task.name, content_type, "eager"),
-                                     config.accept_content)
-    if meta.status == FAILURE:
-        # Keep the real exception object (with its traceback) rather than the rebuilt copy.
-        meta = ResultMeta(FAILURE, exception=outcome.exception or meta.exception,
-                          traceback=meta.traceback, task=task.name, date_done=meta.date_done, worker="eager")
-        if config.eager_propagates:
-            assert meta.exception is not None
-            raise meta.exception
-    return EagerResult(message.id, task.name, meta)

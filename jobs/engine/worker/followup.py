@@ -1,92 +1,105 @@
-"""The worker's side of workflows (canvas.py): what follows a settled step, applied by lib/ack.lua in
-the same atomic step as its acknowledgement, and the arguments of a chord's callback."""
+"""What else a settled run does, in the same atomic step as its acknowledgement (lib/ack.lua reads
+it): the next step of its chain, its chord's callback once the last member ends, its unique lock
+released, its expiry entry dropped; and, for a chord's callback, the members' results to run with.
+
+Workflows travel in the messages (workflow.py), and the next step's message is made as any other
+(build.py): the worker needs nothing of the client's classes (canvas.py).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..canvas import ChordError, Signature, _members_key
-from ..message import Message
+from ..app import App
+from ..build import message as build_message
+from ..errors import ChordError
+from ..keys import Keys
+from ..message import Message, MessageOptions
 from ..results import FAILURE, READY_STATES, REVOKED, SUCCESS, Outcome
 from ..results import decode as decode_result
 from ..results import encode as encode_result
-from ..serializers import json_dumps, json_loads
+from ..serializers import json_dumps
+from ..workflow import Step
 
 
-def follow_up(app: Any, message: Message, outcome: Outcome, hostname: str) -> str:
-    """The JSON `extra` of a settled run's Ack: what else happens in the same atomic step (see
-    lib/ack.lua). '' for a plain task, and for a retry (the same run goes on)."""
+def follow_up(app: App, message: Message, outcome: Outcome, hostname: str) -> str:
+    """The JSON `extra` of a settled run's Ack ('' for a plain task, and for a retry: the same run
+    goes on)."""
     options = message.options
     if outcome.status not in READY_STATES:
         return ""
     expiring = message.expires is not None or message.expires_in is not None
-    if not (expiring or "chain" in options or "chord" in options or "unique" in options):
+    if not (expiring or options.chain or options.chord or options.unique):
         return ""
-
-    keys = app.broker.keys
+    keys = app.keys
     extra: dict[str, Any] = {}
-    rest = [Signature.from_dict(d) for d in options.get("chain", ())]
-    if rest:
-        failed = outcome if outcome.status != SUCCESS else None
-        if failed is None:
-            try:
-                nxt = rest[0].clone((outcome.value,)).message(
-                    {"chain": [s.to_dict() for s in rest[1:]]} if len(rest) > 1 else None)
-                extra["f"] = [_entry(keys, nxt)]
-            except Exception as exc:  # the value cannot travel as an argument (EncodeError, ...)
-                failed = Outcome(FAILURE, exception=exc, traceback=f"{type(exc).__name__}: {exc}")
-        if failed is not None:
-            extra["r"] = [_failed_result(app, keys, step, failed, message, hostname) for step in rest]
-    if "unique" in options:  # a unique task's run ended: its lock goes (enqueue_unique.lua)
-        extra["u"] = [options["unique"], message.id]
+    if options.chain:
+        extra.update(_chain(app, message, outcome, hostname))
+    if options.unique:  # a unique task's run ended: its lock goes (enqueue_unique.lua)
+        extra["u"] = [options.unique, message.id]
     if expiring:  # its expiry entry is not needed any more (lua/fetch.lua)
         extra["x"] = [keys.expiries, message.id]
-    chord_spec = options.get("chord")
-    if chord_spec:
-        callback = Signature.from_dict(chord_spec["cb"])
-        cb = callback.message({"chord_of": chord_spec["id"], "chord_pass": not callback.immutable})
-        extra["c"] = {"k": f"{keys.base}chord:{chord_spec['id']}", "m": message.id, "n": chord_spec["n"],
+    chord = options.chord
+    if chord is not None:
+        callback = chord.callback
+        cb = _message_of(app, callback, MessageOptions(chord_of=chord.id, chord_pass=not callback.immutable))
+        extra["c"] = {"k": keys.chord_done(chord.id), "m": message.id, "n": chord.size,
                       "t": int(app.config.result_expires * 1000), "f": _entry(keys, cb)}
     return json_dumps(extra)
 
 
-def _entry(keys: Any, message: Message) -> dict[str, Any]:
+def _chain(app: App, message: Message, outcome: Outcome, hostname: str) -> dict[str, Any]:
+    """The next step with this one's result in front, or, after a failure, the failure as the
+    result of every step that will not run."""
+    rest = message.options.chain
+    failed = outcome if outcome.status != SUCCESS else None
+    if failed is None:
+        try:
+            nxt = _message_of(app, rest[0].with_args((outcome.value,)), MessageOptions(chain=rest[1:]))
+            return {"f": [_entry(app.keys, nxt)]}
+        except Exception as exc:  # the value cannot travel as an argument (EncodeError, ...)
+            failed = Outcome(FAILURE, exception=exc, traceback=f"{type(exc).__name__}: {exc}")
+    return {"r": [_failed_result(app, step, failed, message, hostname) for step in rest]}
+
+
+def _message_of(app: App, step: Step, workflow: MessageOptions) -> Message:
+    return build_message(app, step.task, step.args, step.kwargs, step.call_options(), workflow)
+
+
+def _entry(keys: Keys, message: Message) -> dict[str, Any]:
     """A message to send, as lib/ack.lua's enqueue_now takes it (due times and expiries put on
     Redis's clock there)."""
-    wire = message.encode()
     entry: dict[str, Any]
     if message.delayed:
-        entry = {"k": keys.scheduled, "w": keys.wake(message.queue), "s": message.due(), "d": 1,
-                 "m": f"{message.score}|{message.queue}|{wire}"}
+        entry = {"k": keys.scheduled, "w": keys.wake(message.queue), "s": message.due(), "d": 1, "m": message.entry()}
     else:
-        entry = {"k": keys.queue(message.queue), "w": keys.wake(message.queue), "s": message.score, "m": wire}
+        entry = {"k": keys.queue(message.queue), "w": keys.wake(message.queue), "s": message.score,
+                 "m": message.encode()}
     if message.expiry():
         entry["x"] = [keys.expiries, message.id, message.expiry()]
     return entry
 
 
-def _failed_result(app: Any, keys: Any, step: Signature, failed: Outcome, message: Message,
-                   hostname: str) -> list[str]:
+def _failed_result(app: App, step: Step, failed: Outcome, message: Message, hostname: str) -> list[str]:
     why = (f"{failed.traceback or ''}\n(not run: step {message.task}[{message.id}] of its chain "
            f"{'was revoked' if failed.status == REVOKED else 'failed'})")
     outcome = Outcome(FAILURE, exception=failed.exception or ChordError(failed.reason or "revoked"), traceback=why)
     payload = encode_result(outcome, step.task, app.config.result_serializer, hostname)
-    return [keys.result(step.id), keys.done(step.id), payload]
+    return [app.keys.result(step.id or ""), app.keys.done(step.id or ""), payload]
 
 
-def chord_arguments(app: Any, message: Message) -> tuple[tuple[Any, ...], Outcome | None]:
+def chord_arguments(app: App, message: Message) -> tuple[tuple[Any, ...], Outcome | None]:
     """For a chord's callback about to run: its arguments with the members' results in front, or
     the FAILURE it ends with (a member failed, or its result expired) without running."""
-    keys = app.broker.keys
-    stored = app.broker.link.call("GET", _members_key(keys, message.options["chord_of"]))
-    if stored is None:
+    chord_id = message.options.chord_of
+    assert chord_id is not None
+    ids = app.broker.chord_members(chord_id)
+    if ids is None:
         error = ChordError(f"the list of the chord's members has expired (RESULT_EXPIRES); the callback "
                            f"{message.task}[{message.id}] did not run")
         return message.args, Outcome(FAILURE, exception=error, traceback=f"ChordError: {error}")
-    ids = json_loads(stored)
-    raws = app.broker.link.call("MGET", *[keys.result(i) for i in ids])
     values = []
-    for member_id, raw in zip(ids, raws, strict=True):
+    for member_id, raw in zip(ids, app.broker.results(ids), strict=True):
         meta = decode_result(raw, app.config.accept_content) if raw is not None else None
         if meta is None or meta.status != SUCCESS:
             what = ("has no result (expired: RESULT_EXPIRES)" if meta is None
@@ -96,6 +109,6 @@ def chord_arguments(app: Any, message: Message) -> tuple[tuple[Any, ...], Outcom
                                "the callback did not run")
             return message.args, Outcome(FAILURE, exception=error, traceback=f"ChordError: {error}")
         values.append(meta.value)
-    if message.options.get("chord_pass", True):
+    if message.options.chord_pass:
         return (values, *message.args), None
     return message.args, None

@@ -29,12 +29,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ... import __version__
+from ..backoff import Backoff
 from ..connection import RETRYABLE
+from ..version import __version__
 from .apart import Apart
 from .board import Board
-from .consumer import Backoff, Consumer
-from .handle import Executor
+from .consumer import Consumer
+from .delivery import DeliveryHandler
 from .pools import ProcessPool, ThreadPool, describe_status, exited_cleanly
 from .signals import Signals, handled
 from .watch import Watch
@@ -66,7 +67,7 @@ class Supervisor:
         self.board = Board(self.size, options.async_concurrency if options.async_concurrency > 1 else 0)
         self.generation = [0] * self.size
         self.backoff = Backoff("supervisor")
-        self.executor = Executor(app, options.hostname)
+        self.executor = DeliveryHandler(app, options.hostname)
         #: Where the hooks of tasks this supervisor stops run: never on its own loop (apart.py).
         self.apart = Apart(forking=options.pool == "prefork", before_fork=lambda: app.hooks.emit("before_fork"))
         self.watch = Watch(self)

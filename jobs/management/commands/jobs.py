@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from jobs.engine import app as engine_app
 from jobs.engine.connection import TRANSIENT, redact
-from jobs.engine.inspect import Inspector
 from jobs.engine.message import Header
+from jobs.engine.monitor import Monitor
 
 
 def _when(ts: float) -> str:
@@ -39,7 +39,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         app = engine_app.current()
         self.broker = app.broker
-        self.inspector = Inspector(self.broker)
+        self.inspector = Monitor(self.broker)
         try:
             if options["what"] == "status":
                 self.status(app)

@@ -13,9 +13,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs.engine import app as engine_app
-from jobs.engine.config import MAX_PREFETCH, check_name
+from jobs.engine.config import MAX_PREFETCH
 from jobs.engine.errors import ConfigurationError
 from jobs.engine.logs import TaskContextFilter
+from jobs.engine.names import check_name
 from jobs.engine.worker import WorkerOptions, banner, run
 
 

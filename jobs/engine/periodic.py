@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
-from .errors import ConfigurationError
+from .errors import ScheduleError
 
 UTC = dt.timezone.utc
 FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
@@ -103,14 +103,6 @@ def validate_field(field: str, value: str) -> str:
 def _cron(expression: str, start: dt.datetime | None = None) -> croniter:
     """croniter with Celery's reading of day of month with day of week: both must match."""
     return croniter(expression, start, day_or=False)
-
-
-class ScheduleError(ConfigurationError):
-    """A schedule cannot be used; the message says which field and why."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 def zone(name: str) -> zoneinfo.ZoneInfo:

@@ -1,5 +1,6 @@
-"""What operators look at: queues, workers, dead letters. Reads only (dead-letter actions live in
-the broker); the management command and, later, admin pages go through here, not through keys."""
+"""What operators look at: queues, workers, dead letters. Reads only (every change is the broker's);
+the management command and the pages go through here, not through keys. Besides broker.py, the one
+module that talks to Redis itself: it reads what no worker needs."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ class DeadLetter:
                    doc.get("task_id") or doc.get("id", ""))
 
 
-class Inspector:
+class Monitor:
     def __init__(self, broker: Any) -> None:
         self.broker = broker
         self.keys = broker.keys

@@ -18,16 +18,18 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from ..broker import Ack, Delivery, Refused
+from ..app import App
+from ..broker import Ack, Broker, Delivery, Refused
 from ..connection import with_retry
+from ..definition import TaskDefinition
 from ..errors import BrokerUnavailable, DecodeError, NotRegistered
-from ..message import Message, decode
+from ..message import Header, Message, decode
+from ..request import Request
 from ..results import FAILURE, REVOKED, STARTED, Outcome
 from ..results import encode as encode_result
 from ..serializers import json_dumps
-from .execute import execute, execute_async, make_request, notify, record, settle
+from .execute import execute, execute_async, notify, record, settle
 from .followup import follow_up
 
 logger = logging.getLogger("jobs.worker")
@@ -67,9 +69,9 @@ def report_refused(refused: list[Refused], acks: list[Ack], retried: bool) -> No
 class Prepared:
     """A delivery ready to run: decoded, known, not expired, within its rate limit, started."""
 
-    task: Any
+    task: TaskDefinition
     message: Message
-    request: Any
+    request: Request
     token: str
     soft: float | None
     hard: float | None
@@ -79,10 +81,11 @@ class Prepared:
         return inspect.iscoroutinefunction(self.task.fn)
 
 
-class Executor:
-    """Turns a Delivery into a settlement for one consumer (and for the supervisor's kills)."""
+class DeliveryHandler:
+    """Turns a Delivery into its settlement, for one consumer (and, end_held, for the supervisor's
+    kills). Not the task's run itself: execute.py does that."""
 
-    def __init__(self, app: Any, hostname: str, hard_limits_here: bool = False, broker: Any = None,
+    def __init__(self, app: App, hostname: str, hard_limits_here: bool = False, broker: Broker | None = None,
                  interruptible: bool = False) -> None:
         self.app = app
         self.config = app.config
@@ -140,7 +143,7 @@ class Executor:
         except NotRegistered:
             self._unknown(delivery, message)
             return None
-        request = make_request(message, self.hostname)
+        request = Request.of(message, self.hostname)
         self.app.hooks.emit("task_received", request=request)
         token = delivery.token
         if delivery.deadline is not None and time.monotonic() > delivery.deadline:
@@ -154,22 +157,21 @@ class Executor:
             if budgets and self.broker.rate(token, message, budgets) != 0:
                 return None  # over its limit: back in Redis until its turn (or no longer ours)
         config = self.config
-        if not task._acks_late(config) and not self.broker.ack_early(token):
+        settings = task.settings(message.options, config)
+        if not settings.acks_late and not self.broker.ack_early(token):
             logger.warning("Task %s[%s]: delivery %s lost its lease before it started (another worker has the "
                            "task); not run here (acks_late=False: at most once)", message.task, message.id, token)
             return None
-        ignore = message.options.get("ignore_result", task._ignore_result(config))
-        if not ignore and task._track_started(config):
+        if not settings.ignore_result and settings.track_started:
             payload = json_dumps({"status": STARTED, "task": message.task, "worker": self.hostname,
                                   "date_started": time.time()})
             if not self.broker.started(token, message.id, payload):
                 logger.warning("Task %s[%s]: delivery %s no longer holds it (its lease ran out); not "
                                "run here", message.task, message.id, token)
                 return None
-        soft, hard = task.limits(config, message.options)
-        return Prepared(task, message, request, token, soft, hard)
+        return Prepared(task, message, request, token, settings.soft_time_limit, settings.time_limit)
 
-    def _expired(self, task: Any, message: Message, token: str) -> Ack:
+    def _expired(self, task: TaskDefinition, message: Message, token: str) -> Ack:
         logger.warning("Task %s[%s] expired before it started; not run", message.task, message.id)
         self.app.hooks.emit("task_revoked", task_id=message.id, task_name=message.task,
                             reason="expired", terminated=False)
@@ -181,8 +183,8 @@ class Executor:
         """In a rolling deploy the web may be newer than this worker: keep the message and offer it
         again with growing pauses; after UNKNOWN_TASK_GRACE, dead letters."""
         now = time.time()
-        since = message.options.get("unknown_since", now)
-        tries = message.options.get("unknown_tries", 0)
+        since = message.options.unknown_since or now
+        tries = message.options.unknown_tries
         known = ", ".join(self.app.registry) or "none"
         if now - since >= self.config.unknown_task_grace:
             self.bury(delivery, f"task {message.task!r} is not registered in any worker that took it "
@@ -190,7 +192,7 @@ class Executor:
             return
         left = self.config.unknown_task_grace - (now - since)
         delay = max(0.1, min(UNKNOWN_FIRST_DELAY * 2 ** tries, UNKNOWN_MAX_DELAY, left))
-        later = message.replace(options={**message.options, "unknown_since": since, "unknown_tries": tries + 1})
+        later = message.replace(options=message.options.replace(unknown_since=since, unknown_tries=tries + 1))
         self.broker.defer(delivery.token, delay, later)
         logger.error(
             "Task %s[%s] is not registered in this worker; offered again in %gs (kept for up to %gs). "
@@ -214,17 +216,17 @@ class Executor:
         longer held it. The result is recorded first, then the task's hooks and the signals run:
         handed to `apart` (worker/apart.py) if given, so that a hook that blocks (an SMTP server
         that never answers) holds up nothing of the caller's, which is the supervisor's loop."""
-        entry = self.broker.inflight_entry(token)
-        if entry is None:
+        held = self.broker.held(token)
+        if held is None:
             return False
-        _, queue, wire = entry.split(b"|", 2)
+        queue, wire = held
         try:
-            message = decode(wire, queue.decode(), self.accept)
+            message = decode(wire, queue, self.accept)
             task = self.app.registry.get(message.task)
         except (DecodeError, NotRegistered) as exc:
             self.broker.bury(token, f"{why}; and then: {exc}", self.hostname)
             return True
-        request = make_request(message, self.hostname)
+        request = Request.of(message, self.hostname)
         if status == FAILURE:
             assert exception is not None
             outcome = Outcome(FAILURE, exception=exception,
@@ -241,13 +243,12 @@ class Executor:
             notify(self.app, task, message, request, outcome)
         return True
 
-    def task_of(self, token: str) -> Any:
+    def task_of(self, token: str) -> TaskDefinition | None:
         """The task a held delivery is for (None if the token no longer holds one, or it is unknown)."""
-        entry = self.broker.inflight_entry(token)
-        if entry is None:
+        held = self.broker.held(token)
+        if held is None:
             return None
         try:
-            name = entry.split(b"|", 6)[5].decode()
-            return self.app.registry.get(name)
-        except (IndexError, NotRegistered, UnicodeDecodeError):
+            return self.app.registry.find(Header(held[1].decode()).task)
+        except (DecodeError, UnicodeDecodeError):
             return None

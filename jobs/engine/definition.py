@@ -1,0 +1,201 @@
+"""What @task declares: a function, its name, and the options that say how its runs behave.
+
+TaskDefinition is the part of a task that the worker needs: run it, its hooks, retry(), and the
+settings of one run resolved from the call's options, the task's and JOBS's (`settings()`). The
+sending side (delay, apply_async, signatures) is added by jobs.engine.task.Task, a subclass: the
+worker never imports it, so running a task and sending one do not depend on each other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import retry as retry_policy
+from .config import Config
+from .errors import ConfigurationError, MaxRetriesExceededError, Retry
+from .message import MessageOptions
+from .names import check_name, check_priority
+from .options import aware_time, first
+from .ratelimit import interval_ms
+from .request import ExceptionInfo, Request, current_request
+
+
+def _positive_seconds(name: str, key: str, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+        raise ConfigurationError(f"{name}: {key} must be a positive number of seconds, not {value!r}")
+
+
+def _queue(name: str, key: str, value: Any) -> None:
+    if value is not None:
+        check_name(f"queue of task {name}", value, ConfigurationError)
+
+
+def _priority(name: str, key: str, value: Any) -> None:
+    if value is not None:
+        check_priority(value)
+
+
+def _rate_limit(name: str, key: str, value: Any) -> None:
+    if value is not None:
+        interval_ms(value, f"@task {name}")
+
+
+def _anything(name: str, key: str, value: Any) -> None:
+    pass
+
+
+#: The options @task takes, each with its check (task name, option, value); anything else is a
+#: TypeError, so a typo is not silently ignored.
+TASK_OPTIONS: dict[str, Callable[[str, str, Any], None]] = {
+    "name": _anything, "queue": _queue, "priority": _priority, "ignore_result": _anything,
+    "acks_late": _anything, "track_started": _anything, "serializer": _anything, "expires": _anything,
+    "bind": _anything, "base": _anything, "max_retries": _anything, "default_retry_delay": _anything,
+    "autoretry_for": _anything, "retry_kwargs": _anything, "retry_backoff": _anything,
+    "retry_backoff_max": _anything, "retry_jitter": _anything, "time_limit": _positive_seconds,
+    "soft_time_limit": _positive_seconds, "reject_on_worker_lost": _anything, "unique_for": _positive_seconds,
+    "rate_limit": _rate_limit, "rate_limit_key": _anything,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """How one run behaves, as the worker needs it (the call's options > the task's > JOBS)."""
+
+    ignore_result: bool
+    acks_late: bool
+    track_started: bool
+    soft_time_limit: float | None
+    time_limit: float | None
+
+
+class TaskDefinition:
+    """A background task as declared. Subclass jobs.Task (which adds sending) and pass base= to share
+    behaviour between tasks."""
+
+    name: str = ""
+    queue: str | None = None
+    priority: int | None = None
+    ignore_result: bool | None = None
+    acks_late: bool | None = None
+    track_started: bool | None = None
+    serializer: str | None = None
+    expires: float | dt.timedelta | None = None
+    bind: bool = False
+    #: Retries (Celery's names and defaults): how often, how long between, and which exceptions
+    #: retry by themselves.
+    max_retries: int | None = 3
+    default_retry_delay: float = 180.0
+    autoretry_for: tuple[type[BaseException], ...] = ()
+    retry_kwargs: dict[str, Any] = {}
+    retry_backoff: bool | float = False
+    retry_backoff_max: float = 600.0
+    retry_jitter: bool = True
+    #: Seconds; None = JOBS["TIME_LIMIT"] / JOBS["SOFT_TIME_LIMIT"].
+    time_limit: float | None = None
+    soft_time_limit: float | None = None
+    #: If the process running it dies, run it again (True) or fail it with WorkerLostError.
+    reject_on_worker_lost: bool = False
+    #: Seconds: while a run with the same arguments (or unique_key) waits or runs, delay() returns
+    #: it instead of enqueueing another; the lock lives at most this long.
+    unique_for: float | None = None
+    #: "100/m", "10/s", "1000/h" (a number: per second), shared by every worker through Redis;
+    #: rate_limit_key(*args, **kwargs) -> str gives each key its own budget ("10/s per shop").
+    rate_limit: str | float | None = None
+    rate_limit_key: Callable[..., str] | None = None
+
+    def __init__(self, fn: Callable[..., Any], **options: Any) -> None:
+        for key, value in options.items():
+            setattr(self, key, value)
+        self.fn = fn
+        self.name = options.get("name") or f"{fn.__module__}.{fn.__qualname__}"
+        check_name(f"task name of {fn.__module__}.{fn.__qualname__}", self.name, ConfigurationError)
+        for key, check in TASK_OPTIONS.items():
+            check(self.name, key, getattr(self, key, None))
+        if isinstance(self.autoretry_for, type):
+            self.autoretry_for = (self.autoretry_for,)
+        self.autoretry_for = tuple(self.autoretry_for)
+        if self.rate_limit_key is not None and (not callable(self.rate_limit_key) or self.rate_limit is None):
+            raise ConfigurationError(f"{self.name}: rate_limit_key must be a callable taking the task's arguments, "
+                                     "and needs rate_limit (the rate each key gets)")
+        self.origin = f"{fn.__module__}.{fn.__qualname__}"
+        functools.update_wrapper(self, fn)
+
+    def __repr__(self) -> str:
+        return f"<@task {self.name}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.run(*args, **kwargs)
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        if self.bind:
+            return self.fn(self, *args, **kwargs)
+        return self.fn(*args, **kwargs)
+
+    @property
+    def request(self) -> Request | None:
+        """The request being executed in this thread, or None outside of a task run."""
+        return current_request()
+
+    def retry(self, exc: BaseException | None = None, countdown: float | None = None,
+              eta: dt.datetime | None = None, max_retries: int | None = None, throw: bool = True,
+              **_: Any) -> Retry:
+        """Ask the worker to run this task again later: ``raise self.retry(exc=exc, countdown=10)``.
+
+        The worker settles this run with status RETRY and schedules the next one in one step (in
+        Redis, like any countdown). Past max_retries, `exc` is raised (the task fails with it), or
+        MaxRetriesExceededError when there is none."""
+        request = self.request
+        if request is None:
+            raise RuntimeError(f"{self.name}.retry() can only be called while the task runs (bind=True)")
+        limit = self.max_retries if max_retries is None else max_retries
+        if not retry_policy.may_retry(request.retries, limit):
+            if exc is not None:
+                raise exc
+            raise MaxRetriesExceededError(f"{self.name}[{request.id}] was retried {request.retries} times; "
+                                          f"max_retries={limit}")
+        if eta is not None:  # an absolute time, turned into a delay on this worker's clock
+            countdown = aware_time(self.name, eta).timestamp() - dt.datetime.now(dt.timezone.utc).timestamp()
+        when = self.retry_countdown(request.retries, countdown)
+        error = Retry(exc=exc, when=when)
+        if throw:
+            raise error
+        return error
+
+    def retry_countdown(self, retries: int, explicit: float | None = None) -> float:
+        return retry_policy.countdown(
+            retries, explicit=explicit, retry_backoff=self.retry_backoff,
+            retry_backoff_max=self.retry_backoff_max, retry_jitter=self.retry_jitter,
+            default_delay=self.default_retry_delay)
+
+    def settings(self, options: MessageOptions, config: Config) -> RunSettings:
+        """How a run behaves: the call's options (in its message) win over the task's, which win over
+        JOBS's. A chord member keeps its result whatever it says: the callback reads it."""
+        ignore = first(options.ignore_result, self.ignore_result, default=config.ignore_result)
+        return RunSettings(
+            ignore_result=ignore and options.chord is None,
+            acks_late=first(self.acks_late, default=config.acks_late),
+            track_started=first(self.track_started, default=config.track_started),
+            soft_time_limit=first(options.soft_time_limit, self.soft_time_limit, config.soft_time_limit, default=None),
+            time_limit=first(options.time_limit, self.time_limit, config.time_limit, default=None),
+        )
+
+    # -- hooks: override in a base class; an exception in one is logged and changes nothing -----
+
+    def on_success(self, retval: Any, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        pass
+
+    def on_failure(self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                   einfo: ExceptionInfo) -> None:
+        pass
+
+    def on_retry(self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                 einfo: ExceptionInfo) -> None:
+        pass
+
+    def after_return(self, status: str, retval: Any, task_id: str, args: tuple[Any, ...],
+                     kwargs: dict[str, Any], einfo: ExceptionInfo | None) -> None:
+        pass

@@ -1,0 +1,62 @@
+"""The run a task is in: what a bound task sees as `self.request`, and what log records carry.
+
+A context variable, not a thread-local: an async task sees its own request beside the others on its
+event loop, and a sync task's thread sees its own."""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass, field
+from typing import Any
+
+from .message import Message
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What a bound task sees as self.request while it runs."""
+
+    id: str
+    task: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    queue: str | None = None
+    eta: float | None = None
+    expires: float | None = None
+    retries: int = 0
+    delivery_count: int = 1
+    hostname: str | None = None
+    is_eager: bool = False
+
+    @classmethod
+    def of(cls, message: Message, hostname: str, eager: bool = False) -> Request:
+        return cls(id=message.id, task=message.task, args=message.args, kwargs=message.kwargs,
+                   queue=message.queue, eta=message.eta, expires=message.expires, retries=message.retries,
+                   delivery_count=message.deliveries + 1, hostname=hostname, is_eager=eager)
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionInfo:
+    """What on_failure/on_retry get as `einfo` (Celery's name): the exception and its traceback text."""
+
+    exception: BaseException
+    traceback: str
+
+    @property
+    def type(self) -> type[BaseException]:
+        return type(self.exception)
+
+
+_request: contextvars.ContextVar[Request | None] = contextvars.ContextVar("jobs_request", default=None)
+
+
+def current_request() -> Request | None:
+    return _request.get()
+
+
+def set_request(request: Request | None) -> contextvars.Token[Request | None]:
+    return _request.set(request)
+
+
+def clear_request(token: contextvars.Token[Request | None]) -> None:
+    _request.reset(token)
