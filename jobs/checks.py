@@ -27,7 +27,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 def check_redis(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     from .conf import load
     from .engine import app as engine_app
-    from .engine.redis_setup import check
+    from .engine.monitor import Monitor
 
     try:
         config = load()
@@ -36,7 +36,7 @@ def check_redis(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     if config.eager:
         return []
     try:
-        found = check(engine_app.current().broker, config.allow_eviction, timeout=1.0)
+        found = Monitor(engine_app.current().broker).setup_findings(config.allow_eviction, timeout=1.0)
     except TRANSIENT as exc:
         return [Warning(f"Redis at {redact(config.broker_url)} could not be reached to check its setup ({exc}).",
                         hint="Is it running, and is JOBS['BROKER_URL'] right?", id="jobs.W001")]

@@ -26,14 +26,9 @@ def on_failure(task: Any, request: Any, exception: BaseException, traceback: str
     config = app.config
     if not config.error_emails:
         return
-    broker = app.broker
-    key = broker.keys.mail(task.name)
-    interval_ms = int(config.error_email_interval * 1000)
-    count = broker.link.call("INCR", key + ":count")
-    broker.link.call("PEXPIRE", key + ":count", 2 * interval_ms)
-    if not broker.link.call("SET", key, "1", "PX", interval_ms, "NX"):
+    failures = app.broker.mail_throttle(task.name, int(config.error_email_interval * 1000))
+    if not failures:
         return  # a mail for this task went out less than an interval ago; this one is counted
-    failures = int(broker.link.call("GETDEL", key + ":count") or count)
     arguments = f"args={request.args!r} kwargs={request.kwargs!r}"
     if len(arguments) > ARGS_MAX:
         arguments = arguments[:ARGS_MAX] + " ...(cut)"

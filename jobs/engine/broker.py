@@ -415,6 +415,23 @@ class Broker:
     def inflight_count(self) -> int:
         return int(self.link.call("HLEN", self.keys.inflight))
 
+    # -- workers -------------------------------------------------------------------------------
+
+    def record_worker(self, worker_id: str, record: dict[str, Any]) -> None:
+        """What a worker says about itself (monitor.py shows it), for an hour unless said again."""
+        self.link.call("SET", self.keys.worker(worker_id), json_dumps(record), "EX", 3600)
+
+    def forget_worker(self, worker_id: str) -> None:
+        """A worker that stops in order leaves no trace behind (its heartbeat and its record)."""
+        self.link.call("DEL", self.keys.worker(worker_id))
+        self.link.call("ZREM", self.keys.workers, worker_id)
+
+    def mail_throttle(self, task: str, interval_ms: int) -> int:
+        """Count a task's final failure; the failures a mail now stands for, or 0 if one went out
+        less than `interval_ms` ago (lua/mail_throttle.lua)."""
+        keys = [self.keys.mail(task), self.keys.mail_count(task)]
+        return int(scripts.load("mail_throttle")(self.link, keys, [interval_ms]))
+
     # -- beat ----------------------------------------------------------------------------------
 
     def beat_lead(self, beat_id: str, lease_ms: int) -> int:

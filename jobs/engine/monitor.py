@@ -9,6 +9,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.exceptions import ResponseError
+
+from .app import App
+from .broker import Broker
+from .connection import Link
+from .redis_setup import Finding, RedisSetup, findings, parse_info
+
 #: A worker whose heartbeat is older than this is shown as gone.
 ALIVE_SECONDS = 15
 
@@ -45,9 +52,37 @@ class DeadLetter:
 
 
 class Monitor:
-    def __init__(self, broker: Any) -> None:
+    def __init__(self, broker: Broker) -> None:
         self.broker = broker
         self.keys = broker.keys
+
+    def redis_setup(self, timeout: float = 2.0) -> RedisSetup:
+        """What Redis says of its memory policy and persistence (redis_setup.py judges it), on a
+        connection of its own with short timeouts: `manage.py check` must not hang on a Redis that
+        does not answer. Raises the connection's errors if it cannot be reached."""
+        link = Link(self.broker.factory, socket_timeout=timeout, socket_connect_timeout=timeout)
+        try:
+            raw = link.call("INFO", "all")
+            info = parse_info(raw.decode() if isinstance(raw, bytes) else str(raw))
+            snapshots: bool | None
+            try:
+                save = link.call("CONFIG", "GET", "save")
+                snapshots = bool(save and len(save) > 1 and save[1].strip())
+            except ResponseError:  # CONFIG is renamed or refused on managed Redis services
+                snapshots = None
+        finally:
+            link.close()
+        return RedisSetup(
+            version=info.get("redis_version") or info.get("valkey_version", "?"),
+            policy=info.get("maxmemory_policy", "noeviction"),
+            maxmemory=int(info.get("maxmemory", "0") or 0),
+            appendonly=info.get("aof_enabled", "0") == "1",
+            snapshots=snapshots,
+        )
+
+    def setup_findings(self, allow_eviction: bool, timeout: float = 2.0) -> list[Finding]:
+        """What is wrong with this Redis for jobs (redis_setup.py)."""
+        return findings(self.redis_setup(timeout), self.broker.config.broker_url, allow_eviction)
 
     def queues(self) -> dict[str, int]:
         """Queue name -> waiting messages, for every queue that has any."""
@@ -89,7 +124,7 @@ class Monitor:
         [raw] = self.broker.dead_records([dead_id])
         return DeadLetter.parse(raw) if raw else None
 
-    def unserved_routes(self, app: Any) -> dict[str, list[str]]:
+    def unserved_routes(self, app: App) -> dict[str, list[str]]:
         """Queue -> the tasks (and ROUTES patterns) that send to it, for each queue no live worker
         consumes: a routing mistake shows here before the queue fills up. Callable routes are not
         asked (they may depend on arguments)."""

@@ -8,15 +8,15 @@ worker or beat starts, and by `manage.py jobs status`.
 - Persistence (appendonly yes, or RDB snapshots). Without it a restart of Redis loses every queued
   task and every result: a warning, since a development Redis often keeps nothing on disk.
 
-Reads INFO only (and CONFIG GET save, where a managed Redis allows it); changes nothing.
+What Redis says (INFO, and CONFIG GET save where a managed Redis allows it) is read by
+monitor.Monitor.redis_setup(); this module only judges it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from .connection import Link, redact
+from .connection import redact
 
 
 @dataclass(frozen=True)
@@ -46,24 +46,6 @@ def parse_info(text: str) -> dict[str, str]:
     return out
 
 
-def read(link: Link) -> RedisSetup:
-    raw = link.call("INFO", "all")
-    info = parse_info(raw.decode() if isinstance(raw, bytes) else str(raw))
-    snapshots: bool | None
-    try:
-        save = link.call("CONFIG", "GET", "save")
-        snapshots = bool(save and len(save) > 1 and save[1].strip())
-    except Exception:  # CONFIG is renamed or refused on managed Redis services
-        snapshots = None
-    return RedisSetup(
-        version=info.get("redis_version") or info.get("valkey_version", "?"),
-        policy=info.get("maxmemory_policy", "noeviction"),
-        maxmemory=int(info.get("maxmemory", "0") or 0),
-        appendonly=info.get("aof_enabled", "0") == "1",
-        snapshots=snapshots,
-    )
-
-
 def findings(setup: RedisSetup, url: str, allow_eviction: bool = False) -> list[Finding]:
     out = []
     if setup.policy != "noeviction":
@@ -86,13 +68,3 @@ def findings(setup: RedisSetup, url: str, allow_eviction: bool = False) -> list[
             "loses every queued task and every result.",
             "Set `appendonly yes` (and appendfsync everysec or always); see docs/workers.md."))
     return out
-
-
-def check(broker: Any, allow_eviction: bool, timeout: float = 2.0) -> list[Finding]:
-    """Read the Redis of `broker` and say what is wrong with it for jobs. Raises the connection's
-    errors if it cannot be reached."""
-    link = Link(broker.factory, socket_timeout=timeout, socket_connect_timeout=timeout)
-    try:
-        return findings(read(link), broker.config.broker_url, allow_eviction)
-    finally:
-        link.close()

@@ -19,7 +19,6 @@ signal, the consumers are killed and everything they held is handed straight bac
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
@@ -133,8 +132,7 @@ class Supervisor:
         record = {"hostname": o.hostname, "pid": os.getpid(), "queues": o.queues, "pool": o.pool,
                   "concurrency": self.size, "prefetch": o.prefetch, "version": __version__,
                   "started": self._started}
-        broker = self.app.broker
-        broker.link.call("SET", broker.keys.worker(self.worker_id), json.dumps(record), "EX", 3600)
+        self.app.broker.record_worker(self.worker_id, record)
 
     def hand_back(self, tokens: list[str], why: str, lost: bool = False) -> None:
         if not tokens:
@@ -148,10 +146,8 @@ class Supervisor:
             logger.warning("%s: %d unfinished task(s) handed back to their queues", why, count)
 
     def _forget_worker(self) -> None:
-        broker = self.app.broker
         try:
-            broker.link.call("DEL", broker.keys.worker(self.worker_id))
-            broker.link.call("ZREM", broker.keys.workers, self.worker_id)
+            self.app.broker.forget_worker(self.worker_id)
         except RETRYABLE:
             pass
 

@@ -49,11 +49,9 @@ class Command(BaseCommand):
             raise CommandError(f"Redis at {redact(app.config.broker_url)} did not answer: {exc}") from exc
 
     def status(self, app: Any) -> None:
-        from jobs.engine.redis_setup import check
-
         write, broker, inspector = self.stdout.write, self.broker, self.inspector
         write(f"broker   {redact(app.config.broker_url)}  (key prefix {app.config.key_prefix!r})")
-        for finding in check(broker, app.config.allow_eviction):
+        for finding in inspector.setup_findings(app.config.allow_eviction):
             self.stderr.write(f"{finding.level.upper()}: {finding.message} {finding.hint}")
         queues = inspector.queues()
         write("queues   " + (", ".join(f"{name}: {n}" for name, n in queues.items()) or "all empty"))

@@ -122,11 +122,11 @@ def check_redis_or_refuse(app: Any, who: str) -> None:
     JOBS['ALLOW_EVICTION']), and warn about one that keeps nothing on disk. A Redis that cannot be
     reached now is the worker's to wait for (it retries), not a reason to refuse."""
     from jobs.engine.connection import TRANSIENT
-    from jobs.engine.redis_setup import check
+    from jobs.engine.monitor import Monitor
 
     log = logging.getLogger("jobs.worker" if who == "worker" else "jobs.beat")
     try:
-        found = check(app.broker, app.config.allow_eviction)
+        found = Monitor(app.broker).setup_findings(app.config.allow_eviction)
     except TRANSIENT as exc:
         log.warning("could not check the Redis setup (%s); starting anyway", exc)
         return
