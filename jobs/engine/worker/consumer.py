@@ -3,12 +3,15 @@
 Its loop, one Redis round trip per task when busy:
 
     fetch (settling the previous task's ack in the same call) ─► run ─► fetch ...
-        └─ nothing to do: block on the queues' wake lists (BLPOP) until work arrives
+        └─ nothing to do: block on the queues' wake lists (BLPOP) until work arrives (intake.py)
+
+The loop is step(now), one step at a time (a fetch or a wait, or one delivery run), with the clock
+passed in, so tests drive it in-process on a clock of their own.
 
 It takes a task only when it is free (plus `prefetch` more, if asked): no task waits behind a long
 one in a worker that has another slot free. With prefetch, acks of short tasks are sent together
 with the next fetch; once the oldest unsent ack belongs to a task that started more than ACK_DELAY
-ago, pending acks are sent as soon as the current task ends.
+ago, pending acks are sent before the next task starts.
 
 stop() may be called from a signal handler or another thread: it sets a flag and, if the consumer is
 blocked waiting for work, shuts that socket so the wait ends now. A running task is never
@@ -31,16 +34,19 @@ import functools
 import logging
 import time
 from collections import deque
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
+from ..app import App
 from ..backoff import Backoff
-from ..broker import WAIT_SLICE, Ack, Delivery, Refused
+from ..broker import Ack, Delivery, Refused
 from ..connection import RETRYABLE
 from ..errors import TimeLimitExceeded
-from ..message import Header, parse_handed
+from ..message import Header
 from ..results import FAILURE
 from .board import Board
 from .delivery import DeliveryHandler, Prepared, report_refused
+from .intake import Intake
 from .limits import interrupts
 from .runner import AsyncRunner
 
@@ -50,41 +56,46 @@ logger = logging.getLogger("jobs.worker")
 ACK_DELAY = 0.05
 
 
+@dataclass(slots=True)
+class Buffered:
+    seq: int
+    delivery: Delivery
+    held_at: float  # when its lease was last known to be set (monotonic)
+
+
 class Consumer:
-    def __init__(self, app: Any, queues: list[str], slot: int, token_prefix: str, board: Board,
+    def __init__(self, app: App, queues: list[str], slot: int, token_prefix: str, board: Board,
                  prefetch: int, hostname: str, hard_limits_here: bool = False, worker_id: str = "",
                  async_concurrency: int = 1, interruptible: bool = False) -> None:
         self.app = app
         self.broker = app.broker.private()  # never the connection the tasks it runs use
-        self.plan = self.broker.plan(queues, token_prefix, worker_id)
         self.slot = slot
-        self.prefix = token_prefix
         self.board = board
-        self.want = 1 + prefetch
         self.hostname = hostname
-        self.executor = DeliveryHandler(app, hostname, hard_limits_here, self.broker, interruptible)
+        self.handler = DeliveryHandler(app, hostname, hard_limits_here, self.broker, interruptible)
         self.interruptible = interruptible
         self.stopping = False
-        self._wait_link: Any = None
-        self._next_seq = 0
-        self._backoff = Backoff(f"consumer {slot}")
-        self._acks_retried = False
-        self._registered: int | None = None  # the seq it is registered idle with (lib/deliver.lua)
-        self._registered_at = 0.0  # when the fetch that registered it was sent (monotonic)
-        #: Seqs a call whose reply was lost may have taken or been handed (see _fetch); handed back
-        #: after the next call that works, but for any that call delivers.
-        self._orphans: set[int] = set()
-        self._fetch_sent = 0.0  # when the last fetch was sent (monotonic): its leases start after this
+        self.backoff = Backoff(f"consumer {slot}")
+        self.intake = Intake(app, self.broker, queues, slot, token_prefix, board, 1 + prefetch, worker_id,
+                             self.backoff)
         #: A delivery whose lease was last known set longer ago than this is confirmed before it starts.
-        self._fresh = app.config.lease_seconds / 2
+        self.fresh = app.config.lease_seconds / 2
         # --async-concurrency: async tasks run beside each other on a runner (runner.py), which
         # settles and acknowledges them itself; their seqs are on the board until it has.
         self.async_concurrency = async_concurrency
-        self.runner: Any = None
+        self.runner: AsyncRunner | None = None
+        # The loop's state, between steps.
+        self.buffer: deque[Buffered] = deque()
+        self.pending: list[Ack] = []
+        self.pending_hi = 0  # seq after the last delivery whose ack is in `pending`
+        self.pending_since = 0.0  # when the task of the oldest pending ack started
+        self.woken = False
+        self._acks_retried = False
+        self._abandoned = False
 
     def stop(self) -> None:
         self.stopping = True
-        link = self._wait_link
+        link = self.intake.wait_link
         if link is not None:
             link.interrupt()
 
@@ -92,93 +103,116 @@ class Consumer:
         return self.stopping
 
     def run(self) -> None:
-        board, slot = self.board, self.slot
-        board.clear(slot)
-        buffer: deque[tuple[int, Delivery, float]] = deque()  # (seq, delivery, lease known set at)
-        pending: list[Ack] = []
-        pending_hi = 0  # seq after the last delivery whose ack is in `pending`
-        pending_since = 0.0  # when the task of the oldest pending ack started
-        woken = False
-        while True:
-            runner = self.runner
-            if not buffer:
-                if runner is not None and runner.in_flight and (self.stopping or
-                                                                 runner.in_flight >= self.async_concurrency):
-                    # Full (or stopping): send what is done, then wait for a running one to end.
-                    if pending:
-                        pending = self._flush(pending, pending_hi)
-                    runner.wait_one(1.0)
-                    continue
-                if self.stopping:
-                    break
-                got, due_in = self._fetch(pending, woken)
-                if got is None:
-                    continue  # Redis failed; `pending` is kept for the next attempt
-                if pending:
-                    board.release(slot, pending_hi)
-                    pending = []
-                if not got:
-                    # Registered idle: the seq a producer may hand a message to stays held.
-                    board.release(slot, self._next_seq if self._registered is None else self._registered)
-                    woken, handed, held_at = self._wait(due_in)
-                    if handed is not None:
-                        seq = self._seq_of(handed)
-                        if seq < board.held(slot).start:
-                            board.release(slot, seq)  # an older registration's: renewed from now on
-                        buffer.append((seq, handed, held_at))
-                    continue
-                woken = False
-                buffer.extend((self._seq_of(d), d, self._fetch_sent) for d in got)
-                board.reserve(slot, max(self._seq_of(d) for d in got) + 1)
-            seq, delivery, held_at = buffer.popleft()
-            started = time.monotonic()
-            try:
-                if started - held_at > self._fresh and not self._still_held(delivery, buffer):
-                    ack = None  # another worker has it now: not ours to run or to settle
-                elif self.async_concurrency > 1:
-                    prepared = self.executor.prepare(delivery)
-                    if isinstance(prepared, Prepared) and prepared.is_async:
-                        self._start_async(seq, prepared)  # the runner settles and acknowledges it
-                        ack = None
-                    elif isinstance(prepared, Prepared):
-                        ack = self.executor.run(prepared, functools.partial(self._started, seq))
-                    else:
-                        ack = prepared
-                else:
-                    ack = self.executor.handle(delivery, functools.partial(self._started, seq))
-            except RETRYABLE as exc:
-                # Only the steps before the task runs talk to Redis (early ack, STARTED, defer,
-                # dead letters), so trying the delivery again later is safe.
-                board.finish(slot)
-                buffer.appendleft((seq, delivery, held_at))
-                self._backoff.failed(exc, self._is_stopping)
-                if self.stopping:
-                    break  # what is still held goes back by the supervisor or when its lease runs out
-                continue
-            except Exception as exc:  # a bug of ours, not of the task: never loop on it
-                logger.exception("could not handle delivery %s", delivery.token)
-                ack = None
-                self._bury_quietly(delivery, f"internal error in the worker: {type(exc).__name__}: {exc}")
-            board.finish(slot)
-            if ack is not None:
-                if not pending:
-                    pending_since = started
-                pending.append(ack)
-            elif not pending:
-                board.release(slot, seq + 1)  # settled (or handed on) already, or on the runner
-            pending_hi = seq + 1
-            if pending and buffer and (self.stopping or time.monotonic() - pending_since > ACK_DELAY):
-                pending = self._flush(pending, pending_hi)
-            if self.stopping and buffer:
-                pending = self._flush(pending, pending_hi)
-                self._hand_back(buffer)
-                buffer.clear()
-        if self._registered is not None:
-            self._deregister(pending)
-        else:
-            self._flush(pending, pending_hi)
+        self.board.clear(self.slot)
+        while self.step(time.monotonic()):
+            pass
+        self.finish()
 
-    def _started(self, seq: int, task_id: str, soft: float | None, hard: float | None) -> Any:
+    def step(self, now: float) -> bool:
+        """One step at `now` (time.monotonic()): send acks that waited long enough; then run one
+        buffered delivery, or take work (fetch, or wait for it). False once it has stopped."""
+        if self._abandoned:
+            return False
+        if self.pending and self.buffer and (self.stopping or now - self.pending_since > ACK_DELAY):
+            self._flush()
+        if self.stopping and self.buffer:
+            self._hand_back_buffer()
+        if self.buffer:
+            self._run_next(now)
+            return True
+        runner = self.runner
+        if runner is not None and runner.in_flight and (self.stopping or runner.in_flight >= self.async_concurrency):
+            # Full (or stopping): send what is done, then wait for a running one to end.
+            self._flush()
+            runner.wait_one(1.0)
+            return True
+        if self.stopping:
+            return False
+        self._take(now)
+        return True
+
+    def finish(self) -> None:
+        """The loop ended: settle the last acks (and stop being registered idle)."""
+        if self.intake.registered is not None:
+            fetched = self.intake.deregister(self.pending)
+            if fetched is not None:
+                self._report(fetched.refused)
+        else:
+            self._flush()
+
+    # -- taking work -------------------------------------------------------------------------
+
+    def _take(self, now: float) -> None:
+        try:
+            taken = self.intake.fetch(self.pending, self.woken, self.stopping, now)
+        except RETRYABLE as exc:
+            if self.pending:
+                self._acks_retried = True
+            self.backoff.failed(exc, self._is_stopping)
+            return  # `pending` is kept for the next attempt
+        self.backoff.ok()
+        fetched = taken.fetched
+        self._report(fetched.refused)
+        if self.pending:
+            self.board.release(self.slot, self.pending_hi)
+            self.pending = []
+        for task_id, task_name, reason in fetched.revoked:
+            logger.warning("Task %s[%s] %s; not run", task_name, task_id, "was revoked" if reason == "revoked" else reason)
+            self.app.hooks.emit("task_revoked", task_id=task_id, task_name=task_name,
+                                reason="revoked" if reason == "revoked" else "expired", terminated=False)
+        if not fetched.deliveries:
+            self.intake.release_idle()
+            self.woken, handed = self.intake.wait(fetched.next_due, self.stopping)
+            if handed is not None:
+                self.buffer.append(Buffered(self.intake.seq_of(handed.delivery), handed.delivery, handed.held_at))
+            return
+        self.woken = False
+        self.buffer.extend(Buffered(self.intake.seq_of(d), d, taken.sent_at) for d in fetched.deliveries)
+        self.board.reserve(self.slot, max(b.seq for b in self.buffer) + 1)
+
+    # -- running ---------------------------------------------------------------------------
+
+    def _run_next(self, now: float) -> None:
+        item = self.buffer.popleft()
+        try:
+            if now - item.held_at > self.fresh and not self._still_held(item.delivery, now):
+                ack = None  # another worker has it now: not ours to run or to settle
+            else:
+                ack = self._run(item.seq, item.delivery)
+        except RETRYABLE as exc:
+            # Only the steps before the task runs talk to Redis (early ack, STARTED, defer, dead
+            # letters), so trying the delivery again later is safe.
+            self.board.finish(self.slot)
+            self.buffer.appendleft(item)
+            self.backoff.failed(exc, self._is_stopping)
+            self._abandoned = self.stopping  # what it holds goes back by the supervisor, or its lease
+            return
+        except Exception as exc:  # a bug of ours, not of the task: never loop on it
+            logger.exception("could not handle delivery %s", item.delivery.token)
+            ack = None
+            self._bury_quietly(item.delivery, f"internal error in the worker: {type(exc).__name__}: {exc}")
+        self.board.finish(self.slot)
+        if ack is not None:
+            if not self.pending:
+                self.pending_since = now
+            self.pending.append(ack)
+        elif not self.pending:
+            self.board.release(self.slot, item.seq + 1)  # settled (or handed on) already, or on the runner
+        self.pending_hi = item.seq + 1
+
+    def _run(self, seq: int, delivery: Delivery) -> Ack | None:
+        started = functools.partial(self._started, seq)
+        if self.async_concurrency <= 1:
+            return self.handler.handle(delivery, started)
+        prepared = self.handler.prepare(delivery)
+        if not isinstance(prepared, Prepared):
+            return prepared
+        if prepared.is_async:
+            self._start_async(seq, prepared)  # the runner settles and acknowledges it
+            return None
+        return self.handler.run(prepared, started)
+
+    def _started(self, seq: int, task_id: str, soft: float | None, hard: float | None) -> Callable[[], None]:
         """Its task starts: on the board for the supervisor, and armed for its exceptions. Returns
         what execute() calls as the task's function ends."""
         self.board.start(self.slot, seq, task_id, soft, hard)
@@ -192,159 +226,55 @@ class Consumer:
         while self.runner.in_flight >= self.async_concurrency:  # prefetched beyond what may run at once
             self.runner.wait_one(1.0)
         self.runner.submit(seq, prepared.token, prepared.message.task, prepared.message.id, prepared.hard,
-                           functools.partial(self.executor.run_async, prepared))
+                           functools.partial(self.handler.run_async, prepared))
 
-    def _fail_stuck(self, token: str, why: str) -> Any:
+    def _fail_stuck(self, token: str, why: str) -> bool:
         # The runner's watchdog thread: its own connection, not the consumer's.
         return DeliveryHandler(self.app, self.hostname).end_held(token, FAILURE, TimeLimitExceeded(why), why)
 
-    def _seq_of(self, delivery: Delivery) -> int:
-        return int(delivery.token[len(self.prefix):])
-
-    def _deregister(self, pending: list[Ack]) -> None:
-        """Stop being idle-registered (with the last acks): a message a producer handed over just
-        now goes back to its queue. If Redis cannot be reached, the supervisor hands back what the
-        board still holds, or the lease runs out."""
-        try:
-            fetched = self.broker.fetch(self.plan, 0, self._next_seq, False, pending,
-                                        registered_seq=self._registered, register=False)
-        except RETRYABLE:
-            return
-        self._registered = None
-        self._refused(fetched.refused, pending)
-        self._orphans.update(self._seq_of(d) for d in fetched.deliveries)
-        self._hand_back_orphans(())
-
-    def _fetch(self, pending: list[Ack], woken: bool) -> tuple[list[Delivery] | None, float | None]:
-        first = self._next_seq
-        self._next_seq += self.want  # seqs are never reused, even if the call fails
-        self.board.reserve(self.slot, self._next_seq)
-        self._fetch_sent = time.monotonic()
-        register = not self.stopping
-        try:
-            # Spin for the reply only when idle work just arrived (latency counts); a busy consumer
-            # sleeps in recv and leaves the CPU to Redis and its siblings.
-            fetched = self.broker.fetch(self.plan, self.want, first, woken, pending, spin=woken,
-                                        registered_seq=self._registered, register=register)
-        except RETRYABLE as exc:
-            # The call may have run in Redis and only its reply been lost. Then it took messages
-            # (leased to seqs first...), or registered this consumer idle under `first`, where a
-            # producer may hand it a message; and a message handed over for an earlier
-            # registration may have been taken from the inbox. Assume all of it: registered (the
-            # next fetch unregisters, or returns what was handed over), and those seqs orphaned
-            # (handed back to their queues after the next call that works).
-            self._orphans.update(range(first, first + self.want))
-            if self._registered is not None:
-                self._orphans.add(self._registered)
-            self._registered = first if register else None
-            self._registered_at = self._fetch_sent
-            if pending:
-                self._acks_retried = True
-            self._backoff.failed(exc, self._is_stopping)
-            return None, None
-        self._registered = first if fetched.registered else None
-        self._registered_at = self._fetch_sent
-        if self._orphans:
-            self._hand_back_orphans(fetched.deliveries)
-        self._backoff.ok()
-        self._refused(fetched.refused, pending)
-        for task_id, task_name, reason in fetched.revoked:
-            logger.warning("Task %s[%s] %s; not run", task_name, task_id,
-                           "was revoked" if reason == "revoked" else reason)
-            self.app.hooks.emit("task_revoked", task_id=task_id, task_name=task_name,
-                                reason="revoked" if reason == "revoked" else "expired", terminated=False)
-        return fetched.deliveries, fetched.next_due
-
-    def _wait(self, due_in: float | None = None) -> tuple[bool, Delivery | None, float]:
-        """Block until woken, handed a message, or the next scheduled message is due (then fetch
-        promotes it). Returns (woken by a wake token, the message handed over or None, and when
-        its lease was known to be set: 0 if it must be confirmed before it runs)."""
-        link = self.broker.wait_link()
-        self._wait_link = link
-        registered = self._registered is not None
-        try:
-            link.connect()  # so that stop() has a socket to shut, even before the first wait
-            if self.stopping:
-                return False, None, 0.0
-            popped = self.broker.wait(self.plan, WAIT_SLICE if due_in is None else due_in, registered)
-            if popped is None:
-                return False, None, 0.0
-            key, element = popped
-            if registered and key.decode() == self.plan.inbox:
-                # Handed over by a producer, leased to us under the seq in the entry: the one we
-                # registered with, or (after a lost reply) an earlier registration's, whose lease
-                # is confirmed before it runs.
-                seq, queue, wire = parse_handed(element)
-                fresh = seq == self._registered
-                self._registered = None
-                delivery = Delivery(f"{self.prefix}{seq}", queue, wire)
-                return False, delivery, self._registered_at if fresh else 0.0
-            if self.stopping:
-                self.broker.rewake(key)  # another idle worker may act on it
-                return False, None, 0.0
-            return True, None, 0.0
-        except RETRYABLE as exc:
-            if registered:  # the reply lost may have carried a message handed over: see _fetch
-                self._orphans.add(self._registered or 0)
-            if not self.stopping:
-                self._backoff.failed(exc, self._is_stopping)
-            return False, None, 0.0
-        finally:
-            self._wait_link = None
-
-    def _hand_back_orphans(self, delivered: list[Delivery] | tuple[()]) -> None:
-        """Hand back to their queues the messages a call whose reply was lost may have leased to
-        this consumer (but for those a later call delivered after all): at once, instead of when
-        their leases run out, and not counted as lost deliveries. Idempotent: only tokens still in
-        flight move."""
-        seqs = self._orphans - {self._seq_of(d) for d in delivered}
-        self._orphans = set()
-        if not seqs:
-            return
-        try:
-            count = self.broker.requeue([f"{self.prefix}{seq}" for seq in sorted(seqs)], forget=False)
-        except RETRYABLE:
-            self._orphans = seqs  # next time; meanwhile their leases bound the wait
-            return
-        if count:
-            logger.warning("%d message(s) taken by a call whose reply was lost went back to their queues", count)
-
-    def _flush(self, pending: list[Ack], hi: int) -> list[Ack]:
-        """Send pending acks now; kept for the next attempt while Redis fails."""
-        while pending:
-            try:
-                self._refused(self.broker.ack(pending), pending)
-                self._backoff.ok()
-                break
-            except RETRYABLE as exc:
-                self._acks_retried = True
-                if self.stopping and self._backoff.pause >= 10.0:
-                    logger.error("giving up on %d acks; their tasks will run again when their leases "
-                                 "run out", len(pending))
-                    break
-                self._backoff.failed(exc)
-        self.board.release(self.slot, hi)
-        return []
-
-    def _still_held(self, delivery: Delivery, buffer: deque[tuple[int, Delivery, float]]) -> bool:
+    def _still_held(self, delivery: Delivery, now: float) -> bool:
         """Ask Redis whether this delivery (and what waits behind it) still holds its lease, and
         renew those that do. The ones that do not are dropped: their leases ran out while this
         consumer could not renew them (frozen, or cut off from Redis), and another worker has, or
         will have, run them."""
-        waiting = list(buffer)
-        lost = self.broker.confirm([delivery.token, *(d.token for _, d, _ in waiting)])
-        now = time.monotonic()
-        buffer.clear()
-        buffer.extend((seq, d, now) for seq, d, _ in waiting if d.token not in lost)
-        for d in (delivery, *(d for _, d, _ in waiting)):
+        waiting = list(self.buffer)
+        lost = self.broker.confirm([delivery.token, *(b.delivery.token for b in waiting)])
+        self.buffer = deque(Buffered(b.seq, b.delivery, now) for b in waiting if b.delivery.token not in lost)
+        for d in (delivery, *(b.delivery for b in waiting)):
             if d.token in lost:
                 logger.warning("Delivery %s (%s) lost its lease while it waited in this worker (it was frozen or "
                                "cut off from Redis); another worker has it, so it is not run here", d.token,
                                Header.describe(d.wire))
         return delivery.token not in lost
 
-    def _hand_back(self, buffer: deque[tuple[int, Delivery, float]]) -> None:
-        tokens = [d.token for _, d, _ in buffer]
+    # -- settling ----------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        """Send pending acks now; kept for the next attempt while Redis fails."""
+        while self.pending:
+            try:
+                self._report(self.broker.ack(self.pending))
+                self.backoff.ok()
+                break
+            except RETRYABLE as exc:
+                self._acks_retried = True
+                if self.stopping and self.backoff.pause >= 10.0:
+                    logger.error("giving up on %d acks; their tasks will run again when their leases "
+                                 "run out", len(self.pending))
+                    break
+                self.backoff.failed(exc)
+        self.pending = []
+        self.board.release(self.slot, self.pending_hi)
+
+    def _report(self, refused: list[Refused]) -> None:
+        retried, self._acks_retried = self._acks_retried, False
+        if refused:
+            report_refused(refused, self.pending, retried)
+
+    def _hand_back_buffer(self) -> None:
+        """Stopping: what was taken but not started goes back to its queue now."""
+        tokens = [b.delivery.token for b in self.buffer]
+        self.buffer.clear()
         try:
             self.broker.requeue(tokens)
         except RETRYABLE:
@@ -353,12 +283,7 @@ class Consumer:
 
     def _bury_quietly(self, delivery: Delivery, reason: str) -> None:
         try:
-            self.executor.bury(delivery, reason)
+            self.handler.bury(delivery, reason)
         except RETRYABLE:
             logger.error("could not move delivery %s to the dead letters; it returns when its lease "
                          "runs out", delivery.token)
-
-    def _refused(self, refused: list[Refused], acks: list[Ack]) -> None:
-        retried, self._acks_retried = self._acks_retried, False
-        if refused:
-            report_refused(refused, acks, retried)

@@ -36,7 +36,7 @@ from .board import Board
 from .consumer import Consumer
 from .delivery import DeliveryHandler
 from .pools import ProcessPool, ThreadPool, describe_status, exited_cleanly
-from .signals import Signals, handled
+from .shutdown import NOW, STOPPING, Shutdown, Signals, handled
 from .watch import Watch
 
 logger = logging.getLogger("jobs.worker")
@@ -74,7 +74,7 @@ class Supervisor:
         self._next_maintain = 0.0
         self._next_record = 0.0
         self._started = time.time()
-        self._stop_deadline: float | None = None
+        self.shutdown = Shutdown(options.shutdown_timeout)
         self._born = [0.0] * self.size  # when each slot's consumer was started
         self._respawn_at: dict[int, float] = {}  # slot -> when to start a new consumer
         self._quick_deaths = [0] * self.size
@@ -185,20 +185,17 @@ class Supervisor:
                 for slot, status in pool.reap():
                     self._ended(pool, slot, status, now)
                 for slot, when in list(self._respawn_at.items()):
-                    if now >= when and self._stop_deadline is None:
+                    if now >= when and not self.shutdown.begun:
                         del self._respawn_at[slot]
                         self._start(pool, slot)
-                if signals.warm and self._stop_deadline is None:
-                    logger.warning("Warm shutdown: no new tasks; waiting up to %gs for running ones "
-                                   "(signal again for a cold shutdown)", self.options.shutdown_timeout)
-                    self._stop_deadline = now + self.options.shutdown_timeout
+                phase = self.shutdown.phase(signals, now)
+                if phase == STOPPING:
                     pool.request_stop()
-                if self._stop_deadline is not None:
-                    if pool.alive() == 0:
-                        break
-                    if signals.cold or now >= self._stop_deadline:
-                        self._kill(pool, "cold shutdown" if signals.cold else "shutdown timeout", signals)
-                        break
+                if phase == NOW:
+                    self._kill(pool, self.shutdown.why, signals)
+                    break
+                if self.shutdown.begun and pool.alive() == 0:
+                    break
                 wake = min([self.duties(now), self.watch.check(), self.apart.check(), *self._respawn_at.values()])
                 signals.sleep(max(0.0, min(wake - time.monotonic(), TICK)))
 
@@ -209,7 +206,7 @@ class Supervisor:
         pool.start(slot, self.prefix(slot))
 
     def _ended(self, pool: Any, slot: int, status: int, now: float) -> None:
-        stopping = self._stop_deadline is not None
+        stopping = self.shutdown.begun
         if not stopping or not exited_cleanly(status):
             self.watch.ended(slot, describe_status(status), clean=exited_cleanly(status))
         else:
@@ -246,18 +243,14 @@ class Supervisor:
         def supervise() -> None:
             while not stop.is_set():
                 now = time.monotonic()
-                if signals.warm and self._stop_deadline is None:
-                    logger.warning("Warm shutdown: no new tasks; waiting up to %gs for the running one "
-                                   "(signal again for a cold shutdown)", self.options.shutdown_timeout)
-                    self._stop_deadline = now + self.options.shutdown_timeout
-                if self._stop_deadline is not None and (signals.cold or now >= self._stop_deadline):
-                    self.hand_back(self.held(0), "cold shutdown" if signals.cold else "shutdown timeout")
+                if self.shutdown.phase(signals, now) == NOW:
+                    self.hand_back(self.held(0), self.shutdown.why)
                     self._forget_worker()
                     logging.shutdown()
                     os._exit(1)  # the task in the main thread cannot be interrupted otherwise
                 next_duty = min(self.duties(now), self.watch.check(), self.apart.check())
-                if self._stop_deadline is not None:
-                    next_duty = min(next_duty, self._stop_deadline)
+                if self.shutdown.deadline is not None:
+                    next_duty = min(next_duty, self.shutdown.deadline)
                 wake.wait(max(0.0, min(next_duty - time.monotonic(), TICK)))
                 wake.clear()
 

@@ -1,12 +1,18 @@
-"""Signal handling for the worker's main thread: handlers only count signals and wake the loop.
+"""How a worker stops: signal handling for its main thread, and the shutdown policy, written once
+for every pool.
 
-The first SIGTERM or SIGINT asks for a warm shutdown, the second for a cold one. The loop, not the
-handler, acts on them, so nothing complicated ever runs inside a signal handler. The handlers are
-installed by a context manager that puts the previous ones back.
+Handlers only count signals and wake the loop; the loop, not the handler, acts on them, so nothing
+complicated ever runs inside a signal handler. The handlers are installed by a context manager that
+puts the previous ones back.
+
+The policy (Shutdown) prefers a duplicate to a loss: the first SIGTERM or SIGINT stops taking tasks
+and gives the running ones `--shutdown-timeout` to finish (warm); the second signal, or the end of
+that time, stops them now (cold), and everything they held goes straight back to its queue.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import signal
@@ -51,6 +57,39 @@ class Signals:
     def close(self) -> None:
         os.close(self._read)
         os.close(self._write)
+
+
+logger = logging.getLogger("jobs.worker")
+
+RUNNING, STOPPING, WAITING, NOW = "running", "stopping", "waiting", "now"
+
+
+class Shutdown:
+    """Where a worker is in its shutdown, from the signals it got and the time."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.deadline: float | None = None
+        self.why = ""
+
+    @property
+    def begun(self) -> bool:
+        return self.deadline is not None
+
+    def phase(self, signals: Signals, now: float) -> str:
+        """RUNNING; STOPPING (warm shutdown begins now: stop taking tasks); WAITING (for the running
+        ones to finish); NOW (the second signal, or the time is up: stop them, hand back, `why`)."""
+        if self.deadline is None:
+            if not signals.warm:
+                return RUNNING
+            logger.warning("Warm shutdown: no new tasks; waiting up to %gs for running ones (signal again for a "
+                           "cold shutdown)", self.timeout)
+            self.deadline = now + self.timeout
+            return STOPPING
+        if signals.cold or now >= self.deadline:
+            self.why = "cold shutdown" if signals.cold else "shutdown timeout"
+            return NOW
+        return WAITING
 
 
 @contextmanager

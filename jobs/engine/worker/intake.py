@@ -1,0 +1,160 @@
+"""How a consumer takes work: its fetch (which also settles its acks), and, when there is none, its
+wait, registered idle so that a producer can hand it the next message directly (lib/deliver.lua).
+
+Every call here may run in Redis and lose its reply. The rules that keep that safe:
+- a failed fetch is assumed to have done all it could: taken messages (leased to its seqs), or
+  registered this consumer idle (a producer may hand it a message under that seq). The next fetch
+  unregisters, or returns what was handed over; the seqs the lost call may have used are handed back
+  to their queues after the next call that works (not counted as lost deliveries), but for any
+  that call delivered;
+- each message handed over carries its seq (its token), so one that arrives late is settled under
+  the right token; one not for the registration the consumer waits with is confirmed before it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ..app import App
+from ..backoff import Backoff
+from ..broker import WAIT_SLICE, Ack, Broker, Delivery, Fetched, FetchPlan
+from ..connection import RETRYABLE, Link
+from ..message import parse_handed
+from .board import Board
+
+logger = logging.getLogger("jobs.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What a fetch brought: deliveries (and when their leases were set), or none and when the next
+    scheduled message is due."""
+
+    fetched: Fetched
+    sent_at: float  # monotonic, just before the call: their leases were set after this
+
+
+@dataclass(frozen=True, slots=True)
+class Handed:
+    """A message a producer handed over while the consumer waited."""
+
+    delivery: Delivery
+    held_at: float  # when its lease was known to be set (0: confirm it before it runs)
+
+
+class Intake:
+    def __init__(self, app: App, broker: Broker, queues: list[str], slot: int, prefix: str, board: Board,
+                 want: int, worker_id: str, backoff: Backoff) -> None:
+        self.app = app
+        self.broker = broker
+        self.plan: FetchPlan = broker.plan(queues, prefix, worker_id)
+        self.slot = slot
+        self.prefix = prefix
+        self.board = board
+        self.want = want
+        self.backoff = backoff
+        self.next_seq = 0
+        self.registered: int | None = None  # the seq it is registered idle with (lib/deliver.lua)
+        self._registered_at = 0.0
+        #: Seqs a call whose reply was lost may have taken or been handed (see the module docstring).
+        self._orphans: set[int] = set()
+        self.wait_link: Link | None = None  # while blocked: stop() shuts it
+
+    def seq_of(self, delivery: Delivery) -> int:
+        return int(delivery.token[len(self.prefix):])
+
+    def fetch(self, pending: list[Ack], woken: bool, stopping: bool, now: float) -> Taken:
+        """Settle `pending`, take up to `want` messages (or register idle, unless stopping). Raises
+        RETRYABLE when Redis fails, having assumed the worst of the lost call."""
+        first = self.next_seq
+        self.next_seq += self.want  # seqs are never reused, even if the call fails
+        self.board.reserve(self.slot, self.next_seq)
+        register = not stopping
+        try:
+            # Spin for the reply only when idle work just arrived (latency counts); a busy consumer
+            # sleeps in recv and leaves the CPU to Redis and its siblings.
+            fetched = self.broker.fetch(self.plan, self.want, first, woken, pending, spin=woken,
+                                        registered_seq=self.registered, register=register)
+        except RETRYABLE:
+            self._orphans.update(range(first, first + self.want))
+            if self.registered is not None:
+                self._orphans.add(self.registered)
+            self.registered = first if register else None
+            self._registered_at = now
+            raise
+        self.registered = first if fetched.registered else None
+        self._registered_at = now
+        if self._orphans:
+            self.hand_back_orphans(fetched.deliveries)
+        return Taken(fetched, now)
+
+    def release_idle(self) -> None:
+        """Nothing was taken: the board holds only the seq a producer may hand a message to."""
+        self.board.release(self.slot, self.next_seq if self.registered is None else self.registered)
+
+    def wait(self, due_in: float | None, stopping: bool) -> tuple[bool, Handed | None]:
+        """Block until woken, handed a message, or the next scheduled message is due (then a fetch
+        promotes it). Returns (woken by a wake token, the message handed over or None)."""
+        link = self.broker.wait_link()
+        self.wait_link = link
+        registered = self.registered is not None
+        try:
+            link.connect()  # so that stop() has a socket to shut, even before the first wait
+            if stopping:
+                return False, None
+            popped = self.broker.wait(self.plan, WAIT_SLICE if due_in is None else due_in, registered)
+            if popped is None:
+                return False, None
+            key, element = popped
+            if registered and key.decode() == self.plan.inbox:
+                seq, queue, wire = parse_handed(element)
+                fresh = seq == self.registered
+                self.registered = None
+                delivery = Delivery(f"{self.prefix}{seq}", queue, wire)
+                if seq < self.board.held(self.slot).start:
+                    self.board.release(self.slot, seq)  # an older registration's: renewed from now on
+                return False, Handed(delivery, self._registered_at if fresh else 0.0)
+            if stopping:
+                self.broker.rewake(key)  # another idle worker may act on it
+                return False, None
+            return True, None
+        except RETRYABLE as exc:
+            if registered:  # the lost reply may have carried a message handed over
+                self._orphans.add(self.registered or 0)
+            if not stopping:
+                self.backoff.failed(exc)
+            return False, None
+        finally:
+            self.wait_link = None
+
+    def deregister(self, pending: list[Ack]) -> Fetched | None:
+        """Stop being registered idle, settling the last acks: a message a producer handed over just
+        now goes back to its queue. None if Redis could not be reached (the supervisor hands back
+        what the board still holds, or the leases run out)."""
+        try:
+            fetched = self.broker.fetch(self.plan, 0, self.next_seq, False, pending,
+                                        registered_seq=self.registered, register=False)
+        except RETRYABLE:
+            return None
+        self.registered = None
+        self._orphans.update(self.seq_of(d) for d in fetched.deliveries)
+        self.hand_back_orphans(())
+        return fetched
+
+    def hand_back_orphans(self, delivered: list[Delivery] | tuple[()]) -> None:
+        """Hand back to their queues the messages a call whose reply was lost may have leased to
+        this consumer (but for those a later call delivered after all): at once, instead of when
+        their leases run out, and not counted as lost deliveries. Idempotent: only tokens still in
+        flight move."""
+        seqs = self._orphans - {self.seq_of(d) for d in delivered}
+        self._orphans = set()
+        if not seqs:
+            return
+        try:
+            count = self.broker.requeue([f"{self.prefix}{seq}" for seq in sorted(seqs)], forget=False)
+        except RETRYABLE:
+            self._orphans = seqs  # next time; meanwhile their leases bound the wait
+            return
+        if count:
+            logger.warning("%d message(s) taken by a call whose reply was lost went back to their queues", count)
