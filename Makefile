@@ -60,7 +60,9 @@ screenshots: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[lint]'
 	$(PY) -m ruff check --line-length 120 --select E,F,W,B,I --extend-exclude '*/migrations/*' jobs tests scripts example_project benchmarks
+	$(PY) -m ruff check --select C901 --config 'lint.mccabe.max-complexity=12' --extend-exclude '*/migrations/*' jobs
 	$(PY) -m mypy jobs
+	$(PY) -m mypy --strict jobs/engine
 
 clean:
 	rm -rf $(VENV) .venv-* var build *.egg-info example_project/db.sqlite3

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -50,39 +51,60 @@ def load() -> Config:
     return Config(**values)
 
 
-def _coerce(key: str, value: Any) -> Any:
-    kind = _FIELDS[key].type
-    if key == "ACCEPT_CONTENT":
-        if isinstance(value, str) or not all(isinstance(v, str) for v in value):
-            raise ConfigurationError("JOBS['ACCEPT_CONTENT'] must be a list of content type names, e.g. ['json']")
-        return tuple(value)
-    if key in ("TIME_LIMIT", "SOFT_TIME_LIMIT") and value is None:
+SECONDS = {"RESULT_EXPIRES", "LEASE_SECONDS", "ENQUEUE_TIMEOUT", "WORKER_SHUTDOWN_TIMEOUT", "UNKNOWN_TASK_GRACE",
+           "TIME_LIMIT", "SOFT_TIME_LIMIT", "ERROR_EMAIL_INTERVAL", "BEAT_LEASE_SECONDS"}
+
+
+def _seconds(key: str, value: Any) -> Any:
+    if value is None and key in ("TIME_LIMIT", "SOFT_TIME_LIMIT"):
         return None
-    if key == "BEAT_SCHEDULE":
+    if hasattr(value, "total_seconds"):
+        return value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"JOBS[{key!r}] must be a number of seconds or a timedelta, not {value!r}")
+    return float(value)
+
+
+def _content_types(key: str, value: Any) -> Any:
+    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+        raise ConfigurationError("JOBS['ACCEPT_CONTENT'] must be a list of content type names, e.g. ['json']")
+    return tuple(value)
+
+
+def _dict(what: str) -> Callable[[str, Any], Any]:
+    def check(key: str, value: Any) -> Any:
         if not isinstance(value, dict):
-            raise ConfigurationError("JOBS['BEAT_SCHEDULE'] must be a dict: name -> {'task': ..., 'schedule': ...}")
+            raise ConfigurationError(f"JOBS[{key!r}] must be {what}")
         return value
-    if key in ("RESULT_EXPIRES", "LEASE_SECONDS", "ENQUEUE_TIMEOUT", "WORKER_SHUTDOWN_TIMEOUT",
-               "UNKNOWN_TASK_GRACE", "TIME_LIMIT", "SOFT_TIME_LIMIT", "ERROR_EMAIL_INTERVAL",
-               "BEAT_LEASE_SECONDS"):
-        if hasattr(value, "total_seconds"):
-            return value.total_seconds()
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigurationError(f"JOBS[{key!r}] must be a number of seconds or a timedelta, not {value!r}")
-        return float(value)
-    expected = {"bool": bool, "str": str, "int": int}.get(str(kind))
-    if expected is bool and not isinstance(value, bool):
-        raise ConfigurationError(f"JOBS[{key!r}] must be True or False, not {value!r}")
-    if expected is str and not isinstance(value, str):
-        raise ConfigurationError(f"JOBS[{key!r}] must be a string, not {value!r}")
-    if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ConfigurationError(f"JOBS[{key!r}] must be an integer, not {value!r}")
-    if key == "WORKER_CONCURRENCY" and value is not None and (
-        isinstance(value, bool) or not isinstance(value, int) or value < 1
-    ):
+    return check
+
+
+def _concurrency(key: str, value: Any) -> Any:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ConfigurationError(f"JOBS['WORKER_CONCURRENCY'] must be a positive integer or None, not {value!r}")
-    if key == "BROKER_OPTIONS" and not isinstance(value, dict):
-        raise ConfigurationError("JOBS['BROKER_OPTIONS'] must be a dict of redis-py connection options")
+    return value
+
+
+#: Keys whose values need more than a type check: turned into what Config takes, or refused.
+_SPECIAL: dict[str, Callable[[str, Any], Any]] = {
+    **{key: _seconds for key in SECONDS},
+    "ACCEPT_CONTENT": _content_types,
+    "BEAT_SCHEDULE": _dict("a dict: name -> {'task': ..., 'schedule': ...}"),
+    "BROKER_OPTIONS": _dict("a dict of redis-py connection options"),
+    "WORKER_CONCURRENCY": _concurrency,
+}
+_TYPES = {"bool": (bool, "True or False"), "str": (str, "a string"), "int": (int, "an integer")}
+
+
+def _coerce(key: str, value: Any) -> Any:
+    special = _SPECIAL.get(key)
+    if special is not None:
+        return special(key, value)
+    expected = _TYPES.get(str(_FIELDS[key].type))
+    if expected is not None:
+        kind, what = expected
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigurationError(f"JOBS[{key!r}] must be {what}, not {value!r}")
     return value
 
 

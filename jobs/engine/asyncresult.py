@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from .app import App, current
@@ -27,7 +29,7 @@ class AsyncResult:
         self._app = app
         self._meta: ResultMeta | None = None
         #: In a workflow, the result of the step before (a chain), or the members' GroupResult (a chord).
-        self.parent: Any = None
+        self.parent: AsyncResult | GroupResult | None = None
 
     @property
     def app(self) -> Any:
@@ -144,3 +146,49 @@ class AsyncResult:
     async def aget(self, timeout: float | None = None, propagate: bool = True) -> Any:
         """get() for async views: the wait runs in a thread so the event loop is not blocked."""
         return await asyncio.to_thread(self.get, timeout, propagate)
+
+
+class GroupResult:
+    """The results of a group's members, in the group's order."""
+
+    def __init__(self, results: list[AsyncResult], id: str | None = None) -> None:
+        self.results = results
+        self.id = id or str(uuid.uuid4())
+
+    def __repr__(self) -> str:
+        return f"<GroupResult {self.id} of {len(self.results)}>"
+
+    def __iter__(self) -> Iterator[AsyncResult]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, index: int) -> AsyncResult:
+        return self.results[index]
+
+    def ready(self) -> bool:
+        return all(r.ready() for r in self.results)
+
+    def successful(self) -> bool:
+        return all(r.successful() for r in self.results)
+
+    def failed(self) -> bool:
+        return any(r.failed() for r in self.results)
+
+    def completed_count(self) -> int:
+        return sum(r.successful() for r in self.results)
+
+    def get(self, timeout: float | None = None, propagate: bool = True) -> list[Any]:
+        """Every member's value, in order; waits for each in turn within one overall timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        values = []
+        for result in self.results:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            values.append(result.get(timeout=left, propagate=propagate))
+        return values
+
+    join = get
+
+    def revoke(self, terminate: bool = False) -> None:
+        current().broker.revoke([r.id for r in self.results], terminate)

@@ -29,8 +29,9 @@ import logging
 import secrets
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from .app import App
 from .backoff import Backoff
@@ -41,6 +42,8 @@ from .periodic import Clocked, Crontab, Interval, due_runs
 
 logger = logging.getLogger("jobs.beat")
 
+T = TypeVar("T")
+
 UTC = dt.timezone.utc
 #: A run late by less than this is sent; one due earlier was missed (see catch_up).
 LATE_GRACE = dt.timedelta(seconds=60)
@@ -48,6 +51,8 @@ LATE_GRACE = dt.timedelta(seconds=60)
 
 @dataclass
 class Entry:
+    """One periodic task as beat runs it: its schedule, its call, and its last run (`since`)."""
+
     id: int
     name: str
     task: str
@@ -127,7 +132,7 @@ class Beat:
         self.entries = []
         self._version = None
 
-    def _guarded(self, entry: Entry, step: Any, now: dt.datetime) -> Any:
+    def _guarded(self, entry: Entry, step: Callable[[Entry, dt.datetime], T], now: dt.datetime) -> T | None:
         """One periodic task's step; a schedule that cannot be computed (an error in it, or in
         this code) costs that task its runs, logged once per load, and never the others' or beat."""
         try:

@@ -11,6 +11,9 @@ A message is always in exactly one of: scheduled, a queue, in flight. Every move
 atomic script, so a process killed at any instant loses nothing: at worst a message waits for its
 lease to run out. Delivery tokens fence the holder: once a lease is lost, the old token can no longer
 acknowledge, so one run's result is stored, the one that holds the lease.
+
+Longer than most modules on purpose: every Redis call jobs makes (but for the monitor's reads) is a
+method here, so that there is one place to look for what touches Redis, and no other.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ class Ack:
 
 @dataclass(slots=True)
 class Delivery:
+    """A message a consumer holds: its delivery token (which fences it), its queue, its wire form."""
+
     token: str
     queue: str
     wire: bytes
@@ -73,6 +78,8 @@ def _refusals(flat: list[Any]) -> list[Refused]:
 
 @dataclass(slots=True)
 class Fetched:
+    """What one fetch call did (lua/fetch.lua): acks refused, messages taken, messages not run."""
+
     refused: list[Refused]  # acks refused (their lease had been lost)
     deliveries: list[Delivery]
     revoked: list[tuple[str, str, str]]  # (id, task, reason) of messages marked REVOKED, not run
@@ -82,6 +89,8 @@ class Fetched:
 
 @dataclass(slots=True)
 class Maintenance:
+    """What one maintain call did (lua/maintain.lua), for the supervisor to log and act on."""
+
     promoted: int
     recovered: list[tuple[str, str]]  # (token, queue; '' if it went to the dead letters)
     next_due: float | None  # unix time (s) of the next scheduled message

@@ -25,14 +25,13 @@ only the acknowledgement that wins counts.
 from __future__ import annotations
 
 import dataclasses
-import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from . import eager
 from .app import App, current
-from .asyncresult import AsyncResult
+from .asyncresult import AsyncResult, GroupResult
 from .build import message as build_message
 from .definition import TaskDefinition
 from .message import Message, MessageOptions
@@ -109,6 +108,8 @@ def _signature(value: Any, what: str) -> Signature:
 # -- chain -------------------------------------------------------------------------------------------
 
 class Chain:
+    """Steps run one after the other, each given the result of the one before (unless immutable)."""
+
     def __init__(self, steps: list[Signature]) -> None:
         if not steps:
             raise ValueError("chain() needs at least one signature")
@@ -158,53 +159,9 @@ def _linked(steps: list[Signature]) -> AsyncResult:
 
 # -- group and chord ---------------------------------------------------------------------------------
 
-class GroupResult:
-    """The results of a group's members, in the group's order."""
-
-    def __init__(self, results: list[AsyncResult], id: str | None = None) -> None:
-        self.results = results
-        self.id = id or str(uuid.uuid4())
-
-    def __repr__(self) -> str:
-        return f"<GroupResult {self.id} of {len(self.results)}>"
-
-    def __iter__(self) -> Iterator[AsyncResult]:
-        return iter(self.results)
-
-    def __len__(self) -> int:
-        return len(self.results)
-
-    def __getitem__(self, index: int) -> AsyncResult:
-        return self.results[index]
-
-    def ready(self) -> bool:
-        return all(r.ready() for r in self.results)
-
-    def successful(self) -> bool:
-        return all(r.successful() for r in self.results)
-
-    def failed(self) -> bool:
-        return any(r.failed() for r in self.results)
-
-    def completed_count(self) -> int:
-        return sum(r.successful() for r in self.results)
-
-    def get(self, timeout: float | None = None, propagate: bool = True) -> list[Any]:
-        """Every member's value, in order; waits for each in turn within one overall timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        values = []
-        for result in self.results:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            values.append(result.get(timeout=left, propagate=propagate))
-        return values
-
-    join = get
-
-    def revoke(self, terminate: bool = False) -> None:
-        current().broker.revoke([r.id for r in self.results], terminate)
-
-
 class Group:
+    """Members run in parallel; their results, in order, in a GroupResult."""
+
     def __init__(self, members: list[Signature]) -> None:
         self.members = members
 
@@ -212,7 +169,7 @@ class Group:
         return f"group({', '.join(map(repr, self.members))})"
 
     def __or__(self, other: Signature) -> Chord:
-        return chord(self, other)
+        return Chord(self, other)
 
     def delay(self, *args: Any, **kwargs: Any) -> GroupResult:
         return self.apply_async(args, kwargs)
@@ -240,6 +197,8 @@ def group(*members: Any) -> Group:
 
 
 class Chord:
+    """A group, and a callback that runs once with all its members' results."""
+
     def __init__(self, header: Group, body: Signature) -> None:
         if not header.members:
             raise ValueError("chord() needs at least one member (an empty group would never call back)")

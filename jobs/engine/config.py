@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,66 +77,80 @@ class Config:
     worker_async_concurrency: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("task_serializer", "result_serializer"):
-            value = getattr(self, name)
-            if value not in SERIALIZERS:
-                raise ConfigurationError(
-                    f"JOBS[{name.upper()!r}] is {value!r}; choose one of {', '.join(SERIALIZERS)}."
-                )
-            if value not in self.accept_content:
-                raise ConfigurationError(
-                    f"JOBS[{name.upper()!r}] is {value!r} but ACCEPT_CONTENT is "
-                    f"{list(self.accept_content)}: add {value!r} to ACCEPT_CONTENT (a worker decodes "
-                    "only what it accepts), or use 'json'."
-                )
-        unknown = set(self.accept_content) - set(SERIALIZERS)
-        if unknown:
-            raise ConfigurationError(
-                f"JOBS['ACCEPT_CONTENT'] has {sorted(unknown)}; known content types: {', '.join(SERIALIZERS)}."
-            )
-        check_name("JOBS['DEFAULT_QUEUE']", self.default_queue)
-        check_name("JOBS['KEY_PREFIX']", self.key_prefix)
-        if self.worker_pool not in ("prefork", "threads", "solo"):
-            raise ConfigurationError(
-                f"JOBS['WORKER_POOL'] is {self.worker_pool!r}; choose prefork, threads or solo."
-            )
-        for name in ("lease_seconds", "enqueue_timeout", "result_expires"):
-            if getattr(self, name) <= 0:
-                raise ConfigurationError(f"JOBS[{name.upper()!r}] must be a positive number of seconds.")
-        if self.lease_seconds < 1:
-            raise ConfigurationError("JOBS['LEASE_SECONDS'] must be at least 1 second.")
-        try:
-            ConnectionFactory(self.broker_url, self.broker_options)()  # parses; does not connect
-        except (ValueError, TypeError) as exc:
-            raise ConfigurationError(
-                f"JOBS['BROKER_URL'] {self.broker_url!r} or BROKER_OPTIONS is not usable: {exc}. "
-                "Use redis://[:password@]host[:port][/db], rediss://... or unix:///path/to/redis.sock"
-            ) from exc
-        for name in ("time_limit", "soft_time_limit"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ConfigurationError(f"JOBS[{name.upper()!r}] must be a positive number of seconds or None.")
-        if self.beat_lease_seconds < 2:
-            raise ConfigurationError("JOBS['BEAT_LEASE_SECONDS'] must be at least 2 seconds "
-                                     "(beat renews it every second).")
-        Router(self.routes)  # raises on a bad pattern, queue or priority
-        RateLimits(self.rate_limits)
-        if self.timezone:
-            try:
-                zoneinfo.ZoneInfo(self.timezone)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-                raise ConfigurationError(f"JOBS['TIMEZONE'] {self.timezone!r} is not a known time zone; use an "
-                                         "IANA name like 'Europe/Berlin'") from exc
-        if not isinstance(self.beat_schedule, dict):
-            raise ConfigurationError("JOBS['BEAT_SCHEDULE'] must be a dict: name -> {'task': ..., 'schedule': ...}")
-        if self.max_deliveries < 0 or self.dead_letters_max < 1:
-            raise ConfigurationError("JOBS['MAX_DELIVERIES'] must be 0 or more, DEAD_LETTERS_MAX 1 or more.")
-        if self.worker_shutdown_timeout < 0:
-            raise ConfigurationError("JOBS['WORKER_SHUTDOWN_TIMEOUT'] must be 0 or more seconds.")
-        if self.worker_async_concurrency < 1:
-            raise ConfigurationError("JOBS['WORKER_ASYNC_CONCURRENCY'] must be 1 or more.")
-        if not 0 <= self.worker_prefetch <= MAX_PREFETCH:
-            raise ConfigurationError(f"JOBS['WORKER_PREFETCH'] must be from 0 to {MAX_PREFETCH}.")
+        for check in _CHECKS:
+            check(self)
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
+
+
+# -- the checks of the settings, each a function of the whole Config --------------------------------
+
+def _serializers(c: Config) -> None:
+    for name in ("task_serializer", "result_serializer"):
+        value = getattr(c, name)
+        if value not in SERIALIZERS:
+            raise ConfigurationError(f"JOBS[{name.upper()!r}] is {value!r}; choose one of {', '.join(SERIALIZERS)}.")
+        if value not in c.accept_content:
+            raise ConfigurationError(
+                f"JOBS[{name.upper()!r}] is {value!r} but ACCEPT_CONTENT is {list(c.accept_content)}: add {value!r} "
+                "to ACCEPT_CONTENT (a worker decodes only what it accepts), or use 'json'.")
+    unknown = set(c.accept_content) - set(SERIALIZERS)
+    if unknown:
+        raise ConfigurationError(
+            f"JOBS['ACCEPT_CONTENT'] has {sorted(unknown)}; known content types: {', '.join(SERIALIZERS)}.")
+
+
+def _names(c: Config) -> None:
+    check_name("JOBS['DEFAULT_QUEUE']", c.default_queue)
+    check_name("JOBS['KEY_PREFIX']", c.key_prefix)
+    if c.worker_pool not in ("prefork", "threads", "solo"):
+        raise ConfigurationError(f"JOBS['WORKER_POOL'] is {c.worker_pool!r}; choose prefork, threads or solo.")
+
+
+#: (setting, test of its value, what it must be): the numbers, in the order they are checked.
+_NUMBERS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("lease_seconds", lambda v: v > 0, "a positive number of seconds"),
+    ("enqueue_timeout", lambda v: v > 0, "a positive number of seconds"),
+    ("result_expires", lambda v: v > 0, "a positive number of seconds"),
+    ("lease_seconds", lambda v: v >= 1, "at least 1 second"),
+    ("time_limit", lambda v: v is None or v > 0, "a positive number of seconds or None"),
+    ("soft_time_limit", lambda v: v is None or v > 0, "a positive number of seconds or None"),
+    ("beat_lease_seconds", lambda v: v >= 2, "at least 2 seconds (beat renews it every second)"),
+    ("worker_shutdown_timeout", lambda v: v >= 0, "0 or more seconds"),
+    ("worker_async_concurrency", lambda v: v >= 1, "1 or more"),
+    ("worker_prefetch", lambda v: 0 <= v <= MAX_PREFETCH, f"from 0 to {MAX_PREFETCH}"),
+)
+
+
+def _numbers(c: Config) -> None:
+    for name, valid, what in _NUMBERS:
+        if not valid(getattr(c, name)):
+            raise ConfigurationError(f"JOBS[{name.upper()!r}] must be {what}.")
+    if c.max_deliveries < 0 or c.dead_letters_max < 1:
+        raise ConfigurationError("JOBS['MAX_DELIVERIES'] must be 0 or more, DEAD_LETTERS_MAX 1 or more.")
+
+
+def _broker(c: Config) -> None:
+    try:
+        ConnectionFactory(c.broker_url, c.broker_options)()  # parses; does not connect
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(
+            f"JOBS['BROKER_URL'] {c.broker_url!r} or BROKER_OPTIONS is not usable: {exc}. "
+            "Use redis://[:password@]host[:port][/db], rediss://... or unix:///path/to/redis.sock") from exc
+
+
+def _tables(c: Config) -> None:
+    Router(c.routes)  # raises on a bad pattern, queue or priority
+    RateLimits(c.rate_limits)
+    if not isinstance(c.beat_schedule, dict):
+        raise ConfigurationError("JOBS['BEAT_SCHEDULE'] must be a dict: name -> {'task': ..., 'schedule': ...}")
+    if c.timezone:
+        try:
+            zoneinfo.ZoneInfo(c.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigurationError(f"JOBS['TIMEZONE'] {c.timezone!r} is not a known time zone; use an IANA name "
+                                     "like 'Europe/Berlin'") from exc
+
+
+_CHECKS: tuple[Callable[[Config], None], ...] = (_serializers, _names, _numbers, _broker, _tables)

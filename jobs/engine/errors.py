@@ -117,7 +117,7 @@ class Retry(JobsError):
         self.exc = exc
         self.when = when  # seconds from now
 
-    def __reduce__(self) -> tuple:  # picklable, like every exception we raise
+    def __reduce__(self) -> tuple[type[Retry], tuple[str, BaseException | None, float | None]]:  # picklable
         return (Retry, (str(self), self.exc, self.when))
 
 

@@ -39,6 +39,8 @@ from __future__ import annotations
 
 
 class Keys:
+    """The names of the keys of one KEY_PREFIX (see the module docstring for each)."""
+
     __slots__ = ("base", "queue_prefix", "wake_prefix", "result_prefix", "done_prefix", "scheduled", "leases",
                  "inflight", "dead", "dead_order", "revoked", "terminate", "maintained", "idle", "idle_prefix",
                  "expiries", "inbox_prefix", "workers", "worker_prefix")

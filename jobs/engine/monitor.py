@@ -22,6 +22,8 @@ ALIVE_SECONDS = 15
 
 @dataclass(frozen=True)
 class WorkerInfo:
+    """A worker as its heartbeat and its record show it."""
+
     id: str
     hostname: str
     queues: list[str]
@@ -34,6 +36,8 @@ class WorkerInfo:
 
 @dataclass(frozen=True)
 class DeadLetter:
+    """A message kept in the dead letters, with why and where it came from."""
+
     id: str  # its own: the task id, or "<task id>#2"... when that task id has several (lua/lib/dead.lua)
     task: str
     queue: str

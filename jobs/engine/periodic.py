@@ -28,6 +28,9 @@ inside a field, no croniter extensions (R, L, #, ?): croniter would read them, s
 else (a tab splits a field in two). When both day of month and day of week are restricted, a day
 must match both, as in Celery and django-celery-beat ("on Monday the 18th"), not either, as in
 Vixie cron.
+
+Longer than most modules on purpose: the three kinds share the DST rules and the field syntax above,
+and are read together.
 """
 
 from __future__ import annotations
@@ -57,47 +60,50 @@ _ITEM = re.compile(r"^(?:(\*)|([0-9a-z]+)(?:-([0-9a-z]+))?)(?:/([0-9]+))?$")
 
 def validate_field(field: str, value: str) -> str:
     """The field as croniter must read it; ScheduleError for anything outside the documented syntax."""
-    allowed = (f"allowed: numbers {_LIMITS[field]}, *, ranges a-b, lists a,b and steps */n or a-b/n, with no "
-               "spaces")
-    low, high = _RANGES[field]
-    names = _NAMES.get(field, {})
-
-    def number(token: str) -> int:
-        if token in names:
-            return names[token]
-        if not token.isdigit() or not low <= int(token) <= high:
-            raise ScheduleError(f"{field}: {value!r} is not valid here ({token!r} is out of range); {allowed}", field)
-        return int(token)
-
     value = value.strip()
     if not value or any(ch.isspace() for ch in value):
-        raise ScheduleError(f"{field}: {value!r} must be one cron field without spaces; {allowed}", field)
-    items = []
-    for item in value.lower().split(","):
-        match = _ITEM.match(item)
-        if not match:
-            raise ScheduleError(f"{field}: {value!r} is not valid here; {allowed}", field)
-        star, first, last, step = match.groups()
-        if step is not None and not 1 <= int(step) <= high - low + 1:
-            raise ScheduleError(f"{field}: {value!r}: the step /{step} is out of range; {allowed}", field)
-        if star:
-            items.append(item)
-            continue
-        a = number(first)
-        if last is None:
-            if step is not None:  # croniter reads a/n as from a on, cron refuses it: say what is meant
-                raise ScheduleError(f"{field}: {value!r}: a step needs * or a range (*/{step}, {first}-{high}/{step}); "
-                                    f"{allowed}", field)
-            items.append(first)
-            continue
-        b = number(last)
-        if b < a:
-            raise ScheduleError(f"{field}: {value!r}: a range must go up ({first}-{last}); {allowed}", field)
-        if b == a:  # the one value a, as in Celery (croniter would read a-a as the whole cycle)
-            items.append(first)
-        else:
-            items.append(f"{first}-{last}" + (f"/{step}" if step is not None else ""))
-    return ",".join(items)
+        raise _field_error(field, value, "must be one cron field without spaces")
+    return ",".join(_item(field, value, item) for item in value.lower().split(","))
+
+
+def _field_error(field: str, value: str, what: str) -> ScheduleError:
+    allowed = f"allowed: numbers {_LIMITS[field]}, *, ranges a-b, lists a,b and steps */n or a-b/n, with no spaces"
+    return ScheduleError(f"{field}: {value!r} {what}; {allowed}", field)
+
+
+def _item(field: str, value: str, item: str) -> str:
+    """One item of a field's list, as croniter must read it."""
+    match = _ITEM.match(item)
+    if not match:
+        raise _field_error(field, value, "is not valid here")
+    star, first, last, step = match.groups()
+    low, high = _RANGES[field]
+    if step is not None and not 1 <= int(step) <= high - low + 1:
+        raise _field_error(field, value, f"is not valid here (the step /{step} is out of range)")
+    if star:
+        return item
+    a = _number(field, value, first)
+    if last is None:
+        if step is not None:  # croniter reads a/n as from a on, cron refuses it: say what is meant
+            raise _field_error(field, value, f"is not valid here (a step needs * or a range: */{step}, "
+                                             f"{first}-{high}/{step})")
+        return first
+    b = _number(field, value, last)
+    if b < a:
+        raise _field_error(field, value, f"is not valid here (a range must go up: {first}-{last})")
+    if b == a:  # the one value a, as in Celery (croniter would read a-a as the whole cycle)
+        return first
+    return f"{first}-{last}" + (f"/{step}" if step is not None else "")
+
+
+def _number(field: str, value: str, token: str) -> int:
+    names = _NAMES.get(field, {})
+    if token in names:
+        return names[token]
+    low, high = _RANGES[field]
+    if not token.isdigit() or not low <= int(token) <= high:
+        raise _field_error(field, value, f"is not valid here ({token!r} is out of range)")
+    return int(token)
 
 
 def _cron(expression: str, start: dt.datetime | None = None) -> croniter:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import ConfigurationError
 
@@ -40,6 +40,14 @@ def interval_ms(rate: Any, where: str) -> float:
     return seconds * 1000 / count
 
 
+class Limited(Protocol):
+    """What a rate limit needs of a task (definition.TaskDefinition)."""
+
+    name: str
+    rate_limit: str | float | None
+    rate_limit_key: Callable[..., str] | None
+
+
 class RateLimits:
     def __init__(self, groups: dict[str, Any] | None) -> None:
         self.groups: list[tuple[re.Pattern[str], str, float]] = []
@@ -55,7 +63,7 @@ class RateLimits:
                                 interval_ms(rate, f"JOBS['RATE_LIMITS'][{pattern!r}]")))
         self._cache: dict[str, list[tuple[str, float, Callable[..., Any] | None]]] = {}
 
-    def _of(self, task: Any) -> list[tuple[str, float, Callable[..., Any] | None]]:
+    def _of(self, task: Limited) -> list[tuple[str, float, Callable[..., Any] | None]]:
         found = self._cache.get(task.name)
         if found is None:
             found = []
@@ -67,7 +75,7 @@ class RateLimits:
             self._cache[task.name] = found
         return found
 
-    def budgets(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[tuple[str, float]]:
+    def budgets(self, task: Limited, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[tuple[str, float]]:
         """(budget name, interval ms) of every budget this call takes from; [] when unlimited."""
         limits = self._of(task)
         if not limits:

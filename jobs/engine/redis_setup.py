@@ -21,6 +21,8 @@ from .connection import redact
 
 @dataclass(frozen=True)
 class Finding:
+    """One thing wrong with the Redis, as a system check reports it."""
+
     level: str  # "error" | "warning"
     id: str  # the system check's id: jobs.E002, jobs.W002...
     message: str
@@ -29,6 +31,8 @@ class Finding:
 
 @dataclass(frozen=True)
 class RedisSetup:
+    """What Redis says of its memory policy and persistence."""
+
     version: str
     policy: str
     maxmemory: int

@@ -44,6 +44,8 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class ResultMeta:
+    """A stored result, read back (results.decode)."""
+
     status: str
     value: Any = None
     exception: BaseException | None = None

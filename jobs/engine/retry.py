@@ -19,7 +19,7 @@ def may_retry(retries: int, max_retries: int | None) -> bool:
 def backoff(retries: int, factor: float, maximum: float, jitter: bool,
             rng: random.Random | None = None) -> float:
     """Seconds to wait before retry number `retries + 1`."""
-    delay = min(maximum, factor * (2 ** retries))
+    delay = float(min(maximum, factor * (2 ** retries)))
     if jitter:
         delay = (rng or random).uniform(0, delay)
     return max(0.0, delay)

@@ -34,6 +34,8 @@ ROUTE_KEYS = frozenset({"queue", "priority"})
 
 @dataclass(frozen=True, slots=True)
 class Route:
+    """Where a route sends a call: a queue and/or a priority (None: the route says nothing of it)."""
+
     queue: str | None = None
     priority: int | None = None
 

@@ -16,10 +16,14 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
+from .connection import Link
+
 _INCLUDE = re.compile(r"^--@include (\w+)\s*$", re.MULTILINE)
 
 
 class Script:
+    """One Lua script, called by its SHA1 and loaded again when Redis lost it."""
+
     __slots__ = ("name", "source", "sha")
 
     def __init__(self, name: str, source: str) -> None:
@@ -27,7 +31,7 @@ class Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
 
-    def call_packed(self, link: Any, numkeys: int, count: int, body: bytes, spin: bool = True) -> Any:
+    def call_packed(self, link: Link, numkeys: int, count: int, body: bytes, spin: bool = True) -> Any:
         """Like __call__, with keys and arguments already packed (connection.pack): `count` of them."""
         head = b"$7\r\nEVALSHA\r\n$40\r\n%b\r\n$%d\r\n%d\r\n" % (
             self.sha.encode(), len(str(numkeys)), numkeys)
@@ -37,7 +41,7 @@ class Script:
             link.call("SCRIPT", "LOAD", self.source)
             return link.call_packed(3 + count, head + body, spin)
 
-    def __call__(self, link: Any, keys: list[str], args: list[Any]) -> Any:
+    def __call__(self, link: Link, keys: list[str], args: list[Any]) -> Any:
         try:
             return link.call("EVALSHA", self.sha, len(keys), *keys, *args)
         except NoScriptError:

@@ -19,6 +19,7 @@ import decimal
 import json
 import pickle
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from .errors import ContentDisallowed, DecodeError, EncodeError
@@ -68,7 +69,7 @@ def _has_tag_key(obj: Any) -> bool:
     return False
 
 
-_DECODERS = {
+_DECODERS: dict[str, Callable[[Any], Any]] = {
     "dt": dt.datetime.fromisoformat,
     "d": dt.date.fromisoformat,
     "t": dt.time.fromisoformat,

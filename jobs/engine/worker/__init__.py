@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
+from ..app import App
 from ..connection import redact
 from ..version import __version__
-from .supervisor import Supervisor, WorkerOptions
+from .spec import WorkerOptions
+from .supervisor import Supervisor
 
 logger = logging.getLogger("jobs.worker")
 
 __all__ = ["WorkerOptions", "banner", "run"]
 
 
-def banner(app: Any, options: WorkerOptions) -> str:
+def banner(app: App, options: WorkerOptions) -> str:
     config = app.config
     concurrency = 1 if options.pool == "solo" else options.concurrency
     tasks = list(app.registry)
@@ -32,5 +33,5 @@ def banner(app: Any, options: WorkerOptions) -> str:
     return "\n".join(lines)
 
 
-def run(app: Any, options: WorkerOptions) -> None:
+def run(app: App, options: WorkerOptions) -> None:
     Supervisor(app, options).run()

@@ -28,6 +28,8 @@ ID_BYTES = 200  # task ids are at most 200 characters (config.check_name)
 
 @dataclass(frozen=True, slots=True)
 class Running:
+    """The task a slot runs, as the supervisor reads it from the board."""
+
     seq: int
     task_id: str
     started: float  # unix s

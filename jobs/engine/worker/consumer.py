@@ -58,6 +58,8 @@ ACK_DELAY = 0.05
 
 @dataclass(slots=True)
 class Buffered:
+    """A delivery taken but not started yet."""
+
     seq: int
     delivery: Delivery
     held_at: float  # when its lease was last known to be set (monotonic)
@@ -157,7 +159,8 @@ class Consumer:
             self.board.release(self.slot, self.pending_hi)
             self.pending = []
         for task_id, task_name, reason in fetched.revoked:
-            logger.warning("Task %s[%s] %s; not run", task_name, task_id, "was revoked" if reason == "revoked" else reason)
+            logger.warning("Task %s[%s] %s; not run", task_name, task_id,
+                           "was revoked" if reason == "revoked" else reason)
             self.app.hooks.emit("task_revoked", task_id=task_id, task_name=task_name,
                                 reason="revoked" if reason == "revoked" else "expired", terminated=False)
         if not fetched.deliveries:

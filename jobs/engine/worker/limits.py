@@ -60,7 +60,7 @@ def raise_in_thread(thread_id: int, exception: type[BaseException] | None) -> bo
     """Make `exception` raise in another thread at its next Python instruction (None: withdraw
     one raised there and not yet delivered)."""
     what = ctypes.py_object(exception) if exception is not None else None
-    done = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), what)
+    done: int = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), what)
     return done == 1
 
 

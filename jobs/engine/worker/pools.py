@@ -17,12 +17,33 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
 from .consumer import Consumer
 
 logger = logging.getLogger("jobs.worker")
 
 ConsumerFactory = Callable[[int, str], Consumer]
+
+
+class Pool(Protocol):
+    """Where a worker's consumers live (ProcessPool, ThreadPool), as its supervisor drives them."""
+
+    kind: str
+
+    def start(self, slot: int, prefix: str) -> None: ...
+
+    def reap(self) -> list[tuple[int, int]]: ...
+
+    def ident(self, slot: int) -> int | None: ...
+
+    def kill_slot(self, slot: int) -> None: ...
+
+    def request_stop(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def alive(self) -> int: ...
 
 
 def _die_with_parent(parent: int) -> None:
@@ -95,6 +116,9 @@ class ProcessPool:
                 del self.pids[slot]
                 ended.append((slot, status))
         return ended
+
+    def ident(self, slot: int) -> int | None:
+        return None  # a process: signals and kills, not exceptions raised into a thread
 
     def kill_slot(self, slot: int) -> None:
         pid = self.pids.get(slot)

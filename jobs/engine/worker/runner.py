@@ -32,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .board import Board
+
 logger = logging.getLogger("jobs.worker")
 
 #: How long the loop may be stuck in a task past its hard limit before the watchdog steps in (s).
@@ -43,6 +45,8 @@ BEAT = 0.25
 
 @dataclass
 class _Running:
+    """An async task on the loop, with what its watchdog needs."""
+
     seq: int
     token: str
     name: str
@@ -53,7 +57,7 @@ class _Running:
 
 
 class AsyncRunner:
-    def __init__(self, capacity: int, board: Any, slot: int, fail_stuck: Callable[[str, str], Any]) -> None:
+    def __init__(self, capacity: int, board: Board, slot: int, fail_stuck: Callable[[str, str], object]) -> None:
         self.capacity = capacity
         self.board = board
         self.slot = slot

@@ -22,6 +22,8 @@ from typing import Any
 
 
 class Signals:
+    """Counts SIGTERM/SIGINT and wakes the loop that sleeps in sleep() (via the wakeup fd)."""
+
     def __init__(self) -> None:
         self.count = 0
         self.on_signal: Callable[[int], None] | None = None

@@ -22,12 +22,10 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import socket
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any
 
+from ..app import App
 from ..backoff import Backoff
 from ..connection import RETRYABLE
 from ..version import __version__
@@ -35,8 +33,9 @@ from .apart import Apart
 from .board import Board
 from .consumer import Consumer
 from .delivery import DeliveryHandler
-from .pools import ProcessPool, ThreadPool, describe_status, exited_cleanly
+from .pools import Pool, ProcessPool, ThreadPool, describe_status, exited_cleanly
 from .shutdown import NOW, STOPPING, Shutdown, Signals, handled
+from .spec import WorkerOptions
 from .watch import Watch
 
 logger = logging.getLogger("jobs.worker")
@@ -44,20 +43,8 @@ logger = logging.getLogger("jobs.worker")
 TICK = 1.0
 
 
-@dataclass
-class WorkerOptions:
-    queues: list[str]
-    concurrency: int
-    pool: str = "prefork"
-    prefetch: int = 0
-    shutdown_timeout: float = 30.0
-    #: Async tasks run at once per consumer (runner.py); 1 runs them one at a time, like any task.
-    async_concurrency: int = 1
-    hostname: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
-
-
 class Supervisor:
-    def __init__(self, app: Any, options: WorkerOptions) -> None:
+    def __init__(self, app: App, options: WorkerOptions) -> None:
         self.app = app
         self.options = options
         self.uid = secrets.token_hex(8)  # tokens of two live workers must never collide
@@ -170,7 +157,7 @@ class Supervisor:
     def _run_pool(self) -> None:
         hooks = self.app.hooks
         if self.options.pool == "prefork":
-            pool: Any = ProcessPool(self.size, self.make_consumer, lambda: hooks.emit("before_fork"),
+            pool: Pool = ProcessPool(self.size, self.make_consumer, lambda: hooks.emit("before_fork"),
                                     lambda: hooks.emit("child_started"))
         else:
             pool = ThreadPool(self.size, self.make_consumer)
@@ -199,13 +186,13 @@ class Supervisor:
                 wake = min([self.duties(now), self.watch.check(), self.apart.check(), *self._respawn_at.values()])
                 signals.sleep(max(0.0, min(wake - time.monotonic(), TICK)))
 
-    def _start(self, pool: Any, slot: int) -> None:
+    def _start(self, pool: Pool, slot: int) -> None:
         self.board.clear(slot)
         self.board.clear_async(slot)
         self._born[slot] = time.monotonic()
         pool.start(slot, self.prefix(slot))
 
-    def _ended(self, pool: Any, slot: int, status: int, now: float) -> None:
+    def _ended(self, pool: Pool, slot: int, status: int, now: float) -> None:
         stopping = self.shutdown.begun
         if not stopping or not exited_cleanly(status):
             self.watch.ended(slot, describe_status(status), clean=exited_cleanly(status))
@@ -220,7 +207,7 @@ class Supervisor:
             deaths = self._quick_deaths[slot]
             self._respawn_at[slot] = now + (0.0 if deaths <= 1 else min(2.0 ** (deaths - 2), 30.0))
 
-    def _kill(self, pool: Any, why: str, signals: Signals) -> None:
+    def _kill(self, pool: Pool, why: str, signals: Signals) -> None:
         logger.warning("%s: stopping %d consumer(s) now", why.capitalize(), pool.alive())
         pool.kill()
         if pool.kind == "prefork":

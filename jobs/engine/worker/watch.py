@@ -15,21 +15,43 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Protocol
 
+from ..app import App
 from ..errors import SoftTimeLimitExceeded, Terminated, TimeLimitExceeded, WorkerLostError
 from ..results import FAILURE, REVOKED
-from .board import SETTLE_SECONDS
+from .apart import Apart
+from .board import SETTLE_SECONDS, Board
+from .delivery import DeliveryHandler
 from .limits import interrupts
+from .pools import Pool
+from .spec import WorkerOptions
 
 logger = logging.getLogger("jobs.worker")
 
 
+class Supervising(Protocol):
+    """What the watch needs of its supervisor (supervisor.py): the slots' tokens, how to settle a
+    task it stopped, and how to hand back what a dead consumer held."""
+
+    app: App
+    options: WorkerOptions
+    board: Board
+    executor: DeliveryHandler
+    apart: Apart
+
+    def held(self, slot: int) -> list[str]: ...
+
+    def prefix(self, slot: int) -> str: ...
+
+    def hand_back(self, tokens: list[str], why: str, lost: bool = False) -> None: ...
+
+
 class Watch:
-    def __init__(self, supervisor: Any) -> None:
+    def __init__(self, supervisor: Supervising) -> None:
         self.supervisor = supervisor
         self.board = supervisor.board
-        self.pool: Any = None  # set once the pool exists (not for solo)
+        self.pool: Pool | None = None  # set once the pool exists (not for solo)
         self.main_thread: int | None = None  # solo: the thread that runs tasks
         self._killing: dict[int, tuple[str, int]] = {}  # slot -> (why, seq) for a kill we ordered
         self._soft_sent: set[tuple[int, int]] = set()  # (slot, seq) given SoftTimeLimitExceeded
@@ -41,6 +63,10 @@ class Watch:
             if running is not None and running.task_id:
                 ids.append(running.task_id)
         return ids
+
+    def _pool(self) -> Pool:
+        assert self.pool is not None, "only a pool's consumers are killed or sent exceptions by slot"
+        return self.pool
 
     def check(self) -> float:
         """Enforce time limits now; returns the monotonic time of the next limit to watch."""
@@ -69,7 +95,7 @@ class Watch:
                     and (slot, running.seq) not in self._soft_sent):
                 if now >= running.soft_deadline:
                     self._soft_sent.add((slot, running.seq))
-                    interrupts.raise_in(self.pool.ident(slot), running.seq, SoftTimeLimitExceeded)
+                    interrupts.raise_in(self._pool().ident(slot), running.seq, SoftTimeLimitExceeded)
                 else:
                     wake = min(wake, mono + running.soft_deadline - now)
         return wake
@@ -88,7 +114,7 @@ class Watch:
 
     def _kill(self, slot: int, why: str, seq: int) -> None:
         self._killing[slot] = (why, seq)
-        self.pool.kill_slot(slot)
+        self._pool().kill_slot(slot)
 
     def ended(self, slot: int, how: str, clean: bool) -> None:
         """A consumer ended while the worker is not stopping (or ended uncleanly): settle what it held."""
@@ -97,17 +123,17 @@ class Watch:
         running = self.board.running(slot)
         why, killed_seq = self._killing.pop(slot, ("", -1))
         if why == "async_time_limit":  # one async task outran every limit: it fails, the rest go back
-            token = sup.prefix(slot) + str(killed_seq)
+            stuck = sup.prefix(slot) + str(killed_seq)
             logger.error("consumer %d killed: an async task ran past its hard time limit and the event loop "
                          "did not stop it (a task holding the GIL?)", slot)
-            if token in held:
-                held.remove(token)
-                sup.executor.end_held(token, FAILURE, TimeLimitExceeded("time limit exceeded; its process was "
+            if stuck in held:
+                held.remove(stuck)
+                sup.executor.end_held(stuck, FAILURE, TimeLimitExceeded("time limit exceeded; its process was "
                                                                         "killed"), "killed at its hard time limit",
                                       sup.apart)
             sup.hand_back(held, f"consumer {slot} was killed", lost=True)
             return
-        token = None
+        token: str | None = None
         if running is not None:
             token = sup.prefix(slot) + str(running.seq)
             if why and killed_seq != running.seq:
