@@ -59,7 +59,7 @@ def message(app: App, task: TaskDefinition | str, args: Iterable[Any] | None = N
         content_type=serializer,
         options=workflow.replace(
             ignore_result=options.ignore_result, time_limit=options.time_limit,
-            soft_time_limit=options.soft_time_limit,
+            soft_time_limit=options.soft_time_limit, headers=options.headers,
             unique=unique_lock(app, name, args, kwargs, options.unique_key) if unique_for else None,
             unique_ms=int(unique_for * 1000) if unique_for else 0),
     )

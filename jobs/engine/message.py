@@ -55,6 +55,8 @@ class MessageOptions:
     chord_pass: bool = True
     #: Put back once by a rate limit (lua/rate.lua): it waits for the budget, not behind new calls.
     rate_waited: bool = False
+    #: The call's headers (options.CallOptions.headers).
+    headers: dict[str, Any] | None = None
     #: A task no worker knew yet: since when, and how often it was offered again.
     unknown_since: float | None = None
     unknown_tries: int = 0

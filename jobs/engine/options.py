@@ -62,6 +62,12 @@ def expiry_value(name: str, value: Any) -> float | dt.datetime:
     raise TypeError(f"{name}: expires must be seconds, a timedelta or an aware datetime, not {value!r}")
 
 
+def _headers(name: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise TypeError(f"{name}: headers must be a dict with string keys, not {value!r}")
+    return dict(value)
+
+
 def _unique_key(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{name}: unique_key must be a non-empty string, not {value!r}")
@@ -88,6 +94,7 @@ FIELDS: dict[str, Field] = {
     "unique_key": Field(_unique_key, signature=False),
     "unique_for": Field(lambda n, v: _seconds(n, v, "unique_for", positive=True), signature=False),
     "on_commit": Field(lambda n, v: bool(v), signature=False),
+    "headers": Field(_headers),
 }
 
 
@@ -108,6 +115,9 @@ class CallOptions:
     unique_key: str | None = None
     unique_for: float | None = None
     on_commit: bool | None = None
+    #: Data of the caller's own that travels with the call (a trace id, a tenant), read in the task
+    #: as self.request.headers, as in Celery.
+    headers: dict[str, Any] | None = None
 
     @classmethod
     def parse(cls, name: str, given: Mapping[str, Any], signature: bool = False) -> CallOptions:

@@ -27,12 +27,14 @@ class Request:
     delivery_count: int = 1
     hostname: str | None = None
     is_eager: bool = False
+    headers: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, message: Message, hostname: str, eager: bool = False) -> Request:
         return cls(id=message.id, task=message.task, args=message.args, kwargs=message.kwargs,
                    queue=message.queue, eta=message.eta, expires=message.expires, retries=message.retries,
-                   delivery_count=message.deliveries + 1, hostname=hostname, is_eager=eager)
+                   delivery_count=message.deliveries + 1, hostname=hostname, is_eager=eager,
+                   headers=dict(message.options.headers or {}))
 
 
 @dataclass(frozen=True, slots=True)

@@ -218,3 +218,15 @@ def test_eager_tasks_leave_the_callers_transaction_alone():
             User.objects.create(username="in-transaction")
             assert tasks.add.delay(1, 2).get() == 3
             assert connection.in_atomic_block and User.objects.filter(username="in-transaction").exists()
+
+
+def test_headers_travel_with_the_call_to_the_task(r):
+    """A call option added as options.py says: one row, one attribute, and its use."""
+    from django.test import override_settings
+
+    with override_settings(JOBS={"EAGER": True}):
+        assert tasks.my_headers.apply_async(headers={"trace": "abc", "n": 1}).get() == {"trace": "abc", "n": 1}
+        assert tasks.my_headers.s().set(headers={"tenant": "t1"}).delay().get() == {"tenant": "t1"}
+        assert tasks.my_headers.delay().get() == {}
+    with pytest.raises(TypeError, match="headers must be a dict with string keys"):
+        tasks.my_headers.apply_async(headers=["x"])

@@ -493,3 +493,8 @@ class SlowOnSuccess(Task):
 @task(base=SlowOnSuccess, time_limit=0.5)
 def quick_with_a_slow_hook(x):
     return x
+
+
+@task(bind=True)
+def my_headers(self):
+    return self.request.headers
