@@ -168,7 +168,7 @@ def run(tasks: int = 10_000, workers: int = 3, concurrency: int = 2, kill_every:
                 break
             if now - started > drain_timeout:
                 report.notes.append(f"gave up after {drain_timeout:.0f} s")
-                report.notes.append(_state(client))  # noqa: keep for diagnosis
+                report.notes.append(_state(client))  # kept for diagnosis
                 break
             if restart_redis and done >= tasks // 2 and not report.redis_restarts:
                 server.kill()  # kill -9; appendfsync always: everything acknowledged is on disk
