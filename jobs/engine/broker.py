@@ -184,12 +184,18 @@ class Broker:
             return
         k = self.keys
         keys = [k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers, k.expiries]
-        args: list[Any] = [k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix]
+        plain: list[Any] = []
+        other: list[Any] = []
         first_delayed = None
         for message in messages:
-            args += (message.queue, message.score, message.encode(), message.due(), message.expiry())
-            if first_delayed is None and message.delayed:
-                first_delayed = message.queue
+            due, expiry = message.due(), message.expiry()
+            if due or expiry:
+                other += (message.queue, message.score, message.encode(), due, expiry)
+                if first_delayed is None and message.delayed:
+                    first_delayed = message.queue
+            else:
+                plain += (message.queue, message.score, message.encode())
+        args = [k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, len(plain) // 3, *plain, *other]
         if first_delayed is not None:
             keys.append(k.wake(first_delayed))  # woken if the new due time is the earliest
         script = scripts.load("enqueue")
@@ -214,9 +220,9 @@ class Broker:
             head = self._enqueue_head = pack([k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers,
                                               k.expiries, k.queue_prefix, k.wake_prefix, k.idle_prefix,
                                               k.inbox_prefix])
-        body = head + pack([message.queue, message.score, message.encode(), "", ""])
+        body = head + pack([1, message.queue, message.score, message.encode()])
         script = scripts.load("enqueue")
-        with_retry(lambda: script.call_packed(self.link, 7, 16, body), self.config.enqueue_timeout, "enqueue")
+        with_retry(lambda: script.call_packed(self.link, 7, 15, body), self.config.enqueue_timeout, "enqueue")
 
     # -- consume -------------------------------------------------------------------------------
 

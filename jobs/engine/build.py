@@ -57,12 +57,20 @@ def message(app: App, task: TaskDefinition | str, args: Iterable[Any] | None = N
         expires=expires.timestamp() if isinstance(expires, dt.datetime) else None,
         expires_in=float(expires) if isinstance(expires, (int, float)) else None,
         content_type=serializer,
-        options=workflow.replace(
-            ignore_result=options.ignore_result, time_limit=options.time_limit,
-            soft_time_limit=options.soft_time_limit, headers=options.headers,
-            unique=unique_lock(app, name, args, kwargs, options.unique_key) if unique_for else None,
-            unique_ms=int(unique_for * 1000) if unique_for else 0),
+        options=_run_options(app, name, args, kwargs, options, unique_for, workflow),
     )
+
+
+def _run_options(app: App, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], options: CallOptions,
+                 unique_for: float | None, workflow: MessageOptions) -> MessageOptions:
+    """What the message carries of how to run it: the call's own settings and the unique lock."""
+    if options is NO_OPTIONS and not unique_for:
+        return workflow  # nothing to add (most calls: this runs for every message)
+    return workflow.replace(
+        ignore_result=options.ignore_result, time_limit=options.time_limit,
+        soft_time_limit=options.soft_time_limit, headers=options.headers,
+        unique=unique_lock(app, name, args, kwargs, options.unique_key) if unique_for else None,
+        unique_ms=int(unique_for * 1000) if unique_for else 0)
 
 
 def _task_expires(definition: TaskDefinition | None) -> float | dt.datetime | None:

@@ -17,7 +17,7 @@ from typing import Any
 from . import retry as retry_policy
 from .config import Config
 from .errors import ConfigurationError, MaxRetriesExceededError, Retry
-from .message import MessageOptions
+from .message import NO_MESSAGE_OPTIONS, MessageOptions
 from .names import check_name, check_priority
 from .options import aware_time, first
 from .ratelimit import interval_ms
@@ -174,6 +174,16 @@ class TaskDefinition:
     def settings(self, options: MessageOptions, config: Config) -> RunSettings:
         """How a run behaves: the call's options (in its message) win over the task's, which win over
         JOBS's. A chord member keeps its result whatever it says: the callback reads it."""
+        if options is NO_MESSAGE_OPTIONS:  # most runs: the task's and JOBS's, the same every time
+            cached = self._plain_settings
+            if cached is None or cached[0] is not config:
+                cached = self._plain_settings = (config, self._settings(options, config))
+            return cached[1]
+        return self._settings(options, config)
+
+    _plain_settings: tuple[Config, RunSettings] | None = None
+
+    def _settings(self, options: MessageOptions, config: Config) -> RunSettings:
         ignore = first(options.ignore_result, self.ignore_result, default=config.ignore_result)
         return RunSettings(
             ignore_result=ignore and options.chord is None,

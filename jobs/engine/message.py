@@ -65,23 +65,26 @@ class MessageOptions:
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> dict[str, Any]:
+        if self is NO_MESSAGE_OPTIONS:  # most messages: nothing to say (this runs for every message)
+            return {}
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if value == f.default or (value == () and f.name == "chain"):
+        for name, default in _DEFAULTS:
+            value = getattr(self, name)
+            if value == default:
                 continue
-            if f.name == "chain":
+            if name == "chain":
                 value = [step.to_dict() for step in value]
-            elif f.name == "chord":
+            elif name == "chord":
                 value = value.to_dict()
-            out[f.name] = value
+            out[name] = value
         return out
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> MessageOptions:
         """Keys it does not know (a newer sender) are left out, not an error."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {key: value for key, value in doc.items() if key in known}
+        if not doc:
+            return NO_MESSAGE_OPTIONS
+        values = {key: value for key, value in doc.items() if key in _KNOWN}
         if "chain" in values:
             values["chain"] = tuple(Step.from_dict(d) for d in values["chain"])
         if values.get("chord") is not None:
@@ -90,6 +93,8 @@ class MessageOptions:
 
 
 NO_MESSAGE_OPTIONS = MessageOptions()
+_DEFAULTS = tuple((f.name, f.default) for f in dataclasses.fields(MessageOptions))
+_KNOWN = frozenset(name for name, _ in _DEFAULTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +241,8 @@ def decode(wire: str | bytes, queue: str, accept: tuple[str, ...]) -> Message:
             args, kwargs = decode_value(env["b"], content_type, accept)
         if "json" not in accept and content_type == "json":
             decode_value(None, "json", accept)  # raises ContentDisallowed
+        xp = env.get("xp")
+        options = env.get("o")
         return Message(
             id=header.id,
             task=header.task,
@@ -245,11 +252,11 @@ def decode(wire: str | bytes, queue: str, accept: tuple[str, ...]) -> Message:
             priority=env.get("p", 0),
             eta=env.get("eta"),
             countdown=env.get("cd"),
-            expires=(env.get("xp") or {}).get("at", env.get("exp")),  # "exp": messages of jobs < 0.2
-            expires_in=(env.get("xp") or {}).get("in"),
+            expires=xp.get("at") if xp else env.get("exp"),  # "exp": messages of jobs < 0.2
+            expires_in=xp.get("in") if xp else None,
             retries=env.get("r", 0),
             content_type=content_type,
-            options=MessageOptions.from_json(env.get("o") or {}),
+            options=MessageOptions.from_json(options) if options else NO_MESSAGE_OPTIONS,
             enqueued_at=header.enqueued_at,
             deliveries=header.deliveries,
         )

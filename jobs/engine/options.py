@@ -122,6 +122,8 @@ class CallOptions:
     @classmethod
     def parse(cls, name: str, given: Mapping[str, Any], signature: bool = False) -> CallOptions:
         """Check what a caller passed; a keyword that is no option is a TypeError listing them."""
+        if not given:
+            return NO_OPTIONS
         allowed = {k: f for k, f in FIELDS.items() if f.signature or not signature}
         unknown = sorted(set(given) - set(allowed))
         if unknown:

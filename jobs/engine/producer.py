@@ -33,9 +33,10 @@ def send(app: App, messages: list[Message], on_commit: bool | None = None) -> li
         if on_commit:
             return [eager.run_at_commit(app, m) for m in messages]
         return [eager.run(app, m) for m in messages]
-    for message in messages:
-        message.encode()  # what cannot be sent fails here, at the call
     if on_commit:
+        for message in messages:
+            message.encode()  # what cannot be sent fails here, at the call, not inside the commit
+
         def at_commit() -> None:
             _enqueue(app, messages)
 

@@ -9,8 +9,10 @@
   KEYS[4] inflight   KEYS[5] revoked   KEYS[6] workers (heartbeats)   KEYS[7] expiries ZSET
   KEYS[8] (if any message is delayed) the wake list of the first delayed message's queue
   ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3] idle list prefix   ARGV[4] inbox prefix
-  ARGV[5 ..] five per message: queue, score (9 - priority), wire, due ('' = now, '+ms', 'ms'),
-  expiry ('' = none, '+ms', 'ms')
+  ARGV[5] n, the number of plain messages (due now, no expiry), then:
+  ARGV[6 .. 5+3n] three per plain message: queue, score (9 - priority), wire
+  ARGV[6+3n ..] five per other message: queue, score, wire, due ('' = now, '+ms', 'ms'), expiry
+  ('' = none, '+ms', 'ms')
 
   A delayed message that becomes the earliest one wakes an idle worker of its queue, which learns
   the new due time from its fetch and sleeps until then: countdowns start on time.
@@ -31,7 +33,21 @@ local by_queue = {}
 local order = {}
 local delayed = {}
 local now = nil
-for i = 5, #ARGV, 5 do
+local plain_end = 5 + 3 * tonumber(ARGV[5])
+local function ready(queue, score, wire)
+  local items = by_queue[queue]
+  if not items then
+    items = {}
+    by_queue[queue] = items
+    order[#order + 1] = queue
+  end
+  items[#items + 1] = score
+  items[#items + 1] = wire
+end
+for i = 6, plain_end, 3 do
+  ready(ARGV[i], ARGV[i + 1], ARGV[i + 2])
+end
+for i = plain_end + 1, #ARGV, 5 do
   local queue, score, wire, due, expiry = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   if (due ~= '' or expiry ~= '') and not now then
     now = now_ms()
@@ -44,14 +60,7 @@ for i = 5, #ARGV, 5 do
     delayed[#delayed + 1] = at
     delayed[#delayed + 1] = score .. '|' .. queue .. '|' .. wire
   else  -- due now, or an eta that has passed already (by Redis's clock)
-    local items = by_queue[queue]
-    if not items then
-      items = {}
-      by_queue[queue] = items
-      order[#order + 1] = queue
-    end
-    items[#items + 1] = score
-    items[#items + 1] = wire
+    ready(queue, score, wire)
   end
 end
 
@@ -90,4 +99,4 @@ for _, queue in ipairs(order) do
     end
   end
 end
-return (#ARGV - 4) / 5
+return tonumber(ARGV[5]) + (#ARGV - plain_end) / 5

@@ -215,13 +215,13 @@ class Consumer:
             return None
         return self.handler.run(prepared, started)
 
-    def _started(self, seq: int, task_id: str, soft: float | None, hard: float | None) -> Callable[[], None]:
+    def _started(self, seq: int, task_id: str, soft: float | None, hard: float | None) -> Callable[[], None] | None:
         """Its task starts: on the board for the supervisor, and armed for its exceptions. Returns
-        what execute() calls as the task's function ends."""
+        what execute() calls as the task's function ends: with a hard limit, the board says so."""
         self.board.start(self.slot, seq, task_id, soft, hard)
         if self.interruptible:
             interrupts.arm(seq)
-        return functools.partial(self.board.returned, self.slot)
+        return functools.partial(self.board.returned, self.slot) if hard else None
 
     def _start_async(self, seq: int, prepared: Prepared) -> None:
         if self.runner is None:
