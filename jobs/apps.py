@@ -20,7 +20,8 @@ class JobsConfig(AppConfig):
         from .conf import load
         from .engine import app as engine_app
 
-        engine_app.configure(load, on_commit=transaction.on_commit, wrap_coroutine=_fresh_connections)
+        engine_app.configure(load, on_commit=transaction.on_commit, wrap_coroutine=_fresh_connections,
+                             history_store=_history_store)
         setting_changed.connect(_settings_changed, dispatch_uid="jobs.settings_changed")
         from . import mail, signals
 
@@ -48,6 +49,13 @@ def _fresh_connections(coro: Any) -> Any:
             await sync_to_async(close_old_connections)()
 
     return run()
+
+
+def _history_store() -> Any:
+    """Where the workers' recorders write the history: TaskResult (history.py)."""
+    from .history import DatabaseStore
+
+    return DatabaseStore()
 
 
 def _settings_changed(setting: str, **kwargs: object) -> None:

@@ -52,7 +52,8 @@ def load() -> Config:
 
 
 SECONDS = {"RESULT_EXPIRES", "LEASE_SECONDS", "ENQUEUE_TIMEOUT", "WORKER_SHUTDOWN_TIMEOUT", "UNKNOWN_TASK_GRACE",
-           "TIME_LIMIT", "SOFT_TIME_LIMIT", "ERROR_EMAIL_INTERVAL", "BEAT_LEASE_SECONDS"}
+           "TIME_LIMIT", "SOFT_TIME_LIMIT", "ERROR_EMAIL_INTERVAL", "BEAT_LEASE_SECONDS",
+           "HISTORY_KEEP"}
 
 
 def _seconds(key: str, value: Any) -> Any:
@@ -69,6 +70,13 @@ def _content_types(key: str, value: Any) -> Any:
     if isinstance(value, str) or not all(isinstance(v, str) for v in value):
         raise ConfigurationError("JOBS['ACCEPT_CONTENT'] must be a list of content type names, e.g. ['json']")
     return tuple(value)
+
+
+def _names(key: str, value: Any) -> Any:
+    if isinstance(value, str) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigurationError(f"JOBS[{key!r}] must be a list of parameter names (or parts of names), "
+                                 "e.g. ['password', 'token']")
+    return tuple(v.strip() for v in value)
 
 
 def _dict(what: str) -> Callable[[str, Any], Any]:
@@ -89,6 +97,7 @@ def _concurrency(key: str, value: Any) -> Any:
 _SPECIAL: dict[str, Callable[[str, Any], Any]] = {
     **{key: _seconds for key in SECONDS},
     "ACCEPT_CONTENT": _content_types,
+    "REDACT": _names,
     "BEAT_SCHEDULE": _dict("a dict: name -> {'task': ..., 'schedule': ...}"),
     "BROKER_OPTIONS": _dict("a dict of redis-py connection options"),
     "WORKER_CONCURRENCY": _concurrency,

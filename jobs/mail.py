@@ -29,7 +29,8 @@ def on_failure(task: Any, request: Any, exception: BaseException, traceback: str
     failures = app.broker.mail_throttle(task.name, int(config.error_email_interval * 1000))
     if not failures:
         return  # a mail for this task went out less than an interval ago; this one is counted
-    arguments = f"args={request.args!r} kwargs={request.kwargs!r}"
+    # As the results and the history store them: JOBS["REDACT"] applied (redact.py).
+    arguments = app.redactor.text(task.fn, request.args, request.kwargs, task.bind)
     if len(arguments) > ARGS_MAX:
         arguments = arguments[:ARGS_MAX] + " ...(cut)"
     summary = (f"{failures} failures of this task since the last mail" if failures > 1

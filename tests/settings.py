@@ -51,6 +51,8 @@ if os.environ.get("JOBS_TEST_DATABASE_URL", "").startswith("postgres"):
         "ENGINE": "django.db.backends.postgresql", "NAME": _db.path.lstrip("/") or "postgres",
         "USER": _db.username or "postgres", "PASSWORD": _db.password or "",
         "HOST": _db.hostname or "127.0.0.1", "PORT": _db.port or 5432,
+        # A write that waits for a lock fails after 5 s, as SQLite's do (test_history.py holds one).
+        "OPTIONS": {"options": "-c lock_timeout=5000"},
     }}
 else:
     # A file, not :memory: — an in-memory test database is never really closed, which hides bugs
@@ -66,7 +68,11 @@ else:
 if os.environ.get("JOBS_TEST_DB_NAME"):  # a child process of a test: the test's own database
     DATABASES["default"]["NAME"] = os.environ["JOBS_TEST_DB_NAME"]
 
-JOBS = {"ENQUEUE_TIMEOUT": 2, **json.loads(os.environ.get("JOBS_TEST_SETTINGS", "{}"))}
+# The history is written by the workers to the database: a worker of a test that has one (its
+# JOBS_TEST_DB_NAME, from the test_database_env fixture) records it, as the default says; a worker
+# of a test without one has no table to write to.
+JOBS = {"ENQUEUE_TIMEOUT": 2, "HISTORY": bool(os.environ.get("JOBS_TEST_DB_NAME")),
+        **json.loads(os.environ.get("JOBS_TEST_SETTINGS", "{}"))}
 
 ADMINS = [("Ops", "ops@example.com")]
 SERVER_EMAIL = "jobs@example.com"

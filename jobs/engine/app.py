@@ -17,8 +17,10 @@ from typing import Any
 from .broker import Broker
 from .config import Config
 from .errors import ConfigurationError
+from .history import HistoryStore
 from .keys import Keys
 from .ratelimit import RateLimits
+from .redact import Redactor
 from .registry import Registry, registry
 from .routing import Router
 
@@ -74,12 +76,15 @@ class App:
 
     def __init__(self, config: Config, tasks: Registry | None = None,
                  on_commit: Callable[[Callable[[], None]], None] | None = None,
-                 wrap_coroutine: Callable[[Any], Any] | None = None) -> None:
+                 wrap_coroutine: Callable[[Any], Any] | None = None,
+                 history_store: Callable[[], HistoryStore] | None = None) -> None:
         self.config = config
         self.registry = tasks if tasks is not None else registry
         self.keys = Keys(config.key_prefix)
         self.router = Router(config.routes)
         self.rate_limits = RateLimits(config.rate_limits)
+        #: What of a call's arguments may be written down (redact.py).
+        self.redactor = Redactor(config.redact, config.stored_args_max)
         self.hooks = hooks
         #: Runs a callable when the caller's database transaction commits (at once outside one;
         #: never if it rolls back): Django's transaction.on_commit. The engine has no database.
@@ -87,6 +92,9 @@ class App:
         #: Wraps the coroutine of an async task before it runs (the Django layer closes stale
         #: database connections around it, in the thread where the async ORM keeps them).
         self.wrap_coroutine = wrap_coroutine
+        #: Makes where the workers' recorders write the history (the Django side: the database);
+        #: None: no recorder runs (history.py).
+        self.history_store = history_store
         self._broker: Broker | None = None
         self._pid = os.getpid()
         self._lock = threading.Lock()
@@ -111,19 +119,22 @@ class App:
 _loader: Callable[[], Config] = Config
 _on_commit: Callable[[Callable[[], None]], None] | None = None
 _wrap_coroutine: Callable[[Any], Any] | None = None
+_history_store: Callable[[], HistoryStore] | None = None
 _current: App | None = None
 _guard = threading.Lock()
 
 
 def configure(loader: Callable[[], Config], on_commit: Callable[[Callable[[], None]], None] | None = None,
-              wrap_coroutine: Callable[[Any], Any] | None = None) -> None:
-    """Install where settings come from (they are read on first use), how to wait for a commit, and
-    what to wrap async tasks in."""
-    global _loader, _current, _on_commit, _wrap_coroutine
+              wrap_coroutine: Callable[[Any], Any] | None = None,
+              history_store: Callable[[], HistoryStore] | None = None) -> None:
+    """Install where settings come from (they are read on first use), how to wait for a commit,
+    what to wrap async tasks in, and where the history is written."""
+    global _loader, _current, _on_commit, _wrap_coroutine, _history_store
     with _guard:
         _loader = loader
         _on_commit = on_commit
         _wrap_coroutine = wrap_coroutine
+        _history_store = history_store
         _current = None
 
 
@@ -138,7 +149,8 @@ def _build() -> App:
     global _current
     with _guard:
         if _current is None:
-            _current = App(_loader(), on_commit=_on_commit, wrap_coroutine=_wrap_coroutine)
+            _current = App(_loader(), on_commit=_on_commit, wrap_coroutine=_wrap_coroutine,
+                           history_store=_history_store)
         return _current
 
 

@@ -8,6 +8,7 @@ few seconds anyway, so a notice lost to a Redis restart only delays it.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 import uuid
 from collections.abc import Iterator
@@ -79,11 +80,16 @@ class AsyncResult:
 
     @property
     def result(self) -> Any:
-        """The return value once it succeeded, the exception once it failed, else None."""
+        """The return value once it succeeded; the exception once it failed, and during RETRY the
+        exception that caused the retry; a custom state's meta (update_state) while it runs."""
         meta = self._read()
         if meta is None:
             return None
-        return meta.exception if meta.status == FAILURE else meta.value
+        if meta.exception is not None:
+            return meta.exception
+        return meta.value if meta.status == SUCCESS else meta.meta
+
+    info = result  # Celery's two names for it
 
     @property
     def traceback(self) -> str | None:
@@ -91,9 +97,55 @@ class AsyncResult:
         return meta.traceback if meta else None
 
     @property
-    def date_done(self) -> float | None:
+    def date_done(self) -> dt.datetime | None:
+        """When it ended (aware, UTC)."""
         meta = self._read()
-        return meta.date_done if meta else None
+        return _aware(meta.date_done if meta is not None else None)
+
+    @property
+    def date_started(self) -> dt.datetime | None:
+        """When its last run started (aware, UTC); None if it has not (or tracking was off)."""
+        meta = self._read()
+        return _aware(meta.date_started if meta is not None else None)
+
+    # What an extended result (JOBS["RESULT_EXTENDED"], on by default) says of the run: arguments
+    # as stored (JOBS["REDACT"] and STORED_ARGS_MAX applied), queue, worker, retries so far.
+
+    @property
+    def name(self) -> str | None:
+        meta = self._read()
+        return (meta.task if meta is not None else None) or self.task_name
+
+    @property
+    def args(self) -> list[Any] | str | None:
+        meta = self._read()
+        return meta.args if meta is not None else None
+
+    @property
+    def kwargs(self) -> dict[str, Any] | str | None:
+        meta = self._read()
+        return meta.kwargs if meta is not None else None
+
+    @property
+    def queue(self) -> str | None:
+        meta = self._read()
+        return meta.queue if meta is not None else None
+
+    @property
+    def worker(self) -> str | None:
+        meta = self._read()
+        return meta.worker if meta is not None else None
+
+    @property
+    def retries(self) -> int | None:
+        meta = self._read()
+        return meta.retries if meta is not None else None
+
+    @property
+    def parent_id(self) -> str | None:
+        """The id of what sent it: the task it was called from, the chain step before it, its chord."""
+        meta = self._read()
+        return meta.parent if meta is not None else None
 
     def revoke(self, terminate: bool = False) -> None:
         """Keep the task from running if it has not started: the worker that comes to it marks it
@@ -146,6 +198,10 @@ class AsyncResult:
     async def aget(self, timeout: float | None = None, propagate: bool = True) -> Any:
         """get() for async views: the wait runs in a thread so the event loop is not blocked."""
         return await asyncio.to_thread(self.get, timeout, propagate)
+
+
+def _aware(timestamp: float | None) -> dt.datetime | None:
+    return None if timestamp is None else dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc)
 
 
 class GroupResult:

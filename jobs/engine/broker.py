@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 from . import scripts
 from .config import Config
 from .connection import ConnectionFactory, Link, Links, pack, with_retry
@@ -50,6 +52,9 @@ class Ack:
     #: What a workflow does in the same step (worker/followup.py; lib/ack.lua): JSON, or "" for a plain task.
     extra: str = ""
     task: str = ""  # its name, for what is logged if the ack is refused
+    #: What the history records of it (lib/ack.lua): '' nothing, else 's' (a success) or 'f', then
+    #: the document, or '=' for the payload itself.
+    history: str = ""
 
 
 @dataclass(slots=True)
@@ -70,6 +75,15 @@ class Refused:
 
     token: str
     stored: bool  # the task has a result all the same (another worker's, or this ack's first attempt)
+
+
+#: The consumer group the workers' recorders read the history stream as (history.py).
+HISTORY_GROUP = "recorders"
+
+
+def _entries(raw: list[Any]) -> list[tuple[bytes, bytes, bytes]]:
+    """Stream entries [id, [field, value]] as (id, field, value); those deleted meanwhile are None."""
+    return [(item[0], item[1][0], item[1][1]) for item in raw if item is not None and item[1]]
 
 
 def _refusals(flat: list[Any]) -> list[Refused]:
@@ -109,11 +123,11 @@ class FetchPlan:
         self.wakes = [keys.wake(q) for q in queues]
         self.inbox = keys.inbox(token_prefix)
         self.keys = [keys.leases, keys.inflight, keys.scheduled, keys.revoked, keys.dead, keys.dead_order,
-                     keys.idle, self.inbox, keys.workers, keys.expiries, *(keys.queue(q) for q in queues),
-                     *self.wakes]
+                     keys.idle, self.inbox, keys.workers, keys.expiries, keys.history, keys.history_dropped,
+                     *(keys.queue(q) for q in queues), *self.wakes]
         args = [len(queues), broker._lease_ms, token_prefix, broker._ttl_ms, keys.result_prefix,
                 keys.done_prefix, keys.queue_prefix, keys.wake_prefix, config.dead_letters_max,
-                keys.idle_prefix, keys.inbox_prefix, worker_id, *queues]
+                keys.idle_prefix, keys.inbox_prefix, worker_id, broker.history_max, *queues]
         self.packed_keys = pack(self.keys)
         self.packed_args = pack(args)
         self.n_args = len(args)
@@ -156,6 +170,8 @@ class Broker:
         self._ttl_ms = str(int(config.result_expires * 1000))
         self._lease_ms = int(config.lease_seconds * 1000)
         self._enqueue_head: bytes | None = None
+        #: The history's bound, as the scripts take it (0: no history; lib/history.lua).
+        self.history_max = config.history_backlog if config.history else 0
 
     @property
     def link(self) -> Link:
@@ -236,7 +252,8 @@ class Broker:
         result, done = self.keys.result, self.keys.done
         for ack in acks:
             keys.append(result(ack.task_id))
-            args += (ack.token, ack.payload, done(ack.task_id), ack.retry_delay_ms, ack.retry_member, ack.extra)
+            args += (ack.token, ack.payload, done(ack.task_id), ack.retry_delay_ms, ack.retry_member, ack.extra,
+                     ack.history)
         return keys, args
 
     def fetch(
@@ -283,8 +300,10 @@ class Broker:
         if not acks:
             return []
         ack_keys, ack_args = self._ack_parts(acks)
-        keys = [self.keys.leases, self.keys.inflight, self.keys.scheduled, *ack_keys]
-        return _refusals(scripts.load("ack")(link or self.link, keys, [self._ttl_ms, len(acks), *ack_args]))
+        k = self.keys
+        keys = [k.leases, k.inflight, k.scheduled, k.history, k.history_dropped, *ack_keys]
+        args = [self._ttl_ms, self.history_max, len(acks), *ack_args]
+        return _refusals(scripts.load("ack")(link or self.link, keys, args))
 
     def wait_link(self) -> Link:
         """This thread's connection for blocking waits (interrupt it to end a wait early)."""
@@ -310,10 +329,13 @@ class Broker:
         delivery no longer holds it, and then it must not run."""
         return bool(scripts.load("ack_early")(self.link, [self.keys.inflight], [token]))
 
-    def started(self, token: str, task_id: str, payload: str) -> bool:
-        """Store STARTED for a task, only while `token` still holds it (see lua/started.lua)."""
-        keys = [self.keys.inflight, self.keys.result(task_id)]
-        return bool(scripts.load("started")(self.link, keys, [token, payload, self._ttl_ms]))
+    def started(self, token: str, task_id: str, payload: str, record: bool = True) -> bool:
+        """Store STARTED, or a custom state (record=False: not for the history), for a task, only
+        while `token` still holds it (see lua/started.lua)."""
+        k = self.keys
+        keys = [k.inflight, k.result(task_id), k.history, k.history_dropped]
+        args = [token, payload, self._ttl_ms, self.history_max if record else 0]
+        return bool(scripts.load("started")(self.link, keys, args))
 
     def defer(self, token: str, delay: float, message: Message) -> bool:
         """Put a held message back into the scheduled set, due `delay` seconds from now (Redis's clock)."""
@@ -332,8 +354,9 @@ class Broker:
 
     def bury(self, token: str, reason: str, worker: str = "") -> tuple[bool, int]:
         """Move a held message to the dead letters. Returns (moved, number of old entries trimmed)."""
-        keys = [self.keys.leases, self.keys.inflight, self.keys.dead, self.keys.dead_order]
-        args = [token, reason, worker, self.config.dead_letters_max]
+        k = self.keys
+        keys = [k.leases, k.inflight, k.dead, k.dead_order, k.history, k.history_dropped]
+        args = [token, reason, worker, self.config.dead_letters_max, self.history_max]
         moved, trimmed = scripts.load("dead")(self.link, keys, args)
         return bool(moved), int(trimmed)
 
@@ -373,18 +396,20 @@ class Broker:
         if not tokens:
             return 0
         k = self.keys
-        keys = [k.leases, k.inflight, k.dead, k.dead_order, k.idle, k.revoked, k.workers]
+        keys = [k.leases, k.inflight, k.dead, k.dead_order, k.idle, k.revoked, k.workers, k.history,
+                k.history_dropped]
         args = [k.queue_prefix, k.wake_prefix, "1" if lost else "0", self.config.max_deliveries,
-                self.config.dead_letters_max, k.idle_prefix, k.inbox_prefix, "1" if forget else "0", *tokens]
+                self.config.dead_letters_max, k.idle_prefix, k.inbox_prefix, "1" if forget else "0",
+                self.history_max, *tokens]
         return int(scripts.load("requeue")(self.link, keys, args))
 
     def maintain(self, worker_id: str = "", running: Sequence[str] = (), limit: int = 1000) -> Maintenance:
         k = self.keys
         keys = [k.scheduled, k.leases, k.inflight, k.workers, k.dead, k.dead_order, k.revoked, k.terminate,
-                k.maintained, k.idle, k.expiries]
+                k.maintained, k.idle, k.expiries, k.history, k.history_dropped]
         args = [k.queue_prefix, k.wake_prefix, limit, worker_id, self.config.max_deliveries,
                 self.config.dead_letters_max, self._ttl_ms, self._lease_ms, k.idle_prefix, k.inbox_prefix,
-                *running]
+                self.history_max, *running]
         promoted, recovered, next_due, now, terminate = scripts.load("maintain")(self.link, keys, args)
         pairs = [(recovered[i].decode(), recovered[i + 1].decode()) for i in range(0, len(recovered), 2)]
         # The next due time, as an interval on Redis's clock, turned into one on ours.
@@ -451,7 +476,7 @@ class Broker:
 
     def beat_lead(self, beat_id: str, lease_ms: int) -> int:
         """0 if `beat_id` leads (it took or kept the lease), else the ms left on the leader's."""
-        return int(scripts.load("beat_lead")(self.link, [self.keys.beat_leader()], [beat_id, lease_ms]))
+        return int(scripts.load("lead")(self.link, [self.keys.beat_leader()], [beat_id, lease_ms]))
 
     def beat_resign(self, beat_id: str) -> None:
         scripts.load("beat_resign")(self.link, [self.keys.beat_leader()], [beat_id])
@@ -463,6 +488,63 @@ class Broker:
         args = [periodic_id, due_ms, k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, message.queue,
                 message.score, message.encode(), message.expiry()]
         return bool(scripts.load("beat_send")(self.link, keys, args))
+
+    # -- history -------------------------------------------------------------------------------
+
+    def history_read(self, consumer: str, count: int, block_ms: int) -> list[tuple[bytes, bytes, bytes]]:
+        """Up to `count` new history records (id, field, value) for this recorder, waiting up to
+        block_ms for the first (a blocking read: no polling). The group is made on first use, and
+        again after a Redis that lost it (a restart without persistence)."""
+        args = ("XREADGROUP", "GROUP", HISTORY_GROUP, consumer, "COUNT", count, "BLOCK", block_ms,
+                "STREAMS", self.keys.history, ">")
+        try:
+            reply = self.wait_link().call(*args, blocking=True)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._history_group()
+            reply = self.wait_link().call(*args, blocking=True)
+        return _entries(reply[0][1]) if reply else []
+
+    def history_claim(self, consumer: str, idle_ms: int, dead_ms: int, count: int) -> list[tuple[bytes, bytes, bytes]]:
+        """Records other recorders read and did not finish: those of a worker that is gone (no
+        heartbeat for dead_ms), and any read over idle_ms ago (lua/history_claim.lua)."""
+        keys = [self.keys.history, self.keys.workers]
+        reply = scripts.load("history_claim")(self.link, keys, [HISTORY_GROUP, consumer, idle_ms, dead_ms, count])
+        return _entries(reply)
+
+    def _history_group(self) -> None:
+        try:
+            self.link.call("XGROUP", "CREATE", self.keys.history, HISTORY_GROUP, "0", "MKSTREAM")
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):  # another recorder made it first
+                raise
+
+    def history_done(self, ids: Sequence[bytes]) -> None:
+        """Records now in the database leave the stream (lua/history_done.lua)."""
+        if ids:
+            scripts.load("history_done")(self.link, [self.keys.history], [HISTORY_GROUP, *ids])
+
+    def history_dropped(self) -> dict[str, int]:
+        """Outcomes not recorded (backlog full) since the last call, by kind: success, other."""
+        flat = scripts.load("history_dropped")(self.link, [self.keys.history_dropped], [])
+        return {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+    def history_waiting(self) -> tuple[int, dict[str, int]]:
+        """(records waiting for the database, outcomes dropped and not yet reported), to show."""
+        length, dropped = self.link.pipeline([("XLEN", self.keys.history), ("HGETALL", self.keys.history_dropped)])
+        counts = {dropped[i].decode(): int(dropped[i + 1]) for i in range(0, len(dropped), 2)}
+        return int(length), counts
+
+    def history_sweep(self, consumer: str = "", idle_ms: int | None = None) -> int:
+        """Remove this recorder from the group (it stops), and those idle for idle_ms, if they hold
+        no records (lua/history_sweep.lua)."""
+        args = [HISTORY_GROUP, consumer, "" if idle_ms is None else idle_ms]
+        return int(scripts.load("history_sweep")(self.link, [self.keys.history], args))
+
+    def history_prune_turn(self, consumer: str, lease_ms: int) -> bool:
+        """Whether this recorder prunes old rows now (one at a time; lua/lead.lua)."""
+        return int(scripts.load("lead")(self.link, [self.keys.history_prune], [consumer, lease_ms])) == 0
 
     # -- dead letters --------------------------------------------------------------------------
 

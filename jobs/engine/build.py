@@ -24,6 +24,7 @@ from .errors import ConfigurationError
 from .message import NO_MESSAGE_OPTIONS, Message, MessageOptions
 from .names import check_name
 from .options import NO_OPTIONS, CallOptions, expiry_value, first
+from .request import current_request
 from .routing import NO_ROUTE
 from .serializers import json_dumps
 
@@ -32,7 +33,8 @@ def message(app: App, task: TaskDefinition | str, args: Iterable[Any] | None = N
             kwargs: dict[str, Any] | None = None, options: CallOptions = NO_OPTIONS,
             workflow: MessageOptions = NO_MESSAGE_OPTIONS) -> Message:
     """The message that sends this call, every option checked and resolved. `workflow`: what a
-    workflow adds (chain, chord) to the options the call gives."""
+    workflow adds (chain, chord) to the options the call gives. Sent from inside a running task, its
+    parent is that task."""
     definition = task if isinstance(task, TaskDefinition) else app.registry.find(task)
     name = definition.name if definition is not None else check_name("task name", task, ValueError)
     args, kwargs = tuple(args or ()), dict(kwargs or {})
@@ -48,6 +50,10 @@ def message(app: App, task: TaskDefinition | str, args: Iterable[Any] | None = N
     expires = first(options.expires, _task_expires(definition), default=None)
     check_unique(name, options, definition)
     unique_for = first(options.unique_for, definition.unique_for if definition else None, default=None)
+    if workflow.parent is None:
+        running = current_request()
+        if running is not None:
+            workflow = workflow.replace(parent=running.id)
     return Message(
         id=options.task_id or str(uuid.uuid4()), task=name, args=args, kwargs=kwargs,
         queue=first(options.queue, route.queue, definition.queue if definition else None,

@@ -23,6 +23,9 @@ SERIALIZERS = ("json", "pickle")
 #: A consumer holds at most 1 + this many messages: enough to amortise round trips, small enough
 #: that a crash re-runs little.
 MAX_PREFETCH = 1000
+#: JOBS["REDACT"] unless set: names that usually hold secrets (matched as parts of names).
+DEFAULT_REDACT = ("password", "passwd", "secret", "token", "api_key", "apikey", "authorization", "card", "cvv",
+                  "ssn")
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,18 @@ class Config:
     worker_shutdown_timeout: float = 30.0
     #: How many async tasks one consumer runs at once (prefork only above 1).
     worker_async_concurrency: int = 1
+    #: Results say which task, arguments, queue and worker they belong to (Celery's result_extended).
+    result_extended: bool = True
+    #: Parameter names whose values are stored and shown as "***" (results, history, logs, emails):
+    #: a name is redacted when it contains one of these, ignoring case (redact.py).
+    redact: tuple[str, ...] = DEFAULT_REDACT
+    #: The most a task's stored arguments take, in bytes of JSON; larger values are described instead.
+    stored_args_max: int = 4096
+    #: Every task's outcome recorded in the database (TaskResult) by the workers; kept this long.
+    history: bool = True
+    history_keep: float = 7 * 86400.0
+    #: Outcomes waiting in Redis for the database at most (history.py says what is dropped first).
+    history_backlog: int = 100_000
 
     def __post_init__(self) -> None:
         for check in _CHECKS:
@@ -120,6 +135,9 @@ _NUMBERS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("worker_shutdown_timeout", lambda v: v >= 0, "0 or more seconds"),
     ("worker_async_concurrency", lambda v: v >= 1, "1 or more"),
     ("worker_prefetch", lambda v: 0 <= v <= MAX_PREFETCH, f"from 0 to {MAX_PREFETCH}"),
+    ("stored_args_max", lambda v: v >= 64, "at least 64 (bytes)"),
+    ("history_keep", lambda v: v > 0, "a positive number of seconds"),
+    ("history_backlog", lambda v: v >= 100, "at least 100 (outcomes)"),
 )
 
 

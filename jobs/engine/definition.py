@@ -21,7 +21,8 @@ from .message import NO_MESSAGE_OPTIONS, MessageOptions
 from .names import check_name, check_priority
 from .options import aware_time, first
 from .ratelimit import interval_ms
-from .request import ExceptionInfo, Request, current_request
+from .request import ExceptionInfo, Request, current_reporter, current_request
+from .results import check_state
 
 
 def _positive_seconds(name: str, key: str, value: Any) -> None:
@@ -57,7 +58,7 @@ TASK_OPTIONS: dict[str, Callable[[str, str, Any], None]] = {
     "autoretry_for": _anything, "retry_kwargs": _anything, "retry_backoff": _anything,
     "retry_backoff_max": _anything, "retry_jitter": _anything, "time_limit": _positive_seconds,
     "soft_time_limit": _positive_seconds, "reject_on_worker_lost": _anything, "unique_for": _positive_seconds,
-    "rate_limit": _rate_limit, "rate_limit_key": _anything,
+    "rate_limit": _rate_limit, "rate_limit_key": _anything, "history": _anything,
 }
 
 
@@ -70,6 +71,8 @@ class RunSettings:
     track_started: bool
     soft_time_limit: float | None
     time_limit: float | None
+    #: Its outcome goes to the history (JOBS["HISTORY"] and the task's history=).
+    history: bool
 
 
 class TaskDefinition:
@@ -106,6 +109,8 @@ class TaskDefinition:
     #: rate_limit_key(*args, **kwargs) -> str gives each key its own budget ("10/s per shop").
     rate_limit: str | float | None = None
     rate_limit_key: Callable[..., str] | None = None
+    #: False: its runs are not recorded in the history (a chatty task); None = JOBS["HISTORY"].
+    history: bool | None = None
 
     def __init__(self, fn: Callable[..., Any], **options: Any) -> None:
         for key, value in options.items():
@@ -165,6 +170,30 @@ class TaskDefinition:
             raise error
         return error
 
+    def update_state(self, task_id: str | None = None, state: str | None = None, meta: Any = None,
+                     **_: Any) -> None:
+        """Show how a running task is doing: AsyncResult(id).state is `state` and .info is `meta`
+        until it ends (Celery's call). Call it as often as you like: updates closer together than
+        a quarter of a second are coalesced (worker/progress.py). In EAGER mode it does nothing."""
+        request = self.request
+        if request is None:
+            raise RuntimeError(f"{self.name}.update_state() can only be called while the task runs (bind=True)")
+        if task_id is not None and task_id != request.id:
+            raise ValueError(f"{self.name}.update_state(task_id={task_id!r}): a task sets its own state only "
+                             f"(this run is {request.id}); another task's state is its own to set")
+        check_state(self.name, state)
+        assert state is not None
+        reporter = current_reporter()
+        if reporter is not None:
+            reporter.update(state, meta)
+
+    def progress(self, current: float, total: float | None = None, message: str = "") -> None:
+        """update_state(state="PROGRESS", meta={"current", "total", "percent", "message"}): the
+        shape the example's progress bar (and most Celery progress bars) read."""
+        percent = round(100.0 * current / total, 1) if total else None
+        self.update_state(state="PROGRESS", meta={"current": current, "total": total, "percent": percent,
+                                                  "message": message})
+
     def retry_countdown(self, retries: int, explicit: float | None = None) -> float:
         return retry_policy.countdown(
             retries, explicit=explicit, retry_backoff=self.retry_backoff,
@@ -191,6 +220,7 @@ class TaskDefinition:
             track_started=first(self.track_started, default=config.track_started),
             soft_time_limit=first(options.soft_time_limit, self.soft_time_limit, config.soft_time_limit, default=None),
             time_limit=first(options.time_limit, self.time_limit, config.time_limit, default=None),
+            history=config.history and self.history is not False,
         )
 
     # -- hooks: override in a base class; an exception in one is logged and changes nothing -----

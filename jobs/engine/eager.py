@@ -11,6 +11,8 @@ with the same failure policies as on a worker.
 
 from __future__ import annotations
 
+import dataclasses
+
 from .app import App
 from .asyncresult import AsyncResult
 from .build import message as build_message
@@ -21,7 +23,7 @@ from .request import Request
 from .results import FAILURE, RETRY, ResultMeta
 from .results import decode as decode_result
 from .results import encode as encode_result
-from .worker.execute import execute, settle
+from .worker.execute import execute, run_about, settle
 from .workflow import Step
 
 
@@ -65,11 +67,11 @@ def run(app: App, message: Message) -> EagerResult:
             break
         message = message.replace(retries=message.retries + 1)
     content_type = task.serializer or config.result_serializer
-    meta = decode_result(encode_result(outcome, task.name, content_type, "eager"), config.accept_content)
+    about = run_about(app, task, message) if config.result_extended else None
+    meta = decode_result(encode_result(outcome, task.name, content_type, "eager", about), config.accept_content)
     if meta.status == FAILURE:
         # Keep the real exception object (with its traceback) rather than the rebuilt copy.
-        meta = ResultMeta(FAILURE, exception=outcome.exception or meta.exception, traceback=meta.traceback,
-                          task=task.name, date_done=meta.date_done, worker="eager")
+        meta = dataclasses.replace(meta, exception=outcome.exception or meta.exception)
         if config.eager_propagates:
             assert meta.exception is not None
             raise meta.exception

@@ -30,6 +30,10 @@ only known inside the script. Several sites share one Redis by choosing differen
     {p}:beat:sent       HASH  periodic task id -> due time (ms) of its last run sent (each sent once)
     {p}:unique:<task>:<key>   STRING  the id of the run holding a unique task's lock (enqueue_unique.lua)
     {p}:rate:<budget>   HASH  a rate limit's budget: tat, res (rate.lua)
+    {p}:history         STREAM  outcomes waiting for the database (lib/history.lua), read by the
+                              workers' recorders as the consumer group "recorders" (history.py)
+    {p}:history:dropped HASH  outcomes not recorded because the backlog was full: success, other
+    {p}:history:prune   STRING  held by the recorder that prunes old rows now (one at a time)
 
 The Lua scripts get every key they touch in KEYS, or (a queue named inside a message) a prefix from
 here in ARGV; they spell none themselves.
@@ -43,7 +47,8 @@ class Keys:
 
     __slots__ = ("base", "queue_prefix", "wake_prefix", "result_prefix", "done_prefix", "scheduled", "leases",
                  "inflight", "dead", "dead_order", "revoked", "terminate", "maintained", "idle", "idle_prefix",
-                 "expiries", "inbox_prefix", "workers", "worker_prefix")
+                 "expiries", "inbox_prefix", "workers", "worker_prefix", "history", "history_dropped",
+                 "history_prune")
 
     def __init__(self, prefix: str) -> None:
         self.base = "{" + prefix + "}:"
@@ -65,6 +70,9 @@ class Keys:
         self.idle_prefix = self.base + "idle:"
         self.inbox_prefix = self.base + "inbox:"
         self.workers = self.base + "workers"
+        self.history = self.base + "history"
+        self.history_dropped = self.base + "history:dropped"
+        self.history_prune = self.base + "history:prune"
 
     def queue(self, name: str) -> str:
         return self.queue_prefix + name

@@ -57,6 +57,9 @@ class MessageOptions:
     rate_waited: bool = False
     #: The call's headers (options.CallOptions.headers).
     headers: dict[str, Any] | None = None
+    #: The task that sent it: the run it was called from, the chain step before it, the chord it
+    #: ends (its id), or the run it runs again (Celery's parent_id). Shown in results and history.
+    parent: str | None = None
     #: A task no worker knew yet: since when, and how often it was offered again.
     unknown_since: float | None = None
     unknown_tries: int = 0

@@ -21,7 +21,7 @@ from .app import App, current
 from .asyncresult import AsyncResult
 from .build import message as build_message
 from .definition import TaskDefinition
-from .message import Message
+from .message import NO_MESSAGE_OPTIONS, Message, MessageOptions
 from .options import NO_OPTIONS, CallOptions
 
 
@@ -55,16 +55,18 @@ def _enqueue(app: App, messages: list[Message]) -> list[AsyncResult]:
 
 
 def send_task(name: str, args: Iterable[Any] | None = None, kwargs: dict[str, Any] | None = None,
-              **options: Any) -> AsyncResult:
+              parent_id: str | None = None, **options: Any) -> AsyncResult:
     """Send a task by name, whether or not this process has it registered (Celery's send_task): a
     web process can send work that only the workers' code defines. Options are apply_async's; its
     queue and priority, when not given, are JOBS["ROUTES"]', then the registered task's if this
-    process knows it, then DEFAULT_QUEUE and 0."""
+    process knows it, then DEFAULT_QUEUE and 0. parent_id: what sent it, as results and the history
+    show it (the admin's "run again" names the task it repeats)."""
     app = current()
     call = CallOptions.parse(name, options)
     if app.config.eager:
         eager.task_of(app, name)  # EAGER mode runs tasks this process knows: say so before anything
-    [result] = send(app, [build_message(app, name, args, kwargs, call)], call.on_commit)
+    workflow = NO_MESSAGE_OPTIONS if parent_id is None else MessageOptions(parent=parent_id)
+    [result] = send(app, [build_message(app, name, args, kwargs, call, workflow)], call.on_commit)
     return result
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .message import Message
 
@@ -49,16 +49,30 @@ class ExceptionInfo:
         return type(self.exception)
 
 
+class StateReporter(Protocol):
+    """Where a running task's update_state() goes (worker/progress.py); none in EAGER mode."""
+
+    def update(self, state: str, meta: Any) -> None: ...
+
+
 _request: contextvars.ContextVar[Request | None] = contextvars.ContextVar("jobs_request", default=None)
+_reporter: contextvars.ContextVar[StateReporter | None] = contextvars.ContextVar("jobs_reporter", default=None)
+
+Tokens = tuple[contextvars.Token[Request | None], contextvars.Token[StateReporter | None]]
 
 
 def current_request() -> Request | None:
     return _request.get()
 
 
-def set_request(request: Request | None) -> contextvars.Token[Request | None]:
-    return _request.set(request)
+def current_reporter() -> StateReporter | None:
+    return _reporter.get()
 
 
-def clear_request(token: contextvars.Token[Request | None]) -> None:
-    _request.reset(token)
+def set_request(request: Request | None, reporter: StateReporter | None = None) -> Tokens:
+    return _request.set(request), _reporter.set(reporter)
+
+
+def clear_request(tokens: Tokens) -> None:
+    _request.reset(tokens[0])
+    _reporter.reset(tokens[1])

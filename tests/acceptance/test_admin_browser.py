@@ -1,9 +1,10 @@
-"""The periodic-task admin in a real browser (Debian's Chromium, driven by Playwright), against the
-example project served by `manage.py runserver` in its own process, as a user runs it.
+"""The admin of periodic tasks and of the task history in a real browser (Debian's Chromium, driven by
+Playwright), against the example project served by `manage.py runserver` in its own process, and a
+real worker, as a user runs them.
 
 Without Chromium the test is skipped, saying how to install it; CI sets JOBS_TEST_REQUIRE_BROWSER so
 that there it fails instead. With JOBS_SCREENSHOTS_DIR set (`make screenshots`), the pages are also
-saved as the PNGs that docs/periodic.md shows, so the documentation pictures are the pages this test
+saved as the PNGs that docs/periodic.md and docs/results.md show, so the documentation pictures are the pages this test
 checked.
 """
 
@@ -62,11 +63,16 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def site(tmp_path: Path, r: redis.Redis) -> Iterator[str]:
+def example_env(tmp_path: Path) -> dict[str, str]:
+    """The example project's settings on a fresh database: for its web server and its worker."""
+    return {"DJANGO_SETTINGS_MODULE": "example_project.settings", "EXAMPLE_DB_PATH": str(tmp_path / "db.sqlite3"),
+            "EXAMPLE_EMAIL_DIR": str(tmp_path / "mail"), "TZ": "UTC"}
+
+
+@pytest.fixture
+def site(example_env: dict[str, str], r: redis.Redis) -> Iterator[str]:
     """The example project on a fresh database, served on a free port; its address."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "example_project.settings",
-           "EXAMPLE_DB_PATH": str(tmp_path / "db.sqlite3"), "EXAMPLE_EMAIL_DIR": str(tmp_path / "mail"),
-           "TZ": "UTC"}
+    env = {**os.environ, **example_env}
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120)
     subprocess.run([*manage, "shell", "-v", "0", "-c", SET_UP], cwd=ROOT, env=env, check=True, timeout=60)
@@ -143,3 +149,66 @@ def test_periodic_tasks_in_the_admin(browser: Any, site: str, r: redis.Redis) ->
     page.wait_for_selector(".errorlist")
     error = page.inner_text(".field-hour .errorlist")
     assert "'24' is not valid" in error and "0-23" in error
+
+
+#: Tasks of the example project, sent as its web process sends them.
+SEND = """
+from example_project.shop import tasks
+tasks.add.delay(2, 3)
+tasks.flaky.delay(1)
+tasks.send_order_email.delay(404)  # no such order: fails, with the traceback to read
+"""
+
+
+def login(page: Any, site: str, next_url: str) -> None:
+    page.goto(f"{site}/admin/login/?next={next_url}")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+
+
+def test_the_task_history_in_the_admin(browser: Any, site: str, example_env: dict[str, str], start_worker: Any,
+                                       r: redis.Redis) -> None:
+    start_worker("-Q", "emails,default", "-c", "2", env=example_env)
+    subprocess.run([sys.executable, "manage.py", "shell", "-v", "0", "-c", SEND], cwd=ROOT,
+                   env={**os.environ, **example_env}, check=True, timeout=60)
+    page = browser.new_page(viewport={"width": 1400, "height": 560})
+    login(page, site, "/admin/jobs/taskresult/")
+
+    # The worker records the outcomes about a second after they happen: the page, reloaded as a user
+    # would, shows them once they are in.
+    deadline = time.monotonic() + 30
+    while page.locator("#result_list tbody tr").count() < 3:
+        assert time.monotonic() < deadline, page.inner_text("body")
+        page.wait_for_timeout(300)  # the user's reload, not a synchronisation
+        page.reload()
+    page.click("#toggle-nav-sidebar")
+    listing = page.inner_text("#result_list")
+    assert "example_project.shop.tasks.add" in listing and "shop.send_order_email" in listing
+    assert listing.count("FAILURE") == 2 and listing.count("SUCCESS") == 1
+    shoot(page, "task-results-list.png")
+
+    # Filtered by status, then one failure's page: arguments, result, traceback, and its actions.
+    page.click("#changelist-filter a:text-is('FAILURE')")
+    page.wait_for_selector("#result_list")
+    assert "SUCCESS" not in page.inner_text("#result_list")
+    page.locator("#result_list tr", has_text="shop.send_order_email").locator("th a").click()
+    page.wait_for_selector(".field-traceback_text")
+    assert "DoesNotExist" in page.inner_text(".field-traceback_text")
+    assert "404" in page.inner_text(".field-args_text")
+    page.set_viewport_size({"width": 1100, "height": 900})
+    shoot(page, "task-result-detail.png", full_page=True)
+
+    # Run again: a new task with the same arguments, recorded with the old one as its parent.
+    old_id = page.inner_text(".field-task_id .readonly")
+    page.click("form.jobs-action button:has-text('Run again')")
+    page.wait_for_selector("ul.messagelist")
+    assert "Sent again: shop.send_order_email" in page.inner_text("ul.messagelist")
+    deadline = time.monotonic() + 30
+    while True:
+        page.goto(f"{site}/admin/jobs/taskresult/?parent_id={old_id}")
+        if page.locator("#result_list tbody tr").count() == 1:
+            break
+        assert time.monotonic() < deadline, page.inner_text("body")
+        page.wait_for_timeout(300)
+    assert "FAILURE" in page.inner_text("#result_list")

@@ -21,6 +21,7 @@ SETTINGS = "example_project.settings"
 #: Runs in a subprocess under the example settings; prints what it saw as one JSON line.
 DRIVE_THE_PAGE = r"""
 import json
+import time
 
 import django
 
@@ -45,8 +46,27 @@ order = Order.objects.get()
 seen["order"] = {"email": order.email, "total": str(order.total), "task_id": order.confirmation_task_id,
                  "id": entries[-1]["id"]}
 page = client.get("/").content.decode()
-seen["report"] = build_report.delay(1).get(timeout=20)  # the page's button waits 5 s first
 seen["page_shows"] = [e["id"] in page for e in entries]
+
+# The report's progress, as the page reads it: it polls the status endpoint every second.
+report = build_report.delay(3)  # the page's button waits 5 s first
+deadline = time.monotonic() + 20
+progress = []
+while not AsyncResult(report.id).ready() and time.monotonic() < deadline:
+    state = client.get("/status/", {"ids": report.id}).json()[report.id]
+    if state["progress"] and state["progress"] not in progress:
+        progress.append(state["progress"])
+    time.sleep(0.05)  # the page's polling, faster
+seen["progress"] = progress
+seen["report"] = report.get(timeout=20)
+
+# The history the worker recorded, as the admin lists it (written about a second after each task).
+from jobs.models import TaskResult
+
+wanted = {e["id"] for e in entries} | {report.id}
+while TaskResult.objects.filter(task_id__in=wanted).count() < len(wanted) and time.monotonic() < deadline + 20:
+    time.sleep(0.1)  # the recorder writes in batches, twice a second at most
+seen["history"] = {row.task_id: row.status for row in TaskResult.objects.filter(task_id__in=wanted)}
 print(json.dumps(seen))
 """
 
@@ -72,12 +92,16 @@ def test_the_demo_page_runs_its_tasks_on_a_worker(start_worker, tmp_path: Path) 
     assert seen["values"][2] == repr("customer1@example.com")
     failed, added, emailed = seen["status"]
     assert failed["status"] == "FAILURE" and "ValueError" in failed["result"]
-    assert added == {"status": "SUCCESS", "result": "5", "done_at": added["done_at"]} and added["done_at"]
+    assert added == {"status": "SUCCESS", "result": "5", "done_at": added["done_at"], "progress": None}
+    assert added["done_at"]
     assert emailed["status"] == "SUCCESS" and emailed["result"] == repr("customer1@example.com")
     assert seen["order"]["task_id"] == seen["order"]["id"]
     assert seen["page_shows"] == [True, True, True]
     report = seen["report"]
     assert report["orders"] == 1 and report["revenue"] == seen["order"]["total"]
+    assert seen["progress"] and seen["progress"][0]["message"].startswith("counting")  # a live progress bar
+    assert [p["percent"] for p in seen["progress"]] == sorted(p["percent"] for p in seen["progress"])
+    assert sorted(seen["history"].values()) == ["FAILURE", "SUCCESS", "SUCCESS", "SUCCESS"]
     assert report["daily"][-1]["orders"] == 1
 
     [sent] = list(mail.iterdir())

@@ -54,12 +54,20 @@ def test_error_emails_are_throttled_per_task_and_count_what_they_summarise(start
         tasks.fail.delay(f"declined {i}").get(timeout=10, propagate=False)
     [(subject, to, body)] = _mails(mail)  # one mail for three failures within the interval
     assert subject == "[Django] Task tests.testapp.tasks.fail failed: PaymentDeclined: declined 0"
-    assert to == "ops@example.com" and "args=('declined 0',)" in body
+    assert to == "ops@example.com" and 'args=["declined 0"] kwargs={}' in body
     assert "raise PaymentDeclined(message)" in body and "the first failure of this task" in body
     r.delete(engine_app.current().broker.keys.mail("tests.testapp.tasks.fail"))  # the interval is over
     tasks.fail.delay("declined 3").get(timeout=10, propagate=False)
     mails = _mails(mail)
     assert len(mails) == 2 and "3 failures of this task since the last mail" in mails[1][2]
+
+
+def test_error_emails_show_arguments_redacted(start_worker, tmp_path):
+    mail = tmp_path / "mail"
+    start_worker("-P", "solo", settings={"ERROR_EMAILS": True}, env={"JOBS_TEST_MAIL_DIR": str(mail)})
+    tasks.sign_in.delay("ann", "hunter2", token="t0k3n").get(timeout=10, propagate=False)
+    [(_, _, body)] = _mails(mail)
+    assert 'args=["ann","***"] kwargs={"token":"***"}' in body and "hunter2" not in body and "t0k3n" not in body
 
 
 def test_a_blocking_hook_of_a_killed_task_does_not_stop_lease_renewal(start_worker, redis_server, r):

@@ -47,7 +47,7 @@ def test_countdown_and_eta_wait_in_redis(start_worker, r):
     at = tasks.add.apply_async((2, 2), eta=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1.5))
     assert broker().scheduled_count() == 2 and later.status == "PENDING"
     assert later.get(timeout=10) == 2 and at.get(timeout=10) == 4
-    assert later.date_done - sent >= 1.0 and at.date_done - sent >= 1.5
+    assert later.date_done.timestamp() - sent >= 1.0 and at.date_done.timestamp() - sent >= 1.5
 
 
 def test_a_worker_consumes_only_the_queues_it_was_given(start_worker):

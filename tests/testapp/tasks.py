@@ -498,3 +498,68 @@ def quick_with_a_slow_hook(x):
 @task(bind=True)
 def my_headers(self):
     return self.request.headers
+
+
+@task(bind=True)
+def stepwise(self, name, steps):
+    """Reports progress at each step, says so on progress:<name>, and waits for release:<name>:<i>."""
+    r = evidence()
+    for i in range(1, steps + 1):
+        self.progress(i, steps, message=f"step {i}")
+        r.rpush(f"progress:{name}", i)
+        r.blpop([f"release:{name}:{i}"], timeout=0)
+    return steps
+
+
+@task(bind=True)
+def custom_state(self, name):
+    self.update_state(state="RESIZING", meta={"done": 1, "of": 4})
+    return block.fn(None, name)
+
+
+@task(bind=True)
+def progress_burst(self, name, n):
+    """n progress reports as fast as it can (coalesced by the worker), then waits to be released."""
+    for i in range(1, n + 1):
+        self.progress(i, n)
+    return block.fn(None, name)
+
+
+@task(bind=True)
+def bad_state(self, state, meta):
+    """update_state with what it is given: the errors a task gets for a wrong state or meta."""
+    try:
+        self.update_state(state=state, meta=meta)
+    except (ValueError, TypeError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "accepted"
+
+
+@task
+def sign_in(user, password, token=None, **extra):
+    """Fails, so that its arguments appear in the result, the history and the log."""
+    raise PaymentDeclined(f"sign-in refused for {user}")
+
+
+@task
+def takes_a_blob(blob, small):
+    return len(blob)
+
+
+@task(history=False)
+def unrecorded(x):
+    return x
+
+
+@task(bind=True)
+def retry_with_reason(self):
+    """The first run asks for a retry an hour later, because of an exception of its own."""
+    if self.request.retries == 0:
+        raise self.retry(exc=PaymentDeclined("the bank said: try later"), countdown=3600)
+    return "second run"
+
+
+@task(bind=True)
+def calls_another(self, key):
+    """Sends a task from inside a task: the new task's parent is this one."""
+    return record.delay(key, self.request.id).id

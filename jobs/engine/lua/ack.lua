@@ -2,15 +2,18 @@
   Settle deliveries without taking more (the last tasks before a consumer stops, a task
   acknowledged before it ran, a task the supervisor failed). See lib/ack.lua for the fencing rule.
 
-  KEYS[1] leases   KEYS[2] inflight   KEYS[3] scheduled   KEYS[4 ..] result keys, one per ack
-  ARGV[1] result expiry (ms)   ARGV[2] number of acks
-  ARGV[3 ..] 6 per ack: token, payload, channel, retry delay (ms), retry member ('' = none),
-  workflow extra ('' = none; see lib/ack.lua)
+  KEYS[1] leases   KEYS[2] inflight   KEYS[3] scheduled   KEYS[4] history   KEYS[5] history dropped
+  KEYS[6 ..] result keys, one per ack
+  ARGV[1] result expiry (ms)   ARGV[2] HISTORY_BACKLOG (0 = no history)   ARGV[3] number of acks
+  ARGV[4 ..] 7 per ack: token, payload, channel, retry delay (ms), retry member ('' = none),
+  workflow extra ('' = none), history ('' = none; see lib/ack.lua)
 
   Returns the refused tokens, each followed by 1/0: whether the task has a stored result.
 ]]
 --@include wake
 --@include clock
+--@include history
 --@include ack
 
-return ack_all(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[2]), 3, 4, ARGV[1])
+local h = { key = KEYS[4], dropped = KEYS[5], max = tonumber(ARGV[2]) }
+return ack_all(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[3]), 4, 6, ARGV[1], h)

@@ -3,12 +3,15 @@
   long...) to the dead letters, with the reason: never dropped, never retried blindly. The record
   is built from the in-flight copy, so it holds the message exactly as it was queued.
 
-  KEYS[1] leases   KEYS[2] inflight   KEYS[3] dead   KEYS[4] dead order
+  KEYS[1] leases   KEYS[2] inflight   KEYS[3] dead   KEYS[4] dead order   KEYS[5] history
+  KEYS[6] history dropped
   ARGV[1] delivery token   ARGV[2] reason   ARGV[3] worker   ARGV[4] dead letters max
+  ARGV[5] HISTORY_BACKLOG (0 = no history)
 
   Returns { 1 if moved or 0 if the token no longer held it (fenced), number of old entries trimmed }
 ]]
 --@include clock
+--@include history
 --@include dead
 
 local entry = redis.call('HGET', KEYS[2], ARGV[1])
@@ -17,5 +20,7 @@ if not entry then
 end
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[1], ARGV[1])
-local trimmed = bury_entry(KEYS[3], KEYS[4], entry, ARGV[2], ARGV[3], now_ms(), tonumber(ARGV[4]))
+local ctx = { dead = KEYS[3], order = KEYS[4], now = now_ms(), dead_max = tonumber(ARGV[4]),
+              hist = { key = KEYS[5], dropped = KEYS[6], max = tonumber(ARGV[5]) } }
+local trimmed = bury_entry(ctx, entry, ARGV[2], ARGV[3])
 return { 1, trimmed }

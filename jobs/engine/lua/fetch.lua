@@ -5,7 +5,7 @@
   token, in this same atomic step: there is no moment at which a message is neither queued nor
   held, so a consumer dying at any point loses nothing (maintain.lua hands it back when the lease
   runs out). A message whose id was revoked, or whose expiry (Redis's clock) has passed, is not
-  handed out: its result becomes REVOKED here.
+  handed out: its result becomes REVOKED here, and the history records it with the message.
 
   Scheduled messages that are due are promoted first, so countdowns and retries start on time under
   load; when nothing is taken, the next due time is returned, and an idle consumer sleeps until
@@ -19,20 +19,22 @@
   KEYS[1] leases   KEYS[2] inflight   KEYS[3] scheduled   KEYS[4] revoked ZSET (id -> time)
   KEYS[5] dead   KEYS[6] dead order   KEYS[7] idle HASH   KEYS[8] this consumer's inbox LIST
   KEYS[9] workers (heartbeats)   KEYS[10] expiries ZSET (task id -> when it expires, ms)
-  KEYS[11 .. 10+nq]       queues, in precedence order
-  KEYS[11+nq .. 10+2nq]   their wake lists
-  KEYS[11+2nq ..]         result keys, one per ack
+  KEYS[11] history   KEYS[12] history dropped (lib/history.lua)
+  KEYS[13 .. 12+nq]       queues, in precedence order
+  KEYS[13+nq .. 12+2nq]   their wake lists
+  KEYS[13+2nq ..]         result keys, one per ack
   ARGV, first what stays the same for a consumer (packed once by the caller), then what changes:
   ARGV[1] nq   ARGV[2] lease length (ms, on Redis's clock)   ARGV[3] token prefix (the consumer's id)
   ARGV[4] result expiry (ms)   ARGV[5] result key prefix   ARGV[6] done channel prefix
   ARGV[7] queue key prefix   ARGV[8] wake key prefix   ARGV[9] dead letters max
   ARGV[10] idle list prefix   ARGV[11] inbox prefix   ARGV[12] the consumer's worker id
-  ARGV[13 .. 12+nq] queue names
-  ARGV[13+nq] want   ARGV[14+nq] first token sequence number (token k = prefix .. (first + k - 1))
-  ARGV[15+nq] '1' if the caller was woken by a wake token: pass the wake on if work is left
-  ARGV[16+nq] the seq it registered idle with ('' = not registered; only its presence matters now)
-  ARGV[17+nq] '1' to register idle if nothing is taken
-  ARGV[18+nq] number of acks   ARGV[19+nq ..] 6 per ack (see lib/ack.lua)
+  ARGV[13] HISTORY_BACKLOG (0 = no history)
+  ARGV[14 .. 13+nq] queue names
+  ARGV[14+nq] want   ARGV[15+nq] first token sequence number (token k = prefix .. (first + k - 1))
+  ARGV[16+nq] '1' if the caller was woken by a wake token: pass the wake on if work is left
+  ARGV[17+nq] the seq it registered idle with ('' = not registered; only its presence matters now)
+  ARGV[18+nq] '1' to register idle if nothing is taken
+  ARGV[19+nq] number of acks   ARGV[20+nq ..] 7 per ack (see lib/ack.lua)
 
   Returns { refused ack tokens (each followed by 1/0, see lib/ack.lua), { queue index, wire, token seq, ... },
             { revoked or expired id, task, reason, ... }, next due time (ms) or false (only when
@@ -41,6 +43,7 @@
 --@include wake
 --@include chunks
 --@include clock
+--@include history
 --@include dead
 --@include deliver
 --@include requeue
@@ -51,22 +54,23 @@ local nq = tonumber(ARGV[1])
 local lease_ms = tonumber(ARGV[2])
 local prefix = ARGV[3]
 local ttl_ms = ARGV[4]
-local want = tonumber(ARGV[13 + nq])
-local first = tonumber(ARGV[14 + nq])
-local woken = ARGV[15 + nq] == '1'
-local registered_seq = ARGV[16 + nq]
-local refused = ack_all(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[18 + nq]), 19 + nq, 11 + 2 * nq, ttl_ms)
+local want = tonumber(ARGV[14 + nq])
+local first = tonumber(ARGV[15 + nq])
+local woken = ARGV[16 + nq] == '1'
+local registered_seq = ARGV[17 + nq]
+local hist = { key = KEYS[11], dropped = KEYS[12], max = tonumber(ARGV[13]) }
+local refused = ack_all(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[19 + nq]), 20 + nq, 13 + 2 * nq, ttl_ms, hist)
 local now = now_ms()
 local ctx = { qp = ARGV[7], wp = ARGV[8], ip = ARGV[10], bp = ARGV[11], idle = KEYS[7], leases = KEYS[1],
               inflight = KEYS[2], revoked = KEYS[4], workers = KEYS[9], dead = KEYS[5], order = KEYS[6],
-              now = now, max_deliveries = 0, dead_max = tonumber(ARGV[9]) }
+              now = now, max_deliveries = 0, dead_max = tonumber(ARGV[9]), hist = hist }
 
 local out = {}
 local taken = 0
 if registered_seq ~= '' then
   if redis.call('HDEL', KEYS[7], prefix) == 1 then
     for q = 1, nq do
-      redis.call('LREM', ARGV[10] .. ARGV[12 + q], 0, prefix)
+      redis.call('LREM', ARGV[10] .. ARGV[13 + q], 0, prefix)
     end
   else
     -- A producer claimed this consumer: the message it handed over is in the inbox, already leased
@@ -75,7 +79,7 @@ if registered_seq ~= '' then
     if item then
       local seq, queue, wire = string.match(item, '^(%d+)|([^|]*)|(.*)$')
       for q = 1, nq do
-        if ARGV[12 + q] == queue then
+        if ARGV[13 + q] == queue then
           out[#out + 1] = q
         end
       end
@@ -99,7 +103,7 @@ local left = {}  -- seq, ms until it expires: for the consumer to check again wh
 local any_revoked = redis.call('EXISTS', KEYS[4]) == 1
 for q = 1, nq do
   while taken < want do
-    local popped = redis.call('ZPOPMIN', KEYS[10 + q], want - taken)
+    local popped = redis.call('ZPOPMIN', KEYS[12 + q], want - taken)
     if #popped == 0 then
       break
     end
@@ -123,8 +127,13 @@ for q = 1, nq do
         end
       end
       if why then
-        redis.call('SET', ARGV[5] .. id, cjson.encode({ status = 'REVOKED', reason = why,
-          task = task, date_done = now / 1000 }), 'PX', ttl_ms)
+        local doc = cjson.encode({ status = 'REVOKED', reason = why, task = task, id = id, queue = ARGV[13 + q],
+          date_done = now / 1000 })
+        redis.call('SET', ARGV[5] .. id, doc, 'PX', ttl_ms)
+        if hist.max > 0 then
+          -- For the history: the message, from which the recorder reads the arguments (redacted).
+          record_history(hist, 'r', string.sub(doc, 1, -2) .. ',"message":' .. cjson.encode(wire) .. '}', false)
+        end
         redis.call('PUBLISH', ARGV[6] .. id, '1')
         revoked[#revoked + 1] = id
         revoked[#revoked + 1] = task
@@ -137,7 +146,7 @@ for q = 1, nq do
         leases[#leases + 1] = now + lease_ms
         leases[#leases + 1] = token
         entries[#entries + 1] = token
-        entries[#entries + 1] = popped[j + 1] .. '|' .. ARGV[12 + q] .. '|' .. wire
+        entries[#entries + 1] = popped[j + 1] .. '|' .. ARGV[13 + q] .. '|' .. wire
         out[#out + 1] = q
         out[#out + 1] = wire
         out[#out + 1] = seq
@@ -155,8 +164,8 @@ if fresh > 0 then
   call_chunked('ZADD', KEYS[1], false, leases)
   if woken and taken == want then
     for q = 1, nq do
-      if redis.call('ZCARD', KEYS[10 + q]) > 0 then
-        wake(KEYS[10 + nq + q])
+      if redis.call('ZCARD', KEYS[12 + q]) > 0 then
+        wake(KEYS[12 + nq + q])
       end
     end
   end
@@ -168,10 +177,10 @@ if taken == 0 then
   if #head > 0 then
     next_due = head[2]
   end
-  if ARGV[17 + nq] == '1' then
+  if ARGV[18 + nq] == '1' then
     redis.call('HSET', KEYS[7], prefix, first .. '|' .. lease_ms .. '|' .. now .. '|' .. ARGV[12])
     for q = 1, nq do
-      local list = ARGV[10] .. ARGV[12 + q]
+      local list = ARGV[10] .. ARGV[13 + q]
       redis.call('LREM', list, 0, prefix)
       redis.call('RPUSH', list, prefix)
     end

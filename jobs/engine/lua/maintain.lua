@@ -23,11 +23,11 @@
 
   KEYS[1] scheduled   KEYS[2] leases   KEYS[3] inflight   KEYS[4] workers   KEYS[5] dead
   KEYS[6] dead order   KEYS[7] revoked   KEYS[8] terminate   KEYS[9] last run (ms)   KEYS[10] idle
-  KEYS[11] expiries
+  KEYS[11] expiries   KEYS[12] history   KEYS[13] history dropped
   ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3] batch limit   ARGV[4] worker id ('' = none)
   ARGV[5] MAX_DELIVERIES (0 = no limit)   ARGV[6] dead letters max   ARGV[7] revocation memory (ms)
   ARGV[8] lease length (ms)   ARGV[9] idle list prefix   ARGV[10] inbox prefix
-  ARGV[11 ..] ids of the tasks the caller is running
+  ARGV[11] HISTORY_BACKLOG (0 = no history)   ARGV[12 ..] ids of the tasks the caller is running
 
   Returns { promoted count, { recovered token, queue or '', ... }, next due time (ms) or false, now (ms),
             { ids to terminate } }
@@ -35,6 +35,7 @@
 --@include wake
 --@include chunks
 --@include clock
+--@include history
 --@include dead
 --@include deliver
 --@include requeue
@@ -44,7 +45,8 @@ local now = now_ms()
 local limit = tonumber(ARGV[3])
 local ctx = { qp = ARGV[1], wp = ARGV[2], ip = ARGV[9], bp = ARGV[10], idle = KEYS[10], leases = KEYS[2],
               inflight = KEYS[3], revoked = KEYS[7], workers = KEYS[4], dead = KEYS[5], order = KEYS[6], now = now,
-              max_deliveries = tonumber(ARGV[5]), dead_max = tonumber(ARGV[6]) }
+              max_deliveries = tonumber(ARGV[5]), dead_max = tonumber(ARGV[6]),
+              hist = { key = KEYS[12], dropped = KEYS[13], max = tonumber(ARGV[11]) } }
 
 local promoted = promote_due(KEYS[1], ctx, limit)
 
@@ -93,8 +95,8 @@ if now % 60000 < 1000 then
   redis.call('ZREMRANGEBYSCORE', KEYS[11], '-inf', now - tonumber(ARGV[7]))
 end
 local terminate = {}
-if #ARGV >= 11 and redis.call('EXISTS', KEYS[8]) == 1 then
-  for i = 11, #ARGV do
+if #ARGV >= 12 and redis.call('EXISTS', KEYS[8]) == 1 then
+  for i = 12, #ARGV do
     if redis.call('ZSCORE', KEYS[8], ARGV[i]) then
       terminate[#terminate + 1] = ARGV[i]
     end

@@ -5,17 +5,18 @@
   recovered by maintain.lua, is left alone, so nothing is queued twice.
 
   KEYS[1] leases   KEYS[2] inflight   KEYS[3] dead   KEYS[4] dead order   KEYS[5] idle   KEYS[6] revoked
-  KEYS[7] workers
+  KEYS[7] workers   KEYS[8] history   KEYS[9] history dropped
   ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3] '1' to count these as lost deliveries
   (a crash), '0' for an orderly hand-back   ARGV[4] MAX_DELIVERIES   ARGV[5] dead letters max
   ARGV[6] idle list prefix   ARGV[7] inbox prefix   ARGV[8] '1' to drop the consumer's idle registration
   (it is gone), '0' to keep it (a live consumer handing back what a call with a lost reply took)
-  ARGV[9 ..] delivery tokens
+  ARGV[9] HISTORY_BACKLOG (0 = no history)   ARGV[10 ..] delivery tokens
 
   Returns the number handed back (to a queue or, past MAX_DELIVERIES, to the dead letters).
 ]]
 --@include wake
 --@include clock
+--@include history
 --@include dead
 --@include deliver
 --@include requeue
@@ -23,9 +24,10 @@
 local ctx = { qp = ARGV[1], wp = ARGV[2], ip = ARGV[6], bp = ARGV[7], idle = KEYS[5], leases = KEYS[1],
               inflight = KEYS[2], revoked = KEYS[6], workers = KEYS[7], dead = KEYS[3], order = KEYS[4],
               now = now_ms(),
-              max_deliveries = tonumber(ARGV[4]), dead_max = tonumber(ARGV[5]) }
+              max_deliveries = tonumber(ARGV[4]), dead_max = tonumber(ARGV[5]),
+              hist = { key = KEYS[8], dropped = KEYS[9], max = tonumber(ARGV[9]) } }
 local count = 0
-for i = 9, #ARGV do
+for i = 10, #ARGV do
   if ARGV[8] == '1' then
     forget_consumer(ctx, ARGV[i])
   end

@@ -15,9 +15,11 @@ import asyncio
 import functools
 import inspect
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..app import App
 from ..broker import Ack, Broker, Delivery, Refused
@@ -26,11 +28,11 @@ from ..definition import TaskDefinition
 from ..errors import BrokerUnavailable, DecodeError, NotRegistered
 from ..message import Header, Message, decode
 from ..request import Request
-from ..results import FAILURE, REVOKED, STARTED, Outcome
+from ..results import FAILURE, REVOKED, STARTED, Outcome, encode_state
 from ..results import encode as encode_result
-from ..serializers import json_dumps
-from .execute import execute, execute_async, notify, record, settle
+from .execute import execute, execute_async, history_entry, notify, record, run_about, settle
 from .followup import follow_up
+from .progress import Reporter
 
 logger = logging.getLogger("jobs.worker")
 
@@ -75,6 +77,7 @@ class Prepared:
     token: str
     soft: float | None
     hard: float | None
+    reporter: Reporter
 
     @property
     def is_async(self) -> bool:
@@ -107,14 +110,16 @@ class DeliveryHandler:
     def run(self, p: Prepared, on_start: OnStart | None = None) -> Ack | None:
         started = None if on_start is None else functools.partial(on_start, p.message.id, p.soft, p.hard)
         outcome = execute(self.app, p.task, p.message, p.request, p.soft, p.hard if self.hard_limits_here else None,
-                          started, self.interruptible)
+                          started, self.interruptible, p.reporter)
+        p.reporter.close()
         return settle(self.app, p.task, p.message, p.request, outcome, p.token, self.hostname)
 
     async def run_async(self, p: Prepared) -> None:
         """An async task beside others on a consumer's event loop (runner.py). Its settlement
         (hooks, signals, maybe an error email) and its ack run in a thread, off the loop; the ack
         is sent at once, fenced like any ack, and retried while Redis is away."""
-        outcome = await execute_async(self.app, p.task, p.message, p.request, p.soft, p.hard)
+        outcome = await execute_async(self.app, p.task, p.message, p.request, p.soft, p.hard, p.reporter)
+        p.reporter.close()
 
         def finish() -> None:
             ack = settle(self.app, p.task, p.message, p.request, outcome, p.token, self.hostname)
@@ -162,22 +167,36 @@ class DeliveryHandler:
             logger.warning("Task %s[%s]: delivery %s lost its lease before it started (another worker has the "
                            "task); not run here (acks_late=False: at most once)", message.task, message.id, token)
             return None
+        app = self.app
+        reporter = Reporter(lambda: app.broker, token, message.id, message.task, self.hostname,
+                            functools.partial(self._about, task, message), time.time())
         if not settings.ignore_result and settings.track_started:
-            payload = json_dumps({"status": STARTED, "task": message.task, "worker": self.hostname,
-                                  "date_started": time.time()})
-            if not self.broker.started(token, message.id, payload):
+            # The history keys its rows by task id: its document says which, extended or not.
+            about = run_about(app, task, message) if settings.history else self._about(task, message)
+            payload = encode_state(STARTED, {"pid": os.getpid(), "hostname": self.hostname}, message.task,
+                                   self.hostname, reporter.started_at, about)
+            if not self.broker.started(token, message.id, payload, record=settings.history):
                 logger.warning("Task %s[%s]: delivery %s no longer holds it (its lease ran out); not "
                                "run here", message.task, message.id, token)
                 return None
-        return Prepared(task, message, request, token, settings.soft_time_limit, settings.time_limit)
+        return Prepared(task, message, request, token, settings.soft_time_limit, settings.time_limit, reporter)
+
+    def _about(self, task: TaskDefinition, message: Message) -> dict[str, Any] | None:
+        return run_about(self.app, task, message) if self.config.result_extended else None
 
     def _expired(self, task: TaskDefinition, message: Message, token: str) -> Ack:
         logger.warning("Task %s[%s] expired before it started; not run", message.task, message.id)
         self.app.hooks.emit("task_revoked", task_id=message.id, task_name=message.task,
                             reason="expired", terminated=False)
         outcome = Outcome(REVOKED, reason="expired before it started")
-        return Ack(token, message.id, encode_result(outcome, message.task, "json", self.hostname),
-                   extra=follow_up(self.app, message, outcome, self.hostname), task=message.task)
+        about = run_about(self.app, task, message)
+        payload = encode_result(outcome, message.task, "json", self.hostname,
+                                about if self.config.result_extended else None)
+        history = ""
+        if task.settings(message.options, self.config).history:
+            history = history_entry(outcome, payload, self.config.result_extended, message.task, self.hostname, about)
+        return Ack(token, message.id, payload, extra=follow_up(self.app, message, outcome, self.hostname),
+                   task=message.task, history=history)
 
     def _unknown(self, delivery: Delivery, message: Message) -> None:
         """In a rolling deploy the web may be newer than this worker: keep the message and offer it

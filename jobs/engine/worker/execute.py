@@ -15,6 +15,7 @@ functions, so what a test sees inline is what a worker does.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import inspect
 import logging
@@ -28,8 +29,8 @@ from ..connection import RETRYABLE
 from ..definition import TaskDefinition
 from ..errors import HardTimeLimit, Retry, SoftTimeLimitExceeded, Terminated, TimeLimitExceeded
 from ..message import Message
-from ..request import ExceptionInfo, Request, clear_request, set_request
-from ..results import FAILURE, RETRY, REVOKED, SUCCESS, Outcome, format_traceback
+from ..request import ExceptionInfo, Request, StateReporter, clear_request, set_request
+from ..results import FAILURE, RETRY, REVOKED, SUCCESS, Outcome, about, format_traceback
 from ..results import encode as encode_result
 from ..retry import may_retry
 from .followup import chord_arguments, follow_up
@@ -37,17 +38,23 @@ from .limits import alarms, interrupts
 
 logger = logging.getLogger("jobs.worker")
 
+#: A result document larger than this (bytes) goes to the history with its value described instead.
+HISTORY_VALUE_MAX = 65536
+
 
 def execute(app: App, task: TaskDefinition, message: Message, request: Request,
             soft: float | None = None, hard: float | None = None,
-            on_start: Callable[[], Callable[[], None] | None] | None = None, interruptible: bool = False) -> Outcome:
+            on_start: Callable[[], Callable[[], None] | None] | None = None, interruptible: bool = False,
+            reporter: StateReporter | None = None) -> Outcome:
     """Run the task's function and capture what happened, never raising. `soft`/`hard` are time
     limits enforced here (by SIGALRM, in a main thread only); None leaves them to the supervisor.
     on_start marks the run started (the board; and, interruptible: this thread armed for the
     supervisor's exceptions, limits.py), inside the block whose exceptions become the outcome; what
-    it returns is called as the function ends (the board: its hard limit no longer applies)."""
+    it returns is called as the function ends (the board: its hard limit no longer applies).
+    reporter: where the task's update_state() goes (worker/progress.py)."""
     hooks = app.hooks
-    context = set_request(request)
+    context = set_request(request, reporter)
+    started_at = time.time()
     started = time.perf_counter()
     try:
         ended = None
@@ -72,21 +79,23 @@ def execute(app: App, task: TaskDefinition, message: Message, request: Request,
                     ended()
         except BaseException as exc:
             outcome = _caught(task, message, exc)
-        outcome = _with_runtime(outcome, time.perf_counter() - started)
+        outcome = _with_runtime(outcome, time.perf_counter() - started, started_at)
     finally:
         clear_request(context)
     return outcome
 
 
 async def execute_async(app: App, task: TaskDefinition, message: Message, request: Request,
-                        soft: float | None = None, hard: float | None = None) -> Outcome:
+                        soft: float | None = None, hard: float | None = None,
+                        reporter: StateReporter | None = None) -> Outcome:
     """execute() for an async task run beside others on a consumer's event loop (runner.py). The
     limits are timers on the loop: the soft one cancels the task (its cleanup runs) and it fails
     with SoftTimeLimitExceeded unless it handles that; the hard one cancels it again and it fails
     with TimeLimitExceeded. A task that blocks the loop defeats both: runner.py's watchdog ends the
     process, and the supervisor deals with what it held."""
+    started_at = time.time()
     started = time.perf_counter()
-    set_request(request)  # this coroutine runs in a context of its own (asyncio copies it)
+    set_request(request, reporter)  # this coroutine runs in a context of its own (asyncio copies it)
     loop = asyncio.get_running_loop()
     # Hooks and signal receivers are sync code (they may use the ORM): in a thread, off the loop.
     await loop.run_in_executor(None, functools.partial(app.hooks.emit, "task_prerun", task=task, request=request))
@@ -101,7 +110,7 @@ async def execute_async(app: App, task: TaskDefinition, message: Message, reques
             outcome = Outcome(SUCCESS, await _within(coro, soft, hard, f"jobs:{request.id}"))
     except BaseException as exc:
         outcome = _caught(task, message, exc)
-    return _with_runtime(outcome, time.perf_counter() - started)
+    return _with_runtime(outcome, time.perf_counter() - started, started_at)
 
 
 async def _within(coro: Any, soft: float | None, hard: float | None, name: str) -> Any:
@@ -176,9 +185,9 @@ def _failure_or_autoretry(task: TaskDefinition, message: Message, exc: BaseExcep
     return Outcome(FAILURE, exception=exc, traceback=format_traceback(exc))
 
 
-def _with_runtime(outcome: Outcome, runtime: float) -> Outcome:
+def _with_runtime(outcome: Outcome, runtime: float, started_at: float) -> Outcome:
     return Outcome(outcome.status, outcome.value, outcome.exception, outcome.traceback, outcome.reason,
-                   runtime, outcome.retry_in)
+                   runtime, outcome.retry_in, started_at)
 
 
 def settle(app: App, task: TaskDefinition, message: Message, request: Request, outcome: Outcome, token: str,
@@ -214,7 +223,7 @@ def notify(app: App, task: TaskDefinition, message: Message, request: Request, o
     _hook(task.after_return, outcome.status, outcome.value if outcome.status == SUCCESS else outcome.exception,
           task_id, args, kwargs, einfo)
     hooks.emit("task_postrun", task=task, request=request, status=outcome.status, result=outcome.value)
-    _log(message, outcome)
+    _log(app, task, message, outcome)
 
 
 def record(app: App, task: TaskDefinition, message: Message, outcome: Outcome, token: str, hostname: str,
@@ -229,15 +238,50 @@ def record(app: App, task: TaskDefinition, message: Message, outcome: Outcome, t
                                    enqueued_at=0.0)
         retry_delay_ms = int(outcome.retry_in * 1000)
         retry_member = next_run.entry()
-    payload = extra = ""
-    if store and not task.settings(message.options, app.config).ignore_result:
-        content_type = task.serializer or app.config.result_serializer
-        payload = encode_result(outcome, message.task, content_type, hostname)
+    payload = extra = history = ""
     if store:
+        config = app.config
+        settings = task.settings(message.options, config)
+        extended = run_about(app, task, message) if config.result_extended or settings.history else None
+        content_type = task.serializer or config.result_serializer
+        if not settings.ignore_result:
+            payload = encode_result(outcome, message.task, content_type, hostname,
+                                    extended if config.result_extended else None)
+        if settings.history:
+            history = history_entry(outcome, payload, config.result_extended, message.task, hostname, extended,
+                                    content_type)
         extra = follow_up(app, message, outcome, hostname)
     if not token and not payload and not retry_member and not extra:
         return None
-    return Ack(token, message.id, payload, retry_delay_ms, retry_member, extra, message.task)
+    return Ack(token, message.id, payload, retry_delay_ms, retry_member, extra, message.task, history)
+
+
+def run_about(app: App, task: TaskDefinition | None, message: Message) -> dict[str, Any]:
+    """What an extended result and the history say of a run: its arguments as they may be stored
+    (redact.py), its queue, retries, enqueue time and parent."""
+    fn = task.fn if task is not None else None
+    stored = app.redactor.stored(fn, message.args, message.kwargs, bool(task and task.bind))
+    return about(message.id, stored, message.queue, message.retries, message.enqueued_at, message.options.parent)
+
+
+def history_entry(outcome: Outcome, payload: str, extended: bool, task: str, hostname: str,
+                  about: dict[str, Any] | None, content_type: str = "json") -> str:
+    """The Ack's history field (lib/ack.lua): usually "=", the result document itself; a document of
+    its own when there is none (ignore_result), it is not extended, or it is too large to keep."""
+    kind = "s" if outcome.status == SUCCESS else "f"
+    if payload and extended and len(payload) <= HISTORY_VALUE_MAX:
+        return kind + "="
+    if outcome.status == SUCCESS and outcome.value is not None:
+        note = None
+        if not payload:
+            note = "not stored (ignore_result)"
+        elif len(payload) > HISTORY_VALUE_MAX:
+            note = f"a result of {len(payload):,} bytes, not kept here"
+        elif content_type != "json":
+            note = f"stored as {content_type}, not shown here"
+        if note:
+            outcome = dataclasses.replace(outcome, value=f"<{type(outcome.value).__name__}: {note}>")
+    return kind + encode_result(outcome, task, "json", hostname, about)
 
 
 def _hook(hook: Any, *args: Any) -> None:
@@ -247,7 +291,7 @@ def _hook(hook: Any, *args: Any) -> None:
         logger.exception("%s raised; the task's outcome is kept as it was", getattr(hook, "__qualname__", hook))
 
 
-def _log(message: Message, outcome: Outcome) -> None:
+def _log(app: App, task: TaskDefinition, message: Message, outcome: Outcome) -> None:
     status = outcome.status
     if status == SUCCESS:
         # DEBUG, not INFO: a log line per task costs a fifth of a no-op task's throughput, and a
@@ -255,12 +299,15 @@ def _log(message: Message, outcome: Outcome) -> None:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("Task %s[%s] succeeded in %.4fs: %.200r", message.task, message.id,
                          outcome.runtime, outcome.value)
-    elif status == RETRY:
-        logger.warning("Task %s[%s] retry %d in %.1fs: %s: %s", message.task, message.id,
+        return
+    # What it was called with, as it may be written down (JOBS["REDACT"], STORED_ARGS_MAX).
+    called = app.redactor.text(task.fn, message.args, message.kwargs, task.bind)
+    if status == RETRY:
+        logger.warning("Task %s[%s] retry %d in %.1fs: %s: %s (%s)", message.task, message.id,
                        message.retries + 1, outcome.retry_in or 0, type(outcome.exception).__name__,
-                       outcome.exception)
+                       outcome.exception, called)
     elif status == REVOKED:
-        logger.warning("Task %s[%s] %s", message.task, message.id, outcome.reason)
+        logger.warning("Task %s[%s] %s (%s)", message.task, message.id, outcome.reason, called)
     else:
-        logger.error("Task %s[%s] raised %s after %.4fs\n%s", message.task, message.id,
-                     type(outcome.exception).__name__, outcome.runtime, outcome.traceback)
+        logger.error("Task %s[%s] raised %s after %.4fs (%s)\n%s", message.task, message.id,
+                     type(outcome.exception).__name__, outcome.runtime, called, outcome.traceback)

@@ -15,7 +15,7 @@ from ..build import message as build_message
 from ..errors import ChordError
 from ..keys import Keys
 from ..message import Message, MessageOptions
-from ..results import FAILURE, READY_STATES, REVOKED, SUCCESS, Outcome
+from ..results import FAILURE, READY_STATES, REVOKED, SUCCESS, Outcome, about
 from ..results import decode as decode_result
 from ..results import encode as encode_result
 from ..serializers import json_dumps
@@ -42,7 +42,8 @@ def follow_up(app: App, message: Message, outcome: Outcome, hostname: str) -> st
     chord = options.chord
     if chord is not None:
         callback = chord.callback
-        cb = _message_of(app, callback, MessageOptions(chord_of=chord.id, chord_pass=not callback.immutable))
+        cb = _message_of(app, callback, MessageOptions(chord_of=chord.id, chord_pass=not callback.immutable,
+                                                       parent=chord.id))
         extra["c"] = {"k": keys.chord_done(chord.id), "m": message.id, "n": chord.size,
                       "t": int(app.config.result_expires * 1000), "f": _entry(keys, cb)}
     return json_dumps(extra)
@@ -55,7 +56,8 @@ def _chain(app: App, message: Message, outcome: Outcome, hostname: str) -> dict[
     failed = outcome if outcome.status != SUCCESS else None
     if failed is None:
         try:
-            nxt = _message_of(app, rest[0].with_args((outcome.value,)), MessageOptions(chain=rest[1:]))
+            nxt = _message_of(app, rest[0].with_args((outcome.value,)),
+                              MessageOptions(chain=rest[1:], parent=message.id))
             return {"f": [_entry(app.keys, nxt)]}
         except Exception as exc:  # the value cannot travel as an argument (EncodeError, ...)
             failed = Outcome(FAILURE, exception=exc, traceback=f"{type(exc).__name__}: {exc}")
@@ -84,7 +86,11 @@ def _failed_result(app: App, step: Step, failed: Outcome, message: Message, host
     why = (f"{failed.traceback or ''}\n(not run: step {message.task}[{message.id}] of its chain "
            f"{'was revoked' if failed.status == REVOKED else 'failed'})")
     outcome = Outcome(FAILURE, exception=failed.exception or ChordError(failed.reason or "revoked"), traceback=why)
-    payload = encode_result(outcome, step.task, app.config.result_serializer, hostname)
+    known = app.registry.find(step.task)
+    stored = app.redactor.stored(known.fn if known else None, step.args, step.kwargs, bool(known and known.bind))
+    # Its document names it (the history keys rows by id), and says which run it followed.
+    step_about = about(step.id or "", stored, step.options.queue or "", 0, 0.0, message.id)
+    payload = encode_result(outcome, step.task, app.config.result_serializer, hostname, step_about)
     return [app.keys.result(step.id or ""), app.keys.done(step.id or ""), payload]
 
 

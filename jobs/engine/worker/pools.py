@@ -46,7 +46,7 @@ class Pool(Protocol):
     def alive(self) -> int: ...
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -89,7 +89,7 @@ class ProcessPool:
             early_stop: list[int] = []  # a SIGTERM before the consumer exists must not be lost
             signal.signal(signal.SIGTERM, lambda *_: early_stop.append(1))
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-            _die_with_parent(parent)
+            die_with_parent(parent)
             multiprocessing.current_process().name = f"Consumer-{slot}"  # shown as processName in logs
             consumer = self._make(slot, prefix)
             signal.signal(signal.SIGTERM, lambda *_: consumer.stop())
@@ -123,21 +123,21 @@ class ProcessPool:
     def kill_slot(self, slot: int) -> None:
         pid = self.pids.get(slot)
         if pid is not None:
-            _signal(pid, signal.SIGKILL)
+            send_signal(pid, signal.SIGKILL)
 
     def request_stop(self) -> None:
         for pid in self.pids.values():
-            _signal(pid, signal.SIGTERM)
+            send_signal(pid, signal.SIGTERM)
 
     def kill(self) -> None:
         for pid in self.pids.values():
-            _signal(pid, signal.SIGKILL)
+            send_signal(pid, signal.SIGKILL)
 
     def alive(self) -> int:
         return len(self.pids)
 
 
-def _signal(pid: int, sig: int) -> None:
+def send_signal(pid: int, sig: int) -> None:
     try:
         os.kill(pid, sig)
     except ProcessLookupError:

@@ -34,6 +34,7 @@ from .board import Board
 from .consumer import Consumer
 from .delivery import DeliveryHandler
 from .pools import Pool, ProcessPool, ThreadPool, describe_status, exited_cleanly
+from .recorder import RecorderProcess
 from .shutdown import NOW, STOPPING, Shutdown, Signals, handled
 from .spec import WorkerOptions
 from .watch import Watch
@@ -65,6 +66,10 @@ class Supervisor:
         self._born = [0.0] * self.size  # when each slot's consumer was started
         self._respawn_at: dict[int, float] = {}  # slot -> when to start a new consumer
         self._quick_deaths = [0] * self.size
+        #: The history's recorder (recorder.py): one per worker, when there is a history to write.
+        self.recorder: RecorderProcess | None = None
+        if app.config.history and app.history_store is not None:
+            self.recorder = RecorderProcess(app, self.worker_id, lambda: app.hooks.emit("before_fork"))
 
     # -- tokens --------------------------------------------------------------------------------
 
@@ -144,11 +149,15 @@ class Supervisor:
         self.watch.warn_at_start()
         self.app.hooks.emit("worker_ready", hostname=self.options.hostname)
         try:
+            if self.recorder is not None:
+                self.recorder.start()  # before any thread of ours exists: a fork copies only this one
             if self.options.pool == "solo":
                 self._run_solo()
             else:
                 self._run_pool()
         finally:
+            if self.recorder is not None:
+                self.recorder.join()
             self.apart.wait()
             self.app.hooks.emit("worker_shutdown", hostname=self.options.hostname)
             self._forget_worker()
@@ -183,8 +192,17 @@ class Supervisor:
                     break
                 if self.shutdown.begun and pool.alive() == 0:
                     break
-                wake = min([self.duties(now), self.watch.check(), self.apart.check(), *self._respawn_at.values()])
+                wake = min([self.duties(now), self.watch.check(), self.apart.check(), self._check_recorder(now),
+                            *self._respawn_at.values()])
                 signals.sleep(max(0.0, min(wake - time.monotonic(), TICK)))
+
+    def _check_recorder(self, now: float) -> float:
+        if self.recorder is None:
+            return float("inf")
+        if self.shutdown.begun:
+            self.recorder.stop()  # it finishes its batch while the consumers finish their tasks
+            return float("inf")
+        return self.recorder.check(now)
 
     def _start(self, pool: Pool, slot: int) -> None:
         self.board.clear(slot)
@@ -235,7 +253,7 @@ class Supervisor:
                     self._forget_worker()
                     logging.shutdown()
                     os._exit(1)  # the task in the main thread cannot be interrupted otherwise
-                next_duty = min(self.duties(now), self.watch.check(), self.apart.check())
+                next_duty = min(self.duties(now), self.watch.check(), self.apart.check(), self._check_recorder(now))
                 if self.shutdown.deadline is not None:
                     next_duty = min(next_duty, self.shutdown.deadline)
                 wake.wait(max(0.0, min(next_duty - time.monotonic(), TICK)))

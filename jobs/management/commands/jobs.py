@@ -1,17 +1,21 @@
-"""python manage.py jobs status | dead list | dead show ID | dead requeue ID... | dead requeue --all | dead purge"""
+"""python manage.py jobs status | dead list | dead show ID | dead requeue ID... | dead requeue --all | dead purge
+| prune [--days N]"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs.engine import app as engine_app
 from jobs.engine.connection import TRANSIENT, redact
+from jobs.engine.errors import JobsError
 from jobs.engine.message import Header
 from jobs.engine.monitor import Monitor
+from jobs.history import DatabaseStore
 
 
 def _when(ts: float) -> str:
@@ -19,7 +23,7 @@ def _when(ts: float) -> str:
 
 
 class Command(BaseCommand):
-    help = "See and act on queues, workers and dead letters."
+    help = "See and act on queues, workers and dead letters; prune the task history."
 
     def add_arguments(self, parser: Any) -> None:
         sub = parser.add_subparsers(dest="what", required=True)
@@ -35,6 +39,10 @@ class Command(BaseCommand):
         requeue.add_argument("--all", action="store_true", help="Every dead letter.")
         purge = actions.add_parser("purge", help="Delete every dead letter.")
         purge.add_argument("--yes", action="store_true", help="Do not ask.")
+        prune = sub.add_parser("prune", help="Delete task history rows older than HISTORY_KEEP (or --days), in "
+                                             "batches; the workers also do this by themselves.")
+        prune.add_argument("--days", type=float, help="Keep this many days instead of HISTORY_KEEP.")
+        prune.add_argument("--batch", type=int, default=1000, help="Rows per delete (each its own transaction).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         app = engine_app.current()
@@ -43,6 +51,8 @@ class Command(BaseCommand):
         try:
             if options["what"] == "status":
                 self.status(app)
+            elif options["what"] == "prune":
+                self.prune(app, options["days"], options["batch"])
             else:
                 getattr(self, f"dead_{options['action']}")(**options)
         except TRANSIENT as exc:
@@ -65,6 +75,10 @@ class Command(BaseCommand):
         for name, n in inspector.unserved_queues().items():
             self.stderr.write(f"WARNING: queue {name!r} has {n} waiting task(s) and no live worker consumes it "
                               f"(start one with: manage.py runworker -Q {name})")
+        if app.config.history:
+            waiting, dropped = broker.history_waiting()
+            lost = f"; not recorded (backlog full): {dropped}" if dropped else ""
+            write(f"history  {waiting} outcome(s) waiting for the database{lost}")
         for queue, senders in inspector.unserved_routes(app).items():
             shown = ", ".join(senders[:5]) + (f" and {len(senders) - 5} more" if len(senders) > 5 else "")
             self.stderr.write(f"WARNING: no live worker consumes queue {queue!r}, where {shown} "
@@ -87,9 +101,15 @@ class Command(BaseCommand):
         try:
             header = Header(letter.message)
             envelope = json.loads(header.envelope)
-            self.stdout.write(f"enqueued {_when(header.enqueued_at)}\nmessage  {json.dumps(envelope, indent=2)}")
-        except (ValueError, Exception):
+        except (ValueError, JobsError):
             self.stdout.write(f"message  {letter.message!r}")
+            return
+        if "a" in envelope or "k" in envelope:  # shown as results and logs show them (JOBS["REDACT"])
+            app = engine_app.current()
+            task = app.registry.find(header.task)
+            envelope["a"], envelope["k"] = app.redactor.stored(task.fn if task else None, envelope.get("a", []),
+                                                               envelope.get("k", {}), bool(task and task.bind))[:2]
+        self.stdout.write(f"enqueued {_when(header.enqueued_at)}\nmessage  {json.dumps(envelope, indent=2)}")
 
     def dead_requeue(self, ids: list[str], all: bool, **_: Any) -> None:
         if all == bool(ids):
@@ -115,3 +135,17 @@ class Command(BaseCommand):
         kept = self.broker.dead_count()
         if kept:
             self.stdout.write(f"{kept} dead letter(s) that arrived since were kept")
+
+    def prune(self, app: Any, days: float | None, batch: int) -> None:
+        if batch < 1 or (days is not None and days < 0):
+            raise CommandError("--batch must be 1 or more, --days 0 or more")
+        keep = app.config.history_keep if days is None else days * 86400
+        before = time.time() - keep
+        store = DatabaseStore()
+        deleted = 0
+        while True:
+            n = store.prune(before, batch)
+            deleted += n
+            if n < batch:
+                break
+        self.stdout.write(f"{deleted} history row(s) older than {keep / 86400:g} days deleted")

@@ -12,6 +12,9 @@
 --      f}; the callback is enqueued by the ack that completes the set, exactly once;
 --   u: a unique task's run ended: [lock key, id]; the lock is released if this run still holds it;
 --   x: a task sent with `expires` ended: [expiries key, id]; its expiry entry goes.
+-- History (lib/history.lua): `hist` is '' (none), or 's' (a success) / 'f' (any other outcome)
+-- followed by the document to record, or by '=' for "the result document just stored" (the common
+-- case: the worker sends it once). The steps of a chain that will not run are recorded too.
 -- Fencing: a delivery token that is no longer in flight (its lease ran out and another worker took
 -- the message, or it was handed back) is refused: its result is not stored and no retry is
 -- scheduled, so only the delivery that still holds the lease decides what happens next. This holds
@@ -34,11 +37,12 @@ local function enqueue_now(f)
   wake(f.w)
 end
 
-local function workflow(extra, ttl_ms)
+local function workflow(extra, ttl_ms, h)
   local x = cjson.decode(extra)
   for _, r in ipairs(x.r or {}) do
     redis.call('SET', r[1], r[3], 'PX', ttl_ms)
     redis.call('PUBLISH', r[2], '1')
+    record_history(h, 'r', r[3], false)
   end
   for _, f in ipairs(x.f or {}) do
     enqueue_now(f)
@@ -60,7 +64,8 @@ local function workflow(extra, ttl_ms)
   end
 end
 
-local function ack(leases, inflight, scheduled, token, result_key, payload, channel, due, member, extra, ttl_ms)
+local function ack(leases, inflight, scheduled, token, result_key, payload, channel, due, member, extra, ttl_ms,
+                   hist, h)
   if redis.call('HDEL', inflight, token) == 0 then
     return false
   end
@@ -69,26 +74,30 @@ local function ack(leases, inflight, scheduled, token, result_key, payload, chan
     redis.call('SET', result_key, payload, 'PX', ttl_ms)
     redis.call('PUBLISH', channel, '1')
   end
+  if hist ~= '' then
+    local doc = string.sub(hist, 2)
+    record_history(h, 'r', doc == '=' and payload or doc, string.byte(hist) == 115)  -- 's'
+  end
   if member ~= '' then
     redis.call('ZADD', scheduled, now_ms() + tonumber(due), member)
   end
   if extra ~= '' then
-    workflow(extra, ttl_ms)
+    workflow(extra, ttl_ms, h)
   end
   return true
 end
 
--- Apply the acks listed in ARGV from position `at` (6 values each: token, payload, channel,
--- retry delay (ms), retry member, workflow extra), whose result keys are KEYS[key_at ...].
+-- Apply the acks listed in ARGV from position `at` (7 values each: token, payload, channel,
+-- retry delay (ms), retry member, workflow extra, history), whose result keys are KEYS[key_at ...].
 -- Returns the refused tokens, each followed by 1 if the task has a stored result (another
 -- worker's; or, for an ack sent again after its reply was lost, this one's first attempt) else 0:
 -- an ack retried after a Redis restart without persistence finds neither, and says so.
-local function ack_all(leases, inflight, scheduled, n, at, key_at, ttl_ms)
+local function ack_all(leases, inflight, scheduled, n, at, key_at, ttl_ms, h)
   local refused = {}
   for i = 0, n - 1 do
-    local a = at + 6 * i
+    local a = at + 7 * i
     if not ack(leases, inflight, scheduled, ARGV[a], KEYS[key_at + i], ARGV[a + 1], ARGV[a + 2],
-               ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ttl_ms) then
+               ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ttl_ms, ARGV[a + 6], h) then
       refused[#refused + 1] = ARGV[a]
       refused[#refused + 1] = redis.call('EXISTS', KEYS[key_at + i])
     end

@@ -34,8 +34,9 @@ local function dead_id(dead, task_id)
   return task_id .. '#' .. n
 end
 
--- Bury a "score|queue|wire" entry (or anything else, kept as it is) with a reason.
-local function bury_entry(dead, order, entry, reason, worker, now_ms, max)
+-- Bury a "score|queue|wire" entry (or anything else, kept as it is) with a reason, and record it
+-- in the history (REJECTED). ctx: dead, order, now (ms), dead_max, hist (lib/history.lua).
+local function bury_entry(ctx, entry, reason, worker)
   if string.sub(entry, 1, 1) == '!' then
     entry = string.sub(entry, 2)  -- acknowledged early (ack_early.lua); the message is the same
   end
@@ -47,8 +48,9 @@ local function bury_entry(dead, order, entry, reason, worker, now_ms, max)
   if not task_id or task_id == '' then
     task_id = 'unreadable-' .. redis.sha1hex(wire)
   end
-  local id = dead_id(dead, task_id)
+  local id = dead_id(ctx.dead, task_id)
   local record = cjson.encode({ id = id, task_id = task_id, task = task or '', queue = queue, score = tonumber(score),
-    reason = reason, worker = worker, time = now_ms / 1000, message = wire })
-  return bury(dead, order, id, record, now_ms, max)
+    reason = reason, worker = worker, time = ctx.now / 1000, message = wire })
+  record_history(ctx.hist, 'x', record, false)
+  return bury(ctx.dead, ctx.order, id, record, ctx.now, ctx.dead_max)
 end

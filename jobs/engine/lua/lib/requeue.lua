@@ -9,19 +9,18 @@
 -- task ("!" entry) whose worker was lost: it was acknowledged as it started.
 --
 -- ctx: what lib/deliver.lua needs (qp, wp, ip, bp, idle, leases, inflight, revoked), and dead,
---      order, now, max_deliveries, dead_max.
+--      order, now, max_deliveries, dead_max, hist (lib/dead.lua).
 -- Returns the queue's name, or false if the entry went to the dead letters.
 local function requeue_entry(entry, ctx, count)
   if string.sub(entry, 1, 1) == '!' then
     -- acks_late=False (ack_early.lua): acknowledged when it started, so it never runs again.
-    bury_entry(ctx.dead, ctx.order, string.sub(entry, 2), 'acks_late=False: its worker stopped or died while '
-      .. 'it ran, so it is not run again (at most once); requeue it if it is safe to run twice', '', ctx.now,
-      ctx.dead_max)
+    bury_entry(ctx, string.sub(entry, 2), 'acks_late=False: its worker stopped or died while it ran, so it is '
+      .. 'not run again (at most once); requeue it if it is safe to run twice', '')
     return false
   end
   local score, queue, wire = string.match(entry, '^([^|]+)|([^|]+)|(.*)$')
   if not score or not tonumber(score) then
-    bury_entry(ctx.dead, ctx.order, entry, 'unreadable entry (no score|queue| prefix)', '', ctx.now, ctx.dead_max)
+    bury_entry(ctx, entry, 'unreadable entry (no score|queue| prefix)', '')
     return false
   end
   if count then
@@ -29,9 +28,8 @@ local function requeue_entry(entry, ctx, count)
     if enqueued then
       local lost = tonumber(deliveries) + 1
       if ctx.max_deliveries > 0 and lost >= ctx.max_deliveries then
-        bury_entry(ctx.dead, ctx.order, entry,
-          'delivered ' .. lost .. ' times without finishing (MAX_DELIVERIES): its worker died or '
-          .. 'lost its lease each time', '', ctx.now, ctx.dead_max)
+        bury_entry(ctx, entry, 'delivered ' .. lost .. ' times without finishing (MAX_DELIVERIES): its worker '
+          .. 'died or lost its lease each time', '')
         return false
       end
       wire = enqueued .. '|' .. lost .. '|' .. rest

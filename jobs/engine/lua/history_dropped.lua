@@ -1,0 +1,12 @@
+--[[
+  Take the counts of outcomes the history did not record because its backlog was full
+  (lib/history.lua), for a recorder to log once: read and reset in one step.
+
+  KEYS[1] history dropped (HASH kind -> count)
+  Returns { kind, count, ... }.
+]]
+local counts = redis.call('HGETALL', KEYS[1])
+if #counts > 0 then
+  redis.call('DEL', KEYS[1])
+end
+return counts

@@ -1,0 +1,146 @@
+"""What of a call's arguments may be written down: in results, the history, logs and error emails.
+
+A task sees its arguments as they were sent. Everything written *about* a run goes through here
+first, because those places are read by more people, and kept longer, than the task's own code:
+
+- the value of a parameter whose name contains one of JOBS["REDACT"] (ignoring case) becomes "***":
+  keyword arguments by their name, positional ones by the name the task's signature gives their
+  position, and keys of dicts inside either, at any depth;
+- a value JSON cannot carry (an argument sent with the pickle serializer) becomes its short repr;
+- when the arguments take more than JOBS["STORED_ARGS_MAX"] bytes of JSON, the largest values are
+  replaced by a description of themselves ("<str of 1,048,576 bytes>") until they fit, so a task
+  called with a 10 MB blob does not put 10 MB into every result, history row and log line.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from .serializers import json_dumps
+
+HIDDEN = "***"
+#: How much of a value JSON cannot carry is kept (its repr, cut).
+REPR_MAX = 200
+
+
+class Redactor:
+    """JOBS["REDACT"] and JOBS["STORED_ARGS_MAX"], applied. One per App (its config's)."""
+
+    def __init__(self, names: tuple[str, ...], limit: int) -> None:
+        self.names = tuple(n.lower() for n in names)
+        self.limit = limit
+        self._hidden: dict[str, bool] = {}
+        #: function -> for each positional parameter, whether it is redacted (None: none is)
+        self._positions: dict[Callable[..., Any], tuple[bool, ...] | None] = {}
+
+    def hidden(self, name: str) -> bool:
+        known = self._hidden.get(name)
+        if known is None:
+            lowered = name.lower()
+            known = self._hidden[name] = any(part in lowered for part in self.names)
+        return known
+
+    def stored(self, fn: Callable[..., Any] | None, args: tuple[Any, ...] | list[Any],
+             kwargs: dict[str, Any], bound: bool = False) -> tuple[Any, Any, bool]:
+        """(args, kwargs, complete) as they may be stored: redacted, JSON-safe, within the size
+        limit; complete is False if anything was redacted or described (they cannot be used to run
+        the task again). fn is the task's function (None for a task this process does not know:
+        only keyword names and dict keys are matched then); bound: its first parameter is the task
+        (bind=True)."""
+        positions = self._positions_of(fn, bound) if fn is not None else None
+        seen = _Seen()
+        out_args = [self._hide(seen) if positions is not None and i < len(positions) and positions[i]
+                    else self._value(v, seen) for i, v in enumerate(args)]
+        out_kwargs = {k: self._hide(seen) if self.hidden(k) else self._value(v, seen) for k, v in kwargs.items()}
+        stored_args, stored_kwargs, fits = self.fit(out_args, out_kwargs)
+        return stored_args, stored_kwargs, fits and not seen.changed
+
+    def value(self, value: Any) -> Any:
+        """A value with the keys of its dicts (at any depth) redacted."""
+        return self._value(value, _Seen())
+
+    def _value(self, value: Any, seen: _Seen) -> Any:
+        if isinstance(value, dict):
+            return {k: self._hide(seen) if isinstance(k, str) and self.hidden(k) else self._value(v, seen)
+                    for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self._value(v, seen) for v in value]
+        return value
+
+    @staticmethod
+    def _hide(seen: _Seen) -> str:
+        seen.changed = True
+        return HIDDEN
+
+    def fit(self, args: list[Any], kwargs: dict[str, Any]) -> tuple[Any, Any, bool]:
+        """JSON-safe, and at most `limit` bytes of JSON: the largest values described instead.
+        The third value: nothing had to be changed."""
+        try:
+            size = len(json_dumps([args, kwargs]))
+            whole = True
+        except (TypeError, ValueError):
+            args = [_carried(v) for v in args]
+            kwargs = {k: _carried(v) for k, v in kwargs.items()}
+            size = len(json_dumps([args, kwargs]))
+            whole = False
+        if size <= self.limit:
+            return args, kwargs, whole
+        sizes: list[tuple[int, int, str | None]] = [(len(json_dumps(v)), i, None) for i, v in enumerate(args)]
+        sizes += [(len(json_dumps(v)), -1, k) for k, v in kwargs.items()]
+        for n, i, k in sorted(sizes, key=lambda s: s[0], reverse=True):
+            value = args[i] if k is None else kwargs[k]
+            described = f"<{type(value).__name__} of {n:,} bytes>"
+            if k is None:
+                args[i] = described
+            else:
+                kwargs[k] = described
+            size -= n - len(json_dumps(described))
+            if size <= self.limit:
+                return args, kwargs, False
+        return (f"<{len(args)} positional arguments: over STORED_ARGS_MAX>",
+                f"<{len(kwargs)} keyword arguments: over STORED_ARGS_MAX>", False)
+
+    def text(self, fn: Callable[..., Any] | None, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any],
+             bound: bool = False) -> str:
+        """The arguments as one line for a log or an email: "args=[...] kwargs={...}"."""
+        a, k, _ = self.stored(fn, args, kwargs, bound)
+        return f"args={json_dumps(a)} kwargs={json_dumps(k)}"
+
+    def _positions_of(self, fn: Callable[..., Any], bound: bool) -> tuple[bool, ...] | None:
+        try:
+            return self._positions[fn]
+        except KeyError:
+            pass
+        try:
+            params = [p for p in inspect.signature(fn).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        except (TypeError, ValueError):  # a builtin or a callable without a signature
+            params = []
+        if bound and params:
+            params = params[1:]
+        flags = tuple(self.hidden(p.name) for p in params)
+        positions = self._positions[fn] = flags if any(flags) else None
+        return positions
+
+
+class _Seen:
+    """Whether anything was redacted, for one call."""
+
+    __slots__ = ("changed",)
+
+    def __init__(self) -> None:
+        self.changed = False
+
+
+def _carried(value: Any) -> Any:
+    try:
+        json_dumps(value)
+        return value
+    except (TypeError, ValueError):
+        try:
+            text = repr(value)
+        except Exception:  # a repr that raises must not stop what is being written
+            text = f"<{type(value).__name__}>"
+        return text if len(text) <= REPR_MAX else text[:REPR_MAX] + "..."

@@ -1,0 +1,266 @@
+"""The worker's history recorder (history.py): its loop, and the process it runs in.
+
+The loop reads a batch of records from the history stream, writes it to the database (the
+HistoryStore), and deletes it from the stream only then; it takes over records another recorder
+read but did not finish (CLAIM_IDLE), and prunes rows older than HISTORY_KEEP in bounded turns, one
+recorder at a time.
+
+The process is one whatever the pool: its decoding and database writes never take CPU time or the GIL from
+the tasks' threads, a database driver that hangs holds up nothing of the worker's, and the
+supervisor restarts it if it dies. It runs at a lower scheduling priority (NICENESS) than the
+consumers: when tasks keep every CPU busy, their outcomes wait in Redis (bounded, history.py) and
+are written when there is time, rather than the tasks waiting for the history.
+
+Forked from the supervisor like a prefork consumer (pools.py): it dies with its parent, ignores
+SIGINT, and stops in order on SIGTERM (after the batch it is writing).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from ..app import App
+from ..backoff import Backoff
+from ..connection import RETRYABLE
+from ..history import HistoryStore, records_of
+from .pools import describe_status, die_with_parent, exited_cleanly, send_signal
+
+logger = logging.getLogger("jobs.history")
+
+#: Records read (and written to the database) at most at once.
+BATCH = 500
+#: How long a read waits for the first record (ms): an idle recorder sends one command per this.
+READ_BLOCK_MS = 5000
+#: Seconds between two database writes, unless the last read filled a batch.
+WRITE_GAP = 0.5
+#: A record another recorder read and did not finish for this long (ms) is taken over.
+CLAIM_IDLE = 30_000
+#: How often (s) a recorder looks for such records.
+CLAIM_EVERY = 5.0
+#: A recorder idle this long (ms), holding nothing, is forgotten by the group (a worker long gone).
+GONE_IDLE = 3_600_000
+#: Old rows: how often (s) a recorder offers to prune, rows per delete, deletes per turn.
+PRUNE_EVERY = 600.0
+PRUNE_BATCH = 1000
+PRUNE_TURN = 10
+#: How much lower its priority is than the consumers' (os.nice).
+NICENESS = 5
+#: How long a stopping worker waits for its recorder to finish its batch before killing it.
+STOP_TIMEOUT = 10.0
+
+
+class Recorder:
+    """One recorder's loop: read a batch, write it, delete it; prune old rows now and then."""
+
+    def __init__(self, app: App, store: HistoryStore, name: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.app = app
+        self.store = store
+        self.name = name
+        self.clock = clock
+        self.backoff = Backoff("history recorder", logger)
+        self._held: list[tuple[bytes, bytes, bytes]] = []  # read, not yet written
+        self._next_claim = 0.0
+        self._next_write = 0.0
+        self._next_prune = clock() + 5.0
+        self._db_pause = 0.0  # while the database fails: the pause before the next try (s)
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.step(stop)
+        try:
+            self.app.broker.history_sweep(self.name)  # stopping in order: leave the group if it holds nothing
+        except RETRYABLE:
+            pass
+
+    def step(self, stop: threading.Event) -> None:
+        """One turn: read a batch (or keep the one the database refused), write it, prune."""
+        now = self.clock()
+        if now < self._next_write and stop.wait(self._next_write - now):
+            return
+        try:
+            if not self._held:
+                self._held = self._take()
+            if self._held:
+                self._write(stop)
+            self._prune()
+            self.backoff.ok()
+        except RETRYABLE as exc:  # Redis away: the records wait there
+            if not stop.is_set():  # else: stop() cut the blocking read short, on purpose
+                self.backoff.failed(exc, stop.is_set)
+
+    def _take(self) -> list[tuple[bytes, bytes, bytes]]:
+        broker = self.app.broker
+        now = self.clock()
+        if now >= self._next_claim:
+            self._next_claim = now + CLAIM_EVERY
+            broker.history_sweep(idle_ms=GONE_IDLE)
+            stale = broker.history_claim(self.name, CLAIM_IDLE, int(self.app.config.lease_seconds * 1000), BATCH)
+            if stale:
+                logger.info("took over %d history record(s) another recorder had read but not written", len(stale))
+                return stale
+        return broker.history_read(self.name, BATCH, block_ms=READ_BLOCK_MS)
+
+    def _write(self, stop: threading.Event) -> None:
+        records = records_of(self.app.registry, self.app.redactor, self._held)
+        try:
+            if records:
+                self.store.store(records)
+        except Exception as exc:  # the database is away, or refuses: keep the records, try again
+            self.store.reset()
+            if not self._db_pause:
+                logger.error("the history could not be written to the database (%s: %s); %d record(s) kept in "
+                             "Redis and tried again with growing pauses; tasks go on meanwhile",
+                             type(exc).__name__, exc, len(self._held))
+            self._db_pause = min(max(self._db_pause * 2, 0.5), 30.0)
+            self._next_write = self.clock() + self._db_pause
+            return
+        if self._db_pause:
+            logger.warning("the history is written to the database again")
+            self._db_pause = 0.0
+        self.app.broker.history_done([entry_id for entry_id, _, _ in self._held])
+        full = len(self._held) >= BATCH
+        self._held = []
+        self._next_write = self.clock() + (0.0 if full else WRITE_GAP)
+        self._report_dropped()
+
+    def _report_dropped(self) -> None:
+        dropped = self.app.broker.history_dropped()
+        if dropped:
+            logger.error("the history backlog was full (HISTORY_BACKLOG=%d): %s outcome(s) were not recorded",
+                         self.app.config.history_backlog,
+                         " and ".join(f"{count} {kind}" for kind, count in sorted(dropped.items())))
+
+    def _prune(self) -> None:
+        """Rows older than HISTORY_KEEP go, a bounded number per turn, by one recorder at a time."""
+        now = self.clock()
+        if now < self._next_prune:
+            return
+        if not self.app.broker.history_prune_turn(self.name, int(PRUNE_EVERY * 1000)):
+            self._next_prune = now + PRUNE_EVERY
+            return
+        before = time.time() - self.app.config.history_keep
+        deleted = 0
+        try:
+            for _ in range(PRUNE_TURN):
+                n = self.store.prune(before, PRUNE_BATCH)
+                deleted += n
+                if n < PRUNE_BATCH:
+                    self._next_prune = now + PRUNE_EVERY
+                    break
+            else:
+                self._next_prune = now  # more to do: another turn after the next write
+        except Exception as exc:
+            self.store.reset()
+            logger.warning("old history rows could not be pruned (%s: %s); tried again later", type(exc).__name__, exc)
+            self._next_prune = now + 60.0
+        if deleted:
+            logger.info("pruned %d history row(s) older than %g days (HISTORY_KEEP)", deleted,
+                        self.app.config.history_keep / 86400)
+
+
+class RecorderProcess:
+    def __init__(self, app: App, name: str, before_fork: Callable[[], None]) -> None:
+        self.app = app
+        self.name = name
+        self._before_fork = before_fork
+        self.pid: int | None = None
+        self._born = 0.0
+        self._quick_deaths = 0
+        self._restart_at: float | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        make_store = self.app.history_store
+        assert make_store is not None
+        self._before_fork()
+        parent = os.getpid()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        pid = os.fork()
+        if pid:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+            self.pid = pid
+            self._born = time.monotonic()
+            return
+        code = 0
+        try:
+            stop = threading.Event()
+            broker = self.app.broker
+
+            def on_term(*_: object) -> None:
+                stop.set()
+                broker.wait_link().interrupt()  # a read blocked waiting for records ends now
+
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, on_term)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+            die_with_parent(parent)
+            multiprocessing.current_process().name = "Recorder"  # processName in log lines
+            os.nice(NICENESS)
+            Recorder(self.app, make_store(), self.name).run(stop)
+        except BaseException:
+            logger.exception("the history recorder crashed")
+            code = 1
+        finally:
+            logging.shutdown()
+            os._exit(code)
+
+    def check(self, now: float) -> float:
+        """Reap it if it ended, restart it (with growing pauses if it keeps dying at once); the
+        monotonic time this wants to be called again."""
+        if self.pid is not None:
+            try:
+                done, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                done, status = self.pid, 0xFF00
+            if done:
+                self.pid = None
+                if not self._stopping:
+                    self._quick_deaths = self._quick_deaths + 1 if now - self._born < 5 else 0
+                    pause = 0.0 if self._quick_deaths <= 1 else min(2.0 ** (self._quick_deaths - 2), 30.0)
+                    logger.error("the history recorder %s; restarted in %gs", describe_status(status), pause)
+                    self._restart_at = now + pause
+                elif not exited_cleanly(status):
+                    logger.warning("the history recorder %s while stopping", describe_status(status))
+        if self._restart_at is not None and now >= self._restart_at and not self._stopping:
+            self._restart_at = None
+            self.start()
+        return self._restart_at if self._restart_at is not None else now + 1.0
+
+    def stop(self) -> None:
+        """Ask it to stop after the batch it is writing (SIGTERM)."""
+        self._stopping = True
+        if self.pid is not None:
+            send_signal(self.pid, signal.SIGTERM)
+
+    def join(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Wait for it to end, then kill it: its unfinished records wait in Redis for a recorder."""
+        self.stop()
+        deadline = time.monotonic() + timeout
+        while self.pid is not None:
+            try:
+                done, _ = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                done = self.pid
+            if done:
+                self.pid = None
+                return
+            if time.monotonic() >= deadline:
+                send_signal(self.pid, signal.SIGKILL)
+                try:
+                    os.waitpid(self.pid, 0)
+                except ChildProcessError:
+                    pass
+                self.pid = None
+                return
+            time.sleep(0.05)  # a child's exit has no event to wait on that the supervisor's loop does not own
