@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Any
 
@@ -32,15 +31,19 @@ def parse_ids(raw: str) -> list[str]:
 
 
 def describe(task_id: str) -> dict[str, Any]:
-    """Status first: while a task is unfinished, its result and date are not worth a second read."""
+    """Status first: while a task is unfinished, its result and date are not worth a second read,
+    but its progress is (a task that calls self.progress() is in state PROGRESS, its meta in .info)."""
     result = AsyncResult(task_id)
     status = result.status
     if not result.ready():
-        return {"status": status, "result": None, "done_at": None}
+        info = result.info if status == "PROGRESS" else None
+        progress = ({"percent": info.get("percent") or 0, "message": str(info.get("message", ""))[:RESULT_CHARS]}
+                    if isinstance(info, dict) else None)
+        return {"status": status, "result": None, "done_at": None, "progress": progress}
     value = result.result
     text = repr(value)
     if len(text) > RESULT_CHARS:
         text = text[: RESULT_CHARS - 1] + "…"
     done = result.date_done
-    done_at = dt.datetime.fromtimestamp(done, dt.timezone.utc).isoformat(timespec="seconds") if done else None
-    return {"status": status, "result": text, "done_at": done_at}
+    return {"status": status, "result": text, "done_at": done.isoformat(timespec="seconds") if done else None,
+            "progress": None}

@@ -34,16 +34,19 @@ def send_order_email(order_id: int) -> str:
     return order.email
 
 
-@task(track_started=True)
-def build_report(days: int) -> dict[str, Any]:
-    """Slow on purpose, and tracked, so the demo page shows it STARTED for a few seconds."""
+@task(bind=True, track_started=True)
+def build_report(self: Any, days: int) -> dict[str, Any]:
+    """Slow on purpose, so the demo page shows it STARTED, then its progress day by day (a live
+    progress bar: self.progress(), read in the page through AsyncResult.info)."""
     since = timezone.now() - dt.timedelta(days=days)
     orders = Order.objects.filter(created__gte=since)
     daily = []
     for offset in range(days):
         day = (since + dt.timedelta(days=offset + 1)).date()
+        self.progress(offset, days, message=f"counting {day:%a %d %b}")
         daily.append({"day": day.isoformat(), "orders": orders.filter(created__date=day).count()})
         time.sleep(0.5)  # stands in for the expensive part of a real report
+    self.progress(days, days, message="adding up")
     totals = orders.aggregate(count=Count("id"), revenue=Sum("total"))
     revenue = (totals["revenue"] or Decimal(0)).quantize(CENTS)  # SQLite sums in floating point
     return {"days": days, "orders": totals["count"], "revenue": str(revenue), "daily": daily}

@@ -75,7 +75,7 @@ def place_order(request: HttpRequest) -> None:
 def report(request: HttpRequest) -> None:
     result = tasks.build_report.apply_async(args=(7,), countdown=5)
     remember(request, "Report of the last 7 days (starts in 5 s)", result)
-    messages.success(request, "Report scheduled: PENDING for 5 s, then STARTED while it runs.")
+    messages.success(request, "Report scheduled: PENDING for 5 s, then its progress bar while it runs.")
 
 
 @enqueues
