@@ -39,7 +39,8 @@ chaos: $(STAMP)
 
 # jobs against Celery, RQ, Dramatiq and Huey on one private Redis, in one run; the peers (and
 # matplotlib, py-spy) go into benchmarks/.venv, not into the project's. Prints a table, writes
-# benchmarks/results/*.json and latest.png, then profiles a jobs worker under drain.
+# benchmarks/results/*.json and latest.png, then measures how far the task history lags at 1,000
+# tasks/s for a minute, then profiles a jobs worker under drain.
 BENCH_VENV := benchmarks/.venv
 BENCH_STAMP := $(BENCH_VENV)/.installed
 $(BENCH_STAMP): setup.cfg benchmarks/requirements.txt
@@ -49,6 +50,7 @@ $(BENCH_STAMP): setup.cfg benchmarks/requirements.txt
 
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python -m benchmarks.history_lag
 	$(BENCH_VENV)/bin/python -m benchmarks.profile
 
 # The admin pictures in docs/img, taken by the browser test from the pages it checks (needs Chromium:

@@ -32,7 +32,7 @@ def main() -> None:
     options = parser.parse_args()
     broker, counter = RedisServer().start(), RedisServer().start()
     env = {**os.environ, "BENCH_BROKER": broker.url, "BENCH_COUNTER": counter.url, "PYTHONPATH": str(ROOT),
-           "BENCH_JOBS_PREFETCH": str(options.prefetch),
+           "BENCH_JOBS_PREFETCH": str(options.prefetch), "BENCH_JOBS_HISTORY": "0",  # its only children: consumers
            "DJANGO_SETTINGS_MODULE": "benchmarks.systems.jobsbench.settings"}
     results = ROOT / "benchmarks" / "results"
     try:

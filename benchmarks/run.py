@@ -18,10 +18,12 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = [
     ("jobs", "jobs", {}),
     ("jobs --prefetch 20", "jobs", {"BENCH_JOBS_PREFETCH": "20"}),
+    ("jobs, no history", "jobs", {"BENCH_JOBS_HISTORY": "0"}),
     ("celery", "celery", {}),
     ("rq", "rq", {}),
     ("dramatiq", "dramatiq", {}),
@@ -55,14 +58,18 @@ class Bench:
         # clients and workers do in their own processes: never a default Redis on 6379.
         os.environ["BENCH_BROKER"] = self.broker_server.url
         os.environ["BENCH_COUNTER"] = self.counter_server.url
+        # jobs writes its task history to a database, as by default: a fresh SQLite file.
+        self.tmp = tempfile.mkdtemp(prefix="jobs-bench-")
+        os.environ["BENCH_DB"] = os.path.join(self.tmp, "history.sqlite3")
 
     def close(self) -> None:
         self.broker_server.cleanup()
         self.counter_server.cleanup()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def env(self, extra: dict[str, str]) -> dict[str, str]:
         return {**os.environ, "BENCH_BROKER": self.broker_server.url, "BENCH_COUNTER": self.counter_server.url,
-                "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **extra}
+                "BENCH_DB": os.environ["BENCH_DB"], "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **extra}
 
     def reset(self) -> None:
         self.broker.flushall()
@@ -235,6 +242,8 @@ def main() -> None:
             if label not in wanted and system not in wanted:
                 continue
             module = importlib.import_module(f"benchmarks.systems.{system}_system")
+            if hasattr(module, "prepare"):
+                module.prepare()
             print(f"-- {label} {module.VERSION}", flush=True)
             row = {"version": module.VERSION,
                    "enqueue": bench.sending(system, extra, "send"),

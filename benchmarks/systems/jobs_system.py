@@ -37,3 +37,12 @@ def worker_command(pool, n):
     manage = os.path.join(os.path.dirname(__file__), "..", "..", "manage.py")
     # WORKER_PREFETCH comes from $BENCH_JOBS_PREFETCH in the worker's own settings (jobsbench).
     return [sys.executable, manage, "runworker", "-P", pool, "-c", str(n), "-l", "warning"]
+
+
+def prepare():
+    """The history's table, in the benchmark's fresh database (the harness runs this once)."""
+    from django.conf import settings
+    from django.core.management import call_command
+
+    if settings.DATABASES:
+        call_command("migrate", "jobs", verbosity=0)

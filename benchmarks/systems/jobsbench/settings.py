@@ -1,11 +1,15 @@
-"""Django settings of the benchmark's jobs worker and client: just enough Django for jobs."""
+"""Django settings of the benchmark's jobs worker and client: just enough Django for jobs, with its
+defaults: the task history is written to a database ($BENCH_DB, SQLite, as the demo's), unless
+$BENCH_JOBS_HISTORY is 0 (the "jobs, no history" row, and the profile of a consumer)."""
 
 import os
 
 SECRET_KEY = "benchmark"
 USE_TZ = True
 INSTALLED_APPS = ["jobs", "benchmarks.systems.jobsbench"]
-DATABASES = {}
+HISTORY = os.environ.get("BENCH_JOBS_HISTORY", "1") == "1"
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["BENCH_DB"]}} if HISTORY else {}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 JOBS = {"BROKER_URL": os.environ["BENCH_BROKER"], "KEY_PREFIX": "bench",
-        "TIME_LIMIT": 300, "WORKER_PREFETCH": int(os.environ.get("BENCH_JOBS_PREFETCH", "0"))}
+        "TIME_LIMIT": 300, "WORKER_PREFETCH": int(os.environ.get("BENCH_JOBS_PREFETCH", "0")), "HISTORY": HISTORY}
 LOGGING = {"version": 1, "disable_existing_loggers": False}
