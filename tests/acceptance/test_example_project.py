@@ -107,4 +107,4 @@ def test_the_demo_page_runs_its_tasks_on_a_worker(start_worker, tmp_path: Path) 
     [sent] = list(mail.iterdir())
     text = sent.read_text()
     assert "To: customer1@example.com" in text and "Subject: Your order #1" in text
-    assert "shop.send_order_email" in worker.output and "succeeded" in worker.output
+    worker.wait_for(r"shop\.send_order_email.*succeeded")

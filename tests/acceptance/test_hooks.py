@@ -21,7 +21,8 @@ def test_hooks_and_signals_run_and_a_failing_one_changes_nothing(start_worker, r
     seen = [s.decode().split(":")[0] for s in r.lrange("signals", 0, -1) if b"audited" in s]
     assert seen == ["prerun", "success", "postrun-SUCCESS", "prerun", "retry-first", "postrun-RETRY",
                     "prerun", "failure-ValueError", "postrun-FAILURE"]
-    assert "a broken on_success hook" in worker.output and "a broken receiver" in worker.output
+    worker.wait_for("a broken on_success hook")
+    worker.wait_for("a broken receiver")
     assert engine_app.current().broker.inflight_count() == 0 and worker.proc.poll() is None
 
 

@@ -28,7 +28,7 @@ def test_hard_limit_kills_the_child_and_the_worker_keeps_its_concurrency(start_w
         result.get(timeout=10)
     assert not pid_alive(int(child))
     assert tasks.add.delay(1, 2).get(timeout=10) == 3  # a new child took the slot
-    assert "killed: its task ran past its hard time limit" in worker.output
+    worker.wait_for("killed: its task ran past its hard time limit")
     assert engine_app.current().broker.inflight_count() == 0
 
 

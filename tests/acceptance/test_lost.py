@@ -31,7 +31,7 @@ def test_a_child_that_dies_fails_its_task_with_worker_lost_error(start_worker, r
         tasks.crash.delay("c1").get(timeout=10)
     assert int(r.get("runs:c1")) == 1  # not run again
     assert tasks.add.delay(1, 1).get(timeout=10) == 2  # the slot has a new child
-    assert "while running a task of tests.testapp.tasks.crash" in worker.output
+    worker.wait_for("while running a task of tests.testapp.tasks.crash")
 
 
 def test_reject_on_worker_lost_runs_again_until_max_deliveries_then_dead_letters(start_worker, r):
