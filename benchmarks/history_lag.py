@@ -93,10 +93,10 @@ class Watcher(threading.Thread):
         self.backlog = 0
         self.rows = 0
         self._last_id = 0
-        self._stop = threading.Event()
+        self._done = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.wait(WATCH):
+        while not self._done.wait(WATCH):
             now = time.time()
             found = self.db.execute("SELECT id, date_done FROM jobs_taskresult WHERE id > ? ORDER BY id",
                                     (self._last_id,)).fetchall()
@@ -107,7 +107,7 @@ class Watcher(threading.Thread):
             self.backlog = max(self.backlog, self.broker.xlen("{bench}:history"))
 
     def stop(self) -> None:
-        self._stop.set()
+        self._done.set()
         self.join()
 
 

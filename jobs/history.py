@@ -17,15 +17,17 @@ through the date index), each its own short transaction, so the table is never l
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import connections, router, transaction
+from django.utils import timezone
 
 from .engine.history import Record
 from .models import TaskResult
 
-#: The columns a record fills, in Record's field order (but for task_id, the conflict target).
+#: The columns a record fills, in the order of the rows _upsert makes.
 COLUMNS = ("task_id", "name", "status", "args", "kwargs", "args_complete", "result", "traceback", "queue", "worker",
            "retries", "date_enqueued", "date_started", "date_done", "runtime", "parent_id", "stage")
 _DATES = frozenset({"date_enqueued", "date_started", "date_done"})
@@ -35,11 +37,51 @@ def _when(timestamp: float | None) -> dt.datetime | None:
     return None if timestamp is None else dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc)
 
 
+def _dates(connection: Any) -> Callable[[float | None], Any]:
+    """How a unix time becomes a DateTimeField parameter on this connection, as Django would store
+    it, cheaply: the recorder converts three per row, and Django's general adapter costs more than
+    the insert itself on SQLite."""
+    if settings.USE_TZ and connection.vendor == "postgresql":
+        return _when
+    if settings.USE_TZ and connection.vendor == "sqlite" and connection.timezone_name == "UTC":
+        return _SqliteUtcText()
+    adapt = connection.ops.adapt_datetimefield_value
+
+    def general(timestamp: float | None) -> Any:
+        value = _when(timestamp)
+        if value is not None and not settings.USE_TZ:
+            value = timezone.make_naive(value, timezone.get_default_timezone())
+        return adapt(value)
+    return general
+
+
+class _SqliteUtcText:
+    """What Django writes for an aware datetime in SQLite (str() of the naive UTC time), from a unix
+    time; the times of a batch fall in a few seconds, whose text is made once."""
+
+    def __init__(self) -> None:
+        self._seconds: dict[int, str] = {}
+
+    def __call__(self, timestamp: float | None) -> str | None:
+        if timestamp is None:
+            return None
+        micros = round(timestamp * 1_000_000)
+        second, fraction = divmod(micros, 1_000_000)
+        text = self._seconds.get(second)
+        if text is None:
+            if len(self._seconds) > 1000:
+                self._seconds.clear()
+            text = self._seconds[second] = dt.datetime.fromtimestamp(second, tz=dt.timezone.utc).strftime(
+                "%Y-%m-%d %H:%M:%S")
+        return f"{text}.{fraction:06d}" if fraction else text
+
+
 class DatabaseStore:
     """The HistoryStore of engine/history.py, on the database TaskResult is routed to."""
 
     def __init__(self) -> None:
         self.alias = router.db_for_write(TaskResult)
+        self._date: Callable[[float | None], Any] | None = None
 
     def store(self, records: Sequence[Record]) -> None:
         connection = connections[self.alias]
@@ -57,8 +99,10 @@ class DatabaseStore:
         sql = (f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
                f"ON CONFLICT ({quote('task_id')}) DO UPDATE SET {updates} "
                f"WHERE {table}.{quote('stage')} <= excluded.{quote('stage')}")
-        adapt = connection.ops.adapt_datetimefield_value
-        rows = [[adapt(_when(getattr(r, c))) if c in _DATES else getattr(r, c) for c in COLUMNS] for r in records]
+        date = self._date = self._date or _dates(connection)
+        rows = [(r.task_id, r.name, r.status, r.args, r.kwargs, r.args_complete, r.result, r.traceback, r.queue,
+                 r.worker, r.retries, date(r.date_enqueued), date(r.date_started), date(r.date_done), r.runtime,
+                 r.parent_id, r.stage) for r in records]
         with transaction.atomic(using=self.alias), connection.cursor() as cursor:
             cursor.executemany(sql, rows)
 
@@ -83,7 +127,11 @@ class DatabaseStore:
 
     @staticmethod
     def _values(record: Record) -> dict[str, Any]:
-        return {c: _when(getattr(record, c)) if c in _DATES else getattr(record, c) for c in COLUMNS}
+        values = {c: getattr(record, c) for c in COLUMNS}
+        for c in _DATES:
+            value = _when(values[c])
+            values[c] = value if value is None or settings.USE_TZ else timezone.make_naive(value)
+        return values
 
     def prune(self, before: float, batch: int) -> int:
         """Up to `batch` rows of tasks that ended before `before` (or started then and never ended)."""

@@ -335,7 +335,8 @@ class TaskResult(models.Model):
             models.Index(fields=["date_done"], name="jobs_result_done"),
             models.Index(fields=["status", "date_done"], name="jobs_result_status_done"),
             models.Index(fields=["name", "date_done"], name="jobs_result_name_done"),
-            models.Index(fields=["parent_id"], name="jobs_result_parent"),
+            # Only rows that have a parent (most have none, and cost no index update for it).
+            models.Index(fields=["parent_id"], name="jobs_result_parent", condition=models.Q(parent_id__isnull=False)),
         ]
         # Acting on a recorded task is a right apart from reading the history.
         permissions = [("rerun_taskresult", "Can run recorded tasks again"),

@@ -35,7 +35,7 @@ from .message import Header, decode
 from .redact import Redactor
 from .registry import Registry
 from .results import REJECTED, RETRY, STARTED, SUCCESS
-from .serializers import json_dumps, json_loads
+from .serializers import json_dumps, json_loads, raw_dumps, raw_loads
 
 logger = logging.getLogger("jobs.history")
 
@@ -103,7 +103,16 @@ def records_of(registry: Registry, redactor: Redactor, entries: Sequence[tuple[b
 
 
 def _text(value: Any) -> str | None:
+    """Values decoded from a message (our types, tags turned back into them): as JSON text."""
     return None if value is None else json_dumps(value)
+
+
+def _raw_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not value and isinstance(value, (list, dict)):
+        return "{}" if isinstance(value, dict) else "[]"
+    return raw_dumps(value)
 
 
 def _outcome_text(doc: dict[str, Any]) -> str | None:
@@ -111,29 +120,31 @@ def _outcome_text(doc: dict[str, Any]) -> str | None:
     if status == SUCCESS:
         if doc.get("ct", "json") != "json":
             return json_dumps(f"<stored as {doc['ct']}, not shown here>")
-        return _text(doc.get("result"))
+        return _raw_text(doc.get("result"))
     exc = doc.get("exception")
     if exc is not None:
         path = exc.get("name", "") if exc.get("module") in (None, "", "builtins") else f"{exc['module']}.{exc['name']}"
         return json_dumps({"exc_type": path, "exc_message": exc.get("message", "")})
     if doc.get("reason"):
         return json_dumps({"reason": doc["reason"]})
-    return _text(doc.get("meta"))
+    return _raw_text(doc.get("meta"))
 
 
 def _from_result(registry: Registry, redactor: Redactor, raw: bytes) -> Record:
     """A result document (an ack's, STARTED's, or fetch.lua's for a message it revoked: that one
     carries the message, whose arguments are read here)."""
-    doc = json_loads(raw)
+    doc = raw_loads(raw)  # its values pass through as they are (tags and all): read once, written as text
     status = doc["status"]
-    args, kwargs, complete = doc.get("args"), doc.get("kwargs"), not doc.get("cut") and "args" in doc
+    complete = not doc.get("cut") and "args" in doc
+    args, kwargs = _raw_text(doc.get("args")), _raw_text(doc.get("kwargs"))
     retries = doc.get("retries") or 0
     enqueued, parent = doc.get("date_enqueued"), doc.get("parent")
     if "message" in doc:
-        seen = _message(registry, redactor, doc["message"], doc.get("queue", ""))
-        args, kwargs, complete, retries, enqueued, parent = seen
+        values, kw, complete, retries, enqueued, parent = _message(registry, redactor, doc["message"],
+                                                                   doc.get("queue", ""))
+        args, kwargs = _text(values), _text(kw)
     return Record(
-        task_id=doc["id"], name=doc.get("task") or "", status=status, args=_text(args), kwargs=_text(kwargs),
+        task_id=doc["id"], name=doc.get("task") or "", status=status, args=args, kwargs=kwargs,
         args_complete=complete, result=_outcome_text(doc), traceback=doc.get("traceback"), queue=doc.get("queue") or "",
         worker=doc.get("worker") or "", retries=retries, date_enqueued=enqueued,
         date_started=doc.get("date_started"), date_done=doc.get("date_done"), runtime=doc.get("runtime"),

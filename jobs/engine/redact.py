@@ -21,6 +21,7 @@ from typing import Any
 from .serializers import json_dumps
 
 HIDDEN = "***"
+_NUMBERS = frozenset({int, float, bool, type(None)})
 #: How much of a value JSON cannot carry is kept (its repr, cut).
 REPR_MAX = 200
 
@@ -50,12 +51,34 @@ class Redactor:
         only keyword names and dict keys are matched then); bound: its first parameter is the task
         (bind=True)."""
         positions = self._positions_of(fn, bound) if fn is not None else None
+        if positions is None and self._plain(args, kwargs):  # most calls: ids, numbers, short strings
+            return list(args), kwargs, True
         seen = _Seen()
         out_args = [self._hide(seen) if positions is not None and i < len(positions) and positions[i]
                     else self._value(v, seen) for i, v in enumerate(args)]
         out_kwargs = {k: self._hide(seen) if self.hidden(k) else self._value(v, seen) for k, v in kwargs.items()}
         stored_args, stored_kwargs, fits = self.fit(out_args, out_kwargs)
         return stored_args, stored_kwargs, fits and not seen.changed
+
+    def _plain(self, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> bool:
+        """Nothing to redact, nothing JSON cannot carry, and surely within the limit (a string's
+        JSON is at most 6 bytes a character, a number's at most 32), told without encoding."""
+        size = 0
+        for value in (*args, *kwargs.values()):
+            kind = type(value)
+            if kind is str:
+                size += 6 * len(value) + 2
+            elif kind in _NUMBERS:
+                size += 32
+            else:
+                return False
+        if kwargs:
+            hidden = self.hidden
+            for key in kwargs:
+                if hidden(key):
+                    return False
+                size += 6 * len(key) + 3
+        return size <= self.limit
 
     def value(self, value: Any) -> Any:
         """A value with the keys of its dicts (at any depth) redacted."""

@@ -92,7 +92,7 @@ def encode(outcome: Outcome, task: str, content_type: str, worker: str, about: d
         doc.update(about)
     if outcome.started_at is not None:
         doc["date_started"] = outcome.started_at
-        doc["runtime"] = round(outcome.runtime, 6)
+        doc["runtime"] = outcome.runtime
     if outcome.status == SUCCESS:
         try:
             doc["result"] = encode_value(outcome.value, content_type)

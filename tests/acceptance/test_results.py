@@ -125,8 +125,8 @@ def test_a_state_update_from_a_run_that_lost_its_lease_is_refused(r):
     b.enqueue([Message(id="fenced", task="tests.testapp.tasks.stepwise", args=("f", 1))])
     [delivery] = b.fetch(b.plan(["default"], "old."), 1, 0).deliveries
     def old_run():
-        return Reporter(lambda: b, delivery.token, "fenced", "tests.testapp.tasks.stepwise", "old-worker",
-                        lambda: None, 0.0)
+        return Reporter(engine_app.current(), delivery.token, "fenced", "tests.testapp.tasks.stepwise",
+                        "old-worker", lambda: None, 0.0)
 
     old_run().update("PROGRESS", {"current": 1})
     assert AsyncResult("fenced").info == {"current": 1}

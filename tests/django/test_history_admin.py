@@ -2,10 +2,12 @@
 its own, POST with CSRF like every admin action; values escaped; the database store's upsert."""
 
 import datetime as dt
+import io
 import json
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
 from django.test import Client
 
 from jobs.engine import app as engine_app
@@ -129,3 +131,15 @@ def test_the_store_upserts_by_task_id_and_never_goes_back_a_stage(transactional_
     assert len(rows) == 2 and rows["a"].status == "SUCCESS" and rows["a"].retries == 1 and rows["a"].result == "2"
     assert rows["b"].date_done == dt.datetime.fromtimestamp(2.0, dt.timezone.utc)
     assert json.loads(rows["a"].args) == [1]
+
+
+def test_jobs_status_shows_the_history_backlog(r, settings):
+    settings.JOBS = {**settings.JOBS, "HISTORY": True}
+    keys = engine_app.current().broker.keys
+    for i in range(3):
+        r.xadd(keys.history, {"r": json.dumps({"status": "SUCCESS", "id": f"s{i}"})})
+    r.hset(keys.history_dropped, mapping={"success": 2, "other": 1})
+    out = io.StringIO()
+    call_command("jobs", "status", stdout=out, stderr=io.StringIO())
+    assert "history  3 outcome(s) waiting for the database; not recorded since last reported (backlog full): " \
+           "1 other, 2 success" in out.getvalue()

@@ -168,7 +168,7 @@ class DeliveryHandler:
                            "task); not run here (acks_late=False: at most once)", message.task, message.id, token)
             return None
         app = self.app
-        reporter = Reporter(lambda: app.broker, token, message.id, message.task, self.hostname,
+        reporter = Reporter(app, token, message.id, message.task, self.hostname,
                             functools.partial(self._about, task, message), time.time())
         if not settings.ignore_result and settings.track_started:
             # The history keys its rows by task id: its document says which, extended or not.

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..broker import Broker
+from ..app import App
 from ..connection import RETRYABLE
 from ..errors import EncodeError
 from ..results import encode_state
@@ -30,14 +30,21 @@ logger = logging.getLogger("jobs.worker")
 
 #: At most this many updates a second reach Redis from one run.
 INTERVAL = 0.25
+#: Guards every reporter's pending update: updates are rare (a few a second per run), a lock each
+#: would cost every run that never reports.
+_LOCK = threading.Lock()
 
 
 class Reporter:
     """The state updates of one run (one delivery), fenced by its delivery token."""
 
-    def __init__(self, broker: Callable[[], Broker], token: str, task_id: str, task: str, hostname: str,
+    __slots__ = ("_app", "token", "task_id", "task", "hostname", "_about", "_about_doc", "started_at", "_last",
+                 "_pending", "_closed")
+
+    def __init__(self, app: App, token: str, task_id: str, task: str, hostname: str,
                  about: Callable[[], dict[str, Any] | None], started_at: float) -> None:
-        self._broker = broker
+        # Made for every run, used by few: nothing here but assignments (the lock is shared, _LOCK).
+        self._app = app
         self.token = token
         self.task_id = task_id
         self.task = task
@@ -45,7 +52,6 @@ class Reporter:
         self._about = about
         self._about_doc: dict[str, Any] | None = None
         self.started_at = started_at
-        self._lock = threading.Lock()
         self._last = 0.0  # monotonic time of the last update sent
         self._pending: str | None = None
         self._closed = False
@@ -60,7 +66,7 @@ class Reporter:
         except (TypeError, ValueError) as exc:
             raise EncodeError(f"{self.task}: the meta of update_state({state!r}) cannot be stored: {exc}; "
                               "pass plain data (dicts, lists, strings, numbers)") from exc
-        with self._lock:
+        with _LOCK:
             if self._closed:
                 return
             now = time.monotonic()
@@ -78,7 +84,7 @@ class Reporter:
 
     def flush(self) -> None:
         """Send the pending update (the flusher thread calls this when its interval has passed)."""
-        with self._lock:
+        with _LOCK:
             doc, self._pending = self._pending, None
             if doc is None or self._closed:
                 return
@@ -87,13 +93,16 @@ class Reporter:
 
     def close(self) -> None:
         """The run ended: its ack says what happened, and a pending update is dropped."""
-        with self._lock:
+        if not self._last:  # it never reported: nothing pending, no flusher holds it
+            self._closed = True
+            return
+        with _LOCK:
             self._closed = True
             self._pending = None
 
     def _send(self, doc: str) -> None:
         try:
-            if not self._broker().started(self.token, self.task_id, doc, record=False):
+            if not self._app.broker.started(self.token, self.task_id, doc, record=False):
                 logger.debug("Task %s[%s]: state update refused (this run no longer holds the task)",
                              self.task, self.task_id)
         except RETRYABLE as exc:  # a progress report is not worth failing the task for

@@ -51,7 +51,7 @@ PRUNE_EVERY = 600.0
 PRUNE_BATCH = 1000
 PRUNE_TURN = 10
 #: How much lower its priority is than the consumers' (os.nice).
-NICENESS = 5
+NICENESS = 19
 #: How long a stopping worker waits for its recorder to finish its batch before killing it.
 STOP_TIMEOUT = 10.0
 

@@ -77,7 +77,8 @@ class Command(BaseCommand):
                               f"(start one with: manage.py runworker -Q {name})")
         if app.config.history:
             waiting, dropped = broker.history_waiting()
-            lost = f"; not recorded (backlog full): {dropped}" if dropped else ""
+            lost = ("; not recorded since last reported (backlog full): "
+                    + ", ".join(f"{n} {kind}" for kind, n in sorted(dropped.items()))) if dropped else ""
             write(f"history  {waiting} outcome(s) waiting for the database{lost}")
         for queue, senders in inspector.unserved_routes(app).items():
             shown = ", ".join(senders[:5]) + (f" and {len(senders) - 5} more" if len(senders) > 5 else "")
