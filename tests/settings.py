@@ -25,6 +25,17 @@ INSTALLED_APPS = [
     "tests.testapp",
 ] + [app for app in os.environ.get("JOBS_TEST_EXTRA_APPS", "").split(",") if app]
 
+# Django's task API (django.tasks on Django 6; the django-tasks backport on 5.2) on jobs: the
+# contract suite's tasks (tests/djangotasks) run on the same workers as tests.testapp's.
+try:
+    import django.tasks  # noqa: F401
+except ImportError:
+    import django_tasks  # noqa: F401  (the test extra installs it where Django has no django.tasks)
+
+    INSTALLED_APPS.append("django_tasks")
+INSTALLED_APPS.append("tests.djangotasks")
+TASKS = {"default": {"BACKEND": "jobs.backend.JobsBackend", "QUEUES": ["default", "emails", "low"]}}
+
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -189,13 +189,14 @@ class Broker:
 
     # -- enqueue -------------------------------------------------------------------------------
 
-    def enqueue(self, messages: Sequence[Message]) -> None:
+    def enqueue(self, messages: Sequence[Message], records: Sequence[tuple[str, str]] = ()) -> None:
         """Put messages in Redis in one round trip. Encoding happens first, so an argument that
         cannot be sent raises before anything is written. Retried on connection errors until
         ENQUEUE_TIMEOUT (safe: see lua/enqueue.lua), then BrokerUnavailable. Due times and
         expiries are sent as they were given (a countdown as a delay) and put on Redis's clock by
-        the script."""
-        if len(messages) == 1 and not messages[0].delayed and messages[0].expiry() == "":
+        the script. records: (attempts key, entry) pairs written in the same step, for tasks that
+        keep their attempts (the django.tasks backend's READY record)."""
+        if len(messages) == 1 and not records and not messages[0].delayed and messages[0].expiry() == "":
             self._enqueue_one(messages[0])
             return
         k = self.keys
@@ -211,7 +212,9 @@ class Broker:
                     first_delayed = message.queue
             else:
                 plain += (message.queue, message.score, message.encode())
-        args = [k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, len(plain) // 3, *plain, *other]
+        written = [part for key, entry in records for part in (key, entry)]
+        args = [k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, len(plain) // 3, len(records),
+                self._ttl_ms, *plain, *written, *other]
         if first_delayed is not None:
             keys.append(k.wake(first_delayed))  # woken if the new due time is the earliest
         script = scripts.load("enqueue")
@@ -236,9 +239,9 @@ class Broker:
             head = self._enqueue_head = pack([k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers,
                                               k.expiries, k.queue_prefix, k.wake_prefix, k.idle_prefix,
                                               k.inbox_prefix])
-        body = head + pack([1, message.queue, message.score, message.encode()])
+        body = head + pack([1, 0, "", message.queue, message.score, message.encode()])
         script = scripts.load("enqueue")
-        with_retry(lambda: script.call_packed(self.link, 7, 15, body), self.config.enqueue_timeout, "enqueue")
+        with_retry(lambda: script.call_packed(self.link, 7, 17, body), self.config.enqueue_timeout, "enqueue")
 
     # -- consume -------------------------------------------------------------------------------
 
@@ -337,6 +340,17 @@ class Broker:
         args = [token, payload, self._ttl_ms, self.history_max if record else 0]
         return bool(scripts.load("started")(self.link, keys, args))
 
+    def started_attempt(self, token: str, task_id: str, payload: str, attempt: str,
+                        record: bool = True) -> list[bytes] | None:
+        """started(), for a task that keeps its attempts: `attempt` is added to its list in the same
+        step; returns the list (its enqueue, starts and errors so far, this one last), or None if
+        `token` no longer holds the task."""
+        k = self.keys
+        keys = [k.inflight, k.result(task_id), k.history, k.history_dropped, k.attempts(task_id)]
+        args = [token, payload, self._ttl_ms, self.history_max if record else 0, attempt]
+        entries = scripts.load("started")(self.link, keys, args)
+        return list(entries) if entries else None
+
     def defer(self, token: str, delay: float, message: Message) -> bool:
         """Put a held message back into the scheduled set, due `delay` seconds from now (Redis's clock)."""
         member = message.entry()
@@ -423,6 +437,12 @@ class Broker:
         """A task's stored result (results.decode reads it), or None."""
         raw: bytes | None = self.link.call("GET", self.keys.result(task_id))
         return raw
+
+    def result_and_attempts(self, task_id: str) -> tuple[bytes | None, list[bytes]]:
+        """A task's stored result and its attempts list (keys.attempts), in one round trip."""
+        k = self.keys
+        raw, entries = self.link.pipeline([("GET", k.result(task_id)), ("LRANGE", k.attempts(task_id), 0, -1)])
+        return raw, list(entries)
 
     def forget(self, task_id: str) -> None:
         self.link.call("DEL", self.keys.result(task_id))

@@ -111,6 +111,13 @@ class TaskDefinition:
     rate_limit_key: Callable[..., str] | None = None
     #: False: its runs are not recorded in the history (a chatty task); None = JOBS["HISTORY"].
     history: bool | None = None
+    #: Not @task options: set by a class that runs another API's tasks (jobs/backend.py, django.tasks).
+    #: keeps_attempts: every start (a lease that ran out counts) and every error is listed in Redis
+    #: (keys.attempts), its STARTED recorded whatever TRACK_STARTED says, and its run's request
+    #: carries the list (request.attempts). logs_outcome: False leaves its success and failure lines
+    #: to whoever logs them instead (Django's own task_finished receiver).
+    keeps_attempts: bool = False
+    logs_outcome: bool = True
 
     def __init__(self, fn: Callable[..., Any], **options: Any) -> None:
         for key, value in options.items():
@@ -217,7 +224,7 @@ class TaskDefinition:
         return RunSettings(
             ignore_result=ignore and options.chord is None,
             acks_late=first(self.acks_late, default=config.acks_late),
-            track_started=first(self.track_started, default=config.track_started),
+            track_started=self.keeps_attempts or first(self.track_started, default=config.track_started),
             soft_time_limit=first(options.soft_time_limit, self.soft_time_limit, config.soft_time_limit, default=None),
             time_limit=first(options.time_limit, self.time_limit, config.time_limit, default=None),
             history=config.history and self.history is not False,

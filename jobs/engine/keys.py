@@ -86,6 +86,10 @@ class Keys:
     def done(self, task_id: str) -> str:
         return self.done_prefix + task_id
 
+    def attempts(self, task_id: str) -> str:
+        """A list: its enqueue, each start, each error, for tasks that keep them (keeps_attempts)."""
+        return f"{self.base}attempts:{task_id}"
+
     def worker(self, worker_id: str) -> str:
         return self.worker_prefix + worker_id
 

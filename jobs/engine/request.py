@@ -28,6 +28,10 @@ class Request:
     hostname: str | None = None
     is_eager: bool = False
     headers: dict[str, Any] = field(default_factory=dict)
+    #: For a task that keeps its attempts (TaskDefinition.keeps_attempts): its list as this run
+    #: started (decoded entries of keys.attempts: its enqueue, each start, each error; this start
+    #: last). Empty otherwise.
+    attempts: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def of(cls, message: Message, hostname: str, eager: bool = False) -> Request:

@@ -9,9 +9,13 @@
   KEYS[4] inflight   KEYS[5] revoked   KEYS[6] workers (heartbeats)   KEYS[7] expiries ZSET
   KEYS[8] (if any message is delayed) the wake list of the first delayed message's queue
   ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3] idle list prefix   ARGV[4] inbox prefix
-  ARGV[5] n, the number of plain messages (due now, no expiry), then:
-  ARGV[6 .. 5+3n] three per plain message: queue, score (9 - priority), wire
-  ARGV[6+3n ..] five per other message: queue, score, wire, due ('' = now, '+ms', 'ms'), expiry
+  ARGV[5] n, the number of plain messages (due now, no expiry)   ARGV[6] r, the number of records
+  ARGV[7] the records' expiry (ms), then:
+  ARGV[8 .. 7+3n] three per plain message: queue, score (9 - priority), wire
+  then 2r: two per record: a list key, an entry pushed onto it (the first entry of a task that keeps
+  its attempts, keys.attempts: the django.tasks backend's READY record, there as soon as this
+  returns)
+  then five per other message: queue, score, wire, due ('' = now, '+ms', 'ms'), expiry
   ('' = none, '+ms', 'ms')
 
   A delayed message that becomes the earliest one wakes an idle worker of its queue, which learns
@@ -33,7 +37,8 @@ local by_queue = {}
 local order = {}
 local delayed = {}
 local now = nil
-local plain_end = 5 + 3 * tonumber(ARGV[5])
+local plain_end = 7 + 3 * tonumber(ARGV[5])
+local records_end = plain_end + 2 * tonumber(ARGV[6])
 local function ready(queue, score, wire)
   local items = by_queue[queue]
   if not items then
@@ -44,10 +49,14 @@ local function ready(queue, score, wire)
   items[#items + 1] = score
   items[#items + 1] = wire
 end
-for i = 6, plain_end, 3 do
+for i = 8, plain_end, 3 do
   ready(ARGV[i], ARGV[i + 1], ARGV[i + 2])
 end
-for i = plain_end + 1, #ARGV, 5 do
+for i = plain_end + 1, records_end, 2 do
+  redis.call('RPUSH', ARGV[i], ARGV[i + 1])
+  redis.call('PEXPIRE', ARGV[i], ARGV[7])
+end
+for i = records_end + 1, #ARGV, 5 do
   local queue, score, wire, due, expiry = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   if (due ~= '' or expiry ~= '') and not now then
     now = now_ms()
@@ -99,4 +108,4 @@ for _, queue in ipairs(order) do
     end
   end
 end
-return tonumber(ARGV[5]) + (#ARGV - plain_end) / 5
+return tonumber(ARGV[5]) + (#ARGV - records_end) / 5

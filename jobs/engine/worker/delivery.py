@@ -12,6 +12,7 @@ acks_late=False, record STARTED if asked. Then execute.execute() and execute.set
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import inspect
 import logging
@@ -30,6 +31,7 @@ from ..message import Header, Message, decode
 from ..request import Request
 from ..results import FAILURE, REVOKED, STARTED, Outcome, encode_state
 from ..results import encode as encode_result
+from ..serializers import json_dumps, raw_loads
 from .execute import execute, execute_async, history_entry, notify, record, run_about, settle
 from .followup import follow_up
 from .progress import Reporter
@@ -171,15 +173,29 @@ class DeliveryHandler:
         reporter = Reporter(app, token, message.id, message.task, self.hostname,
                             functools.partial(self._about, task, message), time.time())
         if not settings.ignore_result and settings.track_started:
-            # The history keys its rows by task id: its document says which, extended or not.
-            about = run_about(app, task, message) if settings.history else self._about(task, message)
-            payload = encode_state(STARTED, {"pid": os.getpid(), "hostname": self.hostname}, message.task,
-                                   self.hostname, reporter.started_at, about)
-            if not self.broker.started(token, message.id, payload, record=settings.history):
+            started = self._started(task, message, request, token, reporter.started_at, settings.history)
+            if started is None:
                 logger.warning("Task %s[%s]: delivery %s no longer holds it (its lease ran out); not "
                                "run here", message.task, message.id, token)
                 return None
+            request = started
         return Prepared(task, message, request, token, settings.soft_time_limit, settings.time_limit, reporter)
+
+    def _started(self, task: TaskDefinition, message: Message, request: Request, token: str, started_at: float,
+                 history: bool) -> Request | None:
+        """Record STARTED (and, for a task that keeps its attempts, this start in its list, which
+        its request then carries); None if the token no longer holds the task."""
+        # The history keys its rows by task id: its document says which, extended or not.
+        about = run_about(self.app, task, message) if history else self._about(task, message)
+        payload = encode_state(STARTED, {"pid": os.getpid(), "hostname": self.hostname}, message.task,
+                               self.hostname, started_at, about)
+        if not task.keeps_attempts:
+            return request if self.broker.started(token, message.id, payload, record=history) else None
+        attempt = json_dumps({"w": self.hostname, "t": started_at})
+        entries = self.broker.started_attempt(token, message.id, payload, attempt, record=history)
+        if entries is None:
+            return None
+        return dataclasses.replace(request, attempts=tuple(raw_loads(entry) for entry in entries))
 
     def _about(self, task: TaskDefinition, message: Message) -> dict[str, Any] | None:
         return run_about(self.app, task, message) if self.config.result_extended else None

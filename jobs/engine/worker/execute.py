@@ -33,7 +33,7 @@ from ..request import ExceptionInfo, Request, StateReporter, clear_request, set_
 from ..results import FAILURE, RETRY, REVOKED, SUCCESS, Outcome, about, format_traceback
 from ..results import encode as encode_result
 from ..retry import may_retry
-from .followup import chord_arguments, follow_up
+from .followup import attempt_failed, chord_arguments, follow_up
 from .limits import alarms, interrupts
 
 logger = logging.getLogger("jobs.worker")
@@ -251,6 +251,8 @@ def record(app: App, task: TaskDefinition, message: Message, outcome: Outcome, t
             history = history_entry(outcome, payload, config.result_extended, message.task, hostname, extended,
                                     content_type)
         extra = follow_up(app, message, outcome, hostname)
+        if task.keeps_attempts and outcome.exception is not None:
+            extra = attempt_failed(app, message, outcome, extra)
     if not token and not payload and not retry_member and not extra:
         return None
     return Ack(token, message.id, payload, retry_delay_ms, retry_member, extra, message.task, history)
@@ -293,6 +295,8 @@ def _hook(hook: Any, *args: Any) -> None:
 
 def _log(app: App, task: TaskDefinition, message: Message, outcome: Outcome) -> None:
     status = outcome.status
+    if not task.logs_outcome and status != RETRY:
+        return
     if status == SUCCESS:
         # DEBUG, not INFO: a log line per task costs a fifth of a no-op task's throughput, and a
         # healthy worker's log should show what needs attention. `runworker -l debug` shows them.

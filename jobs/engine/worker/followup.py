@@ -1,6 +1,7 @@
 """What else a settled run does, in the same atomic step as its acknowledgement (lib/ack.lua reads
 it): the next step of its chain, its chord's callback once the last member ends, its unique lock
-released, its expiry entry dropped; and, for a chord's callback, the members' results to run with.
+released, its expiry entry dropped, a failed attempt listed; and, for a chord's callback, the
+members' results to run with.
 
 Workflows travel in the messages (workflow.py), and the next step's message is made as any other
 (build.py): the worker needs nothing of the client's classes (canvas.py).
@@ -8,6 +9,7 @@ Workflows travel in the messages (workflow.py), and the next step's message is m
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ..app import App
@@ -18,7 +20,7 @@ from ..message import Message, MessageOptions
 from ..results import FAILURE, READY_STATES, REVOKED, SUCCESS, Outcome, about
 from ..results import decode as decode_result
 from ..results import encode as encode_result
-from ..serializers import json_dumps
+from ..serializers import json_dumps, json_loads
 from ..workflow import Step
 
 
@@ -47,6 +49,19 @@ def follow_up(app: App, message: Message, outcome: Outcome, hostname: str) -> st
         extra["c"] = {"k": keys.chord_done(chord.id), "m": message.id, "n": chord.size,
                       "t": int(app.config.result_expires * 1000), "f": _entry(keys, cb)}
     return json_dumps(extra)
+
+
+def attempt_failed(app: App, message: Message, outcome: Outcome, extra: str) -> str:
+    """`extra` with this run's error added to the task's attempts list (lib/ack.lua `a`), for a
+    task that keeps its attempts: its class path and traceback, as django.tasks' TaskError has them."""
+    exc = outcome.exception
+    assert exc is not None
+    cls = type(exc)
+    entry = json_dumps({"e": f"{cls.__module__}.{cls.__qualname__}", "tb": outcome.traceback or "",
+                        "t": time.time()})
+    doc = json_loads(extra) if extra else {}
+    doc["a"] = [app.keys.attempts(message.id), entry]
+    return json_dumps(doc)
 
 
 def _chain(app: App, message: Message, outcome: Outcome, hostname: str) -> dict[str, Any]:

@@ -171,7 +171,8 @@ def _die_with_parent() -> None:
 
 
 def configure_logging(level: str | None) -> None:
-    """Give the 'jobs' logger a console handler unless LOGGING already gave it (or root) one.
+    """Give the 'jobs' logger (and django.tasks') a console handler unless LOGGING already gave it
+    (or root) one.
     An explicit -l wins over LOGGING's level: it is what the operator asked for just now."""
     logger = logging.getLogger("jobs")
     if logger.handlers or logging.getLogger().handlers:
@@ -185,6 +186,10 @@ def configure_logging(level: str | None) -> None:
     handler.addFilter(TaskContextFilter())
     handler.setFormatter(logging.Formatter(
         "[%(asctime)s: %(levelname)s/%(processName)s %(process)d]%(task_label)s %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(level.upper())
-    logger.propagate = False
+    # django.tasks' own receivers log the start and end of its tasks (jobs.backend leaves those lines
+    # to them): on the worker's console too, rather than only in an email to ADMINS when DEBUG is off.
+    for name in ("jobs", "django.tasks", "django_tasks"):
+        each = logging.getLogger(name)
+        each.addHandler(handler)
+        each.setLevel(level.upper())
+        each.propagate = False

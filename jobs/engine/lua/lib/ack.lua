@@ -11,7 +11,9 @@
 --   c: a chord member done: {k = set key, m = member id, n = size, t = ttl ms, f = callback as in
 --      f}; the callback is enqueued by the ack that completes the set, exactly once;
 --   u: a unique task's run ended: [lock key, id]; the lock is released if this run still holds it;
---   x: a task sent with `expires` ended: [expiries key, id]; its expiry entry goes.
+--   x: a task sent with `expires` ended: [expiries key, id]; its expiry entry goes;
+--   a: an attempt that failed, of a task that keeps its attempts: [attempts key, entry]; the
+--      entry (its error) is pushed onto the list.
 -- History (lib/history.lua): `hist` is '' (none), or 's' (a success) / 'f' (any other outcome)
 -- followed by the document to record, or by '=' for "the result document just stored" (the common
 -- case: the worker sends it once). The steps of a chain that will not run are recorded too.
@@ -53,6 +55,10 @@ local function workflow(extra, ttl_ms, h)
   end
   if x.x then
     redis.call('ZREM', x.x[1], x.x[2])
+  end
+  if x.a then
+    redis.call('RPUSH', x.a[1], x.a[2])
+    redis.call('PEXPIRE', x.a[1], ttl_ms)
   end
   local c = x.c
   if c then
