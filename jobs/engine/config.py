@@ -90,6 +90,9 @@ class Config:
     history_keep: float = 7 * 86400.0
     #: Outcomes waiting in Redis for the database at most (history.py says what is dropped first).
     history_backlog: int = 100_000
+    #: The bearer token that lets a probe or a scraper read jobs/health without a staff login
+    #: ('' = staff only). Long and random: it is compared in constant time, never logged.
+    metrics_token: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         for check in _CHECKS:
@@ -119,6 +122,9 @@ def _serializers(c: Config) -> None:
 def _names(c: Config) -> None:
     check_name("JOBS['DEFAULT_QUEUE']", c.default_queue)
     check_name("JOBS['KEY_PREFIX']", c.key_prefix)
+    if not isinstance(c.metrics_token, str) or (c.metrics_token and len(c.metrics_token) < 16):
+        raise ConfigurationError("JOBS['METRICS_TOKEN'] must be a string of at least 16 characters (a random "
+                                 "one: python -c 'import secrets; print(secrets.token_urlsafe())'), or ''.")
     if c.worker_pool not in ("prefork", "threads", "solo"):
         raise ConfigurationError(f"JOBS['WORKER_POOL'] is {c.worker_pool!r}; choose prefork, threads or solo.")
 

@@ -115,6 +115,11 @@ class Monitor:
                                   ago <= ALIVE_SECONDS, record))
         return out
 
+    def beat_leader(self) -> str | None:
+        """The id of the beat that leads (holds the lease), or None."""
+        raw = self.broker.link.call("GET", self.keys.beat_leader())
+        return raw.decode() if raw else None
+
     def unserved_queues(self) -> dict[str, int]:
         """Queues with waiting messages that no live worker consumes: work nobody will do."""
         served = {q for w in self.workers() if w.alive for q in w.queues}

@@ -17,3 +17,5 @@ class WorkerOptions:
     #: Async tasks run at once per consumer (runner.py); 1 runs them one at a time, like any task.
     async_concurrency: int = 1
     hostname: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    #: Touched on every turn of the supervisor's loop, whatever Redis does (health.py: liveness).
+    healthcheck_file: str | None = None

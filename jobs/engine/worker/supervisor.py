@@ -92,6 +92,7 @@ class Supervisor:
 
     def duties(self, now: float) -> float:
         """Renew, maintain, heartbeat when due; returns the monotonic time of the next duty."""
+        self._alive()
         broker = self.app.broker
         try:
             if now >= self._next_record:
@@ -118,6 +119,23 @@ class Supervisor:
         except RETRYABLE as exc:
             self.backoff.failed(exc)
         return min(self._next_renew, self._next_maintain)
+
+    def _alive(self) -> None:
+        """Touch the liveness file (runworker --healthcheck-file): this loop turns. Before any Redis
+        call and whatever they do, so a Redis outage never makes a liveness probe restart us."""
+        path = self.options.healthcheck_file
+        if path is None:
+            return
+        try:
+            with open(path, "a"):
+                pass
+            os.utime(path)
+        except OSError as exc:
+            if not self._told_alive:
+                logger.error("cannot touch the healthcheck file %s: %s", path, exc)
+                self._told_alive = True
+
+    _told_alive = False
 
     def _write_record(self) -> None:
         o = self.options

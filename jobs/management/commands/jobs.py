@@ -1,16 +1,19 @@
 """python manage.py jobs status | dead list | dead show ID | dead requeue ID... | dead requeue --all | dead purge
-| prune [--days N]"""
+| prune [--days N] | healthcheck [--json]"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from jobs import health
 from jobs.engine import app as engine_app
+from jobs.engine import health as engine_health
 from jobs.engine.connection import TRANSIENT, redact
 from jobs.engine.errors import JobsError
 from jobs.engine.message import Header
@@ -23,7 +26,10 @@ def _when(ts: float) -> str:
 
 
 class Command(BaseCommand):
-    help = "See and act on queues, workers and dead letters; prune the task history."
+    help = "See and act on queues, workers and dead letters; prune the task history; check readiness."
+    # An operator's tool must answer when something is wrong: `status` and `healthcheck` report the
+    # Redis findings themselves (a system check error would stop the command before it says anything).
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: Any) -> None:
         sub = parser.add_subparsers(dest="what", required=True)
@@ -43,11 +49,18 @@ class Command(BaseCommand):
                                              "batches; the workers also do this by themselves.")
         prune.add_argument("--days", type=float, help="Keep this many days instead of HISTORY_KEEP.")
         prune.add_argument("--batch", type=int, default=1000, help="Rows per delete (each its own transaction).")
+        health = sub.add_parser("healthcheck", help="Readiness: exit 0, or 1 with one line why (Redis reachable, "
+                                                    "no eviction, a live worker for each queue with work, a beat "
+                                                    "when periodic tasks are enabled).")
+        health.add_argument("--json", action="store_true", help="The checks as JSON (docs/operations.md).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         app = engine_app.current()
         self.broker = app.broker
         self.inspector = Monitor(self.broker)
+        if options["what"] == "healthcheck":
+            self.healthcheck(options["json"])
+            return
         try:
             if options["what"] == "status":
                 self.status(app)
@@ -57,6 +70,16 @@ class Command(BaseCommand):
                 getattr(self, f"dead_{options['action']}")(**options)
         except TRANSIENT as exc:
             raise CommandError(f"Redis at {redact(app.config.broker_url)} did not answer: {exc}") from exc
+
+    def healthcheck(self, as_document: bool) -> None:
+        """Exit 0 or 1 with one line (or the JSON document): for readiness probes and scripts."""
+        checks = health.check()
+        if as_document:
+            self.stdout.write(json.dumps(engine_health.as_json(checks), indent=2))
+        else:
+            self.stdout.write(engine_health.summary(checks))
+        if not all(c.ok for c in checks):
+            sys.exit(1)
 
     def status(self, app: Any) -> None:
         write, broker, inspector = self.stdout.write, self.broker, self.inspector

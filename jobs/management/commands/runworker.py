@@ -43,6 +43,9 @@ class Command(BaseCommand):
                             help="Seconds running tasks get to finish on SIGTERM before they are handed back "
                                  "(default 30).")
         parser.add_argument("-n", "--hostname", default=None, help="Name of this worker in logs and status.")
+        parser.add_argument("--healthcheck-file", default=None, metavar="PATH",
+                            help="Touched every second while the worker's supervisor runs, whether or not Redis "
+                                 "answers: a liveness probe checks its age (docs/operations.md).")
         parser.add_argument("-B", "--beat", action="store_true",
                             help="Also run beat (periodic tasks) beside the worker: for development.")
         parser.add_argument("-l", "--loglevel", default=None,
@@ -85,6 +88,7 @@ class Command(BaseCommand):
             async_concurrency=async_concurrency,
             shutdown_timeout=(config.worker_shutdown_timeout if options["shutdown_timeout"] is None
                               else options["shutdown_timeout"]),
+            healthcheck_file=options["healthcheck_file"],
         )
         if options["hostname"]:
             worker_options.hostname = options["hostname"]

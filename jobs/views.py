@@ -1,0 +1,41 @@
+"""The views of jobs.urls: read-only, for probes and scrapers. Staff (the admin's own login) or the
+bearer token of JOBS["METRICS_TOKEN"]; without either, 401, and nothing about the deployment."""
+
+from __future__ import annotations
+
+import hmac
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+from .engine.app import current
+from .engine.health import as_json
+from .health import check
+
+
+def allowed(request: HttpRequest) -> bool:
+    """Active staff, or the bearer token (compared in constant time; no token set: staff only)."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_active and user.is_staff:
+        return True
+    token = current().config.metrics_token
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def refused() -> HttpResponse:
+    response = JsonResponse({"error": "staff, or Authorization: Bearer <JOBS['METRICS_TOKEN']>"}, status=401)
+    response["WWW-Authenticate"] = 'Bearer realm="jobs"'
+    return response
+
+
+@never_cache
+@require_safe
+def health(request: HttpRequest) -> HttpResponse:
+    """Readiness as JSON (engine/health.py): 200 when every check passes, else 503."""
+    if not allowed(request):
+        return refused()
+    document = as_json(check())
+    return JsonResponse(document, status=200 if document["ok"] else 503)
