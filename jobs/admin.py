@@ -21,12 +21,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from . import control
 from .engine import app as engine_app
 from .engine.errors import JobsError
 from .engine.periodic import Crontab
 from .engine.producer import send_task
 from .engine.results import READY_STATES
-from .engine.serializers import json_loads
 from .models import (
     BeatVersion,
     ClockedSchedule,
@@ -303,9 +303,7 @@ class TaskResultAdmin(admin.ModelAdmin):
                                   level=messages.ERROR)
                 continue
             try:
-                args = json_loads(row.args or "[]")
-                kwargs = json_loads(row.kwargs or "{}")
-                result = send_task(row.name, args, kwargs, queue=row.queue or None, parent_id=row.task_id)
+                result = control.send_again(row)
             except Exception as exc:  # Redis away, a row written by hand: said, never a 500
                 self.message_user(request, f"{row.name}[{row.task_id}]: not sent: {type(exc).__name__}: {exc}",
                                   level=messages.ERROR)

@@ -379,6 +379,10 @@ class Broker:
         keys = [self.keys.revoked, self.keys.terminate]
         return int(scripts.load("revoke")(self.link, keys, ["1" if terminate else "0", *task_ids]))
 
+    def purge(self, queue: str) -> int:
+        """Delete the messages waiting on a queue (lua/purge.lua); how many there were."""
+        return int(scripts.load("purge")(self.link, [self.keys.queue(queue)], []))
+
     def held(self, token: str) -> tuple[str, bytes] | None:
         """(queue, wire) of the message a delivery token holds, or None once it no longer holds it."""
         entry = self.link.call("HGET", self.keys.inflight, token)

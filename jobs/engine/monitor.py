@@ -14,6 +14,8 @@ from redis.exceptions import ResponseError
 from .app import App
 from .broker import Broker
 from .connection import Link
+from .errors import DecodeError
+from .message import Header, parse_entry
 from .redis_setup import Finding, RedisSetup, findings, parse_info
 
 #: A worker whose heartbeat is older than this is shown as gone.
@@ -35,6 +37,22 @@ class WorkerInfo:
 
 
 @dataclass(frozen=True)
+class Held:
+    """A message held by a worker (running, or about to), or waiting in the scheduled set."""
+
+    id: str
+    task: str
+    queue: str
+    #: Running: the worker's hostname ('' if its heartbeat is gone) and seconds left on its lease.
+    #: Scheduled: '' and the seconds until it is due (negative: overdue, promoted at the next tick).
+    worker: str
+    seconds: float
+    enqueued_at: float
+    #: The message's header could not be read (it goes to the dead letters when taken).
+    readable: bool = True
+
+
+@dataclass(frozen=True)
 class DeadLetter:
     """A message kept in the dead letters, with why and where it came from."""
 
@@ -53,6 +71,24 @@ class DeadLetter:
         return cls(doc.get("id", ""), doc.get("task", ""), doc.get("queue", ""), doc.get("reason", ""),
                    float(doc.get("time", 0)), doc.get("worker", ""), doc.get("message", ""),
                    doc.get("task_id") or doc.get("id", ""))
+
+
+def _pairs(flat: list[Any]) -> list[tuple[bytes, float]]:
+    """A WITHSCORES reply as (member, score) pairs."""
+    return [(flat[i], float(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+
+def _redis_ms(link: Link) -> float:
+    seconds, micros = link.call("TIME")
+    return int(seconds) * 1000 + int(micros) / 1000
+
+
+def _held(wire: bytes, queue: str, worker: str, seconds: float) -> Held:
+    try:
+        header = Header(wire.decode("utf-8"))
+    except (UnicodeDecodeError, DecodeError):
+        return Held("", Header.describe(wire), queue, worker, seconds, 0.0, readable=False)
+    return Held(header.id, header.task, queue, worker, seconds, header.enqueued_at)
 
 
 class Monitor:
@@ -113,6 +149,33 @@ class Monitor:
             out.append(WorkerInfo(worker_id, record.get("hostname", worker_id), record.get("queues", []),
                                   record.get("pool", "?"), record.get("concurrency", 0), ago,
                                   ago <= ALIVE_SECONDS, record))
+        return out
+
+    def active(self) -> list[Held]:
+        """What the workers hold now (in flight), with the worker of each and its lease left."""
+        link = self.broker.link
+        entries = link.call("HGETALL", self.keys.inflight)
+        deadlines = {token.decode(): at for token, at in _pairs(link.call("ZRANGE", self.keys.leases, 0, -1,
+                                                                                 "WITHSCORES"))}
+        by_uid = {w.id.rsplit(".", 1)[-1]: w.hostname for w in self.workers() if w.alive}
+        now_ms = _redis_ms(link)
+        out = []
+        for i in range(0, len(entries), 2):
+            token = entries[i].decode()
+            _, queue, wire = parse_entry(entries[i + 1])
+            deadline = deadlines.get(token, now_ms)
+            out.append(_held(wire, queue, by_uid.get(token.split(".", 1)[0], ""), (deadline - now_ms) / 1000))
+        return sorted(out, key=lambda h: h.enqueued_at)
+
+    def scheduled(self, limit: int = 100) -> list[Held]:
+        """The first `limit` messages waiting for their time (countdown, ETA, retry), soonest first."""
+        link = self.broker.link
+        due = _pairs(link.call("ZRANGE", self.keys.scheduled, 0, limit - 1, "WITHSCORES"))
+        now_ms = _redis_ms(link)
+        out = []
+        for member, at in due:
+            _, queue, wire = parse_entry(member)
+            out.append(_held(wire, queue, "", (at - now_ms) / 1000))
         return out
 
     def beat_leader(self) -> str | None:

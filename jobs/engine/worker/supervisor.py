@@ -141,7 +141,7 @@ class Supervisor:
         o = self.options
         record = {"hostname": o.hostname, "pid": os.getpid(), "queues": o.queues, "pool": o.pool,
                   "concurrency": self.size, "prefetch": o.prefetch, "version": __version__,
-                  "started": self._started}
+                  "started": self._started, "tasks": sorted(self.app.registry)}
         self.app.broker.record_worker(self.worker_id, record)
 
     def hand_back(self, tokens: list[str], why: str, lost: bool = False) -> None:

@@ -1,5 +1,6 @@
 """python manage.py jobs status | dead list | dead show ID | dead requeue ID... | dead requeue --all | dead purge
-| prune [--days N] | healthcheck [--json]"""
+| prune [--days N] | inspect active|scheduled|registered|workers [--json] | purge QUEUE [--yes] | revoke ID...
+[--terminate] | retry ID | healthcheck [--json]"""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs import health
+from jobs import control, health
 from jobs.engine import app as engine_app
 from jobs.engine import health as engine_health
 from jobs.engine.connection import TRANSIENT, redact
@@ -49,6 +50,21 @@ class Command(BaseCommand):
                                              "batches; the workers also do this by themselves.")
         prune.add_argument("--days", type=float, help="Keep this many days instead of HISTORY_KEEP.")
         prune.add_argument("--batch", type=int, default=1000, help="Rows per delete (each its own transaction).")
+        inspect = sub.add_parser("inspect", help="What the workers hold, what waits for its time, which tasks "
+                                                 "each worker knows, the workers (Celery's `celery inspect`).")
+        inspect.add_argument("which", choices=["active", "scheduled", "registered", "workers"])
+        inspect.add_argument("--json", action="store_true", help="As JSON (docs/operations.md).")
+        inspect.add_argument("--limit", type=int, default=100, help="scheduled: the soonest this many.")
+        purge_queue = sub.add_parser("purge", help="Delete every message waiting on a queue (running, scheduled "
+                                                   "and dead ones stay).")
+        purge_queue.add_argument("queue")
+        purge_queue.add_argument("--yes", action="store_true", help="Do not ask.")
+        revoke = sub.add_parser("revoke", help="Keep tasks from running; --terminate also stops running ones.")
+        revoke.add_argument("ids", nargs="+")
+        revoke.add_argument("--terminate", action="store_true")
+        retry = sub.add_parser("retry", help="Send a task again with the arguments it was called with (from the "
+                                             "history, else its result), as a new task.")
+        retry.add_argument("id")
         health = sub.add_parser("healthcheck", help="Readiness: exit 0, or 1 with one line why (Redis reachable, "
                                                     "no eviction, a live worker for each queue with work, a beat "
                                                     "when periodic tasks are enabled).")
@@ -66,10 +82,59 @@ class Command(BaseCommand):
                 self.status(app)
             elif options["what"] == "prune":
                 self.prune(app, options["days"], options["batch"])
+            elif options["what"] in ("inspect", "purge", "revoke", "retry"):
+                getattr(self, f"control_{options['what']}")(**options)
             else:
                 getattr(self, f"dead_{options['action']}")(**options)
         except TRANSIENT as exc:
             raise CommandError(f"Redis at {redact(app.config.broker_url)} did not answer: {exc}") from exc
+
+    def control_inspect(self, which: str, limit: int, **options: Any) -> None:
+        found: Any = {"active": control.active, "registered": control.registered, "workers": control.workers,
+                      "scheduled": lambda: control.scheduled(limit)}[which]()
+        if options["json"]:
+            self.stdout.write(json.dumps(found, indent=2))
+            return
+        write = self.stdout.write
+        if which == "registered":
+            for hostname, names in found.items():
+                write(f"{hostname}: {len(names)} task(s)")
+                for name in names:
+                    write(f"  . {name}")
+        elif which == "workers":
+            for w in found:
+                write(f"{w['hostname']}  {'alive' if w['alive'] else 'gone'}  {w['pool']} x{w['concurrency']}  "
+                      f"queues {','.join(w['queues'])}  seen {w['last_seen']:.0f}s ago")
+        else:
+            what = "lease left" if which == "active" else "due in"
+            for h in found:
+                where = f"  on {h['worker'] or '(a worker that is gone)'}" if which == "active" else ""
+                write(f"{h['task']}[{h['id']}]  queue {h['queue']}{where}  {what} {h['seconds']:.1f}s")
+        if not found:
+            write(f"nothing {which}" if which in ("active", "scheduled") else "no live workers")
+
+    def control_purge(self, queue: str, yes: bool, **_: Any) -> None:
+        waiting = self.broker.queue_length(queue)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise CommandError(f"purge deletes the {waiting} message(s) waiting on queue {queue}: pass --yes "
+                                   "(no terminal to ask on)")
+            if input(f"Delete the {waiting} message(s) waiting on queue {queue}? [y/N] ").strip().lower() != "y":
+                self.stdout.write("Nothing deleted.")
+                return
+        self.stdout.write(f"Deleted {control.purge(queue)} message(s) from queue {queue}.")
+
+    def control_revoke(self, ids: list[str], terminate: bool, **_: Any) -> None:
+        control.revoke(ids, terminate)
+        how = "revoked, and stopped where running," if terminate else "revoked (not run if not started)"
+        self.stdout.write(f"{len(ids)} task(s) {how}: {' '.join(ids)}")
+
+    def control_retry(self, id: str, **_: Any) -> None:
+        try:
+            result = control.retry(id)
+        except JobsError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"Sent again as {result.task_name}[{result.id}] (its parent: {id}).")
 
     def healthcheck(self, as_document: bool) -> None:
         """Exit 0 or 1 with one line (or the JSON document): for readiness probes and scripts."""
