@@ -1,5 +1,5 @@
 """What operators' tools read over HTTP: ``path("jobs/", include("jobs.urls"))`` in the project's
-urls.py serves ``jobs/health`` (readiness, as JSON). Staff, or a client that sends
+urls.py serves ``jobs/health`` (readiness, as JSON) and ``jobs/metrics`` (Prometheus). Staff, or a client that sends
 ``Authorization: Bearer <JOBS["METRICS_TOKEN"]>`` (a probe has no session), and nobody else."""
 
 from django.urls import path
@@ -9,4 +9,5 @@ from . import views
 app_name = "jobs"
 urlpatterns = [
     path("health", views.health, name="health"),
+    path("metrics", views.metrics, name="metrics"),
 ]

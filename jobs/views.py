@@ -1,4 +1,4 @@
-"""The views of jobs.urls: read-only, for probes and scrapers. Staff (the admin's own login) or the
+"""The views of jobs.urls: read-only, for probes and scrapers (health, metrics). Staff (the admin's own login) or the
 bearer token of JOBS["METRICS_TOKEN"]; without either, 401, and nothing about the deployment."""
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from .engine.app import current
+from .engine.connection import TRANSIENT
 from .engine.health import as_json
+from .engine.metrics import exposition
+from .engine.monitor import Monitor
 from .health import check
 
 
@@ -39,3 +42,17 @@ def health(request: HttpRequest) -> HttpResponse:
         return refused()
     document = as_json(check())
     return JsonResponse(document, status=200 if document["ok"] else 503)
+
+
+@never_cache
+@require_safe
+def metrics(request: HttpRequest) -> HttpResponse:
+    """The Prometheus text format (engine/metrics.py), read from Redis now: every web process answers
+    the same. 503 while Redis cannot be read (the scrape shows as failed, not as zeros)."""
+    if not allowed(request):
+        return refused()
+    try:
+        text = exposition(Monitor(current().broker).metrics())
+    except TRANSIENT as exc:
+        return HttpResponse(f"Redis cannot be read: {exc}\n", status=503, content_type="text/plain; charset=utf-8")
+    return HttpResponse(text, content_type="text/plain; version=0.0.4; charset=utf-8")

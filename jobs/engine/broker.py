@@ -55,6 +55,8 @@ class Ack:
     #: What the history records of it (lib/ack.lua): '' nothing, else 's' (a success) or 'f', then
     #: the document, or '=' for the payload itself.
     history: str = ""
+    #: What the metrics count of it (lib/ack.lua `count`, metrics.sample): '' nothing.
+    stats: str = ""
 
 
 @dataclass(slots=True)
@@ -124,7 +126,7 @@ class FetchPlan:
         self.inbox = keys.inbox(token_prefix)
         self.keys = [keys.leases, keys.inflight, keys.scheduled, keys.revoked, keys.dead, keys.dead_order,
                      keys.idle, self.inbox, keys.workers, keys.expiries, keys.history, keys.history_dropped,
-                     *(keys.queue(q) for q in queues), *self.wakes]
+                     keys.stats, *(keys.queue(q) for q in queues), *self.wakes]
         args = [len(queues), broker._lease_ms, token_prefix, broker._ttl_ms, keys.result_prefix,
                 keys.done_prefix, keys.queue_prefix, keys.wake_prefix, config.dead_letters_max,
                 keys.idle_prefix, keys.inbox_prefix, worker_id, broker.history_max, *queues]
@@ -256,7 +258,7 @@ class Broker:
         for ack in acks:
             keys.append(result(ack.task_id))
             args += (ack.token, ack.payload, done(ack.task_id), ack.retry_delay_ms, ack.retry_member, ack.extra,
-                     ack.history)
+                     ack.history, ack.stats)
         return keys, args
 
     def fetch(
@@ -304,7 +306,7 @@ class Broker:
             return []
         ack_keys, ack_args = self._ack_parts(acks)
         k = self.keys
-        keys = [k.leases, k.inflight, k.scheduled, k.history, k.history_dropped, *ack_keys]
+        keys = [k.leases, k.inflight, k.scheduled, k.history, k.history_dropped, k.stats, *ack_keys]
         args = [self._ttl_ms, self.history_max, len(acks), *ack_args]
         return _refusals(scripts.load("ack")(link or self.link, keys, args))
 
@@ -420,6 +422,10 @@ class Broker:
                 self.config.dead_letters_max, k.idle_prefix, k.inbox_prefix, "1" if forget else "0",
                 self.history_max, *tokens]
         return int(scripts.load("requeue")(self.link, keys, args))
+
+    def count_redeliveries(self, n: int) -> None:
+        """Add to the metrics' count of leases that ran out (metrics.py)."""
+        self.link.call("HINCRBY", self.keys.stats, "redeliveries", n)
 
     def maintain(self, worker_id: str = "", running: Sequence[str] = (), limit: int = 1000) -> Maintenance:
         k = self.keys

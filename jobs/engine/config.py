@@ -90,7 +90,7 @@ class Config:
     history_keep: float = 7 * 86400.0
     #: Outcomes waiting in Redis for the database at most (history.py says what is dropped first).
     history_backlog: int = 100_000
-    #: The bearer token that lets a probe or a scraper read jobs/health without a staff login
+    #: The bearer token that lets a probe or a scraper read jobs/health and jobs/metrics without a staff login
     #: ('' = staff only). Long and random: it is compared in constant time, never logged.
     metrics_token: str = field(default="", repr=False)
 

@@ -34,6 +34,10 @@ only known inside the script. Several sites share one Redis by choosing differen
                               workers' recorders as the consumer group "recorders" (history.py)
     {p}:history:dropped HASH  outcomes not recorded because the backlog was full: success, other
     {p}:history:prune   STRING  held by the recorder that prunes old rows now (one at a time)
+    {p}:attempts:<id>   LIST  a django.tasks task's enqueue, starts and errors (jobs/backend.py)
+    {p}:stats           HASH  all-time counters the metrics read (lib/ack.lua count, metrics.py):
+                              o|task|queue|outcome, r|task|bucket, rs|task, w|task|bucket, ws|task,
+                              redeliveries
 
 The Lua scripts get every key they touch in KEYS, or (a queue named inside a message) a prefix from
 here in ARGV; they spell none themselves.
@@ -48,7 +52,7 @@ class Keys:
     __slots__ = ("base", "queue_prefix", "wake_prefix", "result_prefix", "done_prefix", "scheduled", "leases",
                  "inflight", "dead", "dead_order", "revoked", "terminate", "maintained", "idle", "idle_prefix",
                  "expiries", "inbox_prefix", "workers", "worker_prefix", "history", "history_dropped",
-                 "history_prune")
+                 "history_prune", "stats")
 
     def __init__(self, prefix: str) -> None:
         self.base = "{" + prefix + "}:"
@@ -73,6 +77,7 @@ class Keys:
         self.history = self.base + "history"
         self.history_dropped = self.base + "history:dropped"
         self.history_prune = self.base + "history:prune"
+        self.stats = self.base + "stats"
 
     def queue(self, name: str) -> str:
         return self.queue_prefix + name

@@ -16,6 +16,7 @@ from .broker import Broker
 from .connection import Link
 from .errors import DecodeError
 from .message import Header, parse_entry
+from .metrics import Snapshot
 from .redis_setup import Finding, RedisSetup, findings, parse_info
 
 #: A worker whose heartbeat is older than this is shown as gone.
@@ -76,6 +77,10 @@ class DeadLetter:
 def _pairs(flat: list[Any]) -> list[tuple[bytes, float]]:
     """A WITHSCORES reply as (member, score) pairs."""
     return [(flat[i], float(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+
+def _flat(reply: list[bytes]) -> list[tuple[bytes, bytes]]:
+    return [(reply[i], reply[i + 1]) for i in range(0, len(reply), 2)]
 
 
 def _redis_ms(link: Link) -> float:
@@ -177,6 +182,28 @@ class Monitor:
             _, queue, wire = parse_entry(member)
             out.append(_held(wire, queue, "", (at - now_ms) / 1000))
         return out
+
+    def metrics(self) -> Snapshot:
+        """What a Prometheus scrape reads (metrics.py): a handful of round trips, whatever the load."""
+        link, keys = self.broker.link, self.keys
+        queues = self.queues()
+        names = sorted(queues)
+        replies = link.pipeline([("HGETALL", keys.stats), ("TIME",), ("ZCARD", keys.scheduled),
+                                 ("HLEN", keys.inflight), ("ZCARD", keys.dead_order), ("GET", keys.beat_leader()),
+                                 *(("ZRANGE", keys.queue(q), 0, 0) for q in names)])
+        stats, (seconds, micros), scheduled, running, dead, leader, *heads = replies
+        now = int(seconds) + int(micros) / 1e6
+        latency = {}
+        for name, head in zip(names, heads, strict=True):
+            if head:
+                try:
+                    latency[name] = max(0.0, now - Header(head[0].decode("utf-8")).enqueued_at)
+                except (UnicodeDecodeError, DecodeError):
+                    pass
+        decoded = {k.decode(): v.decode() for k, v in (stats.items() if isinstance(stats, dict) else _flat(stats))}
+        return Snapshot(stats=decoded, queues=queues, latency=latency, scheduled=int(scheduled),
+                        running=int(running), dead=int(dead), beat_leader=leader is not None,
+                        workers_alive=sum(1 for w in self.workers() if w.alive))
 
     def beat_leader(self) -> str | None:
         """The id of the beat that leads (holds the lease), or None."""

@@ -19,10 +19,10 @@
   KEYS[1] leases   KEYS[2] inflight   KEYS[3] scheduled   KEYS[4] revoked ZSET (id -> time)
   KEYS[5] dead   KEYS[6] dead order   KEYS[7] idle HASH   KEYS[8] this consumer's inbox LIST
   KEYS[9] workers (heartbeats)   KEYS[10] expiries ZSET (task id -> when it expires, ms)
-  KEYS[11] history   KEYS[12] history dropped (lib/history.lua)
-  KEYS[13 .. 12+nq]       queues, in precedence order
-  KEYS[13+nq .. 12+2nq]   their wake lists
-  KEYS[13+2nq ..]         result keys, one per ack
+  KEYS[11] history   KEYS[12] history dropped (lib/history.lua)   KEYS[13] stats (lib/ack.lua)
+  KEYS[14 .. 13+nq]       queues, in precedence order
+  KEYS[14+nq .. 13+2nq]   their wake lists
+  KEYS[14+2nq ..]         result keys, one per ack
   ARGV, first what stays the same for a consumer (packed once by the caller), then what changes:
   ARGV[1] nq   ARGV[2] lease length (ms, on Redis's clock)   ARGV[3] token prefix (the consumer's id)
   ARGV[4] result expiry (ms)   ARGV[5] result key prefix   ARGV[6] done channel prefix
@@ -34,7 +34,7 @@
   ARGV[16+nq] '1' if the caller was woken by a wake token: pass the wake on if work is left
   ARGV[17+nq] the seq it registered idle with ('' = not registered; only its presence matters now)
   ARGV[18+nq] '1' to register idle if nothing is taken
-  ARGV[19+nq] number of acks   ARGV[20+nq ..] 7 per ack (see lib/ack.lua)
+  ARGV[19+nq] number of acks   ARGV[20+nq ..] 8 per ack (see lib/ack.lua)
 
   Returns { refused ack tokens (each followed by 1/0, see lib/ack.lua), { queue index, wire, token seq, ... },
             { revoked or expired id, task, reason, ... }, next due time (ms) or false (only when
@@ -58,8 +58,8 @@ local want = tonumber(ARGV[14 + nq])
 local first = tonumber(ARGV[15 + nq])
 local woken = ARGV[16 + nq] == '1'
 local registered_seq = ARGV[17 + nq]
-local hist = { key = KEYS[11], dropped = KEYS[12], max = tonumber(ARGV[13]) }
-local refused = ack_all(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[19 + nq]), 20 + nq, 13 + 2 * nq, ttl_ms, hist)
+local hist = { key = KEYS[11], dropped = KEYS[12], max = tonumber(ARGV[13]), stats = KEYS[13] }
+local refused = ack_all(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[19 + nq]), 20 + nq, 14 + 2 * nq, ttl_ms, hist)
 local now = now_ms()
 local ctx = { qp = ARGV[7], wp = ARGV[8], ip = ARGV[10], bp = ARGV[11], idle = KEYS[7], leases = KEYS[1],
               inflight = KEYS[2], revoked = KEYS[4], workers = KEYS[9], dead = KEYS[5], order = KEYS[6],
@@ -103,7 +103,7 @@ local left = {}  -- seq, ms until it expires: for the consumer to check again wh
 local any_revoked = redis.call('EXISTS', KEYS[4]) == 1
 for q = 1, nq do
   while taken < want do
-    local popped = redis.call('ZPOPMIN', KEYS[12 + q], want - taken)
+    local popped = redis.call('ZPOPMIN', KEYS[13 + q], want - taken)
     if #popped == 0 then
       break
     end
@@ -135,6 +135,7 @@ for q = 1, nq do
           record_history(hist, 'r', string.sub(doc, 1, -2) .. ',"message":' .. cjson.encode(wire) .. '}', false)
         end
         redis.call('PUBLISH', ARGV[6] .. id, '1')
+        redis.call('HINCRBY', KEYS[13], 'o|' .. task .. '|' .. ARGV[13 + q] .. '|REVOKED', 1)  -- lib/ack.lua count
         revoked[#revoked + 1] = id
         revoked[#revoked + 1] = task
         revoked[#revoked + 1] = why
@@ -164,8 +165,8 @@ if fresh > 0 then
   call_chunked('ZADD', KEYS[1], false, leases)
   if woken and taken == want then
     for q = 1, nq do
-      if redis.call('ZCARD', KEYS[12 + q]) > 0 then
-        wake(KEYS[12 + nq + q])
+      if redis.call('ZCARD', KEYS[13 + q]) > 0 then
+        wake(KEYS[13 + nq + q])
       end
     end
   end

@@ -103,6 +103,8 @@ class Supervisor:
                 self._next_renew = now + self.app.config.lease_seconds / 3
             if now >= self._next_maintain:
                 result = broker.maintain(self.worker_id, self.watch.running_ids())
+                if result.recovered:
+                    broker.count_redeliveries(len(result.recovered))
                 for token, queue in result.recovered:
                     if queue:
                         logger.warning("Delivery %s had lost its lease (its worker died or froze); its task is "

@@ -70,10 +70,33 @@ local function workflow(extra, ttl_ms, h)
   end
 end
 
+-- The counters metrics read (metrics.py, the `jobs/metrics` view): `stats` is '' or
+-- "task|queue|outcome|rb|rt|wb|wt": the outcome counted; its run time in histogram bucket rb (an
+-- index; '' = it did not run) and added to the sum; its wait from enqueue to start likewise (wb,
+-- wt). Task and queue names cannot hold '|' (names.py). All-time counters, as Prometheus wants.
+local function count(key, stats)
+  local t, q, o, rb, rt, wb, wt = string.match(stats, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+  if not t then
+    return
+  end
+  redis.call('HINCRBY', key, 'o|' .. t .. '|' .. q .. '|' .. o, 1)
+  if rb ~= '' then
+    redis.call('HINCRBY', key, 'r|' .. t .. '|' .. rb, 1)
+    redis.call('HINCRBYFLOAT', key, 'rs|' .. t, rt)
+  end
+  if wb ~= '' then
+    redis.call('HINCRBY', key, 'w|' .. t .. '|' .. wb, 1)
+    redis.call('HINCRBYFLOAT', key, 'ws|' .. t, wt)
+  end
+end
+
 local function ack(leases, inflight, scheduled, token, result_key, payload, channel, due, member, extra, ttl_ms,
-                   hist, h)
+                   hist, stats, h)
   if redis.call('HDEL', inflight, token) == 0 then
     return false
+  end
+  if stats ~= '' then
+    count(h.stats, stats)
   end
   redis.call('ZREM', leases, token)
   if payload ~= '' then
@@ -93,17 +116,17 @@ local function ack(leases, inflight, scheduled, token, result_key, payload, chan
   return true
 end
 
--- Apply the acks listed in ARGV from position `at` (7 values each: token, payload, channel,
--- retry delay (ms), retry member, workflow extra, history), whose result keys are KEYS[key_at ...].
+-- Apply the acks listed in ARGV from position `at` (8 values each: token, payload, channel,
+-- retry delay (ms), retry member, workflow extra, history, stats), whose result keys are KEYS[key_at ...].
 -- Returns the refused tokens, each followed by 1 if the task has a stored result (another
 -- worker's; or, for an ack sent again after its reply was lost, this one's first attempt) else 0:
 -- an ack retried after a Redis restart without persistence finds neither, and says so.
 local function ack_all(leases, inflight, scheduled, n, at, key_at, ttl_ms, h)
   local refused = {}
   for i = 0, n - 1 do
-    local a = at + 7 * i
+    local a = at + 8 * i
     if not ack(leases, inflight, scheduled, ARGV[a], KEYS[key_at + i], ARGV[a + 1], ARGV[a + 2],
-               ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ttl_ms, ARGV[a + 6], h) then
+               ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ttl_ms, ARGV[a + 6], ARGV[a + 7], h) then
       refused[#refused + 1] = ARGV[a]
       refused[#refused + 1] = redis.call('EXISTS', KEYS[key_at + i])
     end

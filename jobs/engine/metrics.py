@@ -1,0 +1,123 @@
+"""Prometheus metrics, read from Redis at scrape time: every web process answers the same figures, and
+none keeps state of its own (no multiprocess directory, no per-process counters to add up).
+
+What is counted, and where: each ack counts its outcome and puts its run time and its wait (enqueue
+to start) into histogram buckets, inside the ack script (lib/ack.lua `count`: no round trip of its
+own), in the all-time hash `{p}:stats`; a message revoked or expired at fetch is counted there too
+(fetch.lua); a lease that ran out, by the supervisor that hands its task back. The rest (queue
+lengths and latency, running, scheduled, dead letters, workers, the beat leader) is read as it is.
+
+The text format is written here (it is a few lines of text; the prometheus-client package would add
+a dependency and its own registry for no gain). No worker-id labels: workers come and go.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+#: Histogram bucket bounds, seconds (both histograms): from 5 ms no-ops to half-hour reports.
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
+
+
+def sample(task: str, queue: str, status: str, runtime: float | None, wait: float | None) -> str:
+    """An ack's `stats` field (lib/ack.lua count): its outcome, and its run time and wait (None:
+    it did not run) as bucket index and value."""
+    rb = "" if runtime is None else str(bisect.bisect_left(BUCKETS, runtime))
+    wb = "" if wait is None else str(bisect.bisect_left(BUCKETS, max(0.0, wait)))
+    return f"{task}|{queue}|{status}|{rb}|{runtime or 0.0:.6f}|{wb}|{max(0.0, wait or 0.0):.6f}"
+
+
+@dataclass
+class Snapshot:
+    """What a scrape reads (monitor.Monitor.metrics): one consistent look, taken in a few round trips."""
+
+    stats: dict[str, str] = field(default_factory=dict)
+    queues: dict[str, int] = field(default_factory=dict)
+    #: Queue -> age (s) of the message next in line (its enqueue time, on Redis's clock).
+    latency: dict[str, float] = field(default_factory=dict)
+    scheduled: int = 0
+    running: int = 0
+    dead: int = 0
+    workers_alive: int = 0
+    beat_leader: bool = False
+
+
+def _labels(**labels: str) -> str:
+    inner = ",".join(f'{key}="{_escape(value)}"' for key, value in labels.items())
+    return "{" + inner + "}" if inner else ""
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value: float) -> str:
+    if math.isinf(value):
+        return "+Inf"
+    return repr(float(value)) if not float(value).is_integer() else str(int(value))
+
+
+def exposition(s: Snapshot) -> str:
+    """The Prometheus text format (version 0.0.4)."""
+    out: list[str] = []
+
+    def family(name: str, kind: str, help_text: str) -> None:
+        out.append(f"# HELP {name} {help_text}")
+        out.append(f"# TYPE {name} {kind}")
+
+    family("jobs_queue_length", "gauge", "Messages waiting on a queue.")
+    out += [f"jobs_queue_length{_labels(queue=q)} {n}" for q, n in sorted(s.queues.items())]
+    family("jobs_queue_latency_seconds", "gauge", "Age of the message next in line on a queue (0 when empty).")
+    out += [f"jobs_queue_latency_seconds{_labels(queue=q)} {_number(round(s.latency.get(q, 0.0), 3))}"
+            for q in sorted(s.queues)]
+    for name, value, text in (("jobs_scheduled", s.scheduled, "Messages waiting for their time (countdown, ETA, "
+                                                               "retry)."),
+                              ("jobs_running", s.running, "Messages held by workers (running or about to)."),
+                              ("jobs_dead_letters", s.dead, "Messages in the dead letters."),
+                              ("jobs_workers_alive", s.workers_alive, "Workers with a recent heartbeat."),
+                              ("jobs_beat_leader", int(s.beat_leader), "1 if a beat leads (sends periodic tasks).")):
+        family(name, "gauge", text)
+        out.append(f"{name} {value}")
+    outcomes, runtime, wait = _parse(s.stats)
+    family("jobs_tasks_total", "counter", "Tasks ended, by task, queue and outcome (SUCCESS, FAILURE, RETRY, "
+                                          "REVOKED).")
+    out += [f"jobs_tasks_total{_labels(task=t, queue=q, outcome=o)} {n}" for (t, q, o), n in sorted(outcomes.items())]
+    for name, data, text in (("jobs_task_runtime_seconds", runtime, "How long runs took, by task."),
+                             ("jobs_task_wait_seconds", wait, "How long tasks waited from enqueue to start, by task.")):
+        family(name, "histogram", text)
+        for task, (counts, total) in sorted(data.items()):
+            cumulative = 0
+            for i, bound in enumerate((*BUCKETS, math.inf)):
+                cumulative += counts.get(i, 0)
+                out.append(f"{name}_bucket{_labels(task=task, le=_number(bound))} {cumulative}")
+            out.append(f"{name}_sum{_labels(task=task)} {_number(round(total, 6))}")
+            out.append(f"{name}_count{_labels(task=task)} {cumulative}")
+    family("jobs_redeliveries_total", "counter", "Deliveries whose lease ran out (a worker died or froze); their "
+                                                 "tasks went back to their queues.")
+    out.append(f"jobs_redeliveries_total {int(s.stats.get('redeliveries', 0))}")
+    return "\n".join(out) + "\n"
+
+
+Histograms = dict[str, tuple[dict[int, int], float]]
+
+
+def _parse(stats: dict[str, str]) -> tuple[dict[tuple[str, str, str], int], Histograms, Histograms]:
+    outcomes: dict[tuple[str, str, str], int] = {}
+    buckets: dict[str, dict[str, dict[int, int]]] = {"r": defaultdict(dict), "w": defaultdict(dict)}
+    sums: dict[str, dict[str, float]] = {"r": {}, "w": {}}
+    for key, value in stats.items():
+        kind, _, rest = key.partition("|")
+        if kind == "o":
+            task, queue, outcome = rest.split("|", 2)
+            outcomes[(task, queue, outcome)] = int(value)
+        elif kind in ("r", "w"):
+            task, _, index = rest.rpartition("|")
+            buckets[kind][task][int(index)] = int(value)
+        elif kind in ("rs", "ws"):
+            sums[kind[0]][rest] = float(value)
+    runtime = {task: (counts, sums["r"].get(task, 0.0)) for task, counts in buckets["r"].items()}
+    wait = {task: (counts, sums["w"].get(task, 0.0)) for task, counts in buckets["w"].items()}
+    return outcomes, runtime, wait
