@@ -23,11 +23,13 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 
 
 
 def sample(task: str, queue: str, status: str, runtime: float | None, wait: float | None) -> str:
-    """An ack's `stats` field (lib/ack.lua count): its outcome, and its run time and wait (None:
-    it did not run) as bucket index and value."""
+    """An ack's `stats` field (lib/ack.lua count): the field counting its outcome with the buckets of
+    its run time and wait (None: it did not run), then the fields of their sums and the seconds."""
     rb = "" if runtime is None else str(bisect.bisect_left(BUCKETS, runtime))
     wb = "" if wait is None else str(bisect.bisect_left(BUCKETS, max(0.0, wait)))
-    return f"{task}|{queue}|{status}|{rb}|{runtime or 0.0:.6f}|{wb}|{max(0.0, wait or 0.0):.6f}"
+    rs, rt = ("", "") if runtime is None else (f"rs|{task}", f"{runtime:.6f}")
+    ws, wt = ("", "") if wait is None else (f"ws|{task}", f"{max(0.0, wait):.6f}")
+    return f"c|{task}|{queue}|{status}|{rb}|{wb}\t{rs}\t{rt}\t{ws}\t{wt}"
 
 
 @dataclass
@@ -105,19 +107,21 @@ Histograms = dict[str, tuple[dict[int, int], float]]
 
 
 def _parse(stats: dict[str, str]) -> tuple[dict[tuple[str, str, str], int], Histograms, Histograms]:
-    outcomes: dict[tuple[str, str, str], int] = {}
+    outcomes: dict[tuple[str, str, str], int] = defaultdict(int)
     buckets: dict[str, dict[str, dict[int, int]]] = {"r": defaultdict(dict), "w": defaultdict(dict)}
     sums: dict[str, dict[str, float]] = {"r": {}, "w": {}}
     for key, value in stats.items():
         kind, _, rest = key.partition("|")
-        if kind == "o":
-            task, queue, outcome = rest.split("|", 2)
-            outcomes[(task, queue, outcome)] = int(value)
-        elif kind in ("r", "w"):
-            task, _, index = rest.rpartition("|")
-            buckets[kind][task][int(index)] = int(value)
+        if kind == "c":  # c|task|queue|outcome|run-time bucket|wait bucket
+            task, queue, outcome, rb, wb = rest.split("|")
+            n = int(value)
+            outcomes[(task, queue, outcome)] += n
+            for which, index in (("r", rb), ("w", wb)):
+                if index:
+                    counts = buckets[which][task]
+                    counts[int(index)] = counts.get(int(index), 0) + n
         elif kind in ("rs", "ws"):
             sums[kind[0]][rest] = float(value)
     runtime = {task: (counts, sums["r"].get(task, 0.0)) for task, counts in buckets["r"].items()}
     wait = {task: (counts, sums["w"].get(task, 0.0)) for task, counts in buckets["w"].items()}
-    return outcomes, runtime, wait
+    return dict(outcomes), runtime, wait

@@ -70,23 +70,22 @@ local function workflow(extra, ttl_ms, h)
   end
 end
 
--- The counters metrics read (metrics.py, the `jobs/metrics` view): `stats` is '' or
--- "task|queue|outcome|rb|rt|wb|wt": the outcome counted; its run time in histogram bucket rb (an
--- index; '' = it did not run) and added to the sum; its wait from enqueue to start likewise (wb,
--- wt). Task and queue names cannot hold '|' (names.py). All-time counters, as Prometheus wants.
+-- The counters metrics read (metrics.py, the `jobs/metrics` view): `stats` is '' or five fields
+-- joined by tabs, built by metrics.sample: the field counting this outcome with the histogram
+-- buckets of its run time and wait ("c|task|queue|outcome|rb|wb"), then the fields of those two
+-- sums and the seconds to add ('' when it did not run). All-time counters, as Prometheus wants:
+-- one HINCRBY and two HINCRBYFLOAT a task.
 local function count(key, stats)
-  local t, q, o, rb, rt, wb, wt = string.match(stats, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
-  if not t then
+  local c, rs, rt, ws, wt = string.match(stats, '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')
+  if not c then
     return
   end
-  redis.call('HINCRBY', key, 'o|' .. t .. '|' .. q .. '|' .. o, 1)
-  if rb ~= '' then
-    redis.call('HINCRBY', key, 'r|' .. t .. '|' .. rb, 1)
-    redis.call('HINCRBYFLOAT', key, 'rs|' .. t, rt)
+  redis.call('HINCRBY', key, c, 1)
+  if rs ~= '' then
+    redis.call('HINCRBYFLOAT', key, rs, rt)
   end
-  if wb ~= '' then
-    redis.call('HINCRBY', key, 'w|' .. t .. '|' .. wb, 1)
-    redis.call('HINCRBYFLOAT', key, 'ws|' .. t, wt)
+  if ws ~= '' then
+    redis.call('HINCRBYFLOAT', key, ws, wt)
   end
 end
 
