@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
+from .celery_settings import PREFIXES, advice
 from .engine.connection import TRANSIENT, redact
 from .engine.errors import ConfigurationError
 
@@ -41,3 +43,11 @@ def check_redis(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         return [Warning(f"Redis at {redact(config.broker_url)} could not be reached to check its setup ({exc}).",
                         hint="Is it running, and is JOBS['BROKER_URL'] right?", id="jobs.W001")]
     return [(Error if f.level == "error" else Warning)(f.message, hint=f.hint, id=f.id) for f in found]
+
+
+@register("jobs")
+def check_celery_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Each CELERY_* setting still in settings: jobs does not read it, so say what to set instead."""
+    return [Warning(f"settings.{name} is a Celery setting, and jobs does not read it.", hint=advice(name),
+                    id="jobs.W010")
+            for name in sorted(dir(settings)) if name.startswith(PREFIXES)]

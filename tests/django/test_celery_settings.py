@@ -1,0 +1,53 @@
+"""Leftover CELERY_* settings: jobs reads none of them, and `manage.py check` says so for each, with
+the JOBS key to set instead, so a half-migrated project cannot quietly run against the wrong Redis or
+with eager mode off."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from django.core.checks import run_checks
+from django.test import override_settings
+
+from jobs.celery_settings import CELERY_SETTINGS
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def celery_warnings() -> dict[str, str]:
+    return {m.msg.split()[0].removeprefix("settings."): m.hint for m in run_checks(tags=["jobs"])
+            if m.id == "jobs.W010"}
+
+
+@override_settings(CELERY_BROKER_URL="redis://elsewhere:6379/0", CELERY_TASK_ALWAYS_EAGER=True,
+                   CELERY_RESULT_BACKEND="django-db", CELERY_FLOWER_THING=1, CELERYD_CONCURRENCY=4)
+def test_each_leftover_celery_setting_is_a_warning_that_says_what_to_set():
+    found = celery_warnings()
+    assert found["CELERY_BROKER_URL"].startswith("Set JOBS['BROKER_URL'] instead")
+    assert found["CELERY_TASK_ALWAYS_EAGER"] == "Set JOBS['EAGER'] instead."
+    assert "JOBS['HISTORY']" in found["CELERY_RESULT_BACKEND"] and "no setting" in found["CELERY_RESULT_BACKEND"]
+    assert "no equivalent" in found["CELERY_FLOWER_THING"]
+    assert found["CELERYD_CONCURRENCY"] == "Set JOBS['WORKER_CONCURRENCY'] instead."  # Celery 3's names too
+
+
+def test_no_warning_without_celery_settings():
+    assert celery_warnings() == {}
+
+
+def test_manage_py_check_shows_them_as_a_user_sees_them(tmp_path):
+    (tmp_path / "celery_left.py").write_text("from tests.settings import *\nCELERY_BROKER_URL = 'redis://x:1/0'\n")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "celery_left",
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]), "JOBS_TEST_SETTINGS": '{"EAGER": true}'}
+    done = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert "(jobs.W010) settings.CELERY_BROKER_URL is a Celery setting, and jobs does not read it." in done.stderr
+    assert "Set JOBS['BROKER_URL'] instead" in done.stderr
+
+
+def test_every_celery_setting_the_docs_name_is_known_to_the_check():
+    named = set(re.findall(r"`(CELERY(?:D|BEAT)?_[A-Z_]+)`", (ROOT / "docs" / "settings.md").read_text()))
+    assert named and named <= set(CELERY_SETTINGS), sorted(named - set(CELERY_SETTINGS))
