@@ -154,8 +154,22 @@ def describe_exception(exc: BaseException) -> dict[str, Any]:
         json_dumps(list(exc.args))
         info["args"] = list(exc.args)
     except Exception:
-        info["args"] = [message]
+        # An argument JSON cannot carry (URLError(ConnectionRefusedError(...))) is kept as its text,
+        # each apart: the exception rebuilt from them reads as the original did. Its whole message
+        # as the one argument would be wrapped again: "<urlopen error <urlopen error ...>>".
+        info["args"] = [_plain(arg) for arg in exc.args]
     return info
+
+
+def _plain(value: Any) -> Any:
+    try:
+        json_dumps(value)
+        return value
+    except Exception:
+        try:
+            return str(value)
+        except Exception:
+            return f"<{type(value).__qualname__}>"
 
 
 def format_traceback(exc: BaseException) -> str:

@@ -29,6 +29,9 @@ def test_hard_limit_kills_the_child_and_the_worker_keeps_its_concurrency(start_w
     assert not pid_alive(int(child))
     assert tasks.add.delay(1, 2).get(timeout=10) == 3  # a new child took the slot
     worker.wait_for("killed: its task ran past its hard time limit")
+    line = worker.wait_for(r"Task tests\.testapp\.tasks\.spin_hard\[.*\] raised TimeLimitExceeded after")
+    ran = float(line.split(" after ", 1)[1].split("s", 1)[0])
+    assert ran >= 0.45  # how long it ran before the kill (its limit is 0.5 s), not 0.0000s
     assert engine_app.current().broker.inflight_count() == 0
 
 

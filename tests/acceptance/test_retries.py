@@ -73,3 +73,14 @@ def test_a_retry_is_scheduled_only_by_the_delivery_that_holds_the_lease(r):
     token = fetched.deliveries[0].token
     refused = broker.ack([Ack(token, "fx", '{"status":"RETRY"}', 1, f"9|default|{retry.encode()}")])
     assert refused and broker.scheduled_count() == 0
+
+
+def test_an_exception_given_to_retry_is_raised_by_get_as_it_was(start_worker):
+    """URLError(ConnectionRefusedError(...)): its argument JSON cannot carry is kept as text, so the
+    rebuilt exception reads as the original, not "<urlopen error <urlopen error ...>>"."""
+    from urllib.error import URLError
+
+    start_worker("-c", "1")
+    with pytest.raises(URLError) as raised:
+        tasks.unreachable.delay().get(timeout=15)
+    assert str(raised.value) == "<urlopen error [Errno 111] Connection refused>"

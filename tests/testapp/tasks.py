@@ -563,3 +563,11 @@ def retry_with_reason(self):
 def calls_another(self, key):
     """Sends a task from inside a task: the new task's parent is this one."""
     return record.delay(key, self.request.id).id
+
+
+@task(bind=True, max_retries=1)
+def unreachable(self):
+    """Retries once with an exception whose argument JSON cannot carry, then fails with it."""
+    from urllib.error import URLError
+
+    raise self.retry(exc=URLError(ConnectionRefusedError(111, "Connection refused")), countdown=0.05)

@@ -246,7 +246,8 @@ class DeliveryHandler:
                            self.config.dead_letters_max, trimmed)
 
     def end_held(self, token: str, status: str, exception: BaseException | None, why: str,
-                 apart: Callable[[Callable[[], None], str], None] | None = None) -> bool:
+                 apart: Callable[[Callable[[], None], str], None] | None = None,
+                 started_at: float | None = None) -> bool:
         """Settle a delivery whose run was ended from outside (the supervisor killed its process, or
         the process died): FAILURE with `exception`, or REVOKED. Fenced: False if the token no
         longer held it. The result is recorded first, then the task's hooks and the signals run:
@@ -263,12 +264,14 @@ class DeliveryHandler:
             self.broker.bury(token, f"{why}; and then: {exc}", self.hostname)
             return True
         request = Request.of(message, self.hostname)
+        # How long it ran, when the board knew when it started (its log line and metrics say so).
+        runtime = 0.0 if started_at is None else max(0.0, time.time() - started_at)
         if status == FAILURE:
             assert exception is not None
-            outcome = Outcome(FAILURE, exception=exception,
+            outcome = Outcome(FAILURE, exception=exception, runtime=runtime, started_at=started_at,
                               traceback=f"{type(exception).__name__}: {exception}\n({why})")
         else:
-            outcome = Outcome(REVOKED, reason=why)
+            outcome = Outcome(REVOKED, reason=why, runtime=runtime, started_at=started_at)
         ack = record(self.app, task, message, outcome, token, self.hostname)
         settled = bool(ack and not self.broker.ack([ack]))
         if not settled:

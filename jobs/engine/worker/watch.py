@@ -140,12 +140,14 @@ class Watch:
                 why = ""  # the task we meant to stop had already ended; this one was merely in the way
         if token is not None and token in held:
             held.remove(token)
-            self._settle_running(slot, token, why, how, running is not None and running.returned)
+            self._settle_running(slot, token, why, how, running is not None and running.returned,
+                                 running.started if running is not None else None)
         elif not clean:
             logger.error("consumer %d %s", slot, how)
         sup.hand_back(held, f"consumer {slot} ended")
 
-    def _settle_running(self, slot: int, token: str, why: str, how: str, returned: bool = False) -> None:
+    def _settle_running(self, slot: int, token: str, why: str, how: str, returned: bool = False,
+                        started: float | None = None) -> None:
         sup, executor = self.supervisor, self.supervisor.executor
         if why == "time_limit" and returned:  # it returned between our look and the kill: not late
             logger.error("consumer %d killed at its task's hard time limit, just as the task returned", slot)
@@ -162,9 +164,9 @@ class Watch:
         elif why == "time_limit":
             logger.error("consumer %d killed: its task ran past its hard time limit", slot)
             executor.end_held(token, FAILURE, TimeLimitExceeded("time limit exceeded; its process was killed"),
-                              "killed by the worker at its hard time limit", sup.apart)
+                              "killed by the worker at its hard time limit", sup.apart, started)
         elif why == "revoked":
-            executor.end_held(token, REVOKED, None, "revoked and terminated while running", sup.apart)
+            executor.end_held(token, REVOKED, None, "revoked and terminated while running", sup.apart, started)
         else:
             task = executor.task_of(token)
             logger.error("consumer %d %s while running a task%s", slot, how,
@@ -173,7 +175,7 @@ class Watch:
                 sup.hand_back([token], "its worker was lost (reject_on_worker_lost)", lost=True)
             else:
                 executor.end_held(token, FAILURE, WorkerLostError(f"the process running the task {how}"),
-                                  f"worker process {how}", sup.apart)
+                                  f"worker process {how}", sup.apart, started)
 
     def warn_at_start(self) -> None:
         """A worker that can hang forever should say so when it starts."""
