@@ -19,5 +19,9 @@ from .engine.request import Request
 from .engine.task import Task, task
 from .engine.version import __version__
 
+#: Celery's name for a task declared without an app: every @task here is one.
+shared_task = task
+
 __all__ = ["AsyncResult", "ChordError", "EagerResult", "GroupResult", "Request", "Signature", "Task", "chain",
-           "chord", "enqueue_many", "get_task_logger", "group", "send_task", "signature", "task", "__version__"]
+           "chord", "enqueue_many", "get_task_logger", "group", "send_task", "shared_task", "signature", "task",
+           "__version__"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import signal as signals
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,20 @@ from .results import FAILURE, PENDING, READY_STATES, REVOKED, SUCCESS, ResultMet
 
 #: Re-read the result at least this often while waiting (a safety net, not a poll).
 RECHECK = 5.0
+
+
+def check_signal(signal: str | int | None) -> None:
+    """revoke(signal=...): a signal name ("SIGKILL", "TERM") or number, else ValueError."""
+    if signal is None:
+        return
+    try:
+        if isinstance(signal, str):
+            name = signal.upper()
+            signals.Signals[name if name.startswith("SIG") else f"SIG{name}"]
+        else:
+            signals.Signals(signal)
+    except (KeyError, ValueError):
+        raise ValueError(f"revoke(signal={signal!r}): not a signal; name one such as 'SIGKILL' or 'SIGTERM'") from None
 
 
 class AsyncResult:
@@ -147,11 +162,13 @@ class AsyncResult:
         meta = self._read()
         return meta.parent if meta is not None else None
 
-    def revoke(self, terminate: bool = False) -> None:
+    def revoke(self, terminate: bool = False, signal: str | int | None = None) -> None:
         """Keep the task from running if it has not started: the worker that comes to it marks it
         REVOKED instead. With terminate=True, also stop it if it is running (prefork: its process
         is killed and replaced; threads and solo: Terminated is raised in its thread), within about
-        a second. Revocations are remembered for RESULT_EXPIRES."""
+        a second. Revocations are remembered for RESULT_EXPIRES. `signal` (Celery's) is checked
+        and accepted: how a running task is stopped is the pool's, as above, whatever it names."""
+        check_signal(signal)
         self.app.broker.revoke([self.id], terminate)
         self._meta = None
 
@@ -246,5 +263,6 @@ class GroupResult:
 
     join = get
 
-    def revoke(self, terminate: bool = False) -> None:
+    def revoke(self, terminate: bool = False, signal: str | int | None = None) -> None:
+        check_signal(signal)
         current().broker.revoke([r.id for r in self.results], terminate)

@@ -38,6 +38,8 @@ def message(app: App, task: TaskDefinition | str, args: Iterable[Any] | None = N
     definition = task if isinstance(task, TaskDefinition) else app.registry.find(task)
     name = definition.name if definition is not None else check_name("task name", task, ValueError)
     args, kwargs = tuple(args or ()), dict(kwargs or {})
+    if definition is not None and definition.typing:
+        definition.check_arguments(args, kwargs)
     config = app.config
     route = NO_ROUTE
     if app.router and (options.queue is None or options.priority is None):

@@ -72,6 +72,11 @@ class Signature(Step):
     def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
         return self.apply_async(args, kwargs)
 
+    def __call__(self, *args: Any, **kwargs: Any) -> AsyncResult:
+        """sig(): sent, as delay() (so are chain(...)() and group(...)()). Unlike Celery's, whose
+        sig() runs the task here: with jobs, a call that looks like sending sends."""
+        return self.apply_async(args, kwargs)
+
     def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
                     **options: Any) -> AsyncResult:
         """Send it as its task's apply_async would (unique locks, on_commit, eager mode included)."""
@@ -124,6 +129,10 @@ class Chain:
     def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
         return self.apply_async(args, kwargs)
 
+    def __call__(self, *args: Any, **kwargs: Any) -> AsyncResult:
+        """Sent, as delay() (Celery's chain(...)())."""
+        return self.delay(*args, **kwargs)
+
     def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
                     **options: Any) -> AsyncResult:
         """Send the first step (with `args` put in front of its own); returns the last step's
@@ -174,6 +183,10 @@ class Group:
     def delay(self, *args: Any, **kwargs: Any) -> GroupResult:
         return self.apply_async(args, kwargs)
 
+    def __call__(self, *args: Any, **kwargs: Any) -> GroupResult:
+        """Sent, as delay() (Celery's group(...)())."""
+        return self.delay(*args, **kwargs)
+
     def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
                     **options: Any) -> GroupResult:
         """Send every member in one round trip (`args` put in front of each one's own)."""
@@ -211,7 +224,9 @@ class Chord:
     def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
         return self.apply_async(args, kwargs)
 
-    __call__ = delay
+    def __call__(self, *args: Any, **kwargs: Any) -> AsyncResult:
+        """Sent, as delay() (Celery's chord(...)())."""
+        return self.delay(*args, **kwargs)
 
     def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
                     **options: Any) -> AsyncResult:

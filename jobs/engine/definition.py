@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,12 @@ def _anything(name: str, key: str, value: Any) -> None:
     pass
 
 
+def _exceptions(name: str, key: str, value: Any) -> None:
+    classes = value if isinstance(value, tuple) else (value,)
+    if value is not None and not all(isinstance(c, type) and issubclass(c, BaseException) for c in classes):
+        raise ConfigurationError(f"{name}: {key} must be an exception class or a tuple of them, not {value!r}")
+
+
 #: The options @task takes, each with its check (task name, option, value); anything else is a
 #: TypeError, so a typo is not silently ignored.
 TASK_OPTIONS: dict[str, Callable[[str, str, Any], None]] = {
@@ -58,7 +65,8 @@ TASK_OPTIONS: dict[str, Callable[[str, str, Any], None]] = {
     "autoretry_for": _anything, "retry_kwargs": _anything, "retry_backoff": _anything,
     "retry_backoff_max": _anything, "retry_jitter": _anything, "time_limit": _positive_seconds,
     "soft_time_limit": _positive_seconds, "reject_on_worker_lost": _anything, "unique_for": _positive_seconds,
-    "rate_limit": _rate_limit, "rate_limit_key": _anything, "history": _anything,
+    "rate_limit": _rate_limit, "rate_limit_key": _anything, "history": _anything, "throws": _exceptions,
+    "typing": _anything,
 }
 
 
@@ -118,6 +126,12 @@ class TaskDefinition:
     #: to whoever logs them instead (Django's own task_finished receiver).
     keeps_attempts: bool = False
     logs_outcome: bool = True
+    #: Exceptions this task is expected to raise (Celery's throws): a failure with one is logged at
+    #: INFO, without a traceback; it fails the task all the same.
+    throws: tuple[type[BaseException], ...] = ()
+    #: Check a call's arguments against the function's signature when it is sent (Celery's typing),
+    #: so a wrong call fails at delay() rather than in a worker.
+    typing: bool = False
 
     def __init__(self, fn: Callable[..., Any], **options: Any) -> None:
         for key, value in options.items():
@@ -130,6 +144,9 @@ class TaskDefinition:
         if isinstance(self.autoretry_for, type):
             self.autoretry_for = (self.autoretry_for,)
         self.autoretry_for = tuple(self.autoretry_for)
+        if isinstance(self.throws, type):
+            self.throws = (self.throws,)
+        self.throws = tuple(self.throws)
         if self.rate_limit_key is not None and (not callable(self.rate_limit_key) or self.rate_limit is None):
             raise ConfigurationError(f"{self.name}: rate_limit_key must be a callable taking the task's arguments, "
                                      "and needs rate_limit (the rate each key gets)")
@@ -138,6 +155,17 @@ class TaskDefinition:
 
     def __repr__(self) -> str:
         return f"<@task {self.name}>"
+
+    def check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """typing=True: a call its function could not take is a TypeError now, where it is made."""
+        signature = inspect.signature(self.fn)
+        if self.bind:
+            signature = signature.replace(parameters=list(signature.parameters.values())[1:])
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{self.name}{signature}: {exc} (@task(typing=True) checks a call when it is "
+                            "sent)") from None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.run(*args, **kwargs)

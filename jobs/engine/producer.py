@@ -23,6 +23,7 @@ from .build import message as build_message
 from .definition import TaskDefinition
 from .message import NO_MESSAGE_OPTIONS, Message, MessageOptions
 from .options import NO_OPTIONS, CallOptions
+from .workflow import Step
 
 
 def send(app: App, messages: list[Message], on_commit: bool | None = None) -> list[AsyncResult]:
@@ -73,10 +74,21 @@ def send_task(name: str, args: Iterable[Any] | None = None, kwargs: dict[str, An
 Call = tuple[TaskDefinition | str, Iterable[Any], dict[str, Any]]
 
 
-def enqueue_many(calls: Iterable[Call | Message]) -> list[AsyncResult]:
-    """Enqueue many calls in one round trip: ``enqueue_many((add, (i, i), {}) for i in range(1000))``.
-    Each item is (task or task name, args, kwargs), or a Message made with Task.message()."""
+def enqueue_many(calls: Iterable[Call | Message | Step]) -> list[AsyncResult]:
+    """Enqueue many calls in one round trip: ``enqueue_many((add, (i, i), {}) for i in range(1000))``
+    or ``enqueue_many([add.s(1, 2), mul.s(3, 4).set(queue="math")])``. Each item is (task or task
+    name, args, kwargs), a signature (its options kept), or a Message made with Task.message()."""
     app = current()
-    messages = [call if isinstance(call, Message) else build_message(app, call[0], call[1], call[2], NO_OPTIONS)
-                for call in calls]
+    messages = [_message(app, call) for call in calls]
     return send(app, messages, on_commit=False)
+
+
+def _message(app: App, call: Call | Message | Step) -> Message:
+    if isinstance(call, Message):
+        return call
+    if isinstance(call, Step):
+        return build_message(app, call.task, call.args, call.kwargs, call.call_options())
+    if not (isinstance(call, tuple) and len(call) == 3):
+        raise TypeError(f"enqueue_many takes (task, args, kwargs) tuples, signatures (add.s(1, 2)) or messages "
+                        f"(add.message(...)), not {call!r}")
+    return build_message(app, call[0], call[1], call[2], NO_OPTIONS)

@@ -16,11 +16,13 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from . import eager
 from .app import current
 from .asyncresult import AsyncResult as _AsyncResult  # the name Task.AsyncResult shadows
 from .build import message as build_message
 from .canvas import Signature
 from .definition import TASK_OPTIONS, TaskDefinition
+from .eager import EagerResult
 from .message import Message
 from .options import CallOptions
 from .producer import send
@@ -45,6 +47,14 @@ class Task(TaskDefinition):
         app = current()
         [result] = send(app, [build_message(app, self, args, kwargs, call)], call.on_commit)
         return result
+
+    def apply(self, args: Iterable[Any] | None = None, kwargs: dict[str, Any] | None = None,
+              **options: Any) -> EagerResult:
+        """Run it here and now, through the code a worker runs (Celery's apply): the arguments and
+        the result go through the serializers, retries run inline; the result is final. Whatever
+        JOBS["EAGER"] says; JOBS["EAGER_PROPAGATES"] raises its exception instead."""
+        app = current()
+        return eager.run(app, build_message(app, self, args, kwargs, CallOptions.parse(self.name, options)))
 
     def delay_on_commit(self, *args: Any, **kwargs: Any) -> _AsyncResult:
         """delay(), once the current database transaction commits; never if it rolls back. Outside

@@ -6,7 +6,7 @@ import os
 
 import redis
 
-from jobs import task
+from jobs import shared_task, task
 
 
 def evidence() -> redis.Redis:
@@ -571,3 +571,23 @@ def unreachable(self):
     from urllib.error import URLError
 
     raise self.retry(exc=URLError(ConnectionRefusedError(111, "Connection refused")), countdown=0.05)
+
+
+class OutOfStock(Exception):
+    pass
+
+
+@task(throws=(OutOfStock,))
+def reserve(item):
+    """A task whose OutOfStock is expected (Celery's throws): logged at INFO, without a traceback."""
+    raise OutOfStock(f"{item} is sold out")
+
+
+@task(typing=True)
+def typed(x, y=0):
+    return x + y
+
+
+@shared_task
+def shared(x):
+    return x * 2

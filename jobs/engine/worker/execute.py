@@ -318,6 +318,9 @@ def _log(app: App, task: TaskDefinition, message: Message, outcome: Outcome) -> 
                        outcome.exception, called)
     elif status == REVOKED:
         logger.warning("Task %s[%s] %s (%s)", message.task, message.id, outcome.reason, called)
+    elif task.throws and isinstance(outcome.exception, task.throws):  # expected (Celery's throws): no traceback
+        logger.info("Task %s[%s] raised expected %s after %.4fs: %s (%s)", message.task, message.id,
+                    type(outcome.exception).__name__, outcome.runtime, outcome.exception, called)
     else:
         logger.error("Task %s[%s] raised %s after %.4fs (%s)\n%s", message.task, message.id,
                      type(outcome.exception).__name__, outcome.runtime, called, outcome.traceback)
