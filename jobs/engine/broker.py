@@ -31,6 +31,7 @@ from .config import Config
 from .connection import ConnectionFactory, Link, Links, pack, with_retry
 from .keys import Keys
 from .message import Message, parse_entry
+from .metrics import TALLY
 from .serializers import json_dumps, json_loads
 
 #: An idle consumer's blocking wait is cut into slices this long: a safety net for a connection
@@ -55,8 +56,6 @@ class Ack:
     #: What the history records of it (lib/ack.lua): '' nothing, else 's' (a success) or 'f', then
     #: the document, or '=' for the payload itself.
     history: str = ""
-    #: What the metrics count of it (lib/ack.lua `count`, metrics.sample): '' nothing.
-    stats: str = ""
 
 
 @dataclass(slots=True)
@@ -258,7 +257,7 @@ class Broker:
         for ack in acks:
             keys.append(result(ack.task_id))
             args += (ack.token, ack.payload, done(ack.task_id), ack.retry_delay_ms, ack.retry_member, ack.extra,
-                     ack.history, ack.stats)
+                     ack.history)
         return keys, args
 
     def fetch(
@@ -279,7 +278,7 @@ class Broker:
         sent = time.monotonic()
         ack_keys, ack_args = self._ack_parts(acks)
         variable = [want, first_seq, 1 if woken else 0, "" if registered_seq is None else registered_seq,
-                    1 if register else 0, len(acks), *ack_args]
+                    1 if register else 0, len(acks), *ack_args, TALLY.take()]
         body = plan.packed_keys + pack(ack_keys) + plan.packed_args + pack(variable)
         count = len(plan.keys) + len(ack_keys) + plan.n_args + len(variable)
         reply = scripts.load("fetch").call_packed(link or self.link, len(plan.keys) + len(ack_keys), count, body,
@@ -307,8 +306,17 @@ class Broker:
         ack_keys, ack_args = self._ack_parts(acks)
         k = self.keys
         keys = [k.leases, k.inflight, k.scheduled, k.history, k.history_dropped, k.stats, *ack_keys]
-        args = [self._ttl_ms, self.history_max, len(acks), *ack_args]
+        args = [self._ttl_ms, self.history_max, len(acks), *ack_args, TALLY.take(force=True)]
         return _refusals(scripts.load("ack")(link or self.link, keys, args))
+
+    def flush_counts(self) -> None:
+        """Send this process's counts for the metrics now, if it has any (an idle consumer, before
+        it blocks): ack.lua with no acks."""
+        counts = TALLY.take(force=True)
+        if counts:
+            k = self.keys
+            keys = [k.leases, k.inflight, k.scheduled, k.history, k.history_dropped, k.stats]
+            scripts.load("ack")(self.link, keys, [self._ttl_ms, self.history_max, 0, counts])
 
     def wait_link(self) -> Link:
         """This thread's connection for blocking waits (interrupt it to end a wait early)."""

@@ -35,8 +35,8 @@ only known inside the script. Several sites share one Redis by choosing differen
     {p}:history:dropped HASH  outcomes not recorded because the backlog was full: success, other
     {p}:history:prune   STRING  held by the recorder that prunes old rows now (one at a time)
     {p}:attempts:<id>   LIST  a django.tasks task's enqueue, starts and errors (jobs/backend.py)
-    {p}:stats           HASH  all-time counters the metrics read (lib/ack.lua count, metrics.py):
-                              c|task|queue|outcome|run bucket|wait bucket, rs|task, ws|task (sums),
+    {p}:stats           HASH  all-time counters the metrics read (metrics.Tally, lib/ack.lua count):
+                              c|task|queue|outcome|run bucket|wait bucket, rs|task, ws|task (sums in microseconds),
                               redeliveries
 
 The Lua scripts get every key they touch in KEYS, or (a queue named inside a message) a prefix from

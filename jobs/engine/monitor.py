@@ -129,8 +129,8 @@ class Monitor:
         """What is wrong with this Redis for jobs (redis_setup.py)."""
         return findings(self.redis_setup(timeout), self.broker.config.broker_url, allow_eviction)
 
-    def queues(self) -> dict[str, int]:
-        """Queue name -> waiting messages, for every queue that has any."""
+    def queue_names(self) -> list[str]:
+        """Every queue that has waiting messages (an empty queue has no key)."""
         link, prefix = self.broker.link, self.keys.queue_prefix
         names, cursor = [], 0
         while True:
@@ -139,7 +139,11 @@ class Monitor:
             names += [b.decode()[len(prefix):] for b in batch]
             if int(cursor) == 0:
                 break
-        return {name: self.broker.queue_length(name) for name in sorted(set(names))}
+        return sorted(set(names))
+
+    def queues(self) -> dict[str, int]:
+        """Queue name -> waiting messages, for every queue that has any."""
+        return {name: self.broker.queue_length(name) for name in self.queue_names()}
 
     def workers(self) -> list[WorkerInfo]:
         link = self.broker.link
@@ -184,14 +188,18 @@ class Monitor:
         return out
 
     def metrics(self) -> Snapshot:
-        """What a Prometheus scrape reads (metrics.py): a handful of round trips, whatever the load."""
+        """What a Prometheus scrape reads (metrics.py): the queues' names (SCAN), the workers, then
+        one pipelined round trip for everything else. A queue a live worker consumes is listed even
+        when empty (0), so its series does not vanish."""
         link, keys = self.broker.link, self.keys
-        queues = self.queues()
-        names = sorted(queues)
+        alive = [w for w in self.workers() if w.alive]
+        names = sorted(set(self.queue_names()) | {q for w in alive for q in w.queues})
         replies = link.pipeline([("HGETALL", keys.stats), ("TIME",), ("ZCARD", keys.scheduled),
                                  ("HLEN", keys.inflight), ("ZCARD", keys.dead_order), ("GET", keys.beat_leader()),
+                                 *(("ZCARD", keys.queue(q)) for q in names),
                                  *(("ZRANGE", keys.queue(q), 0, 0) for q in names)])
-        stats, (seconds, micros), scheduled, running, dead, leader, *heads = replies
+        stats, (seconds, micros), scheduled, running, dead, leader, *rest = replies
+        lengths, heads = rest[:len(names)], rest[len(names):]
         now = int(seconds) + int(micros) / 1e6
         latency = {}
         for name, head in zip(names, heads, strict=True):
@@ -201,9 +209,9 @@ class Monitor:
                 except (UnicodeDecodeError, DecodeError):
                     pass
         decoded = {k.decode(): v.decode() for k, v in (stats.items() if isinstance(stats, dict) else _flat(stats))}
-        return Snapshot(stats=decoded, queues=queues, latency=latency, scheduled=int(scheduled),
-                        running=int(running), dead=int(dead), beat_leader=leader is not None,
-                        workers_alive=sum(1 for w in self.workers() if w.alive))
+        return Snapshot(stats=decoded, queues={q: int(n) for q, n in zip(names, lengths, strict=True)},
+                        latency=latency, scheduled=int(scheduled), running=int(running), dead=int(dead),
+                        beat_leader=leader is not None, workers_alive=len(alive))
 
     def beat_leader(self) -> str | None:
         """The id of the beat that leads (holds the lease), or None."""

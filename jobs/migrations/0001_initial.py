@@ -2,8 +2,9 @@
 
 import django.core.validators
 import django.db.models.deletion
-import jobs.models
 from django.db import migrations, models
+
+import jobs.models
 
 
 class Migration(migrations.Migration):

@@ -12,7 +12,7 @@ import pytest
 
 from jobs import AsyncResult, control
 from jobs.engine import app as engine_app
-from jobs.engine.errors import TaskRevoked
+from jobs.engine.errors import JobsError, TaskRevoked
 from tests.conftest import ROOT
 from tests.testapp import tasks
 
@@ -73,8 +73,10 @@ def test_purge_asks_or_needs_yes_and_deletes_only_what_waits(r):
     assert done.returncode == 0 and "Deleted 3 message(s) from queue bulk." in done.stdout
     assert engine_app.current().broker.queue_length("bulk") == 0
     assert [h["id"] for h in control.scheduled()] == [later.id]  # scheduled messages stay
-    with pytest.raises(Exception, match="queue"):
+    with pytest.raises(JobsError, match="queue is 'bad queue|name'"):
         control.purge("bad queue|name")
+    bad = jobs_command("purge", "bad queue|name", "--yes")
+    assert bad.returncode == 1 and "use 1-200 characters" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_retry_sends_the_same_call_again_as_a_new_task(start_worker, r, test_database_env):

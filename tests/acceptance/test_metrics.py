@@ -55,6 +55,8 @@ def test_the_counts_match_a_known_workload(start_worker, r):
     wait = families["jobs_task_wait_seconds"]
     assert value(wait, "jobs_task_wait_seconds_count", task="tests.testapp.tasks.fail") == 1
     assert value(families["jobs_queue_length"], "jobs_queue_length", queue="later") == 2
+    assert value(families["jobs_queue_length"], "jobs_queue_length", queue="default") == 0  # served, empty
+    assert value(families["jobs_queue_latency_seconds"], "jobs_queue_latency_seconds", queue="default") == 0
     assert value(families["jobs_queue_latency_seconds"], "jobs_queue_latency_seconds", queue="later") >= 0
     assert value(families["jobs_scheduled"], "jobs_scheduled") == 2
     assert value(families["jobs_workers_alive"], "jobs_workers_alive") == 1

@@ -34,7 +34,8 @@
   ARGV[16+nq] '1' if the caller was woken by a wake token: pass the wake on if work is left
   ARGV[17+nq] the seq it registered idle with ('' = not registered; only its presence matters now)
   ARGV[18+nq] '1' to register idle if nothing is taken
-  ARGV[19+nq] number of acks   ARGV[20+nq ..] 8 per ack (see lib/ack.lua)
+  ARGV[19+nq] number of acks n   ARGV[20+nq ..] 7 per ack (see lib/ack.lua)
+  ARGV[20+nq+7n] (optional) the process's counts for the metrics (lib/ack.lua count)
 
   Returns { refused ack tokens (each followed by 1/0, see lib/ack.lua), { queue index, wire, token seq, ... },
             { revoked or expired id, task, reason, ... }, next due time (ms) or false (only when
@@ -58,8 +59,10 @@ local want = tonumber(ARGV[14 + nq])
 local first = tonumber(ARGV[15 + nq])
 local woken = ARGV[16 + nq] == '1'
 local registered_seq = ARGV[17 + nq]
-local hist = { key = KEYS[11], dropped = KEYS[12], max = tonumber(ARGV[13]), stats = KEYS[13] }
-local refused = ack_all(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[19 + nq]), 20 + nq, 14 + 2 * nq, ttl_ms, hist)
+local hist = { key = KEYS[11], dropped = KEYS[12], max = tonumber(ARGV[13]) }
+local nacks = tonumber(ARGV[19 + nq])
+count(KEYS[13], ARGV[20 + nq + 7 * nacks])
+local refused = ack_all(KEYS[1], KEYS[2], KEYS[3], nacks, 20 + nq, 14 + 2 * nq, ttl_ms, hist)
 local now = now_ms()
 local ctx = { qp = ARGV[7], wp = ARGV[8], ip = ARGV[10], bp = ARGV[11], idle = KEYS[7], leases = KEYS[1],
               inflight = KEYS[2], revoked = KEYS[4], workers = KEYS[9], dead = KEYS[5], order = KEYS[6],

@@ -165,6 +165,7 @@ class Consumer:
                                 reason="revoked" if reason == "revoked" else "expired", terminated=False)
         if not fetched.deliveries:
             self.intake.release_idle()
+            self._flush_counts()  # before it sleeps: the metrics do not wait for its next task
             self.woken, handed = self.intake.wait(fetched.next_due, self.stopping)
             if handed is not None:
                 self.buffer.append(Buffered(self.intake.seq_of(handed.delivery), handed.delivery, handed.held_at))
@@ -222,6 +223,12 @@ class Consumer:
         if self.interruptible:
             interrupts.arm(seq)
         return functools.partial(self.board.returned, self.slot) if hard else None
+
+    def _flush_counts(self) -> None:
+        try:
+            self.broker.flush_counts()
+        except RETRYABLE:
+            pass  # lost with the call (metrics.Tally: never counted twice); the loop deals with Redis
 
     def _start_async(self, seq: int, prepared: Prepared) -> None:
         if self.runner is None:

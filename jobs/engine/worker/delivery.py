@@ -28,7 +28,7 @@ from ..connection import with_retry
 from ..definition import TaskDefinition
 from ..errors import BrokerUnavailable, DecodeError, NotRegistered
 from ..message import Header, Message, decode
-from ..metrics import sample
+from ..metrics import TALLY
 from ..request import Request
 from ..results import FAILURE, REVOKED, STARTED, Outcome, encode_state
 from ..results import encode as encode_result
@@ -212,8 +212,9 @@ class DeliveryHandler:
         history = ""
         if task.settings(message.options, self.config).history:
             history = history_entry(outcome, payload, self.config.result_extended, message.task, self.hostname, about)
+        TALLY.add(message.task, message.queue, REVOKED, None, None)
         return Ack(token, message.id, payload, extra=follow_up(self.app, message, outcome, self.hostname),
-                   task=message.task, history=history, stats=sample(message.task, message.queue, REVOKED, None, None))
+                   task=message.task, history=history)
 
     def _unknown(self, delivery: Delivery, message: Message) -> None:
         """In a rolling deploy the web may be newer than this worker: keep the message and offer it

@@ -29,7 +29,7 @@ from ..connection import RETRYABLE
 from ..definition import TaskDefinition
 from ..errors import HardTimeLimit, Retry, SoftTimeLimitExceeded, Terminated, TimeLimitExceeded
 from ..message import Message
-from ..metrics import sample
+from ..metrics import TALLY
 from ..request import ExceptionInfo, Request, StateReporter, clear_request, set_request
 from ..results import FAILURE, RETRY, REVOKED, SUCCESS, Outcome, about, format_traceback
 from ..results import encode as encode_result
@@ -256,12 +256,11 @@ def record(app: App, task: TaskDefinition, message: Message, outcome: Outcome, t
             extra = attempt_failed(app, message, outcome, extra)
     if not token and not payload and not retry_member and not extra:
         return None
-    stats = ""
-    if token:
+    if token:  # a delivery settled (not EAGER mode): counted for the metrics, sent with a later call
         started = outcome.started_at
         wait = started - message.enqueued_at if started is not None and message.enqueued_at else None
-        stats = sample(message.task, message.queue, outcome.status, None if started is None else outcome.runtime, wait)
-    return Ack(token, message.id, payload, retry_delay_ms, retry_member, extra, message.task, history, stats)
+        TALLY.add(message.task, message.queue, outcome.status, None if started is None else outcome.runtime, wait)
+    return Ack(token, message.id, payload, retry_delay_ms, retry_member, extra, message.task, history)
 
 
 def run_about(app: App, task: TaskDefinition | None, message: Message) -> dict[str, Any]:

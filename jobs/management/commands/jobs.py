@@ -19,6 +19,7 @@ from jobs.engine.connection import TRANSIENT, redact
 from jobs.engine.errors import JobsError
 from jobs.engine.message import Header
 from jobs.engine.monitor import Monitor
+from jobs.engine.names import check_name
 from jobs.history import DatabaseStore
 
 
@@ -88,6 +89,8 @@ class Command(BaseCommand):
                 getattr(self, f"dead_{options['action']}")(**options)
         except TRANSIENT as exc:
             raise CommandError(f"Redis at {redact(app.config.broker_url)} did not answer: {exc}") from exc
+        except JobsError as exc:  # a bad queue name, a task that cannot be sent again: said, not a traceback
+            raise CommandError(str(exc)) from exc
 
     def control_inspect(self, which: str, limit: int, **options: Any) -> None:
         found: Any = {"active": control.active, "registered": control.registered, "workers": control.workers,
@@ -114,6 +117,7 @@ class Command(BaseCommand):
             write(f"nothing {which}" if which in ("active", "scheduled") else "no live workers")
 
     def control_purge(self, queue: str, yes: bool, **_: Any) -> None:
+        check_name("queue", queue, JobsError)
         waiting = self.broker.queue_length(queue)
         if not yes:
             if not sys.stdin.isatty():
@@ -130,10 +134,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{len(ids)} task(s) {how}: {' '.join(ids)}")
 
     def control_retry(self, id: str, **_: Any) -> None:
-        try:
-            result = control.retry(id)
-        except JobsError as exc:
-            raise CommandError(str(exc)) from exc
+        result = control.retry(id)
         self.stdout.write(f"Sent again as {result.task_name}[{result.id}] (its parent: {id}).")
 
     def healthcheck(self, as_document: bool) -> None:

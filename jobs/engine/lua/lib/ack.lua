@@ -70,32 +70,22 @@ local function workflow(extra, ttl_ms, h)
   end
 end
 
--- The counters metrics read (metrics.py, the `jobs/metrics` view): `stats` is '' or five fields
--- joined by tabs, built by metrics.sample: the field counting this outcome with the histogram
--- buckets of its run time and wait ("c|task|queue|outcome|rb|wb"), then the fields of those two
--- sums and the seconds to add ('' when it did not run). All-time counters, as Prometheus wants:
--- one HINCRBY and two HINCRBYFLOAT a task.
-local function count(key, stats)
-  local c, rs, rt, ws, wt = string.match(stats, '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')
-  if not c then
-    return
-  end
-  redis.call('HINCRBY', key, c, 1)
-  if rs ~= '' then
-    redis.call('HINCRBYFLOAT', key, rs, rt)
-  end
-  if ws ~= '' then
-    redis.call('HINCRBYFLOAT', key, ws, wt)
+-- The counters metrics read (metrics.py, the `jobs/metrics` view): `batch` is '' or
+-- "field\tn\tfield\tn...", a process's counts since its last batch (metrics.Tally): outcomes with the
+-- histogram buckets of their run time and wait ("c|task|queue|outcome|rb|wb"), and the sums of both
+-- in microseconds ("rs|task", "ws|task"). All-time counters, as Prometheus wants.
+local function count(key, batch)
+  if batch and batch ~= '' then
+    for field, n in string.gmatch(batch, '([^\t]+)\t([^\t]+)') do
+      redis.call('HINCRBY', key, field, n)
+    end
   end
 end
 
 local function ack(leases, inflight, scheduled, token, result_key, payload, channel, due, member, extra, ttl_ms,
-                   hist, stats, h)
+                   hist, h)
   if redis.call('HDEL', inflight, token) == 0 then
     return false
-  end
-  if stats ~= '' then
-    count(h.stats, stats)
   end
   redis.call('ZREM', leases, token)
   if payload ~= '' then
@@ -115,17 +105,17 @@ local function ack(leases, inflight, scheduled, token, result_key, payload, chan
   return true
 end
 
--- Apply the acks listed in ARGV from position `at` (8 values each: token, payload, channel,
--- retry delay (ms), retry member, workflow extra, history, stats), whose result keys are KEYS[key_at ...].
+-- Apply the acks listed in ARGV from position `at` (7 values each: token, payload, channel,
+-- retry delay (ms), retry member, workflow extra, history), whose result keys are KEYS[key_at ...].
 -- Returns the refused tokens, each followed by 1 if the task has a stored result (another
 -- worker's; or, for an ack sent again after its reply was lost, this one's first attempt) else 0:
 -- an ack retried after a Redis restart without persistence finds neither, and says so.
 local function ack_all(leases, inflight, scheduled, n, at, key_at, ttl_ms, h)
   local refused = {}
   for i = 0, n - 1 do
-    local a = at + 8 * i
+    local a = at + 7 * i
     if not ack(leases, inflight, scheduled, ARGV[a], KEYS[key_at + i], ARGV[a + 1], ARGV[a + 2],
-               ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ttl_ms, ARGV[a + 6], ARGV[a + 7], h) then
+               ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ttl_ms, ARGV[a + 6], h) then
       refused[#refused + 1] = ARGV[a]
       refused[#refused + 1] = redis.call('EXISTS', KEYS[key_at + i])
     end
