@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (the module skips itself before importing the task API it tests)
 """The django.tasks contract, on jobs: the cases of Django's own tests/tasks (test_tasks.py and
 test_immediate_backend.py, Django 6.0 and 6.1), written again here against JobsBackend, with a real
 Redis and a real `runworker`: enqueue, the worker runs it, refresh(), and the assertions Django
@@ -26,6 +27,11 @@ import signal
 import pytest
 from django.test import override_settings
 from django.utils import timezone
+
+from tests import settings as test_settings
+
+if not test_settings.TASKS_API:
+    pytest.skip("Django 5.2 without the django-tasks backport (pip install django-tasks)", allow_module_level=True)
 
 from jobs.engine import app as engine_app
 from jobs.engine.asyncresult import AsyncResult
