@@ -146,15 +146,16 @@ class Monitor:
         return {name: self.broker.queue_length(name) for name in self.queue_names()}
 
     def workers(self) -> list[WorkerInfo]:
+        """Every worker with a heartbeat, with its record: two round trips, however many workers."""
         link = self.broker.link
         beats = link.call("ZRANGE", self.keys.workers, 0, -1, "WITHSCORES")
         now_ms = time.time() * 1000
+        ids = [beats[i].decode() for i in range(0, len(beats), 2)]
+        records = link.call("MGET", *[self.keys.worker(worker_id) for worker_id in ids]) if ids else []
         out = []
-        for i in range(0, len(beats), 2):
-            worker_id, seen = beats[i].decode(), float(beats[i + 1])
-            raw = link.call("GET", self.keys.worker(worker_id))
+        for worker_id, beat, raw in zip(ids, beats[1::2], records, strict=True):
             record = json.loads(raw) if raw else {}
-            ago = max(0.0, (now_ms - seen) / 1000)
+            ago = max(0.0, (now_ms - float(beat)) / 1000)
             out.append(WorkerInfo(worker_id, record.get("hostname", worker_id), record.get("queues", []),
                                   record.get("pool", "?"), record.get("concurrency", 0), ago,
                                   ago <= ALIVE_SECONDS, record))
