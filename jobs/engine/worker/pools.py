@@ -56,6 +56,20 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def fork_holding_sigterm() -> int:
+    """os.fork() for a worker's child (a consumer, the recorder): buffered output flushed first, so
+    neither process writes the other's; and SIGTERM blocked across the fork, so that until the child
+    has its own handlers a SIGTERM waits (the child unblocks it) instead of running the parent's
+    handler in the child, where it would be lost. In the parent it is unblocked at once."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    pid = os.fork()
+    if pid:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    return pid
+
+
 class ProcessPool:
     kind = "prefork"
 
@@ -71,14 +85,8 @@ class ProcessPool:
     def start(self, slot: int, prefix: str) -> None:
         self._before_fork()
         parent = os.getpid()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        # Until the child has its own handlers, a SIGTERM must wait (blocked), not run the parent's
-        # handler in the child, where it would be lost.
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-        pid = os.fork()
+        pid = fork_holding_sigterm()
         if pid:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
             self.pids[slot] = pid
             return
         code = 0

@@ -21,7 +21,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from ..app import App
 from ..backoff import Backoff
 from ..connection import RETRYABLE
 from ..history import HistoryStore, records_of
-from .pools import describe_status, die_with_parent, exited_cleanly, send_signal
+from .pools import describe_status, die_with_parent, exited_cleanly, fork_holding_sigterm, send_signal
 
 logger = logging.getLogger("jobs.history")
 
@@ -181,12 +180,8 @@ class RecorderProcess:
         assert make_store is not None
         self._before_fork()
         parent = os.getpid()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-        pid = os.fork()
+        pid = fork_holding_sigterm()
         if pid:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
             self.pid = pid
             self._born = time.monotonic()
             return
