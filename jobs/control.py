@@ -1,5 +1,5 @@
-"""Act on a running deployment from Python: what `manage.py jobs inspect | purge | revoke | retry`
-do, and what the admin's actions use (Celery's app.control and `celery inspect`).
+"""Act on a running deployment from Python: what `manage.py jobs inspect | purge | pause | resume |
+revoke | retry` do, and what the admin's actions use (Celery's app.control and `celery inspect`).
 
     from jobs import control
     control.workers()                  # live and gone workers, with their queues
@@ -8,6 +8,9 @@ do, and what the admin's actions use (Celery's app.control and `celery inspect`)
     control.registered()               # worker hostname -> the task names it knows
     control.revoke(["<id>"], terminate=True)
     control.purge("emails")            # -> how many waiting messages were deleted
+    control.pause("emails")            # no worker takes from it (cluster-wide) until resume
+    control.resume("emails")
+    control.paused()                   # {"emails": <paused since, unix time>}
     control.retry("<id>")              # the same call again, as a new task; -> AsyncResult
 
 Everything reads and writes Redis through the engine (broker.py, monitor.py); retry also reads the
@@ -68,6 +71,24 @@ def purge(queue: str) -> int:
     ones stay."""
     check_name("queue", queue, JobsError)
     return current().broker.purge(queue)
+
+
+def pause(queue: str) -> bool:
+    """Stop every worker taking from `queue`, cluster-wide, until resume(): its messages stay,
+    senders and beat go on adding to it, running tasks finish. False if it was paused already."""
+    check_name("queue", queue, JobsError)
+    return current().broker.pause(queue)
+
+
+def resume(queue: str) -> bool:
+    """Let workers take from a paused queue again; False if it was not paused."""
+    check_name("queue", queue, JobsError)
+    return current().broker.resume(queue)
+
+
+def paused() -> dict[str, float]:
+    """Paused queue -> since when (unix time, s)."""
+    return current().broker.paused()
 
 
 def retry(task_id: str) -> AsyncResult:

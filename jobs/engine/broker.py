@@ -125,7 +125,7 @@ class FetchPlan:
         self.inbox = keys.inbox(token_prefix)
         self.keys = [keys.leases, keys.inflight, keys.scheduled, keys.revoked, keys.dead, keys.dead_order,
                      keys.idle, self.inbox, keys.workers, keys.expiries, keys.history, keys.history_dropped,
-                     keys.stats, *(keys.queue(q) for q in queues), *self.wakes]
+                     keys.stats, keys.paused, *(keys.queue(q) for q in queues), *self.wakes]
         args = [len(queues), broker._lease_ms, token_prefix, broker._ttl_ms, keys.result_prefix,
                 keys.done_prefix, keys.queue_prefix, keys.wake_prefix, config.dead_letters_max,
                 keys.idle_prefix, keys.inbox_prefix, worker_id, broker.history_max, *queues]
@@ -392,6 +392,22 @@ class Broker:
     def purge(self, queue: str) -> int:
         """Delete the messages waiting on a queue (lua/purge.lua); how many there were."""
         return int(scripts.load("purge")(self.link, [self.keys.queue(queue)], []))
+
+    def pause(self, queue: str) -> bool:
+        """Stop every worker taking from `queue` (lua/pause.lua); False if it was paused already."""
+        k = self.keys
+        return bool(scripts.load("pause")(self.link, [k.paused, k.idle_list(queue)], [queue]))
+
+    def resume(self, queue: str) -> bool:
+        """Let workers take from `queue` again (lua/resume.lua); False if it was not paused."""
+        k = self.keys
+        return bool(scripts.load("resume")(self.link, [k.paused, k.queue(queue), k.wake(queue)], [queue]))
+
+    def paused(self) -> dict[str, float]:
+        """Paused queue -> since when (unix time, s)."""
+        raw = self.link.call("HGETALL", self.keys.paused)
+        pairs = raw.items() if isinstance(raw, dict) else zip(raw[::2], raw[1::2], strict=True)
+        return {name.decode(): int(since) / 1000 for name, since in pairs}
 
     def held(self, token: str) -> tuple[str, bytes] | None:
         """(queue, wire) of the message a delivery token holds, or None once it no longer holds it."""

@@ -17,6 +17,7 @@ only known inside the script. Several sites share one Redis by choosing differen
     {p}:expiries        ZSET  task id -> when it expires (ms, Redis's clock), for messages sent with
                               `expires`; written as they are enqueued, read as they are taken
     {p}:terminate       ZSET  ids revoked with terminate=True -> time (ms); running ones are stopped
+    {p}:paused          HASH  paused queue -> since (ms): no worker takes from it (pause.lua, fetch.lua)
     {p}:idle            HASH  consumer id -> "next seq|lease ms|since": consumers blocked waiting for work
     {p}:idle:<queue>    LIST  ids of the consumers idle on that queue (lib/deliver.lua hands off to them)
     {p}:inbox:<id>      LIST  a consumer's inbox: a message handed to it, already leased
@@ -52,7 +53,7 @@ class Keys:
     __slots__ = ("base", "queue_prefix", "wake_prefix", "result_prefix", "done_prefix", "scheduled", "leases",
                  "inflight", "dead", "dead_order", "revoked", "terminate", "maintained", "idle", "idle_prefix",
                  "expiries", "inbox_prefix", "workers", "worker_prefix", "history", "history_dropped",
-                 "history_prune", "stats")
+                 "history_prune", "stats", "paused")
 
     def __init__(self, prefix: str) -> None:
         self.base = "{" + prefix + "}:"
@@ -78,9 +79,13 @@ class Keys:
         self.history_dropped = self.base + "history:dropped"
         self.history_prune = self.base + "history:prune"
         self.stats = self.base + "stats"
+        self.paused = self.base + "paused"
 
     def queue(self, name: str) -> str:
         return self.queue_prefix + name
+
+    def idle_list(self, name: str) -> str:
+        return self.idle_prefix + name
 
     def wake(self, name: str) -> str:
         return self.wake_prefix + name

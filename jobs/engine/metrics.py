@@ -81,6 +81,8 @@ class Snapshot:
     queues: dict[str, int] = field(default_factory=dict)
     #: Queue -> age (s) of the message next in line (its enqueue time, on Redis's clock).
     latency: dict[str, float] = field(default_factory=dict)
+    #: Paused queue -> since (unix time, s): no worker takes from it (pause.lua).
+    paused: dict[str, float] = field(default_factory=dict)
     scheduled: int = 0
     running: int = 0
     dead: int = 0
@@ -116,6 +118,8 @@ def exposition(s: Snapshot) -> str:
     family("jobs_queue_latency_seconds", "gauge", "Age of the message next in line on a queue (0 when empty).")
     out += [f"jobs_queue_latency_seconds{_labels(queue=q)} {_number(round(s.latency.get(q, 0.0), 3))}"
             for q in sorted(s.queues)]
+    family("jobs_queue_paused", "gauge", "1 while a queue is paused (no worker takes from it), else 0.")
+    out += [f"jobs_queue_paused{_labels(queue=q)} {int(q in s.paused)}" for q in sorted(s.queues)]
     for name, value, text in (("jobs_scheduled", s.scheduled, "Messages waiting for their time (countdown, ETA, "
                                                                "retry)."),
                               ("jobs_running", s.running, "Messages held by workers (running or about to)."),

@@ -189,12 +189,13 @@ class Monitor:
         return out
 
     def metrics(self) -> Snapshot:
-        """What a Prometheus scrape reads (metrics.py): the queues' names (SCAN), the workers, then
-        one pipelined round trip for everything else. A queue a live worker consumes is listed even
-        when empty (0), so its series does not vanish."""
+        """What a Prometheus scrape reads (metrics.py): the queues' names (SCAN), the workers, the
+        paused queues, then one pipelined round trip for everything else. A queue a live worker
+        consumes, or a paused one, is listed even when empty (0), so its series does not vanish."""
         link, keys = self.broker.link, self.keys
         alive = [w for w in self.workers() if w.alive]
-        names = sorted(set(self.queue_names()) | {q for w in alive for q in w.queues})
+        paused = self.broker.paused()
+        names = sorted(set(self.queue_names()) | {q for w in alive for q in w.queues} | set(paused))
         replies = link.pipeline([("HGETALL", keys.stats), ("TIME",), ("ZCARD", keys.scheduled),
                                  ("HLEN", keys.inflight), ("ZCARD", keys.dead_order), ("GET", keys.beat_leader()),
                                  *(("ZCARD", keys.queue(q)) for q in names),
@@ -211,7 +212,7 @@ class Monitor:
                     pass
         decoded = {k.decode(): v.decode() for k, v in (stats.items() if isinstance(stats, dict) else _flat(stats))}
         return Snapshot(stats=decoded, queues={q: int(n) for q, n in zip(names, lengths, strict=True)},
-                        latency=latency, scheduled=int(scheduled), running=int(running), dead=int(dead),
+                        latency=latency, paused=paused, scheduled=int(scheduled), running=int(running), dead=int(dead),
                         beat_leader=leader is not None, workers_alive=len(alive))
 
     def beat_leader(self) -> str | None:

@@ -1,4 +1,4 @@
-"""Control from outside: `manage.py jobs inspect | purge | revoke | retry` and `jobs.control`, acting
+"""Control from outside: `manage.py jobs inspect | purge | pause | resume | revoke | retry` and `jobs.control`, acting
 on live workers and a real Redis."""
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import pytest
 from jobs import AsyncResult, control
 from jobs.engine import app as engine_app
 from jobs.engine.errors import JobsError, TaskRevoked
+from jobs.engine.metrics import exposition
+from jobs.engine.monitor import Monitor
 from tests.conftest import ROOT
 from tests.testapp import tasks
 
@@ -96,3 +98,29 @@ def test_retry_sends_the_same_call_again_as_a_new_task(start_worker, r, test_dat
     assert refused.returncode != 0 and "redacted or cut" in refused.stderr
     missing = jobs_command("retry", "no-such-task", env=test_database_env)
     assert missing.returncode != 0 and "nothing to send again" in missing.stderr
+
+
+def test_a_paused_queue_is_skipped_by_live_workers_until_resumed(start_worker, r):
+    """`-Q urgent,default`: an unpaused "urgent" would always be taken first, so each default task
+    that runs while urgent messages wait shows the workers skipping the paused queue."""
+    start_worker("-Q", "urgent,default", "-c", "2")
+    paused = jobs_command("pause", "urgent")
+    assert paused.returncode == 0 and "Queue urgent paused" in paused.stdout
+    for i in range(3):
+        tasks.record.apply_async(("urgent-ran", i), queue="urgent")
+    for i in range(4):  # each passes through a fetch of both consumers, which skips "urgent"
+        assert tasks.add.delay(i, 1).get(timeout=10) == i + 1
+    assert r.llen("urgent-ran") == 0 and engine_app.current().broker.queue_length("urgent") == 3
+    status = jobs_command("status").stdout
+    assert "urgent: 3 (PAUSED)" in status and "queues urgent (PAUSED), default" in status
+    assert list(control.paused()) == ["urgent"]
+    scraped = exposition(Monitor(engine_app.current().broker).metrics())
+    assert 'jobs_queue_paused{queue="urgent"} 1' in scraped and 'jobs_queue_paused{queue="default"} 0' in scraped
+    assert "was paused already" in jobs_command("pause", "urgent").stdout
+
+    resumed = jobs_command("resume", "urgent")
+    assert resumed.returncode == 0 and "Queue urgent resumed (3 waiting)." in resumed.stdout
+    ran = [r.blpop(["urgent-ran"], timeout=10) for _ in range(3)]
+    assert all(ran) and control.paused() == {}
+    assert "was not paused" in jobs_command("resume", "urgent").stdout
+    assert jobs_command("pause", "bad queue|name").returncode == 1

@@ -96,3 +96,26 @@ def test_a_lost_message_goes_back_to_its_queue_not_to_an_idle_consumer(broker, r
     register(broker, "c1.", first=5)
     broker.maintain("w1")
     assert broker.queue_length("default") == 1 and not r.exists(broker.keys.inbox("c1."))
+
+
+def test_nothing_is_fetched_or_handed_off_from_a_paused_queue_and_resume_wakes_its_consumers(broker, r):
+    register(broker, queues=("a", "b"))
+    assert broker.pause("a") and not broker.pause("a")  # the second call finds it paused
+    assert r.llen(broker.keys.idle_list("a")) == 0  # nobody to hand "a" off to
+    broker.enqueue([msg(1, "a")])
+    assert broker.queue_length("a") == 1 and r.llen(broker.keys.inbox("c1.")) == 0
+    assert r.llen(broker.keys.wake("a")) == 0  # nobody woken for work they may not take
+    broker.enqueue([msg(2, "b")])  # the other queue is handed off as before
+    assert r.lpop(broker.keys.inbox("c1.")).split(b"|")[1] == b"b"
+
+    plan = broker.plan(["a", "b"], "c2.", "w1")
+    fetched = broker.fetch(plan, 5, 1, register=True)
+    assert fetched.deliveries == [] and fetched.registered
+    assert r.lrange(broker.keys.idle_list("a"), 0, -1) == [] and r.lrange(broker.keys.idle_list("b"), 0, -1) == [
+        b"c2."]
+    assert list(broker.paused()) == ["a"] and abs(broker.paused()["a"] - time.time()) < 60
+
+    assert broker.resume("a") and not broker.resume("a")
+    assert r.lrange(broker.keys.wake("a"), 0, -1) == [b"1"]  # an idle consumer of "a" gets up
+    [delivery] = broker.fetch(plan, 5, 1, registered_seq=1).deliveries
+    assert delivery.queue == "a" and b"|id-1|" in delivery.wire

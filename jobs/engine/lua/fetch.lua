@@ -4,8 +4,9 @@
   then enqueue time. Each message taken gets a lease and an in-flight copy under a fresh delivery
   token, in this same atomic step: there is no moment at which a message is neither queued nor
   held, so a consumer dying at any point loses nothing (maintain.lua hands it back when the lease
-  runs out). A message whose id was revoked, or whose expiry (Redis's clock) has passed, is not
-  handed out: its result becomes REVOKED here, and the history records it with the message.
+  runs out). Nothing is taken from a paused queue (pause.lua). A message whose id was revoked, or
+  whose expiry (Redis's clock) has passed, is not handed out: its result becomes REVOKED here, and
+  the history records it with the message.
 
   Scheduled messages that are due are promoted first, so countdowns and retries start on time under
   load; when nothing is taken, the next due time is returned, and an idle consumer sleeps until
@@ -20,9 +21,10 @@
   KEYS[5] dead   KEYS[6] dead order   KEYS[7] idle HASH   KEYS[8] this consumer's inbox LIST
   KEYS[9] workers (heartbeats)   KEYS[10] expiries ZSET (task id -> when it expires, ms)
   KEYS[11] history   KEYS[12] history dropped (lib/history.lua)   KEYS[13] stats (lib/ack.lua)
-  KEYS[14 .. 13+nq]       queues, in precedence order
-  KEYS[14+nq .. 13+2nq]   their wake lists
-  KEYS[14+2nq ..]         result keys, one per ack
+  KEYS[14] paused HASH (queue -> since, pause.lua)
+  KEYS[15 .. 14+nq]       queues, in precedence order
+  KEYS[15+nq .. 14+2nq]   their wake lists
+  KEYS[15+2nq ..]         result keys, one per ack
   ARGV, first what stays the same for a consumer (packed once by the caller), then what changes:
   ARGV[1] nq   ARGV[2] lease length (ms, on Redis's clock)   ARGV[3] token prefix (the consumer's id)
   ARGV[4] result expiry (ms)   ARGV[5] result key prefix   ARGV[6] done channel prefix
@@ -62,7 +64,7 @@ local registered_seq = ARGV[17 + nq]
 local hist = { key = KEYS[11], dropped = KEYS[12], max = tonumber(ARGV[13]) }
 local nacks = tonumber(ARGV[19 + nq])
 count(KEYS[13], ARGV[20 + nq + 7 * nacks])
-local refused = ack_all(KEYS[1], KEYS[2], KEYS[3], nacks, 20 + nq, 14 + 2 * nq, ttl_ms, hist)
+local refused = ack_all(KEYS[1], KEYS[2], KEYS[3], nacks, 20 + nq, 15 + 2 * nq, ttl_ms, hist)
 local now = now_ms()
 local ctx = { qp = ARGV[7], wp = ARGV[8], ip = ARGV[10], bp = ARGV[11], idle = KEYS[7], leases = KEYS[1],
               inflight = KEYS[2], revoked = KEYS[4], workers = KEYS[9], dead = KEYS[5], order = KEYS[6],
@@ -103,10 +105,17 @@ local leases = {}
 local entries = {}
 local fresh = 0
 local left = {}  -- seq, ms until it expires: for the consumer to check again when it starts it
-local any_revoked = redis.call('EXISTS', KEYS[4]) == 1
+-- One EXISTS tells the common case (nothing revoked, no queue paused) from the rest.
+local any_revoked, paused = false, {}
+if redis.call('EXISTS', KEYS[4], KEYS[14]) > 0 then
+  any_revoked = redis.call('EXISTS', KEYS[4]) == 1
+  for q = 1, nq do
+    paused[q] = redis.call('HEXISTS', KEYS[14], ARGV[13 + q]) == 1
+  end
+end
 for q = 1, nq do
-  while taken < want do
-    local popped = redis.call('ZPOPMIN', KEYS[13 + q], want - taken)
+  while taken < want and not paused[q] do
+    local popped = redis.call('ZPOPMIN', KEYS[14 + q], want - taken)
     if #popped == 0 then
       break
     end
@@ -168,8 +177,8 @@ if fresh > 0 then
   call_chunked('ZADD', KEYS[1], false, leases)
   if woken and taken == want then
     for q = 1, nq do
-      if redis.call('ZCARD', KEYS[13 + q]) > 0 then
-        wake(KEYS[13 + nq + q])
+      if not paused[q] and redis.call('ZCARD', KEYS[14 + q]) > 0 then
+        wake(KEYS[14 + nq + q])
       end
     end
   end
@@ -186,7 +195,9 @@ if taken == 0 then
     for q = 1, nq do
       local list = ARGV[10] .. ARGV[13 + q]
       redis.call('LREM', list, 0, prefix)
-      redis.call('RPUSH', list, prefix)
+      if not paused[q] then  -- nothing is handed off from a paused queue: it has no idle list
+        redis.call('RPUSH', list, prefix)
+      end
     end
     registered = 1
   end

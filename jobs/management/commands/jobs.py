@@ -1,5 +1,6 @@
 """python manage.py jobs status | dead list | dead show ID | dead requeue ID... | dead requeue --all | dead purge
-| prune [--days N] | inspect active|scheduled|registered|workers [--json] | purge QUEUE [--yes] | revoke ID...
+| prune [--days N] | inspect active|scheduled|registered|workers [--json] | purge QUEUE [--yes] | pause QUEUE
+| resume QUEUE | revoke ID...
 [--terminate] | retry ID | healthcheck [--json]"""
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ class Command(BaseCommand):
                                                    "and dead ones stay).")
         purge_queue.add_argument("queue")
         purge_queue.add_argument("--yes", action="store_true", help="Do not ask.")
+        for verb, text in (("pause", "Stop every worker taking from a queue until `resume` (its messages stay; "
+                                     "senders and beat go on adding; running tasks finish)."),
+                           ("resume", "Let workers take from a paused queue again.")):
+            sub.add_parser(verb, help=text).add_argument("queue")
         revoke = sub.add_parser("revoke", help="Keep tasks from running; --terminate also stops running ones.")
         revoke.add_argument("ids", nargs="+")
         revoke.add_argument("--terminate", action="store_true")
@@ -83,7 +88,7 @@ class Command(BaseCommand):
                 self.status(app)
             elif options["what"] == "prune":
                 self.prune(app, options["days"], options["batch"])
-            elif options["what"] in ("inspect", "purge", "revoke", "retry"):
+            elif options["what"] in ("inspect", "purge", "pause", "resume", "revoke", "retry"):
                 getattr(self, f"control_{options['what']}")(**options)
             else:
                 getattr(self, f"dead_{options['action']}")(**options)
@@ -128,6 +133,20 @@ class Command(BaseCommand):
                 return
         self.stdout.write(f"Deleted {control.purge(queue)} message(s) from queue {queue}.")
 
+    def control_pause(self, queue: str, **_: Any) -> None:
+        if control.pause(queue):
+            self.stdout.write(f"Queue {queue} paused: no worker takes from it until `jobs resume {queue}` "
+                              f"({self.broker.queue_length(queue)} waiting).")
+        else:
+            self.stdout.write(f"Queue {queue} was paused already.")
+
+    def control_resume(self, queue: str, **_: Any) -> None:
+        waiting = self.broker.queue_length(queue)  # before: the workers start taking at once
+        if control.resume(queue):
+            self.stdout.write(f"Queue {queue} resumed ({waiting} waiting).")
+        else:
+            self.stdout.write(f"Queue {queue} was not paused.")
+
     def control_revoke(self, ids: list[str], terminate: bool, **_: Any) -> None:
         control.revoke(ids, terminate)
         how = "revoked, and stopped where running," if terminate else "revoked (not run if not started)"
@@ -152,15 +171,18 @@ class Command(BaseCommand):
         write(f"broker   {redact(app.config.broker_url)}  (key prefix {app.config.key_prefix!r})")
         for finding in inspector.setup_findings(app.config.allow_eviction):
             self.stderr.write(f"{finding.level.upper()}: {finding.message} {finding.hint}")
-        queues = inspector.queues()
-        write("queues   " + (", ".join(f"{name}: {n}" for name, n in queues.items()) or "all empty"))
+        paused = broker.paused()
+        queues = {name: 0 for name in paused} | inspector.queues()
+        write("queues   " + (", ".join(f"{name}: {n}" + (" (PAUSED)" if name in paused else "")
+                                       for name, n in sorted(queues.items())) or "all empty"))
         write(f"scheduled {broker.scheduled_count()} (countdown/ETA/retry)   running {broker.inflight_count()}"
               f"   dead letters {broker.dead_count()}")
         workers = inspector.workers()
         write(f"workers  {sum(w.alive for w in workers)} alive")
         for w in workers:
             state = "alive" if w.alive else f"gone (last seen {w.last_seen:.0f} s ago)"
-            write(f"  {w.hostname}  {w.pool} x{w.concurrency}  queues {', '.join(w.queues)}  {state}")
+            served = ", ".join(q + (" (PAUSED)" if q in paused else "") for q in w.queues)
+            write(f"  {w.hostname}  {w.pool} x{w.concurrency}  queues {served}  {state}")
         for name, n in inspector.unserved_queues().items():
             self.stderr.write(f"WARNING: queue {name!r} has {n} waiting task(s) and no live worker consumes it "
                               f"(start one with: manage.py runworker -Q {name})")
