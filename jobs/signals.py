@@ -37,6 +37,9 @@ task_revoked = Signal()
 #: sender=hostname
 worker_ready = Signal()
 worker_shutdown = Signal()
+#: sender=None; in each prefork child as it starts (Celery's name): where a thread-using client
+#: (a tracer's BatchSpanProcessor, a metrics exporter) is set up, after the fork
+worker_process_init = Signal()
 
 
 def _send(signal: Signal, sender: Any, **kwargs: Any) -> None:
@@ -82,7 +85,11 @@ def connect_to(hooks: Any) -> None:
     def shutdown(hostname: str) -> None:
         _send(worker_shutdown, hostname)
 
+    def child() -> None:
+        _send(worker_process_init, None)
+
     for event, listener in (("task_received", received), ("task_prerun", prerun), ("task_postrun", postrun),
                             ("task_success", success), ("task_failure", failure), ("task_retry", retry),
-                            ("task_revoked", revoked), ("worker_ready", ready), ("worker_shutdown", shutdown)):
+                            ("task_revoked", revoked), ("worker_ready", ready), ("worker_shutdown", shutdown),
+                            ("child_started", child)):
         hooks.connect(event, listener)

@@ -105,3 +105,17 @@ else:
     EMAIL_BACKEND = _mail["BACKEND"]
     EMAIL_FILE_PATH = _mail.get("OPTIONS", {}).get("file_path")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if os.environ.get("JOBS_TEST_SPANS_FILE"):
+    # A worker of the tracing test (tests/acceptance/test_tracing.py) exports its spans as JSON
+    # lines to this file, with the SDK's own exporter: synchronously (no export thread to lose at
+    # fork or at exit), appended (prefork children each write whole lines).
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+
+    _provider = TracerProvider()
+    _provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(
+        out=open(os.environ["JOBS_TEST_SPANS_FILE"], "a", buffering=1),  # noqa: SIM115 (the process's life)
+        formatter=lambda span: span.to_json(indent=None) + "\n")))
+    trace.set_tracer_provider(_provider)

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from . import tracing
 from .app import App
 from .backoff import Backoff
 from .build import message as build_message
@@ -215,7 +216,7 @@ class Beat:
         due_ms = int(due.timestamp() * 1000)
         call = CallOptions(task_id=f"beat-{entry.id}-{due_ms}", queue=entry.queue or None, priority=entry.priority,
                            expires=float(entry.expire_seconds) if entry.expire_seconds else None)
-        message = build_message(self.app, entry.task, entry.args, entry.kwargs, call)
+        [message] = tracing.produced([build_message(self.app, entry.task, entry.args, entry.kwargs, call)])
         sent = self.app.broker.beat_send(entry.id, due_ms, message)
         if sent:
             logger.info("beat: sent %s (%s) for %s", entry.name, entry.task, due.isoformat())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from . import tracing
 from .app import App
 from .asyncresult import AsyncResult
 from .build import message as build_message
@@ -61,8 +62,10 @@ def run(app: App, message: Message) -> EagerResult:
     message = decode(message.encode(), message.queue, config.accept_content)
     while True:
         request = Request.of(message, "eager", eager=True)
-        outcome = execute(app, task, message, request)
-        settle(app, task, message, request, outcome, "", "eager", store=False)
+        with tracing.consuming(message) as span:
+            outcome = execute(app, task, message, request)
+            tracing.ended(span, outcome)
+            settle(app, task, message, request, outcome, "", "eager", store=False)
         if outcome.status != RETRY:
             break
         message = message.replace(retries=message.retries + 1)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from . import eager
+from . import eager, tracing
 from .app import App, current
 from .asyncresult import AsyncResult
 from .build import message as build_message
@@ -28,6 +28,7 @@ from .workflow import Step
 
 def send(app: App, messages: list[Message], on_commit: bool | None = None) -> list[AsyncResult]:
     """Send messages; one result handle each, in order."""
+    messages = tracing.produced(messages)  # their trace context in their headers, when tracing
     if on_commit is None:
         on_commit = app.config.enqueue_on_commit
     if app.config.eager:

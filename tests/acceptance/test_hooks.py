@@ -33,6 +33,12 @@ def test_worker_ready_and_shutdown_signals(start_worker, r):
     assert r.lrange("signals", 0, -1) == [b"worker_ready:signal-worker:", b"worker_shutdown:signal-worker:"]
 
 
+def test_worker_process_init_runs_in_each_prefork_child(start_worker, r):
+    worker = start_worker("-c", "2")
+    inits = {int(r.blpop(["process_init"], timeout=10)[1]) for _ in range(2)}
+    assert inits == set(worker.children()) and worker.pid not in inits
+
+
 def test_task_logger_records_carry_the_task_name_and_id(start_worker):
     worker = start_worker("-P", "solo")
     result = tasks.logs_something.delay("hello")

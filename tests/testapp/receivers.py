@@ -55,3 +55,12 @@ def ready(sender, **kwargs):
 @receiver(signals.worker_shutdown)
 def shutdown(sender, **kwargs):
     _record("worker_shutdown", sender)
+
+
+@receiver(signals.worker_process_init)
+def process_init(sender, **kwargs):
+    import os
+
+    from .tasks import evidence
+
+    evidence().rpush("process_init", os.getpid())

@@ -12,6 +12,7 @@ acks_late=False, record STARTED if asked. Then execute.execute() and execute.set
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import functools
 import inspect
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import tracing
 from ..app import App
 from ..broker import Ack, Broker, Delivery, Refused
 from ..connection import with_retry
@@ -112,16 +114,22 @@ class DeliveryHandler:
 
     def run(self, p: Prepared, on_start: OnStart | None = None) -> Ack | None:
         started = None if on_start is None else functools.partial(on_start, p.message.id, p.soft, p.hard)
-        outcome = execute(self.app, p.task, p.message, p.request, p.soft, p.hard if self.hard_limits_here else None,
-                          started, self.interruptible, p.reporter)
-        p.reporter.close()
-        return settle(self.app, p.task, p.message, p.request, outcome, p.token, self.hostname)
+        with tracing.consuming(p.message) as span:  # what the task and its chain send are its children
+            outcome = execute(self.app, p.task, p.message, p.request, p.soft,
+                              p.hard if self.hard_limits_here else None, started, self.interruptible, p.reporter)
+            tracing.ended(span, outcome)
+            p.reporter.close()
+            return settle(self.app, p.task, p.message, p.request, outcome, p.token, self.hostname)
 
     async def run_async(self, p: Prepared) -> None:
         """An async task beside others on a consumer's event loop (runner.py). Its settlement
         (hooks, signals, maybe an error email) and its ack run in a thread, off the loop; the ack
         is sent at once, fenced like any ack, and retried while Redis is away."""
-        outcome = await execute_async(self.app, p.task, p.message, p.request, p.soft, p.hard, p.reporter)
+        with tracing.consuming(p.message) as span:
+            outcome = await execute_async(self.app, p.task, p.message, p.request, p.soft, p.hard, p.reporter)
+            tracing.ended(span, outcome)
+            # The settlement runs in a thread: in this context (the span current), for the chain's next step.
+            context = contextvars.copy_context()
         p.reporter.close()
 
         def finish() -> None:
@@ -137,7 +145,7 @@ class DeliveryHandler:
                 return
             report_refused(refused, [ack], retried=False)
 
-        await asyncio.get_running_loop().run_in_executor(None, finish)
+        await asyncio.get_running_loop().run_in_executor(None, context.run, finish)
 
     def prepare(self, delivery: Delivery) -> Ack | None | Prepared:
         """Everything before the task runs: an Ack or None if it ends here, else what to run."""

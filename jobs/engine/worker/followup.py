@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .. import tracing
 from ..app import App
 from ..build import message as build_message
 from ..errors import ChordError
@@ -80,7 +81,10 @@ def _chain(app: App, message: Message, outcome: Outcome, hostname: str) -> dict[
 
 
 def _message_of(app: App, step: Step, workflow: MessageOptions) -> Message:
-    return build_message(app, step.task, step.args, step.kwargs, step.call_options(), workflow)
+    """Sent by the ack, not by producer.send: its trace context is added here."""
+    [message] = tracing.produced([build_message(app, step.task, step.args, step.kwargs, step.call_options(),
+                                                workflow)])
+    return message
 
 
 def _entry(keys: Keys, message: Message) -> dict[str, Any]:
