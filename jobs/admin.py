@@ -1,4 +1,5 @@
-"""The admin of periodic tasks and their schedules, and of the task history.
+"""The admin of periodic tasks and their schedules, and of the task history (the operations console
+is registered by jobs/console/admin.py).
 
 Changes to schedules take effect on beat's next tick (every save bumps BeatVersion). The history is
 read-only: the workers write it. Actions are POST forms with Django's CSRF and permission checks
@@ -22,6 +23,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from . import control
+from .console import admin as console_admin  # noqa: F401 (registers the console, admin:jobs_console)
 from .engine import app as engine_app
 from .engine.errors import JobsError
 from .engine.periodic import Crontab

@@ -344,3 +344,16 @@ class TaskResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}[{self.task_id}] {self.status}"
+
+
+class Console(TaskResult):
+    """No table of its own: the operations console (jobs/console) is an admin page, and this is what
+    puts it in the admin's index ("Console" under Jobs) and carries its two rights: to look (view)
+    and to act (operate: purge, pause, shut a worker down, revoke, requeue, run again, delete)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "console"
+        verbose_name_plural = "console"
+        default_permissions = ("view",)
+        permissions = [("operate_console", "Can act from the operations console")]

@@ -1,0 +1,272 @@
+"""The console's pages and actions, mounted in the admin at jobs/console/ (admin:jobs_console).
+
+Rights, checked on every page, fragment and action: the admin's login (active staff: anyone else is
+sent to the login page), then "jobs.view_console" to look (403 without), and
+"jobs.operate_console" to act. An action is a POST with Django's CSRF token, refused unless it comes
+from this site's own pages (Origin and Sec-Fetch-Site), and written to the admin's history
+(LogEntry) with who did it; a GET never changes anything. What empties or deletes asks first, on a
+page that says how many."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+
+from .. import control
+from ..engine.app import current
+from ..engine.connection import TRANSIENT, redact
+from ..engine.errors import JobsError
+from ..models import Console
+from . import pages
+
+#: The console's pages, in the order of its tabs: (url name suffix, label).
+TABS = (("", "Overview"), ("queues", "Queues"), ("workers", "Workers"), ("running", "Running"),
+        ("scheduled", "Scheduled"), ("tasks", "Tasks"), ("dead", "Dead letters"), ("metrics", "Metrics"),
+        ("periodic", "Periodic"))
+
+#: action -> (what it acts on, whether it asks first, what it does)
+ACTIONS: dict[str, tuple[str, bool, str]] = {
+    "purge": ("queue", True, "Delete every message waiting on"),
+    "pause": ("queue", False, "Pause"),
+    "resume": ("queue", False, "Resume"),
+    "shutdown": ("worker", True, "Shut down (warm: running tasks finish)"),
+    "revoke": ("task", False, "Revoke"),
+    "terminate": ("task", True, "Terminate (stop where running)"),
+    "run_scheduled": ("scheduled task", False, "Run now"),
+    "delete_scheduled": ("scheduled task", True, "Delete"),
+    "run_again": ("task", False, "Run again"),
+    "requeue_dead": ("dead letter", True, "Requeue"),
+    "discard_dead": ("dead letter", True, "Discard"),
+}
+
+
+def _int(value: str | None, default: int, low: int, high: int) -> int:
+    return min(high, max(low, int(value))) if value and value.isdigit() else default
+
+
+class ConsoleAdmin(admin.ModelAdmin):
+    """No model pages: the console's own (get_urls), listed in the admin's index as "Console"."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_active and request.user.is_staff and request.user.has_perm("jobs.view_console"))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def can_operate(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request) and request.user.has_perm("jobs.operate_console")
+
+    def get_urls(self) -> list[URLPattern]:
+        def view(fn: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+            return self.admin_site.admin_view(never_cache(fn))  # staff login, or the login page
+
+        return [
+            path("", view(self.overview), name="jobs_console"),
+            path("", view(self.overview), name="jobs_console_changelist"),  # the admin index links here
+            path("queues/", view(self.queues), name="jobs_console_queues"),
+            path("workers/", view(self.workers), name="jobs_console_workers"),
+            path("running/", view(self.running), name="jobs_console_running"),
+            path("scheduled/", view(self.scheduled), name="jobs_console_scheduled"),
+            path("tasks/", view(self.tasks), name="jobs_console_tasks"),
+            path("tasks/<str:task_id>/", view(self.task), name="jobs_console_task"),
+            path("dead/", view(self.dead), name="jobs_console_dead"),
+            path("dead/<str:dead_id>/", view(self.dead_letter), name="jobs_console_dead_letter"),
+            path("metrics/", view(self.metrics), name="jobs_console_metrics"),
+            path("metrics/<str:task_name>/", view(self.metric), name="jobs_console_metric"),
+            path("periodic/", view(self.periodic), name="jobs_console_periodic"),
+            path("act/", view(self.act), name="jobs_console_act"),
+        ]
+
+    # -- pages -------------------------------------------------------------------------------------
+
+    def _page(self, request: HttpRequest, name: str, title: str, read: Callable[[], dict[str, Any]]) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
+        if not self.has_view_permission(request):
+            raise PermissionDenied("viewing the console needs the right jobs.view_console")
+        try:
+            context = read()
+        except TRANSIENT as exc:
+            context = {"redis_error": f"Redis at {redact(current().config.broker_url)} cannot be read: {exc}"}
+        fragment = request.GET.get("fragment") == "1"
+        context.update(self.admin_site.each_context(request) if not fragment else {},
+                       title=title, page=name, tabs=TABS, can_operate=self.can_operate(request),
+                       opts=self.model._meta, here=_page_url(request), live_url=_fragment_url(request))
+        template = f"admin/jobs/console/{name}.html"
+        if fragment:  # the live part alone, for console.js to swap in
+            return TemplateResponse(request, template, {**context, "fragment": True})
+        return TemplateResponse(request, template, context)
+
+    def overview(self, request: HttpRequest) -> HttpResponse:
+        return self._page(request, "overview", "Console", pages.overview)
+
+    def queues(self, request: HttpRequest) -> HttpResponse:
+        return self._page(request, "queues", "Queues", pages.queues)
+
+    def workers(self, request: HttpRequest) -> HttpResponse:
+        return self._page(request, "workers", "Workers", pages.workers)
+
+    def running(self, request: HttpRequest) -> HttpResponse:
+        return self._page(request, "running", "Running tasks", pages.running)
+
+    def scheduled(self, request: HttpRequest) -> HttpResponse:
+        page = _int(request.GET.get("page"), 0, 0, 100000)
+        return self._page(request, "scheduled", "Scheduled tasks", lambda: pages.scheduled(page))
+
+    def tasks(self, request: HttpRequest) -> HttpResponse:
+        search = pages.Search.of(request.GET)
+        return self._page(request, "tasks", "Tasks", lambda: pages.tasks(search))
+
+    def task(self, request: HttpRequest, task_id: str) -> HttpResponse:
+        return self._page(request, "task", f"Task {task_id}", lambda: pages.task(task_id))
+
+    def dead(self, request: HttpRequest) -> HttpResponse:
+        reason, task_name = request.GET.get("reason", "").strip(), request.GET.get("task", "").strip()
+        page = _int(request.GET.get("page"), 0, 0, 100000)
+        return self._page(request, "dead", "Dead letters", lambda: pages.dead(reason, task_name, page))
+
+    def dead_letter(self, request: HttpRequest, dead_id: str) -> HttpResponse:
+        return self._page(request, "dead_letter", f"Dead letter {dead_id}", lambda: pages.dead_letter(dead_id))
+
+    def metrics(self, request: HttpRequest) -> HttpResponse:
+        minutes = _int(request.GET.get("minutes"), 60, 5, 1440)
+        return self._page(request, "metrics", "Metrics per task", lambda: pages.metrics(minutes))
+
+    def metric(self, request: HttpRequest, task_name: str) -> HttpResponse:
+        minutes = _int(request.GET.get("minutes"), 60, 5, 1440)
+        return self._page(request, "metric", task_name, lambda: pages.metric(task_name, minutes))
+
+    def periodic(self, request: HttpRequest) -> HttpResponse:
+        return self._page(request, "periodic", "Periodic tasks", pages.periodic)
+
+    # -- actions -----------------------------------------------------------------------------------
+
+    def act(self, request: HttpRequest) -> HttpResponse:
+        """Every change the console makes: POST, CSRF (the middleware), same origin, the right to
+        operate; then a confirm page for what deletes or stops, then the action, logged."""
+        if request.method != "POST":
+            return HttpResponse("actions are POST only", status=405, headers={"Allow": "POST"})
+        if not self.can_operate(request):
+            raise PermissionDenied("acting from the console needs the right jobs.operate_console")
+        if not _same_origin(request):
+            raise PermissionDenied("this action did not come from this site's own pages")
+        action = request.POST.get("action", "")
+        targets = [t for t in request.POST.getlist("target") if t]
+        back = _back(request)
+        if action not in ACTIONS:
+            messages.error(request, f"Unknown action {action!r}.")
+            return HttpResponseRedirect(back)
+        if not targets:
+            messages.warning(request, "Nothing was selected.")
+            return HttpResponseRedirect(back)
+        what, asks, verb = ACTIONS[action]
+        if asks and request.POST.get("confirmed") != "1":
+            return TemplateResponse(request, "admin/jobs/console/confirm.html", {
+                **self.admin_site.each_context(request), "title": "Are you sure?", "opts": self.model._meta,
+                "action": action, "targets": targets, "what": what, "verb": verb, "back": back, "tabs": TABS,
+                "page": "confirm", "counts": _counts(action, targets)})
+        try:
+            said = _do(action, targets)
+        except (JobsError, ValueError) as exc:
+            messages.error(request, f"{verb} {what}: not done: {exc}")
+            return HttpResponseRedirect(back)
+        except TRANSIENT as exc:
+            messages.error(request, f"{verb} {what}: not done, Redis did not answer: {exc}")
+            return HttpResponseRedirect(back)
+        _log(request, action, targets, said)
+        messages.success(request, said)
+        return HttpResponseRedirect(back)
+
+
+def _same_origin(request: HttpRequest) -> bool:
+    """Sent by a page of this site: a browser says so in Sec-Fetch-Site and Origin (a client that
+    sends neither has passed the CSRF check, which needs the token from one of our pages)."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site != "same-origin":
+        return False
+    origin = request.headers.get("Origin")
+    return origin is None or origin == f"{request.scheme}://{request.get_host()}"
+
+
+def _back(request: HttpRequest) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return reverse("admin:jobs_console")
+
+
+def _page_url(request: HttpRequest) -> str:
+    """This page's address (without the fragment flag): where an action sends the user back."""
+    query = request.GET.copy()
+    query.pop("fragment", None)
+    return f"{request.path}?{query.urlencode()}" if query else request.path
+
+
+def _fragment_url(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    query["fragment"] = "1"
+    return f"{request.path}?{query.urlencode()}"
+
+
+def _counts(action: str, targets: list[str]) -> dict[str, int]:
+    """What a confirm page states: how many messages a purge deletes, per queue."""
+    if action != "purge":
+        return {}
+    broker = current().broker
+    return {queue: broker.queue_length(queue) for queue in targets}
+
+
+def _do(action: str, targets: list[str]) -> str:
+    """Do it; what happened, in a sentence."""
+    if action == "purge":
+        deleted = {queue: control.purge(queue) for queue in targets}
+        return "; ".join(f"{n} message(s) deleted from queue {queue}" for queue, n in deleted.items()) + "."
+    if action in ("pause", "resume"):
+        changed = [q for q in targets if (control.pause if action == "pause" else control.resume)(q)]
+        unchanged = [q for q in targets if q not in changed]
+        said = f"{'Paused' if action == 'pause' else 'Resumed'}: {', '.join(changed) or 'none'}."
+        return said + (f" Already {'paused' if action == 'pause' else 'running'}: {', '.join(unchanged)}."
+                       if unchanged else "")
+    if action == "shutdown":
+        asked = [w for w in targets if control.shutdown(w)]
+        return f"Asked to shut down (running tasks finish first): {', '.join(asked) or 'none'}."
+    if action in ("revoke", "terminate"):
+        control.revoke(targets, terminate=action == "terminate")
+        return f"{len(targets)} task(s) revoked{', and stopped where running' if action == 'terminate' else ''}."
+    if action == "run_scheduled":
+        return f"{control.run_scheduled(targets)} scheduled task(s) sent to their queues now."
+    if action == "delete_scheduled":
+        return f"{control.delete_scheduled(targets)} scheduled task(s) deleted."
+    if action == "run_again":
+        sent = [control.retry(task_id) for task_id in targets]
+        return "Sent again: " + ", ".join(f"{r.task_name}[{r.id}]" for r in sent) + "."
+    if action == "requeue_dead":
+        return f"{control.requeue_dead(targets)} dead letter(s) put back on their queues."
+    return f"{control.discard_dead(targets)} dead letter(s) discarded."
+
+
+def _log(request: HttpRequest, action: str, targets: list[str], said: str) -> None:
+    """The admin's history: who did what to which, from the console."""
+    kind = ContentType.objects.get_for_model(Console, for_concrete_model=False)
+    LogEntry.objects.create(user_id=request.user.pk, content_type=kind, object_id=",".join(targets)[:255],
+                            object_repr=f"console: {action} {', '.join(targets)}"[:200], action_flag=CHANGE,
+                            change_message=said[:2000])
+
+
+admin.site.register(Console, ConsoleAdmin)
