@@ -37,6 +37,7 @@ from .models import (
     PeriodicTask,
     TaskResult,
     default_timezone,
+    json_value,
 )
 
 
@@ -165,8 +166,9 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
         sent = []
         for row in queryset:
             try:
-                result = send_task(row.task, row.args, row.kwargs, queue=row.queue or None, priority=row.priority,
-                                   expires=row.expire_seconds)
+                # As beat reads them: JSON text left by an update() or raw SQL is its list, not its characters.
+                result = send_task(row.task, json_value(row.args, list, "args"), json_value(row.kwargs, dict, "kwargs"),
+                                   queue=row.queue or None, priority=row.priority, expires=row.expire_seconds)
             except Exception as exc:  # a row saved around the checks, Redis away: said, never a 500
                 self.message_user(request, f"{row.name}: not sent: {type(exc).__name__}: {exc}", level=messages.ERROR)
                 continue

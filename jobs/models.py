@@ -6,6 +6,8 @@ table, so the task points at one `Schedule` row and cannot point at two or none 
 has a nullable foreign key per kind instead). Every change to any of these rows bumps one version
 counter (BeatVersion); beat reads that one row each tick and reloads the schedules only when it
 changed, so an edit in the admin takes effect on the next tick without reading every row each second.
+django-celery-beat's keywords and attributes (`interval=`, `task.crontab`...) work on top of
+`schedule` (celery_beat_compat.py); its rows are copied by `manage.py jobs import-celery-beat`.
 """
 
 from __future__ import annotations
@@ -19,9 +21,24 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F
 
+from .celery_beat_compat import CeleryBeatKeywords, PeriodicTaskQuerySet
 from .engine import periodic
 from .engine.errors import ScheduleError
 from .engine.names import check_name
+
+
+def zone_key(value: Any) -> Any:
+    """A time zone object as the IANA name it stands for (django-celery-beat's timezone field holds
+    ZoneInfo objects, so ported code passes them); anything else is left for the checks to judge."""
+    if not isinstance(value, dt.tzinfo):
+        return value
+    key = getattr(value, "key", None) or getattr(value, "zone", None)  # ZoneInfo; pytz
+    if key is None and value is dt.timezone.utc:
+        key = "UTC"
+    if not isinstance(key, str):
+        raise ValueError(f"timezone {value!r} has no IANA name: give one, e.g. ZoneInfo('Europe/Berlin') or "
+                         "'Europe/Berlin'")
+    return key
 
 
 def default_timezone() -> str:
@@ -97,6 +114,11 @@ class CrontabSchedule(Schedule):
     class Meta:
         verbose_name = "crontab schedule"
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "timezone":  # CrontabSchedule(timezone=ZoneInfo("Europe/Berlin")) stores "Europe/Berlin"
+            value = zone_key(value)
+        super().__setattr__(name, value)
+
     def engine(self) -> periodic.Crontab:
         return periodic.Crontab(self.minute, self.hour, self.day_of_week, self.day_of_month,
                                  self.month_of_year, self.timezone)
@@ -152,7 +174,7 @@ class ClockedSchedule(Schedule):
         return self.engine().describe() if self.clocked_time else "invalid clocked time"
 
 
-class PeriodicTask(models.Model):
+class PeriodicTask(CeleryBeatKeywords, models.Model):
     ADMIN, SETTINGS, REMOVED = "admin", "settings", "removed"
     CATCH_UP = [("once", "once: after downtime, send one run for the missed ones"),
                 ("none", "none: skip runs missed by more than a minute")]
@@ -185,6 +207,8 @@ class PeriodicTask(models.Model):
     date_created = models.DateTimeField(auto_now_add=True)
     date_changed = models.DateTimeField(auto_now=True)
 
+    objects = PeriodicTaskQuerySet.as_manager()
+
     class Meta:
         verbose_name = "periodic task"
         ordering = ["name"]
@@ -201,12 +225,20 @@ class PeriodicTask(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Saving a row loaded a while ago must not write back its stale last run and count: beat
         would think the runs since had not happened and send them again. So an update leaves them
-        out, unless update_fields names them.
+        out, unless update_fields names them. What beat could not send is refused first
+        (check_sendable), however the row is saved."""
+        self.check_sendable()
+        if not self._state.adding and self.pk is not None and kwargs.get("update_fields") is None \
+                and not kwargs.get("force_insert"):
+            kwargs["update_fields"] = [f.name for f in self._meta.concrete_fields
+                                       if not f.primary_key and f.name not in self.BEAT_FIELDS]
+        super().save(*args, **kwargs)
 
-        What beat could not send is refused here, however the row is saved (the admin's form says
-        it first, field by field): a task or queue name that would break the message, args or
-        kwargs that are not a JSON list and object (JSON text, as django-celery-beat stores them,
-        is read)."""
+    def check_sendable(self) -> None:
+        """Refuse, naming the field, what beat could not send (the admin's form says it first, field
+        by field): a task or queue name that would break the message, args or kwargs that are not a
+        JSON list and object (JSON text, as django-celery-beat stores them, is read here, so the row
+        holds the list), a priority outside 0-9, no schedule. Run by save() and bulk_create()."""
         self.args = json_value(self.args, list, "args")
         self.kwargs = json_value(self.kwargs, dict, "kwargs")
         for field in ("task", "queue"):
@@ -216,11 +248,12 @@ class PeriodicTask(models.Model):
                     validate_name(value)
                 except ValidationError as exc:
                     raise ValidationError({field: exc.messages}) from exc
-        if not self._state.adding and self.pk is not None and kwargs.get("update_fields") is None \
-                and not kwargs.get("force_insert"):
-            kwargs["update_fields"] = [f.name for f in self._meta.concrete_fields
-                                       if not f.primary_key and f.name not in self.BEAT_FIELDS]
-        super().save(*args, **kwargs)
+        if self.priority is not None and not (isinstance(self.priority, int) and 0 <= self.priority <= 9):
+            raise ValidationError({"priority": f"priority {self.priority!r} is not a whole number 0-9: 9 runs first, "
+                                               "0 last (Celery on Redis runs 0 first: its p is 9 - p here)"})
+        if self.schedule_id is None and self._meta.get_field("schedule").get_cached_value(self, None) is None:
+            raise ValidationError({"schedule": "a periodic task needs a schedule: give schedule= (or, as in "
+                                               "django-celery-beat, interval=, crontab= or clocked=)"})
 
     def clean(self) -> None:
         self.args = json_value(self.args, list, "args")
