@@ -77,6 +77,7 @@ def _run_options(app: App, name: str, args: tuple[Any, ...], kwargs: dict[str, A
     return workflow.replace(
         ignore_result=options.ignore_result, time_limit=options.time_limit,
         soft_time_limit=options.soft_time_limit, headers=options.headers,
+        link=options.link or workflow.link, link_error=options.link_error or workflow.link_error,
         unique=unique_lock(app, name, args, kwargs, options.unique_key) if unique_for else None,
         unique_ms=int(unique_for * 1000) if unique_for else 0)
 

@@ -65,6 +65,32 @@ class Signature(Step):
         return dataclasses.replace(self, options=self.options.merge(CallOptions.parse(self.task, options,
                                                                                        signature=True)))
 
+    def link(self, callback: Signature) -> Signature:
+        """Send `callback` when this succeeds, its result in front of the callback's arguments
+        (Celery's sig.link). As in Celery, this signature is changed; the callback is returned."""
+        self._add("link", callback)
+        return callback
+
+    def link_error(self, errback: Signature) -> Signature:
+        """Run `errback` when this fails (Celery's sig.link_error; see worker/followup.py for how it
+        is called). This signature is changed; the errback is returned."""
+        self._add("link_error", errback)
+        return errback
+
+    def on_error(self, errback: Signature) -> Signature:
+        """link_error, returning this signature (Celery's sig.on_error): add.s(1).on_error(log.s()).delay()."""
+        self._add("link_error", errback)
+        return self
+
+    def _add(self, option: str, callback: Signature) -> None:
+        if not isinstance(callback, Signature):
+            raise TypeError(f"{self.task}: {option} takes a signature like log.s(), not {callback!r}")
+        added = (*(getattr(self.options, option) or ()), callback)
+        # A Step is frozen (it travels in messages as a value); Celery's link() changes the signature
+        # in place, and ported code relies on it.
+        changes: dict[str, Any] = {option: added}
+        object.__setattr__(self, "options", dataclasses.replace(self.options, **changes))
+
     def clone(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None) -> Signature:
         """A copy with `args` put in front and `kwargs` merged (immutable: unchanged)."""
         return self.with_args(tuple(args), kwargs)  # type: ignore[return-value]

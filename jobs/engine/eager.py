@@ -12,6 +12,8 @@ with the same failure policies as on a worker.
 from __future__ import annotations
 
 import dataclasses
+import logging
+from typing import Any
 
 from . import tracing
 from .app import App
@@ -21,11 +23,14 @@ from .definition import TaskDefinition
 from .errors import ChordError, ConfigurationError
 from .message import Message, decode
 from .request import Request
-from .results import FAILURE, RETRY, ResultMeta
+from .results import FAILURE, RETRY, SUCCESS, ResultMeta
 from .results import decode as decode_result
 from .results import encode as encode_result
 from .worker.execute import execute, run_about, settle
+from .worker.followup import errback_here
 from .workflow import Step
+
+logger = logging.getLogger("jobs")
 
 
 class EagerResult(AsyncResult):
@@ -69,6 +74,7 @@ def run(app: App, message: Message) -> EagerResult:
         if outcome.status != RETRY:
             break
         message = message.replace(retries=message.retries + 1)
+    _callbacks(app, message, outcome.status, outcome.value)
     content_type = task.serializer or config.result_serializer
     about = run_about(app, task, message) if config.result_extended else None
     meta = decode_result(encode_result(outcome, task.name, content_type, "eager", about), config.accept_content)
@@ -90,6 +96,21 @@ def run_at_commit(app: App, message: Message) -> EagerResult:
 
     app.after_commit(go)
     return pending
+
+
+def _callbacks(app: App, message: Message, status: str, value: Any) -> None:
+    """link after a success, link_error (those not called in notify) after a failure, run here too,
+    as a worker would send them (worker/followup.py)."""
+    if status == SUCCESS:
+        for callback in message.options.link:
+            step(app, callback.with_args((value,)))
+    elif status == FAILURE:
+        for errback in message.options.link_error:
+            if errback_here(app, errback) is None:
+                try:
+                    step(app, errback.with_args((message.id,)))
+                except Exception:  # its own failure: the task's outcome stands (eager_propagates or not)
+                    logger.exception("link_error %s of %s[%s] failed", errback.task, message.task, message.id)
 
 
 def step(app: App, one: Step) -> EagerResult:

@@ -57,6 +57,9 @@ class MessageOptions:
     rate_waited: bool = False
     #: The call's headers (options.CallOptions.headers).
     headers: dict[str, Any] | None = None
+    #: Sent when it succeeds, its result in front (link), or when it fails (link_error): Celery's.
+    link: tuple[Step, ...] = ()
+    link_error: tuple[Step, ...] = ()
     #: The task that sent it: the run it was called from, the chain step before it, the chord it
     #: ends (its id), or the run it runs again (Celery's parent_id). Shown in results and history.
     parent: str | None = None
@@ -75,7 +78,7 @@ class MessageOptions:
             value = getattr(self, name)
             if value == default:
                 continue
-            if name == "chain":
+            if name in ("chain", "link", "link_error"):
                 value = [step.to_dict() for step in value]
             elif name == "chord":
                 value = value.to_dict()
@@ -88,8 +91,9 @@ class MessageOptions:
         if not doc:
             return NO_MESSAGE_OPTIONS
         values = {key: value for key, value in doc.items() if key in _KNOWN}
-        if "chain" in values:
-            values["chain"] = tuple(Step.from_dict(d) for d in values["chain"])
+        for steps in ("chain", "link", "link_error"):
+            if steps in values:
+                values[steps] = tuple(Step.from_dict(d) for d in values[steps])
         if values.get("chord") is not None:
             values["chord"] = ChordSpec.from_dict(values["chord"])
         return cls(**values)

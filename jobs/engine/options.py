@@ -68,6 +68,16 @@ def _headers(name: str, value: Any) -> dict[str, Any]:
     return dict(value)
 
 
+def _callbacks(name: str, value: Any, what: str) -> tuple[Any, ...]:
+    """One signature or several (a list or tuple): the workflow.Steps to send after the task. Told
+    apart by shape, not class: workflow.py builds on this module, so it cannot be imported here."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if not (hasattr(item, "to_dict") and isinstance(getattr(item, "task", None), str)):
+            raise TypeError(f"{name}: {what} must be a signature like log.s() or a list of them, not {item!r}")
+    return tuple(items)
+
+
 def _unique_key(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{name}: unique_key must be a non-empty string, not {value!r}")
@@ -95,6 +105,8 @@ FIELDS: dict[str, Field] = {
     "unique_for": Field(lambda n, v: _seconds(n, v, "unique_for", positive=True), signature=False),
     "on_commit": Field(lambda n, v: bool(v), signature=False),
     "headers": Field(_headers),
+    "link": Field(lambda n, v: _callbacks(n, v, "link")),
+    "link_error": Field(lambda n, v: _callbacks(n, v, "link_error")),
 }
 
 
@@ -118,6 +130,10 @@ class CallOptions:
     #: Data of the caller's own that travels with the call (a trace id, a tenant), read in the task
     #: as self.request.headers, as in Celery.
     headers: dict[str, Any] | None = None
+    #: workflow.Steps sent when the task succeeds (its result put in front of their arguments), or
+    #: when it fails (link_error), in the step that acknowledges it (worker/followup.py).
+    link: tuple[Any, ...] | None = None
+    link_error: tuple[Any, ...] | None = None
 
     @classmethod
     def parse(cls, name: str, given: Mapping[str, Any], signature: bool = False) -> CallOptions:

@@ -17,6 +17,9 @@ from typing import Any
 
 from .options import NO_OPTIONS, CallOptions
 
+#: The options that hold steps of their own (link, link_error): written and read as steps.
+CALLBACKS = ("link", "link_error")
+
 
 @dataclass(frozen=True, slots=True)
 class Step:
@@ -47,6 +50,9 @@ class Step:
         if self.kwargs:
             doc["k"] = self.kwargs
         options = self.options.given()
+        for key in CALLBACKS:
+            if key in options:
+                options[key] = [step.to_dict() for step in options[key]]
         if options:
             doc["o"] = options
         if self.immutable:
@@ -55,7 +61,11 @@ class Step:
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> Step:
-        options = CallOptions.parse(doc["t"], doc.get("o") or {}, signature=True)
+        given = dict(doc.get("o") or {})
+        for key in CALLBACKS:
+            if key in given:
+                given[key] = [cls.from_dict(d) for d in given[key]]
+        options = CallOptions.parse(doc["t"], given, signature=True)
         return cls(doc["t"], tuple(doc.get("a", ())), dict(doc.get("k") or {}), options, bool(doc.get("i", False)),
                    doc.get("id"))
 

@@ -146,3 +146,42 @@ def test_bad_workflows_say_what_is_wrong():
         group(chain(tasks.add.s(1, 1), tasks.add.s(2)))
     with pytest.raises(ValueError, match="time_limit must be a positive number"):
         signature("billing.only_on_workers", time_limit=-1).delay()
+
+
+def test_link_and_link_error_follow_a_task_as_in_celery(start_worker, r):
+    """link: sent with the result in front, in the step that acknowledges the task; link_error: an
+    errback that takes (request, exc, traceback) is called in the worker, any other is sent with the
+    failed task's id; on a signature, on apply_async, and on a chain's step."""
+    start_worker("-c", "2")
+    tasks.add.apply_async((2, 3), link=[tasks.remember.s("linked"), tasks.remember.si(7, "linked")])
+    assert sorted(json.loads(r.blpop(["linked"], timeout=10)[1]) for _ in range(2)) == [5, 7]
+
+    failing = tasks.fail.apply_async(("declined",), link=tasks.remember.s("never"),
+                                     link_error=[tasks.errback_of.s("errors"), tasks.failed_id.s("errors-old")])
+    task_id, name, kind, text, has_traceback = json.loads(r.blpop(["errors"], timeout=10)[1])
+    assert (task_id, name, kind, text, has_traceback) == (failing.id, "tests.testapp.tasks.fail",
+                                                          "PaymentDeclined", "declined", True)
+    assert r.blpop(["errors-old"], timeout=10)[1].decode() == failing.id
+
+    sig = tasks.add.s(1, 1)
+    assert sig.link(tasks.remember.s("from-sig")).task == "tests.testapp.tasks.remember"
+    sig.delay()
+    assert json.loads(r.blpop(["from-sig"], timeout=10)[1]) == 2
+    tasks.fail.s("no").on_error(tasks.failed_id.s("sig-errors")).delay()
+    assert r.blpop(["sig-errors"], timeout=10)
+    chained = chain(tasks.add.s(1, 2).set(link=tasks.remember.s("step-linked")), tasks.add.s(10)).delay()
+    assert chained.get(timeout=10) == 13 and json.loads(r.blpop(["step-linked"], timeout=10)[1]) == 3
+    assert r.llen("never") == 0
+    with pytest.raises(TypeError, match="link must be a signature"):
+        tasks.add.apply_async((1, 1), link="tests.testapp.tasks.remember")
+
+
+def test_link_and_link_error_in_eager_mode(r):
+    with override_settings(JOBS={"EAGER": True}):
+        assert tasks.add.apply_async((2, 3), link=tasks.remember.s("eager-linked")).get() == 5
+        assert json.loads(r.lpop("eager-linked")) == 5
+        failed = tasks.fail.apply_async(("no",), task_id="eager-failed", link_error=[
+            tasks.errback_of.s("eager-errors"), tasks.failed_id.s("eager-errors-old")])
+        assert failed.status == "FAILURE"
+        assert json.loads(r.lpop("eager-errors"))[:3] == ["eager-failed", "tests.testapp.tasks.fail", "PaymentDeclined"]
+        assert r.lpop("eager-errors-old").decode() == "eager-failed"

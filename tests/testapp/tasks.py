@@ -2,6 +2,7 @@
 server) so that a test can await an event instead of sleeping: a task that blocks announces that it
 started, then waits until the test releases it."""
 
+import json
 import os
 
 import redis
@@ -591,3 +592,24 @@ def typed(x, y=0):
 @shared_task
 def shared(x):
     return x * 2
+
+
+@task
+def remember(value, key):
+    """A link callback: the result of the task it follows comes first."""
+    evidence().rpush(key, json.dumps(value))
+    return value
+
+
+@task
+def errback_of(request, exc, traceback, key):
+    """A link_error callback as Celery calls it in the worker: the failed run's request, its
+    exception and its traceback, then its own arguments."""
+    evidence().rpush(key, json.dumps([request.id, request.task, type(exc).__name__, str(exc),
+                                      "Traceback" in traceback]))
+
+
+@task
+def failed_id(task_id, key):
+    """An old-style link_error callback: sent as a task, with the failed task's id."""
+    evidence().rpush(key, task_id)

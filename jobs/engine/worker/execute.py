@@ -34,7 +34,7 @@ from ..request import ExceptionInfo, Request, StateReporter, clear_request, set_
 from ..results import FAILURE, RETRY, REVOKED, SUCCESS, Outcome, about, format_traceback
 from ..results import encode as encode_result
 from ..retry import may_retry
-from .followup import attempt_failed, chord_arguments, follow_up
+from .followup import attempt_failed, chord_arguments, errback_here, follow_up
 from .limits import alarms, interrupts
 
 logger = logging.getLogger("jobs.worker")
@@ -216,6 +216,10 @@ def notify(app: App, task: TaskDefinition, message: Message, request: Request, o
     elif outcome.status == FAILURE:
         assert einfo is not None
         _hook(task.on_failure, outcome.exception, task_id, args, kwargs, einfo)
+        for step in message.options.link_error:  # Celery's errbacks that want the request: called here
+            errback = errback_here(app, step)
+            if errback is not None:
+                _hook(errback.run, request, outcome.exception, outcome.traceback or "", *step.args, **step.kwargs)
         hooks.emit("task_failure", task=task, request=request, exception=outcome.exception,
                    traceback=outcome.traceback)
     elif outcome.status == REVOKED:

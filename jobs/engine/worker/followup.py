@@ -1,7 +1,11 @@
 """What else a settled run does, in the same atomic step as its acknowledgement (lib/ack.lua reads
-it): the next step of its chain, its chord's callback once the last member ends, its unique lock
-released, its expiry entry dropped, a failed attempt listed; and, for a chord's callback, the
-members' results to run with.
+it): the next step of its chain, its link callbacks (or, when it failed, its link_error ones), its
+chord's callback once the last member ends, its unique lock released, its expiry entry dropped, a
+failed attempt listed; and, for a chord's callback, the members' results to run with.
+
+link_error, as Celery's: an errback whose function has room for (request, exception, traceback
+text) in front of its own arguments is called here, in the worker (execute.notify, errback_here);
+any other is sent as a task with the failed task's id in front.
 
 Workflows travel in the messages (workflow.py), and the next step's message is made as any other
 (build.py): the worker needs nothing of the client's classes (canvas.py).
@@ -9,12 +13,14 @@ Workflows travel in the messages (workflow.py), and the next step's message is m
 
 from __future__ import annotations
 
+import inspect
 import time
 from typing import Any
 
 from .. import tracing
 from ..app import App
 from ..build import message as build_message
+from ..definition import TaskDefinition
 from ..errors import ChordError
 from ..keys import Keys
 from ..message import Message, MessageOptions
@@ -32,12 +38,15 @@ def follow_up(app: App, message: Message, outcome: Outcome, hostname: str) -> st
     if outcome.status not in READY_STATES:
         return ""
     expiring = message.expires is not None or message.expires_in is not None
-    if not (expiring or options.chain or options.chord or options.unique):
+    if not (expiring or options.chain or options.chord or options.unique or options.link or options.link_error):
         return ""
     keys = app.keys
     extra: dict[str, Any] = {}
     if options.chain:
         extra.update(_chain(app, message, outcome, hostname))
+    callbacks = _callbacks(app, message, outcome)
+    if callbacks:
+        extra["f"] = [*extra.get("f", []), *(_entry(keys, m) for m in callbacks)]
     if options.unique:  # a unique task's run ended: its lock goes (enqueue_unique.lua)
         extra["u"] = [options.unique, message.id]
     if expiring:  # its expiry entry is not needed any more (lua/fetch.lua)
@@ -50,6 +59,38 @@ def follow_up(app: App, message: Message, outcome: Outcome, hostname: str) -> st
         extra["c"] = {"k": keys.chord_done(chord.id), "m": message.id, "n": chord.size,
                       "t": int(app.config.result_expires * 1000), "f": _entry(keys, cb)}
     return json_dumps(extra)
+
+
+def _callbacks(app: App, message: Message, outcome: Outcome) -> list[Message]:
+    """The link callbacks of a success (its result in front of their arguments, unless immutable),
+    or the link_error ones of a failure that are sent as tasks (the failed task's id in front)."""
+    parent = MessageOptions(parent=message.id)
+    if outcome.status == SUCCESS:
+        return [_message_of(app, step.with_args((outcome.value,)), parent) for step in message.options.link]
+    if outcome.status == FAILURE:
+        return [_message_of(app, step.with_args((message.id,)), parent) for step in message.options.link_error
+                if errback_here(app, step) is None]
+    return []
+
+
+def errback_here(app: App, step: Step) -> TaskDefinition | None:
+    """The task of a link_error step that is called in the worker, or None. It is when its function
+    has room for (request, exception, traceback) in front of the step's own arguments: Celery's
+    "takes more than one argument", made exact, so that errback(task_id, key) with .s(key) is still
+    sent as a task with the id, as Celery's old-style errbacks are."""
+    task = app.registry.find(step.task)
+    if task is None:
+        return None
+    try:
+        params = [p for p in inspect.signature(task.fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+    except (TypeError, ValueError):
+        return None
+    if task.bind and params:
+        params = params[1:]
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return task
+    return task if len(params) >= 3 + len(step.args) else None
 
 
 def attempt_failed(app: App, message: Message, outcome: Outcome, extra: str) -> str:
@@ -98,6 +139,7 @@ def _entry(keys: Keys, message: Message) -> dict[str, Any]:
                  "m": message.encode()}
     if message.expiry():
         entry["x"] = [keys.expiries, message.id, message.expiry()]
+    entry["q"] = [keys.queues, message.queue]
     return entry
 
 

@@ -1,7 +1,7 @@
 """python manage.py jobs status | dead list | dead show ID | dead requeue ID... | dead requeue --all | dead purge
 | prune [--days N] | inspect active|scheduled|registered|workers [--json] | purge QUEUE [--yes] | pause QUEUE
 | resume QUEUE | revoke ID...
-[--terminate] | retry ID | healthcheck [--json]"""
+[--terminate] | retry ID | healthcheck [--json] | import-celery-beat [--dry-run] [--database ALIAS]"""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs import control, health
+from jobs import celery_beat_import, control, health
 from jobs.engine import app as engine_app
 from jobs.engine import health as engine_health
 from jobs.engine.connection import TRANSIENT, redact
@@ -75,8 +75,15 @@ class Command(BaseCommand):
                                                     "no eviction, a live worker for each queue with work, a beat "
                                                     "when periodic tasks are enabled).")
         health.add_argument("--json", action="store_true", help="The checks as JSON (docs/operations.md).")
+        beat_import = sub.add_parser("import-celery-beat", help="Copy django-celery-beat's periodic tasks and their "
+                                                                "schedules into jobs' (again: updates, never doubles).")
+        beat_import.add_argument("--dry-run", action="store_true", help="Report what it would do; write nothing.")
+        beat_import.add_argument("--database", default="default", help="Where django-celery-beat's tables are.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["what"] == "import-celery-beat":  # the database only: no Redis needed
+            self.import_celery_beat(options["database"], options["dry_run"])
+            return
         app = engine_app.current()
         self.broker = app.broker
         self.inspector = Monitor(self.broker)
@@ -155,6 +162,18 @@ class Command(BaseCommand):
     def control_retry(self, id: str, **_: Any) -> None:
         result = control.retry(id)
         self.stdout.write(f"Sent again as {result.task_name}[{result.id}] (its parent: {id}).")
+
+    def import_celery_beat(self, database: str, dry_run: bool) -> None:
+        """Each row's line, then the tally; exit 1 if a row could not be imported (celery_beat_import.py)."""
+        try:
+            lines = celery_beat_import.import_celery_beat(database, dry_run)
+        except celery_beat_import.CannotImport as exc:
+            raise CommandError(str(exc)) from exc
+        for text in celery_beat_import.report(lines, database, dry_run):
+            self.stdout.write(text)
+        errors = sum(line.outcome == "error" for line in lines)
+        if errors:
+            raise CommandError(f"{errors} periodic task(s) could not be imported: see the lines marked 'error'")
 
     def healthcheck(self, as_document: bool) -> None:
         """Exit 0 or 1 with one line (or the JSON document): for readiness probes and scripts."""
