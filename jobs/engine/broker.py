@@ -31,13 +31,25 @@ from .config import Config
 from .connection import ConnectionFactory, Link, Links, pack, with_retry
 from .keys import Keys
 from .message import Message, parse_entry
-from .metrics import TALLY
+from .metrics import TALLY, WORKER_KEEP_MS
 from .serializers import json_dumps, json_loads
 
 #: An idle consumer's blocking wait is cut into slices this long: a safety net for a connection
 #: that died silently, and the renewal of its idle registration (stale after 8 s, lib/deliver.lua).
 #: Not a polling interval: a hand-off or a wake token ends the wait at once.
 WAIT_SLICE = 5
+
+#: A process adds a queue it sends to to the queues SET (keys.py) with its first send there and then at most
+#: this often (seconds), riding on a send: the monitor lists queues without a SCAN, at no cost per task.
+REGISTER_SECONDS = 60.0
+_NEVER = float("-inf")
+
+#: A worker's running HASH (keys.running) outlives its last maintain.lua by this much (ms): one that was
+#: killed stops showing tasks as running within seconds.
+RUNNING_KEEP_MS = 10_000
+
+#: A worker whose heartbeat is older than this (ms) is not asked to stop (monitor.ALIVE_SECONDS).
+ALIVE_MS = 15_000
 
 
 @dataclass(slots=True)
@@ -97,7 +109,7 @@ class Fetched:
 
     refused: list[Refused]  # acks refused (their lease had been lost)
     deliveries: list[Delivery]
-    revoked: list[tuple[str, str, str]]  # (id, task, reason) of messages marked REVOKED, not run
+    revoked: list[tuple[str, str, str, str]]  # (id, task, reason, queue) of messages marked REVOKED, not run
     next_due: float | None = None  # nothing taken: seconds until the next scheduled message is due
     registered: bool = False  # nothing taken: registered idle, a producer may hand a message over
 
@@ -110,6 +122,7 @@ class Maintenance:
     recovered: list[tuple[str, str]]  # (token, queue; '' if it went to the dead letters)
     next_due: float | None  # unix time (s) of the next scheduled message
     terminate: list[str]  # ids of the caller's running tasks revoked with terminate=True
+    shutdown: bool = False  # the caller was asked to stop (control.shutdown)
 
 
 class FetchPlan:
@@ -171,6 +184,8 @@ class Broker:
         self._ttl_ms = str(int(config.result_expires * 1000))
         self._lease_ms = int(config.lease_seconds * 1000)
         self._enqueue_head: bytes | None = None
+        #: Queue -> when this process last added it to the queues SET (monotonic; _unnamed).
+        self._registered: dict[str, float] = {}
         #: The history's bound, as the scripts take it (0: no history; lib/history.lua).
         self.history_max = config.history_backlog if config.history else 0
 
@@ -201,7 +216,7 @@ class Broker:
             self._enqueue_one(messages[0])
             return
         k = self.keys
-        keys = [k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers, k.expiries]
+        keys = [k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers, k.expiries, k.queues]
         plain: list[Any] = []
         other: list[Any] = []
         first_delayed = None
@@ -214,22 +229,39 @@ class Broker:
             else:
                 plain += (message.queue, message.score, message.encode())
         written = [part for key, entry in records for part in (key, entry)]
+        now = time.monotonic()
+        named = self._unnamed({m.queue for m in messages}, now)
         args = [k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, len(plain) // 3, len(records),
-                self._ttl_ms, *plain, *written, *other]
+                self._ttl_ms, " ".join(named), *plain, *written, *other]
         if first_delayed is not None:
             keys.append(k.wake(first_delayed))  # woken if the new due time is the earliest
         script = scripts.load("enqueue")
         with_retry(lambda: script(self.link, keys, args), self.config.enqueue_timeout, "enqueue")
+        self._named(named, now)
+
+    def _unnamed(self, queues: set[str], now: float) -> list[str]:
+        """Of these queues, those this process has not added to the queues SET in the last
+        REGISTER_SECONDS: the SET costs a send nothing but about once a minute per queue, and a SET
+        that was lost (a Redis restarted empty) has them back within a minute of their next send."""
+        seen = self._registered
+        return sorted(q for q in queues if now - seen.get(q, _NEVER) >= REGISTER_SECONDS)
+
+    def _named(self, queues: Sequence[str], now: float) -> None:
+        for queue in queues:  # once the call that added them answered
+            self._registered[queue] = now
 
     def enqueue_unique(self, message: Message, lock: str, lock_ms: int) -> str:
         """Enqueue a unique task's message unless its lock is held; the id of the run holding it."""
         k = self.keys
         keys = [lock, k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers, k.wake(message.queue),
-                k.expiries]
+                k.expiries, k.queues]
+        now = time.monotonic()
+        named = self._unnamed({message.queue}, now)
         args = [message.id, lock_ms, k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, message.queue,
-                message.score, message.encode(), message.due(), message.expiry()]
+                message.score, message.encode(), message.due(), message.expiry(), "1" if named else ""]
         script = scripts.load("enqueue_unique")
         holder = with_retry(lambda: script(self.link, keys, args), self.config.enqueue_timeout, "enqueue")
+        self._named(named, now)
         return holder.decode() if isinstance(holder, bytes) else str(holder)
 
     def _enqueue_one(self, message: Message) -> None:
@@ -238,11 +270,15 @@ class Broker:
         if head is None:
             k = self.keys
             head = self._enqueue_head = pack([k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers,
-                                              k.expiries, k.queue_prefix, k.wake_prefix, k.idle_prefix,
+                                              k.expiries, k.queues, k.queue_prefix, k.wake_prefix, k.idle_prefix,
                                               k.inbox_prefix])
-        body = head + pack([1, 0, "", message.queue, message.score, message.encode()])
+        queue, now = message.queue, time.monotonic()
+        named = now - self._registered.get(queue, _NEVER) >= REGISTER_SECONDS
+        body = head + pack([1, 0, "", queue if named else "", queue, message.score, message.encode()])
         script = scripts.load("enqueue")
-        with_retry(lambda: script.call_packed(self.link, 7, 17, body), self.config.enqueue_timeout, "enqueue")
+        with_retry(lambda: script.call_packed(self.link, 8, 19, body), self.config.enqueue_timeout, "enqueue")
+        if named:
+            self._registered[queue] = now
 
     # -- consume -------------------------------------------------------------------------------
 
@@ -278,7 +314,7 @@ class Broker:
         sent = time.monotonic()
         ack_keys, ack_args = self._ack_parts(acks)
         variable = [want, first_seq, 1 if woken else 0, "" if registered_seq is None else registered_seq,
-                    1 if register else 0, len(acks), *ack_args, TALLY.take()]
+                    1 if register else 0, len(acks), *ack_args, TALLY.take(self.keys)]
         body = plan.packed_keys + pack(ack_keys) + plan.packed_args + pack(variable)
         count = len(plan.keys) + len(ack_keys) + plan.n_args + len(variable)
         reply = scripts.load("fetch").call_packed(link or self.link, len(plan.keys) + len(ack_keys), count, body,
@@ -294,8 +330,8 @@ class Broker:
             for d in deliveries:
                 seconds = expiring.get(int(d.token[len(prefix):]))
                 d.deadline = None if seconds is None else sent + seconds
-        skipped = [(revoked[i].decode(), revoked[i + 1].decode(), revoked[i + 2].decode())
-                   for i in range(0, len(revoked), 3)]
+        skipped = [(revoked[i].decode(), revoked[i + 1].decode(), revoked[i + 2].decode(), revoked[i + 3].decode())
+                   for i in range(0, len(revoked), 4)]
         due_in = (float(next_due) - float(now)) / 1000 if next_due else None
         return Fetched(_refusals(refused) if refused else [], deliveries, skipped, due_in, bool(registered))
 
@@ -305,17 +341,17 @@ class Broker:
             return []
         ack_keys, ack_args = self._ack_parts(acks)
         k = self.keys
-        keys = [k.leases, k.inflight, k.scheduled, k.history, k.history_dropped, k.stats, *ack_keys]
-        args = [self._ttl_ms, self.history_max, len(acks), *ack_args, TALLY.take(force=True)]
+        keys = [k.leases, k.inflight, k.scheduled, k.history, k.history_dropped, *ack_keys]
+        args = [self._ttl_ms, self.history_max, len(acks), *ack_args, TALLY.take(k, force=True)]
         return _refusals(scripts.load("ack")(link or self.link, keys, args))
 
     def flush_counts(self) -> None:
         """Send this process's counts for the metrics now, if it has any (an idle consumer, before
         it blocks): ack.lua with no acks."""
-        counts = TALLY.take(force=True)
+        k = self.keys
+        counts = TALLY.take(k, force=True)
         if counts:
-            k = self.keys
-            keys = [k.leases, k.inflight, k.scheduled, k.history, k.history_dropped, k.stats]
+            keys = [k.leases, k.inflight, k.scheduled, k.history, k.history_dropped]
             scripts.load("ack")(self.link, keys, [self._ttl_ms, self.history_max, 0, counts])
 
     def wait_link(self) -> Link:
@@ -451,19 +487,44 @@ class Broker:
         """Add to the metrics' count of leases that ran out (metrics.py)."""
         self.link.call("HINCRBY", self.keys.stats, "redeliveries", n)
 
-    def maintain(self, worker_id: str = "", running: Sequence[str] = (), limit: int = 1000) -> Maintenance:
+    def maintain(self, worker_id: str = "", running: Sequence[tuple[str, float]] = (),
+                 limit: int = 1000) -> Maintenance:
+        """running: (task id, seconds it has run) of each task the worker runs now."""
         k = self.keys
         keys = [k.scheduled, k.leases, k.inflight, k.workers, k.dead, k.dead_order, k.revoked, k.terminate,
-                k.maintained, k.idle, k.expiries, k.history, k.history_dropped]
+                k.maintained, k.idle, k.expiries, k.history, k.history_dropped, k.running(worker_id), k.shutdown]
         args = [k.queue_prefix, k.wake_prefix, limit, worker_id, self.config.max_deliveries,
                 self.config.dead_letters_max, self._ttl_ms, self._lease_ms, k.idle_prefix, k.inbox_prefix,
-                self.history_max, *running]
-        promoted, recovered, next_due, now, terminate = scripts.load("maintain")(self.link, keys, args)
+                self.history_max, RUNNING_KEEP_MS,
+                *(part for task_id, seconds in running for part in (task_id, max(0, int(seconds * 1000))))]
+        promoted, recovered, next_due, now, terminate, stop = scripts.load("maintain")(self.link, keys, args)
         pairs = [(recovered[i].decode(), recovered[i + 1].decode()) for i in range(0, len(recovered), 2)]
         # The next due time, as an interval on Redis's clock, turned into one on ours.
         wait = (float(next_due) - float(now)) / 1000 if next_due else None
         return Maintenance(int(promoted), pairs, None if wait is None else time.time() + wait,
-                           [i.decode() for i in terminate])
+                           [i.decode() for i in terminate], bool(stop))
+
+    def request_shutdown(self, worker_id: str) -> bool:
+        """Ask one worker to stop as on SIGTERM (lua/shutdown.lua); False if no live worker has that id."""
+        k = self.keys
+        return bool(scripts.load("shutdown")(self.link, [k.workers, k.shutdown], [worker_id, ALIVE_MS]))
+
+    def adopt_queues(self, queues: Sequence[str]) -> None:
+        """A worker's queues into the queues SET (keys.py), as it starts. A Redis whose SET is missing
+        (first run of a version that keeps it, or a Redis that lost its data) has it filled once from
+        the queue keys there are: the one SCAN of the keyspace, never on a reader's path."""
+        link, k = self.link, self.keys
+        names = set(queues)
+        if not link.call("EXISTS", k.queues):
+            pattern = k.queue_prefix.replace("{", "\\{").replace("}", "\\}") + "*"
+            cursor = 0
+            while True:
+                cursor, batch = link.call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+                names.update(b.decode()[len(k.queue_prefix):] for b in batch)
+                if int(cursor) == 0:
+                    break
+        if names:
+            link.call("SADD", k.queues, *sorted(names))
 
     # -- results -------------------------------------------------------------------------------
 
@@ -498,6 +559,24 @@ class Broker:
         raw = self.link.call("GET", self.keys.chord_members(chord_id))
         return None if raw is None else list(json_loads(raw))
 
+    # -- scheduled -----------------------------------------------------------------------------
+
+    def run_scheduled(self, members: Sequence[bytes]) -> int:
+        """Send these scheduled messages now (lua/run_scheduled.lua): `members` as the scheduled set
+        holds them (monitor.Monitor.scheduled_members). How many were still there and sent."""
+        k = self.keys
+        keys = [k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers, k.dead, k.dead_order, k.history,
+                k.history_dropped]
+        head = [k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, self.config.dead_letters_max,
+                self.history_max]
+        return sum(int(scripts.load("run_scheduled")(self.link, keys, [*head, *members[i:i + 500]]))
+                   for i in range(0, len(members), 500))
+
+    def delete_scheduled(self, members: Sequence[bytes]) -> int:
+        """Delete these scheduled messages (as purge does a queue's: no result is stored for them);
+        how many were still there. One ZREM: nothing else moves with them."""
+        return int(self.link.call("ZREM", self.keys.scheduled, *members)) if members else 0
+
     # -- inspect -------------------------------------------------------------------------------
 
     def queue_length(self, queue: str) -> int:
@@ -513,12 +592,14 @@ class Broker:
 
     def record_worker(self, worker_id: str, record: dict[str, Any]) -> None:
         """What a worker says about itself (monitor.py shows it), for an hour unless said again."""
-        self.link.call("SET", self.keys.worker(worker_id), json_dumps(record), "EX", 3600)
+        self.link.call("SET", self.keys.worker(worker_id), json_dumps(record), "PX", WORKER_KEEP_MS)
 
     def forget_worker(self, worker_id: str) -> None:
-        """A worker that stops in order leaves no trace behind (its heartbeat and its record)."""
-        self.link.call("DEL", self.keys.worker(worker_id))
-        self.link.call("ZREM", self.keys.workers, worker_id)
+        """A worker that stops in order leaves no trace behind (its heartbeat, its record, its counts,
+        what it ran, a request that it stop)."""
+        k = self.keys
+        self.link.pipeline([("DEL", k.worker(worker_id), k.worker_counts(worker_id), k.running(worker_id)),
+                            ("ZREM", k.workers, worker_id), ("SREM", k.shutdown, worker_id)])
 
     def mail_throttle(self, task: str, interval_ms: int) -> int:
         """Count a task's final failure; the failures a mail now stands for, or 0 if one went out
@@ -538,7 +619,7 @@ class Broker:
     def beat_send(self, periodic_id: int, due_ms: int, message: Message) -> bool:
         """Send one run of a periodic task unless it (or a later one) was sent (lua/beat_send.lua)."""
         k = self.keys
-        keys = [k.beat_sent(), k.idle, k.leases, k.inflight, k.revoked, k.workers, k.expiries]
+        keys = [k.beat_sent(), k.idle, k.leases, k.inflight, k.revoked, k.workers, k.expiries, k.queues]
         args = [periodic_id, due_ms, k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, message.queue,
                 message.score, message.encode(), message.expiry()]
         return bool(scripts.load("beat_send")(self.link, keys, args))
@@ -614,11 +695,17 @@ class Broker:
 
     def dead_requeue(self, ids: Sequence[str]) -> list[str]:
         done: list[str] = []
-        keys = [self.keys.dead, self.keys.dead_order]
+        keys = [self.keys.dead, self.keys.dead_order, self.keys.queues]
         for i in range(0, len(ids), 500):
             args = [self.keys.queue_prefix, self.keys.wake_prefix, *ids[i:i + 500]]
             done += [r.decode() for r in scripts.load("dead_requeue")(self.link, keys, args)]
         return done
+
+    def dead_discard(self, ids: Sequence[str]) -> int:
+        """Delete dead letters by id (lua/dead_discard.lua); how many were there."""
+        keys = [self.keys.dead, self.keys.dead_order]
+        return sum(int(scripts.load("dead_discard")(self.link, keys, list(ids[i:i + 500])))
+                   for i in range(0, len(ids), 500))
 
     def dead_newest(self) -> str:
         """Where the dead letters stand now, for dead_purge(upto=...): the newest one's score."""

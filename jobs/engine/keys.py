@@ -5,6 +5,11 @@ slot: our Lua scripts touch several of them at once, and some (a queue named ins
 only known inside the script. Several sites share one Redis by choosing different KEY_PREFIXes.
 
     {p}:queue:<name>    ZSET  ready messages; score 9 - priority, member ordered by enqueue time
+    {p}:queues          SET   every queue a message was sent to, and every worker's queues: what the monitor lists,
+                              without a SCAN. Added by the sends (enqueue.lua and enqueue_unique.lua for the queues
+                              the caller's process has not named in the last minute, broker.REGISTER_SECONDS;
+                              beat_send.lua, a workflow's next step in lib/ack.lua, dead_requeue.lua) and by a
+                              worker as it starts (broker.adopt_queues); a purge keeps the name
     {p}:wake:<name>     LIST  at most a token or so; idle workers block on it (BLPOP)
     {p}:scheduled       ZSET  ETA/countdown messages; score = due time (ms)
     {p}:leases          ZSET  delivery token -> lease deadline (ms)
@@ -24,6 +29,11 @@ only known inside the script. Several sites share one Redis by choosing differen
     {p}:maintained      STRING  when maintain.lua last ran (ms), to tell a Redis pause from a dead worker
     {p}:workers         ZSET  worker id -> last heartbeat (ms)
     {p}:worker:<id>     STRING  what a worker said about itself at start (JSON), with an expiry
+    {p}:worker:<id>:counts  HASH  processed, failed: the outcomes a worker settled (metrics.Tally), with the
+                              record's expiry (an hour, renewed by each batch)
+    {p}:running:<id>    HASH  task id -> when it started (ms, Redis's clock), of what a worker runs now: replaced
+                              by its maintain.lua every second, with a 10 s expiry
+    {p}:shutdown        SET   ids of workers asked to stop (control.shutdown), read by their maintain.lua
     {p}:mail:<task>     STRING  error-email throttle (and {p}:mail:<task>:count, failures since)
     {p}:chord:<id>      SET   the members of a chord that have ended (lib/ack.lua)
     {p}:chord:<id>:of   STRING  the members' ids, in order, for the callback
@@ -39,7 +49,13 @@ only known inside the script. Several sites share one Redis by choosing differen
     {p}:stats           HASH  all-time counters the metrics read (metrics.Tally, lib/ack.lua count):
                               c|task|queue|outcome|run bucket|wait bucket, rs|task, ws|task (sums in microseconds),
                               redeliveries
+    {p}:minute:<m>      HASH  what ended in unix minute m (the worker process's clock), for the console, kept 25 h:
+                              <task>|<STATUS> counts, <task>|r<i> run times by metrics.RUNTIME_BUCKETS, <task>|rs
+                              their sum (µs); *|<STATUS> over all tasks, *q|<queue> ended per queue
+    {p}:hour:<h>        HASH  <task>|<STATUS> and *|<STATUS> of unix hour h, kept 8 days
 
+The minute, hour and worker-counts keys are written by lib/ack.lua `count` from a process's batch
+(metrics.Tally), which names each key it adds to: their names are built here and travel inside the batch.
 The Lua scripts get every key they touch in KEYS, or (a queue named inside a message) a prefix from
 here in ARGV; they spell none themselves.
 """
@@ -53,7 +69,8 @@ class Keys:
     __slots__ = ("base", "queue_prefix", "wake_prefix", "result_prefix", "done_prefix", "scheduled", "leases",
                  "inflight", "dead", "dead_order", "revoked", "terminate", "maintained", "idle", "idle_prefix",
                  "expiries", "inbox_prefix", "workers", "worker_prefix", "history", "history_dropped",
-                 "history_prune", "stats", "paused")
+                 "history_prune", "stats", "paused", "queues", "shutdown", "minute_prefix", "hour_prefix",
+                 "running_prefix")
 
     def __init__(self, prefix: str) -> None:
         self.base = "{" + prefix + "}:"
@@ -80,6 +97,11 @@ class Keys:
         self.history_prune = self.base + "history:prune"
         self.stats = self.base + "stats"
         self.paused = self.base + "paused"
+        self.queues = self.base + "queues"
+        self.shutdown = self.base + "shutdown"
+        self.minute_prefix = self.base + "minute:"
+        self.hour_prefix = self.base + "hour:"
+        self.running_prefix = self.base + "running:"
 
     def queue(self, name: str) -> str:
         return self.queue_prefix + name
@@ -102,6 +124,18 @@ class Keys:
 
     def worker(self, worker_id: str) -> str:
         return self.worker_prefix + worker_id
+
+    def worker_counts(self, worker_id: str) -> str:
+        return self.worker_prefix + worker_id + ":counts"
+
+    def running(self, worker_id: str) -> str:
+        return self.running_prefix + worker_id
+
+    def minute(self, unix_minute: int) -> str:
+        return f"{self.minute_prefix}{unix_minute}"
+
+    def hour(self, unix_hour: int) -> str:
+        return f"{self.hour_prefix}{unix_hour}"
 
     def mail(self, task: str) -> str:
         return self.base + "mail:" + task

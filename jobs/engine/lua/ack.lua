@@ -3,11 +3,12 @@
   acknowledged before it ran, a task the supervisor failed). See lib/ack.lua for the fencing rule.
 
   KEYS[1] leases   KEYS[2] inflight   KEYS[3] scheduled   KEYS[4] history   KEYS[5] history dropped
-  KEYS[6] stats   KEYS[7 ..] result keys, one per ack
+  KEYS[6 ..] result keys, one per ack
   ARGV[1] result expiry (ms)   ARGV[2] HISTORY_BACKLOG (0 = no history)   ARGV[3] number of acks
   ARGV[4 ..] 7 per ack: token, payload, channel, retry delay (ms), retry member ('' = none),
   workflow extra ('' = none), history ('' = none; see lib/ack.lua)
-  then (optional) the process's counts for the metrics (lib/ack.lua count)
+  then (optional) the process's counts for the metrics and the console (lib/ack.lua count: the keys it
+  adds to are named in it)
 
   Returns the refused tokens, each followed by 1/0: whether the task has a stored result.
 ]]
@@ -18,5 +19,5 @@
 
 local h = { key = KEYS[4], dropped = KEYS[5], max = tonumber(ARGV[2]) }
 local n = tonumber(ARGV[3])
-count(KEYS[6], ARGV[4 + 7 * n])
-return ack_all(KEYS[1], KEYS[2], KEYS[3], n, 4, 7, ARGV[1], h)
+count(ARGV[4 + 7 * n])
+return ack_all(KEYS[1], KEYS[2], KEYS[3], n, 4, 6, ARGV[1], h)

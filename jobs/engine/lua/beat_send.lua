@@ -7,7 +7,7 @@
   is one field per periodic task, however often it runs.
 
   KEYS[1] sent hash   KEYS[2] idle   KEYS[3] leases   KEYS[4] inflight   KEYS[5] revoked   KEYS[6] workers
-  KEYS[7] expiries
+  KEYS[7] expiries   KEYS[8] the queues SET (a run's queue is added to it: a few commands a periodic run)
   ARGV[1] periodic task id   ARGV[2] due time (ms)   ARGV[3] queue key prefix   ARGV[4] wake key prefix
   ARGV[5] idle list prefix   ARGV[6] inbox prefix   ARGV[7] queue   ARGV[8] score   ARGV[9] message
   ARGV[10] its expiry ('+ms' from now, as lib/clock.lua at_ms reads it), or ''
@@ -23,6 +23,7 @@ if last and last >= tonumber(ARGV[2]) then
   return 0
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[8], ARGV[7])
 if ARGV[10] ~= '' then
   record_expiry(KEYS[7], string.match(ARGV[9], '^%x+|%d+|([^|]*)|') or '', ARGV[10], now_ms())
 end

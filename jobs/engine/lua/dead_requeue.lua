@@ -3,7 +3,7 @@
   count of lost deliveries starts again from 0. A record without a queue (its message could not even
   be read) stays where it is.
 
-  KEYS[1] dead   KEYS[2] dead order
+  KEYS[1] dead   KEYS[2] dead order   KEYS[3] the queues SET (a record may be older than it)
   ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3 ..] ids
 
   Returns the ids requeued.
@@ -22,6 +22,7 @@ for i = 3, #ARGV do
         wire = enqueued .. '|0|' .. rest
       end
       redis.call('ZADD', ARGV[1] .. record.queue, record.score or 9, wire)
+      redis.call('SADD', KEYS[3], record.queue)
       wake(ARGV[2] .. record.queue)
       redis.call('HDEL', KEYS[1], ARGV[i])
       redis.call('ZREM', KEYS[2], ARGV[i])

@@ -7,11 +7,15 @@
 
   KEYS[1] scheduled ZSET (due ms -> "score|queue|wire")   KEYS[2] idle HASH   KEYS[3] leases
   KEYS[4] inflight   KEYS[5] revoked   KEYS[6] workers (heartbeats)   KEYS[7] expiries ZSET
-  KEYS[8] (if any message is delayed) the wake list of the first delayed message's queue
+  KEYS[8] the queues SET (keys.py)
+  KEYS[9] (if any message is delayed) the wake list of the first delayed message's queue
   ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3] idle list prefix   ARGV[4] inbox prefix
   ARGV[5] n, the number of plain messages (due now, no expiry)   ARGV[6] r, the number of records
-  ARGV[7] the records' expiry (ms), then:
-  ARGV[8 .. 7+3n] three per plain message: queue, score (9 - priority), wire
+  ARGV[7] the records' expiry (ms)
+  ARGV[8] queue names to add to the queues SET, separated by spaces, or '': those the caller's process
+  has not named in the last minute (broker.REGISTER_SECONDS), so that a send costs no command for it
+  but about once a minute per queue and process; then:
+  ARGV[9 .. 8+3n] three per plain message: queue, score (9 - priority), wire
   then 2r: two per record: a list key, an entry pushed onto it (the first entry of a task that keeps
   its attempts, keys.attempts: the django.tasks backend's READY record, there as soon as this
   returns)
@@ -37,7 +41,7 @@ local by_queue = {}
 local order = {}
 local delayed = {}
 local now = nil
-local plain_end = 7 + 3 * tonumber(ARGV[5])
+local plain_end = 8 + 3 * tonumber(ARGV[5])
 local records_end = plain_end + 2 * tonumber(ARGV[6])
 local function ready(queue, score, wire)
   local items = by_queue[queue]
@@ -49,8 +53,15 @@ local function ready(queue, score, wire)
   items[#items + 1] = score
   items[#items + 1] = wire
 end
-for i = 8, plain_end, 3 do
+for i = 9, plain_end, 3 do
   ready(ARGV[i], ARGV[i + 1], ARGV[i + 2])
+end
+if ARGV[8] ~= '' then
+  local names = {}
+  for name in string.gmatch(ARGV[8], '%S+') do
+    names[#names + 1] = name
+  end
+  redis.call('SADD', KEYS[8], unpack(names))
 end
 for i = plain_end + 1, records_end, 2 do
   redis.call('RPUSH', ARGV[i], ARGV[i + 1])
@@ -78,7 +89,7 @@ if #delayed > 0 then
   call_chunked('ZADD', KEYS[1], false, delayed)
   local new_head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   if #head == 0 or new_head[2] ~= head[2] then
-    wake(KEYS[8])
+    wake(KEYS[9])
   end
 end
 

@@ -6,10 +6,11 @@
   unique_for, bounds it if the run never ends (dead-lettered, revoked, lost for good).
 
   KEYS[1] lock   KEYS[2] scheduled   KEYS[3] idle   KEYS[4] leases   KEYS[5] inflight   KEYS[6] revoked
-  KEYS[7] workers   KEYS[8] the queue's wake list   KEYS[9] expiries
+  KEYS[7] workers   KEYS[8] the queue's wake list   KEYS[9] expiries   KEYS[10] the queues SET
   ARGV[1] message id   ARGV[2] lock expiry (ms)   ARGV[3] queue key prefix   ARGV[4] wake key prefix
   ARGV[5] idle list prefix   ARGV[6] inbox prefix   ARGV[7] queue   ARGV[8] score   ARGV[9] wire
   ARGV[10] due time if delayed, else ''   ARGV[11] expiry, else '' (both as lib/clock.lua at_ms reads them)
+  ARGV[12] '1' to add the queue to the queues SET (the caller's process has not named it lately; enqueue.lua)
 
   Returns the id of the run that holds the lock: this message's if it was enqueued, else the other.
 ]]
@@ -23,6 +24,9 @@ if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
     return holder
   end
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])  -- it expired in between (cannot, in a script)
+end
+if ARGV[12] == '1' then
+  redis.call('SADD', KEYS[10], ARGV[7])
 end
 local now = nil
 if ARGV[10] ~= '' or ARGV[11] ~= '' then

@@ -20,7 +20,7 @@
   KEYS[1] leases   KEYS[2] inflight   KEYS[3] scheduled   KEYS[4] revoked ZSET (id -> time)
   KEYS[5] dead   KEYS[6] dead order   KEYS[7] idle HASH   KEYS[8] this consumer's inbox LIST
   KEYS[9] workers (heartbeats)   KEYS[10] expiries ZSET (task id -> when it expires, ms)
-  KEYS[11] history   KEYS[12] history dropped (lib/history.lua)   KEYS[13] stats (lib/ack.lua)
+  KEYS[11] history   KEYS[12] history dropped (lib/history.lua)   KEYS[13] stats (what a revoked message counts)
   KEYS[14] paused HASH (queue -> since, pause.lua)
   KEYS[15 .. 14+nq]       queues, in precedence order
   KEYS[15+nq .. 14+2nq]   their wake lists
@@ -37,10 +37,11 @@
   ARGV[17+nq] the seq it registered idle with ('' = not registered; only its presence matters now)
   ARGV[18+nq] '1' to register idle if nothing is taken
   ARGV[19+nq] number of acks n   ARGV[20+nq ..] 7 per ack (see lib/ack.lua)
-  ARGV[20+nq+7n] (optional) the process's counts for the metrics (lib/ack.lua count)
+  ARGV[20+nq+7n] (optional) the process's counts for the metrics and the console (lib/ack.lua count: the
+  keys it adds to are named in it)
 
   Returns { refused ack tokens (each followed by 1/0, see lib/ack.lua), { queue index, wire, token seq, ... },
-            { revoked or expired id, task, reason, ... }, next due time (ms) or false (only when
+            { revoked or expired id, task, reason, queue, ... }, next due time (ms) or false (only when
             nothing was taken), now (ms), registered (0/1), { seq, ms until it expires, ... } }
 ]]
 --@include wake
@@ -63,7 +64,7 @@ local woken = ARGV[16 + nq] == '1'
 local registered_seq = ARGV[17 + nq]
 local hist = { key = KEYS[11], dropped = KEYS[12], max = tonumber(ARGV[13]) }
 local nacks = tonumber(ARGV[19 + nq])
-count(KEYS[13], ARGV[20 + nq + 7 * nacks])
+count(ARGV[20 + nq + 7 * nacks])
 local refused = ack_all(KEYS[1], KEYS[2], KEYS[3], nacks, 20 + nq, 15 + 2 * nq, ttl_ms, hist)
 local now = now_ms()
 local ctx = { qp = ARGV[7], wp = ARGV[8], ip = ARGV[10], bp = ARGV[11], idle = KEYS[7], leases = KEYS[1],
@@ -151,6 +152,7 @@ for q = 1, nq do
         revoked[#revoked + 1] = id
         revoked[#revoked + 1] = task
         revoked[#revoked + 1] = why
+        revoked[#revoked + 1] = ARGV[13 + q]
       else
         local seq = first + fresh
         local token = prefix .. seq

@@ -8,7 +8,10 @@
     old holder is fenced;
   - the caller's heartbeat is recorded; about once a minute, heartbeats older than an hour and
     revocations older than the revocation memory are dropped;
-  - of the task ids the caller is running, those revoked with terminate=True are returned.
+  - of the task ids the caller is running, those revoked with terminate=True are returned;
+  - the caller's running tasks and when each started are written down for the console (its
+    {p}:running:<id> HASH, replaced, with a short expiry: a worker killed leaves it seconds), and
+    whether it was asked to stop (control.shutdown: its id in the shutdown SET) is returned.
   Times are Redis's own (TIME), so workers' clocks do not matter. An entry that cannot be read is
   moved to the dead letters rather than failing the script (which would stop this for everyone).
 
@@ -23,14 +26,17 @@
 
   KEYS[1] scheduled   KEYS[2] leases   KEYS[3] inflight   KEYS[4] workers   KEYS[5] dead
   KEYS[6] dead order   KEYS[7] revoked   KEYS[8] terminate   KEYS[9] last run (ms)   KEYS[10] idle
-  KEYS[11] expiries   KEYS[12] history   KEYS[13] history dropped
+  KEYS[11] expiries   KEYS[12] history   KEYS[13] history dropped   KEYS[14] the caller's running HASH
+  KEYS[15] shutdown SET (ids of workers asked to stop)
   ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3] batch limit   ARGV[4] worker id ('' = none)
   ARGV[5] MAX_DELIVERIES (0 = no limit)   ARGV[6] dead letters max   ARGV[7] revocation memory (ms)
   ARGV[8] lease length (ms)   ARGV[9] idle list prefix   ARGV[10] inbox prefix
-  ARGV[11] HISTORY_BACKLOG (0 = no history)   ARGV[12 ..] ids of the tasks the caller is running
+  ARGV[11] HISTORY_BACKLOG (0 = no history)   ARGV[12] the running HASH's expiry (ms)
+  ARGV[13 ..] two per task the caller is running: its id, how long it has run (ms; an interval, so the
+  start is put on Redis's clock here, whatever the worker's clock says)
 
   Returns { promoted count, { recovered token, queue or '', ... }, next due time (ms) or false, now (ms),
-            { ids to terminate } }
+            { ids to terminate }, 1 if the caller was asked to stop else 0 }
 ]]
 --@include wake
 --@include chunks
@@ -83,8 +89,21 @@ if #expired > 0 then
   call_chunked('ZREM', KEYS[2], false, expired)
 end
 
+local stop = 0
 if ARGV[4] ~= '' then
   redis.call('ZADD', KEYS[4], now, ARGV[4])
+  redis.call('DEL', KEYS[14])
+  if #ARGV >= 13 then
+    local since = {}
+    for i = 13, #ARGV, 2 do
+      since[#since + 1] = ARGV[i]
+      since[#since + 1] = now - tonumber(ARGV[i + 1])
+    end
+    call_chunked('HSET', KEYS[14], false, since)
+    redis.call('PEXPIRE', KEYS[14], ARGV[12])
+  end
+  -- Left in the SET until the worker is gone (broker.forget_worker): a lost reply asks again.
+  stop = redis.call('SISMEMBER', KEYS[15], ARGV[4])
 end
 -- Housekeeping that can wait: about once a minute (in the first second of each minute).
 if now % 60000 < 1000 then
@@ -93,10 +112,15 @@ if now % 60000 < 1000 then
   redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now - tonumber(ARGV[7]))
   -- An expiry entry goes with its task's final ack; these are of messages long gone (dead letters).
   redis.call('ZREMRANGEBYSCORE', KEYS[11], '-inf', now - tonumber(ARGV[7]))
+  for _, id in ipairs(redis.call('SMEMBERS', KEYS[15])) do  -- asked to stop, and died instead
+    if not redis.call('ZSCORE', KEYS[4], id) then
+      redis.call('SREM', KEYS[15], id)
+    end
+  end
 end
 local terminate = {}
-if #ARGV >= 12 and redis.call('EXISTS', KEYS[8]) == 1 then
-  for i = 12, #ARGV do
+if #ARGV >= 13 and redis.call('EXISTS', KEYS[8]) == 1 then
+  for i = 13, #ARGV, 2 do
     if redis.call('ZSCORE', KEYS[8], ARGV[i]) then
       terminate[#terminate + 1] = ARGV[i]
     end
@@ -108,4 +132,4 @@ local next_due = false
 if #head > 0 then
   next_due = head[2]
 end
-return { promoted, recovered, next_due, now, terminate }
+return { promoted, recovered, next_due, now, terminate, stop }

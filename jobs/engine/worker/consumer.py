@@ -43,6 +43,7 @@ from ..broker import Ack, Delivery, Refused
 from ..connection import RETRYABLE
 from ..errors import TimeLimitExceeded
 from ..message import Header
+from ..metrics import TALLY
 from ..results import FAILURE
 from .board import Board
 from .delivery import DeliveryHandler, Prepared, report_refused
@@ -74,6 +75,8 @@ class Consumer:
         self.slot = slot
         self.board = board
         self.hostname = hostname
+        if worker_id:
+            TALLY.worker = worker_id  # this process's outcomes count as that worker's (keys.worker_counts)
         self.handler = DeliveryHandler(app, hostname, hard_limits_here, self.broker, interruptible)
         self.interruptible = interruptible
         self.stopping = False
@@ -158,7 +161,8 @@ class Consumer:
         if self.pending:
             self.board.release(self.slot, self.pending_hi)
             self.pending = []
-        for task_id, task_name, reason in fetched.revoked:
+        for task_id, task_name, reason, queue in fetched.revoked:
+            TALLY.revoked(task_name, queue)  # {p}:stats has it from fetch.lua; the minute and hour from here
             logger.warning("Task %s[%s] %s; not run", task_name, task_id,
                            "was revoked" if reason == "revoked" else reason)
             self.app.hooks.emit("task_revoked", task_id=task_id, task_name=task_name,

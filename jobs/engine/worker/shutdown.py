@@ -73,6 +73,8 @@ class Shutdown:
         self.timeout = timeout
         self.deadline: float | None = None
         self.why = ""
+        #: Asked to stop through Redis (control.shutdown): a warm shutdown, as on the first signal.
+        self.requested = False
 
     @property
     def begun(self) -> bool:
@@ -82,7 +84,7 @@ class Shutdown:
         """RUNNING; STOPPING (warm shutdown begins now: stop taking tasks); WAITING (for the running
         ones to finish); NOW (the second signal, or the time is up: stop them, hand back, `why`)."""
         if self.deadline is None:
-            if not signals.warm:
+            if not signals.warm and not self.requested:
                 return RUNNING
             logger.warning("Warm shutdown: no new tasks; waiting up to %gs for running ones (signal again for a "
                            "cold shutdown)", self.timeout)

@@ -8,8 +8,9 @@ Each tick (at least once a second, sooner on a signal, a child's exit or a time 
    loop never runs user code, which could stop it: the hooks of a task it stops run apart
    (apart.py);
 3. runs maintain.lua about once a second: due countdown/ETA messages onto their queues, expired
-   leases of dead workers back onto theirs, this worker's heartbeat, and which of its running tasks
-   were revoked with terminate=True;
+   leases of dead workers back onto theirs, this worker's heartbeat and what it runs since when (for
+   the console), which of its running tasks were revoked with terminate=True, and whether it was
+   asked to stop (control.shutdown: then as on SIGTERM, below);
 4. stops tasks past their hard time limit or revoked with terminate (watch.py).
 
 Shutdown has an order and a deadline, and prefers a duplicate to a loss: the first SIGTERM/SIGINT
@@ -24,10 +25,12 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 
 from ..app import App
 from ..backoff import Backoff
 from ..connection import RETRYABLE
+from ..metrics import TALLY
 from ..version import __version__
 from .apart import Apart
 from .board import Board
@@ -52,6 +55,7 @@ class Supervisor:
         self.worker_id = f"{options.hostname}.{self.uid}"
         self.size = 1 if options.pool == "solo" else options.concurrency
         self.board = Board(self.size, options.async_concurrency if options.async_concurrency > 1 else 0)
+        TALLY.worker = self.worker_id  # the outcomes it settles itself (a task it stopped) count as its own
         self.generation = [0] * self.size
         self.backoff = Backoff("supervisor")
         self.executor = DeliveryHandler(app, options.hostname)
@@ -63,6 +67,8 @@ class Supervisor:
         self._next_record = 0.0
         self._started = time.time()
         self.shutdown = Shutdown(options.shutdown_timeout)
+        #: What stops the solo pool's consumer when the worker is asked to stop (a pool's stop through the loop).
+        self._stop_solo: Callable[[], None] = lambda: None
         self._born = [0.0] * self.size  # when each slot's consumer was started
         self._respawn_at: dict[int, float] = {}  # slot -> when to start a new consumer
         self._quick_deaths = [0] * self.size
@@ -102,7 +108,13 @@ class Supervisor:
                 broker.renew([t for slot in range(self.size) for t in self.held(slot)])
                 self._next_renew = now + self.app.config.lease_seconds / 3
             if now >= self._next_maintain:
-                result = broker.maintain(self.worker_id, self.watch.running_ids())
+                clock = time.time()
+                running = [(task_id, clock - started) for task_id, started in self.watch.running()]
+                result = broker.maintain(self.worker_id, running)
+                if result.shutdown and not self.shutdown.begun and not self.shutdown.requested:
+                    logger.warning("Asked to stop (control.shutdown)")
+                    self.shutdown.requested = True
+                    self._stop_solo()
                 if result.recovered:
                     broker.count_redeliveries(len(result.recovered))
                 for token, queue in result.recovered:
@@ -167,6 +179,10 @@ class Supervisor:
 
     def run(self) -> None:
         self.watch.warn_at_start()
+        try:
+            self.app.broker.adopt_queues(self.options.queues)
+        except RETRYABLE as exc:  # the queues SET gets them with their next send all the same
+            logger.warning("could not list this worker's queues in Redis: %s", exc)
         self.app.hooks.emit("worker_ready", hostname=self.options.hostname)
         try:
             if self.recorder is not None:
@@ -264,6 +280,8 @@ class Supervisor:
         def on_signal(signum: int) -> None:
             consumer.stop()
             wake.set()
+
+        self._stop_solo = lambda: on_signal(0)  # asked to stop through Redis: as on a signal
 
         def supervise() -> None:
             while not stop.is_set():

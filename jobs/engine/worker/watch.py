@@ -56,13 +56,14 @@ class Watch:
         self._killing: dict[int, tuple[str, int]] = {}  # slot -> (why, seq) for a kill we ordered
         self._soft_sent: set[tuple[int, int]] = set()  # (slot, seq) given SoftTimeLimitExceeded
 
-    def running_ids(self) -> list[str]:
-        ids = []
+    def running(self) -> list[tuple[str, float]]:
+        """(task id, when it started, unix s) of each task the slots run now."""
+        found = []
         for slot in range(self.board.slots):
             running = self.board.running(slot)
             if running is not None and running.task_id:
-                ids.append(running.task_id)
-        return ids
+                found.append((running.task_id, running.started))
+        return found
 
     def _pool(self) -> Pool:
         assert self.pool is not None, "only a pool's consumers are killed or sent exceptions by slot"

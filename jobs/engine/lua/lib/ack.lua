@@ -5,7 +5,8 @@
 -- between the two:
 --   f: messages to send now [{k = queue key (or the scheduled set), w = wake key, s = score (or, if
 --      d, its due time as lib/clock.lua at_ms reads it), m = member, d = 1 if delayed, x = [expiries
---      key, id, expiry] or absent}, ...] (the next step of a chain);
+--      key, id, expiry] or absent, q = [queues SET, queue name] or absent}, ...] (the next step of a
+--      chain);
 --   r: results to store for other tasks     [[result key, channel, payload], ...] (the steps of a
 --      chain that will not run after a failure);
 --   c: a chord member done: {k = set key, m = member id, n = size, t = ttl ms, f = callback as in
@@ -30,6 +31,9 @@ local function enqueue_now(f)
   end
   if f.x then
     record_expiry(f.x[1], f.x[2], f.x[3], now)
+  end
+  if f.q then
+    redis.call('SADD', f.q[1], f.q[2])  -- the step may go to a queue nothing was sent to before
   end
   if f.d then
     redis.call('ZADD', f.k, at_ms(f.s, now), f.m)  -- promoted at once if already due (lib/promote.lua)
@@ -70,14 +74,21 @@ local function workflow(extra, ttl_ms, h)
   end
 end
 
--- The counters metrics read (metrics.py, the `jobs/metrics` view): `batch` is '' or
--- "field\tn\tfield\tn...", a process's counts since its last batch (metrics.Tally): outcomes with the
--- histogram buckets of their run time and wait ("c|task|queue|outcome|rb|wb"), and the sums of both
--- in microseconds ("rs|task", "ws|task"). All-time counters, as Prometheus wants.
-local function count(key, batch)
+-- The counters the metrics and the console read (metrics.py, monitor.py): `batch` is '' or a
+-- process's counts since its last batch (metrics.Tally), one line a key:
+-- "key\tkeep ms\tfield\tn\tfield\tn...". The keys are built by keys.py and named in the batch,
+-- because only the process knows which minute and hour its outcomes fall in (its clock): {p}:stats
+-- (all-time, as Prometheus wants; keep 0: no expiry), {p}:minute:<m>, {p}:hour:<h> and the worker's
+-- {p}:worker:<id>:counts, each given its expiry again.
+local function count(batch)
   if batch and batch ~= '' then
-    for field, n in string.gmatch(batch, '([^\t]+)\t([^\t]+)') do
-      redis.call('HINCRBY', key, field, n)
+    for key, keep, fields in string.gmatch(batch, '([^\t\n]+)\t(%d+)\t([^\n]+)') do
+      for field, n in string.gmatch(fields, '([^\t]+)\t([^\t]+)') do
+        redis.call('HINCRBY', key, field, n)
+      end
+      if keep ~= '0' then
+        redis.call('PEXPIRE', key, keep)
+      end
     end
   end
 end
