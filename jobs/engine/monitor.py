@@ -1,26 +1,47 @@
-"""What operators look at: queues, workers, dead letters. Reads only (every change is the broker's);
-the management command and the pages go through here, not through keys. Besides broker.py, the one
-module that talks to Redis itself: it reads what no worker needs."""
+"""What operators look at: queues, workers, running and scheduled tasks, dead letters, and the
+per-minute counters the console draws. Reads only (every change is the broker's); the management
+command, the metrics view and the console go through here, not through keys. Besides broker.py, the
+one module that talks to Redis itself: it reads what no worker needs.
+
+Every read costs a bounded number of round trips, its commands pipelined, however many queues,
+workers or tasks there are; none uses KEYS or a SCAN of the keyspace (queues are listed from the
+queues SET, keys.py). Each method says what it costs.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis.exceptions import ResponseError
 
 from .app import App
-from .broker import Broker
+from .broker import ALIVE_MS, Broker
 from .connection import Link
 from .errors import DecodeError
 from .message import Header, parse_entry
 from .metrics import Snapshot
-from .redis_setup import Finding, RedisSetup, findings, parse_info
+from .minutes import MinutePoint, TaskMetrics, by_task, point, task_fields
+from .redis_setup import Finding, RedisHealth, RedisSetup, findings, parse_info
 
 #: A worker whose heartbeat is older than this is shown as gone.
-ALIVE_SECONDS = 15
+ALIVE_SECONDS = ALIVE_MS / 1000
+
+#: Messages read a round trip when looking for task ids in the scheduled set, and how many at most
+#: (from the soonest: where a console's list starts).
+SCHEDULED_PAGE = 500
+SCHEDULED_SCAN = 20_000
+
+#: Dead letters read a round trip when a filter is applied, and how many at most (the newest).
+DEAD_PAGE = 500
+DEAD_SCAN = 5_000
+
+#: The window (minutes, with the current one) a queue's throughput is averaged over.
+THROUGHPUT_MINUTES = 5
 
 
 @dataclass(frozen=True)
@@ -35,6 +56,9 @@ class WorkerInfo:
     last_seen: float  # seconds ago
     alive: bool
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Outcomes it settled, and of those FAILURE, while its record lives (keys.worker_counts).
+    processed: int = 0
+    failed: int = 0
 
 
 @dataclass(frozen=True)
@@ -51,6 +75,27 @@ class Held:
     enqueued_at: float
     #: The message's header could not be read (it goes to the dead letters when taken).
     readable: bool = True
+    #: Running: the id of the worker that holds it ('' as for `worker`), and when its task started
+    #: (unix s, Redis's clock; None while it is only prefetched, or for an async task).
+    worker_id: str = ""
+    started_at: float | None = None
+    #: The message as it travels (its arguments, for a page to show through redact.py).
+    wire: bytes = b""
+    #: Scheduled: the member of the scheduled set, as run_scheduled/delete_scheduled take it.
+    member: bytes = b""
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    """A queue as the console lists it."""
+
+    name: str
+    length: int
+    by_priority: dict[int, int]  # priority -> messages waiting, for the priorities that have any
+    latency: float | None  # age (s) of the message next in line; None when empty
+    paused_since: float | None  # unix s
+    consumers: list[str]  # hostnames of the live workers that consume it
+    throughput: float  # tasks ended per minute, over the last THROUGHPUT_MINUTES (and this one so far)
 
 
 @dataclass(frozen=True)
@@ -83,23 +128,53 @@ def _flat(reply: list[bytes]) -> list[tuple[bytes, bytes]]:
     return [(reply[i], reply[i + 1]) for i in range(0, len(reply), 2)]
 
 
-def _redis_ms(link: Link) -> float:
-    seconds, micros = link.call("TIME")
-    return int(seconds) * 1000 + int(micros) / 1000
+def _mapping(reply: Any) -> dict[bytes, bytes]:
+    """An HGETALL reply (a flat list on RESP2, a dict on RESP3) as a dict; {} for an error reply."""
+    if isinstance(reply, dict):
+        return reply
+    return dict(_flat(reply)) if isinstance(reply, list) else {}
 
 
-def _held(wire: bytes, queue: str, worker: str, seconds: float) -> Held:
+def _seconds(time_reply: list[bytes]) -> float:
+    """A TIME reply as unix seconds (Redis's clock)."""
+    return int(time_reply[0]) + int(time_reply[1]) / 1e6
+
+
+def _held(wire: bytes, queue: str, worker: str, seconds: float, **more: Any) -> Held:
     try:
         header = Header(wire.decode("utf-8"))
     except (UnicodeDecodeError, DecodeError):
-        return Held("", Header.describe(wire), queue, worker, seconds, 0.0, readable=False)
-    return Held(header.id, header.task, queue, worker, seconds, header.enqueued_at)
+        return Held("", Header.describe(wire), queue, worker, seconds, 0.0, readable=False, wire=wire, **more)
+    return Held(header.id, header.task, queue, worker, seconds, header.enqueued_at, wire=wire, **more)
+
+
+def _head_age(head: Any, now: float) -> float | None:
+    """Age (s) of the message a ZRANGE 0 0 of a queue returned, None if empty or unreadable."""
+    if not head:
+        return None
+    try:
+        return max(0.0, now - Header(head[0].decode("utf-8")).enqueued_at)
+    except (UnicodeDecodeError, DecodeError):
+        return None
+
+
+@dataclass
+class _Look:
+    """What most reads start from, read in one round trip (Monitor._look)."""
+
+    now: float  # unix s, Redis's clock
+    beats: list[tuple[bytes, float]]  # worker id -> last heartbeat (ms)
+    registered: set[str]  # the queues SET
+    paused: dict[str, float]  # queue -> since (unix s)
+    extra: list[Any]  # the replies to the extra commands, in order
 
 
 class Monitor:
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         self.keys = broker.keys
+
+    # -- Redis itself --------------------------------------------------------------------------
 
     def redis_setup(self, timeout: float = 2.0) -> RedisSetup:
         """What Redis says of its memory policy and persistence (redis_setup.py judges it), on a
@@ -129,109 +204,254 @@ class Monitor:
         """What is wrong with this Redis for jobs (redis_setup.py)."""
         return findings(self.redis_setup(timeout), self.broker.config.broker_url, allow_eviction)
 
+    def redis_health(self) -> RedisHealth:
+        """Memory, persistence, clients, load and uptime: one INFO (its default sections)."""
+        raw = self.broker.link.call("INFO")
+        return RedisHealth.of(parse_info(raw.decode() if isinstance(raw, bytes) else str(raw)))
+
+    # -- queues --------------------------------------------------------------------------------
+
+    def _look(self, *extra: tuple[Any, ...]) -> _Look:
+        """Heartbeats, the queues SET, the paused queues and Redis's time, with `extra` commands:
+        one round trip."""
+        k = self.keys
+        beats, registered, paused, now, *rest = self.broker.link.pipeline(
+            [("ZRANGE", k.workers, 0, -1, "WITHSCORES"), ("SMEMBERS", k.queues), ("HGETALL", k.paused), ("TIME",),
+             *extra])
+        return _Look(_seconds(now), _pairs(beats), {b.decode() for b in registered},
+                     {q.decode(): int(since) / 1000 for q, since in _mapping(paused).items()}, rest)
+
+    def _names(self, look: _Look, alive: list[WorkerInfo]) -> list[str]:
+        return sorted(look.registered | set(look.paused) | {q for w in alive for q in w.queues})
+
     def queue_names(self) -> list[str]:
-        """Every queue that has waiting messages (an empty queue has no key)."""
-        link, prefix = self.broker.link, self.keys.queue_prefix
-        names, cursor = [], 0
-        while True:
-            cursor, batch = link.call("SCAN", cursor, "MATCH", prefix.replace("{", "\\{").replace("}", "\\}") + "*",
-                                      "COUNT", 1000)
-            names += [b.decode()[len(prefix):] for b in batch]
-            if int(cursor) == 0:
-                break
-        return sorted(set(names))
+        """Every queue a message was sent to (the queues SET: a purged or drained queue stays), every
+        queue a live worker consumes, every paused queue: two round trips."""
+        look = self._look()
+        return self._names(look, [w for w in self._workers(look.beats, look.now * 1000) if w.alive])
 
     def queues(self) -> dict[str, int]:
-        """Queue name -> waiting messages, for every queue that has any."""
-        return {name: self.broker.queue_length(name) for name in self.queue_names()}
+        """Queue name -> waiting messages, for every queue queue_names() lists: three round trips."""
+        names = self.queue_names()
+        lengths = self.broker.link.pipeline([("ZCARD", self.keys.queue(q)) for q in names]) if names else []
+        return {name: int(n) for name, n in zip(names, lengths, strict=True)}
 
-    def workers(self) -> list[WorkerInfo]:
-        """Every worker with a heartbeat, with its record: two round trips, however many workers."""
-        link = self.broker.link
-        beats = link.call("ZRANGE", self.keys.workers, 0, -1, "WITHSCORES")
-        now_ms = time.time() * 1000
-        ids = [beats[i].decode() for i in range(0, len(beats), 2)]
-        records = link.call("MGET", *[self.keys.worker(worker_id) for worker_id in ids]) if ids else []
+    def queue_details(self) -> list[QueueInfo]:
+        """Every queue of queue_names() with its length by priority, latency, pause, consumers and
+        throughput (from the minute counters): three round trips, however many queues."""
+        k = self.keys
+        look = self._look()
+        alive = [w for w in self._workers(look.beats, look.now * 1000) if w.alive]
+        names = self._names(look, alive)
+        if not names:
+            return []
+        current = int(look.now // 60)
+        minutes = range(current - THROUGHPUT_MINUTES, current + 1)
+        per_queue: list[tuple[Any, ...]] = []
+        for q in names:
+            key = k.queue(q)
+            per_queue += [("ZCARD", key), ("ZRANGE", key, 0, 0),
+                          *(("ZCOUNT", key, score, score) for score in range(10))]
+        replies = self.broker.link.pipeline([*per_queue, *(("HMGET", k.minute(m), *(f"*q|{q}" for q in names))
+                                                           for m in minutes)])
+        ended = [sum(int(row[i] or 0) for row in replies[len(per_queue):]) for i in range(len(names))]
+        window = THROUGHPUT_MINUTES + (look.now - current * 60) / 60
         out = []
-        for worker_id, beat, raw in zip(ids, beats[1::2], records, strict=True):
-            record = json.loads(raw) if raw else {}
-            ago = max(0.0, (now_ms - float(beat)) / 1000)
-            out.append(WorkerInfo(worker_id, record.get("hostname", worker_id), record.get("queues", []),
-                                  record.get("pool", "?"), record.get("concurrency", 0), ago,
-                                  ago <= ALIVE_SECONDS, record))
+        for i, name in enumerate(names):
+            length, head, *counts = replies[12 * i:12 * (i + 1)]
+            out.append(QueueInfo(name, int(length), {9 - score: int(n) for score, n in enumerate(counts) if int(n)},
+                                 _head_age(head, look.now), look.paused.get(name),
+                                 sorted({w.hostname for w in alive if name in w.queues}), ended[i] / window))
         return out
-
-    def active(self) -> list[Held]:
-        """What the workers hold now (in flight), with the worker of each and its lease left."""
-        link = self.broker.link
-        entries = link.call("HGETALL", self.keys.inflight)
-        deadlines = {token.decode(): at for token, at in _pairs(link.call("ZRANGE", self.keys.leases, 0, -1,
-                                                                                 "WITHSCORES"))}
-        by_uid = {w.id.rsplit(".", 1)[-1]: w.hostname for w in self.workers() if w.alive}
-        now_ms = _redis_ms(link)
-        out = []
-        for i in range(0, len(entries), 2):
-            token = entries[i].decode()
-            _, queue, wire = parse_entry(entries[i + 1])
-            deadline = deadlines.get(token, now_ms)
-            out.append(_held(wire, queue, by_uid.get(token.split(".", 1)[0], ""), (deadline - now_ms) / 1000))
-        return sorted(out, key=lambda h: h.enqueued_at)
-
-    def scheduled(self, limit: int = 100) -> list[Held]:
-        """The first `limit` messages waiting for their time (countdown, ETA, retry), soonest first."""
-        link = self.broker.link
-        due = _pairs(link.call("ZRANGE", self.keys.scheduled, 0, limit - 1, "WITHSCORES"))
-        now_ms = _redis_ms(link)
-        out = []
-        for member, at in due:
-            _, queue, wire = parse_entry(member)
-            out.append(_held(wire, queue, "", (at - now_ms) / 1000))
-        return out
-
-    def metrics(self) -> Snapshot:
-        """What a Prometheus scrape reads (metrics.py): the queues' names (SCAN), the workers, the
-        paused queues, then one pipelined round trip for everything else. A queue a live worker
-        consumes, or a paused one, is listed even when empty (0), so its series does not vanish."""
-        link, keys = self.broker.link, self.keys
-        alive = [w for w in self.workers() if w.alive]
-        paused = self.broker.paused()
-        names = sorted(set(self.queue_names()) | {q for w in alive for q in w.queues} | set(paused))
-        replies = link.pipeline([("HGETALL", keys.stats), ("TIME",), ("ZCARD", keys.scheduled),
-                                 ("HLEN", keys.inflight), ("ZCARD", keys.dead_order), ("GET", keys.beat_leader()),
-                                 *(("ZCARD", keys.queue(q)) for q in names),
-                                 *(("ZRANGE", keys.queue(q), 0, 0) for q in names)])
-        stats, (seconds, micros), scheduled, running, dead, leader, *rest = replies
-        lengths, heads = rest[:len(names)], rest[len(names):]
-        now = int(seconds) + int(micros) / 1e6
-        latency = {}
-        for name, head in zip(names, heads, strict=True):
-            if head:
-                try:
-                    latency[name] = max(0.0, now - Header(head[0].decode("utf-8")).enqueued_at)
-                except (UnicodeDecodeError, DecodeError):
-                    pass
-        decoded = {k.decode(): v.decode() for k, v in (stats.items() if isinstance(stats, dict) else _flat(stats))}
-        return Snapshot(stats=decoded, queues={q: int(n) for q, n in zip(names, lengths, strict=True)},
-                        latency=latency, paused=paused, scheduled=int(scheduled), running=int(running), dead=int(dead),
-                        beat_leader=leader is not None, workers_alive=len(alive))
-
-    def beat_leader(self) -> str | None:
-        """The id of the beat that leads (holds the lease), or None."""
-        raw = self.broker.link.call("GET", self.keys.beat_leader())
-        return raw.decode() if raw else None
 
     def unserved_queues(self) -> dict[str, int]:
         """Queues with waiting messages that no live worker consumes: work nobody will do."""
         served = {q for w in self.workers() if w.alive for q in w.queues}
         return {name: n for name, n in self.queues().items() if n and name not in served}
 
+    # -- workers -------------------------------------------------------------------------------
+
+    def workers(self) -> list[WorkerInfo]:
+        """Every worker with a heartbeat, with its record and counts: two round trips, however many."""
+        beats = _pairs(self.broker.link.call("ZRANGE", self.keys.workers, 0, -1, "WITHSCORES"))
+        return self._workers(beats, time.time() * 1000)
+
+    def _workers(self, beats: list[tuple[bytes, float]], now_ms: float) -> list[WorkerInfo]:
+        """The records and counts of these workers: one round trip (none if there are none)."""
+        k = self.keys
+        ids = [member.decode() for member, _ in beats]
+        if not ids:
+            return []
+        records, *counts = self.broker.link.pipeline(
+            [("MGET", *[k.worker(i) for i in ids]), *(("HMGET", k.worker_counts(i), "processed", "failed")
+                                                      for i in ids)])
+        out = []
+        for worker_id, (_, beat), raw, (processed, failed) in zip(ids, beats, records, counts, strict=True):
+            record = json.loads(raw) if raw else {}
+            ago = max(0.0, (now_ms - beat) / 1000)
+            out.append(WorkerInfo(worker_id, record.get("hostname", worker_id), record.get("queues", []),
+                                  record.get("pool", "?"), record.get("concurrency", 0), ago,
+                                  ago <= ALIVE_SECONDS, record, int(processed or 0), int(failed or 0)))
+        return out
+
+    # -- running and scheduled -----------------------------------------------------------------
+
+    def active(self) -> list[Held]:
+        """What the workers hold now (in flight): the worker of each, its lease left and, for a task
+        that runs, when it started (the workers write that down every second, keys.running): two
+        round trips, however many tasks and workers."""
+        k = self.keys
+        look = self._look(("HGETALL", k.inflight), ("ZRANGE", k.leases, 0, -1, "WITHSCORES"))
+        entries, leases = _mapping(look.extra[0]), _pairs(look.extra[1])
+        alive = [b for b in look.beats if look.now * 1000 - b[1] <= ALIVE_MS]
+        ids = [member.decode() for member, _ in alive]
+        replies = self.broker.link.pipeline([("MGET", *[k.worker(i) for i in ids]),
+                                             *(("HGETALL", k.running(i)) for i in ids)]) if ids else [[]]
+        by_uid: dict[str, tuple[str, str, dict[bytes, bytes]]] = {}
+        for worker_id, raw, running in zip(ids, replies[0], replies[1:], strict=True):
+            hostname = json.loads(raw).get("hostname", worker_id) if raw else worker_id
+            by_uid[worker_id.rsplit(".", 1)[-1]] = (worker_id, hostname, _mapping(running))
+        deadlines = {token.decode(): at for token, at in leases}
+        now_ms = look.now * 1000
+        out = []
+        for token_raw, entry in entries.items():
+            token = token_raw.decode()
+            _, queue, wire = parse_entry(entry)
+            worker_id, hostname, running = by_uid.get(token.split(".", 1)[0], ("", "", {}))
+            held = _held(wire, queue, hostname, (deadlines.get(token, now_ms) - now_ms) / 1000, worker_id=worker_id)
+            started = running.get(held.id.encode()) if held.id else None
+            out.append(held if started is None else dataclasses.replace(held, started_at=int(started) / 1000))
+        return sorted(out, key=lambda h: h.enqueued_at)
+
+    def scheduled(self, limit: int = 100, offset: int = 0) -> list[Held]:
+        """Messages waiting for their time (countdown, ETA, retry), soonest first, from `offset`:
+        one round trip."""
+        due, now = self.broker.link.pipeline([("ZRANGE", self.keys.scheduled, offset, offset + limit - 1,
+                                               "WITHSCORES"), ("TIME",)])
+        now_ms = _seconds(now) * 1000
+        out = []
+        for member, at in _pairs(due):
+            _, queue, wire = parse_entry(member)
+            out.append(_held(wire, queue, "", (at - now_ms) / 1000, member=member))
+        return out
+
+    def scheduled_count(self) -> int:
+        return self.broker.scheduled_count()
+
+    def scheduled_members(self, task_ids: Sequence[str]) -> list[bytes]:
+        """The members of the scheduled set that carry these task ids, for broker.run_scheduled and
+        delete_scheduled, which move exact members. Read SCHEDULED_PAGE at a time from the soonest
+        until every id is found: ids a console listed from its first pages cost a round trip or two.
+        Looked for among the first SCHEDULED_SCAN at most; an id further on is not found."""
+        wanted = set(task_ids)
+        found: list[bytes] = []
+        for start in range(0, SCHEDULED_SCAN, SCHEDULED_PAGE):
+            page = self.broker.link.call("ZRANGE", self.keys.scheduled, start, start + SCHEDULED_PAGE - 1)
+            for member in page:
+                parts = member.split(b"|", 5)  # score|queue|enqueued|deliveries|id|...
+                task_id = parts[4].decode("utf-8", "replace") if len(parts) > 5 else ""
+                if task_id in wanted:
+                    found.append(member)
+                    wanted.discard(task_id)
+            if not wanted or len(page) < SCHEDULED_PAGE:
+                break
+        return found
+
+    # -- the minute and hour counters ----------------------------------------------------------
+
+    def _window(self, minutes: int) -> list[int]:
+        current = int(time.time() // 60)  # this host's clock, as the workers' counts use theirs (metrics.Tally)
+        return list(range(current - minutes + 1, current + 1))
+
+    def throughput(self, minutes: int = 60) -> list[tuple[float, int, int]]:
+        """(minute start, unix s; tasks succeeded; failed) for each of the last `minutes`, oldest
+        first, this one last (so far): one round trip."""
+        window = self._window(minutes)
+        rows = self.broker.link.pipeline([("HMGET", self.keys.minute(m), "*|SUCCESS", "*|FAILURE") for m in window])
+        return [(m * 60.0, int(ok or 0), int(failed or 0)) for m, (ok, failed) in zip(window, rows, strict=True)]
+
+    def throughput_hours(self, hours: int = 24) -> list[tuple[float, int, int]]:
+        """As throughput(), an hour a row (kept 8 days): one round trip."""
+        current = int(time.time() // 3600)
+        window = list(range(current - hours + 1, current + 1))
+        rows = self.broker.link.pipeline([("HMGET", self.keys.hour(h), "*|SUCCESS", "*|FAILURE") for h in window])
+        return [(h * 3600.0, int(ok or 0), int(failed or 0)) for h, (ok, failed) in zip(window, rows, strict=True)]
+
+    def task_metrics(self, minutes: int = 60) -> list[TaskMetrics]:
+        """Each task's outcomes, run time and percentiles over the last `minutes`, the most run time
+        first (minutes.py): one round trip, every task's fields of every minute."""
+        hashes = self.broker.link.pipeline([("HGETALL", self.keys.minute(m)) for m in self._window(minutes)])
+        return by_task(_mapping(h) for h in hashes)
+
+    def task_timeline(self, task: str, minutes: int = 60) -> list[MinutePoint]:
+        """One task minute by minute, oldest first: outcomes, p50, p95, and the run-time histogram
+        (metrics.RUNTIME_BUCKETS) for a heat map: one round trip, that task's fields only."""
+        window = self._window(minutes)
+        names = task_fields(task)
+        rows = self.broker.link.pipeline([("HMGET", self.keys.minute(m), *names) for m in window])
+        return [point(m * 60.0, row) for m, row in zip(window, rows, strict=True)]
+
+    # -- Prometheus ----------------------------------------------------------------------------
+
+    def metrics(self) -> Snapshot:
+        """What a Prometheus scrape reads (metrics.py): every queue of queue_names() (even empty, so
+        its series does not vanish), then everything else: three round trips."""
+        link, keys = self.broker.link, self.keys
+        look = self._look()
+        alive = [w for w in self._workers(look.beats, look.now * 1000) if w.alive]
+        names = self._names(look, alive)
+        replies = link.pipeline([("HGETALL", keys.stats), ("ZCARD", keys.scheduled), ("HLEN", keys.inflight),
+                                 ("ZCARD", keys.dead_order), ("GET", keys.beat_leader()),
+                                 *(("ZCARD", keys.queue(q)) for q in names),
+                                 *(("ZRANGE", keys.queue(q), 0, 0) for q in names)])
+        stats, scheduled, running, dead, leader, *rest = replies
+        lengths, heads = rest[:len(names)], rest[len(names):]
+        latency = {}
+        for name, head in zip(names, heads, strict=True):
+            age = _head_age(head, look.now)
+            if age is not None:
+                latency[name] = age
+        decoded = {k.decode(): v.decode() for k, v in _mapping(stats).items()}
+        return Snapshot(stats=decoded, queues={q: int(n) for q, n in zip(names, lengths, strict=True)},
+                        latency=latency, paused=look.paused, scheduled=int(scheduled), running=int(running),
+                        dead=int(dead), beat_leader=leader is not None, workers_alive=len(alive))
+
+    def beat_leader(self) -> str | None:
+        """The id of the beat that leads (holds the lease), or None."""
+        raw = self.broker.link.call("GET", self.keys.beat_leader())
+        return raw.decode() if raw else None
+
+    # -- dead letters --------------------------------------------------------------------------
+
     def dead_letters(self, limit: int = 50, offset: int = 0) -> list[DeadLetter]:
+        """Newest first: two round trips."""
         ids = self.broker.dead_ids(offset, offset + limit - 1)
         return [DeadLetter.parse(raw) for raw in self.broker.dead_records(ids) if raw]
+
+    def dead_letters_matching(self, limit: int = 50, offset: int = 0, reason: str | None = None,
+                              task: str | None = None) -> tuple[list[DeadLetter], bool]:
+        """A page of the dead letters whose reason and task name contain these texts (any case),
+        newest first, and whether there are more. Without a filter, as dead_letters() (one more
+        letter read, for `more`). With one, the filter runs here over the newest DEAD_SCAN letters,
+        DEAD_PAGE a round trip (two each): Redis has no index by reason or task, and the dead
+        letters are bounded (DEAD_LETTERS_MAX) but may be many."""
+        if not reason and not task:
+            page = self.dead_letters(limit + 1, offset)
+            return page[:limit], len(page) > limit
+        want_reason, want_task = (reason or "").lower(), (task or "").lower()
+        matched: list[DeadLetter] = []
+        for start in range(0, DEAD_SCAN, DEAD_PAGE):
+            batch = self.dead_letters(DEAD_PAGE, start)
+            matched += [d for d in batch if want_reason in d.reason.lower() and want_task in d.task.lower()]
+            if len(matched) > offset + limit or len(batch) < DEAD_PAGE:
+                break
+        return matched[offset:offset + limit], len(matched) > offset + limit
 
     def dead_letter(self, dead_id: str) -> DeadLetter | None:
         [raw] = self.broker.dead_records([dead_id])
         return DeadLetter.parse(raw) if raw else None
+
+    # -- routing -------------------------------------------------------------------------------
 
     def unserved_routes(self, app: App) -> dict[str, list[str]]:
         """Queue -> the tasks (and ROUTES patterns) that send to it, for each queue no live worker

@@ -41,6 +41,37 @@ class RedisSetup:
     snapshots: bool | None
 
 
+@dataclass(frozen=True)
+class RedisHealth:
+    """What an operator watches of the Redis (the console's overview), from one INFO."""
+
+    version: str
+    used_memory: int  # bytes
+    maxmemory: int  # bytes; 0 = no limit
+    maxmemory_policy: str
+    aof_enabled: bool
+    rdb_last_save: float  # unix s of the last RDB snapshot (or of the start, if none)
+    rdb_changes_since_last_save: int
+    connected_clients: int
+    instantaneous_ops_per_sec: int
+    uptime_seconds: int
+
+    @classmethod
+    def of(cls, info: dict[str, str]) -> RedisHealth:
+        def number(key: str) -> int:
+            value = info.get(key, "0")
+            return int(value) if value.lstrip("-").isdigit() else 0
+
+        return cls(version=info.get("redis_version") or info.get("valkey_version", "?"),
+                   used_memory=number("used_memory"), maxmemory=number("maxmemory"),
+                   maxmemory_policy=info.get("maxmemory_policy", "noeviction"),
+                   aof_enabled=info.get("aof_enabled", "0") == "1", rdb_last_save=float(number("rdb_last_save_time")),
+                   rdb_changes_since_last_save=number("rdb_changes_since_last_save"),
+                   connected_clients=number("connected_clients"),
+                   instantaneous_ops_per_sec=number("instantaneous_ops_per_sec"),
+                   uptime_seconds=number("uptime_in_seconds"))
+
+
 def parse_info(text: str) -> dict[str, str]:
     out = {}
     for line in text.splitlines():
