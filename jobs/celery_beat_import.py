@@ -142,11 +142,17 @@ def _import_one(row: dict[str, Any], source: Source, target: str, now: dt.dateti
     except _Refused as exc:
         return Line("error", name, str(exc), notes)
     except ValidationError as exc:
-        said = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()) if hasattr(exc, "error_dict") \
-            else " ".join(exc.messages)
-        return Line("error", name, said, notes)
+        return Line("error", name, _said(exc), notes)
     except (ScheduleError, ValueError, DatabaseError) as exc:
         return Line("error", name, f"{type(exc).__name__}: {exc}", notes)
+
+
+def _said(error: ValidationError) -> str:
+    """A model's errors, each named by its field (once: the schedules' messages name it already)."""
+    if not hasattr(error, "error_dict"):
+        return " ".join(error.messages)
+    return "; ".join(message if key == "__all__" or message.startswith(key) else f"{key}: {message}"
+                     for key, messages in error.message_dict.items() for message in messages)
 
 
 def _translate(row: dict[str, Any], source: Source, now: dt.datetime,
@@ -220,7 +226,7 @@ def _crontab(schedule: dict[str, Any], notes: list[str]) -> dict[str, Any]:
     zone = schedule.get("timezone")
     if not zone:
         zone = getattr(settings, "CELERY_TIMEZONE", None) or "UTC"
-        notes.append(f"its crontab has no time zone (django-celery-beat before 1.4 read it in Celery's): {zone} here")
+        notes.append(f"its crontab has no time zone (an early django-celery-beat read it in Celery's): {zone} here")
     return {**fields, "timezone": str(zone)}
 
 

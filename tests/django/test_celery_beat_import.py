@@ -18,7 +18,7 @@ from django.db import connection, models
 from django.utils import timezone
 
 from jobs.beat_store import DatabaseStore, sync_settings
-from jobs.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, Schedule
+from jobs.models import IntervalSchedule, PeriodicTask, Schedule
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,9 +26,9 @@ UTC = dt.timezone.utc
 
 
 def celery_beat_models(old: bool = False) -> dict[str, Any]:
-    """django-celery-beat's models as its latest migration leaves them (django_celery_beat 2.x); `old`:
-    as 1.1 had them (no clocked or solar schedules, no time zone, one-off, start time, priority,
-    headers or expire_seconds)."""
+    """django-celery-beat's models as its latest migration leaves them (0019, django-celery-beat 2.x);
+    `old`: as its first migration made them (0001: no clocked or solar schedules, no crontab time zone,
+    no one-off, start time, priority, headers or expire_seconds)."""
     registry = Apps()
 
     def model(class_name: str, **fields: Any) -> Any:
@@ -176,8 +176,9 @@ def test_the_import_carries_each_field_and_says_what_it_cannot(tables):
     assert not PeriodicTask.objects.get(name="expired").enabled and "imported disabled" in report
     assert PeriodicTask.objects.get(name="ends").enabled and "jobs has no end time for a periodic task" in report
     for said in ("too fast: every 1500000 microseconds: jobs runs intervals in whole seconds",
-                 "at sunrise: a solar schedule (sunrise at latitude 52.52", "celery.backend_cleanup: django-celery-beat's "
-                 "own task for django-celery-results' cleanup", "reminder done: a one-off task that has run"):
+                 "at sunrise: a solar schedule (sunrise at latitude 52.52",
+                 "celery.backend_cleanup: django-celery-beat's own task for django-celery-results' cleanup",
+                 "reminder done: a one-off task that has run"):
         assert said in report
     assert not PeriodicTask.objects.filter(name__in=["too fast", "at sunrise", "celery.backend_cleanup",
                                                      "reminder done", "bad args"]).exists()
@@ -228,8 +229,12 @@ def test_an_old_django_celery_beat_without_the_later_columns(tables):
     nightly = tables["crontab"].objects.create(minute="30", hour="2")
     tables["task"].objects.create(name="hourly", task="shop.tasks.sync", interval=every, args='[1]')
     tables["task"].objects.create(name="nightly", task="shop.tasks.backup", crontab=nightly)
+    wraps = tables["crontab"].objects.create(minute="0", hour="22-2")  # Celery reads it as 22-23,0-2
+    tables["task"].objects.create(name="night shift", task="shop.tasks.watch", crontab=wraps)
     report, error = run()
-    assert error is None and outcomes(report) == {"hourly": "created", "nightly": "created"}
+    assert error is not None
+    assert outcomes(report) == {"hourly": "created", "nightly": "created", "night shift": "error"}
+    assert "night shift: hour: '22-2' is not valid here (a range must go up: 22-2)" in report
     assert "its crontab has no time zone" in report
     nightly_row = PeriodicTask.objects.get(name="nightly")
     assert nightly_row.crontab.timezone == "UTC" and nightly_row.priority is None
