@@ -12,13 +12,14 @@ import datetime as dt
 import signal as signals
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .app import App, current
 from .connection import with_retry
 from .errors import TaskRevoked, TimeoutError
 from .results import FAILURE, PENDING, READY_STATES, REVOKED, SUCCESS, ResultMeta, decode
+from .workflow import Chain, Chord, Node, Step
 
 #: Re-read the result at least this often while waiting (a safety net, not a poll).
 RECHECK = 5.0
@@ -224,20 +225,23 @@ def _aware(timestamp: float | None) -> dt.datetime | None:
 class GroupResult:
     """The results of a group's members, in the group's order."""
 
-    def __init__(self, results: list[AsyncResult], id: str | None = None) -> None:
-        self.results = results
+    def __init__(self, results: Sequence[AsyncResult | GroupResult], id: str | None = None) -> None:
+        #: A member that is itself a group (a chain ending in a group) is a GroupResult: its list.
+        self.results = list(results)
         self.id = id or str(uuid.uuid4())
+        #: In a workflow, the result of the step before it (a chain), as AsyncResult.parent.
+        self.parent: AsyncResult | GroupResult | None = None
 
     def __repr__(self) -> str:
         return f"<GroupResult {self.id} of {len(self.results)}>"
 
-    def __iter__(self) -> Iterator[AsyncResult]:
+    def __iter__(self) -> Iterator[AsyncResult | GroupResult]:
         return iter(self.results)
 
     def __len__(self) -> int:
         return len(self.results)
 
-    def __getitem__(self, index: int) -> AsyncResult:
+    def __getitem__(self, index: int) -> AsyncResult | GroupResult:
         return self.results[index]
 
     def ready(self) -> bool:
@@ -252,6 +256,14 @@ class GroupResult:
     def completed_count(self) -> int:
         return sum(r.successful() for r in self.results)
 
+    def leaves(self) -> Iterator[AsyncResult]:
+        """Its tasks' results, a member group's in its place."""
+        for result in self.results:
+            if isinstance(result, GroupResult):
+                yield from result.leaves()
+            else:
+                yield result
+
     def get(self, timeout: float | None = None, propagate: bool = True) -> list[Any]:
         """Every member's value, in order; waits for each in turn within one overall timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -265,4 +277,25 @@ class GroupResult:
 
     def revoke(self, terminate: bool = False, signal: str | int | None = None) -> None:
         check_signal(signal)
-        current().broker.revoke([r.id for r in self.results], terminate)
+        current().broker.revoke([r.id for r in self.leaves()], terminate)
+
+
+def tree(node: Node, leaf: Callable[[Step], AsyncResult],
+         parent: AsyncResult | GroupResult | None = None) -> AsyncResult | GroupResult:
+    """The results of a workflow (workflow.py, identified), shaped as it is: a chain's is its last
+    node's, whose .parent is the one before; a group's a GroupResult; a chord's its callback's, whose
+    .parent is the GroupResult of its header. `leaf` makes each step's."""
+    result: AsyncResult | GroupResult | None
+    if isinstance(node, Chain):
+        result = parent
+        for one in node.steps:
+            result = tree(one, leaf, result)
+        assert result is not None
+        return result
+    if isinstance(node, Chord):
+        header = GroupResult([tree(m, leaf) for m in node.header], node.id)
+        header.parent = parent
+        return tree(node.body, leaf, header)
+    result = leaf(node) if isinstance(node, Step) else GroupResult([tree(m, leaf) for m in node.members], node.id)
+    result.parent = parent
+    return result

@@ -25,19 +25,18 @@ only the acknowledgement that wins counts.
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from . import eager
+from . import eager, workflow
 from .app import App, current
-from .asyncresult import AsyncResult, GroupResult
+from .asyncresult import AsyncResult, GroupResult, tree
 from .build import message as build_message
 from .definition import TaskDefinition
 from .message import Message, MessageOptions
 from .options import CallOptions
 from .producer import send
-from .workflow import ChordSpec, Step
+from .workflow import Node, Step, canonical, identified, joins, leaves, start
 
 
 class Signature(Step):
@@ -57,7 +56,7 @@ class Signature(Step):
         parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
         return f"{self.task}.{'si' if self.immutable else 's'}({', '.join(parts)})"
 
-    def __or__(self, other: Signature | Chain) -> Chain:
+    def __or__(self, other: Node) -> Chain:
         return chain(self, other)
 
     def set(self, **options: Any) -> Signature:
@@ -124,86 +123,82 @@ def signature(name: str | TaskDefinition, args: Iterable[Any] = (), kwargs: dict
     return Signature(name, args, kwargs, options)
 
 
-def _identified(sig: Signature) -> Signature:
-    """With a task id of its own, given now: a workflow's steps have theirs before it is sent."""
-    return sig if sig.id else dataclasses.replace(sig, id=str(uuid.uuid4()))
-
-
-def _signature(value: Any, what: str) -> Signature:
-    if isinstance(value, Signature):
+def _node(value: Any, what: str) -> Node:
+    if isinstance(value, (Step, workflow.Chain, workflow.Group, workflow.Chord)):
         return value
-    raise TypeError(f"{what} must be signatures like add.s(1, 2), not {value!r} "
-                    "(chains of groups and groups of chains are not supported yet)")
+    raise TypeError(f"{what} must be signatures like add.s(1, 2), chains, groups or chords, not {value!r}")
+
+
+def _send(node: Node, args: Iterable[Any], kwargs: dict[str, Any] | None,
+          options: dict[str, Any]) -> AsyncResult | GroupResult:
+    """Send a workflow: every id given, every join's list of members written (one SET each, before
+    any message), then its first messages in one round trip. Its results, shaped as it is."""
+    first = next(leaves(node), None)
+    call = CallOptions.parse(first.task if first else "group", options)
+    node = identified(canonical(node))
+    app = current()
+    if app.config.eager:
+        return eager.workflow(app, node, tuple(args), kwargs, call)
+    for join_id, where in joins(node):
+        app.broker.set_chord_members(join_id, where)
+    messages = [build_message(app, launch.step.task, launch.step.args, launch.step.kwargs,
+                              launch.step.call_options().merge(call), MessageOptions(**launch.fields(None)))
+                for launch in start(node, tuple(args), kwargs)]
+    sent = send(app, messages, call.on_commit)
+    if isinstance(node, workflow.Group) and all(isinstance(m, Step) for m in node.members):
+        return GroupResult(sent, node.id)  # a unique member's result may be the run that holds its lock
+    return tree(node, lambda step: AsyncResult(step.id or "", step.task))
 
 
 # -- chain -------------------------------------------------------------------------------------------
 
-class Chain:
-    """Steps run one after the other, each given the result of the one before (unless immutable)."""
+class Chain(workflow.Chain):
+    """Nodes run one after the other, each given the result of the one before (unless immutable). A
+    group followed by more steps is a chord (Celery's): the next step is given the list."""
 
-    def __init__(self, steps: list[Signature]) -> None:
+    def __init__(self, steps: Iterable[Node]) -> None:
+        steps = tuple(steps)
         if not steps:
             raise ValueError("chain() needs at least one signature")
-        self.steps = steps
+        super().__init__(steps)
 
     def __repr__(self) -> str:
         return " | ".join(map(repr, self.steps))
 
-    def __or__(self, other: Signature | Chain) -> Chain:
+    def __or__(self, other: Node) -> Chain:
         return chain(self, other)
 
-    def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
+    def delay(self, *args: Any, **kwargs: Any) -> Any:
         return self.apply_async(args, kwargs)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> AsyncResult:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Sent, as delay() (Celery's chain(...)())."""
         return self.delay(*args, **kwargs)
 
-    def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
-                    **options: Any) -> AsyncResult:
-        """Send the first step (with `args` put in front of its own); returns the last step's
-        result, whose .parent is the one before, and so on."""
-        call = CallOptions.parse(self.steps[0].task, options)
-        steps = [_identified(s) for s in self.steps]
-        app = current()
-        if app.config.eager:
-            first = steps[0].with_args(tuple(args), kwargs)
-            first = dataclasses.replace(first, options=first.options.merge(call))
-            return eager.chain(app, [first, *steps[1:]])
-        message = steps[0]._message(app, tuple(args), kwargs, call, MessageOptions(chain=tuple(steps[1:])))
-        send(app, [message], call.on_commit)
-        return _linked(steps)
+    def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None, **options: Any) -> Any:
+        """Send the first step (with `args` put in front of its own); returns the last node's result,
+        whose .parent is the one before, and so on: an AsyncResult, or, for a chain ending in a
+        group, that group's GroupResult (its get() is the list)."""
+        return _send(self, args, kwargs, options)
 
 
-def chain(*steps: Signature | Chain) -> Chain:
-    flat: list[Signature] = []
-    for step in steps:
-        flat.extend(step.steps if isinstance(step, Chain) else [_signature(step, "chain() steps")])
-    return Chain(flat)
-
-
-def _linked(steps: list[Signature]) -> AsyncResult:
-    result = None
-    for step in steps:
-        nxt = AsyncResult(step.id or "", step.task)
-        nxt.parent = result
-        result = nxt
-    assert result is not None
-    return result
+def chain(*steps: Node) -> Chain:
+    return Chain(_node(step, "chain() steps") for step in steps)
 
 
 # -- group and chord ---------------------------------------------------------------------------------
 
-class Group:
-    """Members run in parallel; their results, in order, in a GroupResult."""
+class Group(workflow.Group):
+    """Members run in parallel; their results, in order, in a GroupResult. A member may be a chain
+    (its result is its last step's), a chord, or a group (unrolled into this one, as in Celery)."""
 
-    def __init__(self, members: list[Signature]) -> None:
-        self.members = members
+    def __init__(self, members: Iterable[Node], id: str | None = None) -> None:
+        super().__init__(tuple(members), id)
 
     def __repr__(self) -> str:
         return f"group({', '.join(map(repr, self.members))})"
 
-    def __or__(self, other: Signature) -> Chord:
+    def __or__(self, other: Node) -> Chord:
         return Chord(self, other)
 
     def delay(self, *args: Any, **kwargs: Any) -> GroupResult:
@@ -215,71 +210,51 @@ class Group:
 
     def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
                     **options: Any) -> GroupResult:
-        """Send every member in one round trip (`args` put in front of each one's own)."""
-        members = [_identified(m) for m in self.members]
-        call = CallOptions.parse(members[0].task if members else "group", options)
-        app = current()
-        if not members:
+        """Send every member in one round trip (`args` put in front of each one's first steps)."""
+        if not self.members:
             return GroupResult([])
-        results = send(app, [m._message(app, tuple(args), kwargs, call) for m in members], call.on_commit)
-        return GroupResult(results)
-
-
-def group(*members: Any) -> Group:
-    """group(a.s(), b.s()) or group(add.s(i, i) for i in range(10))."""
-    if len(members) == 1 and not isinstance(members[0], Signature):
-        if not hasattr(members[0], "__iter__") or isinstance(members[0], (Chain, Group, str)):
-            raise TypeError(f"group() members must be signatures like add.s(1, 2), not {members[0]!r} "
-                            "(groups of chains or of groups are not supported yet)")
-        members = tuple(members[0])
-    return Group([_signature(m, "group() members") for m in members])
-
-
-class Chord:
-    """A group, and a callback that runs once with all its members' results."""
-
-    def __init__(self, header: Group, body: Signature) -> None:
-        if not header.members:
-            raise ValueError("chord() needs at least one member (an empty group would never call back)")
-        self.header = header
-        self.body = _signature(body, "a chord's callback")
-
-    def __repr__(self) -> str:
-        return f"chord({self.header!r}, {self.body!r})"
-
-    def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
-        return self.apply_async(args, kwargs)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> AsyncResult:
-        """Sent, as delay() (Celery's chord(...)())."""
-        return self.delay(*args, **kwargs)
-
-    def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
-                    **options: Any) -> AsyncResult:
-        """Send the members; the callback follows when the last one ends. Returns the callback's
-        result, whose .parent is the GroupResult of the members."""
-        members = [_identified(m) for m in self.header.members]
-        call = CallOptions.parse(members[0].task, options)
-        body = _identified(self.body)
-        app = current()
-        if app.config.eager:
-            firsts = [m.with_args(tuple(args), kwargs) for m in members]
-            ran, out = eager.chord(app, [dataclasses.replace(m, options=m.options.merge(call)) for m in firsts], body)
-            out.parent = GroupResult(list(ran))
-            return out
-        spec = ChordSpec(str(uuid.uuid4()), len(members), body)
-        # The members' ids, once (the callback reads them), not in every message: a chord of n
-        # members would otherwise carry n² ids. Written before the members are sent.
-        ids = [m.id or "" for m in members]
-        app.broker.set_chord_members(spec.id, ids)
-        send(app, [m._message(app, tuple(args), kwargs, call, MessageOptions(chord=spec)) for m in members],
-             call.on_commit)
-        result = AsyncResult(body.id or "", body.task)
-        result.parent = GroupResult([AsyncResult(i, m.task) for i, m in zip(ids, members, strict=True)])
+        result = _send(self, args, kwargs, options)
+        assert isinstance(result, GroupResult)
         return result
 
 
-def chord(header: Group | Iterable[Signature], body: Signature | None = None) -> Any:
+def group(*members: Any) -> Group:
+    """group(a.s(), b.s()) or group(add.s(i, i) for i in range(10)); members may be chains, groups
+    and chords too."""
+    if len(members) == 1 and not isinstance(members[0], (Step, workflow.Chain, workflow.Group, workflow.Chord)):
+        if not hasattr(members[0], "__iter__") or isinstance(members[0], str):
+            raise TypeError(f"group() members must be signatures like add.s(1, 2), chains, groups or chords, "
+                            f"not {members[0]!r}")
+        members = tuple(members[0])
+    return Group(_node(m, "group() members") for m in members)
+
+
+class Chord(workflow.Chord):
+    """A group, and a callback that runs once with all its members' results. Members may be chains,
+    groups and chords; so may the callback."""
+
+    def __init__(self, header: Group, body: Node) -> None:
+        if not header.members:
+            raise ValueError("chord() needs at least one member (an empty group would never call back)")
+        super().__init__(header.members, _node(body, "a chord's callback"))
+
+    def __repr__(self) -> str:
+        return f"chord({list(self.header)!r}, {self.body!r})"
+
+    def delay(self, *args: Any, **kwargs: Any) -> Any:
+        return self.apply_async(args, kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Sent, as delay() (Celery's chord(...)())."""
+        return self.delay(*args, **kwargs)
+
+    def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None, **options: Any) -> Any:
+        """Send the members; the callback follows when the last one ends. Returns the callback's
+        result, whose .parent is the GroupResult of the members."""
+        return _send(self, args, kwargs, options)
+
+
+def chord(header: Group | Iterable[Node], body: Node | None = None) -> Any:
     """chord(members, callback).delay() — or chord(members)(callback), which sends at once, as in
     Celery."""
     group_ = header if isinstance(header, Group) else group(list(header))

@@ -17,18 +17,19 @@ from typing import Any
 
 from . import tracing
 from .app import App
-from .asyncresult import AsyncResult
+from .asyncresult import AsyncResult, GroupResult, tree
 from .build import message as build_message
 from .definition import TaskDefinition
 from .errors import ChordError, ConfigurationError
 from .message import Message, decode
+from .options import CallOptions
 from .request import Request
 from .results import FAILURE, RETRY, SUCCESS, ResultMeta
 from .results import decode as decode_result
 from .results import encode as encode_result
 from .worker.execute import execute, run_about, settle
 from .worker.followup import errback_here
-from .workflow import Step
+from .workflow import Chain, Group, Node, Step
 
 logger = logging.getLogger("jobs")
 
@@ -117,31 +118,52 @@ def step(app: App, one: Step) -> EagerResult:
     return run(app, build_message(app, task_of(app, one.task), one.args, one.kwargs, one.call_options()))
 
 
-def chain(app: App, steps: list[Step]) -> EagerResult:
-    """As on a worker: the last step's result; after a failure, the steps after it fail too."""
-    result = step(app, steps[0])
-    for following in steps[1:]:
-        parent = result
-        if parent.successful():
-            result = step(app, following.with_args((parent.result,)))
-        else:
-            meta = parent._read()
-            assert meta is not None
-            result = EagerResult(following.id or "", following.task, ResultMeta(
-                FAILURE, exception=meta.exception, traceback=f"{meta.traceback or ''}\n(not run: a step before it "
-                "failed)", task=following.task))
-        result.parent = parent
-    return result
+def workflow(app: App, node: Node, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
+             call: CallOptions) -> AsyncResult | GroupResult:
+    """A workflow (canonical, identified) run here, as workers would run it: its results shaped as
+    it is (asyncresult.tree), with the same failure policies: after a failed step, the rest of its
+    chain fails with it; after a failed member, a chord's callback is a ChordError and does not run."""
+    return _run(app, node, args, kwargs, call, None)
 
 
-def chord(app: App, members: list[Step], body: Step) -> tuple[list[EagerResult], EagerResult]:
-    """The members, then the callback with their results (or a ChordError if one failed)."""
-    results = [step(app, member) for member in members]
-    failed = next((r for r in results if not r.successful()), None)
+def _run(app: App, node: Node, args: tuple[Any, ...], kwargs: dict[str, Any] | None, call: CallOptions | None,
+         parent: AsyncResult | GroupResult | None) -> AsyncResult | GroupResult:
+    """`node` run with `args` in front of its first steps' own; `call`: the caller's options for them."""
+    if isinstance(node, Step):
+        one = node.with_args(args, kwargs)
+        if call is not None:
+            one = dataclasses.replace(one, options=one.options.merge(call))
+        ran = step(app, one)
+        ran.parent = parent
+        return ran
+    if isinstance(node, Chain):
+        result = _run(app, node.steps[0], args, kwargs, call, parent)
+        for i, following in enumerate(node.steps[1:], 1):
+            meta = result._read() if isinstance(result, AsyncResult) else None
+            if meta is None or meta.status != SUCCESS:  # only steps come before the last (canonical)
+                assert meta is not None
+                rest = node.steps[i] if i == len(node.steps) - 1 else Chain(node.steps[i:])
+                return _failed(rest, dataclasses.replace(meta, traceback=f"{meta.traceback or ''}\n(not run: a "
+                                                                       "step before it failed)"), result)
+            result = _run(app, following, (meta.value,), None, None, result)
+        return result
+    if isinstance(node, Group):
+        group = GroupResult([_run(app, m, args, kwargs, call, None) for m in node.members], node.id)
+        group.parent = parent
+        return group
+    header = GroupResult([_run(app, m, args, kwargs, call, None) for m in node.header], node.id)
+    header.parent = parent
+    failed = next((r for r in header.leaves() if not r.successful()), None)
     if failed is None:
-        return results, step(app, body.with_args(([r.result for r in results],)))
+        return _run(app, node.body, (header.get(),), None, None, header)
     error = ChordError(f"member {failed.task_name}[{failed.id}] of the chord failed: {failed.result!r}; "
                        "the callback did not run")
     if app.config.eager_propagates:
         raise error
-    return results, EagerResult(body.id or "", body.task, ResultMeta(FAILURE, exception=error, task=body.task))
+    return _failed(node.body, ResultMeta(FAILURE, exception=error), header)
+
+
+def _failed(node: Node, meta: ResultMeta, parent: AsyncResult | GroupResult) -> AsyncResult | GroupResult:
+    """The results of steps that will not run, each the failure `meta` says."""
+    return tree(node, lambda one: EagerResult(one.id or "", one.task, dataclasses.replace(meta, task=one.task)),
+                parent)

@@ -32,7 +32,7 @@ from .serializers import (
     pickle_dumps,
     refuse_model_instances,
 )
-from .workflow import ChordSpec, Step
+from .workflow import ChordSpec, Node, Step, from_wire, to_wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +46,9 @@ class MessageOptions:
     #: A unique task's lock (its key), held until this run ends (lua/enqueue_unique.lua), and its life.
     unique: str | None = None
     unique_ms: int = 0
-    #: The steps of a chain that follow this one.
-    chain: tuple[Step, ...] = ()
-    #: This is a chord member: the chord it belongs to.
+    #: The rest of this step's chain (steps; the last may be a group or a chord: workflow.canonical).
+    chain: tuple[Node, ...] = ()
+    #: The join this step's branch ends in: the chord (or the group something waits for) it is part of.
     chord: ChordSpec | None = None
     #: This is a chord's callback: the chord's id, and whether the members' results go in front.
     chord_of: str | None = None
@@ -78,7 +78,9 @@ class MessageOptions:
             value = getattr(self, name)
             if value == default:
                 continue
-            if name in ("chain", "link", "link_error"):
+            if name == "chain":
+                value = [to_wire(node) for node in value]
+            elif name in ("link", "link_error"):
                 value = [step.to_dict() for step in value]
             elif name == "chord":
                 value = value.to_dict()
@@ -91,7 +93,9 @@ class MessageOptions:
         if not doc:
             return NO_MESSAGE_OPTIONS
         values = {key: value for key, value in doc.items() if key in _KNOWN}
-        for steps in ("chain", "link", "link_error"):
+        if "chain" in values:
+            values["chain"] = tuple(from_wire(d) for d in values["chain"])
+        for steps in ("link", "link_error"):
             if steps in values:
                 values[steps] = tuple(Step.from_dict(d) for d in values[steps])
         if values.get("chord") is not None:

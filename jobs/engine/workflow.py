@@ -1,17 +1,32 @@
-"""Workflows as they travel: a step of a chain or a chord, written into the message of the step before.
+"""Workflows as they travel: the nodes of a workflow (a step, a chain, a group, a chord), and what a
+step's message says follows it.
 
-A chain's message carries the steps that follow it; a chord member's carries the chord (its id, its
-size, its callback). The worker that settles a step reads them from here (worker/followup.py) and
-builds the next message (build.py): it never needs the client's classes (canvas.py), which are built
-on these.
+A step's message carries its continuation, never the whole tree: `chain`, the rest of its chain, and
+`chord`, the join its branch ends in (a ChordSpec: the chord's id, its size, its callback, the key
+this branch adds to the chord's set, and the join the chord itself ends in). The worker that settles
+a step reads them from here (worker/followup.py) and starts what follows with start() below, whose
+messages it builds as any other (build.py): it never needs the client's classes (canvas.py), which
+are built on these.
+
+Before it is sent, a workflow is put in a canonical form (canonical()), Celery's semantics made
+explicit: chains inside chains are flattened, a group inside a group is unrolled into it (as Celery's
+group does), a group followed by more steps becomes a chord whose callback is the rest of the chain,
+and whatever follows a chord in a chain moves into the chord's callback. Then the only nodes that
+are not first in their chain are plain steps, except the last, so a continuation is just (the rest
+of one chain, one join), each join pointing at the next one out. A group whose results something
+waits for (a chain ending in a group, inside a group or a chord) is joined like a chord without a
+callback: the ack that completes it counts it in the join around it (lib/ack.lua `workflow`).
 
 The wire form of a step, kept as it was: {"t": task name, "id": its task id, "a": args, "k":
-kwargs, "o": options (options.CallOptions, as given), "i": true if immutable}.
+kwargs, "o": options (options.CallOptions, as given), "i": true if immutable}; a chain is {"s":
+[nodes]}, a group {"g": [nodes], "id": its id}, a chord {"h": [nodes], "b": node, "id": its id}.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,17 +85,237 @@ class Step:
                    doc.get("id"))
 
 
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """Nodes one after the other, each given the result of the one before (unless immutable)."""
+
+    steps: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Nodes in parallel; its result is the list of theirs. Its id names it when something waits
+    for that list (a join without a callback) and in its GroupResult."""
+
+    members: tuple[Node, ...]
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Chord:
+    """A group, then a callback given the list of its results; its result is the callback's."""
+
+    header: tuple[Node, ...]
+    body: Node
+    id: str | None = None
+
+
+Node = Step | Chain | Group | Chord
+
+
+def to_wire(node: Node) -> dict[str, Any]:
+    if isinstance(node, Step):
+        return node.to_dict()
+    if isinstance(node, Chain):
+        return {"s": [to_wire(n) for n in node.steps]}
+    if isinstance(node, Group):
+        return {"g": [to_wire(n) for n in node.members], "id": node.id}
+    return {"h": [to_wire(n) for n in node.header], "b": to_wire(node.body), "id": node.id}
+
+
+def from_wire(doc: dict[str, Any]) -> Node:
+    if "t" in doc:
+        return Step.from_dict(doc)
+    if "s" in doc:
+        return Chain(tuple(from_wire(d) for d in doc["s"]))
+    if "g" in doc:
+        return Group(tuple(from_wire(d) for d in doc["g"]), doc.get("id"))
+    return Chord(tuple(from_wire(d) for d in doc["h"]), from_wire(doc["b"]), doc.get("id"))
+
+
 @dataclass(frozen=True, slots=True)
 class ChordSpec:
-    """What a chord member's message says of its chord: the callback runs once all `size` ended."""
+    """What a branch's message says of the join it ends in: once all `size` branches ended, the
+    callback starts (given the list of their results), or, without one (a group something waits
+    for), the join counts in `after`. `member` is this branch's key in the set (its final task's id;
+    absent: the message's own id, as for a plain chord member); `after` is what the chord ends in."""
 
     id: str
     size: int
-    callback: Step
+    callback: Node | None
+    member: str | None = None
+    after: ChordSpec | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "n": self.size, "cb": self.callback.to_dict()}
+        doc: dict[str, Any] = {"id": self.id, "n": self.size}
+        if self.callback is not None:
+            doc["cb"] = to_wire(self.callback)
+        if self.member is not None:
+            doc["m"] = self.member
+        if self.after is not None:
+            doc["up"] = self.after.to_dict()
+        return doc
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> ChordSpec:
-        return cls(doc["id"], int(doc["n"]), Step.from_dict(doc["cb"]))
+        callback = from_wire(doc["cb"]) if "cb" in doc else None
+        after = cls.from_dict(doc["up"]) if "up" in doc else None
+        return cls(doc["id"], int(doc["n"]), callback, doc.get("m"), after)
+
+
+# -- the shape of a workflow, before it is sent ---------------------------------------------------------
+
+def canonical(node: Node) -> Node:
+    """The same workflow, as its messages carry it (see the module's docstring)."""
+    if isinstance(node, Step):
+        return node
+    # Built anew, not replaced: the client's classes (canvas.py) are these with sending added.
+    if isinstance(node, Group):
+        return Group(_unrolled(node.members), node.id)
+    if isinstance(node, Chord):
+        return Chord(_nonempty(_unrolled(node.header)), canonical(node.body), node.id)
+    steps = list(_flattened(node.steps))
+    for i, one in enumerate(steps):
+        if isinstance(one, Step):
+            continue
+        rest = steps[i + 1:]
+        if rest and isinstance(one, Group):  # Celery's implicit chord: the rest is given the list
+            one = Chord(one.members, Chain(tuple(rest)))
+        elif rest and isinstance(one, Chord):  # what follows a chord follows its callback
+            one = Chord(one.header, Chain((one.body, *rest)), one.id)
+        return _chain([*steps[:i], canonical(one)])
+    return _chain(steps)
+
+
+def _flattened(steps: tuple[Node, ...]) -> Iterator[Node]:
+    for one in steps:
+        if isinstance(one, Chain):
+            yield from _flattened(one.steps)
+        else:
+            yield one
+
+
+def _unrolled(members: tuple[Node, ...]) -> tuple[Node, ...]:
+    """A group's members, a group among them unrolled into it (Celery's group does the same)."""
+    out: list[Node] = []
+    for member in members:
+        member = canonical(member)
+        out.extend(member.members if isinstance(member, Group) else [member])
+    return tuple(out)
+
+
+def _nonempty(members: tuple[Node, ...]) -> tuple[Node, ...]:
+    if not members:
+        raise ValueError("a chord, or a group followed by more steps, needs at least one member "
+                         "(an empty group would never call back)")
+    return members
+
+
+def _chain(steps: list[Node]) -> Node:
+    if not steps:
+        raise ValueError("chain() needs at least one signature")
+    if isinstance(steps[-1], Group) and len(steps) > 1:
+        _nonempty(steps[-1].members)  # a chain's result waits for its last group's members
+    return steps[0] if len(steps) == 1 else Chain(tuple(steps))
+
+
+def identified(node: Node) -> Node:
+    """With every step's task id, and every group's and chord's, given now: a workflow's results are
+    readable from the moment it is sent, and its messages name what they join."""
+    if isinstance(node, Step):
+        return node if node.id else dataclasses.replace(node, id=str(uuid.uuid4()))
+    if isinstance(node, Chain):
+        return Chain(tuple(identified(n) for n in node.steps))
+    if isinstance(node, Group):
+        return Group(tuple(identified(n) for n in node.members), node.id or str(uuid.uuid4()))
+    return Chord(tuple(identified(n) for n in node.header), identified(node.body), node.id or str(uuid.uuid4()))
+
+
+def last(node: Node) -> Step | Group:
+    """The node whose result is `node`'s: a step, or a group (its list)."""
+    if isinstance(node, Chain):
+        return last(node.steps[-1])
+    if isinstance(node, Chord):
+        return last(node.body)
+    return node
+
+
+def final(node: Node) -> str:
+    """The id of what holds `node`'s result (a group's: its own id, for its join)."""
+    return last(node).id or ""
+
+
+def leaves(node: Node) -> Iterator[Step]:
+    """Every step of `node`, in order."""
+    if isinstance(node, Step):
+        yield node
+    elif isinstance(node, Chord):
+        for one in (*node.header, node.body):
+            yield from leaves(one)
+    else:
+        for one in node.steps if isinstance(node, Chain) else node.members:
+            yield from leaves(one)
+
+
+def gathered(node: Node) -> str | list[Any]:
+    """Where `node`'s result is read from: the id of the task that holds it, or, for a group, a
+    list of where each member's is (a chord's callback reads them all in one MGET)."""
+    end = last(node)
+    return [gathered(m) for m in end.members] if isinstance(end, Group) else end.id or ""
+
+
+def joins(node: Node, joined: bool = False) -> Iterator[tuple[str, list[Any]]]:
+    """(id, where its members' results are) of every join in `node`: each chord, and each group whose
+    results something waits for (`joined`). Written once when the workflow is sent, not in every
+    member's message: a chord of n members would otherwise carry n² ids."""
+    if isinstance(node, Chain):
+        yield from joins(node.steps[-1], joined)  # the ones before it are steps (canonical form)
+    elif isinstance(node, Group):
+        if joined:
+            yield node.id or "", [gathered(m) for m in node.members]
+        for member in node.members:
+            yield from joins(member, joined)
+    elif isinstance(node, Chord):
+        yield node.id or "", [gathered(m) for m in node.header]
+        for member in node.header:
+            yield from joins(member, True)
+        yield from joins(node.body, joined)
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """One message that starts a node: its step (arguments included), the rest of its chain, the
+    join its branch ends in, and, for a step given a chord's results, that chord's id."""
+
+    step: Step
+    chain: tuple[Node, ...] = ()
+    chord: ChordSpec | None = None
+    chord_of: str | None = None
+
+    def fields(self, parent: str | None) -> dict[str, Any]:
+        """Its workflow options (message.MessageOptions), sent by `parent`."""
+        out: dict[str, Any] = {"chain": self.chain, "chord": self.chord, "parent": parent}
+        if self.chord_of is not None:
+            out.update(chord_of=self.chord_of, chord_pass=not self.step.immutable)
+        return out
+
+
+def start(node: Node, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
+          then: ChordSpec | None = None, chord_of: str | None = None) -> list[Launch]:
+    """The messages that start `node` (canonical, identified): `args` in front of its first steps'
+    own (or, with `chord_of`, the results of that chord, read when they start), ending in `then`."""
+    if isinstance(node, Step):
+        return [Launch(node if chord_of else node.with_args(args, kwargs), (), then, chord_of)]
+    if isinstance(node, Chain):
+        first, rest = node.steps[0], node.steps[1:]
+        assert isinstance(first, Step), "not in canonical form"
+        return [Launch(first if chord_of else first.with_args(args, kwargs), rest, then, chord_of)]
+    if isinstance(node, Group):
+        join = None if then is None else ChordSpec(node.id or "", len(node.members), None, after=then)
+        members = node.members
+    else:
+        join, members = ChordSpec(node.id or "", len(node.header), node.body, after=then), node.header
+    return [launch for member in members
+            for launch in start(member, args, kwargs, join and dataclasses.replace(join, member=final(member)),
+                                chord_of)]

@@ -142,8 +142,8 @@ def test_bad_workflows_say_what_is_wrong():
         chord([], tasks.add.s(1))
     with pytest.raises(TypeError, match=r"unknown option\(s\) \['qeue'\]"):
         tasks.add.s(1, 1).set(qeue="x")
-    with pytest.raises(TypeError, match="groups of chains or of groups are not supported"):
-        group(chain(tasks.add.s(1, 1), tasks.add.s(2)))
+    with pytest.raises(ValueError, match="needs at least one member"):
+        chain(tasks.add.s(1, 1), group([]), tasks.add.s(2)).delay()
     with pytest.raises(ValueError, match="time_limit must be a positive number"):
         signature("billing.only_on_workers", time_limit=-1).delay()
 

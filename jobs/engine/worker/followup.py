@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from .. import tracing
@@ -28,7 +29,7 @@ from ..results import FAILURE, READY_STATES, REVOKED, SUCCESS, Outcome, about
 from ..results import decode as decode_result
 from ..results import encode as encode_result
 from ..serializers import json_dumps, json_loads
-from ..workflow import Step
+from ..workflow import Chain, ChordSpec, Launch, Step, leaves, start
 
 
 def follow_up(app: App, message: Message, outcome: Outcome, hostname: str) -> str:
@@ -42,8 +43,9 @@ def follow_up(app: App, message: Message, outcome: Outcome, hostname: str) -> st
         return ""
     keys = app.keys
     extra: dict[str, Any] = {}
+    ended = True
     if options.chain:
-        extra.update(_chain(app, message, outcome, hostname))
+        ended = _chain(app, message, outcome, hostname, extra)
     callbacks = _callbacks(app, message, outcome)
     if callbacks:
         extra["f"] = [*extra.get("f", []), *(_entry(keys, m) for m in callbacks)]
@@ -52,12 +54,8 @@ def follow_up(app: App, message: Message, outcome: Outcome, hostname: str) -> st
     if expiring:  # its expiry entry is not needed any more (lua/fetch.lua)
         extra["x"] = [keys.expiries, message.id]
     chord = options.chord
-    if chord is not None:
-        callback = chord.callback
-        cb = _message_of(app, callback, MessageOptions(chord_of=chord.id, chord_pass=not callback.immutable,
-                                                       parent=chord.id))
-        extra["c"] = {"k": keys.chord_done(chord.id), "m": message.id, "n": chord.size,
-                      "t": int(app.config.result_expires * 1000), "f": _entry(keys, cb)}
+    if chord is not None and ended:  # its branch ended here: counted in its join (lib/ack.lua)
+        extra["c"] = _join(app, chord, message.id)
     return json_dumps(extra)
 
 
@@ -106,19 +104,41 @@ def attempt_failed(app: App, message: Message, outcome: Outcome, extra: str) -> 
     return json_dumps(doc)
 
 
-def _chain(app: App, message: Message, outcome: Outcome, hostname: str) -> dict[str, Any]:
-    """The next step with this one's result in front, or, after a failure, the failure as the
-    result of every step that will not run."""
+def _chain(app: App, message: Message, outcome: Outcome, hostname: str, extra: dict[str, Any]) -> bool:
+    """The next node of its chain started with this step's result in front (True if its branch
+    ended here), or, after a failure, the failure as the result of every step that will not run
+    (then its branch ended, and its join counts it: the callback reads the failure)."""
     rest = message.options.chain
     failed = outcome if outcome.status != SUCCESS else None
     if failed is None:
         try:
-            nxt = _message_of(app, rest[0].with_args((outcome.value,)),
-                              MessageOptions(chain=rest[1:], parent=message.id))
-            return {"f": [_entry(app.keys, nxt)]}
+            node = rest[0] if len(rest) == 1 else Chain(rest)
+            launches = start(node, (outcome.value,), None, message.options.chord)
+            extra["f"] = [_entry(app.keys, m) for m in _started(app, launches, message.id)]
+            return False
         except Exception as exc:  # the value cannot travel as an argument (EncodeError, ...)
             failed = Outcome(FAILURE, exception=exc, traceback=f"{type(exc).__name__}: {exc}")
-    return {"r": [_failed_result(app, step, failed, message, hostname) for step in rest]}
+    extra["r"] = [_failed_result(app, step, failed, message, hostname) for node in rest for step in leaves(node)]
+    return True
+
+
+def _join(app: App, chord: ChordSpec, member: str) -> dict[str, Any]:
+    """A branch of `chord` ended: its entry for lib/ack.lua (`c`), with the callback's messages to
+    send if this ack completes the chord, or, for a group that has no callback, the join it counts
+    in then (`up`), and so on outwards."""
+    keys = app.keys
+    doc: dict[str, Any] = {"k": keys.chord_done(chord.id), "m": chord.member or member, "n": chord.size,
+                           "t": int(app.config.result_expires * 1000)}
+    if chord.callback is not None:
+        launches = start(chord.callback, then=chord.after, chord_of=chord.id)
+        doc["f"] = [_entry(keys, m) for m in _started(app, launches, chord.id)]
+    elif chord.after is not None:
+        doc["up"] = _join(app, chord.after, chord.id)
+    return doc
+
+
+def _started(app: App, launches: list[Launch], parent: str) -> list[Message]:
+    return [_message_of(app, launch.step, MessageOptions(**launch.fields(parent))) for launch in launches]
 
 
 def _message_of(app: App, step: Step, workflow: MessageOptions) -> Message:
@@ -160,12 +180,13 @@ def chord_arguments(app: App, message: Message) -> tuple[tuple[Any, ...], Outcom
     the FAILURE it ends with (a member failed, or its result expired) without running."""
     chord_id = message.options.chord_of
     assert chord_id is not None
-    ids = app.broker.chord_members(chord_id)
-    if ids is None:
+    where = app.broker.chord_members(chord_id)
+    if where is None:
         error = ChordError(f"the list of the chord's members has expired (RESULT_EXPIRES); the callback "
                            f"{message.task}[{message.id}] did not run")
         return message.args, Outcome(FAILURE, exception=error, traceback=f"ChordError: {error}")
-    values = []
+    ids = list(_flat(where))
+    metas = {}
     for member_id, raw in zip(ids, app.broker.results(ids), strict=True):
         meta = decode_result(raw, app.config.accept_content) if raw is not None else None
         if meta is None or meta.status != SUCCESS:
@@ -175,7 +196,21 @@ def chord_arguments(app: App, message: Message) -> tuple[tuple[Any, ...], Outcom
             error = ChordError(f"member {meta.task if meta else ''}[{member_id}] of the chord {what}; "
                                "the callback did not run")
             return message.args, Outcome(FAILURE, exception=error, traceback=f"ChordError: {error}")
-        values.append(meta.value)
+        metas[member_id] = meta.value
+    values = _nested(where, metas)
     if message.options.chord_pass:
         return (values, *message.args), None
     return message.args, None
+
+
+def _flat(where: list[Any]) -> Iterator[str]:
+    """The ids in a chord's list of members (workflow.gathered: a group's members are a list)."""
+    for one in where:
+        if isinstance(one, list):
+            yield from _flat(one)
+        else:
+            yield one
+
+
+def _nested(where: list[Any], values: dict[str, Any]) -> list[Any]:
+    return [_nested(one, values) if isinstance(one, list) else values[one] for one in where]

@@ -9,8 +9,9 @@
 --      chain);
 --   r: results to store for other tasks     [[result key, channel, payload], ...] (the steps of a
 --      chain that will not run after a failure);
---   c: a chord member done: {k = set key, m = member id, n = size, t = ttl ms, f = callback as in
---      f}; the callback is enqueued by the ack that completes the set, exactly once;
+--   c: a branch of a chord done: {k = set key, m = its key in the set, n = size, t = ttl ms, f = the
+--      callback's messages as in f, up = for a group without a callback, the join it counts in, as
+--      c}; the callback is enqueued by the ack that completes the set, exactly once;
 --   u: a unique task's run ended: [lock key, id]; the lock is released if this run still holds it;
 --   x: a task sent with `expires` ended: [expiries key, id]; its expiry entry goes;
 --   a: an attempt that failed, of a task that keeps its attempts: [attempts key, entry]; the
@@ -43,6 +44,27 @@ local function enqueue_now(f)
   wake(f.w)
 end
 
+-- A branch of a join ended (`c`, worker/followup.py): the ack that completes the set sends the
+-- callback's messages, or, for a group without one that something waits for, counts in the join
+-- around it (`up`), and so on outwards: a nested workflow advances exactly once, in this one step.
+local function join(c)
+  while c do
+    local added = redis.call('SADD', c.k, c.m)
+    redis.call('PEXPIRE', c.k, c.t)
+    if added == 0 or redis.call('SCARD', c.k) ~= c.n then
+      return
+    end
+    local fs = c.f or {}
+    if fs.k then
+      fs = { fs }  -- one callback, as acks of jobs before nested workflows send it
+    end
+    for _, f in ipairs(fs) do
+      enqueue_now(f)
+    end
+    c = c.up
+  end
+end
+
 local function workflow(extra, ttl_ms, h)
   local x = cjson.decode(extra)
   for _, r in ipairs(x.r or {}) do
@@ -64,14 +86,7 @@ local function workflow(extra, ttl_ms, h)
     redis.call('RPUSH', x.a[1], x.a[2])
     redis.call('PEXPIRE', x.a[1], ttl_ms)
   end
-  local c = x.c
-  if c then
-    local added = redis.call('SADD', c.k, c.m)
-    redis.call('PEXPIRE', c.k, c.t)
-    if added == 1 and redis.call('SCARD', c.k) == c.n then
-      enqueue_now(c.f)
-    end
-  end
+  join(x.c)
 end
 
 -- The counters the metrics and the console read (metrics.py, monitor.py): `batch` is '' or a

@@ -1,0 +1,150 @@
+"""Nested workflows on real workers, as in Celery: groups in chains (an implicit chord), chains in
+groups, chords in chains and in chords, three levels deep; their failures; a chord of 100 members
+whose worker is killed in the middle; and all of it in eager mode."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import override_settings
+
+from jobs import ChordError, GroupResult, chain, chord, group
+from tests.testapp import tasks
+from tests.testapp.tasks import PaymentDeclined
+
+
+def _echoed(value):
+    return {"args": [value], "kwargs": {}}
+
+
+def test_a_group_in_a_chain_gives_the_next_step_the_list(start_worker, r):
+    start_worker("-c", "2")
+    result = chain(tasks.add.s(1, 1), group(tasks.add.s(10), tasks.add.s(20)), tasks.collect.s("calls")).delay()
+    assert result.get(timeout=20) == 34
+    assert [json.loads(v) for v in r.lrange("calls", 0, -1)] == [[12, 22]]
+    assert isinstance(result.parent, GroupResult) and result.parent.get(timeout=1) == [12, 22]
+    assert result.parent.parent.get(timeout=1) == 2
+
+
+def test_a_chain_ending_in_a_group_returns_the_groups_results(start_worker):
+    start_worker("-c", "2")
+    result = chain(tasks.add.s(1, 1), group(tasks.add.s(10), tasks.add.s(20))).delay()
+    assert isinstance(result, GroupResult)
+    assert result.get(timeout=20) == [12, 22]
+    assert result.parent.get(timeout=1) == 2
+
+
+def test_a_group_of_chains_gathers_each_chains_last_result(start_worker):
+    start_worker("-c", "2")
+    result = group(chain(tasks.add.s(1, 1), tasks.add.s(10)), chain(tasks.add.s(2, 2), tasks.add.s(20)),
+                   tasks.add.s(3, 3)).delay()
+    assert result.get(timeout=20) == [12, 24, 6]
+    assert result[0].parent.get(timeout=1) == 2
+
+
+def test_a_chain_ending_in_a_chord_and_a_chord_in_the_middle_of_a_chain(start_worker, r):
+    start_worker("-c", "2")
+    ending = chain(tasks.add.s(1, 1), chord([tasks.add.s(1), tasks.add.s(2)], tasks.collect.s("calls"))).delay()
+    assert ending.get(timeout=20) == 7
+    middle = chain(tasks.add.s(1, 1), chord([tasks.add.s(1), tasks.add.s(2)], tasks.add.s([100])),
+                   tasks.add.s([1000])).delay()
+    assert middle.get(timeout=20) == [3, 4, 100, 1000]
+    assert middle.parent.get(timeout=1) == [3, 4, 100] and middle.parent.parent.get(timeout=1) == [3, 4]
+    assert middle.parent.parent.parent.get(timeout=1) == 2
+
+
+def test_a_chords_members_may_be_chains_groups_and_chords(start_worker):
+    start_worker("-c", "2")
+    result = chord([
+        chain(tasks.add.s(1, 1), tasks.add.s(1)),                    # 3
+        group(tasks.add.s(2, 2), tasks.add.s(3, 3)),                 # unrolled into the header: 4, 6
+        chain(tasks.add.s(0, 1), group(tasks.add.s(1), tasks.add.s(2))),  # a list: [2, 3]
+        chord([tasks.add.s(5, 5), tasks.add.s(6, 6)], tasks.collect.s("inner")),  # 22
+    ], tasks.echo.s()).delay()
+    assert result.get(timeout=30) == _echoed([3, 4, 6, [2, 3], 22])
+    header = result.parent
+    assert isinstance(header, GroupResult) and header.get(timeout=1) == [3, 4, 6, [2, 3], 22]
+
+
+def test_three_levels(start_worker, r):
+    """chain(a, group(chain(b, c), chord([d, e], f)), g), and a group of those."""
+    start_worker("-c", "3")
+    three = chain(tasks.add.s(1, 1),
+                  group(chain(tasks.add.s(1), tasks.add.s(10)), chord([tasks.add.s(2), tasks.add.s(3)],
+                                                                     tasks.collect.s("calls"))),
+                  tasks.echo.s())
+    result = three.delay()
+    assert result.get(timeout=30) == _echoed([13, 9])
+    assert [json.loads(v) for v in r.lrange("calls", 0, -1)] == [[4, 5]]
+    members = result.parent
+    assert members[0].get(timeout=1) == 13 and members[0].parent.get(timeout=1) == 3
+    assert members[1].get(timeout=1) == 9 and members[1].parent.get(timeout=1) == [4, 5]
+    assert members.parent.get(timeout=1) == 2
+    deeper = group(three, chain(tasks.add.s(0, 0), group(tasks.add.s(7), chain(tasks.add.s(1), group(
+        tasks.add.s(1), tasks.add.s(2)))))).delay()
+    assert deeper.get(timeout=60) == [_echoed([13, 9]), [7, [2, 3]]]
+
+
+def test_a_failure_inside_nesting_fails_what_follows(start_worker, r):
+    start_worker("-c", "2")
+    result = chain(tasks.add.s(1, 1),
+                   group(chain(tasks.fail.s(), tasks.record.s("after")), tasks.add.s(5)),
+                   tasks.collect.s("calls"), tasks.add.s([1])).delay()
+    with pytest.raises(ChordError, match=r"ended FAILURE: PaymentDeclined: 2; the callback did not run"):
+        result.get(timeout=20)
+    assert result.parent.failed()  # the callback: a ChordError, not run
+    members = result.parent.parent
+    with pytest.raises(PaymentDeclined):
+        members[0].get(timeout=1)  # the step after the failed one: its failure
+    assert "not run: step tests.testapp.tasks.fail" in members[0].traceback
+    assert members[1].get(timeout=1) == 7
+    assert r.llen("calls") == 0 and r.llen("after") == 0
+
+    ending = chain(tasks.add.s(1, 1), group(tasks.fail.s(), tasks.add.s(1))).delay()
+    with pytest.raises(PaymentDeclined):
+        ending.get(timeout=20)
+    nested = group(chain(tasks.add.s(1, 1), group(tasks.fail.s(), tasks.add.s(1))), tasks.add.s(1, 1))
+    outer = chord([nested], tasks.collect.s("calls")).delay()
+    with pytest.raises(ChordError, match=r"member tests.testapp.tasks.fail\["):
+        outer.get(timeout=20)
+
+
+def test_a_chord_of_100_survives_its_worker_killed_in_the_middle(start_worker, r):
+    """100 branches, each a chain (block, then echo), their worker killed with kill -9 while two
+    run; the callback, a chain of its own, runs exactly once, with all 100 results."""
+    first = start_worker("-c", "2", settings={"LEASE_SECONDS": 2})
+    names = [f"m{i}" for i in range(100)]
+    result = chain(chord([chain(tasks.block.s(n), tasks.add.s("!")) for n in names], tasks.collect.s("calls")),
+                   tasks.add.s(1000)).delay()
+    started = [r.blpop([f"started:{n}" for n in names], timeout=10) for _ in range(2)]
+    assert all(started)
+    first.cleanup()  # kill -9 of the worker and its children: a lost host
+    for name in names:
+        r.rpush(f"release:{name}", *(["go"] * 3))  # enough for every delivery
+    start_worker("-c", "4", settings={"LEASE_SECONDS": 2})
+    assert result.get(timeout=90) == 1100
+    calls = [json.loads(v) for v in r.lrange("calls", 0, -1)]
+    assert calls == [[f"{n}!" for n in names]]  # once, with every branch's result, in order
+    assert sum(r.llen(f"deliveries:{n}") > 1 for n in names) >= 1  # the killed ones ran again
+
+
+def test_nested_workflows_in_eager_mode(r):
+    with override_settings(JOBS={"EAGER": True}):
+        assert chain(tasks.add.s(1, 1), group(tasks.add.s(10), tasks.add.s(20)),
+                     tasks.collect.s("calls")).delay().get() == 34
+        ending = chain(tasks.add.s(1, 1), group(tasks.add.s(10), tasks.add.s(20))).delay()
+        assert isinstance(ending, GroupResult) and ending.get() == [12, 22] and ending.parent.get() == 2
+        assert group(chain(tasks.add.s(1, 1), tasks.add.s(10)), tasks.add.s(3, 3)).delay().get() == [12, 6]
+        three = chain(tasks.add.s(1, 1), group(chain(tasks.add.s(1), tasks.add.s(10)),
+                                               chord([tasks.add.s(2), tasks.add.s(3)], tasks.collect.s("calls"))),
+                      tasks.echo.s()).delay()
+        assert three.get() == _echoed([13, 9])
+        header = chord([chain(tasks.add.s(0, 1), group(tasks.add.s(1), tasks.add.s(2))),
+                        group(tasks.add.s(2, 2), tasks.add.s(3, 3))], tasks.echo.s()).delay()
+        assert header.get() == _echoed([[2, 3], 4, 6])
+        failed = chain(tasks.add.s(1, 1), group(chain(tasks.fail.s(), tasks.add.s(1)), tasks.add.s(5)),
+                       tasks.collect.s("calls"), tasks.add.s([1])).delay()
+        assert failed.failed() and isinstance(failed.result, ChordError)
+        assert failed.parent.failed() and failed.parent.parent[0].failed()
+        assert r.llen("calls") == 2  # the two successful collects above, not the failed one
