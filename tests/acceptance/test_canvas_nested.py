@@ -1,6 +1,7 @@
 """Nested workflows on real workers, as in Celery: groups in chains (an implicit chord), chains in
 groups, chords in chains and in chords, three levels deep; their failures; a chord of 100 members
-whose worker is killed in the middle; and all of it in eager mode."""
+whose worker is killed in the middle; a revoked step ending its workflow; and all of it in eager
+mode."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from django.test import override_settings
 
 from jobs import ChordError, GroupResult, chain, chord, group
+from jobs.engine.errors import TaskRevoked
 from tests.testapp import tasks
 from tests.testapp.tasks import PaymentDeclined
 
@@ -108,6 +110,37 @@ def test_a_failure_inside_nesting_fails_what_follows(start_worker, r):
     outer = chord([nested], tasks.collect.s("calls")).delay()
     with pytest.raises(ChordError, match=r"member tests.testapp.tasks.fail\["):
         outer.get(timeout=20)
+
+
+def test_a_revoked_step_ends_its_workflow_visibly(start_worker, r):
+    """Revoked before it runs, a step is marked REVOKED where it is taken (lua/fetch.lua), and so is
+    what follows it: the rest of its chain, and the callback of every join it leads to."""
+    start_worker("-c", "2")
+    result = chain(tasks.block.s("gate"), tasks.add.s("!"),
+                   group(tasks.add.s("a"), chain(tasks.add.s("b"), tasks.add.s("c"))),
+                   tasks.collect.s("calls"), tasks.add.s(["end"])).delay()
+    members = result.parent.parent
+    revoked = members.parent
+    revoked.revoke()
+    r.rpush("release:gate", "go")
+    with pytest.raises(TaskRevoked, match=r"a step before it, tests.testapp.tasks.add\[.*\], was not run \(revoked\)"):
+        result.get(timeout=20)
+    assert revoked.status == "REVOKED" and members.parent.parent.get(timeout=1) == "gate"
+    assert [m.status for m in members.leaves()] == ["REVOKED", "REVOKED"]
+    assert members[1].parent.status == "REVOKED" and result.parent.status == "REVOKED"
+    assert r.llen("calls") == 0
+
+    # A chord member revoked: the others run, the callback and what follows it are marked.
+    held = chain(tasks.block.s("gate2"), chord([tasks.add.s("1"), tasks.add.s("2"), tasks.add.s("3")],
+                                               tasks.collect.s("calls")), tasks.add.s("!")).delay()
+    header = held.parent.parent
+    header[1].revoke()
+    r.rpush("release:gate2", "go")
+    with pytest.raises(TaskRevoked, match="was not run"):
+        held.get(timeout=20)
+    assert header[0].get(timeout=10) == "gate21" and header[2].get(timeout=10) == "gate23"
+    assert header[1].status == "REVOKED" and held.parent.status == "REVOKED"
+    assert r.llen("calls") == 0
 
 
 def test_a_chord_of_100_survives_its_worker_killed_in_the_middle(start_worker, r):

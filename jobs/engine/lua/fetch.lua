@@ -148,6 +148,7 @@ for q = 1, nq do
           record_history(hist, 'r', string.sub(doc, 1, -2) .. ',"message":' .. cjson.encode(wire) .. '}', false)
         end
         redis.call('PUBLISH', ARGV[6] .. id, '1')
+        never_run(wire, id, task, why, { prefix = ARGV[5], channel = ARGV[6], ttl = ttl_ms, now = now, hist = hist })
         redis.call('HINCRBY', KEYS[13], 'c|' .. task .. '|' .. ARGV[13 + q] .. '|REVOKED||', 1)  -- lib/ack.lua count
         revoked[#revoked + 1] = id
         revoked[#revoked + 1] = task
