@@ -4,6 +4,8 @@
     chain(add.s(1, 1), mul.s(10), log.s())  each result is passed to the next (first argument)
     group(add.s(i, i) for i in range(100))  in parallel; GroupResult.get() gathers the results
     chord(group, summarise.s())             the callback runs once, with the list of results
+    chain(a.s(), group(b.s(), c.s()), d.s())   nested, as in Celery: d is given [b, c] (workflow.py
+                                            says how a nesting travels)
 
 How it stays exactly once without a coordinator: every step gets its task id when the workflow is
 sent, and what follows a step travels in that step's message (workflow.py says how; the worker's
@@ -19,7 +21,11 @@ delivery token like any acknowledgement:
   acknowledged). The callback reads the members' results when it starts. If one failed, the
   callback does not run: its result is a ChordError naming the member (Celery's policy).
 A killed worker therefore never loses nor doubles a step: what its lease covered runs again, and
-only the acknowledgement that wins counts.
+only the acknowledgement that wins counts. Nested, a branch's last step counts in its join; the
+join that completes starts its callback, or counts in the join around it (a group whose list
+something waits for); a failure is counted like a result, and the callback's ChordError fails what
+follows. A step revoked before it runs is marked where it is taken, and what follows it with it
+(lib/ack.lua never_run, called by fetch.lua), since no ack will ever advance its workflow.
 """
 
 from __future__ import annotations

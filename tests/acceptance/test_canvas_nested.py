@@ -181,3 +181,14 @@ def test_nested_workflows_in_eager_mode(r):
         assert failed.failed() and isinstance(failed.result, ChordError)
         assert failed.parent.failed() and failed.parent.parent[0].failed()
         assert r.llen("calls") == 2  # the two successful collects above, not the failed one
+
+
+def test_nested_messages_do_not_carry_every_members_id(r):
+    """A chord of 300 chains in a chain: each member's message carries its own chain and its join,
+    not the other members; the members' list is written once."""
+    chain(chord([chain(tasks.add.s(i, i), tasks.add.s(1)) for i in range(300)], tasks.collect.s("calls")),
+          tasks.add.s(1)).delay()
+    wires = r.zrange("{jobs}:queue:default", 0, -1)
+    assert len(wires) == 300 and max(len(w) for w in wires) < 1500
+    [members] = [k for k in r.keys("{jobs}:chord:*:of")]
+    assert len(json.loads(r.get(members))) == 300

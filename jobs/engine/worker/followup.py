@@ -1,7 +1,13 @@
 """What else a settled run does, in the same atomic step as its acknowledgement (lib/ack.lua reads
-it): the next step of its chain, its link callbacks (or, when it failed, its link_error ones), its
-chord's callback once the last member ends, its unique lock released, its expiry entry dropped, a
-failed attempt listed; and, for a chord's callback, the members' results to run with.
+it): the next node of its chain (a step, or the members of a group or a chord), its link callbacks
+(or, when it failed, its link_error ones), its branch counted in its join and the join's callback
+sent by the ack that completes it, its unique lock released, its expiry entry dropped, a failed
+attempt listed; and, for a chord's callback, the members' results to run with (a group's, nested:
+a list in the list).
+
+A step revoked before any worker runs it has no ack: fetch.lua marks what follows it instead
+(lib/ack.lua never_run), from the message; one that a worker ends as REVOKED (terminated, or
+expired when it starts) is followed up here like a failure.
 
 link_error, as Celery's: an errback whose function has room for (request, exception, traceback
 text) in front of its own arguments is called here, in the worker (execute.notify, errback_here);

@@ -1,0 +1,38 @@
+"""A workflow's canonical form and its wire form (workflow.py), without Redis."""
+
+from jobs.engine.workflow import Chain, Chord, Group, Step, canonical, from_wire, gathered, identified, joins, to_wire
+
+
+def s(name):
+    return Step(name)
+
+
+def test_a_group_followed_by_steps_becomes_a_chord_of_the_rest():
+    node = canonical(Chain((s("a"), Group((s("b"), s("c"))), s("d"), s("e"))))
+    assert node == Chain((s("a"), Chord((s("b"), s("c")), Chain((s("d"), s("e"))))))
+
+
+def test_what_follows_a_chord_moves_into_its_callback_and_chains_flatten():
+    node = canonical(Chain((Chain((s("a"), Chord((s("b"),), s("c")))), s("d"))))
+    assert node == Chain((s("a"), Chord((s("b"),), Chain((s("c"), s("d"))))))
+
+
+def test_a_group_in_a_group_is_unrolled_as_in_celery():
+    assert canonical(Group((s("a"), Group((s("b"), Chain((s("c"),))))))) == Group((s("a"), s("b"), s("c")))
+
+
+def test_joins_name_each_chord_and_each_group_something_waits_for():
+    node = identified(canonical(Chord((Chain((s("a"), Group((s("b"), s("c"))))), s("d")), s("e"))))
+    assert isinstance(node, Chord)
+    inner = node.header[0].steps[-1]
+    b, c = inner.members
+    d = node.header[1]
+    assert list(joins(node)) == [(node.id, [[b.id, c.id], d.id]), (inner.id, [b.id, c.id])]
+    assert gathered(node) == node.body.id
+    assert list(joins(Group((s("a"), Chain((s("b"), Group((s("c"),)))))))) == []  # nothing waits for them
+
+
+def test_the_wire_form_round_trips():
+    node = identified(canonical(Chain((s("a"), Group((Chain((s("b"), s("c"))), Chord((s("d"),), s("e")))),
+                                       s("f")))))
+    assert from_wire(to_wire(node)) == node
