@@ -27,6 +27,10 @@ def test_a_group_in_a_chain_gives_the_next_step_the_list(start_worker, r):
     assert [json.loads(v) for v in r.lrange("calls", 0, -1)] == [[12, 22]]
     assert isinstance(result.parent, GroupResult) and result.parent.get(timeout=1) == [12, 22]
     assert result.parent.parent.get(timeout=1) == 2
+    two = chain(tasks.add.s(1, 1), group(tasks.add.s(1), tasks.add.s(2)),
+                group(tasks.collect.s("g1"), chain(tasks.collect.s("g2"), tasks.add.s(10)))).delay()
+    assert two.get(timeout=20) == [7, 17]  # a group after a group: each member is given the list
+    assert json.loads(r.lpop("g1")) == json.loads(r.lpop("g2")) == [3, 4]
 
 
 def test_a_chain_ending_in_a_group_returns_the_groups_results(start_worker):
