@@ -51,3 +51,39 @@ def test_manage_py_check_shows_them_as_a_user_sees_them(tmp_path):
 def test_every_celery_setting_the_docs_name_is_known_to_the_check():
     named = set(re.findall(r"`(CELERY(?:D|BEAT)?_[A-Z_]+)`", (ROOT / "docs" / "settings.md").read_text()))
     assert named and named <= set(CELERY_SETTINGS), sorted(named - set(CELERY_SETTINGS))
+
+
+TABLES = ["docs/settings.md", "docs/from-celery.md"]
+
+
+def tables_script(*args: str, root: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "scripts/celery_settings_table.py", *args, "--root", str(root)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_the_docs_tables_are_the_ones_the_checks_mapping_prints():
+    done = tables_script("--check")
+    assert done.returncode == 0, done.stderr  # it says which doc, and to run scripts/celery_settings_table.py --write
+
+
+def test_a_table_edited_by_hand_fails_the_check_until_it_is_written_again(tmp_path):
+    (tmp_path / "docs").mkdir()
+    for doc in TABLES:
+        (tmp_path / doc).write_text((ROOT / doc).read_text())
+    edited = tmp_path / "docs" / "settings.md"
+    edited.write_text(edited.read_text().replace("| `ACKS_LATE` | `True` by default here.", "| `ACKS_LATE` | Same."))
+    stale = tables_script("--check", root=tmp_path)
+    assert stale.returncode == 1 and stale.stderr.startswith("docs/settings.md: ")
+    assert "run `python scripts/celery_settings_table.py --write`" in stale.stderr
+    assert tables_script("--write", root=tmp_path).returncode == 0
+    assert tables_script("--check", root=tmp_path).returncode == 0
+    assert [(tmp_path / doc).read_text() for doc in TABLES] == [(ROOT / doc).read_text() for doc in TABLES]
+
+
+def test_every_row_of_the_table_says_what_the_check_says():
+    """The check's hint and the table's row come from one Setting: its note is in both."""
+    table = (ROOT / "docs" / "settings.md").read_text()
+    for name, setting in CELERY_SETTINGS.items():
+        row = next(line for line in table.splitlines() if f"`{name}`" in line and line.startswith("| "))
+        assert (f"`{setting.key}`" if setting.key else "none") in row or setting.instead in row, name
+        assert setting.note[1:] in row, name

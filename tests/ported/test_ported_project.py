@@ -83,7 +83,7 @@ def test_only_what_the_docs_name_changed_and_the_checks_are_quiet(redis_server):
     names = re.findall(r"^(CELERY_[A-Z_]+) =", original, re.M)
     assert len(names) == 12 and set(names) <= set(CELERY_SETTINGS)
     ported = (PROJECT / "proj" / "settings.py").read_text()
-    assert {CELERY_SETTINGS[n][0] for n in names} - {None} <= set(re.findall(r'^    "([A-Z_]+)":', ported, re.M))
+    assert {CELERY_SETTINGS[n].key for n in names} - {None} <= set(re.findall(r'^    "([A-Z_]+)":', ported, re.M))
     for path in PROJECT.rglob("*.py"):
         assert not re.search(r"^\s*(from|import) (celery|django_celery)", path.read_text(), re.M), path
     for settings in ("proj.settings", "proj.test_settings"):
