@@ -12,6 +12,12 @@ revoke | retry` do, and what the admin's actions use (Celery's app.control and `
     control.resume("emails")
     control.paused()                   # {"emails": <paused since, unix time>}
     control.retry("<id>")              # the same call again, as a new task; -> AsyncResult
+    control.shutdown("<worker id>")    # that worker stops as on SIGTERM (running tasks finish)
+    control.run_scheduled(["<id>"])    # a countdown/ETA/retry message onto its queue now
+    control.delete_scheduled(["<id>"])
+    control.dead_letters(50, 0, reason="MAX_DELIVERIES")  # -> (a page of DeadLetter, more?)
+    control.requeue_dead(["<id>"]); control.discard_dead(["<id>"])
+    control.monitor()                  # the read API the console uses (engine/monitor.py)
 
 Everything reads and writes Redis through the engine (broker.py, monitor.py); retry also reads the
 task history (TaskResult). The dicts returned are the documented JSON of `--json` (docs/operations.md).
@@ -27,7 +33,7 @@ from django.db import DatabaseError
 from .engine.app import current
 from .engine.asyncresult import AsyncResult
 from .engine.errors import JobsError
-from .engine.monitor import Monitor
+from .engine.monitor import DeadLetter, Monitor
 from .engine.names import check_name
 from .engine.producer import send_task
 from .engine.results import decode as decode_result
@@ -35,30 +41,41 @@ from .engine.serializers import json_loads
 from .models import TaskResult
 
 
-def _monitor() -> Monitor:
+def monitor() -> Monitor:
+    """The read API over the current app's Redis (engine/monitor.py): what the console reads."""
     return Monitor(current().broker)
 
 
+#: Fields of a Held that are bytes, for pages to decode, not for a JSON document.
+_RAW = ("wire", "member")
+
+
 def workers() -> list[dict[str, Any]]:
-    """Each worker with a heartbeat: id, hostname, queues, pool, concurrency, last_seen (s), alive."""
+    """Each worker with a heartbeat: id, hostname, queues, pool, concurrency, last_seen (s), alive,
+    processed and failed (while its record lives)."""
     return [{key: value for key, value in dataclasses.asdict(w).items() if key != "extra"}
             | {"version": w.extra.get("version"), "pid": w.extra.get("pid"), "started": w.extra.get("started")}
-            for w in _monitor().workers()]
+            for w in monitor().workers()]
 
 
 def active() -> list[dict[str, Any]]:
-    """What the workers hold now: id, task, queue, worker (hostname), seconds (lease left), enqueued_at."""
-    return [dataclasses.asdict(h) for h in _monitor().active()]
+    """What the workers hold now: id, task, queue, worker (hostname), seconds (lease left), enqueued_at,
+    worker_id, started_at (unix s; None before it starts)."""
+    return [_document(h) for h in monitor().active()]
 
 
-def scheduled(limit: int = 100) -> list[dict[str, Any]]:
+def scheduled(limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
     """Soonest first: id, task, queue, seconds (until due), enqueued_at."""
-    return [dataclasses.asdict(h) for h in _monitor().scheduled(limit)]
+    return [_document(h) for h in monitor().scheduled(limit, offset)]
+
+
+def _document(held: Any) -> dict[str, Any]:
+    return {key: value for key, value in dataclasses.asdict(held).items() if key not in _RAW}
 
 
 def registered() -> dict[str, list[str]]:
     """Live worker hostname -> the task names it has registered (from its record, refreshed every minute)."""
-    return {w.hostname: list(w.extra.get("tasks", [])) for w in _monitor().workers() if w.alive}
+    return {w.hostname: list(w.extra.get("tasks", [])) for w in monitor().workers() if w.alive}
 
 
 def revoke(task_ids: list[str], terminate: bool = False) -> int:
@@ -89,6 +106,49 @@ def resume(queue: str) -> bool:
 def paused() -> dict[str, float]:
     """Paused queue -> since when (unix time, s)."""
     return current().broker.paused()
+
+
+def shutdown(worker_id: str) -> bool:
+    """Ask one worker (its id, as workers() lists it) to stop as on SIGTERM, from any host: within
+    about a second it takes no more tasks, lets its running ones finish (up to its
+    --shutdown-timeout), hands back what it prefetched, and exits 0. False if no live worker has
+    that id."""
+    return current().broker.request_shutdown(worker_id)
+
+
+def run_scheduled(task_ids: list[str]) -> int:
+    """Send scheduled messages (countdown, ETA, retry) with these task ids to their queues now, or
+    straight to an idle worker; how many were sent. They are looked for from the soonest (see
+    Monitor.scheduled_members: cheap for ids from the first pages of a list); one that is due, and
+    promoted meanwhile, is not sent twice."""
+    members = monitor().scheduled_members(task_ids) if task_ids else []
+    return current().broker.run_scheduled(members) if members else 0
+
+
+def delete_scheduled(task_ids: list[str]) -> int:
+    """Delete scheduled messages with these task ids; how many were. As purge: no result is stored
+    for them, so a caller waiting on one waits until its own timeout."""
+    members = monitor().scheduled_members(task_ids) if task_ids else []
+    return current().broker.delete_scheduled(members)
+
+
+def dead_letters(limit: int = 50, offset: int = 0, reason: str | None = None,
+                 task: str | None = None) -> tuple[list[DeadLetter], bool]:
+    """A page of the dead letters, newest first, and whether there are more; reason and task keep
+    those whose reason and task name contain them (any case). Filters are applied here, over the
+    newest few thousand (Monitor.dead_letters_matching): Redis keeps no index by either."""
+    return monitor().dead_letters_matching(limit, offset, reason, task)
+
+
+def requeue_dead(ids: list[str]) -> int:
+    """Put dead letters back on their queues as new deliveries; how many were (a letter whose
+    message could not be read stays)."""
+    return len(current().broker.dead_requeue(ids)) if ids else 0
+
+
+def discard_dead(ids: list[str]) -> int:
+    """Delete dead letters; how many there were."""
+    return current().broker.dead_discard(ids) if ids else 0
 
 
 def retry(task_id: str) -> AsyncResult:

@@ -119,12 +119,14 @@ class Command(BaseCommand):
         elif which == "workers":
             for w in found:
                 write(f"{w['hostname']}  {'alive' if w['alive'] else 'gone'}  {w['pool']} x{w['concurrency']}  "
-                      f"queues {','.join(w['queues'])}  seen {w['last_seen']:.0f}s ago")
+                      f"queues {','.join(w['queues'])}  seen {w['last_seen']:.0f}s ago  "
+                      f"processed {w['processed']} ({w['failed']} failed)")
         else:
             what = "lease left" if which == "active" else "due in"
             for h in found:
                 where = f"  on {h['worker'] or '(a worker that is gone)'}" if which == "active" else ""
-                write(f"{h['task']}[{h['id']}]  queue {h['queue']}{where}  {what} {h['seconds']:.1f}s")
+                ran = f"  running {max(0.0, time.time() - h['started_at']):.1f}s" if h.get("started_at") else ""
+                write(f"{h['task']}[{h['id']}]  queue {h['queue']}{where}  {what} {h['seconds']:.1f}s{ran}")
         if not found:
             write(f"nothing {which}" if which in ("active", "scheduled") else "no live workers")
 
