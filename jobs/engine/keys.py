@@ -29,8 +29,9 @@ only known inside the script. Several sites share one Redis by choosing differen
     {p}:maintained      STRING  when maintain.lua last ran (ms), to tell a Redis pause from a dead worker
     {p}:workers         ZSET  worker id -> last heartbeat (ms)
     {p}:worker:<id>     STRING  what a worker said about itself at start (JSON), with an expiry
-    {p}:worker:<id>:counts  HASH  processed, failed: the outcomes a worker settled (metrics.Tally), with the
-                              record's expiry (an hour, renewed by each batch)
+    {p}:counts:<id>     HASH  processed, failed: the outcomes worker <id> settled (metrics.Tally), with its
+                              record's expiry (an hour, renewed by each batch); not under worker:, where
+                              every key is a record
     {p}:running:<id>    HASH  task id -> when it started (ms, Redis's clock), of what a worker runs now: replaced
                               by its maintain.lua every second, with a 10 s expiry
     {p}:shutdown        SET   ids of workers asked to stop (control.shutdown), read by their maintain.lua
@@ -126,7 +127,7 @@ class Keys:
         return self.worker_prefix + worker_id
 
     def worker_counts(self, worker_id: str) -> str:
-        return self.worker_prefix + worker_id + ":counts"
+        return f"{self.base}counts:{worker_id}"
 
     def running(self, worker_id: str) -> str:
         return self.running_prefix + worker_id

@@ -23,7 +23,7 @@ def test_a_live_worker_feeds_the_counters_and_shows_what_it_runs_since_when(star
             assert tasks.add.delay(i, i).get(timeout=10) == 2 * i
         tasks.fail.delay("boom").get(timeout=10, propagate=False)
         # The batch with the failure, the last outcome, carries every count before it too.
-        watch.wait_for_line(r'"HINCRBY" "\{jobs\}:worker:feed\.\w+:counts" "failed" "1"')
+        watch.wait_for_line(r'"HINCRBY" "\{jobs\}:counts:feed\.\w+" "failed" "1"')
         running = tasks.block.delay("shown")
         r.blpop(["started:shown"], timeout=10)
         watch.wait_for_line(rf'"HSET" "\{{jobs\}}:running:feed\.\w+" "{running.id}"')

@@ -144,7 +144,7 @@ end
 -- "key\tkeep ms\tfield\tn\tfield\tn...". The keys are built by keys.py and named in the batch,
 -- because only the process knows which minute and hour its outcomes fall in (its clock): {p}:stats
 -- (all-time, as Prometheus wants; keep 0: no expiry), {p}:minute:<m>, {p}:hour:<h> and the worker's
--- {p}:worker:<id>:counts, each given its expiry again.
+-- {p}:counts:<id>, each given its expiry again.
 local function count(batch)
   if batch and batch ~= '' then
     for key, keep, fields in string.gmatch(batch, '([^\t\n]+)\t(%d+)\t([^\n]+)') do
