@@ -56,7 +56,8 @@ bench: $(BENCH_STAMP)
 # The admin pictures in docs/img, taken by the browser test from the pages it checks (needs Chromium:
 # apt-get install chromium).
 screenshots: $(STAMP)
-	JOBS_SCREENSHOTS_DIR=docs/img JOBS_TEST_REQUIRE_BROWSER=1 $(PY) -m pytest tests/acceptance/test_admin_browser.py
+	JOBS_SCREENSHOTS_DIR=docs/img JOBS_TEST_REQUIRE_BROWSER=1 $(PY) -m pytest tests/acceptance/test_admin_browser.py \
+		tests/acceptance/test_console_browser.py
 
 # Style and types (ruff reads no setup.cfg, so its few options are here).
 lint: $(STAMP)

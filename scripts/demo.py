@@ -122,6 +122,7 @@ def main() -> int:
 
     say(f"\n  Demo page:  http://127.0.0.1:{port}/\n  Admin:      http://127.0.0.1:{port}/admin/  "
         f"(user admin, password {password})\n  Emails:     {ROOT / 'var' / 'sent_emails'}\n"
+        f"  Console:    http://127.0.0.1:{port}/admin/jobs/console/  (queues, workers, running, failed, metrics)\n"
         f"  Periodic:   http://127.0.0.1:{port}/admin/jobs/periodictask/\n"
         "  Ctrl-C stops web, worker, beat and Redis.\n")
     stop = threading.Event()

@@ -20,7 +20,7 @@ from .. import control
 from ..engine.app import current
 from ..engine.errors import DecodeError, JobsError
 from ..engine.message import decode as decode_message
-from ..engine.metrics import BUCKETS
+from ..engine.metrics import RUNTIME_BUCKETS
 from ..engine.results import decode as decode_result
 from ..models import TaskResult
 from . import charts
@@ -201,7 +201,7 @@ def metrics(minutes: int) -> dict[str, Any]:
 
 def metric(task_name: str, minutes: int) -> dict[str, Any]:
     points = control.monitor().task_timeline(task_name, minutes)
-    chart = charts.heatmap([p.start for p in points], [p.histogram for p in points], BUCKETS,
+    chart = charts.heatmap([p.start for p in points], [p.histogram for p in points], RUNTIME_BUCKETS,
                            [p.p95 for p in points], title=f"Run times of {task_name}, per minute")
     bars = charts.throughput([(p.start, p.succeeded, p.failed) for p in points],
                              title=f"Runs of {task_name} per minute")
