@@ -85,9 +85,11 @@ def workers() -> dict[str, Any]:
     for h in held:
         by_worker.setdefault(getattr(h, "worker_id", "") or h.worker, []).append(_running_row(h))
     rows = []
+    paused = monitor.broker.paused()
     for w in sorted(monitor.workers(), key=lambda w: (not w.alive, w.hostname)):
         rows.append({"info": w, "version": w.extra.get("version", ""), "pid": w.extra.get("pid", ""),
                      "started": _when(w.extra.get("started")),
+                     "queues": [(q, q in paused) for q in w.queues],
                      "running": by_worker.get(w.id) or by_worker.get(w.hostname) or []})
     return {"workers": rows}
 
