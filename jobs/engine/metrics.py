@@ -127,6 +127,7 @@ def batch(keys: Keys, counts: dict[str, int], ended: dict[tuple[int, str, str, s
     for (minute, task), us in run_us.items():
         add(keys.stats, 0, "rs|" + task, us)
         add(keys.minute(minute), MINUTE_KEEP_MS, task + "|rs", us)
+        add(keys.hour(minute // 60), HOUR_KEEP_MS, task + "|rs", us)
     for (minute, task, queue, status, bucket), n in ended.items():
         key = keys.minute(minute)
         add(key, MINUTE_KEEP_MS, f"{task}|{status}", n)
@@ -134,9 +135,13 @@ def batch(keys: Keys, counts: dict[str, int], ended: dict[tuple[int, str, str, s
         add(key, MINUTE_KEEP_MS, "*q|" + queue, n)
         if bucket >= 0:
             add(key, MINUTE_KEEP_MS, f"{task}|r{bucket}", n)
+        # The hours keep a task's histogram too: the console's metrics over many hours read 24
+        # hashes, not 1,440 (Monitor.task_metrics).
         hour = keys.hour(minute // 60)
         add(hour, HOUR_KEEP_MS, f"{task}|{status}", n)
         add(hour, HOUR_KEEP_MS, "*|" + status, n)
+        if bucket >= 0:
+            add(hour, HOUR_KEEP_MS, f"{task}|r{bucket}", n)
         if worker:
             counts_key = keys.worker_counts(worker)
             add(counts_key, WORKER_KEEP_MS, "processed", n)

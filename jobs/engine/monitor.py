@@ -169,6 +169,10 @@ class _Look:
     extra: list[Any]  # the replies to the extra commands, in order
 
 
+#: Task metrics over this many minutes or more are read from the hour hashes (whole hours).
+HOURLY_FROM = 180
+
+
 class Monitor:
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
@@ -379,8 +383,15 @@ class Monitor:
 
     def task_metrics(self, minutes: int = 60) -> list[TaskMetrics]:
         """Each task's outcomes, run time and percentiles over the last `minutes`, the most run time
-        first (minutes.py): one round trip, every task's fields of every minute."""
-        hashes = self.broker.link.pipeline([("HGETALL", self.keys.minute(m)) for m in self._window(minutes)])
+        first (minutes.py): one round trip, every task's fields of every minute. Past HOURLY_FROM
+        minutes, by whole hours (this one so far included): the hour hashes hold the same fields,
+        and 24 of them are read much faster than 1,440 minutes."""
+        if minutes >= HOURLY_FROM:
+            current = int(time.time() // 3600)
+            keys = [self.keys.hour(h) for h in range(current - -(-minutes // 60) + 1, current + 1)]
+        else:
+            keys = [self.keys.minute(m) for m in self._window(minutes)]
+        hashes = self.broker.link.pipeline([("HGETALL", key) for key in keys])
         return by_task(_mapping(h) for h in hashes)
 
     def task_timeline(self, task: str, minutes: int = 60) -> list[MinutePoint]:

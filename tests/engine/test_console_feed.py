@@ -90,7 +90,7 @@ def test_a_batch_adds_to_the_minute_the_hour_the_worker_and_the_all_time_counter
     assert 24 * 3600 < r.ttl(key) <= 25 * 3600
     hour = {f.decode(): int(v) for f, v in r.hgetall(k.hour(int(key.rsplit(":", 1)[1]) // 60)).items()}
     assert hour == {"t.a|SUCCESS": 2, "t.a|FAILURE": 1, "t.b|REVOKED": 1, "*|SUCCESS": 2, "*|FAILURE": 1,
-                    "*|REVOKED": 1}
+                    "*|REVOKED": 1, f"t.a|r{four_ms}": 2, f"t.a|r{two_and_a_half}": 1, "t.a|rs": 2_508_000}
     assert r.hgetall(k.worker_counts("w1")) == {b"processed": b"4", b"failed": b"1"}
     assert 3500 < r.ttl(k.worker_counts("w1")) <= 3600
     stats = r.hgetall(k.stats)
@@ -147,6 +147,9 @@ def test_throughput_metrics_and_timeline_read_the_counters(broker, tally):
     [a] = monitor.task_metrics(5)
     assert (a.task, a.succeeded, a.failed, a.runs) == ("t.a", 3, 1, 4) and a.runtime == pytest.approx(0.36)
     assert 0.015 < a.p50 <= 0.02 and 0.2 < a.p99 <= 0.3
+    [by_hours] = monitor.task_metrics(1440)  # read from the 24 hour hashes, which hold the same fields
+    assert (by_hours.succeeded, by_hours.failed, by_hours.p50, by_hours.p99) == (3, 1, a.p50, a.p99)
+    assert by_hours.runtime == pytest.approx(0.36)
     points = monitor.task_timeline("t.a", 5)
     assert len(points) == 5 and sum(p.succeeded for p in points) == 3
     [busy] = [p for p in points if p.succeeded]
