@@ -182,6 +182,9 @@ class Broker:
         self._wait_links = Links(self.factory, socket_timeout=WAIT_SLICE + 5)
         self._own: Link | None = None
         self._ttl_ms = str(int(config.result_expires * 1000))
+        #: What a script that may bury a message takes to end the workflow of a step it buries
+        #: (lua/lib/workflow_end.lua): the result expiry, the result key and done channel prefixes.
+        self._ending = (self._ttl_ms, self.keys.result_prefix, self.keys.done_prefix)
         self._lease_ms = int(config.lease_seconds * 1000)
         self._enqueue_head: bytes | None = None
         #: Queue -> when this process last added it to the queues SET (monotonic; _unnamed).
@@ -416,7 +419,7 @@ class Broker:
         """Move a held message to the dead letters. Returns (moved, number of old entries trimmed)."""
         k = self.keys
         keys = [k.leases, k.inflight, k.dead, k.dead_order, k.history, k.history_dropped]
-        args = [token, reason, worker, self.config.dead_letters_max, self.history_max]
+        args = [token, reason, worker, self.config.dead_letters_max, self.history_max, *self._ending]
         moved, trimmed = scripts.load("dead")(self.link, keys, args)
         return bool(moved), int(trimmed)
 
@@ -480,7 +483,7 @@ class Broker:
                 k.history_dropped]
         args = [k.queue_prefix, k.wake_prefix, "1" if lost else "0", self.config.max_deliveries,
                 self.config.dead_letters_max, k.idle_prefix, k.inbox_prefix, "1" if forget else "0",
-                self.history_max, *tokens]
+                self.history_max, *self._ending, *tokens]
         return int(scripts.load("requeue")(self.link, keys, args))
 
     def count_redeliveries(self, n: int) -> None:
@@ -495,7 +498,7 @@ class Broker:
                 k.maintained, k.idle, k.expiries, k.history, k.history_dropped, k.running(worker_id), k.shutdown]
         args = [k.queue_prefix, k.wake_prefix, limit, worker_id, self.config.max_deliveries,
                 self.config.dead_letters_max, self._ttl_ms, self._lease_ms, k.idle_prefix, k.inbox_prefix,
-                self.history_max, RUNNING_KEEP_MS,
+                self.history_max, RUNNING_KEEP_MS, *self._ending,
                 *(part for task_id, seconds in running for part in (task_id, max(0, int(seconds * 1000))))]
         promoted, recovered, next_due, now, terminate, stop = scripts.load("maintain")(self.link, keys, args)
         pairs = [(recovered[i].decode(), recovered[i + 1].decode()) for i in range(0, len(recovered), 2)]
@@ -568,7 +571,7 @@ class Broker:
         keys = [k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers, k.dead, k.dead_order, k.history,
                 k.history_dropped]
         head = [k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, self.config.dead_letters_max,
-                self.history_max]
+                self.history_max, *self._ending]
         return sum(int(scripts.load("run_scheduled")(self.link, keys, [*head, *members[i:i + 500]]))
                    for i in range(0, len(members), 500))
 

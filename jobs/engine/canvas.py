@@ -25,7 +25,8 @@ only the acknowledgement that wins counts. Nested, a branch's last step counts i
 join that completes starts its callback, or counts in the join around it (a group whose list
 something waits for); a failure is counted like a result, and the callback's ChordError fails what
 follows. A step revoked before it runs is marked where it is taken, and what follows it with it
-(lib/ack.lua never_run, called by fetch.lua), since no ack will ever advance its workflow.
+(lib/workflow_end.lua never_run, called by fetch.lua), since no ack will ever advance its workflow;
+so is what follows a step moved to the dead letters (lib/dead.lua, whoever buries it).
 """
 
 from __future__ import annotations

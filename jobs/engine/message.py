@@ -253,7 +253,11 @@ def decode(wire: str | bytes, queue: str, accept: tuple[str, ...]) -> Message:
         if "json" not in accept and content_type == "json":
             decode_value(None, "json", accept)  # raises ContentDisallowed
         xp = env.get("xp")
-        options = env.get("o")
+        options = MessageOptions.from_json(env["o"]) if env.get("o") else NO_MESSAGE_OPTIONS
+        if env.get("alone"):
+            # A dead letter requeued after its burial ended its workflow (lua/dead_requeue.lua): what
+            # followed it has its result already, so it runs as a task of its own.
+            options = options.replace(chain=(), chord=None)
         return Message(
             id=header.id,
             task=header.task,
@@ -267,7 +271,7 @@ def decode(wire: str | bytes, queue: str, accept: tuple[str, ...]) -> Message:
             expires_in=xp.get("in") if xp else None,
             retries=env.get("r", 0),
             content_type=content_type,
-            options=MessageOptions.from_json(options) if options else NO_MESSAGE_OPTIONS,
+            options=options,
             enqueued_at=header.enqueued_at,
             deliveries=header.deliveries,
         )

@@ -7,7 +7,8 @@ import pytest
 
 from jobs.engine.broker import Ack, Broker, Refused
 from jobs.engine.config import Config
-from jobs.engine.message import Message
+from jobs.engine.message import Message, MessageOptions, decode
+from jobs.engine.workflow import Chain, ChordSpec, Step
 
 
 @pytest.fixture
@@ -184,3 +185,35 @@ def test_started_is_only_written_by_the_delivery_that_holds_the_task(broker, r):
     r.hdel(broker.keys.inflight, d.token)  # its lease ran out and another worker finished it
     assert broker.started(d.token, "id-1", '{"status":"STARTED"}') is False
     assert r.get(broker.keys.result("id-1")) == b'{"status":"SUCCESS"}'
+
+
+def test_a_buried_workflow_step_ends_what_follows_and_is_requeued_to_run_alone(broker, r):
+    """bury (lua/dead.lua) marks the rest of the chain and the callbacks of the joins, outwards, in the
+    same step; dead_requeue puts "alone" in front of the envelope, which decode reads as no workflow."""
+    then = (Step("t.next", id="next"), Chain((Step("t.last", id="last"),)))
+    outer = ChordSpec("outer", 2, Step("t.outer_cb", id="outer-cb"))
+    options = MessageOptions(chain=then, chord=ChordSpec("inner", 3, Step("t.inner_cb", id="inner-cb"), after=outer))
+    broker.enqueue([Message(id="step", task="t.step", args=(1,), options=options), msg(2)])
+    _, [step, plain] = take(broker)
+    assert broker.bury(step.token, "it cannot run") == (True, 0) and broker.bury(plain.token, "nor this") == (True, 0)
+    for follower, task in [("next", "t.next"), ("last", "t.last"), ("inner-cb", "t.inner_cb"),
+                           ("outer-cb", "t.outer_cb")]:
+        doc = json.loads(r.get(broker.keys.result(follower)))
+        assert doc["status"] == "REVOKED" and doc["task"] == task and doc["parent"] == "step"
+        assert doc["reason"] == "not run: a step before it, t.step[step], was moved to the dead letters: it cannot run"
+    assert r.get(broker.keys.result("step")) is None  # itself: a dead letter, as any other
+    records = {json.loads(v)["id"]: json.loads(v) for v in r.hvals(broker.keys.dead)}
+    assert records["step"]["ended"] is True and "ended" not in records["id-2"]
+
+    assert sorted(broker.dead_requeue(["step", "id-2"])) == ["id-2", "step"]
+    wires = {w.split(b"|")[2]: w for w in r.zrange(broker.keys.queue("default"), 0, -1)}
+    assert wires[b"step"].split(b"|", 4)[4].startswith(b'{"alone":1,"ct":"json"')
+    assert wires[b"id-2"] == records["id-2"]["message"].encode()  # deliveries were 0: unchanged
+    alone = decode(wires[b"step"], "default", ("json",))
+    assert alone.args == (1,) and alone.options.chain == () and alone.options.chord is None
+    r.delete(broker.keys.queue("default"))
+    r.zadd(broker.keys.queue("default"), {wires[b"step"]: 9})
+    _, [again] = take(broker, first=10)
+    broker.bury(again.token, "buried again")  # alone: nothing to end, its followers keep their reason
+    assert "it cannot run" in json.loads(r.get(broker.keys.result("last")))["reason"]
+    assert "ended" not in json.loads(r.hget(broker.keys.dead, "step"))

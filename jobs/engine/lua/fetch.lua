@@ -6,7 +6,8 @@
   held, so a consumer dying at any point loses nothing (maintain.lua hands it back when the lease
   runs out). Nothing is taken from a paused queue (pause.lua). A message whose id was revoked, or
   whose expiry (Redis's clock) has passed, is not handed out: its result becomes REVOKED here, and
-  the history records it with the message.
+  the history records it with the message; if it is a workflow's step, what would have followed it
+  is marked REVOKED too (lib/workflow_end.lua), as when a step goes to the dead letters.
 
   Scheduled messages that are due are promoted first, so countdowns and retries start on time under
   load; when nothing is taken, the next due time is returned, and an idle consumer sleeps until
@@ -48,6 +49,7 @@
 --@include chunks
 --@include clock
 --@include history
+--@include workflow_end
 --@include dead
 --@include deliver
 --@include requeue
@@ -69,7 +71,8 @@ local refused = ack_all(KEYS[1], KEYS[2], KEYS[3], nacks, 20 + nq, 15 + 2 * nq, 
 local now = now_ms()
 local ctx = { qp = ARGV[7], wp = ARGV[8], ip = ARGV[10], bp = ARGV[11], idle = KEYS[7], leases = KEYS[1],
               inflight = KEYS[2], revoked = KEYS[4], workers = KEYS[9], dead = KEYS[5], order = KEYS[6],
-              now = now, max_deliveries = 0, dead_max = tonumber(ARGV[9]), hist = hist }
+              now = now, max_deliveries = 0, dead_max = tonumber(ARGV[9]), hist = hist, rp = ARGV[5], cp = ARGV[6],
+              ttl = ttl_ms }
 
 local out = {}
 local taken = 0
@@ -148,7 +151,7 @@ for q = 1, nq do
           record_history(hist, 'r', string.sub(doc, 1, -2) .. ',"message":' .. cjson.encode(wire) .. '}', false)
         end
         redis.call('PUBLISH', ARGV[6] .. id, '1')
-        never_run(wire, id, task, why, { prefix = ARGV[5], channel = ARGV[6], ttl = ttl_ms, now = now, hist = hist })
+        never_run(wire, id, task, 'was not run (' .. why .. ')', ctx)
         redis.call('HINCRBY', KEYS[13], 'c|' .. task .. '|' .. ARGV[13 + q] .. '|REVOKED||', 1)  -- lib/ack.lua count
         revoked[#revoked + 1] = id
         revoked[#revoked + 1] = task

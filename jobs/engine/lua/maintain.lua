@@ -3,9 +3,9 @@
   countdowns and crash recovery to work:
   - scheduled messages whose time has come go onto their queues;
   - messages whose lease ran out (their worker died, froze or lost Redis) go back onto their
-    queues, counting one more lost delivery (past MAX_DELIVERIES: the dead letters), unless it was
-    handed off to a consumer that never took it from its inbox; their old token is dropped, so the
-    old holder is fenced;
+    queues, counting one more lost delivery (past MAX_DELIVERIES: the dead letters, and a workflow's
+    step buried ends its workflow: lib/dead.lua), unless it was handed off to a consumer that never
+    took it from its inbox; their old token is dropped, so the old holder is fenced;
   - the caller's heartbeat is recorded; about once a minute, heartbeats older than an hour and
     revocations older than the revocation memory are dropped;
   - of the task ids the caller is running, those revoked with terminate=True are returned;
@@ -32,7 +32,8 @@
   ARGV[5] MAX_DELIVERIES (0 = no limit)   ARGV[6] dead letters max   ARGV[7] revocation memory (ms)
   ARGV[8] lease length (ms)   ARGV[9] idle list prefix   ARGV[10] inbox prefix
   ARGV[11] HISTORY_BACKLOG (0 = no history)   ARGV[12] the running HASH's expiry (ms)
-  ARGV[13 ..] two per task the caller is running: its id, how long it has run (ms; an interval, so the
+  ARGV[13] result expiry (ms)   ARGV[14] result key prefix   ARGV[15] done channel prefix (lib/workflow_end.lua)
+  ARGV[16 ..] two per task the caller is running: its id, how long it has run (ms; an interval, so the
   start is put on Redis's clock here, whatever the worker's clock says)
 
   Returns { promoted count, { recovered token, queue or '', ... }, next due time (ms) or false, now (ms),
@@ -42,6 +43,7 @@
 --@include chunks
 --@include clock
 --@include history
+--@include workflow_end
 --@include dead
 --@include deliver
 --@include requeue
@@ -52,7 +54,8 @@ local limit = tonumber(ARGV[3])
 local ctx = { qp = ARGV[1], wp = ARGV[2], ip = ARGV[9], bp = ARGV[10], idle = KEYS[10], leases = KEYS[2],
               inflight = KEYS[3], revoked = KEYS[7], workers = KEYS[4], dead = KEYS[5], order = KEYS[6], now = now,
               max_deliveries = tonumber(ARGV[5]), dead_max = tonumber(ARGV[6]),
-              hist = { key = KEYS[12], dropped = KEYS[13], max = tonumber(ARGV[11]) } }
+              hist = { key = KEYS[12], dropped = KEYS[13], max = tonumber(ARGV[11]) },
+              ttl = ARGV[13], rp = ARGV[14], cp = ARGV[15] }
 
 local promoted = promote_due(KEYS[1], ctx, limit)
 
@@ -93,9 +96,9 @@ local stop = 0
 if ARGV[4] ~= '' then
   redis.call('ZADD', KEYS[4], now, ARGV[4])
   redis.call('DEL', KEYS[14])
-  if #ARGV >= 13 then
+  if #ARGV >= 16 then
     local since = {}
-    for i = 13, #ARGV, 2 do
+    for i = 16, #ARGV, 2 do
       since[#since + 1] = ARGV[i]
       since[#since + 1] = now - tonumber(ARGV[i + 1])
     end
@@ -119,8 +122,8 @@ if now % 60000 < 1000 then
   end
 end
 local terminate = {}
-if #ARGV >= 13 and redis.call('EXISTS', KEYS[8]) == 1 then
-  for i = 13, #ARGV, 2 do
+if #ARGV >= 16 and redis.call('EXISTS', KEYS[8]) == 1 then
+  for i = 16, #ARGV, 2 do
     if redis.call('ZSCORE', KEYS[8], ARGV[i]) then
       terminate[#terminate + 1] = ARGV[i]
     end

@@ -10,13 +10,16 @@
   (a crash), '0' for an orderly hand-back   ARGV[4] MAX_DELIVERIES   ARGV[5] dead letters max
   ARGV[6] idle list prefix   ARGV[7] inbox prefix   ARGV[8] '1' to drop the consumer's idle registration
   (it is gone), '0' to keep it (a live consumer handing back what a call with a lost reply took)
-  ARGV[9] HISTORY_BACKLOG (0 = no history)   ARGV[10 ..] delivery tokens
+  ARGV[9] HISTORY_BACKLOG (0 = no history)   ARGV[10] result expiry (ms)   ARGV[11] result key prefix
+  ARGV[12] done channel prefix (lib/workflow_end.lua: a workflow's step buried ends its workflow)
+  ARGV[13 ..] delivery tokens
 
   Returns the number handed back (to a queue or, past MAX_DELIVERIES, to the dead letters).
 ]]
 --@include wake
 --@include clock
 --@include history
+--@include workflow_end
 --@include dead
 --@include deliver
 --@include requeue
@@ -25,9 +28,10 @@ local ctx = { qp = ARGV[1], wp = ARGV[2], ip = ARGV[6], bp = ARGV[7], idle = KEY
               inflight = KEYS[2], revoked = KEYS[6], workers = KEYS[7], dead = KEYS[3], order = KEYS[4],
               now = now_ms(),
               max_deliveries = tonumber(ARGV[4]), dead_max = tonumber(ARGV[5]),
-              hist = { key = KEYS[8], dropped = KEYS[9], max = tonumber(ARGV[9]) } }
+              hist = { key = KEYS[8], dropped = KEYS[9], max = tonumber(ARGV[9]) },
+              ttl = ARGV[10], rp = ARGV[11], cp = ARGV[12] }
 local count = 0
-for i = 10, #ARGV do
+for i = 13, #ARGV do
   if ARGV[8] == '1' then
     forget_consumer(ctx, ARGV[i])
   end

@@ -10,8 +10,9 @@
   KEYS[1] scheduled   KEYS[2] idle   KEYS[3] leases   KEYS[4] inflight   KEYS[5] revoked   KEYS[6] workers
   KEYS[7] dead   KEYS[8] dead order   KEYS[9] history   KEYS[10] history dropped
   ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3] idle list prefix   ARGV[4] inbox prefix
-  ARGV[5] dead letters max   ARGV[6] HISTORY_BACKLOG (0 = no history)
-  ARGV[7 ..] members ("score|queue|wire")
+  ARGV[5] dead letters max   ARGV[6] HISTORY_BACKLOG (0 = no history)   ARGV[7] result expiry (ms)
+  ARGV[8] result key prefix   ARGV[9] done channel prefix (lib/workflow_end.lua: an unreadable member buried)
+  ARGV[10 ..] members ("score|queue|wire")
 
   Returns how many were sent (an unreadable member goes to the dead letters and is not counted).
 ]]
@@ -19,6 +20,7 @@
 --@include chunks
 --@include clock
 --@include history
+--@include workflow_end
 --@include dead
 --@include deliver
 --@include requeue
@@ -26,9 +28,10 @@
 local ctx = { qp = ARGV[1], wp = ARGV[2], ip = ARGV[3], bp = ARGV[4], idle = KEYS[2], leases = KEYS[3],
               inflight = KEYS[4], revoked = KEYS[5], workers = KEYS[6], dead = KEYS[7], order = KEYS[8],
               now = now_ms(), max_deliveries = 0, dead_max = tonumber(ARGV[5]),
-              hist = { key = KEYS[9], dropped = KEYS[10], max = tonumber(ARGV[6]) } }
+              hist = { key = KEYS[9], dropped = KEYS[10], max = tonumber(ARGV[6]) },
+              ttl = ARGV[7], rp = ARGV[8], cp = ARGV[9] }
 local sent = 0
-for i = 7, #ARGV do
+for i = 10, #ARGV do
   if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 and requeue_entry(ARGV[i], ctx, false) then
     sent = sent + 1
   end

@@ -5,9 +5,10 @@ sent by the ack that completes it, its unique lock released, its expiry entry dr
 attempt listed; and, for a chord's callback, the members' results to run with (a group's, nested:
 a list in the list).
 
-A step revoked before any worker runs it has no ack: fetch.lua marks what follows it instead
-(lib/ack.lua never_run), from the message; one that a worker ends as REVOKED (terminated, or
-expired when it starts) is followed up here like a failure.
+A step revoked before any worker runs it, or moved to the dead letters, has no ack: the script
+that takes or buries it marks what follows it instead (lib/workflow_end.lua never_run), from the
+message; one that a worker ends as REVOKED (terminated, or expired when it starts) is followed up
+here like a failure.
 
 link_error, as Celery's: an errback whose function has room for (request, exception, traceback
 text) in front of its own arguments is called here, in the worker (execute.notify, errback_here);

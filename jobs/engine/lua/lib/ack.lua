@@ -65,56 +65,6 @@ local function join(c)
   end
 end
 
--- The [id, task] of every step under a workflow node, in workflow.py's wire form (a step {t, id},
--- a chain {s}, a group {g}, a chord {h, b}).
-local function steps_of(node, out)
-  if node.t then
-    out[#out + 1] = { node.id, node.t }
-    return
-  end
-  for _, one in ipairs(node.s or node.g or node.h or {}) do
-    steps_of(one, out)
-  end
-  if node.b then
-    steps_of(node.b, out)
-  end
-end
-
--- A workflow's step that is not run where it is taken (revoked, or expired: fetch.lua): no ack will
--- advance its workflow, so what would have followed it is marked REVOKED here, saying why, instead
--- of staying PENDING: the rest of its chain, and, since its join will never complete, the callback
--- of each join it leads to, outwards (workflow.ChordSpec). Read from the message itself (only one
--- that has a workflow is decoded), so it costs nothing until a step is revoked.
--- r = { prefix = result key prefix, channel = done channel prefix, ttl = ms, now = ms, hist = history }
-local function never_run(wire, id, task, why, r)
-  if not (string.find(wire, '"chain":', 1, true) or string.find(wire, '"chord":', 1, true)) then
-    return
-  end
-  local ok, env = pcall(cjson.decode, string.match(wire, '^[^|]*|[^|]*|[^|]*|[^|]*|(.*)$'))
-  if not ok or type(env) ~= 'table' or type(env.o) ~= 'table' then
-    return
-  end
-  local out = {}
-  for _, node in ipairs(env.o.chain or {}) do
-    steps_of(node, out)
-  end
-  local c = env.o.chord
-  while type(c) == 'table' do
-    if type(c.cb) == 'table' then
-      steps_of(c.cb, out)
-    end
-    c = c.up
-  end
-  local reason = 'not run: a step before it, ' .. task .. '[' .. id .. '], was not run (' .. why .. ')'
-  for _, s in ipairs(out) do
-    local doc = cjson.encode({ status = 'REVOKED', reason = reason, task = s[2], id = s[1], date_done = r.now / 1000,
-      parent = id })
-    redis.call('SET', r.prefix .. s[1], doc, 'PX', r.ttl)
-    redis.call('PUBLISH', r.channel .. s[1], '1')
-    record_history(r.hist, 'r', doc, false)
-  end
-end
-
 local function workflow(extra, ttl_ms, h)
   local x = cjson.decode(extra)
   for _, r in ipairs(x.r or {}) do

@@ -35,7 +35,11 @@ local function dead_id(dead, task_id)
 end
 
 -- Bury a "score|queue|wire" entry (or anything else, kept as it is) with a reason, and record it
--- in the history (REJECTED). ctx: dead, order, now (ms), dead_max, hist (lib/history.lua).
+-- in the history (REJECTED). A workflow's step buried will never be acknowledged, so what would
+-- have followed it is marked REVOKED in the same step, saying why (lib/workflow_end.lua); the
+-- record then says `ended`, and dead_requeue.lua runs that step alone: its followers have their
+-- result already.
+-- ctx: dead, order, now (ms), dead_max, hist (lib/history.lua), and rp, cp, ttl (lib/workflow_end.lua).
 local function bury_entry(ctx, entry, reason, worker)
   if string.sub(entry, 1, 1) == '!' then
     entry = string.sub(entry, 2)  -- acknowledged early (ack_early.lua); the message is the same
@@ -49,8 +53,12 @@ local function bury_entry(ctx, entry, reason, worker)
     task_id = 'unreadable-' .. redis.sha1hex(wire)
   end
   local id = dead_id(ctx.dead, task_id)
+  local ended = 0
+  if task then
+    ended = never_run(wire, task_id, task, 'was moved to the dead letters: ' .. reason, ctx)
+  end
   local record = cjson.encode({ id = id, task_id = task_id, task = task or '', queue = queue, score = tonumber(score),
-    reason = reason, worker = worker, time = ctx.now / 1000, message = wire })
+    reason = reason, worker = worker, time = ctx.now / 1000, message = wire, ended = ended > 0 or nil })
   record_history(ctx.hist, 'x', record, false)
   return bury(ctx.dead, ctx.order, id, record, ctx.now, ctx.dead_max)
 end
