@@ -202,6 +202,9 @@ def test_a_buried_workflow_step_ends_what_follows_and_is_requeued_to_run_alone(b
         assert doc["status"] == "REVOKED" and doc["task"] == task and doc["parent"] == "step"
         assert doc["reason"] == "not run: a step before it, t.step[step], was moved to the dead letters: it cannot run"
     assert r.get(broker.keys.result("step")) is None  # itself: a dead letter, as any other
+    history = [(field, json.loads(doc)) for _, entry in r.xrange(broker.keys.history) for field, doc in entry.items()]
+    assert sorted(doc["id"] for field, doc in history if field == b"r") == ["inner-cb", "last", "next", "outer-cb"]
+    assert sorted(doc["id"] for field, doc in history if field == b"x") == ["id-2", "step"]
     records = {json.loads(v)["id"]: json.loads(v) for v in r.hvals(broker.keys.dead)}
     assert records["step"]["ended"] is True and "ended" not in records["id-2"]
 
