@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
@@ -196,12 +197,15 @@ class ConsoleAdmin(admin.ModelAdmin):
 
 def _same_origin(request: HttpRequest) -> bool:
     """Sent by a page of this site: a browser says so in Sec-Fetch-Site and Origin (a client that
-    sends neither has passed the CSRF check, which needs the token from one of our pages)."""
+    sends neither has passed the CSRF check, which needs the token from one of our pages). Behind a
+    proxy that ends TLS, the scheme is the one Django sees (SECURE_PROXY_SSL_HEADER), and an origin
+    listed in CSRF_TRUSTED_ORIGINS is this site's too, as for Django's CSRF check."""
     site = request.headers.get("Sec-Fetch-Site")
     if site is not None and site != "same-origin":
         return False
     origin = request.headers.get("Origin")
-    return origin is None or origin == f"{request.scheme}://{request.get_host()}"
+    return (origin is None or origin == f"{request.scheme}://{request.get_host()}"
+            or origin in getattr(settings, "CSRF_TRUSTED_ORIGINS", ()))
 
 
 def _back(request: HttpRequest) -> str:
