@@ -97,7 +97,10 @@ class RedisServer:
             "--save", "", "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", "always", "--daemonize", "no", "--logfile", os.path.join(self.dir, "server.log"),
         ]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        # A session of its own: Ctrl-C in the terminal reaches its owner (`make demo` stops the
+        # workers first, then this server), not the server under the workers still handing back.
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        start_new_session=True)
         deadline = time.monotonic() + timeout
         while not ping(self.port, ca_file=self.ca_file):
             if self.process.poll() is not None:

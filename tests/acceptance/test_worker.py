@@ -151,6 +151,16 @@ def test_warm_shutdown_lets_a_running_task_finish(start_worker, r):
     assert broker().queue_length("default") == 0 and broker().inflight_count() == 0
 
 
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
+def test_an_idle_worker_stops_quietly(start_worker, r, pool):
+    """Its consumers are blocked waiting for work; stop() ends each wait by shutting its socket,
+    which is the stop, not Redis failing: no error is logged for it."""
+    worker = start_worker("-c", "2", "-P", pool)
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+    assert "Redis call failed" not in worker.output and "ERROR" not in worker.output
+
+
 def test_warm_shutdown_hands_back_what_did_not_finish_in_time(start_worker, r):
     worker = start_worker("-c", "1", "--shutdown-timeout", "0.5")
     result = tasks.block.delay("slow")

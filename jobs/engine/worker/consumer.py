@@ -170,7 +170,7 @@ class Consumer:
         if not fetched.deliveries:
             self.intake.release_idle()
             self._flush_counts()  # before it sleeps: the metrics do not wait for its next task
-            self.woken, handed = self.intake.wait(fetched.next_due, self.stopping)
+            self.woken, handed = self.intake.wait(fetched.next_due, self._is_stopping)
             if handed is not None:
                 self.buffer.append(Buffered(self.intake.seq_of(handed.delivery), handed.delivery, handed.held_at))
             return

@@ -14,6 +14,7 @@ Every call here may run in Redis and lose its reply. The rules that keep that sa
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..app import App
@@ -93,15 +94,17 @@ class Intake:
         """Nothing was taken: the board holds only the seq a producer may hand a message to."""
         self.board.release(self.slot, self.next_seq if self.registered is None else self.registered)
 
-    def wait(self, due_in: float | None, stopping: bool) -> tuple[bool, Handed | None]:
+    def wait(self, due_in: float | None, stopping: Callable[[], bool]) -> tuple[bool, Handed | None]:
         """Block until woken, handed a message, or the next scheduled message is due (then a fetch
-        promotes it). Returns (woken by a wake token, the message handed over or None)."""
+        promotes it). Returns (woken by a wake token, the message handed over or None). `stopping`
+        is asked, not given: stop() shuts the socket of this very wait, and the error that makes is
+        the stop, not Redis failing."""
         link = self.broker.wait_link()
         self.wait_link = link
         registered = self.registered is not None
         try:
             link.connect()  # so that stop() has a socket to shut, even before the first wait
-            if stopping:
+            if stopping():
                 return False, None
             popped = self.broker.wait(self.plan, WAIT_SLICE if due_in is None else due_in, registered)
             if popped is None:
@@ -115,14 +118,14 @@ class Intake:
                 if seq < self.board.held(self.slot).start:
                     self.board.release(self.slot, seq)  # an older registration's: renewed from now on
                 return False, Handed(delivery, self._registered_at if fresh else 0.0)
-            if stopping:
+            if stopping():
                 self.broker.rewake(key)  # another idle worker may act on it
                 return False, None
             return True, None
         except RETRYABLE as exc:
             if registered:  # the lost reply may have carried a message handed over
                 self._orphans.add(self.registered or 0)
-            if not stopping:
+            if not stopping():
                 self.backoff.failed(exc)
             return False, None
         finally:
