@@ -21,6 +21,7 @@ from ..engine.app import current
 from ..engine.errors import DecodeError, JobsError
 from ..engine.message import decode as decode_message
 from ..engine.metrics import RUNTIME_BUCKETS
+from ..engine.monitor import Held
 from ..engine.results import decode as decode_result
 from ..models import TaskResult
 from . import charts
@@ -67,7 +68,7 @@ def overview() -> dict[str, Any]:
         "chart_hour": charts.throughput(minutes, title="Tasks per minute, last hour"),
         "chart_day": charts.throughput(hours, hourly=True, title="Tasks per hour, last 24 hours"),
         "redis": redis,
-        "redis_saved": _when(getattr(redis, "rdb_last_save", None)),
+        "redis_saved": _when(redis.rdb_last_save),
         "leader": monitor.beat_leader(),
     }
 
@@ -83,7 +84,7 @@ def workers() -> dict[str, Any]:
     held = monitor.active()
     by_worker: dict[str, list[Any]] = {}
     for h in held:
-        by_worker.setdefault(getattr(h, "worker_id", "") or h.worker, []).append(_running_row(h))
+        by_worker.setdefault(h.worker_id or h.worker, []).append(_running_row(h))
     rows = []
     paused = monitor.broker.paused()
     for w in sorted(monitor.workers(), key=lambda w: (not w.alive, w.hostname)):
@@ -94,11 +95,10 @@ def workers() -> dict[str, Any]:
     return {"workers": rows}
 
 
-def _running_row(h: Any) -> dict[str, Any]:
-    started = getattr(h, "started_at", None)
+def _running_row(h: Held) -> dict[str, Any]:
     lease = current().config.lease_seconds
-    return {"held": h, "args": args_text(getattr(h, "wire", None), h.queue),
-            "runtime": None if started is None else max(0.0, time.time() - started),
+    return {"held": h, "args": args_text(h.wire, h.queue),
+            "runtime": None if h.started_at is None else max(0.0, time.time() - h.started_at),
             "lease_age": max(0.0, lease - h.seconds)}
 
 
@@ -109,7 +109,7 @@ def running() -> dict[str, Any]:
 def scheduled(page: int) -> dict[str, Any]:
     monitor = control.monitor()
     rows = monitor.scheduled(PAGE + 1, page * PAGE)
-    return {"scheduled": [{"held": h, "args": args_text(getattr(h, "wire", None), h.queue)} for h in rows[:PAGE]],
+    return {"scheduled": [{"held": h, "args": args_text(h.wire, h.queue)} for h in rows[:PAGE]],
             "page": page, "has_next": len(rows) > PAGE, "total": monitor.broker.scheduled_count()}
 
 
