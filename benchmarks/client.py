@@ -2,13 +2,16 @@
 SYSTEM ACTION N [PAYLOAD_BYTES SLEEP]`. Prints {"seconds": ...} for the sending alone.
 
 ACTION: send (one call a task), bulk (the system's bulk API), stamped (N latency tasks, one every
-20 ms, each carrying the time it was sent).
+20 ms, each carrying the time it was sent), fill (N waiting no-op tasks put as fast as the system
+allows, spread over $BENCH_QUEUES if set), mixed (N short tasks of 1 ms with one sleeping SLEEP seconds in
+the middle, each carrying the time it was sent; a warm-up task first), one (a single such short task).
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 import time
 
@@ -26,6 +29,22 @@ def main() -> None:
             time.sleep(max(0.0, next_at - time.perf_counter()))  # the pacing of light load
             module.send_stamped()
         print(json.dumps({"seconds": time.perf_counter() - started}))
+        return
+    if action == "fill":
+        queues = os.environ.get("BENCH_QUEUES")
+        started = time.perf_counter()
+        module.fill(n, queues.split(",") if queues else None)
+        print(json.dumps({"seconds": time.perf_counter() - started}))
+        return
+    if action in ("mixed", "one"):
+        if action == "mixed":
+            module.send_timed(0.0, warm=True)  # connections open, scripts loaded; only counted
+        started = time.time()
+        for i in range(n):
+            if sleep and i == n // 2:
+                module.send_timed(sleep)  # the long one, in the middle: short ones queued on either side
+            module.send_timed(0.001)
+        print(json.dumps({"started": started, "seconds": time.time() - started}))
         return
     send = module.send if action == "send" else module.send_bulk
     if send is None:

@@ -13,7 +13,8 @@ django.setup()
 import jobs as _jobs  # noqa: E402
 from jobs import enqueue_many  # noqa: E402
 
-from .jobsbench.tasks import stamped, work  # noqa: E402
+from .common import spread  # noqa: E402
+from .jobsbench.tasks import stamped, timed, work  # noqa: E402
 
 NAME = "jobs"
 VERSION = _jobs.__version__
@@ -33,10 +34,23 @@ def send_stamped():
     stamped.delay(time.time())
 
 
-def worker_command(pool, n):
+def send_timed(sleep, warm=False):
+    timed.delay(0 if warm else time.time(), sleep)
+
+
+def fill(n, queues=None):
+    """n waiting no-op tasks, through its bulk API (1,000 a round trip), spread over the queues."""
+    for queue, count in spread(n, queues or [None]):
+        signature = work.s("", 0.0) if queue is None else work.s("", 0.0).set(queue=queue)
+        for start in range(0, count, 1000):
+            enqueue_many([signature] * min(1000, count - start))
+
+
+def worker_command(pool, n, queues=None):
     manage = os.path.join(os.path.dirname(__file__), "..", "..", "manage.py")
     # WORKER_PREFETCH comes from $BENCH_JOBS_PREFETCH in the worker's own settings (jobsbench).
-    return [sys.executable, manage, "runworker", "-P", pool, "-c", str(n), "-l", "warning"]
+    return [sys.executable, manage, "runworker", "-P", pool, "-c", str(n), "-l", "warning"] + (
+        ["-Q", ",".join(queues)] if queues else [])
 
 
 def prepare():

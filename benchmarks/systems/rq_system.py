@@ -7,14 +7,16 @@ import redis
 import rq as _rq
 from rq import Queue
 
-from .common import BROKER
+from .common import BROKER, spread
 from .common import stamped as _stamped
+from .common import timed as _timed
 from .common import work as _work
 
 NAME = "rq"
 VERSION = _rq.__version__
 
-queue = Queue("default", connection=redis.Redis.from_url(BROKER))
+connection = redis.Redis.from_url(BROKER)
+queue = Queue("default", connection=connection)
 
 
 def work(payload="", sleep=0.0):
@@ -23,6 +25,10 @@ def work(payload="", sleep=0.0):
 
 def stamped(sent):
     _stamped(sent)
+
+
+def timed(sent, sleep=0.0):
+    _timed(sent, sleep)
 
 
 def send(n, payload="", sleep=0.0):
@@ -39,8 +45,21 @@ def send_stamped():
     queue.enqueue(stamped, time.time())
 
 
-def worker_command(pool, n):
+def send_timed(sleep, warm=False):
+    queue.enqueue(timed, 0 if warm else time.time(), sleep)
+
+
+def fill(n, queues=None):
+    """n waiting no-op tasks through its bulk API (enqueue_many, 1,000 a pipeline)."""
+    for name, count in spread(n, queues or ["default"]):
+        target = Queue(name, connection=connection)
+        for start in range(0, count, 1000):
+            target.enqueue_many([Queue.prepare_data(work, ("", 0.0)) for _ in range(min(1000, count - start))])
+
+
+def worker_command(pool, n, queues=None):
     if pool != "prefork":
         return None
+    # -q: quiet; the queues are the last arguments
     return [sys.executable, "-m", "rq.cli", "worker-pool", "-n", str(n), "-w", "rq.worker.SimpleWorker",
-            "-u", BROKER, "-q", "default"]  # -q: quiet; the queue is the last argument
+            "-u", BROKER, "-q", *(queues or ["default"])]
