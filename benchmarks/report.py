@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-#: (title, path in a system's row, format, higher is better)
+#: (title, path in a system's row, format, higher is better; None: no ratio to the peers)
 COLUMNS = [
     ("enqueue/s", ("enqueue", "rate"), "{:,.0f}", True),
     ("bulk/s", ("bulk", "rate"), "{:,.0f}", True),
@@ -23,6 +23,25 @@ COLUMNS = [
     ("idle cmds/s", ("idle", "commands_per_s"), "{:.1f}", False),
     ("idle CPU %", ("idle", "cpu_percent"), "{:.1f}", False),
 ]
+#: How it scales: the second table.
+SCALING = [
+    ("short wait p50", ("long_short", "wait_p50_ms"), "{:,.1f}", False),
+    ("short wait p99", ("long_short", "wait_p99_ms"), "{:,.1f}", False),
+    ("short wait max", ("long_short", "wait_max_ms"), "{:,.1f}", False),
+    ("short >1 s", ("long_short", "behind_long"), "{:.0f}", None),
+    ("long/short s", ("long_short", "total_s"), "{:.2f}", False),
+    ("enq/s empty", ("deep", "enqueue_empty"), "{:,.0f}", True),
+    ("enq/s deep", ("deep", "enqueue_deep"), "{:,.0f}", True),
+    ("enq deep/empty", ("deep", "enqueue_ratio"), "{:.2f}", None),
+    ("drain/s shallow", ("deep", "drain_empty"), "{:,.0f}", True),
+    ("drain/s deep", ("deep", "drain_deep"), "{:,.0f}", True),
+    ("drain deep/shal", ("deep", "drain_ratio"), "{:.2f}", None),
+    ("drain/s 1 queue", ("many_queues", "one"), "{:,.0f}", True),
+    ("drain/s 10 q", ("many_queues", "ten"), "{:,.0f}", True),
+    ("10 q / 1 q", ("many_queues", "ratio"), "{:.2f}", None),
+    ("bytes/waiting", ("memory", "bytes_per_task"), "{:,.0f}", False),
+    ("1st task s", ("first_task", "seconds"), "{:.2f}", False),
+]
 
 
 def value(row: dict[str, Any], path: tuple[str, str]) -> float | None:
@@ -36,16 +55,20 @@ def value(row: dict[str, Any], path: tuple[str, str]) -> float | None:
     return part.get(path[1])
 
 
-def table(results: dict[str, Any]) -> str:
+def cell(row: dict[str, Any], path: tuple[str, str], fmt: str) -> str:
+    """A figure; "n/a" where the system cannot run the workload, "—" where it was not run."""
+    if path[0] not in row:
+        return "—"
+    v = value(row, path)
+    return "n/a" if v is None else fmt.format(v)
+
+
+def table(results: dict[str, Any], columns: list[tuple[str, tuple[str, str], str, bool | None]] = COLUMNS) -> str:
     systems = results["systems"]
     width = max(len(name) for name in systems) + 2
-    lines = ["".ljust(width) + "".join(title.rjust(16) for title, *_ in COLUMNS)]
+    lines = ["".ljust(width) + "".join(title.rjust(16) for title, *_ in columns)]
     for name, row in systems.items():
-        cells = []
-        for _, path, fmt, _better in COLUMNS:
-            v = value(row, path)
-            cells.append(("—" if v is None else fmt.format(v)).rjust(16))
-        lines.append(name.ljust(width) + "".join(cells))
+        lines.append(name.ljust(width) + "".join(cell(row, path, fmt).rjust(16) for _, path, fmt, _ in columns))
     return "\n".join(lines)
 
 
@@ -57,9 +80,9 @@ def ratios(results: dict[str, Any], ours: str) -> dict[str, dict[str, float]]:
     for name, row in systems.items():
         if name.startswith("jobs"):
             continue
-        for title, path, _, higher in COLUMNS:
+        for title, path, _, higher in COLUMNS + SCALING:
             a, b = value(mine, path), value(row, path)
-            if a is None or b is None or not a or not b:
+            if higher is None or a is None or b is None or not a or not b:
                 continue
             out.setdefault(title, {})[name] = a / b if higher else b / a
     return out
@@ -72,9 +95,10 @@ def chart(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     default, tuned = ratios(results, "jobs"), ratios(results, "jobs --prefetch 20")
-    titles = [t for t, *_ in COLUMNS if t in default and not t.startswith("idle") and t != "worker MB"]
+    titles = [t for t, *_ in COLUMNS + SCALING
+              if t in default and not t.startswith("idle") and t not in ("worker MB", "enq/s empty", "drain/s shallow")]
     peers = sorted({p for t in titles for p in default[t]})
-    fig, axes = plt.subplots(1, 2, figsize=(16, 6), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(max(16, len(titles) * 0.9), 6), sharey=True)
     for axis, data, name in ((axes[0], default, "jobs (defaults)"), (axes[1], tuned, "jobs --prefetch 20")):
         width = 0.8 / max(1, len(peers))
         for i, peer in enumerate(peers):
@@ -93,10 +117,17 @@ def chart(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def _depth(results: dict[str, Any]) -> int:
+    return max((row["deep"]["depth"] for row in results["systems"].values() if row.get("deep")), default=0)
+
+
 def write(results: dict[str, Any], folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     results["ratios"] = {name: ratios(results, name) for name in results["systems"] if name.startswith("jobs")}
     print("\n" + table(results))
+    print("\nHow it scales (long/short: ms, short tasks behind a 2 s one; deep: "
+          f"{_depth(results):,} waiting; memory: Redis bytes per waiting task)")
+    print(table(results, SCALING))
     for name, per_column in results["ratios"].items():
         print(f"\n{name}: times better than the best peer")
         for title, per_peer in per_column.items():

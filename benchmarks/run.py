@@ -6,10 +6,13 @@ measurement); the tasks' INCR goes to a second one, so the broker's commands are
 
 Workloads (see the README beside this file): enqueue one call a task; bulk enqueue; drain of
 pre-enqueued no-op tasks with 2 processes, and with 2 threads; enqueue-to-start latency at light
-load; a realistic mix (1 KB arguments, 5 ms of I/O, 8 threads); an idle worker; and, under MONITOR,
-the commands a task costs, those clients send apart from those run inside scripts.
+load; a realistic mix (1 KB arguments, 5 ms of I/O, 8 threads); an idle worker; under MONITOR,
+the commands a task costs, those clients send apart from those run inside scripts; and how it scales:
+short tasks behind a long one (the long/short mix), enqueue and drain with a million tasks waiting
+(deep), one worker on 10 queues against 1 (many queues), Redis memory per waiting task, and the time
+from starting a worker to its first task.
 
-    python -m benchmarks.run [--quick] [--systems jobs,celery]
+    python -m benchmarks.run [--quick] [--systems jobs,celery] [--workloads deep,memory]
 """
 
 from __future__ import annotations
@@ -47,9 +50,25 @@ VARIANTS = [
 ]
 
 
+#: Every workload, in the order they run; --workloads picks some (memory comes with deep: one fill).
+WORKLOADS = ["enqueue", "bulk", "drain_processes", "drain_threads", "latency", "mix", "idle", "counted",
+             "long_short", "deep", "memory", "many_queues", "first_task"]
+#: The queues of the many-queues workload.
+MANY = [f"q{i}" for i in range(10)]
+
+
 class Bench:
-    def __init__(self, target: float, reps: int) -> None:
-        self.target, self.reps = target, reps
+    def __init__(self, target: float, reps: int, quick: bool = False) -> None:
+        self.target, self.reps, self.quick = target, reps, quick
+        # The scaling workloads: tasks already waiting in the deep queue, in the shallow one its rates
+        # are compared with (enough for the drain windows), single sends timed on each, the window.
+        self.depth = 100_000 if quick else 1_000_000
+        self.shallow = 20_000 if quick else 50_000
+        self.sends = 3_000 if quick else 10_000
+        self.window = 1.0
+        # The latency's tasks (one every 20 ms), and the idle worker's settling time and window (s).
+        self.stamped = 100 if quick else 200
+        self.idle_settle, self.idle_window = (2.0, 2.0) if quick else (3.0, 5.0)
         self.broker_server = RedisServer().start()
         self.counter_server = RedisServer().start()
         self.broker = redis.Redis.from_url(self.broker_server.url)
@@ -84,8 +103,9 @@ class Bench:
             raise RuntimeError(f"{system} {action} failed:\n{done.stderr[-3000:]}")
         return json.loads(done.stdout.strip().splitlines()[-1])
 
-    def worker(self, module: Any, extra: dict[str, str], pool: str, n: int) -> subprocess.Popen[bytes] | None:
-        command = module.worker_command(pool, n)
+    def worker(self, module: Any, extra: dict[str, str], pool: str, n: int,
+               queues: list[str] | None = None) -> subprocess.Popen[bytes] | None:
+        command = module.worker_command(pool, n, queues)
         if command is None:
             return None
         return subprocess.Popen(command, cwd=ROOT, env=self.env(extra), stdout=subprocess.DEVNULL,
@@ -109,10 +129,15 @@ class Bench:
     # -- workloads -----------------------------------------------------------------------------
 
     def sending(self, system: str, extra: dict[str, str], action: str) -> dict[str, Any] | None:
-        probe = self.client(system, extra, action, 2000)
-        if probe["seconds"] is None:
-            return None
-        n = self._size(2000 / probe["seconds"])
+        if self.quick:  # no probe: 3,000 tasks
+            if action == "bulk" and sys.modules[f"benchmarks.systems.{system}_system"].send_bulk is None:
+                return None
+            n = 3000
+        else:
+            probe = self.client(system, extra, action, 2000)
+            if probe["seconds"] is None:
+                return None
+            n = self._size(2000 / probe["seconds"])
         runs = []
         for _ in range(self.reps):
             self.reset()
@@ -127,8 +152,10 @@ class Bench:
               payload: int = 0, sleep: float = 0.0) -> dict[str, Any] | None:
         if module.worker_command(pool, workers) is None:
             return None
-        probe = self._drain_once(system, module, extra, pool, workers, 2000, payload, sleep)
-        n = self._size(probe["rate"])
+        if self.quick:  # no probe: 3,000 tasks
+            n = 3000
+        else:
+            n = self._size(self._drain_once(system, module, extra, pool, workers, 2000, payload, sleep)["rate"])
         runs = [self._drain_once(system, module, extra, pool, workers, n, payload, sleep) for _ in range(self.reps)]
         return {"n": n, **_median(runs)}
 
@@ -167,20 +194,21 @@ class Bench:
                 self.wait_count(21, 60)  # the warm-up task and 20 more: the worker is up and idle
                 self.counter.delete("latency")
                 self.counter.set("done", 0)
-                self.client(system, extra, "stamped", 200)
-                self.wait_count(201, 60)
+                self.client(system, extra, "stamped", self.stamped)
+                self.wait_count(self.stamped + 1, 60)
                 samples = sorted(float(x) * 1000 for x in self.counter.lrange("latency", 0, -1))
                 runs.append({"p50_ms": statistics.median(samples), "p99_ms": samples[int(len(samples) * 0.99) - 1]})
             finally:
                 self.stop(worker)
         return _median(runs)
 
-    def idle(self, module: Any, extra: dict[str, str], seconds: float = 5.0) -> dict[str, Any]:
+    def idle(self, module: Any, extra: dict[str, str]) -> dict[str, Any]:
+        seconds = self.idle_window
         self.reset()
         worker = self.worker(module, extra, "prefork", 2)
         assert worker is not None
         try:
-            time.sleep(3.0)  # let it start and settle; then measure a quiet window
+            time.sleep(self.idle_settle)  # let it start and settle; then measure a quiet window
             pids = descendants(worker.pid)
             self.broker.config_resetstat()
             c0 = cpu_seconds(pids)
@@ -212,12 +240,126 @@ class Bench:
                 "drain_client": (after_drain[0] - after_send[0]) / total,
                 "drain_inner": (after_drain[1] - after_send[1]) / total}
 
+    # -- how it scales ---------------------------------------------------------------------------
+
+    def long_short(self, system: str, module: Any, extra: dict[str, str]) -> dict[str, Any]:
+        """An idle, warm worker of 2 processes; 100 tasks of 1 ms with one of 2 s in the middle, sent
+        together (single sends, each carrying the time it was sent). The short tasks' wait (sent to started), and the
+        time from the first send to the last task's end."""
+        runs = []
+        for _ in range(self.reps):
+            self.reset()
+            worker = self.worker(module, extra, "prefork", 2)
+            assert worker is not None
+            try:
+                self.client(system, extra, "stamped", 20)
+                self.wait_count(21, 60)  # up and idle, as for the latency
+                self.counter.flushall()
+                sent = self.client(system, extra, "mixed", 100, 0, 2.0)
+                self.wait_count(102, 60)  # the client's warm-up task, the long one, 100 short
+                waits = sorted(float(x) * 1000 for x in self.counter.lrange("waits", 0, -1))
+                end = max(float(x) for x in self.counter.lrange("ends", 0, -1))
+                runs.append({"wait_p50_ms": statistics.median(waits), "wait_p99_ms": waits[int(len(waits) * 0.99) - 1],
+                             "wait_max_ms": waits[-1], "behind_long": sum(w > 1000 for w in waits),
+                             "total_s": end - sent["started"]})
+            finally:
+                self.stop(worker)
+        return _median(runs)
+
+    def deep(self, system: str, module: Any, extra: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Enqueue (single sends) and drain (a worker of 2 processes, over windows) with `depth` tasks
+        waiting, and the same on an empty queue (enqueue) and a shallow one (drain: just enough for the
+        windows). The fill gives Redis's memory per waiting task too: (deep figures, memory figures)."""
+        self.reset()
+        enqueue_empty = self._send_rate(system, extra)
+        self.reset()
+        self.client(system, extra, "fill", self.shallow)
+        drain_empty = self._drain_window(system, module, extra, None, self.shallow)
+        self.reset()
+        before = int(self.broker.info("memory")["used_memory"])
+        fill = self.client(system, extra, "fill", self.depth)
+        stored = int(self.broker.info("memory")["used_memory"]) - before
+        enqueue_deep = self._send_rate(system, extra)
+        drain_deep = self._drain_window(system, module, extra, None, self.depth)
+        return ({"depth": self.depth, "fill_s": fill["seconds"], "enqueue_empty": enqueue_empty,
+                 "enqueue_deep": enqueue_deep, "enqueue_ratio": enqueue_deep / enqueue_empty,
+                 "drain_empty": drain_empty, "drain_deep": drain_deep, "drain_ratio": drain_deep / drain_empty},
+                {"n": self.depth, "bytes_per_task": stored / self.depth})
+
+    def many_queues(self, system: str, module: Any, extra: dict[str, str]) -> dict[str, Any] | None:
+        """A worker of 2 processes consuming 10 queues, the tasks spread over them, against one
+        consuming 1 (both named queues, the same number of tasks): drain rate over windows."""
+        if module.worker_command("prefork", 2, MANY) is None:
+            return None
+        rates = {}
+        for key, queues in (("one", MANY[:1]), ("ten", MANY)):
+            self.reset()
+            self.client(system, {**extra, "BENCH_QUEUES": ",".join(queues)}, "fill", self.shallow)
+            rates[key] = self._drain_window(system, module, extra, queues, self.shallow)
+        return {**rates, "ratio": rates["ten"] / rates["one"]}
+
+    def first_task(self, system: str, module: Any, extra: dict[str, str]) -> dict[str, Any]:
+        """One task waiting; from starting the worker's process (2 processes) to that task starting."""
+        runs = []
+        for _ in range(self.reps):
+            self.reset()
+            self.client(system, extra, "one", 1)
+            started = time.time()
+            worker = self.worker(module, extra, "prefork", 2)
+            assert worker is not None
+            try:
+                self.wait_count(1, 60)
+                runs.append({"seconds": float(self.counter.lindex("starts", 0)) - started})
+            finally:
+                self.stop(worker)
+        return _median(runs)
+
+    def _send_rate(self, system: str, extra: dict[str, str]) -> float:
+        return self.sends / self.client(system, extra, "send", self.sends)["seconds"]
+
+    def _drain_window(self, system: str, module: Any, extra: dict[str, str], queues: list[str] | None,
+                      waiting: int) -> float:
+        """Tasks run per second by a worker of 2 processes, the median of `reps` windows after its first
+        task; `waiting` tasks were queued, which must outlast the windows."""
+        if queues:
+            extra = {**extra, "BENCH_QUEUES": ",".join(queues)}  # Dramatiq declares them from it
+        worker = self.worker(module, extra, "prefork", 2, queues)
+        assert worker is not None
+        try:
+            self.wait_count(1, 120)
+            rates = []
+            for _ in range(self.reps):
+                n0, t0 = int(self.counter.get("done") or 0), time.perf_counter()
+                time.sleep(self.window)  # the measurement window itself
+                n1, t1 = int(self.counter.get("done") or 0), time.perf_counter()
+                if n1 >= waiting:
+                    raise RuntimeError(f"{system}: {waiting} waiting tasks ran out within the windows")
+                rates.append((n1 - n0) / (t1 - t0))
+            return statistics.median(rates)
+        finally:
+            self.stop(worker)
+
     def _size(self, rate: float) -> int:
         return int(min(200_000, max(2000, rate * self.target)))
 
 
 def _median(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def run_workload(bench: Bench, workload: str, system: str, module: Any, extra: dict[str, str]) -> Any:
+    """One workload's figures (deep and memory, which share a fill, are run by Bench.deep)."""
+    if workload in ("enqueue", "bulk"):
+        return bench.sending(system, extra, "send" if workload == "enqueue" else "bulk")
+    if workload == "drain_processes":
+        return bench.drain(system, module, extra, "prefork", 2)
+    if workload == "drain_threads":
+        return bench.drain(system, module, extra, "threads", 2)
+    if workload == "mix":
+        return bench.drain(system, module, extra, "threads", 8, payload=1024, sleep=0.005)
+    if workload == "idle":
+        return bench.idle(module, extra)
+    return getattr(bench, workload)(system, module, extra)  # latency, counted, long_short, many_queues, ...
 
 
 def machine() -> dict[str, Any]:
@@ -231,11 +373,16 @@ def main() -> None:
     import importlib
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="one repetition of ~1 s each (a smoke run)")
+    parser.add_argument("--quick", action="store_true", help="one repetition of each, smaller (a smoke run)")
     parser.add_argument("--systems", default=",".join(label for label, _, _ in VARIANTS))
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="some only (default: all)")
     options = parser.parse_args()
     wanted = options.systems.split(",")
-    bench = Bench(target=1.0 if options.quick else 3.0, reps=1 if options.quick else 3)
+    workloads = options.workloads.split(",")
+    unknown = set(workloads) - set(WORKLOADS)
+    if unknown:
+        parser.error(f"unknown workloads: {', '.join(sorted(unknown))} (known: {', '.join(WORKLOADS)})")
+    bench = Bench(target=1.0 if options.quick else 3.0, reps=1 if options.quick else 3, quick=options.quick)
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "systems": {}}
     try:
         for label, system, extra in VARIANTS:
@@ -245,15 +392,16 @@ def main() -> None:
             if hasattr(module, "prepare"):
                 module.prepare()
             print(f"-- {label} {module.VERSION}", flush=True)
-            row = {"version": module.VERSION,
-                   "enqueue": bench.sending(system, extra, "send"),
-                   "bulk": bench.sending(system, extra, "bulk"),
-                   "drain_processes": bench.drain(system, module, extra, "prefork", 2),
-                   "drain_threads": bench.drain(system, module, extra, "threads", 2),
-                   "latency": bench.latency(system, module, extra),
-                   "mix": bench.drain(system, module, extra, "threads", 8, payload=1024, sleep=0.005),
-                   "idle": bench.idle(module, extra),
-                   "counted": bench.counted(system, module, extra)}
+            row: dict[str, Any] = {"version": module.VERSION}
+            for workload in WORKLOADS:
+                if workload not in workloads or workload in row:
+                    continue
+                started = time.monotonic()
+                if workload in ("deep", "memory"):
+                    row["deep"], row["memory"] = bench.deep(system, module, extra)
+                else:
+                    row[workload] = run_workload(bench, workload, system, module, extra)
+                print(f"   {workload}: {time.monotonic() - started:.0f} s", flush=True)
             results["systems"][label] = row
             print(json.dumps(row, indent=None, default=lambda x: round(x, 2)), flush=True)
     finally:
