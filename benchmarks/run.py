@@ -63,9 +63,9 @@ class Bench:
         # The scaling workloads: tasks already waiting in the deep queue, in the shallow one its rates
         # are compared with (enough for the drain windows), single sends timed on each, the window.
         self.depth = 100_000 if quick else 1_000_000
-        self.shallow = 20_000 if quick else 50_000
+        self.shallow = 20_000 if quick else 100_000
         self.sends = 3_000 if quick else 10_000
-        self.window = 1.0
+        self.window = 1.0 if quick else 2.0
         # The latency's tasks (one every 20 ms), and the idle worker's settling time and window (s).
         self.stamped = 100 if quick else 200
         self.idle_settle, self.idle_window = (2.0, 2.0) if quick else (3.0, 5.0)
