@@ -183,15 +183,25 @@ class Bench:
         finally:
             self.stop(worker)
 
+    def _warm_worker(self, system: str, module: Any, extra: dict[str, str]) -> subprocess.Popen[bytes]:
+        """A worker of 2 processes, up, warm and idle: it has run a warm-up task and 20 more. Stopped
+        by the caller (self.stop)."""
+        self.reset()
+        worker = self.worker(module, extra, "prefork", 2)
+        assert worker is not None
+        try:
+            self.client(system, extra, "stamped", 20)
+            self.wait_count(21, 60)
+        except BaseException:
+            self.stop(worker)
+            raise
+        return worker
+
     def latency(self, system: str, module: Any, extra: dict[str, str]) -> dict[str, Any]:
         runs = []
         for _ in range(self.reps):
-            self.reset()
-            worker = self.worker(module, extra, "prefork", 2)
-            assert worker is not None
+            worker = self._warm_worker(system, module, extra)
             try:
-                self.client(system, extra, "stamped", 20)
-                self.wait_count(21, 60)  # the warm-up task and 20 more: the worker is up and idle
                 self.counter.delete("latency")
                 self.counter.set("done", 0)
                 self.client(system, extra, "stamped", self.stamped)
@@ -248,12 +258,8 @@ class Bench:
         time from the first send to the last task's end."""
         runs = []
         for _ in range(self.reps):
-            self.reset()
-            worker = self.worker(module, extra, "prefork", 2)
-            assert worker is not None
+            worker = self._warm_worker(system, module, extra)
             try:
-                self.client(system, extra, "stamped", 20)
-                self.wait_count(21, 60)  # up and idle, as for the latency
                 self.counter.flushall()
                 sent = self.client(system, extra, "mixed", 100, 0, 2.0)
                 self.wait_count(102, 60)  # the client's warm-up task, the long one, 100 short
