@@ -74,7 +74,7 @@ class Config:
     beat_lease_seconds: float = 10.0
     worker_concurrency: int | None = None
     worker_pool: str = "prefork"
-    worker_prefetch: int = 0
+    worker_prefetch: int = 16
     worker_shutdown_timeout: float = 30.0
     #: How many async tasks one consumer runs at once (prefork only above 1).
     worker_async_concurrency: int = 1

@@ -40,6 +40,29 @@ def test_many_tasks_and_their_results(start_worker):
     assert broker().inflight_count() == 0
 
 
+@pytest.mark.parametrize("pool", ["prefork", "threads", "solo"])
+def test_what_waits_behind_a_long_task_goes_back_and_another_worker_runs_it(start_worker, r, pool):
+    """A consumer takes a batch: its first, with the defaults, is two deliveries (the long task and
+    one behind it). Once the long one has run GIVE_BACK_AFTER, the one behind goes back to its
+    queue, and a second worker runs it while the first is still busy. Without the give-back it
+    would wait for the long task; taken back, it must not run twice either."""
+    long = tasks.block.delay("long")
+    behind = [tasks.record.delay("ran", i) for i in range(5)]
+    first = start_worker("-P", pool, "-c", "1", "-l", "DEBUG")
+    r.blpop(["started:long"], timeout=10)
+    first.wait_for(r"gave back 1 task\(s\) waiting behind a long one")
+    second = start_worker("-c", "1", "-n", "second")
+    ran = [r.blpop(["ran"], timeout=10) for _ in range(5)]
+    assert None not in ran, "a task waited behind the long one"
+    values = sorted(int(v.decode().split(":")[0]) for _, v in ran)
+    assert values == [0, 1, 2, 3, 4] and r.llen("finished:long") == 0
+    assert {v.decode().split(":")[1] for _, v in ran} == {str(pid) for pid in second.children()}  # not the first's
+    r.rpush("release:long", 1)
+    assert long.get(timeout=10) == "long"
+    assert [res.get(timeout=10) for res in behind] == [0, 1, 2, 3, 4]  # stored with their acks
+    assert broker().inflight_count() == 0 and r.llen("ran") == 0
+
+
 def test_countdown_and_eta_wait_in_redis(start_worker, r):
     start_worker("-P", "solo")
     sent = time.time()

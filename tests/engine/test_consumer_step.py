@@ -6,14 +6,18 @@ import pytest
 
 from jobs.engine import app as engine_app
 from jobs.engine.worker.board import Board
-from jobs.engine.worker.consumer import ACK_DELAY, Consumer
+from jobs.engine.worker.consumer import ACK_DELAY, BATCH_SECONDS, Consumer
+from jobs.engine.worker.giveback import GIVE_BACK_AFTER, GiveBack
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db
 
 
-def consumer(prefetch=0):
-    return Consumer(engine_app.current(), ["default"], 0, "t.0.0.", Board(1), prefetch=prefetch, hostname="test")
+def consumer(prefetch=0, board=None, prefix="t.0.0."):
+    c = Consumer(engine_app.current(), ["default"], 0, prefix, board or Board(1), prefetch=prefetch,
+                 hostname="test")
+    c.pace = 0.0  # as if its recent tasks were instant: it takes all that prefetch allows
+    return c
 
 
 def in_flight(r):
@@ -71,3 +75,67 @@ def test_stopping_hands_back_what_was_taken_but_not_started(r):
     assert c.step(0.01) is False  # its ack sent, the two it had not started handed back
     assert r.llen("ran") == 1 and in_flight(r) == 0
     assert engine_app.current().broker.queue_length("default") == 2
+
+
+@pytest.mark.parametrize(("pace", "prefetch", "taken"), [
+    (0.0, 16, 17),  # instant tasks: all that prefetch allows
+    (BATCH_SECONDS / 4, 16, 5),  # as many as run in BATCH_SECONDS
+    (BATCH_SECONDS * 10, 16, 1),  # slow ones: one at a time
+    (0.0, 0, 1),  # --prefetch 0: one at a time, however short
+])
+def test_a_batch_is_sized_to_the_pace_of_the_recent_tasks(r, pace, prefetch, taken):
+    for i in range(20):
+        tasks.record.delay("ran", i)
+    c = consumer(prefetch=prefetch)
+    c.pace = pace
+    c.step(0.0)
+    assert len(c.buffer) == taken and in_flight(r) == taken
+
+
+def test_what_waits_behind_a_long_task_is_taken_back_and_never_started_here(r, monkeypatch):
+    """The supervisor looks while the first task runs (here: from inside it) and takes back the two
+    behind it; the consumer then finds them taken and drops them. Another consumer runs them, once."""
+    for i in range(3):
+        tasks.record.delay("ran", i)
+    board = Board(1)
+    c = consumer(prefetch=2, board=board)
+    supervisor = GiveBack(engine_app.current(), board, lambda slot: "t.0.0.")
+    handle = c.handler.handle
+
+    def long_task(delivery, started):
+        assert supervisor.check(GIVE_BACK_AFTER / 2) == GIVE_BACK_AFTER  # not yet: when to look again
+        supervisor.check(GIVE_BACK_AFTER * 2)
+        return handle(delivery, started)
+
+    c.step(0.0)  # fetch all three
+    monkeypatch.setattr(c.handler, "handle", long_task)
+    c.step(0.0)  # run the first, which runs long
+    broker = engine_app.current().broker
+    assert r.llen("ran") == 1 and broker.queue_length("default") == 2
+    monkeypatch.undo()
+    c.step(0.0)  # the next was taken back: dropped, not run
+    assert r.llen("ran") == 1 and not c.buffer
+    other = consumer(prefetch=2, prefix="t.1.0.")
+    for _ in range(3):  # fetch both, run both
+        other.step(0.0)
+    other.stop()
+    other.step(0.0)
+    other.finish()
+    c.stop()
+    c.step(0.0)
+    c.finish()
+    assert sorted(v.decode().split(":")[0] for v in r.lrange("ran", 0, -1)) == ["0", "1", "2"]
+    assert in_flight(r) == 0 and list(board.held(0)) == []  # its own ack sent, nothing left to renew
+
+
+def test_a_take_back_after_the_consumer_moved_on_takes_only_what_waits_behind_the_new_claim():
+    board = Board(1)
+    board.clear(0)
+    board.buffered(0, 5)
+    assert board.claim(0, 1, 0.0)
+    board.unclaim(0)
+    assert board.claim(0, 2, 0.0)  # the supervisor read the claim of 1, then this happened
+    assert list(board.take_back(0, 1)) == []  # not what it saw: nothing taken
+    assert list(board.take_back(0, 2)) == [3, 4]
+    assert not board.claim(0, 3, 0.0) and board.taken(0) == 5
+    assert list(board.take_back(0, 2)) == []  # taken once

@@ -13,13 +13,20 @@ about the running task are bracketed by a version counter (a seqlock) so a reade
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import RawArray
 from typing import Any
 
 VERSION, LO, HI, RUNNING, STARTED_MS, SOFT_MS, HARD_MS, RETURNED = range(8)
-FIELDS = 8
+# Giving back: the seq claimed (-1: none runs), when (monotonic ms), the seq after the last one
+# buffered, and the seq below which every unclaimed one was taken back.
+CLAIMED, CLAIMED_MS, END, TAKEN = range(8, 12)
+FIELDS = 12
+#: How long the supervisor waits for a slot's lock before it looks again at its next check: a child
+#: killed while it held the lock must not stop the supervisor (its replacement gets a new lock).
+LOCK_WAIT = 0.05
 #: After a task with a hard time limit returns, its hooks and its result's encoding get this long
 #: before the supervisor stops its process (as for the hooks it runs itself, apart.py).
 SETTLE_SECONDS = 60.0
@@ -53,14 +60,20 @@ class Board:
         for i in range(len(self._async)):
             self._async[i] = -1
         self._async_deadline: Any = RawArray("q", slots * 2)
+        self._locks = [multiprocessing.Lock() for _ in range(slots)]
 
     def clear(self, slot: int) -> None:
         base = slot * FIELDS
         cells = self._cells
         cells[base + VERSION] += 1
         cells[base + LO] = cells[base + HI] = 0
-        cells[base + RUNNING] = -1
+        cells[base + RUNNING] = cells[base + CLAIMED] = -1
+        cells[base + END] = cells[base + TAKEN] = 0
         cells[base + VERSION] += 1
+
+    def new_lock(self, slot: int) -> None:
+        """Before a slot's consumer is started: the one before may have died holding the old lock."""
+        self._locks[slot] = multiprocessing.Lock()
 
     # -- written by the consumer of a slot -----------------------------------------------------
 
@@ -69,6 +82,31 @@ class Board:
 
     def release(self, slot: int, lo: int) -> None:
         self._cells[slot * FIELDS + LO] = lo
+
+    def buffered(self, slot: int, end: int) -> None:
+        """The consumer's buffer now ends before seq `end`."""
+        self._cells[slot * FIELDS + END] = end
+
+    def claim(self, slot: int, seq: int, now: float) -> bool:
+        """The consumer is about to start buffered delivery `seq` (now: monotonic s). False if the
+        supervisor took it back: then it is not the consumer's to start or settle."""
+        base = slot * FIELDS
+        cells = self._cells
+        with self._locks[slot]:
+            if seq < cells[base + TAKEN]:
+                return False
+            cells[base + CLAIMED_MS] = int(now * 1000)
+            cells[base + CLAIMED] = seq
+            return True
+
+    def unclaim(self, slot: int) -> None:
+        """What it claimed has ended: nothing waits behind a running one until the next claim. No
+        lock: a take-back that read the claim just before only takes what the consumer will then
+        find taken."""
+        self._cells[slot * FIELDS + CLAIMED] = -1
+
+    def taken(self, slot: int) -> int:
+        return int(self._cells[slot * FIELDS + TAKEN])
 
     def start(self, slot: int, seq: int, task_id: str = "", soft: float | None = None,
               hard: float | None = None) -> None:
@@ -121,7 +159,36 @@ class Board:
             self._async[slot * self.async_per_slot + cell] = -1
         self._async_deadline[slot * 2] = 0
 
-    # -- read by the supervisor ----------------------------------------------------------------
+    # -- read (and, to give back, written) by the supervisor ------------------------------------
+
+    def behind(self, slot: int) -> tuple[int, float, int] | None:
+        """(seq claimed, when in monotonic s, end of the buffer) if deliveries wait behind a claimed
+        one; read without the lock, so only a hint: take_back() decides."""
+        base = slot * FIELDS
+        cells = self._cells
+        claimed, end = cells[base + CLAIMED], cells[base + END]
+        if claimed < 0 or end <= claimed + 1:
+            return None
+        return claimed, cells[base + CLAIMED_MS] / 1000, end
+
+    def take_back(self, slot: int, claimed: int) -> range:
+        """Take back what waits behind `claimed` if it still runs: the seqs the consumer will not
+        start (empty if it moved on, or its lock could not be had in LOCK_WAIT)."""
+        base = slot * FIELDS
+        cells = self._cells
+        lock = self._locks[slot]
+        if not lock.acquire(timeout=LOCK_WAIT):
+            return range(0)
+        try:
+            if cells[base + CLAIMED] != claimed:
+                return range(0)
+            end = cells[base + END]
+            start = max(claimed + 1, cells[base + TAKEN])
+            if end > start:
+                cells[base + TAKEN] = end
+            return range(start, end)
+        finally:
+            lock.release()
 
     def async_seqs(self, slot: int) -> list[int]:
         base = slot * self.async_per_slot

@@ -8,10 +8,14 @@ Its loop, one Redis round trip per task when busy:
 The loop is step(now), one step at a time (a fetch or a wait, or one delivery run), with the clock
 passed in, so tests drive it in-process on a clock of their own.
 
-It takes a task only when it is free (plus `prefetch` more, if asked): no task waits behind a long
-one in a worker that has another slot free. With prefetch, acks of short tasks are sent together
-with the next fetch; once the oldest unsent ack belongs to a task that started more than ACK_DELAY
-ago, pending acks are sent before the next task starts.
+It takes a batch sized to its recent tasks' pace: as many as would run in about BATCH_SECONDS, at
+most 1 + `prefetch` (WORKER_PREFETCH), so short tasks cost a fraction of a round trip each and a
+slow one is fetched alone. No task waits behind a long one while another slot is free: before it
+starts each buffered delivery the consumer claims it on the board, and once a claimed task has run
+GIVE_BACK_AFTER the supervisor takes back what waits behind it and hands it to its queue
+(giveback.py); a delivery is either claimed or taken back, never both. Acks of short tasks are
+sent together with the next fetch; once the oldest unsent ack belongs to a task that started more
+than ACK_DELAY ago, pending acks are sent before the next task starts.
 
 stop() may be called from a signal handler or another thread: it sets a flag and, if the consumer is
 blocked waiting for work, shuts that socket so the wait ends now. A running task is never
@@ -55,6 +59,12 @@ logger = logging.getLogger("jobs.worker")
 
 #: With prefetch, a finished task's ack waits for the next fetch at most about this long (s).
 ACK_DELAY = 0.05
+#: A batch is sized to last about this long at the pace of the recent tasks (s): far below
+#: GIVE_BACK_AFTER, so a batch of tasks as short as the last ones is rarely given back.
+BATCH_SECONDS = 0.01
+#: The weight of the last task in the pace (an exponential moving average of run times): after
+#: one long task the batches shrink at once, and grow back over a few tens of short ones.
+PACE_WEIGHT = 0.2
 
 
 @dataclass(slots=True)
@@ -81,8 +91,11 @@ class Consumer:
         self.interruptible = interruptible
         self.stopping = False
         self.backoff = Backoff(f"consumer {slot}")
-        self.intake = Intake(app, self.broker, queues, slot, token_prefix, board, 1 + prefetch, worker_id,
-                             self.backoff)
+        self.prefetch = prefetch
+        #: Recent run time per task (s), from which the next batch is sized; it starts as if one
+        #: batch held two tasks, and grows as tasks prove short.
+        self.pace = BATCH_SECONDS
+        self.intake = Intake(app, self.broker, queues, slot, token_prefix, board, 1, worker_id, self.backoff)
         #: A delivery whose lease was last known set longer ago than this is confirmed before it starts.
         self.fresh = app.config.lease_seconds / 2
         # --async-concurrency: async tasks run beside each other on a runner (runner.py), which
@@ -147,7 +160,18 @@ class Consumer:
 
     # -- taking work -------------------------------------------------------------------------
 
+    def _want(self) -> int:
+        """How many to take: at most 1 + prefetch; as many as run in BATCH_SECONDS at the recent
+        pace, or, for an async runner, as many as it can start now."""
+        if not self.prefetch:
+            return 1
+        if self.async_concurrency > 1:
+            free = self.async_concurrency - (self.runner.in_flight if self.runner is not None else 0)
+            return 1 + max(0, min(self.prefetch, free - 1))
+        return 1 + min(self.prefetch, int(BATCH_SECONDS / max(self.pace, 1e-6)))
+
     def _take(self, now: float) -> None:
+        self.intake.want = self._want()
         try:
             taken = self.intake.fetch(self.pending, self.woken, self.stopping, now)
         except RETRYABLE as exc:
@@ -172,16 +196,24 @@ class Consumer:
             self._flush_counts()  # before it sleeps: the metrics do not wait for its next task
             self.woken, handed = self.intake.wait(fetched.next_due, self._is_stopping)
             if handed is not None:
-                self.buffer.append(Buffered(self.intake.seq_of(handed.delivery), handed.delivery, handed.held_at))
+                seq = self.intake.seq_of(handed.delivery)
+                self.buffer.append(Buffered(seq, handed.delivery, handed.held_at))
+                self.board.buffered(self.slot, seq + 1)
             return
         self.woken = False
         self.buffer.extend(Buffered(self.intake.seq_of(d), d, taken.sent_at) for d in fetched.deliveries)
-        self.board.reserve(self.slot, max(b.seq for b in self.buffer) + 1)
+        end = max(b.seq for b in self.buffer) + 1
+        self.board.reserve(self.slot, end)
+        self.board.buffered(self.slot, end)
 
     # -- running ---------------------------------------------------------------------------
 
     def _run_next(self, now: float) -> None:
         item = self.buffer.popleft()
+        if not self.board.claim(self.slot, item.seq, now):
+            self._taken_back()
+            return
+        began = time.monotonic()
         try:
             if now - item.held_at > self.fresh and not self._still_held(item.delivery, now):
                 ack = None  # another worker has it now: not ours to run or to settle
@@ -191,6 +223,7 @@ class Consumer:
             # Only the steps before the task runs talk to Redis (early ack, STARTED, defer, dead
             # letters), so trying the delivery again later is safe.
             self.board.finish(self.slot)
+            self.board.unclaim(self.slot)
             self.buffer.appendleft(item)
             self.backoff.failed(exc, self._is_stopping)
             self._abandoned = self.stopping  # what it holds goes back by the supervisor, or its lease
@@ -200,6 +233,8 @@ class Consumer:
             ack = None
             self._bury_quietly(item.delivery, f"internal error in the worker: {type(exc).__name__}: {exc}")
         self.board.finish(self.slot)
+        self.board.unclaim(self.slot)
+        self.pace += (time.monotonic() - began - self.pace) * PACE_WEIGHT
         if ack is not None:
             if not self.pending:
                 self.pending_since = now
@@ -207,6 +242,16 @@ class Consumer:
         elif not self.pending:
             self.board.release(self.slot, item.seq + 1)  # settled (or handed on) already, or on the runner
         self.pending_hi = item.seq + 1
+
+    def _taken_back(self) -> None:
+        """The supervisor took back what waited behind the last task (giveback.py), and hands it
+        back to its queue: not ours to run, settle or keep holding."""
+        taken = self.board.taken(self.slot)
+        while self.buffer and self.buffer[0].seq < taken:
+            self.buffer.popleft()
+        if not self.pending:
+            self.board.release(self.slot, taken)
+        self.pending_hi = taken
 
     def _run(self, seq: int, delivery: Delivery) -> Ack | None:
         started = functools.partial(self._started, seq)

@@ -12,7 +12,7 @@ class WorkerOptions:
     queues: list[str]
     concurrency: int
     pool: str = "prefork"
-    prefetch: int = 0
+    prefetch: int = 16
     shutdown_timeout: float = 30.0
     #: Async tasks run at once per consumer (runner.py); 1 runs them one at a time, like any task.
     async_concurrency: int = 1

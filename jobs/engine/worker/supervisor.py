@@ -11,7 +11,9 @@ Each tick (at least once a second, sooner on a signal, a child's exit or a time 
    leases of dead workers back onto theirs, this worker's heartbeat and what it runs since when (for
    the console), which of its running tasks were revoked with terminate=True, and whether it was
    asked to stop (control.shutdown: then as on SIGTERM, below);
-4. stops tasks past their hard time limit or revoked with terminate (watch.py).
+4. stops tasks past their hard time limit or revoked with terminate (watch.py);
+5. gives back what a consumer took ahead of a task that runs long (giveback.py), as soon as it has
+   run GIVE_BACK_AFTER, not at the next tick.
 
 Shutdown has an order and a deadline, and prefers a duplicate to a loss: the first SIGTERM/SIGINT
 stops fetching and lets running tasks finish within the shutdown timeout; then, or at a second
@@ -36,6 +38,7 @@ from .apart import Apart
 from .board import Board
 from .consumer import Consumer
 from .delivery import DeliveryHandler
+from .giveback import GiveBack
 from .pools import Pool, ProcessPool, ThreadPool, describe_status, exited_cleanly
 from .recorder import RecorderProcess
 from .shutdown import NOW, STOPPING, Shutdown, Signals, handled
@@ -62,6 +65,7 @@ class Supervisor:
         #: Where the hooks of tasks this supervisor stops run: never on its own loop (apart.py).
         self.apart = Apart(forking=options.pool == "prefork", before_fork=lambda: app.hooks.emit("before_fork"))
         self.watch = Watch(self)
+        self.giveback = GiveBack(app, self.board, self.prefix)
         self._next_renew = 0.0
         self._next_maintain = 0.0
         self._next_record = 0.0
@@ -105,7 +109,7 @@ class Supervisor:
                 self._write_record()
                 self._next_record = now + 60
             if now >= self._next_renew:
-                broker.renew([t for slot in range(self.size) for t in self.held(slot)])
+                broker.renew([*(t for slot in range(self.size) for t in self.held(slot)), *self.giveback.pending])
                 self._next_renew = now + self.app.config.lease_seconds / 3
             if now >= self._next_maintain:
                 clock = time.time()
@@ -228,8 +232,8 @@ class Supervisor:
                     break
                 if self.shutdown.begun and pool.alive() == 0:
                     break
-                wake = min([self.duties(now), self.watch.check(), self.apart.check(), self._check_recorder(now),
-                            *self._respawn_at.values()])
+                wake = min([self.duties(now), self.watch.check(), self.giveback.check(now), self.apart.check(),
+                            self._check_recorder(now), *self._respawn_at.values()])
                 signals.sleep(max(0.0, min(wake - time.monotonic(), TICK)))
 
     def _check_recorder(self, now: float) -> float:
@@ -243,6 +247,7 @@ class Supervisor:
     def _start(self, pool: Pool, slot: int) -> None:
         self.board.clear(slot)
         self.board.clear_async(slot)
+        self.board.new_lock(slot)
         self._born[slot] = time.monotonic()
         pool.start(slot, self.prefix(slot))
 
@@ -291,7 +296,8 @@ class Supervisor:
                     self._forget_worker()
                     logging.shutdown()
                     os._exit(1)  # the task in the main thread cannot be interrupted otherwise
-                next_duty = min(self.duties(now), self.watch.check(), self.apart.check(), self._check_recorder(now))
+                next_duty = min(self.duties(now), self.watch.check(), self.giveback.check(now), self.apart.check(),
+                                self._check_recorder(now))
                 if self.shutdown.deadline is not None:
                     next_duty = min(next_duty, self.shutdown.deadline)
                 wake.wait(max(0.0, min(next_duty - time.monotonic(), TICK)))

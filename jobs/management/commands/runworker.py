@@ -35,7 +35,9 @@ class Command(BaseCommand):
                             help="prefork (default): processes; threads: for I/O-bound tasks; "
                                  "solo: one, in this process.")
         parser.add_argument("--prefetch", type=int, default=None,
-                            help="Extra tasks each consumer may take ahead (default 0: take a task only when free).")
+                            help="At most this many extra tasks each consumer takes ahead while its tasks are short; "
+                                 "what waits behind a task that runs long goes back to its queue (default 16; "
+                                 "0: take a task only when free).")
         parser.add_argument("--async-concurrency", type=int, default=None,
                             help="Async tasks each consumer runs at once on its event loop (default: "
                                  "JOBS['WORKER_ASYNC_CONCURRENCY'], 1). Above 1 needs the prefork pool.")
