@@ -129,12 +129,14 @@ CELERY_SETTINGS: dict[str, Setting] = {
     "CELERY_TASK_SEND_SENT_EVENT": Setting(None, "sent tasks are in the history and the metrics"),
     "CELERY_WORKER_PREFETCH_MULTIPLIER": Setting(
         "WORKER_PREFETCH", "a different unit: Celery's M is about M-1 here",
-        "`N` is how many tasks each consumer takes in addition to the one it runs. The default of 0 means a task "
-        "is taken only when a slot is free. Celery's default of 4 lets short tasks wait behind long ones in a busy "
-        "process while other processes are idle. Celery's `0` (no limit) has no equivalent.",
+        "`N` is the most tasks each consumer takes in addition to the one it runs (default 16), and only while its "
+        "tasks are short; what waits behind a task that runs over 20 ms goes back to its queue, so it never waits "
+        "behind a long one as with Celery's multiplier. `0`: a task is taken only when a slot is free. Celery's "
+        "`0` (no limit) has no equivalent.",
         "`WORKER_PREFETCH`, `runworker --prefetch N`"),
-    "CELERY_WORKER_DISABLE_PREFETCH": Setting("WORKER_PREFETCH", "0, the default, takes a task only when a slot is "
-                                                                 "free", "(Celery 5.6+) With either `ACKS_LATE`."),
+    "CELERY_WORKER_DISABLE_PREFETCH": Setting("WORKER_PREFETCH", "0 takes a task only when a slot is free",
+                                              "(Celery 5.6+) With either `ACKS_LATE`. Seldom needed: what a "
+                                              "consumer takes ahead goes back when the task in hand runs long."),
     "CELERY_WORKER_CONCURRENCY": Setting("WORKER_CONCURRENCY", "", "Same default: the number of CPUs.",
                                          "`WORKER_CONCURRENCY`, `runworker -c`"),
     "CELERY_WORKER_POOL": Setting("WORKER_POOL", "`prefork`, `threads` or `solo`",
