@@ -14,7 +14,9 @@ about the running task are bracketed by a version counter (a seqlock) so a reade
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import RawArray
 from typing import Any
@@ -61,6 +63,10 @@ class Board:
             self._async[i] = -1
         self._async_deadline: Any = RawArray("q", slots * 2)
         self._locks = [multiprocessing.Lock() for _ in range(slots)]
+        #: Wakes the supervisor (set by it before its consumers start): a consumer rings when it
+        #: starts a batch with deliveries behind the first, so the supervisor, which may be asleep
+        #: for up to a second, looks at that claim GIVE_BACK_AFTER later. Once per batch, not per task.
+        self.ring: Callable[[], None] = lambda: None
 
     def clear(self, slot: int) -> None:
         base = slot * FIELDS
@@ -98,6 +104,17 @@ class Board:
             cells[base + CLAIMED_MS] = int(now * 1000)
             cells[base + CLAIMED] = seq
             return True
+
+    def ring_fd(self, fd: int) -> None:
+        """Ring by writing to `fd`, the supervisor's wake-up pipe (non-blocking: a full pipe has
+        already woken it). A forked consumer inherits the descriptor."""
+        def ring() -> None:
+            try:
+                os.write(fd, b"\0")
+            except OSError:
+                pass
+
+        self.ring = ring
 
     def unclaim(self, slot: int) -> None:
         """What it claimed has ended: nothing waits behind a running one until the next claim. No

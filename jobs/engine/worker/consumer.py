@@ -108,6 +108,7 @@ class Consumer:
         self.pending_hi = 0  # seq after the last delivery whose ack is in `pending`
         self.pending_since = 0.0  # when the task of the oldest pending ack started
         self.woken = False
+        self._ring = False  # a batch was taken: ring the supervisor at its first claim (board.ring)
         self._acks_retried = False
         self._abandoned = False
 
@@ -201,6 +202,7 @@ class Consumer:
                 self.board.buffered(self.slot, seq + 1)
             return
         self.woken = False
+        self._ring = len(fetched.deliveries) > 1
         self.buffer.extend(Buffered(self.intake.seq_of(d), d, taken.sent_at) for d in fetched.deliveries)
         end = max(b.seq for b in self.buffer) + 1
         self.board.reserve(self.slot, end)
@@ -213,6 +215,9 @@ class Consumer:
         if not self.board.claim(self.slot, item.seq, now):
             self._taken_back()
             return
+        if self._ring and self.buffer:
+            self.board.ring()
+            self._ring = False
         began = time.monotonic()
         try:
             if now - item.held_at > self.fresh and not self._still_held(item.delivery, now):

@@ -49,6 +49,11 @@ class Signals:
             pass
 
     @property
+    def wake_fd(self) -> int:
+        """Writing a byte here wakes sleep() as a signal would: the consumers' doorbell (board.ring)."""
+        return self._write
+
+    @property
     def warm(self) -> bool:
         return self.count >= 1
 

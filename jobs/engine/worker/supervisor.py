@@ -212,6 +212,7 @@ class Supervisor:
             pool = ThreadPool(self.size, self.make_consumer)
         self.watch.pool = pool
         with handled() as signals:
+            self.board.ring_fd(signals.wake_fd)
             self.duties(time.monotonic())
             for slot in range(self.size):
                 self._start(pool, slot)
@@ -287,6 +288,7 @@ class Supervisor:
             wake.set()
 
         self._stop_solo = lambda: on_signal(0)  # asked to stop through Redis: as on a signal
+        self.board.ring = wake.set
 
         def supervise() -> None:
             while not stop.is_set():
