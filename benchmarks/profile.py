@@ -27,12 +27,12 @@ PY_SPY = Path(sys.executable).parent / "py-spy"
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--prefetch", type=int, default=0)
+    parser.add_argument("--prefetch", default="", help="WORKER_PREFETCH (default: jobs' own)")
     parser.add_argument("--seconds", type=int, default=5)
     options = parser.parse_args()
     broker, counter = RedisServer().start(), RedisServer().start()
     env = {**os.environ, "BENCH_BROKER": broker.url, "BENCH_COUNTER": counter.url, "PYTHONPATH": str(ROOT),
-           "BENCH_JOBS_PREFETCH": str(options.prefetch), "BENCH_JOBS_HISTORY": "0",  # its only children: consumers
+           "BENCH_JOBS_PREFETCH": options.prefetch, "BENCH_JOBS_HISTORY": "0",  # its only children: consumers
            "DJANGO_SETTINGS_MODULE": "benchmarks.systems.jobsbench.settings"}
     results = ROOT / "benchmarks" / "results"
     try:

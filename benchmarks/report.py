@@ -94,12 +94,12 @@ def chart(results: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    default, tuned = ratios(results, "jobs"), ratios(results, "jobs --prefetch 20")
+    default, tuned = ratios(results, "jobs"), ratios(results, "jobs --prefetch 0")
     titles = [t for t, *_ in COLUMNS + SCALING
               if t in default and not t.startswith("idle") and t not in ("worker MB", "enq/s empty", "drain/s shallow")]
     peers = sorted({p for t in titles for p in default[t]})
     fig, axes = plt.subplots(1, 2, figsize=(max(16, len(titles) * 0.9), 6), sharey=True)
-    for axis, data, name in ((axes[0], default, "jobs (defaults)"), (axes[1], tuned, "jobs --prefetch 20")):
+    for axis, data, name in ((axes[0], default, "jobs (defaults)"), (axes[1], tuned, "jobs --prefetch 0")):
         width = 0.8 / max(1, len(peers))
         for i, peer in enumerate(peers):
             xs = [j + i * width for j in range(len(titles))]
@@ -136,6 +136,6 @@ def write(results: dict[str, Any], folder: Path) -> None:
     data = json.dumps(results, indent=2, default=lambda x: round(x, 4))
     (folder / f"{results['date']}.json").write_text(data)
     (folder / "latest.json").write_text(data)
-    if "jobs" in results["systems"] and "jobs --prefetch 20" in results["systems"]:
+    if "jobs" in results["systems"] and "jobs --prefetch 0" in results["systems"]:
         chart(results, folder / "latest.png")
         print(f"\nchart: {folder / 'latest.png'}")

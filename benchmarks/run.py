@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: (label, system module, extra environment)
 VARIANTS = [
     ("jobs", "jobs", {}),
-    ("jobs --prefetch 20", "jobs", {"BENCH_JOBS_PREFETCH": "20"}),
+    ("jobs --prefetch 0", "jobs", {"BENCH_JOBS_PREFETCH": "0"}),
     ("jobs, no history", "jobs", {"BENCH_JOBS_HISTORY": "0"}),
     ("celery", "celery", {}),
     ("rq", "rq", {}),

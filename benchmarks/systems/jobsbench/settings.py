@@ -10,6 +10,7 @@ INSTALLED_APPS = ["jobs", "benchmarks.systems.jobsbench"]
 HISTORY = os.environ.get("BENCH_JOBS_HISTORY", "1") == "1"
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["BENCH_DB"]}} if HISTORY else {}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-JOBS = {"BROKER_URL": os.environ["BENCH_BROKER"], "KEY_PREFIX": "bench",
-        "TIME_LIMIT": 300, "WORKER_PREFETCH": int(os.environ.get("BENCH_JOBS_PREFETCH", "0")), "HISTORY": HISTORY}
+JOBS = {"BROKER_URL": os.environ["BENCH_BROKER"], "KEY_PREFIX": "bench", "TIME_LIMIT": 300, "HISTORY": HISTORY}
+if os.environ.get("BENCH_JOBS_PREFETCH"):  # a variant's; jobs' own default otherwise
+    JOBS["WORKER_PREFETCH"] = int(os.environ["BENCH_JOBS_PREFETCH"])
 LOGGING = {"version": 1, "disable_existing_loggers": False}
