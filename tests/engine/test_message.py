@@ -58,6 +58,25 @@ def test_header_is_readable_without_the_envelope():
     assert (h.id, h.task, h.deliveries, h.enqueued_at) == ("abc", "shop.send", 2, 1700000000.5)
 
 
+def test_a_plain_message_says_only_what_is_not_a_default():
+    """Each waiting message is a member of a sorted set: every byte it saves is a byte per waiting task."""
+    plain = Message(id="i", task="t.work", args=("", 0.0), enqueued_at=1.0)
+    assert plain.encode() == '00000000f4240|0|i|t.work|["",0.0]'
+    assert Message(id="i", task="t", enqueued_at=1.0).encode().endswith("|[]")
+    full = Message(id="i", task="t", args=(1,), kwargs={"k": 2}, priority=3, retries=1).encode()
+    assert full.split("|", 4)[4] == '{"p":3,"a":[1],"k":{"k":2},"r":1}'
+    back = decode(full, "q", JSON)
+    assert (back.args, back.kwargs, back.priority, back.retries) == ((1,), {"k": 2}, 3, 1)
+
+
+def test_a_message_of_an_older_jobs_still_decodes_and_sorts_before_the_newer_ones():
+    old = '0006617e31ca0cd6|1|i|t.work|{"ct":"json","p":0,"a":["",0.0],"k":{}}'
+    back = decode(old, "default", JSON)
+    assert (back.id, back.task, back.args, back.kwargs, back.deliveries) == ("i", "t.work", ("", 0.0), {}, 1)
+    assert back.enqueued_at == 0x6617e31ca0cd6 / 1_000_000
+    assert old < Message(id="i", task="t.work", enqueued_at=back.enqueued_at + 1).encode()
+
+
 def test_garbage_is_a_decode_error_not_a_crash():
     with pytest.raises(DecodeError, match="bad header"):
         decode(b"not a message", "default", JSON)
@@ -110,6 +129,6 @@ def test_a_results_data_shaped_like_our_type_tag_comes_back_as_it_was_returned()
 
 
 def test_a_tag_whose_value_cannot_be_read_is_a_decode_error_not_a_crash():
-    wire = Message(id="x2", task="t.echo").encode().replace('"a":[]', '"a":[{"$jobs":"b","v":"not base64!"}]')
+    wire = Message(id="x2", task="t.echo").encode().replace('|[]', '|[{"$jobs":"b","v":"not base64!"}]')
     with pytest.raises(DecodeError, match="broken envelope"):
         decode(wire, "default", JSON)

@@ -233,7 +233,7 @@ class Command(BaseCommand):
                           f"time     {_when(letter.time)}\nworker   {letter.worker}\nreason   {letter.reason}")
         try:
             header = Header(letter.message)
-            envelope = json.loads(header.envelope)
+            envelope = header.fields()
         except (ValueError, JobsError):
             self.stdout.write(f"message  {letter.message!r}")
             return
