@@ -39,10 +39,12 @@ import datetime as dt
 import re
 import zoneinfo
 from dataclasses import dataclass
-
-from croniter import CroniterBadCronError, CroniterBadDateError, croniter
+from typing import TYPE_CHECKING
 
 from .errors import ScheduleError
+
+if TYPE_CHECKING:
+    from croniter import croniter
 
 UTC = dt.timezone.utc
 FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
@@ -108,6 +110,10 @@ def _number(field: str, value: str, token: str) -> int:
 
 def _cron(expression: str, start: dt.datetime | None = None) -> croniter:
     """croniter with Celery's reading of day of month with day of week: both must match."""
+    # Imported at the first crontab, not with this module: croniter and dateutil are ~10 ms of imports,
+    # and every process that loads the models (a worker, on its way to its first task) imports this one.
+    from croniter import croniter  # lazily: see above
+
     return croniter(expression, start, day_or=False)
 
 
@@ -129,6 +135,8 @@ class Crontab:
     timezone: str = "UTC"
 
     def __post_init__(self) -> None:
+        from croniter import CroniterBadCronError, CroniterBadDateError  # lazily, as in _cron
+
         for field in FIELDS:
             value = validate_field(field, str(getattr(self, field)))
             object.__setattr__(self, field, value)
