@@ -9,7 +9,6 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
-from .celery_settings import PREFIXES, advice
 from .engine.connection import TRANSIENT, redact
 from .engine.errors import ConfigurationError
 
@@ -47,7 +46,11 @@ def check_redis(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 
 @register("jobs")
 def check_celery_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Each CELERY_* setting still in settings: jobs does not read it, so say what to set instead."""
+    """Each CELERY_* setting still in settings: jobs does not read it, so say what to set instead.
+    Its advice (a table of every Celery setting) is imported here, not with the app: a worker starts
+    without running checks, and should not load it."""
+    from .celery_settings import PREFIXES, advice
+
     return [Warning(f"settings.{name} is a Celery setting, and jobs does not read it.", hint=advice(name),
                     id="jobs.W010")
             for name in sorted(dir(settings)) if name.startswith(PREFIXES)]
