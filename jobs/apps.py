@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.apps import AppConfig
@@ -52,10 +53,35 @@ def _fresh_connections(coro: Any) -> Any:
 
 
 def _history_store() -> Any:
-    """Where the workers' recorders write the history: TaskResult (history.py)."""
+    """Where the workers' recorders write the history: TaskResult (history.py). Made by a recorder as
+    its process starts, which checks the table there: a worker's supervisor never opens the database,
+    so neither its start nor its first task waits for one (a PostgreSQL handshake, or a database that
+    does not answer)."""
     from .history import DatabaseStore
 
+    _check_history_table()
     return DatabaseStore()
+
+
+def _check_history_table() -> None:
+    """Its table must exist: say so when the recorder starts (not once per failed write), and what to
+    do. The worker runs anyway: the history waits in Redis (bounded) until it can be written."""
+    from django.db import DatabaseError, router
+
+    from .models import TaskResult
+
+    log = logging.getLogger("jobs.history")
+    alias = router.db_for_write(TaskResult)
+    try:
+        tables = connections[alias].introspection.table_names()
+    except DatabaseError as exc:
+        log.warning("the database %r for the task history cannot be reached (%s); the history waits in Redis "
+                    "until it can be written", alias, exc)
+        return
+    if TaskResult._meta.db_table not in tables:
+        log.error("the task history is on (JOBS['HISTORY']) but its table %s does not exist in database %r: run "
+                  "`manage.py migrate jobs`. Until then it waits in Redis (up to HISTORY_BACKLOG outcomes), or set "
+                  "JOBS['HISTORY'] = False.", TaskResult._meta.db_table, alias)
 
 
 def _settings_changed(setting: str, **kwargs: object) -> None:

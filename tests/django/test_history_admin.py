@@ -143,3 +143,20 @@ def test_jobs_status_shows_the_history_backlog(r, settings):
     call_command("jobs", "status", stdout=out, stderr=io.StringIO())
     assert "history  3 outcome(s) waiting for the database; not recorded since last reported (backlog full): " \
            "1 other, 2 success" in out.getvalue()
+
+
+def test_the_recorder_says_when_the_history_table_is_missing(monkeypatch, caplog):
+    """The worker's recorder checks the table as it makes its store (the supervisor never opens the
+    database): a missing table is one error at start, naming the command that makes it."""
+    from django.db import connection
+
+    from jobs.apps import _history_store
+
+    monkeypatch.setattr(type(connection.introspection), "table_names", lambda self, *a, **k: [])
+    with caplog.at_level("ERROR", logger="jobs.history"):
+        assert isinstance(_history_store(), DatabaseStore)
+    assert "manage.py migrate jobs" in caplog.text
+    caplog.clear()
+    monkeypatch.undo()
+    _history_store()
+    assert "migrate" not in caplog.text

@@ -95,8 +95,7 @@ class Command(BaseCommand):
         if options["hostname"]:
             worker_options.hostname = options["hostname"]
         configure_logging(options["loglevel"])
-        check_redis_or_refuse(app, "worker")
-        check_history_table(app)
+        check_redis_or_refuse(app, "worker")  # the history's table is checked by its recorder (jobs/apps.py)
         self.stdout.write(banner(app, worker_options))
         self.stdout.flush()
         beat = self._start_beat(options) if options["beat"] else None
@@ -141,30 +140,6 @@ def check_redis_or_refuse(app: Any, who: str) -> None:
         if finding.level == "error":
             raise CommandError(f"{finding.message}\n{finding.hint}\nThe {who} does not start on it.")
         log.warning("%s %s", finding.message, finding.hint)
-
-
-def check_history_table(app: Any) -> None:
-    """With the history on, its table must exist: say so at start (not once per failed write), and
-    what to do. The worker runs anyway: the history waits in Redis (bounded) until it can be written."""
-    if not app.config.history:
-        return
-    from django.db import DatabaseError, connections, router
-
-    from jobs.models import TaskResult
-
-    alias = router.db_for_write(TaskResult)
-    try:
-        tables = connections[alias].introspection.table_names()
-    except DatabaseError as exc:
-        logging.getLogger("jobs.history").warning(
-            "the database %r for the task history cannot be reached (%s); the history waits in Redis until it "
-            "can be written", alias, exc)
-        return
-    if TaskResult._meta.db_table not in tables:
-        logging.getLogger("jobs.history").error(
-            "the task history is on (JOBS['HISTORY']) but its table %s does not exist in database %r: run "
-            "`manage.py migrate jobs`. Until then it waits in Redis (up to HISTORY_BACKLOG outcomes), or set "
-            "JOBS['HISTORY'] = False.", TaskResult._meta.db_table, alias)
 
 
 def _die_with_parent() -> None:
