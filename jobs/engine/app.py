@@ -12,17 +12,19 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .broker import Broker
 from .config import Config
 from .errors import ConfigurationError
-from .history import HistoryStore
 from .keys import Keys
 from .ratelimit import RateLimits
 from .redact import Redactor
 from .registry import Registry, registry
 from .routing import Router
+
+if TYPE_CHECKING:  # the history's code runs in a worker's recorder process only, never on its way to a task
+    from .history import HistoryStore
 
 logger = logging.getLogger("jobs")
 

@@ -24,12 +24,15 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..app import App
 from ..backoff import Backoff
 from ..connection import RETRYABLE
-from ..history import HistoryStore, records_of
 from .pools import describe_status, die_with_parent, exited_cleanly, fork_holding_sigterm, send_signal
+
+if TYPE_CHECKING:
+    from ..history import HistoryStore
 
 logger = logging.getLogger("jobs.history")
 
@@ -107,6 +110,8 @@ class Recorder:
         return broker.history_read(self.name, BATCH, block_ms=READ_BLOCK_MS)
 
     def _write(self, stop: threading.Event) -> None:
+        from ..history import records_of  # here, in the recorder's process: the supervisor never needs it
+
         records = records_of(self.app.registry, self.app.redactor, self._held)
         try:
             if records:
