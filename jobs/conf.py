@@ -53,11 +53,11 @@ def load() -> Config:
 
 SECONDS = {"RESULT_EXPIRES", "LEASE_SECONDS", "ENQUEUE_TIMEOUT", "WORKER_SHUTDOWN_TIMEOUT", "UNKNOWN_TASK_GRACE",
            "TIME_LIMIT", "SOFT_TIME_LIMIT", "ERROR_EMAIL_INTERVAL", "BEAT_LEASE_SECONDS",
-           "HISTORY_KEEP"}
+           "HISTORY_KEEP", "WORKER_GIVE_BACK_AFTER"}
 
 
 def _seconds(key: str, value: Any) -> Any:
-    if value is None and key in ("TIME_LIMIT", "SOFT_TIME_LIMIT"):
+    if value is None and key in ("TIME_LIMIT", "SOFT_TIME_LIMIT", "WORKER_GIVE_BACK_AFTER"):
         return None
     if hasattr(value, "total_seconds"):
         return value.total_seconds()

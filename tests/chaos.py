@@ -7,7 +7,7 @@ Each task appends its number to a file of its own process (evidence outside Redi
 fault cannot hide a loss) and adds it to a Redis set. At the end every number must be in the files:
 
     lost        numbers never run (must be 0)
-    duplicates  runs beyond the first (at least once: bounded by the kills x concurrency)
+    duplicates  runs beyond the first (at least once: bounded by kills x concurrency x a batch)
     crashes     consumers that crashed (must be 0: a broken connection is retried, never fatal)
 
     python -m tests.chaos                      # make chaos: 10,000 tasks, 30 s of kills, three runs
@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jobs.engine.config import Config
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -49,9 +51,12 @@ class Report:
 
     @property
     def duplicate_bound(self) -> int:
-        # A killed worker can have `concurrency` tasks running (finished or not, unacknowledged);
-        # a Redis crash can lose the acks in flight of every worker's slots.
-        return (self.kills + self.redis_restarts * self.workers) * self.concurrency
+        # A killed worker's consumers can each hold a batch run (finished or not) but not yet
+        # acknowledged: at most 1 + WORKER_PREFETCH (a new consumer's first batch is full; later
+        # ones last ~10 ms, consumer.BATCH_SECONDS). A Redis crash can lose the acks in flight of
+        # every worker's slots.
+        batch = 1 + Config().worker_prefetch
+        return (self.kills + self.redis_restarts * self.workers) * self.concurrency * batch
 
     def __str__(self) -> str:
         return (f"tasks {self.tasks}, workers {self.workers} x {self.concurrency}, kills {self.kills}, "

@@ -75,6 +75,9 @@ class Config:
     worker_concurrency: int | None = None
     worker_pool: str = "prefork"
     worker_prefetch: int = 16
+    #: How long a task runs before what its consumer took ahead goes back to the queue (worker/giveback.py);
+    #: None: never (what was taken ahead waits for the task in hand, as with Celery's prefetch).
+    worker_give_back_after: float | None = 0.02
     worker_shutdown_timeout: float = 30.0
     #: How many async tasks one consumer runs at once (prefork only above 1).
     worker_async_concurrency: int = 1
@@ -141,6 +144,7 @@ _NUMBERS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("worker_shutdown_timeout", lambda v: v >= 0, "0 or more seconds"),
     ("worker_async_concurrency", lambda v: v >= 1, "1 or more"),
     ("worker_prefetch", lambda v: 0 <= v <= MAX_PREFETCH, f"from 0 to {MAX_PREFETCH}"),
+    ("worker_give_back_after", lambda v: v is None or v > 0, "a positive number of seconds or None"),
     ("stored_args_max", lambda v: v >= 64, "at least 64 (bytes)"),
     ("history_keep", lambda v: v > 0, "a positive number of seconds"),
     ("history_backlog", lambda v: v >= 100, "at least 100 (outcomes)"),

@@ -125,13 +125,16 @@ def test_a_worker_frozen_past_its_lease_cannot_store_a_result(start_worker, r):
 
 def test_a_frozen_worker_does_not_run_its_prefetched_tasks_again(start_worker, r):
     """It froze holding 10 prefetched tasks; another worker ran them meanwhile. After it wakes it
-    must know its leases are gone before it starts any, acks_late=False ones included."""
+    must know its leases are gone before it starts any, acks_late=False ones included. (Its
+    supervisor would give them back as soon as `block` had run 20 ms; with WORKER_GIVE_BACK_AFTER
+    None they stay in the buffer, as they would if the whole worker froze mid-batch.)"""
     fast = {"LEASE_SECONDS": 2}
+    frozen_settings = {**fast, "WORKER_GIVE_BACK_AFTER": None}
     tasks.block.delay("ahead")  # the frozen worker's running task; the rest wait in its buffer
     late = [tasks.record.delay("ran", i) for i in range(5)]
     for i in range(5):
         tasks.record_early.delay("ran-early", i)
-    frozen = start_worker("-c", "1", "--prefetch", "10", "-n", "frozen", settings=fast)
+    frozen = start_worker("-c", "1", "--prefetch", "10", "-n", "frozen", settings=frozen_settings)
     _, child = r.blpop(["started:ahead"], timeout=10)
     assert broker().inflight_count() == 11 and broker().queue_length("default") == 0
     pids = (frozen.pid, int(child))

@@ -42,15 +42,15 @@ def test_many_tasks_and_their_results(start_worker):
 
 @pytest.mark.parametrize("pool", ["prefork", "threads", "solo"])
 def test_what_waits_behind_a_long_task_goes_back_and_another_worker_runs_it(start_worker, r, pool):
-    """A consumer takes a batch: its first, with the defaults, is two deliveries (the long task and
-    one behind it). Once the long one has run GIVE_BACK_AFTER, the one behind goes back to its
-    queue, and a second worker runs it while the first is still busy. Without the give-back it
-    would wait for the long task; taken back, it must not run twice either."""
+    """A new consumer takes a full batch: the long task and the five behind it. Once the long one has
+    run WORKER_GIVE_BACK_AFTER, those go back to their queue, and a second worker runs them while the
+    first is still busy. Without the give-back they would wait for the long task; taken back, none
+    may run twice either."""
     long = tasks.block.delay("long")
     behind = [tasks.record.delay("ran", i) for i in range(5)]
     first = start_worker("-P", pool, "-c", "1", "-l", "DEBUG")
     r.blpop(["started:long"], timeout=10)
-    first.wait_for(r"gave back 1 task\(s\) waiting behind a long one")
+    first.wait_for(r"gave back 5 task\(s\) waiting behind a long one")
     second = start_worker("-c", "1", "-n", "second")
     ran = [r.blpop(["ran"], timeout=10) for _ in range(5)]
     assert None not in ran, "a task waited behind the long one"

@@ -7,7 +7,7 @@ import pytest
 from jobs.engine import app as engine_app
 from jobs.engine.worker.board import Board
 from jobs.engine.worker.consumer import ACK_DELAY, BATCH_SECONDS, Consumer
-from jobs.engine.worker.giveback import GIVE_BACK_AFTER, GiveBack
+from jobs.engine.worker.giveback import GiveBack
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db
@@ -100,11 +100,12 @@ def test_what_waits_behind_a_long_task_is_taken_back_and_never_started_here(r, m
     board = Board(1)
     c = consumer(prefetch=2, board=board)
     supervisor = GiveBack(engine_app.current(), board, lambda slot: "t.0.0.")
+    after = supervisor.after
     handle = c.handler.handle
 
     def long_task(delivery, started):
-        assert supervisor.check(GIVE_BACK_AFTER / 2) == GIVE_BACK_AFTER  # not yet: when to look again
-        supervisor.check(GIVE_BACK_AFTER * 2)
+        assert supervisor.check(after / 2) == after  # not yet: when to look again
+        supervisor.check(after * 2)
         return handle(delivery, started)
 
     c.step(0.0)  # fetch all three

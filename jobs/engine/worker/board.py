@@ -65,7 +65,7 @@ class Board:
         self._locks = [multiprocessing.Lock() for _ in range(slots)]
         #: Wakes the supervisor (set by it before its consumers start): a consumer rings when it
         #: starts a batch with deliveries behind the first, so the supervisor, which may be asleep
-        #: for up to a second, looks at that claim GIVE_BACK_AFTER later. Once per batch, not per task.
+        #: for up to a second, looks at that claim WORKER_GIVE_BACK_AFTER later. Once per batch, not per task.
         self.ring: Callable[[], None] = lambda: None
 
     def clear(self, slot: int) -> None:

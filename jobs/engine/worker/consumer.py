@@ -12,7 +12,7 @@ It takes a batch sized to its recent tasks' pace: as many as would run in about 
 most 1 + `prefetch` (WORKER_PREFETCH), so short tasks cost a fraction of a round trip each and a
 slow one is fetched alone. No task waits behind a long one while another slot is free: before it
 starts each buffered delivery the consumer claims it on the board, and once a claimed task has run
-GIVE_BACK_AFTER the supervisor takes back what waits behind it and hands it to its queue
+WORKER_GIVE_BACK_AFTER the supervisor takes back what waits behind it and hands it to its queue
 (giveback.py); a delivery is either claimed or taken back, never both. Acks of short tasks are
 sent together with the next fetch; once the oldest unsent ack belongs to a task that started more
 than ACK_DELAY ago, pending acks are sent before the next task starts.
@@ -60,7 +60,7 @@ logger = logging.getLogger("jobs.worker")
 #: With prefetch, a finished task's ack waits for the next fetch at most about this long (s).
 ACK_DELAY = 0.05
 #: A batch is sized to last about this long at the pace of the recent tasks (s): far below
-#: GIVE_BACK_AFTER, so a batch of tasks as short as the last ones is rarely given back.
+#: WORKER_GIVE_BACK_AFTER, so a batch of tasks as short as the last ones is rarely given back.
 BATCH_SECONDS = 0.01
 #: The weight of the last task in the pace (an exponential moving average of run times): after
 #: one long task the batches shrink at once, and grow back over a few tens of short ones.
@@ -92,9 +92,10 @@ class Consumer:
         self.stopping = False
         self.backoff = Backoff(f"consumer {slot}")
         self.prefetch = prefetch
-        #: Recent run time per task (s), from which the next batch is sized; it starts as if one
-        #: batch held two tasks, and grows as tasks prove short.
-        self.pace = BATCH_SECONDS
+        #: Recent run time per task (s), from which the next batch is sized. It starts at 0: a new
+        #: worker on a backlog takes full batches at once; if its first task runs long, what it
+        #: took with it goes back (giveback.py), and the batches shrink.
+        self.pace = 0.0
         self.intake = Intake(app, self.broker, queues, slot, token_prefix, board, 1, worker_id, self.backoff)
         #: A delivery whose lease was last known set longer ago than this is confirmed before it starts.
         self.fresh = app.config.lease_seconds / 2

@@ -3,8 +3,8 @@
 A consumer takes a batch while its recent tasks were short (consumer.py), so that a round trip
 serves many tasks. The price would be Celery's prefetch trap: a task waiting in one consumer's
 buffer behind a long one while another consumer sits free. So the supervisor watches each slot's
-claim on the board: once the delivery a consumer claimed has run GIVE_BACK_AFTER, what waits behind
-it is taken back (board.take_back, under the slot's lock, so the consumer will not start it) and
+claim on the board: once the delivery a consumer claimed has run WORKER_GIVE_BACK_AFTER (20 ms),
+what waits behind it is taken back (board.take_back, under the slot's lock, so the consumer will not start it) and
 handed back to the head of its queue (requeue.lua, fenced: only what is still in flight moves),
 where another consumer takes it at its next fetch.
 
@@ -23,17 +23,14 @@ from .board import Board
 
 logger = logging.getLogger("jobs.worker")
 
-#: How long a claimed task runs before what waits behind it goes back (s). The deliveries behind
-#: wait at most about this long (plus the supervisor's wake-up), the cost of batching.
-GIVE_BACK_AFTER = 0.02
-
-
 class GiveBack:
-    def __init__(self, app: App, board: Board, prefix: Callable[[int], str], after: float = GIVE_BACK_AFTER) -> None:
+    def __init__(self, app: App, board: Board, prefix: Callable[[int], str]) -> None:
         self.app = app
         self.board = board
         self.prefix = prefix
-        self.after = after
+        #: How long a claimed task runs before what waits behind it goes back (WORKER_GIVE_BACK_AFTER,
+        #: s; None: never). The deliveries behind wait about this long, plus the supervisor's wake-up.
+        self.after = app.config.worker_give_back_after
         #: Taken back, not yet handed back (Redis failed): the supervisor renews their leases.
         self.pending: list[str] = []
 
@@ -41,6 +38,8 @@ class GiveBack:
         """Take back what waits behind claims older than `after` (now: monotonic s); returns the
         monotonic time of the next check (inf: nothing waits behind a running task)."""
         wake = float("inf")
+        if self.after is None:
+            return wake
         for slot in range(self.board.slots):
             behind = self.board.behind(slot)
             if behind is None:

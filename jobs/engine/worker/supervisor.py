@@ -13,7 +13,7 @@ Each tick (at least once a second, sooner on a signal, a child's exit or a time 
    asked to stop (control.shutdown: then as on SIGTERM, below);
 4. stops tasks past their hard time limit or revoked with terminate (watch.py);
 5. gives back what a consumer took ahead of a task that runs long (giveback.py), as soon as it has
-   run GIVE_BACK_AFTER, not at the next tick.
+   run WORKER_GIVE_BACK_AFTER, not at the next tick.
 
 Shutdown has an order and a deadline, and prefers a duplicate to a loss: the first SIGTERM/SIGINT
 stops fetching and lets running tasks finish within the shutdown timeout; then, or at a second
@@ -196,6 +196,7 @@ class Supervisor:
             else:
                 self._run_pool()
         finally:
+            self.hand_back(self.giveback.pending, "stopped")  # taken back while Redis failed
             if self.recorder is not None:
                 self.recorder.join()
             self.apart.wait()
