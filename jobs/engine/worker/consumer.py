@@ -1,8 +1,8 @@
 """A consumer: one slot of a worker's pool, in a child process, a thread, or the main thread (solo).
 
-Its loop, one Redis round trip per task when busy:
+Its loop, one Redis round trip per batch when busy:
 
-    fetch (settling the previous task's ack in the same call) ─► run ─► fetch ...
+    fetch a batch (settling the previous batch's acks in the same call) ─► run each ─► fetch ...
         └─ nothing to do: block on the queues' wake lists (BLPOP) until work arrives (intake.py)
 
 The loop is step(now), one step at a time (a fetch or a wait, or one delivery run), with the clock
