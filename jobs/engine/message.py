@@ -15,7 +15,9 @@ size up (48, 64, 80, 96 bytes...) beside about 95 bytes of its own per member: s
 nothing it need not. The envelope leaves out what has its default (content type JSON, priority 0,
 no keyword arguments); one that would hold only the positional arguments is just their JSON array.
 The time takes 13 hex digits (µs until the year 2112), not the 16 of jobs < 0.4, whose messages
-start with "000" and so still sort before the newer ones of their priority; both are read.
+start with "000" and so still sort before the newer ones of their priority; both are read. An id in
+the usual UUID form travels as "~" and 22 characters (compact_id; lua/lib/wire.lua reads it back):
+the 36 characters of the id are the largest part of a plain message.
 
 Where a message waits with its queue, it is an entry "<score>|<queue>|<wire>" (the scheduled set,
 the in-flight hash, where "!" in front marks one acknowledged as it started: lua/ack_early.lua);
@@ -24,7 +26,9 @@ handed to an idle consumer, "<seq>|<queue>|<wire>" (its inbox). The Lua scripts 
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -183,7 +187,7 @@ class Message:
         except Exception as exc:  # pickle raises a zoo of errors for unpicklable objects
             raise EncodeError(f"{self.task}: the arguments cannot be pickled: {exc}") from exc
         enqueued_us = int((self.enqueued_at or time.time()) * 1_000_000)
-        return f"{enqueued_us:013x}|{self.deliveries}|{self.id}|{self.task}|{body}"
+        return f"{enqueued_us:013x}|{self.deliveries}|{compact_id(self.id)}|{self.task}|{body}"
 
     def _envelope(self) -> dict[str, Any]:
         """What is not a default, by its short key (decode() reads a missing key as its default)."""
@@ -217,6 +221,28 @@ class Message:
         return f"{self.score}|{self.queue}|{self.encode()}"
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def compact_id(task_id: str) -> str:
+    """A UUID as 23 characters: "~", its first 15 bytes in base64url (20), its last in hex (2), so
+    that Lua turns it back with 5 lookups of 24 bits (lib/wire.lua). "~" is not allowed in an id
+    (names.check_name): any other id travels as it is. Only the lower-case form, str(uuid4()), is
+    compacted: full_id() must give back the very string."""
+    if len(task_id) != 36 or not _UUID.fullmatch(task_id):
+        return task_id
+    hex_ = task_id.replace("-", "")
+    return "~" + base64.urlsafe_b64encode(bytes.fromhex(hex_[:30])).decode("ascii") + hex_[30:]
+
+
+def full_id(wire_id: str) -> str:
+    """The id compact_id() wrote, as it was given."""
+    if len(wire_id) != 23 or not wire_id.startswith("~"):
+        return wire_id
+    h = base64.urlsafe_b64decode(wire_id[1:21]).hex() + wire_id[21:]
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 class Header:
     """The plain-text part of a wire message, readable even when the envelope is not."""
 
@@ -224,7 +250,8 @@ class Header:
 
     def __init__(self, wire: str) -> None:
         try:
-            enq, deliveries, self.id, self.task, self.envelope = wire.split("|", 4)
+            enq, deliveries, wire_id, self.task, self.envelope = wire.split("|", 4)
+            self.id = full_id(wire_id)
             self.enqueued_at = int(enq, 16) / 1_000_000
             self.deliveries = int(deliveries)
         except ValueError as exc:
@@ -245,7 +272,7 @@ class Header:
         parts = bytes(wire[:400]).split(b"|", 4)
         if len(parts) < 5:
             return "an unreadable message"
-        return f"{parts[3].decode('utf-8', 'replace')}[{parts[2].decode('utf-8', 'replace')}]"
+        return f"{parts[3].decode('utf-8', 'replace')}[{full_id(parts[2].decode('utf-8', 'replace'))}]"
 
 
 def parse_entry(entry: bytes) -> tuple[bytes, str, bytes]:

@@ -23,7 +23,7 @@ from .app import App
 from .broker import ALIVE_MS, Broker
 from .connection import Link
 from .errors import DecodeError
-from .message import Header, parse_entry
+from .message import Header, full_id, parse_entry
 from .metrics import Snapshot
 from .minutes import MinutePoint, TaskMetrics, by_task, point, task_fields
 from .redis_setup import Finding, RedisHealth, RedisSetup, findings, parse_info
@@ -353,7 +353,7 @@ class Monitor:
             page = self.broker.link.call("ZRANGE", self.keys.scheduled, start, start + SCHEDULED_PAGE - 1)
             for member in page:
                 parts = member.split(b"|", 5)  # score|queue|enqueued|deliveries|id|...
-                task_id = parts[4].decode("utf-8", "replace") if len(parts) > 5 else ""
+                task_id = full_id(parts[4].decode("utf-8", "replace")) if len(parts) > 5 else ""
                 if task_id in wanted:
                     found.append(member)
                     wanted.discard(task_id)

@@ -2,6 +2,7 @@
 
 import json
 import time
+import uuid
 
 import pytest
 
@@ -220,3 +221,18 @@ def test_a_buried_workflow_step_ends_what_follows_and_is_requeued_to_run_alone(b
     broker.bury(again.token, "buried again")  # alone: nothing to end, its followers keep their reason
     assert "it cannot run" in json.loads(r.get(broker.keys.result("last")))["reason"]
     assert "ended" not in json.loads(r.hget(broker.keys.dead, "step"))
+
+
+def test_an_id_sent_compacted_is_looked_up_by_the_scripts_as_it_was_given(broker, r):
+    """A UUID travels as 23 characters (message.compact_id); lua/lib/wire.lua gives the scripts back
+    the id the revoked and expiry sets and the dead letters know it by."""
+    revoked, expiring, buried = (str(uuid.uuid4()) for _ in range(3))
+    broker.enqueue([Message(id=revoked, task="t.noop"), Message(id=expiring, task="t.noop", expires_in=0),
+                    Message(id=buried, task="t.noop")])
+    assert all(revoked.encode() not in w and b"|~" in w for w in r.zrange(broker.keys.queue("default"), 0, -1))
+    broker.revoke([revoked], False)
+    fetched = broker.fetch(broker.plan(["default"], "w.0.0."), 10, 0)
+    assert sorted(task_id for task_id, *_ in fetched.revoked) == sorted([revoked, expiring])
+    assert [decode(d.wire, "default", ("json",)).id for d in fetched.deliveries] == [buried]
+    broker.bury(fetched.deliveries[0].token, "it cannot run")
+    assert [json.loads(v)["task_id"] for v in r.hvals(broker.keys.dead)] == [buried]

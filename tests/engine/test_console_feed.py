@@ -5,6 +5,7 @@ dead letters, ask a worker to stop, what a worker runs since when)."""
 
 import json
 import time
+import uuid
 
 import pytest
 
@@ -12,7 +13,7 @@ from jobs.engine import metrics
 from jobs.engine.broker import Ack, Broker
 from jobs.engine.config import Config
 from jobs.engine.connection import Link
-from jobs.engine.message import Message
+from jobs.engine.message import Header, Message
 from jobs.engine.metrics import RUNTIME_BUCKETS, TALLY
 from jobs.engine.minutes import by_task, percentile
 from jobs.engine.monitor import Monitor
@@ -343,6 +344,14 @@ def test_scheduled_members_reads_page_by_page_and_stops_when_all_are_found(broke
     assert len(link.trips) == 2
     link.trips.clear()
     assert monitor.scheduled_members(["id-9"]) and len(link.trips) == 4
+
+
+def test_scheduled_members_finds_an_id_sent_compacted(broker):
+    """A UUID is shortened on the wire (message.compact_id); the console asks by the id it shows."""
+    task_id = str(uuid.uuid4())
+    broker.enqueue([Message(id=task_id, task="t.noop", countdown=600)])
+    [member] = Monitor(broker).scheduled_members([task_id])
+    assert Header(member.split(b"|", 2)[2].decode()).id == task_id
 
 
 def test_delete_scheduled(broker):

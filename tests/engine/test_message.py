@@ -77,6 +77,14 @@ def test_a_message_of_an_older_jobs_still_decodes_and_sorts_before_the_newer_one
     assert old < Message(id="i", task="t.work", enqueued_at=back.enqueued_at + 1).encode()
 
 
+def test_a_uuid_id_travels_in_23_characters_and_comes_back_as_it_was_given():
+    for task_id in [str(uuid.uuid4()), "00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff"]:
+        wire = Message(id=task_id, task="t").encode()
+        assert len(wire.split("|")[2]) == 23 and decode(wire, "q", JSON).id == Header(wire).id == task_id
+    for task_id in ["ABCDEF00-0000-0000-0000-000000000000", "my-id", "x" * 36]:  # as they are
+        assert Message(id=task_id, task="t").encode().split("|")[2] == task_id
+
+
 def test_garbage_is_a_decode_error_not_a_crash():
     with pytest.raises(DecodeError, match="bad header"):
         decode(b"not a message", "default", JSON)

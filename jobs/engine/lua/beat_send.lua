@@ -16,6 +16,7 @@
 ]]
 --@include wake
 --@include clock
+--@include wire
 --@include deliver
 
 local last = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
@@ -25,7 +26,7 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SADD', KEYS[8], ARGV[7])
 if ARGV[10] ~= '' then
-  record_expiry(KEYS[7], string.match(ARGV[9], '^%x+|%d+|([^|]*)|') or '', ARGV[10], now_ms())
+  record_expiry(KEYS[7], wire_id(ARGV[9]) or '', ARGV[10], now_ms())
 end
 local d = { qp = ARGV[3], wp = ARGV[4], ip = ARGV[5], bp = ARGV[6], idle = KEYS[2], leases = KEYS[3],
             inflight = KEYS[4], revoked = KEYS[5], workers = KEYS[6] }

@@ -14,6 +14,7 @@
 ]]
 --@include clock
 --@include history
+--@include wire
 --@include workflow_end
 --@include dead
 

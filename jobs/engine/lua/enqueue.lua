@@ -33,6 +33,7 @@
 --@include wake
 --@include chunks
 --@include clock
+--@include wire
 --@include deliver
 
 local d = { qp = ARGV[1], wp = ARGV[2], ip = ARGV[3], bp = ARGV[4], idle = KEYS[2], leases = KEYS[3],
@@ -73,7 +74,7 @@ for i = records_end + 1, #ARGV, 5 do
     now = now_ms()
   end
   if expiry ~= '' then
-    record_expiry(KEYS[7], string.match(wire, '^%x+|%d+|([^|]*)|') or '', expiry, now)
+    record_expiry(KEYS[7], wire_id(wire) or '', expiry, now)
   end
   local at = due ~= '' and at_ms(due, now)
   if at and at > now then

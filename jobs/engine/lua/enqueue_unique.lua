@@ -16,6 +16,7 @@
 ]]
 --@include wake
 --@include clock
+--@include wire
 --@include deliver
 
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then

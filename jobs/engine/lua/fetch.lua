@@ -49,6 +49,7 @@
 --@include chunks
 --@include clock
 --@include history
+--@include wire
 --@include workflow_end
 --@include dead
 --@include deliver
@@ -128,7 +129,7 @@ for q = 1, nq do
       local id, task = nil, nil
       local expiring = has_expiry(wire)
       if any_revoked or expiring then
-        id, task = string.match(wire, '^%x+|%d+|([^|]*)|([^|]*)|')
+        id, task = wire_id(wire)
       end
       local why = nil
       if id and any_revoked and redis.call('ZSCORE', KEYS[4], id) then

@@ -43,6 +43,7 @@
 --@include chunks
 --@include clock
 --@include history
+--@include wire
 --@include workflow_end
 --@include dead
 --@include deliver

@@ -19,6 +19,7 @@
 --@include wake
 --@include clock
 --@include history
+--@include wire
 --@include workflow_end
 --@include dead
 --@include deliver

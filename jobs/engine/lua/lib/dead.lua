@@ -48,7 +48,7 @@ local function bury_entry(ctx, entry, reason, worker)
   if not score or not tonumber(score) then
     score, queue, wire = '9', '', entry
   end
-  local task_id, task = string.match(wire, '^%x+|%d+|([^|]*)|([^|]*)|')
+  local task_id, task = wire_id(wire)
   if not task_id or task_id == '' then
     task_id = 'unreadable-' .. redis.sha1hex(wire)
   end

@@ -23,7 +23,7 @@ local function is_revoked(d, wire)
   if not d.any_revoked then
     return false
   end
-  local id = string.match(wire, '^%x+|%d+|([^|]*)|')
+  local id = wire_id(wire)
   return id ~= nil and redis.call('ZSCORE', d.revoked, id) ~= false
 end
 
