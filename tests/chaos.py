@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobs.engine.config import Config
+from jobs.engine.message import full_id
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -241,7 +242,7 @@ def _held_by(client: object, hostname: str) -> set[str]:
     held = set()
     for token, entry in client.hscan_iter("{jobs}:inflight"):
         if token.decode().startswith(uid + "."):
-            held.add(entry.split(b"|")[4].decode())
+            held.add(full_id(entry.split(b"|")[4].decode()))  # a UUID travels compacted (message.py)
     return held
 
 
