@@ -7,7 +7,7 @@ Each task appends its number to a file of its own process (evidence outside Redi
 fault cannot hide a loss) and adds it to a Redis set. At the end every number must be in the files:
 
     lost        numbers never run (must be 0)
-    duplicates  runs beyond the first (at least once: bounded by kills x concurrency x a batch)
+    duplicates  runs beyond the first (at least once: bounded by the kills x concurrency)
     crashes     consumers that crashed (must be 0: a broken connection is retried, never fatal)
 
     python -m tests.chaos                      # make chaos: 10,000 tasks, 30 s of kills, three runs
@@ -29,9 +29,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.engine.config import Config
-from jobs.engine.message import full_id
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -52,12 +49,9 @@ class Report:
 
     @property
     def duplicate_bound(self) -> int:
-        # A killed worker's consumers can each hold a batch run (finished or not) but not yet
-        # acknowledged: at most 1 + WORKER_PREFETCH (a new consumer's first batch is full; later
-        # ones last ~10 ms, consumer.BATCH_SECONDS). A Redis crash can lose the acks in flight of
-        # every worker's slots.
-        batch = 1 + Config().worker_prefetch
-        return (self.kills + self.redis_restarts * self.workers) * self.concurrency * batch
+        # A killed worker can have `concurrency` tasks running (finished or not, unacknowledged);
+        # a Redis crash can lose the acks in flight of every worker's slots.
+        return (self.kills + self.redis_restarts * self.workers) * self.concurrency
 
     def __str__(self) -> str:
         return (f"tasks {self.tasks}, workers {self.workers} x {self.concurrency}, kills {self.kills}, "
@@ -242,7 +236,7 @@ def _held_by(client: object, hostname: str) -> set[str]:
     held = set()
     for token, entry in client.hscan_iter("{jobs}:inflight"):
         if token.decode().startswith(uid + "."):
-            held.add(full_id(entry.split(b"|")[4].decode()))  # a UUID travels compacted (message.py)
+            held.add(entry.split(b"|")[4].decode())
     return held
 
 

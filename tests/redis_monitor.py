@@ -63,6 +63,10 @@ class Monitor:
         inner = sum(1 for client, _, _ in lines if client == "lua")
         return top, inner
 
+    def count_sent(self, start, end, text):
+        """Commands clients sent (not those scripts ran) between two lines whose text has `text`."""
+        return sum(1 for client, _, line in self.lines[start:end] if client != "lua" and text in line)
+
     def close(self):
         self.sock.close()
 

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from . import scripts
 from .config import Config
@@ -347,6 +347,31 @@ class Broker:
         keys = [k.leases, k.inflight, k.scheduled, k.history, k.history_dropped, *ack_keys]
         args = [self._ttl_ms, self.history_max, len(acks), *ack_args, TALLY.take(k, force=True)]
         return _refusals(scripts.load("ack")(link or self.link, keys, args))
+
+    def send_ack(self, ack: Ack) -> None:
+        """Settle one delivery without waiting for the reply (read it with ack_reply()): its
+        task's result is stored as soon as Redis reads it, and the consumer goes on to its next
+        task. A consumer's acks go one by one so that its death (a segfault, the OOM killer)
+        costs only the task it ran, never a second run of tasks it had finished."""
+        ack_keys, ack_args = self._ack_parts((ack,))
+        k = self.keys
+        keys = [k.leases, k.inflight, k.scheduled, k.history, k.history_dropped, *ack_keys]
+        args = [self._ttl_ms, self.history_max, 1, *ack_args, TALLY.take(k)]
+        scripts.load("ack").send_packed(self.link, len(keys), len(keys) + len(args), pack(keys) + pack(args))
+
+    def load_ack(self) -> None:
+        """Make sure Redis has ack.lua before send_ack() relies on it: a NOSCRIPT reply read only
+        later would hold the result back until then."""
+        self.link.call("SCRIPT", "LOAD", scripts.load("ack").source)
+
+    def ack_reply(self) -> list[Refused] | None:
+        """The reply to the oldest send_ack(); None if it did not run (Redis had lost its scripts,
+        a restart): then it is the caller's to send again. For a private() broker whose connection
+        carries nothing else, so that the replies owed are read in order."""
+        try:
+            return _refusals(self.link.read_reply())
+        except NoScriptError:
+            return None
 
     def flush_counts(self) -> None:
         """Send this process's counts for the metrics now, if it has any (an idle consumer, before

@@ -145,6 +145,30 @@ class Link:
             self._drop(conn)
             raise
 
+    def send_packed(self, count: int, body: bytes) -> None:
+        """Send a command packed as for call_packed() without waiting for its reply, which the
+        caller reads later with read_reply(), in order, before any other exchange on this link.
+        For a link of one purpose only: a consumer's acks (worker/consumer.py)."""
+        conn = self._connection()
+        try:
+            conn.send_packed_command([b"*%d\r\n%b" % (count, body)])
+        except BaseException:
+            self._drop(conn)
+            raise
+
+    def read_reply(self) -> Any:
+        """The reply to the oldest command sent with send_packed() and not read yet."""
+        conn = self.conn
+        if conn is None:  # dropped since: the replies owed are gone with it
+            raise ConnectionError("the connection closed before its replies were read")
+        try:
+            return conn.read_response()
+        except ResponseError:
+            raise
+        except BaseException:
+            self._drop(conn)
+            raise
+
     def pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Send all commands in one write and read all replies; a failed command's reply is its
         ResponseError, so one bad command does not hide the others' results."""

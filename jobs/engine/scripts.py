@@ -41,6 +41,13 @@ class Script:
             link.call("SCRIPT", "LOAD", self.source)
             return link.call_packed(3 + count, head + body, spin)
 
+    def send_packed(self, link: Link, numkeys: int, count: int, body: bytes) -> None:
+        """Call it without waiting for the reply (Link.send_packed): a NOSCRIPT comes back as the
+        reply, and the caller calls again (the script did not run)."""
+        head = b"$7\r\nEVALSHA\r\n$40\r\n%b\r\n$%d\r\n%d\r\n" % (
+            self.sha.encode(), len(str(numkeys)), numkeys)
+        link.send_packed(3 + count, head + body)
+
     def __call__(self, link: Link, keys: list[str], args: list[Any]) -> Any:
         try:
             return link.call("EVALSHA", self.sha, len(keys), *keys, *args)

@@ -11,7 +11,7 @@ from jobs import AsyncResult
 from jobs.engine import app as engine_app
 from jobs.engine.message import Message
 from jobs.engine.monitor import Monitor
-from jobs.exceptions import EncodeError
+from jobs.exceptions import EncodeError, WorkerLostError
 from tests.conftest import pid_alive
 from tests.testapp import tasks
 
@@ -61,6 +61,20 @@ def test_what_waits_behind_a_long_task_goes_back_and_another_worker_runs_it(star
     assert long.get(timeout=10) == "long"
     assert [res.get(timeout=10) for res in behind] == [0, 1, 2, 3, 4]  # stored with their acks
     assert broker().inflight_count() == 0 and r.llen("ran") == 0
+
+
+def test_a_consumer_killed_mid_batch_runs_none_of_the_tasks_it_had_finished_again(start_worker, r):
+    """The consumer takes all eleven at once; the sixth ends its process. The five before it were
+    acknowledged as each ended, so only the one that killed it fails (WorkerLostError), and the five
+    after it are handed back and run by the next consumer: each record runs once."""
+    before = [tasks.record.delay("ran", i) for i in range(5)]
+    killer = tasks.crash.delay("mid-batch")
+    after = [tasks.record.delay("ran", i) for i in range(5, 10)]
+    start_worker("-c", "1")
+    assert [res.get(timeout=20) for res in before + after] == list(range(10))
+    with pytest.raises(WorkerLostError):
+        killer.get(timeout=10)
+    assert sorted(int(v.decode().split(":")[0]) for v in r.lrange("ran", 0, -1)) == list(range(10))
 
 
 def test_countdown_and_eta_wait_in_redis(start_worker, r):

@@ -17,6 +17,12 @@ WORKER_GIVE_BACK_AFTER the supervisor takes back what waits behind it and hands 
 sent together with the next fetch; once the oldest unsent ack belongs to a task that started more
 than ACK_DELAY ago, pending acks are sent before the next task starts.
 
+A task's ack goes as the task ends, on a connection of its own, without waiting for the reply (read
+at the next fetch): a consumer that dies (a segfault, the OOM killer) costs only the task it ran,
+never a second run of the tasks it had finished in its batch. Only the last task of a batch has its
+ack carried by the next fetch, which follows at once. If Redis fails, acks wait in `pending` for the
+next fetch, as with --prefetch 0.
+
 stop() may be called from a signal handler or another thread: it sets a flag and, if the consumer is
 blocked waiting for work, shuts that socket so the wait ends now. A running task is never
 interrupted by stop(); what was fetched but not started is handed back to its queue.
@@ -106,7 +112,11 @@ class Consumer:
         # The loop's state, between steps.
         self.buffer: deque[Buffered] = deque()
         self.pending: list[Ack] = []
-        self.pending_hi = 0  # seq after the last delivery whose ack is in `pending`
+        #: Acks sent through `acker`, a connection of their own, whose replies are not read yet.
+        self.owed: list[Ack] = []
+        self.acker = self.broker.private()
+        self._ack_loaded = False  # ack.lua loaded on the acker's Redis (a NOSCRIPT reply resets it)
+        self.pending_hi = 0  # seq after the last delivery whose ack is in `pending` or `owed`
         self.pending_since = 0.0  # when the task of the oldest pending ack started
         self.woken = False
         self._ring = False  # a batch was taken: ring the supervisor at its first claim (board.ring)
@@ -153,6 +163,7 @@ class Consumer:
 
     def finish(self) -> None:
         """The loop ended: settle the last acks (and stop being registered idle)."""
+        self._settle_owed()
         if self.intake.registered is not None:
             fetched = self.intake.deregister(self.pending)
             if fetched is not None:
@@ -173,6 +184,7 @@ class Consumer:
         return 1 + min(self.prefetch, int(BATCH_SECONDS / max(self.pace, 1e-6)))
 
     def _take(self, now: float) -> None:
+        self._settle_owed()
         self.intake.want = self._want()
         try:
             taken = self.intake.fetch(self.pending, self.woken, self.stopping, now)
@@ -242,10 +254,11 @@ class Consumer:
         self.board.unclaim(self.slot)
         self.pace += (time.monotonic() - began - self.pace) * PACE_WEIGHT
         if ack is not None:
-            if not self.pending:
-                self.pending_since = now
-            self.pending.append(ack)
-        elif not self.pending:
+            if not (self.buffer and not self.pending and self._send(ack)):
+                if not self.pending:
+                    self.pending_since = now
+                self.pending.append(ack)  # the next fetch, which follows at once, carries it
+        elif not self.pending and not self.owed:
             self.board.release(self.slot, item.seq + 1)  # settled (or handed on) already, or on the runner
         self.pending_hi = item.seq + 1
 
@@ -255,7 +268,7 @@ class Consumer:
         taken = self.board.taken(self.slot)
         while self.buffer and self.buffer[0].seq < taken:
             self.buffer.popleft()
-        if not self.pending:
+        if not self.pending and not self.owed:
             self.board.release(self.slot, taken)
         self.pending_hi = taken
 
@@ -314,8 +327,47 @@ class Consumer:
 
     # -- settling ----------------------------------------------------------------------------
 
+    def _send(self, ack: Ack) -> bool:
+        """Send a task's ack now without waiting for the reply; False if Redis failed (then the
+        next fetch carries it)."""
+        try:
+            if not self._ack_loaded:
+                self.acker.load_ack()
+                self._ack_loaded = True
+            self.acker.send_ack(ack)
+        except RETRYABLE:
+            return False
+        self.owed.append(ack)
+        return True
+
+    def _settle_owed(self) -> None:
+        """Read the replies to the acks sent on their own. If the connection broke first, whether
+        they were applied is unknown: they go again with the next fetch (a second ack of a settled
+        delivery is refused, and said to be harmless, see report_refused)."""
+        if not self.owed:
+            return
+        owed, self.owed = self.owed, []
+        refused: list[Refused] = []
+        for i, ack in enumerate(owed):
+            try:
+                reply = self.acker.ack_reply()
+            except RETRYABLE:
+                self.pending += owed[i:]
+                self._acks_retried = True
+                break
+            if reply is None:  # Redis lost its scripts (a restart): it did not run
+                self.pending.append(ack)
+                self._ack_loaded = False
+            else:
+                refused += reply
+        if refused:
+            report_refused(refused, owed, False)
+        if not self.pending:
+            self.board.release(self.slot, self.pending_hi)
+
     def _flush(self) -> None:
         """Send pending acks now; kept for the next attempt while Redis fails."""
+        self._settle_owed()
         while self.pending:
             try:
                 self._report(self.broker.ack(self.pending))

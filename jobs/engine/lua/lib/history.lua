@@ -12,10 +12,13 @@ local function record_history(h, field, doc, success)
   if h.max == 0 then
     return
   end
-  local waiting = redis.call('XLEN', h.key)
+  -- Asked once per script call, then counted here: a fetch settling a batch of acks asks once.
+  local waiting = h.waiting or redis.call('XLEN', h.key)
   if waiting >= 2 * h.max or (success and waiting >= h.max) then
+    h.waiting = waiting
     redis.call('HINCRBY', h.dropped, success and 'success' or 'other', 1)
     return
   end
   redis.call('XADD', h.key, '*', field, doc)
+  h.waiting = waiting + 1
 end
