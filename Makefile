@@ -49,6 +49,7 @@ $(BENCH_STAMP): setup.cfg benchmarks/requirements.txt
 	touch $@
 
 bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python -m compileall -q jobs benchmarks  # as installed packages are: no compiling at each start
 	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python -m benchmarks.history_lag
 	$(BENCH_VENV)/bin/python -m benchmarks.profile
