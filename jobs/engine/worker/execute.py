@@ -59,6 +59,8 @@ def execute(app: App, task: TaskDefinition, message: Message, request: Request,
     started = time.perf_counter()
     try:
         ended = None
+        outcome: Outcome | None = None  # None: it returned `value` (the common case, made once below)
+        value = None
         try:
             try:
                 if on_start is not None:
@@ -67,12 +69,15 @@ def execute(app: App, task: TaskDefinition, message: Message, request: Request,
                 args, refused = _arguments(app, message)
                 if refused is not None:
                     outcome = refused
-                else:
+                elif soft or hard:
                     with alarms(soft, hard):
                         value = task.run(*args, **message.kwargs)
                         if inspect.iscoroutine(value):
                             value = run_coroutine(app, value)
-                    outcome = Outcome(SUCCESS, value)
+                else:  # no limit to arm here (prefork: the supervisor's): no context manager a run
+                    value = task.run(*args, **message.kwargs)
+                    if inspect.iscoroutine(value):
+                        value = run_coroutine(app, value)
             finally:
                 if interruptible:
                     interrupts.disarm()  # nothing raised from outside can land after this
@@ -80,10 +85,12 @@ def execute(app: App, task: TaskDefinition, message: Message, request: Request,
                     ended()
         except BaseException as exc:
             outcome = _caught(task, message, exc)
-        outcome = _with_runtime(outcome, time.perf_counter() - started, started_at)
+        runtime = time.perf_counter() - started
+        if outcome is None:  # one frozen Outcome a run, not a second copy for its run time
+            return Outcome(SUCCESS, value, None, None, None, runtime, None, started_at)
+        return _with_runtime(outcome, runtime, started_at)
     finally:
         clear_request(context)
-    return outcome
 
 
 async def execute_async(app: App, task: TaskDefinition, message: Message, request: Request,
