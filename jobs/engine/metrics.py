@@ -66,6 +66,8 @@ class Tally:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
+        #: (task, queue, status, run bucket, wait bucket; -1: none) -> runs, named "c|..." by take().
+        self._fields: dict[tuple[str, str, str, int, int], int] = {}
         self._ended: dict[tuple[int, str, str, str, int], int] = {}
         self._run_us: dict[tuple[int, str], int] = {}
         self._flushed = time.monotonic()
@@ -74,18 +76,23 @@ class Tally:
 
     def add(self, task: str, queue: str, status: str, runtime: float | None, wait: float | None) -> None:
         minute = int(time.time() // 60)
-        rb = "" if runtime is None else str(bisect.bisect_left(BUCKETS, runtime))
-        wb = "" if wait is None else str(bisect.bisect_left(BUCKETS, max(0.0, wait)))
-        field = f"c|{task}|{queue}|{status}|{rb}|{wb}"
-        ended = (minute, task, queue, status, -1 if runtime is None else bisect.bisect_left(RUNTIME_BUCKETS, runtime))
+        if runtime is None:
+            rb, run_bucket = -1, -1
+        else:
+            rb, run_bucket = bisect.bisect_left(BUCKETS, runtime), bisect.bisect_left(RUNTIME_BUCKETS, runtime)
+        wb = -1 if wait is None else bisect.bisect_left(BUCKETS, wait if wait > 0.0 else 0.0)
+        # Kept by tuple, spelled as the Prometheus field once a batch (take): no string built a run.
+        field = (task, queue, status, rb, wb)
+        ended = (minute, task, queue, status, run_bucket)
         with self._lock:
-            counts = self._counts
-            counts[field] = counts.get(field, 0) + 1
+            fields = self._fields
+            fields[field] = fields.get(field, 0) + 1
             self._ended[ended] = self._ended.get(ended, 0) + 1
             if runtime is not None:
                 key = (minute, task)
                 self._run_us[key] = self._run_us.get(key, 0) + round(runtime * 1e6)
             if wait is not None:
+                counts = self._counts
                 name = "ws|" + task
                 counts[name] = counts.get(name, 0) + round(max(0.0, wait) * 1e6)
 
@@ -103,9 +110,12 @@ class Tally:
         if not self._ended or (not force and now - self._flushed < FLUSH_SECONDS):
             return ""
         with self._lock:
-            counts, ended, run_us = self._counts, self._ended, self._run_us
-            self._counts, self._ended, self._run_us = {}, {}, {}
+            counts, fields, ended, run_us = self._counts, self._fields, self._ended, self._run_us
+            self._counts, self._fields, self._ended, self._run_us = {}, {}, {}, {}
             self._flushed = now
+        for (task, queue, status, rb, wb), n in fields.items():
+            name = f"c|{task}|{queue}|{status}|{'' if rb < 0 else rb}|{'' if wb < 0 else wb}"
+            counts[name] = counts.get(name, 0) + n
         return batch(keys, counts, ended, run_us, self.worker)
 
 
