@@ -348,15 +348,13 @@ class Broker:
         args = [self._ttl_ms, self.history_max, len(acks), *ack_args, TALLY.take(k, force=True)]
         return _refusals(scripts.load("ack")(link or self.link, keys, args))
 
-    def send_ack(self, ack: Ack) -> None:
-        """Settle one delivery without waiting for the reply (read it with ack_reply()): its
-        task's result is stored as soon as Redis reads it, and the consumer goes on to its next
-        task. A consumer's acks go one by one so that its death (a segfault, the OOM killer)
-        costs only the task it ran, never a second run of tasks it had finished."""
-        ack_keys, ack_args = self._ack_parts((ack,))
+    def send_ack(self, acks: Sequence[Ack]) -> None:
+        """Settle deliveries without waiting for the reply (read it with ack_reply()): a consumer
+        sends the acks that waited ACK_DELAY this way, and goes on with its next task."""
+        ack_keys, ack_args = self._ack_parts(acks)
         k = self.keys
         keys = [k.leases, k.inflight, k.scheduled, k.history, k.history_dropped, *ack_keys]
-        args = [self._ttl_ms, self.history_max, 1, *ack_args, TALLY.take(k)]
+        args = [self._ttl_ms, self.history_max, len(acks), *ack_args, TALLY.take(k)]
         scripts.load("ack").send_packed(self.link, len(keys), len(keys) + len(args), pack(keys) + pack(args))
 
     def load_ack(self) -> None:

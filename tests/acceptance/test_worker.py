@@ -63,18 +63,20 @@ def test_what_waits_behind_a_long_task_goes_back_and_another_worker_runs_it(star
     assert broker().inflight_count() == 0 and r.llen("ran") == 0
 
 
-def test_a_consumer_killed_mid_batch_runs_none_of_the_tasks_it_had_finished_again(start_worker, r):
-    """The consumer takes all eleven at once; the sixth ends its process. The five before it were
-    acknowledged as each ended, so only the one that killed it fails (WorkerLostError), and the five
-    after it are handed back and run by the next consumer: each record runs once."""
-    before = [tasks.record.delay("ran", i) for i in range(5)]
+def test_a_consumer_killed_mid_batch_runs_none_of_its_finished_tasks_again_but_the_last_ms(
+        start_worker, redis_server, r):
+    """The consumer takes all eleven at once; the sixth ends its process. The five before it ran
+    10 ms each, longer than ACK_DELAY, so each one's ack was sent before the next started: only
+    the one that killed it fails (WorkerLostError), and the five after it are handed back and run
+    by the next consumer. Each of the others runs once."""
+    before = [tasks.announce_then_nap.delay(redis_server.url, f"n{i}", 0.01) for i in range(5)]
     killer = tasks.crash.delay("mid-batch")
-    after = [tasks.record.delay("ran", i) for i in range(5, 10)]
+    after = [tasks.announce_then_nap.delay(redis_server.url, f"n{i}", 0.01) for i in range(5, 10)]
     start_worker("-c", "1")
-    assert [res.get(timeout=20) for res in before + after] == list(range(10))
+    assert [res.get(timeout=20) for res in before + after] == [f"n{i}" for i in range(10)]
     with pytest.raises(WorkerLostError):
         killer.get(timeout=10)
-    assert sorted(int(v.decode().split(":")[0]) for v in r.lrange("ran", 0, -1)) == list(range(10))
+    assert [r.llen(f"started:n{i}") for i in range(10)] == [1] * 10
 
 
 def test_countdown_and_eta_wait_in_redis(start_worker, r):

@@ -13,15 +13,15 @@ most 1 + `prefetch` (WORKER_PREFETCH), so short tasks cost a fraction of a round
 slow one is fetched alone. No task waits behind a long one while another slot is free: before it
 starts each buffered delivery the consumer claims it on the board, and once a claimed task has run
 WORKER_GIVE_BACK_AFTER the supervisor takes back what waits behind it and hands it to its queue
-(giveback.py); a delivery is either claimed or taken back, never both. Acks of short tasks are
-sent together with the next fetch; once the oldest unsent ack belongs to a task that started more
-than ACK_DELAY ago, pending acks are sent before the next task starts.
+(giveback.py); a delivery is either claimed or taken back, never both.
 
-A task's ack goes as the task ends, on a connection of its own, without waiting for the reply (read
-at the next fetch): a consumer that dies (a segfault, the OOM killer) costs only the task it ran,
-never a second run of the tasks it had finished in its batch. Only the last task of a batch has its
-ack carried by the next fetch, which follows at once. If Redis fails, acks wait in `pending` for the
-next fetch, as with --prefetch 0.
+Acks wait in `pending` for the next fetch, which carries them, but never longer than ACK_DELAY
+from the start of the oldest one's task: then they are sent before the next task starts, in one
+call on a connection of their own, without waiting for the reply (read at the next fetch). A
+consumer that dies (a segfault, the OOM killer) thus runs again, besides the task it ran, only
+tasks it finished in the last ACK_DELAY, never a batch of long ones. Sending each ack as its task
+ends would close that window, and cost ~30 % of the drain rate of short tasks on 2 CPUs: every
+write wakes Redis, and the consumer and Redis then take turns on the CPUs once a task.
 
 stop() may be called from a signal handler or another thread: it sets a flag and, if the consumer is
 blocked waiting for work, shuts that socket so the wait ends now. A running task is never
@@ -63,8 +63,9 @@ from .runner import AsyncRunner
 
 logger = logging.getLogger("jobs.worker")
 
-#: With prefetch, a finished task's ack waits for the next fetch at most about this long (s).
-ACK_DELAY = 0.05
+#: A finished task's ack waits for the next fetch at most about this long from its task's start (s):
+#: all a consumer's death can make run twice, besides the task it ran.
+ACK_DELAY = 0.005
 #: A batch is sized to last about this long at the pace of the recent tasks (s): far below
 #: WORKER_GIVE_BACK_AFTER, so a batch of tasks as short as the last ones is rarely given back.
 BATCH_SECONDS = 0.01
@@ -112,8 +113,9 @@ class Consumer:
         # The loop's state, between steps.
         self.buffer: deque[Buffered] = deque()
         self.pending: list[Ack] = []
-        #: Acks sent through `acker`, a connection of their own, whose replies are not read yet.
-        self.owed: list[Ack] = []
+        #: Acks sent through `acker`, a connection of their own, whose replies are not read yet: one
+        #: list per call.
+        self.owed: list[list[Ack]] = []
         self.acker = self.broker.private()
         self._ack_loaded = False  # ack.lua loaded on the acker's Redis (a NOSCRIPT reply resets it)
         self.pending_hi = 0  # seq after the last delivery whose ack is in `pending` or `owed`
@@ -144,7 +146,8 @@ class Consumer:
         if self._abandoned:
             return False
         if self.pending and self.buffer and (self.stopping or now - self.pending_since > ACK_DELAY):
-            self._flush()
+            if self.stopping or not self._send():
+                self._flush()
         if self.stopping and self.buffer:
             self._hand_back_buffer()
         if self.buffer:
@@ -254,10 +257,9 @@ class Consumer:
         self.board.unclaim(self.slot)
         self.pace += (time.monotonic() - began - self.pace) * PACE_WEIGHT
         if ack is not None:
-            if not (self.buffer and not self.pending and self._send(ack)):
-                if not self.pending:
-                    self.pending_since = now
-                self.pending.append(ack)  # the next fetch, which follows at once, carries it
+            if not self.pending:
+                self.pending_since = now
+            self.pending.append(ack)
         elif not self.pending and not self.owed:
             self.board.release(self.slot, item.seq + 1)  # settled (or handed on) already, or on the runner
         self.pending_hi = item.seq + 1
@@ -327,17 +329,18 @@ class Consumer:
 
     # -- settling ----------------------------------------------------------------------------
 
-    def _send(self, ack: Ack) -> bool:
-        """Send a task's ack now without waiting for the reply; False if Redis failed (then the
-        next fetch carries it)."""
+    def _send(self) -> bool:
+        """Send the pending acks now without waiting for the reply; False if Redis failed (then
+        they stay pending)."""
         try:
             if not self._ack_loaded:
                 self.acker.load_ack()
                 self._ack_loaded = True
-            self.acker.send_ack(ack)
+            self.acker.send_ack(self.pending)
         except RETRYABLE:
             return False
-        self.owed.append(ack)
+        self.owed.append(self.pending)
+        self.pending = []
         return True
 
     def _settle_owed(self) -> None:
@@ -348,20 +351,20 @@ class Consumer:
             return
         owed, self.owed = self.owed, []
         refused: list[Refused] = []
-        for i, ack in enumerate(owed):
+        for i, acks in enumerate(owed):
             try:
                 reply = self.acker.ack_reply()
             except RETRYABLE:
-                self.pending += owed[i:]
+                self.pending += [ack for sent in owed[i:] for ack in sent]
                 self._acks_retried = True
                 break
             if reply is None:  # Redis lost its scripts (a restart): it did not run
-                self.pending.append(ack)
+                self.pending += acks
                 self._ack_loaded = False
             else:
                 refused += reply
         if refused:
-            report_refused(refused, owed, False)
+            report_refused(refused, [ack for sent in owed for ack in sent], False)
         if not self.pending:
             self.board.release(self.slot, self.pending_hi)
 
