@@ -14,10 +14,12 @@ Every waiting message is a member of a sorted set, and Redis keeps it in an allo
 size up (48, 64, 80, 96 bytes...) beside about 95 bytes of its own per member: so the wire says
 nothing it need not. The envelope leaves out what has its default (content type JSON, priority 0,
 no keyword arguments); one that would hold only the positional arguments is just their JSON array.
-The time takes 13 hex digits (µs until the year 2112), not the 16 of jobs < 0.4, whose messages
-start with "000" and so still sort before the newer ones of their priority; both are read. An id in
-the usual UUID form travels as "~" and 22 characters (compact_id; lua/lib/wire.lua reads it back):
-the 36 characters of the id are the largest part of a plain message.
+An id in the usual UUID form, the largest part of a plain message, travels as "~" and 22 characters
+(compact_id; lua/lib/wire.lua reads it back). The time takes 13 hex digits (µs until the year 2112),
+not the 16 the format had before: such older messages start with "000", so they still sort before
+the newer ones of their priority, and both forms are read. Not the other way round: a worker older
+than this format cannot read these messages (it moves them to the dead letters, from where they can
+be requeued), so in a deploy the workers go first.
 
 Where a message waits with its queue, it is an entry "<score>|<queue>|<wire>" (the scheduled set,
 the in-flight hash, where "!" in front marks one acknowledged as it started: lua/ack_early.lua);
