@@ -281,15 +281,10 @@ class Supervisor:
     def _run_solo(self) -> None:
         consumer = self.make_consumer(0, self.prefix(0))
         stop = threading.Event()
-        wake = threading.Event()
         self.watch.main_thread = threading.main_thread().ident
 
         def on_signal(signum: int) -> None:
-            consumer.stop()
-            wake.set()
-
-        self._stop_solo = lambda: on_signal(0)  # asked to stop through Redis: as on a signal
-        self.board.ring = wake.set
+            consumer.stop()  # the signal itself wakes the supervising thread (the wake-up fd)
 
         def supervise() -> None:
             while not stop.is_set():
@@ -303,11 +298,15 @@ class Supervisor:
                                 self._check_recorder(now))
                 if self.shutdown.deadline is not None:
                     next_duty = min(next_duty, self.shutdown.deadline)
-                wake.wait(max(0.0, min(next_duty - time.monotonic(), TICK)))
-                wake.clear()
+                signals.sleep(max(0.0, min(next_duty - time.monotonic(), TICK)))
 
+        # The supervising thread sleeps on the signals' wake-up pipe, which a signal, the consumer's
+        # ring (board.ring) and the end of the run write to: a write is safe from a signal handler
+        # that interrupted another write, where setting a threading.Event is not (its lock).
         with handled(chld=False) as signals:
             signals.on_signal = on_signal
+            self._stop_solo = consumer.stop  # asked to stop through Redis (from the supervising thread)
+            self.board.ring_fd(signals.wake_fd)
             self.duties(time.monotonic())
             thread = threading.Thread(target=supervise, name="jobs-supervisor", daemon=True)
             thread.start()
@@ -316,6 +315,6 @@ class Supervisor:
                 consumer.run()
             finally:
                 stop.set()
-                wake.set()
+                self.board.ring()
                 thread.join()
             self.hand_back(self.held(0), "stopped")  # fenced: only what is still in flight
