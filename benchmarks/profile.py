@@ -61,7 +61,9 @@ def summary(raw: Path, top: int = 25) -> None:
     inclusive: Counter[str] = Counter()
     total = 0
     for line in raw.read_text().splitlines():
-        stack, count = line.rsplit(" ", 1)
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():  # not a sample: py-spy notes between them
+            continue
         total += int(count)
         seen = set()
         for frame in stack.split(";"):

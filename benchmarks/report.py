@@ -72,6 +72,15 @@ def table(results: dict[str, Any], columns: list[tuple[str, tuple[str, str], str
     return "\n".join(lines)
 
 
+def markdown(results: dict[str, Any], columns: list[tuple[str, tuple[str, str], str, bool | None]] = COLUMNS) -> str:
+    """The same table in Markdown, for docs/performance.md and the closing notes of a change."""
+    lines = ["| | " + " | ".join(title for title, *_ in columns) + " |",
+             "|---|" + "---:|" * len(columns)]
+    for name, row in results["systems"].items():
+        lines.append(f"| {name} | " + " | ".join(cell(row, path, fmt) for _, path, fmt, _ in columns) + " |")
+    return "\n".join(lines)
+
+
 def ratios(results: dict[str, Any], ours: str) -> dict[str, dict[str, float]]:
     """How many times better `ours` is than each peer, per column (above 1: better)."""
     systems = results["systems"]
@@ -139,3 +148,11 @@ def write(results: dict[str, Any], folder: Path) -> None:
     if "jobs" in results["systems"] and "jobs --prefetch 0" in results["systems"]:
         chart(results, folder / "latest.png")
         print(f"\nchart: {folder / 'latest.png'}")
+
+
+if __name__ == "__main__":  # python -m benchmarks.report [results.json]: a run's two tables in Markdown
+    import sys
+
+    run = json.loads(Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "results" / "latest.json")
+                     .read_text())
+    print(markdown(run), markdown(run, SCALING), sep="\n\n")
