@@ -79,6 +79,19 @@ def test_a_consumer_killed_mid_batch_runs_none_of_its_finished_tasks_again_but_t
     assert [r.llen(f"started:n{i}") for i in range(10)] == [1] * 10
 
 
+def test_acks_are_sent_before_a_task_not_known_to_be_short(start_worker, r):
+    """Five short tasks, then one never seen before that ends its process (as a hard time limit
+    does): the five's acks would wait for the next fetch behind short tasks, but not behind this
+    one, so none of them runs twice."""
+    before = [tasks.record.delay("ran", i) for i in range(5)]
+    killer = tasks.crash.delay("unknown")
+    start_worker("-c", "1")
+    assert [res.get(timeout=20) for res in before] == list(range(5))
+    with pytest.raises(WorkerLostError):
+        killer.get(timeout=10)
+    assert sorted(int(v.decode().split(":")[0]) for v in r.lrange("ran", 0, -1)) == list(range(5))
+
+
 def test_countdown_and_eta_wait_in_redis(start_worker, r):
     start_worker("-P", "solo")
     sent = time.time()

@@ -15,11 +15,13 @@ starts each buffered delivery the consumer claims it on the board, and once a cl
 WORKER_GIVE_BACK_AFTER the supervisor takes back what waits behind it and hands it to its queue
 (giveback.py); a delivery is either claimed or taken back, never both.
 
-Acks wait in `pending` for the next fetch, which carries them, but never longer than ACK_DELAY
-from the start of the oldest one's task: then they are sent before the next task starts, in one
-call on a connection of their own, without waiting for the reply (read at the next fetch). A
-consumer that dies (a segfault, the OOM killer) thus runs again, besides the task it ran, only
-tasks it finished in the last ACK_DELAY, never a batch of long ones. Sending each ack as its task
+Acks wait in `pending` for the next fetch, which carries them, but only behind tasks known to be
+short: they are sent before the next task starts, in one call on a connection of their own without
+waiting for the reply (read at the next fetch), once the oldest one's task started ACK_DELAY ago,
+or when the next task's name did not run under ACK_DELAY last time (a long task, or one never seen,
+which may be the one that kills its process). A consumer that dies (a segfault, the OOM killer, a
+hard time limit) thus runs again, besides the task it ran, only tasks it finished in the last
+ACK_DELAY while running short ones. Sending each ack as its task
 ends would close that window, and cost ~30 % of the drain rate of short tasks on 2 CPUs: every
 write wakes Redis, and the consumer and Redis then take turns on the CPUs once a task.
 
@@ -122,6 +124,8 @@ class Consumer:
         self.pending_since = 0.0  # when the task of the oldest pending ack started
         self.woken = False
         self._ring = False  # a batch was taken: ring the supervisor at its first claim (board.ring)
+        #: Task names (from the wire's header) whose last run took under ACK_DELAY: acks wait behind them.
+        self._short: dict[bytes, bool] = {}
         self._acks_retried = False
         self._abandoned = False
 
@@ -234,6 +238,10 @@ class Consumer:
         if self._ring and self.buffer:
             self.board.ring()
             self._ring = False
+        name = item.delivery.wire[:300].split(b"|", 4)[3:4]
+        short = self._short.get(name[0], False) if name else False
+        if self.pending and not short:
+            self._send()  # so that it never waits behind a long task, nor dies with it
         began = time.monotonic()
         try:
             if now - item.held_at > self.fresh and not self._still_held(item.delivery, now):
@@ -255,7 +263,12 @@ class Consumer:
             self._bury_quietly(item.delivery, f"internal error in the worker: {type(exc).__name__}: {exc}")
         self.board.finish(self.slot)
         self.board.unclaim(self.slot)
-        self.pace += (time.monotonic() - began - self.pace) * PACE_WEIGHT
+        took = time.monotonic() - began
+        self.pace += (took - self.pace) * PACE_WEIGHT
+        if name and short != (took < ACK_DELAY):
+            if len(self._short) > 10_000:  # names are the registry's; this only bounds garbage
+                self._short.clear()
+            self._short[name[0]] = took < ACK_DELAY
         if ack is not None:
             if not self.pending:
                 self.pending_since = now
