@@ -53,8 +53,8 @@ class Leg:
     artefact: str  # "wheel" or "sdist"
 
 
-#: One leg per `make test` run of .ci/run (check_ci_legs keeps them in step), each artefact on both
-#: Pythons.
+#: One leg per `make test` run of .ci/run (check_classifiers compares their Django requirements), each
+#: artefact on both Pythons.
 LEGS = (
     Leg(None, None, "wheel"),  # Python 3.11: Django 5.2 LTS
     Leg("3.12", "Django>=6.0,<7", "sdist"),  # the newest Django 6
