@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from . import many
 from .app import App, current
 from .connection import with_retry
 from .errors import TaskRevoked, TimeoutError
@@ -41,6 +42,10 @@ def check_signal(signal: str | int | None) -> None:
 
 class AsyncResult:
     def __init__(self, id: str, task_name: str | None = None, app: App | None = None) -> None:
+        if not isinstance(id, str):  # a list of ids, bytes, a UUID: every read would ask Redis for nothing
+            raise TypeError(f"AsyncResult takes one task id, a str (str(uuid) for a UUID), not {type(id).__name__} "
+                            f"{id!r:.80}" + ("; for several, GroupResult([AsyncResult(i) for i in ids])"
+                                              if isinstance(id, (list, tuple, set)) else ""))
         self.id = id
         self.task_name = task_name
         self._app = app
@@ -226,8 +231,19 @@ class GroupResult:
     """The results of a group's members, in the group's order."""
 
     def __init__(self, results: Sequence[AsyncResult | GroupResult], id: str | None = None) -> None:
+        if isinstance(results, str):  # Celery's GroupResult(id, results): its id would be taken apart
+            raise TypeError(f"GroupResult takes the results first, then the id: GroupResult([AsyncResult(i) for i in "
+                            f"ids], id=...), not the str {results!r:.80} (Celery's GroupResult takes the id first)")
+        found = many.items(results, "results", "GroupResult", "AsyncResult or GroupResult objects")
+        wrong = next((r for r in found if not isinstance(r, (AsyncResult, GroupResult))), None)
+        if wrong is not None:
+            raise TypeError(f"GroupResult: results takes AsyncResult or GroupResult objects, and one is "
+                            f"{type(wrong).__name__} {wrong!r:.80}" + (" (a task id: AsyncResult(id))"
+                                                                     if isinstance(wrong, str) else ""))
+        if id is not None and not isinstance(id, str):
+            raise TypeError(f"GroupResult: id takes a str, not {type(id).__name__} {id!r:.80}")
         #: A member that is itself a group (a chain ending in a group) is a GroupResult: its list.
-        self.results = list(results)
+        self.results: list[AsyncResult | GroupResult] = found
         self.id = id or str(uuid.uuid4())
         #: In a workflow, the result of the step before it (a chain), as AsyncResult.parent.
         self.parent: AsyncResult | GroupResult | None = None

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from . import many
 from .app import App
 from .definition import TaskDefinition
 from .errors import ConfigurationError
@@ -37,7 +38,7 @@ def message(app: App, task: TaskDefinition | str, args: Iterable[Any] | None = N
     parent is that task."""
     definition = task if isinstance(task, TaskDefinition) else app.registry.find(task)
     name = definition.name if definition is not None else check_name("task name", task, ValueError)
-    args, kwargs = tuple(args or ()), dict(kwargs or {})
+    args, kwargs = many.positional(args, name), many.keywords(kwargs, name)  # a str is not a list of args
     if definition is not None and definition.typing:
         definition.check_arguments(args, kwargs)
     config = app.config

@@ -35,7 +35,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from . import eager, workflow
+from . import eager, many, workflow
 from .app import App, current
 from .asyncresult import AsyncResult, GroupResult, tree
 from .build import message as build_message
@@ -57,7 +57,7 @@ class Signature(Step):
         name = task if isinstance(task, str) else task.name
         if not isinstance(options, CallOptions):
             options = CallOptions.parse(name, options or {}, signature=True)
-        super().__init__(name, tuple(args), dict(kwargs or {}), options, immutable, id)
+        super().__init__(name, many.positional(args, name), many.keywords(kwargs, name), options, immutable, id)
 
     def __repr__(self) -> str:
         parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
@@ -99,7 +99,7 @@ class Signature(Step):
 
     def clone(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None) -> Signature:
         """A copy with `args` put in front and `kwargs` merged (immutable: unchanged)."""
-        return self.with_args(tuple(args), kwargs)  # type: ignore[return-value]
+        return self.with_args(many.positional(args, self.task), many.keywords(kwargs, self.task))  # type: ignore[return-value]
 
     def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
         return self.apply_async(args, kwargs)
@@ -114,7 +114,8 @@ class Signature(Step):
         """Send it as its task's apply_async would (unique locks, on_commit, eager mode included)."""
         call = CallOptions.parse(self.task, options)
         app = current()
-        [result] = send(app, [self._message(app, tuple(args), kwargs, call)], call.on_commit)
+        [result] = send(app, [self._message(app, many.positional(args, self.task), many.keywords(kwargs, self.task),
+                                            call)], call.on_commit)
         return result
 
     def _message(self, app: App, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
@@ -130,8 +131,11 @@ def signature(name: str | TaskDefinition, args: Iterable[Any] = (), kwargs: dict
     return Signature(name, args, kwargs, options)
 
 
+_NODES = (Step, workflow.Chain, workflow.Group, workflow.Chord)
+
+
 def _node(value: Any, what: str) -> Node:
-    if isinstance(value, (Step, workflow.Chain, workflow.Group, workflow.Chord)):
+    if isinstance(value, _NODES):
         return value
     raise TypeError(f"{what} must be signatures like add.s(1, 2), chains, groups or chords, not {value!r}")
 
@@ -141,7 +145,9 @@ def _send(node: Node, args: Iterable[Any], kwargs: dict[str, Any] | None,
     """Send a workflow: every id given, every join's list of members written (one SET each, before
     any message), then its first messages in one round trip. Its results, shaped as it is."""
     first = next(leaves(node), None)
-    call = CallOptions.parse(first.task if first else "group", options)
+    name = first.task if first else "group"
+    args, kwargs = many.positional(args, f"a workflow starting with {name}"), many.keywords(kwargs, name)
+    call = CallOptions.parse(name, options)
     node = identified(canonical(node))
     app = current()
     if app.config.eager:
@@ -164,7 +170,8 @@ class Chain(workflow.Chain):
     group followed by more steps is a chord (Celery's): the next step is given the list."""
 
     def __init__(self, steps: Iterable[Node]) -> None:
-        steps = tuple(steps)
+        steps = tuple(_node(step, "chain() steps")
+                      for step in many.items(steps, "steps", "chain()", "signatures, chains, groups or chords"))
         if not steps:
             raise ValueError("chain() needs at least one signature")
         super().__init__(steps)
@@ -189,8 +196,11 @@ class Chain(workflow.Chain):
         return _send(self, args, kwargs, options)
 
 
-def chain(*steps: Node) -> Chain:
-    return Chain(_node(step, "chain() steps") for step in steps)
+def chain(*steps: Any) -> Chain:
+    """chain(a.s(), b.s()), or chain([a.s(), b.s()]) as Celery takes it too."""
+    if len(steps) == 1 and not isinstance(steps[0], _NODES):
+        steps = tuple(many.items(steps[0], "steps", "chain()", "signatures like add.s(1, 2), chains, groups or chords"))
+    return Chain(steps)
 
 
 # -- group and chord ---------------------------------------------------------------------------------
@@ -200,7 +210,8 @@ class Group(workflow.Group):
     (its result is its last step's), a chord, or a group (unrolled into this one, as in Celery)."""
 
     def __init__(self, members: Iterable[Node], id: str | None = None) -> None:
-        super().__init__(tuple(members), id)
+        found = many.items(members, "members", "group()", "signatures like add.s(1, 2), chains, groups or chords")
+        super().__init__(tuple(_node(m, "group() members") for m in found), id)
 
     def __repr__(self) -> str:
         return f"group({', '.join(map(repr, self.members))})"
@@ -228,12 +239,10 @@ class Group(workflow.Group):
 def group(*members: Any) -> Group:
     """group(a.s(), b.s()) or group(add.s(i, i) for i in range(10)); members may be chains, groups
     and chords too."""
-    if len(members) == 1 and not isinstance(members[0], (Step, workflow.Chain, workflow.Group, workflow.Chord)):
-        if not hasattr(members[0], "__iter__") or isinstance(members[0], str):
-            raise TypeError(f"group() members must be signatures like add.s(1, 2), chains, groups or chords, "
-                            f"not {members[0]!r}")
-        members = tuple(members[0])
-    return Group(_node(m, "group() members") for m in members)
+    if len(members) == 1 and not isinstance(members[0], _NODES):
+        members = tuple(many.items(members[0], "members", "group()",
+                                   "signatures like add.s(1, 2), chains, groups or chords"))
+    return Group(members)
 
 
 class Chord(workflow.Chord):
@@ -241,6 +250,8 @@ class Chord(workflow.Chord):
     groups and chords; so may the callback."""
 
     def __init__(self, header: Group, body: Node) -> None:
+        if not isinstance(header, workflow.Group):
+            raise TypeError(f"Chord takes a group as its header (chord() takes a list too), not {header!r:.80}")
         if not header.members:
             raise ValueError("chord() needs at least one member (an empty group would never call back)")
         super().__init__(header.members, _node(body, "a chord's callback"))
@@ -264,7 +275,8 @@ class Chord(workflow.Chord):
 def chord(header: Group | Iterable[Node], body: Node | None = None) -> Any:
     """chord(members, callback).delay() — or chord(members)(callback), which sends at once, as in
     Celery."""
-    group_ = header if isinstance(header, Group) else group(list(header))
+    group_ = header if isinstance(header, Group) else Group(many.items(
+        header, "header", "chord()", "signatures like add.s(1, 2), chains, groups or chords (its members)"))
     if body is None:
         return lambda callback: Chord(group_, callback).apply_async()
     return Chord(group_, body)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from . import eager, tracing
+from . import eager, many, tracing
 from .app import App, current
 from .asyncresult import AsyncResult
 from .build import message as build_message
@@ -78,9 +78,14 @@ Call = tuple[TaskDefinition | str, Iterable[Any], dict[str, Any]]
 def enqueue_many(calls: Iterable[Call | Message | Step]) -> list[AsyncResult]:
     """Enqueue many calls in one round trip: ``enqueue_many((add, (i, i), {}) for i in range(1000))``
     or ``enqueue_many([add.s(1, 2), mul.s(3, 4).set(queue="math")])``. Each item is (task or task
-    name, args, kwargs), a signature (its options kept), or a Message made with Task.message()."""
+    name, args, kwargs), a signature (its options kept), or a Message made with Task.message().
+    One call given alone, not in a list, is refused (many.items), never taken apart."""
+    if isinstance(calls, tuple) and len(calls) == 3 and isinstance(calls[0], (TaskDefinition, str)):
+        raise TypeError(f"enqueue_many takes a list of calls, and this is one call, {calls!r:.80}: "
+                        "enqueue_many([(task, args, kwargs)])")
     app = current()
-    messages = [_message(app, call) for call in calls]
+    messages = [_message(app, call) for call in many.items(calls, "calls", "enqueue_many",
+                                                           "(task, args, kwargs) tuples, signatures or messages")]
     return send(app, messages, on_commit=False)
 
 
