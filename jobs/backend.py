@@ -32,6 +32,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from .engine import many
 from .engine.app import current
 from .engine.build import message as build_message
 from .engine.definition import TaskDefinition
@@ -187,6 +188,10 @@ class JobsBackend(BaseTaskBackend):  # type: ignore[misc,unused-ignore]
     supports_priority = True
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
+        queues = params.get("QUEUES")
+        if isinstance(queues, (str, bytes)) or (queues is not None and not isinstance(queues, (list, tuple, set))):
+            raise InvalidTaskBackend(f"TASKS[{alias!r}]['QUEUES'] is {queues!r}: give a list of queue names, "
+                                     "e.g. ['default', 'emails'] (a str would be taken as its characters)")
         super().__init__(alias, params)
         if self.options:
             raise InvalidTaskBackend(f"TASKS[{alias!r}]['OPTIONS'] takes nothing for jobs.backend.JobsBackend "
@@ -194,6 +199,9 @@ class JobsBackend(BaseTaskBackend):  # type: ignore[misc,unused-ignore]
                                      "options are @task(...) keywords")
 
     def validate_task(self, task: Task) -> None:
+        if task.run_after is not None and not isinstance(task.run_after, dt.datetime):
+            raise InvalidTask(f"{task.module_path}: run_after is {task.run_after!r}: give a datetime, e.g. "
+                              "timezone.now() + timedelta(minutes=5) (aware, with USE_TZ)")
         super().validate_task(task)
         definition(task, type(self))
 
@@ -202,6 +210,7 @@ class JobsBackend(BaseTaskBackend):  # type: ignore[misc,unused-ignore]
         JOBS["ENQUEUE_ON_COMMIT"] says (django.tasks' enqueue() is immediate; wrap it in
         transaction.on_commit to wait for a commit)."""
         self.validate_task(task)
+        args, kwargs = list(many.positional(args, task.module_path)), many.keywords(kwargs, task.module_path)
         app = current()
         known = definition(task, type(self))
         run_after = task.run_after
@@ -233,6 +242,7 @@ class JobsBackend(BaseTaskBackend):  # type: ignore[misc,unused-ignore]
 
     def get_result(self, result_id: str) -> TaskResult:
         """The task's state from any process: one round trip (its result document and attempts)."""
+        many.one(result_id, "result_id", f"TASKS[{self.alias!r}].get_result")
         app = current()
         raw, entries = app.broker.result_and_attempts(result_id)
         if raw is None and not entries:

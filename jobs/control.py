@@ -6,7 +6,7 @@ revoke | retry` do, and what the admin's actions use (Celery's app.control and `
     control.active()                   # what the workers hold now
     control.scheduled()                # what waits for its time (countdown, ETA, retry)
     control.registered()               # worker hostname -> the task names it knows
-    control.revoke(["<id>"], terminate=True)
+    control.revoke("<id>", terminate=True)   # one id, or an iterable of ids (any call taking ids)
     control.purge("emails")            # -> how many waiting messages were deleted
     control.pause("emails")            # no worker takes from it (cluster-wide) until resume
     control.resume("emails")
@@ -26,10 +26,12 @@ task history (TaskResult). The dicts returned are the documented JSON of `--json
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import DatabaseError
 
+from .engine import many
 from .engine.app import current
 from .engine.asyncresult import AsyncResult
 from .engine.errors import JobsError
@@ -78,28 +80,31 @@ def registered() -> dict[str, list[str]]:
     return {w.hostname: list(w.extra.get("tasks", [])) for w in monitor().workers() if w.alive}
 
 
-def revoke(task_ids: list[str], terminate: bool = False) -> int:
-    """Keep tasks from running; with terminate, stop them if running (AsyncResult.revoke)."""
-    return current().broker.revoke(task_ids, terminate) if task_ids else 0
+def revoke(task_ids: str | Iterable[str], terminate: bool = False) -> int:
+    """Keep tasks from running; with terminate, stop them if running (AsyncResult.revoke). One id
+    or an iterable of ids, as every call here that takes ids: a str is one id, never its
+    characters (many.ids); how many were marked."""
+    found = many.ids(task_ids, "task_ids", "control.revoke")
+    return current().broker.revoke(found, terminate) if found else 0
 
 
 def purge(queue: str) -> int:
     """Delete every message waiting on `queue`; how many there were. Running, scheduled and dead
     ones stay."""
-    check_name("queue", queue, JobsError)
+    check_name("queue", many.one(queue, "queue", "control.purge"), JobsError)
     return current().broker.purge(queue)
 
 
 def pause(queue: str) -> bool:
     """Stop every worker taking from `queue`, cluster-wide, until resume(): its messages stay,
     senders and beat go on adding to it, running tasks finish. False if it was paused already."""
-    check_name("queue", queue, JobsError)
+    check_name("queue", many.one(queue, "queue", "control.pause"), JobsError)
     return current().broker.pause(queue)
 
 
 def resume(queue: str) -> bool:
     """Let workers take from a paused queue again; False if it was not paused."""
-    check_name("queue", queue, JobsError)
+    check_name("queue", many.one(queue, "queue", "control.resume"), JobsError)
     return current().broker.resume(queue)
 
 
@@ -113,22 +118,24 @@ def shutdown(worker_id: str) -> bool:
     about a second it takes no more tasks, lets its running ones finish (up to its
     --shutdown-timeout), hands back what it prefetched, and exits 0. False if no live worker has
     that id."""
-    return current().broker.request_shutdown(worker_id)
+    return current().broker.request_shutdown(many.one(worker_id, "worker_id", "control.shutdown"))
 
 
-def run_scheduled(task_ids: list[str]) -> int:
+def run_scheduled(task_ids: str | Iterable[str]) -> int:
     """Send scheduled messages (countdown, ETA, retry) with these task ids to their queues now, or
     straight to an idle worker; how many were sent. They are looked for from the soonest (see
     Monitor.scheduled_members: cheap for ids from the first pages of a list); one that is due, and
     promoted meanwhile, is not sent twice."""
-    members = monitor().scheduled_members(task_ids) if task_ids else []
+    found = many.ids(task_ids, "task_ids", "control.run_scheduled")
+    members = monitor().scheduled_members(found) if found else []
     return current().broker.run_scheduled(members) if members else 0
 
 
-def delete_scheduled(task_ids: list[str]) -> int:
+def delete_scheduled(task_ids: str | Iterable[str]) -> int:
     """Delete scheduled messages with these task ids; how many were. As purge: no result is stored
     for them, so a caller waiting on one waits until its own timeout."""
-    members = monitor().scheduled_members(task_ids) if task_ids else []
+    found = many.ids(task_ids, "task_ids", "control.delete_scheduled")
+    members = monitor().scheduled_members(found) if found else []
     return current().broker.delete_scheduled(members)
 
 
@@ -140,15 +147,17 @@ def dead_letters(limit: int = 50, offset: int = 0, reason: str | None = None,
     return monitor().dead_letters_matching(limit, offset, reason, task)
 
 
-def requeue_dead(ids: list[str]) -> int:
+def requeue_dead(ids: str | Iterable[str]) -> int:
     """Put dead letters back on their queues as new deliveries; how many were (a letter whose
     message could not be read stays)."""
-    return len(current().broker.dead_requeue(ids)) if ids else 0
+    found = many.ids(ids, "ids", "control.requeue_dead")
+    return len(current().broker.dead_requeue(found)) if found else 0
 
 
-def discard_dead(ids: list[str]) -> int:
+def discard_dead(ids: str | Iterable[str]) -> int:
     """Delete dead letters; how many there were."""
-    return current().broker.dead_discard(ids) if ids else 0
+    found = many.ids(ids, "ids", "control.discard_dead")
+    return current().broker.dead_discard(found) if found else 0
 
 
 def retry(task_id: str) -> AsyncResult:
@@ -156,6 +165,7 @@ def retry(task_id: str) -> AsyncResult:
     old one. The arguments come from the task history, else from its extended result in Redis; a
     task whose stored arguments were redacted or cut (REDACT, STORED_ARGS_MAX) cannot be sent again:
     those are not its arguments."""
+    many.one(task_id, "task_id", "control.retry")
     try:
         row = TaskResult.objects.filter(task_id=task_id).first()
     except DatabaseError:  # no history here (its migration not run, the database away): Redis may know
