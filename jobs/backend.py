@@ -9,7 +9,9 @@ as it finds an @jobs.task, and runs it with the same leases, fencing, limits, re
 
 What django.tasks asks of a result that jobs does not keep for its own tasks is kept for these:
   - a READY record from the enqueue on: the first entry of the task's attempts list
-    (keys.attempts), written by enqueue.lua in the same round trip as the message;
+    (keys.attempts), written by enqueue.lua in the same round trip as the message, with what the
+    call was given by .using() (queue_name, priority, run_after, backend): a result read by id,
+    and the worker's TaskContext, have the Task as it was called, not its defaults;
   - every start (a lease that ran out counts: started.lua adds each) and every error (the ack adds
     it, lib/ack.lua `a`): worker_ids, attempts, errors, started_at and last_attempted_at read them.
 get_result() reads the result document and that list in one round trip.
@@ -75,6 +77,8 @@ OPTIONS = ("time_limit", "soft_time_limit", "max_retries", "default_retry_delay"
            "retry_backoff", "retry_backoff_max", "retry_jitter", "rate_limit", "rate_limit_key", "unique_for",
            "acks_late", "reject_on_worker_lost", "expires", "history")
 _DJANGO_FIELDS = ("func", "priority", "backend", "queue_name", "run_after", "takes_context")
+#: What .using() changes: kept with each call (its READY record), to give back the Task as called.
+_CALLED = ("queue_name", "priority", "backend", "run_after")
 
 
 def band(priority: int) -> int:
@@ -228,7 +232,8 @@ class JobsBackend(BaseTaskBackend):  # type: ignore[misc,unused-ignore]
             _run_here(app, message, result)
             return result
         stored_args, stored_kwargs, _ = app.redactor.stored(known.fn, message.args, message.kwargs, known.bind)
-        record = json_dumps({"q": now, "task": known.name, "args": stored_args, "kwargs": stored_kwargs})
+        record = json_dumps({"q": now, "task": known.name, "args": stored_args, "kwargs": stored_kwargs,
+                             "o": _called_options(task)})
         attempts_key = app.keys.attempts(message.id)
         if message.options.unique is None:
             app.broker.enqueue([message], records=[(attempts_key, record)])
@@ -259,7 +264,8 @@ class JobsBackend(BaseTaskBackend):  # type: ignore[misc,unused-ignore]
         args = meta.args if meta is not None and isinstance(meta.args, list) else enqueued.get("args", [])
         kwargs = meta.kwargs if meta is not None and isinstance(meta.kwargs, dict) else enqueued.get("kwargs", {})
         status = _STATUS.get(meta.status if meta is not None else PENDING, TaskResultStatus.RUNNING)
-        result = task_result(known.django_task, result_id, status, args, kwargs, attempts, backend=self.alias)
+        result = task_result(known.django_task, result_id, status, args, kwargs, attempts,
+                             backend=enqueued.get("o", {}).get("backend") or self.alias)
         if meta is not None and status in (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED):
             object.__setattr__(result, "finished_at", _when(meta.date_done))
         if status == TaskResultStatus.SUCCESSFUL and meta is not None:
@@ -302,10 +308,11 @@ def _options(task: Task) -> tuple[Any, ...]:
 def task_result(task: Task, task_id: str, status: Any, args: list[Any], kwargs: dict[str, Any],
                 attempts: tuple[dict[str, Any], ...], backend: str | None = None,
                 fallback_worker: str = "") -> TaskResult:
-    """A TaskResult from a task's attempts list (keys.attempts: {"q"} its enqueue, {"w", "t"} each
-    start, {"e", "tb"} each error)."""
+    """A TaskResult from a task's attempts list (keys.attempts: {"q"} its enqueue, with "o" the
+    call's .using() options, {"w", "t"} each start, {"e", "tb"} each error)."""
     starts = [entry for entry in attempts if "w" in entry]
     enqueued = next((entry["q"] for entry in attempts if "q" in entry), None)
+    task = as_called(task, next((entry.get("o") for entry in attempts if "q" in entry), None))
     workers = [str(entry["w"]) for entry in starts] or ([fallback_worker] if fallback_worker else [])
     first = starts[0]["t"] if starts else None
     last = starts[-1]["t"] if starts else None
@@ -316,6 +323,34 @@ def task_result(task: Task, task_id: str, status: Any, args: list[Any], kwargs: 
     return TaskResult(task=task, id=task_id, status=status, enqueued_at=_when(enqueued), started_at=_when(first),
                       finished_at=None, last_attempted_at=_when(last), args=args, kwargs=kwargs,
                       backend=backend or task.backend, errors=errors, worker_ids=workers)
+
+
+def _called_options(task: Task) -> dict[str, Any]:
+    """What .using() can change, as the call had it, for its READY record (run_after as ISO 8601:
+    aware or naive, as given)."""
+    options = {name: getattr(task, name) for name in _CALLED}
+    if options["run_after"] is not None:
+        options["run_after"] = options["run_after"].isoformat()
+    return options
+
+
+def as_called(task: Task, options: dict[str, Any] | None) -> Task:
+    """The Task as a call used it: `task` with the call's queue_name, priority, run_after and
+    backend (its READY record's "o"). A copy made as Django's own code changes a frozen result
+    (object.__setattr__), not through replace(): the Task was validated when it was enqueued, and
+    a result must stay readable even where that backend alias is not configured (another process's
+    TASKS)."""
+    if not options:
+        return task  # enqueued before the options were kept: the task's own
+    called = {name: options[name] for name in _CALLED if name in options}
+    if called.get("run_after") is not None:
+        called["run_after"] = dt.datetime.fromisoformat(called["run_after"])
+    if all(getattr(task, name) == value for name, value in called.items()):
+        return task
+    copy = object.__new__(type(task))
+    for field in dataclasses.fields(task):
+        object.__setattr__(copy, field.name, called.get(field.name, getattr(task, field.name)))
+    return copy
 
 
 def _run_here(app: Any, message: Any, result: TaskResult) -> None:

@@ -18,12 +18,14 @@ Cases of Django's suites that do not apply to a backend with a worker, and why:
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import dataclasses
 import datetime as dt
 import pickle
 import signal
 
+import django
 import pytest
 from django.test import override_settings
 from django.utils import timezone
@@ -35,7 +37,7 @@ if not test_settings.TASKS_API:
 
 from jobs.engine import app as engine_app
 from jobs.engine.asyncresult import AsyncResult
-from tests.conftest import wait_dead
+from tests.conftest import ROOT, wait_dead
 from tests.djangotasks import tasks as t
 from tests.redis_monitor import Monitor
 
@@ -233,6 +235,60 @@ def test_run_after_and_priority_reach_the_queue(r):
     t.send_welcome.using(priority=-100).enqueue(2)
     scores = sorted(int(score) for _, score in r.zrange(keys.queue("emails"), 0, -1, withscores=True))
     assert scores == [9 - band(50), 9 - band(-100)]  # 9 - priority: band 7 before band 0
+
+
+def same_fields(read, result) -> None:
+    """Every field of two TaskResults (the private return value too), one by one, then as a whole."""
+    for field in dataclasses.fields(result):
+        assert getattr(read, field.name) == getattr(result, field.name), field.name
+    assert read == result
+
+
+def test_a_result_read_by_id_is_the_one_enqueue_returned_with_the_calls_options(r):
+    """issue 23: get_result(id).task came back with the task's defaults, not the .using() options
+    the call was sent with (queue_name, priority, run_after, backend)."""
+    when = timezone.now() + dt.timedelta(minutes=5)
+    tasks_setting = {"default": {"BACKEND": "jobs.backend.JobsBackend", "QUEUES": ["default", "emails", "low"]},
+                     "other": {"BACKEND": "jobs.backend.JobsBackend", "QUEUES": ["low"]}}
+    with override_settings(TASKS=tasks_setting):
+        called = t.send_welcome.using(queue_name="low", priority=-20, run_after=when, backend="other")
+        result = called.enqueue(7)
+        for read in (task_backends["other"].get_result(result.id), task_backends["default"].get_result(result.id),
+                     t.send_welcome.get_result(result.id), asyncio.run(called.aget_result(result.id))):
+            same_fields(read, result)
+            assert (read.task.queue_name, read.task.priority, read.task.run_after, read.task.backend) == (
+                "low", -20, when, "other")
+        assert result.task != t.send_welcome  # the options were the call's, not the task's
+        plain = t.send_welcome.enqueue(8)
+        same_fields(default_task_backend.get_result(plain.id), plain)
+        refreshed = called.enqueue(9)
+        refreshed.refresh()
+        assert refreshed.task == called
+
+
+def test_the_worker_and_the_final_result_keep_the_calls_options(start_worker):
+    start_worker("-Q", "default,emails,low", "-c", "1")
+    called = t.reports_how_called.using(queue_name="low", priority=60)
+    result = finished(called.enqueue())
+    assert result.status == SUCCESSFUL and result.return_value == ["low", 60, "default", None]
+    assert result.task == called and default_task_backend.get_result(result.id) == result
+
+
+def test_the_set_up_example_of_the_docs_runs_as_written(r):
+    """docs/django-tasks.md's set-up example, verbatim (from django_tasks on 5.2): it said
+    .using(run_after=timedelta(...)), which Django refuses (a datetime, aware with USE_TZ)."""
+    page = (ROOT / "docs" / "django-tasks.md").read_text()
+    [example] = [block for block in page.split("```python\n")[1:] if "send_welcome.using(" in block]
+    source = example.split("```")[0]
+    if not hasattr(django, "tasks"):
+        source = source.replace("from django.tasks import", "from django_tasks import")
+    code = compile(source, "docs/django-tasks.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    namespace = {"__name__": "tests.docs_example"}
+    pending = eval(code, namespace)  # noqa: S307 - the docs' own example
+    if pending is not None:
+        asyncio.run(pending)
+    later = [h for h in engine_app.current().broker.link.call("ZRANGE", engine_app.current().keys.scheduled, 0, -1)]
+    assert len(later) == 1 and namespace["result"].status == READY
 
 
 # -- with a worker: what Django asserts of its backends once a task has run -------------------------

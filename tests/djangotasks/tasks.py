@@ -105,5 +105,12 @@ def crash_once(context, key):
 
 
 @task(takes_context=True)
+def reports_how_called(context):
+    """What the worker's context says the call was (.using(): queue_name, priority, backend, run_after)."""
+    called = context.task_result.task
+    return [called.queue_name, called.priority, called.backend, called.run_after and called.run_after.isoformat()]
+
+
+@task(takes_context=True)
 def reports_progress(context):
     return context.task_result.worker_ids
