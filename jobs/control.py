@@ -15,6 +15,7 @@ revoke | retry` do, and what the admin's actions use (Celery's app.control and `
     control.shutdown("<worker id>")    # that worker stops as on SIGTERM (running tasks finish)
     control.run_scheduled(["<id>"])    # a countdown/ETA/retry message onto its queue now
     control.delete_scheduled(["<id>"])
+    control.sweep_scheduled("run")     # every scheduled message, in batches (or "delete")
     control.dead_letters(50, 0, reason="MAX_DELIVERIES")  # -> (a page of DeadLetter, more?)
     control.requeue_dead(["<id>"]); control.discard_dead(["<id>"])
     control.monitor()                  # the read API the console uses (engine/monitor.py)
@@ -26,7 +27,9 @@ task history (TaskResult). The dicts returned are the documented JSON of `--json
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError
@@ -48,8 +51,8 @@ def monitor() -> Monitor:
     return Monitor(current().broker)
 
 
-#: Fields of a Held that are bytes, for pages to decode, not for a JSON document.
-_RAW = ("wire", "member")
+#: Fields of a Held for pages (bytes to decode, the set's score to find a row again), not for a JSON document.
+_RAW = ("wire", "member", "due")
 
 
 def workers() -> list[dict[str, Any]]:
@@ -121,29 +124,83 @@ def shutdown(worker_id: str) -> bool:
     return current().broker.request_shutdown(many.one(worker_id, "worker_id", "control.shutdown"))
 
 
-def run_scheduled(task_ids: str | Iterable[str]) -> int:
+def run_scheduled(task_ids: str | Iterable[str], due: Mapping[str, float] | None = None) -> int:
     """Send scheduled messages (countdown, ETA, retry) with these task ids to their queues now, or
-    straight to an idle worker; how many were sent. They are looked for from the soonest (see
-    Monitor.scheduled_members: cheap for ids from the first pages of a list); one that is due, and
-    promoted meanwhile, is not sent twice."""
+    straight to an idle worker; how many were sent. They are looked for in the whole set, from the
+    soonest (Monitor.scheduled_members: cheap for ids from the first pages of a list), or, given
+    their `due` time (ms, the set's score, as the console's rows carry it), at that time alone; one
+    that is due, and promoted meanwhile, is not sent twice."""
     found = many.ids(task_ids, "task_ids", "control.run_scheduled")
-    members = monitor().scheduled_members(found) if found else []
+    members = monitor().scheduled_members(found, due) if found else []
     return current().broker.run_scheduled(members) if members else 0
 
 
-def delete_scheduled(task_ids: str | Iterable[str]) -> int:
-    """Delete scheduled messages with these task ids; how many were. As purge: no result is stored
-    for them, so a caller waiting on one waits until its own timeout."""
+def delete_scheduled(task_ids: str | Iterable[str], due: Mapping[str, float] | None = None) -> int:
+    """Delete scheduled messages with these task ids (found as run_scheduled finds them); how many
+    were. As purge: no result is stored for them, so a caller waiting on one waits until its own
+    timeout."""
     found = many.ids(task_ids, "task_ids", "control.delete_scheduled")
-    members = monitor().scheduled_members(found) if found else []
+    members = monitor().scheduled_members(found, due) if found else []
     return current().broker.delete_scheduled(members)
+
+
+#: Scheduled messages read and acted on a round trip by sweep_scheduled.
+SWEEP_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Where a whole-set action on the scheduled messages stands: "run" (each sent now, as
+    run_scheduled does) or "delete". It covers the messages due by `upto` (ms, the latest due when
+    it began), and `total` of them at most (how many there were then): a message scheduled since,
+    or a retry of one just run, cannot keep it going for ever. `taken`: read and taken out of the
+    set; `done`: of those, sent or deleted (not those promoted at their time meanwhile, nor an
+    unreadable one, which run_scheduled moves to the dead letters)."""
+
+    action: str
+    upto: float
+    total: int
+    taken: int = 0
+    done: int = 0
+    finished: bool = False
+
+
+def sweep_scheduled(action: str, sweep: Sweep | None = None, seconds: float | None = None) -> Sweep:
+    """Run ("run") or delete ("delete") every scheduled message, soonest first, SWEEP_BATCH a
+    batch (two round trips each), from the start or from where `sweep` stopped. Without `seconds`,
+    to the end; with it, it stops after the batch that passes that long and returns where it
+    stands, to be passed back: the console goes on a request at a time, showing how far it got."""
+    if action not in ("run", "delete"):
+        raise ValueError(f"control.sweep_scheduled: action is {action!r}: 'run' or 'delete'")
+    reader = monitor()
+    if sweep is None:
+        total, upto = reader.scheduled_extent()
+        sweep = Sweep(action, upto, total)
+    elif sweep.action != action:
+        raise ValueError(f"control.sweep_scheduled: the sweep given is a {sweep.action!r}, not a {action!r}")
+    broker = current().broker
+    act = broker.run_scheduled if action == "run" else broker.delete_scheduled
+    deadline = None if seconds is None else time.monotonic() + seconds
+    taken, done = sweep.taken, sweep.done
+    while taken < sweep.total:
+        want = min(SWEEP_BATCH, sweep.total - taken)
+        members = reader.scheduled_due_by(sweep.upto, want)
+        if members:
+            done += act(members)
+            taken += len(members)
+        if len(members) < want:
+            break  # none left of those it covers
+        if deadline is not None and time.monotonic() >= deadline and taken < sweep.total:
+            return dataclasses.replace(sweep, taken=taken, done=done)
+    return dataclasses.replace(sweep, taken=taken, done=done, finished=True)
 
 
 def dead_letters(limit: int = 50, offset: int = 0, reason: str | None = None,
                  task: str | None = None) -> tuple[list[DeadLetter], bool]:
     """A page of the dead letters, newest first, and whether there are more; reason and task keep
     those whose reason and task name contain them (any case). Filters are applied here, over the
-    newest few thousand (Monitor.dead_letters_matching): Redis keeps no index by either."""
+    whole set, newest first, until the page is full (Monitor.dead_letters_matching): Redis keeps
+    no index by either."""
     return monitor().dead_letters_matching(limit, offset, reason, task)
 
 

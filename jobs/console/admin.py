@@ -5,7 +5,13 @@ sent to the login page), then "jobs.view_console" to look (403 without), and
 "jobs.operate_console" to act. An action is a POST with Django's CSRF token, refused unless it comes
 from this site's own pages (Origin and Sec-Fetch-Site), and written to the admin's history
 (LogEntry) with who did it; a GET never changes anything. What empties or deletes asks first, on a
-page that says how many."""
+page that says how many.
+
+"Run all" and "Delete all" of the scheduled page act on the whole set, however large, in batches
+(control.sweep_scheduled): each request does SWEEP_SECONDS' worth, writes it to the history, and,
+if some are left, answers with a page that shows how far it got and goes on by itself (console.js
+submits its form; without scripts, a button does). Stopping there leaves the rest scheduled, and
+the page says how many."""
 
 from __future__ import annotations
 
@@ -30,6 +36,9 @@ from ..engine.errors import JobsError
 from ..models import Console
 from . import pages
 
+#: How long one request of a "run all" / "delete all" goes on before it shows its progress.
+SWEEP_SECONDS = 2.0
+
 #: The console's pages, in the order of its tabs: (url name suffix, label).
 TABS = (("", "Overview"), ("queues", "Queues"), ("workers", "Workers"), ("running", "Running"),
         ("scheduled", "Scheduled"), ("tasks", "Tasks"), ("dead", "Dead letters"), ("metrics", "Metrics"),
@@ -48,7 +57,12 @@ ACTIONS: dict[str, tuple[str, bool, str]] = {
     "run_again": ("task", False, "Run again"),
     "requeue_dead": ("dead letter", True, "Requeue"),
     "discard_dead": ("dead letter", True, "Discard"),
+    "run_all_scheduled": ("scheduled task", True, "Run now"),
+    "delete_all_scheduled": ("scheduled task", True, "Delete"),
 }
+
+#: The actions on the whole scheduled set -> control.sweep_scheduled's action.
+SWEEPS = {"run_all_scheduled": "run", "delete_all_scheduled": "delete"}
 
 
 def _int(value: str | None, default: int, low: int, high: int) -> int:
@@ -173,17 +187,20 @@ class ConsoleAdmin(admin.ModelAdmin):
         if action not in ACTIONS:
             messages.error(request, f"Unknown action {action!r}.")
             return HttpResponseRedirect(back)
+        if action in SWEEPS:
+            return self._sweep(request, action, back)
         if not targets:
             messages.warning(request, "Nothing was selected.")
             return HttpResponseRedirect(back)
         what, asks, verb = ACTIONS[action]
+        due = {t: request.POST[f"due_{t}"] for t in targets if f"due_{t}" in request.POST}
         if asks and request.POST.get("confirmed") != "1":
             return TemplateResponse(request, "admin/jobs/console/confirm.html", {
                 **self.admin_site.each_context(request), "title": "Are you sure?", "opts": self.model._meta,
                 "action": action, "targets": targets, "what": what, "verb": verb, "back": back, "tabs": TABS,
-                "page": "confirm", "counts": _counts(action, targets)})
+                "page": "confirm", "counts": _counts(action, targets), "due": due})
         try:
-            said = _do(action, targets)
+            said = _do(action, targets, _times(due))
         except (JobsError, ValueError) as exc:
             messages.error(request, f"{verb} {what}: not done: {exc}")
             return HttpResponseRedirect(back)
@@ -193,6 +210,38 @@ class ConsoleAdmin(admin.ModelAdmin):
         _log(request, action, targets, said)
         messages.success(request, said)
         return HttpResponseRedirect(back)
+
+    def _sweep(self, request: HttpRequest, action: str, back: str) -> HttpResponse:
+        """Run or delete every scheduled message: asked first (how many), then SWEEP_SECONDS of
+        batches a request, each written to the history, until none of those counted is left."""
+        what, _, verb = ACTIONS[action]
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "action": action,
+                   "what": what, "verb": verb, "back": back, "tabs": TABS}
+        try:
+            if request.POST.get("confirmed") != "1":
+                total, upto = control.monitor().scheduled_extent()
+                if not total:
+                    messages.warning(request, "Nothing is scheduled.")
+                    return HttpResponseRedirect(back)
+                return TemplateResponse(request, "admin/jobs/console/confirm.html", {
+                    **context, "title": "Are you sure?", "page": "confirm",
+                    "sweep": control.Sweep(SWEEPS[action], upto, total)})
+            sweep = control.sweep_scheduled(SWEEPS[action], _sweep_of(request.POST, SWEEPS[action]), SWEEP_SECONDS)
+            left = control.monitor().scheduled_count()
+        except (JobsError, ValueError) as exc:
+            messages.error(request, f"{verb}, all scheduled tasks: not done: {exc}")
+            return HttpResponseRedirect(back)
+        except TRANSIENT as exc:
+            messages.error(request, f"{verb}, all scheduled tasks: stopped, Redis did not answer: {exc}")
+            return HttpResponseRedirect(back)
+        said = _sweep_said(sweep, left)
+        _log(request, action, ["all"], said)
+        if sweep.finished:
+            messages.success(request, said)
+            return HttpResponseRedirect(back)
+        return TemplateResponse(request, "admin/jobs/console/progress.html", {
+            **context, "title": "Working…", "page": "progress", "sweep": sweep, "said": said,
+            "not_reached": sweep.total - sweep.taken})
 
 
 def _same_origin(request: HttpRequest) -> bool:
@@ -236,7 +285,46 @@ def _counts(action: str, targets: list[str]) -> dict[str, int]:
     return {queue: broker.queue_length(queue) for queue in targets}
 
 
-def _do(action: str, targets: list[str]) -> str:
+def _times(due: dict[str, str]) -> dict[str, float]:
+    """The due times the scheduled page's rows carry (unix ms), for finding them in one round trip;
+    one that is not a number is left out (its id is then looked for in the whole set)."""
+    out = {}
+    for task_id, raw in due.items():
+        try:
+            out[task_id] = float(raw)
+        except ValueError:
+            continue
+    return out
+
+
+def _sweep_of(post: Any, action: str) -> control.Sweep:
+    """Where a "run all" / "delete all" stands, as its confirm or progress page posted it."""
+    try:
+        upto, total = float(post.get("upto", "")), int(post.get("total", ""))
+        taken, done = int(post.get("taken", "0")), int(post.get("done", "0"))
+    except ValueError:
+        raise ValueError("the form lost where it stood (upto, total, taken, done); start again from the "
+                         "Scheduled page") from None
+    if min(total, taken, done) < 0:
+        raise ValueError("the form's counts are negative; start again from the Scheduled page")
+    return control.Sweep(action, upto, total, taken, done)
+
+
+def _sweep_said(sweep: control.Sweep, left: int) -> str:
+    """What a "run all" / "delete all" did so far, and what it left: the message and the history."""
+    did = "sent to their queues now" if sweep.action == "run" else "deleted"
+    said = f"{sweep.done:,} scheduled task(s) {did}"
+    gone = sweep.taken - sweep.done
+    if gone:
+        said += (f" ({gone:,} had gone meanwhile: promoted at their time"
+                 + (", or unreadable and moved to the dead letters)" if sweep.action == "run" else ")"))
+    if not sweep.finished:
+        return f"{said}; {sweep.taken:,} of the {sweep.total:,} counted when you confirmed so far, going on."
+    return (f"{said}, of the {sweep.total:,} counted when you confirmed; {left:,} scheduled now"
+            + (" (scheduled since, or due after the last one counted)." if left else "."))
+
+
+def _do(action: str, targets: list[str], due: dict[str, float] | None = None) -> str:
     """Do it; what happened, in a sentence."""
     if action == "purge":
         deleted = {queue: control.purge(queue) for queue in targets}
@@ -254,9 +342,9 @@ def _do(action: str, targets: list[str]) -> str:
         control.revoke(targets, terminate=action == "terminate")
         return f"{len(targets)} task(s) revoked{', and stopped where running' if action == 'terminate' else ''}."
     if action == "run_scheduled":
-        return f"{control.run_scheduled(targets)} scheduled task(s) sent to their queues now."
+        return f"{control.run_scheduled(targets, due)} scheduled task(s) sent to their queues now."
     if action == "delete_scheduled":
-        return f"{control.delete_scheduled(targets)} scheduled task(s) deleted."
+        return f"{control.delete_scheduled(targets, due)} scheduled task(s) deleted."
     if action == "run_again":
         sent = [control.retry(task_id) for task_id in targets]
         return "Sent again: " + ", ".join(f"{r.task_name}[{r.id}]" for r in sent) + "."

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,14 +31,13 @@ from .redis_setup import Finding, RedisHealth, RedisSetup, findings, parse_info
 #: A worker whose heartbeat is older than this is shown as gone.
 ALIVE_SECONDS = ALIVE_MS / 1000
 
-#: Messages read a round trip when looking for task ids in the scheduled set, and how many at most
-#: (from the soonest: where a console's list starts).
-SCHEDULED_PAGE = 500
-SCHEDULED_SCAN = 20_000
+#: Messages read a round trip when looking for task ids in the scheduled set (from the soonest:
+#: where a console's list starts; on to the end of the set if need be).
+SCHEDULED_PAGE = 1000
 
-#: Dead letters read a round trip when a filter is applied, and how many at most (the newest).
-DEAD_PAGE = 500
-DEAD_SCAN = 5_000
+#: Dead letters read a round trip (two) when a filter is applied (from the newest; on to the oldest
+#: if need be).
+DEAD_PAGE = 1000
 
 #: The window (minutes, with the current one) a queue's throughput is averaged over.
 THROUGHPUT_MINUTES = 5
@@ -81,8 +80,10 @@ class Held:
     started_at: float | None = None
     #: The message as it travels (its arguments, for a page to show through redact.py).
     wire: bytes = b""
-    #: Scheduled: the member of the scheduled set, as run_scheduled/delete_scheduled take it.
+    #: Scheduled: the member of the scheduled set, as run_scheduled/delete_scheduled take it, and
+    #: its score there (when due, unix ms: where to find it again in one round trip).
     member: bytes = b""
+    due: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,12 @@ class DeadLetter:
         return cls(doc.get("id", ""), doc.get("task", ""), doc.get("queue", ""), doc.get("reason", ""),
                    float(doc.get("time", 0)), doc.get("worker", ""), doc.get("message", ""),
                    doc.get("task_id") or doc.get("id", ""))
+
+
+def _scheduled_id(member: bytes) -> str:
+    """The task id a member of the scheduled set carries ("score|queue|enqueued|deliveries|id|...")."""
+    parts = member.split(b"|", 5)
+    return full_id(parts[4].decode("utf-8", "replace")) if len(parts) > 5 else ""
 
 
 def _pairs(flat: list[Any]) -> list[tuple[bytes, float]]:
@@ -336,29 +343,61 @@ class Monitor:
         out = []
         for member, at in _pairs(due):
             _, queue, wire = parse_entry(member)
-            out.append(_held(wire, queue, "", (at - now_ms) / 1000, member=member))
+            out.append(_held(wire, queue, "", (at - now_ms) / 1000, member=member, due=at))
         return out
 
     def scheduled_count(self) -> int:
         return self.broker.scheduled_count()
 
-    def scheduled_members(self, task_ids: Sequence[str]) -> list[bytes]:
+    def scheduled_extent(self) -> tuple[int, float]:
+        """How many messages are scheduled and when the last is due (unix ms; 0 if none): what a
+        whole-set action covers (control.sweep_scheduled). One round trip."""
+        count, last = self.broker.link.pipeline([("ZCARD", self.keys.scheduled),
+                                                 ("ZRANGE", self.keys.scheduled, -1, -1, "WITHSCORES")])
+        return int(count), float(last[1]) if last else 0.0
+
+    def scheduled_due_by(self, upto: float, limit: int) -> list[bytes]:
+        """The soonest `limit` members due at `upto` (unix ms) or before: one round trip."""
+        return list(self.broker.link.call("ZRANGEBYSCORE", self.keys.scheduled, "-inf", repr(float(upto)),
+                                          "LIMIT", 0, limit))
+
+    def scheduled_members(self, task_ids: Sequence[str], due: Mapping[str, float] | None = None) -> list[bytes]:
         """The members of the scheduled set that carry these task ids, for broker.run_scheduled and
-        delete_scheduled, which move exact members. Read SCHEDULED_PAGE at a time from the soonest
-        until every id is found: ids a console listed from its first pages cost a round trip or two.
-        Looked for among the first SCHEDULED_SCAN at most; an id further on is not found."""
+        delete_scheduled, which move exact members. An id given with its due time (the set's
+        score, Held.due: a console's rows carry it) is looked for at that score alone, all of them
+        in one round trip; not there, it has gone (a member's score never changes: promoted, run or
+        deleted meanwhile). The others are looked for in the whole set, SCHEDULED_PAGE a round trip
+        from the soonest, until every one is found: ids from the first pages of a list cost a round
+        trip or two, an id no longer there a read of the whole set. The set is walked by score,
+        not by rank, so messages promoted from its head meanwhile cannot make it skip one."""
         wanted = set(task_ids)
         found: list[bytes] = []
-        for start in range(0, SCHEDULED_SCAN, SCHEDULED_PAGE):
-            page = self.broker.link.call("ZRANGE", self.keys.scheduled, start, start + SCHEDULED_PAGE - 1)
-            for member in page:
-                parts = member.split(b"|", 5)  # score|queue|enqueued|deliveries|id|...
-                task_id = full_id(parts[4].decode("utf-8", "replace")) if len(parts) > 5 else ""
+
+        def take(members: Sequence[bytes]) -> None:
+            for member in members:
+                task_id = _scheduled_id(member)
                 if task_id in wanted:
                     found.append(member)
                     wanted.discard(task_id)
-            if not wanted or len(page) < SCHEDULED_PAGE:
+
+        hinted = [(task_id, due[task_id]) for task_id in task_ids if due and task_id in due]
+        if hinted:
+            key = self.keys.scheduled
+            for members in self.broker.link.pipeline([("ZRANGEBYSCORE", key, repr(float(at)), repr(float(at)))
+                                                      for _, at in hinted]):
+                take(members)
+            wanted -= {task_id for task_id, _ in hinted}
+        low, skip = "-inf", 0  # from this score, past the `skip` members at it already read
+        while wanted:
+            page = _pairs(self.broker.link.call("ZRANGEBYSCORE", self.keys.scheduled, low, "+inf", "WITHSCORES",
+                                                "LIMIT", skip, SCHEDULED_PAGE))
+            take([member for member, _ in page])
+            if len(page) < SCHEDULED_PAGE:
                 break
+            last = repr(page[-1][1])
+            at_last = sum(1 for _, score in page if repr(score) == last)
+            skip = skip + at_last if last == low else at_last
+            low = last
         return found
 
     # -- the minute and hour counters ----------------------------------------------------------
@@ -443,18 +482,26 @@ class Monitor:
                               task: str | None = None) -> tuple[list[DeadLetter], bool]:
         """A page of the dead letters whose reason and task name contain these texts (any case),
         newest first, and whether there are more. Without a filter, as dead_letters() (one more
-        letter read, for `more`). With one, the filter runs here over the newest DEAD_SCAN letters,
-        DEAD_PAGE a round trip (two each): Redis has no index by reason or task, and the dead
-        letters are bounded (DEAD_LETTERS_MAX) but may be many."""
+        letter read, for `more`). With one, the filter runs here over the whole set, DEAD_PAGE a
+        batch (two round trips) from the newest, until the page and one more are found: Redis has
+        no index by reason or task. The letters are bounded (DEAD_LETTERS_MAX, 10,000 by default:
+        at most 20 round trips); one that arrives meanwhile shifts the ranks, so a letter read twice
+        is counted once."""
         if not reason and not task:
             page = self.dead_letters(limit + 1, offset)
             return page[:limit], len(page) > limit
         want_reason, want_task = (reason or "").lower(), (task or "").lower()
         matched: list[DeadLetter] = []
-        for start in range(0, DEAD_SCAN, DEAD_PAGE):
-            batch = self.dead_letters(DEAD_PAGE, start)
+        seen: set[str] = set()
+        start = 0
+        while len(matched) <= offset + limit:
+            newest = self.broker.dead_ids(start, start + DEAD_PAGE - 1)
+            start += DEAD_PAGE
+            ids = [i for i in newest if i not in seen]
+            seen.update(ids)
+            batch = [DeadLetter.parse(raw) for raw in self.broker.dead_records(ids) if raw]
             matched += [d for d in batch if want_reason in d.reason.lower() and want_task in d.task.lower()]
-            if len(matched) > offset + limit or len(batch) < DEAD_PAGE:
+            if len(newest) < DEAD_PAGE:
                 break
         return matched[offset:offset + limit], len(matched) > offset + limit
 

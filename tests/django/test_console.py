@@ -5,13 +5,19 @@ stops, written to the admin's history; values escaped, arguments redacted. Again
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
+from django.contrib.messages import get_messages
 from django.test import Client, override_settings
 from django.urls import reverse
 
 from jobs import control
+from jobs.console import admin as console_admin
 from jobs.engine import app as engine_app
 from jobs.models import TaskResult
 from tests.testapp import tasks
@@ -40,6 +46,7 @@ def user(*perms: str, staff: bool = True, name: str = "ops") -> Client:
 
 def act(client: Client, action: str, *targets: str, confirmed: bool = True, **headers: str):
     data = {"action": action, "target": list(targets), "next": reverse("admin:jobs_console_queues")}
+    data.update({name: headers.pop(name) for name in list(headers) if name.startswith("due_")})
     if confirmed:
         data["confirmed"] = "1"
     return client.post(reverse("admin:jobs_console_act"), data, **headers)
@@ -111,3 +118,105 @@ def test_values_are_escaped_and_arguments_redacted(r, settings):
     later = tasks.sign_in.apply_async(("<i>x</i>", "hunter2"), countdown=600)  # JOBS["REDACT"]: password
     page = viewer.get(reverse("admin:jobs_console_scheduled")).content.decode()
     assert later.id in page and "hunter2" not in page and "&lt;i&gt;x&lt;/i&gt;" in page
+
+
+# -- the whole scheduled set and every dead letter (issue 23) ---------------------------------------
+
+def schedule_many(n: int) -> list[str]:
+    """n countdown messages in one round trip (the engine's bulk enqueue), soonest first by index."""
+    app = engine_app.current()
+    messages = [tasks.add.message((i, i), countdown=600 + i / 100) for i in range(n)]
+    app.broker.enqueue(messages)
+    return [m.id for m in messages]
+
+
+def follow(client: Client, response) -> tuple[Any, int]:
+    """Post each progress page's form on, as console.js does, until the action redirects."""
+    steps = 0
+    while response.status_code == 200:
+        page = response.content.decode()
+        assert 'class="jobs-continue"' in page and "<progress" in page
+        form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+        response = client.post(reverse("admin:jobs_console_act"), form)
+        steps += 1
+    return response, steps
+
+
+@pytest.mark.parametrize("action, verb", [("run_all_scheduled", "sent to their queues now"),
+                                          ("delete_all_scheduled", "deleted")])
+def test_run_all_and_delete_all_act_on_every_scheduled_message(r, monkeypatch, action, verb):
+    """More than the 20,000 that run/delete reached before: all of them, in batches, the progress shown."""
+    monkeypatch.setattr(console_admin, "SWEEP_SECONDS", 0)  # one batch a request: the progress page shows
+    monkeypatch.setattr(control, "SWEEP_BATCH", 5_000)
+    n = 20_500
+    schedule_many(n)
+    broker = engine_app.current().broker
+    operator = user("view_console", "operate_console")
+    listing = operator.get(reverse("admin:jobs_console_scheduled")).content.decode()
+    assert f'value="{action}"' in listing and f"Every one of the {n}" in listing
+    confirm = act(operator, action, "all", confirmed=False)
+    assert confirm.status_code == 200 and f"all {n} scheduled tasks?" in confirm.content.decode()
+    assert broker.scheduled_count() == n  # asked, nothing done yet
+    form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', confirm.content.decode()))
+    first = operator.post(reverse("admin:jobs_console_act"), form)
+    assert "5,000 of the 20,500 counted when you confirmed so far" in first.content.decode()
+    done, steps = follow(operator, first)
+    assert done.status_code == 302 and steps == 4
+    assert broker.scheduled_count() == 0
+    assert broker.queue_length("default") == (n if action == "run_all_scheduled" else 0)
+    said = [m.message for m in get_messages(done.wsgi_request)]
+    assert said == [f"20,500 scheduled task(s) {verb}, of the 20,500 counted when you confirmed; 0 scheduled now."]
+    assert LogEntry.objects.filter(object_repr__startswith=f"console: {action}").count() == 5
+
+
+def test_a_run_all_stopped_halfway_says_what_it_left(r, monkeypatch):
+    monkeypatch.setattr(console_admin, "SWEEP_SECONDS", 0)
+    monkeypatch.setattr(control, "SWEEP_BATCH", 2)
+    schedule_many(5)
+    operator = user("view_console", "operate_console")
+    confirm = act(operator, "delete_all_scheduled", "all", confirmed=False)
+    form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', confirm.content.decode()))
+    page = operator.post(reverse("admin:jobs_console_act"), form).content.decode()
+    assert "2 scheduled task(s) deleted; 2 of the 5 counted when you confirmed so far" in page
+    assert "the 3 not reached yet" in page and 'id="jobs-stop"' in page
+    assert engine_app.current().broker.scheduled_count() == 3  # stopped there: the rest stay
+    schedule_many(1)  # scheduled since: after the last one counted, so not part of it
+    form["taken"], form["done"] = "2", "2"
+    done, _ = follow(operator, operator.post(reverse("admin:jobs_console_act"), form))
+    [said] = [m.message for m in get_messages(done.wsgi_request)]
+    assert said.startswith("5 scheduled task(s) deleted, of the 5 counted") and said.endswith(
+        "1 scheduled now (scheduled since, or due after the last one counted).")
+
+
+def test_run_now_and_delete_reach_a_row_past_the_first_20000(r):
+    ids = schedule_many(20_500)
+    broker = engine_app.current().broker
+    operator = user("view_console", "operate_console")
+    page = operator.get(reverse("admin:jobs_console_scheduled") + "?page=409").content.decode()  # rows 20,450..
+    due = dict(re.findall(r'<input type="hidden" name="due_([^"]+)" value="([^"]*)"', page))
+    assert ids[20_499] in due and len(due) == 50
+    last, other = ids[20_499], ids[20_450]
+    sent = act(operator, "run_scheduled", last, **{f"due_{last}": due[last]})
+    assert [m.message for m in get_messages(sent.wsgi_request)] == ["1 scheduled task(s) sent to their queues now."]
+    confirm = act(operator, "delete_scheduled", other, confirmed=False, **{f"due_{other}": due[other]})
+    assert f'name="due_{other}" value="{due[other]}"' in confirm.content.decode()  # carried on to the deletion
+    act(operator, "delete_scheduled", other, **{f"due_{other}": due[other]})
+    act(operator, "delete_scheduled", ids[20_300])  # no due time given: looked for in the whole set
+    assert broker.scheduled_count() == 20_497 and broker.queue_length("default") == 1
+
+
+def test_the_dead_letter_filter_searches_all_of_them(r):
+    """6,000 dead letters (the filter read the newest 5,000): the oldest that matches is listed."""
+    k = engine_app.current().keys
+    pipe = r.pipeline(transaction=False)
+    for i in range(6_000):
+        name = "shop.rare" if i == 0 else "shop.common"
+        record = {"id": f"d-{i}", "task_id": f"d-{i}", "task": name, "queue": "default", "score": 5,
+                  "reason": "unknown task", "worker": "", "time": 1_700_000_000 + i, "message": "x"}
+        pipe.hset(k.dead, f"d-{i}", json.dumps(record))
+        pipe.zadd(k.dead_order, {f"d-{i}": 1_700_000_000_000 + i})
+    pipe.execute()
+    viewer = user("view_console")
+    page = viewer.get(reverse("admin:jobs_console_dead") + "?task=rare").content.decode()
+    assert "6000 dead letter(s)" in page and reverse("admin:jobs_console_dead_letter", args=["d-0"]) in page
+    assert "No dead letters match" not in page

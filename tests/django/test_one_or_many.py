@@ -76,7 +76,7 @@ def test_the_cli_revokes_the_ids_it_is_given(r):
 
 # -- the django.tasks backend ----------------------------------------------------------------------
 
-needs_tasks = pytest.mark.skipif(not test_settings.TASKS_API, reason="no django.tasks (Django 5.2 without the backport)")
+needs_tasks = pytest.mark.skipif(not test_settings.TASKS_API, reason="no django.tasks (5.2 without the backport)")
 
 
 @needs_tasks

@@ -354,6 +354,73 @@ def test_scheduled_members_finds_an_id_sent_compacted(broker):
     assert Header(member.split(b"|", 2)[2].decode()).id == task_id
 
 
+def test_scheduled_members_finds_ids_anywhere_in_a_large_set(broker):
+    """The console's pages reach past the first 20,000 (issue 23: an id from there was not found, so
+    "Run now" or "Delete" on it did nothing); so does the search, to the end of the set."""
+    broker.enqueue([msg(i, countdown=600 + i / 100) for i in range(20_500)])
+    monitor = Monitor(broker)
+    found = monitor.scheduled_members(["id-20499", "id-20001", "id-0"])
+    assert sorted(m.split(b"|")[4] for m in found) == [b"id-0", b"id-20001", b"id-20499"]
+    assert broker.run_scheduled(found) == 3 and broker.queue_length("default") == 3
+
+
+def test_scheduled_members_walks_by_score_so_messages_promoted_meanwhile_skip_nothing(broker, monkeypatch):
+    """Read by rank, a page after the head was promoted would start further on than meant and miss
+    the members that slid back into the page already read."""
+    from jobs.engine import monitor as monitor_module
+
+    monkeypatch.setattr(monitor_module, "SCHEDULED_PAGE", 3)
+    broker.enqueue([msg(i, countdown=600 + i) for i in range(10)])
+    monitor = Monitor(broker)
+    link = counted(broker)
+    read = link.call
+
+    def promote_the_head_after_each_page(*args, **kw):
+        reply = read(*args, **kw)
+        if args[0] in ("ZRANGE", "ZRANGEBYSCORE"):  # a page of the search (by rank before issue 23)
+            head = read("ZRANGE", broker.keys.scheduled, 0, 1)
+            if head:
+                read("ZREM", broker.keys.scheduled, *head)
+        return reply
+
+    link.call = promote_the_head_after_each_page
+    assert [m.split(b"|")[4] for m in monitor.scheduled_members(["id-9", "id-3"])] == [b"id-3", b"id-9"]
+
+
+def test_scheduled_members_pages_through_members_due_at_one_time(broker, monkeypatch):
+    from jobs.engine import monitor as monitor_module
+
+    monkeypatch.setattr(monitor_module, "SCHEDULED_PAGE", 3)
+    broker.enqueue([msg(i, eta=time.time() + 600) for i in range(10)])
+    monitor = Monitor(broker)
+    assert len({h.due for h in monitor.scheduled(10)}) <= 2  # one due time (two if the ms turned)
+    assert sorted(monitor.scheduled_members([f"id-{i}" for i in range(10)])) == sorted(
+        h.member for h in monitor.scheduled(10))
+
+
+def test_scheduled_members_given_due_times_cost_one_round_trip(broker):
+    """The console's rows carry each message's due time (its score): found there at once, or gone."""
+    broker.enqueue([msg(i, countdown=600 + i) for i in range(5)])
+    monitor = Monitor(broker)
+    due = {h.id: h.due for h in monitor.scheduled(5)}
+    broker.delete_scheduled(monitor.scheduled_members(["id-1"]))
+    link = counted(broker)
+    found = monitor.scheduled_members(["id-4", "id-1"], due)
+    assert [m.split(b"|")[4] for m in found] == [b"id-4"]  # id-1 is gone: not looked for further
+    assert link.trips == [("pipeline", 2)]
+
+
+def test_scheduled_extent_and_the_soonest_due_by_a_time(broker):
+    broker.enqueue([msg(i, countdown=600 + i) for i in range(5)])
+    monitor = Monitor(broker)
+    total, upto = monitor.scheduled_extent()
+    assert total == 5 and upto == monitor.scheduled(1, 4)[0].due
+    assert [m.split(b"|")[4] for m in monitor.scheduled_due_by(upto, 2)] == [b"id-0", b"id-1"]
+    assert len(monitor.scheduled_due_by(monitor.scheduled(1, 2)[0].due, 10)) == 3
+    assert Monitor(Broker(Config(broker_url=broker.config.broker_url, key_prefix="empty"))).scheduled_extent() == (
+        0, 0.0)
+
+
 def test_delete_scheduled(broker):
     broker.enqueue([msg(1, countdown=600), msg(2, countdown=600)])
     monitor = Monitor(broker)
@@ -387,6 +454,32 @@ def test_dead_letters_filtered_discarded_and_requeued(broker, monkeypatch):
     assert broker.dead_discard(["id-5", "id-4", "no-such"]) == 2
     assert broker.dead_count() == 4 and monitor.dead_letter("id-5") is None
     assert broker.dead_requeue(["id-3"]) == ["id-3"] and broker.queue_length("default") == 1
+
+
+def test_a_filter_searches_every_dead_letter_not_only_the_newest(broker, r):
+    """6,000 dead letters (more than the 5,000 the filter used to read), written as lib/dead.lua
+    writes them, in one pipeline: the oldest one that matches is found, and a page past it says
+    there is nothing more."""
+    k = broker.keys
+    pipe = r.pipeline(transaction=False)
+    now = time.time()
+    for i in range(6_000):
+        task = "t.rare" if i in (0, 1) else "t.common"
+        record = {"id": f"d-{i}", "task_id": f"d-{i}", "task": task, "queue": "default", "score": 5,
+                  "reason": "unknown task" if i == 0 else "delivered 3 times (MAX_DELIVERIES)", "worker": "",
+                  "time": now + i / 1000, "message": f"{now}|1|d-{i}|{task}|{{}}"}
+        pipe.hset(k.dead, f"d-{i}", json.dumps(record))
+        pipe.zadd(k.dead_order, {f"d-{i}": now * 1000 + i})
+    pipe.execute()
+    monitor = Monitor(broker)
+    page, more = monitor.dead_letters_matching(50, 0, task="T.RARE")
+    assert [d.id for d in page] == ["d-1", "d-0"] and not more  # newest first
+    assert monitor.dead_letters_matching(1, 1, reason="unknown") == ([], False)
+    assert [d.id for d in monitor.dead_letters_matching(1, 0, reason="unknown")[0]] == ["d-0"]
+    page, more = monitor.dead_letters_matching(50, 5_900, task="common")  # d-5999 ... d-2, newest first
+    assert [d.id for d in page] == [f"d-{i}" for i in range(99, 49, -1)] and more
+    assert monitor.dead_letters_matching(50, 5_950, task="common") == (
+        [monitor.dead_letter(f"d-{i}") for i in range(49, 1, -1)], False)
 
 
 # -- control of a worker ---------------------------------------------------------------------------

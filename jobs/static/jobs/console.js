@@ -15,6 +15,14 @@
     }
   });
 
+  // A "run all" / "delete all" that shows how far it got goes on by itself, a request at a time,
+  // until the user follows "Stop here" (a batch already sent is finished by the server, and logged).
+  var going = document.querySelector("form.jobs-continue");
+  if (going) {
+    var next = window.setTimeout(function () { going.submit(); }, 300);
+    document.getElementById("jobs-stop").addEventListener("click", function () { window.clearTimeout(next); });
+  }
+
   var live = document.getElementById("jobs-live");
   var select = document.getElementById("jobs-refresh");
   var state = document.getElementById("jobs-refresh-state");
