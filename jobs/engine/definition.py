@@ -15,20 +15,31 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import bounds
 from . import retry as retry_policy
-from .config import Config
+from .config import SERIALIZERS, Config
 from .errors import ConfigurationError, MaxRetriesExceededError, Retry
 from .message import NO_MESSAGE_OPTIONS, MessageOptions
-from .names import check_name, check_priority
-from .options import aware_time, first
+from .names import check_name
+from .options import aware_time, expiry_value, first, priority
 from .ratelimit import interval_ms
 from .request import ExceptionInfo, Request, current_reporter, current_request
 from .results import check_state
 
+#: The most retries a task may ask for (None: forever). Past it a count is a typo, not a policy.
+MAX_RETRIES = 1_000_000
+
+
+def _seconds(name: str, key: str, value: Any, above: bool = True) -> float | None:
+    """A duration option: None, or seconds (or a timedelta) in range (bounds.py)."""
+    if value is None:
+        return None
+    return bounds.seconds(value, f"@task {name}: {key}", above=above, error=ConfigurationError,
+                          type_error=ConfigurationError)
+
 
 def _positive_seconds(name: str, key: str, value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-        raise ConfigurationError(f"{name}: {key} must be a positive number of seconds, not {value!r}")
+    _seconds(name, key, value)
 
 
 def _queue(name: str, key: str, value: Any) -> None:
@@ -38,16 +49,59 @@ def _queue(name: str, key: str, value: Any) -> None:
 
 def _priority(name: str, key: str, value: Any) -> None:
     if value is not None:
-        check_priority(value)
+        priority(f"@task {name}: priority", value, ConfigurationError)
 
 
 def _rate_limit(name: str, key: str, value: Any) -> None:
     if value is not None:
-        interval_ms(value, f"@task {name}")
+        interval_ms(value, f"@task {name}: rate_limit")
+
+
+def _expires(name: str, key: str, value: Any) -> None:
+    if value is not None:
+        expiry_value(name, value, ConfigurationError)
+
+
+def _retries(name: str, key: str, value: Any) -> None:
+    if value is not None:
+        bounds.integer(value, f"@task {name}: {key} (None: forever)", low=0, high=MAX_RETRIES,
+                       error=ConfigurationError, type_error=ConfigurationError)
+
+
+def _delay(name: str, key: str, value: Any) -> None:
+    _seconds(name, key, value, above=False)
+
+
+def _backoff(name: str, key: str, value: Any) -> None:
+    """True (a factor of 1 s), False (or 0: none), or a factor in seconds."""
+    if not isinstance(value, bool):
+        _seconds(name, f"{key} (True, False or a factor in seconds)", value, above=False)
+
+
+def _retry_kwargs(name: str, key: str, value: Any) -> None:
+    """What autoretry_for retries with: max_retries and countdown, checked as the options are. Any
+    other key would be ignored by the worker, so it is refused rather than silently dropped."""
+    if not isinstance(value, dict) or set(value) - {"max_retries", "countdown"}:
+        raise ConfigurationError(f"@task {name}: retry_kwargs must be a dict of max_retries and/or countdown "
+                                 f"(what automatic retries use), not {bounds.shown(value)}")
+    _retries(name, "retry_kwargs['max_retries']", value.get("max_retries"))
+    _delay(name, "retry_kwargs['countdown']", value.get("countdown"))
 
 
 def _anything(name: str, key: str, value: Any) -> None:
     pass
+
+
+def _flag(name: str, key: str, value: Any) -> None:
+    """True, False, or None (the setting decides): 1, "no" or NaN would be taken by truth."""
+    if value is not None and not isinstance(value, bool):
+        raise ConfigurationError(f"@task {name}: {key} must be True or False, not {bounds.shown(value)}")
+
+
+def _serializer(name: str, key: str, value: Any) -> None:
+    if value is not None and value not in SERIALIZERS:
+        raise ConfigurationError(f"@task {name}: serializer must be one of {', '.join(SERIALIZERS)}, "
+                                 f"not {bounds.shown(value)}")
 
 
 def _exceptions(name: str, key: str, value: Any) -> None:
@@ -59,14 +113,14 @@ def _exceptions(name: str, key: str, value: Any) -> None:
 #: The options @task takes, each with its check (task name, option, value); anything else is a
 #: TypeError, so a typo is not silently ignored.
 TASK_OPTIONS: dict[str, Callable[[str, str, Any], None]] = {
-    "name": _anything, "queue": _queue, "priority": _priority, "ignore_result": _anything,
-    "acks_late": _anything, "track_started": _anything, "serializer": _anything, "expires": _anything,
-    "bind": _anything, "base": _anything, "max_retries": _anything, "default_retry_delay": _anything,
-    "autoretry_for": _anything, "retry_kwargs": _anything, "retry_backoff": _anything,
-    "retry_backoff_max": _anything, "retry_jitter": _anything, "time_limit": _positive_seconds,
-    "soft_time_limit": _positive_seconds, "reject_on_worker_lost": _anything, "unique_for": _positive_seconds,
-    "rate_limit": _rate_limit, "rate_limit_key": _anything, "history": _anything, "throws": _exceptions,
-    "typing": _anything,
+    "name": _anything, "queue": _queue, "priority": _priority, "ignore_result": _flag,
+    "acks_late": _flag, "track_started": _flag, "serializer": _serializer, "expires": _expires,
+    "bind": _flag, "base": _anything, "max_retries": _retries, "default_retry_delay": _delay,
+    "autoretry_for": _exceptions, "retry_kwargs": _retry_kwargs, "retry_backoff": _backoff,
+    "retry_backoff_max": _positive_seconds, "retry_jitter": _flag, "time_limit": _positive_seconds,
+    "soft_time_limit": _positive_seconds, "reject_on_worker_lost": _flag, "unique_for": _positive_seconds,
+    "rate_limit": _rate_limit, "rate_limit_key": _anything, "history": _flag, "throws": _exceptions,
+    "typing": _flag,
 }
 
 
@@ -137,7 +191,8 @@ class TaskDefinition:
         for key, value in options.items():
             setattr(self, key, value)
         self.fn = fn
-        self.name = options.get("name") or f"{fn.__module__}.{fn.__qualname__}"
+        name = options.get("name")
+        self.name = f"{fn.__module__}.{fn.__qualname__}" if name is None else name
         check_name(f"task name of {fn.__module__}.{fn.__qualname__}", self.name, ConfigurationError)
         for key, check in TASK_OPTIONS.items():
             check(self.name, key, getattr(self, key, None))
@@ -191,14 +246,18 @@ class TaskDefinition:
         request = self.request
         if request is None:
             raise RuntimeError(f"{self.name}.retry() can only be called while the task runs (bind=True)")
+        if max_retries is not None:
+            bounds.integer(max_retries, f"{self.name}: retry(max_retries=...)", low=0, high=MAX_RETRIES)
+        if eta is not None:  # an absolute time, turned into a delay on this worker's clock
+            countdown = aware_time(self.name, eta).timestamp() - dt.datetime.now(dt.timezone.utc).timestamp()
+        if countdown is not None:
+            countdown = bounds.seconds(countdown, f"{self.name}: retry(countdown=...)", low=-bounds.MAX_SECONDS)
         limit = self.max_retries if max_retries is None else max_retries
         if not retry_policy.may_retry(request.retries, limit):
             if exc is not None:
                 raise exc
             raise MaxRetriesExceededError(f"{self.name}[{request.id}] was retried {request.retries} times; "
                                           f"max_retries={limit}")
-        if eta is not None:  # an absolute time, turned into a delay on this worker's clock
-            countdown = aware_time(self.name, eta).timestamp() - dt.datetime.now(dt.timezone.utc).timestamp()
         when = self.retry_countdown(request.retries, countdown)
         error = Retry(exc=exc, when=when)
         if throw:
@@ -248,6 +307,11 @@ class TaskDefinition:
     _plain_settings: tuple[Config, RunSettings] | None = None
 
     def _settings(self, options: MessageOptions, config: Config) -> RunSettings:
+        """Raises ValueError or TypeError for a limit no door lets through (bounds.py): a message
+        written by hand or by an older sender; the worker moves it to the dead letters, saying so."""
+        for key, limit in (("time_limit", options.time_limit), ("soft_time_limit", options.soft_time_limit)):
+            if limit is not None:
+                bounds.seconds(limit, f"{self.name}: the message's {key}", above=True)
         ignore = first(options.ignore_result, self.ignore_result, default=config.ignore_result)
         return RunSettings(
             ignore_result=ignore and options.chord is None,

@@ -21,7 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .names import check_name, check_priority
+from . import bounds
+from .names import MAX_PRIORITY, check_name
 
 T = TypeVar("T")
 
@@ -44,22 +45,31 @@ def aware_time(name: str, value: Any, what: str = "eta") -> dt.datetime:
 
 
 def _seconds(name: str, value: Any, what: str, positive: bool = False) -> float:
-    if isinstance(value, dt.timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name}: {what} must be a number of seconds, not {value!r}")
-    if positive and value <= 0:
-        raise ValueError(f"{name}: {what} must be a positive number of seconds, not {value!r}")
-    return float(value)
+    """Seconds (or a timedelta), finite and at most ten years (bounds.py); `positive`: above 0, else
+    a negative one is allowed (a countdown or expiry already past: now)."""
+    return bounds.seconds(value, f"{name}: {what}", low=0.0 if positive else -bounds.MAX_SECONDS, above=positive)
 
 
-def expiry_value(name: str, value: Any) -> float | dt.datetime:
+def expiry_value(name: str, value: Any, error: type[Exception] = ValueError) -> float | dt.datetime:
     """Seconds (or a timedelta) from when the message reaches Redis, or an aware datetime."""
     if isinstance(value, dt.datetime):
         return aware_time(name, value, "expires")
     if isinstance(value, (int, float, dt.timedelta)) and not isinstance(value, bool):
-        return _seconds(name, value, "expires")
-    raise TypeError(f"{name}: expires must be seconds, a timedelta or an aware datetime, not {value!r}")
+        return bounds.seconds(value, f"{name}: expires", low=-bounds.MAX_SECONDS, error=error)
+    raise (TypeError if error is ValueError else error)(
+        f"{name}: expires must be seconds, a timedelta or an aware datetime, not {bounds.shown(value)}")
+
+
+def priority(what: str, value: Any, error: type[Exception] = ValueError) -> int:
+    return bounds.integer(value, what, low=0, high=MAX_PRIORITY, error=error,
+                          type_error=TypeError if error is ValueError else error)
+
+
+def _flag(name: str, value: Any, what: str) -> bool:
+    """True or False: 1, "no" or NaN would be taken by their truth, which is seldom what was meant."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: {what} must be True or False, not {bounds.shown(value)}")
+    return value
 
 
 def _headers(name: str, value: Any) -> dict[str, Any]:
@@ -95,15 +105,15 @@ FIELDS: dict[str, Field] = {
     "eta": Field(aware_time),
     "expires": Field(expiry_value),
     "queue": Field(lambda n, v: check_name(f"queue for {n}", v, ValueError)),
-    "priority": Field(lambda n, v: check_priority(v)),
+    "priority": Field(lambda n, v: priority(f"{n}: priority", v)),
     "task_id": Field(lambda n, v: check_name(f"task_id for {n}", v, ValueError), signature=False),
-    "ignore_result": Field(lambda n, v: bool(v)),
+    "ignore_result": Field(lambda n, v: _flag(n, v, "ignore_result")),
     "serializer": Field(lambda n, v: check_name(f"serializer for {n}", v, ValueError), signature=False),
     "time_limit": Field(lambda n, v: _seconds(n, v, "time_limit", positive=True)),
     "soft_time_limit": Field(lambda n, v: _seconds(n, v, "soft_time_limit", positive=True)),
     "unique_key": Field(_unique_key, signature=False),
     "unique_for": Field(lambda n, v: _seconds(n, v, "unique_for", positive=True), signature=False),
-    "on_commit": Field(lambda n, v: bool(v), signature=False),
+    "on_commit": Field(lambda n, v: _flag(n, v, "on_commit"), signature=False),
     "headers": Field(_headers),
     "link": Field(lambda n, v: _callbacks(n, v, "link")),
     "link_error": Field(lambda n, v: _callbacks(n, v, "link_error")),

@@ -16,28 +16,40 @@ limit is kept on start times: no period holds more starts than the limit.
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from .bounds import MAX_SECONDS, shown
 from .errors import ConfigurationError
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|second|m|min|minute|h|hour))?\s*$")
 _UNIT = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
 
 
+#: The fastest rate (starts per second) and the slowest (one per MAX_SECONDS), so that the interval
+#: the scripts get is a finite, positive number of ms they can add to a clock and expire keys by.
+MAX_PER_SECOND = 1_000_000
+
+
 def interval_ms(rate: Any, where: str) -> float:
     """'100/m' -> ms between starts (600.0). A bare number is per second, as in Celery."""
     if isinstance(rate, (int, float)) and not isinstance(rate, bool):
-        count, seconds = float(rate), 1
+        count, seconds = rate, 1
     else:
         match = _RATE.match(str(rate)) if isinstance(rate, str) else None
         if match is None:
-            raise ConfigurationError(f"{where}: rate {rate!r} is not a rate; write '10/s', '100/m' or '1000/h'")
+            raise ConfigurationError(f"{where}: rate {shown(rate)} is not a rate; write '10/s', '100/m' or '1000/h'")
         count, seconds = float(match.group(1)), _UNIT[match.group(2) or "s"]
-    if count <= 0:
-        raise ConfigurationError(f"{where}: rate {rate!r} must allow more than 0 runs")
-    return seconds * 1000 / count
+    # Compared before any division: NaN passes `count <= 0`, and 1e-300 would give an interval of
+    # 1e303 ms, which Redis refuses as an expiry (lua/rate.lua's PEXPIRE) for every message.
+    if not (isinstance(count, int) or math.isfinite(count)) or not (
+            seconds / MAX_SECONDS <= count <= MAX_PER_SECOND * seconds):
+        raise ConfigurationError(f"{where}: rate {shown(rate)} must allow more than 0 runs, at most "
+                                 f"{MAX_PER_SECOND} a second and at least one in ten years ('10/s', '100/m', "
+                                 "'1000/h' or a number per second)")
+    return seconds * 1000 / float(count)
 
 
 class Limited(Protocol):

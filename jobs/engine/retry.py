@@ -19,7 +19,9 @@ def may_retry(retries: int, max_retries: int | None) -> bool:
 def backoff(retries: int, factor: float, maximum: float, jitter: bool,
             rng: random.Random | None = None) -> float:
     """Seconds to wait before retry number `retries + 1`."""
-    delay = float(min(maximum, factor * (2 ** retries)))
+    # 2.0 ** 1000 is finite and past any cap; 2 ** retries as an int would not fit a float after
+    # 1,023 retries (max_retries=None retries forever), and OverflowError would fail the task.
+    delay = float(min(maximum, factor * 2.0 ** min(retries, 1000)))
     if jitter:
         delay = (rng or random).uniform(0, delay)
     return max(0.0, delay)

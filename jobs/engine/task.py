@@ -97,11 +97,13 @@ def task(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
         raise TypeError(
             f"@task got unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(TASK_OPTIONS))}"
         )
-    base = options.pop("base", None) or Task
-    if not (isinstance(base, type) and issubclass(base, Task)):
-        raise TypeError(f"@task(base=...) must be a subclass of jobs.Task, not {base!r}")
+    base = options.pop("base", None)
+    base = Task if base is None else base
 
     def decorate(func: Callable[..., Any]) -> Task:
+        if not (isinstance(base, type) and issubclass(base, Task)):
+            name = options.get("name") or f"{func.__module__}.{func.__qualname__}"
+            raise TypeError(f"@task {name}: base must be a subclass of jobs.Task, not {base!r}")
         instance = base(func, **options)
         registry.register(instance)
         return instance
