@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 
-from .engine.config import DEFAULT_BROKER_URL, Config
+from .engine.config import DEFAULT_BROKER_URL, NUMBERS, Config, check_number
 from .engine.errors import ConfigurationError
 
 _FIELDS = {f.name.upper(): f for f in dataclasses.fields(Config)}
@@ -51,29 +51,19 @@ def load() -> Config:
     return Config(**values)
 
 
-SECONDS = {"RESULT_EXPIRES", "LEASE_SECONDS", "ENQUEUE_TIMEOUT", "WORKER_SHUTDOWN_TIMEOUT", "UNKNOWN_TASK_GRACE",
-           "TIME_LIMIT", "SOFT_TIME_LIMIT", "ERROR_EMAIL_INTERVAL", "BEAT_LEASE_SECONDS",
-           "HISTORY_KEEP", "WORKER_GIVE_BACK_AFTER"}
-
-
-def _seconds(key: str, value: Any) -> Any:
-    if value is None and key in ("TIME_LIMIT", "SOFT_TIME_LIMIT", "WORKER_GIVE_BACK_AFTER"):
-        return None
-    if hasattr(value, "total_seconds"):
-        return value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigurationError(f"JOBS[{key!r}] must be a number of seconds or a timedelta, not {value!r}")
-    return float(value)
+def _number(key: str, value: Any) -> Any:
+    """Every numeric key by one rule (engine/config.py NUMBERS, engine/bounds.py)."""
+    return check_number(key.lower(), value)
 
 
 def _content_types(key: str, value: Any) -> Any:
-    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise ConfigurationError("JOBS['ACCEPT_CONTENT'] must be a list of content type names, e.g. ['json']")
     return tuple(value)
 
 
 def _names(key: str, value: Any) -> Any:
-    if isinstance(value, str) or not all(isinstance(v, str) and v.strip() for v in value):
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v.strip() for v in value):
         raise ConfigurationError(f"JOBS[{key!r}] must be a list of parameter names (or parts of names), "
                                  "e.g. ['password', 'token']")
     return tuple(v.strip() for v in value)
@@ -87,20 +77,13 @@ def _dict(what: str) -> Callable[[str, Any], Any]:
     return check
 
 
-def _concurrency(key: str, value: Any) -> Any:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ConfigurationError(f"JOBS['WORKER_CONCURRENCY'] must be a positive integer or None, not {value!r}")
-    return value
-
-
 #: Keys whose values need more than a type check: turned into what Config takes, or refused.
 _SPECIAL: dict[str, Callable[[str, Any], Any]] = {
-    **{key: _seconds for key in SECONDS},
+    **{key.upper(): _number for key in NUMBERS},
     "ACCEPT_CONTENT": _content_types,
     "REDACT": _names,
     "BEAT_SCHEDULE": _dict("a dict: name -> {'task': ..., 'schedule': ...}"),
     "BROKER_OPTIONS": _dict("a dict of redis-py connection options"),
-    "WORKER_CONCURRENCY": _concurrency,
 }
 _TYPES = {"bool": (bool, "True or False"), "str": (str, "a string"), "int": (int, "an integer")}
 

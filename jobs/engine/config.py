@@ -7,14 +7,18 @@ settings change in a test replaces this object instead of mutating state under a
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import bounds
+from .bounds import MAX_SECONDS, MAX_WAIT
 from .connection import ConnectionFactory
 from .errors import ConfigurationError
 from .names import check_name
+from .options import priority
 from .ratelimit import RateLimits
 from .routing import Router
 
@@ -132,31 +136,66 @@ def _names(c: Config) -> None:
         raise ConfigurationError(f"JOBS['WORKER_POOL'] is {c.worker_pool!r}; choose prefork, threads or solo.")
 
 
-#: (setting, test of its value, what it must be): the numbers, in the order they are checked.
-_NUMBERS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
-    ("lease_seconds", lambda v: v > 0, "a positive number of seconds"),
-    ("enqueue_timeout", lambda v: v > 0, "a positive number of seconds"),
-    ("result_expires", lambda v: v > 0, "a positive number of seconds"),
-    ("lease_seconds", lambda v: v >= 1, "at least 1 second"),
-    ("time_limit", lambda v: v is None or v > 0, "a positive number of seconds or None"),
-    ("soft_time_limit", lambda v: v is None or v > 0, "a positive number of seconds or None"),
-    ("beat_lease_seconds", lambda v: v >= 2, "at least 2 seconds (beat renews it every second)"),
-    ("worker_shutdown_timeout", lambda v: v >= 0, "0 or more seconds"),
-    ("worker_async_concurrency", lambda v: v >= 1, "1 or more"),
-    ("worker_prefetch", lambda v: 0 <= v <= MAX_PREFETCH, f"from 0 to {MAX_PREFETCH}"),
-    ("worker_give_back_after", lambda v: v is None or v > 0, "a positive number of seconds or None"),
-    ("stored_args_max", lambda v: v >= 64, "at least 64 (bytes)"),
-    ("history_keep", lambda v: v > 0, "a positive number of seconds"),
-    ("history_backlog", lambda v: v >= 100, "at least 100 (outcomes)"),
-)
+@dataclass(frozen=True)
+class Number:
+    """What a numeric setting takes (bounds.py): seconds (a timedelta too) or an int, from `low`
+    (above: not `low` itself) to `high`; `none`: what None means ('' = None is refused)."""
+
+    low: float
+    high: float
+    seconds: bool = True
+    above: bool = False
+    none: str = ""
+
+
+def _count(low: int, high: int, none: str = "") -> Number:
+    return Number(low, high, seconds=False, none=none)
+
+
+#: Every numeric setting and what it takes; test_numbers.py checks that no numeric Config field is
+#: missing here, and feeds each one odd values. Durations of what is kept (results, history,
+#: limits) go up to bounds.MAX_SECONDS (ten years); waits of the machinery up to MAX_WAIT (a day).
+NUMBERS: dict[str, Number] = {
+    "result_expires": Number(0, MAX_SECONDS, above=True),
+    "lease_seconds": Number(1, MAX_WAIT),
+    "enqueue_timeout": Number(0, MAX_WAIT, above=True),
+    "max_deliveries": _count(0, 1000),
+    "dead_letters_max": _count(1, 100_000_000),
+    "unknown_task_grace": Number(0, MAX_SECONDS),
+    "time_limit": Number(0, MAX_SECONDS, above=True, none="no limit"),
+    "soft_time_limit": Number(0, MAX_SECONDS, above=True, none="no limit"),
+    "error_email_interval": Number(0, MAX_SECONDS),
+    "beat_lease_seconds": Number(2, MAX_WAIT),
+    "worker_concurrency": _count(1, 1024, none="the CPU count"),
+    "worker_prefetch": _count(0, MAX_PREFETCH),
+    "worker_give_back_after": Number(0, MAX_WAIT, above=True, none="never"),
+    "worker_shutdown_timeout": Number(0, MAX_WAIT),
+    "worker_async_concurrency": _count(1, 10_000),
+    "stored_args_max": _count(64, 16 * 1024 * 1024),
+    "history_keep": Number(0, MAX_SECONDS, above=True),
+    "history_backlog": _count(100, 100_000_000),
+}
+
+
+def check_number(name: str, value: Any) -> Any:
+    """A numeric setting's value as Config keeps it (seconds as a float), or ConfigurationError
+    naming JOBS[NAME] and what it takes."""
+    spec = NUMBERS[name]
+    if value is None and spec.none:
+        return None
+    what = f"JOBS[{name.upper()!r}]"
+    if spec.seconds:
+        return bounds.seconds(value, what, low=spec.low, above=spec.above, high=spec.high,
+                              error=ConfigurationError, type_error=ConfigurationError, none=spec.none)
+    return bounds.integer(value, what, low=int(spec.low), high=int(spec.high), error=ConfigurationError,
+                          type_error=ConfigurationError, none=spec.none)
 
 
 def _numbers(c: Config) -> None:
-    for name, valid, what in _NUMBERS:
-        if not valid(getattr(c, name)):
-            raise ConfigurationError(f"JOBS[{name.upper()!r}] must be {what}.")
-    if c.max_deliveries < 0 or c.dead_letters_max < 1:
-        raise ConfigurationError("JOBS['MAX_DELIVERIES'] must be 0 or more, DEAD_LETTERS_MAX 1 or more.")
+    for name in NUMBERS:
+        value = check_number(name, getattr(c, name))
+        if value != getattr(c, name) or type(value) is not type(getattr(c, name)):
+            object.__setattr__(c, name, value)  # a timedelta or an int of seconds, kept as float seconds
 
 
 def _broker(c: Config) -> None:
@@ -173,12 +212,32 @@ def _tables(c: Config) -> None:
     RateLimits(c.rate_limits)
     if not isinstance(c.beat_schedule, dict):
         raise ConfigurationError("JOBS['BEAT_SCHEDULE'] must be a dict: name -> {'task': ..., 'schedule': ...}")
+    for name, entry in c.beat_schedule.items():
+        _beat_numbers(f"JOBS['BEAT_SCHEDULE'][{name!r}]", entry)
     if c.timezone:
         try:
             zoneinfo.ZoneInfo(c.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
             raise ConfigurationError(f"JOBS['TIMEZONE'] {c.timezone!r} is not a known time zone; use an IANA name "
                                      "like 'Europe/Berlin'") from exc
+
+
+def _beat_numbers(where: str, entry: Any) -> None:
+    """The numbers of a BEAT_SCHEDULE entry, by the rule of every number (its shape is beat's to
+    check, jobs/beat_store.py): every so many seconds, its runs' priority and expiry."""
+    if not isinstance(entry, dict):
+        return
+    every = entry.get("schedule")
+    if isinstance(every, (int, float, dt.timedelta)):
+        bounds.seconds(every, f"{where}['schedule']", above=True, error=ConfigurationError,
+                       type_error=ConfigurationError)
+    options = entry.get("options")
+    if isinstance(options, dict):
+        if options.get("priority") is not None:
+            priority(f"{where}['options']['priority']", options["priority"], ConfigurationError)
+        if options.get("expires") is not None:
+            bounds.seconds(options["expires"], f"{where}['options']['expires']", above=True,
+                           error=ConfigurationError, type_error=ConfigurationError)
 
 
 _CHECKS: tuple[Callable[[Config], None], ...] = (_serializers, _names, _numbers, _broker, _tables)
