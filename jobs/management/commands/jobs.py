@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from jobs import celery_beat_import, control, health
 from jobs.engine import app as engine_app
+from jobs.engine import bounds
 from jobs.engine import health as engine_health
 from jobs.engine.connection import TRANSIENT, redact
 from jobs.engine.errors import JobsError
@@ -22,6 +23,13 @@ from jobs.engine.message import Header
 from jobs.engine.monitor import Monitor
 from jobs.engine.names import check_name
 from jobs.history import DatabaseStore
+from jobs.management import flags
+
+#: The most rows a listing shows, and the most days `prune --days` keeps (bounds.MAX_SECONDS).
+LIMIT_MAX = 1_000_000
+DAYS_MAX = int(bounds.MAX_SECONDS // 86400)
+#: The most history rows one delete of `prune` takes: one IN (...) list, under SQLite's 32,766 variables.
+BATCH_MAX = 10_000
 
 
 def _when(ts: float) -> str:
@@ -40,7 +48,7 @@ class Command(BaseCommand):
         dead = sub.add_parser("dead", help="Messages that could not be run, kept with the reason.")
         actions = dead.add_subparsers(dest="action", required=True)
         listing = actions.add_parser("list", help="Newest first.")
-        listing.add_argument("--limit", type=int, default=50)
+        listing.add_argument("--limit", type=flags.integer(1, LIMIT_MAX), default=50)
         show = actions.add_parser("show", help="One dead letter, with its message.")
         show.add_argument("id")
         requeue = actions.add_parser("requeue", help="Put dead letters back on their queues.")
@@ -50,13 +58,16 @@ class Command(BaseCommand):
         purge.add_argument("--yes", action="store_true", help="Do not ask.")
         prune = sub.add_parser("prune", help="Delete task history rows older than HISTORY_KEEP (or --days), in "
                                              "batches; the workers also do this by themselves.")
-        prune.add_argument("--days", type=float, help="Keep this many days instead of HISTORY_KEEP.")
-        prune.add_argument("--batch", type=int, default=1000, help="Rows per delete (each its own transaction).")
+        prune.add_argument("--days", type=flags.real(0, DAYS_MAX, "a number of days"),
+                           help=f"Keep this many days instead of HISTORY_KEEP (0 to {DAYS_MAX}).")
+        prune.add_argument("--batch", type=flags.integer(1, BATCH_MAX), default=1000,
+                           help=f"Rows per delete (each its own transaction; 1 to {BATCH_MAX}).")
         inspect = sub.add_parser("inspect", help="What the workers hold, what waits for its time, which tasks "
                                                  "each worker knows, the workers (Celery's `celery inspect`).")
         inspect.add_argument("which", choices=["active", "scheduled", "registered", "workers"])
         inspect.add_argument("--json", action="store_true", help="As JSON (docs/operations.md).")
-        inspect.add_argument("--limit", type=int, default=100, help="scheduled: the soonest this many.")
+        inspect.add_argument("--limit", type=flags.integer(1, LIMIT_MAX), default=100,
+                             help="scheduled: the soonest this many.")
         purge_queue = sub.add_parser("purge", help="Delete every message waiting on a queue (running, scheduled "
                                                    "and dead ones stay).")
         purge_queue.add_argument("queue")
@@ -270,8 +281,6 @@ class Command(BaseCommand):
             self.stdout.write(f"{kept} dead letter(s) that arrived since were kept")
 
     def prune(self, app: Any, days: float | None, batch: int) -> None:
-        if batch < 1 or (days is not None and days < 0):
-            raise CommandError("--batch must be 1 or more, --days 0 or more")
         keep = app.config.history_keep if days is None else days * 86400
         before = time.time() - keep
         store = DatabaseStore()

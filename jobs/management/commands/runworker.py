@@ -13,11 +13,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs.engine import app as engine_app
-from jobs.engine.config import MAX_PREFETCH
 from jobs.engine.errors import ConfigurationError
 from jobs.engine.logs import TaskContextFilter
 from jobs.engine.names import check_name
 from jobs.engine.worker import WorkerOptions, banner, run
+from jobs.management import flags
 
 
 class Command(BaseCommand):
@@ -28,20 +28,21 @@ class Command(BaseCommand):
         parser.add_argument("-Q", "--queues", default=None,
                             help="Comma-separated queues, in order of precedence "
                                  "(default: JOBS['DEFAULT_QUEUE']).")
-        parser.add_argument("-c", "--concurrency", type=int, default=None,
+        parser.add_argument("-c", "--concurrency", type=flags.like_setting("worker_concurrency"), default=None,
                             help="Number of consumer processes/threads "
                                  "(default: JOBS['WORKER_CONCURRENCY'] or the CPU count).")
         parser.add_argument("-P", "--pool", choices=["prefork", "threads", "solo"], default=None,
                             help="prefork (default): processes; threads: for I/O-bound tasks; "
                                  "solo: one, in this process.")
-        parser.add_argument("--prefetch", type=int, default=None,
+        parser.add_argument("--prefetch", type=flags.like_setting("worker_prefetch"), default=None,
                             help="At most this many extra tasks each consumer takes ahead while its tasks are short; "
                                  "what waits behind a task that runs long goes back to its queue (default 16; "
                                  "0: take a task only when free).")
-        parser.add_argument("--async-concurrency", type=int, default=None,
+        parser.add_argument("--async-concurrency", type=flags.like_setting("worker_async_concurrency"),
+                            default=None,
                             help="Async tasks each consumer runs at once on its event loop (default: "
                                  "JOBS['WORKER_ASYNC_CONCURRENCY'], 1). Above 1 needs the prefork pool.")
-        parser.add_argument("--shutdown-timeout", type=float, default=None,
+        parser.add_argument("--shutdown-timeout", type=flags.like_setting("worker_shutdown_timeout"), default=None,
                             help="Seconds running tasks get to finish on SIGTERM before they are handed back "
                                  "(default 30).")
         parser.add_argument("-n", "--hostname", default=None, help="Name of this worker in logs and status.")
@@ -65,19 +66,11 @@ class Command(BaseCommand):
                 check_name("queue", queue, CommandError)
         except CommandError as exc:
             raise CommandError(f"-Q: {exc}") from exc
-        if options["concurrency"] is not None and options["concurrency"] < 1:
-            raise CommandError("-c/--concurrency must be at least 1")
         concurrency = options["concurrency"] or config.worker_concurrency or os.cpu_count() or 1
         prefetch = config.worker_prefetch if options["prefetch"] is None else options["prefetch"]
-        if not 0 <= prefetch <= MAX_PREFETCH:
-            raise CommandError(f"--prefetch must be from 0 to {MAX_PREFETCH}")
-        if options["shutdown_timeout"] is not None and options["shutdown_timeout"] < 0:
-            raise CommandError("--shutdown-timeout must be 0 or more seconds")
         pool = options["pool"] or config.worker_pool
         async_concurrency = (config.worker_async_concurrency if options["async_concurrency"] is None
                              else options["async_concurrency"])
-        if async_concurrency < 1:
-            raise CommandError("--async-concurrency must be at least 1")
         if async_concurrency > 1 and pool != "prefork":
             raise CommandError(f"--async-concurrency {async_concurrency} needs --pool prefork: a consumer whose "
                                "async task blocks its event loop is ended and replaced, which only a child "
