@@ -26,6 +26,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import inspect
+import math
+import numbers
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -36,6 +38,7 @@ from django.utils import timezone
 
 from .engine import many
 from .engine.app import current
+from .engine.bounds import shown
 from .engine.build import message as build_message
 from .engine.definition import TaskDefinition
 from .engine.eager import run as run_eager
@@ -82,8 +85,21 @@ _CALLED = ("queue_name", "priority", "backend", "run_after")
 
 
 def band(priority: int) -> int:
-    """Django's priority (-100..100, higher first) as ours (0..9, 9 first), keeping its order."""
-    return (priority + 100) * 10 // 201
+    """Django's priority (-100..100, higher first) as ours (0..9, 9 first), keeping its order. Django
+    takes any whole number in range, 50.0 as well as 50: the band is an int either way."""
+    return (int(priority) + 100) * 10 // 201
+
+
+def check_priority(priority: Any) -> None:
+    """What Django's own check (a whole number from -100 to 100) cannot say: it compares first, so a
+    string raises TypeError and NaN a ValueError from int(). Those are InvalidTask here, in Django's
+    words; every number Django accepts (50, 50.0, True) is left to it."""
+    try:
+        finite = isinstance(priority, numbers.Number) and math.isfinite(priority)  # type: ignore[arg-type]
+    except TypeError:  # a complex number
+        finite = False
+    if not finite:
+        raise InvalidTask(f"priority must be a whole number between -100 and 100, not {shown(priority)}")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -206,6 +222,7 @@ class JobsBackend(BaseTaskBackend):  # type: ignore[misc,unused-ignore]
         if task.run_after is not None and not isinstance(task.run_after, dt.datetime):
             raise InvalidTask(f"{task.module_path}: run_after is {task.run_after!r}: give a datetime, e.g. "
                               "timezone.now() + timedelta(minutes=5) (aware, with USE_TZ)")
+        check_priority(task.priority)
         super().validate_task(task)
         definition(task, type(self))
 
