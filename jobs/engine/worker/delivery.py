@@ -173,7 +173,12 @@ class DeliveryHandler:
             if budgets and self.broker.rate(token, message, budgets) != 0:
                 return None  # over its limit: back in Redis until its turn (or no longer ours)
         config = self.config
-        settings = task.settings(message.options, config)
+        try:
+            settings = task.settings(message.options, config)
+        except (TypeError, ValueError) as exc:  # a time limit no door lets through: written by hand
+            self.bury(delivery, f"{exc}; not run (every door refuses it: was the message written by hand, or by "
+                                "an older version?)")
+            return None
         if not settings.acks_late and not self.broker.ack_early(token):
             logger.warning("Task %s[%s]: delivery %s lost its lease before it started (another worker has the "
                            "task); not run here (acks_late=False: at most once)", message.task, message.id, token)

@@ -21,7 +21,7 @@ from ..app import App
 from ..errors import SoftTimeLimitExceeded, Terminated, TimeLimitExceeded, WorkerLostError
 from ..results import FAILURE, REVOKED
 from .apart import Apart
-from .board import SETTLE_SECONDS, Board
+from .board import SETTLE_SECONDS, STALL_SECONDS, Board, Running, Stalled
 from .delivery import DeliveryHandler
 from .limits import interrupts
 from .pools import Pool
@@ -55,12 +55,27 @@ class Watch:
         self.main_thread: int | None = None  # solo: the thread that runs tasks
         self._killing: dict[int, tuple[str, int]] = {}  # slot -> (why, seq) for a kill we ordered
         self._soft_sent: set[tuple[int, int]] = set()  # (slot, seq) given SoftTimeLimitExceeded
+        self._stalled: set[int] = set()  # slots whose board write was found under way for too long
+
+    def _running(self, slot: int) -> Running | None:
+        """What the slot runs, or None while its consumer's board write stays under way (board.py:
+        stopped, or killed half-way): said once, and looked at again at the next tick without
+        waiting, so no slot holds the supervisor's loop, its heartbeat or its signals."""
+        try:
+            running = self.board.running(slot, 0.0 if slot in self._stalled else STALL_SECONDS)
+        except Stalled as exc:
+            if slot not in self._stalled:
+                self._stalled.add(slot)
+                logger.error("%s; its time limits and revocations wait until it is done", exc)
+            return None
+        self._stalled.discard(slot)
+        return running
 
     def running(self) -> list[tuple[str, float]]:
         """(task id, when it started, unix s) of each task the slots run now."""
         found = []
         for slot in range(self.board.slots):
-            running = self.board.running(slot)
+            running = self._running(slot)
             if running is not None and running.task_id:
                 found.append((running.task_id, running.started))
         return found
@@ -84,7 +99,7 @@ class Watch:
                         self._kill(slot, "async_time_limit", overdue[1])
                         continue
                     wake = min(wake, mono + overdue[0] - now)
-            running = self.board.running(slot)
+            running = self._running(slot)
             if running is None or slot in self._killing:
                 continue
             if kind == "prefork" and running.hard_deadline:
@@ -103,7 +118,7 @@ class Watch:
 
     def terminate(self, task_ids: list[str]) -> None:
         for slot in range(self.board.slots):
-            running = self.board.running(slot)
+            running = self._running(slot)
             if running is None or running.task_id not in task_ids or slot in self._killing:
                 continue
             logger.warning("Task %s was revoked with terminate=True; stopping it", running.task_id)
@@ -121,7 +136,7 @@ class Watch:
         """A consumer ended while the worker is not stopping (or ended uncleanly): settle what it held."""
         sup = self.supervisor
         held = sup.held(slot)
-        running = self.board.running(slot)
+        running = self._running(slot)
         why, killed_seq = self._killing.pop(slot, ("", -1))
         if why == "async_time_limit":  # one async task outran every limit: it fails, the rest go back
             stuck = sup.prefix(slot) + str(killed_seq)
