@@ -33,6 +33,24 @@ TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
 #: be restarted into the same error.
 RETRYABLE = (*TRANSIENT, ResponseError)
 
+#: Error codes Redis answers with about itself, not about a message: they pass (a failover ends, the
+#: disk frees up, the data set loads), so the step is tried again later. redis-py maps most of them to
+#: subclasses of ResponseError; these stay plain ResponseErrors whose text starts with the code.
+SERVER_STATE_CODES = frozenset({"MISCONF", "BUSY", "NOREPLICAS", "MASTERDOWN", "LOADING", "READONLY", "OOM",
+                                "TRYAGAIN", "CLUSTERDOWN", "NOSCRIPT", "UNBLOCKED", "NOPERM", "NOAUTH"})
+
+
+def fails_on_message(exc: BaseException) -> bool:
+    """A Redis error that is about this message, not about Redis: a script that failed on what the
+    message (or one of its keys) holds, such as a rate budget key of the wrong type. Tried again it
+    fails again, forever, and everything queued behind it waits; so the message goes to the dead
+    letters with the error as its reason. Connection errors and Redis's own states (failover,
+    out of memory, loading, a full disk) are not: they pass, and the step is retried."""
+    if type(exc) is not ResponseError:  # redis-py's subclasses name server states (OOM, READONLY...)
+        return False
+    return str(exc).split(" ", 1)[0] not in SERVER_STATE_CODES
+
+
 DEFAULT_OPTIONS: dict[str, Any] = {
     "socket_connect_timeout": 2.0,
     "socket_timeout": 10.0,

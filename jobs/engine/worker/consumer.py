@@ -42,6 +42,7 @@ its lease forever.
 
 from __future__ import annotations
 
+import enum
 import functools
 import logging
 import time
@@ -52,7 +53,7 @@ from dataclasses import dataclass
 from ..app import App
 from ..backoff import Backoff
 from ..broker import Ack, Delivery, Refused
-from ..connection import RETRYABLE
+from ..connection import RETRYABLE, fails_on_message
 from ..errors import TimeLimitExceeded
 from ..message import Header
 from ..metrics import TALLY
@@ -74,6 +75,15 @@ BATCH_SECONDS = 0.01
 #: The weight of the last task in the pace (an exponential moving average of run times): after
 #: one long task the batches shrink at once, and grow back over a few tens of short ones.
 PACE_WEIGHT = 0.2
+
+
+class Again(enum.Enum):
+    """Consumer._handle: the delivery went back in front of the buffer, to be tried again."""
+
+    AGAIN = "again"
+
+
+AGAIN = Again.AGAIN
 
 
 @dataclass(slots=True)
@@ -243,24 +253,9 @@ class Consumer:
         if self.pending and not short:
             self._send()  # so that it never waits behind a long task, nor dies with it
         began = time.monotonic()
-        try:
-            if now - item.held_at > self.fresh and not self._still_held(item.delivery, now):
-                ack = None  # another worker has it now: not ours to run or to settle
-            else:
-                ack = self._run(item.seq, item.delivery)
-        except RETRYABLE as exc:
-            # Only the steps before the task runs talk to Redis (early ack, STARTED, defer, dead
-            # letters), so trying the delivery again later is safe.
-            self.board.finish(self.slot)
-            self.board.unclaim(self.slot)
-            self.buffer.appendleft(item)
-            self.backoff.failed(exc, self._is_stopping)
-            self._abandoned = self.stopping  # what it holds goes back by the supervisor, or its lease
+        ack = self._handle(item, now)
+        if ack is AGAIN:
             return
-        except Exception as exc:  # a bug of ours, not of the task: never loop on it
-            logger.exception("could not handle delivery %s", item.delivery.token)
-            ack = None
-            self._bury_quietly(item.delivery, f"internal error in the worker: {type(exc).__name__}: {exc}")
         self.board.finish(self.slot)
         self.board.unclaim(self.slot)
         took = time.monotonic() - began
@@ -276,6 +271,31 @@ class Consumer:
         elif not self.pending and not self.owed:
             self.board.release(self.slot, item.seq + 1)  # settled (or handed on) already, or on the runner
         self.pending_hi = item.seq + 1
+
+    def _handle(self, item: Buffered, now: float) -> Ack | None | Again:
+        """Run one delivery: its Ack, None if it ended otherwise, AGAIN if Redis failed before the
+        task ran (put back in front, tried again after a pause)."""
+        try:
+            if now - item.held_at > self.fresh and not self._still_held(item.delivery, now):
+                return None  # another worker has it now: not ours to run or to settle
+            return self._run(item.seq, item.delivery)
+        except RETRYABLE as exc:
+            if not fails_on_message(exc):
+                # Only the steps before the task runs talk to Redis (early ack, STARTED, rate, defer,
+                # dead letters), so trying the delivery again later is safe.
+                self.board.finish(self.slot)
+                self.board.unclaim(self.slot)
+                self.buffer.appendleft(item)
+                self.backoff.failed(exc, self._is_stopping)
+                self._abandoned = self.stopping  # what it holds goes back by the supervisor, or its lease
+                return AGAIN
+            # A script failed on this message (connection.fails_on_message): tried again it would
+            # fail again, and hold up the queue behind it.
+            self._bury_quietly(item.delivery, f"a Redis script failed on this message: {exc}")
+        except Exception as exc:  # a bug of ours, not of the task: never loop on it
+            logger.exception("could not handle delivery %s", item.delivery.token)
+            self._bury_quietly(item.delivery, f"internal error in the worker: {type(exc).__name__}: {exc}")
+        return None
 
     def _taken_back(self) -> None:
         """The supervisor took back what waited behind the last task (giveback.py), and hands it
