@@ -64,6 +64,14 @@ def test_a_fault_at_any_store_of_a_board_write_never_stops_the_supervisor(start_
     _stops_on_sigterm(worker)
 
 
+def test_a_worker_refuses_to_start_with_time_limit_inf(start_worker):
+    """With TIME_LIMIT = inf in settings, the first task every worker ran wedged it."""
+    worker = start_worker(ready=False, settings={"TIME_LIMIT": float("inf")})  # JSON Infinity, read back as inf
+    assert worker.wait(30) != 0
+    assert "JOBS['TIME_LIMIT'] must be None (no limit) or a positive number of seconds" in worker.output
+    assert "ready." not in worker.output
+
+
 @pytest.mark.parametrize("limit", [float("inf"), float("nan"), 1e300])
 def test_a_limit_no_door_lets_through_does_not_wedge_a_worker(start_worker, r, limit):
     """Written into the queue by hand (or by an older sender), past every check: the worker moves the
