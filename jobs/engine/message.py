@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -310,6 +311,7 @@ def decode(wire: str | bytes, queue: str, accept: tuple[str, ...]) -> Message:
             decode_value(None, "json", accept)  # raises ContentDisallowed
         xp = env.get("xp")
         options = MessageOptions.from_json(env["o"]) if env.get("o") else NO_MESSAGE_OPTIONS
+        _check_fields(env, options)
         if env.get("alone"):
             # A dead letter requeued after its burial ended its workflow (lua/dead_requeue.lua): what
             # followed it has its result already, so it runs as a task of its own.
@@ -334,7 +336,55 @@ def decode(wire: str | bytes, queue: str, accept: tuple[str, ...]) -> Message:
     except DecodeError as exc:
         exc.header = header  # type: ignore[attr-defined]
         raise
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         error = DecodeError(f"message {header.id} ({header.task}) has a broken envelope: {exc}")
         error.header = header  # type: ignore[attr-defined]
         raise error from exc
+
+
+#: What the worker reads from an envelope as a number: (key or option, the test, what it must be).
+_FIELD_RULES: tuple[tuple[str, Any, str], ...] = (
+    ("p", lambda v: _is_int(v) and 0 <= v <= MAX_PRIORITY, f"an int from 0 to {MAX_PRIORITY}"),
+    ("r", lambda v: _is_int(v) and v >= 0, "an int, 0 or more"),
+    ("eta", lambda v: _is_finite(v), "a number (unix time)"),
+    ("cd", lambda v: _is_finite(v), "a number of seconds"),
+    ("exp", lambda v: _is_finite(v), "a number (unix time)"),
+)
+_OPTION_RULES: tuple[tuple[str, Any, str], ...] = (
+    ("time_limit", lambda v: _is_finite(v) and v > 0, "a positive number of seconds"),
+    ("soft_time_limit", lambda v: _is_finite(v) and v > 0, "a positive number of seconds"),
+    ("unique_ms", lambda v: _is_int(v) and v >= 0, "an int, 0 or more"),
+    ("unknown_since", lambda v: _is_finite(v), "a number (unix time)"),
+    ("unknown_tries", lambda v: _is_int(v) and v >= 0, "an int, 0 or more"),
+)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_fields(env: dict[str, Any], options: MessageOptions) -> None:
+    """A message no sender of ours writes (by hand, by another program, or corrupted) is refused here,
+    saying which field, so that it goes to the dead letters with the reason: read on, a text where a
+    number belongs would fail later inside the worker, past the point where a message is set aside."""
+    if "a" in env and not isinstance(env["a"], list):
+        raise TypeError(f"its arguments (\"a\") are {type(env['a']).__name__}, not a list")
+    if len(env) > 1:  # more than the arguments alone (most messages are just those)
+        if not isinstance(env.get("k", {}), dict):
+            raise TypeError(f"its keyword arguments (\"k\") are {type(env['k']).__name__}, not an object")
+        for key, valid, what in _FIELD_RULES:
+            if env.get(key) is not None and not valid(env[key]):
+                raise ValueError(f"{key!r} is {env[key]!r}, not {what}")
+        xp = env.get("xp")
+        if xp is not None and not (isinstance(xp, dict) and all(_is_finite(v) for v in xp.values())):
+            raise ValueError(f"its expiry (\"xp\") is {xp!r}, not {{\"in\" or \"at\": a number}}")
+    if options is NO_MESSAGE_OPTIONS:
+        return
+    for name, valid, what in _OPTION_RULES:
+        value = getattr(options, name)
+        if value is not None and not valid(value):
+            raise ValueError(f"option {name} is {value!r}, not {what}")

@@ -114,7 +114,8 @@ class DeadLetter:
 
     @classmethod
     def parse(cls, raw: bytes) -> DeadLetter:
-        doc = json.loads(raw)
+        # A message written into a queue by hand need not be UTF-8, and its record holds it as it was.
+        doc = json.loads(raw.decode("utf-8", "replace"))
         return cls(doc.get("id", ""), doc.get("task", ""), doc.get("queue", ""), doc.get("reason", ""),
                    float(doc.get("time", 0)), doc.get("worker", ""), doc.get("message", ""),
                    doc.get("task_id") or doc.get("id", ""))

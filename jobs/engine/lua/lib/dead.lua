@@ -44,9 +44,9 @@ local function bury_entry(ctx, entry, reason, worker)
   if string.sub(entry, 1, 1) == '!' then
     entry = string.sub(entry, 2)  -- acknowledged early (ack_early.lua); the message is the same
   end
-  local score, queue, wire = string.match(entry, '^([^|]+)|([^|]+)|(.*)$')
-  if not score or not tonumber(score) then
-    score, queue, wire = '9', '', entry
+  local score, queue, wire = split_entry(entry)
+  if not score then
+    score, queue, wire = 9, '', entry
   end
   local task_id, task = wire_id(wire)
   if not task_id or task_id == '' then
@@ -57,7 +57,7 @@ local function bury_entry(ctx, entry, reason, worker)
   if task then
     ended = never_run(wire, task_id, task, 'was moved to the dead letters: ' .. reason, ctx)
   end
-  local record = cjson.encode({ id = id, task_id = task_id, task = task or '', queue = queue, score = tonumber(score),
+  local record = cjson.encode({ id = id, task_id = task_id, task = task or '', queue = queue, score = score,
     reason = reason, worker = worker, time = ctx.now / 1000, message = wire, ended = ended > 0 or nil })
   record_history(ctx.hist, 'x', record, false)
   return bury(ctx.dead, ctx.order, id, record, ctx.now, ctx.dead_max)

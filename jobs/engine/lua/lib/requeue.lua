@@ -18,8 +18,8 @@ local function requeue_entry(entry, ctx, count)
       .. 'not run again (at most once); requeue it if it is safe to run twice', '')
     return false
   end
-  local score, queue, wire = string.match(entry, '^([^|]+)|([^|]+)|(.*)$')
-  if not score or not tonumber(score) then
+  local score, queue, wire = split_entry(entry)
+  if not score then
     bury_entry(ctx, entry, 'unreadable entry (no score|queue| prefix)', '')
     return false
   end

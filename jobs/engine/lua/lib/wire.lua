@@ -42,3 +42,15 @@ local function wire_id(wire)
   end
   return nil, nil
 end
+
+-- (score, queue, wire) of an entry "score|queue|wire" (the scheduled set, the in-flight hash), the
+-- score a finite number; nil if the entry is not one. A score Lua reads but Redis refuses ("nan",
+-- " 9") must never reach a ZADD: the script would fail there, for every worker, on every call.
+local function split_entry(entry)
+  local score, queue, wire = string.match(entry, '^([^|]+)|([^|]+)|(.*)$')
+  local n = score and tonumber(score)
+  if not n or n ~= n or n == math.huge or n == -math.huge then
+    return nil, nil, nil
+  end
+  return n, queue, wire
+end
