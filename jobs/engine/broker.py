@@ -30,7 +30,7 @@ from . import scripts
 from .config import Config
 from .connection import ConnectionFactory, Link, Links, pack, with_retry
 from .keys import Keys
-from .message import Message, parse_entry
+from .message import Message, parse_entry, within
 from .metrics import TALLY, WORKER_KEEP_MS
 from .serializers import json_dumps, json_loads
 
@@ -226,11 +226,11 @@ class Broker:
         for message in messages:
             due, expiry = message.due(), message.expiry()
             if due or expiry:
-                other += (message.queue, message.score, message.encode(), due, expiry)
+                other += (message.queue, message.score, self._wire(message), due, expiry)
                 if first_delayed is None and message.delayed:
                     first_delayed = message.queue
             else:
-                plain += (message.queue, message.score, message.encode())
+                plain += (message.queue, message.score, self._wire(message))
         written = [part for key, entry in records for part in (key, entry)]
         now = time.monotonic()
         named = self._unnamed({m.queue for m in messages}, now)
@@ -241,6 +241,10 @@ class Broker:
         script = scripts.load("enqueue")
         with_retry(lambda: script(self.link, keys, args), self.config.enqueue_timeout, "enqueue")
         self._named(named, now)
+
+    def _wire(self, message: Message) -> str:
+        """A message as it is sent, refused (EncodeError) if over JOBS["MESSAGE_MAX_BYTES"]."""
+        return within(message, message.encode(), self.config.message_max_bytes)
 
     def _unnamed(self, queues: set[str], now: float) -> list[str]:
         """Of these queues, those this process has not added to the queues SET in the last
@@ -261,7 +265,7 @@ class Broker:
         now = time.monotonic()
         named = self._unnamed({message.queue}, now)
         args = [message.id, lock_ms, k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, message.queue,
-                message.score, message.encode(), message.due(), message.expiry(), "1" if named else ""]
+                message.score, self._wire(message), message.due(), message.expiry(), "1" if named else ""]
         script = scripts.load("enqueue_unique")
         holder = with_retry(lambda: script(self.link, keys, args), self.config.enqueue_timeout, "enqueue")
         self._named(named, now)
@@ -277,7 +281,7 @@ class Broker:
                                               k.inbox_prefix])
         queue, now = message.queue, time.monotonic()
         named = now - self._registered.get(queue, _NEVER) >= REGISTER_SECONDS
-        body = head + pack([1, 0, "", queue if named else "", queue, message.score, message.encode()])
+        body = head + pack([1, 0, "", queue if named else "", queue, message.score, self._wire(message)])
         script = scripts.load("enqueue")
         with_retry(lambda: script.call_packed(self.link, 8, 19, body), self.config.enqueue_timeout, "enqueue")
         if named:
@@ -647,7 +651,7 @@ class Broker:
         k = self.keys
         keys = [k.beat_sent(), k.idle, k.leases, k.inflight, k.revoked, k.workers, k.expiries, k.queues]
         args = [periodic_id, due_ms, k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, message.queue,
-                message.score, message.encode(), message.expiry()]
+                message.score, self._wire(message), message.expiry()]
         return bool(scripts.load("beat_send")(self.link, keys, args))
 
     # -- history -------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any
 
 from . import many
 from .app import App
+from .config import SERIALIZERS
 from .definition import TaskDefinition
 from .errors import ConfigurationError
 from .message import NO_MESSAGE_OPTIONS, Message, MessageOptions
@@ -48,8 +49,10 @@ def message(app: App, task: TaskDefinition | str, args: Iterable[Any] | None = N
     serializer = first(options.serializer, definition.serializer if definition else None,
                        default=config.task_serializer)
     if serializer not in config.accept_content:
+        fix = ("add it there (workers decode only what it lists) or send with one it lists" if serializer in SERIALIZERS
+               else f"jobs serializes with {' or '.join(SERIALIZERS)}")
         raise ConfigurationError(f"{name}: serializer {serializer!r} is not in JOBS['ACCEPT_CONTENT'] "
-                                 f"{list(config.accept_content)}; workers would refuse the message")
+                                 f"{list(config.accept_content)}, so workers would refuse the message: {fix}")
     expires = first(options.expires, _task_expires(definition), default=None)
     check_unique(name, options, definition)
     unique_for = first(options.unique_for, definition.unique_for if definition else None, default=None)

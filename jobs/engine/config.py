@@ -27,6 +27,8 @@ SERIALIZERS = ("json", "pickle")
 #: A consumer holds at most 1 + this many messages: enough to amortise round trips, small enough
 #: that a crash re-runs little.
 MAX_PREFETCH = 1000
+#: The most JOBS["MESSAGE_MAX_BYTES"] may be: the largest value Redis takes by default (proto-max-bulk-len).
+MAX_MESSAGE_BYTES = 512 * 2**20
 #: JOBS["REDACT"] unless set: names that usually hold secrets (matched as parts of names).
 DEFAULT_REDACT = ("password", "passwd", "secret", "token", "api_key", "apikey", "authorization", "card", "cvv",
                   "ssn")
@@ -90,6 +92,8 @@ class Config:
     #: Parameter names whose values are stored and shown as "***" (results, history, logs, emails):
     #: a name is redacted when it contains one of these, ignoring case (redact.py).
     redact: tuple[str, ...] = DEFAULT_REDACT
+    #: The most bytes one message may take in Redis; a larger one is refused at the call (EncodeError).
+    message_max_bytes: int = 64 * 2**20
     #: The most a task's stored arguments take, in bytes of JSON; larger values are described instead.
     stored_args_max: int = 4096
     #: Every task's outcome recorded in the database (TaskResult) by the workers; kept this long.
@@ -174,6 +178,7 @@ NUMBERS: dict[str, Number] = {
     "stored_args_max": _count(64, 16 * 1024 * 1024),
     "history_keep": Number(0, MAX_SECONDS, above=True),
     "history_backlog": _count(100, 100_000_000),
+    "message_max_bytes": _count(1024, MAX_MESSAGE_BYTES),
 }
 
 

@@ -388,3 +388,25 @@ def _check_fields(env: dict[str, Any], options: MessageOptions) -> None:
         value = getattr(options, name)
         if value is not None and not valid(value):
             raise ValueError(f"option {name} is {value!r}, not {what}")
+
+
+def within(message: Message, wire: str, max_bytes: int) -> str:
+    """`wire`, the encoded `message`, if it fits in JOBS["MESSAGE_MAX_BYTES"]; else EncodeError,
+    naming the task and its largest argument. Counted in UTF-8 bytes, as Redis keeps it, and only
+    measured when it could be too long (a character takes at most 4 bytes): nothing for most."""
+    if len(wire) * 4 <= max_bytes:
+        return wire
+    size = len(wire.encode("utf-8", "surrogatepass"))
+    if size <= max_bytes:
+        return wire
+    largest = ""
+    if message.content_type == "json":
+        places = [(f"args[{i}]", v) for i, v in enumerate(message.args)]
+        places += [(f"kwargs[{k!r}]", v) for k, v in message.kwargs.items()]
+        sizes = [(len(json_dumps(v).encode("utf-8", "surrogatepass")), where) for where, v in places]
+        if sizes:
+            n, where = max(sizes)
+            largest = f"; the largest argument is {where}, {n:,} bytes of JSON"
+    raise EncodeError(f"{message.task}: its message would be {size:,} bytes, over JOBS['MESSAGE_MAX_BYTES'] "
+                      f"({max_bytes:,}){largest}. Send a reference to the data (a primary key, a file or storage "
+                      "path) rather than the data, or raise MESSAGE_MAX_BYTES.")

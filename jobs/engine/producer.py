@@ -21,7 +21,7 @@ from .app import App, current
 from .asyncresult import AsyncResult
 from .build import message as build_message
 from .definition import TaskDefinition
-from .message import NO_MESSAGE_OPTIONS, Message, MessageOptions
+from .message import NO_MESSAGE_OPTIONS, Message, MessageOptions, within
 from .options import NO_OPTIONS, CallOptions
 from .workflow import Step
 
@@ -36,8 +36,8 @@ def send(app: App, messages: list[Message], on_commit: bool | None = None) -> li
             return [eager.run_at_commit(app, m) for m in messages]
         return [eager.run(app, m) for m in messages]
     if on_commit:
-        for message in messages:
-            message.encode()  # what cannot be sent fails here, at the call, not inside the commit
+        for message in messages:  # what cannot be sent fails here, at the call, not inside the commit
+            within(message, message.encode(), app.config.message_max_bytes)
 
         def at_commit() -> None:
             _enqueue(app, messages)

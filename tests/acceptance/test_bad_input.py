@@ -1,8 +1,11 @@
 """Bad input at each door gets a clear error, naming the task and what is wrong, and changes nothing:
 
+- enqueue: an unknown or refused serializer, an argument JSON cannot carry, arguments over
+  JOBS["MESSAGE_MAX_BYTES"]: refused at the call, nothing written to Redis;
 - the wire: a message written into a queue (or the scheduled set) by hand, broken in every way we
   could think of: a real worker moves each to the dead letters with the reason, never loops on it,
-  and runs an ordinary task sent after them; the console and the CLI show them.
+  and runs an ordinary task sent after them; the console and the CLI show them;
+- the admin: a cron field cron would not take is a form error, not a 500.
 """
 
 from __future__ import annotations
@@ -11,15 +14,99 @@ import os
 import subprocess
 import sys
 
+import pytest
+import redis
 from django.contrib.auth.models import User
 from django.test import Client
 
 from jobs import control
 from jobs.engine import app as engine_app
 from jobs.engine.asyncresult import AsyncResult
+from jobs.engine.errors import ConfigurationError, EncodeError
+from jobs.engine.producer import enqueue_many, send_task
+from jobs.models import CrontabSchedule
 from tests.acceptance.test_history import wait_rows
 from tests.conftest import ROOT
 from tests.testapp import tasks
+
+
+def keys(r: redis.Redis) -> list[bytes]:
+    return sorted(r.keys("*"))
+
+
+# -- enqueue ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("serializer", ["yaml", "pickle", "", "JSON"])
+def test_a_serializer_that_is_unknown_or_refused_is_an_error_at_the_call(r, serializer):
+    with pytest.raises((ConfigurationError, ValueError)) as info:
+        tasks.add.apply_async((1, 2), serializer=serializer)
+    text = str(info.value)
+    assert "tests.testapp.tasks.add" in text and repr(serializer) in text, text
+    assert "ACCEPT_CONTENT" in text or "use 1-200 characters" in text, text
+    if serializer in ("yaml", "JSON"):
+        assert "jobs serializes with json or pickle" in text, text
+    if serializer == "pickle":
+        assert "add it there" in text, text
+    assert keys(r) == []
+
+
+class Opaque:
+    pass
+
+
+@pytest.mark.parametrize(("call", "where"), [
+    (lambda: tasks.add.delay(Opaque(), 2), "args[0]"),
+    (lambda: tasks.echo.delay(1, note={"when": [1, {2, 3}]}), "kwargs['note']['when'][1]"),
+    (lambda: tasks.echo.apply_async((), {"f": open}), "kwargs['f']"),
+    (lambda: send_task("tests.testapp.tasks.echo", [b"ok", object()]), "args[1]"),
+    (lambda: enqueue_many([(tasks.add, (1, 2), {}), (tasks.echo, (), {"x": Opaque()})]), "kwargs['x']"),
+    (lambda: tasks.echo.s(Opaque()).delay(), "args[0]"),
+])
+def test_an_argument_json_cannot_carry_is_named_with_its_task_and_nothing_is_sent(r, call, where):
+    with pytest.raises(EncodeError) as info:
+        call()
+    text = str(info.value)
+    assert "tests.testapp.tasks." in text and where in text, text
+    assert keys(r) == []  # enqueue_many: not the first call either
+
+
+def test_arguments_over_the_limit_are_refused_at_the_call(r, settings):
+    settings.JOBS = {**settings.JOBS, "MESSAGE_MAX_BYTES": 1_000_000}
+    engine_app.reset()
+    with pytest.raises(EncodeError) as info:
+        tasks.echo.delay("x" * 1_000_001)
+    text = str(info.value)
+    assert "tests.testapp.tasks.echo" in text and "MESSAGE_MAX_BYTES" in text and "1,000,000" in text, text
+    with pytest.raises(EncodeError, match="tests.testapp.tasks.echo.*MESSAGE_MAX_BYTES"):
+        tasks.echo.delay("é" * 500_001)  # bytes, not characters: 1,000,002 in UTF-8
+    with pytest.raises(EncodeError, match="tests.testapp.tasks.echo.*MESSAGE_MAX_BYTES"):
+        tasks.echo.apply_async(("x" * 1_000_001,), countdown=60)
+    with pytest.raises(EncodeError, match="tests.testapp.tasks.add.*MESSAGE_MAX_BYTES"):
+        enqueue_many([(tasks.add, (1, 2), {}), (tasks.add, ("x" * 1_000_001, 1), {})])
+    with pytest.raises(EncodeError, match=r"tests.testapp.tasks.sync_shop.*largest argument is args\[0\]"):
+        tasks.sync_shop.delay("x" * 1_000_001)  # a unique task: its lock is not taken either
+    with pytest.raises(EncodeError, match=r"largest argument is kwargs\['blob'\], 1,000,003 bytes"):
+        tasks.echo.apply_async((1,), {"blob": "x" * 1_000_001}, on_commit=True)  # at the call, not at commit
+    assert keys(r) == []
+    tasks.echo.delay("x" * 900_000)  # under it: sent
+    assert engine_app.current().broker.queue_length("default") == 1
+
+
+@pytest.mark.parametrize("value", [10, 2**40, "64MB", 1.5e6, None])
+def test_the_limit_is_checked_as_a_setting(value, settings):
+    settings.JOBS = {**settings.JOBS, "MESSAGE_MAX_BYTES": value}
+    engine_app.reset()
+    with pytest.raises(ConfigurationError, match="MESSAGE_MAX_BYTES"):
+        engine_app.current()
+
+
+def test_the_default_limit_takes_ten_megabytes(r):
+    assert engine_app.current().config.message_max_bytes == 64 * 2**20
+    tasks.echo.delay("x" * 10 * 2**20)
+    assert engine_app.current().broker.queue_length("default") == 1
+    with pytest.raises(EncodeError, match="MESSAGE_MAX_BYTES"):
+        tasks.echo.delay("x" * 64 * 2**20)
+
 
 # -- the wire: messages broken by hand -------------------------------------------------------------
 
@@ -100,3 +187,28 @@ def test_broken_messages_go_to_the_dead_letters_and_the_worker_goes_on(start_wor
                          env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}, capture_output=True,
                          text=True, timeout=60)
     assert cli.returncode == 0 and "bad header" in cli.stdout, cli.stderr
+
+
+# -- the admin: schedules --------------------------------------------------------------------------
+
+CRON = {"minute": "0", "hour": "3", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*",
+        "timezone": "UTC"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("field", "value"), [
+    ("minute", "60"), ("minute", "*/0"), ("minute", "5-1"), ("minute", "1-"), ("minute", "a"), ("minute", "²"),
+    ("minute", "١"), ("minute", "1," * 200 + "1"), ("minute", "*/-1"), ("minute", ""), ("minute", "* *"),
+    ("hour", "24"), ("hour", "-1"), ("hour", "0x1"), ("hour", "1e1"), ("day_of_week", "8"), ("day_of_week", "mon-"),
+    ("day_of_week", "funday"), ("day_of_month", "0"), ("day_of_month", "32"), ("month_of_year", "13"),
+    ("month_of_year", "jan/0"), ("timezone", "Mars/Olympus"), ("timezone", "../../etc/passwd"),
+    ("timezone", "<script>"),
+])
+def test_a_cron_field_cron_would_not_take_is_a_form_error(r, field, value):
+    client = Client()
+    client.force_login(User.objects.create_superuser("admin", "a@example.com", "pw"))
+    page = client.post("/admin/jobs/crontabschedule/add/", {**CRON, field: value})
+    assert page.status_code == 200, (field, value, page.status_code)
+    assert b"errorlist" in page.content and CrontabSchedule.objects.count() == 0, (field, value)
+    good = client.post("/admin/jobs/crontabschedule/add/", CRON)
+    assert good.status_code == 302 and CrontabSchedule.objects.count() == 1
