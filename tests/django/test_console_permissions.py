@@ -115,7 +115,9 @@ def test_an_action_is_a_post_with_the_csrf_token_from_this_site(r, action):
     strict.get(reverse("admin:jobs_console"))  # a page of the site: the CSRF cookie
     token = strict.cookies["csrftoken"].value
     for headers in ({"HTTP_ORIGIN": "https://evil.example"}, {"HTTP_SEC_FETCH_SITE": "cross-site"},
-                    {"HTTP_SEC_FETCH_SITE": "same-site"}):
+                    {"HTTP_SEC_FETCH_SITE": "same-site"},
+                    {"secure": True, "HTTP_REFERER": "https://evil.example/"},  # HTTPS: Django checks Referer
+                    {"secure": True}):  # HTTPS without a Referer
         response = act(strict, action, targets, HTTP_X_CSRFTOKEN=token, **headers)
         assert response.status_code == 403, (headers, response.status_code)
     assert snapshot(r) == before, f"{action} refused, and yet something changed"
