@@ -267,5 +267,5 @@ def test_no_script_from_the_data_runs_on_any_page(browser, hostile_site, hostile
         for href in rows:
             admin(href.removeprefix("/admin/"), SCRIPT if "taskresult" in listing else URL)
     admin("jobs/periodictask/add/", NAME)  # the task names offered
-    admin("jobs/crontabschedule/")
-    admin("jobs/intervalschedule/")
+    for schedules in ("crontabschedule", "intervalschedule", "clockedschedule"):
+        admin(f"jobs/{schedules}/")
