@@ -23,7 +23,8 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse, reverse_lazy
 
-from jobs.console.admin import ACTIONS
+from jobs import control
+from jobs.console.admin import ACTIONS, SWEEPS
 from jobs.engine import app as engine_app
 from jobs.models import Console, CrontabSchedule, PeriodicTask, TaskResult
 from tests.testapp import tasks
@@ -69,11 +70,16 @@ def world(r: Any) -> dict[str, list[str]]:
                                          args="[1, 2]", kwargs="{}", args_complete=True, queue="default").task_id
     return {"purge": ["bulk"], "pause": ["bulk"], "resume": ["held"], "shutdown": [worker_id],
             "revoke": [queued], "terminate": [queued], "run_scheduled": [later[0]], "delete_scheduled": [later[1]],
-            "run_again": [recorded], "requeue_dead": [dead[0]], "discard_dead": [dead[1]]}
+            "run_again": [recorded], "requeue_dead": [dead[0]], "discard_dead": [dead[1]],
+            # The whole scheduled set: no targets; act() posts what their confirm page states.
+            "run_all_scheduled": [], "delete_all_scheduled": []}
 
 
 def act(client: Client, action: str, targets: list[str], **extra: Any) -> Any:
-    data = {"action": action, "target": targets, "confirmed": "1", "next": "/admin/jobs/console/queues/"}
+    data: dict[str, Any] = {"action": action, "target": targets, "confirmed": "1", "next": "/admin/jobs/console/queues/"}
+    if action in SWEEPS:  # where a "run all" / "delete all" stands, as its confirm page posts it
+        total, upto = control.monitor().scheduled_extent()
+        data |= {"upto": repr(upto), "total": str(total)}
     return client.post(ACT, data, **extra)
 
 
