@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from . import many
+from . import bounds, many
 from .app import App, current
 from .connection import with_retry
 from .errors import TaskRevoked, TimeoutError
@@ -188,6 +188,9 @@ class AsyncResult:
     def get(self, timeout: float | None = None, propagate: bool = True) -> Any:
         """Wait for the task to finish and return its value. With propagate, a failure re-raises
         the task's exception and a revoked task raises TaskRevoked. TimeoutError after `timeout`."""
+        if timeout is not None:  # nan would wait forever, inf overflow the deadline: refused first
+            timeout = bounds.seconds(timeout, f"{self.task_name or 'AsyncResult'}[{self.id}].get(timeout=...)",
+                                     high=bounds.MAX_SECONDS, none="wait until it is ready")
         meta = self._read()
         if meta is None or meta.status not in READY_STATES:
             meta = self._wait(timeout)
@@ -282,6 +285,8 @@ class GroupResult:
 
     def get(self, timeout: float | None = None, propagate: bool = True) -> list[Any]:
         """Every member's value, in order; waits for each in turn within one overall timeout."""
+        if timeout is not None:
+            timeout = bounds.seconds(timeout, "GroupResult.get(timeout=...)", none="wait until all are ready")
         deadline = None if timeout is None else time.monotonic() + timeout
         values = []
         for result in self.results:

@@ -64,7 +64,10 @@ seen["report"] = report.get(timeout=20)
 from jobs.models import TaskResult
 
 wanted = {e["id"] for e in entries} | {report.id}
-while TaskResult.objects.filter(task_id__in=wanted).count() < len(wanted) and time.monotonic() < deadline + 20:
+# Each row is written once at its start (STARTED) and again at its end: wait for the final ones.
+final = ("SUCCESS", "FAILURE", "REVOKED")
+while (TaskResult.objects.filter(task_id__in=wanted, status__in=final).count() < len(wanted)
+       and time.monotonic() < deadline + 20):
     time.sleep(0.1)  # the recorder writes in batches, twice a second at most
 seen["history"] = {row.task_id: row.status for row in TaskResult.objects.filter(task_id__in=wanted)}
 print(json.dumps(seen))

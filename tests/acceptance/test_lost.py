@@ -3,6 +3,7 @@
 import io
 import json
 import time
+import sys
 
 import pytest
 from django.core.management import call_command
@@ -124,7 +125,11 @@ def test_dead_purge_deletes_only_what_it_counted(start_worker, r, monkeypatch):
         worker.wait_count("moved to the dead letters", 2)
         return "y"
 
+    with pytest.raises(CommandError, match="pass --yes"):  # no terminal to ask on: nothing deleted
+        jobs_command("dead", "purge")
+    assert broker().dead_ids() == ["old"]
     monkeypatch.setattr("builtins.input", answer)  # the operator's keyboard
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
     out = jobs_command("dead", "purge")
     assert "1 dead letter(s) deleted" in out and "1 dead letter(s) that arrived since were kept" in out
     assert broker().dead_ids() == ["arrived-while-asking"]

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from jobs import AsyncResult
+from jobs import AsyncResult, GroupResult
 from jobs.engine import app as engine_app
 from jobs.engine.results import STARTED
 from jobs.engine.worker.progress import INTERVAL, Reporter
@@ -162,3 +162,12 @@ def test_redacted_and_bounded_arguments_in_results_and_logs(start_worker, r):
     assert blob.get(timeout=10) == 100_000
     assert blob.args == ["<str of 100,002 bytes>", 7]  # STORED_ARGS_MAX (4096 bytes) by default
     assert len(r.get(broker().keys.result(blob.id))) < 5000
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1, 1e300, "5"])
+def test_get_refuses_a_timeout_it_cannot_keep(r, bad):
+    """nan compared false with every deadline and waited forever; inf overflowed it."""
+    with pytest.raises((ValueError, TypeError), match=r"get\(timeout=\.\.\.\)"):
+        AsyncResult("abc").get(timeout=bad)
+    with pytest.raises((ValueError, TypeError), match=r"get\(timeout=\.\.\.\)"):
+        GroupResult([AsyncResult("abc")]).get(timeout=bad)

@@ -270,6 +270,8 @@ class Command(BaseCommand):
         upto = self.broker.dead_newest()
         count = self.broker.dead_count()
         if not yes:
+            if not sys.stdin.isatty():
+                raise CommandError(f"dead purge deletes all {count} dead letter(s): pass --yes (no terminal to ask on)")
             answer = input(f"Delete all {count} dead letters? They cannot be requeued afterwards. [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 self.stdout.write("Nothing deleted.")
