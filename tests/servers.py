@@ -1,0 +1,180 @@
+"""Redis servers a test starts for itself, with the options it is about (ACL users, TLS, and later
+Sentinel or Cluster), beside the session's plain server (conftest.redis_server).
+
+    with start_redis("--maxmemory", "10mb") as server:       # a plain server on a free port
+        redis.Redis.from_url(server.url).ping()
+    with start_redis(tls=make_certificates(tmp_path)) as server:   # TLS only (--port 0), rediss:// URL
+        ...
+
+Each server listens on 127.0.0.1 only, on a free port, keeps its files (log, data, the config file a
+Sentinel rewrites) in a temporary directory of its own, and is stopped by its PID (never by name):
+on leaving the `with`, or by stop(). Certificates are made with the `openssl` command: a CA, a
+server certificate for 127.0.0.1 and localhost, a client certificate for mutual TLS.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jobs.devserver import find_binary, free_port
+
+
+@dataclass(frozen=True)
+class Certificates:
+    """The files of a test CA and of the certificates it signed (PEM)."""
+
+    dir: Path
+    ca: Path
+    ca_key: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def _openssl(*args: str | Path, cwd: Path) -> None:
+    done = subprocess.run(["openssl", *map(str, args)], cwd=cwd, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"openssl {' '.join(map(str, args[:2]))} failed: {done.stderr.strip()}")
+
+
+def make_ca(directory: Path, name: str = "ca") -> tuple[Path, Path]:
+    """A self-signed CA (P-256: made in milliseconds, where RSA takes a while): (certificate, key)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", key, "-out", cert, "-days", "2", "-subj", f"/CN=jobs tests {name}",
+             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+             cwd=directory)
+    return cert, key
+
+
+def _signed(directory: Path, name: str, ca: tuple[Path, Path], extensions: str) -> tuple[Path, Path]:
+    cert, key, csr, ext = (directory / f"{name}.pem", directory / f"{name}.key", directory / f"{name}.csr",
+                           directory / f"{name}.ext")
+    _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+             "-out", csr, "-subj", f"/CN={name}", cwd=directory)
+    ext.write_text(extensions)
+    _openssl("x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial", "-out", cert,
+             "-days", "2", "-extfile", ext, cwd=directory)
+    return cert, key
+
+
+def make_certificates(directory: Path) -> Certificates:
+    """A CA, a server certificate for 127.0.0.1 and localhost (subjectAltName), a client certificate."""
+    if not shutil.which("openssl"):
+        raise RuntimeError("the openssl command is needed to make test certificates (apt install openssl)")
+    ca = make_ca(directory)
+    server = _signed(directory, "server", ca, "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                                              "extendedKeyUsage=serverAuth\n")
+    client = _signed(directory, "client", ca, "extendedKeyUsage=clientAuth\n")
+    return Certificates(directory, *ca, *server, *client)
+
+
+@dataclass
+class RunningServer:
+    """A redis-server this test started. `url` reaches it as the default user (over TLS, with
+    certificate verification and the client certificate, when it serves TLS)."""
+
+    host: str
+    port: int
+    url: str
+    pid: int
+    dir: Path
+    process: subprocess.Popen[bytes] = field(repr=False)
+    tls: Certificates | None = None
+
+    def log(self) -> str:
+        try:
+            return (self.dir / "server.log").read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self) -> None:
+        """Kill the server (by its PID) and delete its files."""
+        if self.process.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def tls_url(port: int, certs: Certificates, host: str = "127.0.0.1", client_cert: bool = True,
+            **more: str) -> str:
+    """A rediss:// URL with the CA to verify the server by and (client_cert) the client certificate, as
+    redis-py reads them from the query string."""
+    query = {"ssl_cert_reqs": "required", "ssl_ca_certs": str(certs.ca)}
+    if client_cert:
+        query |= {"ssl_certfile": str(certs.client_cert), "ssl_keyfile": str(certs.client_key)}
+    return f"rediss://{host}:{port}/0?{urlencode({**query, **more})}"
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def start_redis(*args: str, tls: Certificates | None = None, config: str = "", binary: str | None = None,
+                timeout: float = 10.0) -> RunningServer:
+    """Start a redis-server with `args` after ours (so they win), on a free loopback port. With `tls`,
+    only TLS is served (--port 0 --tls-port PORT) with those certificates; add "--tls-auth-clients",
+    "yes" to require the client certificate. `config` is written to redis.conf in the server's
+    directory and given first (a Sentinel needs a config file it may rewrite)."""
+    binary = binary or os.environ.get("JOBS_REDIS_SERVER") or find_binary()
+    directory = Path(tempfile.mkdtemp(prefix="jobs-test-redis-"))
+    first: list[str] = []
+    if config:
+        (directory / "redis.conf").write_text(config)
+        first = [str(directory / "redis.conf")]
+    for _ in range(3):  # the free port may be taken between free_port() and the server's bind
+        port = free_port()
+        if tls:
+            listen = ["--port", "0", "--tls-port", str(port), "--tls-cert-file", str(tls.server_cert),
+                      "--tls-key-file", str(tls.server_key), "--tls-ca-cert-file", str(tls.ca),
+                      "--tls-auth-clients", "no"]
+        else:
+            listen = ["--port", str(port)]
+        command = [binary, *first, *listen, "--bind", "127.0.0.1", "--dir", str(directory), "--save", "",
+                   "--appendonly", "no", "--daemonize", "no", "--logfile", str(directory / "server.log"), *args]
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        url = tls_url(port, tls) if tls else f"redis://127.0.0.1:{port}/0"
+        server = RunningServer("127.0.0.1", port, url, process.pid, directory, process, tls)
+        deadline = time.monotonic() + timeout
+        while not _listening(port):
+            if process.poll() is not None:
+                break
+            if time.monotonic() > deadline:
+                server.stop()
+                raise RuntimeError(f"{binary} did not listen on port {port} within {timeout} s")
+            time.sleep(0.02)  # start-up has no event to await but the port opening
+        else:
+            return server
+        log = server.log()
+        if "Address already in use" not in log:
+            server.stop()
+            raise RuntimeError(f"{binary} {' '.join(args)} exited at start:\n{log[-2000:]}")
+        (directory / "server.log").unlink()  # another port, the same directory
+    shutil.rmtree(directory, ignore_errors=True)
+    raise RuntimeError(f"{binary}: no free port found in 3 tries")
