@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
 
 from . import scripts
 from .config import Config
@@ -548,11 +548,14 @@ class Broker:
         if not link.call("EXISTS", k.queues):
             pattern = k.queue_prefix.replace("{", "\\{").replace("}", "\\}") + "*"
             cursor = 0
-            while True:
-                cursor, batch = link.call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
-                names.update(b.decode()[len(k.queue_prefix):] for b in batch)
-                if int(cursor) == 0:
-                    break
+            try:
+                while True:
+                    cursor, batch = link.call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+                    names.update(b.decode()[len(k.queue_prefix):] for b in batch)
+                    if int(cursor) == 0:
+                        break
+            except NoPermissionError:  # a user without SCAN (docs/operations.md): the SET fills as queues are used
+                pass
         if names:
             link.call("SADD", k.queues, *sorted(names))
 

@@ -39,7 +39,8 @@ def readiness(monitor: Monitor, allow_eviction: bool, periodic: bool, timeout: f
         return [Check("redis", False, f"Redis at {url} cannot be reached: {exc}")]
     checks = [Check("redis", True, f"Redis {setup.version} at {url}")]
     errors = [f for f in findings(setup, monitor.broker.config.broker_url, allow_eviction) if f.level == "error"]
-    checks.append(Check("eviction", not errors, errors[0].message if errors else f"maxmemory-policy {setup.policy}"))
+    checks.append(Check("eviction", not errors, errors[0].message if errors
+                        else f"maxmemory-policy {setup.policy or 'unknown (INFO refused)'}"))
     try:
         checks.append(_workers(monitor))
         if periodic:

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.exceptions import ResponseError
+from redis.exceptions import NoPermissionError, ResponseError
 
 from .app import App
 from .broker import ALIVE_MS, Broker
@@ -193,23 +193,32 @@ class Monitor:
         connection of its own with short timeouts: `manage.py check` must not hang on a Redis that
         does not answer. Raises the connection's errors if it cannot be reached."""
         link = Link(self.broker.factory, socket_timeout=timeout, socket_connect_timeout=timeout)
+        refused: list[tuple[str, str]] = []  # a user without INFO or CONFIG (docs/operations.md), a managed Redis
+        info: dict[str, str] = {}
+        snapshots: bool | None = None
         try:
-            raw = link.call("INFO", "all")
-            info = parse_info(raw.decode() if isinstance(raw, bytes) else str(raw))
-            snapshots: bool | None
             try:
-                save = link.call("CONFIG", "GET", "save")
-                snapshots = bool(save and len(save) > 1 and save[1].strip())
-            except ResponseError:  # CONFIG is renamed or refused on managed Redis services
-                snapshots = None
+                raw = link.call("INFO", "all")
+                info = parse_info(raw.decode() if isinstance(raw, bytes) else str(raw))
+            except ResponseError as exc:
+                refused.append(("INFO", str(exc)))
+            try:  # only where it matters: with appendonly on, whether RDB snapshots are kept too does not
+                if info.get("aof_enabled") != "1":
+                    save = link.call("CONFIG", "GET", "save")
+                    snapshots = bool(save and len(save) > 1 and save[1].strip())
+            except NoPermissionError as exc:  # a user without CONFIG: the operator's Redis, said (W004)
+                refused.append(("CONFIG", str(exc)))
+            except ResponseError:  # CONFIG renamed away on a managed Redis: persistence is the service's
+                pass
         finally:
             link.close()
         return RedisSetup(
             version=info.get("redis_version") or info.get("valkey_version", "?"),
-            policy=info.get("maxmemory_policy", "noeviction"),
+            policy=info.get("maxmemory_policy", "noeviction" if info else ""),
             maxmemory=int(info.get("maxmemory", "0") or 0),
             appendonly=info.get("aof_enabled", "0") == "1",
             snapshots=snapshots,
+            refused=tuple(refused),
         )
 
     def setup_findings(self, allow_eviction: bool, timeout: float = 2.0) -> list[Finding]:

@@ -1,12 +1,14 @@
 """python manage.py jobs status | dead list | dead show ID | dead requeue ID... | dead requeue --all | dead purge
 | prune [--days N] | inspect active|scheduled|registered|workers [--json] | purge QUEUE [--yes] | pause QUEUE
 | resume QUEUE | revoke ID...
-[--terminate] | retry ID | healthcheck [--json] | import-celery-beat [--dry-run] [--database ALIAS]"""
+[--terminate] | retry ID | healthcheck [--json] | import-celery-beat [--dry-run] [--database ALIAS]
+| redis-acl [--user NAME]"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 import sys
 import time
 from typing import Any
@@ -22,6 +24,7 @@ from jobs.engine.errors import JobsError
 from jobs.engine.message import Header
 from jobs.engine.monitor import Monitor
 from jobs.engine.names import check_name
+from jobs.engine.redis_setup import acl_setuser
 from jobs.history import DatabaseStore
 from jobs.management import flags
 
@@ -90,10 +93,16 @@ class Command(BaseCommand):
                                                                 "schedules into jobs' (again: updates, never doubles).")
         beat_import.add_argument("--dry-run", action="store_true", help="Report what it would do; write nothing.")
         beat_import.add_argument("--database", default="default", help="Where django-celery-beat's tables are.")
+        acl = sub.add_parser("redis-acl", help="The ACL SETUSER line (for redis-cli) of a Redis user confined to "
+                                               "jobs' keys, channels and commands, with a new random password.")
+        acl.add_argument("--user", default="jobs", help="Its name (default: jobs).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["what"] == "import-celery-beat":  # the database only: no Redis needed
             self.import_celery_beat(options["database"], options["dry_run"])
+            return
+        if options["what"] == "redis-acl":  # printed, not run: no Redis needed
+            self.redis_acl(options["user"])
             return
         app = engine_app.current()
         self.broker = app.broker
@@ -187,6 +196,17 @@ class Command(BaseCommand):
         errors = sum(line.outcome == "error" for line in lines)
         if errors:
             raise CommandError(f"{errors} periodic task(s) could not be imported: see the lines marked 'error'")
+
+    def redis_acl(self, user: str) -> None:
+        """The line on stdout (`... | redis-cli` as an admin runs it); what to do next on stderr."""
+        try:
+            line = acl_setuser(engine_app.current().config.key_prefix, user, secrets.token_urlsafe(32))
+        except ValueError as exc:
+            raise CommandError(f"--user: {exc}") from exc
+        self.stdout.write(line)
+        self.stderr.write(f"Run it as an admin of Redis (then ACL SAVE if Redis keeps its users in an aclfile), and "
+                          f"connect as {user} with the password after '>': BROKER_URL = "
+                          f"'redis://{user}:<password>@host:6379/0' (docs/operations.md).")
 
     def healthcheck(self, as_document: bool) -> None:
         """Exit 0 or 1 with one line (or the JSON document): for readiness probes and scripts."""
