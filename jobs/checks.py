@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
-from .engine.connection import TRANSIENT, redact
+from .engine.connection import TRANSIENT, probe_tls, redact, tls_failure
 from .engine.errors import ConfigurationError
 
 
@@ -39,8 +39,11 @@ def check_redis(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     try:
         found = Monitor(engine_app.current().broker).setup_findings(config.allow_eviction, timeout=1.0)
     except TRANSIENT as exc:
+        problem = tls_failure(exc) or probe_tls(engine_app.current().broker.factory)  # a TLS setting to fix
+        hint = (f"TLS: {problem} (docs/operations.md, TLS)." if problem
+                else "Is it running, and is JOBS['BROKER_URL'] right?")
         return [Warning(f"Redis at {redact(config.broker_url)} could not be reached to check its setup ({exc}).",
-                        hint="Is it running, and is JOBS['BROKER_URL'] right?", id="jobs.W001")]
+                        hint=hint, id="jobs.W001")]
     return [(Error if f.level == "error" else Warning)(f.message, hint=f.hint, id=f.id) for f in found]
 
 

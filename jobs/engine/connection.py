@@ -17,7 +17,7 @@ import time
 import weakref
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -255,15 +255,64 @@ def pack(args: Any) -> bytes:
     return b"".join(out)
 
 
+def tls_failure(exc: BaseException | None) -> str | None:
+    """What to fix, when `exc` (or what caused it) is a TLS handshake refused for its certificates: a
+    setting to change, not an outage, so callers say so at once rather than retry as for a Redis that
+    is away. None for anything else (a TLS connection that broke is an outage)."""
+    for _ in range(10):  # the chain of causes, bounded
+        if exc is None:
+            return None
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return (f"Redis's TLS certificate could not be verified ({exc.verify_message}): ssl_ca_certs must "
+                    "name the CA that signed it, and the host in BROKER_URL must be one the certificate names")
+        if isinstance(exc, ssl.SSLError):
+            reason = str(exc.reason or "")
+            if "CERTIFICATE" in reason or "UNKNOWN_CA" in reason:
+                return (f"Redis refused this client's TLS certificate ({reason}): where Redis has "
+                        "tls-auth-clients yes, set ssl_certfile and ssl_keyfile to a certificate signed by a CA "
+                        "of its tls-ca-cert-file")
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def probe_tls(factory: ConnectionFactory, timeout: float = 1.0) -> str | None:
+    """tls_failure() of a new connection that sends nothing and waits `timeout` for Redis to speak
+    first: for a diagnosis, after a failure that could be a refused client certificate. TLS 1.3 tells
+    a client that its certificate was refused only after the client's half of the handshake, and a
+    command sent meanwhile races that alert (Redis closes the socket, and a write after that resets it,
+    so the client reads "EOF occurred in violation of protocol" about as often as the alert, measured
+    on loopback). Sending nothing, the alert is read every time. None for a plain connection."""
+    conn = factory(socket_timeout=timeout, socket_connect_timeout=timeout)
+    if not isinstance(conn, redis.SSLConnection):
+        return None
+    handshake: Any = conn._connect  # redis-py's socket and TLS handshake, without its on_connect's commands
+    try:
+        sock = handshake()
+    except TRANSIENT as exc:
+        return tls_failure(exc)
+    try:
+        sock.settimeout(timeout)
+        sock.recv(1)  # Redis says nothing first, but an alert
+    except TRANSIENT as exc:  # a refusal (ssl.SSLError), or the timeout of a Redis that took this client
+        return tls_failure(exc)
+    finally:
+        sock.close()
+    return None
+
+
 def with_retry(fn: Callable[[], Any], timeout: float, what: str) -> Any:
     """Call fn until it succeeds or `timeout` seconds have passed, with growing pauses, then raise
-    BrokerUnavailable. Only for calls that are safe to repeat (idempotent)."""
+    BrokerUnavailable. Only for calls that are safe to repeat (idempotent). A TLS handshake refused
+    (tls_failure) is raised at once: waiting would not change a certificate."""
     deadline = time.monotonic() + timeout
     pause = 0.05
     while True:
         try:
             return fn()
         except TRANSIENT as exc:
+            problem = tls_failure(exc)
+            if problem:
+                raise BrokerUnavailable(f"{what}: {problem}. Nothing was done.") from exc
             left = deadline - time.monotonic()
             if left <= 0:
                 raise BrokerUnavailable(
@@ -276,7 +325,12 @@ def with_retry(fn: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 def redact(url: str) -> str:
-    """The URL with its password replaced, for banners and logs."""
+    """The URL with its passwords replaced, for banners and logs: the one before the host, and any
+    in the query string (password=, ssl_password= for an encrypted client key)."""
+    base, mark, query = url.partition("?")
+    if "password" in query:
+        pairs = [(k, "***" if "password" in k else v) for k, v in parse_qsl(query, keep_blank_values=True)]
+        url = base + mark + urlencode(pairs, safe="/*")
     parts = urlsplit(url)
     if parts.password is None:
         return url

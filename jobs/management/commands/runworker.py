@@ -119,14 +119,19 @@ class Command(BaseCommand):
 def check_redis_or_refuse(app: Any, who: str) -> None:
     """A Redis that may evict keys would lose tasks silently: refuse to start on one (unless
     JOBS['ALLOW_EVICTION']), and warn about one that keeps nothing on disk. A Redis that cannot be
-    reached now is the worker's to wait for (it retries), not a reason to refuse."""
-    from jobs.engine.connection import TRANSIENT
+    reached now is the worker's to wait for (it retries), not a reason to refuse; a TLS handshake
+    refused is (a certificate does not change by waiting)."""
+    from jobs.engine.connection import TRANSIENT, probe_tls, redact, tls_failure
     from jobs.engine.monitor import Monitor
 
     log = logging.getLogger("jobs.worker" if who == "worker" else "jobs.beat")
     try:
         found = Monitor(app.broker).setup_findings(app.config.allow_eviction)
     except TRANSIENT as exc:
+        problem = tls_failure(exc) or probe_tls(app.broker.factory)
+        if problem:
+            raise CommandError(f"Redis at {redact(app.config.broker_url)}: {problem}.\n"
+                               f"The {who} does not start (see docs/operations.md, TLS).") from exc
         log.warning("could not check the Redis setup (%s); starting anyway", exc)
         return
     for finding in found:
