@@ -76,7 +76,8 @@ def world(r: Any) -> dict[str, list[str]]:
 
 
 def act(client: Client, action: str, targets: list[str], **extra: Any) -> Any:
-    data: dict[str, Any] = {"action": action, "target": targets, "confirmed": "1", "next": "/admin/jobs/console/queues/"}
+    data: dict[str, Any] = {"action": action, "target": targets, "confirmed": "1",
+                            "next": "/admin/jobs/console/queues/"}
     if action in SWEEPS:  # where a "run all" / "delete all" stands, as its confirm page posts it
         total, upto = control.monitor().scheduled_extent()
         data |= {"upto": repr(upto), "total": str(total)}
