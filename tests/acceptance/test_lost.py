@@ -2,8 +2,8 @@
 
 import io
 import json
-import time
 import sys
+import time
 
 import pytest
 from django.core.management import call_command
