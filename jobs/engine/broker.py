@@ -186,6 +186,8 @@ class Broker:
         #: (lua/lib/workflow_end.lua): the result expiry, the result key and done channel prefixes.
         self._ending = (self._ttl_ms, self.keys.result_prefix, self.keys.done_prefix)
         self._lease_ms = int(config.lease_seconds * 1000)
+        #: How long the enqueue scripts remember an id sent (keys.sent).
+        self._dedup_ms = int(config.send_dedup_seconds * 1000)
         self._enqueue_head: bytes | None = None
         #: Queue -> when this process last added it to the queues SET (monotonic; _unnamed).
         self._registered: dict[str, float] = {}
@@ -211,7 +213,9 @@ class Broker:
     def enqueue(self, messages: Sequence[Message], records: Sequence[tuple[str, str]] = ()) -> None:
         """Put messages in Redis in one round trip. Encoding happens first, so an argument that
         cannot be sent raises before anything is written. Retried on connection errors until
-        ENQUEUE_TIMEOUT (safe: see lua/enqueue.lua), then BrokerUnavailable. Due times and
+        ENQUEUE_TIMEOUT, then BrokerUnavailable: safe, because the script leaves out a message whose
+        id it accepted in the last SEND_DEDUP_SECONDS (lua/enqueue.lua), whether the first copy
+        waits, runs or has run; and so is a second send of an id on purpose. Due times and
         expiries are sent as they were given (a countdown as a delay) and put on Redis's clock by
         the script. records: (attempts key, entry) pairs written in the same step, for tasks that
         keep their attempts (the django.tasks backend's READY record)."""
@@ -234,8 +238,8 @@ class Broker:
         written = [part for key, entry in records for part in (key, entry)]
         now = time.monotonic()
         named = self._unnamed({m.queue for m in messages}, now)
-        args = [k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, len(plain) // 3, len(records),
-                self._ttl_ms, " ".join(named), *plain, *written, *other]
+        args = [k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, k.sent_prefix, self._dedup_ms,
+                len(plain) // 3, len(records), self._ttl_ms, " ".join(named), *plain, *written, *other]
         if first_delayed is not None:
             keys.append(k.wake(first_delayed))  # woken if the new due time is the earliest
         script = scripts.load("enqueue")
@@ -258,14 +262,16 @@ class Broker:
             self._registered[queue] = now
 
     def enqueue_unique(self, message: Message, lock: str, lock_ms: int) -> str:
-        """Enqueue a unique task's message unless its lock is held; the id of the run holding it."""
+        """Enqueue a unique task's message unless its lock is held, or its id was sent lately (as
+        enqueue()); the id of the run holding the lock (this message's, if it was sent before)."""
         k = self.keys
         keys = [lock, k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers, k.wake(message.queue),
                 k.expiries, k.queues]
         now = time.monotonic()
         named = self._unnamed({message.queue}, now)
         args = [message.id, lock_ms, k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, message.queue,
-                message.score, self._wire(message), message.due(), message.expiry(), "1" if named else ""]
+                message.score, self._wire(message), message.due(), message.expiry(), "1" if named else "",
+                k.sent_prefix, self._dedup_ms]
         script = scripts.load("enqueue_unique")
         holder = with_retry(lambda: script(self.link, keys, args), self.config.enqueue_timeout, "enqueue")
         self._named(named, now)
@@ -278,12 +284,12 @@ class Broker:
             k = self.keys
             head = self._enqueue_head = pack([k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers,
                                               k.expiries, k.queues, k.queue_prefix, k.wake_prefix, k.idle_prefix,
-                                              k.inbox_prefix])
+                                              k.inbox_prefix, k.sent_prefix, self._dedup_ms])
         queue, now = message.queue, time.monotonic()
         named = now - self._registered.get(queue, _NEVER) >= REGISTER_SECONDS
         body = head + pack([1, 0, "", queue if named else "", queue, message.score, self._wire(message)])
         script = scripts.load("enqueue")
-        with_retry(lambda: script.call_packed(self.link, 8, 19, body), self.config.enqueue_timeout, "enqueue")
+        with_retry(lambda: script.call_packed(self.link, 8, 21, body), self.config.enqueue_timeout, "enqueue")
         if named:
             self._registered[queue] = now
 

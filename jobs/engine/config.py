@@ -29,6 +29,8 @@ SERIALIZERS = ("json", "pickle")
 MAX_PREFETCH = 1000
 #: The most JOBS["MESSAGE_MAX_BYTES"] may be: the largest value Redis takes by default (proto-max-bulk-len).
 MAX_MESSAGE_BYTES = 512 * 2**20
+#: The longest JOBS["SEND_DEDUP_SECONDS"]: 30 days (each id remembered costs Redis ~135 bytes).
+MAX_SEND_DEDUP = 30 * 86400.0
 #: JOBS["REDACT"] unless set: names that usually hold secrets (matched as parts of names).
 DEFAULT_REDACT = ("password", "passwd", "secret", "token", "api_key", "apikey", "authorization", "card", "cvv",
                   "ssn")
@@ -60,6 +62,9 @@ class Config:
     lease_seconds: float = 30.0
     #: How long delay() waits for an unreachable Redis before raising BrokerUnavailable.
     enqueue_timeout: float = 5.0
+    #: How long an id sent is remembered: another send of it meanwhile (delay() retrying after a lost
+    #: reply, a relay sending again) is a no-op (lua/enqueue.lua, keys.sent).
+    send_dedup_seconds: float = 3600.0
     #: Run on a Redis whose maxmemory-policy may evict keys (redis_setup.py): an accepted risk.
     allow_eviction: bool = False
     #: A message whose worker was lost this many times goes to the dead letters (0: no limit).
@@ -179,6 +184,7 @@ NUMBERS: dict[str, Number] = {
     "history_keep": Number(0, MAX_SECONDS, above=True),
     "history_backlog": _count(100, 100_000_000),
     "message_max_bytes": _count(1024, MAX_MESSAGE_BYTES),
+    "send_dedup_seconds": Number(0, MAX_SEND_DEDUP, above=True),
 }
 
 
@@ -201,6 +207,10 @@ def _numbers(c: Config) -> None:
         value = check_number(name, getattr(c, name))
         if value != getattr(c, name) or type(value) is not type(getattr(c, name)):
             object.__setattr__(c, name, value)  # a timedelta or an int of seconds, kept as float seconds
+    if c.send_dedup_seconds < 2 * c.enqueue_timeout:
+        raise ConfigurationError(
+            f"JOBS['SEND_DEDUP_SECONDS'] must be at least twice ENQUEUE_TIMEOUT ({2 * c.enqueue_timeout:g} s: a send "
+            f"retried after a lost reply must find its id remembered), not {c.send_dedup_seconds:g}.")
 
 
 def _broker(c: Config) -> None:

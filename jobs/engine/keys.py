@@ -40,6 +40,9 @@ only known inside the script. Several sites share one Redis by choosing differen
     {p}:chord:<id>:of   STRING  the members' ids, in order, for the callback
     {p}:beat:leader     STRING  the id of the beat that leads, with its lease as expiry
     {p}:beat:sent       HASH  periodic task id -> due time (ms) of its last run sent (each sent once)
+    {p}:sent:<id>       STRING  "1": a message with this id was sent (enqueue.lua, enqueue_unique.lua), for
+                              SEND_DEDUP_SECONDS (its expiry); another send of that id is a no-op. <id> as
+                              the wire spells it (message.compact_id), appended by the scripts to sent_prefix
     {p}:unique:<task>:<key>   STRING  the id of the run holding a unique task's lock (enqueue_unique.lua)
     {p}:rate:<budget>   HASH  a rate limit's budget: tat, res (rate.lua)
     {p}:history         STREAM  outcomes waiting for the database (lib/history.lua), read by the
@@ -71,7 +74,7 @@ class Keys:
                  "inflight", "dead", "dead_order", "revoked", "terminate", "maintained", "idle", "idle_prefix",
                  "expiries", "inbox_prefix", "workers", "worker_prefix", "history", "history_dropped",
                  "history_prune", "stats", "paused", "queues", "shutdown", "minute_prefix", "hour_prefix",
-                 "running_prefix")
+                 "running_prefix", "sent_prefix")
 
     def __init__(self, prefix: str) -> None:
         self.base = "{" + prefix + "}:"
@@ -103,6 +106,7 @@ class Keys:
         self.minute_prefix = self.base + "minute:"
         self.hour_prefix = self.base + "hour:"
         self.running_prefix = self.base + "running:"
+        self.sent_prefix = self.base + "sent:"
 
     def queue(self, name: str) -> str:
         return self.queue_prefix + name
@@ -158,6 +162,11 @@ class Keys:
 
     def inbox(self, consumer_id: str) -> str:
         return self.inbox_prefix + consumer_id
+
+    def sent(self, wire_id: str) -> str:
+        """The mark of an id sent (the scripts build it from sent_prefix): wire_id as the wire spells
+        it, message.compact_id(task_id)."""
+        return self.sent_prefix + wire_id
 
     def beat_leader(self) -> str:
         return self.base + "beat:leader"

@@ -5,30 +5,39 @@
   Redis's clock here (lib/clock.lua at_ms): a countdown counts from now, whatever the sender's clock
   says.
 
+  Each message's id is remembered as it is accepted (keys.sent: one key per id, expiring after
+  JOBS["SEND_DEDUP_SECONDS"]); a message whose id is remembered is left out. So a send repeated
+  after a lost reply, or by a relay sending again, adds nothing, whether the first copy still waits,
+  runs, or has run; and a task id is sent once, on purpose or not. Only the producer's sends come
+  here: a retry scheduled by an ack, a workflow's next step (lib/ack.lua), a dead letter requeued
+  (dead_requeue.lua) move messages by their own scripts, and are not checked.
+
   KEYS[1] scheduled ZSET (due ms -> "score|queue|wire")   KEYS[2] idle HASH   KEYS[3] leases
   KEYS[4] inflight   KEYS[5] revoked   KEYS[6] workers (heartbeats)   KEYS[7] expiries ZSET
   KEYS[8] the queues SET (keys.py)
   KEYS[9] (if any message is delayed) the wake list of the first delayed message's queue
   ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3] idle list prefix   ARGV[4] inbox prefix
-  ARGV[5] n, the number of plain messages (due now, no expiry)   ARGV[6] r, the number of records
-  ARGV[7] the records' expiry (ms)
-  ARGV[8] queue names to add to the queues SET, separated by spaces, or '': those the caller's process
+  ARGV[5] sent key prefix (keys.sent; the id as the wire spells it is appended)
+  ARGV[6] how long an id is remembered (ms)
+  ARGV[7] n, the number of plain messages (due now, no expiry)   ARGV[8] r, the number of records
+  ARGV[9] the records' expiry (ms)
+  ARGV[10] queue names to add to the queues SET, separated by spaces, or '': those the caller's process
   has not named in the last minute (broker.REGISTER_SECONDS), so that a send costs no command for it
   but about once a minute per queue and process; then:
-  ARGV[9 .. 8+3n] three per plain message: queue, score (9 - priority), wire
-  then 2r: two per record: a list key, an entry pushed onto it (the first entry of a task that keeps
-  its attempts, keys.attempts: the django.tasks backend's READY record, there as soon as this
-  returns)
+  ARGV[11 .. 10+3n] three per plain message: queue, score (9 - priority), wire
+  then 2r: two per record: a list key, an entry pushed onto it unless the list holds it already (the
+  first entry of a task that keeps its attempts, keys.attempts: the django.tasks backend's READY
+  record, there as soon as this returns)
   then five per other message: queue, score, wire, due ('' = now, '+ms', 'ms'), expiry
   ('' = none, '+ms', 'ms')
 
   A delayed message that becomes the earliest one wakes an idle worker of its queue, which learns
   the new due time from its fetch and sleeps until then: countdowns start on time.
 
-  Guarantee: one call, all or nothing. Repeated after a lost reply, it adds no second copy of a
-  message to a queue (a member is the whole message, enqueue time and id included); a delayed one
-  may have its due time moved by the delay between the two calls, and a message already handed off
-  could be handed off again: at least once.
+  Guarantee: one call, all or nothing. Repeated after a lost reply, it changes nothing: every id
+  in it is remembered, every record there.
+
+  Returns the number of messages accepted (those whose id was not remembered).
 ]]
 --@include wake
 --@include chunks
@@ -42,8 +51,21 @@ local by_queue = {}
 local order = {}
 local delayed = {}
 local now = nil
-local plain_end = 8 + 3 * tonumber(ARGV[5])
-local records_end = plain_end + 2 * tonumber(ARGV[6])
+local accepted = 0
+local plain_end = 10 + 3 * tonumber(ARGV[7])
+local records_end = plain_end + 2 * tonumber(ARGV[8])
+local sent, remember = ARGV[5], ARGV[6]
+
+-- Whether this message's id was not sent lately; it is remembered from now on (one SET: the check
+-- and the mark in one command).
+local function first_send(wire)
+  local id = string.match(wire, '^%x+|%d+|([^|]*)|')
+  if id and not redis.call('SET', sent .. id, '1', 'NX', 'PX', remember) then
+    return false
+  end
+  accepted = accepted + 1
+  return true
+end
 local function ready(queue, score, wire)
   local items = by_queue[queue]
   if not items then
@@ -54,34 +76,40 @@ local function ready(queue, score, wire)
   items[#items + 1] = score
   items[#items + 1] = wire
 end
-for i = 9, plain_end, 3 do
-  ready(ARGV[i], ARGV[i + 1], ARGV[i + 2])
+for i = 11, plain_end, 3 do
+  if first_send(ARGV[i + 2]) then
+    ready(ARGV[i], ARGV[i + 1], ARGV[i + 2])
+  end
 end
-if ARGV[8] ~= '' then
+if ARGV[10] ~= '' then
   local names = {}
-  for name in string.gmatch(ARGV[8], '%S+') do
+  for name in string.gmatch(ARGV[10], '%S+') do
     names[#names + 1] = name
   end
   redis.call('SADD', KEYS[8], unpack(names))
 end
 for i = plain_end + 1, records_end, 2 do
-  redis.call('RPUSH', ARGV[i], ARGV[i + 1])
-  redis.call('PEXPIRE', ARGV[i], ARGV[7])
+  if not redis.call('LPOS', ARGV[i], ARGV[i + 1]) then
+    redis.call('RPUSH', ARGV[i], ARGV[i + 1])
+    redis.call('PEXPIRE', ARGV[i], ARGV[9])
+  end
 end
 for i = records_end + 1, #ARGV, 5 do
   local queue, score, wire, due, expiry = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  if (due ~= '' or expiry ~= '') and not now then
-    now = now_ms()
-  end
-  if expiry ~= '' then
-    record_expiry(KEYS[7], wire_id(wire) or '', expiry, now)
-  end
-  local at = due ~= '' and at_ms(due, now)
-  if at and at > now then
-    delayed[#delayed + 1] = at
-    delayed[#delayed + 1] = score .. '|' .. queue .. '|' .. wire
-  else  -- due now, or an eta that has passed already (by Redis's clock)
-    ready(queue, score, wire)
+  if first_send(wire) then
+    if (due ~= '' or expiry ~= '') and not now then
+      now = now_ms()
+    end
+    if expiry ~= '' then
+      record_expiry(KEYS[7], wire_id(wire) or '', expiry, now)
+    end
+    local at = due ~= '' and at_ms(due, now)
+    if at and at > now then
+      delayed[#delayed + 1] = at
+      delayed[#delayed + 1] = score .. '|' .. queue .. '|' .. wire
+    else  -- due now, or an eta that has passed already (by Redis's clock)
+      ready(queue, score, wire)
+    end
   end
 end
 
@@ -120,4 +148,4 @@ for _, queue in ipairs(order) do
     end
   end
 end
-return tonumber(ARGV[5]) + (#ARGV - records_end) / 5
+return accepted

@@ -11,8 +11,15 @@
   ARGV[5] idle list prefix   ARGV[6] inbox prefix   ARGV[7] queue   ARGV[8] score   ARGV[9] wire
   ARGV[10] due time if delayed, else ''   ARGV[11] expiry, else '' (both as lib/clock.lua at_ms reads them)
   ARGV[12] '1' to add the queue to the queues SET (the caller's process has not named it lately; enqueue.lua)
+  ARGV[13] sent key prefix   ARGV[14] how long an id is remembered (ms) (both as enqueue.lua takes them)
 
-  Returns the id of the run that holds the lock: this message's if it was enqueued, else the other.
+  As enqueue.lua, a message whose id was sent lately (keys.sent) is left out: a send repeated after
+  a lost reply when the first copy has run already and its lock is gone, which the lock alone would
+  let in again. The id is remembered only once this message holds the lock: a send refused because
+  another run holds it sent nothing.
+
+  Returns the id of the run that holds the lock: this message's if it was enqueued (now, or by the
+  send this one repeats), else the other.
 ]]
 --@include wake
 --@include clock
@@ -25,6 +32,11 @@ if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
     return holder
   end
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])  -- it expired in between (cannot, in a script)
+end
+local id = string.match(ARGV[9], '^%x+|%d+|([^|]*)|')
+if id and not redis.call('SET', ARGV[13] .. id, '1', 'NX', 'PX', ARGV[14]) then
+  redis.call('DEL', KEYS[1])  -- just taken, for a run that will not happen again
+  return ARGV[1]
 end
 if ARGV[12] == '1' then
   redis.call('SADD', KEYS[10], ARGV[7])
