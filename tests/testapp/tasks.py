@@ -260,11 +260,12 @@ def retry_once_later(self):
 _chaos_redis = {}
 
 
-@task
-def chaos_task(number):
-    """For tests/chaos.py: evidence first in a file of this process (outside Redis), then in Redis."""
+@task(bind=True)
+def chaos_task(self, number):
+    """For tests/chaos.py: evidence first in a file of this process (outside Redis), with the
+    delivery count (1: the message's first delivery; more: delivered again), then in Redis."""
     with open(os.path.join(os.environ["JOBS_CHAOS_DIR"], f"{os.getpid()}.log"), "a") as f:
-        f.write(f"{number} {_time.time()}\n")
+        f.write(f"{number} {_time.time()} {self.request.delivery_count}\n")
     _time.sleep(0.005)  # a little work, so that kills land mid-task
     client = _chaos_redis.get(os.getpid()) or _chaos_redis.setdefault(os.getpid(), evidence())
     for _ in range(600):  # Redis may be restarting; the harness counts this set to know when to stop
