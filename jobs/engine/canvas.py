@@ -254,7 +254,7 @@ class Chord(workflow.Chord):
             raise TypeError(f"Chord takes a group as its header (chord() takes a list too), not {header!r:.80}")
         if not header.members:
             raise ValueError("chord() needs at least one member (an empty group would never call back)")
-        super().__init__(header.members, _node(body, "a chord's callback"))
+        super().__init__(header.members, workflow.nonempty_callback(_node(body, "a chord's callback")))
 
     def __repr__(self) -> str:
         return f"chord({list(self.header)!r}, {self.body!r})"

@@ -11,7 +11,10 @@ are built on these.
 Before it is sent, a workflow is put in a canonical form (canonical()), Celery's semantics made
 explicit: chains inside chains are flattened, a group inside a group is unrolled into it (as Celery's
 group does), a group followed by more steps becomes a chord whose callback is the rest of the chain,
-and whatever follows a chord in a chain moves into the chord's callback. Then the only nodes that
+and whatever follows a chord in a chain moves into the chord's callback. An empty group that
+something would wait for (a chord's members or callback, a group followed by more steps or ending a
+chain of several) is refused: it would never call back. So after canonical() the only empty group
+left is a whole workflow that is one, which sends nothing and whose result is [] at once. Then the only nodes that
 are not first in their chain are plain steps, except the last, so a continuation is just (the rest
 of one chain, one join), each join pointing at the next one out. A group whose results something
 waits for (a chain ending in a group, inside a group or a chord) is joined like a chord without a
@@ -174,7 +177,7 @@ def canonical(node: Node) -> Node:
     if isinstance(node, Group):
         return Group(_unrolled(node.members), node.id)
     if isinstance(node, Chord):
-        return Chord(_nonempty(_unrolled(node.header)), canonical(node.body), node.id)
+        return Chord(_nonempty(_unrolled(node.header)), nonempty_callback(canonical(node.body)), node.id)
     steps = list(_flattened(node.steps))
     for i, one in enumerate(steps):
         if isinstance(one, Step):
@@ -210,6 +213,17 @@ def _nonempty(members: tuple[Node, ...]) -> tuple[Node, ...]:
         raise ValueError("a chord, or a group followed by more steps, needs at least one member "
                          "(an empty group would never call back)")
     return members
+
+
+def nonempty_callback(body: Node) -> Node:
+    """A chord's callback, refused if it is an empty group (unrolled: a group of empty groups is one):
+    it would run nothing, so nothing would ever count the chord as ended in what waits for it (an
+    outer chord, the rest of a chain), which would wait for ever; eager mode would call it done."""
+    if isinstance(body, Group) and not body.members:
+        raise ValueError("a chord's callback is an empty group, which runs nothing and so would never let "
+                         "what waits for the chord go on: give the callback at least one signature, or send "
+                         "the members as a group of their own")
+    return body
 
 
 def _chain(steps: list[Node]) -> Node:

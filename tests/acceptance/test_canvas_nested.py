@@ -196,3 +196,94 @@ def test_nested_messages_do_not_carry_every_members_id(r):
     assert len(wires) == 300 and max(len(w) for w in wires) < 1500
     [members] = [k for k in r.keys("{jobs}:chord:*:of")]
     assert len(json.loads(r.get(members))) == 300
+
+
+# -- empty groups: refused wherever something would wait for them, the same in both modes ---------------
+
+def _issues_workflow():
+    """issue 31: eager mode returned {'got': [[], 2]}; on workers the outer callback never ran."""
+    return chord([chord([tasks.add.s(1, 0)], group([])), tasks.add.s(2, 0)], tasks.collect.s("outer"))
+
+
+EMPTY_REFUSED = [
+    ("a chord whose callback is an empty group, in a chord (the issue's)", _issues_workflow),
+    ("a chord whose callback is an empty group", lambda: chord([tasks.add.s(1, 1)], group([]))),
+    ("... of empty groups", lambda: chord([tasks.add.s(1, 1)], group(group([]), group([])))),
+    ("... in a chain", lambda: chain(tasks.add.s(1, 1), chord([tasks.add.s(1)], group([])), tasks.add.s(1))),
+    ("... in a group", lambda: group(chord([tasks.add.s(1, 1)], group([])), tasks.add.s(1, 1))),
+    ("an empty chord", lambda: chord([], tasks.add.s(1))),
+    ("a chord of empty groups", lambda: chord([group([]), group([])], tasks.add.s(1))),
+    ("an empty group followed by a step", lambda: chain(tasks.add.s(1, 1), group([]), tasks.add.s(2))),
+    ("a chain ending in an empty group", lambda: chain(tasks.add.s(1, 1), group([]))),
+    ("... as a chord's member", lambda: chord([chain(tasks.add.s(1, 1), group([])), tasks.add.s(1, 1)],
+                                               tasks.collect.s("calls"))),
+]
+
+
+@pytest.mark.parametrize("eager", [False, True], ids=["workers", "eager"])
+def test_an_empty_group_that_something_would_wait_for_is_refused_in_both_modes(start_worker, r, eager):
+    start_worker("-c", "2")
+    with override_settings(JOBS={"EAGER": eager}):
+        for what, build in EMPTY_REFUSED:
+            with pytest.raises(ValueError, match=r"(an empty group|at least one member)") as refused:
+                build().delay()
+            assert "would never" in str(refused.value), what
+        assert r.zcard("{jobs}:queue:default") == 0 and r.llen("outer") == 0 and r.llen("calls") == 0  # nothing sent
+        # Where nothing waits for it, an empty group is nothing: [] at once, or unrolled away.
+        assert group([]).delay().get(timeout=10) == []
+        assert chain(group([])).delay().get(timeout=10) == []
+        assert group(group([]), tasks.add.s(1, 1)).delay().get(timeout=10) == [2]
+        assert chord([group([]), tasks.add.s(1, 1)], tasks.collect.s("calls")).delay().get(timeout=10) == 2
+        assert chain(tasks.add.s(1, 1), group(group([]), tasks.add.s(1))).delay().get(timeout=10) == [3]
+
+
+def _spec(rng, depth=0):
+    """A random workflow, as data: empty groups and chords anywhere, three levels at most."""
+    kinds = ["step", "step", "chain", "group", "chord"] if depth < 3 else ["step"]
+    kind = rng.choice(kinds[2:] if depth == 0 else kinds)
+    if kind == "step":
+        return ("step", rng.randrange(10))
+    size = rng.choice([0, 1, 1, 2, 3]) if kind != "chain" else rng.choice([1, 2, 3])
+    members = [_spec(rng, depth + 1) for _ in range(size)]
+    if kind == "chord":
+        return ("chord", members, _spec(rng, depth + 1) if rng.random() < 0.7 else ("group", []))
+    return (kind, members)
+
+
+def _build(spec):
+    kind = spec[0]
+    if kind == "step":
+        return tasks.echo.s(spec[1])
+    members = [_build(one) for one in spec[1]]
+    if kind == "chain":
+        return chain(*members)
+    if kind == "group":
+        return group(members)
+    return chord(members, _build(spec[2]))
+
+
+def _sent(spec):
+    """The workflow sent: its result, or what refused it."""
+    try:
+        return _build(spec).delay()
+    except ValueError as exc:
+        return ("refused", str(exc))
+
+
+def test_random_nested_workflows_with_empty_groups_agree_in_eager_mode_and_on_workers(start_worker):
+    """60 random workflows of echo steps, groups, chains and chords, empty groups and chords among
+    them: each is refused the same way in both modes, or gives the same result in both."""
+    import random
+
+    rng = random.Random(31)
+    specs = [_spec(rng) for _ in range(60)]
+    with override_settings(JOBS={"EAGER": True}):
+        eager = [_sent(spec) for spec in specs]
+        eager = [one if isinstance(one, tuple) else one.get() for one in eager]
+    start_worker("-c", "2")
+    sent = [_sent(spec) for spec in specs]
+    on_workers = [one if isinstance(one, tuple) else one.get(timeout=30) for one in sent]
+    for spec, here, there in zip(specs, eager, on_workers, strict=True):
+        assert here == there, spec
+    refused = sum(isinstance(one, tuple) for one in eager)
+    assert 10 <= refused <= 50  # both kinds were tried
