@@ -173,7 +173,7 @@ def _client_kills(url: str, every: float, report: Report, stop: threading.Event)
 def run(tasks: int = 10_000, workers: int = 3, concurrency: int = 2, kill_every: float = 2.0,
         kill_for: float = 30.0, restart_redis: bool = False, lease: float = 3.0,
         drain_timeout: float = 300.0, seed: int | None = None, faults: float = 0.0,
-        send_faults: float = 0.0, client_kill_every: float = 0.0, send_pace: float = 0.002) -> Report:
+        send_faults: float = 0.0, client_kill_every: float = 0.0, send_pace: float = 0.004) -> Report:
     """faults: the chance of each reply to a worker being lost, and again of it being cut.
     send_faults, client_kill_every: the tasks are sent while the workers run (_send_all), through a
     proxy that loses each send's reply with the chance send_faults; every client_kill_every seconds
@@ -348,8 +348,10 @@ def main() -> None:
     parser.add_argument("--faults", type=float, default=0.002,
                         help="in the third run, the chance that a reply is lost, and that one is cut")
     parser.add_argument("--send-tasks", type=int, default=2000, help="in the fourth run, the tasks sent")
-    parser.add_argument("--send-faults", type=float, default=0.02,
+    parser.add_argument("--send-faults", type=float, default=0.03,
                         help="in the fourth run, the chance that the reply to a send is lost")
+    parser.add_argument("--send-pace", type=float, default=0.004,
+                        help="in the fourth run, seconds between two sends (the workers keep up, so most wait idle)")
     parser.add_argument("--client-kill-every", type=float, default=0.1,
                         help="in the fourth run, seconds between two CLIENT KILLs of every connection")
     options = parser.parse_args()
@@ -361,7 +363,7 @@ def main() -> None:
         report = run(options.send_tasks if sends else options.tasks, options.workers, options.concurrency,
                      options.kill_every, options.kill_for, restart_redis=restart, lease=options.lease,
                      faults=faults, send_faults=options.send_faults if sends else 0.0,
-                     client_kill_every=options.client_kill_every if sends else 0.0)
+                     client_kill_every=options.client_kill_every if sends else 0.0, send_pace=options.send_pace)
         print(f"{label}: {report}", flush=True)
         for note in report.notes:
             print("  note:", note)

@@ -66,6 +66,7 @@ local function first_send(wire)
   accepted = accepted + 1
   return true
 end
+
 local function ready(queue, score, wire)
   local items = by_queue[queue]
   if not items then
