@@ -64,7 +64,7 @@ class Config:
     enqueue_timeout: float = 5.0
     #: How long an id sent is remembered: another send of it meanwhile (delay() retrying after a lost
     #: reply, a relay sending again) is a no-op (lua/enqueue.lua, keys.sent).
-    send_dedup_seconds: float = 3600.0
+    send_dedup_seconds: float = 60.0
     #: Run on a Redis whose maxmemory-policy may evict keys (redis_setup.py): an accepted risk.
     allow_eviction: bool = False
     #: A message whose worker was lost this many times goes to the dead letters (0: no limit).
