@@ -8,7 +8,9 @@ import re
 
 from .errors import ConfigurationError
 
-_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
+#: Matched with fullmatch: a pattern ending in `$` would also match before a final newline, and
+#: "emails\n" is a queue no worker reads.
+_NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,200}")
 
 #: Priorities run 0..MAX_PRIORITY; the highest first.
 MAX_PRIORITY = 9
@@ -16,7 +18,7 @@ MAX_PRIORITY = 9
 
 def check_name(what: str, value: object, error: type[Exception] = ConfigurationError) -> str:
     """The name, if it can travel in a wire header and a key; else `error`, saying what is allowed."""
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise error(f"{what} is {value!r}: use 1-200 characters from letters, digits and . _ : -")
     return value
 

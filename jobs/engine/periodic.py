@@ -57,7 +57,7 @@ _NAMES = {
         ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))},
     "day_of_week": {n: i for i, n in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))},
 }
-_ITEM = re.compile(r"^(?:(\*)|([0-9a-z]+)(?:-([0-9a-z]+))?)(?:/([0-9]+))?$")
+_ITEM = re.compile(r"(?:(\*)|([0-9a-z]+)(?:-([0-9a-z]+))?)(?:/([0-9]+))?")  # fullmatch: no `$`, which passes "\n"
 
 
 def validate_field(field: str, value: str) -> str:
@@ -75,7 +75,7 @@ def _field_error(field: str, value: str, what: str) -> ScheduleError:
 
 def _item(field: str, value: str, item: str) -> str:
     """One item of a field's list, as croniter must read it."""
-    match = _ITEM.match(item)
+    match = _ITEM.fullmatch(item)
     if not match:
         raise _field_error(field, value, "is not valid here")
     star, first, last, step = match.groups()
