@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -25,7 +26,6 @@ from django.utils.html import format_html
 from . import control
 from .console import admin as console_admin  # noqa: F401 (registers the console, admin:jobs_console)
 from .engine import app as engine_app
-from .engine.errors import JobsError
 from .engine.periodic import Crontab
 from .engine.producer import send_task
 from .engine.results import READY_STATES
@@ -83,20 +83,20 @@ class PeriodicTaskForm(forms.ModelForm):
                    "kwargs": forms.Textarea(attrs={"rows": 3, "cols": 60})}
 
     def clean_args(self) -> Any:
-        value = self.cleaned_data.get("args")
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise forms.ValidationError('args must be a JSON list, such as [] or [7, "weekly"].')
-        return value
+        return self._json("args", list)
 
     def clean_kwargs(self) -> Any:
-        value = self.cleaned_data.get("kwargs")
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise forms.ValidationError('kwargs must be a JSON object, such as {} or {"format": "pdf"}.')
-        return value
+        return self._json("kwargs", dict)
+
+    def _json(self, field: str, kind: type) -> Any:
+        """The field's JSON as the model checks it (json_value): a list or an object, and nothing JSON
+        cannot carry. Django's form field reads NaN and Infinity (Python's json does), which the
+        database then refuses: an error page, not a form error, without this."""
+        value = self.cleaned_data.get(field)
+        try:
+            return json_value(value, kind, field)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict[field]) from exc
 
 
 @admin.register(PeriodicTask)
@@ -120,13 +120,13 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
     def next_run(self, obj: PeriodicTask) -> str:
         try:
             nxt = obj.next_run()
-        except (JobsError, ValueError, ArithmeticError):
-            return "schedule cannot be used"
-        if nxt is None:
-            return "—"
-        schedule = obj.schedule.engine()
-        zone = schedule.timezone if isinstance(schedule, Crontab) else default_timezone()
-        local = nxt.astimezone(zoneinfo.ZoneInfo(zone))
+            if nxt is None:
+                return "—"
+            schedule = obj.schedule.engine()
+            zone = schedule.timezone if isinstance(schedule, Crontab) else default_timezone()
+            local = nxt.astimezone(zoneinfo.ZoneInfo(zone))
+        except Exception as exc:  # a row saved around the checks: shown as broken, the page still answers
+            return format_html('<strong>{}</strong>', f"schedule cannot be used: {exc}")
         if nxt <= dt.datetime.now(dt.timezone.utc):
             return format_html("<strong>{}</strong>", "due now")
         return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"

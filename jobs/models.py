@@ -13,6 +13,7 @@ django-celery-beat's keywords and attributes (`interval=`, `task.crontab`...) wo
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from django.conf import settings
@@ -58,24 +59,35 @@ def validate_name(value: str) -> None:
 
 def json_value(value: Any, kind: type, field: str) -> Any:
     """args/kwargs as JSON data: django-celery-beat stores them as JSON text ('["a", 1]'), which is
-    read here; what is neither the right JSON type nor text holding it is refused, naming the field."""
+    read here; what is neither the right JSON type nor text holding it is refused, naming the field.
+    So is what JSON cannot carry: NaN and Infinity (Python's json reads and writes them, but they are
+    not JSON, and the database refuses the row: an IntegrityError on SQLite, a DataError on
+    PostgreSQL, a 500 in the admin), and values json cannot encode at all."""
+    what = "list" if kind is list else "object"
     if isinstance(value, str):
-        import json
-
         try:
-            value = json.loads(value) if value.strip() else kind()
+            value = json.loads(value, parse_constant=_not_json) if value.strip() else kind()
         except ValueError as exc:
-            raise ValidationError({field: f"{field} is text that is not JSON ({exc}): give a JSON "
-                                          f"{'list' if kind is list else 'object'}"}) from exc
+            raise ValidationError({field: f"{field} is text that is not JSON ({exc}): give a JSON {what}"}) from exc
     if value is None:
         value = kind()
     if kind is list and isinstance(value, tuple):
         value = list(value)
     if not isinstance(value, kind):
         example = '[1, "a"]' if kind is list else '{"a": 1}'
-        raise ValidationError({field: f"{field} must be a JSON {'list' if kind is list else 'object'}, e.g. "
-                                      f"{example}, not {type(value).__name__}"})
+        raise ValidationError({field: f"{field} must be a JSON {what}, e.g. {example}, not {type(value).__name__}"})
+    try:
+        json.dumps(value, allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as exc:  # NaN, Infinity; a set; a list that holds itself
+        said = ("NaN and Infinity are not JSON numbers: send them as text (\"NaN\") or leave them out"
+                if "float" in str(exc) else f"give a JSON {what} of lists, objects, text, numbers, true, false, null")
+        raise ValidationError({field: f"{field} holds a value JSON cannot carry ({exc}); {said}"}) from exc
     return value
+
+
+def _not_json(constant: str) -> Any:
+    """json.loads's reading of NaN, Infinity and -Infinity: refused (see json_value)."""
+    raise ValueError(f"{constant} is not a JSON number")
 
 
 class Schedule(models.Model):
@@ -100,6 +112,15 @@ class Schedule(models.Model):
             return str(self.concrete())
         except ValueError:
             return f"schedule {self.pk}"
+
+    def _words(self, fields: str) -> str:
+        """The schedule in words (what every page listing schedules shows); for a row saved around
+        the checks (an update(), raw SQL, an older version), the row and what is wrong with it: a
+        page shows every row, and a broken one as broken, never an error page."""
+        try:
+            return self.engine().describe()
+        except Exception as exc:  # any error of a bad row: a zone "America" is an IsADirectoryError in ZoneInfo
+            return f"invalid {self._meta.verbose_name} {fields}: {exc}"
 
 
 class CrontabSchedule(Schedule):
@@ -130,10 +151,8 @@ class CrontabSchedule(Schedule):
             raise ValidationError({exc.field or "minute": str(exc)}) from exc
 
     def __str__(self) -> str:
-        try:
-            return self.engine().describe()
-        except ScheduleError:
-            return "invalid crontab"
+        fields = " ".join(str(getattr(self, name)) for name in periodic.FIELDS)
+        return self._words(f"{fields} ({self.timezone})")
 
 
 class IntervalSchedule(Schedule):
@@ -158,7 +177,7 @@ class IntervalSchedule(Schedule):
                 raise ValidationError({"every": str(exc)}) from exc
 
     def __str__(self) -> str:
-        return self.engine().describe() if self.every else "invalid interval"
+        return self._words(f"every {self.every} {self.period}")
 
 
 class ClockedSchedule(Schedule):
@@ -171,7 +190,7 @@ class ClockedSchedule(Schedule):
         return periodic.Clocked(self.clocked_time)
 
     def __str__(self) -> str:
-        return self.engine().describe() if self.clocked_time else "invalid clocked time"
+        return self._words(f"at {self.clocked_time}")
 
 
 class PeriodicTask(CeleryBeatKeywords, models.Model):

@@ -232,7 +232,7 @@ def _tables(c: Config) -> None:
     if c.timezone:
         try:
             zoneinfo.ZoneInfo(c.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "America": IsADirectoryError
             raise ConfigurationError(f"JOBS['TIMEZONE'] {c.timezone!r} is not a known time zone; use an IANA name "
                                      "like 'Europe/Berlin'") from exc
 

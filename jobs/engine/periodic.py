@@ -117,11 +117,20 @@ def _cron(expression: str, start: dt.datetime | None = None) -> croniter:
     return croniter(expression, start, day_or=False)
 
 
-def zone(name: str) -> zoneinfo.ZoneInfo:
+def zone(name: object) -> zoneinfo.ZoneInfo:
+    """The time zone named `name`, or ScheduleError saying so. Every failure of ZoneInfo is one: a name
+    of a folder of the tz database ("America") fails with IsADirectoryError, a file that is not a zone
+    ("zone.tab") with ValueError, a NUL with ValueError, and others may come with other tz databases;
+    a row holding any of them must read as a bad schedule, never as an error of the page showing it."""
+    if not isinstance(name, str) or not name:
+        raise ScheduleError(f"timezone: {name!r} is not a time zone name; use an IANA name like 'Europe/Berlin'",
+                            "timezone")
     try:
         return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise ScheduleError(f"timezone: unknown time zone {name!r}; use an IANA name like 'Europe/Berlin'",
+    except Exception as exc:  # see above: not only ZoneInfoNotFoundError
+        region = sorted(key for key in zoneinfo.available_timezones() if key.startswith(f"{name}/"))
+        hint = f" ({name} is a region: name a zone in it, e.g. {', '.join(map(repr, region[:3]))})" if region else ""
+        raise ScheduleError(f"timezone: unknown time zone {name!r}{hint}; use an IANA name like 'Europe/Berlin'",
                             "timezone") from exc
 
 
