@@ -17,14 +17,17 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import DataError, router, transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBadRequest
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from . import control
 from .console import admin as console_admin  # noqa: F401 (registers the console, admin:jobs_console)
+from .console import params
 from .engine import app as engine_app
 from .engine.periodic import Crontab
 from .engine.producer import send_task
@@ -39,6 +42,41 @@ from .models import (
     default_timezone,
     json_value,
 )
+
+
+class AddressChecked(admin.ModelAdmin):
+    """A list whose address holds what the database cannot be asked (a NUL: PostgreSQL's text and JSON
+    cannot hold one; an id past a 64-bit integer, which SQLite cannot bind) answers 400 saying so, as
+    the console's pages do (console/params.py), not 500. Django's admin reads any parameter of a
+    list's address as a filter on the model's fields, so the check is on every parameter."""
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        if request.method not in ("GET", "HEAD"):
+            return super().changelist_view(request, extra_context)
+        try:
+            for name, values in request.GET.lists():
+                for value in (name, *values):
+                    params.checked(name, value)
+            # A savepoint: on PostgreSQL a refused query would leave an outer transaction unusable.
+            with transaction.atomic(using=router.db_for_read(self.model)):
+                response = super().changelist_view(request, extra_context)
+                if isinstance(response, TemplateResponse):
+                    response.render()  # its queries run here, inside the savepoint, not after
+        except params.BadParameter as exc:
+            return HttpResponseBadRequest(f"{exc}\n", content_type="text/plain; charset=utf-8")
+        except (OverflowError, DataError) as exc:
+            return HttpResponseBadRequest(f"a filter in this address cannot be used: {exc}\n",
+                                          content_type="text/plain; charset=utf-8")
+        return response
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        """None (the admin's "does not exist") for an id no row can have: past a 64-bit integer, which
+        SQLite cannot bind for a schedule's id (a link to its base row, which Django does not range-check).
+        An empty ?_to_field= is no field (Django reads it as a field named "": a 500)."""
+        try:
+            return super().get_object(request, object_id, from_field or None)
+        except OverflowError:
+            return None
 
 
 class TaskNameWidget(forms.TextInput):
@@ -100,7 +138,7 @@ class PeriodicTaskForm(forms.ModelForm):
 
 
 @admin.register(PeriodicTask)
-class PeriodicTaskAdmin(admin.ModelAdmin):
+class PeriodicTaskAdmin(AddressChecked):
     form = PeriodicTaskForm
     list_display = ["name", "enabled", "task", "schedule_text", "next_run", "last_run_at", "total_run_count"]
     list_filter = ["enabled", "source", "catch_up", "queue"]
@@ -178,18 +216,18 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
 
 
 @admin.register(CrontabSchedule)
-class CrontabScheduleAdmin(admin.ModelAdmin):
+class CrontabScheduleAdmin(AddressChecked):
     list_display = ["__str__", "minute", "hour", "day_of_week", "day_of_month", "month_of_year", "timezone"]
     list_filter = ["timezone"]
 
 
 @admin.register(IntervalSchedule)
-class IntervalScheduleAdmin(admin.ModelAdmin):
+class IntervalScheduleAdmin(AddressChecked):
     list_display = ["__str__", "every", "period"]
 
 
 @admin.register(ClockedSchedule)
-class ClockedScheduleAdmin(admin.ModelAdmin):
+class ClockedScheduleAdmin(AddressChecked):
     list_display = ["__str__", "clocked_time"]
 
 
@@ -209,7 +247,7 @@ def _pretty(text: str | None) -> str:
 
 
 @admin.register(TaskResult)
-class TaskResultAdmin(admin.ModelAdmin):
+class TaskResultAdmin(AddressChecked):
     """The history: read-only; "run again" and "revoke" are rights of their own (Meta.permissions)."""
 
     list_display = ["task_id", "name", "status_badge", "queue", "worker", "retries", "date_done", "runtime_text"]

@@ -23,7 +23,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -34,7 +34,7 @@ from ..engine.app import current
 from ..engine.connection import TRANSIENT, redact
 from ..engine.errors import JobsError
 from ..models import Console
-from . import pages
+from . import pages, params
 
 #: How long one request of a "run all" / "delete all" goes on before it shows its progress.
 SWEEP_SECONDS = 2.0
@@ -63,10 +63,6 @@ ACTIONS: dict[str, tuple[str, bool, str]] = {
 
 #: The actions on the whole scheduled set -> control.sweep_scheduled's action.
 SWEEPS = {"run_all_scheduled": "run", "delete_all_scheduled": "delete"}
-
-
-def _int(value: str | None, default: int, low: int, high: int) -> int:
-    return min(high, max(low, int(value))) if value and value.isdigit() else default
 
 
 class ConsoleAdmin(admin.ModelAdmin):
@@ -116,13 +112,20 @@ class ConsoleAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied("viewing the console needs the right jobs.view_console")
         try:
-            context = read()
+            context = read()  # parses the page's parameters first (params.py)
+        except params.BadParameter as exc:
+            return HttpResponseBadRequest(f"{exc}\n", content_type="text/plain; charset=utf-8")
         except TRANSIENT as exc:
             context = {"redis_error": f"Redis at {redact(current().config.broker_url)} cannot be read: {exc}"}
-        fragment = request.GET.get("fragment") == "1"
+        # The pager's page number, which a list's read() returns as "page": "page" is also the page's
+        # name (the tabs), set below, which would hide it (the pager of Scheduled and Dead letters
+        # showed "page " with no number and linked to ?page=).
+        context.setdefault("pager_page", context.pop("page", 0))
+        fragment = params.flag(request.GET, "fragment")
         context.update(self.admin_site.each_context(request) if not fragment else {},
                        title=title, page=name, tabs=TABS, can_operate=self.can_operate(request),
-                       opts=self.model._meta, here=_page_url(request), live_url=_fragment_url(request))
+                       opts=self.model._meta, here=_page_url(request), live_url=_fragment_url(request),
+                       pager_query=_pager_query(request))
         template = f"admin/jobs/console/{name}.html"
         if fragment:  # the live part alone, for console.js to swap in
             return TemplateResponse(request, template, {**context, "fragment": True})
@@ -141,31 +144,31 @@ class ConsoleAdmin(admin.ModelAdmin):
         return self._page(request, "running", "Running tasks", pages.running)
 
     def scheduled(self, request: HttpRequest) -> HttpResponse:
-        page = _int(request.GET.get("page"), 0, 0, 100000)
-        return self._page(request, "scheduled", "Scheduled tasks", lambda: pages.scheduled(page))
+        return self._page(request, "scheduled", "Scheduled tasks",
+                          lambda: pages.scheduled(params.integer(request.GET, "page", 0, 0, pages.MAX_PAGE)))
 
     def tasks(self, request: HttpRequest) -> HttpResponse:
-        search = pages.Search.of(request.GET)
-        return self._page(request, "tasks", "Tasks", lambda: pages.tasks(search))
+        return self._page(request, "tasks", "Tasks", lambda: pages.tasks(pages.Search.of(request.GET)))
 
     def task(self, request: HttpRequest, task_id: str) -> HttpResponse:
-        return self._page(request, "task", f"Task {task_id}", lambda: pages.task(task_id))
+        return self._page(request, "task", f"Task {task_id}", lambda: pages.task(params.checked("task id", task_id)))
 
     def dead(self, request: HttpRequest) -> HttpResponse:
-        reason, task_name = request.GET.get("reason", "").strip(), request.GET.get("task", "").strip()
-        page = _int(request.GET.get("page"), 0, 0, 100000)
-        return self._page(request, "dead", "Dead letters", lambda: pages.dead(reason, task_name, page))
+        return self._page(request, "dead", "Dead letters", lambda: pages.dead(
+            params.text(request.GET, "reason"), params.text(request.GET, "task"),
+            params.integer(request.GET, "page", 0, 0, pages.MAX_PAGE)))
 
     def dead_letter(self, request: HttpRequest, dead_id: str) -> HttpResponse:
-        return self._page(request, "dead_letter", f"Dead letter {dead_id}", lambda: pages.dead_letter(dead_id))
+        return self._page(request, "dead_letter", f"Dead letter {dead_id}",
+                          lambda: pages.dead_letter(params.checked("dead letter id", dead_id)))
 
     def metrics(self, request: HttpRequest) -> HttpResponse:
-        minutes = _int(request.GET.get("minutes"), 60, 5, 1440)
-        return self._page(request, "metrics", "Metrics per task", lambda: pages.metrics(minutes))
+        return self._page(request, "metrics", "Metrics per task",
+                          lambda: pages.metrics(params.integer(request.GET, "minutes", 60, 5, 1440)))
 
     def metric(self, request: HttpRequest, task_name: str) -> HttpResponse:
-        minutes = _int(request.GET.get("minutes"), 60, 5, 1440)
-        return self._page(request, "metric", task_name, lambda: pages.metric(task_name, minutes))
+        return self._page(request, "metric", task_name, lambda: pages.metric(
+            params.checked("task name", task_name), params.integer(request.GET, "minutes", 60, 5, 1440)))
 
     def periodic(self, request: HttpRequest) -> HttpResponse:
         return self._page(request, "periodic", "Periodic tasks", pages.periodic)
@@ -269,6 +272,16 @@ def _page_url(request: HttpRequest) -> str:
     query = request.GET.copy()
     query.pop("fragment", None)
     return f"{request.path}?{query.urlencode()}" if query else request.path
+
+
+def _pager_query(request: HttpRequest) -> str:
+    """This page's parameters but the page, ending in "&", for the pager's links to add page=N to.
+    Built here: a template reading request.GET.items gets the value of a parameter named "items"
+    (?items=x made the pager fail)."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    query.pop("fragment", None)
+    return f"{query.urlencode()}&" if query else ""
 
 
 def _fragment_url(request: HttpRequest) -> str:

@@ -24,10 +24,14 @@ from ..engine.metrics import RUNTIME_BUCKETS
 from ..engine.monitor import Held
 from ..engine.results import decode as decode_result
 from ..models import TaskResult
-from . import charts
+from . import charts, params
 
 #: Rows per page of a list (history search, dead letters, scheduled).
 PAGE = 50
+#: The deepest page a list goes to (?page= beyond it shows this one): 5,000,000 rows in.
+MAX_PAGE = 100_000
+#: The furthest back the history search looks (?since=, in hours): 100 years.
+MAX_SINCE_HOURS = 100 * 366 * 24
 PRIORITIES = tuple(range(9, -1, -1))
 STATUSES = ("SUCCESS", "FAILURE", "RETRY", "REVOKED", "STARTED", "PENDING")
 
@@ -127,10 +131,11 @@ class Search:
 
     @classmethod
     def of(cls, get: Any) -> Search:
-        page = get.get("page", "0")
-        return cls(q=get.get("q", "").strip(), status=get.get("status", ""), queue=get.get("queue", "").strip(),
-                   worker=get.get("worker", "").strip(), args=get.get("args", "").strip(),
-                   since=get.get("since", ""), page=int(page) if page.isdigit() else 0)
+        """The fields as given, each through params (BadParameter for one that cannot be used)."""
+        since = params.integer(get, "since", -1, 0, MAX_SINCE_HOURS)
+        return cls(q=params.text(get, "q"), status=params.text(get, "status"), queue=params.text(get, "queue"),
+                   worker=params.text(get, "worker"), args=params.text(get, "args"),
+                   since="" if since < 0 else str(since), page=params.integer(get, "page", 0, 0, MAX_PAGE))
 
     def rows(self) -> QuerySet[TaskResult]:
         rows = TaskResult.objects.all()
@@ -144,7 +149,7 @@ class Search:
             rows = rows.filter(worker__icontains=self.worker)
         if self.args:
             rows = rows.filter(Q(args__contains=self.args) | Q(kwargs__contains=self.args))
-        if self.since.isdigit():
+        if self.since:
             rows = rows.filter(date_done__gte=timezone.now() - dt.timedelta(hours=int(self.since)))
         return rows.order_by("-date_done", "-id")
 
@@ -154,7 +159,8 @@ def tasks(search: Search) -> dict[str, Any]:
     live = None
     if search.q and not any(row.task_id == search.q for row in found):
         live = _live(search.q)  # not recorded (yet): what Redis knows of that id
-    return {"search": search, "rows": found[:PAGE], "has_next": len(found) > PAGE, "live": live,
+    return {"search": search, "page": search.page, "rows": found[:PAGE], "has_next": len(found) > PAGE,
+            "live": live,
             "statuses": STATUSES, "since_choices": (("1", "last hour"), ("24", "last day"), ("168", "last week"))}
 
 
