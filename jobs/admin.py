@@ -115,7 +115,7 @@ class PeriodicTaskForm(forms.ModelForm):
     class Meta:
         model = PeriodicTask
         fields = ["name", "enabled", "task", "schedule", "args", "kwargs", "queue", "priority", "expire_seconds",
-                  "one_off", "start_time", "catch_up", "description"]
+                  "expires", "one_off", "start_time", "catch_up", "description"]
         widgets = {"task": TaskNameWidget(attrs={"size": 60}),
                    "args": forms.Textarea(attrs={"rows": 2, "cols": 60}),
                    "kwargs": forms.Textarea(attrs={"rows": 3, "cols": 60})}
@@ -159,7 +159,8 @@ class PeriodicTaskAdmin(AddressChecked):
         try:
             nxt = obj.next_run()
             if nxt is None:
-                return "—"
+                expired = obj.enabled and obj.expires is not None and obj.expires <= dt.datetime.now(dt.timezone.utc)
+                return "— (expired)" if expired else "—"
             schedule = obj.schedule.engine()
             zone = schedule.timezone if isinstance(schedule, Crontab) else default_timezone()
             local = nxt.astimezone(zoneinfo.ZoneInfo(zone))

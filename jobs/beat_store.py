@@ -57,7 +57,7 @@ class DatabaseStore:
         if sent:
             changes["total_run_count"] = F("total_run_count") + 1
         # A one-off disables itself once it has run; one whose run was skipped (catch_up="none")
-        # waits for its next time. A clocked schedule has no next time either way.
+        # waits for its next time. A clocked schedule has no next time: its one run is always sent.
         if (entry.one_off and sent) or isinstance(entry.schedule, Clocked):
             changes["enabled"] = False
             changes["date_changed"] = timezone.now()  # an admin form opened before this sees it changed
@@ -76,6 +76,7 @@ def _entry(row: PeriodicTask) -> Entry:
         id=row.pk, name=row.name, task=row.task, schedule=schedule, since=row.since(schedule),
         args=json_value(row.args, list, "args"), kwargs=json_value(row.kwargs, dict, "kwargs"), queue=row.queue,
         priority=row.priority, expire_seconds=row.expire_seconds, one_off=row.one_off, catch_up=row.catch_up,
+        expires=row.expires,
     )
 
 

@@ -9,7 +9,7 @@ it was of that kind, so `crontab=c, interval=None` works in either order), and t
 `filter()`, `exclude()` and `get()` (`interval=s`, `crontab__hour="8"`, `clocked__isnull=True`).
 
 What jobs does not do is refused where it is said, with what to do instead, never kept and ignored:
-a solar schedule, an end time (`expires`), AMQP routing (`exchange`, `routing_key`, `headers`). The
+a solar schedule, AMQP routing (`exchange`, `routing_key`, `headers`). The
 empty values django-celery-beat code passes for them (None, "", "{}") are accepted.
 
 This module imports no model (models.py imports it): the kinds are told apart by their model names.
@@ -31,9 +31,6 @@ _CLASS_NAMES = {"interval": "IntervalSchedule", "crontab": "CrontabSchedule", "c
 NOT_CARRIED = {
     "solar": "jobs has no solar schedules (sunrise, dusk...): give this task a crontab at the time you want, "
              "in its time zone (crontab=CrontabSchedule(hour=..., timezone=...))",
-    "expires": "jobs has no end time for a periodic task (django-celery-beat's expires): to limit how long a "
-               "sent run may wait before it starts, set expire_seconds; to stop the runs at a time, disable or "
-               "delete the task then, or give it a clocked schedule for a single run",
     "exchange": "jobs has no AMQP exchanges: a periodic task's queue= says where its runs go",
     "routing_key": "jobs has no AMQP routing keys: a periodic task's queue= says where its runs go",
     "headers": "a periodic task's runs carry no custom headers in jobs: pass what the task needs in "
@@ -110,7 +107,6 @@ class CeleryBeatKeywords:
     crontab = _kind("crontab")
     clocked = _kind("clocked")
     solar = _not_carried("solar")
-    expires = _not_carried("expires")
     exchange = _not_carried("exchange")
     routing_key = _not_carried("routing_key")
     headers = _not_carried("headers")

@@ -5,7 +5,7 @@ A project ported from Celery still has django-celery-beat's tables once `django_
 INSTALLED_APPS, so they are read with plain SQL (there are no models to read them with), only the
 columns its version has. Each of its periodic tasks becomes a jobs PeriodicTask with the schedule it
 had, and gets one line of the report: created, updated, unchanged, skipped (and why), or error (and
-what to fix). Below a line, what could not be carried is named (exchange, headers, an end time...).
+what to fix). Below a line, what could not be carried is named (exchange, routing key, headers).
 
 - Matched by name, unique in both tables: importing again updates what changed in django-celery-beat
   since, and doubles nothing. A jobs row made from JOBS["BEAT_SCHEDULE"] is left alone.
@@ -169,7 +169,7 @@ def _translate(row: dict[str, Any], source: Source, now: dt.datetime,
         "args": _json(row.get("args"), list, "args"), "kwargs": _json(row.get("kwargs"), dict, "kwargs"),
         "queue": row.get("queue") or "", "priority": _priority(row.get("priority"), notes),
         "expire_seconds": row.get("expire_seconds"), "one_off": one_off, "start_time": _aware(row.get("start_time")),
-        "enabled": enabled and not _expired(_aware(row.get("expires")), now, notes),
+        "expires": _expires(_aware(row.get("expires")), now, notes), "enabled": enabled,
         "description": row.get("description") or "",
     }
     _not_carried(row, notes)
@@ -267,15 +267,13 @@ def _priority(value: Any, notes: list[str]) -> int | None:
     return ours
 
 
-def _expired(expires: dt.datetime | None, now: dt.datetime, notes: list[str]) -> bool:
-    if expires is None:
-        return False
-    if expires <= now:
-        notes.append(f"expired at {expires:%Y-%m-%d %H:%M} UTC: imported disabled (jobs has no end time)")
-        return True
-    notes.append(f"expires at {expires:%Y-%m-%d %H:%M} UTC: not carried, jobs has no end time for a periodic "
-                 "task; disable or delete it then")
-    return False
+def _expires(expires: dt.datetime | None, now: dt.datetime, notes: list[str]) -> dt.datetime | None:
+    """django-celery-beat's end time, carried: no runs from then on, and a run not started by then is
+    dropped (as there). One that has passed is said: the task is imported, and beat sends it nothing."""
+    if expires is not None and expires <= now:
+        notes.append(f"expired at {expires:%Y-%m-%d %H:%M} UTC: imported with it, so beat sends it no run (clear "
+                     "or move expires in the admin to run it again)")
+    return expires
 
 
 def _not_carried(row: dict[str, Any], notes: list[str]) -> None:

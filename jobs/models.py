@@ -33,13 +33,10 @@ def zone_key(value: Any) -> Any:
     ZoneInfo objects, so ported code passes them); anything else is left for the checks to judge."""
     if not isinstance(value, dt.tzinfo):
         return value
-    key = getattr(value, "key", None) or getattr(value, "zone", None)  # ZoneInfo; pytz
-    if key is None and value is dt.timezone.utc:
-        key = "UTC"
-    if not isinstance(key, str):
-        raise ValueError(f"timezone {value!r} has no IANA name: give one, e.g. ZoneInfo('Europe/Berlin') or "
-                         "'Europe/Berlin'")
-    return key
+    try:
+        return periodic.zone_name(value)
+    except ScheduleError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def default_timezone() -> str:
@@ -126,8 +123,14 @@ class Schedule(models.Model):
 class CrontabSchedule(Schedule):
     minute = models.CharField(max_length=240, default="*", help_text="0-59, *, */15, 0,30, 0-10 ...")
     hour = models.CharField(max_length=96, default="*", help_text="0-23")
-    day_of_week = models.CharField(max_length=64, default="*", help_text="0-6 (0 = Sunday) or sun-sat")
-    day_of_month = models.CharField(max_length=124, default="*", help_text="1-31")
+    day_of_week = models.CharField(
+        max_length=64, default="*",
+        help_text="0-6 (0 = Sunday; 7 too) or sun-sat; a range may end on Sunday: mon-sun, fri-sun. With a day of "
+                  "month too, a day must match both (as in Celery; cron runs on either).")
+    day_of_month = models.CharField(
+        max_length=124, default="*",
+        help_text="1-31, or L for the last day of the month. With a day of week too, a day must match both "
+                  "(as in Celery; cron runs on either): 13 with fri is Friday the 13th.")
     month_of_year = models.CharField(max_length=64, default="*", help_text="1-12")
     timezone = models.CharField(max_length=63, default=default_timezone,
                                 help_text="IANA time zone the times are in, e.g. Europe/Berlin")
@@ -212,6 +215,9 @@ class PeriodicTask(CeleryBeatKeywords, models.Model):
                                                 help_text="0-9, 9 first. Empty: the task's own.")
     expire_seconds = models.PositiveIntegerField(null=True, blank=True,
                                                  help_text="Not run if not started within this many seconds.")
+    expires = models.DateTimeField(null=True, blank=True,
+                                   help_text="No runs from this time on; a run sent before it that has not "
+                                             "started by then is not run (django-celery-beat's expires).")
     one_off = models.BooleanField(default=False, help_text="Run once, then disable itself.")
     start_time = models.DateTimeField(null=True, blank=True, help_text="No runs before this time.")
     enabled = models.BooleanField(default=True)
@@ -314,18 +320,24 @@ class PeriodicTask(CeleryBeatKeywords, models.Model):
         return self.date_created
 
     def next_run(self, now: dt.datetime | None = None) -> dt.datetime | None:
-        """When beat will next send it (aware UTC), or None (disabled, or a clocked run that passed).
-        Exactly what beat computes: a one-off enabled again after its run runs once more, at its
-        schedule's next time."""
+        """When beat will next send it (aware UTC; `now` if it is due), or None: disabled, expired, or
+        a clocked run that was made. Exactly what beat computes (periodic.to_send): a run missed with
+        catch up "none" is skipped, so the next is the one after it; a one-off enabled again after its
+        run runs once more, at its schedule's next time (a clocked one only if given a new time)."""
         if not self.enabled:
             return None
         now = now or dt.datetime.now(dt.timezone.utc)
+        if self.expires is not None and now >= self.expires:
+            return None
         if self.date_created is None:
             self.date_created = now
         schedule = self.engine_schedule()
-        nxt = schedule.next_after(self.since(schedule))  # what beat computes
-        if nxt is not None and nxt < now:
-            return now  # due: beat sends it on its next tick
+        since = self.since(schedule)
+        due = periodic.due_runs(schedule, since, now, periodic.LATE_GRACE)
+        runs, skipped = periodic.to_send(due, self.catch_up, self.one_off, isinstance(schedule, periodic.Clocked))
+        nxt = now if runs else schedule.next_after(skipped or since)  # due: beat sends it on its next tick
+        if nxt is not None and self.expires is not None and nxt >= self.expires:
+            return None
         return nxt
 
 

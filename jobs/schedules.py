@@ -11,14 +11,16 @@
 
 crontab() is called while settings load, before Django can tell the default time zone; a crontab
 without timezone= gets JOBS["TIMEZONE"], else TIME_ZONE, when beat syncs it into the database.
+timezone= takes a name ("Europe/Paris") or a tzinfo that has one (ZoneInfo("Europe/Paris")).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from .engine.errors import ScheduleError
-from .engine.periodic import Crontab
+from .engine.periodic import Crontab, zone_name
 
 __all__ = ["crontab", "CrontabSpec", "ScheduleError"]
 
@@ -38,7 +40,11 @@ class CrontabSpec:
 
 
 def crontab(minute: str | int = "*", hour: str | int = "*", day_of_week: str | int = "*",
-            day_of_month: str | int = "*", month_of_year: str | int = "*", timezone: str | None = None) -> CrontabSpec:
-    spec = CrontabSpec(str(minute), str(hour), str(day_of_week), str(day_of_month), str(month_of_year), timezone)
+            day_of_month: str | int = "*", month_of_year: str | int = "*",
+            timezone: str | dt.tzinfo | None = None) -> CrontabSpec:
+    """As Celery's crontab(). `timezone` is an IANA name or a tzinfo that has one (ZoneInfo, pytz,
+    datetime.timezone.utc); a fixed offset, or anything else, is a ScheduleError naming it."""
+    zone = None if timezone is None else zone_name(timezone)
+    spec = CrontabSpec(str(minute), str(hour), str(day_of_week), str(day_of_month), str(month_of_year), zone)
     spec.resolve("UTC")  # a bad field fails here, at settings load, naming the field
     return spec

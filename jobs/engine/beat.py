@@ -9,7 +9,9 @@ Each tick (about once a second):
 3. for every entry, the runs due since its last one (schedules.due_runs). A run due in the last
    minute (LATE_GRACE) is sent even if late: a slow tick or a leader hand-over loses nothing. Runs
    due before that were missed while no beat ran: `catch_up="once"` sends one run for them (the
-   latest), `"none"` sends nothing;
+   latest), `"none"` sends nothing, but a clocked schedule's one run is sent late, never dropped
+   (periodic.to_send, which the admin's "next run" reads too). From its `expires` on, a periodic
+   task sends nothing, and each run it sends expires then at the latest;
 4. send each run through lua/beat_send.lua, which enqueues it only if it is due later than the last
    run sent of that periodic task (one hash field each), and moves that mark in the same step. Runs
    go oldest first, so a run is sent once even if two beats both think they lead for a moment (a
@@ -39,15 +41,13 @@ from .backoff import Backoff
 from .build import message as build_message
 from .connection import RETRYABLE
 from .options import CallOptions
-from .periodic import Clocked, Crontab, Interval, due_runs
+from .periodic import LATE_GRACE, Clocked, Crontab, Interval, due_runs, to_send
 
 logger = logging.getLogger("jobs.beat")
 
 T = TypeVar("T")
 
 UTC = dt.timezone.utc
-#: A run late by less than this is sent; one due earlier was missed (see catch_up).
-LATE_GRACE = dt.timedelta(seconds=60)
 
 
 @dataclass
@@ -66,6 +66,9 @@ class Entry:
     expire_seconds: int | None = None
     one_off: bool = False
     catch_up: str = "once"
+    #: No run is sent from this instant on, and each run sent expires then at the latest (a worker
+    #: drops it if it has not started): django-celery-beat's `expires`.
+    expires: dt.datetime | None = None
 
 
 class Store(Protocol):
@@ -183,22 +186,28 @@ class Beat:
             self._unrecorded.pop(0)
 
     def _run_due(self, entry: Entry, now: dt.datetime) -> None:
+        if entry.expires is not None and now >= entry.expires:
+            logger.info("beat: %s expired at %s: no more runs are sent", entry.name, entry.expires.isoformat())
+            self.entries.remove(entry)  # until its row changes (a later expiry brings it back)
+            return
         due = due_runs(entry.schedule, entry.since, now, LATE_GRACE)
-        runs = list(due.late)
+        clocked = isinstance(entry.schedule, Clocked)
+        runs, skipped = to_send(due, entry.catch_up, entry.one_off, clocked)
         if due.missed is not None:
-            if runs:
+            missed = due.missed.isoformat()
+            if due.late:
                 logger.warning("beat: %s missed runs while no beat was running (the latest at %s); its "
-                               "recent runs are sent", entry.name, due.missed.isoformat())
-            elif entry.catch_up == "once":
-                logger.warning("beat: %s missed runs while no beat was running; sending one now for the latest, "
-                               "at %s (catch_up='once')", entry.name, due.missed.isoformat())
-                runs = [due.missed]
-            else:
+                               "recent runs are sent", entry.name, missed)
+            elif skipped is not None:
                 logger.warning("beat: %s missed runs while no beat was running (the latest at %s); "
-                               "catch_up='none': not sent", entry.name, due.missed.isoformat())
-                self._done(entry, due.missed, sent=False)
-        if entry.one_off or isinstance(entry.schedule, Clocked):
-            runs = runs[:1]
+                               "catch_up='none': not sent", entry.name, missed)
+                self._done(entry, skipped, sent=False)
+            elif clocked and entry.catch_up != "once":
+                logger.warning("beat: %s missed its one run, at %s, while no beat was running; sending it now, "
+                               "late: a clocked schedule has no next time to wait for", entry.name, missed)
+            else:
+                logger.warning("beat: %s missed runs while no beat was running; sending one now for the latest, "
+                               "at %s (catch_up='once')", entry.name, missed)
         for run in runs:
             self._send(entry, run, now)
             self._done(entry, run, sent=True)
@@ -214,8 +223,12 @@ class Beat:
         """One run, made as any call is (build.py: its queue and priority from the periodic task, else
         JOBS["ROUTES"], else the registered task, else the defaults), sent once (lua/beat_send.lua)."""
         due_ms = int(due.timestamp() * 1000)
+        within = float(entry.expire_seconds) if entry.expire_seconds else None
+        expires: float | dt.datetime | None = within
+        if entry.expires is not None and (within is None or now + dt.timedelta(seconds=within) > entry.expires):
+            expires = entry.expires  # a run not started by the periodic task's end is dropped, as in Celery
         call = CallOptions(task_id=f"beat-{entry.id}-{due_ms}", queue=entry.queue or None, priority=entry.priority,
-                           expires=float(entry.expire_seconds) if entry.expire_seconds else None)
+                           expires=expires)
         [message] = tracing.produced([build_message(self.app, entry.task, entry.args, entry.kwargs, call)])
         sent = self.app.broker.beat_send(entry.id, due_ms, message)
         if sent:

@@ -17,17 +17,20 @@ follows Vixie cron, which tells two kinds of crontab apart:
   its first occurrence only. So a daily 02:30 task runs exactly once every day of the year;
 - a recurring one (minute or hour starts with "*": "*/15 * * * *", "0 * * * *") follows real time:
   its slots in a skipped hour do not exist, and its slots in a repeated hour run in both. So where
-  the clocks move by a whole hour, an hourly task runs every 3,600 s whatever they do; where they
-  move by 30 minutes (Australia/Lord_Howe), the run across each change comes 5,400 s after the one
-  before.
+  the clocks move by a whole hour, an hourly task runs every 3,600 s whatever they do. Where they
+  move by 30 minutes at 02:00 (Australia/Lord_Howe), one gap across each change is not: 5,400 s for
+  an hourly task at minutes 0-29 (in October its 02:xx is skipped; in April its 02:xx comes 90
+  minutes after 01:xx), 1,800 s at minutes 30-59 (in April its 01:xx happens twice; in October
+  02:xx comes 30 minutes after 01:xx) (tests/engine/test_schedule_cases.py).
 
 The fields take the syntax Celery's crontab() and cron share, and nothing else (validate_field):
 numbers, names (sun-sat, jan-dec), *, ranges a-b (a one-value range a-a is that value, as in
-Celery, not the whole cycle croniter would read), lists a,b and steps */n or a-b/n. No whitespace
-inside a field, no croniter extensions (R, L, #, ?): croniter would read them, some as something
-else (a tab splits a field in two). When both day of month and day of week are restricted, a day
-must match both, as in Celery and django-celery-beat ("on Monday the 18th"), not either, as in
-Vixie cron.
+Celery, not the whole cycle croniter would read), lists a,b and steps */n or a-b/n; a day of week
+range may end on Sunday (fri-sun, 5-0: cron reads x-0 as x-7), and day of month takes L, the last
+day of the month. No whitespace inside a field, no other croniter extension (R, #, ?, L elsewhere):
+croniter would read them, some as something else (a tab splits a field in two). When both day of
+month and day of week are restricted, a day must match both, as in Celery and django-celery-beat
+("on Monday the 18th"), not either, as in Vixie cron.
 
 Longer than most modules on purpose: the three kinds share the DST rules and the field syntax above,
 and are read together.
@@ -69,7 +72,10 @@ def validate_field(field: str, value: str) -> str:
 
 
 def _field_error(field: str, value: str, what: str) -> ScheduleError:
-    allowed = f"allowed: numbers {_LIMITS[field]}, *, ranges a-b, lists a,b and steps */n or a-b/n, with no spaces"
+    extra = {"day_of_month": ", L (the last day of the month)",
+             "day_of_week": " (a range may end on Sunday: fri-sun, 5-0)"}.get(field, "")
+    allowed = (f"allowed: numbers {_LIMITS[field]}, *, ranges a-b, lists a,b and steps */n or a-b/n{extra}, "
+               "with no spaces")
     return ScheduleError(f"{field}: {value!r} {what}; {allowed}", field)
 
 
@@ -80,10 +86,12 @@ def _item(field: str, value: str, item: str) -> str:
         raise _field_error(field, value, "is not valid here")
     star, first, last, step = match.groups()
     low, high = _RANGES[field]
-    if step is not None and not 1 <= int(step) <= high - low + 1:
+    if step is not None and not (len(step) <= 3 and 1 <= int(step) <= high - low + 1):
         raise _field_error(field, value, f"is not valid here (the step /{step} is out of range)")
     if star:
         return item
+    if field == "day_of_month" and first == "l" and last is None and step is None:
+        return "L"  # the last day of the month, as croniter reads it (alone, or in a list: 1,15,L)
     a = _number(field, value, first)
     if last is None:
         if step is not None:  # croniter reads a/n as from a on, cron refuses it: say what is meant
@@ -91,6 +99,8 @@ def _item(field: str, value: str, item: str) -> str:
                                              f"{first}-{high}/{step})")
         return first
     b = _number(field, value, last)
+    if field == "day_of_week" and b == 0 and a > 0:  # fri-sun, 5-0: cron reads a range ending on Sunday as x-7
+        b, first, last = 7, str(a), "7"
     if b < a:
         raise _field_error(field, value, f"is not valid here (a range must go up: {first}-{last})")
     if b == a:  # the one value a, as in Celery (croniter would read a-a as the whole cycle)
@@ -103,7 +113,7 @@ def _number(field: str, value: str, token: str) -> int:
     if token in names:
         return names[token]
     low, high = _RANGES[field]
-    if not token.isdigit() or not low <= int(token) <= high:
+    if not token.isdigit() or len(token) > 3 or not low <= int(token) <= high:
         raise _field_error(field, value, f"is not valid here ({token!r} is out of range)")
     return int(token)
 
@@ -115,6 +125,24 @@ def _cron(expression: str, start: dt.datetime | None = None) -> croniter:
     from croniter import croniter  # lazily: see above
 
     return croniter(expression, start, day_or=False)
+
+
+def zone_name(value: object) -> str:
+    """The IANA name of a time zone given as its name or as a tzinfo that has one: ZoneInfo (its key),
+    pytz (its zone), datetime.timezone.utc ("UTC"). A fixed offset has no name, and a crontab's times
+    follow its zone's DST changes, so it is refused, as is anything else; ScheduleError either way."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dt.tzinfo):
+        key = getattr(value, "key", None) or getattr(value, "zone", None)  # ZoneInfo; pytz
+        if key is None and value is UTC:
+            key = "UTC"
+        if isinstance(key, str):
+            return key
+        raise ScheduleError(f"timezone: {value!r} has no IANA name (a fixed offset does not follow DST changes): "
+                            "give a zone, e.g. ZoneInfo('Europe/Paris') or 'Europe/Paris'", "timezone")
+    raise ScheduleError(f"timezone must be an IANA name ('Europe/Paris') or a tzinfo that has one "
+                        f"(ZoneInfo('Europe/Paris')), not {type(value).__name__} {value!r}", "timezone")
 
 
 def zone(name: object) -> zoneinfo.ZoneInfo:
@@ -146,6 +174,7 @@ class Crontab:
     def __post_init__(self) -> None:
         from croniter import CroniterBadCronError, CroniterBadDateError  # lazily, as in _cron
 
+        object.__setattr__(self, "timezone", zone_name(self.timezone))  # ZoneInfo("Europe/Paris") -> its name
         for field in FIELDS:
             value = validate_field(field, str(getattr(self, field)))
             object.__setattr__(self, field, value)
@@ -331,6 +360,9 @@ class Due:
 #: A bound on late runs per tick (an interval of 1 s and a minute of grace make 60).
 MAX_LATE = 1000
 
+#: A run late by less than this is sent; one due earlier was missed while no beat ran (see to_send).
+LATE_GRACE = dt.timedelta(seconds=60)
+
 
 def due_runs(schedule: Crontab | Interval | Clocked, since: dt.datetime, now: dt.datetime,
              grace: dt.timedelta) -> Due:
@@ -351,6 +383,26 @@ def due_runs(schedule: Crontab | Interval | Clocked, since: dt.datetime, now: dt
     return Due(tuple(late), missed)
 
 
+def to_send(due: Due, catch_up: str, one_off: bool, clocked: bool) -> tuple[list[dt.datetime], dt.datetime | None]:
+    """What beat does with what is due: the runs it sends, oldest first, and the missed run it skips
+    (recorded as the last run, not sent), if any. One rule, read by beat and by the admin's "next
+    run", so the two cannot disagree.
+
+    Late runs are each sent. A missed run is sent once with catch_up "once"; with "none" it is
+    skipped and the task waits for its next time, except a clocked schedule's, which has no next time:
+    its one run is sent late rather than dropped unseen. A one-off, or a clocked schedule, sends one."""
+    runs = list(due.late)
+    skipped = None
+    if due.missed is not None and not runs:
+        if catch_up == "once" or clocked:
+            runs = [due.missed]
+        else:
+            skipped = due.missed
+    if one_off or clocked:
+        runs = runs[:1]
+    return runs, skipped
+
+
 def describe_seconds(seconds: float) -> str:
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size and seconds % size == 0:
@@ -363,6 +415,7 @@ def describe_seconds(seconds: float) -> str:
 _DAYS = {"0": "Sunday", "1": "Monday", "2": "Tuesday", "3": "Wednesday", "4": "Thursday", "5": "Friday",
          "6": "Saturday", "7": "Sunday", "sun": "Sunday", "mon": "Monday", "tue": "Tuesday",
          "wed": "Wednesday", "thu": "Thursday", "fri": "Friday", "sat": "Saturday"}
+_WEEK = (1, 2, 3, 4, 5, 6, 0)  # in words, a week starts on Monday: "Friday to Sunday"
 
 
 def describe_crontab(c: Crontab) -> str:
@@ -378,26 +431,67 @@ def describe_crontab(c: Crontab) -> str:
         when = "Every minute"
     else:
         return f"cron {c.expression} ({c.timezone})"
-    days = "every day"
-    if c.day_of_week != "*" and c.day_of_month == "*" and c.month_of_year == "*":
-        names = [_DAYS.get(d.lower(), d) for d in c.day_of_week.split(",")]
-        if c.day_of_week in ("1-5", "mon-fri"):
-            days = "on weekdays"
-        elif all(n in _DAYS.values() for n in names):
-            days = "on " + ", ".join(names)
-        else:
-            return f"cron {c.expression} ({c.timezone})"
-    elif c.day_of_month != "*" and c.day_of_week == "*" and c.month_of_year == "*" and c.day_of_month.isdigit():
-        days = f"on day {int(c.day_of_month)} of every month"
-    elif (c.day_of_month.isdigit() and c.month_of_year == "*"
-          and _DAYS.get(c.day_of_week.lower()) is not None):  # both must match (see the module docstring)
-        days = f"on {_DAYS[c.day_of_week.lower()]} the {_ordinal(int(c.day_of_month))}"
-    elif c.day_of_month != "*" and c.day_of_week != "*":
-        return f"cron {c.expression} ({c.timezone}; on days that match both day of month and day of week)"
-    elif (c.day_of_week, c.day_of_month, c.month_of_year) != ("*", "*", "*"):
-        return f"cron {c.expression} ({c.timezone})"
+    days = _days_in_words(c.day_of_month, c.day_of_week) if c.month_of_year == "*" else None
+    if days is None:
+        both = c.day_of_month != "*" and c.day_of_week != "*"  # both must match (see the module docstring)
+        note = "; on days that match both day of month and day of week" if both else ""
+        return f"cron {c.expression} ({c.timezone}{note})"
     zone_note = "" if c.timezone == "UTC" else f" ({c.timezone})"
     return f"{when}, {days}{zone_note}"
+
+
+def _days_in_words(dom: str, dow: str) -> str | None:
+    weekdays = _weekdays(dow)
+    if dom == "*":
+        return _weekdays_in_words(weekdays) if weekdays is not None else None
+    month_day = {"L": "the last day"}.get(dom, f"day {int(dom)}" if dom.isdigit() else "")
+    if not month_day:
+        return None
+    if dow == "*":
+        return f"on {month_day} of every month"
+    if weekdays is not None and len(weekdays) == 1:  # both must match: "on Monday the 18th"
+        [day] = weekdays
+        return f"on {_DAYS[str(day)]} the {_ordinal(int(dom))}" if dom.isdigit() else \
+            f"on {month_day} of the month if it is a {_DAYS[str(day)]}"
+    return None
+
+
+def _weekdays(dow: str) -> set[int] | None:
+    """The days of the week (0 = Sunday) a validated day_of_week field names."""
+    days: set[int] = set()
+    for item in dow.split(","):
+        match = _ITEM.fullmatch(item)
+        if match is None:
+            return None
+        star, first, last, step = match.groups()
+        a = 0 if star else _NAMES["day_of_week"].get(first, int(first) if first.isdigit() else -1)
+        b = 7 if star else _NAMES["day_of_week"].get(last or first, int(last or first) if (last or first).isdigit()
+                                                      else -1)
+        if a < 0 or b < 0:
+            return None
+        days |= {d % 7 for d in range(a, b + 1, int(step or 1))}
+    return days
+
+
+def _weekdays_in_words(days: set[int]) -> str:
+    if days == set(range(7)):
+        return "every day"
+    if days == {1, 2, 3, 4, 5}:
+        return "on weekdays"
+    if days == {0, 6}:
+        return "on weekends"
+    runs: list[list[int]] = []
+    for i, day in enumerate(_WEEK):
+        if day in days:
+            if runs and runs[-1][-1] == _WEEK[i - 1]:
+                runs[-1].append(day)
+            else:
+                runs.append([day])
+    if len(runs) > 1 and runs[0][0] == _WEEK[0] and runs[-1][-1] == _WEEK[-1]:  # across the weekend: Sunday to Tuesday
+        runs[0] = runs.pop() + runs[0]
+    parts = [f"{_DAYS[str(r[0])]} to {_DAYS[str(r[-1])]}" if len(r) >= 3 else ", ".join(_DAYS[str(d)] for d in r)
+             for r in runs]
+    return "on " + ", ".join(parts)
 
 
 def _ordinal(n: int) -> str:

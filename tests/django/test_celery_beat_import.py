@@ -173,8 +173,10 @@ def test_the_import_carries_each_field_and_says_what_it_cannot(tables):
     assert (half.interval.every, half.interval.period, half.enabled) == (30, "seconds", False)
     reminder = PeriodicTask.objects.get(name="reminder")
     assert reminder.clocked.clocked_time > now and reminder.one_off and reminder.args == [7]
-    assert not PeriodicTask.objects.get(name="expired").enabled and "imported disabled" in report
-    assert PeriodicTask.objects.get(name="ends").enabled and "jobs has no end time for a periodic task" in report
+    expired, ends = PeriodicTask.objects.get(name="expired"), PeriodicTask.objects.get(name="ends")
+    assert expired.expires == now - dt.timedelta(days=1) and expired.next_run() is None
+    assert "expired at" in report and "beat sends it no run" in report
+    assert ends.expires == now + dt.timedelta(days=1) and ends.next_run() is not None  # carried: runs until then
     for said in ("too fast: every 1500000 microseconds: jobs runs intervals in whole seconds",
                  "at sunrise: a solar schedule (sunrise at latitude 52.52",
                  "celery.backend_cleanup: django-celery-beat's own task for django-celery-results' cleanup",
@@ -183,8 +185,8 @@ def test_the_import_carries_each_field_and_says_what_it_cannot(tables):
     assert not PeriodicTask.objects.filter(name__in=["too fast", "at sunrise", "celery.backend_cleanup",
                                                      "reminder done", "bad args"]).exists()
     # Beat can send every row it loads, and says nothing about any of them.
-    assert sorted(e.name for e in DatabaseStore().load()) == ["ends", "morning report", "reminder", "sync",
-                                                               "twice a day"]
+    assert sorted(e.name for e in DatabaseStore().load()) == ["ends", "expired", "morning report", "reminder",
+                                                               "sync", "twice a day"]
     assert IntervalSchedule.objects.count() == 2  # "expired" and "ends" share sync's every 10 minutes
 
 

@@ -125,7 +125,6 @@ def test_the_other_fields_keep_their_names():
 
 
 @pytest.mark.parametrize("field, value, says", [
-    ("expires", LATER, "expires=.*jobs has no end time.*set expire_seconds"),
     ("exchange", "direct", "exchange='direct': jobs has no AMQP exchanges: a periodic task's queue= says"),
     ("routing_key", "reports", "routing_key='reports': jobs has no AMQP routing keys"),
     ("headers", '{"h": 1}', "headers=.*carry no custom headers in jobs: pass what the task needs in args"),
@@ -152,7 +151,7 @@ def test_a_crontab_takes_a_zoneinfo_and_stores_its_name():
     utc = CrontabSchedule(minute="0", timezone=dt.timezone.utc)
     utc.full_clean()
     assert utc.timezone == "UTC"
-    with pytest.raises(ValueError, match="has no IANA name: give one, e.g. ZoneInfo.'Europe/Berlin'."):
+    with pytest.raises(ValueError, match="has no IANA name .a fixed offset does not follow DST changes.: give a zone"):
         CrontabSchedule(timezone=dt.timezone(dt.timedelta(hours=2)))
 
 

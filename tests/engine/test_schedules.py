@@ -218,7 +218,9 @@ def test_a_one_value_range_is_that_value_not_the_whole_cycle(fields, per_day):
     ("minute", "R"),            # croniter: a random minute, drawn anew each time we ask (~260 runs a day)
     ("minute", "0\t0"),         # croniter: a tab splits the field; six fields read with seconds
     ("hour", "8\n9"),
-    ("day_of_month", "L"),      # croniter extensions we do not document
+    ("day_of_month", "15-L"),   # croniter extensions we do not document (L alone is the last day)
+    ("day_of_week", "L"),
+    ("day_of_week", "thu-mon"),  # a range that goes down, other than to Sunday (fri-sun)
     ("day_of_week", "mon#2"),
     ("day_of_month", "?"),
     ("minute", "5/10"),         # croniter: from 5 on; cron: an error
