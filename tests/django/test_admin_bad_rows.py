@@ -78,6 +78,8 @@ def broken_rows():
     bad_field = CrontabSchedule.objects.create(minute="0", hour="8")
     CrontabSchedule.objects.filter(pk=bad_field.pk).update(hour="99", timezone="Europe")
     PeriodicTask.objects.create(name="hour 99", task="tests.testapp.tasks.add", schedule=bad_field)
+    bad_args = PeriodicTask.objects.create(name="bad args", task="tests.testapp.tasks.add", schedule=every(60))
+    PeriodicTask.objects.filter(pk=bad_args.pk).update(args={"not": "a list"}, kwargs='{"x": 1')  # JSON, not ours
     return good, america
 
 
@@ -86,13 +88,14 @@ def test_pages_show_every_stored_row_and_a_broken_one_as_broken(admin_client, r)
     for url in ("/admin/jobs/periodictask/", "/admin/jobs/periodictask/add/",
                 f"/admin/jobs/periodictask/{good.pk}/change/",
                 f"/admin/jobs/periodictask/{PeriodicTask.objects.get(name='in America').pk}/change/",
+                f"/admin/jobs/periodictask/{PeriodicTask.objects.get(name='bad args').pk}/change/",
                 "/admin/jobs/crontabschedule/", f"/admin/jobs/crontabschedule/{america.pk}/change/",
                 "/admin/jobs/intervalschedule/", "/admin/jobs/clockedschedule/", "/admin/jobs/schedule/",
                 reverse("admin:jobs_console_periodic")):
         response = admin_client.get(url)
         assert response.status_code in (200, 404), url  # /admin/jobs/schedule/ is not registered
     page = admin_client.get("/admin/jobs/periodictask/").content.decode()
-    for name in ("good", "in America", "huge interval", "hour 99"):
+    for name in ("good", "in America", "huge interval", "hour 99", "bad args"):
         assert f">{name}<" in page
     assert "At 08:00, every day" in page
     assert "invalid crontab schedule 0 8 * * * (America): timezone: unknown time zone &#x27;America&#x27;" in page
