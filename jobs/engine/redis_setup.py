@@ -40,7 +40,7 @@ ACL_COMMANDS = frozenset({
     "hget", "hgetall", "hmget", "hlen", "hincrby", "zcard", "zcount", "zrange", "zrevrange", "zrem",
     "xreadgroup", "xgroup|create", "xlen", "time", "info",
     # what the scripts call besides those (lua/**.lua)
-    "hdel", "hexists", "hset", "hsetnx", "incr", "llen", "lpop", "lrem", "pexpire", "pttl", "publish", "scard",
+    "hdel", "hexists", "hset", "hsetnx", "incr", "llen", "lpop", "lpos", "lrem", "pexpire", "pttl", "publish", "scard",
     "sismember", "xack", "xadd", "xautoclaim", "xclaim", "xdel", "xgroup|delconsumer", "xinfo|consumers",
     "xpending", "zadd", "zpopmin", "zrangebyscore", "zremrangebyscore", "zscore",
 })
