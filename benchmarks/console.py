@@ -59,8 +59,8 @@ def main() -> None:
 
 
 def seed(options: argparse.Namespace) -> None:
-    from jobs.engine.app import current
-    from jobs.engine.message import Message
+    from jobs.engine.setup.app import current
+    from jobs.engine.wire.message import Message
 
     app = current()
     broker = app.broker
@@ -138,8 +138,8 @@ def dead_letters(broker, n: int) -> None:
 
 def counters(app) -> None:
     """24 h of minutes, as the workers' batches would have written them (metrics.batch, lib/ack.lua)."""
-    from jobs.engine import scripts
-    from jobs.engine.metrics import RUNTIME_BUCKETS, batch
+    from jobs.engine.ops.metrics import RUNTIME_BUCKETS, batch
+    from jobs.engine.redis import scripts
 
     broker, keys = app.broker, app.keys
     rng = random.Random(7)

@@ -26,12 +26,12 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from . import control
-from .console import admin as console_admin  # noqa: F401 (registers the console, admin:jobs_console)
 from .console import params
-from .engine import app as engine_app
-from .engine.periodic import Crontab
-from .engine.producer import send_task
-from .engine.results import READY_STATES
+from .console import views as console_admin  # noqa: F401 (registers the console, admin:jobs_console)
+from .engine.beat.periodic import Crontab
+from .engine.send.producer import send_task
+from .engine.setup import app as engine_app
+from .engine.wire.outcome import READY_STATES
 from .models import (
     BeatVersion,
     ClockedSchedule,

@@ -37,17 +37,17 @@ from django.conf import settings
 from django.utils import timezone
 
 from .engine import many
-from .engine.app import current
 from .engine.bounds import shown
-from .engine.build import message as build_message
-from .engine.definition import TaskDefinition
-from .engine.eager import run as run_eager
 from .engine.errors import ConfigurationError
-from .engine.options import CallOptions
-from .engine.registry import registry
-from .engine.results import FAILURE, PENDING, RETRY, REVOKED, STARTED, SUCCESS
-from .engine.results import decode as decode_result
-from .engine.serializers import json_dumps, raw_loads
+from .engine.send.eager import run as run_eager
+from .engine.setup.app import current
+from .engine.setup.build import message as build_message
+from .engine.setup.definition import TaskDefinition
+from .engine.setup.registry import registry
+from .engine.wire.options import CallOptions
+from .engine.wire.outcome import FAILURE, PENDING, RETRY, REVOKED, STARTED, SUCCESS
+from .engine.wire.outcome import decode as decode_result
+from .engine.wire.serializers import json_dumps, raw_loads
 
 try:  # Django 6
     from django.tasks import Task, TaskResult, TaskResultStatus

@@ -9,8 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
-from .engine.connection import TRANSIENT, probe_tls, redact, tls_failure
 from .engine.errors import ConfigurationError
+from .engine.redis.connection import TRANSIENT, probe_tls, redact, tls_failure
 
 
 @register("jobs")
@@ -27,8 +27,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 @register("jobs")
 def check_redis(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     from .conf import load
-    from .engine import app as engine_app
-    from .engine.monitor import Monitor
+    from .engine.ops.monitor import Monitor
+    from .engine.setup import app as engine_app
 
     try:
         config = load()
@@ -52,7 +52,7 @@ def check_celery_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckM
     """Each CELERY_* setting still in settings: jobs does not read it, so say what to set instead.
     Its advice (a table of every Celery setting) is imported here, not with the app: a worker starts
     without running checks, and should not load it."""
-    from .celery_settings import PREFIXES, advice
+    from .compat.celery_settings import PREFIXES, advice
 
     return [Warning(f"settings.{name} is a Celery setting, and jobs does not read it.", hint=advice(name),
                     id="jobs.W010")

@@ -18,8 +18,8 @@ from typing import Any
 
 from django.conf import settings
 
-from .engine.config import DEFAULT_BROKER_URL, NUMBERS, Config, check_number
 from .engine.errors import ConfigurationError
+from .engine.setup.config import DEFAULT_BROKER_URL, NUMBERS, Config, check_number
 
 _FIELDS = {f.name.upper(): f for f in dataclasses.fields(Config)}
 SPECIAL = {"REDIS_CACHE"}

@@ -35,14 +35,14 @@ from typing import Any
 from django.db import DatabaseError
 
 from .engine import many
-from .engine.app import current
-from .engine.asyncresult import AsyncResult
 from .engine.errors import JobsError
-from .engine.monitor import DeadLetter, Monitor
-from .engine.names import check_name
-from .engine.producer import send_task
-from .engine.results import decode as decode_result
-from .engine.serializers import json_loads
+from .engine.ops.monitor import DeadLetter, Monitor
+from .engine.send.asyncresult import AsyncResult
+from .engine.send.producer import send_task
+from .engine.setup.app import current
+from .engine.wire.names import check_name
+from .engine.wire.outcome import decode as decode_result
+from .engine.wire.serializers import json_loads
 from .models import TaskResult
 
 

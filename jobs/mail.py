@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.mail import mail_admins
 
-from .engine import app as engine_app
+from .engine.setup import app as engine_app
 
 logger = logging.getLogger("jobs.mail")
 

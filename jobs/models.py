@@ -22,10 +22,10 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F
 
-from .celery_beat_compat import CeleryBeatKeywords, PeriodicTaskQuerySet
-from .engine import periodic
+from .compat.celery_beat import CeleryBeatKeywords, PeriodicTaskQuerySet
+from .engine.beat import periodic
 from .engine.errors import ScheduleError
-from .engine.names import check_name
+from .engine.wire.names import check_name
 
 
 def zone_key(value: Any) -> Any:

@@ -9,12 +9,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from .engine.app import current
-from .engine.connection import TRANSIENT
-from .engine.health import as_json
-from .engine.metrics import exposition
-from .engine.monitor import Monitor
-from .health import check
+from .engine.ops.health import as_json
+from .engine.ops.metrics import exposition
+from .engine.ops.monitor import Monitor
+from .engine.redis.connection import TRANSIENT
+from .engine.setup.app import current
+from .readiness import check
 
 
 def allowed(request: HttpRequest) -> bool:

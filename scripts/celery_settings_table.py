@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jobs.celery_settings import markdown_summary, markdown_table  # noqa: E402
+from jobs.compat.celery_settings import markdown_summary, markdown_table  # noqa: E402
 
 COMMAND = "python scripts/celery_settings_table.py --write"
 

@@ -136,7 +136,7 @@ def _send_all(tasks: int, report: Report, pace: float, stop: threading.Event) ->
     apart. A send that gives up (BrokerUnavailable after ENQUEUE_TIMEOUT) is sent again with the
     same ids, as a relay would: it may have reached Redis."""
     from jobs.engine.errors import BrokerUnavailable
-    from jobs.engine.producer import enqueue_many
+    from jobs.engine.send.producer import enqueue_many
     from tests.testapp.tasks import chaos_task
 
     i = 0
@@ -191,8 +191,8 @@ def run(tasks: int = 10_000, workers: int = 3, concurrency: int = 2, kill_every:
     os.environ["JOBS_BROKER_URL"] = server.url  # read by this process's engine and by the workers
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     django.setup()
-    from jobs.engine import app as engine_app
-    from jobs.engine.producer import enqueue_many
+    from jobs.engine.send.producer import enqueue_many
+    from jobs.engine.setup import app as engine_app
     from tests.testapp.tasks import chaos_task
 
     engine_app.reset()

@@ -23,7 +23,7 @@ import pytest
 import redis
 
 from jobs.devserver import RedisServer
-from jobs.engine import app as engine_app
+from jobs.engine.setup import app as engine_app
 
 ROOT = Path(__file__).resolve().parent.parent
 

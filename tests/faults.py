@@ -39,7 +39,7 @@ def command(name: str) -> Match:
 
 def script(name: str) -> Match:
     """Matches an EVALSHA of one of jobs' scripts (jobs/engine/lua/<name>.lua)."""
-    from jobs.engine import scripts
+    from jobs.engine.redis import scripts
 
     sha = scripts.load(name).sha.encode()
     return lambda cmd: len(cmd) > 1 and cmd[0].upper() == b"EVALSHA" and cmd[1] == sha

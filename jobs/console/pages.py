@@ -17,12 +17,12 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .. import control
-from ..engine.app import current
 from ..engine.errors import DecodeError, JobsError
-from ..engine.message import decode as decode_message
-from ..engine.metrics import RUNTIME_BUCKETS
-from ..engine.monitor import Held
-from ..engine.results import decode as decode_result
+from ..engine.ops.metrics import RUNTIME_BUCKETS
+from ..engine.ops.monitor import Held
+from ..engine.setup.app import current
+from ..engine.wire.message import decode as decode_message
+from ..engine.wire.outcome import decode as decode_result
 from ..models import TaskResult
 from . import charts, params
 

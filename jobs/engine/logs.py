@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from .request import current_request
+from .wire.request import current_request
 
 
 class TaskContextFilter(logging.Filter):

@@ -26,7 +26,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from .message import Message
+from .wire.message import Message
 
 try:
     from opentelemetry import context as otel_context
@@ -38,7 +38,7 @@ except ImportError:  # the `otel` extra is not installed: nothing to do, ever
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
-    from .results import Outcome
+    from .wire.outcome import Outcome
 
 #: The header names W3C trace context uses (what propagate.inject writes with the default propagator).
 TRACE_HEADERS = ("traceparent", "tracestate", "baggage")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jobs.engine import bounds
-from jobs.engine.config import NUMBERS
+from jobs.engine.setup.config import NUMBERS
 
 
 def _flag(kind: type, low: float, high: float, unit: str) -> Callable[[str], Any]:

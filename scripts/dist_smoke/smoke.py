@@ -169,7 +169,7 @@ def commands() -> None:
 def recorded(client_redis: Any, condition: Callable[[], bool]) -> None:
     """Until `condition()` (a read of the database) holds, checked again each time a worker's
     recorder deletes what it wrote from the history stream (a keyspace event: after its commit)."""
-    from jobs.engine.app import current
+    from jobs.engine.setup.app import current
 
     client_redis.config_set("notify-keyspace-events", "Kt")
     deadline = time.monotonic() + TIMEOUT

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import redis
 
-from jobs.engine.keys import Keys
+from jobs.engine.redis.keys import Keys
 from tests.conftest import ROOT
 
 CHROMIUM = os.environ.get("JOBS_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -37,7 +37,7 @@ PASSWORD = "browser-test-password"
 SET_UP = f"""
 from django.conf import settings
 from django.contrib.auth.models import User
-from jobs.beat_store import sync_settings
+from jobs.stores.periodic import sync_settings
 User.objects.create_superuser("admin", "admin@example.com", {PASSWORD!r})
 sync_settings(settings.JOBS["BEAT_SCHEDULE"])
 """ + (ROOT / "scripts" / "demo.py").read_text().split('MORNING_REPORT = """', 1)[1].split('"""', 1)[0]

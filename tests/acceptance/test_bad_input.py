@@ -20,10 +20,10 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from jobs import control
-from jobs.engine import app as engine_app
-from jobs.engine.asyncresult import AsyncResult
 from jobs.engine.errors import ConfigurationError, EncodeError
-from jobs.engine.producer import enqueue_many, send_task
+from jobs.engine.send.asyncresult import AsyncResult
+from jobs.engine.send.producer import enqueue_many, send_task
+from jobs.engine.setup import app as engine_app
 from jobs.models import CrontabSchedule
 from tests.acceptance.test_history import wait_rows
 from tests.conftest import ROOT

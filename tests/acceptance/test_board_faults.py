@@ -15,9 +15,9 @@ import uuid
 
 import pytest
 
-from jobs.engine import app as engine_app
-from jobs.engine.message import Message, MessageOptions
-from jobs.engine.monitor import Monitor
+from jobs.engine.ops.monitor import Monitor
+from jobs.engine.setup import app as engine_app
+from jobs.engine.wire.message import Message, MessageOptions
 from tests.testapp import tasks
 
 #: Each store of each board write a task's run makes (tests/boardfaults counts them): start writes its

@@ -12,8 +12,8 @@ import pytest
 from django.core.management import call_command
 
 from jobs import AsyncResult, chain, chord, signature
-from jobs.engine import app as engine_app
 from jobs.engine.errors import TaskRevoked
+from jobs.engine.setup import app as engine_app
 from tests.testapp import tasks
 
 

@@ -8,7 +8,7 @@ import pytest
 from django.test import override_settings
 
 from jobs import EagerResult, chain, chord, enqueue_many, group
-from jobs.engine import app as engine_app
+from jobs.engine.setup import app as engine_app
 from tests.testapp import tasks
 
 

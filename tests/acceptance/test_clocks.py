@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from jobs.engine import app as engine_app
-from jobs.engine.message import Message
-from jobs.engine.results import RETRY, Outcome
-from jobs.engine.worker.execute import record
+from jobs.engine.execution.execute import record
+from jobs.engine.setup import app as engine_app
+from jobs.engine.wire.message import Message
+from jobs.engine.wire.outcome import RETRY, Outcome
 from jobs.exceptions import TaskRevoked
 from tests.testapp import tasks
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import redis
 
-from jobs.engine.keys import Keys
+from jobs.engine.redis.keys import Keys
 from tests.acceptance.test_admin_browser import browser, example_env, login, shoot, site  # noqa: F401 (fixtures)
 from tests.conftest import ROOT
 

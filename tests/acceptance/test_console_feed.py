@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from jobs import control
-from jobs.engine import app as engine_app
-from jobs.engine.message import Message
+from jobs.engine.setup import app as engine_app
+from jobs.engine.wire.message import Message
 from tests.redis_monitor import Monitor as RedisMonitor
 from tests.testapp import tasks
 

@@ -18,8 +18,8 @@ from django.contrib.staticfiles import finders
 from django.test import Client
 
 from jobs import control
-from jobs.console import admin as console_admin
-from jobs.engine import app as engine_app
+from jobs.console import views as console_admin
+from jobs.engine.setup import app as engine_app
 from tests.acceptance.test_admin_browser import browser  # noqa: F401 (fixture)
 from tests.testapp import tasks
 

@@ -11,10 +11,10 @@ import sys
 import pytest
 
 from jobs import AsyncResult, control
-from jobs.engine import app as engine_app
 from jobs.engine.errors import JobsError, TaskRevoked
-from jobs.engine.metrics import exposition
-from jobs.engine.monitor import Monitor
+from jobs.engine.ops.metrics import exposition
+from jobs.engine.ops.monitor import Monitor
+from jobs.engine.setup import app as engine_app
 from tests.conftest import ROOT
 from tests.testapp import tasks
 

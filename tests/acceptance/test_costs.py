@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from jobs.engine import scripts
+from jobs.engine.redis import scripts
 from tests.redis_monitor import Monitor
 from tests.testapp import tasks
 

@@ -35,8 +35,8 @@ from tests import settings as test_settings
 if not test_settings.TASKS_API:
     pytest.skip("Django 5.2 without the django-tasks backport (pip install django-tasks)", allow_module_level=True)
 
-from jobs.engine import app as engine_app
-from jobs.engine.asyncresult import AsyncResult
+from jobs.engine.send.asyncresult import AsyncResult
+from jobs.engine.setup import app as engine_app
 from tests.conftest import ROOT, wait_dead
 from tests.djangotasks import tasks as t
 from tests.redis_monitor import Monitor

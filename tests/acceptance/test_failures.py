@@ -6,7 +6,7 @@ import threading
 import pytest
 from django.test import override_settings
 
-from jobs.engine import app as engine_app
+from jobs.engine.setup import app as engine_app
 from jobs.engine.worker.board import Board
 from jobs.engine.worker.consumer import Consumer
 from jobs.exceptions import BrokerUnavailable, EncodeError, TaskFailed, TimeoutError

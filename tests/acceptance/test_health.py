@@ -131,8 +131,8 @@ def test_the_health_view_answers_staff_and_the_token_and_nobody_else(r):
 
 
 def test_a_short_token_is_refused_with_how_to_make_one():
-    from jobs.engine.app import current
     from jobs.engine.errors import ConfigurationError
+    from jobs.engine.setup.app import current
 
     with override_settings(JOBS={"METRICS_TOKEN": "short"}):
         with pytest.raises(ConfigurationError, match="at least 16 characters .*secrets.token_urlsafe"):

@@ -11,9 +11,9 @@ import pytest
 from django.core.management import call_command
 from django.db import connections
 
-from jobs.engine import app as engine_app
 from jobs.engine.errors import TimeLimitExceeded, WorkerLostError
-from jobs.engine.message import Message
+from jobs.engine.setup import app as engine_app
+from jobs.engine.wire.message import Message
 from jobs.models import TaskResult
 from tests.testapp import tasks
 

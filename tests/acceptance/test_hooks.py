@@ -5,7 +5,7 @@ import email
 import pytest
 import redis
 
-from jobs.engine import app as engine_app
+from jobs.engine.setup import app as engine_app
 from jobs.exceptions import TimeLimitExceeded
 from tests.testapp import tasks
 

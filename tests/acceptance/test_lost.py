@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from jobs.engine import app as engine_app
-from jobs.engine.message import Message
+from jobs.engine.setup import app as engine_app
+from jobs.engine.wire.message import Message
 from jobs.exceptions import WorkerLostError
 from tests.conftest import wait_dead
 from tests.testapp import tasks

@@ -5,8 +5,8 @@ connection instead of passing the reply on."""
 
 import pytest
 
-from jobs.engine import app as engine_app
-from jobs.engine import scripts
+from jobs.engine.redis import scripts
+from jobs.engine.setup import app as engine_app
 from tests.faults import FaultProxy, script
 from tests.testapp import tasks
 

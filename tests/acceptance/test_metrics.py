@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.test import Client, override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
-from jobs.engine import app as engine_app
+from jobs.engine.setup import app as engine_app
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ import pytest
 from django.test import override_settings
 
 from jobs import task
-from jobs.engine import app as engine_app
 from jobs.engine.errors import ConfigurationError
+from jobs.engine.setup import app as engine_app
 from tests.testapp import tasks
 
 #: Between a start being allowed in Redis and the task recording it, a process may be scheduled out

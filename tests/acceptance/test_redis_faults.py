@@ -9,8 +9,8 @@ import time
 import pytest
 
 from jobs.devserver import RedisServer
-from jobs.engine import app as engine_app
-from jobs.engine.broker import Broker
+from jobs.engine.redis.broker import Broker
+from jobs.engine.setup import app as engine_app
 from jobs.exceptions import BrokerUnavailable
 from tests.testapp import tasks
 

@@ -11,7 +11,7 @@ from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from jobs.devserver import RedisServer
-from jobs.engine import app as engine_app
+from jobs.engine.setup import app as engine_app
 from tests.testapp import tasks
 
 

@@ -8,9 +8,9 @@ import uuid
 import pytest
 
 from jobs import AsyncResult, GroupResult
-from jobs.engine import app as engine_app
-from jobs.engine.results import STARTED
-from jobs.engine.worker.progress import INTERVAL, Reporter
+from jobs.engine.execution.progress import INTERVAL, Reporter
+from jobs.engine.setup import app as engine_app
+from jobs.engine.wire.outcome import STARTED
 from tests.redis_monitor import Monitor
 from tests.testapp import tasks
 
@@ -119,7 +119,7 @@ def test_fast_progress_reports_are_coalesced(start_worker, redis_server, r):
 def test_a_state_update_from_a_run_that_lost_its_lease_is_refused(r):
     """A worker that froze past its lease, whose task another worker now runs, cannot overwrite
     that run's state: the update is fenced by the delivery token, like an ack."""
-    from jobs.engine.message import Message
+    from jobs.engine.wire.message import Message
 
     b = broker()
     b.enqueue([Message(id="fenced", task="tests.testapp.tasks.stepwise", args=("f", 1))])

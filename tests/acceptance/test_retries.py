@@ -2,7 +2,7 @@
 
 import pytest
 
-from jobs.engine import app as engine_app
+from jobs.engine.setup import app as engine_app
 from tests.testapp import tasks
 
 
@@ -62,8 +62,8 @@ def test_max_retries_none_retries_forever(start_worker, r):
 
 def test_a_retry_is_scheduled_only_by_the_delivery_that_holds_the_lease(r):
     """Fencing covers retries: a refused ack schedules nothing (so a task cannot fork in two)."""
-    from jobs.engine.broker import Ack
-    from jobs.engine.message import Message
+    from jobs.engine.redis.broker import Ack
+    from jobs.engine.wire.message import Message
 
     broker = engine_app.current().broker
     broker.enqueue([Message(id="fx", task="t")])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from jobs.engine import app as engine_app
+from jobs.engine.setup import app as engine_app
 from jobs.exceptions import TaskRevoked
 from tests.conftest import pid_alive
 from tests.testapp import tasks

@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from jobs import send_task
-from jobs.engine import app as engine_app
 from jobs.engine.errors import ConfigurationError
+from jobs.engine.setup import app as engine_app
 from tests.testapp import tasks
 
 
@@ -21,7 +21,7 @@ def broker():
 
 def queued(queue: str) -> list[tuple[str, int]]:
     """(task name, priority) of each message waiting in `queue`, in the order a worker takes them."""
-    from jobs.engine.message import decode
+    from jobs.engine.wire.message import decode
 
     wires = broker().link.call("ZRANGE", broker().keys.queue(queue), 0, -1)
     return [(m.task, m.priority) for m in (decode(w, queue, ("json",)) for w in wires)]
@@ -102,9 +102,9 @@ def test_a_worker_serves_its_queues_in_order_and_priorities_within_each(start_wo
 def test_beat_asks_callable_routes_with_the_periodic_tasks_arguments(r):
     import datetime as dt
 
-    from jobs.beat_store import DatabaseStore
-    from jobs.engine.beat import Beat
+    from jobs.engine.beat.scheduler import Beat
     from jobs.models import IntervalSchedule, PeriodicTask
+    from jobs.stores.periodic import DatabaseStore
 
     t0 = dt.datetime(2026, 11, 21, 12, tzinfo=dt.timezone.utc)
     row = PeriodicTask.objects.create(name="vip sync", task="tests.testapp.tasks.record", args=["vip:7", 1],

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.engine import app as engine_app
-from jobs.engine.connection import fails_on_message
-from jobs.engine.monitor import Monitor
+from jobs.engine.ops.monitor import Monitor
+from jobs.engine.redis.connection import fails_on_message
+from jobs.engine.setup import app as engine_app
 from tests.testapp import tasks
 
 

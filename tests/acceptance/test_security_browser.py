@@ -33,10 +33,10 @@ import pytest
 import redis
 
 from jobs import control
-from jobs.engine import app as engine_app
-from jobs.engine.asyncresult import AsyncResult
-from jobs.engine.message import Message
-from jobs.engine.producer import send_task
+from jobs.engine.send.asyncresult import AsyncResult
+from jobs.engine.send.producer import send_task
+from jobs.engine.setup import app as engine_app
+from jobs.engine.wire.message import Message
 from tests.acceptance.test_admin_browser import browser, free_port  # noqa: F401 (the browser fixture)
 from tests.acceptance.test_console_browser import until
 from tests.conftest import ROOT

@@ -15,8 +15,8 @@ import pytest
 from django.test import override_settings
 
 from jobs import enqueue_many
-from jobs.engine import app as engine_app
-from jobs.engine import scripts
+from jobs.engine.redis import scripts
+from jobs.engine.setup import app as engine_app
 from tests.faults import FaultProxy, script
 from tests.testapp import tasks
 

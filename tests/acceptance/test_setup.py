@@ -9,7 +9,7 @@ import pytest
 from django.test import override_settings
 
 from jobs.devserver import RedisServer
-from jobs.engine import app as engine_app
+from jobs.engine.setup import app as engine_app
 from jobs.exceptions import TaskRevoked
 from tests.testapp import tasks
 

@@ -17,8 +17,8 @@ import redis
 from django.core.management import call_command
 from django.test import override_settings
 
-from jobs.engine import app as engine_app
-from jobs.engine.connection import redact
+from jobs.engine.redis.connection import redact
+from jobs.engine.setup import app as engine_app
 from jobs.exceptions import BrokerUnavailable
 from tests.acceptance import core_scenarios
 from tests.conftest import Worker

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from jobs.engine import app as engine_app
+from jobs.engine.setup import app as engine_app
 from tests.testapp import tasks
 
 

@@ -8,9 +8,9 @@ import time
 import pytest
 
 from jobs import AsyncResult
-from jobs.engine import app as engine_app
-from jobs.engine.message import Message
-from jobs.engine.monitor import Monitor
+from jobs.engine.ops.monitor import Monitor
+from jobs.engine.setup import app as engine_app
+from jobs.engine.wire.message import Message
 from jobs.exceptions import EncodeError, WorkerLostError
 from tests.conftest import pid_alive
 from tests.testapp import tasks

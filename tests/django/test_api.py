@@ -13,9 +13,9 @@ from django.test import override_settings
 
 import jobs
 from jobs import AsyncResult, task
-from jobs.engine import app as engine_app
 from jobs.engine.errors import ConfigurationError, DuplicateTaskName, EncodeError, TaskFailed
-from jobs.engine.registry import Registry
+from jobs.engine.setup import app as engine_app
+from jobs.engine.setup.registry import Registry
 from jobs.exceptions import TimeoutError
 from tests.testapp import tasks
 
@@ -78,7 +78,7 @@ def test_a_model_instance_as_argument_says_to_pass_its_primary_key(r):
 
 
 def test_two_functions_with_one_name_are_rejected_naming_both(monkeypatch):
-    monkeypatch.setattr("jobs.engine.task.registry", Registry())
+    monkeypatch.setattr("jobs.engine.send.task.registry", Registry())
 
     def first():
         pass

@@ -13,11 +13,11 @@ import random
 import pytest
 from django.db import connection
 
-from jobs.beat_store import DatabaseStore, sync_settings
-from jobs.engine import app as engine_app
-from jobs.engine.beat import Beat
+from jobs.engine.beat.scheduler import Beat
+from jobs.engine.setup import app as engine_app
 from jobs.models import BeatVersion, ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask
 from jobs.schedules import crontab
+from jobs.stores.periodic import DatabaseStore, sync_settings
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

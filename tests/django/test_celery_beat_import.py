@@ -17,8 +17,8 @@ from django.core.management.base import CommandError
 from django.db import connection, models
 from django.utils import timezone
 
-from jobs.beat_store import DatabaseStore, sync_settings
 from jobs.models import IntervalSchedule, PeriodicTask, Schedule
+from jobs.stores.periodic import DatabaseStore, sync_settings
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,9 +12,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from jobs.beat_store import DatabaseStore
-from jobs.engine.message import decode
+from jobs.engine.wire.message import decode
 from jobs.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask
+from jobs.stores.periodic import DatabaseStore
 from tests.django.test_beat import every, queued
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from django.core.checks import run_checks
 from django.test import override_settings
 
-from jobs.celery_settings import CELERY_SETTINGS
+from jobs.compat.celery_settings import CELERY_SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

@@ -17,8 +17,8 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from jobs import control
-from jobs.console import admin as console_admin
-from jobs.engine import app as engine_app
+from jobs.console import views as console_admin
+from jobs.engine.setup import app as engine_app
 from jobs.models import TaskResult
 from tests.testapp import tasks
 

@@ -24,8 +24,8 @@ from django.test import Client
 from django.urls import reverse, reverse_lazy
 
 from jobs import control
-from jobs.console.admin import ACTIONS, SWEEPS
-from jobs.engine import app as engine_app
+from jobs.console.views import ACTIONS, SWEEPS
+from jobs.engine.setup import app as engine_app
 from jobs.models import Console, CrontabSchedule, PeriodicTask, TaskResult
 from tests.testapp import tasks
 

@@ -10,11 +10,11 @@ from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.test import Client
 
-from jobs.engine import app as engine_app
-from jobs.engine.history import Record, stage
-from jobs.engine.message import decode
-from jobs.history import DatabaseStore
+from jobs.engine.ops.records import Record, stage
+from jobs.engine.setup import app as engine_app
+from jobs.engine.wire.message import decode
 from jobs.models import TaskResult
+from jobs.stores.history import DatabaseStore
 
 pytestmark = pytest.mark.django_db
 

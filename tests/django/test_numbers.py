@@ -20,13 +20,13 @@ from django.core.management import CommandError, call_command, load_command_clas
 from django.test import override_settings
 
 from jobs import conf, task
-from jobs.engine import app as engine_app
-from jobs.engine.config import NUMBERS, Config
-from jobs.engine.definition import TASK_OPTIONS
 from jobs.engine.errors import ConfigurationError, JobsError
-from jobs.engine.message import Header
-from jobs.engine.options import FIELDS
-from jobs.engine.registry import registry
+from jobs.engine.setup import app as engine_app
+from jobs.engine.setup.config import NUMBERS, Config
+from jobs.engine.setup.definition import TASK_OPTIONS
+from jobs.engine.setup.registry import registry
+from jobs.engine.wire.message import Header
+from jobs.engine.wire.options import FIELDS
 from tests.testapp import tasks
 
 ODD = [float("nan"), float("inf"), float("-inf"), 1e300, -0.0, 10**30, "5"]

@@ -8,8 +8,8 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.test import override_settings
 
-from jobs.engine import app as engine_app
 from jobs.engine.errors import EncodeError
+from jobs.engine.setup import app as engine_app
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,7 +13,7 @@ import pytest
 from django.test import override_settings
 
 from jobs import control
-from jobs.engine import app as engine_app
+from jobs.engine.setup import app as engine_app
 from tests import settings as test_settings
 from tests.conftest import ROOT
 from tests.testapp import tasks

@@ -11,9 +11,9 @@ from django.contrib.auth.models import Permission, User
 from django.core.exceptions import ValidationError
 from django.test import Client
 
-from jobs.beat_store import DatabaseStore, sync_settings
 from jobs.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 from jobs.schedules import crontab
+from jobs.stores.periodic import DatabaseStore, sync_settings
 from tests.django.test_beat import every, new_beat, periodic, queued
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from jobs.engine.message import decode
+from jobs.engine.wire.message import decode
 from jobs.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask
 from tests.django.test_beat import T0, every, new_beat, periodic, queued, run_id, seconds
 

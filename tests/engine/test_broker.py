@@ -6,10 +6,10 @@ import uuid
 
 import pytest
 
-from jobs.engine.broker import Ack, Broker, Refused
-from jobs.engine.config import Config
-from jobs.engine.message import Message, MessageOptions, decode
-from jobs.engine.workflow import Chain, ChordSpec, Step
+from jobs.engine.redis.broker import Ack, Broker, Refused
+from jobs.engine.setup.config import Config
+from jobs.engine.wire.message import Message, MessageOptions, decode
+from jobs.engine.wire.workflow import Chain, ChordSpec, Step
 
 
 @pytest.fixture

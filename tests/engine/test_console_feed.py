@@ -9,14 +9,14 @@ import uuid
 
 import pytest
 
-from jobs.engine import metrics
-from jobs.engine.broker import Ack, Broker
-from jobs.engine.config import Config
-from jobs.engine.connection import Link
-from jobs.engine.message import Header, Message
-from jobs.engine.metrics import RUNTIME_BUCKETS, TALLY
-from jobs.engine.minutes import by_task, percentile
-from jobs.engine.monitor import Monitor
+from jobs.engine.ops import metrics
+from jobs.engine.ops.metrics import RUNTIME_BUCKETS, TALLY
+from jobs.engine.ops.minutes import by_task, percentile
+from jobs.engine.ops.monitor import Monitor
+from jobs.engine.redis.broker import Ack, Broker
+from jobs.engine.redis.connection import Link
+from jobs.engine.setup.config import Config
+from jobs.engine.wire.message import Header, Message
 from tests.redis_monitor import Monitor as RedisMonitor
 
 
@@ -334,7 +334,7 @@ def test_run_scheduled_sends_them_now_to_an_idle_consumer_or_the_queue(broker, r
 
 
 def test_scheduled_members_reads_page_by_page_and_stops_when_all_are_found(broker, monkeypatch):
-    from jobs.engine import monitor as monitor_module
+    from jobs.engine.ops import monitor as monitor_module
 
     monkeypatch.setattr(monitor_module, "SCHEDULED_PAGE", 3)
     broker.enqueue([msg(i, countdown=600 + i) for i in range(10)])
@@ -367,7 +367,7 @@ def test_scheduled_members_finds_ids_anywhere_in_a_large_set(broker):
 def test_scheduled_members_walks_by_score_so_messages_promoted_meanwhile_skip_nothing(broker, monkeypatch):
     """Read by rank, a page after the head was promoted would start further on than meant and miss
     the members that slid back into the page already read."""
-    from jobs.engine import monitor as monitor_module
+    from jobs.engine.ops import monitor as monitor_module
 
     monkeypatch.setattr(monitor_module, "SCHEDULED_PAGE", 3)
     broker.enqueue([msg(i, countdown=600 + i) for i in range(10)])
@@ -388,7 +388,7 @@ def test_scheduled_members_walks_by_score_so_messages_promoted_meanwhile_skip_no
 
 
 def test_scheduled_members_pages_through_members_due_at_one_time(broker, monkeypatch):
-    from jobs.engine import monitor as monitor_module
+    from jobs.engine.ops import monitor as monitor_module
 
     monkeypatch.setattr(monitor_module, "SCHEDULED_PAGE", 3)
     broker.enqueue([msg(i, eta=time.time() + 600) for i in range(10)])
@@ -437,7 +437,7 @@ def bury(broker, i, reason, task="t.noop"):
 
 
 def test_dead_letters_filtered_discarded_and_requeued(broker, monkeypatch):
-    from jobs.engine import monitor as monitor_module
+    from jobs.engine.ops import monitor as monitor_module
 
     monkeypatch.setattr(monitor_module, "DEAD_PAGE", 2)
     for i in range(6):

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from jobs.engine import app as engine_app
+from jobs.engine.setup import app as engine_app
 from jobs.engine.worker import consumer as consumer_module
 from jobs.engine.worker.board import Board
 from jobs.engine.worker.consumer import ACK_DELAY, BATCH_SECONDS, Consumer

@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from jobs.engine.broker import Broker
-from jobs.engine.config import Config
-from jobs.engine.message import Message
+from jobs.engine.redis.broker import Broker
+from jobs.engine.setup.config import Config
+from jobs.engine.wire.message import Message
 
 
 @pytest.fixture

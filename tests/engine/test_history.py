@@ -5,15 +5,15 @@ import json
 
 import pytest
 
-from jobs.engine import app as engine_app
-from jobs.engine.broker import Ack, Broker
-from jobs.engine.config import Config
-from jobs.engine.history import records_of, stage
-from jobs.engine.message import Message
-from jobs.engine.redact import Redactor
-from jobs.engine.registry import Registry
-from jobs.engine.results import Outcome, about
-from jobs.engine.results import encode as encode_result
+from jobs.engine.ops.records import records_of, stage
+from jobs.engine.redis.broker import Ack, Broker
+from jobs.engine.setup import app as engine_app
+from jobs.engine.setup.config import Config
+from jobs.engine.setup.registry import Registry
+from jobs.engine.wire.message import Message
+from jobs.engine.wire.outcome import Outcome, about
+from jobs.engine.wire.outcome import encode as encode_result
+from jobs.engine.wire.redact import Redactor
 
 
 @pytest.fixture

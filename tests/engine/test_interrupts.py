@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from jobs.engine import app as engine_app
+from jobs.engine.setup import app as engine_app
 from jobs.engine.worker.board import Board
 from jobs.engine.worker.consumer import Consumer
 from jobs.engine.worker.watch import Watch

@@ -9,9 +9,9 @@ import uuid
 import pytest
 
 from jobs import AsyncResult, GroupResult, chain, chord, enqueue_many, group, send_task, signature
-from jobs.engine import app as engine_app
 from jobs.engine import many
-from jobs.engine.canvas import Chain, Chord, Group
+from jobs.engine.send.canvas import Chain, Chord, Group
+from jobs.engine.setup import app as engine_app
 from tests.testapp import tasks
 
 #: What iterates but is one thing, or is not a collection at all.

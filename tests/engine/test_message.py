@@ -7,9 +7,9 @@ import zoneinfo
 
 import pytest
 
-from jobs.engine.config import Config
 from jobs.engine.errors import ConfigurationError, ContentDisallowed, DecodeError, EncodeError
-from jobs.engine.message import Header, Message, decode
+from jobs.engine.setup.config import Config
+from jobs.engine.wire.message import Header, Message, decode
 
 JSON = ("json",)
 
@@ -127,9 +127,9 @@ def test_a_users_data_shaped_like_our_type_tag_comes_back_as_it_was_sent(value):
 
 
 def test_a_results_data_shaped_like_our_type_tag_comes_back_as_it_was_returned():
-    from jobs.engine.results import SUCCESS, Outcome
-    from jobs.engine.results import decode as decode_result
-    from jobs.engine.results import encode as encode_result
+    from jobs.engine.wire.outcome import SUCCESS, Outcome
+    from jobs.engine.wire.outcome import decode as decode_result
+    from jobs.engine.wire.outcome import encode as encode_result
 
     value = {"$jobs": "dec", "v": "1.5"}
     meta = decode_result(encode_result(Outcome(SUCCESS, value), "t.x", "json", "w"), JSON)

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from jobs.engine import retry
+from jobs.engine.setup import retry
 
 
 def test_may_retry_counts_against_max_retries():

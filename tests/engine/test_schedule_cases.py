@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from jobs.engine.periodic import LATE_GRACE, Clocked, Crontab, Interval, ScheduleError, due_runs, to_send
+from jobs.engine.beat.periodic import LATE_GRACE, Clocked, Crontab, Interval, ScheduleError, due_runs, to_send
 from jobs.schedules import crontab
 
 UTC = dt.timezone.utc

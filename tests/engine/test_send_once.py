@@ -6,10 +6,10 @@ import uuid
 
 import pytest
 
-from jobs.engine.broker import Ack, Broker
-from jobs.engine.config import Config
 from jobs.engine.errors import ConfigurationError
-from jobs.engine.message import Message, compact_id
+from jobs.engine.redis.broker import Ack, Broker
+from jobs.engine.setup.config import Config
+from jobs.engine.wire.message import Message, compact_id
 
 
 @pytest.fixture

@@ -1,6 +1,17 @@
 """A workflow's canonical form and its wire form (workflow.py), without Redis."""
 
-from jobs.engine.workflow import Chain, Chord, Group, Step, canonical, from_wire, gathered, identified, joins, to_wire
+from jobs.engine.wire.workflow import (
+    Chain,
+    Chord,
+    Group,
+    Step,
+    canonical,
+    from_wire,
+    gathered,
+    identified,
+    joins,
+    to_wire,
+)
 
 
 def s(name):

@@ -21,8 +21,8 @@ from django.db import transaction
 from django.test import override_settings
 
 from jobs import AsyncResult
-from jobs.celery_settings import CELERY_SETTINGS
-from jobs.engine import app as engine_app
+from jobs.compat.celery_settings import CELERY_SETTINGS
+from jobs.engine.setup import app as engine_app
 from jobs.exceptions import TaskRevoked
 from jobs.models import PeriodicTask
 from tests.conftest import ROOT, Worker

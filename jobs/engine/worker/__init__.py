@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from ..app import App
-from ..connection import redact
+from ..redis.connection import redact
+from ..setup.app import App
 from ..version import __version__
 from .spec import WorkerOptions
 from .supervisor import Supervisor

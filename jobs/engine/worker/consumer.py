@@ -50,18 +50,18 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..app import App
-from ..backoff import Backoff
-from ..broker import Ack, Delivery, Refused
-from ..connection import RETRYABLE, fails_on_message
 from ..errors import TimeLimitExceeded
-from ..message import Header
-from ..metrics import TALLY
-from ..results import FAILURE
+from ..execution.limits import interrupts
+from ..ops.metrics import TALLY
+from ..redis.backoff import Backoff
+from ..redis.broker import Ack, Delivery, Refused
+from ..redis.connection import RETRYABLE, fails_on_message
+from ..setup.app import App
+from ..wire.message import Header
+from ..wire.outcome import FAILURE
 from .board import Board
 from .delivery import DeliveryHandler, Prepared, report_refused
 from .intake import Intake
-from .limits import interrupts
 from .runner import AsyncRunner
 
 logger = logging.getLogger("jobs.worker")

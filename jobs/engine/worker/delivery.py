@@ -24,20 +24,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import tracing
-from ..app import App
-from ..broker import Ack, Broker, Delivery, Refused
-from ..connection import with_retry
-from ..definition import TaskDefinition
 from ..errors import BrokerUnavailable, DecodeError, NotRegistered
-from ..message import Header, Message, decode
-from ..metrics import TALLY
-from ..request import Request
-from ..results import FAILURE, REVOKED, STARTED, Outcome, encode_state
-from ..results import encode as encode_result
-from ..serializers import json_dumps, raw_loads
-from .execute import execute, execute_async, history_entry, notify, record, run_about, settle
-from .followup import follow_up
-from .progress import Reporter
+from ..execution.execute import execute, execute_async, history_entry, notify, record, run_about, settle
+from ..execution.followup import follow_up
+from ..execution.progress import Reporter
+from ..ops.metrics import TALLY
+from ..redis.broker import Ack, Broker, Delivery, Refused
+from ..redis.connection import with_retry
+from ..setup.app import App
+from ..setup.definition import TaskDefinition
+from ..wire.message import Header, Message, decode
+from ..wire.outcome import FAILURE, REVOKED, STARTED, Outcome, encode_state
+from ..wire.outcome import encode as encode_result
+from ..wire.request import Request
+from ..wire.serializers import json_dumps, raw_loads
 
 logger = logging.getLogger("jobs.worker")
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from ..app import App
-from ..connection import RETRYABLE
+from ..redis.connection import RETRYABLE
+from ..setup.app import App
 from .board import Board
 
 logger = logging.getLogger("jobs.worker")

@@ -17,11 +17,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..app import App
-from ..backoff import Backoff
-from ..broker import WAIT_SLICE, Ack, Broker, Delivery, Fetched, FetchPlan
-from ..connection import RETRYABLE, Link
-from ..message import parse_handed
+from ..redis.backoff import Backoff
+from ..redis.broker import WAIT_SLICE, Ack, Broker, Delivery, Fetched, FetchPlan
+from ..redis.connection import RETRYABLE, Link
+from ..setup.app import App
+from ..wire.message import parse_handed
 from .board import Board
 
 logger = logging.getLogger("jobs.worker")

@@ -26,13 +26,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..app import App
-from ..backoff import Backoff
-from ..connection import RETRYABLE
+from ..redis.backoff import Backoff
+from ..redis.connection import RETRYABLE
+from ..setup.app import App
 from .pools import describe_status, die_with_parent, exited_cleanly, fork_holding_sigterm, send_signal
 
 if TYPE_CHECKING:
-    from ..history import HistoryStore
+    from ..ops.records import HistoryStore
 
 logger = logging.getLogger("jobs.history")
 
@@ -110,7 +110,7 @@ class Recorder:
         return broker.history_read(self.name, BATCH, block_ms=READ_BLOCK_MS)
 
     def _write(self, stop: threading.Event) -> None:
-        from ..history import records_of  # here, in the recorder's process: the supervisor never needs it
+        from ..ops.records import records_of  # here, in the recorder's process: the supervisor never needs it
 
         records = records_of(self.app.registry, self.app.redactor, self._held)
         try:

@@ -29,10 +29,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..app import App
-from ..backoff import Backoff
-from ..connection import RETRYABLE
-from ..metrics import TALLY
+from ..ops.metrics import TALLY
+from ..redis.backoff import Backoff
+from ..redis.connection import RETRYABLE
+from ..setup.app import App
 from ..version import __version__
 from .apart import Apart
 from .board import Board

@@ -17,13 +17,13 @@ import logging
 import time
 from typing import Protocol
 
-from ..app import App
 from ..errors import SoftTimeLimitExceeded, Terminated, TimeLimitExceeded, WorkerLostError
-from ..results import FAILURE, REVOKED
+from ..execution.limits import interrupts
+from ..setup.app import App
+from ..wire.outcome import FAILURE, REVOKED
 from .apart import Apart
 from .board import SETTLE_SECONDS, STALL_SECONDS, Board, Running, Stalled
 from .delivery import DeliveryHandler
-from .limits import interrupts
 from .pools import Pool
 from .spec import WorkerOptions
 

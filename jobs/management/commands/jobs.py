@@ -15,18 +15,20 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs import celery_beat_import, control, health
-from jobs.engine import app as engine_app
+from jobs import control
+from jobs import readiness as health
+from jobs.compat import celery_beat_import
 from jobs.engine import bounds
-from jobs.engine import health as engine_health
-from jobs.engine.connection import TRANSIENT, redact
 from jobs.engine.errors import JobsError
-from jobs.engine.message import Header
-from jobs.engine.monitor import Monitor
-from jobs.engine.names import check_name
-from jobs.engine.redis_setup import acl_setuser
-from jobs.history import DatabaseStore
+from jobs.engine.ops import health as engine_health
+from jobs.engine.ops.monitor import Monitor
+from jobs.engine.redis.connection import TRANSIENT, redact
+from jobs.engine.redis.server import acl_setuser
+from jobs.engine.setup import app as engine_app
+from jobs.engine.wire.message import Header
+from jobs.engine.wire.names import check_name
 from jobs.management import flags
+from jobs.stores.history import DatabaseStore
 
 #: The most rows a listing shows, and the most days `prune --days` keeps (bounds.MAX_SECONDS).
 LIMIT_MAX = 1_000_000

@@ -15,11 +15,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from jobs.beat_store import DatabaseStore, sync_settings
-from jobs.engine import app as engine_app
-from jobs.engine.beat import Beat
-from jobs.engine.connection import redact
+from jobs.engine.beat.scheduler import Beat
 from jobs.engine.errors import ConfigurationError
+from jobs.engine.redis.connection import redact
+from jobs.engine.setup import app as engine_app
+from jobs.stores.periodic import DatabaseStore, sync_settings
 
 from .runworker import check_redis_or_refuse, configure_logging
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.engine import app as engine_app
 from jobs.engine.errors import ConfigurationError
 from jobs.engine.logs import TaskContextFilter
-from jobs.engine.names import check_name
+from jobs.engine.setup import app as engine_app
+from jobs.engine.wire.names import check_name
 from jobs.engine.worker import WorkerOptions, banner, run
 from jobs.management import flags
 
@@ -121,8 +121,8 @@ def check_redis_or_refuse(app: Any, who: str) -> None:
     JOBS['ALLOW_EVICTION']), and warn about one that keeps nothing on disk. A Redis that cannot be
     reached now is the worker's to wait for (it retries), not a reason to refuse; a TLS handshake
     refused is (a certificate does not change by waiting)."""
-    from jobs.engine.connection import TRANSIENT, probe_tls, redact, tls_failure
-    from jobs.engine.monitor import Monitor
+    from jobs.engine.ops.monitor import Monitor
+    from jobs.engine.redis.connection import TRANSIENT, probe_tls, redact, tls_failure
 
     log = logging.getLogger("jobs.worker" if who == "worker" else "jobs.beat")
     try:

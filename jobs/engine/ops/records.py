@@ -1,0 +1,182 @@
+"""The task history: what happened to every task, recorded in the database by the workers.
+
+Nothing on a task's path waits for the database. The scripts that settle a task (lib/ack.lua; and
+fetch.lua for one revoked or expired before it ran, lib/dead.lua for the dead letters, started.lua
+for STARTED) append what happened to a Redis stream in the same atomic step, at no extra round trip.
+Each worker runs a recorder (worker/recorder.py, in a process of its own) that reads the stream as
+a member of one consumer group, writes what it read to the database in a batch (the HistoryStore the
+Django side provides: one upsert statement per batch, jobs/history.py), and only then deletes it
+from the stream. So:
+
+- at least once: a recorder killed between the write and the delete leaves its records pending in
+  the group; another recorder claims them once they have been idle for a while (CLAIM_IDLE) and
+  writes them again. Rows are upserted by task id, so a record written twice is one row;
+- in order per task: each record has a stage (retries * 4 + 1 for STARTED, + 2 for RETRY, + 3 for
+  an outcome), and a row is only replaced by a record of the same or a later stage, so a batch
+  claimed late cannot put a RETRY back over the SUCCESS that followed it;
+- bounded: while the database is away the stream grows to HISTORY_BACKLOG records, then successes
+  are counted instead of kept, then (at twice that) everything; the recorder logs the counts
+  (lib/history.lua).
+
+The database sees one write per batch: a recorder writes at most every half second (WRITE_GAP)
+unless its last read filled a batch, so at a thousand tasks a second a write carries hundreds of rows, and a task is
+in the database within about a second of ending.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..errors import DecodeError
+from ..setup.registry import Registry
+from ..wire.message import Header, decode
+from ..wire.outcome import REJECTED, RETRY, STARTED, SUCCESS
+from ..wire.redact import Redactor
+from ..wire.serializers import json_dumps, json_loads, raw_dumps, raw_loads
+
+logger = logging.getLogger("jobs.history")
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One row of the history, as the database stores it (jobs.models.TaskResult)."""
+
+    task_id: str
+    name: str
+    status: str
+    #: JSON texts, as they may be stored (redact.py); result: the value, or for other states a JSON
+    #: object saying what happened ({"exc_type", "exc_message"}, {"reason"}, STARTED's {"pid", ...}).
+    args: str | None
+    kwargs: str | None
+    #: False when the arguments were redacted or described: the task cannot be run again from them.
+    args_complete: bool
+    result: str | None
+    traceback: str | None
+    queue: str
+    worker: str
+    retries: int
+    date_enqueued: float | None
+    date_started: float | None
+    date_done: float | None
+    runtime: float | None
+    parent_id: str | None
+    #: Orders the records of one task id: a row is replaced only by a record of the same or a later stage.
+    stage: int
+
+
+class HistoryStore(Protocol):
+    """Where records go: the Django side (jobs/history.py) implements it."""
+
+    def store(self, records: Sequence[Record]) -> None:
+        """Upsert the records (one task id at most once in a batch), all or none."""
+
+    def prune(self, before: float, batch: int) -> int:
+        """Delete up to `batch` rows of tasks that ended before `before` (unix time); how many."""
+
+    def reset(self) -> None:
+        """After a failed write: drop the connection, so the next write opens a fresh one."""
+
+
+_PHASE = {STARTED: 1, RETRY: 2}
+
+
+def stage(status: str, retries: int) -> int:
+    return retries * 4 + _PHASE.get(status, 3)
+
+
+def records_of(registry: Registry, redactor: Redactor, entries: Sequence[tuple[bytes, bytes, bytes]]) -> list[Record]:
+    """The records of stream entries (id, field, value), the latest stage per task id. An entry
+    that cannot be read is logged and skipped: it must not hold up the rest."""
+    latest: dict[str, Record] = {}
+    for entry_id, field, value in entries:
+        try:
+            record = (_from_dead if field == b"x" else _from_result)(registry, redactor, value)
+        except (ValueError, KeyError, TypeError, DecodeError) as exc:
+            logger.error("history record %s could not be read (%s); skipped: %.300r", entry_id.decode(), exc, value)
+            continue
+        known = latest.get(record.task_id)
+        if known is None or record.stage >= known.stage:
+            latest[record.task_id] = record
+    return list(latest.values())
+
+
+def _text(value: Any) -> str | None:
+    """Values decoded from a message (our types, tags turned back into them): as JSON text."""
+    return None if value is None else json_dumps(value)
+
+
+def _raw_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not value and isinstance(value, (list, dict)):
+        return "{}" if isinstance(value, dict) else "[]"
+    return raw_dumps(value)
+
+
+def _outcome_text(doc: dict[str, Any]) -> str | None:
+    status = doc["status"]
+    if status == SUCCESS:
+        if doc.get("ct", "json") != "json":
+            return json_dumps(f"<stored as {doc['ct']}, not shown here>")
+        return _raw_text(doc.get("result"))
+    exc = doc.get("exception")
+    if exc is not None:
+        path = exc.get("name", "") if exc.get("module") in (None, "", "builtins") else f"{exc['module']}.{exc['name']}"
+        return json_dumps({"exc_type": path, "exc_message": exc.get("message", "")})
+    if doc.get("reason"):
+        return json_dumps({"reason": doc["reason"]})
+    return _raw_text(doc.get("meta"))
+
+
+def _from_result(registry: Registry, redactor: Redactor, raw: bytes) -> Record:
+    """A result document (an ack's, STARTED's, or fetch.lua's for a message it revoked: that one
+    carries the message, whose arguments are read here)."""
+    doc = raw_loads(raw)  # its values pass through as they are (tags and all): read once, written as text
+    status = doc["status"]
+    complete = not doc.get("cut") and "args" in doc
+    args, kwargs = _raw_text(doc.get("args")), _raw_text(doc.get("kwargs"))
+    retries = doc.get("retries") or 0
+    enqueued, parent = doc.get("date_enqueued"), doc.get("parent")
+    if "message" in doc:
+        values, kw, complete, retries, enqueued, parent = _message(registry, redactor, doc["message"],
+                                                                   doc.get("queue", ""))
+        args, kwargs = _text(values), _text(kw)
+    return Record(
+        task_id=doc["id"], name=doc.get("task") or "", status=status, args=args, kwargs=kwargs,
+        args_complete=complete, result=_outcome_text(doc), traceback=doc.get("traceback"), queue=doc.get("queue") or "",
+        worker=doc.get("worker") or "", retries=retries, date_enqueued=enqueued,
+        date_started=doc.get("date_started"), date_done=doc.get("date_done"), runtime=doc.get("runtime"),
+        parent_id=parent, stage=stage(status, retries))
+
+
+def _from_dead(registry: Registry, redactor: Redactor, raw: bytes) -> Record:
+    """A dead letter's record (lib/dead.lua): REJECTED, with the reason and the message."""
+    doc = json_loads(raw)
+    args, kwargs, complete, retries, enqueued, parent = _message(registry, redactor, doc.get("message", ""),
+                                                                 doc.get("queue", ""))
+    return Record(
+        task_id=doc["task_id"], name=doc.get("task") or "", status=REJECTED, args=_text(args), kwargs=_text(kwargs),
+        args_complete=complete, result=json_dumps({"reason": doc.get("reason", "")}), traceback=None,
+        queue=doc.get("queue") or "", worker=doc.get("worker") or "", retries=retries, date_enqueued=enqueued,
+        date_started=None,
+        date_done=doc.get("time"), runtime=None, parent_id=parent, stage=stage(REJECTED, retries))
+
+
+def _message(registry: Registry, redactor: Redactor, wire: str,
+             queue: str) -> tuple[Any, Any, bool, int, float | None, str | None]:
+    """(args, kwargs, complete, retries, enqueued, parent) of a wire message no worker read, as they
+    may be stored. Decoded as JSON only: the arguments of one sent with pickle are not unpickled here."""
+    try:
+        message = decode(wire, queue, ("json",))
+    except DecodeError as exc:
+        try:
+            header = Header(wire)
+        except DecodeError:
+            return "<not readable>", None, False, 0, None, None
+        return f"<not shown: {exc}>", None, False, 0, header.enqueued_at, None
+    task = registry.find(message.task)
+    args, kwargs, complete = redactor.stored(task.fn if task else None, message.args, message.kwargs,
+                                           bool(task and task.bind))
+    return args, kwargs, complete, message.retries, message.enqueued_at, message.options.parent

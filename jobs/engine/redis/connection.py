@@ -1,0 +1,341 @@
+"""Connections to Redis: one per thread for commands, a separate one for blocking waits.
+
+We use redis-py for what it does well (URLs with rediss://, passwords and db numbers, TLS, the
+RESP parser) but not its per-command client path, which costs about 60 µs of CPU per call against
+35 µs for a connection driven directly (measured with redis-py 8.1). A task costs us one or two
+calls, so that difference is most of our budget.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import ssl
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ..errors import BrokerUnavailable
+
+#: Errors after which the connection is dropped and the call may be tried again later.
+TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+#: What a worker's loops retry with backoff: the above, and errors Redis answers with (OOM,
+#: READONLY after a failover, MISCONF...), which also pass; a worker that exits on them would only
+#: be restarted into the same error.
+RETRYABLE = (*TRANSIENT, ResponseError)
+
+#: Error codes Redis answers with about itself, not about a message: they pass (a failover ends, the
+#: disk frees up, the data set loads), so the step is tried again later. redis-py maps most of them to
+#: subclasses of ResponseError; these stay plain ResponseErrors whose text starts with the code.
+SERVER_STATE_CODES = frozenset({"MISCONF", "BUSY", "NOREPLICAS", "MASTERDOWN", "LOADING", "READONLY", "OOM",
+                                "TRYAGAIN", "CLUSTERDOWN", "NOSCRIPT", "UNBLOCKED", "NOPERM", "NOAUTH"})
+
+
+def fails_on_message(exc: BaseException) -> bool:
+    """A Redis error that is about this message, not about Redis: a script that failed on what the
+    message (or one of its keys) holds, such as a rate budget key of the wrong type. Tried again it
+    fails again, forever, and everything queued behind it waits; so the message goes to the dead
+    letters with the error as its reason. Connection errors and Redis's own states (failover,
+    out of memory, loading, a full disk) are not: they pass, and the step is retried."""
+    if type(exc) is not ResponseError:  # redis-py's subclasses name server states (OOM, READONLY...)
+        return False
+    return str(exc).split(" ", 1)[0] not in SERVER_STATE_CODES
+
+
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "socket_connect_timeout": 2.0,
+    "socket_timeout": 10.0,
+    "socket_keepalive": True,
+    "health_check_interval": 0,
+    # RESP2: replies (SUBSCRIBE above all) have one shape on every redis-py and server version.
+    "protocol": 2,
+}
+
+
+class ConnectionFactory:
+    """Turns a broker URL and options into new, unconnected redis-py Connection objects."""
+
+    def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:
+        pool = redis.ConnectionPool.from_url(url, **{**DEFAULT_OPTIONS, **(options or {})})
+        self.url = url
+        self._class = pool.connection_class
+        self._kwargs = dict(pool.connection_kwargs)
+
+    def __call__(self, **overrides: Any) -> Any:
+        return self._class(**{**self._kwargs, **overrides})
+
+    @property
+    def socket_timeout(self) -> float | None:
+        return self._kwargs.get("socket_timeout")
+
+
+#: How long to wait for a reply by peeking at the socket before sleeping in recv (see _await).
+SPIN_SECONDS = 60e-6 if (os.cpu_count() or 1) > 1 else 0.0
+
+
+def _await(conn: Any) -> None:
+    """Spin briefly until the reply to a command just sent arrives. On loopback a reply takes
+    microseconds, but sleeping in recv() and being woken costs ~40 us more (measured on a 2-CPU VM:
+    a PING round trip takes 60 us blocking, 22 us spinning). Bounded, and skipped for TLS sockets and
+    single-CPU machines, where spinning would only keep Redis from running; never used for blocking
+    commands (BLPOP), which wait on purpose. poll(0), not recv(MSG_DONTWAIT): redis-py's sockets have
+    a timeout, and Python waits for readability before any recv on such a socket."""
+    sock = getattr(conn, "_sock", None)
+    if sock is None or not SPIN_SECONDS or isinstance(sock, ssl.SSLSocket):
+        return
+    poller = _pollers.get(sock)
+    if poller is None:
+        poller = _pollers[sock] = select.poll()
+        poller.register(sock, select.POLLIN)
+    deadline = time.perf_counter() + SPIN_SECONDS
+    while not poller.poll(0):
+        if time.perf_counter() > deadline:
+            return
+
+
+_pollers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+class Link:
+    """One Redis connection used by one thread at a time; reconnects lazily after an error."""
+
+    __slots__ = ("_factory", "_overrides", "conn")
+
+    def __init__(self, factory: ConnectionFactory, **overrides: Any) -> None:
+        self._factory = factory
+        self._overrides = overrides
+        self.conn: Any = None
+
+    def _connection(self) -> Any:
+        if self.conn is None:
+            self.conn = self._factory(**self._overrides)
+        return self.conn
+
+    def connect(self) -> None:
+        """Connect now rather than at the first command (so interrupt() has a socket to shut)."""
+        conn = self._connection()
+        if getattr(conn, "_sock", None) is None:
+            conn.connect()
+
+    # Every exchange below is "send, then read the reply", and anything may interrupt it in
+    # between: a soft time limit (SIGALRM) or an exception another thread raises into a task, a
+    # timeout, Ctrl-C. The reply is then still on its way, and the next command on this connection
+    # would read it as its own (an enqueue would get a GET's reply). So a connection interrupted
+    # mid-exchange is closed, never reused; a ResponseError is a whole reply and keeps it.
+
+    def call(self, *args: Any, timeout: float | None = None, blocking: bool = False) -> Any:
+        """One command and its reply. blocking=True for commands that wait on purpose (BLPOP)."""
+        conn = self._connection()
+        try:
+            conn.send_command(*args)
+            if timeout is None:
+                if not blocking:
+                    _await(conn)
+                return conn.read_response()
+            return conn.read_response(timeout=timeout)
+        except ResponseError:
+            raise
+        except BaseException:
+            self._drop(conn)
+            raise
+
+    def call_packed(self, count: int, body: bytes, spin: bool = True) -> Any:
+        """Send a command already packed as RESP (`count` arguments in `body`, see pack()).
+        spin=False where CPU is scarcer than latency (a busy worker: see _await)."""
+        conn = self._connection()
+        try:
+            conn.send_packed_command([b"*%d\r\n%b" % (count, body)])
+            if spin:
+                _await(conn)
+            return conn.read_response()
+        except ResponseError:
+            raise
+        except BaseException:
+            self._drop(conn)
+            raise
+
+    def send_packed(self, count: int, body: bytes) -> None:
+        """Send a command packed as for call_packed() without waiting for its reply, which the
+        caller reads later with read_reply(), in order, before any other exchange on this link.
+        For a link of one purpose only: a consumer's acks (worker/consumer.py)."""
+        conn = self._connection()
+        try:
+            conn.send_packed_command([b"*%d\r\n%b" % (count, body)])
+        except BaseException:
+            self._drop(conn)
+            raise
+
+    def read_reply(self) -> Any:
+        """The reply to the oldest command sent with send_packed() and not read yet."""
+        conn = self.conn
+        if conn is None:  # dropped since: the replies owed are gone with it
+            raise ConnectionError("the connection closed before its replies were read")
+        try:
+            return conn.read_response()
+        except ResponseError:
+            raise
+        except BaseException:
+            self._drop(conn)
+            raise
+
+    def pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Send all commands in one write and read all replies; a failed command's reply is its
+        ResponseError, so one bad command does not hide the others' results."""
+        conn = self._connection()
+        replies: list[Any] = []
+        try:
+            conn.send_packed_command(conn.pack_commands(commands))
+            for _ in commands:
+                try:
+                    replies.append(conn.read_response())
+                except ResponseError as exc:
+                    replies.append(exc)
+        except BaseException:
+            self._drop(conn)
+            raise
+        return replies
+
+    def _drop(self, conn: Any) -> None:
+        """Close a connection whose exchange was interrupted; the next call opens a new one."""
+        if self.conn is conn:
+            self.conn = None
+        try:
+            conn.disconnect()
+        except Exception:
+            pass
+
+    def interrupt(self) -> None:
+        """Make a blocked read on this link return at once (it raises ConnectionError). Safe from a
+        signal handler or another thread: it only shuts the socket down."""
+        conn = self.conn
+        sock = getattr(conn, "_sock", None) if conn is not None else None
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.disconnect()
+            self.conn = None
+
+
+class Links(threading.local):
+    """A Link per thread, so web threads and worker threads never share a socket."""
+
+    def __init__(self, factory: ConnectionFactory, **overrides: Any) -> None:
+        self.link = Link(factory, **overrides)
+
+
+def pack(args: Any) -> bytes:
+    """RESP bulk strings for `args` (str, bytes, int, float), without the leading count. The hot
+    path packs the parts of a command that never change once, and only the rest per call: redis-py
+    encodes every argument of every call, which was the largest cost of a fetch."""
+    out = []
+    for arg in args:
+        if isinstance(arg, bytes):
+            data = arg
+        elif isinstance(arg, str):
+            data = arg.encode()
+        elif isinstance(arg, int):
+            data = b"%d" % arg
+        else:
+            data = repr(float(arg)).encode()
+        out.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+def tls_failure(exc: BaseException | None) -> str | None:
+    """What to fix, when `exc` (or what caused it) is a TLS handshake refused for its certificates: a
+    setting to change, not an outage, so callers say so at once rather than retry as for a Redis that
+    is away. None for anything else (a TLS connection that broke is an outage)."""
+    for _ in range(10):  # the chain of causes, bounded
+        if exc is None:
+            return None
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return (f"Redis's TLS certificate could not be verified ({exc.verify_message}): ssl_ca_certs must "
+                    "name the CA that signed it, and the host in BROKER_URL must be one the certificate names")
+        if isinstance(exc, ssl.SSLError):
+            reason = str(exc.reason or "")
+            if "CERTIFICATE" in reason or "UNKNOWN_CA" in reason:
+                return (f"Redis refused this client's TLS certificate ({reason}): where Redis has "
+                        "tls-auth-clients yes, set ssl_certfile and ssl_keyfile to a certificate signed by a CA "
+                        "of its tls-ca-cert-file")
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def probe_tls(factory: ConnectionFactory, timeout: float = 1.0) -> str | None:
+    """tls_failure() of a new connection that sends nothing and waits `timeout` for Redis to speak
+    first: for a diagnosis, after a failure that could be a refused client certificate. TLS 1.3 tells
+    a client that its certificate was refused only after the client's half of the handshake, and a
+    command sent meanwhile races that alert (Redis closes the socket, and a write after that resets it,
+    so the client reads "EOF occurred in violation of protocol" about as often as the alert, measured
+    on loopback). Sending nothing, the alert is read every time. None for a plain connection."""
+    conn = factory(socket_timeout=timeout, socket_connect_timeout=timeout)
+    if not isinstance(conn, redis.SSLConnection):
+        return None
+    handshake: Any = conn._connect  # redis-py's socket and TLS handshake, without its on_connect's commands
+    try:
+        sock = handshake()
+    except TRANSIENT as exc:
+        return tls_failure(exc)
+    try:
+        sock.settimeout(timeout)
+        sock.recv(1)  # Redis says nothing first, but an alert
+    except TRANSIENT as exc:  # a refusal (ssl.SSLError), or the timeout of a Redis that took this client
+        return tls_failure(exc)
+    finally:
+        sock.close()
+    return None
+
+
+def with_retry(fn: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Call fn until it succeeds or `timeout` seconds have passed, with growing pauses, then raise
+    BrokerUnavailable. Only for calls that are safe to repeat (idempotent). A TLS handshake refused
+    (tls_failure) is raised at once: waiting would not change a certificate."""
+    deadline = time.monotonic() + timeout
+    pause = 0.05
+    while True:
+        try:
+            return fn()
+        except TRANSIENT as exc:
+            problem = tls_failure(exc)
+            if problem:
+                raise BrokerUnavailable(f"{what}: {problem}. Nothing was done.") from exc
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BrokerUnavailable(
+                    f"{what}: Redis did not answer for {timeout:g} s ({exc}). Is it running, and is "
+                    "JOBS['BROKER_URL'] right? Most likely nothing was done (unless Redis received "
+                    "the call and only its answer was lost)."
+                ) from exc
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 1.0)
+
+
+def redact(url: str) -> str:
+    """The URL with its passwords replaced, for banners and logs: the one before the host, and any
+    in the query string (password=, ssl_password= for an encrypted client key)."""
+    base, mark, query = url.partition("?")
+    if "password" in query:
+        pairs = [(k, "***" if "password" in k else v) for k, v in parse_qsl(query, keep_blank_values=True)]
+        url = base + mark + urlencode(pairs, safe="/*")
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))

@@ -1,0 +1,322 @@
+"""AsyncResult: a handle on a task's result, by id, from any process.
+
+get() subscribes to the task's done channel before it reads the result, so a result written between
+the two cannot be missed, then sleeps on the subscription: no polling. It re-reads the result every
+few seconds anyway, so a notice lost to a Redis restart only delays it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import signal as signals
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from .. import bounds, many
+from ..errors import TaskRevoked, TimeoutError
+from ..redis.connection import with_retry
+from ..setup.app import App, current
+from ..wire.outcome import FAILURE, PENDING, READY_STATES, REVOKED, SUCCESS, ResultMeta, decode
+from ..wire.workflow import Chain, Chord, Node, Step
+
+#: Re-read the result at least this often while waiting (a safety net, not a poll).
+RECHECK = 5.0
+
+
+def check_signal(signal: str | int | None) -> None:
+    """revoke(signal=...): a signal name ("SIGKILL", "TERM") or number, else ValueError."""
+    if signal is None:
+        return
+    try:
+        if isinstance(signal, str):
+            name = signal.upper()
+            signals.Signals[name if name.startswith("SIG") else f"SIG{name}"]
+        else:
+            signals.Signals(signal)
+    except (KeyError, ValueError):
+        raise ValueError(f"revoke(signal={signal!r}): not a signal; name one such as 'SIGKILL' or 'SIGTERM'") from None
+
+
+class AsyncResult:
+    def __init__(self, id: str, task_name: str | None = None, app: App | None = None) -> None:
+        if not isinstance(id, str):  # a list of ids, bytes, a UUID: every read would ask Redis for nothing
+            raise TypeError(f"AsyncResult takes one task id, a str (str(uuid) for a UUID), not {type(id).__name__} "
+                            f"{id!r:.80}" + ("; for several, GroupResult([AsyncResult(i) for i in ids])"
+                                              if isinstance(id, (list, tuple, set)) else ""))
+        self.id = id
+        self.task_name = task_name
+        self._app = app
+        self._meta: ResultMeta | None = None
+        #: In a workflow, the result of the step before (a chain), or the members' GroupResult (a chord).
+        self.parent: AsyncResult | GroupResult | None = None
+
+    @property
+    def app(self) -> Any:
+        return self._app or current()
+
+    def __repr__(self) -> str:
+        # No Redis read here: a repr is taken in tracebacks and debug pages, even when Redis is down.
+        known = f" {self._meta.status}" if self._meta is not None else ""
+        return f"<AsyncResult {self.id}{known}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AsyncResult) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _read(self) -> ResultMeta | None:
+        if self._meta is not None:
+            return self._meta
+        app = self.app
+        broker = app.broker
+        raw = with_retry(lambda: broker.result(self.id), app.config.enqueue_timeout, "read result")
+        if raw is None:
+            return None
+        meta = decode(raw, app.config.accept_content)
+        if meta.status in READY_STATES:
+            self._meta = meta  # final: never read again
+        return meta
+
+    @property
+    def status(self) -> str:
+        meta = self._read()
+        return meta.status if meta else PENDING
+
+    state = status
+
+    def ready(self) -> bool:
+        return self.status in READY_STATES
+
+    def successful(self) -> bool:
+        return self.status == SUCCESS
+
+    def failed(self) -> bool:
+        return self.status == FAILURE
+
+    @property
+    def result(self) -> Any:
+        """The return value once it succeeded; the exception once it failed, and during RETRY the
+        exception that caused the retry; a custom state's meta (update_state) while it runs."""
+        meta = self._read()
+        if meta is None:
+            return None
+        if meta.exception is not None:
+            return meta.exception
+        return meta.value if meta.status == SUCCESS else meta.meta
+
+    info = result  # Celery's two names for it
+
+    @property
+    def traceback(self) -> str | None:
+        meta = self._read()
+        return meta.traceback if meta else None
+
+    @property
+    def date_done(self) -> dt.datetime | None:
+        """When it ended (aware, UTC)."""
+        meta = self._read()
+        return _aware(meta.date_done if meta is not None else None)
+
+    @property
+    def date_started(self) -> dt.datetime | None:
+        """When its last run started (aware, UTC); None if it has not (or tracking was off)."""
+        meta = self._read()
+        return _aware(meta.date_started if meta is not None else None)
+
+    # What an extended result (JOBS["RESULT_EXTENDED"], on by default) says of the run: arguments
+    # as stored (JOBS["REDACT"] and STORED_ARGS_MAX applied), queue, worker, retries so far.
+
+    @property
+    def name(self) -> str | None:
+        meta = self._read()
+        return (meta.task if meta is not None else None) or self.task_name
+
+    @property
+    def args(self) -> list[Any] | str | None:
+        meta = self._read()
+        return meta.args if meta is not None else None
+
+    @property
+    def kwargs(self) -> dict[str, Any] | str | None:
+        meta = self._read()
+        return meta.kwargs if meta is not None else None
+
+    @property
+    def queue(self) -> str | None:
+        meta = self._read()
+        return meta.queue if meta is not None else None
+
+    @property
+    def worker(self) -> str | None:
+        meta = self._read()
+        return meta.worker if meta is not None else None
+
+    @property
+    def retries(self) -> int | None:
+        meta = self._read()
+        return meta.retries if meta is not None else None
+
+    @property
+    def parent_id(self) -> str | None:
+        """The id of what sent it: the task it was called from, the chain step before it, its chord."""
+        meta = self._read()
+        return meta.parent if meta is not None else None
+
+    def revoke(self, terminate: bool = False, signal: str | int | None = None) -> None:
+        """Keep the task from running if it has not started: the worker that comes to it marks it
+        REVOKED instead. With terminate=True, also stop it if it is running (prefork: its process
+        is killed and replaced; threads and solo: Terminated is raised in its thread), within about
+        a second. Revocations are remembered for RESULT_EXPIRES. `signal` (Celery's) is checked
+        and accepted: how a running task is stopped is the pool's, as above, whatever it names."""
+        check_signal(signal)
+        self.app.broker.revoke([self.id], terminate)
+        self._meta = None
+
+    def forget(self) -> None:
+        """Delete the stored result (it would expire by itself after RESULT_EXPIRES)."""
+        self.app.broker.forget(self.id)
+        self._meta = None
+
+    # -- waiting -------------------------------------------------------------------------------
+
+    def get(self, timeout: float | None = None, propagate: bool = True) -> Any:
+        """Wait for the task to finish and return its value. With propagate, a failure re-raises
+        the task's exception and a revoked task raises TaskRevoked. TimeoutError after `timeout`."""
+        if timeout is not None:  # nan would wait forever, inf overflow the deadline: refused first
+            timeout = bounds.seconds(timeout, f"{self.task_name or 'AsyncResult'}[{self.id}].get(timeout=...)",
+                                     high=bounds.MAX_SECONDS, none="wait until it is ready")
+        meta = self._read()
+        if meta is None or meta.status not in READY_STATES:
+            meta = self._wait(timeout)
+        if meta.status == SUCCESS:
+            return meta.value
+        if not propagate:
+            return meta.exception if meta.status == FAILURE else None
+        if meta.status == REVOKED:
+            raise TaskRevoked(f"task {self.id}: {meta.reason or 'revoked'}")
+        assert meta.exception is not None
+        raise meta.exception
+
+    def wait(self, timeout: float | None = None, propagate: bool = True) -> Any:
+        return self.get(timeout=timeout, propagate=propagate)
+
+    def _wait(self, timeout: float | None) -> ResultMeta:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        watch = self.app.broker.watch_done(self.id)  # subscribed before the read below: no notice missed
+        try:
+            while True:
+                meta = self._read()
+                if meta is not None and meta.status in READY_STATES:
+                    return meta
+                left = RECHECK if deadline is None else min(RECHECK, deadline - time.monotonic())
+                if left <= 0:
+                    raise TimeoutError(f"task {self.id} was not ready within {timeout:g} s")
+                watch.wait(left)
+        finally:
+            watch.close()
+
+    async def aget(self, timeout: float | None = None, propagate: bool = True) -> Any:
+        """get() for async views: the wait runs in a thread so the event loop is not blocked."""
+        return await asyncio.to_thread(self.get, timeout, propagate)
+
+
+def _aware(timestamp: float | None) -> dt.datetime | None:
+    return None if timestamp is None else dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc)
+
+
+class GroupResult:
+    """The results of a group's members, in the group's order."""
+
+    def __init__(self, results: Sequence[AsyncResult | GroupResult], id: str | None = None) -> None:
+        if isinstance(results, str):  # Celery's GroupResult(id, results): its id would be taken apart
+            raise TypeError(f"GroupResult takes the results first, then the id: GroupResult([AsyncResult(i) for i in "
+                            f"ids], id=...), not the str {results!r:.80} (Celery's GroupResult takes the id first)")
+        found = many.items(results, "results", "GroupResult", "AsyncResult or GroupResult objects")
+        wrong = next((r for r in found if not isinstance(r, (AsyncResult, GroupResult))), None)
+        if wrong is not None:
+            raise TypeError(f"GroupResult: results takes AsyncResult or GroupResult objects, and one is "
+                            f"{type(wrong).__name__} {wrong!r:.80}" + (" (a task id: AsyncResult(id))"
+                                                                     if isinstance(wrong, str) else ""))
+        if id is not None and not isinstance(id, str):
+            raise TypeError(f"GroupResult: id takes a str, not {type(id).__name__} {id!r:.80}")
+        #: A member that is itself a group (a chain ending in a group) is a GroupResult: its list.
+        self.results: list[AsyncResult | GroupResult] = found
+        self.id = id or str(uuid.uuid4())
+        #: In a workflow, the result of the step before it (a chain), as AsyncResult.parent.
+        self.parent: AsyncResult | GroupResult | None = None
+
+    def __repr__(self) -> str:
+        return f"<GroupResult {self.id} of {len(self.results)}>"
+
+    def __iter__(self) -> Iterator[AsyncResult | GroupResult]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, index: int) -> AsyncResult | GroupResult:
+        return self.results[index]
+
+    def ready(self) -> bool:
+        return all(r.ready() for r in self.results)
+
+    def successful(self) -> bool:
+        return all(r.successful() for r in self.results)
+
+    def failed(self) -> bool:
+        return any(r.failed() for r in self.results)
+
+    def completed_count(self) -> int:
+        return sum(r.successful() for r in self.results)
+
+    def leaves(self) -> Iterator[AsyncResult]:
+        """Its tasks' results, a member group's in its place."""
+        for result in self.results:
+            if isinstance(result, GroupResult):
+                yield from result.leaves()
+            else:
+                yield result
+
+    def get(self, timeout: float | None = None, propagate: bool = True) -> list[Any]:
+        """Every member's value, in order; waits for each in turn within one overall timeout."""
+        if timeout is not None:
+            timeout = bounds.seconds(timeout, "GroupResult.get(timeout=...)", none="wait until all are ready")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        values = []
+        for result in self.results:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            values.append(result.get(timeout=left, propagate=propagate))
+        return values
+
+    join = get
+
+    def revoke(self, terminate: bool = False, signal: str | int | None = None) -> None:
+        check_signal(signal)
+        current().broker.revoke([r.id for r in self.leaves()], terminate)
+
+
+def tree(node: Node, leaf: Callable[[Step], AsyncResult],
+         parent: AsyncResult | GroupResult | None = None) -> AsyncResult | GroupResult:
+    """The results of a workflow (workflow.py, identified), shaped as it is: a chain's is its last
+    node's, whose .parent is the one before; a group's a GroupResult; a chord's its callback's, whose
+    .parent is the GroupResult of its header. `leaf` makes each step's."""
+    result: AsyncResult | GroupResult | None
+    if isinstance(node, Chain):
+        result = parent
+        for one in node.steps:
+            result = tree(one, leaf, result)
+        assert result is not None
+        return result
+    if isinstance(node, Chord):
+        header = GroupResult([tree(m, leaf) for m in node.header], node.id)
+        header.parent = parent
+        return tree(node.body, leaf, header)
+    result = leaf(node) if isinstance(node, Step) else GroupResult([tree(m, leaf) for m in node.members], node.id)
+    result.parent = parent
+    return result

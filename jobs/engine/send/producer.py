@@ -1,0 +1,101 @@
+"""The one way a message leaves this process: every sender comes through send(), whatever sends and
+however (apply_async and delay, signatures and workflows, send_task, enqueue_many).
+
+    send(app, messages)                  now, in one round trip (or at commit: ENQUEUE_ON_COMMIT)
+    send(app, messages, on_commit=True)  when the caller's database transaction commits; never if it
+                                         rolls back (encoded now all the same: a bad argument fails
+                                         at the call, not inside the commit)
+    JOBS["EAGER"]                        run here and now instead (eager.py)
+
+A unique task's message (its lock in the message's options) goes alone, through the lock
+(lua/enqueue_unique.lua): its result is the run that holds the lock, which may be another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .. import many, tracing
+from ..setup.app import App, current
+from ..setup.build import message as build_message
+from ..setup.definition import TaskDefinition
+from ..wire.message import NO_MESSAGE_OPTIONS, Message, MessageOptions, within
+from ..wire.options import NO_OPTIONS, CallOptions
+from ..wire.workflow import Step
+from . import eager
+from .asyncresult import AsyncResult
+
+
+def send(app: App, messages: list[Message], on_commit: bool | None = None) -> list[AsyncResult]:
+    """Send messages; one result handle each, in order."""
+    messages = tracing.produced(messages)  # their trace context in their headers, when tracing
+    if on_commit is None:
+        on_commit = app.config.enqueue_on_commit
+    if app.config.eager:
+        if on_commit:
+            return [eager.run_at_commit(app, m) for m in messages]
+        return [eager.run(app, m) for m in messages]
+    if on_commit:
+        for message in messages:  # what cannot be sent fails here, at the call, not inside the commit
+            within(message, message.encode(), app.config.message_max_bytes)
+
+        def at_commit() -> None:
+            _enqueue(app, messages)
+
+        app.after_commit(at_commit)
+        return [AsyncResult(m.id, m.task) for m in messages]
+    return _enqueue(app, messages)
+
+
+def _enqueue(app: App, messages: list[Message]) -> list[AsyncResult]:
+    plain = [m for m in messages if m.options.unique is None]
+    if plain:
+        app.broker.enqueue(plain)
+    holders = {m.id: app.broker.enqueue_unique(m, m.options.unique, m.options.unique_ms)
+               for m in messages if m.options.unique is not None}
+    return [AsyncResult(holders.get(m.id, m.id), m.task) for m in messages]
+
+
+def send_task(name: str, args: Iterable[Any] | None = None, kwargs: dict[str, Any] | None = None,
+              parent_id: str | None = None, **options: Any) -> AsyncResult:
+    """Send a task by name, whether or not this process has it registered (Celery's send_task): a
+    web process can send work that only the workers' code defines. Options are apply_async's; its
+    queue and priority, when not given, are JOBS["ROUTES"]', then the registered task's if this
+    process knows it, then DEFAULT_QUEUE and 0. parent_id: what sent it, as results and the history
+    show it (the admin's "run again" names the task it repeats)."""
+    app = current()
+    call = CallOptions.parse(name, options)
+    if app.config.eager:
+        eager.task_of(app, name)  # EAGER mode runs tasks this process knows: say so before anything
+    workflow = NO_MESSAGE_OPTIONS if parent_id is None else MessageOptions(parent=parent_id)
+    [result] = send(app, [build_message(app, name, args, kwargs, call, workflow)], call.on_commit)
+    return result
+
+
+Call = tuple[TaskDefinition | str, Iterable[Any], dict[str, Any]]
+
+
+def enqueue_many(calls: Iterable[Call | Message | Step]) -> list[AsyncResult]:
+    """Enqueue many calls in one round trip: ``enqueue_many((add, (i, i), {}) for i in range(1000))``
+    or ``enqueue_many([add.s(1, 2), mul.s(3, 4).set(queue="math")])``. Each item is (task or task
+    name, args, kwargs), a signature (its options kept), or a Message made with Task.message().
+    One call given alone, not in a list, is refused (many.items), never taken apart."""
+    if isinstance(calls, tuple) and len(calls) == 3 and isinstance(calls[0], (TaskDefinition, str)):
+        raise TypeError(f"enqueue_many takes a list of calls, and this is one call, {calls!r:.80}: "
+                        "enqueue_many([(task, args, kwargs)])")
+    app = current()
+    messages = [_message(app, call) for call in many.items(calls, "calls", "enqueue_many",
+                                                           "(task, args, kwargs) tuples, signatures or messages")]
+    return send(app, messages, on_commit=False)
+
+
+def _message(app: App, call: Call | Message | Step) -> Message:
+    if isinstance(call, Message):
+        return call
+    if isinstance(call, Step):
+        return build_message(app, call.task, call.args, call.kwargs, call.call_options())
+    if not (isinstance(call, tuple) and len(call) == 3):
+        raise TypeError(f"enqueue_many takes (task, args, kwargs) tuples, signatures (add.s(1, 2)) or messages "
+                        f"(add.message(...)), not {call!r}")
+    return build_message(app, call[0], call[1], call[2], NO_OPTIONS)

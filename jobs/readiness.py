@@ -1,0 +1,23 @@
+"""The readiness checks (engine/health.py) with what only the Django side knows: whether periodic
+tasks are enabled (the database) and the settings. Shared by `manage.py jobs healthcheck` and the
+`jobs/health` view, so both say the same."""
+
+from __future__ import annotations
+
+from django.db import DatabaseError
+
+from .engine.ops.health import Check, readiness
+from .engine.ops.monitor import Monitor
+from .engine.setup.app import current
+from .models import PeriodicTask
+
+
+def check() -> list[Check]:
+    app = current()
+    try:
+        periodic = PeriodicTask.objects.filter(enabled=True).exists()
+        database = None
+    except DatabaseError as exc:  # cannot tell whether beat is needed: say so, check the rest
+        periodic, database = False, Check("database", False, f"the database cannot be read: {exc}")
+    checks = readiness(Monitor(app.broker), app.config.allow_eviction, periodic)
+    return checks + ([database] if database is not None else [])
