@@ -71,10 +71,10 @@ def seed(options: argparse.Namespace) -> None:
         batch.append(Message(id=f"q-{i}", task=TASKS[i % len(TASKS)], args=(i, "order"), queue=queues[i % 4],
                              priority=i % 10))
         if len(batch) == 10_000:
-            broker.enqueue(batch)
+            broker.sends.enqueue(batch)
             batch = []
     if batch:
-        broker.enqueue(batch)
+        broker.sends.enqueue(batch)
     say(f"{options.queued:,} messages enqueued", started)
 
     started = time.perf_counter()
@@ -86,7 +86,7 @@ def seed(options: argparse.Namespace) -> None:
     seconds, _ = link.call("TIME")
     for w in range(options.workers):
         worker_id = f"host-{w}:{1000 + w}.{w:012x}"
-        broker.record_worker(worker_id, {"hostname": f"host-{w}:{1000 + w}", "pid": 1000 + w, "queues": queues,
+        broker.workers.record(worker_id, {"hostname": f"host-{w}:{1000 + w}", "pid": 1000 + w, "queues": queues,
                                          "pool": "prefork", "concurrency": 8, "version": "bench",
                                          "started": time.time() - 3600, "tasks": TASKS})
         link.call("ZADD", broker.keys.workers, int(seconds) * 1000, worker_id)
@@ -127,24 +127,24 @@ def history(n: int) -> None:
 def dead_letters(broker, n: int) -> None:
     """Messages that cannot be read, put on a queue and taken by a consumer's fetch that gives up on
     each (broker.bury): the dead letters a worker would write."""
-    plan = broker.plan(["graveyard"], "bench.", "bench-worker")
+    plan = broker.deliveries.plan(["graveyard"], "bench.", "bench-worker")
     for start in range(0, n, 500):
         broker.link.pipeline([("ZADD", broker.keys.queue("graveyard"), 0, f"undecodable {i}".encode())
                               for i in range(start, min(n, start + 500))])
-        fetched = broker.fetch(plan, 500, start)
+        fetched = broker.deliveries.fetch(plan, 500, start)
         for delivery in fetched.deliveries:
-            broker.bury(delivery.token, "the message cannot be decoded (benchmark)", "bench-worker")
+            broker.runs.bury(delivery.token, "the message cannot be decoded (benchmark)", "bench-worker")
 
 
 def counters(app) -> None:
     """24 h of minutes, as the workers' batches would have written them (metrics.batch, lib/ack.lua)."""
-    from jobs.engine.ops.metrics import RUNTIME_BUCKETS, batch
     from jobs.engine.redis import scripts
+    from jobs.engine.redis.tally import RUNTIME_BUCKETS, batch
 
     broker, keys = app.broker, app.keys
     rng = random.Random(7)
     now_minute = int(time.time() // 60)
-    args_head = [broker._ttl_ms, broker.history_max, 0]
+    args_head = [broker.ttl_ms, broker.history_max, 0]
     for minute in range(now_minute - 1440, now_minute + 1):
         ended: dict[tuple[int, str, str, str, int], int] = {}
         run_us: dict[tuple[int, str], int] = {}

@@ -28,10 +28,8 @@ from django.utils.html import format_html
 from . import control
 from .console import params
 from .console import views as console_admin  # noqa: F401 (registers the console, admin:jobs_console)
-from .engine.beat.periodic import Crontab
-from .engine.send.producer import send_task
-from .engine.setup import app as engine_app
-from .engine.wire.outcome import READY_STATES
+from .engine.api import READY_STATES, Crontab, send_task
+from .engine.api import app as engine_app
 from .models import (
     BeatVersion,
     ClockedSchedule,
@@ -373,7 +371,7 @@ class TaskResultAdmin(AddressChecked):
         if not ids:
             return
         try:
-            engine_app.current().broker.revoke(ids, terminate)
+            engine_app.current().broker.controls.revoke(ids, terminate)
         except Exception as exc:
             self.message_user(request, f"Not revoked: {type(exc).__name__}: {exc}", level=messages.ERROR)
             return

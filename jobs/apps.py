@@ -19,7 +19,7 @@ class JobsConfig(AppConfig):
     def ready(self) -> None:
         from . import checks  # noqa: F401 - registers the system checks
         from .conf import load
-        from .engine.setup import app as engine_app
+        from .engine.api import app as engine_app
 
         engine_app.configure(load, on_commit=transaction.on_commit, wrap_coroutine=_fresh_connections,
                              history_store=_history_store)
@@ -86,7 +86,7 @@ def _check_history_table() -> None:
 
 def _settings_changed(setting: str, **kwargs: object) -> None:
     if setting in ("JOBS", "CACHES"):
-        from .engine.setup import app as engine_app
+        from .engine.api import app as engine_app
 
         engine_app.reset()
 

@@ -36,18 +36,26 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from .engine import many
-from .engine.bounds import shown
-from .engine.errors import ConfigurationError
-from .engine.send.eager import run as run_eager
-from .engine.setup.app import current
-from .engine.setup.build import message as build_message
-from .engine.setup.definition import TaskDefinition
-from .engine.setup.registry import registry
-from .engine.wire.options import CallOptions
-from .engine.wire.outcome import FAILURE, PENDING, RETRY, REVOKED, STARTED, SUCCESS
-from .engine.wire.outcome import decode as decode_result
-from .engine.wire.serializers import json_dumps, raw_loads
+from .engine.api import (
+    FAILURE,
+    PENDING,
+    RETRY,
+    REVOKED,
+    STARTED,
+    SUCCESS,
+    CallOptions,
+    ConfigurationError,
+    TaskDefinition,
+    build_message,
+    current,
+    decode_result,
+    json_dumps,
+    many,
+    raw_loads,
+    registry,
+    run_eager,
+    shown,
+)
 
 try:  # Django 6
     from django.tasks import Task, TaskResult, TaskResultStatus
@@ -253,12 +261,12 @@ class JobsBackend(BaseTaskBackend):  # type: ignore[misc,unused-ignore]
                              "o": _called_options(task)})
         attempts_key = app.keys.attempts(message.id)
         if message.options.unique is None:
-            app.broker.enqueue([message], records=[(attempts_key, record)])
+            app.broker.sends.enqueue([message], records=[(attempts_key, record)])
         else:  # the lock decides whether this call runs: its record only once it holds it
-            holder = app.broker.enqueue_unique(message, message.options.unique, message.options.unique_ms)
+            holder = app.broker.sends.enqueue_unique(message, message.options.unique, message.options.unique_ms)
             if holder != message.id:
                 return self.get_result(holder)
-            app.broker.enqueue([], records=[(attempts_key, record)])
+            app.broker.sends.enqueue([], records=[(attempts_key, record)])
         task_enqueued.send(type(self), task_result=result)
         return result
 
@@ -266,7 +274,7 @@ class JobsBackend(BaseTaskBackend):  # type: ignore[misc,unused-ignore]
         """The task's state from any process: one round trip (its result document and attempts)."""
         many.one(result_id, "result_id", f"TASKS[{self.alias!r}].get_result")
         app = current()
-        raw, entries = app.broker.result_and_attempts(result_id)
+        raw, entries = app.broker.results.with_attempts(result_id)
         if raw is None and not entries:
             raise TaskResultDoesNotExist(f"no task {result_id!r}: never enqueued here, or its result expired "
                                          f"(JOBS['RESULT_EXPIRES'])")

@@ -9,8 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
-from .engine.errors import ConfigurationError
-from .engine.redis.connection import TRANSIENT, probe_tls, redact, tls_failure
+from .engine.api import TRANSIENT, ConfigurationError, probe_tls, tls_failure
+from .engine.api import redact_url as redact
 
 
 @register("jobs")
@@ -27,8 +27,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 @register("jobs")
 def check_redis(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     from .conf import load
-    from .engine.ops.monitor import Monitor
-    from .engine.setup import app as engine_app
+    from .engine.api import Monitor
+    from .engine.api import app as engine_app
 
     try:
         config = load()

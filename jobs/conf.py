@@ -18,8 +18,7 @@ from typing import Any
 
 from django.conf import settings
 
-from .engine.errors import ConfigurationError
-from .engine.setup.config import DEFAULT_BROKER_URL, NUMBERS, Config, check_number
+from .engine.api import DEFAULT_BROKER_URL, NUMBERS, Config, ConfigurationError, check_number
 
 _FIELDS = {f.name.upper(): f for f in dataclasses.fields(Config)}
 SPECIAL = {"REDIS_CACHE"}

@@ -34,15 +34,18 @@ from typing import Any
 
 from django.db import DatabaseError
 
-from .engine import many
-from .engine.errors import JobsError
-from .engine.ops.monitor import DeadLetter, Monitor
-from .engine.send.asyncresult import AsyncResult
-from .engine.send.producer import send_task
-from .engine.setup.app import current
-from .engine.wire.names import check_name
-from .engine.wire.outcome import decode as decode_result
-from .engine.wire.serializers import json_loads
+from .engine.api import (
+    AsyncResult,
+    DeadLetter,
+    JobsError,
+    Monitor,
+    check_name,
+    current,
+    decode_result,
+    json_loads,
+    many,
+    send_task,
+)
 from .models import TaskResult
 
 
@@ -88,32 +91,32 @@ def revoke(task_ids: str | Iterable[str], terminate: bool = False) -> int:
     or an iterable of ids, as every call here that takes ids: a str is one id, never its
     characters (many.ids); how many were marked."""
     found = many.ids(task_ids, "task_ids", "control.revoke")
-    return current().broker.revoke(found, terminate) if found else 0
+    return current().broker.controls.revoke(found, terminate) if found else 0
 
 
 def purge(queue: str) -> int:
     """Delete every message waiting on `queue`; how many there were. Running, scheduled and dead
     ones stay."""
     check_name("queue", many.one(queue, "queue", "control.purge"), JobsError)
-    return current().broker.purge(queue)
+    return current().broker.controls.purge(queue)
 
 
 def pause(queue: str) -> bool:
     """Stop every worker taking from `queue`, cluster-wide, until resume(): its messages stay,
     senders and beat go on adding to it, running tasks finish. False if it was paused already."""
     check_name("queue", many.one(queue, "queue", "control.pause"), JobsError)
-    return current().broker.pause(queue)
+    return current().broker.controls.pause(queue)
 
 
 def resume(queue: str) -> bool:
     """Let workers take from a paused queue again; False if it was not paused."""
     check_name("queue", many.one(queue, "queue", "control.resume"), JobsError)
-    return current().broker.resume(queue)
+    return current().broker.controls.resume(queue)
 
 
 def paused() -> dict[str, float]:
     """Paused queue -> since when (unix time, s)."""
-    return current().broker.paused()
+    return current().broker.controls.paused()
 
 
 def shutdown(worker_id: str) -> bool:
@@ -121,7 +124,7 @@ def shutdown(worker_id: str) -> bool:
     about a second it takes no more tasks, lets its running ones finish (up to its
     --shutdown-timeout), hands back what it prefetched, and exits 0. False if no live worker has
     that id."""
-    return current().broker.request_shutdown(many.one(worker_id, "worker_id", "control.shutdown"))
+    return current().broker.controls.request_shutdown(many.one(worker_id, "worker_id", "control.shutdown"))
 
 
 def run_scheduled(task_ids: str | Iterable[str], due: Mapping[str, float] | None = None) -> int:
@@ -132,7 +135,7 @@ def run_scheduled(task_ids: str | Iterable[str], due: Mapping[str, float] | None
     that is due, and promoted meanwhile, is not sent twice."""
     found = many.ids(task_ids, "task_ids", "control.run_scheduled")
     members = monitor().scheduled_members(found, due) if found else []
-    return current().broker.run_scheduled(members) if members else 0
+    return current().broker.scheduled.run(members) if members else 0
 
 
 def delete_scheduled(task_ids: str | Iterable[str], due: Mapping[str, float] | None = None) -> int:
@@ -141,7 +144,7 @@ def delete_scheduled(task_ids: str | Iterable[str], due: Mapping[str, float] | N
     timeout."""
     found = many.ids(task_ids, "task_ids", "control.delete_scheduled")
     members = monitor().scheduled_members(found, due) if found else []
-    return current().broker.delete_scheduled(members)
+    return current().broker.scheduled.delete(members)
 
 
 #: Scheduled messages read and acted on a round trip by sweep_scheduled.
@@ -179,7 +182,7 @@ def sweep_scheduled(action: str, sweep: Sweep | None = None, seconds: float | No
     elif sweep.action != action:
         raise ValueError(f"control.sweep_scheduled: the sweep given is a {sweep.action!r}, not a {action!r}")
     broker = current().broker
-    act = broker.run_scheduled if action == "run" else broker.delete_scheduled
+    act = broker.scheduled.run if action == "run" else broker.scheduled.delete
     deadline = None if seconds is None else time.monotonic() + seconds
     taken, done = sweep.taken, sweep.done
     while taken < sweep.total:
@@ -208,13 +211,13 @@ def requeue_dead(ids: str | Iterable[str]) -> int:
     """Put dead letters back on their queues as new deliveries; how many were (a letter whose
     message could not be read stays)."""
     found = many.ids(ids, "ids", "control.requeue_dead")
-    return len(current().broker.dead_requeue(found)) if found else 0
+    return len(current().broker.dead.requeue(found)) if found else 0
 
 
 def discard_dead(ids: str | Iterable[str]) -> int:
     """Delete dead letters; how many there were."""
     found = many.ids(ids, "ids", "control.discard_dead")
-    return current().broker.dead_discard(found) if found else 0
+    return current().broker.dead.discard(found) if found else 0
 
 
 def retry(task_id: str) -> AsyncResult:
@@ -229,7 +232,7 @@ def retry(task_id: str) -> AsyncResult:
         row = None
     if row is not None:
         return send_again(row)
-    raw = current().broker.result(task_id)
+    raw = current().broker.results.get(task_id)
     if raw is None:
         raise JobsError(f"no task {task_id!r} in the history or in Redis: nothing to send again")
     meta = decode_result(raw, current().config.accept_content)

@@ -1,6 +1,6 @@
 """The exceptions users catch, as ``jobs.exceptions.X``; they are defined in jobs.engine.errors."""
 
-from .engine.errors import (  # noqa: F401
+from .engine.api import (  # noqa: F401
     BrokerUnavailable,
     ConfigurationError,
     ContentDisallowed,

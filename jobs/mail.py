@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.mail import mail_admins
 
-from .engine.setup import app as engine_app
+from .engine.api import app as engine_app
 
 logger = logging.getLogger("jobs.mail")
 
@@ -26,7 +26,7 @@ def on_failure(task: Any, request: Any, exception: BaseException, traceback: str
     config = app.config
     if not config.error_emails:
         return
-    failures = app.broker.mail_throttle(task.name, int(config.error_email_interval * 1000))
+    failures = app.broker.results.mail_throttle(task.name, int(config.error_email_interval * 1000))
     if not failures:
         return  # a mail for this task went out less than an interval ago; this one is counted
     # As the results and the history store them: JOBS["REDACT"] applied (redact.py).

@@ -23,9 +23,7 @@ from django.db import models
 from django.db.models import F
 
 from .compat.celery_beat import CeleryBeatKeywords, PeriodicTaskQuerySet
-from .engine.beat import periodic
-from .engine.errors import ScheduleError
-from .engine.wire.names import check_name
+from .engine.api import ScheduleError, check_name, periodic
 
 
 def zone_key(value: Any) -> Any:

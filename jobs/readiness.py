@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from django.db import DatabaseError
 
-from .engine.ops.health import Check, readiness
-from .engine.ops.monitor import Monitor
-from .engine.setup.app import current
+from .engine.api import Check, Monitor, current, readiness
 from .models import PeriodicTask
 
 

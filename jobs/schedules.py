@@ -19,8 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from .engine.beat.periodic import Crontab, zone_name
-from .engine.errors import ScheduleError
+from .engine.api import Crontab, ScheduleError, zone_name
 
 __all__ = ["crontab", "CrontabSpec", "ScheduleError"]
 

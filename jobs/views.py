@@ -9,11 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from .engine.ops.health import as_json
-from .engine.ops.metrics import exposition
-from .engine.ops.monitor import Monitor
-from .engine.redis.connection import TRANSIENT
-from .engine.setup.app import current
+from .engine.api import TRANSIENT, Monitor, as_json, current, exposition
 from .readiness import check
 
 

@@ -33,7 +33,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from ..engine.errors import ScheduleError
+from ..engine.api import ScheduleError
 from ..models import BeatVersion, ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, json_value
 
 PREFIX = "django_celery_beat_"

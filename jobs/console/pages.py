@@ -17,12 +17,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .. import control
-from ..engine.errors import DecodeError, JobsError
-from ..engine.ops.metrics import RUNTIME_BUCKETS
-from ..engine.ops.monitor import Held
-from ..engine.setup.app import current
-from ..engine.wire.message import decode as decode_message
-from ..engine.wire.outcome import decode as decode_result
+from ..engine.api import RUNTIME_BUCKETS, DecodeError, Held, JobsError, current, decode_message, decode_result
 from ..models import TaskResult
 from . import charts, params
 
@@ -62,9 +57,9 @@ def overview() -> dict[str, Any]:
         "waiting": sum(q.length for q in queues),
         "paused": [q.name for q in queues if q.paused_since is not None],
         "oldest": max([q.latency for q in queues if q.latency is not None] or [0.0]),
-        "running": broker.inflight_count(),
-        "scheduled": broker.scheduled_count(),
-        "dead": broker.dead_count(),
+        "running": broker.deliveries.inflight_count(),
+        "scheduled": broker.scheduled.count(),
+        "dead": broker.dead.count(),
         "workers_alive": sum(w.alive for w in workers),
         "workers_gone": sum(not w.alive for w in workers),
         "succeeded_hour": sum(ok for _, ok, _ in minutes),
@@ -90,7 +85,7 @@ def workers() -> dict[str, Any]:
     for h in held:
         by_worker.setdefault(h.worker_id or h.worker, []).append(_running_row(h))
     rows = []
-    paused = monitor.broker.paused()
+    paused = monitor.broker.controls.paused()
     for w in sorted(monitor.workers(), key=lambda w: (not w.alive, w.hostname)):
         rows.append({"info": w, "version": w.extra.get("version", ""), "pid": w.extra.get("pid", ""),
                      "started": _when(w.extra.get("started")),
@@ -114,7 +109,7 @@ def scheduled(page: int) -> dict[str, Any]:
     monitor = control.monitor()
     rows = monitor.scheduled(PAGE + 1, page * PAGE)
     return {"scheduled": [{"held": h, "args": args_text(h.wire, h.queue)} for h in rows[:PAGE]],
-            "page": page, "has_next": len(rows) > PAGE, "total": monitor.broker.scheduled_count()}
+            "page": page, "has_next": len(rows) > PAGE, "total": monitor.broker.scheduled.count()}
 
 
 @dataclass
@@ -166,7 +161,7 @@ def tasks(search: Search) -> dict[str, Any]:
 
 def _live(task_id: str) -> dict[str, Any] | None:
     app = current()
-    raw = app.broker.result(task_id)
+    raw = app.broker.results.get(task_id)
     if raw is None:
         return None
     meta = decode_result(raw, app.config.accept_content)
@@ -193,7 +188,7 @@ def dead(reason: str, task_name: str, page: int) -> dict[str, Any]:
     letters, has_next = control.dead_letters(PAGE, page * PAGE, reason=reason or None, task=task_name or None)
     rows = [{**dataclasses.asdict(d), "when": _when(d.time)} for d in letters]
     return {"letters": rows, "reason": reason, "task": task_name, "page": page, "has_next": has_next,
-            "total": control.monitor().broker.dead_count()}
+            "total": control.monitor().broker.dead.count()}
 
 
 def dead_letter(dead_id: str) -> dict[str, Any]:

@@ -30,9 +30,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 
 from .. import control
-from ..engine.errors import JobsError
-from ..engine.redis.connection import TRANSIENT, redact
-from ..engine.setup.app import current
+from ..engine.api import TRANSIENT, JobsError, current
+from ..engine.api import redact_url as redact
 from ..models import Console
 from . import pages, params
 
@@ -295,7 +294,7 @@ def _counts(action: str, targets: list[str]) -> dict[str, int]:
     if action != "purge":
         return {}
     broker = current().broker
-    return {queue: broker.queue_length(queue) for queue in targets}
+    return {queue: broker.controls.queue_length(queue) for queue in targets}
 
 
 def _times(due: dict[str, str]) -> dict[str, float]:

@@ -12,8 +12,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from jobs.engine import bounds
-from jobs.engine.setup.config import NUMBERS
+from jobs.engine.api import NUMBERS, bounds
 
 
 def _flag(kind: type, low: float, high: float, unit: str) -> Callable[[str], Any]:

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import connections, router, transaction
 from django.utils import timezone
 
-from ..engine.ops.records import Record
+from ..engine.api import Record
 from ..models import TaskResult
 
 #: The columns a record fills, in the order of the rows _upsert makes.

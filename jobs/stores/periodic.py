@@ -16,10 +16,7 @@ from django.db import close_old_connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ..engine.beat.periodic import Clocked
-from ..engine.beat.scheduler import Entry
-from ..engine.errors import ScheduleError
-from ..engine.wire.names import check_name
+from ..engine.api import Clocked, Entry, ScheduleError, check_name
 from ..models import (
     BeatVersion,
     ClockedSchedule,

@@ -89,7 +89,7 @@ def test_arguments_over_the_limit_are_refused_at_the_call(r, settings):
         tasks.echo.apply_async((1,), {"blob": "x" * 1_000_001}, on_commit=True)  # at the call, not at commit
     assert keys(r) == []
     tasks.echo.delay("x" * 900_000)  # under it: sent
-    assert engine_app.current().broker.queue_length("default") == 1
+    assert engine_app.current().broker.controls.queue_length("default") == 1
 
 
 @pytest.mark.parametrize("value", [10, 2**40, "64MB", 1.5e6, None])
@@ -103,7 +103,7 @@ def test_the_limit_is_checked_as_a_setting(value, settings):
 def test_the_default_limit_takes_ten_megabytes(r):
     assert engine_app.current().config.message_max_bytes == 64 * 2**20
     tasks.echo.delay("x" * 10 * 2**20)
-    assert engine_app.current().broker.queue_length("default") == 1
+    assert engine_app.current().broker.controls.queue_length("default") == 1
     with pytest.raises(EncodeError, match="MESSAGE_MAX_BYTES"):
         tasks.echo.delay("x" * 64 * 2**20)
 
@@ -169,8 +169,8 @@ def test_broken_messages_go_to_the_dead_letters_and_the_worker_goes_on(start_wor
         assert reason in letter.reason, (name, letter.reason)
     for entry in BROKEN_SCHEDULED:
         assert "unreadable entry" in letters[entry.decode()].reason
-    assert "Redis call failed" not in worker.output and broker.queue_length("default") == 0
-    assert broker.scheduled_count() == 0 and broker.inflight_count() == 0
+    assert "Redis call failed" not in worker.output and broker.controls.queue_length("default") == 0
+    assert broker.scheduled.count() == 0 and broker.deliveries.inflight_count() == 0
 
     # The history (the worker's recorder) and every reader of the dead letters go on too.
     readable = ["not-json", "text-limit", "inf-limit", "kwargs-list", "deep", "bad-tag"]

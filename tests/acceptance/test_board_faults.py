@@ -80,7 +80,7 @@ def test_a_limit_no_door_lets_through_does_not_wedge_a_worker(start_worker, r, l
     broker = engine_app.current().broker
     bad = Message(id=str(uuid.uuid4()), task="tests.testapp.tasks.add", args=(1, 2),
                   options=MessageOptions(time_limit=limit))
-    broker.enqueue([bad])
+    broker.sends.enqueue([bad])
     assert tasks.add.delay(2, 3).get(timeout=30) == 5
     letters = Monitor(broker).dead_letters()
     assert [d.task_id for d in letters] == [bad.id]

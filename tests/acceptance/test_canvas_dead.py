@@ -31,7 +31,7 @@ def test_a_chain_step_dead_lettered_after_too_many_lost_deliveries_ends_its_chai
     marks the rest of the chain REVOKED in the same step."""
     result = chain(tasks.add.s(1, 2), tasks.add.s(10), tasks.add.s(100)).delay()
     first = result.parent.parent
-    [taken] = broker().fetch(broker().plan(["default"], "test.0."), 1, 0).deliveries
+    [taken] = broker().deliveries.fetch(broker().deliveries.plan(["default"], "test.0."), 1, 0).deliveries
     r.zadd(broker().keys.leases, {taken.token: 0})  # its lease ran out long ago
     start_worker("-c", "1", settings={"MAX_DELIVERIES": 1})
     reason = (rf"not run: a step before it, tests.testapp.tasks.add\[{first.id}\], was moved to the dead letters: "
@@ -40,7 +40,7 @@ def test_a_chain_step_dead_lettered_after_too_many_lost_deliveries_ends_its_chai
         result.get(timeout=20)
     assert result.parent.status == "REVOKED" and first.status == "PENDING"
     assert dead_records(r)[first.id]["ended"] is True
-    assert broker().queue_length("default") == 0
+    assert broker().controls.queue_length("default") == 0
 
     # Requeued, it runs alone: its result is stored; what followed it keeps its REVOKED result.
     out = io.StringIO()
@@ -52,7 +52,7 @@ def test_a_chain_step_dead_lettered_after_too_many_lost_deliveries_ends_its_chai
     assert [f.status for f in followers] == ["REVOKED", "REVOKED"]
     with pytest.raises(TaskRevoked, match="was moved to the dead letters"):
         followers[1].get(timeout=1)
-    assert broker().dead_count() == 0 and broker().queue_length("default") == 0
+    assert broker().dead.count() == 0 and broker().controls.queue_length("default") == 0
 
 
 def test_a_chord_member_dead_lettered_ends_the_callback_and_what_follows(start_worker, r):

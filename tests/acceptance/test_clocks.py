@@ -48,14 +48,14 @@ def test_a_retry_from_a_worker_an_hour_behind_is_due_after_its_delay(monkeypatch
     """The worker's side, driven in this process: the Ack a retry makes, sent from a skewed clock."""
     app = engine_app.current()
     broker = app.broker
-    broker.enqueue([Message(id="retried", task="tests.testapp.tasks.add", args=(1, 1))])
-    [delivery] = broker.fetch(broker.plan(["default"], "t.0.0."), 1, 0).deliveries
+    broker.sends.enqueue([Message(id="retried", task="tests.testapp.tasks.add", args=(1, 1))])
+    [delivery] = broker.deliveries.fetch(broker.deliveries.plan(["default"], "t.0.0."), 1, 0).deliveries
     skew(monkeypatch, -3600)
     message = Message(id="retried", task="tests.testapp.tasks.add", args=(1, 1))
     outcome = Outcome(RETRY, exception=OSError("flaky"), traceback="OSError: flaky", retry_in=30)
     ack = record(app, tasks.add, message, outcome, delivery.token, "test")
     before = redis_ms(r)
-    assert broker.ack([ack]) == []
+    assert broker.deliveries.ack([ack]) == []
     [(_, due)] = r.zrange(broker.keys.scheduled, 0, -1, withscores=True)
     assert before + 30_000 <= due <= redis_ms(r) + 30_000
 

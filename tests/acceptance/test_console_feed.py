@@ -77,15 +77,15 @@ def test_scheduled_messages_run_now_or_are_deleted(start_worker, r):
     assert later.get(timeout=10) == 5
     assert control.run_scheduled([later.id]) == 0  # not twice
     assert control.delete_scheduled([unwanted.id]) == 1
-    assert control.scheduled() == [] and engine_app.current().broker.queue_length("default") == 0
+    assert control.scheduled() == [] and engine_app.current().broker.controls.queue_length("default") == 0
 
 
 def test_dead_letters_found_by_filter_requeued_or_discarded(start_worker, r):
     broker = engine_app.current().broker
     for i, task in enumerate(["tests.testapp.tasks.add", "tests.testapp.tasks.add", "tests.testapp.tasks.noop"]):
-        broker.enqueue([Message(id=f"dead-{i}", task=task, args=(i, 1) if "add" in task else (), queue="parked")])
-        [d] = broker.fetch(broker.plan(["parked"], f"test.{i}."), 1, 0).deliveries
-        broker.bury(d.token, "set aside by the test")
+        broker.sends.enqueue([Message(id=f"dead-{i}", task=task, args=(i, 1) if "add" in task else (), queue="parked")])
+        [d] = broker.deliveries.fetch(broker.deliveries.plan(["parked"], f"test.{i}."), 1, 0).deliveries
+        broker.runs.bury(d.token, "set aside by the test")
     letters, more = control.dead_letters(1, 0, reason="ASIDE", task="add")
     assert [d.id for d in letters] == ["dead-1"] and more
     assert control.dead_letters(10, 1, task="add")[0][0].id == "dead-0"

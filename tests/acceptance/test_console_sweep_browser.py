@@ -94,7 +94,7 @@ def test_run_all_goes_on_by_itself_to_the_end(console: Any, r: Any) -> None:
     assert "7 scheduled task(s) sent to their queues now, of the 7 counted" in page.inner_text("ul.messagelist")
     assert [p["taken"] for p in posts if "taken" in p] == [["2"], ["4"], ["6"]]  # console.js posted each page on
     broker = engine_app.current().broker
-    assert broker.scheduled_count() == 0 and broker.queue_length("default") == 7
+    assert broker.scheduled.count() == 0 and broker.controls.queue_length("default") == 7
 
 
 def test_stop_here_stops_it_and_the_rest_stay_scheduled(console: Any, r: Any) -> None:
@@ -113,5 +113,5 @@ def test_stop_here_stops_it_and_the_rest_stay_scheduled(console: Any, r: Any) ->
     page.wait_for_url(f"{SITE}/admin/jobs/console/scheduled/")
     page.clock.run_for(5000)
     assert len(posts) == 2  # "Delete all…" and "Yes": nothing after "Stop here"
-    assert engine_app.current().broker.scheduled_count() == 5
+    assert engine_app.current().broker.scheduled.count() == 5
     assert "5 message(s) wait for their time" in page.inner_text("#content")

@@ -70,10 +70,10 @@ def test_purge_asks_or_needs_yes_and_deletes_only_what_waits(r):
     later = tasks.add.apply_async((9, 9), queue="bulk", countdown=600)
     refused = jobs_command("purge", "bulk")
     assert refused.returncode != 0 and "pass --yes" in refused.stderr
-    assert engine_app.current().broker.queue_length("bulk") == 3
+    assert engine_app.current().broker.controls.queue_length("bulk") == 3
     done = jobs_command("purge", "bulk", "--yes")
     assert done.returncode == 0 and "Deleted 3 message(s) from queue bulk." in done.stdout
-    assert engine_app.current().broker.queue_length("bulk") == 0
+    assert engine_app.current().broker.controls.queue_length("bulk") == 0
     assert [h["id"] for h in control.scheduled()] == [later.id]  # scheduled messages stay
     with pytest.raises(JobsError, match="queue is 'bad queue|name'"):
         control.purge("bad queue|name")
@@ -110,7 +110,7 @@ def test_a_paused_queue_is_skipped_by_live_workers_until_resumed(start_worker, r
         tasks.record.apply_async(("urgent-ran", i), queue="urgent")
     for i in range(4):  # each passes through a fetch of both consumers, which skips "urgent"
         assert tasks.add.delay(i, 1).get(timeout=10) == i + 1
-    assert r.llen("urgent-ran") == 0 and engine_app.current().broker.queue_length("urgent") == 3
+    assert r.llen("urgent-ran") == 0 and engine_app.current().broker.controls.queue_length("urgent") == 3
     status = jobs_command("status").stdout
     assert "urgent: 3 (PAUSED)" in status and "queues urgent (PAUSED), default" in status
     assert list(control.paused()) == ["urgent"]

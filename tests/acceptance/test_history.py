@@ -40,7 +40,7 @@ def wait_recorded(r, condition, timeout=30.0):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"not recorded in {timeout:g} s; rows: {sorted(rows())}; "
-                                     f"waiting in Redis: {broker().history_waiting()}")
+                                     f"waiting in Redis: {broker().history.waiting()}")
             events.get_message(timeout=left)
 
 
@@ -68,7 +68,7 @@ def test_every_outcome_is_a_row(start_worker, test_database_env, r):
     unrecorded = tasks.unrecorded.delay(1)
     later = tasks.add.apply_async((1, 1), countdown=0.5)
     later.revoke()
-    broker().enqueue([Message(id="h-pickled", task="tests.testapp.tasks.record", args=("x", 1),
+    broker().sends.enqueue([Message(id="h-pickled", task="tests.testapp.tasks.record", args=("x", 1),
                               content_type="pickle")])  # this worker accepts JSON only: dead letters
     assert ok.get(timeout=10) == 5 and retried.get(timeout=20) == {"retries": 2}
     # The tasks that kill their process come once the others ran: a consumer's death may run again
@@ -150,10 +150,10 @@ def test_recording_survives_kill_9_of_the_recording_worker_and_a_database_outage
     finally:
         cursor.execute("ROLLBACK")
         conn.close()
-    assert broker().history_waiting()[0] >= 50  # nothing was lost: all still in Redis
+    assert broker().history.waiting()[0] >= 50  # nothing was lost: all still in Redis
     start_worker("-c", "1", settings=settings, env=test_database_env)
     wait_rows(r, {res.id: "SUCCESS" for res in results}, timeout=40)
-    assert broker().history_waiting() == (0, {})
+    assert broker().history.waiting() == (0, {})
 
 
 def test_prune_removes_only_old_rows(test_database_env):

@@ -23,7 +23,7 @@ def test_hooks_and_signals_run_and_a_failing_one_changes_nothing(start_worker, r
                     "prerun", "failure-ValueError", "postrun-FAILURE"]
     worker.wait_for("a broken on_success hook")
     worker.wait_for("a broken receiver")
-    assert engine_app.current().broker.inflight_count() == 0 and worker.proc.poll() is None
+    assert engine_app.current().broker.deliveries.inflight_count() == 0 and worker.proc.poll() is None
 
 
 def test_worker_ready_and_shutdown_signals(start_worker, r):

@@ -32,7 +32,7 @@ def test_hard_limit_kills_the_child_and_the_worker_keeps_its_concurrency(start_w
     line = worker.wait_for(r"Task tests\.testapp\.tasks\.spin_hard\[.*\] raised TimeLimitExceeded after")
     ran = float(line.split(" after ", 1)[1].split("s", 1)[0])
     assert ran >= 0.45  # how long it ran before the kill (its limit is 0.5 s), not 0.0000s
-    assert engine_app.current().broker.inflight_count() == 0
+    assert engine_app.current().broker.deliveries.inflight_count() == 0
 
 
 def test_time_limit_per_call(start_worker, r):

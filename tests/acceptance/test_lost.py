@@ -43,12 +43,12 @@ def test_reject_on_worker_lost_runs_again_until_max_deliveries_then_dead_letters
     [record] = [json.loads(v) for v in r.hvals(broker().keys.dead)]
     assert int(r.get("runs:c2")) == 3
     assert record["id"] == result.id and "delivered 3 times without finishing" in record["reason"]
-    assert result.status == "PENDING" and broker().queue_length("default") == 0
+    assert result.status == "PENDING" and broker().controls.queue_length("default") == 0
 
 
 def test_an_unknown_task_is_kept_for_the_grace_period_then_dead_lettered(start_worker, r):
     worker = start_worker("-P", "solo", settings={"UNKNOWN_TASK_GRACE": 1})
-    broker().enqueue([Message(id="u2", task="shop.not_deployed", args=(1,))])
+    broker().sends.enqueue([Message(id="u2", task="shop.not_deployed", args=(1,))])
     worker.wait_for("not registered in this worker")
     worker.wait_for("moved to the dead letters", timeout=20)
     [record] = [json.loads(v) for v in r.hvals(broker().keys.dead)]
@@ -58,7 +58,7 @@ def test_an_unknown_task_is_kept_for_the_grace_period_then_dead_lettered(start_w
 def test_dead_letter_commands(start_worker, r):
     worker = start_worker("-P", "solo")
     for i in range(3):
-        broker().enqueue([Message(id=f"bad{i}", task="tests.testapp.tasks.record",
+        broker().sends.enqueue([Message(id=f"bad{i}", task="tests.testapp.tasks.record",
                                   args=("requeued", i), content_type="pickle")])
     worker.wait_for("moved to the dead letters")
     tasks.add.delay(0, 0).get(timeout=10)  # FIFO: the three were handled before
@@ -70,9 +70,9 @@ def test_dead_letter_commands(start_worker, r):
         jobs_command("dead", "show", "nope")
     worker.cleanup()
     assert "1 dead letter(s) back" in jobs_command("dead", "requeue", "bad0")
-    assert broker().queue_length("default") == 1 and broker().dead_count() == 2
+    assert broker().controls.queue_length("default") == 1 and broker().dead.count() == 2
     assert "2 dead letter(s) deleted" in jobs_command("dead", "purge", "--yes")
-    assert broker().dead_count() == 0
+    assert broker().dead.count() == 0
 
 
 def test_status_shows_queues_workers_and_queues_nobody_serves(start_worker, r):
@@ -89,7 +89,7 @@ def test_dead_letters_are_bounded_and_trimming_is_logged(start_worker, r):
         r.zadd(broker().keys.queue("default"), {f"garbage {i}".encode(): 9})
     r.rpush(broker().keys.wake("default"), 1)
     worker.wait_for(r"Dead letters are full \(DEAD_LETTERS_MAX=2\); the 1 oldest were dropped")
-    assert broker().dead_count() == 2
+    assert broker().dead.count() == 2
     kept = {json.loads(v)["message"] for v in r.hvals(broker().keys.dead)}
     assert kept == {"garbage 1", "garbage 2"}
 
@@ -118,23 +118,23 @@ def test_dead_letters_of_one_task_id_are_each_kept(start_worker, r):
 
 def test_dead_purge_deletes_only_what_it_counted(start_worker, r, monkeypatch):
     worker = start_worker("-P", "solo", settings={"UNKNOWN_TASK_GRACE": 0})
-    broker().enqueue([Message(id="old", task="shop.not_deployed")])
+    broker().sends.enqueue([Message(id="old", task="shop.not_deployed")])
     worker.wait_for("moved to the dead letters")
 
     def answer(prompt):
         assert "Delete all 1 dead letters?" in prompt
-        broker().enqueue([Message(id="arrived-while-asking", task="shop.not_deployed")])
+        broker().sends.enqueue([Message(id="arrived-while-asking", task="shop.not_deployed")])
         worker.wait_count("moved to the dead letters", 2)
         return "y"
 
     with pytest.raises(CommandError, match="pass --yes"):  # no terminal to ask on: nothing deleted
         jobs_command("dead", "purge")
-    assert broker().dead_ids() == ["old"]
+    assert broker().dead.ids() == ["old"]
     monkeypatch.setattr("builtins.input", answer)  # the operator's keyboard
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
     out = jobs_command("dead", "purge")
     assert "1 dead letter(s) deleted" in out and "1 dead letter(s) that arrived since were kept" in out
-    assert broker().dead_ids() == ["arrived-while-asking"]
+    assert broker().dead.ids() == ["arrived-while-asking"]
 
 
 def test_a_message_handed_to_a_consumer_of_a_worker_just_killed_is_not_counted_as_lost(start_worker, r):
@@ -159,7 +159,7 @@ def test_a_message_handed_to_a_consumer_of_a_worker_just_killed_is_not_counted_a
     killed.kill9()
     wait_dead(children)  # its consumer dies with it, a moment later (PR_SET_PDEATHSIG)
     result = tasks.whoami.delay()
-    assert r.hlen(broker().keys.idle) == 0 and broker().inflight_count() == 1  # handed to the dead one
+    assert r.hlen(broker().keys.idle) == 0 and broker().deliveries.inflight_count() == 1  # handed to the dead one
     start_worker("-c", "1", settings=fast)
     me = result.get(timeout=15)
-    assert me["delivery_count"] == 1 and broker().dead_count() == 0
+    assert me["delivery_count"] == 1 and broker().dead.count() == 0

@@ -34,12 +34,12 @@ def test_a_lost_reply_to_the_fetch_that_registers_an_idle_consumer_loses_nothing
     proxy.wait_fired()
     assert r.hlen(broker().keys.idle) == 1  # registered in Redis, though the consumer does not know
     result = tasks.record.delay("handed", "once")
-    assert r.hlen(broker().keys.idle) == 0 and broker().inflight_count() == 1  # handed to it
+    assert r.hlen(broker().keys.idle) == 0 and broker().deliveries.inflight_count() == 1  # handed to it
     proxy.release()
     assert result.get(timeout=1.5) == "once"  # well within the 2 s lease
     assert r.llen("handed") == 1
     assert "refused" not in worker.output
-    assert broker().inflight_count() == 0 and broker().queue_length("default") == 0
+    assert broker().deliveries.inflight_count() == 0 and broker().controls.queue_length("default") == 0
 
 
 def test_a_result_lost_to_a_redis_restart_without_persistence_is_a_warning_with_the_task_id(

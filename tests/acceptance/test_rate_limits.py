@@ -88,7 +88,7 @@ def test_a_task_over_its_limit_waits_in_redis_not_in_a_worker(start_worker, r):
     starts(r, "waiting", 1)
     # One process, three tasks over their limit: they wait in the scheduled set, so other work runs.
     assert tasks.add.delay(2, 3).get(timeout=5) == 5
-    assert r.llen("waiting:pids") < 4 and engine_app.current().broker.scheduled_count() >= 1
+    assert r.llen("waiting:pids") < 4 and engine_app.current().broker.scheduled.count() >= 1
     starts(r, "waiting", 3)
 
 

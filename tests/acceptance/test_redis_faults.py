@@ -60,7 +60,7 @@ def test_acknowledged_tasks_stay_done_across_a_redis_crash_with_aof(start_worker
             evidence = __import__("redis").Redis.from_url(server.url)
             runs = [v.split(b":")[0] for v in evidence.lrange("done", 0, -1)]
             assert runs == [b"before", b"after"]  # `before` was not run again
-            assert broker().scheduled_count() == 1 and broker().queue_length("emails") == 1
+            assert broker().scheduled.count() == 1 and broker().controls.queue_length("emails") == 1
             assert later.status == "PENDING" and other.status == "PENDING"
     finally:
         server.cleanup()
@@ -86,7 +86,7 @@ def test_a_client_pause_shorter_than_the_lease_runs_nothing_twice(start_worker, 
         # clock moved 2.8 s meanwhile.
         seen = []
         patient = Broker(engine_app.current().config.replace(enqueue_timeout=10))
-        rescuers = [threading.Thread(target=lambda name=name: seen.append(patient.maintain(name)))
+        rescuers = [threading.Thread(target=lambda name=name: seen.append(patient.leases.maintain(name)))
                     for name in ("rescuer-1", "rescuer-2")]
         for rescuer in rescuers:
             rescuer.start()
@@ -136,7 +136,7 @@ def test_a_frozen_worker_does_not_run_its_prefetched_tasks_again(start_worker, r
         tasks.record_early.delay("ran-early", i)
     frozen = start_worker("-c", "1", "--prefetch", "10", "-n", "frozen", settings=frozen_settings)
     _, child = r.blpop(["started:ahead"], timeout=10)
-    assert broker().inflight_count() == 11 and broker().queue_length("default") == 0
+    assert broker().deliveries.inflight_count() == 11 and broker().controls.queue_length("default") == 0
     pids = (frozen.pid, int(child))
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)

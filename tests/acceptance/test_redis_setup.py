@@ -34,11 +34,11 @@ def test_an_evicting_redis_deletes_queued_tasks_without_a_word(evicting):
     results = [tasks.add.delay(i, i) for i in range(300)] + [tasks.add.apply_async((i, i), countdown=3600)
                                                              for i in range(300)]
     broker = engine_app.current().broker
-    assert broker.queue_length("default") == 300 and broker.scheduled_count() == 300
+    assert broker.controls.queue_length("default") == 300 and broker.scheduled.count() == 300
     filler = "x" * 100_000
     for i in range(200):  # another client of the same Redis fills its memory
         client.set(f"cache:{i}", filler)
-    assert broker.queue_length("default") + broker.scheduled_count() < 600  # gone, and nobody was told
+    assert broker.controls.queue_length("default") + broker.scheduled.count() < 600  # gone, and nobody was told
     assert results[0].status == "PENDING"
 
 

@@ -122,17 +122,17 @@ def test_a_state_update_from_a_run_that_lost_its_lease_is_refused(r):
     from jobs.engine.wire.message import Message
 
     b = broker()
-    b.enqueue([Message(id="fenced", task="tests.testapp.tasks.stepwise", args=("f", 1))])
-    [delivery] = b.fetch(b.plan(["default"], "old."), 1, 0).deliveries
+    b.sends.enqueue([Message(id="fenced", task="tests.testapp.tasks.stepwise", args=("f", 1))])
+    [delivery] = b.deliveries.fetch(b.deliveries.plan(["default"], "old."), 1, 0).deliveries
     def old_run():
         return Reporter(engine_app.current(), delivery.token, "fenced", "tests.testapp.tasks.stepwise",
                         "old-worker", lambda: None, 0.0)
 
     old_run().update("PROGRESS", {"current": 1})
     assert AsyncResult("fenced").info == {"current": 1}
-    b.requeue([delivery.token], lost=True)  # its lease is gone: another worker may take it
-    [again] = b.fetch(b.plan(["default"], "new."), 1, 0).deliveries
-    assert b.started(again.token, "fenced", '{"status":"STARTED","task":"t","meta":{"by":"new"}}', record=False)
+    b.leases.requeue([delivery.token], lost=True)  # its lease is gone: another worker may take it
+    [again] = b.deliveries.fetch(b.deliveries.plan(["default"], "new."), 1, 0).deliveries
+    assert b.runs.started(again.token, "fenced", '{"status":"STARTED","task":"t","meta":{"by":"new"}}', record=False)
     old_run().update("PROGRESS", {"current": 2})  # the old run goes on, unaware: sent, and refused
     assert AsyncResult("fenced").state == STARTED and AsyncResult("fenced").info == {"by": "new"}
 

@@ -25,7 +25,7 @@ def test_status_is_retry_while_the_next_run_waits_in_redis(start_worker, r):
         result = tasks.retry_once_later.apply_async(task_id="later-1")
         assert notices.get_message(timeout=10) is not None  # the worker stored the RETRY state
     assert result.status == "RETRY"
-    assert broker().scheduled_count() == 1 and broker().inflight_count() == 0
+    assert broker().scheduled.count() == 1 and broker().deliveries.inflight_count() == 0
     [member] = r.zrange(broker().keys.scheduled, 0, -1)
     assert b"|later-1|" in member and b'"r":1' in member  # same id, one retry counted
 
@@ -62,17 +62,17 @@ def test_max_retries_none_retries_forever(start_worker, r):
 
 def test_a_retry_is_scheduled_only_by_the_delivery_that_holds_the_lease(r):
     """Fencing covers retries: a refused ack schedules nothing (so a task cannot fork in two)."""
-    from jobs.engine.redis.broker import Ack
+    from jobs.engine.redis.deliveries import Ack
     from jobs.engine.wire.message import Message
 
     broker = engine_app.current().broker
-    broker.enqueue([Message(id="fx", task="t")])
-    fetched = broker.fetch(broker.plan(["default"], "w."), 1, 0)
+    broker.sends.enqueue([Message(id="fx", task="t")])
+    fetched = broker.deliveries.fetch(broker.deliveries.plan(["default"], "w."), 1, 0)
     r.hdel(broker.keys.inflight, fetched.deliveries[0].token)  # as if recovered elsewhere
     retry = Message(id="fx", task="t", retries=1)
     token = fetched.deliveries[0].token
-    refused = broker.ack([Ack(token, "fx", '{"status":"RETRY"}', 1, f"9|default|{retry.encode()}")])
-    assert refused and broker.scheduled_count() == 0
+    refused = broker.deliveries.ack([Ack(token, "fx", '{"status":"RETRY"}', 1, f"9|default|{retry.encode()}")])
+    assert refused and broker.scheduled.count() == 0
 
 
 def test_an_exception_given_to_retry_is_raised_by_get_as_it_was(start_worker):

@@ -41,4 +41,4 @@ def test_terminate_stops_a_running_task(start_worker, r, pool):
     if pool == "prefork":
         assert not pid_alive(int(pid))  # its child was killed and replaced
     assert tasks.add.delay(1, 1).get(timeout=10) == 2
-    assert engine_app.current().broker.inflight_count() == 0
+    assert engine_app.current().broker.deliveries.inflight_count() == 0

@@ -28,7 +28,7 @@ def test_a_message_a_script_fails_on_is_dead_lettered_and_the_next_task_runs(sta
     letters = Monitor(app.broker).dead_letters()
     assert [d.task_id for d in letters] == [bad.id]
     assert "a Redis script failed on this message" in letters[0].reason and "WRONGTYPE" in letters[0].reason
-    assert app.broker.inflight_count() == 0
+    assert app.broker.deliveries.inflight_count() == 0
 
 
 def test_what_is_about_the_message_and_what_is_about_redis():

@@ -146,10 +146,10 @@ def send_everything(r: redis.Redis, worker: Any) -> None:
     assert r.blpop(["started:p1"], timeout=30)
     queue = engine_app.current().broker.keys.queue("default")
     r.zadd(queue, {SCRIPT.encode(): 0, wire("hostile-broken", json.dumps({"a": [PAYLOAD], "p": PAYLOAD})): 0})
-    engine_app.current().broker.enqueue([Message(id="hostile-unknown", task="hostile.nobody", args=(PAYLOAD,),
+    engine_app.current().broker.sends.enqueue([Message(id="hostile-unknown", task="hostile.nobody", args=(PAYLOAD,),
                                                  kwargs={"url": URL})])
     worker.wait_count("moved to the dead letters", 3)
-    assert control.monitor().broker.dead_count() == 3
+    assert control.monitor().broker.dead.count() == 3
 
 
 #: Posts a console action as a page's own form would (with its CSRF token), with any target.

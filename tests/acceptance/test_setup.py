@@ -40,7 +40,7 @@ def test_key_prefixes_keep_two_sites_apart_on_one_redis(start_worker, r):
     site1 = tasks.add.delay(1, 1)
     with override_settings(JOBS={"KEY_PREFIX": "site2"}):
         assert tasks.add.delay(2, 2).get(timeout=10) == 4
-    assert site1.status == "PENDING" and broker().queue_length("default") == 1
+    assert site1.status == "PENDING" and broker().controls.queue_length("default") == 1
     assert r.exists("{site2}:workers") and not r.exists("{jobs}:workers")
 
 

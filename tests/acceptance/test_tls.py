@@ -80,7 +80,7 @@ def test_the_core_of_jobs_runs_over_mutual_tls(tls_server, certs, start_worker, 
     with override_settings(JOBS={"BROKER_URL": url}):
         broker = engine_app.current().broker
         task_id = str(uuid.uuid4())
-        watch = broker.watch_done(task_id)
+        watch = broker.results.watch(task_id)
         try:
             tasks.add.apply_async((20, 22), task_id=task_id)
             assert watch.link.conn.can_read(timeout=20)

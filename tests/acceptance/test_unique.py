@@ -24,7 +24,7 @@ def test_the_same_arguments_while_one_waits_return_the_waiting_run(r):
     again = tasks.sync_shop.delay(1)
     other = tasks.sync_shop.delay(2)
     assert again.id == first.id and other.id != first.id
-    assert broker().queue_length("default") == 2
+    assert broker().controls.queue_length("default") == 2
     [lock, _] = lock_keys(r)
     assert lock.startswith(b"{jobs}:unique:tests.testapp.tasks.sync_shop:")
     assert 0 < r.pttl(lock) <= 60_000  # bounded by unique_for
@@ -42,7 +42,7 @@ def test_callers_racing_enqueue_one_run(r):
         t.start()
     for t in threads:
         t.join()
-    assert len(set(ids)) == 1 and broker().queue_length("default") == 1
+    assert len(set(ids)) == 1 and broker().controls.queue_length("default") == 1
 
 
 def test_while_it_runs_the_same_call_returns_it_and_once_it_ends_a_new_one_is_sent(start_worker, r):
@@ -63,7 +63,7 @@ def test_a_failure_releases_the_lock_and_a_key_per_call_groups_other_arguments(s
     assert failed.failed() and lock_keys(r) == []
     a = tasks.record.apply_async(("x", 1), unique_key="customer:9", unique_for=30, countdown=60)
     b = tasks.record.apply_async(("x", 2), unique_key="customer:9", unique_for=30)
-    assert a.id == b.id and broker().scheduled_count() == 1  # the delayed one holds the key
+    assert a.id == b.id and broker().scheduled.count() == 1  # the delayed one holds the key
     with pytest.raises(ValueError, match="unique_key needs unique_for"):
         tasks.add.apply_async((1, 1), unique_key="k")
 

@@ -37,7 +37,7 @@ def test_many_tasks_and_their_results(start_worker):
     start_worker("-c", "2")
     results = [tasks.add.delay(i, i) for i in range(300)]
     assert [res.get(timeout=20) for res in results] == [2 * i for i in range(300)]
-    assert broker().inflight_count() == 0
+    assert broker().deliveries.inflight_count() == 0
 
 
 @pytest.mark.parametrize("pool", ["prefork", "threads", "solo"])
@@ -60,7 +60,7 @@ def test_what_waits_behind_a_long_task_goes_back_and_another_worker_runs_it(star
     r.rpush("release:long", 1)
     assert long.get(timeout=10) == "long"
     assert [res.get(timeout=10) for res in behind] == [0, 1, 2, 3, 4]  # stored with their acks
-    assert broker().inflight_count() == 0 and r.llen("ran") == 0
+    assert broker().deliveries.inflight_count() == 0 and r.llen("ran") == 0
 
 
 def test_a_consumer_killed_mid_batch_runs_none_of_its_finished_tasks_again_but_the_last_ms(
@@ -97,7 +97,7 @@ def test_countdown_and_eta_wait_in_redis(start_worker, r):
     sent = time.time()
     later = tasks.add.apply_async((1, 1), countdown=1)
     at = tasks.add.apply_async((2, 2), eta=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1.5))
-    assert broker().scheduled_count() == 2 and later.status == "PENDING"
+    assert broker().scheduled.count() == 2 and later.status == "PENDING"
     assert later.get(timeout=10) == 2 and at.get(timeout=10) == 4
     assert later.date_done.timestamp() - sent >= 1.0 and at.date_done.timestamp() - sent >= 1.5
 
@@ -106,7 +106,7 @@ def test_a_worker_consumes_only_the_queues_it_was_given(start_worker):
     start_worker("-Q", "emails", "-P", "solo")
     first = tasks.add.delay(1, 1)  # default queue, enqueued first
     assert tasks.send_welcome.delay(7).get(timeout=10) == 7
-    assert first.status == "PENDING" and broker().queue_length("default") == 1
+    assert first.status == "PENDING" and broker().controls.queue_length("default") == 1
 
 
 def test_failures_are_stored_with_type_message_and_traceback(start_worker):
@@ -135,7 +135,7 @@ def test_ignore_result_stores_none(start_worker, r):
     tasks.add.delay(0, 0).get(timeout=10)  # one consumer, FIFO: the ignored task was settled before
     assert r.lrange("ignored", 0, -1) == [b"x"]
     assert not r.exists(broker().keys.result(ignored.id)) and ignored.status == "PENDING"
-    assert broker().inflight_count() == 0
+    assert broker().deliveries.inflight_count() == 0
 
 
 def test_kill_9_mid_task_the_task_completes_once_on_another_worker(start_worker, r):
@@ -151,7 +151,7 @@ def test_kill_9_mid_task_the_task_completes_once_on_another_worker(start_worker,
     assert result.get(timeout=10) == "k9"
     assert r.lrange("finished:k9", 0, -1) == [child2]  # finished once, by the second worker
     assert r.lrange("deliveries:k9", 0, -1) == [b"1", b"2"]
-    assert broker().inflight_count() == 0
+    assert broker().deliveries.inflight_count() == 0
 
 
 def _wait_dead(pid, timeout=5.0):
@@ -174,7 +174,7 @@ def test_acks_late_false_is_at_most_once(start_worker, r):
     rescuer.wait_for("had lost its lease .* dead letters")  # its maintenance found the lease run out
     letter = Monitor(broker()).dead_letter(result.id)
     assert "acks_late=False" in letter.reason and "not run again" in letter.reason
-    assert broker().queue_length("default") == 0 and broker().inflight_count() == 0
+    assert broker().controls.queue_length("default") == 0 and broker().deliveries.inflight_count() == 0
     assert r.llen("started:early") == 0  # it never ran a second time
 
 
@@ -185,7 +185,7 @@ def test_an_acks_late_false_task_whose_early_ack_is_refused_does_not_run(r):
 
     app = engine_app.current()
     result = tasks.record_early.delay("refused", 1)
-    [delivery] = app.broker.fetch(app.broker.plan(["default"], "t.0.0."), 1, 0).deliveries
+    [delivery] = app.broker.deliveries.fetch(app.broker.deliveries.plan(["default"], "t.0.0."), 1, 0).deliveries
     r.hdel(app.broker.keys.inflight, delivery.token)  # as maintain.lua does when the lease runs out
     assert DeliveryHandler(app, "test").handle(delivery) is None
     assert r.llen("refused") == 0 and result.status == "PENDING"
@@ -200,7 +200,7 @@ def test_warm_shutdown_lets_a_running_task_finish(start_worker, r):
     r.rpush("release:warm", 1)
     assert worker.wait(20) == 0
     assert result.get(timeout=5) == "warm"
-    assert broker().queue_length("default") == 0 and broker().inflight_count() == 0
+    assert broker().controls.queue_length("default") == 0 and broker().deliveries.inflight_count() == 0
 
 
 @pytest.mark.parametrize("pool", ["prefork", "threads"])
@@ -220,7 +220,7 @@ def test_warm_shutdown_hands_back_what_did_not_finish_in_time(start_worker, r):
     worker.signal(signal.SIGTERM)
     assert worker.wait(20) == 0
     assert "1 unfinished task(s) handed back" in worker.output
-    assert broker().queue_length("default") == 1 and broker().inflight_count() == 0
+    assert broker().controls.queue_length("default") == 1 and broker().deliveries.inflight_count() == 0
     start_worker("-c", "1")
     r.blpop(["started:slow"], timeout=10)
     r.rpush("release:slow", 1)
@@ -236,14 +236,14 @@ def test_second_signal_is_a_cold_shutdown_that_still_hands_back(start_worker, r,
     worker.wait_for("Warm shutdown")  # the first signal was seen: two quick signals may merge into one
     worker.signal(signal.SIGINT)
     worker.wait(20)
-    assert broker().queue_length("default") == 1 and broker().inflight_count() == 0
+    assert broker().controls.queue_length("default") == 1 and broker().deliveries.inflight_count() == 0
 
 
 def test_unknown_task_is_kept_and_offered_again(start_worker, r):
     worker = start_worker("-P", "solo")
-    broker().enqueue([Message(id="u1", task="shop.not_deployed_yet", args=(1,))])
+    broker().sends.enqueue([Message(id="u1", task="shop.not_deployed_yet", args=(1,))])
     worker.wait_for("shop.not_deployed_yet.*not registered in this worker")
-    assert broker().scheduled_count() == 1 and broker().inflight_count() == 0
+    assert broker().scheduled.count() == 1 and broker().deliveries.inflight_count() == 0
 
 
 def test_an_undecodable_message_goes_to_the_dead_letters(start_worker, r):

@@ -30,7 +30,7 @@ def test_delay_puts_one_message_on_the_default_queue(r):
     result = tasks.add.delay(2, 3)
     assert isinstance(result, AsyncResult)
     broker = engine_app.current().broker
-    assert broker.queue_length("default") == 1
+    assert broker.controls.queue_length("default") == 1
     assert result.status == "PENDING" and not result.ready()
 
 

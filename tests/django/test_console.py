@@ -99,9 +99,9 @@ def test_a_purge_asks_first_saying_how_many_then_deletes(r):
     confirm = act(operator, "purge", "bulk", confirmed=False)
     page = confirm.content.decode()
     assert confirm.status_code == 200 and "3 messages</strong> waiting will be deleted" in page
-    assert engine_app.current().broker.queue_length("bulk") == 3  # asked, nothing done yet
+    assert engine_app.current().broker.controls.queue_length("bulk") == 3  # asked, nothing done yet
     act(operator, "purge", "bulk")
-    assert engine_app.current().broker.queue_length("bulk") == 0
+    assert engine_app.current().broker.controls.queue_length("bulk") == 0
     assert "3 message(s) deleted from queue bulk" in LogEntry.objects.get().change_message
 
 
@@ -126,7 +126,7 @@ def schedule_many(n: int) -> list[str]:
     """n countdown messages in one round trip (the engine's bulk enqueue), soonest first by index."""
     app = engine_app.current()
     messages = [tasks.add.message((i, i), countdown=600 + i / 100) for i in range(n)]
-    app.broker.enqueue(messages)
+    app.broker.sends.enqueue(messages)
     return [m.id for m in messages]
 
 
@@ -156,14 +156,14 @@ def test_run_all_and_delete_all_act_on_every_scheduled_message(r, monkeypatch, a
     assert f'value="{action}"' in listing and f"Every one of the {n}" in listing
     confirm = act(operator, action, "all", confirmed=False)
     assert confirm.status_code == 200 and f"all {n} scheduled tasks?" in confirm.content.decode()
-    assert broker.scheduled_count() == n  # asked, nothing done yet
+    assert broker.scheduled.count() == n  # asked, nothing done yet
     form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', confirm.content.decode()))
     first = operator.post(reverse("admin:jobs_console_act"), form)
     assert "5,000 of the 20,500 counted when you confirmed so far" in first.content.decode()
     done, steps = follow(operator, first)
     assert done.status_code == 302 and steps == 4
-    assert broker.scheduled_count() == 0
-    assert broker.queue_length("default") == (n if action == "run_all_scheduled" else 0)
+    assert broker.scheduled.count() == 0
+    assert broker.controls.queue_length("default") == (n if action == "run_all_scheduled" else 0)
     said = [m.message for m in get_messages(done.wsgi_request)]
     assert said == [f"20,500 scheduled task(s) {verb}, of the 20,500 counted when you confirmed; 0 scheduled now."]
     assert LogEntry.objects.filter(object_repr__startswith=f"console: {action}").count() == 5
@@ -179,7 +179,7 @@ def test_a_run_all_stopped_halfway_says_what_it_left(r, monkeypatch):
     page = operator.post(reverse("admin:jobs_console_act"), form).content.decode()
     assert "2 scheduled task(s) deleted; 2 of the 5 counted when you confirmed so far" in page
     assert "the 3 not reached yet" in page and 'id="jobs-stop"' in page
-    assert engine_app.current().broker.scheduled_count() == 3  # stopped there: the rest stay
+    assert engine_app.current().broker.scheduled.count() == 3  # stopped there: the rest stay
     schedule_many(1)  # scheduled since: after the last one counted, so not part of it
     form["taken"], form["done"] = "2", "2"
     done, _ = follow(operator, operator.post(reverse("admin:jobs_console_act"), form))
@@ -202,7 +202,7 @@ def test_run_now_and_delete_reach_a_row_past_the_first_20000(r):
     assert f'name="due_{other}" value="{due[other]}"' in confirm.content.decode()  # carried on to the deletion
     act(operator, "delete_scheduled", other, **{f"due_{other}": due[other]})
     act(operator, "delete_scheduled", ids[20_300])  # no due time given: looked for in the whole set
-    assert broker.scheduled_count() == 20_497 and broker.queue_length("default") == 1
+    assert broker.scheduled.count() == 20_497 and broker.controls.queue_length("default") == 1
 
 
 def test_the_dead_letter_filter_searches_all_of_them(r):

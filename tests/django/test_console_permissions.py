@@ -54,7 +54,7 @@ def world(r: Any) -> dict[str, list[str]]:
     for i in range(2):
         tasks.add.apply_async((i, i), queue="bulk")
     tasks.add.apply_async((1, 1), queue="held")
-    broker.pause("held")
+    broker.controls.pause("held")
     queued = tasks.add.apply_async((5, 5), queue="bulk").id
     later = [tasks.add.apply_async((i, i), countdown=3600).id for i in range(2)]
     worker_id = "web-1.abc123"
@@ -62,9 +62,9 @@ def world(r: Any) -> dict[str, list[str]]:
     r.zadd(broker.keys.workers, {worker_id: seconds * 1000 + micros // 1000})  # a live heartbeat
     for i in range(2):
         tasks.add.apply_async((i, 0), queue="graveyard")
-    fetched = broker.fetch(broker.plan(["graveyard"], "w.0.0."), 10, 0)
+    fetched = broker.deliveries.fetch(broker.deliveries.plan(["graveyard"], "w.0.0."), 10, 0)
     for delivery in fetched.deliveries:
-        broker.bury(delivery.token, "it cannot run")
+        broker.runs.bury(delivery.token, "it cannot run")
     dead = [key.decode() for key in r.hkeys(broker.keys.dead)]
     recorded = TaskResult.objects.create(task_id=str(uuid.uuid4()), name="tests.testapp.tasks.add", status="FAILURE",
                                          args="[1, 2]", kwargs="{}", args_complete=True, queue="default").task_id

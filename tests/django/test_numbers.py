@@ -44,9 +44,9 @@ def _waiting(r) -> list[dict]:
 
 #: (option, value) accepted by apply_async, and what it means there (docs/tasks.md).
 CALL_ACCEPTS = {
-    ("countdown", "-0.0"): lambda r: engine_app.current().broker.scheduled_count() == 0 and len(_waiting(r)) == 1,
+    ("countdown", "-0.0"): lambda r: engine_app.current().broker.scheduled.count() == 0 and len(_waiting(r)) == 1,
     ("expires", "-0.0"): lambda r: _waiting(r)[0]["xp"] == {"in": 0.0},  # already expired: never started
-    ("queue", "'5'"): lambda r: engine_app.current().broker.queue_length("5") == 1,  # a queue named 5
+    ("queue", "'5'"): lambda r: engine_app.current().broker.controls.queue_length("5") == 1,  # a queue named 5
     ("task_id", "'5'"): lambda r: len(_waiting(r)) == 1,  # a task whose id is "5"
 }
 
@@ -101,7 +101,7 @@ def test_time_limit_inf_is_refused_at_the_door(r):
 def test_the_largest_values_are_accepted(r):
     ten_years = 10 * 365 * 86400
     tasks.add.apply_async((1, 2), countdown=ten_years, expires=ten_years, time_limit=ten_years, priority=9)
-    assert engine_app.current().broker.scheduled_count() == 1
+    assert engine_app.current().broker.scheduled.count() == 1
 
 
 # -- @task(...): definition.TASK_OPTIONS ------------------------------------------------------------

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def waiting() -> int:
     broker = engine_app.current().broker
-    return broker.queue_length("default") + broker.scheduled_count()
+    return broker.controls.queue_length("default") + broker.scheduled.count()
 
 
 def test_sent_when_the_transaction_commits_not_before():
@@ -27,7 +27,7 @@ def test_sent_when_the_transaction_commits_not_before():
         tasks.add.apply_async((1, 1), countdown=60, on_commit=True)
         assert waiting() == 0 and result.status == "PENDING"
     assert waiting() == 2
-    assert engine_app.current().broker.queue_length("default") == 1  # the countdown one waits its turn
+    assert engine_app.current().broker.controls.queue_length("default") == 1  # the countdown one waits its turn
 
 
 def test_never_sent_if_the_transaction_rolls_back():

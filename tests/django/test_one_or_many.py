@@ -46,12 +46,12 @@ def test_scheduled_and_dead_letters_by_one_id(r):
     one, two = (tasks.add.apply_async((i, i), countdown=600) for i in (1, 2))
     assert control.run_scheduled(one.id) == 1 and control.delete_scheduled(two.id) == 1
     broker = engine_app.current().broker
-    assert broker.scheduled_count() == 0 and broker.queue_length("default") == 1
+    assert broker.scheduled.count() == 0 and broker.controls.queue_length("default") == 1
     control.purge("default")
     for task_id in ("dead-1", "dead-2"):
-        broker.enqueue([tasks.add.message((1, 2), task_id=task_id)])
-        [delivery] = broker.fetch(broker.plan(["default"], f"{task_id}."), 1, 0).deliveries
-        broker.bury(delivery.token, "test")
+        broker.sends.enqueue([tasks.add.message((1, 2), task_id=task_id)])
+        [delivery] = broker.deliveries.fetch(broker.deliveries.plan(["default"], f"{task_id}."), 1, 0).deliveries
+        broker.runs.bury(delivery.token, "test")
     assert {d.id for d in control.monitor().dead_letters(10)} == {"dead-1", "dead-2"}
     assert control.requeue_dead("dead-1") == 1 and control.discard_dead("dead-2") == 1
 
@@ -112,5 +112,5 @@ def test_the_backend_takes_arguments_as_a_list_and_one_result_id(r):
         t.noop_task.using(run_after=dt.timedelta(minutes=5))
     with override_settings(USE_TZ=False), pytest.raises(InvalidTask, match="give a datetime"):
         t.noop_task.using(run_after=dt.timedelta(minutes=5))
-    assert engine_app.current().broker.queue_length("default") == 0
+    assert engine_app.current().broker.controls.queue_length("default") == 0
     assert default_task_backend.enqueue(t.noop_task, [1], {"a": 2}).args == [1]

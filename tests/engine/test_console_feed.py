@@ -1,5 +1,5 @@
 """What the console reads and does, against a real Redis, without a worker: the per-minute counters
-(metrics.Tally -> lib/ack.lua count -> minutes.py), the queues SET, the monitor's reads (each a few
+(redis/tally.py Tally -> lib/ack.lua count -> minutes.py), the queues SET, the monitor's reads (each a few
 pipelined round trips, none a SCAN), and the control moves (run or delete scheduled messages, discard
 dead letters, ask a worker to stop, what a worker runs since when)."""
 
@@ -9,12 +9,13 @@ import uuid
 
 import pytest
 
-from jobs.engine.ops import metrics
-from jobs.engine.ops.metrics import RUNTIME_BUCKETS, TALLY
 from jobs.engine.ops.minutes import by_task, percentile
 from jobs.engine.ops.monitor import Monitor
-from jobs.engine.redis.broker import Ack, Broker
+from jobs.engine.redis import tally as tally_module
+from jobs.engine.redis.broker import Broker
 from jobs.engine.redis.connection import Link
+from jobs.engine.redis.deliveries import Ack
+from jobs.engine.redis.tally import RUNTIME_BUCKETS, TALLY
 from jobs.engine.setup.config import Config
 from jobs.engine.wire.message import Header, Message
 from tests.redis_monitor import Monitor as RedisMonitor
@@ -41,8 +42,8 @@ def msg(i, queue="default", **kw):
 
 def beat(broker, worker_id="w1", hostname="host-1", queues=("default",)):
     """A live worker as the monitor sees one: its heartbeat (maintain.lua) and its record."""
-    broker.maintain(worker_id)
-    broker.record_worker(worker_id, {"hostname": hostname, "queues": list(queues), "pool": "prefork",
+    broker.leases.maintain(worker_id)
+    broker.workers.record(worker_id, {"hostname": hostname, "queues": list(queues), "pool": "prefork",
                                      "concurrency": 2})
 
 
@@ -68,7 +69,7 @@ def counted(broker):
 
 
 def register_idle(broker, prefix="c1.", worker_id="w1"):
-    fetched = broker.fetch(broker.plan(["default"], prefix, worker_id), 1, 0, register=True)
+    fetched = broker.deliveries.fetch(broker.deliveries.plan(["default"], prefix, worker_id), 1, 0, register=True)
     assert fetched.registered
 
 
@@ -80,7 +81,7 @@ def test_a_batch_adds_to_the_minute_the_hour_the_worker_and_the_all_time_counter
     tally.add("t.a", "default", "SUCCESS", 0.004, 0.5)
     tally.add("t.a", "emails", "FAILURE", 2.5, 0.1)
     tally.add("t.b", "default", "REVOKED", None, None)
-    broker.flush_counts()
+    broker.deliveries.flush_counts()
     k = broker.keys
     key = k.minute(minute) if r.exists(k.minute(minute)) else k.minute(minute + 1)  # a minute may turn meanwhile
     fields = {f.decode(): int(v) for f, v in r.hgetall(key).items()}
@@ -100,11 +101,11 @@ def test_a_batch_adds_to_the_minute_the_hour_the_worker_and_the_all_time_counter
 
 
 def test_a_batch_rides_on_the_fetch_that_follows_it(broker, tally, r):
-    broker.enqueue([msg(1), msg(2)])
-    [d1] = broker.fetch(broker.plan(["default"], "c1.", "w1"), 1, 0).deliveries
+    broker.sends.enqueue([msg(1), msg(2)])
+    [d1] = broker.deliveries.fetch(broker.deliveries.plan(["default"], "c1.", "w1"), 1, 0).deliveries
     tally.add("t.noop", "default", "SUCCESS", 0.01, 0.0)
-    tally._flushed -= metrics.FLUSH_SECONDS  # its last batch left a second ago
-    broker.fetch(broker.plan(["default"], "c1.", "w1"), 1, 1, acks=[Ack(d1.token, "id-1", "")])
+    tally._flushed -= tally_module.FLUSH_SECONDS  # its last batch left a second ago
+    broker.deliveries.fetch(broker.deliveries.plan(["default"], "c1.", "w1"), 1, 1, acks=[Ack(d1.token, "id-1", "")])
     assert r.hget(broker.keys.worker_counts("w1"), "processed") == b"1"
 
 
@@ -137,7 +138,7 @@ def test_throughput_metrics_and_timeline_read_the_counters(broker, tally):
     for _ in range(3):
         tally.add("t.a", "default", "SUCCESS", 0.02, 0.0)
     tally.add("t.a", "default", "FAILURE", 0.3, 0.0)
-    broker.flush_counts()
+    broker.deliveries.flush_counts()
     monitor = Monitor(broker)
     minutes = monitor.throughput(5)
     assert len(minutes) == 5 and [m[0] for m in minutes] == sorted(m[0] for m in minutes)
@@ -162,60 +163,60 @@ def test_throughput_metrics_and_timeline_read_the_counters(broker, tally):
 # -- the queues SET --------------------------------------------------------------------------------
 
 def test_every_queue_sent_to_is_listed_and_a_purge_keeps_its_name(broker, r):
-    broker.enqueue([msg(1, "a")])
-    broker.enqueue([msg(2, "b", countdown=600), msg(3, "c")])
+    broker.sends.enqueue([msg(1, "a")])
+    broker.sends.enqueue([msg(2, "b", countdown=600), msg(3, "c")])
     monitor = Monitor(broker)
     assert monitor.queue_names() == ["a", "b", "c"]
-    broker.purge("a")
+    broker.controls.purge("a")
     assert monitor.queues() == {"a": 0, "b": 0, "c": 1}
     beat(broker, queues=("served",))
-    broker.pause("held")
+    broker.controls.pause("held")
     assert monitor.queue_names() == ["a", "b", "c", "held", "served"]
 
 
 def test_a_process_names_a_queue_to_redis_once_a_minute_not_with_every_send(broker, redis_server, r):
-    broker.enqueue([msg(1, "a")])
+    broker.sends.enqueue([msg(1, "a")])
     r.delete(broker.keys.queues)
-    broker.enqueue([msg(2, "a")])
-    broker.enqueue([msg(3, "a"), msg(4, "a")])
+    broker.sends.enqueue([msg(2, "a")])
+    broker.sends.enqueue([msg(3, "a"), msg(4, "a")])
     assert not r.exists(broker.keys.queues)  # this process named "a" less than a minute ago
-    broker._registered["a"] -= 61
-    broker.enqueue([msg(5, "a")])
+    broker.sends._registered["a"] -= 61
+    broker.sends.enqueue([msg(5, "a")])
     assert r.smembers(broker.keys.queues) == {b"a"}
     other = Broker(Config(broker_url=redis_server.url))  # another process
-    other.enqueue_unique(msg(6, "u"), broker.keys.unique("t.noop", "k"), 60_000)
+    other.sends.enqueue_unique(msg(6, "u"), broker.keys.unique("t.noop", "k"), 60_000)
     assert r.smembers(broker.keys.queues) == {b"a", b"u"}
 
 
 def test_a_workflow_step_names_its_queue(broker, r):
-    broker.enqueue([msg(1)])
-    [d] = broker.fetch(broker.plan(["default"], "c1."), 1, 0).deliveries
+    broker.sends.enqueue([msg(1)])
+    [d] = broker.deliveries.fetch(broker.deliveries.plan(["default"], "c1."), 1, 0).deliveries
     step = msg(2, "next")
     extra = {"f": [{"k": broker.keys.queue("next"), "w": broker.keys.wake("next"), "s": step.score,
                     "m": step.encode(), "q": [broker.keys.queues, "next"]}]}
-    assert broker.ack([Ack(d.token, "id-1", "", extra=json.dumps(extra))]) == []
-    assert b"next" in r.smembers(broker.keys.queues) and broker.queue_length("next") == 1
+    assert broker.deliveries.ack([Ack(d.token, "id-1", "", extra=json.dumps(extra))]) == []
+    assert b"next" in r.smembers(broker.keys.queues) and broker.controls.queue_length("next") == 1
 
 
 def test_a_worker_adopts_the_queues_a_redis_had_before_the_set_existed(broker, r):
     r.zadd(broker.keys.queue("old"), {"x": 9})  # written by a version without the queues SET
-    broker.adopt_queues(["mine"])
+    broker.workers.adopt_queues(["mine"])
     assert r.smembers(broker.keys.queues) == {b"old", b"mine"}
     r.zadd(broker.keys.queue("older"), {"x": 9})
-    broker.adopt_queues(["mine"])  # the SET exists: no SCAN again
+    broker.workers.adopt_queues(["mine"])  # the SET exists: no SCAN again
     assert r.smembers(broker.keys.queues) == {b"old", b"mine"}
 
 
 # -- the monitor's reads ---------------------------------------------------------------------------
 
 def test_queue_details(broker, tally, r):
-    broker.enqueue([msg(1, priority=9), msg(2, priority=9), msg(3, priority=0), msg(4, "quiet")])
+    broker.sends.enqueue([msg(1, priority=9), msg(2, priority=9), msg(3, priority=0), msg(4, "quiet")])
     beat(broker, "w1", "host-1", ("default", "emails"))
     beat(broker, "w2", "host-2", ("default",))
-    broker.pause("quiet")
+    broker.controls.pause("quiet")
     for _ in range(12):
         tally.add("t.noop", "default", "SUCCESS", 0.001, 0.0)
-    broker.flush_counts()
+    broker.deliveries.flush_counts()
     details = {q.name: q for q in Monitor(broker).queue_details()}
     assert sorted(details) == ["default", "emails", "quiet"]
     default, emails, quiet = details["default"], details["emails"], details["quiet"]
@@ -231,7 +232,7 @@ def test_workers_carry_their_counts(broker, tally):
     beat(broker, "w1")
     tally.add("t.noop", "default", "SUCCESS", 0.001, 0.0)
     tally.add("t.noop", "default", "FAILURE", 0.001, 0.0)
-    broker.flush_counts()
+    broker.deliveries.flush_counts()
     beat(broker, "w2", "host-2")
     counts = {w.id: (w.processed, w.failed) for w in Monitor(broker).workers()}
     assert counts == {"w1": (2, 1), "w2": (0, 0)}
@@ -239,18 +240,18 @@ def test_workers_carry_their_counts(broker, tally):
 
 def test_a_running_task_shows_its_worker_and_when_it_started(broker, r):
     beat(broker, "host-1.abc", "host-1")
-    broker.enqueue([msg(1), msg(2)])
-    fetched = broker.fetch(broker.plan(["default"], "abc.0.0."), 2, 0)
+    broker.sends.enqueue([msg(1), msg(2)])
+    fetched = broker.deliveries.fetch(broker.deliveries.plan(["default"], "abc.0.0."), 2, 0)
     assert len(fetched.deliveries) == 2
     before = time.time()
-    broker.maintain("host-1.abc", [("id-1", 42.0)])
+    broker.leases.maintain("host-1.abc", [("id-1", 42.0)])
     running, prefetched = Monitor(broker).active()
     assert (running.id, running.worker, running.worker_id) == ("id-1", "host-1", "host-1.abc")
     assert before - 43 < running.started_at < time.time() - 41
     assert prefetched.id == "id-2" and prefetched.started_at is None and prefetched.worker_id == "host-1.abc"
     assert b"|id-1|" in running.wire
     assert 0 < r.pttl(broker.keys.running("host-1.abc")) <= 10_000
-    broker.maintain("host-1.abc", [])  # it finished
+    broker.leases.maintain("host-1.abc", [])  # it finished
     assert not r.exists(broker.keys.running("host-1.abc"))
 
 
@@ -262,11 +263,11 @@ def test_redis_health(broker):
 
 def test_the_reads_never_scan_the_keyspace_and_cost_a_few_round_trips(broker, tally, redis_server, r):
     for i in range(20):
-        broker.enqueue([msg(i, f"q{i}", priority=i % 10)])
+        broker.sends.enqueue([msg(i, f"q{i}", priority=i % 10)])
     for w in range(5):
         beat(broker, f"host-{w}.{w}", f"host-{w}", [f"q{w}"])
     tally.add("t.noop", "q1", "SUCCESS", 0.01, 0.0)
-    broker.flush_counts()
+    broker.deliveries.flush_counts()
     monitor = Monitor(broker)
     monitor.workers()  # connection made
     watch = RedisMonitor(redis_server.port)
@@ -295,7 +296,7 @@ def test_the_reads_never_scan_the_keyspace_and_cost_a_few_round_trips(broker, ta
 
 def test_round_trips_do_not_grow_with_queues_or_workers(broker, redis_server):
     for i in range(30):
-        broker.enqueue([msg(i, f"q{i}")])
+        broker.sends.enqueue([msg(i, f"q{i}")])
     for w in range(6):
         beat(broker, f"host-{w}.{w}", f"host-{w}", [f"q{w}"])
     monitor = Monitor(broker)
@@ -312,7 +313,7 @@ def test_round_trips_do_not_grow_with_queues_or_workers(broker, redis_server):
 # -- scheduled messages ----------------------------------------------------------------------------
 
 def test_scheduled_pages_carry_their_members(broker):
-    broker.enqueue([msg(i, countdown=600 + i) for i in range(5)])
+    broker.sends.enqueue([msg(i, countdown=600 + i) for i in range(5)])
     monitor = Monitor(broker)
     assert [h.id for h in monitor.scheduled(2, 1)] == ["id-1", "id-2"]
     assert monitor.scheduled_count() == 5
@@ -321,15 +322,15 @@ def test_scheduled_pages_carry_their_members(broker):
 
 
 def test_run_scheduled_sends_them_now_to_an_idle_consumer_or_the_queue(broker, r):
-    broker.enqueue([msg(1, countdown=600), msg(2, "other", countdown=600), msg(3, countdown=900)])
+    broker.sends.enqueue([msg(1, countdown=600), msg(2, "other", countdown=600), msg(3, countdown=900)])
     beat(broker)
     register_idle(broker)
     members = Monitor(broker).scheduled_members(["id-1", "id-2", "no-such-id"])
     assert len(members) == 2
-    assert broker.run_scheduled(members) == 2
-    assert broker.run_scheduled(members) == 0  # gone from the set: never sent twice
+    assert broker.scheduled.run(members) == 2
+    assert broker.scheduled.run(members) == 0  # gone from the set: never sent twice
     assert r.lpop(broker.keys.inbox("c1.")).split(b"|")[1] == b"default"  # handed to the idle consumer
-    assert broker.queue_length("other") == 1
+    assert broker.controls.queue_length("other") == 1
     assert [h.id for h in Monitor(broker).scheduled()] == ["id-3"]
 
 
@@ -337,7 +338,7 @@ def test_scheduled_members_reads_page_by_page_and_stops_when_all_are_found(broke
     from jobs.engine.ops import monitor as monitor_module
 
     monkeypatch.setattr(monitor_module, "SCHEDULED_PAGE", 3)
-    broker.enqueue([msg(i, countdown=600 + i) for i in range(10)])
+    broker.sends.enqueue([msg(i, countdown=600 + i) for i in range(10)])
     monitor = Monitor(broker)
     link = counted(broker)
     assert [m.split(b"|")[4] for m in monitor.scheduled_members(["id-4", "id-1"])] == [b"id-1", b"id-4"]
@@ -349,7 +350,7 @@ def test_scheduled_members_reads_page_by_page_and_stops_when_all_are_found(broke
 def test_scheduled_members_finds_an_id_sent_compacted(broker):
     """A UUID is shortened on the wire (message.compact_id); the console asks by the id it shows."""
     task_id = str(uuid.uuid4())
-    broker.enqueue([Message(id=task_id, task="t.noop", countdown=600)])
+    broker.sends.enqueue([Message(id=task_id, task="t.noop", countdown=600)])
     [member] = Monitor(broker).scheduled_members([task_id])
     assert Header(member.split(b"|", 2)[2].decode()).id == task_id
 
@@ -357,11 +358,11 @@ def test_scheduled_members_finds_an_id_sent_compacted(broker):
 def test_scheduled_members_finds_ids_anywhere_in_a_large_set(broker):
     """The console's pages reach past the first 20,000 (issue 23: an id from there was not found, so
     "Run now" or "Delete" on it did nothing); so does the search, to the end of the set."""
-    broker.enqueue([msg(i, countdown=600 + i / 100) for i in range(20_500)])
+    broker.sends.enqueue([msg(i, countdown=600 + i / 100) for i in range(20_500)])
     monitor = Monitor(broker)
     found = monitor.scheduled_members(["id-20499", "id-20001", "id-0"])
     assert sorted(m.split(b"|")[4] for m in found) == [b"id-0", b"id-20001", b"id-20499"]
-    assert broker.run_scheduled(found) == 3 and broker.queue_length("default") == 3
+    assert broker.scheduled.run(found) == 3 and broker.controls.queue_length("default") == 3
 
 
 def test_scheduled_members_walks_by_score_so_messages_promoted_meanwhile_skip_nothing(broker, monkeypatch):
@@ -370,7 +371,7 @@ def test_scheduled_members_walks_by_score_so_messages_promoted_meanwhile_skip_no
     from jobs.engine.ops import monitor as monitor_module
 
     monkeypatch.setattr(monitor_module, "SCHEDULED_PAGE", 3)
-    broker.enqueue([msg(i, countdown=600 + i) for i in range(10)])
+    broker.sends.enqueue([msg(i, countdown=600 + i) for i in range(10)])
     monitor = Monitor(broker)
     link = counted(broker)
     read = link.call
@@ -391,7 +392,7 @@ def test_scheduled_members_pages_through_members_due_at_one_time(broker, monkeyp
     from jobs.engine.ops import monitor as monitor_module
 
     monkeypatch.setattr(monitor_module, "SCHEDULED_PAGE", 3)
-    broker.enqueue([msg(i, eta=time.time() + 600) for i in range(10)])
+    broker.sends.enqueue([msg(i, eta=time.time() + 600) for i in range(10)])
     monitor = Monitor(broker)
     assert len({h.due for h in monitor.scheduled(10)}) <= 2  # one due time (two if the ms turned)
     assert sorted(monitor.scheduled_members([f"id-{i}" for i in range(10)])) == sorted(
@@ -400,10 +401,10 @@ def test_scheduled_members_pages_through_members_due_at_one_time(broker, monkeyp
 
 def test_scheduled_members_given_due_times_cost_one_round_trip(broker):
     """The console's rows carry each message's due time (its score): found there at once, or gone."""
-    broker.enqueue([msg(i, countdown=600 + i) for i in range(5)])
+    broker.sends.enqueue([msg(i, countdown=600 + i) for i in range(5)])
     monitor = Monitor(broker)
     due = {h.id: h.due for h in monitor.scheduled(5)}
-    broker.delete_scheduled(monitor.scheduled_members(["id-1"]))
+    broker.scheduled.delete(monitor.scheduled_members(["id-1"]))
     link = counted(broker)
     found = monitor.scheduled_members(["id-4", "id-1"], due)
     assert [m.split(b"|")[4] for m in found] == [b"id-4"]  # id-1 is gone: not looked for further
@@ -411,7 +412,7 @@ def test_scheduled_members_given_due_times_cost_one_round_trip(broker):
 
 
 def test_scheduled_extent_and_the_soonest_due_by_a_time(broker):
-    broker.enqueue([msg(i, countdown=600 + i) for i in range(5)])
+    broker.sends.enqueue([msg(i, countdown=600 + i) for i in range(5)])
     monitor = Monitor(broker)
     total, upto = monitor.scheduled_extent()
     assert total == 5 and upto == monitor.scheduled(1, 4)[0].due
@@ -422,18 +423,18 @@ def test_scheduled_extent_and_the_soonest_due_by_a_time(broker):
 
 
 def test_delete_scheduled(broker):
-    broker.enqueue([msg(1, countdown=600), msg(2, countdown=600)])
+    broker.sends.enqueue([msg(1, countdown=600), msg(2, countdown=600)])
     monitor = Monitor(broker)
-    assert broker.delete_scheduled(monitor.scheduled_members(["id-2"])) == 1
-    assert [h.id for h in monitor.scheduled()] == ["id-1"] and broker.queue_length("default") == 0
+    assert broker.scheduled.delete(monitor.scheduled_members(["id-2"])) == 1
+    assert [h.id for h in monitor.scheduled()] == ["id-1"] and broker.controls.queue_length("default") == 0
 
 
 # -- dead letters ----------------------------------------------------------------------------------
 
 def bury(broker, i, reason, task="t.noop"):
-    broker.enqueue([Message(id=f"id-{i}", task=task, queue="default")])
-    [d] = broker.fetch(broker.plan(["default"], f"d{i}."), 1, 0).deliveries
-    assert broker.bury(d.token, reason)[0]
+    broker.sends.enqueue([Message(id=f"id-{i}", task=task, queue="default")])
+    [d] = broker.deliveries.fetch(broker.deliveries.plan(["default"], f"d{i}."), 1, 0).deliveries
+    assert broker.runs.bury(d.token, reason)[0]
 
 
 def test_dead_letters_filtered_discarded_and_requeued(broker, monkeypatch):
@@ -451,9 +452,9 @@ def test_dead_letters_filtered_discarded_and_requeued(broker, monkeypatch):
     assert [d.id for d in page] == ["id-1"] and not more
     assert monitor.dead_letters_matching(5, 0, task="t.c") == ([], False)
 
-    assert broker.dead_discard(["id-5", "id-4", "no-such"]) == 2
-    assert broker.dead_count() == 4 and monitor.dead_letter("id-5") is None
-    assert broker.dead_requeue(["id-3"]) == ["id-3"] and broker.queue_length("default") == 1
+    assert broker.dead.discard(["id-5", "id-4", "no-such"]) == 2
+    assert broker.dead.count() == 4 and monitor.dead_letter("id-5") is None
+    assert broker.dead.requeue(["id-3"]) == ["id-3"] and broker.controls.queue_length("default") == 1
 
 
 def test_a_filter_searches_every_dead_letter_not_only_the_newest(broker, r):
@@ -485,13 +486,13 @@ def test_a_filter_searches_every_dead_letter_not_only_the_newest(broker, r):
 # -- control of a worker ---------------------------------------------------------------------------
 
 def test_a_worker_asked_to_stop_hears_it_at_its_next_maintenance_until_it_is_gone(broker, r):
-    assert not broker.request_shutdown("w1")  # no such worker
+    assert not broker.controls.request_shutdown("w1")  # no such worker
     beat(broker, "w1")
     beat(broker, "w2")
-    assert broker.request_shutdown("w1") and broker.request_shutdown("w1")
-    assert broker.maintain("w1").shutdown and broker.maintain("w1").shutdown  # a lost reply asks again
-    assert not broker.maintain("w2").shutdown
-    broker.forget_worker("w1")
+    assert broker.controls.request_shutdown("w1") and broker.controls.request_shutdown("w1")
+    assert broker.leases.maintain("w1").shutdown and broker.leases.maintain("w1").shutdown  # a lost reply asks again
+    assert not broker.leases.maintain("w2").shutdown
+    broker.workers.forget("w1")
     assert not r.exists(broker.keys.shutdown) and not r.exists(broker.keys.worker("w1"))
     r.zadd(broker.keys.workers, {"w3": 1})  # a worker long gone (kill -9)
-    assert not broker.request_shutdown("w3")
+    assert not broker.controls.request_shutdown("w3")

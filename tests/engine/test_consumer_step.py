@@ -51,7 +51,7 @@ def test_acks_that_could_not_be_sent_unawaited_are_sent_and_awaited(r, monkeypat
     c = consumer(prefetch=2)
     c.step(0.0)
     c.step(0.0)
-    monkeypatch.setattr(c.acker, "send_ack", lambda acks: (_ for _ in ()).throw(ConnectionError("down")))
+    monkeypatch.setattr(c.acker.deliveries, "send_ack", lambda acks: (_ for _ in ()).throw(ConnectionError("down")))
     c.step(ACK_DELAY * 2)  # the first's ack cannot go on its own connection: it goes on the consumer's
     assert results[0].status == "SUCCESS" and not c.owed and len(c.pending) == 1
 
@@ -76,7 +76,7 @@ def test_fresh_deliveries_start_without_asking(r, monkeypatch):
     tasks.record.delay("ran", 1)
     tasks.record.delay("ran", 2)
     c.step(0.0)
-    monkeypatch.setattr(c.broker, "confirm", lambda tokens: pytest.fail("asked Redis for a fresh delivery"))
+    monkeypatch.setattr(c.broker.leases, "confirm", lambda tokens: pytest.fail("asked Redis for a fresh delivery"))
     c.step(0.0)
     c.step(c.fresh / 2)
     assert r.llen("ran") == 2
@@ -92,7 +92,7 @@ def test_stopping_hands_back_what_was_taken_but_not_started(r):
     assert c.step(0.01) is False  # the two it had not started handed back
     c.finish()  # the first's ack was sent as it ended; its reply is read here
     assert r.llen("ran") == 1 and in_flight(r) == 0
-    assert engine_app.current().broker.queue_length("default") == 2
+    assert engine_app.current().broker.controls.queue_length("default") == 2
 
 
 @pytest.mark.parametrize(("pace", "prefetch", "taken"), [
@@ -130,7 +130,7 @@ def test_what_waits_behind_a_long_task_is_taken_back_and_never_started_here(r, m
     monkeypatch.setattr(c.handler, "handle", long_task)
     c.step(0.0)  # run the first, which runs long
     broker = engine_app.current().broker
-    assert r.llen("ran") == 1 and broker.queue_length("default") == 2
+    assert r.llen("ran") == 1 and broker.controls.queue_length("default") == 2
     monkeypatch.undo()
     c.step(0.0)  # the next was taken back: dropped, not run
     assert r.llen("ran") == 1 and not c.buffer

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from jobs.engine.ops.records import records_of, stage
-from jobs.engine.redis.broker import Ack, Broker
+from jobs.engine.redis.broker import Broker
+from jobs.engine.redis.deliveries import Ack
 from jobs.engine.setup import app as engine_app
 from jobs.engine.setup.config import Config
 from jobs.engine.setup.registry import Registry
@@ -23,24 +24,24 @@ def broker(redis_server):
 
 def settle(broker, n, status="SUCCESS", first=0):
     """n tasks fetched and acknowledged with a result document each; the history gets '='."""
-    broker.enqueue([Message(id=f"t{first + i}", task="t.x", args=(i,)) for i in range(n)])
-    fetched = broker.fetch(broker.plan(["default"], "w."), n, first)
+    broker.sends.enqueue([Message(id=f"t{first + i}", task="t.x", args=(i,)) for i in range(n)])
+    fetched = broker.deliveries.fetch(broker.deliveries.plan(["default"], "w."), n, first)
     acks = []
     for d in fetched.deliveries:
         task_id = d.wire.split(b"|")[2].decode()
         doc = encode_result(Outcome(status, 1 if status == "SUCCESS" else None, reason="r"), "t.x", "json", "w",
                             about(task_id, ([1], {}, True), "default", 0, 0.0, None))
         acks.append(Ack(d.token, task_id, doc, history=("s" if status == "SUCCESS" else "f") + "="))
-    assert broker.ack(acks) == []
+    assert broker.deliveries.ack(acks) == []
 
 
 def test_an_ack_records_its_result_document_in_the_same_step(broker, r):
     settle(broker, 3)
-    entries = broker.history_read("rec", 10, block_ms=10)
+    entries = broker.history.read("rec", 10, block_ms=10)
     assert [field for _, field, _ in entries] == [b"r"] * 3
     assert [json.loads(value)["id"] for _, _, value in entries] == ["t0", "t1", "t2"]
     assert r.xlen(broker.keys.history) == 3  # read, but kept until written (history_done)
-    broker.history_done([entry_id for entry_id, _, _ in entries])
+    broker.history.done([entry_id for entry_id, _, _ in entries])
     assert r.xlen(broker.keys.history) == 0
 
 
@@ -49,9 +50,9 @@ def test_the_backlog_is_bounded_and_successes_go_first(broker, r):
     assert r.xlen(broker.keys.history) == 100
     settle(broker, 120, status="FAILURE", first=1000)  # other outcomes are kept up to twice the bound
     assert r.xlen(broker.keys.history) == 200
-    assert broker.history_waiting() == (200, {"success": 50, "other": 20})
-    assert broker.history_dropped() == {"success": 50, "other": 20}  # taken once, to be logged once
-    assert broker.history_dropped() == {}
+    assert broker.history.waiting() == (200, {"success": 50, "other": 20})
+    assert broker.history.dropped() == {"success": 50, "other": 20}  # taken once, to be logged once
+    assert broker.history.dropped() == {}
 
 
 def test_no_history_no_record(redis_server, r):
@@ -62,23 +63,23 @@ def test_no_history_no_record(redis_server, r):
 
 def test_a_gone_recorders_records_are_taken_over_at_once_and_a_stuck_ones_after_a_while(broker, r):
     settle(broker, 4)
-    mine = broker.history_read("gone.worker", 2, block_ms=10)
-    stuck = broker.history_read("live.worker", 2, block_ms=10)
+    mine = broker.history.read("gone.worker", 2, block_ms=10)
+    stuck = broker.history.read("live.worker", 2, block_ms=10)
     assert len(mine) == len(stuck) == 2
     r.zadd(broker.keys.workers, {"live.worker": int(r.time()[0]) * 1000})  # its worker's heartbeat: fresh
-    taken = broker.history_claim("other", idle_ms=60_000, dead_ms=30_000, count=10)
+    taken = broker.history.claim("other", idle_ms=60_000, dead_ms=30_000, count=10)
     assert [e[0] for e in taken] == [e[0] for e in mine]  # no heartbeat at all: gone, taken now
-    later = broker.history_claim("other", idle_ms=0, dead_ms=30_000, count=10)  # read long enough ago
+    later = broker.history.claim("other", idle_ms=0, dead_ms=30_000, count=10)  # read long enough ago
     assert {e[0] for e in stuck} <= {e[0] for e in later}
 
 
 def test_a_stopping_recorder_leaves_the_group_only_when_it_holds_nothing(broker, r):
     settle(broker, 2)
-    held = broker.history_read("a", 1, block_ms=10)
-    broker.history_read("b", 1, block_ms=10)
-    broker.history_done([held[0][0]])
-    assert broker.history_sweep("a") == 1
-    assert broker.history_sweep("b") == 0  # it still holds a record: removing it would lose that
+    held = broker.history.read("a", 1, block_ms=10)
+    broker.history.read("b", 1, block_ms=10)
+    broker.history.done([held[0][0]])
+    assert broker.history.sweep("a") == 1
+    assert broker.history.sweep("b") == 0  # it still holds a record: removing it would lose that
     names = [c["name"] for c in r.xinfo_consumers(broker.keys.history, "recorders")]
     assert names == [b"b"] or names == ["b"]
 

@@ -167,7 +167,7 @@ class Beat:
 
     def _lead(self) -> int:
         """0 if this beat leads, else the ms left on the leader's lease."""
-        return self.app.broker.beat_lead(self.id, self.lease_ms)
+        return self.app.broker.beat.lead(self.id, self.lease_ms)
 
     def _refresh(self) -> None:
         if self._unrecorded:
@@ -230,7 +230,7 @@ class Beat:
         call = CallOptions(task_id=f"beat-{entry.id}-{due_ms}", queue=entry.queue or None, priority=entry.priority,
                            expires=expires)
         [message] = tracing.produced([build_message(self.app, entry.task, entry.args, entry.kwargs, call)])
-        sent = self.app.broker.beat_send(entry.id, due_ms, message)
+        sent = self.app.broker.beat.send(entry.id, due_ms, message)
         if sent:
             logger.info("beat: sent %s (%s) for %s", entry.name, entry.task, due.isoformat())
         else:
@@ -266,7 +266,7 @@ class Beat:
         if not self.leading:
             return
         try:
-            self.app.broker.beat_resign(self.id)
+            self.app.broker.beat.resign(self.id)
         except RETRYABLE:
             pass
         self.leading = False

@@ -24,9 +24,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import HardTimeLimit, Retry, SoftTimeLimitExceeded, Terminated, TimeLimitExceeded
-from ..ops.metrics import TALLY
-from ..redis.broker import Ack
 from ..redis.connection import RETRYABLE
+from ..redis.deliveries import Ack
+from ..redis.tally import TALLY
 from ..setup.app import App
 from ..setup.definition import TaskDefinition
 from ..setup.retry import may_retry

@@ -187,14 +187,14 @@ def chord_arguments(app: App, message: Message) -> tuple[tuple[Any, ...], Outcom
     the FAILURE it ends with (a member failed, or its result expired) without running."""
     chord_id = message.options.chord_of
     assert chord_id is not None
-    where = app.broker.chord_members(chord_id)
+    where = app.broker.results.chord_members(chord_id)
     if where is None:
         error = ChordError(f"the list of the chord's members has expired (RESULT_EXPIRES); the callback "
                            f"{message.task}[{message.id}] did not run")
         return message.args, Outcome(FAILURE, exception=error, traceback=f"ChordError: {error}")
     ids = list(_flat(where))
     metas = {}
-    for member_id, raw in zip(ids, app.broker.results(ids), strict=True):
+    for member_id, raw in zip(ids, app.broker.results.get_many(ids), strict=True):
         meta = decode_result(raw, app.config.accept_content) if raw is not None else None
         if meta is None or meta.status != SUCCESS:
             what = ("has no result (expired: RESULT_EXPIRES)" if meta is None

@@ -102,7 +102,7 @@ class Reporter:
 
     def _send(self, doc: str) -> None:
         try:
-            if not self._app.broker.started(self.token, self.task_id, doc, record=False):
+            if not self._app.broker.runs.started(self.token, self.task_id, doc, record=False):
                 logger.debug("Task %s[%s]: state update refused (this run no longer holds the task)",
                              self.task, self.task_id)
         except RETRYABLE as exc:  # a progress report is not worth failing the task for

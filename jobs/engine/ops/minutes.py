@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .metrics import RUNTIME_BUCKETS
+from ..redis.tally import RUNTIME_BUCKETS
 
 SUCCESS, FAILURE, RETRY, REVOKED = "SUCCESS", "FAILURE", "RETRY", "REVOKED"
 

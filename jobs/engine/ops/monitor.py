@@ -20,8 +20,9 @@ from typing import Any
 from redis.exceptions import NoPermissionError, ResponseError
 
 from ..errors import DecodeError
-from ..redis.broker import ALIVE_MS, Broker
+from ..redis.broker import Broker
 from ..redis.connection import Link
+from ..redis.controls import ALIVE_MS
 from ..redis.server import Finding, RedisHealth, RedisSetup, findings, parse_info
 from ..setup.app import App
 from ..wire.message import Header, full_id, parse_entry
@@ -357,7 +358,7 @@ class Monitor:
         return out
 
     def scheduled_count(self) -> int:
-        return self.broker.scheduled_count()
+        return self.broker.scheduled.count()
 
     def scheduled_extent(self) -> tuple[int, float]:
         """How many messages are scheduled and when the last is due (unix ms; 0 if none): what a
@@ -485,8 +486,8 @@ class Monitor:
 
     def dead_letters(self, limit: int = 50, offset: int = 0) -> list[DeadLetter]:
         """Newest first: two round trips."""
-        ids = self.broker.dead_ids(offset, offset + limit - 1)
-        return [DeadLetter.parse(raw) for raw in self.broker.dead_records(ids) if raw]
+        ids = self.broker.dead.ids(offset, offset + limit - 1)
+        return [DeadLetter.parse(raw) for raw in self.broker.dead.records(ids) if raw]
 
     def dead_letters_matching(self, limit: int = 50, offset: int = 0, reason: str | None = None,
                               task: str | None = None) -> tuple[list[DeadLetter], bool]:
@@ -505,18 +506,18 @@ class Monitor:
         seen: set[str] = set()
         start = 0
         while len(matched) <= offset + limit:
-            newest = self.broker.dead_ids(start, start + DEAD_PAGE - 1)
+            newest = self.broker.dead.ids(start, start + DEAD_PAGE - 1)
             start += DEAD_PAGE
             ids = [i for i in newest if i not in seen]
             seen.update(ids)
-            batch = [DeadLetter.parse(raw) for raw in self.broker.dead_records(ids) if raw]
+            batch = [DeadLetter.parse(raw) for raw in self.broker.dead.records(ids) if raw]
             matched += [d for d in batch if want_reason in d.reason.lower() and want_task in d.task.lower()]
             if len(newest) < DEAD_PAGE:
                 break
         return matched[offset:offset + limit], len(matched) > offset + limit
 
     def dead_letter(self, dead_id: str) -> DeadLetter | None:
-        [raw] = self.broker.dead_records([dead_id])
+        [raw] = self.broker.dead.records([dead_id])
         return DeadLetter.parse(raw) if raw else None
 
     # -- routing -------------------------------------------------------------------------------

@@ -75,7 +75,7 @@ class AsyncResult:
             return self._meta
         app = self.app
         broker = app.broker
-        raw = with_retry(lambda: broker.result(self.id), app.config.enqueue_timeout, "read result")
+        raw = with_retry(lambda: broker.results.get(self.id), app.config.enqueue_timeout, "read result")
         if raw is None:
             return None
         meta = decode(raw, app.config.accept_content)
@@ -175,12 +175,12 @@ class AsyncResult:
         a second. Revocations are remembered for RESULT_EXPIRES. `signal` (Celery's) is checked
         and accepted: how a running task is stopped is the pool's, as above, whatever it names."""
         check_signal(signal)
-        self.app.broker.revoke([self.id], terminate)
+        self.app.broker.controls.revoke([self.id], terminate)
         self._meta = None
 
     def forget(self) -> None:
         """Delete the stored result (it would expire by itself after RESULT_EXPIRES)."""
-        self.app.broker.forget(self.id)
+        self.app.broker.results.forget(self.id)
         self._meta = None
 
     # -- waiting -------------------------------------------------------------------------------
@@ -208,7 +208,7 @@ class AsyncResult:
 
     def _wait(self, timeout: float | None) -> ResultMeta:
         deadline = None if timeout is None else time.monotonic() + timeout
-        watch = self.app.broker.watch_done(self.id)  # subscribed before the read below: no notice missed
+        watch = self.app.broker.results.watch(self.id)  # subscribed before the read below: no notice missed
         try:
             while True:
                 meta = self._read()
@@ -298,7 +298,7 @@ class GroupResult:
 
     def revoke(self, terminate: bool = False, signal: str | int | None = None) -> None:
         check_signal(signal)
-        current().broker.revoke([r.id for r in self.leaves()], terminate)
+        current().broker.controls.revoke([r.id for r in self.leaves()], terminate)
 
 
 def tree(node: Node, leaf: Callable[[Step], AsyncResult],

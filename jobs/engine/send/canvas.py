@@ -155,7 +155,7 @@ def _send(node: Node, args: Iterable[Any], kwargs: dict[str, Any] | None,
     if app.config.eager:
         return eager.workflow(app, node, tuple(args), kwargs, call)
     for join_id, where in joins(node):
-        app.broker.set_chord_members(join_id, where)
+        app.broker.results.set_chord_members(join_id, where)
     messages = [build_message(app, launch.step.task, launch.step.args, launch.step.kwargs,
                               launch.step.call_options().merge(call), MessageOptions(**launch.fields(None)))
                 for launch in start(node, tuple(args), kwargs)]

@@ -51,8 +51,8 @@ def send(app: App, messages: list[Message], on_commit: bool | None = None) -> li
 def _enqueue(app: App, messages: list[Message]) -> list[AsyncResult]:
     plain = [m for m in messages if m.options.unique is None]
     if plain:
-        app.broker.enqueue(plain)
-    holders = {m.id: app.broker.enqueue_unique(m, m.options.unique, m.options.unique_ms)
+        app.broker.sends.enqueue(plain)
+    holders = {m.id: app.broker.sends.enqueue_unique(m, m.options.unique, m.options.unique_ms)
                for m in messages if m.options.unique is not None}
     return [AsyncResult(holders.get(m.id, m.id), m.task) for m in messages]
 

@@ -52,10 +52,10 @@ from dataclasses import dataclass
 
 from ..errors import TimeLimitExceeded
 from ..execution.limits import interrupts
-from ..ops.metrics import TALLY
 from ..redis.backoff import Backoff
-from ..redis.broker import Ack, Delivery, Refused
 from ..redis.connection import RETRYABLE, fails_on_message
+from ..redis.deliveries import Ack, Delivery, Refused
+from ..redis.tally import TALLY
 from ..setup.app import App
 from ..wire.message import Header
 from ..wire.outcome import FAILURE
@@ -329,7 +329,7 @@ class Consumer:
 
     def _flush_counts(self) -> None:
         try:
-            self.broker.flush_counts()
+            self.broker.deliveries.flush_counts()
         except RETRYABLE:
             pass  # lost with the call (metrics.Tally: never counted twice); the loop deals with Redis
 
@@ -351,7 +351,7 @@ class Consumer:
         consumer could not renew them (frozen, or cut off from Redis), and another worker has, or
         will have, run them."""
         waiting = list(self.buffer)
-        lost = self.broker.confirm([delivery.token, *(b.delivery.token for b in waiting)])
+        lost = self.broker.leases.confirm([delivery.token, *(b.delivery.token for b in waiting)])
         self.buffer = deque(Buffered(b.seq, b.delivery, now) for b in waiting if b.delivery.token not in lost)
         for d in (delivery, *(b.delivery for b in waiting)):
             if d.token in lost:
@@ -367,9 +367,9 @@ class Consumer:
         they stay pending)."""
         try:
             if not self._ack_loaded:
-                self.acker.load_ack()
+                self.acker.deliveries.load_ack()
                 self._ack_loaded = True
-            self.acker.send_ack(self.pending)
+            self.acker.deliveries.send_ack(self.pending)
         except RETRYABLE:
             return False
         self.owed.append(self.pending)
@@ -386,7 +386,7 @@ class Consumer:
         refused: list[Refused] = []
         for i, acks in enumerate(owed):
             try:
-                reply = self.acker.ack_reply()
+                reply = self.acker.deliveries.ack_reply()
             except RETRYABLE:
                 self.pending += [ack for sent in owed[i:] for ack in sent]
                 self._acks_retried = True
@@ -406,7 +406,7 @@ class Consumer:
         self._settle_owed()
         while self.pending:
             try:
-                self._report(self.broker.ack(self.pending))
+                self._report(self.broker.deliveries.ack(self.pending))
                 self.backoff.ok()
                 break
             except RETRYABLE as exc:
@@ -429,7 +429,7 @@ class Consumer:
         tokens = [b.delivery.token for b in self.buffer]
         self.buffer.clear()
         try:
-            self.broker.requeue(tokens)
+            self.broker.leases.requeue(tokens)
         except RETRYABLE:
             logger.warning("could not hand back %d unstarted tasks; they return when their leases "
                            "run out", len(tokens))

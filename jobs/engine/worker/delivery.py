@@ -28,9 +28,10 @@ from ..errors import BrokerUnavailable, DecodeError, NotRegistered
 from ..execution.execute import execute, execute_async, history_entry, notify, record, run_about, settle
 from ..execution.followup import follow_up
 from ..execution.progress import Reporter
-from ..ops.metrics import TALLY
-from ..redis.broker import Ack, Broker, Delivery, Refused
+from ..redis.broker import Broker
 from ..redis.connection import with_retry
+from ..redis.deliveries import Ack, Delivery, Refused
+from ..redis.tally import TALLY
 from ..setup.app import App
 from ..setup.definition import TaskDefinition
 from ..wire.message import Header, Message, decode
@@ -138,7 +139,7 @@ class DeliveryHandler:
                 return
             try:
                 # This runs in a helper thread: its own connection, not the consumer's.
-                refused = with_retry(lambda: self.app.broker.ack([ack]), ASYNC_ACK_TIMEOUT, "ack")
+                refused = with_retry(lambda: self.app.broker.deliveries.ack([ack]), ASYNC_ACK_TIMEOUT, "ack")
             except BrokerUnavailable:
                 logger.error("Task %s[%s]: its ack could not be sent; it runs again when its lease runs out",
                              p.message.task, p.message.id)
@@ -170,7 +171,7 @@ class DeliveryHandler:
             except Exception as exc:  # the task's rate_limit_key failed: the call cannot be placed
                 outcome = Outcome(FAILURE, exception=exc, traceback=f"{type(exc).__name__}: {exc}\n(in rate_limit_key)")
                 return settle(self.app, task, message, request, outcome, token, self.hostname)
-            if budgets and self.broker.rate(token, message, budgets) != 0:
+            if budgets and self.broker.runs.rate(token, message, budgets) != 0:
                 return None  # over its limit: back in Redis until its turn (or no longer ours)
         config = self.config
         try:
@@ -179,7 +180,7 @@ class DeliveryHandler:
             self.bury(delivery, f"{exc}; not run (every door refuses it: was the message written by hand, or by "
                                 "an older version?)")
             return None
-        if not settings.acks_late and not self.broker.ack_early(token):
+        if not settings.acks_late and not self.broker.runs.ack_early(token):
             logger.warning("Task %s[%s]: delivery %s lost its lease before it started (another worker has the "
                            "task); not run here (acks_late=False: at most once)", message.task, message.id, token)
             return None
@@ -204,9 +205,9 @@ class DeliveryHandler:
         payload = encode_state(STARTED, {"pid": os.getpid(), "hostname": self.hostname}, message.task,
                                self.hostname, started_at, about)
         if not task.keeps_attempts:
-            return request if self.broker.started(token, message.id, payload, record=history) else None
+            return request if self.broker.runs.started(token, message.id, payload, record=history) else None
         attempt = json_dumps({"w": self.hostname, "t": started_at})
-        entries = self.broker.started_attempt(token, message.id, payload, attempt, record=history)
+        entries = self.broker.runs.started_attempt(token, message.id, payload, attempt, record=history)
         if entries is None:
             return None
         return dataclasses.replace(request, attempts=tuple(raw_loads(entry) for entry in entries))
@@ -243,7 +244,7 @@ class DeliveryHandler:
         left = self.config.unknown_task_grace - (now - since)
         delay = max(0.1, min(UNKNOWN_FIRST_DELAY * 2 ** tries, UNKNOWN_MAX_DELAY, left))
         later = message.replace(options=message.options.replace(unknown_since=since, unknown_tries=tries + 1))
-        self.broker.defer(delivery.token, delay, later)
+        self.broker.runs.defer(delivery.token, delay, later)
         logger.error(
             "Task %s[%s] is not registered in this worker; offered again in %gs (kept for up to %gs). "
             "Is its module deployed here and in an installed app's tasks.py? Known: %s",
@@ -251,7 +252,7 @@ class DeliveryHandler:
 
     def bury(self, delivery: Delivery, reason: str) -> None:
         """Move a delivery that cannot run to the dead letters, with the reason and the message."""
-        moved, trimmed = self.broker.bury(delivery.token, reason, self.hostname)
+        moved, trimmed = self.broker.runs.bury(delivery.token, reason, self.hostname)
         if moved:
             logger.error("Message on queue %s cannot be run and was moved to the dead letters: %s",
                          delivery.queue, reason)
@@ -267,7 +268,7 @@ class DeliveryHandler:
         longer held it. The result is recorded first, then the task's hooks and the signals run:
         handed to `apart` (worker/apart.py) if given, so that a hook that blocks (an SMTP server
         that never answers) holds up nothing of the caller's, which is the supervisor's loop."""
-        held = self.broker.held(token)
+        held = self.broker.runs.held(token)
         if held is None:
             return False
         queue, wire = held
@@ -275,7 +276,7 @@ class DeliveryHandler:
             message = decode(wire, queue, self.accept)
             task = self.app.registry.get(message.task)
         except (DecodeError, NotRegistered) as exc:
-            self.broker.bury(token, f"{why}; and then: {exc}", self.hostname)
+            self.broker.runs.bury(token, f"{why}; and then: {exc}", self.hostname)
             return True
         request = Request.of(message, self.hostname)
         # How long it ran, when the board knew when it started (its log line and metrics say so).
@@ -287,7 +288,7 @@ class DeliveryHandler:
         else:
             outcome = Outcome(REVOKED, reason=why, runtime=runtime, started_at=started_at)
         ack = record(self.app, task, message, outcome, token, self.hostname)
-        settled = bool(ack and not self.broker.ack([ack]))
+        settled = bool(ack and not self.broker.deliveries.ack([ack]))
         if not settled:
             return False  # another worker has it: its run's hooks are its own
         if apart is not None:
@@ -298,7 +299,7 @@ class DeliveryHandler:
 
     def task_of(self, token: str) -> TaskDefinition | None:
         """The task a held delivery is for (None if the token no longer holds one, or it is unknown)."""
-        held = self.broker.held(token)
+        held = self.broker.runs.held(token)
         if held is None:
             return None
         try:

@@ -61,7 +61,7 @@ class GiveBack:
     def _hand_back(self) -> None:
         tokens, self.pending = self.pending, []
         try:
-            count = self.app.broker.requeue(tokens, forget=False)
+            count = self.app.broker.leases.requeue(tokens, forget=False)
         except RETRYABLE as exc:
             self.pending = tokens + self.pending
             logger.warning("could not give back %d unstarted task(s) (%s); trying again", len(tokens), exc)

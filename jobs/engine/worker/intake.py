@@ -18,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..redis.backoff import Backoff
-from ..redis.broker import WAIT_SLICE, Ack, Broker, Delivery, Fetched, FetchPlan
+from ..redis.broker import Broker
 from ..redis.connection import RETRYABLE, Link
+from ..redis.deliveries import WAIT_SLICE, Ack, Delivery, Fetched, FetchPlan
 from ..setup.app import App
 from ..wire.message import parse_handed
 from .board import Board
@@ -49,7 +50,7 @@ class Intake:
                  want: int, worker_id: str, backoff: Backoff) -> None:
         self.app = app
         self.broker = broker
-        self.plan: FetchPlan = broker.plan(queues, prefix, worker_id)
+        self.plan: FetchPlan = broker.deliveries.plan(queues, prefix, worker_id)
         self.slot = slot
         self.prefix = prefix
         self.board = board
@@ -75,7 +76,7 @@ class Intake:
         try:
             # Spin for the reply only when idle work just arrived (latency counts); a busy consumer
             # sleeps in recv and leaves the CPU to Redis and its siblings.
-            fetched = self.broker.fetch(self.plan, self.want, first, woken, pending, spin=woken,
+            fetched = self.broker.deliveries.fetch(self.plan, self.want, first, woken, pending, spin=woken,
                                         registered_seq=self.registered, register=register)
         except RETRYABLE:
             self._orphans.update(range(first, first + self.want))
@@ -106,7 +107,7 @@ class Intake:
             link.connect()  # so that stop() has a socket to shut, even before the first wait
             if stopping():
                 return False, None
-            popped = self.broker.wait(self.plan, WAIT_SLICE if due_in is None else due_in, registered)
+            popped = self.broker.deliveries.wait(self.plan, WAIT_SLICE if due_in is None else due_in, registered)
             if popped is None:
                 return False, None
             key, element = popped
@@ -119,7 +120,7 @@ class Intake:
                     self.board.release(self.slot, seq)  # an older registration's: renewed from now on
                 return False, Handed(delivery, self._registered_at if fresh else 0.0)
             if stopping():
-                self.broker.rewake(key)  # another idle worker may act on it
+                self.broker.deliveries.rewake(key)  # another idle worker may act on it
                 return False, None
             return True, None
         except RETRYABLE as exc:
@@ -136,7 +137,7 @@ class Intake:
         now goes back to its queue. None if Redis could not be reached (the supervisor hands back
         what the board still holds, or the leases run out)."""
         try:
-            fetched = self.broker.fetch(self.plan, 0, self.next_seq, False, pending,
+            fetched = self.broker.deliveries.fetch(self.plan, 0, self.next_seq, False, pending,
                                         registered_seq=self.registered, register=False)
         except RETRYABLE:
             return None
@@ -155,7 +156,7 @@ class Intake:
         if not seqs:
             return
         try:
-            count = self.broker.requeue([f"{self.prefix}{seq}" for seq in sorted(seqs)], forget=False)
+            count = self.broker.leases.requeue([f"{self.prefix}{seq}" for seq in sorted(seqs)], forget=False)
         except RETRYABLE:
             self._orphans = seqs  # next time; meanwhile their leases bound the wait
             return

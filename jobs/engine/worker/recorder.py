@@ -77,7 +77,7 @@ class Recorder:
         while not stop.is_set():
             self.step(stop)
         try:
-            self.app.broker.history_sweep(self.name)  # stopping in order: leave the group if it holds nothing
+            self.app.broker.history.sweep(self.name)  # stopping in order: leave the group if it holds nothing
         except RETRYABLE:
             pass
 
@@ -102,12 +102,12 @@ class Recorder:
         now = self.clock()
         if now >= self._next_claim:
             self._next_claim = now + CLAIM_EVERY
-            broker.history_sweep(idle_ms=GONE_IDLE)
-            stale = broker.history_claim(self.name, CLAIM_IDLE, int(self.app.config.lease_seconds * 1000), BATCH)
+            broker.history.sweep(idle_ms=GONE_IDLE)
+            stale = broker.history.claim(self.name, CLAIM_IDLE, int(self.app.config.lease_seconds * 1000), BATCH)
             if stale:
                 logger.info("took over %d history record(s) another recorder had read but not written", len(stale))
                 return stale
-        return broker.history_read(self.name, BATCH, block_ms=READ_BLOCK_MS)
+        return broker.history.read(self.name, BATCH, block_ms=READ_BLOCK_MS)
 
     def _write(self, stop: threading.Event) -> None:
         from ..ops.records import records_of  # here, in the recorder's process: the supervisor never needs it
@@ -128,14 +128,14 @@ class Recorder:
         if self._db_pause:
             logger.warning("the history is written to the database again")
             self._db_pause = 0.0
-        self.app.broker.history_done([entry_id for entry_id, _, _ in self._held])
+        self.app.broker.history.done([entry_id for entry_id, _, _ in self._held])
         full = len(self._held) >= BATCH
         self._held = []
         self._next_write = self.clock() + (0.0 if full else WRITE_GAP)
         self._report_dropped()
 
     def _report_dropped(self) -> None:
-        dropped = self.app.broker.history_dropped()
+        dropped = self.app.broker.history.dropped()
         if dropped:
             logger.error("the history backlog was full (HISTORY_BACKLOG=%d): %s outcome(s) were not recorded",
                          self.app.config.history_backlog,
@@ -146,7 +146,7 @@ class Recorder:
         now = self.clock()
         if now < self._next_prune:
             return
-        if not self.app.broker.history_prune_turn(self.name, int(PRUNE_EVERY * 1000)):
+        if not self.app.broker.history.prune_turn(self.name, int(PRUNE_EVERY * 1000)):
             self._next_prune = now + PRUNE_EVERY
             return
         before = time.time() - self.app.config.history_keep

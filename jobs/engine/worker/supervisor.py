@@ -29,9 +29,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..ops.metrics import TALLY
 from ..redis.backoff import Backoff
 from ..redis.connection import RETRYABLE
+from ..redis.tally import TALLY
 from ..setup.app import App
 from ..version import __version__
 from .apart import Apart
@@ -109,18 +109,19 @@ class Supervisor:
                 self._write_record()
                 self._next_record = now + 60
             if now >= self._next_renew:
-                broker.renew([*(t for slot in range(self.size) for t in self.held(slot)), *self.giveback.pending])
+                held = [t for slot in range(self.size) for t in self.held(slot)]
+                broker.leases.renew([*held, *self.giveback.pending])
                 self._next_renew = now + self.app.config.lease_seconds / 3
             if now >= self._next_maintain:
                 clock = time.time()
                 running = [(task_id, clock - started) for task_id, started in self.watch.running()]
-                result = broker.maintain(self.worker_id, running)
+                result = broker.leases.maintain(self.worker_id, running)
                 if result.shutdown and not self.shutdown.begun and not self.shutdown.requested:
                     logger.warning("Asked to stop (control.shutdown)")
                     self.shutdown.requested = True
                     self._stop_solo()
                 if result.recovered:
-                    broker.count_redeliveries(len(result.recovered))
+                    broker.leases.count_redeliveries(len(result.recovered))
                 for token, queue in result.recovered:
                     if queue:
                         logger.warning("Delivery %s had lost its lease (its worker died or froze); its task is "
@@ -160,13 +161,13 @@ class Supervisor:
         record = {"hostname": o.hostname, "pid": os.getpid(), "queues": o.queues, "pool": o.pool,
                   "concurrency": self.size, "prefetch": o.prefetch, "version": __version__,
                   "started": self._started, "tasks": sorted(self.app.registry)}
-        self.app.broker.record_worker(self.worker_id, record)
+        self.app.broker.workers.record(self.worker_id, record)
 
     def hand_back(self, tokens: list[str], why: str, lost: bool = False) -> None:
         if not tokens:
             return
         try:
-            count = self.app.broker.requeue(tokens, lost=lost)
+            count = self.app.broker.leases.requeue(tokens, lost=lost)
         except RETRYABLE as exc:
             logger.error("could not hand back deliveries (%s); they return when their leases run out", exc)
             return
@@ -175,7 +176,7 @@ class Supervisor:
 
     def _forget_worker(self) -> None:
         try:
-            self.app.broker.forget_worker(self.worker_id)
+            self.app.broker.workers.forget(self.worker_id)
         except RETRYABLE:
             pass
 
@@ -184,7 +185,7 @@ class Supervisor:
     def run(self) -> None:
         self.watch.warn_at_start()
         try:
-            self.app.broker.adopt_queues(self.options.queues)
+            self.app.broker.workers.adopt_queues(self.options.queues)
         except RETRYABLE as exc:  # the queues SET gets them with their next send all the same
             logger.warning("could not list this worker's queues in Redis: %s", exc)
         self.app.hooks.emit("worker_ready", hostname=self.options.hostname)

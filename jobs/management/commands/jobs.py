@@ -18,15 +18,10 @@ from django.core.management.base import BaseCommand, CommandError
 from jobs import control
 from jobs import readiness as health
 from jobs.compat import celery_beat_import
-from jobs.engine import bounds
-from jobs.engine.errors import JobsError
-from jobs.engine.ops import health as engine_health
-from jobs.engine.ops.monitor import Monitor
-from jobs.engine.redis.connection import TRANSIENT, redact
-from jobs.engine.redis.server import acl_setuser
-from jobs.engine.setup import app as engine_app
-from jobs.engine.wire.message import Header
-from jobs.engine.wire.names import check_name
+from jobs.engine.api import TRANSIENT, Header, JobsError, Monitor, acl_setuser, bounds, check_name
+from jobs.engine.api import app as engine_app
+from jobs.engine.api import health as engine_health
+from jobs.engine.api import redact_url as redact
 from jobs.management import flags
 from jobs.stores.history import DatabaseStore
 
@@ -154,7 +149,7 @@ class Command(BaseCommand):
 
     def control_purge(self, queue: str, yes: bool, **_: Any) -> None:
         check_name("queue", queue, JobsError)
-        waiting = self.broker.queue_length(queue)
+        waiting = self.broker.controls.queue_length(queue)
         if not yes:
             if not sys.stdin.isatty():
                 raise CommandError(f"purge deletes the {waiting} message(s) waiting on queue {queue}: pass --yes "
@@ -167,12 +162,12 @@ class Command(BaseCommand):
     def control_pause(self, queue: str, **_: Any) -> None:
         if control.pause(queue):
             self.stdout.write(f"Queue {queue} paused: no worker takes from it until `jobs resume {queue}` "
-                              f"({self.broker.queue_length(queue)} waiting).")
+                              f"({self.broker.controls.queue_length(queue)} waiting).")
         else:
             self.stdout.write(f"Queue {queue} was paused already.")
 
     def control_resume(self, queue: str, **_: Any) -> None:
-        waiting = self.broker.queue_length(queue)  # before: the workers start taking at once
+        waiting = self.broker.controls.queue_length(queue)  # before: the workers start taking at once
         if control.resume(queue):
             self.stdout.write(f"Queue {queue} resumed ({waiting} waiting).")
         else:
@@ -225,12 +220,12 @@ class Command(BaseCommand):
         write(f"broker   {redact(app.config.broker_url)}  (key prefix {app.config.key_prefix!r})")
         for finding in inspector.setup_findings(app.config.allow_eviction):
             self.stderr.write(f"{finding.level.upper()}: {finding.message} {finding.hint}")
-        paused = broker.paused()
+        paused = broker.controls.paused()
         queues = {name: 0 for name in paused} | inspector.queues()
         write("queues   " + (", ".join(f"{name}: {n}" + (" (PAUSED)" if name in paused else "")
                                        for name, n in sorted(queues.items())) or "all empty"))
-        write(f"scheduled {broker.scheduled_count()} (countdown/ETA/retry)   running {broker.inflight_count()}"
-              f"   dead letters {broker.dead_count()}")
+        write(f"scheduled {broker.scheduled.count()} (countdown/ETA/retry)   "
+              f"running {broker.deliveries.inflight_count()}   dead letters {broker.dead.count()}")
         workers = inspector.workers()
         write(f"workers  {sum(w.alive for w in workers)} alive")
         for w in workers:
@@ -241,7 +236,7 @@ class Command(BaseCommand):
             self.stderr.write(f"WARNING: queue {name!r} has {n} waiting task(s) and no live worker consumes it "
                               f"(start one with: manage.py runworker -Q {name})")
         if app.config.history:
-            waiting, dropped = broker.history_waiting()
+            waiting, dropped = broker.history.waiting()
             lost = ("; not recorded since last reported (backlog full): "
                     + ", ".join(f"{n} {kind}" for kind, n in sorted(dropped.items()))) if dropped else ""
             write(f"history  {waiting} outcome(s) waiting for the database{lost}")
@@ -252,7 +247,7 @@ class Command(BaseCommand):
 
     def dead_list(self, limit: int, **_: Any) -> None:
         letters = self.inspector.dead_letters(limit)
-        total = self.broker.dead_count()
+        total = self.broker.dead.count()
         self.stdout.write(f"{total} dead letter(s){f', newest {limit} shown' if total > limit else ''}")
         for d in letters:
             self.stdout.write(f"{d.id}  {_when(d.time)}  {d.task or '?'}  queue={d.queue or '?'}  {d.reason}")
@@ -281,16 +276,16 @@ class Command(BaseCommand):
         if all == bool(ids):
             raise CommandError("give dead letter ids, or --all (not both)")
         if all:
-            ids = self.broker.dead_ids(newest_first=False)
-        done = self.broker.dead_requeue(ids)
+            ids = self.broker.dead.ids(newest_first=False)
+        done = self.broker.dead.requeue(ids)
         missing = sorted(set(ids) - set(done))
         self.stdout.write(f"{len(done)} dead letter(s) back on their queues")
         if missing:
             raise CommandError(f"not requeued (unknown id, or no queue to go back to): {', '.join(missing)}")
 
     def dead_purge(self, yes: bool, **_: Any) -> None:
-        upto = self.broker.dead_newest()
-        count = self.broker.dead_count()
+        upto = self.broker.dead.newest()
+        count = self.broker.dead.count()
         if not yes:
             if not sys.stdin.isatty():
                 raise CommandError(f"dead purge deletes all {count} dead letter(s): pass --yes (no terminal to ask on)")
@@ -298,9 +293,9 @@ class Command(BaseCommand):
             if answer.strip().lower() not in ("y", "yes"):
                 self.stdout.write("Nothing deleted.")
                 return
-        deleted = self.broker.dead_purge(upto)  # those counted: not those that arrived while it asked
+        deleted = self.broker.dead.purge(upto)  # those counted: not those that arrived while it asked
         self.stdout.write(f"{deleted} dead letter(s) deleted")
-        kept = self.broker.dead_count()
+        kept = self.broker.dead.count()
         if kept:
             self.stdout.write(f"{kept} dead letter(s) that arrived since were kept")
 

@@ -15,10 +15,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from jobs.engine.beat.scheduler import Beat
-from jobs.engine.errors import ConfigurationError
-from jobs.engine.redis.connection import redact
-from jobs.engine.setup import app as engine_app
+from jobs.engine.api import Beat, ConfigurationError
+from jobs.engine.api import app as engine_app
+from jobs.engine.api import redact_url as redact
 from jobs.stores.periodic import DatabaseStore, sync_settings
 
 from .runworker import check_redis_or_refuse, configure_logging

@@ -12,11 +12,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.engine.errors import ConfigurationError
-from jobs.engine.logs import TaskContextFilter
-from jobs.engine.setup import app as engine_app
-from jobs.engine.wire.names import check_name
-from jobs.engine.worker import WorkerOptions, banner, run
+from jobs.engine.api import ConfigurationError, TaskContextFilter, WorkerOptions, check_name
+from jobs.engine.api import app as engine_app
+from jobs.engine.api import run_worker as run
+from jobs.engine.api import worker_banner as banner
 from jobs.management import flags
 
 
@@ -121,8 +120,8 @@ def check_redis_or_refuse(app: Any, who: str) -> None:
     JOBS['ALLOW_EVICTION']), and warn about one that keeps nothing on disk. A Redis that cannot be
     reached now is the worker's to wait for (it retries), not a reason to refuse; a TLS handshake
     refused is (a certificate does not change by waiting)."""
-    from jobs.engine.ops.monitor import Monitor
-    from jobs.engine.redis.connection import TRANSIENT, probe_tls, redact, tls_failure
+    from jobs.engine.api import TRANSIENT, Monitor, probe_tls, tls_failure
+    from jobs.engine.api import redact_url as redact
 
     log = logging.getLogger("jobs.worker" if who == "worker" else "jobs.beat")
     try:

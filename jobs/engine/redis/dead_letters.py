@@ -1,0 +1,48 @@
+"""The dead letters: messages that cannot or must not run, by id (a HASH) and by time (a ZSET), as
+operators list, requeue and discard them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from . import scripts
+from .part import Part
+
+
+class DeadLetters(Part):
+    """broker.dead: count(), ids(), records(), requeue(), discard(), newest(), purge()."""
+
+
+    def count(self) -> int:
+        return int(self.b.link.call("ZCARD", self.b.keys.dead_order))
+
+    def ids(self, start: int = 0, stop: int = -1, newest_first: bool = True) -> list[str]:
+        command = "ZREVRANGE" if newest_first else "ZRANGE"
+        return [i.decode() for i in self.b.link.call(command, self.b.keys.dead_order, start, stop)]
+
+    def records(self, ids: Sequence[str]) -> list[bytes | None]:
+        return list(self.b.link.call("HMGET", self.b.keys.dead, *ids)) if ids else []
+
+    def requeue(self, ids: Sequence[str]) -> list[str]:
+        done: list[str] = []
+        keys = [self.b.keys.dead, self.b.keys.dead_order, self.b.keys.queues]
+        for i in range(0, len(ids), 500):
+            args = [self.b.keys.queue_prefix, self.b.keys.wake_prefix, *ids[i:i + 500]]
+            done += [r.decode() for r in scripts.load("dead_requeue")(self.b.link, keys, args)]
+        return done
+
+    def discard(self, ids: Sequence[str]) -> int:
+        """Delete dead letters by id (lua/dead_discard.lua); how many were there."""
+        keys = [self.b.keys.dead, self.b.keys.dead_order]
+        return sum(int(scripts.load("dead_discard")(self.b.link, keys, list(ids[i:i + 500])))
+                   for i in range(0, len(ids), 500))
+
+    def newest(self) -> str:
+        """Where the dead letters stand now, for dead_purge(upto=...): the newest one's score."""
+        newest = self.b.link.call("ZRANGE", self.b.keys.dead_order, -1, -1, "WITHSCORES")
+        return repr(float(newest[1])) if newest else "-inf"
+
+    def purge(self, upto: str = "+inf") -> int:
+        """Delete the dead letters up to `upto` (dead_newest() when they were counted), not those
+        that arrived since."""
+        return int(scripts.load("dead_purge")(self.b.link, [self.b.keys.dead, self.b.keys.dead_order], [upto]))

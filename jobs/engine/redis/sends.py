@@ -1,0 +1,124 @@
+"""Sending: messages into Redis, in one round trip (lua/enqueue.lua, lua/enqueue_unique.lua).
+
+The hottest call a web process makes: delay() of a task due now goes through _enqueue_one, whose
+keys and constant arguments are packed once per process. Every send is idempotent by message id
+(lua/enqueue.lua remembers each id it accepts for SEND_DEDUP_SECONDS), so a send retried after a
+lost reply adds no second copy, and with_retry may repeat it blindly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..wire.message import Message, within
+from . import scripts
+from .connection import pack, with_retry
+from .part import Part
+
+if TYPE_CHECKING:
+    from .part import Core
+
+#: A process adds a queue it sends to to the queues SET (keys.py) with its first send there and then at most
+#: this often (seconds), riding on a send: the monitor lists queues without a SCAN, at no cost per task.
+REGISTER_SECONDS = 60.0
+_NEVER = float("-inf")
+
+
+def wire(message: Message, max_bytes: int) -> str:
+    """A message as it is sent, refused (EncodeError, naming the task) if over
+    JOBS["MESSAGE_MAX_BYTES"]: before anything is written."""
+    return within(message, message.encode(), max_bytes)
+
+
+class Sends(Part):
+    """broker.sends: enqueue(), enqueue_unique()."""
+
+
+    def __init__(self, broker: Core) -> None:
+        super().__init__(broker)
+        self._enqueue_head: bytes | None = None
+        #: Queue -> when this process last added it to the queues SET (monotonic; _unnamed).
+        self._registered: dict[str, float] = {}
+
+    def enqueue(self, messages: Sequence[Message], records: Sequence[tuple[str, str]] = ()) -> None:
+        """Put messages in Redis in one round trip. Encoding happens first, so an argument that
+        cannot be sent raises before anything is written. Retried on connection errors until
+        ENQUEUE_TIMEOUT, then BrokerUnavailable: safe, because the script leaves out a message whose
+        id it accepted in the last SEND_DEDUP_SECONDS (lua/enqueue.lua), whether the first copy
+        waits, runs or has run; and so is a second send of an id on purpose. Due times and
+        expiries are sent as they were given (a countdown as a delay) and put on Redis's clock by
+        the script. records: (attempts key, entry) pairs written in the same step, for tasks that
+        keep their attempts (the django.tasks backend's READY record)."""
+        if len(messages) == 1 and not records and not messages[0].delayed and messages[0].expiry() == "":
+            self._enqueue_one(messages[0])
+            return
+        k = self.b.keys
+        keys = [k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers, k.expiries, k.queues]
+        plain: list[Any] = []
+        other: list[Any] = []
+        first_delayed = None
+        for message in messages:
+            due, expiry = message.due(), message.expiry()
+            if due or expiry:
+                other += (message.queue, message.score, wire(message, self.b.config.message_max_bytes), due, expiry)
+                if first_delayed is None and message.delayed:
+                    first_delayed = message.queue
+            else:
+                plain += (message.queue, message.score, wire(message, self.b.config.message_max_bytes))
+        written = [part for key, entry in records for part in (key, entry)]
+        now = time.monotonic()
+        named = self._unnamed({m.queue for m in messages}, now)
+        args = [k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, k.sent_prefix, self.b.dedup_ms,
+                len(plain) // 3, len(records), self.b.ttl_ms, " ".join(named), *plain, *written, *other]
+        if first_delayed is not None:
+            keys.append(k.wake(first_delayed))  # woken if the new due time is the earliest
+        script = scripts.load("enqueue")
+        with_retry(lambda: script(self.b.link, keys, args), self.b.config.enqueue_timeout, "enqueue")
+        self._named(named, now)
+
+    def _unnamed(self, queues: set[str], now: float) -> list[str]:
+        """Of these queues, those this process has not added to the queues SET in the last
+        REGISTER_SECONDS: the SET costs a send nothing but about once a minute per queue, and a SET
+        that was lost (a Redis restarted empty) has them back within a minute of their next send."""
+        seen = self._registered
+        return sorted(q for q in queues if now - seen.get(q, _NEVER) >= REGISTER_SECONDS)
+
+    def _named(self, queues: Sequence[str], now: float) -> None:
+        for queue in queues:  # once the call that added them answered
+            self._registered[queue] = now
+
+    def enqueue_unique(self, message: Message, lock: str, lock_ms: int) -> str:
+        """Enqueue a unique task's message unless its lock is held, or its id was sent lately (as
+        enqueue()); the id of the run holding the lock (this message's, if it was sent before)."""
+        k = self.b.keys
+        keys = [lock, k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers, k.wake(message.queue),
+                k.expiries, k.queues]
+        now = time.monotonic()
+        named = self._unnamed({message.queue}, now)
+        sent = wire(message, self.b.config.message_max_bytes)
+        args = [message.id, lock_ms, k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, message.queue,
+                message.score, sent, message.due(), message.expiry(), "1" if named else "", k.sent_prefix,
+                self.b.dedup_ms]
+        script = scripts.load("enqueue_unique")
+        holder = with_retry(lambda: script(self.b.link, keys, args), self.b.config.enqueue_timeout, "enqueue")
+        self._named(named, now)
+        return holder.decode() if isinstance(holder, bytes) else str(holder)
+
+    def _enqueue_one(self, message: Message) -> None:
+        """The common case, delay() of a task due now, with its keys packed once per queue."""
+        head = self._enqueue_head
+        if head is None:
+            k = self.b.keys
+            head = self._enqueue_head = pack([k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers,
+                                              k.expiries, k.queues, k.queue_prefix, k.wake_prefix, k.idle_prefix,
+                                              k.inbox_prefix, k.sent_prefix, self.b.dedup_ms])
+        queue, now = message.queue, time.monotonic()
+        named = now - self._registered.get(queue, _NEVER) >= REGISTER_SECONDS
+        sent = wire(message, self.b.config.message_max_bytes)
+        body = head + pack([1, 0, "", queue if named else "", queue, message.score, sent])
+        script = scripts.load("enqueue")
+        with_retry(lambda: script.call_packed(self.b.link, 8, 21, body), self.b.config.enqueue_timeout, "enqueue")
+        if named:
+            self._registered[queue] = now
