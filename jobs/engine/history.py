@@ -88,13 +88,18 @@ def stage(status: str, retries: int) -> int:
 
 def records_of(registry: Registry, redactor: Redactor, entries: Sequence[tuple[bytes, bytes, bytes]]) -> list[Record]:
     """The records of stream entries (id, field, value), the latest stage per task id. An entry
-    that cannot be read is logged and skipped: it must not hold up the rest."""
+    that cannot be read, whatever the reason, is logged and skipped: it must not hold up the rest
+    (nor stop the recorder: read again by its next life, it would stop that one too)."""
     latest: dict[str, Record] = {}
     for entry_id, field, value in entries:
         try:
             record = (_from_dead if field == b"x" else _from_result)(registry, redactor, value)
-        except (ValueError, KeyError, TypeError, DecodeError) as exc:
-            logger.error("history record %s could not be read (%s); skipped: %.300r", entry_id.decode(), exc, value)
+            if not isinstance(record.task_id, str):
+                raise TypeError(f"its task id is a {type(record.task_id).__name__}")
+        except Exception as exc:
+            why = "nested too deeply to be read" if isinstance(exc, RecursionError) else f"{type(exc).__name__}: {exc}"
+            logger.error("history record %s could not be read (%s); skipped, the others are written: %.300r",
+                         entry_id.decode(errors="replace"), why, value)
             continue
         known = latest.get(record.task_id)
         if known is None or record.stage >= known.stage:

@@ -616,3 +616,15 @@ def errback_of(request, exc, traceback, key):
 def failed_id(task_id, key):
     """An old-style link_error callback: sent as a task, with the failed task's id."""
     evidence().rpush(key, task_id)
+
+
+@task
+def nested(depth, circular=False):
+    """Returns lists nested `depth` deep, or a list that contains itself (MAX_DEPTH, issue 31)."""
+    value = []
+    if circular:
+        value.append(value)
+        return value
+    for _ in range(depth - 1):
+        value = [value]
+    return value
