@@ -24,6 +24,7 @@ import datetime as dt
 import decimal
 import json
 import pickle
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -108,7 +109,11 @@ def is_model_instance(obj: Any) -> bool:
 
 
 _encoder = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False)
+#: For text holding a lone surrogate (a file name read with surrogateescape: os.fsdecode, os.listdir),
+#: which UTF-8, and so Redis, cannot carry as it is: escaped (\udcff), it travels and reads back the same.
+_ascii_encoder = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=True)
 _decoder = json.JSONDecoder(object_hook=_object_hook)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 _MARK = '"' + TAG + '"'
@@ -117,7 +122,10 @@ _MARK = '"' + TAG + '"'
 def json_dumps(obj: Any) -> str:
     text = _encoder.encode(obj)
     if _MARK in text and _has_tag_key(obj):  # our own tags, or a caller's dict with our tag as a key
-        text = _encoder.encode(_escape(obj))
+        obj = _escape(obj)
+        text = _encoder.encode(obj)
+    if not text.isascii() and _SURROGATE.search(text):
+        text = _ascii_encoder.encode(obj)
     return text
 
 
@@ -184,7 +192,8 @@ def raw_loads(text: str | bytes) -> Any:
 
 def raw_dumps(obj: Any) -> str:
     """JSON text of what raw_loads read (no tags to add: they are there already)."""
-    return _encoder.encode(obj)
+    text = _encoder.encode(obj)
+    return _ascii_encoder.encode(obj) if not text.isascii() and _SURROGATE.search(text) else text
 
 
 def pickle_dumps(obj: Any) -> str:

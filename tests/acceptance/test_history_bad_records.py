@@ -109,3 +109,22 @@ def test_a_record_the_database_refuses_is_set_aside_and_the_others_are_written(s
         assert broker().history_waiting() == (0, {})
     finally:
         _accept_them_again()
+
+
+def test_an_error_naming_a_file_whose_name_is_not_utf8_is_stored_and_recorded(start_worker, test_database_env, r):
+    """Such an error's text holds a lone surrogate, which UTF-8 cannot carry: its result document
+    could not be sent to Redis, and the consumer died on each run of the task. It travels escaped."""
+    worker = start_worker("-c", "1", env=test_database_env)
+    failed = tasks.parse_file.delay(b"/data/\xff.csv".hex())
+    with pytest.raises(ValueError, match="^cannot parse /data/\udcff.csv$"):
+        failed.get(timeout=10)
+    sent = tasks.fail_builtin.delay("bad \udcff")  # an argument holding one travels the same way
+    with pytest.raises(ValueError, match="^bad \udcff$"):
+        sent.get(timeout=10)
+    after = tasks.add.delay(1, 2)
+    assert after.get(timeout=10) == 3
+    found = wait_rows(r, {failed.id: "FAILURE", sent.id: "FAILURE", after.id: "SUCCESS"})
+    assert json.loads(found[failed.id].result)["exc_message"] == "cannot parse /data/\udcff.csv"
+    assert "ValueError: cannot parse /data/?.csv" in found[failed.id].traceback  # the database cannot hold it
+    assert json.loads(found[sent.id].args) == ["bad \udcff"]
+    assert "crashed" not in worker.output

@@ -628,3 +628,10 @@ def nested(depth, circular=False):
     for _ in range(depth - 1):
         value = [value]
     return value
+
+
+@task
+def parse_file(name_hex):
+    """Fails naming a file whose name is not UTF-8 (given as hex), as code does with f"{path}": the
+    message holds a lone surrogate (os.fsdecode), which UTF-8 cannot carry (issue 31)."""
+    raise ValueError(f"cannot parse {os.fsdecode(bytes.fromhex(name_hex))}")
