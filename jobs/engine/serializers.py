@@ -74,10 +74,17 @@ def _escape(obj: Any) -> Any:
 
 
 def _has_tag_key(obj: Any) -> bool:
-    if isinstance(obj, dict):
-        return TAG in obj or any(_has_tag_key(value) for value in obj.values())
-    if isinstance(obj, (list, tuple)):
-        return any(_has_tag_key(item) for item in obj)
+    """Whether a dict inside `obj` has a TAG key; walked with a stack of its own, not by recursion
+    (data that reaches it encoded, so it holds no circle, but may nest deeper than MAX_DEPTH)."""
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            if TAG in value:
+                return True
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
     return False
 
 
