@@ -10,6 +10,11 @@ row, and a record claimed late cannot undo a later one. Other databases get the 
 the ORM (a read of the batch's rows, then inserts and updates), slower; a concurrent insert of the
 same task id fails that batch, which the recorder writes again.
 
+What a batch holds is made storable first (engine/history.clean cuts text to the columns'
+max_length, `limits`). A batch refused for what it holds (a DataError or IntegrityError: `refused`)
+is written again in halves by the recorder, down to the rows the database refuses; a connection
+that fails (OperationalError, InterfaceError...) is an outage: the whole batch waits in Redis.
+
 Pruning deletes rows older than HISTORY_KEEP a bounded batch at a time (by primary key, found
 through the date index), each its own short transaction, so the table is never locked for long.
 """
@@ -21,7 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, router, transaction
+from django.db import DataError, IntegrityError, connections, router, transaction
 from django.utils import timezone
 
 from ..engine.api import Record
@@ -78,6 +83,15 @@ class _SqliteUtcText:
 
 class DatabaseStore:
     """The HistoryStore of engine/history.py, on the database TaskResult is routed to."""
+
+    limits = {f.name: f.max_length for f in TaskResult._meta.concrete_fields if f.name in COLUMNS and f.max_length}
+
+    @staticmethod
+    def refused(exc: Exception) -> bool:
+        """Refused for what the rows hold: the database said so (DataError: a value it cannot take;
+        IntegrityError: a constraint), or the driver could not even send a value (sqlite3 raises
+        OverflowError and UnicodeEncodeError for some, unwrapped)."""
+        return isinstance(exc, (DataError, IntegrityError, ValueError, OverflowError))
 
     def __init__(self) -> None:
         self.alias = router.db_for_write(TaskResult)

@@ -137,7 +137,7 @@ BROKEN: dict[str, tuple[bytes, str]] = {
     "unknown content type": (wire("bad-ct", '{"ct": "yaml", "b": "x"}'), "'yaml' is not in JOBS['ACCEPT_CONTENT']"),
     "pickle not accepted": (wire("pickled", '{"ct": "pickle", "b": "gASVAAAA"}'), "'pickle' is not in"),
     "bad tag": (wire("bad-tag", '[{"$jobs": "dt", "v": "yesterday"}, 1]'), "Invalid isoformat"),
-    "nested 5,000 deep": (wire("deep", "[" * 5000 + "]" * 5000), "broken envelope: maximum recursion depth"),
+    "nested 5,000 deep": (wire("deep", "[" * 5000 + "]" * 5000), "is nested too deeply to be read"),
 }
 #: Entries of the scheduled set ("score|queue|wire"), broken; due at once.
 BROKEN_SCHEDULED = (b"no bars at all", b"nan|default|" + wire("nan-score", "[1, 2]"),

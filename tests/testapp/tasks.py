@@ -616,3 +616,22 @@ def errback_of(request, exc, traceback, key):
 def failed_id(task_id, key):
     """An old-style link_error callback: sent as a task, with the failed task's id."""
     evidence().rpush(key, task_id)
+
+
+@task
+def nested(depth, circular=False):
+    """Returns lists nested `depth` deep, or a list that contains itself (MAX_DEPTH, issue 31)."""
+    value = []
+    if circular:
+        value.append(value)
+        return value
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@task
+def parse_file(name_hex):
+    """Fails naming a file whose name is not UTF-8 (given as hex), as code does with f"{path}": the
+    message holds a lone surrogate (os.fsdecode), which UTF-8 cannot carry (issue 31)."""
+    raise ValueError(f"cannot parse {os.fsdecode(bytes.fromhex(name_hex))}")

@@ -21,12 +21,27 @@ from the stream. So:
 The database sees one write per batch: a recorder writes at most every half second (WRITE_GAP)
 unless its last read filled a batch, so at a thousand tasks a second a write carries hundreds of rows, and a task is
 in the database within about a second of ending.
+
+One bad record must never stop the rest (a batch retried as a whole would be blocked by it for
+good, and the backlog behind it dropped):
+
+- a record that cannot be read (records_of) is logged once, with the reason, and skipped;
+- every record is made storable first (clean): a NUL, which PostgreSQL refuses in text, becomes
+  U+FFFD; text longer than its column is cut, ending in "…"; numbers and times out of range are
+  dropped or clamped;
+- a batch the database still refuses for what is in it (HistoryStore.refused: a DataError or an
+  IntegrityError, not a connection that failed) is written in halves, down to the records it
+  refuses; each of those is logged once and replaced by a stand-in row (unrecordable) that keeps
+  the task's id, name, status and times and says why the rest is missing. A database that is away
+  still means: keep the batch, try again later.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -69,8 +84,15 @@ class Record:
 class HistoryStore(Protocol):
     """Where records go: the Django side (jobs/history.py) implements it."""
 
+    #: The longest text each column holds (characters), by field name: clean() cuts to it.
+    limits: Mapping[str, int]
+
     def store(self, records: Sequence[Record]) -> None:
         """Upsert the records (one task id at most once in a batch), all or none."""
+
+    def refused(self, exc: Exception) -> bool:
+        """Whether a failed store() was refused for what the records hold (so that writing the
+        same records again would fail again), rather than for the database being away."""
 
     def prune(self, before: float, batch: int) -> int:
         """Delete up to `batch` rows of tasks that ended before `before` (unix time); how many."""
@@ -88,18 +110,100 @@ def stage(status: str, retries: int) -> int:
 
 def records_of(registry: Registry, redactor: Redactor, entries: Sequence[tuple[bytes, bytes, bytes]]) -> list[Record]:
     """The records of stream entries (id, field, value), the latest stage per task id. An entry
-    that cannot be read is logged and skipped: it must not hold up the rest."""
+    that cannot be read, whatever the reason, is logged and skipped: it must not hold up the rest
+    (nor stop the recorder: read again by its next life, it would stop that one too)."""
     latest: dict[str, Record] = {}
     for entry_id, field, value in entries:
         try:
             record = (_from_dead if field == b"x" else _from_result)(registry, redactor, value)
-        except (ValueError, KeyError, TypeError, DecodeError) as exc:
-            logger.error("history record %s could not be read (%s); skipped: %.300r", entry_id.decode(), exc, value)
+            if not isinstance(record.task_id, str):
+                raise TypeError(f"its task id is a {type(record.task_id).__name__}")
+        except Exception as exc:
+            why = "nested too deeply to be read" if isinstance(exc, RecursionError) else f"{type(exc).__name__}: {exc}"
+            logger.error("history record %s could not be read (%s); skipped, the others are written: %.300r",
+                         entry_id.decode(errors="replace"), why, value)
             continue
         known = latest.get(record.task_id)
         if known is None or record.stage >= known.stage:
             latest[record.task_id] = record
     return list(latest.values())
+
+
+#: Text fields, and fields of other types, as clean() makes them storable.
+_TEXTS = ("task_id", "name", "status", "args", "kwargs", "result", "traceback", "queue", "worker", "parent_id")
+_INTS = ("retries", "stage")
+_TIMES = ("date_enqueued", "date_started", "date_done")
+#: The largest value of an integer column on every database Django supports (PositiveIntegerField).
+INT_MAX = 2_147_483_647
+#: Times outside these (unix seconds: 1970 to 9999-12-30) are stored as unknown.
+TIME_RANGE = (0.0, 253_402_214_400.0)
+#: What marks text cut to fit its column, and what stands for a NUL character.
+CUT = "…"
+NUL_MARK = "\ufffd"
+
+
+def clean(record: Record, limits: Mapping[str, int]) -> tuple[Record, list[tuple[str, str]]]:
+    """The record as the database can store it, and what had to change: (field, what was done),
+    for a log line ([] and the record itself, nearly always: this runs for every row). Text: a NUL
+    becomes U+FFFD (PostgreSQL refuses NUL in text), an unpaired surrogate "?" (UTF-8 cannot carry
+    one), and text longer than its column (limits) is cut to end in "…"; what is not text becomes
+    its str(). Counts are clamped to 0..INT_MAX; times outside TIME_RANGE, and run times that are
+    not finite, become None."""
+    changes: dict[str, Any] = {}
+    said: list[tuple[str, str]] = []
+    for name in _TEXTS:
+        value = getattr(record, name)
+        if value is not None:
+            text = _storable(value if type(value) is str else str(value), limits.get(name), name, said)
+            if text is not value:
+                changes[name] = text
+    for name in _INTS:
+        value = getattr(record, name)
+        if not (type(value) is int and 0 <= value <= INT_MAX):
+            changes[name] = _count(value)
+            said.append((name, f"{value!r} stored as {changes[name]}"))
+    for name in (*_TIMES, "runtime"):
+        value = getattr(record, name)
+        if value is not None and not (type(value) in (int, float) and (
+                TIME_RANGE[0] <= value <= TIME_RANGE[1] if name != "runtime" else math.isfinite(value))):
+            changes[name] = None
+            said.append((name, f"{value!r} stored as unknown"))
+    if type(record.args_complete) is not bool:
+        changes["args_complete"] = bool(record.args_complete)
+    return (dataclasses.replace(record, **changes), said) if changes else (record, said)
+
+
+def _storable(text: str, limit: int | None, name: str, said: list[tuple[str, str]]) -> str:
+    if "\x00" in text:
+        text = text.replace("\x00", NUL_MARK)
+        said.append((name, "NUL characters replaced by U+FFFD"))
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "replace").decode("utf-8")
+            said.append((name, "unpaired surrogates replaced by '?'"))
+    if limit is not None and len(text) > limit:
+        text = text[:limit - len(CUT)] + CUT
+        said.append((name, f"cut to {limit} characters (ending in {CUT})"))
+    return text
+
+
+def _count(value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    return min(max(number, 0), INT_MAX)
+
+
+def unrecordable(record: Record, reason: str) -> Record:
+    """What stands for a record the database refused: the task's id, name, status, queue, worker
+    and times, and instead of its arguments, result and traceback, why they are missing."""
+    return dataclasses.replace(
+        record, args=None, kwargs=None, args_complete=False, traceback=None,
+        result=json_dumps({"unrecordable": f"the database refused this task's history record ({reason}); its "
+                                           "arguments, result and traceback are not kept"}))
 
 
 def _text(value: Any) -> str | None:

@@ -33,20 +33,24 @@ import dataclasses
 import math
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import DecodeError, EncodeError
 from .names import MAX_PRIORITY
 from .serializers import (
+    MAX_DEPTH,
+    check_nesting,
     decode_value,
     explain_args,
     json_dumps,
     json_loads,
+    may_nest_deeper,
     pickle_dumps,
     refuse_model_instances,
 )
-from .workflow import ChordSpec, Node, Step, from_wire, to_wire
+from .workflow import Chain, Chord, ChordSpec, Group, Node, Step, from_wire, to_wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,20 +181,34 @@ class Message:
 
     def encode(self) -> str:
         env = self._envelope()
-        try:
-            if self.content_type != "json":
-                refuse_model_instances(self.args, self.kwargs, self.task)
+        if self.content_type != "json":
+            refuse_model_instances(self.args, self.kwargs, self.task)
+            try:
                 env["b"] = pickle_dumps((self.args, self.kwargs))
+            except RecursionError as exc:
+                raise EncodeError(f"{self.task}: the arguments are nested too deeply to be pickled") from exc
+            except Exception as exc:  # pickle raises a zoo of errors for unpicklable objects
+                raise EncodeError(f"{self.task}: the arguments cannot be pickled: {exc}") from exc
+        try:
             # The arguments alone (or nothing at all): just their array, the commonest message.
             body = json_dumps(list(self.args) if not env.keys() - {"a"} else env)
         except EncodeError:
             raise
-        except (TypeError, ValueError, AttributeError) as exc:
+        except (TypeError, ValueError, AttributeError, RecursionError) as exc:
+            self._check_nesting()  # a workflow's step nested too deeply: named
             raise explain_args(self.args, self.kwargs, self.task) from exc
-        except Exception as exc:  # pickle raises a zoo of errors for unpicklable objects
-            raise EncodeError(f"{self.task}: the arguments cannot be pickled: {exc}") from exc
+        if may_nest_deeper(body):  # nearly never: only with over MAX_DEPTH brackets in all
+            self._check_nesting()
         enqueued_us = int((self.enqueued_at or time.time()) * 1_000_000)
         return f"{enqueued_us:013x}|{self.deliveries}|{compact_id(self.id)}|{self.task}|{body}"
+
+    def _check_nesting(self) -> None:
+        """EncodeError naming the first argument, of this call or of a step of its workflow, nested
+        deeper than MAX_DEPTH or containing itself: refused here, rather than by a worker later."""
+        if self.content_type == "json":
+            check_nesting(self.args, self.kwargs, self.task)
+        for step in _steps(self.options):
+            check_nesting(step.args, step.kwargs, f"{self.task}: its workflow's step {step.task}")
 
     def _envelope(self) -> dict[str, Any]:
         """What is not a default, by its short key (decode() reads a missing key as its default)."""
@@ -222,6 +240,29 @@ class Message:
     def entry(self) -> str:
         """It as it waits in the scheduled set: "<score>|<queue>|<wire>"."""
         return f"{self.score}|{self.queue}|{self.encode()}"
+
+
+def _steps(options: MessageOptions) -> Iterator[Step]:
+    """Every step a message's workflow carries (its chain, callbacks, chord), without recursion."""
+    nodes: list[Any] = [*options.chain, *options.link, *options.link_error]
+    chord = options.chord
+    while chord is not None:
+        if chord.callback is not None:
+            nodes.append(chord.callback)
+        chord = chord.after
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, Step):
+            yield node
+            nodes.extend(node.options.link or ())
+            nodes.extend(node.options.link_error or ())
+        elif isinstance(node, Chain):
+            nodes.extend(node.steps)
+        elif isinstance(node, Group):
+            nodes.extend(node.members)
+        elif isinstance(node, Chord):
+            nodes.extend(node.header)
+            nodes.append(node.body)
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -262,7 +303,11 @@ class Header:
 
     def fields(self) -> dict[str, Any]:
         """The envelope as a dict, whichever form it was sent in (a bare array: the arguments alone)."""
-        env = json_loads(self.envelope)
+        try:
+            env = json_loads(self.envelope)
+        except RecursionError as exc:
+            raise DecodeError(f"message {self.id} ({self.task}) is nested too deeply to be read: lists and dicts may "
+                              f"nest at most {MAX_DEPTH} levels (MAX_DEPTH) in its arguments") from exc
         if isinstance(env, list):
             return {"a": env}
         if not isinstance(env, dict):
@@ -305,6 +350,8 @@ def decode(wire: str | bytes, queue: str, accept: tuple[str, ...]) -> Message:
         content_type = env.get("ct", "json")
         if content_type == "json":
             args, kwargs = env.get("a", ()), env.get("k", {})
+            if may_nest_deeper(header.envelope):  # sent by hand, or by a version without the limit
+                check_nesting(args, kwargs, f"message {header.id} ({header.task})", DecodeError)
         else:
             args, kwargs = decode_value(env["b"], content_type, accept)
         if "json" not in accept and content_type == "json":
@@ -336,7 +383,11 @@ def decode(wire: str | bytes, queue: str, accept: tuple[str, ...]) -> Message:
     except DecodeError as exc:
         exc.header = header  # type: ignore[attr-defined]
         raise
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+    except RecursionError as exc:  # a workflow nested too deeply (read by recursion)
+        error = DecodeError(f"message {header.id} ({header.task}) is nested too deeply to be read")
+        error.header = header  # type: ignore[attr-defined]
+        raise error from exc
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         error = DecodeError(f"message {header.id} ({header.task}) has a broken envelope: {exc}")
         error.header = header  # type: ignore[attr-defined]
         raise error from exc

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import DecodeError, EncodeError, TaskFailed
-from .serializers import decode_value, encode_value, json_dumps, json_loads
+from .serializers import decode_value, encode_value, json_dumps, json_loads, may_nest_deeper, nesting_problem
 
 PENDING = "PENDING"
 STARTED = "STARTED"
@@ -97,9 +97,17 @@ def encode(outcome: Outcome, task: str, content_type: str, worker: str, about: d
         try:
             doc["result"] = encode_value(outcome.value, content_type)
             doc["ct"] = content_type
-            return json_dumps(doc)
+            text = json_dumps(doc)
+            if content_type == "json" and may_nest_deeper(text):
+                _check_nesting(outcome.value, task)
+            return text
         except Exception as exc:  # TypeError for JSON; pickle raises a zoo (PicklingError, AttributeError...)
-            problem = EncodeError(
+            if content_type == "json" and not isinstance(exc, EncodeError):
+                try:
+                    _check_nesting(outcome.value, task)  # the reason for a RecursionError, or a circle's ValueError
+                except EncodeError as deep:
+                    exc = deep
+            problem = exc if isinstance(exc, EncodeError) else EncodeError(
                 f"{task} returned a {type(outcome.value).__name__} that the {content_type} result "
                 f"serializer cannot carry ({exc}); return plain data"
             )
@@ -115,6 +123,12 @@ def encode(outcome: Outcome, task: str, content_type: str, worker: str, about: d
     if outcome.retry_in is not None:
         doc["retry_at"] = doc["date_done"] + outcome.retry_in
     return json_dumps(doc)
+
+
+def _check_nesting(value: Any, task: str) -> None:
+    problem = nesting_problem(value, "the value it returned", root="result")
+    if problem:
+        raise EncodeError(f"{task}: {problem}")
 
 
 def encode_state(state: str, meta: Any, task: str, worker: str, started_at: float | None,
@@ -151,7 +165,9 @@ def describe_exception(exc: BaseException) -> dict[str, Any]:
         message = f"<{cls.__qualname__} whose str() failed>"
     info: dict[str, Any] = {"module": cls.__module__, "name": cls.__qualname__, "message": message}
     try:
-        json_dumps(list(exc.args))
+        text = json_dumps(list(exc.args))
+        if may_nest_deeper(text) and nesting_problem(list(exc.args), "args"):
+            raise ValueError("nested too deeply")  # kept as text, below, like arguments JSON cannot carry
         info["args"] = list(exc.args)
     except Exception:
         # An argument JSON cannot carry (URLError(ConnectionRefusedError(...))) is kept as its text,
@@ -163,13 +179,15 @@ def describe_exception(exc: BaseException) -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     try:
-        json_dumps(value)
-        return value
+        text = json_dumps(value)
+        if not (may_nest_deeper(text) and nesting_problem(value, "")):
+            return value
     except Exception:
-        try:
-            return str(value)
-        except Exception:
-            return f"<{type(value).__qualname__}>"
+        pass
+    try:
+        return str(value)
+    except Exception:  # a str() that raises, or recurses too deep
+        return f"<{type(value).__qualname__}>"
 
 
 def format_traceback(exc: BaseException) -> str:

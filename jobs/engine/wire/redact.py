@@ -9,7 +9,10 @@ first, because those places are read by more people, and kept longer, than the t
 - a value JSON cannot carry (an argument sent with the pickle serializer) becomes its short repr;
 - when the arguments take more than JOBS["STORED_ARGS_MAX"] bytes of JSON, the largest values are
   replaced by a description of themselves ("<str of 1,048,576 bytes>") until they fit, so a task
-  called with a 10 MB blob does not put 10 MB into every result, history row and log line.
+  called with a 10 MB blob does not put 10 MB into every result, history row and log line;
+- lists and dicts nested deeper than MAX_DEPTH (serializers.py), or inside themselves (pickle can
+  carry that), become a mark. A sender refuses such arguments, but a message sent by hand or by an
+  older version may hold them, and what writes about a run must never fail on what it writes.
 """
 
 from __future__ import annotations
@@ -18,10 +21,14 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from .serializers import json_dumps
+from .serializers import MAX_DEPTH, json_dumps
 
 HIDDEN = "***"
+#: What stands for a list or dict nested deeper than MAX_DEPTH, or inside itself.
+DEEP = f"<nested deeper than {MAX_DEPTH} levels>"
+CIRCULAR = "<circular reference>"
 _NUMBERS = frozenset({int, float, bool, type(None)})
+_NESTS = (dict, list, tuple)
 #: How much of a value JSON cannot carry is kept (its repr, cut).
 REPR_MAX = 200
 
@@ -84,13 +91,26 @@ class Redactor:
         """A value with the keys of its dicts (at any depth) redacted."""
         return self._value(value, _Seen())
 
-    def _value(self, value: Any, seen: _Seen) -> Any:
+    def _value(self, value: Any, seen: _Seen, depth: int = 0) -> Any:
+        """The value redacted; recursive, with the depth bounded (a mark past MAX_DEPTH) and the
+        containers on the way down remembered (a mark for one inside itself). Plain values are
+        taken as they are without a call: most of what is walked."""
+        if not isinstance(value, _NESTS):
+            return value
+        key, path = id(value), seen.path
+        if depth >= MAX_DEPTH or key in path:
+            seen.changed = True
+            return DEEP if depth >= MAX_DEPTH else CIRCULAR
+        path.add(key)
+        below = depth + 1
         if isinstance(value, dict):
-            return {k: self._hide(seen) if isinstance(k, str) and self.hidden(k) else self._value(v, seen)
-                    for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [self._value(v, seen) for v in value]
-        return value
+            hidden = self.hidden
+            out: Any = {k: self._hide(seen) if isinstance(k, str) and hidden(k)
+                        else self._value(v, seen, below) if isinstance(v, _NESTS) else v for k, v in value.items()}
+        else:
+            out = [self._value(v, seen, below) if isinstance(v, _NESTS) else v for v in value]
+        path.discard(key)  # not on the way down any more (left behind by an exception: no matter, seen is this call's)
+        return out
 
     @staticmethod
     def _hide(seen: _Seen) -> str:
@@ -149,12 +169,13 @@ class Redactor:
 
 
 class _Seen:
-    """Whether anything was redacted, for one call."""
+    """Whether anything was redacted, for one call; and the containers being walked."""
 
-    __slots__ = ("changed",)
+    __slots__ = ("changed", "path")
 
     def __init__(self) -> None:
         self.changed = False
+        self.path: set[int] = set()
 
 
 def _carried(value: Any) -> Any:

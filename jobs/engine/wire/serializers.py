@@ -9,6 +9,12 @@ Anything else fails at enqueue time, naming the argument, rather than failing la
 JSON habits remain and are documented: tuples arrive as lists, and int/float/bool/None dict keys
 arrive as strings. A Django model instance is refused with a hint to pass its primary key: the row
 may have changed by the time the task runs, and pickling it would freeze a stale copy.
+
+Lists and dicts may nest at most MAX_DEPTH levels in an argument or a result. Everything that reads
+them (the JSON codec in C, the redactor, the history's recorder, the console) walks them by
+recursion, and Python's recursion limit (1000 frames, shared with whatever called it) gives out
+near 500 levels in the slowest of them: a bound well under that, checked where the data is encoded
+and again where a worker decodes it, keeps every reader safe, whatever its own stack holds.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import datetime as dt
 import decimal
 import json
 import pickle
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +32,11 @@ from typing import Any
 from ..errors import ContentDisallowed, DecodeError, EncodeError
 
 TAG = "$jobs"
+#: How deeply lists and dicts may nest in an argument or a result (docs/tasks.md). The slowest reader
+#: (the history's JSON, read back by Python code at about two frames a level) fails near 490 levels
+#: with nothing else on the stack; a task or a view calling delay() may hold a few hundred frames.
+MAX_DEPTH = 100
+_NESTS = (dict, list, tuple)
 
 
 def _default(obj: Any) -> Any:
@@ -62,10 +74,17 @@ def _escape(obj: Any) -> Any:
 
 
 def _has_tag_key(obj: Any) -> bool:
-    if isinstance(obj, dict):
-        return TAG in obj or any(_has_tag_key(value) for value in obj.values())
-    if isinstance(obj, (list, tuple)):
-        return any(_has_tag_key(item) for item in obj)
+    """Whether a dict inside `obj` has a TAG key; walked with a stack of its own, not by recursion
+    (data that reaches it encoded, so it holds no circle, but may nest deeper than MAX_DEPTH)."""
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            if TAG in value:
+                return True
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
     return False
 
 
@@ -97,7 +116,11 @@ def is_model_instance(obj: Any) -> bool:
 
 
 _encoder = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False)
+#: For text holding a lone surrogate (a file name read with surrogateescape: os.fsdecode, os.listdir),
+#: which UTF-8, and so Redis, cannot carry as it is: escaped (\udcff), it travels and reads back the same.
+_ascii_encoder = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=True)
 _decoder = json.JSONDecoder(object_hook=_object_hook)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 _MARK = '"' + TAG + '"'
@@ -106,8 +129,54 @@ _MARK = '"' + TAG + '"'
 def json_dumps(obj: Any) -> str:
     text = _encoder.encode(obj)
     if _MARK in text and _has_tag_key(obj):  # our own tags, or a caller's dict with our tag as a key
-        text = _encoder.encode(_escape(obj))
+        obj = _escape(obj)
+        text = _encoder.encode(obj)
+    if not text.isascii() and _SURROGATE.search(text):
+        text = _ascii_encoder.encode(obj)
     return text
+
+
+def may_nest_deeper(text: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether JSON text might nest deeper than `limit`: no, surely, when it holds no more brackets
+    than that (told in C, at memory speed: ordinary data never needs the walk of nesting_problem)."""
+    return len(text) > 2 * limit and text.count("[") + text.count("{") > limit
+
+
+def nesting_problem(value: Any, where: str, limit: int = MAX_DEPTH, root: str | None = None) -> str | None:
+    """What makes `value` unfit to travel, if anything: lists and dicts nested more than `limit`
+    deep, or one that contains itself (`root`, else `where`, starts the path to it). Walked with a
+    stack of its own, never by recursion, and stopped at the first problem: it must work on exactly
+    the data recursion cannot."""
+    if not isinstance(value, _NESTS):
+        return None
+    keys: list[Any] = []  # the path from `value` to the container on top of the stack
+    path = {id(value)}  # the containers on that path: meeting one again is a circle
+    stack = [(value, _items(value))]
+    while stack:
+        for key, child in stack[-1][1]:
+            if isinstance(child, _NESTS):
+                if id(child) in path:
+                    at = (where if root is None else root) + "".join(f"[{k!r}]" for k in (*keys, key))
+                    return (f"{where} contains itself (a circular reference at {at}): JSON cannot carry it; "
+                            "pass data that does not refer to itself")
+                if len(stack) >= limit:
+                    return (f"{where} is nested deeper than {limit} levels (lists and dicts inside each other): "
+                            f"jobs refuses data nested deeper than {limit} (MAX_DEPTH) so that workers, the history "
+                            "and the console can all read it; flatten it, or store it and pass a reference")
+                keys.append(key)
+                path.add(id(child))
+                stack.append((child, _items(child)))
+                break
+        else:
+            done, _ = stack.pop()
+            path.discard(id(done))
+            if keys:
+                keys.pop()
+    return None
+
+
+def _items(value: Any) -> Any:
+    return iter(value.items()) if isinstance(value, dict) else enumerate(value)
 
 
 def json_loads(text: str | bytes) -> Any:
@@ -130,7 +199,8 @@ def raw_loads(text: str | bytes) -> Any:
 
 def raw_dumps(obj: Any) -> str:
     """JSON text of what raw_loads read (no tags to add: they are there already)."""
-    return _encoder.encode(obj)
+    text = _encoder.encode(obj)
+    return _ascii_encoder.encode(obj) if not text.isascii() and _SURROGATE.search(text) else text
 
 
 def pickle_dumps(obj: Any) -> str:
@@ -166,9 +236,11 @@ def decode_value(value: Any, content_type: str, accept: tuple[str, ...]) -> Any:
 
 def explain_args(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], task: str) -> EncodeError:
     """After an encode failure, find which argument JSON cannot carry and say so by name."""
-    places = [(f"args[{i}]", v) for i, v in enumerate(args)] + [
-        (f"kwargs[{k!r}]", v) for k, v in kwargs.items()
-    ]
+    places = _places(args, kwargs)
+    for where, value in places:
+        problem = nesting_problem(value, where)  # first: the walk below recurses
+        if problem:
+            return EncodeError(f"{task}: {problem}")
     for where, value in places:
         problem = _first_problem(value, where)
         if problem:
@@ -176,13 +248,29 @@ def explain_args(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], task
     return EncodeError(f"{task}: the arguments cannot be encoded as JSON")
 
 
+def check_nesting(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], task: str,
+                  error: type[Exception] = EncodeError) -> None:
+    """`error` naming the first argument nested deeper than MAX_DEPTH, or containing itself."""
+    for where, value in _places(args, kwargs):
+        problem = nesting_problem(value, where)
+        if problem:
+            raise error(f"{task}: {problem}")
+
+
+def _places(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [(f"args[{i}]", v) for i, v in enumerate(args)] + [(f"kwargs[{k!r}]", v) for k, v in kwargs.items()]
+
+
 def refuse_model_instances(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], task: str) -> None:
     """Pickle could carry a model instance, but a stale copy of a row is the trap we exist to remove."""
-    stack = [(f"args[{i}]", v) for i, v in enumerate(args)] + [
-        (f"kwargs[{k!r}]", v) for k, v in kwargs.items()
-    ]
+    stack = _places(args, kwargs)
+    seen: set[int] = set()  # pickle carries data that contains itself: each container is looked into once
     while stack:
         where, value = stack.pop()
+        if isinstance(value, (dict, list, tuple, set, frozenset)):
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
         if is_model_instance(value):
             raise EncodeError(
                 f"{task}: {where} is a Django model instance ({type(value).__name__}); pass its "

@@ -5,6 +5,11 @@ HistoryStore), and deletes it from the stream only then; it takes over records a
 read but did not finish (CLAIM_IDLE), and prunes rows older than HISTORY_KEEP in bounded turns, one
 recorder at a time.
 
+A batch is turned into rows once (records that cannot be read are logged and skipped, the rest
+made storable: history.clean). A database that is away keeps the batch here, tried again with
+growing pauses; one that refuses the batch for what it holds has it written in halves, down to the
+records it refuses, which are set aside (history.py): one bad record never holds up the others.
+
 The process is one whatever the pool: its decoding and database writes never take CPU time or the GIL from
 the tasks' threads, a database driver that hangs holds up nothing of the worker's, and the
 supervisor restarts it if it dies. It runs at a lower scheduling priority (NICENESS) than the
@@ -23,7 +28,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..redis.backoff import Backoff
@@ -32,7 +37,7 @@ from ..setup.app import App
 from .pools import describe_status, die_with_parent, exited_cleanly, fork_holding_sigterm, send_signal
 
 if TYPE_CHECKING:
-    from ..ops.records import HistoryStore
+    from ..ops.records import HistoryStore, Record
 
 logger = logging.getLogger("jobs.history")
 
@@ -56,6 +61,8 @@ PRUNE_TURN = 10
 NICENESS = 19
 #: How long a stopping worker waits for its recorder to finish its batch before killing it.
 STOP_TIMEOUT = 10.0
+#: Records set aside from one batch that get a log line each (the rest: counted in one line).
+SET_ASIDE_LINES = 10
 
 
 class Recorder:
@@ -68,6 +75,9 @@ class Recorder:
         self.clock = clock
         self.backoff = Backoff("history recorder", logger)
         self._held: list[tuple[bytes, bytes, bytes]] = []  # read, not yet written
+        self._rows: list[Record] | None = None  # the held records as rows (made once, written until they are)
+        self._changed: set[str] = set()  # fields clean() changed that were logged already
+        self._set_aside = 0  # records of the batch being written that the database refused
         self._next_claim = 0.0
         self._next_write = 0.0
         self._next_prune = clock() + 5.0
@@ -89,6 +99,7 @@ class Recorder:
         try:
             if not self._held:
                 self._held = self._take()
+                self._rows = None
             if self._held:
                 self._write(stop)
             self._prune()
@@ -110,13 +121,13 @@ class Recorder:
         return broker.history.read(self.name, BATCH, block_ms=READ_BLOCK_MS)
 
     def _write(self, stop: threading.Event) -> None:
-        from ..ops.records import records_of  # here, in the recorder's process: the supervisor never needs it
-
-        records = records_of(self.app.registry, self.app.redactor, self._held)
+        if self._rows is None:
+            self._rows = self._rows_of(self._held)
+        self._set_aside = 0
         try:
-            if records:
-                self.store.store(records)
-        except Exception as exc:  # the database is away, or refuses: keep the records, try again
+            if self._rows:
+                self._store(self._rows)
+        except Exception as exc:  # the database is away: keep the records, try again
             self.store.reset()
             if not self._db_pause:
                 logger.error("the history could not be written to the database (%s: %s); %d record(s) kept in "
@@ -128,11 +139,70 @@ class Recorder:
         if self._db_pause:
             logger.warning("the history is written to the database again")
             self._db_pause = 0.0
+        if self._set_aside > SET_ASIDE_LINES:
+            logger.error("%d history record(s) of this batch were refused by the database and set aside (%d "
+                         "logged above); the other %d were written", self._set_aside, SET_ASIDE_LINES,
+                         len(self._rows) - self._set_aside)
         self.app.broker.history.done([entry_id for entry_id, _, _ in self._held])
         full = len(self._held) >= BATCH
         self._held = []
+        self._rows = None
         self._next_write = self.clock() + (0.0 if full else WRITE_GAP)
         self._report_dropped()
+
+    def _rows_of(self, entries: list[tuple[bytes, bytes, bytes]]) -> list[Record]:
+        """The records of the entries, each made storable; the first change of each field is logged."""
+        from ..ops.records import clean, records_of  # here, in the recorder's process: the supervisor never needs it
+
+        rows = []
+        limits = self.store.limits
+        for record in records_of(self.app.registry, self.app.redactor, entries):
+            row, said = clean(record, limits)
+            new = [f"{field}: {what}" for field, what in said if field not in self._changed]
+            if new:
+                self._changed.update(field for field, _ in said)
+                logger.warning("the history record of %s[%s] was changed to fit the database: %s; further records "
+                               "changed in the same field(s) are stored without a word", row.name, row.task_id,
+                               "; ".join(new))
+            rows.append(row)
+        return rows
+
+    def _store(self, rows: Sequence[Record]) -> None:
+        """Write the rows. When the database refuses them for what they hold, write them in halves,
+        down to the rows it refuses (a few writes for one bad row in a batch of 500), and set those
+        aside. Raises what a database that is away raises: the caller keeps them all."""
+        try:
+            self.store.store(rows)
+            return
+        except Exception as exc:
+            if not self.store.refused(exc):
+                raise
+            if len(rows) == 1:
+                self._set_aside_row(rows[0], exc)
+                return
+        half = len(rows) // 2
+        self._store(rows[:half])
+        self._store(rows[half:])
+
+    def _set_aside_row(self, row: Record, exc: Exception) -> None:
+        """A row the database refuses: a stand-in row in its place (history.unrecordable), said in the log."""
+        from ..ops.records import clean, unrecordable  # as _rows_of: only in the recorder's process
+
+        # Its first line: what follows may quote the row (PostgreSQL's "Failing row contains ..."),
+        # which the stand-in would carry back to the database.
+        reason = f"{type(exc).__name__}: {str(exc).strip()}".splitlines()[0][:300]
+        stand_in, _ = clean(unrecordable(row, reason), self.store.limits)
+        try:
+            self.store.store([stand_in])
+            kept = "a row in its place says so"
+        except Exception as again:
+            if not self.store.refused(again):
+                raise
+            kept = f"a row in its place was refused too ({type(again).__name__}: {again}), so nothing of it is kept"
+        self._set_aside += 1
+        if self._set_aside <= SET_ASIDE_LINES:
+            logger.error("the database refused the history record of %s[%s] (%s); %s; the other records are "
+                         "written", row.name, row.task_id, reason, kept)
 
     def _report_dropped(self) -> None:
         dropped = self.app.broker.history.dropped()

@@ -85,7 +85,7 @@ class Command(BaseCommand):
             healthcheck_file=options["healthcheck_file"],
         )
         if options["hostname"]:
-            worker_options.hostname = options["hostname"]
+            worker_options.hostname = _hostname(options["hostname"])
         configure_logging(options["loglevel"])
         check_redis_or_refuse(app, "worker")  # the history's table is checked by its recorder (jobs/apps.py)
         self.stdout.write(banner(app, worker_options))
@@ -113,6 +113,19 @@ class Command(BaseCommand):
             if options.get(name):
                 command += [f"--{name}", options[name]]
         return subprocess.Popen(command, preexec_fn=_die_with_parent)
+
+
+def _hostname(name: str) -> str:
+    """-n goes into every history row (TaskResult.worker): refused here if it cannot be stored there as given."""
+    from jobs.models import TaskResult
+
+    longest = TaskResult._meta.get_field("worker").max_length or 255
+    if len(name) > longest:
+        raise CommandError(f"-n/--hostname is {len(name)} characters long: give at most {longest} (the task history "
+                           "stores it in every task's row)")
+    if not name.isprintable():
+        raise CommandError(f"-n/--hostname {name!r} holds a character that cannot be printed: give a printable name")
+    return name
 
 
 def check_redis_or_refuse(app: Any, who: str) -> None:
