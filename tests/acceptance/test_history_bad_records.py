@@ -38,7 +38,7 @@ def test_a_worker_name_longer_than_its_column_is_cut_in_the_history(test_databas
     """runworker refuses such a name (below); a worker started through the engine, or an older
     version, may still have one."""
     name = "w" * 300
-    code = ("from jobs.engine import app; from jobs.engine.worker import WorkerOptions, run; "
+    code = ("from jobs.engine.setup import app; from jobs.engine.worker import WorkerOptions, run; "
             "from jobs.management.commands.runworker import configure_logging; configure_logging(None); "
             f"run(app.current(), WorkerOptions(queues=['default'], concurrency=1, hostname={name!r}))")
     worker = Worker(["-c", code], env=test_database_env, command="shell")

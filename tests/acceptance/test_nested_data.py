@@ -9,7 +9,8 @@ import json
 import pytest
 
 from jobs.engine.errors import EncodeError
-from jobs.engine.redis.broker import Ack, Broker
+from jobs.engine.redis.broker import Broker
+from jobs.engine.redis.deliveries import Ack
 from jobs.engine.setup.config import Config
 from jobs.engine.wire.message import Message
 from jobs.engine.wire.outcome import Outcome, about
@@ -99,15 +100,15 @@ def test_the_recorder_survives_a_bad_record_and_writes_the_others_of_its_batch(s
     writes the rest; it does not crash, nor try them again."""
     old = Broker(Config(broker_url=redis_server.url, history=True))  # the scripts an older worker ran
     messages = [Message(id=f"ok-{i}", task="tests.testapp.tasks.add", args=(i, 1)) for i in range(19)]
-    old.enqueue(messages[:10])
-    old.enqueue([HandWritten(id="old-dead", task="tests.testapp.tasks.add", args=(nest(600), []))])
-    old.enqueue(messages[10:])
-    fetched = old.fetch(old.plan(["default"], "old."), 20, 0)
+    old.sends.enqueue(messages[:10])
+    old.sends.enqueue([HandWritten(id="old-dead", task="tests.testapp.tasks.add", args=(nest(600), []))])
+    old.sends.enqueue(messages[10:])
+    fetched = old.deliveries.fetch(old.deliveries.plan(["default"], "old."), 20, 0)
     acks = []
     for delivery in fetched.deliveries:
         task_id = delivery.wire.split(b"|")[2].decode()
         if task_id == "old-dead":
-            old.bury(delivery.token, "internal error in the worker: RecursionError: maximum recursion depth "
+            old.runs.bury(delivery.token, "internal error in the worker: RecursionError: maximum recursion depth "
                                      "exceeded", "old-worker")
             r.xadd(old.keys.history, {"r": '{"status":"SUCCESS","id":"unreadable","result":' + "[" * 2000
                                       + "]" * 2000 + "}"})
@@ -115,7 +116,7 @@ def test_the_recorder_survives_a_bad_record_and_writes_the_others_of_its_batch(s
         doc = encode_result(Outcome("SUCCESS", 2), "tests.testapp.tasks.add", "json", "old-worker",
                             about(task_id, ([1, 1], {}, True), "default", 0, 0.0, None))
         acks.append(Ack(delivery.token, task_id, doc, history="s="))
-    assert old.ack(acks) == []
+    assert old.deliveries.ack(acks) == []
     assert r.xlen(old.keys.history) == 21
 
     worker = start_worker("-c", "1", env=test_database_env)
