@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from .ops.records import Record as Record
     from .redis.connection import TRANSIENT as TRANSIENT
     from .redis.connection import probe_tls as probe_tls
+    from .redis.connection import redact as redact_url  # noqa: F401 (renamed: exported by WHERE)
     from .redis.connection import tls_failure as tls_failure
     from .redis.server import acl_setuser as acl_setuser
     from .redis.tally import RUNTIME_BUCKETS as RUNTIME_BUCKETS
@@ -64,12 +65,14 @@ if TYPE_CHECKING:
     from .send.canvas import group as group
     from .send.canvas import signature as signature
     from .send.eager import EagerResult as EagerResult
+    from .send.eager import run as run_eager  # noqa: F401 (renamed: exported by WHERE)
     from .send.producer import enqueue_many as enqueue_many
     from .send.producer import send_task as send_task
     from .send.task import Task as Task
     from .send.task import task as task
     from .setup import app as app
     from .setup.app import current as current
+    from .setup.build import message as build_message  # noqa: F401 (renamed: exported by WHERE)
     from .setup.config import DEFAULT_BROKER_URL as DEFAULT_BROKER_URL
     from .setup.config import NUMBERS as NUMBERS
     from .setup.config import Config as Config
@@ -78,6 +81,7 @@ if TYPE_CHECKING:
     from .setup.registry import registry as registry
     from .version import __version__ as __version__
     from .wire.message import Header as Header
+    from .wire.message import decode as decode_message  # noqa: F401 (renamed: exported by WHERE)
     from .wire.names import check_name as check_name
     from .wire.options import CallOptions as CallOptions
     from .wire.outcome import FAILURE as FAILURE
@@ -87,11 +91,14 @@ if TYPE_CHECKING:
     from .wire.outcome import REVOKED as REVOKED
     from .wire.outcome import STARTED as STARTED
     from .wire.outcome import SUCCESS as SUCCESS
+    from .wire.outcome import decode as decode_result  # noqa: F401 (renamed: exported by WHERE)
     from .wire.request import Request as Request
     from .wire.serializers import json_dumps as json_dumps
     from .wire.serializers import json_loads as json_loads
     from .wire.serializers import raw_loads as raw_loads
     from .worker import WorkerOptions as WorkerOptions
+    from .worker import banner as worker_banner  # noqa: F401 (renamed: exported by WHERE)
+    from .worker import run as run_worker  # noqa: F401 (renamed: exported by WHERE)
 
 #: Name -> (module, attribute; "" for the module itself).
 WHERE: dict[str, tuple[str, str]] = {
