@@ -47,10 +47,10 @@ if TYPE_CHECKING:
     from .ops.health import as_json as as_json
     from .ops.health import readiness as readiness
     from .ops.metrics import exposition as exposition
-    from .ops.monitor import DeadLetter as DeadLetter
-    from .ops.monitor import Held as Held
     from .ops.monitor import Monitor as Monitor
     from .ops.records import Record as Record
+    from .ops.rows import DeadLetter as DeadLetter
+    from .ops.rows import Held as Held
     from .redis.connection import TRANSIENT as TRANSIENT
     from .redis.connection import probe_tls as probe_tls
     from .redis.connection import redact as redact_url  # noqa: F401 (renamed: exported by WHERE)
@@ -136,10 +136,10 @@ WHERE: dict[str, tuple[str, str]] = {
     "as_json": ("jobs.engine.ops.health", "as_json"),
     "readiness": ("jobs.engine.ops.health", "readiness"),
     "exposition": ("jobs.engine.ops.metrics", "exposition"),
-    "DeadLetter": ("jobs.engine.ops.monitor", "DeadLetter"),
-    "Held": ("jobs.engine.ops.monitor", "Held"),
     "Monitor": ("jobs.engine.ops.monitor", "Monitor"),
     "Record": ("jobs.engine.ops.records", "Record"),
+    "DeadLetter": ("jobs.engine.ops.rows", "DeadLetter"),
+    "Held": ("jobs.engine.ops.rows", "Held"),
     "TRANSIENT": ("jobs.engine.redis.connection", "TRANSIENT"),
     "probe_tls": ("jobs.engine.redis.connection", "probe_tls"),
     "redact_url": ("jobs.engine.redis.connection", "redact"),

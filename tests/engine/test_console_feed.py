@@ -335,9 +335,9 @@ def test_run_scheduled_sends_them_now_to_an_idle_consumer_or_the_queue(broker, r
 
 
 def test_scheduled_members_reads_page_by_page_and_stops_when_all_are_found(broker, monkeypatch):
-    from jobs.engine.ops import monitor as monitor_module
+    from jobs.engine.ops import scheduled_view
 
-    monkeypatch.setattr(monitor_module, "SCHEDULED_PAGE", 3)
+    monkeypatch.setattr(scheduled_view, "SCHEDULED_PAGE", 3)
     broker.sends.enqueue([msg(i, countdown=600 + i) for i in range(10)])
     monitor = Monitor(broker)
     link = counted(broker)
@@ -368,9 +368,9 @@ def test_scheduled_members_finds_ids_anywhere_in_a_large_set(broker):
 def test_scheduled_members_walks_by_score_so_messages_promoted_meanwhile_skip_nothing(broker, monkeypatch):
     """Read by rank, a page after the head was promoted would start further on than meant and miss
     the members that slid back into the page already read."""
-    from jobs.engine.ops import monitor as monitor_module
+    from jobs.engine.ops import scheduled_view
 
-    monkeypatch.setattr(monitor_module, "SCHEDULED_PAGE", 3)
+    monkeypatch.setattr(scheduled_view, "SCHEDULED_PAGE", 3)
     broker.sends.enqueue([msg(i, countdown=600 + i) for i in range(10)])
     monitor = Monitor(broker)
     link = counted(broker)
@@ -389,9 +389,9 @@ def test_scheduled_members_walks_by_score_so_messages_promoted_meanwhile_skip_no
 
 
 def test_scheduled_members_pages_through_members_due_at_one_time(broker, monkeypatch):
-    from jobs.engine.ops import monitor as monitor_module
+    from jobs.engine.ops import scheduled_view
 
-    monkeypatch.setattr(monitor_module, "SCHEDULED_PAGE", 3)
+    monkeypatch.setattr(scheduled_view, "SCHEDULED_PAGE", 3)
     broker.sends.enqueue([msg(i, eta=time.time() + 600) for i in range(10)])
     monitor = Monitor(broker)
     assert len({h.due for h in monitor.scheduled(10)}) <= 2  # one due time (two if the ms turned)

@@ -13,6 +13,7 @@ settings; each concern is a part of its own, reached by name:
     broker.beat         beat's leadership and its runs               (beat_runs.py)
     broker.history      the history stream                           (history_stream.py)
     broker.dead         the dead letters                             (dead_letters.py)
+    broker.reads        what the operators' pages read (ops/monitor) (reads.py)
 
 A message's life in Redis:
 
@@ -41,6 +42,7 @@ from .history_stream import HistoryStream
 from .keys import Keys
 from .leases import Leases
 from .part import Settings
+from .reads import Reads
 from .results import Results
 from .runs import Runs
 from .scheduled import Scheduled
@@ -86,6 +88,7 @@ class Broker:
         self.beat = BeatRuns(self)
         self.history = HistoryStream(self)
         self.dead = DeadLetters(self)
+        self.reads = Reads(self)
 
     @property
     def link(self) -> Link:

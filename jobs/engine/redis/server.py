@@ -9,7 +9,7 @@ worker or beat starts, and by `manage.py jobs status`.
   task and every result: a warning, since a development Redis often keeps nothing on disk.
 
 What Redis says (INFO, and CONFIG GET save where a managed Redis allows it) is read by
-monitor.Monitor.redis_setup(); this module only judges it. A Redis user with fewer rights (the one
+reads.Reads.setup(); this module only judges it. A Redis user with fewer rights (the one
 below) or a managed Redis may refuse either: what could not be read is a warning, never a failure.
 
 It also says what jobs needs of its Redis user: acl_setuser() is the `ACL SETUSER` line of
@@ -24,7 +24,7 @@ from ..wire.names import check_name
 from .connection import redact
 from .keys import Keys
 
-#: Every command jobs sends (the connection's handshake; broker.py, monitor.py, scripts.py) and every
+#: Every command jobs sends (the connection's handshake; the broker's parts, scripts.py) and every
 #: command its Lua scripts call (lua/**.lua, checked as the caller's user), for the least-privilege
 #: user of acl_setuser(). tests/acceptance/test_acl.py finds them in the sources and runs the core
 #: scenarios as that user. Left out on purpose, because jobs does without them: CONFIG (the
@@ -33,7 +33,7 @@ from .keys import Keys
 ACL_COMMANDS = frozenset({
     # connecting (a BROKER_URL with a database number other than 0); the scripts: every atomic move
     "select", "evalsha", "script|load",
-    # outside the scripts (broker.py, monitor.py): an idle consumer's wait, a result's wait (its done:<id>
+    # outside the scripts (the broker's parts, reads.py): an idle consumer's wait, a result's wait (its done:<id>
     # channel), results, records and counters, the history's recorders, the console's reads, and INFO
     # for the eviction check and the console's Redis panel
     "blpop", "subscribe", "get", "mget", "set", "del", "exists", "rpush", "lrange", "sadd", "srem", "smembers",
