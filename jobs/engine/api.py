@@ -16,9 +16,9 @@ if TYPE_CHECKING:
     from . import bounds as bounds
     from . import many as many
     from .beat import periodic as periodic
+    from .beat.crontab import Crontab as Crontab
+    from .beat.crontab import zone_name as zone_name
     from .beat.periodic import Clocked as Clocked
-    from .beat.periodic import Crontab as Crontab
-    from .beat.periodic import zone_name as zone_name
     from .beat.scheduler import Beat as Beat
     from .beat.scheduler import Entry as Entry
     from .bounds import shown as shown
@@ -102,10 +102,10 @@ if TYPE_CHECKING:
 
 #: Name -> (module, attribute; "" for the module itself).
 WHERE: dict[str, tuple[str, str]] = {
+    "Crontab": ("jobs.engine.beat.crontab", "Crontab"),
+    "zone_name": ("jobs.engine.beat.crontab", "zone_name"),
     "periodic": ("jobs.engine.beat.periodic", ""),
     "Clocked": ("jobs.engine.beat.periodic", "Clocked"),
-    "Crontab": ("jobs.engine.beat.periodic", "Crontab"),
-    "zone_name": ("jobs.engine.beat.periodic", "zone_name"),
     "Beat": ("jobs.engine.beat.scheduler", "Beat"),
     "Entry": ("jobs.engine.beat.scheduler", "Entry"),
     "bounds": ("jobs.engine.bounds", ""),

@@ -10,7 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from jobs.engine.beat.periodic import Crontab, zone
+from jobs.engine.beat.crontab import Crontab, zone
 from jobs.engine.errors import ScheduleError
 from jobs.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask
 from tests.django.test_beat import every

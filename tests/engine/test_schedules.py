@@ -93,7 +93,7 @@ def test_a_quarter_hourly_crontab_runs_every_slot_of_both_passes_of_the_repeated
 def test_next_and_last_agree_with_every_run_listed_one_by_one(zone, spring, autumn, fields):
     """Near both changes, next_after and last_at_or_before must name the earliest later and the
     latest earlier of the runs that the wall-clock times stand for, listed one minute at a time."""
-    from jobs.engine.beat.periodic import _instants
+    from jobs.engine.beat.crontab import _instants
 
     cron = Crontab(timezone=zone, **fields)
     tz = ZoneInfo(zone)

@@ -41,7 +41,8 @@ from ..redis.connection import RETRYABLE
 from ..setup.app import App
 from ..setup.build import message as build_message
 from ..wire.options import CallOptions
-from .periodic import LATE_GRACE, Clocked, Crontab, Interval, due_runs, to_send
+from .crontab import Crontab
+from .periodic import LATE_GRACE, Clocked, Interval, due_runs, to_send
 
 logger = logging.getLogger("jobs.beat")
 
