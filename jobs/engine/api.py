@@ -80,7 +80,7 @@ if TYPE_CHECKING:
     from .setup.definition import TaskDefinition as TaskDefinition
     from .setup.registry import registry as registry
     from .version import __version__ as __version__
-    from .wire.message import Header as Header
+    from .wire.header import Header as Header
     from .wire.message import decode as decode_message  # noqa: F401 (renamed: exported by WHERE)
     from .wire.names import check_name as check_name
     from .wire.options import CallOptions as CallOptions
@@ -169,7 +169,7 @@ WHERE: dict[str, tuple[str, str]] = {
     "TaskDefinition": ("jobs.engine.setup.definition", "TaskDefinition"),
     "registry": ("jobs.engine.setup.registry", "registry"),
     "__version__": ("jobs.engine.version", "__version__"),
-    "Header": ("jobs.engine.wire.message", "Header"),
+    "Header": ("jobs.engine.wire.header", "Header"),
     "decode_message": ("jobs.engine.wire.message", "decode"),
     "check_name": ("jobs.engine.wire.names", "check_name"),
     "CallOptions": ("jobs.engine.wire.options", "CallOptions"),

@@ -12,10 +12,10 @@ from jobs.engine.errors import EncodeError
 from jobs.engine.redis.broker import Broker
 from jobs.engine.redis.deliveries import Ack
 from jobs.engine.setup.config import Config
+from jobs.engine.wire.arguments import MAX_DEPTH
 from jobs.engine.wire.message import Message
 from jobs.engine.wire.outcome import Outcome, about
 from jobs.engine.wire.outcome import encode as encode_result
-from jobs.engine.wire.serializers import MAX_DEPTH
 from jobs.models import TaskResult
 from tests.acceptance.test_history import broker, wait_rows
 from tests.testapp import tasks

@@ -25,7 +25,7 @@ from jobs.engine.setup import app as engine_app
 from jobs.engine.setup.config import NUMBERS, Config
 from jobs.engine.setup.definition import TASK_OPTIONS
 from jobs.engine.setup.registry import registry
-from jobs.engine.wire.message import Header
+from jobs.engine.wire.header import Header
 from jobs.engine.wire.options import FIELDS
 from tests.testapp import tasks
 

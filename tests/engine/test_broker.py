@@ -226,7 +226,7 @@ def test_a_buried_workflow_step_ends_what_follows_and_is_requeued_to_run_alone(b
 
 
 def test_an_id_sent_compacted_is_looked_up_by_the_scripts_as_it_was_given(broker, r):
-    """A UUID travels as 23 characters (message.compact_id); lua/lib/wire.lua gives the scripts back
+    """A UUID travels as 23 characters (header.compact_id); lua/lib/wire.lua gives the scripts back
     the id the revoked and expiry sets and the dead letters know it by."""
     revoked, expiring, buried = (str(uuid.uuid4()) for _ in range(3))
     broker.sends.enqueue([Message(id=revoked, task="t.noop"), Message(id=expiring, task="t.noop", expires_in=0),

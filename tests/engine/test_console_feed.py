@@ -17,7 +17,8 @@ from jobs.engine.redis.connection import Link
 from jobs.engine.redis.deliveries import Ack
 from jobs.engine.redis.tally import RUNTIME_BUCKETS, TALLY
 from jobs.engine.setup.config import Config
-from jobs.engine.wire.message import Header, Message
+from jobs.engine.wire.header import Header
+from jobs.engine.wire.message import Message
 from tests.redis_monitor import Monitor as RedisMonitor
 
 
@@ -348,7 +349,7 @@ def test_scheduled_members_reads_page_by_page_and_stops_when_all_are_found(broke
 
 
 def test_scheduled_members_finds_an_id_sent_compacted(broker):
-    """A UUID is shortened on the wire (message.compact_id); the console asks by the id it shows."""
+    """A UUID is shortened on the wire (header.compact_id); the console asks by the id it shows."""
     task_id = str(uuid.uuid4())
     broker.sends.enqueue([Message(id=task_id, task="t.noop", countdown=600)])
     [member] = Monitor(broker).scheduled_members([task_id])

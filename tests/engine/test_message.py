@@ -9,7 +9,8 @@ import pytest
 
 from jobs.engine.errors import ConfigurationError, ContentDisallowed, DecodeError, EncodeError
 from jobs.engine.setup.config import Config
-from jobs.engine.wire.message import Header, Message, decode
+from jobs.engine.wire.header import Header
+from jobs.engine.wire.message import Message, decode
 
 JSON = ("json",)
 

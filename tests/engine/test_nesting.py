@@ -1,4 +1,4 @@
-"""One depth limit for lists and dicts (serializers.MAX_DEPTH), the same where data enters and where
+"""One depth limit for lists and dicts (arguments.MAX_DEPTH), the same where data enters and where
 it is read (issue 31, break 8): refused at the send, naming the argument; refused by a worker for a
 message written by hand; a mark in what is written about a run; a failure for a result; a record
 the history's recorder cannot read is skipped, not fatal."""
@@ -12,11 +12,11 @@ from jobs import chain
 from jobs.engine.errors import DecodeError, EncodeError
 from jobs.engine.ops.records import records_of
 from jobs.engine.setup.registry import Registry
+from jobs.engine.wire.arguments import MAX_DEPTH, nesting_problem
 from jobs.engine.wire.message import Message, decode
 from jobs.engine.wire.outcome import FAILURE, SUCCESS, Outcome, describe_exception
 from jobs.engine.wire.outcome import encode as encode_result
 from jobs.engine.wire.redact import CIRCULAR, DEEP, Redactor
-from jobs.engine.wire.serializers import MAX_DEPTH, nesting_problem
 from tests.testapp import tasks
 
 JSON = ("json",)

@@ -10,7 +10,8 @@ from jobs.engine.errors import ConfigurationError
 from jobs.engine.redis.broker import Broker
 from jobs.engine.redis.deliveries import Ack
 from jobs.engine.setup.config import Config
-from jobs.engine.wire.message import Message, compact_id
+from jobs.engine.wire.header import compact_id
+from jobs.engine.wire.message import Message
 
 
 @pytest.fixture

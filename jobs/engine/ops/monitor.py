@@ -22,7 +22,7 @@ from ..redis.controls import ALIVE_MS
 from ..redis.reads import Look
 from ..redis.server import Finding, RedisHealth, RedisSetup, findings
 from ..setup.app import App
-from ..wire.message import Header, parse_entry
+from ..wire.header import Header, parse_entry
 from .metrics import Snapshot
 from .minutes import MinutePoint, TaskMetrics, by_task, point, task_fields
 from .rows import DeadLetter, Held, QueueInfo, WorkerInfo

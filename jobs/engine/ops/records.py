@@ -47,7 +47,8 @@ from typing import Any, Protocol
 
 from ..errors import DecodeError
 from ..setup.registry import Registry
-from ..wire.message import Header, decode
+from ..wire.header import Header
+from ..wire.message import decode
 from ..wire.outcome import REJECTED, RETRY, STARTED, SUCCESS
 from ..wire.redact import Redactor
 from ..wire.serializers import json_dumps, json_loads, raw_dumps, raw_loads

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import DecodeError
-from ..wire.message import Header
+from ..wire.header import Header
 
 
 @dataclass(frozen=True)

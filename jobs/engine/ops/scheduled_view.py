@@ -9,18 +9,12 @@ from collections.abc import Mapping, Sequence
 
 from ..redis.broker import Broker
 from ..redis.reads import Reads
-from ..wire.message import full_id, parse_entry
+from ..wire.header import entry_id, parse_entry
 from .rows import Held
 
 #: Messages read a round trip when looking for task ids in the scheduled set (from the soonest:
 #: where a console's list starts; on to the end of the set if need be).
 SCHEDULED_PAGE = 1000
-
-
-def _scheduled_id(member: bytes) -> str:
-    """The task id a member of the scheduled set carries ("score|queue|enqueued|deliveries|id|...")."""
-    parts = member.split(b"|", 5)
-    return full_id(parts[4].decode("utf-8", "replace")) if len(parts) > 5 else ""
 
 
 class ScheduledView:
@@ -65,7 +59,7 @@ class ScheduledView:
 
         def take(members: Sequence[bytes]) -> None:
             for member in members:
-                task_id = _scheduled_id(member)
+                task_id = entry_id(member)
                 if task_id in wanted:
                     found.append(member)
                     wanted.discard(task_id)

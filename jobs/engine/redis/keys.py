@@ -42,7 +42,7 @@ only known inside the script. Several sites share one Redis by choosing differen
     {p}:beat:sent       HASH  periodic task id -> due time (ms) of its last run sent (each sent once)
     {p}:sent:<id>       STRING  "1": a message with this id was sent (enqueue.lua, enqueue_unique.lua), for
                               SEND_DEDUP_SECONDS (its expiry); another send of that id is a no-op. <id> as
-                              the wire spells it (message.compact_id), appended by the scripts to sent_prefix
+                              the wire spells it (header.compact_id), appended by the scripts to sent_prefix
     {p}:unique:<task>:<key>   STRING  the id of the run holding a unique task's lock (enqueue_unique.lua)
     {p}:rate:<budget>   HASH  a rate limit's budget: tat, res (rate.lua)
     {p}:history         STREAM  outcomes waiting for the database (lib/history.lua), read by the
@@ -165,7 +165,7 @@ class Keys:
 
     def sent(self, wire_id: str) -> str:
         """The mark of an id sent (the scripts build it from sent_prefix): wire_id as the wire spells
-        it, message.compact_id(task_id)."""
+        it, header.compact_id(task_id)."""
         return self.sent_prefix + wire_id
 
     def beat_leader(self) -> str:

@@ -5,7 +5,8 @@ it in the dead letters, read it back.
 
 from __future__ import annotations
 
-from ..wire.message import Message, parse_entry
+from ..wire.header import parse_entry
+from ..wire.message import Message
 from . import scripts
 from .part import Part
 

@@ -1,56 +1,31 @@
-"""A task message, and every text form it takes in Redis, built and read here and nowhere else.
+"""A task message, built and read here and nowhere else (the plain-text parts of its forms in Redis,
+which the Lua scripts read too, are header.py).
 
-On the wire a message is one string:
-
-    <enqueued, µs, 13 hex>|<deliveries>|<task id>|<task name>|<envelope JSON>
-
-The header is plain text so that Lua scripts can read the id and count deliveries without decoding
-JSON, and so that a sorted set with one score per priority keeps messages of equal priority in
-enqueue order (members with equal scores sort by their bytes, and the header starts with the time).
-The envelope is always JSON, safe to decode; it carries the arguments inline when the content type is
-JSON, or as an opaque string for any other content type, which is decoded only if accepted.
+The envelope, after the header (header.py), is always JSON, safe to decode; it carries the arguments
+inline when the content type is JSON, or as an opaque string for any other content type, which is
+decoded only if accepted. What a read envelope may hold is checked by envelope.py.
 
 Every waiting message is a member of a sorted set, and Redis keeps it in an allocation of the next
 size up (48, 64, 80, 96 bytes...) beside about 95 bytes of its own per member: so the wire says
 nothing it need not. The envelope leaves out what has its default (content type JSON, priority 0,
-no keyword arguments); one that would hold only the positional arguments is just their JSON array.
-An id in the usual UUID form, the largest part of a plain message, travels as "~" and 22 characters
-(compact_id; lua/lib/wire.lua reads it back). The time takes 13 hex digits (µs until the year 2112),
-not the 16 the format had before: such older messages start with "000", so they still sort before
-the newer ones of their priority, and both forms are read. Not the other way round: a worker older
-than this format cannot read these messages (it moves them to the dead letters, from where they can
-be requeued), so in a deploy the workers go first.
-
-Where a message waits with its queue, it is an entry "<score>|<queue>|<wire>" (the scheduled set,
-the in-flight hash, where "!" in front marks one acknowledged as it started: lua/ack_early.lua);
-handed to an idle consumer, "<seq>|<queue>|<wire>" (its inbox). The Lua scripts read the same forms.
+no keyword arguments); one that would hold only the positional arguments is just their JSON array,
+and an id in the usual UUID form travels compacted (header.compact_id).
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import math
-import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import DecodeError, EncodeError
+from .arguments import check_nesting, explain_args, largest_argument, may_nest_deeper, refuse_model_instances
+from .envelope import check_envelope, check_options
+from .header import Header, compact_id
 from .names import MAX_PRIORITY
-from .serializers import (
-    MAX_DEPTH,
-    check_nesting,
-    decode_value,
-    explain_args,
-    json_dumps,
-    json_loads,
-    may_nest_deeper,
-    pickle_dumps,
-    refuse_model_instances,
-)
-from .workflow import Chain, Chord, ChordSpec, Group, Node, Step, from_wire, to_wire
+from .serializers import decode_value, json_dumps, pickle_dumps
+from .workflow import ChordSpec, Node, Step, carried, from_wire, to_wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +182,8 @@ class Message:
         deeper than MAX_DEPTH or containing itself: refused here, rather than by a worker later."""
         if self.content_type == "json":
             check_nesting(self.args, self.kwargs, self.task)
-        for step in _steps(self.options):
+        options = self.options
+        for step in carried([*options.chain, *options.link, *options.link_error], options.chord):
             check_nesting(step.args, step.kwargs, f"{self.task}: its workflow's step {step.task}")
 
     def _envelope(self) -> dict[str, Any]:
@@ -242,101 +218,6 @@ class Message:
         return f"{self.score}|{self.queue}|{self.encode()}"
 
 
-def _steps(options: MessageOptions) -> Iterator[Step]:
-    """Every step a message's workflow carries (its chain, callbacks, chord), without recursion."""
-    nodes: list[Any] = [*options.chain, *options.link, *options.link_error]
-    chord = options.chord
-    while chord is not None:
-        if chord.callback is not None:
-            nodes.append(chord.callback)
-        chord = chord.after
-    while nodes:
-        node = nodes.pop()
-        if isinstance(node, Step):
-            yield node
-            nodes.extend(node.options.link or ())
-            nodes.extend(node.options.link_error or ())
-        elif isinstance(node, Chain):
-            nodes.extend(node.steps)
-        elif isinstance(node, Group):
-            nodes.extend(node.members)
-        elif isinstance(node, Chord):
-            nodes.extend(node.header)
-            nodes.append(node.body)
-
-
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def compact_id(task_id: str) -> str:
-    """A UUID as 23 characters: "~", its first 15 bytes in base64url (20), its last in hex (2), so
-    that Lua turns it back with 5 lookups of 24 bits (lib/wire.lua). "~" is not allowed in an id
-    (names.check_name): any other id travels as it is. Only the lower-case form, str(uuid4()), is
-    compacted: full_id() must give back the very string."""
-    if len(task_id) != 36 or not _UUID.fullmatch(task_id):
-        return task_id
-    hex_ = task_id.replace("-", "")
-    return "~" + base64.urlsafe_b64encode(bytes.fromhex(hex_[:30])).decode("ascii") + hex_[30:]
-
-
-def full_id(wire_id: str) -> str:
-    """The id compact_id() wrote, as it was given."""
-    if len(wire_id) != 23 or not wire_id.startswith("~"):
-        return wire_id
-    h = base64.urlsafe_b64decode(wire_id[1:21]).hex() + wire_id[21:]
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-class Header:
-    """The plain-text part of a wire message, readable even when the envelope is not."""
-
-    __slots__ = ("enqueued_at", "deliveries", "id", "task", "envelope")
-
-    def __init__(self, wire: str) -> None:
-        try:
-            enq, deliveries, wire_id, self.task, self.envelope = wire.split("|", 4)
-            self.id = full_id(wire_id)
-            self.enqueued_at = int(enq, 16) / 1_000_000
-            self.deliveries = int(deliveries)
-        except ValueError as exc:
-            raise DecodeError(f"not a jobs message (bad header): {wire[:120]!r}") from exc
-
-    def fields(self) -> dict[str, Any]:
-        """The envelope as a dict, whichever form it was sent in (a bare array: the arguments alone)."""
-        try:
-            env = json_loads(self.envelope)
-        except RecursionError as exc:
-            raise DecodeError(f"message {self.id} ({self.task}) is nested too deeply to be read: lists and dicts may "
-                              f"nest at most {MAX_DEPTH} levels (MAX_DEPTH) in its arguments") from exc
-        if isinstance(env, list):
-            return {"a": env}
-        if not isinstance(env, dict):
-            raise ValueError(f"an envelope is an object or an array, not {type(env).__name__}")
-        return env
-
-    @staticmethod
-    def describe(wire: bytes) -> str:
-        """"name[id]" from a wire's header alone, for a log line about a message not decoded."""
-        parts = bytes(wire[:400]).split(b"|", 4)
-        if len(parts) < 5:
-            return "an unreadable message"
-        return f"{parts[3].decode('utf-8', 'replace')}[{full_id(parts[2].decode('utf-8', 'replace'))}]"
-
-
-def parse_entry(entry: bytes) -> tuple[bytes, str, bytes]:
-    """(score, queue, wire) of an entry of the scheduled set or the in-flight hash."""
-    if entry.startswith(b"!"):  # acknowledged as it started (lua/ack_early.lua): the same message
-        entry = entry[1:]
-    score, queue, wire = entry.split(b"|", 2)
-    return score, queue.decode(), wire
-
-
-def parse_handed(element: bytes) -> tuple[int, str, bytes]:
-    """(seq, queue, wire) of a message handed to an idle consumer (lua/lib/deliver.lua)."""
-    seq, queue, wire = element.split(b"|", 2)
-    return int(seq), queue.decode(), wire
-
-
 def decode(wire: str | bytes, queue: str, accept: tuple[str, ...]) -> Message:
     """Read a wire message; DecodeError (with .header when the header could be read) otherwise."""
     if isinstance(wire, bytes):
@@ -358,7 +239,9 @@ def decode(wire: str | bytes, queue: str, accept: tuple[str, ...]) -> Message:
             decode_value(None, "json", accept)  # raises ContentDisallowed
         xp = env.get("xp")
         options = MessageOptions.from_json(env["o"]) if env.get("o") else NO_MESSAGE_OPTIONS
-        _check_fields(env, options)
+        check_envelope(env)
+        if options is not NO_MESSAGE_OPTIONS:
+            check_options(options)
         if env.get("alone"):
             # A dead letter requeued after its burial ended its workflow (lua/dead_requeue.lua): what
             # followed it has its result already, so it runs as a task of its own.
@@ -393,54 +276,6 @@ def decode(wire: str | bytes, queue: str, accept: tuple[str, ...]) -> Message:
         raise error from exc
 
 
-#: What the worker reads from an envelope as a number: (key or option, the test, what it must be).
-_FIELD_RULES: tuple[tuple[str, Any, str], ...] = (
-    ("p", lambda v: _is_int(v) and 0 <= v <= MAX_PRIORITY, f"an int from 0 to {MAX_PRIORITY}"),
-    ("r", lambda v: _is_int(v) and v >= 0, "an int, 0 or more"),
-    ("eta", lambda v: _is_finite(v), "a number (unix time)"),
-    ("cd", lambda v: _is_finite(v), "a number of seconds"),
-    ("exp", lambda v: _is_finite(v), "a number (unix time)"),
-)
-_OPTION_RULES: tuple[tuple[str, Any, str], ...] = (
-    ("time_limit", lambda v: _is_finite(v) and v > 0, "a positive number of seconds"),
-    ("soft_time_limit", lambda v: _is_finite(v) and v > 0, "a positive number of seconds"),
-    ("unique_ms", lambda v: _is_int(v) and v >= 0, "an int, 0 or more"),
-    ("unknown_since", lambda v: _is_finite(v), "a number (unix time)"),
-    ("unknown_tries", lambda v: _is_int(v) and v >= 0, "an int, 0 or more"),
-)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check_fields(env: dict[str, Any], options: MessageOptions) -> None:
-    """A message no sender of ours writes (by hand, by another program, or corrupted) is refused here,
-    saying which field, so that it goes to the dead letters with the reason: read on, a text where a
-    number belongs would fail later inside the worker, past the point where a message is set aside."""
-    if "a" in env and not isinstance(env["a"], list):
-        raise TypeError(f"its arguments (\"a\") are {type(env['a']).__name__}, not a list")
-    if len(env) > 1:  # more than the arguments alone (most messages are just those)
-        if not isinstance(env.get("k", {}), dict):
-            raise TypeError(f"its keyword arguments (\"k\") are {type(env['k']).__name__}, not an object")
-        for key, valid, what in _FIELD_RULES:
-            if env.get(key) is not None and not valid(env[key]):
-                raise ValueError(f"{key!r} is {env[key]!r}, not {what}")
-        xp = env.get("xp")
-        if xp is not None and not (isinstance(xp, dict) and all(_is_finite(v) for v in xp.values())):
-            raise ValueError(f"its expiry (\"xp\") is {xp!r}, not {{\"in\" or \"at\": a number}}")
-    if options is NO_MESSAGE_OPTIONS:
-        return
-    for name, valid, what in _OPTION_RULES:
-        value = getattr(options, name)
-        if value is not None and not valid(value):
-            raise ValueError(f"option {name} is {value!r}, not {what}")
-
-
 def within(message: Message, wire: str, max_bytes: int) -> str:
     """`wire`, the encoded `message`, if it fits in JOBS["MESSAGE_MAX_BYTES"]; else EncodeError,
     naming the task and its largest argument. Counted in UTF-8 bytes, as Redis keeps it, and only
@@ -451,13 +286,9 @@ def within(message: Message, wire: str, max_bytes: int) -> str:
     if size <= max_bytes:
         return wire
     largest = ""
-    if message.content_type == "json":
-        places = [(f"args[{i}]", v) for i, v in enumerate(message.args)]
-        places += [(f"kwargs[{k!r}]", v) for k, v in message.kwargs.items()]
-        sizes = [(len(json_dumps(v).encode("utf-8", "surrogatepass")), where) for where, v in places]
-        if sizes:
-            n, where = max(sizes)
-            largest = f"; the largest argument is {where}, {n:,} bytes of JSON"
+    found = largest_argument(message.args, message.kwargs) if message.content_type == "json" else None
+    if found:
+        largest = f"; the largest argument is {found[1]}, {found[0]:,} bytes of JSON"
     raise EncodeError(f"{message.task}: its message would be {size:,} bytes, over JOBS['MESSAGE_MAX_BYTES'] "
                       f"({max_bytes:,}){largest}. Send a reference to the data (a primary key, a file or storage "
                       "path) rather than the data, or raise MESSAGE_MAX_BYTES.")

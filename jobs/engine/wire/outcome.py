@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import DecodeError, EncodeError, TaskFailed
-from .serializers import decode_value, encode_value, json_dumps, json_loads, may_nest_deeper, nesting_problem
+from .arguments import may_nest_deeper, nesting_problem
+from .serializers import decode_value, encode_value, json_dumps, json_loads
 
 PENDING = "PENDING"
 STARTED = "STARTED"

@@ -10,7 +10,7 @@ first, because those places are read by more people, and kept longer, than the t
 - when the arguments take more than JOBS["STORED_ARGS_MAX"] bytes of JSON, the largest values are
   replaced by a description of themselves ("<str of 1,048,576 bytes>") until they fit, so a task
   called with a 10 MB blob does not put 10 MB into every result, history row and log line;
-- lists and dicts nested deeper than MAX_DEPTH (serializers.py), or inside themselves (pickle can
+- lists and dicts nested deeper than MAX_DEPTH (arguments.py), or inside themselves (pickle can
   carry that), become a mark. A sender refuses such arguments, but a message sent by hand or by an
   older version may hold them, and what writes about a run must never fail on what it writes.
 """
@@ -21,7 +21,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from .serializers import MAX_DEPTH, json_dumps
+from .arguments import MAX_DEPTH
+from .serializers import json_dumps
 
 HIDDEN = "***"
 #: What stands for a list or dict nested deeper than MAX_DEPTH, or inside itself.

@@ -88,7 +88,6 @@ class Step:
                    doc.get("id"))
 
 
-
 @dataclass(frozen=True, slots=True)
 class Chain:
     """Nodes one after the other, each given the result of the one before (unless immutable)."""
@@ -165,6 +164,30 @@ class ChordSpec:
         callback = from_wire(doc["cb"]) if "cb" in doc else None
         after = cls.from_dict(doc["up"]) if "up" in doc else None
         return cls(doc["id"], int(doc["n"]), callback, doc.get("m"), after)
+
+
+def carried(nodes: list[Node], chord: ChordSpec | None) -> Iterator[Step]:
+    """Every step of these nodes, of what follows them (link, link_error), and of the callbacks of
+    `chord` and of the joins it ends in: all a message's workflow carries. Walked with a stack of its
+    own, not by recursion: it looks for steps nested too deeply (message.Message._check_nesting)."""
+    todo: list[Any] = list(nodes)
+    while chord is not None:
+        if chord.callback is not None:
+            todo.append(chord.callback)
+        chord = chord.after
+    while todo:
+        node = todo.pop()
+        if isinstance(node, Step):
+            yield node
+            todo.extend(node.options.link or ())
+            todo.extend(node.options.link_error or ())
+        elif isinstance(node, Chain):
+            todo.extend(node.steps)
+        elif isinstance(node, Group):
+            todo.extend(node.members)
+        elif isinstance(node, Chord):
+            todo.extend(node.header)
+            todo.append(node.body)
 
 
 # -- the shape of a workflow, before it is sent ---------------------------------------------------------

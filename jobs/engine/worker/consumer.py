@@ -57,7 +57,7 @@ from ..redis.connection import RETRYABLE, fails_on_message
 from ..redis.deliveries import Ack, Delivery, Refused
 from ..redis.tally import TALLY
 from ..setup.app import App
-from ..wire.message import Header
+from ..wire.header import Header
 from ..wire.outcome import FAILURE
 from .board import Board
 from .delivery import DeliveryHandler, Prepared, report_refused

@@ -34,7 +34,8 @@ from ..redis.deliveries import Ack, Delivery, Refused
 from ..redis.tally import TALLY
 from ..setup.app import App
 from ..setup.definition import TaskDefinition
-from ..wire.message import Header, Message, decode
+from ..wire.header import Header
+from ..wire.message import Message, decode
 from ..wire.outcome import FAILURE, REVOKED, STARTED, Outcome, encode_state
 from ..wire.outcome import encode as encode_result
 from ..wire.request import Request

@@ -22,7 +22,7 @@ from ..redis.broker import Broker
 from ..redis.connection import RETRYABLE, Link
 from ..redis.deliveries import WAIT_SLICE, Ack, Delivery, Fetched, FetchPlan
 from ..setup.app import App
-from ..wire.message import parse_handed
+from ..wire.header import parse_handed
 from .board import Board
 
 logger = logging.getLogger("jobs.worker")

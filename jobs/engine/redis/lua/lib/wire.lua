@@ -1,5 +1,5 @@
 -- The id and task name in a wire message's header ("enqueued|deliveries|id|task|envelope",
--- message.py). An id that is a UUID in its usual form travels as "~" and 22 characters (message.py
+-- header.py). An id that is a UUID in its usual form travels as "~" and 22 characters (header.py
 -- compact_id: its first 15 bytes in base64url, the last in hex), 13 bytes less on every waiting
 -- message; the scripts look it up in the revoked and expiry sets, and name dead letters, by the
 -- id everyone else knows, which full_id gives back. Include before the libs that use it.
