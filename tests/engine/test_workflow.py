@@ -1,17 +1,7 @@
-"""A workflow's canonical form and its wire form (workflow.py), without Redis."""
+"""A workflow's canonical form (canonical.py) and its wire form (workflow.py), without Redis."""
 
-from jobs.engine.wire.workflow import (
-    Chain,
-    Chord,
-    Group,
-    Step,
-    canonical,
-    from_wire,
-    gathered,
-    identified,
-    joins,
-    to_wire,
-)
+from jobs.engine.wire.canonical import canonical, identified
+from jobs.engine.wire.workflow import Chain, Chord, Group, Step, from_wire, gathered, joins, to_wire
 
 
 def s(name):

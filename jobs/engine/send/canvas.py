@@ -40,9 +40,10 @@ from ..setup.app import App, current
 from ..setup.build import message as build_message
 from ..setup.definition import TaskDefinition
 from ..wire import workflow
+from ..wire.canonical import canonical, identified, nonempty_callback
 from ..wire.message import Message, MessageOptions
 from ..wire.options import CallOptions
-from ..wire.workflow import Node, Step, canonical, identified, joins, leaves, start
+from ..wire.workflow import Node, Step, joins, leaves, start
 from . import eager
 from .asyncresult import AsyncResult, GroupResult, tree
 from .producer import send
@@ -256,7 +257,7 @@ class Chord(workflow.Chord):
             raise TypeError(f"Chord takes a group as its header (chord() takes a list too), not {header!r:.80}")
         if not header.members:
             raise ValueError("chord() needs at least one member (an empty group would never call back)")
-        super().__init__(header.members, workflow.nonempty_callback(_node(body, "a chord's callback")))
+        super().__init__(header.members, nonempty_callback(_node(body, "a chord's callback")))
 
     def __repr__(self) -> str:
         return f"chord({list(self.header)!r}, {self.body!r})"

@@ -39,7 +39,7 @@ class MessageOptions:
     #: A unique task's lock (its key), held until this run ends (lua/enqueue_unique.lua), and its life.
     unique: str | None = None
     unique_ms: int = 0
-    #: The rest of this step's chain (steps; the last may be a group or a chord: workflow.canonical).
+    #: The rest of this step's chain (steps; the last may be a group or a chord: canonical.py).
     chain: tuple[Node, ...] = ()
     #: The join this step's branch ends in: the chord (or the group something waits for) it is part of.
     chord: ChordSpec | None = None

@@ -4,21 +4,15 @@ step's message says follows it.
 A step's message carries its continuation, never the whole tree: `chain`, the rest of its chain, and
 `chord`, the join its branch ends in (a ChordSpec: the chord's id, its size, its callback, the key
 this branch adds to the chord's set, and the join the chord itself ends in). The worker that settles
-a step reads them from here (worker/followup.py) and starts what follows with start() below, whose
+a step reads them from here (execution/followup.py) and starts what follows with start() below, whose
 messages it builds as any other (build.py): it never needs the client's classes (canvas.py), which
 are built on these.
 
-Before it is sent, a workflow is put in a canonical form (canonical()), Celery's semantics made
-explicit: chains inside chains are flattened, a group inside a group is unrolled into it (as Celery's
-group does), a group followed by more steps becomes a chord whose callback is the rest of the chain,
-and whatever follows a chord in a chain moves into the chord's callback. An empty group that
-something would wait for (a chord's members or callback, a group followed by more steps or ending a
-chain of several) is refused: it would never call back. So after canonical() the only empty group
-left is a whole workflow that is one, which sends nothing and whose result is [] at once. Then the only nodes that
-are not first in their chain are plain steps, except the last, so a continuation is just (the rest
-of one chain, one join), each join pointing at the next one out. A group whose results something
-waits for (a chain ending in a group, inside a group or a chord) is joined like a chord without a
-callback: the ack that completes it counts it in the join around it (lib/ack.lua `workflow`).
+A workflow is sent in its canonical form (canonical.py), in which the only nodes that are not first
+in their chain are plain steps, except the last: so a continuation is just (the rest of one chain,
+one join), each join pointing at the next one out. A group whose results something waits for (a
+chain ending in a group, inside a group or a chord) is joined like a chord without a callback: the
+ack that completes it counts it in the join around it (lib/ack.lua `workflow`).
 
 The wire form of a step, kept as it was: {"t": task name, "id": its task id, "a": args, "k":
 kwargs, "o": options (options.CallOptions, as given), "i": true if immutable}; a chain is {"s":
@@ -28,7 +22,6 @@ kwargs, "o": options (options.CallOptions, as given), "i": true if immutable}; a
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -190,84 +183,7 @@ def carried(nodes: list[Node], chord: ChordSpec | None) -> Iterator[Step]:
             todo.append(node.body)
 
 
-# -- the shape of a workflow, before it is sent ---------------------------------------------------------
-
-def canonical(node: Node) -> Node:
-    """The same workflow, as its messages carry it (see the module's docstring)."""
-    if isinstance(node, Step):
-        return node
-    # Built anew, not replaced: the client's classes (canvas.py) are these with sending added.
-    if isinstance(node, Group):
-        return Group(_unrolled(node.members), node.id)
-    if isinstance(node, Chord):
-        return Chord(_nonempty(_unrolled(node.header)), nonempty_callback(canonical(node.body)), node.id)
-    steps = list(_flattened(node.steps))
-    for i, one in enumerate(steps):
-        if isinstance(one, Step):
-            continue
-        rest = steps[i + 1:]
-        if rest and isinstance(one, Group):  # Celery's implicit chord: the rest is given the list
-            one = Chord(one.members, Chain(tuple(rest)))
-        elif rest and isinstance(one, Chord):  # what follows a chord follows its callback
-            one = Chord(one.header, Chain((one.body, *rest)), one.id)
-        return _chain([*steps[:i], canonical(one)])
-    return _chain(steps)
-
-
-def _flattened(steps: tuple[Node, ...]) -> Iterator[Node]:
-    for one in steps:
-        if isinstance(one, Chain):
-            yield from _flattened(one.steps)
-        else:
-            yield one
-
-
-def _unrolled(members: tuple[Node, ...]) -> tuple[Node, ...]:
-    """A group's members, a group among them unrolled into it (Celery's group does the same)."""
-    out: list[Node] = []
-    for member in members:
-        member = canonical(member)
-        out.extend(member.members if isinstance(member, Group) else [member])
-    return tuple(out)
-
-
-def _nonempty(members: tuple[Node, ...]) -> tuple[Node, ...]:
-    if not members:
-        raise ValueError("a chord, or a group followed by more steps, needs at least one member "
-                         "(an empty group would never call back)")
-    return members
-
-
-def nonempty_callback(body: Node) -> Node:
-    """A chord's callback, refused if it is an empty group (unrolled: a group of empty groups is one):
-    it would run nothing, so nothing would ever count the chord as ended in what waits for it (an
-    outer chord, the rest of a chain), which would wait for ever; eager mode would call it done."""
-    if isinstance(body, Group) and not body.members:
-        raise ValueError("a chord's callback is an empty group, which runs nothing and so would never let "
-                         "what waits for the chord go on: give the callback at least one signature, or send "
-                         "the members as a group of their own")
-    return body
-
-
-def _chain(steps: list[Node]) -> Node:
-    if not steps:
-        raise ValueError("chain() needs at least one signature")
-    if isinstance(steps[-1], Group) and len(steps) > 1:
-        _nonempty(steps[-1].members)  # a chain's result waits for its last group's members
-    return steps[0] if len(steps) == 1 else Chain(tuple(steps))
-
-
-def identified(node: Node) -> Node:
-    """With every step's task id, and every group's and chord's, given now: a workflow's results are
-    readable from the moment it is sent, and its messages name what they join."""
-    if isinstance(node, Step):
-        return node if node.id else dataclasses.replace(node, id=str(uuid.uuid4()))
-    if isinstance(node, Chain):
-        return Chain(tuple(identified(n) for n in node.steps))
-    if isinstance(node, Group):
-        return Group(tuple(identified(n) for n in node.members), node.id or str(uuid.uuid4()))
-    return Chord(tuple(identified(n) for n in node.header), identified(node.body), node.id or str(uuid.uuid4()))
-
+# -- reading a workflow, and the messages that start it ------------------------------------------
 
 def last(node: Node) -> Step | Group:
     """The node whose result is `node`'s: a step, or a group (its list)."""
