@@ -4,7 +4,7 @@ django.tasks' .using(priority=...) and @task(...), the management commands' flag
 Each value is either refused at the door, with an error naming the option (and the task), before
 anything reaches Redis; or accepted with the meaning listed here, which the docs say (docs/tasks.md,
 docs/settings.md). The doors are enumerated from the code's own tables (options.FIELDS,
-definition.TASK_OPTIONS, conf.KNOWN, the commands' parsers), so a new option is fed these values too,
+task_options.TASK_OPTIONS, conf.KNOWN, the commands' parsers), so a new option is fed these values too,
 and fails here until it is checked or its meaning written down.
 """
 
@@ -23,8 +23,8 @@ from jobs import conf, task
 from jobs.engine.errors import ConfigurationError, JobsError
 from jobs.engine.setup import app as engine_app
 from jobs.engine.setup.config import NUMBERS, Config
-from jobs.engine.setup.definition import TASK_OPTIONS
 from jobs.engine.setup.registry import registry
+from jobs.engine.setup.task_options import TASK_OPTIONS
 from jobs.engine.wire.header import Header
 from jobs.engine.wire.options import FIELDS
 from tests.testapp import tasks
@@ -104,7 +104,7 @@ def test_the_largest_values_are_accepted(r):
     assert engine_app.current().broker.scheduled.count() == 1
 
 
-# -- @task(...): definition.TASK_OPTIONS ------------------------------------------------------------
+# -- @task(...): task_options.TASK_OPTIONS ------------------------------------------------------------
 
 def probe():
     return None

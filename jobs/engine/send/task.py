@@ -18,8 +18,9 @@ from typing import Any
 
 from ..setup.app import current
 from ..setup.build import message as build_message
-from ..setup.definition import TASK_OPTIONS, TaskDefinition
+from ..setup.definition import TaskDefinition
 from ..setup.registry import registry
+from ..setup.task_options import TASK_OPTIONS
 from ..wire.message import Message
 from ..wire.options import CallOptions
 from . import eager
