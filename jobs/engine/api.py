@@ -52,11 +52,11 @@ if TYPE_CHECKING:
     from .ops.rows import DeadLetter as DeadLetter
     from .ops.rows import Held as Held
     from .redis.connection import TRANSIENT as TRANSIENT
-    from .redis.connection import probe_tls as probe_tls
     from .redis.connection import redact as redact_url  # noqa: F401 (renamed: exported by WHERE)
-    from .redis.connection import tls_failure as tls_failure
     from .redis.server import acl_setuser as acl_setuser
     from .redis.tally import RUNTIME_BUCKETS as RUNTIME_BUCKETS
+    from .redis.tls import probe_tls as probe_tls
+    from .redis.tls import tls_failure as tls_failure
     from .send.asyncresult import AsyncResult as AsyncResult
     from .send.asyncresult import GroupResult as GroupResult
     from .send.canvas import Signature as Signature
@@ -141,11 +141,11 @@ WHERE: dict[str, tuple[str, str]] = {
     "DeadLetter": ("jobs.engine.ops.rows", "DeadLetter"),
     "Held": ("jobs.engine.ops.rows", "Held"),
     "TRANSIENT": ("jobs.engine.redis.connection", "TRANSIENT"),
-    "probe_tls": ("jobs.engine.redis.connection", "probe_tls"),
     "redact_url": ("jobs.engine.redis.connection", "redact"),
-    "tls_failure": ("jobs.engine.redis.connection", "tls_failure"),
     "acl_setuser": ("jobs.engine.redis.server", "acl_setuser"),
     "RUNTIME_BUCKETS": ("jobs.engine.redis.tally", "RUNTIME_BUCKETS"),
+    "probe_tls": ("jobs.engine.redis.tls", "probe_tls"),
+    "tls_failure": ("jobs.engine.redis.tls", "tls_failure"),
     "AsyncResult": ("jobs.engine.send.asyncresult", "AsyncResult"),
     "GroupResult": ("jobs.engine.send.asyncresult", "GroupResult"),
     "Signature": ("jobs.engine.send.canvas", "Signature"),

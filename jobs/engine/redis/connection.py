@@ -4,6 +4,9 @@ We use redis-py for what it does well (URLs with rediss://, passwords and db num
 RESP parser) but not its per-command client path, which costs about 60 µs of CPU per call against
 35 µs for a connection driven directly (measured with redis-py 8.1). A task costs us one or two
 calls, so that difference is most of our budget.
+
+Which errors pass and which do not (TRANSIENT, RETRYABLE, fails_on_message) are here too; what a
+refused TLS handshake means is tls.py, and how a call is tried again, backoff.py.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -23,8 +25,6 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-
-from ..errors import BrokerUnavailable
 
 #: Errors after which the connection is dropped and the call may be tried again later.
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -253,75 +253,6 @@ def pack(args: Any) -> bytes:
             data = repr(float(arg)).encode()
         out.append(b"$%d\r\n%b\r\n" % (len(data), data))
     return b"".join(out)
-
-
-def tls_failure(exc: BaseException | None) -> str | None:
-    """What to fix, when `exc` (or what caused it) is a TLS handshake refused for its certificates: a
-    setting to change, not an outage, so callers say so at once rather than retry as for a Redis that
-    is away. None for anything else (a TLS connection that broke is an outage)."""
-    for _ in range(10):  # the chain of causes, bounded
-        if exc is None:
-            return None
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            return (f"Redis's TLS certificate could not be verified ({exc.verify_message}): ssl_ca_certs must "
-                    "name the CA that signed it, and the host in BROKER_URL must be one the certificate names")
-        if isinstance(exc, ssl.SSLError):
-            reason = str(exc.reason or "")
-            if "CERTIFICATE" in reason or "UNKNOWN_CA" in reason:
-                return (f"Redis refused this client's TLS certificate ({reason}): where Redis has "
-                        "tls-auth-clients yes, set ssl_certfile and ssl_keyfile to a certificate signed by a CA "
-                        "of its tls-ca-cert-file")
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
-def probe_tls(factory: ConnectionFactory, timeout: float = 1.0) -> str | None:
-    """tls_failure() of a new connection that sends nothing and waits `timeout` for Redis to speak
-    first: for a diagnosis, after a failure that could be a refused client certificate. TLS 1.3 tells
-    a client that its certificate was refused only after the client's half of the handshake, and a
-    command sent meanwhile races that alert (Redis closes the socket, and a write after that resets it,
-    so the client reads "EOF occurred in violation of protocol" about as often as the alert, measured
-    on loopback). Sending nothing, the alert is read every time. None for a plain connection."""
-    conn = factory(socket_timeout=timeout, socket_connect_timeout=timeout)
-    if not isinstance(conn, redis.SSLConnection):
-        return None
-    handshake: Any = conn._connect  # redis-py's socket and TLS handshake, without its on_connect's commands
-    try:
-        sock = handshake()
-    except TRANSIENT as exc:
-        return tls_failure(exc)
-    try:
-        sock.settimeout(timeout)
-        sock.recv(1)  # Redis says nothing first, but an alert
-    except TRANSIENT as exc:  # a refusal (ssl.SSLError), or the timeout of a Redis that took this client
-        return tls_failure(exc)
-    finally:
-        sock.close()
-    return None
-
-
-def with_retry(fn: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Call fn until it succeeds or `timeout` seconds have passed, with growing pauses, then raise
-    BrokerUnavailable. Only for calls that are safe to repeat (idempotent). A TLS handshake refused
-    (tls_failure) is raised at once: waiting would not change a certificate."""
-    deadline = time.monotonic() + timeout
-    pause = 0.05
-    while True:
-        try:
-            return fn()
-        except TRANSIENT as exc:
-            problem = tls_failure(exc)
-            if problem:
-                raise BrokerUnavailable(f"{what}: {problem}. Nothing was done.") from exc
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise BrokerUnavailable(
-                    f"{what}: Redis did not answer for {timeout:g} s ({exc}). Is it running, and is "
-                    "JOBS['BROKER_URL'] right? Most likely nothing was done (unless Redis received "
-                    "the call and only its answer was lost)."
-                ) from exc
-            time.sleep(min(pause, left))
-            pause = min(pause * 2, 1.0)
 
 
 def redact(url: str) -> str:

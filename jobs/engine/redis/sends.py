@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..wire.message import Message, within
 from . import scripts
-from .connection import pack, with_retry
+from .backoff import with_retry
+from .connection import pack
 from .part import Part
 
 if TYPE_CHECKING:

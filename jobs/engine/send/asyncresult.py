@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import bounds, many
 from ..errors import TaskRevoked, TimeoutError
-from ..redis.connection import with_retry
+from ..redis.backoff import with_retry
 from ..setup.app import App, current
 from ..wire.outcome import FAILURE, PENDING, READY_STATES, REVOKED, SUCCESS, ResultMeta, decode
 from ..wire.workflow import Chain, Chord, Node, Step

@@ -28,8 +28,8 @@ from ..errors import BrokerUnavailable, DecodeError, NotRegistered
 from ..execution.execute import execute, execute_async, history_entry, notify, record, run_about, settle
 from ..execution.followup import follow_up
 from ..execution.progress import Reporter
+from ..redis.backoff import with_retry
 from ..redis.broker import Broker
-from ..redis.connection import with_retry
 from ..redis.deliveries import Ack, Delivery, Refused
 from ..redis.tally import TALLY
 from ..setup.app import App
