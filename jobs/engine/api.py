@@ -58,7 +58,6 @@ if TYPE_CHECKING:
     from .redis.tls import probe_tls as probe_tls
     from .redis.tls import tls_failure as tls_failure
     from .send.asyncresult import AsyncResult as AsyncResult
-    from .send.asyncresult import GroupResult as GroupResult
     from .send.canvas import Signature as Signature
     from .send.canvas import chain as chain
     from .send.canvas import chord as chord
@@ -66,6 +65,7 @@ if TYPE_CHECKING:
     from .send.canvas import signature as signature
     from .send.eager import EagerResult as EagerResult
     from .send.eager import run as run_eager  # noqa: F401 (renamed: exported by WHERE)
+    from .send.groupresult import GroupResult as GroupResult
     from .send.producer import enqueue_many as enqueue_many
     from .send.producer import send_task as send_task
     from .send.task import Task as Task
@@ -147,7 +147,6 @@ WHERE: dict[str, tuple[str, str]] = {
     "probe_tls": ("jobs.engine.redis.tls", "probe_tls"),
     "tls_failure": ("jobs.engine.redis.tls", "tls_failure"),
     "AsyncResult": ("jobs.engine.send.asyncresult", "AsyncResult"),
-    "GroupResult": ("jobs.engine.send.asyncresult", "GroupResult"),
     "Signature": ("jobs.engine.send.canvas", "Signature"),
     "chain": ("jobs.engine.send.canvas", "chain"),
     "chord": ("jobs.engine.send.canvas", "chord"),
@@ -155,6 +154,7 @@ WHERE: dict[str, tuple[str, str]] = {
     "signature": ("jobs.engine.send.canvas", "signature"),
     "EagerResult": ("jobs.engine.send.eager", "EagerResult"),
     "run_eager": ("jobs.engine.send.eager", "run"),
+    "GroupResult": ("jobs.engine.send.groupresult", "GroupResult"),
     "enqueue_many": ("jobs.engine.send.producer", "enqueue_many"),
     "send_task": ("jobs.engine.send.producer", "send_task"),
     "Task": ("jobs.engine.send.task", "Task"),

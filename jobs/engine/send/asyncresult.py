@@ -1,4 +1,5 @@
-"""AsyncResult: a handle on a task's result, by id, from any process.
+"""AsyncResult: a handle on a task's result, by id, from any process (a group's, and a workflow's
+shaped as it is, are groupresult.py's).
 
 get() subscribes to the task's done channel before it reads the result, so a result written between
 the two cannot be missed, then sleeps on the subscription: no polling. It re-reads the result every
@@ -11,16 +12,13 @@ import asyncio
 import datetime as dt
 import signal as signals
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from .. import bounds, many
+from .. import bounds
 from ..errors import TaskRevoked, TimeoutError
 from ..redis.backoff import with_retry
 from ..setup.app import App, current
 from ..wire.outcome import FAILURE, PENDING, READY_STATES, REVOKED, SUCCESS, ResultMeta, decode
-from ..wire.workflow import Chain, Chord, Node, Step
 
 #: Re-read the result at least this often while waiting (a safety net, not a poll).
 RECHECK = 5.0
@@ -40,6 +38,18 @@ def check_signal(signal: str | int | None) -> None:
         raise ValueError(f"revoke(signal={signal!r}): not a signal; name one such as 'SIGKILL' or 'SIGTERM'") from None
 
 
+class Earlier(Protocol):
+    """What came before a result in a workflow (AsyncResult.parent): the step before it in a chain,
+    an AsyncResult, or a chord's members, a groupresult.GroupResult; named by what both answer, so
+    that this module needs neither the other."""
+
+    id: str
+
+    def ready(self) -> bool: ...
+
+    def get(self, timeout: float | None = None, propagate: bool = True) -> Any: ...
+
+
 class AsyncResult:
     def __init__(self, id: str, task_name: str | None = None, app: App | None = None) -> None:
         if not isinstance(id, str):  # a list of ids, bytes, a UUID: every read would ask Redis for nothing
@@ -51,7 +61,7 @@ class AsyncResult:
         self._app = app
         self._meta: ResultMeta | None = None
         #: In a workflow, the result of the step before (a chain), or the members' GroupResult (a chord).
-        self.parent: AsyncResult | GroupResult | None = None
+        self.parent: Earlier | None = None
 
     @property
     def app(self) -> Any:
@@ -228,95 +238,3 @@ class AsyncResult:
 
 def _aware(timestamp: float | None) -> dt.datetime | None:
     return None if timestamp is None else dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc)
-
-
-class GroupResult:
-    """The results of a group's members, in the group's order."""
-
-    def __init__(self, results: Sequence[AsyncResult | GroupResult], id: str | None = None) -> None:
-        if isinstance(results, str):  # Celery's GroupResult(id, results): its id would be taken apart
-            raise TypeError(f"GroupResult takes the results first, then the id: GroupResult([AsyncResult(i) for i in "
-                            f"ids], id=...), not the str {results!r:.80} (Celery's GroupResult takes the id first)")
-        found = many.items(results, "results", "GroupResult", "AsyncResult or GroupResult objects")
-        wrong = next((r for r in found if not isinstance(r, (AsyncResult, GroupResult))), None)
-        if wrong is not None:
-            raise TypeError(f"GroupResult: results takes AsyncResult or GroupResult objects, and one is "
-                            f"{type(wrong).__name__} {wrong!r:.80}" + (" (a task id: AsyncResult(id))"
-                                                                     if isinstance(wrong, str) else ""))
-        if id is not None and not isinstance(id, str):
-            raise TypeError(f"GroupResult: id takes a str, not {type(id).__name__} {id!r:.80}")
-        #: A member that is itself a group (a chain ending in a group) is a GroupResult: its list.
-        self.results: list[AsyncResult | GroupResult] = found
-        self.id = id or str(uuid.uuid4())
-        #: In a workflow, the result of the step before it (a chain), as AsyncResult.parent.
-        self.parent: AsyncResult | GroupResult | None = None
-
-    def __repr__(self) -> str:
-        return f"<GroupResult {self.id} of {len(self.results)}>"
-
-    def __iter__(self) -> Iterator[AsyncResult | GroupResult]:
-        return iter(self.results)
-
-    def __len__(self) -> int:
-        return len(self.results)
-
-    def __getitem__(self, index: int) -> AsyncResult | GroupResult:
-        return self.results[index]
-
-    def ready(self) -> bool:
-        return all(r.ready() for r in self.results)
-
-    def successful(self) -> bool:
-        return all(r.successful() for r in self.results)
-
-    def failed(self) -> bool:
-        return any(r.failed() for r in self.results)
-
-    def completed_count(self) -> int:
-        return sum(r.successful() for r in self.results)
-
-    def leaves(self) -> Iterator[AsyncResult]:
-        """Its tasks' results, a member group's in its place."""
-        for result in self.results:
-            if isinstance(result, GroupResult):
-                yield from result.leaves()
-            else:
-                yield result
-
-    def get(self, timeout: float | None = None, propagate: bool = True) -> list[Any]:
-        """Every member's value, in order; waits for each in turn within one overall timeout."""
-        if timeout is not None:
-            timeout = bounds.seconds(timeout, "GroupResult.get(timeout=...)", none="wait until all are ready")
-        deadline = None if timeout is None else time.monotonic() + timeout
-        values = []
-        for result in self.results:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            values.append(result.get(timeout=left, propagate=propagate))
-        return values
-
-    join = get
-
-    def revoke(self, terminate: bool = False, signal: str | int | None = None) -> None:
-        check_signal(signal)
-        current().broker.controls.revoke([r.id for r in self.leaves()], terminate)
-
-
-def tree(node: Node, leaf: Callable[[Step], AsyncResult],
-         parent: AsyncResult | GroupResult | None = None) -> AsyncResult | GroupResult:
-    """The results of a workflow (workflow.py, identified), shaped as it is: a chain's is its last
-    node's, whose .parent is the one before; a group's a GroupResult; a chord's its callback's, whose
-    .parent is the GroupResult of its header. `leaf` makes each step's."""
-    result: AsyncResult | GroupResult | None
-    if isinstance(node, Chain):
-        result = parent
-        for one in node.steps:
-            result = tree(one, leaf, result)
-        assert result is not None
-        return result
-    if isinstance(node, Chord):
-        header = GroupResult([tree(m, leaf) for m in node.header], node.id)
-        header.parent = parent
-        return tree(node.body, leaf, header)
-    result = leaf(node) if isinstance(node, Step) else GroupResult([tree(m, leaf) for m in node.members], node.id)
-    result.parent = parent
-    return result

@@ -45,7 +45,8 @@ from ..wire.message import Message, MessageOptions
 from ..wire.options import CallOptions
 from ..wire.workflow import Node, Step, joins, leaves, start
 from . import eager
-from .asyncresult import AsyncResult, GroupResult, tree
+from .asyncresult import AsyncResult
+from .groupresult import GroupResult, tree
 from .producer import send
 
 

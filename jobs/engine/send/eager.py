@@ -29,7 +29,8 @@ from ..wire.outcome import decode as decode_result
 from ..wire.outcome import encode as encode_result
 from ..wire.request import Request
 from ..wire.workflow import Chain, Group, Node, Step
-from .asyncresult import AsyncResult, GroupResult, tree
+from .asyncresult import AsyncResult
+from .groupresult import GroupResult, tree
 
 logger = logging.getLogger("jobs")
 
@@ -121,7 +122,7 @@ def step(app: App, one: Step) -> EagerResult:
 def workflow(app: App, node: Node, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
              call: CallOptions) -> AsyncResult | GroupResult:
     """A workflow (canonical, identified) run here, as workers would run it: its results shaped as
-    it is (asyncresult.tree), with the same failure policies: after a failed step, the rest of its
+    it is (groupresult.tree), with the same failure policies: after a failed step, the rest of its
     chain fails with it; after a failed member, a chord's callback is a ChordError and does not run."""
     return _run(app, node, args, kwargs, call, None)
 
