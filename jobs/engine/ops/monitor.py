@@ -23,8 +23,8 @@ from ..redis.reads import Look
 from ..redis.server import Finding, RedisHealth, RedisSetup, findings
 from ..setup.app import App
 from ..wire.header import Header, parse_entry
+from .counters_view import CountersView
 from .metrics import Snapshot
-from .minutes import MinutePoint, TaskMetrics, by_task, point, task_fields
 from .rows import DeadLetter, Held, QueueInfo, WorkerInfo
 from .scheduled_view import ScheduledView
 
@@ -38,13 +38,6 @@ DEAD_PAGE = 1000
 #: The window (minutes, with the current one) a queue's throughput is averaged over.
 THROUGHPUT_MINUTES = 5
 
-#: Task metrics over this many minutes or more are read from the hour hashes (whole hours).
-HOURLY_FROM = 180
-
-#: The fields of a counter hash (minutes.py) that say how many tasks ended well and badly.
-OUTCOMES = ("*|SUCCESS", "*|FAILURE")
-
-
 def _head_age(head: Any, now: float) -> float | None:
     """Age (s) of the message a ZRANGE 0 0 of a queue returned, None if empty or unreadable."""
     if not head:
@@ -55,7 +48,7 @@ def _head_age(head: Any, now: float) -> float | None:
         return None
 
 
-class Monitor(ScheduledView):
+class Monitor(ScheduledView, CountersView):
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         self.reads = broker.reads
@@ -160,43 +153,6 @@ class Monitor(ScheduledView):
             started = running.get(held.id.encode()) if held.id else None
             out.append(held if started is None else dataclasses.replace(held, started_at=int(started) / 1000))
         return sorted(out, key=lambda h: h.enqueued_at)
-
-    # -- the minute and hour counters ----------------------------------------------------------
-
-    def _window(self, minutes: int) -> list[int]:
-        current = int(time.time() // 60)  # this host's clock, as the workers' counts use theirs (metrics.Tally)
-        return list(range(current - minutes + 1, current + 1))
-
-    def throughput(self, minutes: int = 60) -> list[tuple[float, int, int]]:
-        """(minute start, unix s; tasks succeeded; failed) for each of the last `minutes`, oldest
-        first, this one last (so far): one round trip."""
-        window = self._window(minutes)
-        rows = self.reads.counts(window, OUTCOMES)
-        return [(m * 60.0, int(ok or 0), int(failed or 0)) for m, (ok, failed) in zip(window, rows, strict=True)]
-
-    def throughput_hours(self, hours: int = 24) -> list[tuple[float, int, int]]:
-        """As throughput(), an hour a row (kept 8 days): one round trip."""
-        current = int(time.time() // 3600)
-        window = list(range(current - hours + 1, current + 1))
-        rows = self.reads.counts(window, OUTCOMES, hourly=True)
-        return [(h * 3600.0, int(ok or 0), int(failed or 0)) for h, (ok, failed) in zip(window, rows, strict=True)]
-
-    def task_metrics(self, minutes: int = 60) -> list[TaskMetrics]:
-        """Each task's outcomes, run time and percentiles over the last `minutes`, the most run time
-        first (minutes.py): one round trip, every task's fields of every minute. Past HOURLY_FROM
-        minutes, by whole hours (this one so far included): the hour hashes hold the same fields,
-        and 24 of them are read much faster than 1,440 minutes."""
-        if minutes >= HOURLY_FROM:
-            current = int(time.time() // 3600)
-            return by_task(self.reads.tallies(range(current - -(-minutes // 60) + 1, current + 1), hourly=True))
-        return by_task(self.reads.tallies(self._window(minutes)))
-
-    def task_timeline(self, task: str, minutes: int = 60) -> list[MinutePoint]:
-        """One task minute by minute, oldest first: outcomes, p50, p95, and the run-time histogram
-        (metrics.RUNTIME_BUCKETS) for a heat map: one round trip, that task's fields only."""
-        window = self._window(minutes)
-        rows = self.reads.counts(window, task_fields(task))
-        return [point(m * 60.0, row) for m, row in zip(window, rows, strict=True)]
 
     # -- Prometheus ----------------------------------------------------------------------------
 
