@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from .send.canvas import signature as signature
     from .send.eager import EagerResult as EagerResult
     from .send.producer import enqueue_many as enqueue_many
+    from .send.producer import send as send
     from .send.producer import send_task as send_task
     from .send.task import Task as Task
     from .send.task import task as task
@@ -147,8 +148,8 @@ WHERE: dict[str, tuple[str, str]] = {
     "group": ("jobs.engine.send.canvas", "group"),
     "signature": ("jobs.engine.send.canvas", "signature"),
     "EagerResult": ("jobs.engine.send.eager", "EagerResult"),
-    "run_eager": ("jobs.engine.send.eager", "run"),
     "enqueue_many": ("jobs.engine.send.producer", "enqueue_many"),
+    "send": ("jobs.engine.send.producer", "send"),
     "send_task": ("jobs.engine.send.producer", "send_task"),
     "Task": ("jobs.engine.send.task", "Task"),
     "task": ("jobs.engine.send.task", "task"),
