@@ -50,7 +50,6 @@ if TYPE_CHECKING:
     from .ops.monitor import DeadLetter as DeadLetter
     from .ops.monitor import Held as Held
     from .ops.monitor import Monitor as Monitor
-    from .ops.records import Record as Record
     from .redis.connection import TRANSIENT as TRANSIENT
     from .redis.connection import probe_tls as probe_tls
     from .redis.connection import tls_failure as tls_failure
@@ -88,6 +87,7 @@ if TYPE_CHECKING:
     from .wire.outcome import REVOKED as REVOKED
     from .wire.outcome import STARTED as STARTED
     from .wire.outcome import SUCCESS as SUCCESS
+    from .wire.record import Record as Record
     from .wire.request import Request as Request
     from .wire.serializers import json_dumps as json_dumps
     from .wire.serializers import json_loads as json_loads
@@ -133,7 +133,7 @@ WHERE: dict[str, tuple[str, str]] = {
     "DeadLetter": ("jobs.engine.ops.monitor", "DeadLetter"),
     "Held": ("jobs.engine.ops.monitor", "Held"),
     "Monitor": ("jobs.engine.ops.monitor", "Monitor"),
-    "Record": ("jobs.engine.ops.records", "Record"),
+    "Record": ("jobs.engine.wire.record", "Record"),
     "TRANSIENT": ("jobs.engine.redis.connection", "TRANSIENT"),
     "probe_tls": ("jobs.engine.redis.connection", "probe_tls"),
     "redact_url": ("jobs.engine.redis.connection", "redact"),
