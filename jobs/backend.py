@@ -53,7 +53,7 @@ from .engine.api import (
     many,
     raw_loads,
     registry,
-    run_eager,
+    send,
     shown,
 )
 
@@ -235,7 +235,8 @@ class JobsBackend(BaseTaskBackend):  # type: ignore[misc,unused-ignore]
         definition(task, type(self))
 
     def enqueue(self, task: Task, args: Iterable[Any], kwargs: dict[str, Any]) -> TaskResult:
-        """One round trip: the message and its READY record (enqueue.lua). Sent at once, whatever
+        """One round trip: the message and its READY record (enqueue.lua), through the engine's one
+        send path (producer.send: tracing, eager mode, a unique task's lock). Sent at once, whatever
         JOBS["ENQUEUE_ON_COMMIT"] says (django.tasks' enqueue() is immediate; wrap it in
         transaction.on_commit to wait for a commit)."""
         self.validate_task(task)
@@ -252,22 +253,23 @@ class JobsBackend(BaseTaskBackend):  # type: ignore[misc,unused-ignore]
         result = TaskResult(task=task, id=message.id, status=TaskResultStatus.READY, enqueued_at=_when(now),
                             started_at=None, finished_at=None, last_attempted_at=None, args=list(args),
                             kwargs=dict(kwargs), backend=self.alias, errors=[], worker_ids=[])
-        if app.config.eager:
-            task_enqueued.send(type(self), task_result=result)
-            _run_here(app, message, result)
-            return result
         stored_args, stored_kwargs, _ = app.redactor.stored(known.fn, message.args, message.kwargs, known.bind)
         record = json_dumps({"q": now, "task": known.name, "args": stored_args, "kwargs": stored_kwargs,
                              "o": _called_options(task)})
-        attempts_key = app.keys.attempts(message.id)
-        if message.options.unique is None:
-            app.broker.sends.enqueue([message], records=[(attempts_key, record)])
-        else:  # the lock decides whether this call runs: its record only once it holds it
-            holder = app.broker.sends.enqueue_unique(message, message.options.unique, message.options.unique_ms)
-            if holder != message.id:
-                return self.get_result(holder)
-            app.broker.sends.enqueue([], records=[(attempts_key, record)])
-        task_enqueued.send(type(self), task_result=result)
+        announced = False
+
+        def enqueued(results: list[Any]) -> None:  # in Redis now (or, EAGER, about to run here)
+            nonlocal announced
+            if results and results[0].id == message.id:
+                announced = True
+                task_enqueued.send(type(self), task_result=result)
+
+        [sent] = send(app, [message], on_commit=False, records=[(app.keys.attempts(message.id), record)],
+                      announce=enqueued)
+        if not announced:  # a unique task whose lock another run holds: that run is the result
+            return self.get_result(sent.id)
+        if app.config.eager:
+            _ran_here(sent, result)
         return result
 
     def get_result(self, result_id: str) -> TaskResult:
@@ -378,9 +380,8 @@ def as_called(task: Task, options: dict[str, Any] | None) -> Task:
     return copy
 
 
-def _run_here(app: Any, message: Any, result: TaskResult) -> None:
-    """EAGER mode: run it now, inline, as the worker would; `result` is then final."""
-    eager = run_eager(app, message)
+def _ran_here(eager: Any, result: TaskResult) -> None:
+    """EAGER mode: the run made inline by the send (eager.py), as the worker would; `result` is now final."""
     meta = eager._meta
     assert meta is not None
     now = _when(time.time())

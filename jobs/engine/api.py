@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     from .ops.health import readiness as readiness
     from .ops.metrics import exposition as exposition
     from .ops.monitor import Monitor as Monitor
-    from .ops.records import Record as Record
     from .ops.rows import DeadLetter as DeadLetter
     from .ops.rows import Held as Held
     from .redis.connection import TRANSIENT as TRANSIENT
@@ -64,9 +63,9 @@ if TYPE_CHECKING:
     from .send.canvas import group as group
     from .send.canvas import signature as signature
     from .send.eager import EagerResult as EagerResult
-    from .send.eager import run as run_eager  # noqa: F401 (renamed: exported by WHERE)
     from .send.groupresult import GroupResult as GroupResult
     from .send.producer import enqueue_many as enqueue_many
+    from .send.producer import send as send
     from .send.producer import send_task as send_task
     from .send.task import Task as Task
     from .send.task import task as task
@@ -92,6 +91,7 @@ if TYPE_CHECKING:
     from .wire.outcome import STARTED as STARTED
     from .wire.outcome import SUCCESS as SUCCESS
     from .wire.outcome import decode as decode_result  # noqa: F401 (renamed: exported by WHERE)
+    from .wire.record import Record as Record
     from .wire.request import Request as Request
     from .wire.serializers import json_dumps as json_dumps
     from .wire.serializers import json_loads as json_loads
@@ -137,7 +137,7 @@ WHERE: dict[str, tuple[str, str]] = {
     "readiness": ("jobs.engine.ops.health", "readiness"),
     "exposition": ("jobs.engine.ops.metrics", "exposition"),
     "Monitor": ("jobs.engine.ops.monitor", "Monitor"),
-    "Record": ("jobs.engine.ops.records", "Record"),
+    "Record": ("jobs.engine.wire.record", "Record"),
     "DeadLetter": ("jobs.engine.ops.rows", "DeadLetter"),
     "Held": ("jobs.engine.ops.rows", "Held"),
     "TRANSIENT": ("jobs.engine.redis.connection", "TRANSIENT"),
@@ -153,9 +153,9 @@ WHERE: dict[str, tuple[str, str]] = {
     "group": ("jobs.engine.send.canvas", "group"),
     "signature": ("jobs.engine.send.canvas", "signature"),
     "EagerResult": ("jobs.engine.send.eager", "EagerResult"),
-    "run_eager": ("jobs.engine.send.eager", "run"),
     "GroupResult": ("jobs.engine.send.groupresult", "GroupResult"),
     "enqueue_many": ("jobs.engine.send.producer", "enqueue_many"),
+    "send": ("jobs.engine.send.producer", "send"),
     "send_task": ("jobs.engine.send.producer", "send_task"),
     "Task": ("jobs.engine.send.task", "Task"),
     "task": ("jobs.engine.send.task", "task"),

@@ -35,9 +35,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from .. import tracing
 from ..redis.backoff import Backoff
 from ..redis.connection import RETRYABLE
+from ..send.producer import send
 from ..setup.app import App
 from ..setup.build import message as build_message
 from ..wire.options import CallOptions
@@ -230,8 +230,8 @@ class Beat:
             expires = entry.expires  # a run not started by the periodic task's end is dropped, as in Celery
         call = CallOptions(task_id=f"beat-{entry.id}-{due_ms}", queue=entry.queue or None, priority=entry.priority,
                            expires=expires)
-        [message] = tracing.produced([build_message(self.app, entry.task, entry.args, entry.kwargs, call)])
-        sent = self.app.broker.beat.send(entry.id, due_ms, message)
+        message = build_message(self.app, entry.task, entry.args, entry.kwargs, call)
+        sent = bool(send(self.app, [message], on_commit=False, periodic=(entry.id, due_ms)))
         if sent:
             logger.info("beat: sent %s (%s) for %s", entry.name, entry.task, due.isoformat())
         else:

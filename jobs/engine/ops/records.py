@@ -42,65 +42,18 @@ import dataclasses
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from ..errors import DecodeError
 from ..setup.registry import Registry
 from ..wire.header import Header
 from ..wire.message import decode
 from ..wire.outcome import REJECTED, RETRY, STARTED, SUCCESS
+from ..wire.record import Record
 from ..wire.redact import Redactor
 from ..wire.serializers import json_dumps, json_loads, raw_dumps, raw_loads
 
 logger = logging.getLogger("jobs.history")
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One row of the history, as the database stores it (jobs.models.TaskResult)."""
-
-    task_id: str
-    name: str
-    status: str
-    #: JSON texts, as they may be stored (redact.py); result: the value, or for other states a JSON
-    #: object saying what happened ({"exc_type", "exc_message"}, {"reason"}, STARTED's {"pid", ...}).
-    args: str | None
-    kwargs: str | None
-    #: False when the arguments were redacted or described: the task cannot be run again from them.
-    args_complete: bool
-    result: str | None
-    traceback: str | None
-    queue: str
-    worker: str
-    retries: int
-    date_enqueued: float | None
-    date_started: float | None
-    date_done: float | None
-    runtime: float | None
-    parent_id: str | None
-    #: Orders the records of one task id: a row is replaced only by a record of the same or a later stage.
-    stage: int
-
-
-class HistoryStore(Protocol):
-    """Where records go: the Django side (jobs/history.py) implements it."""
-
-    #: The longest text each column holds (characters), by field name: clean() cuts to it.
-    limits: Mapping[str, int]
-
-    def store(self, records: Sequence[Record]) -> None:
-        """Upsert the records (one task id at most once in a batch), all or none."""
-
-    def refused(self, exc: Exception) -> bool:
-        """Whether a failed store() was refused for what the records hold (so that writing the
-        same records again would fail again), rather than for the database being away."""
-
-    def prune(self, before: float, batch: int) -> int:
-        """Delete up to `batch` rows of tasks that ended before `before` (unix time); how many."""
-
-    def reset(self) -> None:
-        """After a failed write: drop the connection, so the next write opens a fresh one."""
-
 
 _PHASE = {STARTED: 1, RETRY: 2}
 

@@ -1,19 +1,29 @@
 """The one way a message leaves this process: every sender comes through send(), whatever sends and
-however (apply_async and delay, signatures and workflows, send_task, enqueue_many).
+however: apply_async and delay, signatures and workflows, send_task, enqueue_many, the django.tasks
+backend, beat, and the console's and the CLI's "run again". So every send gets the same treatment,
+once: its trace context (tracing.produced, one PRODUCER span a message), eager mode, the commit
+hook, a unique task's lock, the size limit.
 
     send(app, messages)                  now, in one round trip (or at commit: ENQUEUE_ON_COMMIT)
     send(app, messages, on_commit=True)  when the caller's database transaction commits; never if it
                                          rolls back (encoded now all the same: a bad argument fails
                                          at the call, not inside the commit)
-    JOBS["EAGER"]                        run here and now instead (eager.py)
+    send(app, [m], records=[(key, entry)])   with entries pushed in the same step (the django.tasks
+                                         backend's READY record, keys.attempts)
+    send(app, [m], periodic=(id, due_ms))    beat's run of a periodic task: sent once per run, however
+                                         many beats try (lua/beat_send.lua); [] if it was sent before
+    JOBS["EAGER"]                        run here and now instead (eager.py); `announce` is called
+                                         with the results before they run, as it would be once they
+                                         are in Redis (django.tasks' task_enqueued comes first)
 
 A unique task's message (its lock in the message's options) goes alone, through the lock
-(lua/enqueue_unique.lua): its result is the run that holds the lock, which may be another.
+(lua/enqueue_unique.lua): its result is the run that holds the lock, which may be another, and its
+records are written only if it holds it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .. import many, tracing
@@ -26,34 +36,54 @@ from ..wire.workflow import Step
 from . import eager
 from .asyncresult import AsyncResult
 
+Records = Sequence[tuple[str, str]]
 
-def send(app: App, messages: list[Message], on_commit: bool | None = None) -> list[AsyncResult]:
-    """Send messages; one result handle each, in order."""
+
+def send(app: App, messages: list[Message], on_commit: bool | None = None, *, records: Records = (),
+         periodic: tuple[int, int] | None = None,
+         announce: Callable[[list[AsyncResult]], None] | None = None) -> list[AsyncResult]:
+    """Send messages; one result handle each, in order (none for a periodic run sent before)."""
     messages = tracing.produced(messages)  # their trace context in their headers, when tracing
     if on_commit is None:
-        on_commit = app.config.enqueue_on_commit
+        on_commit = app.config.enqueue_on_commit and periodic is None
     if app.config.eager:
         if on_commit:
-            return [eager.run_at_commit(app, m) for m in messages]
+            return _announced([eager.run_at_commit(app, m) for m in messages], announce)
+        if announce is not None:
+            announce([eager.EagerResult(m.id, m.task, None) for m in messages])
         return [eager.run(app, m) for m in messages]
     if on_commit:
         for message in messages:  # what cannot be sent fails here, at the call, not inside the commit
             within(message, message.encode(), app.config.message_max_bytes)
 
         def at_commit() -> None:
-            _enqueue(app, messages)
+            _announced(_enqueue(app, messages, records, periodic), announce)
 
         app.after_commit(at_commit)
         return [AsyncResult(m.id, m.task) for m in messages]
-    return _enqueue(app, messages)
+    return _announced(_enqueue(app, messages, records, periodic), announce)
 
 
-def _enqueue(app: App, messages: list[Message]) -> list[AsyncResult]:
+def _announced(results: list[AsyncResult], announce: Callable[[list[AsyncResult]], None] | None) -> list[AsyncResult]:
+    if announce is not None and results:
+        announce(results)
+    return results
+
+
+def _enqueue(app: App, messages: list[Message], records: Records = (),
+             periodic: tuple[int, int] | None = None) -> list[AsyncResult]:
+    sends = app.broker.sends
+    if periodic is not None:
+        [message] = messages
+        sent = app.broker.beat.send(periodic[0], periodic[1], message)
+        return [AsyncResult(message.id, message.task)] if sent else []
     plain = [m for m in messages if m.options.unique is None]
     if plain:
-        app.broker.sends.enqueue(plain)
-    holders = {m.id: app.broker.sends.enqueue_unique(m, m.options.unique, m.options.unique_ms)
+        sends.enqueue(plain, records=records)
+    holders = {m.id: sends.enqueue_unique(m, m.options.unique, m.options.unique_ms)
                for m in messages if m.options.unique is not None}
+    if records and not plain and all(holders[m.id] == m.id for m in messages):
+        sends.enqueue([], records=records)  # a unique call's records: only once it holds its lock
     return [AsyncResult(holders.get(m.id, m.id), m.task) for m in messages]
 
 

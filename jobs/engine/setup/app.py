@@ -24,7 +24,7 @@ from .registry import Registry, registry
 from .routing import Router
 
 if TYPE_CHECKING:  # the history's code runs in a worker's recorder process only, never on its way to a task
-    from ..ops.records import HistoryStore
+    from ..wire.record import HistoryStore
 
 logger = logging.getLogger("jobs")
 

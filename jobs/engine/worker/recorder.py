@@ -37,7 +37,7 @@ from ..setup.app import App
 from .pools import describe_status, die_with_parent, exited_cleanly, fork_holding_sigterm, send_signal
 
 if TYPE_CHECKING:
-    from ..ops.records import HistoryStore, Record
+    from ..wire.record import HistoryStore, Record
 
 logger = logging.getLogger("jobs.history")
 
