@@ -81,10 +81,10 @@ SHOWN = """text => document.body.innerText.includes(text) ||
 
 @pytest.fixture
 def hostile_env(tmp_path: Path) -> dict[str, str]:
-    """The test project with the hostile tasks, on a database of its own: its web server's and its
-    worker's."""
+    """The test project with the hostile tasks, on a SQLite database of its own (its web server's and its
+    worker's), also in the PostgreSQL run: what the pages show does not depend on the database."""
     return {"DJANGO_SETTINGS_MODULE": "tests.hostile.settings", "JOBS_TEST_DB_NAME": str(tmp_path / "db.sqlite3"),
-            "TZ": "UTC"}
+            "JOBS_TEST_DATABASE_URL": "", "TZ": "UTC"}
 
 
 @pytest.fixture
