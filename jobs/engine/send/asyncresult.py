@@ -12,13 +12,14 @@ import asyncio
 import datetime as dt
 import signal as signals
 import time
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol
 
 from .. import bounds
 from ..errors import TaskRevoked, TimeoutError
 from ..redis.backoff import with_retry
 from ..setup.app import App, current
 from ..wire.outcome import FAILURE, PENDING, READY_STATES, REVOKED, SUCCESS, ResultMeta, decode
+from .types import R_co
 
 #: Re-read the result at least this often while waiting (a safety net, not a poll).
 RECHECK = 5.0
@@ -50,7 +51,10 @@ class Earlier(Protocol):
     def get(self, timeout: float | None = None, propagate: bool = True) -> Any: ...
 
 
-class AsyncResult:
+class AsyncResult(Generic[R_co]):
+    """A task's result, by id. Typed by its task (`add.delay(1, 2)` is an `AsyncResult[int]`), so
+    get() returns what the task returns; one made by id alone is an `AsyncResult[Any]`."""
+
     def __init__(self, id: str, task_name: str | None = None, app: App | None = None) -> None:
         if not isinstance(id, str):  # a list of ids, bytes, a UUID: every read would ask Redis for nothing
             raise TypeError(f"AsyncResult takes one task id, a str (str(uuid) for a UUID), not {type(id).__name__} "
@@ -195,7 +199,7 @@ class AsyncResult:
 
     # -- waiting -------------------------------------------------------------------------------
 
-    def get(self, timeout: float | None = None, propagate: bool = True) -> Any:
+    def get(self, timeout: float | None = None, propagate: bool = True) -> R_co:
         """Wait for the task to finish and return its value. With propagate, a failure re-raises
         the task's exception and a revoked task raises TaskRevoked. TimeoutError after `timeout`."""
         if timeout is not None:  # nan would wait forever, inf overflow the deadline: refused first
@@ -205,15 +209,15 @@ class AsyncResult:
         if meta is None or meta.status not in READY_STATES:
             meta = self._wait(timeout)
         if meta.status == SUCCESS:
-            return meta.value
-        if not propagate:
-            return meta.exception if meta.status == FAILURE else None
+            return meta.value  # type: ignore[no-any-return]  # what the task returned, as its R says
+        if not propagate:  # the exception or None instead of a value: as Celery does, untyped
+            return meta.exception if meta.status == FAILURE else None  # type: ignore[return-value]
         if meta.status == REVOKED:
             raise TaskRevoked(f"task {self.id}: {meta.reason or 'revoked'}")
         assert meta.exception is not None
         raise meta.exception
 
-    def wait(self, timeout: float | None = None, propagate: bool = True) -> Any:
+    def wait(self, timeout: float | None = None, propagate: bool = True) -> R_co:
         return self.get(timeout=timeout, propagate=propagate)
 
     def _wait(self, timeout: float | None) -> ResultMeta:
@@ -231,7 +235,7 @@ class AsyncResult:
         finally:
             watch.close()
 
-    async def aget(self, timeout: float | None = None, propagate: bool = True) -> Any:
+    async def aget(self, timeout: float | None = None, propagate: bool = True) -> R_co:
         """get() for async views: the wait runs in a thread so the event loop is not blocked."""
         return await asyncio.to_thread(self.get, timeout, propagate)
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Generic
 
 from .. import many
 from ..setup.app import App, current
@@ -48,9 +48,10 @@ from . import eager
 from .asyncresult import AsyncResult
 from .groupresult import GroupResult, tree
 from .producer import send
+from .types import R_co
 
 
-class Signature(Step):
+class Signature(Step, Generic[R_co]):
     """One call of a task, described but not sent (a workflow.Step with the sending added). The task
     is named, not held, so a signature can name a task only workers import, and travel inside a
     message."""
@@ -105,16 +106,16 @@ class Signature(Step):
         """A copy with `args` put in front and `kwargs` merged (immutable: unchanged)."""
         return self.with_args(many.positional(args, self.task), many.keywords(kwargs, self.task))  # type: ignore[return-value]
 
-    def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
+    def delay(self, *args: Any, **kwargs: Any) -> AsyncResult[R_co]:
         return self.apply_async(args, kwargs)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> AsyncResult:
+    def __call__(self, *args: Any, **kwargs: Any) -> AsyncResult[R_co]:
         """sig(): sent, as delay() (so are chain(...)() and group(...)()). Unlike Celery's, whose
         sig() runs the task here: with jobs, a call that looks like sending sends."""
         return self.apply_async(args, kwargs)
 
     def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
-                    **options: Any) -> AsyncResult:
+                    **options: Any) -> AsyncResult[R_co]:
         """Send it as its task's apply_async would (unique locks, on_commit, eager mode included)."""
         call = CallOptions.parse(self.task, options)
         app = current()

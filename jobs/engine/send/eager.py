@@ -30,12 +30,13 @@ from ..wire.outcome import encode as encode_result
 from ..wire.request import Request
 from ..wire.workflow import Chain, Group, Node, Step
 from .asyncresult import AsyncResult
+from .types import R_co
 from .groupresult import GroupResult, tree
 
 logger = logging.getLogger("jobs")
 
 
-class EagerResult(AsyncResult):
+class EagerResult(AsyncResult[R_co]):
     """The result of a task run inline (EAGER mode): already final, never read from Redis."""
 
     def __init__(self, id: str, task_name: str, meta: ResultMeta | None) -> None:
