@@ -30,8 +30,8 @@ from ..wire.outcome import encode as encode_result
 from ..wire.request import Request
 from ..wire.workflow import Chain, Group, Node, Step
 from .asyncresult import AsyncResult
-from .types import R_co
 from .groupresult import GroupResult, tree
+from .types import R_co
 
 logger = logging.getLogger("jobs")
 
