@@ -68,7 +68,7 @@ def workers() -> list[dict[str, Any]]:
 
 def active() -> list[dict[str, Any]]:
     """What the workers hold now: id, task, queue, worker (hostname), seconds (lease left), enqueued_at,
-    worker_id, started_at (unix s; None before it starts)."""
+    worker_id, started_at (unix s, Redis's clock; None before it starts), running_for (s)."""
     return [_document(h) for h in monitor().active()]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,7 +96,7 @@ def workers() -> dict[str, Any]:
 def _running_row(h: Held) -> dict[str, Any]:
     lease = current().config.lease_seconds
     return {"held": h, "args": args_text(h.wire, h.queue),
-            "runtime": None if h.started_at is None else max(0.0, time.time() - h.started_at),
+            "runtime": h.running_for,
             "lease_age": max(0.0, lease - h.seconds)}
 
 

@@ -70,3 +70,27 @@ def test_an_expired_task_is_revoked_by_redis_when_taken(start_worker, r):
     worker.wait_for("expired before it started; not run", timeout=10)
     assert r.llen("ran") == 0
     assert r.zcard(engine_app.current().broker.keys.expiries) == 0
+
+
+@pytest.mark.parametrize("offset", [900, -900])
+def test_a_console_host_whose_clock_is_off_sees_the_workers_alive_and_true_run_times(start_worker, monkeypatch, r,
+                                                                                      offset):
+    """Heartbeats and start times are stamped on Redis's clock, and judged on it: a console (or
+    health check) host 15 minutes off shows the same as one on time."""
+    from jobs import control
+
+    name = f"clock{offset}"
+    start_worker("-c", "1", "-n", "on-time")
+    running = tasks.block.delay(name)
+    r.blpop([f"started:{name}"], timeout=10)
+    skew(monkeypatch, offset)
+    deadline = time.monotonic() + 10
+    while not (held := control.active()) or held[0]["started_at"] is None:  # written down each second
+        assert time.monotonic() < deadline, "the worker never wrote down that its task started"
+        time.sleep(0.05)
+    [seen] = control.workers()
+    assert seen["hostname"] == "on-time" and seen["alive"] and seen["last_seen"] < 10
+    assert 0 <= held[0]["running_for"] < 10
+    assert [w.hostname for w in control.monitor().workers() if w.alive] == ["on-time"]
+    r.rpush(f"release:{name}", 1)
+    assert running.get(timeout=10) == name

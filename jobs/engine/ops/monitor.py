@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from typing import Any
 
 from ..errors import DecodeError
@@ -115,8 +114,11 @@ class Monitor(ScheduledView, CountersView):
     # -- workers -------------------------------------------------------------------------------
 
     def workers(self) -> list[WorkerInfo]:
-        """Every worker with a heartbeat, with its record and counts: two round trips, however many."""
-        return self._workers(self.reads.beats(), time.time() * 1000)
+        """Every worker with a heartbeat, with its record and counts: two round trips, however many.
+        Alive or not is judged on Redis's clock, which stamped the heartbeats: a console host whose
+        clock is off sees the workers as they are."""
+        beats, now = self.reads.beats()
+        return self._workers(beats, now * 1000)
 
     def _workers(self, beats: list[tuple[bytes, float]], now_ms: float) -> list[WorkerInfo]:
         """The records and counts of these workers: one round trip (none if there are none)."""
@@ -151,7 +153,8 @@ class Monitor(ScheduledView, CountersView):
             worker_id, hostname, running = by_uid.get(token.split(".", 1)[0], ("", "", {}))
             held = Held.read(wire, queue, hostname, (deadlines.get(token, now_ms) - now_ms) / 1000, worker_id=worker_id)
             started = running.get(held.id.encode()) if held.id else None
-            out.append(held if started is None else dataclasses.replace(held, started_at=int(started) / 1000))
+            out.append(held if started is None else dataclasses.replace(
+                held, started_at=int(started) / 1000, running_for=max(0.0, look.now - int(started) / 1000)))
         return sorted(out, key=lambda h: h.enqueued_at)
 
     # -- Prometheus ----------------------------------------------------------------------------

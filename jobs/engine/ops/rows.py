@@ -47,6 +47,9 @@ class Held:
     #: (unix s, Redis's clock; None while it is only prefetched, or for an async task).
     worker_id: str = ""
     started_at: float | None = None
+    #: Running: for how long (s), on Redis's clock as started_at is, so a reader whose host clock is
+    #: off shows the true time; None with started_at.
+    running_for: float | None = None
     #: The message as it travels (its arguments, for a page to show through redact.py).
     wire: bytes = b""
     #: Scheduled: the member of the scheduled set, as run_scheduled/delete_scheduled take it, and

@@ -136,9 +136,11 @@ class Reads(Part):
                     {q.decode(): int(since) / 1000 for q, since in mapping(paused).items()},
                     mapping(rest[0]) if held else {}, pairs(rest[1]) if held else [])
 
-    def beats(self) -> list[tuple[bytes, float]]:
-        """Every worker's last heartbeat (ms)."""
-        return pairs(self.b.link.call("ZRANGE", self.b.keys.workers, 0, -1, "WITHSCORES"))
+    def beats(self) -> tuple[list[tuple[bytes, float]], float]:
+        """Every worker's last heartbeat (ms, stamped on Redis's clock) and Redis's clock now (unix s),
+        in one round trip: liveness is judged on one clock, whatever the reader's host says."""
+        beats, now = self.b.link.pipeline([("ZRANGE", self.b.keys.workers, 0, -1, "WITHSCORES"), ("TIME",)])
+        return pairs(beats), seconds(now)
 
     def workers(self, ids: Sequence[str]) -> list[tuple[bytes | None, int, int]]:
         """Each worker's record (JSON, None once gone) and the outcomes it settled, and of those

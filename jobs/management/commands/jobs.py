@@ -142,7 +142,7 @@ class Command(BaseCommand):
             what = "lease left" if which == "active" else "due in"
             for h in found:
                 where = f"  on {h['worker'] or '(a worker that is gone)'}" if which == "active" else ""
-                ran = f"  running {max(0.0, time.time() - h['started_at']):.1f}s" if h.get("started_at") else ""
+                ran = f"  running {h['running_for']:.1f}s" if h.get("running_for") is not None else ""
                 write(f"{h['task']}[{h['id']}]  queue {h['queue']}{where}  {what} {h['seconds']:.1f}s{ran}")
         if not found:
             write(f"nothing {which}" if which in ("active", "scheduled") else "no live workers")
