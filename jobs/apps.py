@@ -57,10 +57,10 @@ def _history_store() -> Any:
     its process starts, which checks the table there: a worker's supervisor never opens the database,
     so neither its start nor its first task waits for one (a PostgreSQL handshake, or a database that
     does not answer)."""
-    from .stores.history import DatabaseStore
+    from .stores.history import HistoryDatabase
 
     _check_history_table()
-    return DatabaseStore()
+    return HistoryDatabase()
 
 
 def _check_history_table() -> None:

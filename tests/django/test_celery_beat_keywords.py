@@ -14,7 +14,7 @@ from django.db.models import Q
 
 from jobs.engine.wire.message import decode
 from jobs.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask
-from jobs.stores.periodic import DatabaseStore
+from jobs.stores.schedules_db import ScheduleDatabase
 from tests.django.test_beat import every, queued
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -178,7 +178,7 @@ def test_bulk_create_reads_json_text_and_refuses_what_save_refuses():
     with pytest.raises(ValidationError, match="args must be a JSON list"):
         PeriodicTask.objects.bulk_create([PeriodicTask(name="b", task="shop.sync", interval=schedule,
                                                        args='{"x": 1}')])
-    assert [e.args for e in DatabaseStore().load()] == [["x"]]
+    assert [e.args for e in ScheduleDatabase().load()] == [["x"]]
 
 
 def test_run_now_sends_json_text_stored_around_the_model_as_its_list(admin_client, r):

@@ -1,5 +1,6 @@
-"""The views of jobs.urls: read-only, for probes and scrapers (health, metrics). Staff (the admin's own login) or the
-bearer token of JOBS["METRICS_TOKEN"]; without either, 401, and nothing about the deployment."""
+"""The views of jobs.urls, for probes and scrapers (health, metrics): read-only. Staff (the admin's own
+login) or the bearer token of JOBS["METRICS_TOKEN"]; without either, 401, and nothing about the
+deployment. (Not views.py: the console's pages are jobs/console/views.py.)"""
 
 from __future__ import annotations
 
