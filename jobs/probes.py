@@ -34,7 +34,7 @@ def refused() -> HttpResponse:
 @never_cache
 @require_safe
 def health(request: HttpRequest) -> HttpResponse:
-    """Readiness as JSON (engine/health.py): 200 when every check passes, else 503."""
+    """Readiness as JSON (engine/ops/health.py): 200 when every check passes, else 503."""
     if not allowed(request):
         return refused()
     document = as_json(check())
@@ -44,7 +44,7 @@ def health(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
-    """The Prometheus text format (engine/metrics.py), read from Redis now: every web process answers
+    """The Prometheus text format (engine/ops/metrics.py), read from Redis now: every web process answers
     the same. 503 while Redis cannot be read (the scrape shows as failed, not as zeros)."""
     if not allowed(request):
         return refused()

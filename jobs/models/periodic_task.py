@@ -73,7 +73,7 @@ class PeriodicTask(CeleryBeatKeywords, models.Model):
     def __str__(self) -> str:
         return self.name
 
-    #: Written by beat alone, with its conditional UPDATE (beat_store.py).
+    #: Written by beat alone, with its conditional UPDATE (stores/schedules_db.py).
     BEAT_FIELDS = ("last_run_at", "total_run_count")
 
     def save(self, *args: Any, **kwargs: Any) -> None:

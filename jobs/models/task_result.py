@@ -8,7 +8,7 @@ from django.db import models
 
 
 class TaskResult(models.Model):
-    """What happened to one task, last: written by the workers' recorders, in batches (history.py),
+    """What happened to one task, last: written by the workers' recorders, in batches (stores/history.py),
     read in the admin, pruned after JOBS["HISTORY_KEEP"]. Rows are upserted by task id and
     replaced only by a later stage of the same task (`stage`), so a retried task has one row that
     ends with its outcome."""
