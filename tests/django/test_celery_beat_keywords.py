@@ -1,4 +1,4 @@
-"""Code written for django-celery-beat's models, run on jobs' (jobs/celery_beat_compat.py): its schedule
+"""Code written for django-celery-beat's models, run on jobs' (jobs/models/celery_beat_keywords.py): its schedule
 keywords and attributes on top of the one `schedule`, ZoneInfo time zones, args and kwargs as JSON text;
 and what jobs cannot carry refused where it is said, saying what to do instead."""
 
