@@ -1,8 +1,9 @@
 """The values a periodic task's row holds, checked where they come in: by the models' save(), the
 admin's forms, beat reading a row, the settings sync and the import from django-celery-beat alike.
 
-Apart from the models because the migrations name two of them (`jobs.models.validate_name`,
-`jobs.models.default_timezone`), and every writer of a row shares json_value.
+A module of its own because the schedules and the periodic tasks use them, and so does every other
+reader or writer of a row (the admin's form, beat's store, the import) through json_value; the
+migrations name two of them as `jobs.models.validate_name` and `jobs.models.default_timezone`.
 """
 
 from __future__ import annotations
