@@ -53,14 +53,14 @@ def _fresh_connections(coro: Any) -> Any:
 
 
 def _history_store() -> Any:
-    """Where the workers' recorders write the history: TaskResult (history.py). Made by a recorder as
+    """Where the workers' recorders write the history: TaskResult (stores/history.py). Made by a recorder as
     its process starts, which checks the table there: a worker's supervisor never opens the database,
     so neither its start nor its first task waits for one (a PostgreSQL handshake, or a database that
     does not answer)."""
-    from .stores.history import DatabaseStore
+    from .stores.history import HistoryDatabase
 
     _check_history_table()
-    return DatabaseStore()
+    return HistoryDatabase()
 
 
 def _check_history_table() -> None:

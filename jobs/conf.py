@@ -51,7 +51,7 @@ def load() -> Config:
 
 
 def _number(key: str, value: Any) -> Any:
-    """Every numeric key by one rule (engine/config.py NUMBERS, engine/bounds.py)."""
+    """Every numeric key by one rule (engine/setup/config.py NUMBERS, engine/bounds.py)."""
     return check_number(key.lower(), value)
 
 

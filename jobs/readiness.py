@@ -1,4 +1,4 @@
-"""The readiness checks (engine/health.py) with what only the Django side knows: whether periodic
+"""The readiness checks (engine/ops/health.py) with what only the Django side knows: whether periodic
 tasks are enabled (the database) and the settings. Shared by `manage.py jobs healthcheck` and the
 `jobs/health` view, so both say the same."""
 

@@ -4,10 +4,10 @@ urls.py serves ``jobs/health`` (readiness, as JSON) and ``jobs/metrics`` (Promet
 
 from django.urls import path
 
-from . import views
+from . import probes
 
 app_name = "jobs"
 urlpatterns = [
-    path("health", views.health, name="health"),
-    path("metrics", views.metrics, name="metrics"),
+    path("health", probes.health, name="health"),
+    path("metrics", probes.metrics, name="metrics"),
 ]

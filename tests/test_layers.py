@@ -109,6 +109,14 @@ print(json.dumps(sorted(m for m in sys.modules if m.startswith("jobs.engine"))))
     assert [m for m in loaded if m.startswith("jobs.engine.worker")] == []
 
 
+def test_the_architecture_page_is_up_to_date():
+    """docs/architecture.md's generated part is what scripts/architecture.py writes from the code now
+    (the script also refuses two folders that import each other)."""
+    out = subprocess.run([sys.executable, "scripts/architecture.py", "--check"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr + out.stdout
+
+
 def test_the_checks_find_what_they_look_for():
     assert layer("jobs.engine.wire.message") < layer("jobs.engine.redis.broker") < layer("jobs.engine.worker.pools")
     assert layer("jobs.admin") == len(LAYERS)

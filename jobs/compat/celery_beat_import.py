@@ -17,43 +17,28 @@ what to fix). Below a line, what could not be carried is named (exchange, routin
 - An error is a row that is broken for jobs (JSON that is not a list, a crontab jobs refuses, a
   schedule row that is missing); skipped is what jobs has no equivalent for, on purpose (solar
   schedules, sub-second intervals, django-celery-results' cleanup task, one-off tasks done).
+
+The tables are read by celery_beat_tables.py, each row becomes jobs' fields in celery_beat_rows.py;
+here each is written, in its savepoint, and reported.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, connections, router, transaction
+from django.db import DatabaseError, router, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from ..engine.api import ScheduleError
-from ..models import BeatVersion, ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, json_value
+from ..models import BeatVersion, PeriodicTask
+from .celery_beat_rows import RowRefused, RowSkipped, translate
+from .celery_beat_tables import CannotImport, Source, read
 
-PREFIX = "django_celery_beat_"
-KINDS = ("interval", "crontab", "clocked", "solar")
-#: A django-celery-beat interval period -> its length in microseconds.
-PERIODS = {"days": 86_400_000_000, "hours": 3_600_000_000, "minutes": 60_000_000, "seconds": 1_000_000,
-           "microseconds": 1}
-CLEANUP_TASK = "celery.backend_cleanup"
-
-
-class CannotImport(Exception):
-    """Nothing can be imported from this database: the message says why."""
-
-
-class _Skip(Exception):
-    """jobs has no equivalent for this row, on purpose: it is not imported (the message says why)."""
-
-
-class _Refused(Exception):
-    """This row is broken for jobs: not imported (the message says what to fix)."""
+__all__ = ["CannotImport", "Line", "import_celery_beat", "report"]
 
 
 @dataclass
@@ -64,39 +49,6 @@ class Line:
     name: str
     text: str
     notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Source:
-    """django-celery-beat's rows, each a dict by column; schedules by id."""
-
-    tasks: list[dict[str, Any]]
-    schedules: dict[str, dict[Any, dict[str, Any]]]
-
-
-def read(using: str) -> Source:
-    """Every row of django-celery-beat's tables in the database `using` (a table its version did not
-    have reads as empty; a column it did not have is absent from the dicts)."""
-    if using not in connections:
-        raise CannotImport(f"there is no database {using!r} in DATABASES; there are: {', '.join(connections)}")
-    connection = connections[using]
-    with connection.cursor() as cursor:
-        tables = set(connection.introspection.table_names(cursor))
-        if f"{PREFIX}periodictask" not in tables:
-            raise CannotImport(f"there is no {PREFIX}periodictask table in the database {using!r} "
-                           f"({connection.settings_dict.get('NAME')}): point --database at the database "
-                           "django-celery-beat used")
-
-        def rows(table: str) -> list[dict[str, Any]]:
-            if table not in tables:
-                return []
-            columns = [c.name for c in connection.introspection.get_table_description(cursor, table)]
-            quote = connection.ops.quote_name
-            cursor.execute(f"SELECT {', '.join(map(quote, columns))} FROM {quote(table)} ORDER BY {quote('id')}")
-            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-
-        schedules = {kind: {row["id"]: row for row in rows(f"{PREFIX}{kind}schedule")} for kind in KINDS}
-        return Source(tasks=rows(f"{PREFIX}periodictask"), schedules=schedules)
 
 
 def import_celery_beat(using: str = "default", dry_run: bool = False) -> list[Line]:
@@ -135,11 +87,11 @@ def _import_one(row: dict[str, Any], source: Source, target: str, now: dt.dateti
     notes: list[str] = []
     try:
         with transaction.atomic(using=target):
-            values, beat = _translate(row, source, now, notes)
+            values, beat = translate(row, source, now, notes)
             return _write(name, values, beat, notes)
-    except _Skip as exc:
+    except RowSkipped as exc:
         return Line("skipped", name, str(exc), notes)
-    except _Refused as exc:
+    except RowRefused as exc:
         return Line("error", name, str(exc), notes)
     except ValidationError as exc:
         return Line("error", name, _said(exc), notes)
@@ -155,156 +107,6 @@ def _said(error: ValidationError) -> str:
                      for key, messages in error.message_dict.items() for message in messages)
 
 
-def _translate(row: dict[str, Any], source: Source, now: dt.datetime,
-               notes: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The jobs PeriodicTask fields for one django-celery-beat row, and its last run and count."""
-    if row["task"] == CLEANUP_TASK:
-        raise _Skip("django-celery-beat's own task for django-celery-results' cleanup: jobs prunes its task "
-                    "history by itself (JOBS['HISTORY_KEEP'], manage.py jobs prune)")
-    enabled, one_off = bool(row.get("enabled", True)), bool(row.get("one_off", False))
-    if one_off and (not enabled or (row.get("total_run_count") or 0) > 0):
-        raise _Skip("a one-off task that has run (or was disabled before it did): nothing is left to run")
-    values: dict[str, Any] = {
-        "task": row["task"], "schedule": _schedule(row, source, now, notes),
-        "args": _json(row.get("args"), list, "args"), "kwargs": _json(row.get("kwargs"), dict, "kwargs"),
-        "queue": row.get("queue") or "", "priority": _priority(row.get("priority"), notes),
-        "expire_seconds": row.get("expire_seconds"), "one_off": one_off, "start_time": _aware(row.get("start_time")),
-        "expires": _expires(_aware(row.get("expires")), now, notes), "enabled": enabled,
-        "description": row.get("description") or "",
-    }
-    _not_carried(row, notes)
-    return values, {"last_run_at": _aware(row.get("last_run_at")), "total_run_count": row.get("total_run_count") or 0}
-
-
-def _schedule(row: dict[str, Any], source: Source, now: dt.datetime, notes: list[str]) -> Any:
-    """The jobs schedule row for the one schedule a django-celery-beat task points at (an equal one
-    jobs has, else a new one)."""
-    given = [kind for kind in KINDS if row.get(f"{kind}_id") is not None]
-    if len(given) != 1:
-        raise _Refused("it has no schedule" if not given else
-                       f"it has more than one schedule ({' and '.join(given)}), which django-celery-beat "
-                       "refuses too: keep one there and import again, or make it in the admin")
-    kind, ident = given[0], row[f"{given[0]}_id"]
-    schedule = source.schedules[kind].get(ident)
-    if schedule is None:
-        raise _Refused(f"its {kind} schedule {ident} is not in {PREFIX}{kind}schedule")
-    if kind == "solar":
-        raise _Skip(f"a solar schedule ({schedule.get('event')} at latitude {schedule.get('latitude')}, longitude "
-                    f"{schedule.get('longitude')}): jobs has none; make it in the admin with a crontab at about "
-                    "that time, in the place's time zone")
-    if kind == "interval":
-        return _reuse(IntervalSchedule, **_interval(schedule))
-    if kind == "crontab":
-        return _reuse(CrontabSchedule, **_crontab(schedule, notes))
-    clocked_time = _aware(schedule["clocked_time"])
-    if clocked_time is not None and clocked_time <= now and bool(row.get("enabled", True)):
-        notes.append(f"its clocked time {clocked_time:%Y-%m-%d %H:%M} UTC has passed and it has not run: beat "
-                     "sends it at once (disable it in the admin if it should not run)")
-    return _reuse(ClockedSchedule, clocked_time=clocked_time)
-
-
-def _interval(schedule: dict[str, Any]) -> dict[str, Any]:
-    every, period = schedule.get("every"), schedule.get("period")
-    if period not in PERIODS or not isinstance(every, int) or every < 1:
-        raise _Refused(f"its interval is every {every!r} {period!r}: give a whole number of seconds, minutes, hours "
-                       "or days in the admin")
-    if period != "microseconds":
-        return {"every": every, "period": period}
-    seconds, rest = divmod(every, PERIODS["seconds"])
-    if rest or not seconds:
-        raise _Skip(f"every {every} microseconds: jobs runs intervals in whole seconds; make it every "
-                    f"{max(1, round(every / 1e6))} second(s) in the admin if that will do")
-    for unit in ("days", "hours", "minutes"):
-        if seconds % (PERIODS[unit] // PERIODS["seconds"]) == 0:
-            return {"every": seconds // (PERIODS[unit] // PERIODS["seconds"]), "period": unit}
-    return {"every": seconds, "period": "seconds"}
-
-
-def _crontab(schedule: dict[str, Any], notes: list[str]) -> dict[str, Any]:
-    fields = {name: _cron_field(schedule.get(name))
-              for name in ("minute", "hour", "day_of_week", "day_of_month", "month_of_year")}
-    zone = schedule.get("timezone")
-    if not zone:
-        zone = getattr(settings, "CELERY_TIMEZONE", None) or "UTC"
-        notes.append(f"its crontab has no time zone (an early django-celery-beat read it in Celery's): {zone} here")
-    return {**fields, "timezone": str(zone)}
-
-
-def _cron_field(value: Any) -> str:
-    """A crontab field as django-celery-beat may hold it: Celery's crontab() kept as its repr when a
-    list or set was given ('[8, 20]'), spaces after commas (Celery reads them), an empty field (*)."""
-    text = "".join(str("*" if value is None else value).split()).strip("[]{}()")
-    return text or "*"
-
-
-def _reuse(model: Any, **fields: Any) -> Any:
-    """The first equal schedule row, else a new one checked as the admin checks it."""
-    found = model.objects.filter(**fields).order_by("pk").first()
-    if found is None:
-        found = model(**fields)
-        found.full_clean()
-        found.save()
-    return found
-
-
-def _json(value: Any, kind: type, name: str) -> Any:
-    if value is None or value == "":
-        return kind()
-    try:
-        return json_value(value, kind, name)
-    except ValidationError as exc:
-        raise _Refused(f"{' '.join(exc.messages)} (it is {str(value)[:80]!r}); fix it in django-celery-beat's "
-                       "table and import again, or make the task in the admin") from exc
-
-
-def _priority(value: Any, notes: list[str]) -> int | None:
-    """Celery on Redis runs priority 0 first (and reads anything above 9 as 9); jobs runs 9 first."""
-    if value is None:
-        return None
-    ours = 9 - min(max(int(value), 0), 9)
-    notes.append(f"priority {value} is {ours} here: django-celery-beat's is Celery on Redis's, 0 first; jobs "
-                 "runs 9 first (from RabbitMQ, where 9 runs first, set it back in the admin)")
-    return ours
-
-
-def _expires(expires: dt.datetime | None, now: dt.datetime, notes: list[str]) -> dt.datetime | None:
-    """django-celery-beat's end time, carried: no runs from then on, and a run not started by then is
-    dropped (as there). One that has passed is said: the task is imported, and beat sends it nothing."""
-    if expires is not None and expires <= now:
-        notes.append(f"expired at {expires:%Y-%m-%d %H:%M} UTC: imported with it, so beat sends it no run (clear "
-                     "or move expires in the admin to run it again)")
-    return expires
-
-
-def _not_carried(row: dict[str, Any], notes: list[str]) -> None:
-    for name in ("exchange", "routing_key"):
-        if row.get(name):
-            notes.append(f"{name} {row[name]!r}: not carried, jobs has no AMQP routing (a queue name goes in queue)")
-    headers = row.get("headers")
-    try:
-        extra = json.loads(headers) if isinstance(headers, str) and headers.strip() else headers
-    except ValueError:
-        extra = headers
-    if extra:
-        notes.append(f"headers {str(headers)[:80]}: not carried, runs carry no custom headers (pass what the task "
-                     "needs in its arguments)")
-
-
-def _aware(value: Any) -> dt.datetime | None:
-    """A datetime column as the raw cursor gives it (aware on PostgreSQL; naive, or text, elsewhere) as
-    an aware datetime: naive ones are stored in UTC with USE_TZ, else in TIME_ZONE, as Django does."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        parsed = parse_datetime(value)
-        if parsed is None:
-            raise _Refused(f"{value!r} is not a date and time")
-        value = parsed
-    if timezone.is_naive(value):
-        value = timezone.make_aware(value, dt.timezone.utc if settings.USE_TZ else timezone.get_default_timezone())
-    return value
-
-
 def _write(name: str, values: dict[str, Any], beat: dict[str, Any], notes: list[str]) -> Line:
     described = f"{values['task']}, {values['schedule']}" + ("" if values["enabled"] else " (disabled)")
     row = PeriodicTask.objects.filter(name=name).first()
@@ -314,8 +116,8 @@ def _write(name: str, values: dict[str, Any], beat: dict[str, Any], notes: list[
         row.save()
         return Line("created", name, described, notes)
     if row.source != PeriodicTask.ADMIN:
-        raise _Skip("a periodic task of this name comes from JOBS['BEAT_SCHEDULE']: it is left alone (remove it "
-                    "from the settings to import django-celery-beat's)")
+        raise RowSkipped("a periodic task of this name comes from JOBS['BEAT_SCHEDULE']: it is left alone (remove "
+                         "it from the settings to import django-celery-beat's)")
     changed = [key for key, value in values.items()
                if (row.schedule_id != value.pk if key == "schedule" else getattr(row, key) != value)]
     for key in changed:

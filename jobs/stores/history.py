@@ -1,6 +1,6 @@
 """The history's Django side: TaskResult rows, written in batches by the workers' recorders.
 
-The engine reads the history from Redis and hands it here a batch at a time (engine/history.py,
+The engine reads the history from Redis and hands it here a batch at a time (engine/ops/records.py,
 engine/worker/recorder.py). A batch is one statement run for all its rows in one transaction:
 
     INSERT ... ON CONFLICT (task_id) DO UPDATE SET ... WHERE row.stage <= new.stage
@@ -10,7 +10,7 @@ row, and a record claimed late cannot undo a later one. Other databases get the 
 the ORM (a read of the batch's rows, then inserts and updates), slower; a concurrent insert of the
 same task id fails that batch, which the recorder writes again.
 
-What a batch holds is made storable first (engine/history.clean cuts text to the columns'
+What a batch holds is made storable first (engine/ops/records.clean cuts text to the columns'
 max_length, `limits`). A batch refused for what it holds (a DataError or IntegrityError: `refused`)
 is written again in halves by the recorder, down to the rows the database refuses; a connection
 that fails (OperationalError, InterfaceError...) is an outage: the whole batch waits in Redis.
@@ -81,8 +81,8 @@ class _SqliteUtcText:
         return f"{text}.{fraction:06d}" if fraction else text
 
 
-class DatabaseStore:
-    """The HistoryStore of engine/history.py, on the database TaskResult is routed to."""
+class HistoryDatabase:
+    """The HistoryStore (engine/wire/record.py) on the database TaskResult is routed to."""
 
     limits = {f.name: f.max_length for f in TaskResult._meta.concrete_fields if f.name in COLUMNS and f.max_length}
 

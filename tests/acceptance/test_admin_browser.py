@@ -37,7 +37,7 @@ PASSWORD = "browser-test-password"
 SET_UP = f"""
 from django.conf import settings
 from django.contrib.auth.models import User
-from jobs.stores.periodic import sync_settings
+from jobs.stores.schedules_db import sync_settings
 User.objects.create_superuser("admin", "admin@example.com", {PASSWORD!r})
 sync_settings(settings.JOBS["BEAT_SCHEDULE"])
 """ + (ROOT / "scripts" / "demo.py").read_text().split('MORNING_REPORT = """', 1)[1].split('"""', 1)[0]

@@ -21,7 +21,7 @@ from jobs.engine.beat.scheduler import Beat
 from jobs.engine.send.producer import enqueue_many, send_task
 from jobs.engine.setup import app as engine_app
 from jobs.models import IntervalSchedule, PeriodicTask, TaskResult
-from jobs.stores.periodic import DatabaseStore
+from jobs.stores.schedules_db import ScheduleDatabase
 from tests.testapp import tasks
 
 sdk = pytest.importorskip("opentelemetry.sdk.trace", reason="the test extra installs opentelemetry-sdk")
@@ -52,7 +52,7 @@ def _beat_run() -> None:
     row = PeriodicTask.objects.create(name=f"door {uuid.uuid4()}", task=ADD, args=[1, 2],
                                       schedule=IntervalSchedule.objects.create(every=1, period="seconds"))
     PeriodicTask.objects.filter(pk=row.pk).update(date_created=t0)
-    Beat(engine_app.current(), DatabaseStore()).tick(t0 + dt.timedelta(seconds=1))
+    Beat(engine_app.current(), ScheduleDatabase()).tick(t0 + dt.timedelta(seconds=1))
 
 
 def _run_again() -> None:  # the console's and the admin's "run again", the CLI's `jobs retry`

@@ -104,14 +104,14 @@ def test_beat_asks_callable_routes_with_the_periodic_tasks_arguments(r):
 
     from jobs.engine.beat.scheduler import Beat
     from jobs.models import IntervalSchedule, PeriodicTask
-    from jobs.stores.periodic import DatabaseStore
+    from jobs.stores.schedules_db import ScheduleDatabase
 
     t0 = dt.datetime(2026, 11, 21, 12, tzinfo=dt.timezone.utc)
     row = PeriodicTask.objects.create(name="vip sync", task="tests.testapp.tasks.record", args=["vip:7", 1],
                                       schedule=IntervalSchedule.objects.create(every=1, period="seconds"))
     PeriodicTask.objects.filter(pk=row.pk).update(date_created=t0)
     with override_settings(JOBS={"ROUTES": [by_customer]}):
-        Beat(engine_app.current(), DatabaseStore()).tick(t0 + dt.timedelta(seconds=1))
+        Beat(engine_app.current(), ScheduleDatabase()).tick(t0 + dt.timedelta(seconds=1))
     assert queued("vip") == [("tests.testapp.tasks.record", 8)]
 
 

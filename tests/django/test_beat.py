@@ -17,7 +17,7 @@ from jobs.engine.beat.scheduler import Beat
 from jobs.engine.setup import app as engine_app
 from jobs.models import BeatVersion, ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask
 from jobs.schedules import crontab
-from jobs.stores.periodic import DatabaseStore, sync_settings
+from jobs.stores.schedules_db import ScheduleDatabase, sync_settings
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,7 +30,7 @@ def seconds(n: float) -> dt.timedelta:
 
 
 def new_beat(lease: float = 10.0) -> Beat:
-    return Beat(engine_app.current(), DatabaseStore(), lease_seconds=lease)
+    return Beat(engine_app.current(), ScheduleDatabase(), lease_seconds=lease)
 
 
 def queued(r, queue: str = "default") -> list[str]:

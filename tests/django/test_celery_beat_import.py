@@ -18,7 +18,7 @@ from django.db import connection, models
 from django.utils import timezone
 
 from jobs.models import IntervalSchedule, PeriodicTask, Schedule
-from jobs.stores.periodic import DatabaseStore, sync_settings
+from jobs.stores.schedules_db import ScheduleDatabase, sync_settings
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -185,7 +185,7 @@ def test_the_import_carries_each_field_and_says_what_it_cannot(tables):
     assert not PeriodicTask.objects.filter(name__in=["too fast", "at sunrise", "celery.backend_cleanup",
                                                      "reminder done", "bad args"]).exists()
     # Beat can send every row it loads, and says nothing about any of them.
-    assert sorted(e.name for e in DatabaseStore().load()) == ["ends", "expired", "morning report", "reminder",
+    assert sorted(e.name for e in ScheduleDatabase().load()) == ["ends", "expired", "morning report", "reminder",
                                                                "sync", "twice a day"]
     assert IntervalSchedule.objects.count() == 2  # "expired" and "ends" share sync's every 10 minutes
 

@@ -1,4 +1,4 @@
-"""Code written for django-celery-beat's models, run on jobs' (jobs/celery_beat_compat.py): its schedule
+"""Code written for django-celery-beat's models, run on jobs' (jobs/models/celery_beat_keywords.py): its schedule
 keywords and attributes on top of the one `schedule`, ZoneInfo time zones, args and kwargs as JSON text;
 and what jobs cannot carry refused where it is said, saying what to do instead."""
 
@@ -14,7 +14,7 @@ from django.db.models import Q
 
 from jobs.engine.wire.message import decode
 from jobs.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask
-from jobs.stores.periodic import DatabaseStore
+from jobs.stores.schedules_db import ScheduleDatabase
 from tests.django.test_beat import every, queued
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -178,7 +178,7 @@ def test_bulk_create_reads_json_text_and_refuses_what_save_refuses():
     with pytest.raises(ValidationError, match="args must be a JSON list"):
         PeriodicTask.objects.bulk_create([PeriodicTask(name="b", task="shop.sync", interval=schedule,
                                                        args='{"x": 1}')])
-    assert [e.args for e in DatabaseStore().load()] == [["x"]]
+    assert [e.args for e in ScheduleDatabase().load()] == [["x"]]
 
 
 def test_run_now_sends_json_text_stored_around_the_model_as_its_list(admin_client, r):

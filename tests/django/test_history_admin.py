@@ -14,7 +14,7 @@ from jobs.engine.ops.records import Record, stage
 from jobs.engine.setup import app as engine_app
 from jobs.engine.wire.message import decode
 from jobs.models import TaskResult
-from jobs.stores.history import DatabaseStore
+from jobs.stores.history import HistoryDatabase
 
 pytestmark = pytest.mark.django_db
 
@@ -123,7 +123,7 @@ def record(task_id, status, retries=0, **kw):
 
 
 def test_the_store_upserts_by_task_id_and_never_goes_back_a_stage(transactional_db):
-    store = DatabaseStore()
+    store = HistoryDatabase()
     store.store([record("a", "RETRY"), record("b", "SUCCESS", result="1")])
     store.store([record("a", "SUCCESS", retries=1, result="2"), record("b", "SUCCESS", result="1")])  # b again
     store.store([record("a", "RETRY")])  # a batch claimed late: older than what is there
@@ -154,7 +154,7 @@ def test_the_recorder_says_when_the_history_table_is_missing(monkeypatch, caplog
 
     monkeypatch.setattr(type(connection.introspection), "table_names", lambda self, *a, **k: [])
     with caplog.at_level("ERROR", logger="jobs.history"):
-        assert isinstance(_history_store(), DatabaseStore)
+        assert isinstance(_history_store(), HistoryDatabase)
     assert "manage.py migrate jobs" in caplog.text
     caplog.clear()
     monkeypatch.undo()

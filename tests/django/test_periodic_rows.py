@@ -13,7 +13,7 @@ from django.test import Client
 
 from jobs.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 from jobs.schedules import crontab
-from jobs.stores.periodic import DatabaseStore, sync_settings
+from jobs.stores.schedules_db import ScheduleDatabase, sync_settings
 from tests.django.test_beat import every, new_beat, periodic, queued
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -58,7 +58,7 @@ def test_one_bad_row_never_stops_beat_from_loading_the_others(r, caplog):
     # Saved around the model's checks, as an update() or raw SQL can: beat must cope.
     PeriodicTask.objects.filter(name="bad kwargs").update(kwargs='{"tag": "x"', task="tests.testapp.tasks.echo")
     PeriodicTask.objects.filter(name="bad task").update(task="rt.ok|x")
-    entries = DatabaseStore().load()
+    entries = ScheduleDatabase().load()
     assert [e.name for e in entries] == ["good"]
     assert "'bad kwargs' cannot be sent" in caplog.text and "'bad task' cannot be sent" in caplog.text
     new_beat().tick()

@@ -23,7 +23,7 @@ from jobs.engine.api import app as engine_app
 from jobs.engine.api import health as engine_health
 from jobs.engine.api import redact_url as redact
 from jobs.management import flags
-from jobs.stores.history import DatabaseStore
+from jobs.stores.history import HistoryDatabase
 
 #: The most rows a listing shows, and the most days `prune --days` keeps (bounds.MAX_SECONDS).
 LIMIT_MAX = 1_000_000
@@ -302,7 +302,7 @@ class Command(BaseCommand):
     def prune(self, app: Any, days: float | None, batch: int) -> None:
         keep = app.config.history_keep if days is None else days * 86400
         before = time.time() - keep
-        store = DatabaseStore()
+        store = HistoryDatabase()
         deleted = 0
         while True:
             n = store.prune(before, batch)

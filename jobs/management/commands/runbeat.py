@@ -18,7 +18,7 @@ from django.db import DatabaseError
 from jobs.engine.api import Beat, ConfigurationError
 from jobs.engine.api import app as engine_app
 from jobs.engine.api import redact_url as redact
-from jobs.stores.periodic import DatabaseStore, sync_settings
+from jobs.stores.schedules_db import ScheduleDatabase, sync_settings
 
 from .runworker import check_redis_or_refuse, configure_logging
 
@@ -48,7 +48,7 @@ class Command(BaseCommand):
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         self._sync(config.beat_schedule, stop)
-        Beat(app, DatabaseStore(), lease_seconds=config.beat_lease_seconds).run(stop)
+        Beat(app, ScheduleDatabase(), lease_seconds=config.beat_lease_seconds).run(stop)
 
     def _sync(self, schedule: dict[str, Any], stop: threading.Event) -> None:
         """Sync JOBS['BEAT_SCHEDULE'] into the database; wait for a database that is not up yet."""

@@ -12,7 +12,7 @@ What jobs does not do is refused where it is said, with what to do instead, neve
 a solar schedule, AMQP routing (`exchange`, `routing_key`, `headers`). The
 empty values django-celery-beat code passes for them (None, "", "{}") are accepted.
 
-This module imports no model (models.py imports it): the kinds are told apart by their model names.
+This module imports no model (periodic_task.py imports it): the kinds are told apart by their model names.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def _rewrite(condition: Any) -> Any:
     return q
 
 
-class PeriodicTaskQuerySet(models.QuerySet):
+class PeriodicTaskQuerySet(models.QuerySet[Any]):
     """Lookups by django-celery-beat's schedule fields; bulk writes checked as save() checks a row."""
 
     def filter(self, *args: Any, **kwargs: Any) -> Any:

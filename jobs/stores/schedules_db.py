@@ -31,8 +31,9 @@ from ..schedules import CrontabSpec
 logger = logging.getLogger("jobs.beat")
 
 
+class ScheduleDatabase:
+    """Beat's Store (engine/beat/scheduler.py) on the database: `runbeat` reads its periodic tasks here."""
 
-class DatabaseStore:
     def version(self) -> int:
         close_old_connections()  # a connection the database dropped is replaced, not reused
         return BeatVersion.current()

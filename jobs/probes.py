@@ -1,5 +1,6 @@
-"""The views of jobs.urls: read-only, for probes and scrapers (health, metrics). Staff (the admin's own login) or the
-bearer token of JOBS["METRICS_TOKEN"]; without either, 401, and nothing about the deployment."""
+"""The views of jobs.urls, for probes and scrapers (health, metrics): read-only. Staff (the admin's own
+login) or the bearer token of JOBS["METRICS_TOKEN"]; without either, 401, and nothing about the
+deployment. (Not views.py: the console's pages are jobs/console/views.py.)"""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def refused() -> HttpResponse:
 @never_cache
 @require_safe
 def health(request: HttpRequest) -> HttpResponse:
-    """Readiness as JSON (engine/health.py): 200 when every check passes, else 503."""
+    """Readiness as JSON (engine/ops/health.py): 200 when every check passes, else 503."""
     if not allowed(request):
         return refused()
     document = as_json(check())
@@ -43,7 +44,7 @@ def health(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
-    """The Prometheus text format (engine/metrics.py), read from Redis now: every web process answers
+    """The Prometheus text format (engine/ops/metrics.py), read from Redis now: every web process answers
     the same. 503 while Redis cannot be read (the scrape shows as failed, not as zeros)."""
     if not allowed(request):
         return refused()
