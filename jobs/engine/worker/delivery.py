@@ -6,7 +6,7 @@ here), or a hand-back. A message is never dropped, and a bad message never stops
 
 Before the task runs: decode (else dead letters), look the task up (else defer, for up to
 UNKNOWN_TASK_GRACE, then dead letters), check its expiry (else REVOKED), acknowledge it early if
-acks_late=False, record STARTED if asked. Then execute.execute() and execute.settle().
+acks_late=False, record STARTED if asked. Then execute.execute() and settle.settle().
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from typing import Any
 
 from .. import tracing
 from ..errors import BrokerUnavailable, DecodeError, NotRegistered
-from ..execution.execute import execute, execute_async, history_entry, notify, record, run_about, settle
+from ..execution.execute import execute, execute_async
 from ..execution.followup import follow_up
 from ..execution.progress import Reporter
+from ..execution.settle import history_entry, notify, record, run_about, settle
 from ..redis.backoff import with_retry
 from ..redis.broker import Broker
 from ..redis.deliveries import Ack, Delivery, Refused
