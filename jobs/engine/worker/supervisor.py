@@ -40,7 +40,7 @@ from .consumer import Consumer
 from .delivery import DeliveryHandler
 from .giveback import GiveBack
 from .pools import Pool, ProcessPool, ThreadPool, describe_status, exited_cleanly
-from .recorder import RecorderProcess
+from .recorder_process import RecorderProcess
 from .shutdown import NOW, STOPPING, Shutdown, Signals, handled
 from .spec import WorkerOptions
 from .watch import Watch
@@ -76,7 +76,7 @@ class Supervisor:
         self._born = [0.0] * self.size  # when each slot's consumer was started
         self._respawn_at: dict[int, float] = {}  # slot -> when to start a new consumer
         self._quick_deaths = [0] * self.size
-        #: The history's recorder (recorder.py): one per worker, when there is a history to write.
+        #: The history's recorder (recorder.py, recorder_process.py): one per worker, when there is a history to write.
         self.recorder: RecorderProcess | None = None
         if app.config.history and app.history_store is not None:
             self.recorder = RecorderProcess(app, self.worker_id, lambda: app.hooks.emit("before_fork"))
