@@ -61,6 +61,7 @@ from ..wire.header import Header
 from ..wire.outcome import FAILURE
 from .board import Board
 from .delivery import DeliveryHandler, Prepared, report_refused
+from .ended import EndedRuns
 from .intake import Intake
 from .runner import AsyncRunner
 
@@ -343,7 +344,7 @@ class Consumer:
 
     def _fail_stuck(self, token: str, why: str) -> bool:
         # The runner's watchdog thread: its own connection, not the consumer's.
-        return DeliveryHandler(self.app, self.hostname).end_held(token, FAILURE, TimeLimitExceeded(why), why)
+        return EndedRuns(self.app, self.hostname).settle(token, FAILURE, TimeLimitExceeded(why), why)
 
     def _still_held(self, delivery: Delivery, now: float) -> bool:
         """Ask Redis whether this delivery (and what waits behind it) still holds its lease, and

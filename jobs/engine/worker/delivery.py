@@ -28,14 +28,13 @@ from ..errors import BrokerUnavailable, DecodeError, NotRegistered
 from ..execution.execute import execute, execute_async
 from ..execution.followup import follow_up
 from ..execution.progress import Reporter
-from ..execution.settle import history_entry, notify, record, run_about, settle
+from ..execution.settle import history_entry, run_about, settle
 from ..redis.backoff import with_retry
 from ..redis.broker import Broker
 from ..redis.deliveries import Ack, Delivery, Refused
 from ..redis.tally import TALLY
 from ..setup.app import App
 from ..setup.definition import TaskDefinition
-from ..wire.header import Header
 from ..wire.message import Message, decode
 from ..wire.outcome import FAILURE, REVOKED, STARTED, Outcome, encode_state
 from ..wire.outcome import encode as encode_result
@@ -93,8 +92,8 @@ class Prepared:
 
 
 class DeliveryHandler:
-    """Turns a Delivery into its settlement, for one consumer (and, end_held, for the supervisor's
-    kills). Not the task's run itself: execute.py does that."""
+    """Turns a Delivery into its settlement, for one consumer. Not the task's run itself:
+    execute.py does that; nor a run ended from outside: ended.py."""
 
     def __init__(self, app: App, hostname: str, hard_limits_here: bool = False, broker: Broker | None = None,
                  interruptible: bool = False) -> None:
@@ -261,50 +260,3 @@ class DeliveryHandler:
         if trimmed:
             logger.warning("Dead letters are full (DEAD_LETTERS_MAX=%d); the %d oldest were dropped",
                            self.config.dead_letters_max, trimmed)
-
-    def end_held(self, token: str, status: str, exception: BaseException | None, why: str,
-                 apart: Callable[[Callable[[], None], str], None] | None = None,
-                 started_at: float | None = None) -> bool:
-        """Settle a delivery whose run was ended from outside (the supervisor killed its process, or
-        the process died): FAILURE with `exception`, or REVOKED. Fenced: False if the token no
-        longer held it. The result is recorded first, then the task's hooks and the signals run:
-        handed to `apart` (worker/apart.py) if given, so that a hook that blocks (an SMTP server
-        that never answers) holds up nothing of the caller's, which is the supervisor's loop."""
-        held = self.broker.runs.held(token)
-        if held is None:
-            return False
-        queue, wire = held
-        try:
-            message = decode(wire, queue, self.accept)
-            task = self.app.registry.get(message.task)
-        except (DecodeError, NotRegistered) as exc:
-            self.broker.runs.bury(token, f"{why}; and then: {exc}", self.hostname)
-            return True
-        request = Request.of(message, self.hostname)
-        # How long it ran, when the board knew when it started (its log line and metrics say so).
-        runtime = 0.0 if started_at is None else max(0.0, time.time() - started_at)
-        if status == FAILURE:
-            assert exception is not None
-            outcome = Outcome(FAILURE, exception=exception, runtime=runtime, started_at=started_at,
-                              traceback=f"{type(exception).__name__}: {exception}\n({why})")
-        else:
-            outcome = Outcome(REVOKED, reason=why, runtime=runtime, started_at=started_at)
-        ack = record(self.app, task, message, outcome, token, self.hostname)
-        settled = bool(ack and not self.broker.deliveries.ack([ack]))
-        if not settled:
-            return False  # another worker has it: its run's hooks are its own
-        if apart is not None:
-            apart(functools.partial(notify, self.app, task, message, request, outcome), f"{message.task}[{message.id}]")
-        else:
-            notify(self.app, task, message, request, outcome)
-        return True
-
-    def task_of(self, token: str) -> TaskDefinition | None:
-        """The task a held delivery is for (None if the token no longer holds one, or it is unknown)."""
-        held = self.broker.runs.held(token)
-        if held is None:
-            return None
-        try:
-            return self.app.registry.find(Header(held[1].decode()).task)
-        except (DecodeError, UnicodeDecodeError):
-            return None

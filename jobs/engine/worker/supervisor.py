@@ -37,7 +37,7 @@ from ..version import __version__
 from .apart import Apart
 from .board import Board
 from .consumer import Consumer
-from .delivery import DeliveryHandler
+from .ended import EndedRuns
 from .giveback import GiveBack
 from .pools import Pool, ProcessPool, ThreadPool, describe_status, exited_cleanly
 from .recorder_process import RecorderProcess
@@ -61,7 +61,7 @@ class Supervisor:
         TALLY.worker = self.worker_id  # the outcomes it settles itself (a task it stopped) count as its own
         self.generation = [0] * self.size
         self.backoff = Backoff("supervisor")
-        self.executor = DeliveryHandler(app, options.hostname)
+        self.ended = EndedRuns(app, options.hostname)  # the runs it ends (watch.py) are settled here
         #: Where the hooks of tasks this supervisor stops run: never on its own loop (apart.py).
         self.apart = Apart(forking=options.pool == "prefork", before_fork=lambda: app.hooks.emit("before_fork"))
         self.watch = Watch(self)
