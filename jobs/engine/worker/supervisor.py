@@ -89,7 +89,8 @@ class Supervisor:
     def held(self, slot: int) -> list[str]:
         prefix = self.prefix(slot)
         held = self.board.held(slot)
-        extra = [seq for seq in self.board.async_seqs(slot) if seq not in held] if self.board.async_per_slot else []
+        asyncs = self.board.asyncs
+        extra = [seq for seq in asyncs.seqs(slot) if seq not in held] if asyncs.per_slot else []
         return [prefix + str(seq) for seq in (*held, *extra)]
 
     def make_consumer(self, slot: int, prefix: str) -> Consumer:
@@ -249,7 +250,7 @@ class Supervisor:
 
     def _start(self, pool: Pool, slot: int) -> None:
         self.board.clear(slot)
-        self.board.clear_async(slot)
+        self.board.asyncs.clear(slot)
         self.board.new_lock(slot)
         self._born[slot] = time.monotonic()
         pool.start(slot, self.prefix(slot))

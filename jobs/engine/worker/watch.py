@@ -90,10 +90,10 @@ class Watch:
         wake = mono + 3600
         kind = self.pool.kind if self.pool is not None else "solo"
         for slot in range(self.board.slots):
-            if kind == "prefork" and self.board.async_per_slot and slot not in self._killing:
+            if kind == "prefork" and self.board.asyncs.per_slot and slot not in self._killing:
                 # Async tasks (runner.py): its own watchdog stops a task that blocks the loop; this
                 # is the backstop for one that also stops the watchdog (it holds the GIL).
-                overdue = self.board.async_overdue(slot)
+                overdue = self.board.asyncs.overdue(slot)
                 if overdue is not None:
                     if now >= overdue[0]:
                         self._kill(slot, "async_time_limit", overdue[1])
