@@ -31,7 +31,7 @@ from ..execution.progress import Reporter
 from ..execution.settle import history_entry, run_about, settle
 from ..redis.backoff import with_retry
 from ..redis.broker import Broker
-from ..redis.deliveries import Ack, Delivery, Refused
+from ..redis.deliveries import Ack, Delivery
 from ..redis.tally import TALLY
 from ..setup.app import App
 from ..setup.definition import TaskDefinition
@@ -40,6 +40,7 @@ from ..wire.outcome import FAILURE, REVOKED, STARTED, Outcome, encode_state
 from ..wire.outcome import encode as encode_result
 from ..wire.request import Request
 from ..wire.serializers import json_dumps, raw_loads
+from .acks import report_refused
 
 logger = logging.getLogger("jobs.worker")
 
@@ -51,27 +52,6 @@ UNKNOWN_FIRST_DELAY = 5.0
 UNKNOWN_MAX_DELAY = 60.0
 
 OnStart = Callable[[str, "float | None", "float | None"], "Callable[[], None] | None"]
-
-
-def report_refused(refused: list[Refused], acks: list[Ack], retried: bool) -> None:
-    """Say why acks were refused, by what the refusal tells: the lease ran out (another worker has
-    the task); or, for an ack sent again after a failed attempt, either that attempt was applied
-    (the task has a result) or Redis lost the task in between (a restart without persistence):
-    then this run's result is lost, and the task stays PENDING unless it runs again."""
-    by_token = {ack.token: ack for ack in acks}
-    for refusal in refused:
-        ack = by_token.get(refusal.token)
-        what = f"Task {ack.task}[{ack.task_id}]" if ack is not None else "A task"
-        if not retried:
-            logger.warning("%s: its ack (delivery %s) was refused: its lease had run out and the task was handed to "
-                           "another worker, so this run's result was not stored", what, refusal.token)
-        elif refusal.stored or (ack is not None and not ack.payload):
-            logger.info("%s: its ack (delivery %s) was refused when sent again: the first attempt had been "
-                        "applied (only its reply was lost)", what, refusal.token)
-        else:
-            logger.warning("%s: its result could not be stored: Redis no longer had the task when its ack was "
-                           "sent again (Redis restarted without persistence, or failed over?). The task ran, "
-                           "but its result is lost and it stays PENDING; see docs/failures.md", what)
 
 
 @dataclass(frozen=True, slots=True)
