@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from jobs.engine.execution.execute import record
+from jobs.engine.execution.settle import record
 from jobs.engine.setup import app as engine_app
 from jobs.engine.wire.message import Message
 from jobs.engine.wire.outcome import RETRY, Outcome

@@ -40,7 +40,9 @@ def test_a_worker_name_longer_than_its_column_is_cut_in_the_history(test_databas
     name = "w" * 300
     code = ("from jobs.engine.setup import app; from jobs.engine.worker import WorkerOptions, run; "
             "from jobs.management.commands.runworker import configure_logging; configure_logging(None); "
-            f"run(app.current(), WorkerOptions(queues=['default'], concurrency=1, hostname={name!r}))")
+            "current = app.current(); "
+            f"run(current, WorkerOptions.from_config(current.config, queues=['default'], concurrency=1, "
+            f"hostname={name!r}))")
     worker = Worker(["-c", code], env=test_database_env, command="shell")
     try:
         worker.wait_for(r"ready\.$")

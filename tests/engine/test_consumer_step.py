@@ -37,12 +37,12 @@ def test_acks_travel_with_the_next_fetch_unless_the_oldest_has_waited_ack_delay(
     assert len(c.buffer) == 3 and in_flight(r) == 3
     c.step(0.0)  # run the first: its ack waits
     c.step(ACK_DELAY / 2)  # run the second: the first's ack is younger than ACK_DELAY, still waits
-    assert r.llen("ran") == 2 and in_flight(r) == 3 and len(c.pending) == 2
+    assert r.llen("ran") == 2 and in_flight(r) == 3 and len(c.acks.pending) == 2
     c.step(ACK_DELAY * 2)  # the oldest waited too long: both acks go before the third runs, unawaited
-    assert [x.get(timeout=5) for x in results[:2]] == [0, 1] and len(c.owed) == 1 and r.llen("ran") == 3
+    assert [x.get(timeout=5) for x in results[:2]] == [0, 1] and len(c.acks.owed) == 1 and r.llen("ran") == 3
     tasks.record.delay("ran", 4)  # so that the next fetch finds work (an empty one would wait for it)
     c.step(ACK_DELAY * 3)  # the reply owed is read; the fetch carries the third's ack
-    assert not c.owed and not c.pending and results[2].status == "SUCCESS" and in_flight(r) == 1
+    assert not c.acks.owed and not c.acks.pending and results[2].status == "SUCCESS" and in_flight(r) == 1
     assert list(c.board.held(0)) == [c.buffer[0].seq]  # only the one it took: the settled ones let go
 
 
@@ -51,9 +51,10 @@ def test_acks_that_could_not_be_sent_unawaited_are_sent_and_awaited(r, monkeypat
     c = consumer(prefetch=2)
     c.step(0.0)
     c.step(0.0)
-    monkeypatch.setattr(c.acker.deliveries, "send_ack", lambda acks: (_ for _ in ()).throw(ConnectionError("down")))
+    down = ConnectionError("down")
+    monkeypatch.setattr(c.acks.acker.deliveries, "send_ack", lambda acks: (_ for _ in ()).throw(down))
     c.step(ACK_DELAY * 2)  # the first's ack cannot go on its own connection: it goes on the consumer's
-    assert results[0].status == "SUCCESS" and not c.owed and len(c.pending) == 1
+    assert results[0].status == "SUCCESS" and not c.acks.owed and len(c.acks.pending) == 1
 
 
 def test_a_delivery_that_waited_half_a_lease_is_confirmed_and_dropped_if_lost(r):

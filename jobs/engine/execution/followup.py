@@ -11,7 +11,7 @@ message; one that a worker ends as REVOKED (terminated, or expired when it start
 here like a failure.
 
 link_error, as Celery's: an errback whose function has room for (request, exception, traceback
-text) in front of its own arguments is called here, in the worker (execute.notify, errback_here);
+text) in front of its own arguments is called here, in the worker (settle.notify, errback_here);
 any other is sent as a task with the failed task's id in front.
 
 Workflows travel in the messages (workflow.py), and the next step's message is made as any other

@@ -1,4 +1,4 @@
-"""This process's counts, on their way to Redis: what every settled run adds (execute.record), taken
+"""This process's counts, on their way to Redis: what every settled run adds (settle.record), taken
 by the broker's next fetch or ack and added inside its script (lib/ack.lua `count`), with no round
 trip of its own. ops/metrics.py reads what they add up to (Prometheus), ops/minutes.py the console's
 per-minute figures.
@@ -40,7 +40,7 @@ FLUSH_SECONDS = 1.0
 
 
 class Tally:
-    """This process's counts not yet in Redis, added to by every settled run (execute.record) and
+    """This process's counts not yet in Redis, added to by every settled run (settle.record) and
     taken by the broker's next fetch or ack, which adds them in the same script (lib/ack.lua count):
     no command of its own, and a handful of HINCRBY a second instead of several a task. A process
     killed with kill -9 loses what it had not flushed (at most about a second's); a call whose reply

@@ -17,8 +17,9 @@ from typing import Any
 
 from .. import tracing
 from ..errors import ChordError, ConfigurationError
-from ..execution.execute import execute, run_about, settle
+from ..execution.execute import execute
 from ..execution.followup import errback_here
+from ..execution.settle import run_about, settle
 from ..setup.app import App
 from ..setup.build import message as build_message
 from ..setup.definition import TaskDefinition

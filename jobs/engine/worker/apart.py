@@ -1,7 +1,7 @@
 """User code the supervisor must run but must never wait on: the hooks of a task it had to stop.
 
 When the supervisor kills a child at a task's hard time limit, or terminates a revoked task, or
-sees a child die, it records the task's result itself (delivery.DeliveryHandler.end_held), and the task's
+sees a child die, it records the task's result itself (ended.EndedRuns.settle), and the task's
 hooks (on_failure, after_return) and signal receivers (task_failure, the error email) must run too.
 On the supervisor's loop they could stop everything it does, lease renewal first: an on_failure
 that sleeps, an SMTP server that never answers. So they run apart, bounded:

@@ -32,6 +32,7 @@ from multiprocessing.sharedctypes import RawArray
 from typing import Any
 
 from ..bounds import MAX_SECONDS
+from .async_cells import AsyncCells
 
 VERSION, LO, HI, RUNNING, STARTED_MS, SOFT_MS, HARD_MS, RETURNED = range(8)
 # Giving back: the seq claimed (-1: none runs), when (monotonic ms), the seq after the last one
@@ -90,14 +91,8 @@ class Board:
         # against 3.8. A memoryview keeps its array alive, and a forked child shares the memory.
         self._cells: Any = memoryview(RawArray("q", slots * FIELDS)).cast("B").cast("q")
         self._ids: Any = memoryview(RawArray("c", slots * ID_BYTES)).cast("B")
-        # --async-concurrency (runner.py): each slot's running async tasks, by seq (-1 = free), and
-        # the earliest of their hard deadlines (unix ms, with the seq it belongs to). Written by the
-        # runner under its lock, read by the supervisor; one aligned int64 per cell.
-        self.async_per_slot = async_per_slot
-        self._async: Any = RawArray("q", max(1, slots * async_per_slot))
-        for i in range(len(self._async)):
-            self._async[i] = -1
-        self._async_deadline: Any = RawArray("q", slots * 2)
+        #: --async-concurrency: each slot's running async tasks, in memory of their own (async_cells.py).
+        self.asyncs = AsyncCells(slots, async_per_slot)
         self._locks = [multiprocessing.Lock() for _ in range(slots)]
         #: Wakes the supervisor (set by it before its consumers start): a consumer rings when it
         #: starts a batch with deliveries behind the first, so the supervisor, which may be asleep
@@ -221,21 +216,6 @@ class Board:
     def finish(self, slot: int) -> None:
         self._write(slot, ((RUNNING, -1),))
 
-    def async_hold(self, slot: int, cell: int, seq: int) -> None:
-        self._async[slot * self.async_per_slot + cell] = seq
-
-    def async_release(self, slot: int, cell: int) -> None:
-        self._async[slot * self.async_per_slot + cell] = -1
-
-    def async_deadline(self, slot: int, deadline_ms: int, seq: int) -> None:
-        self._async_deadline[slot * 2 + 1] = seq
-        self._async_deadline[slot * 2] = deadline_ms
-
-    def clear_async(self, slot: int) -> None:
-        for cell in range(self.async_per_slot):
-            self._async[slot * self.async_per_slot + cell] = -1
-        self._async_deadline[slot * 2] = 0
-
     # -- read (and, to give back, written) by the supervisor ------------------------------------
 
     def behind(self, slot: int) -> tuple[int, float, int] | None:
@@ -266,15 +246,6 @@ class Board:
             return range(start, end)
         finally:
             lock.release()
-
-    def async_seqs(self, slot: int) -> list[int]:
-        base = slot * self.async_per_slot
-        return [seq for seq in self._async[base:base + self.async_per_slot] if seq >= 0]
-
-    def async_overdue(self, slot: int) -> tuple[float, int] | None:
-        """(deadline in unix s, seq) of the running async task to stop first, if any has a limit."""
-        deadline, seq = self._async_deadline[slot * 2], self._async_deadline[slot * 2 + 1]
-        return (deadline / 1000, seq) if deadline > 0 else None
 
     def held(self, slot: int) -> range:
         base = slot * FIELDS

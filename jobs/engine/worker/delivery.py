@@ -6,7 +6,7 @@ here), or a hand-back. A message is never dropped, and a bad message never stops
 
 Before the task runs: decode (else dead letters), look the task up (else defer, for up to
 UNKNOWN_TASK_GRACE, then dead letters), check its expiry (else REVOKED), acknowledge it early if
-acks_late=False, record STARTED if asked. Then execute.execute() and execute.settle().
+acks_late=False, record STARTED if asked. Then execute.execute() and settle.settle().
 """
 
 from __future__ import annotations
@@ -25,21 +25,22 @@ from typing import Any
 
 from .. import tracing
 from ..errors import BrokerUnavailable, DecodeError, NotRegistered
-from ..execution.execute import execute, execute_async, history_entry, notify, record, run_about, settle
+from ..execution.execute import execute, execute_async
 from ..execution.followup import follow_up
 from ..execution.progress import Reporter
+from ..execution.settle import history_entry, run_about, settle
 from ..redis.backoff import with_retry
 from ..redis.broker import Broker
-from ..redis.deliveries import Ack, Delivery, Refused
+from ..redis.deliveries import Ack, Delivery
 from ..redis.tally import TALLY
 from ..setup.app import App
 from ..setup.definition import TaskDefinition
-from ..wire.header import Header
 from ..wire.message import Message, decode
 from ..wire.outcome import FAILURE, REVOKED, STARTED, Outcome, encode_state
 from ..wire.outcome import encode as encode_result
 from ..wire.request import Request
 from ..wire.serializers import json_dumps, raw_loads
+from .acks import report_refused
 
 logger = logging.getLogger("jobs.worker")
 
@@ -51,27 +52,6 @@ UNKNOWN_FIRST_DELAY = 5.0
 UNKNOWN_MAX_DELAY = 60.0
 
 OnStart = Callable[[str, "float | None", "float | None"], "Callable[[], None] | None"]
-
-
-def report_refused(refused: list[Refused], acks: list[Ack], retried: bool) -> None:
-    """Say why acks were refused, by what the refusal tells: the lease ran out (another worker has
-    the task); or, for an ack sent again after a failed attempt, either that attempt was applied
-    (the task has a result) or Redis lost the task in between (a restart without persistence):
-    then this run's result is lost, and the task stays PENDING unless it runs again."""
-    by_token = {ack.token: ack for ack in acks}
-    for refusal in refused:
-        ack = by_token.get(refusal.token)
-        what = f"Task {ack.task}[{ack.task_id}]" if ack is not None else "A task"
-        if not retried:
-            logger.warning("%s: its ack (delivery %s) was refused: its lease had run out and the task was handed to "
-                           "another worker, so this run's result was not stored", what, refusal.token)
-        elif refusal.stored or (ack is not None and not ack.payload):
-            logger.info("%s: its ack (delivery %s) was refused when sent again: the first attempt had been "
-                        "applied (only its reply was lost)", what, refusal.token)
-        else:
-            logger.warning("%s: its result could not be stored: Redis no longer had the task when its ack was "
-                           "sent again (Redis restarted without persistence, or failed over?). The task ran, "
-                           "but its result is lost and it stays PENDING; see docs/failures.md", what)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +72,8 @@ class Prepared:
 
 
 class DeliveryHandler:
-    """Turns a Delivery into its settlement, for one consumer (and, end_held, for the supervisor's
-    kills). Not the task's run itself: execute.py does that."""
+    """Turns a Delivery into its settlement, for one consumer. Not the task's run itself:
+    execute.py does that; nor a run ended from outside: ended.py."""
 
     def __init__(self, app: App, hostname: str, hard_limits_here: bool = False, broker: Broker | None = None,
                  interruptible: bool = False) -> None:
@@ -260,50 +240,3 @@ class DeliveryHandler:
         if trimmed:
             logger.warning("Dead letters are full (DEAD_LETTERS_MAX=%d); the %d oldest were dropped",
                            self.config.dead_letters_max, trimmed)
-
-    def end_held(self, token: str, status: str, exception: BaseException | None, why: str,
-                 apart: Callable[[Callable[[], None], str], None] | None = None,
-                 started_at: float | None = None) -> bool:
-        """Settle a delivery whose run was ended from outside (the supervisor killed its process, or
-        the process died): FAILURE with `exception`, or REVOKED. Fenced: False if the token no
-        longer held it. The result is recorded first, then the task's hooks and the signals run:
-        handed to `apart` (worker/apart.py) if given, so that a hook that blocks (an SMTP server
-        that never answers) holds up nothing of the caller's, which is the supervisor's loop."""
-        held = self.broker.runs.held(token)
-        if held is None:
-            return False
-        queue, wire = held
-        try:
-            message = decode(wire, queue, self.accept)
-            task = self.app.registry.get(message.task)
-        except (DecodeError, NotRegistered) as exc:
-            self.broker.runs.bury(token, f"{why}; and then: {exc}", self.hostname)
-            return True
-        request = Request.of(message, self.hostname)
-        # How long it ran, when the board knew when it started (its log line and metrics say so).
-        runtime = 0.0 if started_at is None else max(0.0, time.time() - started_at)
-        if status == FAILURE:
-            assert exception is not None
-            outcome = Outcome(FAILURE, exception=exception, runtime=runtime, started_at=started_at,
-                              traceback=f"{type(exception).__name__}: {exception}\n({why})")
-        else:
-            outcome = Outcome(REVOKED, reason=why, runtime=runtime, started_at=started_at)
-        ack = record(self.app, task, message, outcome, token, self.hostname)
-        settled = bool(ack and not self.broker.deliveries.ack([ack]))
-        if not settled:
-            return False  # another worker has it: its run's hooks are its own
-        if apart is not None:
-            apart(functools.partial(notify, self.app, task, message, request, outcome), f"{message.task}[{message.id}]")
-        else:
-            notify(self.app, task, message, request, outcome)
-        return True
-
-    def task_of(self, token: str) -> TaskDefinition | None:
-        """The task a held delivery is for (None if the token no longer holds one, or it is unknown)."""
-        held = self.broker.runs.held(token)
-        if held is None:
-            return None
-        try:
-            return self.app.registry.find(Header(held[1].decode()).task)
-        except (DecodeError, UnicodeDecodeError):
-            return None

@@ -1,5 +1,6 @@
 """How a consumer takes work: its fetch (which also settles its acks), and, when there is none, its
 wait, registered idle so that a producer can hand it the next message directly (lib/deliver.lua).
+What it takes goes into the consumer's buffer (consumer.py), one Buffered each, until it starts.
 
 Every call here may run in Redis and lose its reply. The rules that keep that safe:
 - a failed fetch is assumed to have done all it could: taken messages (leased to its seqs), or
@@ -14,6 +15,7 @@ Every call here may run in Redis and lose its reply. The rules that keep that sa
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,11 +23,22 @@ from ..redis.backoff import Backoff
 from ..redis.broker import Broker
 from ..redis.connection import RETRYABLE, Link
 from ..redis.deliveries import WAIT_SLICE, Ack, Delivery, Fetched, FetchPlan
+from ..redis.tally import TALLY
 from ..setup.app import App
-from ..wire.header import parse_handed
+from ..wire.header import Header, parse_handed
+from .acks import Acks
 from .board import Board
 
 logger = logging.getLogger("jobs.worker")
+
+
+@dataclass(slots=True)
+class Buffered:
+    """A delivery taken but not started yet."""
+
+    seq: int
+    delivery: Delivery
+    held_at: float  # when its lease was last known to be set (monotonic)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +75,55 @@ class Intake:
         #: Seqs a call whose reply was lost may have taken or been handed (see the module docstring).
         self._orphans: set[int] = set()
         self.wait_link: Link | None = None  # while blocked: stop() shuts it
+        self.woken = False  # the last wait ended on a wake token: spin for the next fetch's reply
 
     def seq_of(self, delivery: Delivery) -> int:
         return int(delivery.token[len(self.prefix):])
+
+    def take(self, want: int, acks: Acks, buffer: deque[Buffered], stopping: Callable[[], bool], now: float) -> int:
+        """Take up to `want` deliveries into `buffer` (the fetch carries the pending acks), or,
+        when there are none, wait for work. How many the fetch took (0 if it failed, took none or
+        waited: a delivery handed over in the wait is in `buffer` all the same)."""
+        acks.settle_owed()
+        self.want = want
+        try:
+            taken = self.fetch(acks.pending, self.woken, stopping(), now)
+        except RETRYABLE as exc:
+            if acks.pending:
+                acks.retried = True
+            self.backoff.failed(exc, stopping)
+            return 0  # `pending` is kept for the next attempt
+        self.backoff.ok()
+        fetched = taken.fetched
+        acks.report(fetched.refused)
+        acks.carried()
+        for task_id, task_name, reason, queue in fetched.revoked:
+            TALLY.revoked(task_name, queue)  # {p}:stats has it from fetch.lua; the minute and hour from here
+            logger.warning("Task %s[%s] %s; not run", task_name, task_id,
+                           "was revoked" if reason == "revoked" else reason)
+            self.app.hooks.emit("task_revoked", task_id=task_id, task_name=task_name,
+                                reason="revoked" if reason == "revoked" else "expired", terminated=False)
+        if not fetched.deliveries:
+            self.release_idle()
+            self._flush_counts()  # before it sleeps: the metrics do not wait for its next task
+            self.woken, handed = self.wait(fetched.next_due, stopping)
+            if handed is not None:
+                seq = self.seq_of(handed.delivery)
+                buffer.append(Buffered(seq, handed.delivery, handed.held_at))
+                self.board.buffered(self.slot, seq + 1)
+            return 0
+        self.woken = False
+        buffer.extend(Buffered(self.seq_of(d), d, taken.sent_at) for d in fetched.deliveries)
+        end = max(b.seq for b in buffer) + 1
+        self.board.reserve(self.slot, end)
+        self.board.buffered(self.slot, end)
+        return len(fetched.deliveries)
+
+    def _flush_counts(self) -> None:
+        try:
+            self.broker.deliveries.flush_counts()
+        except RETRYABLE:
+            pass  # lost with the call (metrics.Tally: never counted twice); the loop deals with Redis
 
     def fetch(self, pending: list[Ack], woken: bool, stopping: bool, now: float) -> Taken:
         """Settle `pending`, take up to `want` messages (or register idle, unless stopping). Raises
@@ -162,3 +221,29 @@ class Intake:
             return
         if count:
             logger.warning("%d message(s) taken by a call whose reply was lost went back to their queues", count)
+
+    def confirm(self, delivery: Delivery, buffer: deque[Buffered], now: float) -> bool:
+        """Ask Redis whether this delivery (and what waits behind it in `buffer`) still holds its
+        lease, and renew those that do. The ones that do not are dropped: their leases ran out while
+        this consumer could not renew them (frozen, or cut off from Redis), and another worker has,
+        or will have, run them."""
+        waiting = list(buffer)
+        lost = self.broker.leases.confirm([delivery.token, *(b.delivery.token for b in waiting)])
+        buffer.clear()
+        buffer.extend(Buffered(b.seq, b.delivery, now) for b in waiting if b.delivery.token not in lost)
+        for d in (delivery, *(b.delivery for b in waiting)):
+            if d.token in lost:
+                logger.warning("Delivery %s (%s) lost its lease while it waited in this worker (it was frozen or "
+                               "cut off from Redis); another worker has it, so it is not run here", d.token,
+                               Header.describe(d.wire))
+        return delivery.token not in lost
+
+    def hand_back(self, buffer: deque[Buffered]) -> None:
+        """Stopping: what was taken but not started goes back to its queue now."""
+        tokens = [b.delivery.token for b in buffer]
+        buffer.clear()
+        try:
+            self.broker.leases.requeue(tokens)
+        except RETRYABLE:
+            logger.warning("could not hand back %d unstarted tasks; they return when their leases "
+                           "run out", len(tokens))

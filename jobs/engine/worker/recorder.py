@@ -1,4 +1,4 @@
-"""The worker's history recorder (history.py): its loop, and the process it runs in.
+"""The worker's history recorder (ops/records.py): its loop. The process it runs in is recorder_process.py.
 
 The loop reads a batch of records from the history stream, writes it to the database (the
 HistoryStore), and deletes it from the stream only then; it takes over records another recorder
@@ -6,26 +6,14 @@ read but did not finish (CLAIM_IDLE), and prunes rows older than HISTORY_KEEP in
 recorder at a time.
 
 A batch is turned into rows once (records that cannot be read are logged and skipped, the rest
-made storable: history.clean). A database that is away keeps the batch here, tried again with
+made storable: records.clean). A database that is away keeps the batch here, tried again with
 growing pauses; one that refuses the batch for what it holds has it written in halves, down to the
-records it refuses, which are set aside (history.py): one bad record never holds up the others.
-
-The process is one whatever the pool: its decoding and database writes never take CPU time or the GIL from
-the tasks' threads, a database driver that hangs holds up nothing of the worker's, and the
-supervisor restarts it if it dies. It runs at a lower scheduling priority (NICENESS) than the
-consumers: when tasks keep every CPU busy, their outcomes wait in Redis (bounded, history.py) and
-are written when there is time, rather than the tasks waiting for the history.
-
-Forked from the supervisor like a prefork consumer (pools.py): it dies with its parent, ignores
-SIGINT, and stops in order on SIGTERM (after the batch it is writing).
+records it refuses, which are set aside (ops/records.py): one bad record never holds up the others.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -34,7 +22,6 @@ from typing import TYPE_CHECKING
 from ..redis.backoff import Backoff
 from ..redis.connection import RETRYABLE
 from ..setup.app import App
-from .pools import describe_status, die_with_parent, exited_cleanly, fork_holding_sigterm, send_signal
 
 if TYPE_CHECKING:
     from ..wire.record import HistoryStore, Record
@@ -57,10 +44,6 @@ GONE_IDLE = 3_600_000
 PRUNE_EVERY = 600.0
 PRUNE_BATCH = 1000
 PRUNE_TURN = 10
-#: How much lower its priority is than the consumers' (os.nice).
-NICENESS = 19
-#: How long a stopping worker waits for its recorder to finish its batch before killing it.
-STOP_TIMEOUT = 10.0
 #: Records set aside from one batch that get a log line each (the rest: counted in one line).
 SET_ASIDE_LINES = 10
 
@@ -185,7 +168,7 @@ class Recorder:
         self._store(rows[half:])
 
     def _set_aside_row(self, row: Record, exc: Exception) -> None:
-        """A row the database refuses: a stand-in row in its place (history.unrecordable), said in the log."""
+        """A row the database refuses: a stand-in row in its place (records.unrecordable), said in the log."""
         from ..ops.records import clean, unrecordable  # as _rows_of: only in the recorder's process
 
         # Its first line: what follows may quote the row (PostgreSQL's "Failing row contains ..."),
@@ -237,100 +220,3 @@ class Recorder:
         if deleted:
             logger.info("pruned %d history row(s) older than %g days (HISTORY_KEEP)", deleted,
                         self.app.config.history_keep / 86400)
-
-
-class RecorderProcess:
-    def __init__(self, app: App, name: str, before_fork: Callable[[], None]) -> None:
-        self.app = app
-        self.name = name
-        self._before_fork = before_fork
-        self.pid: int | None = None
-        self._born = 0.0
-        self._quick_deaths = 0
-        self._restart_at: float | None = None
-        self._stopping = False
-
-    def start(self) -> None:
-        make_store = self.app.history_store
-        assert make_store is not None
-        self._before_fork()
-        parent = os.getpid()
-        pid = fork_holding_sigterm()
-        if pid:
-            self.pid = pid
-            self._born = time.monotonic()
-            return
-        code = 0
-        try:
-            stop = threading.Event()
-            broker = self.app.broker
-
-            def on_term(*_: object) -> None:
-                stop.set()
-                broker.wait_link().interrupt()  # a read blocked waiting for records ends now
-
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            signal.signal(signal.SIGTERM, on_term)
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-            die_with_parent(parent)
-            multiprocessing.current_process().name = "Recorder"  # processName in log lines
-            os.nice(NICENESS)
-            Recorder(self.app, make_store(), self.name).run(stop)
-        except BaseException:
-            logger.exception("the history recorder crashed")
-            code = 1
-        finally:
-            logging.shutdown()
-            os._exit(code)
-
-    def check(self, now: float) -> float:
-        """Reap it if it ended, restart it (with growing pauses if it keeps dying at once); the
-        monotonic time this wants to be called again."""
-        if self.pid is not None:
-            try:
-                done, status = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:
-                done, status = self.pid, 0xFF00
-            if done:
-                self.pid = None
-                if not self._stopping:
-                    self._quick_deaths = self._quick_deaths + 1 if now - self._born < 5 else 0
-                    pause = 0.0 if self._quick_deaths <= 1 else min(2.0 ** (self._quick_deaths - 2), 30.0)
-                    logger.error("the history recorder %s; restarted in %gs", describe_status(status), pause)
-                    self._restart_at = now + pause
-                elif not exited_cleanly(status):
-                    logger.warning("the history recorder %s while stopping", describe_status(status))
-        if self._restart_at is not None and now >= self._restart_at and not self._stopping:
-            self._restart_at = None
-            self.start()
-        return self._restart_at if self._restart_at is not None else now + 1.0
-
-    def stop(self) -> None:
-        """Ask it to stop after the batch it is writing (SIGTERM)."""
-        self._stopping = True
-        if self.pid is not None:
-            send_signal(self.pid, signal.SIGTERM)
-
-    def join(self, timeout: float = STOP_TIMEOUT) -> None:
-        """Wait for it to end, then kill it: its unfinished records wait in Redis for a recorder."""
-        self.stop()
-        deadline = time.monotonic() + timeout
-        while self.pid is not None:
-            try:
-                done, _ = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:
-                done = self.pid
-            if done:
-                self.pid = None
-                return
-            if time.monotonic() >= deadline:
-                send_signal(self.pid, signal.SIGKILL)
-                try:
-                    os.waitpid(self.pid, 0)
-                except ChildProcessError:
-                    pass
-                self.pid = None
-                return
-            time.sleep(0.05)  # a child's exit has no event to wait on that the supervisor's loop does not own

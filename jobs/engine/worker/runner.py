@@ -59,7 +59,7 @@ class _Running:
 class AsyncRunner:
     def __init__(self, capacity: int, board: Board, slot: int, fail_stuck: Callable[[str, str], object]) -> None:
         self.capacity = capacity
-        self.board = board
+        self.cells = board.asyncs  # its tasks' seqs and earliest deadline, for the supervisor
         self.slot = slot
         self._fail_stuck = fail_stuck
         self.done: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -94,7 +94,7 @@ class AsyncRunner:
             cell = self._free.pop()
             self._running[seq] = _Running(seq, token, name, task_id, hard,
                                           time.monotonic() + hard if hard else None, cell)
-            self.board.async_hold(self.slot, cell, seq)
+            self.cells.hold(self.slot, cell, seq)
             self._publish_deadline()
         asyncio.run_coroutine_threadsafe(self._run(seq, run), self._loop)
 
@@ -108,7 +108,7 @@ class AsyncRunner:
             with self._lock:
                 done = self._running.pop(seq, None)
                 if done is not None:
-                    self.board.async_release(self.slot, done.cell)
+                    self.cells.release(self.slot, done.cell)
                     self._free.append(done.cell)
                 self._publish_deadline()
             self.done.put(seq)
@@ -117,11 +117,11 @@ class AsyncRunner:
         """The earliest hard limit among the running async tasks, for the supervisor (lock held)."""
         timed = [r for r in self._running.values() if r.hard_deadline is not None]
         if not timed:
-            self.board.async_deadline(self.slot, 0, -1)
+            self.cells.deadline(self.slot, 0, -1)
             return
         first = min(timed, key=lambda r: r.hard_deadline or 0.0)
         wall = time.time() + (first.hard_deadline or 0.0) - time.monotonic() + SUPERVISOR_GRACE
-        self.board.async_deadline(self.slot, int(wall * 1000), first.seq)
+        self.cells.deadline(self.slot, int(wall * 1000), first.seq)
 
     def wait_one(self, timeout: float) -> bool:
         """Block until an async task finishes (True) or `timeout` passes."""

@@ -2,11 +2,11 @@
 
 Each tick (at least once a second, sooner on a signal, a child's exit or a time limit) it:
 1. reaps consumers that ended, settles what they held (watch.py decides how), starts replacements;
-2. renews the leases of everything the consumers hold (every LEASE_SECONDS / 3). With prefork this
-   is the parent process, so a task that holds the GIL in C code for minutes does not lose its lease;
-   with threads or solo it is a thread of the same process, which such a task would starve. This
-   loop never runs user code, which could stop it: the hooks of a task it stops run apart
-   (apart.py);
+2. renews the leases of everything the consumers hold (every LEASE_SECONDS / 3; duties.py, as 3).
+   With prefork this is the parent process, so a task that holds the GIL in C code for minutes does
+   not lose its lease; with threads or solo it is a thread of the same process, which such a task
+   would starve. This loop never runs user code, which could stop it: the hooks of a task it stops
+   run apart (apart.py);
 3. runs maintain.lua about once a second: due countdown/ETA messages onto their queues, expired
    leases of dead workers back onto theirs, this worker's heartbeat and what it runs since when (for
    the console), which of its running tasks were revoked with terminate=True, and whether it was
@@ -29,18 +29,17 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..redis.backoff import Backoff
 from ..redis.connection import RETRYABLE
 from ..redis.tally import TALLY
 from ..setup.app import App
-from ..version import __version__
 from .apart import Apart
 from .board import Board
 from .consumer import Consumer
-from .delivery import DeliveryHandler
+from .duties import Duties
+from .ended import EndedRuns
 from .giveback import GiveBack
 from .pools import Pool, ProcessPool, ThreadPool, describe_status, exited_cleanly
-from .recorder import RecorderProcess
+from .recorder_process import RecorderProcess
 from .shutdown import NOW, STOPPING, Shutdown, Signals, handled
 from .spec import WorkerOptions
 from .watch import Watch
@@ -60,23 +59,19 @@ class Supervisor:
         self.board = Board(self.size, options.async_concurrency if options.async_concurrency > 1 else 0)
         TALLY.worker = self.worker_id  # the outcomes it settles itself (a task it stopped) count as its own
         self.generation = [0] * self.size
-        self.backoff = Backoff("supervisor")
-        self.executor = DeliveryHandler(app, options.hostname)
+        self.ended = EndedRuns(app, options.hostname)  # the runs it ends (watch.py) are settled here
         #: Where the hooks of tasks this supervisor stops run: never on its own loop (apart.py).
         self.apart = Apart(forking=options.pool == "prefork", before_fork=lambda: app.hooks.emit("before_fork"))
         self.watch = Watch(self)
         self.giveback = GiveBack(app, self.board, self.prefix)
-        self._next_renew = 0.0
-        self._next_maintain = 0.0
-        self._next_record = 0.0
-        self._started = time.time()
         self.shutdown = Shutdown(options.shutdown_timeout)
+        self.duties = Duties(self)
         #: What stops the solo pool's consumer when the worker is asked to stop (a pool's stop through the loop).
         self._stop_solo: Callable[[], None] = lambda: None
         self._born = [0.0] * self.size  # when each slot's consumer was started
         self._respawn_at: dict[int, float] = {}  # slot -> when to start a new consumer
         self._quick_deaths = [0] * self.size
-        #: The history's recorder (recorder.py): one per worker, when there is a history to write.
+        #: The history's recorder (recorder.py, recorder_process.py): one per worker, when there is a history to write.
         self.recorder: RecorderProcess | None = None
         if app.config.history and app.history_store is not None:
             self.recorder = RecorderProcess(app, self.worker_id, lambda: app.hooks.emit("before_fork"))
@@ -89,7 +84,8 @@ class Supervisor:
     def held(self, slot: int) -> list[str]:
         prefix = self.prefix(slot)
         held = self.board.held(slot)
-        extra = [seq for seq in self.board.async_seqs(slot) if seq not in held] if self.board.async_per_slot else []
+        asyncs = self.board.asyncs
+        extra = [seq for seq in asyncs.seqs(slot) if seq not in held] if asyncs.per_slot else []
         return [prefix + str(seq) for seq in (*held, *extra)]
 
     def make_consumer(self, slot: int, prefix: str) -> Consumer:
@@ -98,70 +94,15 @@ class Supervisor:
                         interruptible=self.options.pool != "prefork",
                         worker_id=self.worker_id, async_concurrency=self.options.async_concurrency)
 
-    # -- duties --------------------------------------------------------------------------------
+    def asked_to_stop(self) -> None:
+        """control.shutdown (maintain.lua says so): as on SIGTERM."""
+        if not self.shutdown.begun and not self.shutdown.requested:
+            logger.warning("Asked to stop (control.shutdown)")
+            self.shutdown.requested = True
+            self._stop_solo()
 
-    def duties(self, now: float) -> float:
-        """Renew, maintain, heartbeat when due; returns the monotonic time of the next duty."""
-        self._alive()
-        broker = self.app.broker
-        try:
-            if now >= self._next_record:
-                self._write_record()
-                self._next_record = now + 60
-            if now >= self._next_renew:
-                held = [t for slot in range(self.size) for t in self.held(slot)]
-                broker.leases.renew([*held, *self.giveback.pending])
-                self._next_renew = now + self.app.config.lease_seconds / 3
-            if now >= self._next_maintain:
-                clock = time.time()
-                running = [(task_id, clock - started) for task_id, started in self.watch.running()]
-                result = broker.leases.maintain(self.worker_id, running)
-                if result.shutdown and not self.shutdown.begun and not self.shutdown.requested:
-                    logger.warning("Asked to stop (control.shutdown)")
-                    self.shutdown.requested = True
-                    self._stop_solo()
-                if result.recovered:
-                    broker.leases.count_redeliveries(len(result.recovered))
-                for token, queue in result.recovered:
-                    if queue:
-                        logger.warning("Delivery %s had lost its lease (its worker died or froze); its task is "
-                                       "back on queue %s", token, queue)
-                    else:
-                        logger.warning("Delivery %s had lost its lease (its worker died or froze); its task went "
-                                       "to the dead letters (`manage.py jobs dead list` says why)", token)
-                self.watch.terminate(result.terminate)
-                wait = TICK
-                if result.next_due is not None:
-                    wait = min(TICK, max(0.0, result.next_due - time.time()))
-                self._next_maintain = now + wait
-            self.backoff.ok()
-        except RETRYABLE as exc:
-            self.backoff.failed(exc)
-        return min(self._next_renew, self._next_maintain)
-
-    def _alive(self) -> None:
-        """Touch the liveness file (runworker --healthcheck-file): this loop turns. Before any Redis
-        call and whatever they do, so a Redis outage never makes a liveness probe restart us."""
-        path = self.options.healthcheck_file
-        if path is None:
-            return
-        try:
-            with open(path, "a"):
-                pass
-            os.utime(path)
-        except OSError as exc:
-            if not self._told_alive:
-                logger.error("cannot touch the healthcheck file %s: %s", path, exc)
-                self._told_alive = True
-
-    _told_alive = False
-
-    def _write_record(self) -> None:
-        o = self.options
-        record = {"hostname": o.hostname, "pid": os.getpid(), "queues": o.queues, "pool": o.pool,
-                  "concurrency": self.size, "prefetch": o.prefetch, "version": __version__,
-                  "started": self._started, "tasks": sorted(self.app.registry)}
-        self.app.broker.workers.record(self.worker_id, record)
+    def all_held(self) -> list[str]:
+        return [t for slot in range(self.size) for t in self.held(slot)]
 
     def hand_back(self, tokens: list[str], why: str, lost: bool = False) -> None:
         if not tokens:
@@ -217,7 +158,7 @@ class Supervisor:
             self.board.ring_fd(signals.wake_fd)
             for slot in range(self.size):  # before the first duties: they cost 5-17 ms, the consumers wait for none
                 self._start(pool, slot)
-            self.duties(time.monotonic())
+            self.duties.due(time.monotonic())
             logger.info("%s ready.", self.options.hostname)
             while True:
                 now = time.monotonic()
@@ -235,7 +176,7 @@ class Supervisor:
                     break
                 if self.shutdown.begun and pool.alive() == 0:
                     break
-                wake = min([self.duties(now), self.watch.check(), self.giveback.check(now), self.apart.check(),
+                wake = min([self.duties.due(now), self.watch.check(), self.giveback.check(now), self.apart.check(),
                             self._check_recorder(now), *self._respawn_at.values()])
                 signals.sleep(max(0.0, min(wake - time.monotonic(), TICK)))
 
@@ -249,7 +190,7 @@ class Supervisor:
 
     def _start(self, pool: Pool, slot: int) -> None:
         self.board.clear(slot)
-        self.board.clear_async(slot)
+        self.board.asyncs.clear(slot)
         self.board.new_lock(slot)
         self._born[slot] = time.monotonic()
         pool.start(slot, self.prefix(slot))
@@ -277,7 +218,7 @@ class Supervisor:
             while pool.alive() and time.monotonic() < deadline:
                 pool.reap()
                 signals.sleep(0.05)
-        self.hand_back([t for slot in range(self.size) for t in self.held(slot)], why)
+        self.hand_back(self.all_held(), why)
 
     def _run_solo(self) -> None:
         consumer = self.make_consumer(0, self.prefix(0))
@@ -295,7 +236,7 @@ class Supervisor:
                     self._forget_worker()
                     logging.shutdown()
                     os._exit(1)  # the task in the main thread cannot be interrupted otherwise
-                next_duty = min(self.duties(now), self.watch.check(), self.giveback.check(now), self.apart.check(),
+                next_duty = min(self.duties.due(now), self.watch.check(), self.giveback.check(now), self.apart.check(),
                                 self._check_recorder(now))
                 if self.shutdown.deadline is not None:
                     next_duty = min(next_duty, self.shutdown.deadline)
@@ -308,7 +249,7 @@ class Supervisor:
             signals.on_signal = on_signal
             self._stop_solo = consumer.stop  # asked to stop through Redis (from the supervising thread)
             self.board.ring_fd(signals.wake_fd)
-            self.duties(time.monotonic())
+            self.duties.due(time.monotonic())
             thread = threading.Thread(target=supervise, name="jobs-supervisor", daemon=True)
             thread.start()
             logger.info("%s ready.", self.options.hostname)

@@ -23,7 +23,7 @@ from ..setup.app import App
 from ..wire.outcome import FAILURE, REVOKED
 from .apart import Apart
 from .board import SETTLE_SECONDS, STALL_SECONDS, Board, Running, Stalled
-from .delivery import DeliveryHandler
+from .ended import EndedRuns
 from .pools import Pool
 from .spec import WorkerOptions
 
@@ -37,7 +37,7 @@ class Supervising(Protocol):
     app: App
     options: WorkerOptions
     board: Board
-    executor: DeliveryHandler
+    ended: EndedRuns
     apart: Apart
 
     def held(self, slot: int) -> list[str]: ...
@@ -90,10 +90,10 @@ class Watch:
         wake = mono + 3600
         kind = self.pool.kind if self.pool is not None else "solo"
         for slot in range(self.board.slots):
-            if kind == "prefork" and self.board.async_per_slot and slot not in self._killing:
+            if kind == "prefork" and self.board.asyncs.per_slot and slot not in self._killing:
                 # Async tasks (runner.py): its own watchdog stops a task that blocks the loop; this
                 # is the backstop for one that also stops the watchdog (it holds the GIL).
-                overdue = self.board.async_overdue(slot)
+                overdue = self.board.asyncs.overdue(slot)
                 if overdue is not None:
                     if now >= overdue[0]:
                         self._kill(slot, "async_time_limit", overdue[1])
@@ -144,7 +144,7 @@ class Watch:
                          "did not stop it (a task holding the GIL?)", slot)
             if stuck in held:
                 held.remove(stuck)
-                sup.executor.end_held(stuck, FAILURE, TimeLimitExceeded("time limit exceeded; its process was "
+                sup.ended.settle(stuck, FAILURE, TimeLimitExceeded("time limit exceeded; its process was "
                                                                         "killed"), "killed at its hard time limit",
                                       sup.apart)
             sup.hand_back(held, f"consumer {slot} was killed", lost=True)
@@ -164,33 +164,33 @@ class Watch:
 
     def _settle_running(self, slot: int, token: str, why: str, how: str, returned: bool = False,
                         started: float | None = None) -> None:
-        sup, executor = self.supervisor, self.supervisor.executor
+        sup, ended = self.supervisor, self.supervisor.ended
         if why == "time_limit" and returned:  # it returned between our look and the kill: not late
             logger.error("consumer %d killed at its task's hard time limit, just as the task returned", slot)
-            executor.end_held(token, FAILURE, WorkerLostError("its process was killed at the task's hard time limit "
+            ended.settle(token, FAILURE, WorkerLostError("its process was killed at the task's hard time limit "
                                                               "just as the task returned; its result was lost"),
                               "killed as it returned", sup.apart)
         elif why == "settle_limit":
             logger.error("consumer %d killed: its task had returned, but its hooks or result took over %gs", slot,
                          SETTLE_SECONDS)
-            executor.end_held(token, FAILURE, WorkerLostError(
+            ended.settle(token, FAILURE, WorkerLostError(
                 f"the task returned, but its hooks (on_success, signal receivers...) or the encoding of its result "
                 f"ran over {SETTLE_SECONDS:g}s, and its process was stopped; its result was lost"),
                 "stopped in its settlement", sup.apart)
         elif why == "time_limit":
             logger.error("consumer %d killed: its task ran past its hard time limit", slot)
-            executor.end_held(token, FAILURE, TimeLimitExceeded("time limit exceeded; its process was killed"),
+            ended.settle(token, FAILURE, TimeLimitExceeded("time limit exceeded; its process was killed"),
                               "killed by the worker at its hard time limit", sup.apart, started)
         elif why == "revoked":
-            executor.end_held(token, REVOKED, None, "revoked and terminated while running", sup.apart, started)
+            ended.settle(token, REVOKED, None, "revoked and terminated while running", sup.apart, started)
         else:
-            task = executor.task_of(token)
+            task = ended.task_of(token)
             logger.error("consumer %d %s while running a task%s", slot, how,
                          f" of {task.name}" if task is not None else "")
             if task is not None and task.reject_on_worker_lost:
                 sup.hand_back([token], "its worker was lost (reject_on_worker_lost)", lost=True)
             else:
-                executor.end_held(token, FAILURE, WorkerLostError(f"the process running the task {how}"),
+                ended.settle(token, FAILURE, WorkerLostError(f"the process running the task {how}"),
                                   f"worker process {how}", sup.apart, started)
 
     def warn_at_start(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.engine.api import ConfigurationError, TaskContextFilter, WorkerOptions, check_name
+from jobs.engine.api import ConfigurationError, TaskContextFilter, WorkerOptions
 from jobs.engine.api import app as engine_app
 from jobs.engine.api import run_worker as run
 from jobs.engine.api import worker_banner as banner
@@ -58,34 +57,16 @@ class Command(BaseCommand):
             app = engine_app.current()
         except ConfigurationError as exc:
             raise CommandError(str(exc)) from exc
-        config = app.config
-        queues = [q.strip() for q in (options["queues"] or config.default_queue).split(",") if q.strip()]
+        queues = options["queues"]
         try:
-            for queue in queues:
-                check_name("queue", queue, CommandError)
-        except CommandError as exc:
-            raise CommandError(f"-Q: {exc}") from exc
-        concurrency = options["concurrency"] or config.worker_concurrency or os.cpu_count() or 1
-        prefetch = config.worker_prefetch if options["prefetch"] is None else options["prefetch"]
-        pool = options["pool"] or config.worker_pool
-        async_concurrency = (config.worker_async_concurrency if options["async_concurrency"] is None
-                             else options["async_concurrency"])
-        if async_concurrency > 1 and pool != "prefork":
-            raise CommandError(f"--async-concurrency {async_concurrency} needs --pool prefork: a consumer whose "
-                               "async task blocks its event loop is ended and replaced, which only a child "
-                               "process can be")
-        worker_options = WorkerOptions(
-            queues=queues,
-            concurrency=concurrency,
-            pool=pool,
-            prefetch=prefetch,
-            async_concurrency=async_concurrency,
-            shutdown_timeout=(config.worker_shutdown_timeout if options["shutdown_timeout"] is None
-                              else options["shutdown_timeout"]),
-            healthcheck_file=options["healthcheck_file"],
-        )
-        if options["hostname"]:
-            worker_options.hostname = _hostname(options["hostname"])
+            worker_options = WorkerOptions.from_config(
+                app.config, queues=[q.strip() for q in queues.split(",") if q.strip()] if queues else None,
+                concurrency=options["concurrency"], pool=options["pool"], prefetch=options["prefetch"],
+                async_concurrency=options["async_concurrency"], shutdown_timeout=options["shutdown_timeout"],
+                hostname=_hostname(options["hostname"]) if options["hostname"] else None,
+                healthcheck_file=options["healthcheck_file"])
+        except ConfigurationError as exc:
+            raise CommandError(str(exc)) from exc
         configure_logging(options["loglevel"])
         check_redis_or_refuse(app, "worker")  # the history's table is checked by its recorder (jobs/apps.py)
         self.stdout.write(banner(app, worker_options))
