@@ -7,6 +7,7 @@ processes inherit that environment; JOBS_TEST_SETTINGS (JSON) adds keys for one 
 
 import json
 import os
+from typing import Any
 
 import django
 
@@ -94,6 +95,7 @@ JOBS = {"ENQUEUE_TIMEOUT": 2, "HISTORY": bool(os.environ.get("JOBS_TEST_DB_NAME"
 
 ADMINS = [("Ops", "ops@example.com")]
 SERVER_EMAIL = "jobs@example.com"
+_mail: dict[str, Any]
 if os.environ.get("JOBS_TEST_MAIL_DIR"):
     _mail = {"BACKEND": "django.core.mail.backends.filebased.EmailBackend",
              "OPTIONS": {"file_path": os.environ["JOBS_TEST_MAIL_DIR"]}}
