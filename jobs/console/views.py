@@ -111,8 +111,8 @@ class ConsoleAdmin(ModelAdmin):
         fragment = params.flag(request.GET, "fragment")
         context.update(self.admin_site.each_context(request) if not fragment else {},
                        title=title, page=name, tabs=TABS, can_operate=self.can_operate(request),
-                       opts=self.model._meta, here=_page_url(request), live_url=_fragment_url(request),
-                       pager_query=_pager_query(request))
+                       opts=self.model._meta, here=params.page_url(request), live_url=params.fragment_url(request),
+                       pager_query=params.pager_query(request))
         template = f"admin/jobs/console/{name}.html"
         if fragment:  # the live part alone, for console.js to swap in
             return TemplateResponse(request, template, {**context, "fragment": True})
@@ -255,29 +255,6 @@ def _back(request: HttpRequest) -> str:
     if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
         return target
     return reverse("admin:jobs_console")
-
-
-def _page_url(request: HttpRequest) -> str:
-    """This page's address (without the fragment flag): where an action sends the user back."""
-    query = request.GET.copy()
-    query.pop("fragment", None)
-    return f"{request.path}?{query.urlencode()}" if query else request.path
-
-
-def _pager_query(request: HttpRequest) -> str:
-    """This page's parameters but the page, ending in "&", for the pager's links to add page=N to.
-    Built here: a template reading request.GET.items gets the value of a parameter named "items"
-    (?items=x made the pager fail)."""
-    query = request.GET.copy()
-    query.pop("page", None)
-    query.pop("fragment", None)
-    return f"{query.urlencode()}&" if query else ""
-
-
-def _fragment_url(request: HttpRequest) -> str:
-    query = request.GET.copy()
-    query["fragment"] = "1"
-    return f"{request.path}?{query.urlencode()}"
 
 
 def _log(request: HttpRequest, action: str, targets: list[str], said: str) -> None:
