@@ -65,7 +65,7 @@ def queue_length(queue: str) -> int:
 
 
 @dataclass(frozen=True)
-class Totals:
+class MessageCounts:
     """The counts an overview shows beside the queues: held by workers, scheduled, dead letters."""
 
     running: int
@@ -73,9 +73,9 @@ class Totals:
     dead: int
 
 
-def totals() -> Totals:
+def message_counts() -> MessageCounts:
     broker = current().broker
-    return Totals(broker.deliveries.inflight_count(), broker.scheduled.count(), broker.dead.count())
+    return MessageCounts(broker.deliveries.inflight_count(), broker.scheduled.count(), broker.dead.count())
 
 
 def dead_count() -> int:

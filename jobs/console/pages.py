@@ -50,16 +50,16 @@ def overview() -> dict[str, Any]:
     workers = monitor.workers()
     minutes = monitor.throughput(60)
     hours = monitor.throughput_hours(24)
-    totals = inspection.totals()
+    counts = inspection.message_counts()
     redis = monitor.redis_health()
     return {
         "queues": queues,
         "waiting": sum(q.length for q in queues),
         "paused": [q.name for q in queues if q.paused_since is not None],
         "oldest": max([q.latency for q in queues if q.latency is not None] or [0.0]),
-        "running": totals.running,
-        "scheduled": totals.scheduled,
-        "dead": totals.dead,
+        "running": counts.running,
+        "scheduled": counts.scheduled,
+        "dead": counts.dead,
         "workers_alive": sum(w.alive for w in workers),
         "workers_gone": sum(not w.alive for w in workers),
         "succeeded_hour": sum(ok for _, ok, _ in minutes),

@@ -35,8 +35,8 @@ def status(app: Any, out: Write, err: Write) -> None:
     queues = {name: 0 for name in paused} | monitor.queues()
     out("queues   " + (", ".join(f"{name}: {n}" + (" (PAUSED)" if name in paused else "")
                                  for name, n in sorted(queues.items())) or "all empty"))
-    totals = inspection.totals()
-    out(f"scheduled {totals.scheduled} (countdown/ETA/retry)   running {totals.running}   dead letters {totals.dead}")
+    counts = inspection.message_counts()
+    out(f"scheduled {counts.scheduled} (countdown/ETA/retry)   running {counts.running}   dead letters {counts.dead}")
     workers = monitor.workers()
     out(f"workers  {sum(w.alive for w in workers)} alive")
     for w in workers:
