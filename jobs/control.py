@@ -1,5 +1,7 @@
-"""Act on a running deployment from Python: what `manage.py jobs inspect | purge | pause | resume |
-revoke | retry` do, and what the admin's actions use (Celery's app.control and `celery inspect`).
+"""Act on a running deployment from Python: every change an operator makes to Redis, in one place,
+called alike by the console (its table of actions, console/actions.py), the admin, the CLI (`manage.py
+jobs purge | pause | resume | revoke | retry | dead ...`) and your code (Celery's app.control). The
+reads (`celery inspect`) are jobs.inspection's, and the usual ones are here too:
 
     from jobs import control
     control.workers()                  # live and gone workers, with their queues
@@ -17,11 +19,11 @@ revoke | retry` do, and what the admin's actions use (Celery's app.control and `
     control.delete_scheduled(["<id>"])
     control.sweep_scheduled("run")     # every scheduled message, in batches (or "delete")
     control.dead_letters(50, 0, reason="MAX_DELIVERIES")  # -> (a page of DeadLetter, more?)
-    control.requeue_dead(["<id>"]); control.discard_dead(["<id>"])
+    control.requeue_dead(["<id>"]); control.discard_dead(["<id>"]); control.purge_dead()
     control.monitor()                  # the read API the console uses (engine/monitor.py)
 
 Everything reads and writes Redis through the engine (broker.py, monitor.py); retry also reads the
-task history (TaskResult). The dicts returned are the documented JSON of `--json` (docs/operations.md).
+task history (TaskResult).
 """
 
 from __future__ import annotations
@@ -30,15 +32,12 @@ import dataclasses
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import DatabaseError
 
 from .engine.api import (
     AsyncResult,
-    DeadLetter,
     JobsError,
-    Monitor,
     check_name,
     current,
     decode_result,
@@ -46,44 +45,14 @@ from .engine.api import (
     many,
     send_task,
 )
+from .inspection import active as active
+from .inspection import dead_letters as dead_letters
+from .inspection import monitor as monitor
+from .inspection import paused as paused
+from .inspection import registered as registered
+from .inspection import scheduled as scheduled
+from .inspection import workers as workers
 from .models import TaskResult
-
-
-def monitor() -> Monitor:
-    """The read API over the current app's Redis (engine/monitor.py): what the console reads."""
-    return Monitor(current().broker)
-
-
-#: Fields of a Held for pages (bytes to decode, the set's score to find a row again), not for a JSON document.
-_RAW = ("wire", "member", "due")
-
-
-def workers() -> list[dict[str, Any]]:
-    """Each worker with a heartbeat: id, hostname, queues, pool, concurrency, last_seen (s), alive,
-    processed and failed (while its record lives)."""
-    return [{key: value for key, value in dataclasses.asdict(w).items() if key != "extra"}
-            | {"version": w.extra.get("version"), "pid": w.extra.get("pid"), "started": w.extra.get("started")}
-            for w in monitor().workers()]
-
-
-def active() -> list[dict[str, Any]]:
-    """What the workers hold now: id, task, queue, worker (hostname), seconds (lease left), enqueued_at,
-    worker_id, started_at (unix s, Redis's clock; None before it starts), running_for (s)."""
-    return [_document(h) for h in monitor().active()]
-
-
-def scheduled(limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-    """Soonest first: id, task, queue, seconds (until due), enqueued_at."""
-    return [_document(h) for h in monitor().scheduled(limit, offset)]
-
-
-def _document(held: Any) -> dict[str, Any]:
-    return {key: value for key, value in dataclasses.asdict(held).items() if key not in _RAW}
-
-
-def registered() -> dict[str, list[str]]:
-    """Live worker hostname -> the task names it has registered (from its record, refreshed every minute)."""
-    return {w.hostname: list(w.extra.get("tasks", [])) for w in monitor().workers() if w.alive}
 
 
 def revoke(task_ids: str | Iterable[str], terminate: bool = False) -> int:
@@ -112,11 +81,6 @@ def resume(queue: str) -> bool:
     """Let workers take from a paused queue again; False if it was not paused."""
     check_name("queue", many.one(queue, "queue", "control.resume"), JobsError)
     return current().broker.controls.resume(queue)
-
-
-def paused() -> dict[str, float]:
-    """Paused queue -> since when (unix time, s)."""
-    return current().broker.controls.paused()
 
 
 def shutdown(worker_id: str) -> bool:
@@ -198,26 +162,29 @@ def sweep_scheduled(action: str, sweep: Sweep | None = None, seconds: float | No
     return dataclasses.replace(sweep, taken=taken, done=done, finished=True)
 
 
-def dead_letters(limit: int = 50, offset: int = 0, reason: str | None = None,
-                 task: str | None = None) -> tuple[list[DeadLetter], bool]:
-    """A page of the dead letters, newest first, and whether there are more; reason and task keep
-    those whose reason and task name contain them (any case). Filters are applied here, over the
-    whole set, newest first, until the page is full (Monitor.dead_letters_matching): Redis keeps
-    no index by either."""
-    return monitor().dead_letters_matching(limit, offset, reason, task)
-
-
 def requeue_dead(ids: str | Iterable[str]) -> int:
     """Put dead letters back on their queues as new deliveries; how many were (a letter whose
     message could not be read stays)."""
+    return len(requeue_dead_each(ids))
+
+
+def requeue_dead_each(ids: str | Iterable[str]) -> list[str]:
+    """requeue_dead, saying which: the ids put back (not an unknown id, nor one with no queue to go
+    back to)."""
     found = many.ids(ids, "ids", "control.requeue_dead")
-    return len(current().broker.dead.requeue(found)) if found else 0
+    return current().broker.dead.requeue(found) if found else []
 
 
 def discard_dead(ids: str | Iterable[str]) -> int:
     """Delete dead letters; how many there were."""
     found = many.ids(ids, "ids", "control.discard_dead")
     return current().broker.dead.discard(found) if found else 0
+
+
+def purge_dead(upto: str = "+inf") -> int:
+    """Delete every dead letter, or those up to `upto` (inspection.newest_dead() when they were
+    counted: not one that arrived while the operator was asked); how many were."""
+    return current().broker.dead.purge(upto)
 
 
 def retry(task_id: str) -> AsyncResult:

@@ -10,7 +10,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from .engine.api import TRANSIENT, Monitor, as_json, current, exposition
+from . import inspection
+from .engine.api import TRANSIENT, as_json, current, exposition
 from .readiness import check
 
 
@@ -49,7 +50,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
     if not allowed(request):
         return refused()
     try:
-        text = exposition(Monitor(current().broker).metrics())
+        text = exposition(inspection.monitor().metrics())
     except TRANSIENT as exc:
         return HttpResponse(f"Redis cannot be read: {exc}\n", status=503, content_type="text/plain; charset=utf-8")
     return HttpResponse(text, content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from django.db import DatabaseError
 
-from .engine.api import Check, Monitor, current, readiness
+from . import inspection
+from .engine.api import Check, current, readiness
 from .models import PeriodicTask
 
 
@@ -17,5 +18,5 @@ def check() -> list[Check]:
         database = None
     except DatabaseError as exc:  # cannot tell whether beat is needed: say so, check the rest
         periodic, database = False, Check("database", False, f"the database cannot be read: {exc}")
-    checks = readiness(Monitor(app.broker), app.config.allow_eviction, periodic)
+    checks = readiness(inspection.monitor(), app.config.allow_eviction, periodic)
     return checks + ([database] if database is not None else [])

@@ -16,7 +16,6 @@ from django.utils.html import format_html
 
 from .. import control
 from ..engine.api import READY_STATES
-from ..engine.api import app as engine_app
 from ..models import TaskResult
 from .address_checked import AddressChecked
 
@@ -164,7 +163,7 @@ class TaskResultAdmin(AddressChecked):
         if not ids:
             return
         try:
-            engine_app.current().broker.controls.revoke(ids, terminate)
+            control.revoke(ids, terminate)
         except Exception as exc:
             self.message_user(request, f"Not revoked: {type(exc).__name__}: {exc}", level=messages.ERROR)
             return

@@ -1,6 +1,6 @@
-"""What each console page reads. Redis through engine.monitor (a few pipelined round trips a page,
-never a scan of the keyspace) and the history table (indexed filters, a page at a time, no COUNT of
-the whole table); nothing here changes anything (admin.py acts, through jobs.control).
+"""What each console page reads. Redis through jobs.inspection (engine.monitor: a few pipelined round
+trips a page, never a scan of the keyspace) and the history table (indexed filters, a page at a time,
+no COUNT of the whole table); nothing here changes anything (views.py acts, through jobs.control).
 
 Arguments are shown as JOBS["REDACT"] and STORED_ARGS_MAX leave them (redact.py), wherever they come
 from: a message in Redis is redacted here exactly as the history stores it."""
@@ -15,7 +15,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .. import control
+from .. import inspection
 from ..engine.api import RUNTIME_BUCKETS, DecodeError, Held, JobsError, current, decode_message, decode_result
 from ..models import TaskResult
 from . import charts, params
@@ -44,21 +44,21 @@ def args_text(wire: bytes | str | None, queue: str = "") -> str:
 
 
 def overview() -> dict[str, Any]:
-    monitor = control.monitor()
+    monitor = inspection.monitor()
     queues = monitor.queue_details()
     workers = monitor.workers()
     minutes = monitor.throughput(60)
     hours = monitor.throughput_hours(24)
-    broker = monitor.broker
+    counts = inspection.message_counts()
     redis = monitor.redis_health()
     return {
         "queues": queues,
         "waiting": sum(q.length for q in queues),
         "paused": [q.name for q in queues if q.paused_since is not None],
         "oldest": max([q.latency for q in queues if q.latency is not None] or [0.0]),
-        "running": broker.deliveries.inflight_count(),
-        "scheduled": broker.scheduled.count(),
-        "dead": broker.dead.count(),
+        "running": counts.running,
+        "scheduled": counts.scheduled,
+        "dead": counts.dead,
         "workers_alive": sum(w.alive for w in workers),
         "workers_gone": sum(not w.alive for w in workers),
         "succeeded_hour": sum(ok for _, ok, _ in minutes),
@@ -73,18 +73,18 @@ def overview() -> dict[str, Any]:
 
 def queues() -> dict[str, Any]:
     rows = [{**dataclasses.asdict(q), "priority_row": [q.by_priority.get(p, 0) for p in PRIORITIES],
-             "paused_at": _when(q.paused_since)} for q in control.monitor().queue_details()]
+             "paused_at": _when(q.paused_since)} for q in inspection.monitor().queue_details()]
     return {"queues": rows, "priorities": PRIORITIES}
 
 
 def workers() -> dict[str, Any]:
-    monitor = control.monitor()
+    monitor = inspection.monitor()
     held = monitor.active()
     by_worker: dict[str, list[Any]] = {}
     for h in held:
         by_worker.setdefault(h.worker_id or h.worker, []).append(_running_row(h))
     rows = []
-    paused = monitor.broker.controls.paused()
+    paused = inspection.paused()
     for w in sorted(monitor.workers(), key=lambda w: (not w.alive, w.hostname)):
         rows.append({"info": w, "version": w.extra.get("version", ""), "pid": w.extra.get("pid", ""),
                      "started": _when(w.extra.get("started")),
@@ -101,14 +101,14 @@ def _running_row(h: Held) -> dict[str, Any]:
 
 
 def running() -> dict[str, Any]:
-    return {"running": [_running_row(h) for h in control.monitor().active()]}
+    return {"running": [_running_row(h) for h in inspection.monitor().active()]}
 
 
 def scheduled(page: int) -> dict[str, Any]:
-    monitor = control.monitor()
+    monitor = inspection.monitor()
     rows = monitor.scheduled(PAGE + 1, page * PAGE)
     return {"scheduled": [{"held": h, "args": args_text(h.wire, h.queue)} for h in rows[:PAGE]],
-            "page": page, "has_next": len(rows) > PAGE, "total": monitor.broker.scheduled.count()}
+            "page": page, "has_next": len(rows) > PAGE, "total": monitor.scheduled_count()}
 
 
 @dataclass
@@ -159,11 +159,10 @@ def tasks(search: Search) -> dict[str, Any]:
 
 
 def _live(task_id: str) -> dict[str, Any] | None:
-    app = current()
-    raw = app.broker.results.get(task_id)
+    raw = inspection.stored_result(task_id)
     if raw is None:
         return None
-    meta = decode_result(raw, app.config.accept_content)
+    meta = decode_result(raw, current().config.accept_content)
     return {"id": task_id, "meta": meta, "done": _when(meta.date_done)}
 
 
@@ -184,25 +183,25 @@ def task(task_id: str) -> dict[str, Any]:
 
 
 def dead(reason: str, task_name: str, page: int) -> dict[str, Any]:
-    letters, has_next = control.dead_letters(PAGE, page * PAGE, reason=reason or None, task=task_name or None)
+    letters, has_next = inspection.dead_letters(PAGE, page * PAGE, reason=reason or None, task=task_name or None)
     rows = [{**dataclasses.asdict(d), "when": _when(d.time)} for d in letters]
     return {"letters": rows, "reason": reason, "task": task_name, "page": page, "has_next": has_next,
-            "total": control.monitor().broker.dead.count()}
+            "total": inspection.dead_count()}
 
 
 def dead_letter(dead_id: str) -> dict[str, Any]:
-    letter = control.monitor().dead_letter(dead_id)
+    letter = inspection.monitor().dead_letter(dead_id)
     return {"letter": letter, "args": args_text(letter.message, letter.queue) if letter else "",
             "when": _when(letter.time) if letter else None}
 
 
 def metrics(minutes: int) -> dict[str, Any]:
-    return {"tasks": control.monitor().task_metrics(minutes), "minutes": minutes,
+    return {"tasks": inspection.monitor().task_metrics(minutes), "minutes": minutes,
             "windows": ((15, "15 minutes"), (60, "hour"), (360, "6 hours"), (1440, "24 hours"))}
 
 
 def metric(task_name: str, minutes: int) -> dict[str, Any]:
-    points = control.monitor().task_timeline(task_name, minutes)
+    points = inspection.monitor().task_timeline(task_name, minutes)
     chart = charts.heatmap([p.start for p in points], [p.histogram for p in points], RUNTIME_BUCKETS,
                            [p.p95 for p in points], title=f"Run times of {task_name}, per minute")
     bars = charts.throughput([(p.start, p.succeeded, p.failed) for p in points],
@@ -221,7 +220,7 @@ def periodic() -> dict[str, Any]:
         except (JobsError, ValueError, ArithmeticError):
             nxt = None
         rows.append({"p": row, "next": nxt})
-    return {"leader": control.monitor().beat_leader(), "periodic": rows}
+    return {"leader": inspection.monitor().beat_leader(), "periodic": rows}
 
 
 def _when(ts: Any) -> dt.datetime | None:

@@ -6,12 +6,17 @@ What each guards against, found by trying: `str.isdigit()` accepts "²", which `
 ValueError); `int()` accepts "٣" (Arabic-Indic three) and "1_000", which no link of ours sends, and
 refuses 4,301 digits or more; a page of 10^20 is an OFFSET PostgreSQL cannot hold (DataError) and an
 hours-back of 10^8 a date before year 1 (OverflowError); a NUL in a text is a DataError on PostgreSQL
-(its text cannot hold one), so a search or an id with one cannot match anything there or anywhere."""
+(its text cannot hold one), so a search or an id with one cannot match anything there or anywhere.
+
+And the addresses a page links to, made from its own: itself (where an action sends the user back),
+its live fragment, its pager's."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+
+from django.http import HttpRequest
 
 #: Texts (searches, ids, names) longer than this are refused: no id or name is (200 at most), and a
 #: search this long is a mistake, not a search.
@@ -64,3 +69,26 @@ def checked(name: str, value: str) -> str:
     if len(value) > MAX_TEXT:
         raise BadParameter(name, value, f"is {len(value):,} characters long: at most {MAX_TEXT:,}")
     return value
+
+
+def page_url(request: HttpRequest) -> str:
+    """This page's address (without the fragment flag): where an action sends the user back."""
+    query = request.GET.copy()
+    query.pop("fragment", None)
+    return f"{request.path}?{query.urlencode()}" if query else request.path
+
+
+def pager_query(request: HttpRequest) -> str:
+    """This page's parameters but the page, ending in "&", for the pager's links to add page=N to.
+    Built here: a template reading request.GET.items gets the value of a parameter named "items"
+    (?items=x made the pager fail)."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    query.pop("fragment", None)
+    return f"{query.urlencode()}&" if query else ""
+
+
+def fragment_url(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    query["fragment"] = "1"
+    return f"{request.path}?{query.urlencode()}"

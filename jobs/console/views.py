@@ -2,7 +2,8 @@
 
 Rights, checked on every page, fragment and action: the admin's login (active staff: anyone else is
 sent to the login page), then "jobs.view_console" to look (403 without), and
-"jobs.operate_console" to act. An action is a POST with Django's CSRF token, refused unless it comes
+"jobs.operate_console" to act (each action's right is in its row of actions.py, the table every
+action is done from). An action is a POST with Django's CSRF token, refused unless it comes
 from this site's own pages (Origin and Sec-Fetch-Site), and written to the admin's history
 (LogEntry) with who did it; a GET never changes anything. What empties or deletes asks first, on a
 page that says how many.
@@ -16,7 +17,7 @@ the page says how many."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -34,6 +35,8 @@ from ..engine.api import TRANSIENT, JobsError, current
 from ..engine.api import redact_url as redact
 from ..models import Console
 from . import pages, params
+from .actions import ACTIONS as ACTIONS
+from .actions import Action, due_times, sweep_of, sweep_said
 
 #: How long one request of a "run all" / "delete all" goes on before it shows its progress.
 SWEEP_SECONDS = 2.0
@@ -43,28 +46,13 @@ TABS = (("", "Overview"), ("queues", "Queues"), ("workers", "Workers"), ("runnin
         ("scheduled", "Scheduled"), ("tasks", "Tasks"), ("dead", "Dead letters"), ("metrics", "Metrics"),
         ("periodic", "Periodic"))
 
-#: action -> (what it acts on, whether it asks first, what it does)
-ACTIONS: dict[str, tuple[str, bool, str]] = {
-    "purge": ("queue", True, "Delete every message waiting on"),
-    "pause": ("queue", False, "Pause"),
-    "resume": ("queue", False, "Resume"),
-    "shutdown": ("worker", True, "Shut down (warm: running tasks finish)"),
-    "revoke": ("task", False, "Revoke"),
-    "terminate": ("task", True, "Terminate (stop where running)"),
-    "run_scheduled": ("scheduled task", False, "Run now"),
-    "delete_scheduled": ("scheduled task", True, "Delete"),
-    "run_again": ("task", False, "Run again"),
-    "requeue_dead": ("dead letter", True, "Requeue"),
-    "discard_dead": ("dead letter", True, "Discard"),
-    "run_all_scheduled": ("scheduled task", True, "Run now"),
-    "delete_all_scheduled": ("scheduled task", True, "Delete"),
-}
-
-#: The actions on the whole scheduled set -> control.sweep_scheduled's action.
-SWEEPS = {"run_all_scheduled": "run", "delete_all_scheduled": "delete"}
+if TYPE_CHECKING:  # django-stubs makes ModelAdmin generic; at run time it takes no parameter
+    ModelAdmin = admin.ModelAdmin[Console]
+else:
+    ModelAdmin = admin.ModelAdmin
 
 
-class ConsoleAdmin(admin.ModelAdmin):
+class ConsoleAdmin(ModelAdmin):
     """No model pages: the console's own (get_urls), listed in the admin's index as "Console"."""
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -123,8 +111,8 @@ class ConsoleAdmin(admin.ModelAdmin):
         fragment = params.flag(request.GET, "fragment")
         context.update(self.admin_site.each_context(request) if not fragment else {},
                        title=title, page=name, tabs=TABS, can_operate=self.can_operate(request),
-                       opts=self.model._meta, here=_page_url(request), live_url=_fragment_url(request),
-                       pager_query=_pager_query(request))
+                       opts=self.model._meta, here=params.page_url(request), live_url=params.fragment_url(request),
+                       pager_query=params.pager_query(request))
         template = f"admin/jobs/console/{name}.html"
         if fragment:  # the live part alone, for console.js to swap in
             return TemplateResponse(request, template, {**context, "fragment": True})
@@ -183,42 +171,45 @@ class ConsoleAdmin(admin.ModelAdmin):
             raise PermissionDenied("acting from the console needs the right jobs.operate_console")
         if not _same_origin(request):
             raise PermissionDenied("this action did not come from this site's own pages")
-        action = request.POST.get("action", "")
+        name = request.POST.get("action", "")
         targets = [t for t in request.POST.getlist("target") if t]
         back = _back(request)
-        if action not in ACTIONS:
-            messages.error(request, f"Unknown action {action!r}.")
+        action = ACTIONS.get(name)
+        if action is None:
+            messages.error(request, f"Unknown action {name!r}.")
             return HttpResponseRedirect(back)
-        if action in SWEEPS:
-            return self._sweep(request, action, back)
+        if not request.user.has_perm(action.permission):
+            raise PermissionDenied(f"{name} needs the right {action.permission}")
+        if action.do is None:
+            return self._sweep(request, name, action, back)
         if not targets:
             messages.warning(request, "Nothing was selected.")
             return HttpResponseRedirect(back)
-        what, asks, verb = ACTIONS[action]
         due = {t: request.POST[f"due_{t}"] for t in targets if f"due_{t}" in request.POST}
-        if asks and request.POST.get("confirmed") != "1":
+        if action.asks and request.POST.get("confirmed") != "1":
             return TemplateResponse(request, "admin/jobs/console/confirm.html", {
                 **self.admin_site.each_context(request), "title": "Are you sure?", "opts": self.model._meta,
-                "action": action, "targets": targets, "what": what, "verb": verb, "back": back, "tabs": TABS,
-                "page": "confirm", "counts": _counts(action, targets), "due": due})
+                "action": name, "targets": targets, "what": action.what, "verb": action.verb, "back": back,
+                "tabs": TABS, "page": "confirm", "counts": action.counts(targets) if action.counts else {},
+                "due": due})
         try:
-            said = _do(action, targets, _times(due))
+            said = action.do(targets, due_times(due))
         except (JobsError, ValueError) as exc:
-            messages.error(request, f"{verb} {what}: not done: {exc}")
+            messages.error(request, f"{action.verb} {action.what}: not done: {exc}")
             return HttpResponseRedirect(back)
         except TRANSIENT as exc:
-            messages.error(request, f"{verb} {what}: not done, Redis did not answer: {exc}")
+            messages.error(request, f"{action.verb} {action.what}: not done, Redis did not answer: {exc}")
             return HttpResponseRedirect(back)
-        _log(request, action, targets, said)
+        _log(request, name, targets, said)
         messages.success(request, said)
         return HttpResponseRedirect(back)
 
-    def _sweep(self, request: HttpRequest, action: str, back: str) -> HttpResponse:
+    def _sweep(self, request: HttpRequest, name: str, action: Action, back: str) -> HttpResponse:
         """Run or delete every scheduled message: asked first (how many), then SWEEP_SECONDS of
         batches a request, each written to the history, until none of those counted is left."""
-        what, _, verb = ACTIONS[action]
-        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "action": action,
-                   "what": what, "verb": verb, "back": back, "tabs": TABS}
+        verb = action.verb
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "action": name,
+                   "what": action.what, "verb": verb, "back": back, "tabs": TABS}
         try:
             if request.POST.get("confirmed") != "1":
                 total, upto = control.monitor().scheduled_extent()
@@ -227,8 +218,8 @@ class ConsoleAdmin(admin.ModelAdmin):
                     return HttpResponseRedirect(back)
                 return TemplateResponse(request, "admin/jobs/console/confirm.html", {
                     **context, "title": "Are you sure?", "page": "confirm",
-                    "sweep": control.Sweep(SWEEPS[action], upto, total)})
-            sweep = control.sweep_scheduled(SWEEPS[action], _sweep_of(request.POST, SWEEPS[action]), SWEEP_SECONDS)
+                    "sweep": control.Sweep(action.sweep, upto, total)})
+            sweep = control.sweep_scheduled(action.sweep, sweep_of(request.POST, action.sweep), SWEEP_SECONDS)
             left = control.monitor().scheduled_count()
         except (JobsError, ValueError) as exc:
             messages.error(request, f"{verb}, all scheduled tasks: not done: {exc}")
@@ -236,8 +227,8 @@ class ConsoleAdmin(admin.ModelAdmin):
         except TRANSIENT as exc:
             messages.error(request, f"{verb}, all scheduled tasks: stopped, Redis did not answer: {exc}")
             return HttpResponseRedirect(back)
-        said = _sweep_said(sweep, left)
-        _log(request, action, ["all"], said)
+        said = sweep_said(sweep, left)
+        _log(request, name, ["all"], said)
         if sweep.finished:
             messages.success(request, said)
             return HttpResponseRedirect(back)
@@ -266,109 +257,12 @@ def _back(request: HttpRequest) -> str:
     return reverse("admin:jobs_console")
 
 
-def _page_url(request: HttpRequest) -> str:
-    """This page's address (without the fragment flag): where an action sends the user back."""
-    query = request.GET.copy()
-    query.pop("fragment", None)
-    return f"{request.path}?{query.urlencode()}" if query else request.path
-
-
-def _pager_query(request: HttpRequest) -> str:
-    """This page's parameters but the page, ending in "&", for the pager's links to add page=N to.
-    Built here: a template reading request.GET.items gets the value of a parameter named "items"
-    (?items=x made the pager fail)."""
-    query = request.GET.copy()
-    query.pop("page", None)
-    query.pop("fragment", None)
-    return f"{query.urlencode()}&" if query else ""
-
-
-def _fragment_url(request: HttpRequest) -> str:
-    query = request.GET.copy()
-    query["fragment"] = "1"
-    return f"{request.path}?{query.urlencode()}"
-
-
-def _counts(action: str, targets: list[str]) -> dict[str, int]:
-    """What a confirm page states: how many messages a purge deletes, per queue."""
-    if action != "purge":
-        return {}
-    broker = current().broker
-    return {queue: broker.controls.queue_length(queue) for queue in targets}
-
-
-def _times(due: dict[str, str]) -> dict[str, float]:
-    """The due times the scheduled page's rows carry (unix ms), for finding them in one round trip;
-    one that is not a number is left out (its id is then looked for in the whole set)."""
-    out = {}
-    for task_id, raw in due.items():
-        try:
-            out[task_id] = float(raw)
-        except ValueError:
-            continue
-    return out
-
-
-def _sweep_of(post: Any, action: str) -> control.Sweep:
-    """Where a "run all" / "delete all" stands, as its confirm or progress page posted it."""
-    try:
-        upto, total = float(post.get("upto", "")), int(post.get("total", ""))
-        taken, done = int(post.get("taken", "0")), int(post.get("done", "0"))
-    except ValueError:
-        raise ValueError("the form lost where it stood (upto, total, taken, done); start again from the "
-                         "Scheduled page") from None
-    if min(total, taken, done) < 0:
-        raise ValueError("the form's counts are negative; start again from the Scheduled page")
-    return control.Sweep(action, upto, total, taken, done)
-
-
-def _sweep_said(sweep: control.Sweep, left: int) -> str:
-    """What a "run all" / "delete all" did so far, and what it left: the message and the history."""
-    did = "sent to their queues now" if sweep.action == "run" else "deleted"
-    said = f"{sweep.done:,} scheduled task(s) {did}"
-    gone = sweep.taken - sweep.done
-    if gone:
-        said += (f" ({gone:,} had gone meanwhile: promoted at their time"
-                 + (", or unreadable and moved to the dead letters)" if sweep.action == "run" else ")"))
-    if not sweep.finished:
-        return f"{said}; {sweep.taken:,} of the {sweep.total:,} counted when you confirmed so far, going on."
-    return (f"{said}, of the {sweep.total:,} counted when you confirmed; {left:,} scheduled now"
-            + (" (scheduled since, or due after the last one counted)." if left else "."))
-
-
-def _do(action: str, targets: list[str], due: dict[str, float] | None = None) -> str:
-    """Do it; what happened, in a sentence."""
-    if action == "purge":
-        deleted = {queue: control.purge(queue) for queue in targets}
-        return "; ".join(f"{n} message(s) deleted from queue {queue}" for queue, n in deleted.items()) + "."
-    if action in ("pause", "resume"):
-        changed = [q for q in targets if (control.pause if action == "pause" else control.resume)(q)]
-        unchanged = [q for q in targets if q not in changed]
-        said = f"{'Paused' if action == 'pause' else 'Resumed'}: {', '.join(changed) or 'none'}."
-        return said + (f" Already {'paused' if action == 'pause' else 'running'}: {', '.join(unchanged)}."
-                       if unchanged else "")
-    if action == "shutdown":
-        asked = [w for w in targets if control.shutdown(w)]
-        return f"Asked to shut down (running tasks finish first): {', '.join(asked) or 'none'}."
-    if action in ("revoke", "terminate"):
-        control.revoke(targets, terminate=action == "terminate")
-        return f"{len(targets)} task(s) revoked{', and stopped where running' if action == 'terminate' else ''}."
-    if action == "run_scheduled":
-        return f"{control.run_scheduled(targets, due)} scheduled task(s) sent to their queues now."
-    if action == "delete_scheduled":
-        return f"{control.delete_scheduled(targets, due)} scheduled task(s) deleted."
-    if action == "run_again":
-        sent = [control.retry(task_id) for task_id in targets]
-        return "Sent again: " + ", ".join(f"{r.task_name}[{r.id}]" for r in sent) + "."
-    if action == "requeue_dead":
-        return f"{control.requeue_dead(targets)} dead letter(s) put back on their queues."
-    return f"{control.discard_dead(targets)} dead letter(s) discarded."
-
-
 def _log(request: HttpRequest, action: str, targets: list[str], said: str) -> None:
     """The admin's history: who did what to which, from the console."""
     kind = ContentType.objects.get_for_model(Console, for_concrete_model=False)
-    LogEntry.objects.create(user_id=request.user.pk, content_type=kind, object_id=",".join(targets)[:255],
+    user_id = request.user.pk
+    assert user_id is not None  # only active staff get here (admin_view, can_operate)
+    LogEntry.objects.create(user_id=user_id, content_type=kind, object_id=",".join(targets)[:255],
                             object_repr=f"console: {action} {', '.join(targets)}"[:200], action_flag=CHANGE,
                             change_message=said[:2000])
 

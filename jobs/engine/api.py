@@ -100,10 +100,6 @@ if TYPE_CHECKING:
     from .worker import banner as worker_banner  # noqa: F401 (renamed: exported by WHERE)
     from .worker import run as run_worker  # noqa: F401 (renamed: exported by WHERE)
 
-#: The names imported under another name above: mypy --strict counts an import as a re-export only
-#: under its own name (`X as X`) or when __all__ names it.
-__all__ = ["build_message", "decode_message", "decode_result", "redact_url", "run_worker", "worker_banner"]
-
 #: Name -> (module, attribute; "" for the module itself).
 WHERE: dict[str, tuple[str, str]] = {
     "Crontab": ("jobs.engine.beat.crontab", "Crontab"),

@@ -24,7 +24,7 @@ from django.test import Client
 from django.urls import reverse, reverse_lazy
 
 from jobs import control
-from jobs.console.views import ACTIONS, SWEEPS
+from jobs.console.actions import ACTIONS, SWEEPS
 from jobs.engine.setup import app as engine_app
 from jobs.models import Console, CrontabSchedule, PeriodicTask, TaskResult
 from tests.testapp import tasks
@@ -138,7 +138,7 @@ def test_an_action_is_a_post_with_the_csrf_token_from_this_site(r, action):
     assert after[1] == before[1] + 1 and LogEntry.objects.latest("id").user.username == "op"
 
 
-@pytest.mark.parametrize("action", sorted(action for action, (_, asks, _) in ACTIONS.items() if asks))
+@pytest.mark.parametrize("action", sorted(name for name, action in ACTIONS.items() if action.asks))
 def test_what_asks_first_changes_nothing_until_confirmed(r, action):
     targets = world(r)[action]
     operator = user("view_console", "operate_console", name="op")

@@ -2,27 +2,31 @@
 | prune [--days N] | inspect active|scheduled|registered|workers [--json] | purge QUEUE [--yes] | pause QUEUE
 | resume QUEUE | revoke ID...
 [--terminate] | retry ID | healthcheck [--json] | import-celery-beat [--dry-run] [--database ALIAS]
-| redis-acl [--user NAME]"""
+| redis-acl [--user NAME]
+
+The operator's command line: it parses, asks where something is deleted, and acts through
+jobs.control as the console does; what it reads comes from jobs.inspection, printed by
+management/reports.py. It never reaches the broker itself."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs import control
+from jobs import control, inspection
 from jobs import readiness as health
 from jobs.compat import celery_beat_import
-from jobs.engine.api import TRANSIENT, Header, JobsError, Monitor, acl_setuser, bounds, check_name
+from jobs.engine.api import TRANSIENT, JobsError, acl_setuser, bounds, check_name
 from jobs.engine.api import app as engine_app
 from jobs.engine.api import health as engine_health
 from jobs.engine.api import redact_url as redact
-from jobs.management import flags
+from jobs.management import flags, reports
 from jobs.stores.history import HistoryDatabase
 
 #: The most rows a listing shows, and the most days `prune --days` keeps (bounds.MAX_SECONDS).
@@ -30,10 +34,6 @@ LIMIT_MAX = 1_000_000
 DAYS_MAX = int(bounds.MAX_SECONDS // 86400)
 #: The most history rows one delete of `prune` takes: one IN (...) list, under SQLite's 32,766 variables.
 BATCH_MAX = 10_000
-
-
-def _when(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 class Command(BaseCommand):
@@ -102,14 +102,12 @@ class Command(BaseCommand):
             self.redis_acl(options["user"])
             return
         app = engine_app.current()
-        self.broker = app.broker
-        self.inspector = Monitor(self.broker)
         if options["what"] == "healthcheck":
             self.healthcheck(options["json"])
             return
         try:
             if options["what"] == "status":
-                self.status(app)
+                reports.status(app, self.stdout.write, self.stderr.write)
             elif options["what"] == "prune":
                 self.prune(app, options["days"], options["batch"])
             elif options["what"] in ("inspect", "purge", "pause", "resume", "revoke", "retry"):
@@ -122,34 +120,18 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
 
     def control_inspect(self, which: str, limit: int, **options: Any) -> None:
-        found: Any = {"active": control.active, "registered": control.registered, "workers": control.workers,
-                      "scheduled": lambda: control.scheduled(limit)}[which]()
+        reads: dict[str, Callable[[], Any]] = {"active": control.active, "registered": control.registered,
+                                               "workers": control.workers,
+                                               "scheduled": lambda: control.scheduled(limit)}
+        found = reads[which]()
         if options["json"]:
             self.stdout.write(json.dumps(found, indent=2))
             return
-        write = self.stdout.write
-        if which == "registered":
-            for hostname, names in found.items():
-                write(f"{hostname}: {len(names)} task(s)")
-                for name in names:
-                    write(f"  . {name}")
-        elif which == "workers":
-            for w in found:
-                write(f"{w['hostname']}  {'alive' if w['alive'] else 'gone'}  {w['pool']} x{w['concurrency']}  "
-                      f"queues {','.join(w['queues'])}  seen {w['last_seen']:.0f}s ago  "
-                      f"processed {w['processed']} ({w['failed']} failed)")
-        else:
-            what = "lease left" if which == "active" else "due in"
-            for h in found:
-                where = f"  on {h['worker'] or '(a worker that is gone)'}" if which == "active" else ""
-                ran = f"  running {h['running_for']:.1f}s" if h.get("running_for") is not None else ""
-                write(f"{h['task']}[{h['id']}]  queue {h['queue']}{where}  {what} {h['seconds']:.1f}s{ran}")
-        if not found:
-            write(f"nothing {which}" if which in ("active", "scheduled") else "no live workers")
+        reports.inspected(which, found, self.stdout.write)
 
     def control_purge(self, queue: str, yes: bool, **_: Any) -> None:
         check_name("queue", queue, JobsError)
-        waiting = self.broker.controls.queue_length(queue)
+        waiting = inspection.queue_length(queue)
         if not yes:
             if not sys.stdin.isatty():
                 raise CommandError(f"purge deletes the {waiting} message(s) waiting on queue {queue}: pass --yes "
@@ -162,12 +144,12 @@ class Command(BaseCommand):
     def control_pause(self, queue: str, **_: Any) -> None:
         if control.pause(queue):
             self.stdout.write(f"Queue {queue} paused: no worker takes from it until `jobs resume {queue}` "
-                              f"({self.broker.controls.queue_length(queue)} waiting).")
+                              f"({inspection.queue_length(queue)} waiting).")
         else:
             self.stdout.write(f"Queue {queue} was paused already.")
 
     def control_resume(self, queue: str, **_: Any) -> None:
-        waiting = self.broker.controls.queue_length(queue)  # before: the workers start taking at once
+        waiting = inspection.queue_length(queue)  # before: the workers start taking at once
         if control.resume(queue):
             self.stdout.write(f"Queue {queue} resumed ({waiting} waiting).")
         else:
@@ -215,77 +197,34 @@ class Command(BaseCommand):
         if not all(c.ok for c in checks):
             sys.exit(1)
 
-    def status(self, app: Any) -> None:
-        write, broker, inspector = self.stdout.write, self.broker, self.inspector
-        write(f"broker   {redact(app.config.broker_url)}  (key prefix {app.config.key_prefix!r})")
-        for finding in inspector.setup_findings(app.config.allow_eviction):
-            self.stderr.write(f"{finding.level.upper()}: {finding.message} {finding.hint}")
-        paused = broker.controls.paused()
-        queues = {name: 0 for name in paused} | inspector.queues()
-        write("queues   " + (", ".join(f"{name}: {n}" + (" (PAUSED)" if name in paused else "")
-                                       for name, n in sorted(queues.items())) or "all empty"))
-        write(f"scheduled {broker.scheduled.count()} (countdown/ETA/retry)   "
-              f"running {broker.deliveries.inflight_count()}   dead letters {broker.dead.count()}")
-        workers = inspector.workers()
-        write(f"workers  {sum(w.alive for w in workers)} alive")
-        for w in workers:
-            state = "alive" if w.alive else f"gone (last seen {w.last_seen:.0f} s ago)"
-            served = ", ".join(q + (" (PAUSED)" if q in paused else "") for q in w.queues)
-            write(f"  {w.hostname}  {w.pool} x{w.concurrency}  queues {served}  {state}")
-        for name, n in inspector.unserved_queues().items():
-            self.stderr.write(f"WARNING: queue {name!r} has {n} waiting task(s) and no live worker consumes it "
-                              f"(start one with: manage.py runworker -Q {name})")
-        if app.config.history:
-            waiting, dropped = broker.history.waiting()
-            lost = ("; not recorded since last reported (backlog full): "
-                    + ", ".join(f"{n} {kind}" for kind, n in sorted(dropped.items()))) if dropped else ""
-            write(f"history  {waiting} outcome(s) waiting for the database{lost}")
-        for queue, senders in inspector.unserved_routes(app).items():
-            shown = ", ".join(senders[:5]) + (f" and {len(senders) - 5} more" if len(senders) > 5 else "")
-            self.stderr.write(f"WARNING: no live worker consumes queue {queue!r}, where {shown} "
-                              f"{'is' if len(senders) == 1 else 'are'} routed (manage.py runworker -Q {queue})")
-
     def dead_list(self, limit: int, **_: Any) -> None:
-        letters = self.inspector.dead_letters(limit)
-        total = self.broker.dead.count()
+        letters = inspection.monitor().dead_letters(limit)
+        total = inspection.dead_count()
         self.stdout.write(f"{total} dead letter(s){f', newest {limit} shown' if total > limit else ''}")
         for d in letters:
-            self.stdout.write(f"{d.id}  {_when(d.time)}  {d.task or '?'}  queue={d.queue or '?'}  {d.reason}")
+            self.stdout.write(f"{d.id}  {reports.when(d.time)}  {d.task or '?'}  queue={d.queue or '?'}  "
+                              f"{d.reason}")
 
     def dead_show(self, id: str, **_: Any) -> None:
-        letter = self.inspector.dead_letter(id)
+        letter = inspection.monitor().dead_letter(id)
         if letter is None:
             raise CommandError(f"no dead letter {id!r}; `manage.py jobs dead list` shows their ids")
-        self.stdout.write(f"id       {letter.id}\ntask id  {letter.task_id}\ntask     {letter.task}\n"
-                          f"queue    {letter.queue}\n"
-                          f"time     {_when(letter.time)}\nworker   {letter.worker}\nreason   {letter.reason}")
-        try:
-            header = Header(letter.message)
-            envelope = header.fields()
-        except (ValueError, JobsError):
-            self.stdout.write(f"message  {letter.message!r}")
-            return
-        if "a" in envelope or "k" in envelope:  # shown as results and logs show them (JOBS["REDACT"])
-            app = engine_app.current()
-            task = app.registry.find(header.task)
-            envelope["a"], envelope["k"] = app.redactor.stored(task.fn if task else None, envelope.get("a", []),
-                                                               envelope.get("k", {}), bool(task and task.bind))[:2]
-        self.stdout.write(f"enqueued {_when(header.enqueued_at)}\nmessage  {json.dumps(envelope, indent=2)}")
+        reports.dead_letter(letter, self.stdout.write)
 
     def dead_requeue(self, ids: list[str], all: bool, **_: Any) -> None:
         if all == bool(ids):
             raise CommandError("give dead letter ids, or --all (not both)")
         if all:
-            ids = self.broker.dead.ids(newest_first=False)
-        done = self.broker.dead.requeue(ids)
+            ids = inspection.dead_ids()
+        done = control.requeue_dead_each(ids)
         missing = sorted(set(ids) - set(done))
         self.stdout.write(f"{len(done)} dead letter(s) back on their queues")
         if missing:
             raise CommandError(f"not requeued (unknown id, or no queue to go back to): {', '.join(missing)}")
 
     def dead_purge(self, yes: bool, **_: Any) -> None:
-        upto = self.broker.dead.newest()
-        count = self.broker.dead.count()
+        upto = inspection.newest_dead()
+        count = inspection.dead_count()
         if not yes:
             if not sys.stdin.isatty():
                 raise CommandError(f"dead purge deletes all {count} dead letter(s): pass --yes (no terminal to ask on)")
@@ -293,9 +232,9 @@ class Command(BaseCommand):
             if answer.strip().lower() not in ("y", "yes"):
                 self.stdout.write("Nothing deleted.")
                 return
-        deleted = self.broker.dead.purge(upto)  # those counted: not those that arrived while it asked
+        deleted = control.purge_dead(upto)  # those counted: not those that arrived while it asked
         self.stdout.write(f"{deleted} dead letter(s) deleted")
-        kept = self.broker.dead.count()
+        kept = inspection.dead_count()
         if kept:
             self.stdout.write(f"{kept} dead letter(s) that arrived since were kept")
 

@@ -1,0 +1,119 @@
+"""What a running deployment holds, read: the reads behind `manage.py jobs status | inspect | dead`, the
+console's figures and jobs.control's read calls (Celery's `celery inspect`). Nothing here changes
+anything; what changes is jobs.control. They are apart so that the console and the CLI reach Redis
+only through these two modules, never through the broker itself (tests/django/test_console_actions.py
+checks their source).
+
+Everything reads Redis through the engine's Monitor (engine/ops/monitor.py) and the broker's parts;
+the dicts returned are the documented JSON of `--json` (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from .engine.api import DeadLetter, Monitor, current, probe_tls, tls_failure
+
+
+def monitor() -> Monitor:
+    """The read API over the current app's Redis (engine/monitor.py): what the console reads."""
+    return Monitor(current().broker)
+
+
+#: Fields of a Held for pages (bytes to decode, the set's score to find a row again), not for a JSON document.
+_RAW = ("wire", "member", "due")
+
+
+def workers() -> list[dict[str, Any]]:
+    """Each worker with a heartbeat: id, hostname, queues, pool, concurrency, last_seen (s), alive,
+    processed and failed (while its record lives)."""
+    return [{key: value for key, value in dataclasses.asdict(w).items() if key != "extra"}
+            | {"version": w.extra.get("version"), "pid": w.extra.get("pid"), "started": w.extra.get("started")}
+            for w in monitor().workers()]
+
+
+def active() -> list[dict[str, Any]]:
+    """What the workers hold now: id, task, queue, worker (hostname), seconds (lease left), enqueued_at,
+    worker_id, started_at (unix s, Redis's clock; None before it starts), running_for (s)."""
+    return [_document(h) for h in monitor().active()]
+
+
+def scheduled(limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    """Soonest first: id, task, queue, seconds (until due), enqueued_at."""
+    return [_document(h) for h in monitor().scheduled(limit, offset)]
+
+
+def _document(held: Any) -> dict[str, Any]:
+    return {key: value for key, value in dataclasses.asdict(held).items() if key not in _RAW}
+
+
+def registered() -> dict[str, list[str]]:
+    """Live worker hostname -> the task names it has registered (from its record, refreshed every minute)."""
+    return {w.hostname: list(w.extra.get("tasks", [])) for w in monitor().workers() if w.alive}
+
+
+def paused() -> dict[str, float]:
+    """Paused queue -> since when (unix time, s)."""
+    return current().broker.controls.paused()
+
+
+def queue_length(queue: str) -> int:
+    """How many messages wait on `queue` now (what a purge would delete)."""
+    return current().broker.controls.queue_length(queue)
+
+
+@dataclass(frozen=True)
+class MessageCounts:
+    """The counts an overview shows beside the queues: held by workers, scheduled, dead letters."""
+
+    running: int
+    scheduled: int
+    dead: int
+
+
+def message_counts() -> MessageCounts:
+    broker = current().broker
+    return MessageCounts(broker.deliveries.inflight_count(), broker.scheduled.count(), broker.dead.count())
+
+
+def dead_count() -> int:
+    return current().broker.dead.count()
+
+
+def dead_letters(limit: int = 50, offset: int = 0, reason: str | None = None,
+                 task: str | None = None) -> tuple[list[DeadLetter], bool]:
+    """A page of the dead letters, newest first, and whether there are more; reason and task keep
+    those whose reason and task name contain them (any case). Filters are applied here, over the
+    whole set, newest first, until the page is full (Monitor.dead_letters_matching): Redis keeps
+    no index by either."""
+    return monitor().dead_letters_matching(limit, offset, reason, task)
+
+
+def dead_ids() -> list[str]:
+    """Every dead letter's id, oldest first (`jobs dead requeue --all`)."""
+    return current().broker.dead.ids(newest_first=False)
+
+
+def newest_dead() -> str:
+    """The newest dead letter as a bound for purge_dead: what was counted, not what came since."""
+    return current().broker.dead.newest()
+
+
+def history_backlog() -> tuple[int, dict[str, int]]:
+    """Outcomes waiting in the history stream for the database, and those dropped (backlog full)
+    since last reported, by kind."""
+    return current().broker.history.waiting()
+
+
+def stored_result(task_id: str) -> bytes | None:
+    """A task's result document as Redis keeps it (decode_result reads it), or None: the history
+    may not have it yet, or keep it no more."""
+    return current().broker.results.get(task_id)
+
+
+def tls_problem(exc: BaseException) -> str | None:
+    """Why Redis cannot be reached when the reason is TLS (a refused handshake, a certificate),
+    found from the error or by probing; None for any other outage, which waiting may end."""
+    return tls_failure(exc) or probe_tls(current().broker.factory)
