@@ -35,6 +35,8 @@ from redis.exceptions import NoScriptError
 
 from .connection import Link, pack
 
+#: The one command a script is called by (its name spelt here, where tests/acceptance/test_acl.py finds it).
+EVALSHA = "EVALSHA"
 _INCLUDE = re.compile(r"^--@include (\w+)\s*$", re.MULTILINE)
 
 K = TypeVar("K")
@@ -54,7 +56,7 @@ class LuaSource:
         self.source = source
         self.sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
         #: EVALSHA and the SHA1, packed: a command is this, numkeys, then its keys and arguments.
-        self.head = b"$7\r\nEVALSHA\r\n$40\r\n%b\r\n" % self.sha.encode()
+        self.head = pack([EVALSHA, self.sha])
 
     def call(self, link: Link, count: int, command: bytes, spin: bool = True) -> Any:
         """Send a command packed whole (head, numkeys, keys, arguments: `count` in all, see Link.call_packed)."""
