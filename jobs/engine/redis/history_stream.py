@@ -58,7 +58,7 @@ class HistoryStream(Part):
         """Records other recorders read and did not finish: those of a worker that is gone (no
         heartbeat for dead_ms), and any read over idle_ms ago (lua/history_claim.lua)."""
         keys = HistoryClaimKeys(history=self.b.keys.history, workers=self.b.keys.workers)
-        argv = HistoryClaimArgs(group=HISTORY_GROUP, consumer=consumer, idle_ms=idle_ms, dead_ms=dead_ms, count=count)
+        argv = HistoryClaimArgs(group=HISTORY_GROUP, consumer=consumer, idle_ms=idle_ms, dead_ms=dead_ms, limit=count)
         reply = HISTORY_CLAIM(self.b.link, keys, argv)
         return _entries(reply)
 

@@ -39,10 +39,11 @@ from .connection import Link, pack
 EVALSHA = "EVALSHA"
 _INCLUDE = re.compile(r"^--@include (\w+)\s*$", re.MULTILINE)
 
-K = TypeVar("K")
-A = TypeVar("A")
-CK = TypeVar("CK")
-CA = TypeVar("CA")
+#: A spec is a NamedTuple: K and A for the KEYS and ARGV of a script, CK and CA for those of a call.
+K = TypeVar("K", bound=tuple[Any, ...])
+A = TypeVar("A", bound=tuple[Any, ...])
+CK = TypeVar("CK", bound=tuple[Any, ...])
+CA = TypeVar("CA", bound=tuple[Any, ...])
 
 
 class LuaSource:
@@ -122,46 +123,52 @@ def slots(spec: type) -> tuple[SpecSlot, ...]:
     return tuple(out)
 
 
-def flattener(spec: type) -> Callable[[Any], list[Any]]:
-    """What a call does with a spec's value: its fields as one list, in order. Checks that the value
-    is of this spec, and the group size of each field of values in groups. Worked out once a spec:
-    runs of single values are taken as slices of the tuple, so a call costs a few steps, not one a
-    field."""
-    layout = slots(spec)
-    # (start, stop) of a run of single values; (index, -per) of a field of values; (index, 0) optional
+def _steps(layout: tuple[SpecSlot, ...]) -> list[tuple[int, int]]:
+    """A spec's layout as what a call does, in order: (start, stop) takes a run of single values,
+    (index, -per) a field of values in groups of per, (index, 0) an optional value."""
     steps: list[tuple[int, int]] = []
     for i, s in enumerate(layout):
         if s.several:
             steps.append((i, -s.several))
         elif s.optional:
             steps.append((i, 0))
-        elif steps and steps[-1][1] > 0 and steps[-1][1] == i:
+        elif steps and steps[-1][1] == i:  # i > 0: this run goes on
             steps[-1] = (steps[-1][0], i + 1)
         else:
             steps.append((i, i + 1))
+    return steps
+
+
+def flattener(spec: type[tuple[Any, ...]]) -> Callable[[Any], list[Any]]:
+    """What a call does with a spec's value: its fields as one list, in order. Checks that the value
+    is of this spec, and the group size of each field of values in groups. Worked out once a spec:
+    runs of single values are taken as slices of the tuple, so a call costs a few steps, not one a
+    field."""
+    layout = slots(spec)
+    steps = _steps(layout)
     name = spec.__name__
-    if len(steps) == 1 and steps[0][1] > 0:  # single values only: the tuple itself
-        def plain(value: Any) -> list[Any]:
-            if type(value) is not spec:
-                raise TypeError(f"{name} expected, not {type(value).__name__}")
-            return list(value)
 
-        return plain
-
-    def flat(value: Any) -> list[Any]:
+    def checked(value: tuple[Any, ...]) -> tuple[Any, ...]:
         if type(value) is not spec:
             raise TypeError(f"{name} expected, not {type(value).__name__}")
+        return value
+
+    if len(steps) == 1 and steps[0][1] > 0:  # single values only: the tuple itself
+        return lambda value: list(checked(value))
+
+    def flat(value: Any) -> list[Any]:
+        row = checked(value)
         out: list[Any] = []
         for start, stop in steps:
             if stop > 0:
-                out += value[start:stop]
+                out += row[start:stop]
             elif stop < 0:
-                many = value[start]
+                many = row[start]
                 if stop < -1 and len(many) % -stop:
                     raise TypeError(f"{name}.{layout[start].name}: {len(many)} values, not groups of {-stop}")
                 out += many
-            elif value[start] is not None:
-                out.append(value[start])
+            elif row[start] is not None:
+                out.append(row[start])
         return out
 
     return flat

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 #: this often (seconds), riding on a send: the monitor lists queues without a SCAN, at no cost per task.
 REGISTER_SECONDS = 60.0
 _NEVER = float("-inf")
-#: A send of messages due now wakes no one through KEYS[9] (lua/enqueue.lua).
+#: A send of messages due now names no wake list to wake (delayed_wake, lua/enqueue.lua).
 _NO_WAKE = EnqueueCallKeys()
 
 

@@ -14,7 +14,7 @@
   ARGV[2] consumer: this recorder
   ARGV[3] idle_ms
   ARGV[4] dead_ms
-  ARGV[5] count
+  ARGV[5] limit: how many records at most
 
   Returns the records taken: { { id, { field, value } }, ... }.
 ]]

@@ -141,7 +141,7 @@ class HistoryClaimArgs(NamedTuple):
     consumer: str
     idle_ms: int
     dead_ms: int
-    count: int
+    limit: int
 
 
 HISTORY_CLAIM = Script("history_claim", HistoryClaimKeys, HistoryClaimArgs)
