@@ -148,27 +148,29 @@ def flattener(spec: type[tuple[Any, ...]]) -> Callable[[Any], list[Any]]:
     steps = _steps(layout)
     name = spec.__name__
 
-    def checked(value: tuple[Any, ...]) -> tuple[Any, ...]:
-        if type(value) is not spec:
-            raise TypeError(f"{name} expected, not {type(value).__name__}")
-        return value
-
     if len(steps) == 1 and steps[0][1] > 0:  # single values only: the tuple itself
-        return lambda value: list(checked(value))
 
-    def flat(value: Any) -> list[Any]:
-        row = checked(value)
+        def plain(value: tuple[Any, ...]) -> list[Any]:
+            if type(value) is not spec:
+                raise TypeError(f"{name} expected, not {type(value).__name__}")
+            return list(value)
+
+        return plain
+
+    def flat(value: tuple[Any, ...]) -> list[Any]:
+        if type(value) is not spec:  # checked here, not in a helper: this runs twice a call
+            raise TypeError(f"{name} expected, not {type(value).__name__}")
         out: list[Any] = []
         for start, stop in steps:
             if stop > 0:
-                out += row[start:stop]
+                out += value[start:stop]
             elif stop < 0:
-                many = row[start]
+                many = value[start]
                 if stop < -1 and len(many) % -stop:
                     raise TypeError(f"{name}.{layout[start].name}: {len(many)} values, not groups of {-stop}")
                 out += many
-            elif row[start] is not None:
-                out.append(row[start])
+            elif value[start] is not None:
+                out.append(value[start])
         return out
 
     return flat
@@ -233,7 +235,8 @@ class PreparedScript(Generic[CK, CA]):
         flat_keys, flat_argv = self._call_keys(keys), self._call_argv(argv)
         numkeys = self.n_keys + len(flat_keys)
         command = b"%b$%d\r\n%d\r\n%b%b%b%b" % (self.source.head, len(str(numkeys)), numkeys, self.packed_keys,
-                                                 pack(flat_keys), self.packed_argv, pack(flat_argv))
+                                                 pack(flat_keys) if flat_keys else b"", self.packed_argv,
+                                                 pack(flat_argv))
         return 3 + numkeys + self.n_argv + len(flat_argv), command
 
     def __call__(self, link: Link, keys: CK, argv: CA, spin: bool = True) -> Any:
