@@ -10,7 +10,7 @@ from jobs.engine.redis.broker import Broker
 from jobs.engine.redis.deliveries import Ack, Refused
 from jobs.engine.setup.config import Config
 from jobs.engine.wire.message import Message, MessageOptions, decode
-from jobs.engine.wire.workflow import Chain, ChordSpec, Step
+from jobs.engine.wire.workflow import ChainNode, ChordSpec, Step
 
 
 @pytest.fixture
@@ -192,7 +192,7 @@ def test_started_is_only_written_by_the_delivery_that_holds_the_task(broker, r):
 def test_a_buried_workflow_step_ends_what_follows_and_is_requeued_to_run_alone(broker, r):
     """bury (lua/dead.lua) marks the rest of the chain and the callbacks of the joins, outwards, in the
     same step; dead_requeue puts "alone" in front of the envelope, which decode reads as no workflow."""
-    then = (Step("t.next", id="next"), Chain((Step("t.last", id="last"),)))
+    then = (Step("t.next", id="next"), ChainNode((Step("t.last", id="last"),)))
     outer = ChordSpec("outer", 2, Step("t.outer_cb", id="outer-cb"))
     options = MessageOptions(chain=then, chord=ChordSpec("inner", 3, Step("t.inner_cb", id="inner-cb"), after=outer))
     broker.sends.enqueue([Message(id="step", task="t.step", args=(1,), options=options), msg(2)])

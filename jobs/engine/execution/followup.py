@@ -36,7 +36,7 @@ from ..wire.outcome import FAILURE, READY_STATES, REVOKED, SUCCESS, Outcome, abo
 from ..wire.outcome import decode as decode_result
 from ..wire.outcome import encode as encode_result
 from ..wire.serializers import json_dumps, json_loads
-from ..wire.workflow import Chain, ChordSpec, Launch, Step, leaves, start
+from ..wire.workflow import ChainNode, ChordSpec, Launch, Step, leaves, start
 
 
 def follow_up(app: App, message: Message, outcome: Outcome, hostname: str) -> str:
@@ -119,7 +119,7 @@ def _chain(app: App, message: Message, outcome: Outcome, hostname: str, extra: d
     failed = outcome if outcome.status != SUCCESS else None
     if failed is None:
         try:
-            node = rest[0] if len(rest) == 1 else Chain(rest)
+            node = rest[0] if len(rest) == 1 else ChainNode(rest)
             launches = start(node, (outcome.value,), None, message.options.chord)
             extra["f"] = [_entry(app.keys, m) for m in _started(app, launches, message.id)]
             return False

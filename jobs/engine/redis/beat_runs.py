@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from ..wire.message import Message
-from . import scripts
 from .part import Part
 from .sends import wire
+from .specs.operating import BEAT_RESIGN, LEAD, BeatResignArgs, BeatResignKeys, LeadArgs, LeadKeys
+from .specs.sending import BEAT_SEND, BeatSendArgs, BeatSendKeys
 
 
 class BeatRuns(Part):
@@ -15,15 +16,19 @@ class BeatRuns(Part):
 
     def lead(self, beat_id: str, lease_ms: int) -> int:
         """0 if `beat_id` leads (it took or kept the lease), else the ms left on the leader's."""
-        return int(scripts.load("lead")(self.b.link, [self.b.keys.beat_leader()], [beat_id, lease_ms]))
+        argv = LeadArgs(holder=beat_id, lease_ms=lease_ms)
+        return int(LEAD(self.b.link, LeadKeys(role=self.b.keys.beat_leader()), argv))
 
     def resign(self, beat_id: str) -> None:
-        scripts.load("beat_resign")(self.b.link, [self.b.keys.beat_leader()], [beat_id])
+        BEAT_RESIGN(self.b.link, BeatResignKeys(leader=self.b.keys.beat_leader()), BeatResignArgs(beat_id=beat_id))
 
     def send(self, periodic_id: int, due_ms: int, message: Message) -> bool:
         """Send one run of a periodic task unless it (or a later one) was sent (lua/beat_send.lua)."""
         k = self.b.keys
-        keys = [k.beat_sent(), k.idle, k.leases, k.inflight, k.revoked, k.workers, k.expiries, k.queues]
-        args = [periodic_id, due_ms, k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, message.queue,
-                message.score, wire(message, self.b.config.message_max_bytes), message.expiry()]
-        return bool(scripts.load("beat_send")(self.b.link, keys, args))
+        keys = BeatSendKeys(sent=k.beat_sent(), idle=k.idle, leases=k.leases, inflight=k.inflight, revoked=k.revoked,
+                            workers=k.workers, expiries=k.expiries, queue_set=k.queues)
+        argv = BeatSendArgs(periodic_id=periodic_id, due_ms=due_ms, queue_prefix=k.queue_prefix,
+                            wake_prefix=k.wake_prefix, idle_prefix=k.idle_prefix, inbox_prefix=k.inbox_prefix,
+                            queue=message.queue, score=message.score,
+                            wire=wire(message, self.b.config.message_max_bytes), expiry=message.expiry())
+        return bool(BEAT_SEND(self.b.link, keys, argv))

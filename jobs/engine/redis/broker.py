@@ -66,9 +66,6 @@ class Broker:
         self._wait_links = Links(self.factory, socket_timeout=WAIT_SLICE + 5)
         self._own: Link | None = None
         self.ttl_ms = str(int(config.result_expires * 1000))
-        #: What a script that may bury a message takes to end the workflow of a step it buries
-        #: (lua/lib/workflow_end.lua): the result expiry, the result key and done channel prefixes.
-        self.ending = (self.ttl_ms, self.keys.result_prefix, self.keys.done_prefix)
         self.lease_ms = int(config.lease_seconds * 1000)
         #: How long the enqueue scripts remember an id sent (keys.sent).
         self.dedup_ms = int(config.send_dedup_seconds * 1000)

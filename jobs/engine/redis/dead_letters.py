@@ -5,8 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import scripts
 from .part import Part
+from .specs.operating import (
+    DEAD_DISCARD,
+    DEAD_PURGE,
+    DEAD_REQUEUE,
+    DeadDiscardArgs,
+    DeadLettersKeys,
+    DeadPurgeArgs,
+    DeadRequeueArgs,
+    DeadRequeueKeys,
+)
 
 
 class DeadLetters(Part):
@@ -25,16 +34,17 @@ class DeadLetters(Part):
 
     def requeue(self, ids: Sequence[str]) -> list[str]:
         done: list[str] = []
-        keys = [self.b.keys.dead, self.b.keys.dead_order, self.b.keys.queues]
+        k = self.b.keys
+        keys = DeadRequeueKeys(dead=k.dead, dead_order=k.dead_order, queue_set=k.queues)
         for i in range(0, len(ids), 500):
-            args = [self.b.keys.queue_prefix, self.b.keys.wake_prefix, *ids[i:i + 500]]
-            done += [r.decode() for r in scripts.load("dead_requeue")(self.b.link, keys, args)]
+            argv = DeadRequeueArgs(queue_prefix=k.queue_prefix, wake_prefix=k.wake_prefix, ids=ids[i:i + 500])
+            done += [r.decode() for r in DEAD_REQUEUE(self.b.link, keys, argv)]
         return done
 
     def discard(self, ids: Sequence[str]) -> int:
         """Delete dead letters by id (lua/dead_discard.lua); how many were there."""
-        keys = [self.b.keys.dead, self.b.keys.dead_order]
-        return sum(int(scripts.load("dead_discard")(self.b.link, keys, list(ids[i:i + 500])))
+        keys = DeadLettersKeys(dead=self.b.keys.dead, dead_order=self.b.keys.dead_order)
+        return sum(int(DEAD_DISCARD(self.b.link, keys, DeadDiscardArgs(ids=ids[i:i + 500])))
                    for i in range(0, len(ids), 500))
 
     def newest(self) -> str:
@@ -45,4 +55,5 @@ class DeadLetters(Part):
     def purge(self, upto: str = "+inf") -> int:
         """Delete the dead letters up to `upto` (dead_newest() when they were counted), not those
         that arrived since."""
-        return int(scripts.load("dead_purge")(self.b.link, [self.b.keys.dead, self.b.keys.dead_order], [upto]))
+        keys = DeadLettersKeys(dead=self.b.keys.dead, dead_order=self.b.keys.dead_order)
+        return int(DEAD_PURGE(self.b.link, keys, DeadPurgeArgs(upto=upto)))

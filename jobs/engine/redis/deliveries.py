@@ -5,8 +5,9 @@
     ack(acks) / send_ack()   settle without taking more (awaited, or read later with ack_reply())
     wait(plan)               an idle consumer's blocking wait on its queues' wake lists (BLPOP)
 
-A fetch's keys and constant arguments are packed once per consumer (FetchPlan): the fetch is the
-worker's one round trip per batch of tasks, and redis-py's per-argument encoding was its largest cost.
+A fetch's keys and constant arguments are packed once per consumer (FetchPlan), an ack's once per
+broker: the fetch is the worker's one round trip per batch of tasks, and redis-py's per-argument
+encoding was its largest cost.
 """
 
 from __future__ import annotations
@@ -18,9 +19,20 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import NoScriptError
 
-from . import scripts
-from .connection import Link, pack
+from .connection import Link
 from .part import Part
+from .specs.consuming import (
+    ACK,
+    FETCH,
+    AckArgs,
+    AckCallArgs,
+    AckCallKeys,
+    AckKeys,
+    FetchArgs,
+    FetchCallArgs,
+    FetchCallKeys,
+    FetchKeys,
+)
 from .tally import TALLY
 
 if TYPE_CHECKING:
@@ -30,6 +42,8 @@ if TYPE_CHECKING:
 #: that died silently, and the renewal of its idle registration (stale after 8 s, lib/deliver.lua).
 #: Not a polling interval: a hand-off or a wake token ends the wait at once.
 WAIT_SLICE = 5
+#: A fetch that settles nothing carries no result keys (made once: a consumer fetches often).
+_NO_ACKS = FetchCallKeys(results=())
 
 
 @dataclass(slots=True)
@@ -86,9 +100,9 @@ class Fetched:
 
 
 class FetchPlan:
-    """The parts of a consumer's fetch call that never change, packed once (see connection.pack)."""
+    """The parts of a consumer's fetch call that never change, packed once (scripts.SplitScript)."""
 
-    __slots__ = ("queues", "wakes", "inbox", "keys", "packed_keys", "packed_args", "n_args", "prefix")
+    __slots__ = ("queues", "wakes", "inbox", "prefix", "call")
 
     def __init__(self, broker: Core, queues: Sequence[str], token_prefix: str, worker_id: str = "") -> None:
         keys, config = broker.keys, broker.config
@@ -96,28 +110,36 @@ class FetchPlan:
         self.prefix = token_prefix
         self.wakes = [keys.wake(q) for q in queues]
         self.inbox = keys.inbox(token_prefix)
-        self.keys = [keys.leases, keys.inflight, keys.scheduled, keys.revoked, keys.dead, keys.dead_order,
-                     keys.idle, self.inbox, keys.workers, keys.expiries, keys.history, keys.history_dropped,
-                     keys.stats, keys.paused, *(keys.queue(q) for q in queues), *self.wakes]
-        args = [len(queues), broker.lease_ms, token_prefix, broker.ttl_ms, keys.result_prefix,
-                keys.done_prefix, keys.queue_prefix, keys.wake_prefix, config.dead_letters_max,
-                keys.idle_prefix, keys.inbox_prefix, worker_id, broker.history_max, *queues]
-        self.packed_keys = pack(self.keys)
-        self.packed_args = pack(args)
-        self.n_args = len(args)
+        self.call = FETCH.prepare(
+            FetchKeys(leases=keys.leases, inflight=keys.inflight, scheduled=keys.scheduled, revoked=keys.revoked,
+                      dead=keys.dead, dead_order=keys.dead_order, idle=keys.idle, inbox=self.inbox,
+                      workers=keys.workers, expiries=keys.expiries, history=keys.history,
+                      history_dropped=keys.history_dropped, stats=keys.stats, paused=keys.paused,
+                      queues=[keys.queue(q) for q in queues], wakes=self.wakes),
+            FetchArgs(nq=len(queues), lease_ms=broker.lease_ms, token_prefix=token_prefix, result_ms=broker.ttl_ms,
+                      result_prefix=keys.result_prefix, done_prefix=keys.done_prefix, queue_prefix=keys.queue_prefix,
+                      wake_prefix=keys.wake_prefix, dead_letters_max=config.dead_letters_max,
+                      idle_prefix=keys.idle_prefix, inbox_prefix=keys.inbox_prefix, worker_id=worker_id,
+                      history_backlog=broker.history_max, queue_names=self.queues))
 
 
 class Deliveries(Part):
     """broker.deliveries: a consumer's fetch, acks and idle wait."""
 
+    def __init__(self, broker: Core) -> None:
+        super().__init__(broker)
+        k = broker.keys
+        self._ack = ACK.prepare(AckKeys(leases=k.leases, inflight=k.inflight, scheduled=k.scheduled, history=k.history,
+                                        history_dropped=k.history_dropped),
+                                AckArgs(result_ms=broker.ttl_ms, history_backlog=broker.history_max))
 
     def plan(self, queues: Sequence[str], token_prefix: str = "", worker_id: str = "") -> FetchPlan:
         """worker_id: whose heartbeat vouches for this consumer when it registers idle."""
         return FetchPlan(self.b, queues, token_prefix, worker_id)
 
-    def _ack_parts(self, acks: Sequence[Ack]) -> tuple[list[str], list[Any]]:
+    def _ack_parts(self, acks: Sequence[Ack]) -> tuple[list[str], list[str | int]]:
         keys: list[str] = []
-        args: list[Any] = []
+        args: list[str | int] = []
         result, done = self.b.keys.result, self.b.keys.done
         for ack in acks:
             keys.append(result(ack.task_id))
@@ -142,12 +164,11 @@ class Deliveries(Part):
         spin: wait for the reply spinning (lower latency, more CPU), for the fetch after a wake-up."""
         sent = time.monotonic()
         ack_keys, ack_args = self._ack_parts(acks)
-        variable = [want, first_seq, 1 if woken else 0, "" if registered_seq is None else registered_seq,
-                    1 if register else 0, len(acks), *ack_args, TALLY.take(self.b.keys)]
-        body = plan.packed_keys + pack(ack_keys) + plan.packed_args + pack(variable)
-        count = len(plan.keys) + len(ack_keys) + plan.n_args + len(variable)
-        reply = scripts.load("fetch").call_packed(link or self.b.link, len(plan.keys) + len(ack_keys), count, body,
-                                                  spin)
+        call = FetchCallArgs(want=want, first_seq=first_seq, woken=1 if woken else 0,
+                             registered_seq="" if registered_seq is None else registered_seq,
+                             register=1 if register else 0, n_acks=len(acks), acks=ack_args,
+                             counts=TALLY.take(self.b.keys))
+        reply = plan.call(link or self.b.link, FetchCallKeys(results=ack_keys) if acks else _NO_ACKS, call, spin)
         refused, out, revoked, next_due, now, registered, left = reply
         names, prefix = plan.queues, plan.prefix
         deliveries = [
@@ -169,24 +190,20 @@ class Deliveries(Part):
         if not acks:
             return []
         ack_keys, ack_args = self._ack_parts(acks)
-        k = self.b.keys
-        keys = [k.leases, k.inflight, k.scheduled, k.history, k.history_dropped, *ack_keys]
-        args = [self.b.ttl_ms, self.b.history_max, len(acks), *ack_args, TALLY.take(k, force=True)]
-        return _refusals(scripts.load("ack")(link or self.b.link, keys, args))
+        call = AckCallArgs(n_acks=len(acks), acks=ack_args, counts=TALLY.take(self.b.keys, force=True))
+        return _refusals(self._ack(link or self.b.link, AckCallKeys(results=ack_keys), call))
 
     def send_ack(self, acks: Sequence[Ack]) -> None:
         """Settle deliveries without waiting for the reply (read it with ack_reply()): a consumer
         sends the acks that waited ACK_DELAY this way, and goes on with its next task."""
         ack_keys, ack_args = self._ack_parts(acks)
-        k = self.b.keys
-        keys = [k.leases, k.inflight, k.scheduled, k.history, k.history_dropped, *ack_keys]
-        args = [self.b.ttl_ms, self.b.history_max, len(acks), *ack_args, TALLY.take(k)]
-        scripts.load("ack").send_packed(self.b.link, len(keys), len(keys) + len(args), pack(keys) + pack(args))
+        call = AckCallArgs(n_acks=len(acks), acks=ack_args, counts=TALLY.take(self.b.keys))
+        self._ack.send(self.b.link, AckCallKeys(results=ack_keys), call)
 
     def load_ack(self) -> None:
         """Make sure Redis has ack.lua before send_ack() relies on it: a NOSCRIPT reply read only
         later would hold the result back until then."""
-        self.b.link.call("SCRIPT", "LOAD", scripts.load("ack").source)
+        self.b.link.call("SCRIPT", "LOAD", ACK.loaded.source)
 
     def ack_reply(self) -> list[Refused] | None:
         """The reply to the oldest send_ack(); None if it did not run (Redis had lost its scripts,
@@ -200,11 +217,9 @@ class Deliveries(Part):
     def flush_counts(self) -> None:
         """Send this process's counts for the metrics now, if it has any (an idle consumer, before
         it blocks): ack.lua with no acks."""
-        k = self.b.keys
-        counts = TALLY.take(k, force=True)
+        counts = TALLY.take(self.b.keys, force=True)
         if counts:
-            keys = [k.leases, k.inflight, k.scheduled, k.history, k.history_dropped]
-            scripts.load("ack")(self.b.link, keys, [self.b.ttl_ms, self.b.history_max, 0, counts])
+            self._ack(self.b.link, AckCallKeys(results=()), AckCallArgs(n_acks=0, acks=(), counts=counts))
 
     def wait(self, plan: FetchPlan, timeout: float = WAIT_SLICE,
              registered: bool = False) -> tuple[bytes, bytes] | None:

@@ -8,8 +8,23 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from . import scripts
 from .part import Part
+from .specs.operating import (
+    HISTORY_CLAIM,
+    HISTORY_DONE,
+    HISTORY_DROPPED,
+    HISTORY_SWEEP,
+    LEAD,
+    HistoryClaimArgs,
+    HistoryClaimKeys,
+    HistoryDoneArgs,
+    HistoryDroppedKeys,
+    HistoryKeys,
+    HistorySweepArgs,
+    LeadArgs,
+    LeadKeys,
+    NoArgs,
+)
 
 #: The consumer group the workers' recorders read the history stream as (history.py).
 HISTORY_GROUP = "recorders"
@@ -42,8 +57,9 @@ class HistoryStream(Part):
     def claim(self, consumer: str, idle_ms: int, dead_ms: int, count: int) -> list[tuple[bytes, bytes, bytes]]:
         """Records other recorders read and did not finish: those of a worker that is gone (no
         heartbeat for dead_ms), and any read over idle_ms ago (lua/history_claim.lua)."""
-        keys = [self.b.keys.history, self.b.keys.workers]
-        reply = scripts.load("history_claim")(self.b.link, keys, [HISTORY_GROUP, consumer, idle_ms, dead_ms, count])
+        keys = HistoryClaimKeys(history=self.b.keys.history, workers=self.b.keys.workers)
+        argv = HistoryClaimArgs(group=HISTORY_GROUP, consumer=consumer, idle_ms=idle_ms, dead_ms=dead_ms, limit=count)
+        reply = HISTORY_CLAIM(self.b.link, keys, argv)
         return _entries(reply)
 
     def _group(self) -> None:
@@ -56,11 +72,12 @@ class HistoryStream(Part):
     def done(self, ids: Sequence[bytes]) -> None:
         """Records now in the database leave the stream (lua/history_done.lua)."""
         if ids:
-            scripts.load("history_done")(self.b.link, [self.b.keys.history], [HISTORY_GROUP, *ids])
+            argv = HistoryDoneArgs(group=HISTORY_GROUP, ids=ids)
+            HISTORY_DONE(self.b.link, HistoryKeys(history=self.b.keys.history), argv)
 
     def dropped(self) -> dict[str, int]:
         """Outcomes not recorded (backlog full) since the last call, by kind: success, other."""
-        flat = scripts.load("history_dropped")(self.b.link, [self.b.keys.history_dropped], [])
+        flat = HISTORY_DROPPED(self.b.link, HistoryDroppedKeys(history_dropped=self.b.keys.history_dropped), NoArgs())
         return {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
 
     def waiting(self) -> tuple[int, dict[str, int]]:
@@ -73,9 +90,10 @@ class HistoryStream(Part):
     def sweep(self, consumer: str = "", idle_ms: int | None = None) -> int:
         """Remove this recorder from the group (it stops), and those idle for idle_ms, if they hold
         no records (lua/history_sweep.lua)."""
-        args = [HISTORY_GROUP, consumer, "" if idle_ms is None else idle_ms]
-        return int(scripts.load("history_sweep")(self.b.link, [self.b.keys.history], args))
+        argv = HistorySweepArgs(group=HISTORY_GROUP, consumer=consumer, idle_ms="" if idle_ms is None else idle_ms)
+        return int(HISTORY_SWEEP(self.b.link, HistoryKeys(history=self.b.keys.history), argv))
 
     def prune_turn(self, consumer: str, lease_ms: int) -> bool:
         """Whether this recorder prunes old rows now (one at a time; lua/lead.lua)."""
-        return int(scripts.load("lead")(self.b.link, [self.b.keys.history_prune], [consumer, lease_ms])) == 0
+        argv = LeadArgs(holder=consumer, lease_ms=lease_ms)
+        return int(LEAD(self.b.link, LeadKeys(role=self.b.keys.history_prune), argv)) == 0

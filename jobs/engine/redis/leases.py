@@ -12,8 +12,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from . import scripts
 from .part import Part
+from .specs.leasing import (
+    MAINTAIN,
+    RENEW,
+    REQUEUE,
+    MaintainArgs,
+    MaintainKeys,
+    RenewArgs,
+    RenewKeys,
+    RequeueArgs,
+    RequeueKeys,
+)
 
 #: A worker's running HASH (keys.running) outlives its last maintain.lua by this much (ms): one that was
 #: killed stops showing tasks as running within seconds.
@@ -40,13 +50,15 @@ class Leases(Part):
         lease another worker took). Returns how many were still held."""
         if not tokens:
             return 0
-        return int(scripts.load("renew")(self.b.link, [self.b.keys.leases], [self.b.lease_ms, "", *tokens]))
+        argv = RenewArgs(lease_ms=self.b.lease_ms, report_lost="", tokens=tokens)
+        return int(RENEW(self.b.link, RenewKeys(leases=self.b.keys.leases), argv))
 
     def confirm(self, tokens: Sequence[str]) -> set[str]:
         """Renew these leases now, and say which are no longer held (lua/renew.lua)."""
         if not tokens:
             return set()
-        lost = scripts.load("renew")(self.b.link, [self.b.keys.leases], [self.b.lease_ms, "1", *tokens])
+        argv = RenewArgs(lease_ms=self.b.lease_ms, report_lost="1", tokens=tokens)
+        lost = RENEW(self.b.link, RenewKeys(leases=self.b.keys.leases), argv)
         return {t.decode() for t in lost}
 
     def requeue(self, tokens: Sequence[str], lost: bool = False, forget: bool = True) -> int:
@@ -56,12 +68,15 @@ class Leases(Part):
         if not tokens:
             return 0
         k = self.b.keys
-        keys = [k.leases, k.inflight, k.dead, k.dead_order, k.idle, k.revoked, k.workers, k.history,
-                k.history_dropped]
-        args = [k.queue_prefix, k.wake_prefix, "1" if lost else "0", self.b.config.max_deliveries,
-                self.b.config.dead_letters_max, k.idle_prefix, k.inbox_prefix, "1" if forget else "0",
-                self.b.history_max, *self.b.ending, *tokens]
-        return int(scripts.load("requeue")(self.b.link, keys, args))
+        keys = RequeueKeys(leases=k.leases, inflight=k.inflight, dead=k.dead, dead_order=k.dead_order, idle=k.idle,
+                           revoked=k.revoked, workers=k.workers, history=k.history, history_dropped=k.history_dropped)
+        argv = RequeueArgs(queue_prefix=k.queue_prefix, wake_prefix=k.wake_prefix, lost="1" if lost else "0",
+                           max_deliveries=self.b.config.max_deliveries,
+                           dead_letters_max=self.b.config.dead_letters_max, idle_prefix=k.idle_prefix,
+                           inbox_prefix=k.inbox_prefix, forget="1" if forget else "0",
+                           history_backlog=self.b.history_max, result_ms=self.b.ttl_ms,
+                           result_prefix=k.result_prefix, done_prefix=k.done_prefix, tokens=tokens)
+        return int(REQUEUE(self.b.link, keys, argv))
 
     def count_redeliveries(self, n: int) -> None:
         """Add to the metrics' count of leases that ran out (metrics.py)."""
@@ -71,13 +86,19 @@ class Leases(Part):
                  limit: int = 1000) -> Maintenance:
         """running: (task id, seconds it has run) of each task the worker runs now."""
         k = self.b.keys
-        keys = [k.scheduled, k.leases, k.inflight, k.workers, k.dead, k.dead_order, k.revoked, k.terminate,
-                k.maintained, k.idle, k.expiries, k.history, k.history_dropped, k.running(worker_id), k.shutdown]
-        args = [k.queue_prefix, k.wake_prefix, limit, worker_id, self.b.config.max_deliveries,
-                self.b.config.dead_letters_max, self.b.ttl_ms, self.b.lease_ms, k.idle_prefix, k.inbox_prefix,
-                self.b.history_max, RUNNING_KEEP_MS, *self.b.ending,
-                *(part for task_id, seconds in running for part in (task_id, max(0, int(seconds * 1000))))]
-        promoted, recovered, next_due, now, terminate, stop = scripts.load("maintain")(self.b.link, keys, args)
+        keys = MaintainKeys(scheduled=k.scheduled, leases=k.leases, inflight=k.inflight, workers=k.workers,
+                            dead=k.dead, dead_order=k.dead_order, revoked=k.revoked, terminate=k.terminate,
+                            last_run=k.maintained, idle=k.idle, expiries=k.expiries, history=k.history,
+                            history_dropped=k.history_dropped, running=k.running(worker_id), shutdown=k.shutdown)
+        argv = MaintainArgs(queue_prefix=k.queue_prefix, wake_prefix=k.wake_prefix, limit=limit, worker_id=worker_id,
+                            max_deliveries=self.b.config.max_deliveries,
+                            dead_letters_max=self.b.config.dead_letters_max, revoked_ms=self.b.ttl_ms,
+                            lease_ms=self.b.lease_ms, idle_prefix=k.idle_prefix, inbox_prefix=k.inbox_prefix,
+                            history_backlog=self.b.history_max, running_ms=RUNNING_KEEP_MS, result_ms=self.b.ttl_ms,
+                            result_prefix=k.result_prefix, done_prefix=k.done_prefix,
+                            running=[part for task_id, seconds in running
+                                     for part in (task_id, max(0, int(seconds * 1000)))])
+        promoted, recovered, next_due, now, terminate, stop = MAINTAIN(self.b.link, keys, argv)
         pairs = [(recovered[i].decode(), recovered[i + 1].decode()) for i in range(0, len(recovered), 2)]
         # The next due time, as an interval on Redis's clock, turned into one on ours.
         wait = (float(next_due) - float(now)) / 1000 if next_due else None

@@ -63,7 +63,6 @@ class Core(Protocol):
     lease_ms: int
     dedup_ms: int
     history_max: int
-    ending: tuple[str, str, str]
 
     @property
     def link(self) -> Link: ...

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..wire.serializers import json_dumps, json_loads
-from . import scripts
 from .connection import Link
 from .part import Part
+from .specs.operating import MAIL_THROTTLE, MailThrottleArgs, MailThrottleKeys
 
 if TYPE_CHECKING:
     from .part import Core
@@ -73,5 +73,5 @@ class Results(Part):
     def mail_throttle(self, task: str, interval_ms: int) -> int:
         """Count a task's final failure; the failures a mail now stands for, or 0 if one went out
         less than `interval_ms` ago (lua/mail_throttle.lua)."""
-        keys = [self.b.keys.mail(task), self.b.keys.mail_count(task)]
-        return int(scripts.load("mail_throttle")(self.b.link, keys, [interval_ms]))
+        keys = MailThrottleKeys(throttle=self.b.keys.mail(task), failures=self.b.keys.mail_count(task))
+        return int(MAIL_THROTTLE(self.b.link, keys, MailThrottleArgs(interval_ms=interval_ms)))

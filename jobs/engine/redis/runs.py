@@ -7,8 +7,24 @@ from __future__ import annotations
 
 from ..wire.header import parse_entry
 from ..wire.message import Message
-from . import scripts
 from .part import Part
+from .specs.consuming import (
+    ACK_EARLY,
+    DEAD,
+    DEFER,
+    RATE,
+    STARTED,
+    AckEarlyArgs,
+    AckEarlyKeys,
+    DeadArgs,
+    DeadKeys,
+    DeferArgs,
+    DeferKeys,
+    RateArgs,
+    RateKeys,
+    StartedArgs,
+    StartedKeys,
+)
 
 
 class Runs(Part):
@@ -18,15 +34,17 @@ class Runs(Part):
     def ack_early(self, token: str) -> bool:
         """Acknowledge an acks_late=False task as it starts (lua/ack_early.lua); False if this
         delivery no longer holds it, and then it must not run."""
-        return bool(scripts.load("ack_early")(self.b.link, [self.b.keys.inflight], [token]))
+        return bool(ACK_EARLY(self.b.link, AckEarlyKeys(inflight=self.b.keys.inflight), AckEarlyArgs(token=token)))
 
     def started(self, token: str, task_id: str, payload: str, record: bool = True) -> bool:
         """Store STARTED, or a custom state (record=False: not for the history), for a task, only
         while `token` still holds it (see lua/started.lua)."""
         k = self.b.keys
-        keys = [k.inflight, k.result(task_id), k.history, k.history_dropped]
-        args = [token, payload, self.b.ttl_ms, self.b.history_max if record else 0]
-        return bool(scripts.load("started")(self.b.link, keys, args))
+        keys = StartedKeys(inflight=k.inflight, result=k.result(task_id), history=k.history,
+                           history_dropped=k.history_dropped)
+        argv = StartedArgs(token=token, payload=payload, result_ms=self.b.ttl_ms,
+                           history_backlog=self.b.history_max if record else 0)
+        return bool(STARTED(self.b.link, keys, argv))
 
     def started_attempt(self, token: str, task_id: str, payload: str, attempt: str,
                         record: bool = True) -> list[bytes] | None:
@@ -34,32 +52,40 @@ class Runs(Part):
         step; returns the list (its enqueue, starts and errors so far, this one last), or None if
         `token` no longer holds the task."""
         k = self.b.keys
-        keys = [k.inflight, k.result(task_id), k.history, k.history_dropped, k.attempts(task_id)]
-        args = [token, payload, self.b.ttl_ms, self.b.history_max if record else 0, attempt]
-        entries = scripts.load("started")(self.b.link, keys, args)
+        keys = StartedKeys(inflight=k.inflight, result=k.result(task_id), history=k.history,
+                           history_dropped=k.history_dropped, attempts=k.attempts(task_id))
+        argv = StartedArgs(token=token, payload=payload, result_ms=self.b.ttl_ms,
+                           history_backlog=self.b.history_max if record else 0, attempt=attempt)
+        entries = STARTED(self.b.link, keys, argv)
         return list(entries) if entries else None
 
     def defer(self, token: str, delay: float, message: Message) -> bool:
         """Put a held message back into the scheduled set, due `delay` seconds from now (Redis's clock)."""
         member = message.entry()
-        keys = [self.b.keys.leases, self.b.keys.inflight, self.b.keys.scheduled]
-        return bool(scripts.load("defer")(self.b.link, keys, [token, f"+{int(delay * 1000)}", member]))
+        k = self.b.keys
+        keys = DeferKeys(leases=k.leases, inflight=k.inflight, scheduled=k.scheduled)
+        return bool(DEFER(self.b.link, keys, DeferArgs(token=token, due=f"+{int(delay * 1000)}", member=member)))
 
     def rate(self, token: str, message: Message, budgets: list[tuple[str, float]]) -> int:
         """Take a start from every budget (lua/rate.lua): 0 = start now; else the message was put
         back until that due time (ms); -1 = the token no longer held it."""
         member = message.replace(options=message.options.replace(rate_waited=True)).entry()
         k = self.b.keys
-        keys = [k.leases, k.inflight, k.scheduled, *(k.rate(name) for name, _ in budgets)]
-        args = [token, "1" if message.options.rate_waited else "", member, *(ms for _, ms in budgets)]
-        return int(scripts.load("rate")(self.b.link, keys, args))
+        keys = RateKeys(leases=k.leases, inflight=k.inflight, scheduled=k.scheduled,
+                        budgets=[k.rate(name) for name, _ in budgets])
+        argv = RateArgs(token=token, waited="1" if message.options.rate_waited else "", member=member,
+                        intervals=[ms for _, ms in budgets])
+        return int(RATE(self.b.link, keys, argv))
 
     def bury(self, token: str, reason: str, worker: str = "") -> tuple[bool, int]:
         """Move a held message to the dead letters. Returns (moved, number of old entries trimmed)."""
         k = self.b.keys
-        keys = [k.leases, k.inflight, k.dead, k.dead_order, k.history, k.history_dropped]
-        args = [token, reason, worker, self.b.config.dead_letters_max, self.b.history_max, *self.b.ending]
-        moved, trimmed = scripts.load("dead")(self.b.link, keys, args)
+        keys = DeadKeys(leases=k.leases, inflight=k.inflight, dead=k.dead, dead_order=k.dead_order, history=k.history,
+                        history_dropped=k.history_dropped)
+        argv = DeadArgs(token=token, reason=reason, worker=worker, dead_letters_max=self.b.config.dead_letters_max,
+                        history_backlog=self.b.history_max, result_ms=self.b.ttl_ms, result_prefix=k.result_prefix,
+                        done_prefix=k.done_prefix)
+        moved, trimmed = DEAD(self.b.link, keys, argv)
         return bool(moved), int(trimmed)
 
     def held(self, token: str) -> tuple[str, bytes] | None:

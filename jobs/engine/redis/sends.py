@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..wire.message import Message, within
-from . import scripts
 from .backoff import with_retry
-from .connection import pack
 from .part import Part
+from .specs.sending import (
+    ENQUEUE,
+    ENQUEUE_UNIQUE,
+    EnqueueArgs,
+    EnqueueCallArgs,
+    EnqueueCallKeys,
+    EnqueueKeys,
+    EnqueueUniqueArgs,
+    EnqueueUniqueKeys,
+)
 
 if TYPE_CHECKING:
     from .part import Core
@@ -25,6 +33,8 @@ if TYPE_CHECKING:
 #: this often (seconds), riding on a send: the monitor lists queues without a SCAN, at no cost per task.
 REGISTER_SECONDS = 60.0
 _NEVER = float("-inf")
+#: A send of messages due now names no wake list to wake (delayed_wake, lua/enqueue.lua).
+_NO_WAKE = EnqueueCallKeys()
 
 
 def wire(message: Message, max_bytes: int) -> str:
@@ -39,7 +49,13 @@ class Sends(Part):
 
     def __init__(self, broker: Core) -> None:
         super().__init__(broker)
-        self._enqueue_head: bytes | None = None
+        k = broker.keys
+        #: enqueue.lua's keys and arguments that never change for this process, packed once.
+        self._enqueue = ENQUEUE.prepare(
+            EnqueueKeys(scheduled=k.scheduled, idle=k.idle, leases=k.leases, inflight=k.inflight, revoked=k.revoked,
+                        workers=k.workers, expiries=k.expiries, queue_set=k.queues),
+            EnqueueArgs(queue_prefix=k.queue_prefix, wake_prefix=k.wake_prefix, idle_prefix=k.idle_prefix,
+                        inbox_prefix=k.inbox_prefix, sent_prefix=k.sent_prefix, dedup_ms=broker.dedup_ms))
         #: Queue -> when this process last added it to the queues SET (monotonic; _unnamed).
         self._registered: dict[str, float] = {}
 
@@ -55,10 +71,8 @@ class Sends(Part):
         if len(messages) == 1 and not records and not messages[0].delayed and messages[0].expiry() == "":
             self._enqueue_one(messages[0])
             return
-        k = self.b.keys
-        keys = [k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers, k.expiries, k.queues]
-        plain: list[Any] = []
-        other: list[Any] = []
+        plain: list[str | int] = []
+        other: list[str | int] = []
         first_delayed = None
         for message in messages:
             due, expiry = message.due(), message.expiry()
@@ -71,12 +85,12 @@ class Sends(Part):
         written = [part for key, entry in records for part in (key, entry)]
         now = time.monotonic()
         named = self._unnamed({m.queue for m in messages}, now)
-        args = [k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, k.sent_prefix, self.b.dedup_ms,
-                len(plain) // 3, len(records), self.b.ttl_ms, " ".join(named), *plain, *written, *other]
-        if first_delayed is not None:
-            keys.append(k.wake(first_delayed))  # woken if the new due time is the earliest
-        script = scripts.load("enqueue")
-        with_retry(lambda: script(self.b.link, keys, args), self.b.config.enqueue_timeout, "enqueue")
+        # The wake list woken if a delayed message's due time becomes the earliest.
+        keys = EnqueueCallKeys(delayed_wake=None if first_delayed is None else self.b.keys.wake(first_delayed))
+        argv = EnqueueCallArgs(n=len(plain) // 3, r=len(records), records_ms=self.b.ttl_ms, names=" ".join(named),
+                               plain=plain, records=written, other=other)
+        call = self._enqueue
+        with_retry(lambda: call(self.b.link, keys, argv), self.b.config.enqueue_timeout, "enqueue")
         self._named(named, now)
 
     def _unnamed(self, queues: set[str], now: float) -> list[str]:
@@ -94,32 +108,29 @@ class Sends(Part):
         """Enqueue a unique task's message unless its lock is held, or its id was sent lately (as
         enqueue()); the id of the run holding the lock (this message's, if it was sent before)."""
         k = self.b.keys
-        keys = [lock, k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers, k.wake(message.queue),
-                k.expiries, k.queues]
+        keys = EnqueueUniqueKeys(lock=lock, scheduled=k.scheduled, idle=k.idle, leases=k.leases, inflight=k.inflight,
+                                 revoked=k.revoked, workers=k.workers, wake=k.wake(message.queue),
+                                 expiries=k.expiries, queue_set=k.queues)
         now = time.monotonic()
         named = self._unnamed({message.queue}, now)
-        sent = wire(message, self.b.config.message_max_bytes)
-        args = [message.id, lock_ms, k.queue_prefix, k.wake_prefix, k.idle_prefix, k.inbox_prefix, message.queue,
-                message.score, sent, message.due(), message.expiry(), "1" if named else "", k.sent_prefix,
-                self.b.dedup_ms]
-        script = scripts.load("enqueue_unique")
-        holder = with_retry(lambda: script(self.b.link, keys, args), self.b.config.enqueue_timeout, "enqueue")
+        argv = EnqueueUniqueArgs(id=message.id, lock_ms=lock_ms, queue_prefix=k.queue_prefix,
+                                 wake_prefix=k.wake_prefix, idle_prefix=k.idle_prefix, inbox_prefix=k.inbox_prefix,
+                                 queue=message.queue, score=message.score,
+                                 wire=wire(message, self.b.config.message_max_bytes), due=message.due(),
+                                 expiry=message.expiry(), name_queue="1" if named else "", sent_prefix=k.sent_prefix,
+                                 dedup_ms=self.b.dedup_ms)
+        holder = with_retry(lambda: ENQUEUE_UNIQUE(self.b.link, keys, argv), self.b.config.enqueue_timeout, "enqueue")
         self._named(named, now)
         return holder.decode() if isinstance(holder, bytes) else str(holder)
 
     def _enqueue_one(self, message: Message) -> None:
-        """The common case, delay() of a task due now, with its keys packed once per queue."""
-        head = self._enqueue_head
-        if head is None:
-            k = self.b.keys
-            head = self._enqueue_head = pack([k.scheduled, k.idle, k.leases, k.inflight, k.revoked, k.workers,
-                                              k.expiries, k.queues, k.queue_prefix, k.wake_prefix, k.idle_prefix,
-                                              k.inbox_prefix, k.sent_prefix, self.b.dedup_ms])
+        """The common case, delay() of a task due now: one plain message."""
         queue, now = message.queue, time.monotonic()
         named = now - self._registered.get(queue, _NEVER) >= REGISTER_SECONDS
-        sent = wire(message, self.b.config.message_max_bytes)
-        body = head + pack([1, 0, "", queue if named else "", queue, message.score, sent])
-        script = scripts.load("enqueue")
-        with_retry(lambda: script.call_packed(self.b.link, 8, 21, body), self.b.config.enqueue_timeout, "enqueue")
+        argv = EnqueueCallArgs(n=1, r=0, records_ms="", names=queue if named else "",
+                               plain=(queue, message.score, wire(message, self.b.config.message_max_bytes)),
+                               records=(), other=())
+        call = self._enqueue
+        with_retry(lambda: call(self.b.link, _NO_WAKE, argv), self.b.config.enqueue_timeout, "enqueue")
         if named:
             self._registered[queue] = now

@@ -136,7 +136,7 @@ def signature(name: str | TaskDefinition, args: Iterable[Any] = (), kwargs: dict
     return Signature(name, args, kwargs, options)
 
 
-_NODES = (Step, workflow.Chain, workflow.Group, workflow.Chord)
+_NODES = (Step, workflow.ChainNode, workflow.GroupNode, workflow.ChordNode)
 
 
 def _node(value: Any, what: str) -> Node:
@@ -163,14 +163,14 @@ def _send(node: Node, args: Iterable[Any], kwargs: dict[str, Any] | None,
                               launch.step.call_options().merge(call), MessageOptions(**launch.fields(None)))
                 for launch in start(node, tuple(args), kwargs)]
     sent = send(app, messages, call.on_commit)
-    if isinstance(node, workflow.Group) and all(isinstance(m, Step) for m in node.members):
+    if isinstance(node, workflow.GroupNode) and all(isinstance(m, Step) for m in node.members):
         return GroupResult(sent, node.id)  # a unique member's result may be the run that holds its lock
     return tree(node, lambda step: AsyncResult(step.id or "", step.task))
 
 
 # -- chain -------------------------------------------------------------------------------------------
 
-class Chain(workflow.Chain):
+class Chain(workflow.ChainNode):
     """Nodes run one after the other, each given the result of the one before (unless immutable). A
     group followed by more steps is a chord (Celery's): the next step is given the list."""
 
@@ -210,7 +210,7 @@ def chain(*steps: Any) -> Chain:
 
 # -- group and chord ---------------------------------------------------------------------------------
 
-class Group(workflow.Group):
+class Group(workflow.GroupNode):
     """Members run in parallel; their results, in order, in a GroupResult. A member may be a chain
     (its result is its last step's), a chord, or a group (unrolled into this one, as in Celery)."""
 
@@ -250,12 +250,12 @@ def group(*members: Any) -> Group:
     return Group(members)
 
 
-class Chord(workflow.Chord):
+class Chord(workflow.ChordNode):
     """A group, and a callback that runs once with all its members' results. Members may be chains,
     groups and chords; so may the callback."""
 
     def __init__(self, header: Group, body: Node) -> None:
-        if not isinstance(header, workflow.Group):
+        if not isinstance(header, workflow.GroupNode):
             raise TypeError(f"Chord takes a group as its header (chord() takes a list too), not {header!r:.80}")
         if not header.members:
             raise ValueError("chord() needs at least one member (an empty group would never call back)")

@@ -29,7 +29,7 @@ from ..wire.outcome import FAILURE, RETRY, SUCCESS, ResultMeta
 from ..wire.outcome import decode as decode_result
 from ..wire.outcome import encode as encode_result
 from ..wire.request import Request
-from ..wire.workflow import Chain, Group, Node, Step
+from ..wire.workflow import ChainNode, GroupNode, Node, Step
 from .asyncresult import AsyncResult
 from .groupresult import GroupResult, tree
 from .types import R_co
@@ -139,18 +139,18 @@ def _run(app: App, node: Node, args: tuple[Any, ...], kwargs: dict[str, Any] | N
         ran = step(app, one)
         ran.parent = parent
         return ran
-    if isinstance(node, Chain):
+    if isinstance(node, ChainNode):
         result = _run(app, node.steps[0], args, kwargs, call, parent)
         for i, following in enumerate(node.steps[1:], 1):
             meta = result._read() if isinstance(result, AsyncResult) else None
             if meta is None or meta.status != SUCCESS:  # only steps come before the last (canonical)
                 assert meta is not None
-                rest = node.steps[i] if i == len(node.steps) - 1 else Chain(node.steps[i:])
+                rest = node.steps[i] if i == len(node.steps) - 1 else ChainNode(node.steps[i:])
                 return _failed(rest, dataclasses.replace(meta, traceback=f"{meta.traceback or ''}\n(not run: a "
                                                                        "step before it failed)"), result)
             result = _run(app, following, (meta.value,), None, None, result)
         return result
-    if isinstance(node, Group):
+    if isinstance(node, GroupNode):
         group = GroupResult([_run(app, m, args, kwargs, call, None) for m in node.members], node.id)
         group.parent = parent
         return group

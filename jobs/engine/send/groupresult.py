@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import bounds, many
 from ..setup.app import current
-from ..wire.workflow import Chain, Chord, Node, Step
+from ..wire.workflow import ChainNode, ChordNode, Node, Step
 from .asyncresult import AsyncResult, Earlier, check_signal
 
 
@@ -93,13 +93,13 @@ def tree(node: Node, leaf: Callable[[Step], AsyncResult],
     node's, whose .parent is the one before; a group's a GroupResult; a chord's its callback's, whose
     .parent is the GroupResult of its header. `leaf` makes each step's."""
     result: AsyncResult | GroupResult | None
-    if isinstance(node, Chain):
+    if isinstance(node, ChainNode):
         result = parent
         for one in node.steps:
             result = tree(one, leaf, result)
         assert result is not None
         return result
-    if isinstance(node, Chord):
+    if isinstance(node, ChordNode):
         header = GroupResult([tree(m, leaf) for m in node.header], node.id)
         header.parent = parent
         return tree(node.body, leaf, header)

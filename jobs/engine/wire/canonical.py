@@ -17,7 +17,7 @@ import dataclasses
 import uuid
 from collections.abc import Iterator
 
-from .workflow import Chain, Chord, Group, Node, Step
+from .workflow import ChainNode, ChordNode, GroupNode, Node, Step
 
 
 def canonical(node: Node) -> Node:
@@ -25,26 +25,26 @@ def canonical(node: Node) -> Node:
     if isinstance(node, Step):
         return node
     # Built anew, not replaced: the client's classes (canvas.py) are these with sending added.
-    if isinstance(node, Group):
-        return Group(_unrolled(node.members), node.id)
-    if isinstance(node, Chord):
-        return Chord(_nonempty(_unrolled(node.header)), nonempty_callback(canonical(node.body)), node.id)
+    if isinstance(node, GroupNode):
+        return GroupNode(_unrolled(node.members), node.id)
+    if isinstance(node, ChordNode):
+        return ChordNode(_nonempty(_unrolled(node.header)), nonempty_callback(canonical(node.body)), node.id)
     steps = list(_flattened(node.steps))
     for i, one in enumerate(steps):
         if isinstance(one, Step):
             continue
         rest = steps[i + 1:]
-        if rest and isinstance(one, Group):  # Celery's implicit chord: the rest is given the list
-            one = Chord(one.members, Chain(tuple(rest)))
-        elif rest and isinstance(one, Chord):  # what follows a chord follows its callback
-            one = Chord(one.header, Chain((one.body, *rest)), one.id)
+        if rest and isinstance(one, GroupNode):  # Celery's implicit chord: the rest is given the list
+            one = ChordNode(one.members, ChainNode(tuple(rest)))
+        elif rest and isinstance(one, ChordNode):  # what follows a chord follows its callback
+            one = ChordNode(one.header, ChainNode((one.body, *rest)), one.id)
         return _chain([*steps[:i], canonical(one)])
     return _chain(steps)
 
 
 def _flattened(steps: tuple[Node, ...]) -> Iterator[Node]:
     for one in steps:
-        if isinstance(one, Chain):
+        if isinstance(one, ChainNode):
             yield from _flattened(one.steps)
         else:
             yield one
@@ -55,7 +55,7 @@ def _unrolled(members: tuple[Node, ...]) -> tuple[Node, ...]:
     out: list[Node] = []
     for member in members:
         member = canonical(member)
-        out.extend(member.members if isinstance(member, Group) else [member])
+        out.extend(member.members if isinstance(member, GroupNode) else [member])
     return tuple(out)
 
 
@@ -70,7 +70,7 @@ def nonempty_callback(body: Node) -> Node:
     """A chord's callback, refused if it is an empty group (unrolled: a group of empty groups is one):
     it would run nothing, so nothing would ever count the chord as ended in what waits for it (an
     outer chord, the rest of a chain), which would wait for ever; eager mode would call it done."""
-    if isinstance(body, Group) and not body.members:
+    if isinstance(body, GroupNode) and not body.members:
         raise ValueError("a chord's callback is an empty group, which runs nothing and so would never let "
                          "what waits for the chord go on: give the callback at least one signature, or send "
                          "the members as a group of their own")
@@ -80,9 +80,9 @@ def nonempty_callback(body: Node) -> Node:
 def _chain(steps: list[Node]) -> Node:
     if not steps:
         raise ValueError("chain() needs at least one signature")
-    if isinstance(steps[-1], Group) and len(steps) > 1:
+    if isinstance(steps[-1], GroupNode) and len(steps) > 1:
         _nonempty(steps[-1].members)  # a chain's result waits for its last group's members
-    return steps[0] if len(steps) == 1 else Chain(tuple(steps))
+    return steps[0] if len(steps) == 1 else ChainNode(tuple(steps))
 
 
 def identified(node: Node) -> Node:
@@ -90,8 +90,8 @@ def identified(node: Node) -> Node:
     readable from the moment it is sent, and its messages name what they join."""
     if isinstance(node, Step):
         return node if node.id else dataclasses.replace(node, id=str(uuid.uuid4()))
-    if isinstance(node, Chain):
-        return Chain(tuple(identified(n) for n in node.steps))
-    if isinstance(node, Group):
-        return Group(tuple(identified(n) for n in node.members), node.id or str(uuid.uuid4()))
-    return Chord(tuple(identified(n) for n in node.header), identified(node.body), node.id or str(uuid.uuid4()))
+    if isinstance(node, ChainNode):
+        return ChainNode(tuple(identified(n) for n in node.steps))
+    if isinstance(node, GroupNode):
+        return GroupNode(tuple(identified(n) for n in node.members), node.id or str(uuid.uuid4()))
+    return ChordNode(tuple(identified(n) for n in node.header), identified(node.body), node.id or str(uuid.uuid4()))

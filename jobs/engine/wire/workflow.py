@@ -82,14 +82,14 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
-class Chain:
+class ChainNode:
     """Nodes one after the other, each given the result of the one before (unless immutable)."""
 
     steps: tuple[Node, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class Group:
+class GroupNode:
     """Nodes in parallel; its result is the list of theirs. Its id names it when something waits
     for that list (a join without a callback) and in its GroupResult."""
 
@@ -98,7 +98,7 @@ class Group:
 
 
 @dataclass(frozen=True, slots=True)
-class Chord:
+class ChordNode:
     """A group, then a callback given the list of its results; its result is the callback's."""
 
     header: tuple[Node, ...]
@@ -106,15 +106,15 @@ class Chord:
     id: str | None = None
 
 
-Node = Step | Chain | Group | Chord
+Node = Step | ChainNode | GroupNode | ChordNode
 
 
 def to_wire(node: Node) -> dict[str, Any]:
     if isinstance(node, Step):
         return node.to_dict()
-    if isinstance(node, Chain):
+    if isinstance(node, ChainNode):
         return {"s": [to_wire(n) for n in node.steps]}
-    if isinstance(node, Group):
+    if isinstance(node, GroupNode):
         return {"g": [to_wire(n) for n in node.members], "id": node.id}
     return {"h": [to_wire(n) for n in node.header], "b": to_wire(node.body), "id": node.id}
 
@@ -123,10 +123,10 @@ def from_wire(doc: dict[str, Any]) -> Node:
     if "t" in doc:
         return Step.from_dict(doc)
     if "s" in doc:
-        return Chain(tuple(from_wire(d) for d in doc["s"]))
+        return ChainNode(tuple(from_wire(d) for d in doc["s"]))
     if "g" in doc:
-        return Group(tuple(from_wire(d) for d in doc["g"]), doc.get("id"))
-    return Chord(tuple(from_wire(d) for d in doc["h"]), from_wire(doc["b"]), doc.get("id"))
+        return GroupNode(tuple(from_wire(d) for d in doc["g"]), doc.get("id"))
+    return ChordNode(tuple(from_wire(d) for d in doc["h"]), from_wire(doc["b"]), doc.get("id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,22 +174,22 @@ def carried(nodes: list[Node], chord: ChordSpec | None) -> Iterator[Step]:
             yield node
             todo.extend(node.options.link or ())
             todo.extend(node.options.link_error or ())
-        elif isinstance(node, Chain):
+        elif isinstance(node, ChainNode):
             todo.extend(node.steps)
-        elif isinstance(node, Group):
+        elif isinstance(node, GroupNode):
             todo.extend(node.members)
-        elif isinstance(node, Chord):
+        elif isinstance(node, ChordNode):
             todo.extend(node.header)
             todo.append(node.body)
 
 
 # -- reading a workflow, and the messages that start it ------------------------------------------
 
-def last(node: Node) -> Step | Group:
+def last(node: Node) -> Step | GroupNode:
     """The node whose result is `node`'s: a step, or a group (its list)."""
-    if isinstance(node, Chain):
+    if isinstance(node, ChainNode):
         return last(node.steps[-1])
-    if isinstance(node, Chord):
+    if isinstance(node, ChordNode):
         return last(node.body)
     return node
 
@@ -203,11 +203,11 @@ def leaves(node: Node) -> Iterator[Step]:
     """Every step of `node`, in order."""
     if isinstance(node, Step):
         yield node
-    elif isinstance(node, Chord):
+    elif isinstance(node, ChordNode):
         for one in (*node.header, node.body):
             yield from leaves(one)
     else:
-        for one in node.steps if isinstance(node, Chain) else node.members:
+        for one in node.steps if isinstance(node, ChainNode) else node.members:
             yield from leaves(one)
 
 
@@ -215,21 +215,21 @@ def gathered(node: Node) -> str | list[Any]:
     """Where `node`'s result is read from: the id of the task that holds it, or, for a group, a
     list of where each member's is (a chord's callback reads them all in one MGET)."""
     end = last(node)
-    return [gathered(m) for m in end.members] if isinstance(end, Group) else end.id or ""
+    return [gathered(m) for m in end.members] if isinstance(end, GroupNode) else end.id or ""
 
 
 def joins(node: Node, joined: bool = False) -> Iterator[tuple[str, list[Any]]]:
     """(id, where its members' results are) of every join in `node`: each chord, and each group whose
     results something waits for (`joined`). Written once when the workflow is sent, not in every
     member's message: a chord of n members would otherwise carry n² ids."""
-    if isinstance(node, Chain):
+    if isinstance(node, ChainNode):
         yield from joins(node.steps[-1], joined)  # the ones before it are steps (canonical form)
-    elif isinstance(node, Group):
+    elif isinstance(node, GroupNode):
         if joined:
             yield node.id or "", [gathered(m) for m in node.members]
         for member in node.members:
             yield from joins(member, joined)
-    elif isinstance(node, Chord):
+    elif isinstance(node, ChordNode):
         yield node.id or "", [gathered(m) for m in node.header]
         for member in node.header:
             yield from joins(member, True)
@@ -260,11 +260,11 @@ def start(node: Node, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None 
     own (or, with `chord_of`, the results of that chord, read when they start), ending in `then`."""
     if isinstance(node, Step):
         return [Launch(node if chord_of else node.with_args(args, kwargs), (), then, chord_of)]
-    if isinstance(node, Chain):
+    if isinstance(node, ChainNode):
         first, rest = node.steps[0], node.steps[1:]
         assert isinstance(first, Step), "not in canonical form"
         return [Launch(first if chord_of else first.with_args(args, kwargs), rest, then, chord_of)]
-    if isinstance(node, Group):
+    if isinstance(node, GroupNode):
         join = None if then is None else ChordSpec(node.id or "", len(node.members), None, after=then)
         members = node.members
     else:

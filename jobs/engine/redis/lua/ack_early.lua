@@ -9,7 +9,7 @@
   - a call repeated after its reply was lost finds the mark and says yes again.
 
   KEYS[1] inflight
-  ARGV[1] delivery token
+  ARGV[1] token: the delivery token
 
   Returns 1 if this delivery holds the task (now marked), 0 if it no longer does.
 ]]

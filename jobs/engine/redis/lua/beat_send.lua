@@ -6,11 +6,24 @@
   that sent and died before it recorded the run, cannot send a run twice, and the memory this costs
   is one field per periodic task, however often it runs.
 
-  KEYS[1] sent hash   KEYS[2] idle   KEYS[3] leases   KEYS[4] inflight   KEYS[5] revoked   KEYS[6] workers
-  KEYS[7] expiries   KEYS[8] the queues SET (a run's queue is added to it: a few commands a periodic run)
-  ARGV[1] periodic task id   ARGV[2] due time (ms)   ARGV[3] queue key prefix   ARGV[4] wake key prefix
-  ARGV[5] idle list prefix   ARGV[6] inbox prefix   ARGV[7] queue   ARGV[8] score   ARGV[9] message
-  ARGV[10] its expiry ('+ms' from now, as lib/clock.lua at_ms reads it), or ''
+  KEYS[1] sent: the sent HASH (periodic task id -> due time of the last run sent)
+  KEYS[2] idle
+  KEYS[3] leases
+  KEYS[4] inflight
+  KEYS[5] revoked
+  KEYS[6] workers
+  KEYS[7] expiries
+  KEYS[8] queue_set: the queues SET (a run's queue is added to it: a few commands a periodic run)
+  ARGV[1] periodic_id: the periodic task's id
+  ARGV[2] due_ms: its due time (ms)
+  ARGV[3] queue_prefix: queue key prefix
+  ARGV[4] wake_prefix: wake key prefix
+  ARGV[5] idle_prefix: idle list prefix
+  ARGV[6] inbox_prefix
+  ARGV[7] queue
+  ARGV[8] score
+  ARGV[9] wire: the message
+  ARGV[10] expiry: its expiry ('+ms' from now, as lib/clock.lua at_ms reads it), or ''
 
   Returns 1 if sent now, 0 if it had been sent before.
 ]]

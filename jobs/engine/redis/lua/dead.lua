@@ -4,11 +4,20 @@
   is built from the in-flight copy, so it holds the message exactly as it was queued. A workflow's
   step buried ends its workflow visibly, in the same step (lib/dead.lua, lib/workflow_end.lua).
 
-  KEYS[1] leases   KEYS[2] inflight   KEYS[3] dead   KEYS[4] dead order   KEYS[5] history
-  KEYS[6] history dropped
-  ARGV[1] delivery token   ARGV[2] reason   ARGV[3] worker   ARGV[4] dead letters max
-  ARGV[5] HISTORY_BACKLOG (0 = no history)   ARGV[6] result expiry (ms)   ARGV[7] result key prefix
-  ARGV[8] done channel prefix
+  KEYS[1] leases
+  KEYS[2] inflight
+  KEYS[3] dead
+  KEYS[4] dead_order
+  KEYS[5] history
+  KEYS[6] history_dropped
+  ARGV[1] token: the delivery token
+  ARGV[2] reason
+  ARGV[3] worker
+  ARGV[4] dead_letters_max
+  ARGV[5] history_backlog: HISTORY_BACKLOG (0 = no history)
+  ARGV[6] result_ms: result expiry (ms)
+  ARGV[7] result_prefix: result key prefix
+  ARGV[8] done_prefix: done channel prefix
 
   Returns { 1 if moved or 0 if the token no longer held it (fenced), number of old entries trimmed }
 ]]

@@ -2,7 +2,8 @@
   Delete dead letters by id (control.discard_dead, the console's "discard"): each record and its
   place in the order, together, so a list never shows an id whose record is gone.
 
-  KEYS[1] dead   KEYS[2] dead order
+  KEYS[1] dead
+  KEYS[2] dead_order
   ARGV[1 ..] ids
 
   Returns how many of them were there.

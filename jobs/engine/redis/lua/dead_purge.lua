@@ -3,8 +3,9 @@
   was shown and agreed to delete, not those that arrived while the command waited for the answer.
   Their times in the order ZSET only grow (lib/dead.lua), so "up to" is a score.
 
-  KEYS[1] dead   KEYS[2] dead order
-  ARGV[1] the newest score to delete ('+inf': all)
+  KEYS[1] dead
+  KEYS[2] dead_order
+  ARGV[1] upto: the newest score to delete ('+inf': all)
 
   Returns the number deleted.
 ]]

@@ -10,8 +10,12 @@
   followers after all, nor complete a join whose callback is already marked. Inserted as text, so the
   rest of the message stays byte for byte as it was sent.
 
-  KEYS[1] dead   KEYS[2] dead order   KEYS[3] the queues SET (a record may be older than it)
-  ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3 ..] ids
+  KEYS[1] dead
+  KEYS[2] dead_order
+  KEYS[3] queue_set: the queues SET (a record may be older than it)
+  ARGV[1] queue_prefix: queue key prefix
+  ARGV[2] wake_prefix: wake key prefix
+  ARGV[3 ..] ids
 
   Returns the ids requeued.
 ]]

@@ -12,24 +12,34 @@
   here: a retry scheduled by an ack, a workflow's next step (lib/ack.lua), a dead letter requeued
   (dead_requeue.lua) move messages by their own scripts, and are not checked.
 
-  KEYS[1] scheduled ZSET (due ms -> "score|queue|wire")   KEYS[2] idle HASH   KEYS[3] leases
-  KEYS[4] inflight   KEYS[5] revoked   KEYS[6] workers (heartbeats)   KEYS[7] expiries ZSET
-  KEYS[8] the queues SET (keys.py)
-  KEYS[9] (if any message is delayed) the wake list of the first delayed message's queue
-  ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3] idle list prefix   ARGV[4] inbox prefix
-  ARGV[5] sent key prefix (keys.sent; the id as the wire spells it is appended)
-  ARGV[6] how long an id is remembered (ms)
-  ARGV[7] n, the number of plain messages (due now, no expiry)   ARGV[8] r, the number of records
-  ARGV[9] the records' expiry (ms)
-  ARGV[10] queue names to add to the queues SET, separated by spaces, or '': those the caller's process
-  has not named in the last minute (broker.REGISTER_SECONDS), so that a send costs no command for it
-  but about once a minute per queue and process; then:
-  ARGV[11 .. 10+3n] three per plain message: queue, score (9 - priority), wire
-  then 2r: two per record: a list key, an entry pushed onto it unless the list holds it already (the
-  first entry of a task that keeps its attempts, keys.attempts: the django.tasks backend's READY
-  record, there as soon as this returns)
-  then five per other message: queue, score, wire, due ('' = now, '+ms', 'ms'), expiry
-  ('' = none, '+ms', 'ms')
+  KEYS[1] scheduled: ZSET (due ms -> "score|queue|wire")
+  KEYS[2] idle: HASH
+  KEYS[3] leases
+  KEYS[4] inflight
+  KEYS[5] revoked
+  KEYS[6] workers: heartbeats
+  KEYS[7] expiries: ZSET
+  KEYS[8] queue_set: the queues SET (keys.py)
+  KEYS[9] delayed_wake (optional): if any message is delayed, the wake list of the first delayed
+    message's queue
+  ARGV[1] queue_prefix: queue key prefix
+  ARGV[2] wake_prefix: wake key prefix
+  ARGV[3] idle_prefix: idle list prefix
+  ARGV[4] inbox_prefix
+  ARGV[5] sent_prefix: sent key prefix (keys.sent; the id as the wire spells it is appended)
+  ARGV[6] dedup_ms: how long an id is remembered (ms)
+  ARGV[7] n: the number of plain messages (due now, no expiry)
+  ARGV[8] r: the number of records
+  ARGV[9] records_ms: the records' expiry (ms)
+  ARGV[10] names: queue names to add to the queues SET, separated by spaces, or '': those the caller's
+    process has not named in the last minute (broker.REGISTER_SECONDS), so that a send costs no
+    command for it but about once a minute per queue and process
+  ARGV[11 .. 10+3n] plain: 3 per plain message: queue, score (9 - priority), wire
+  ARGV[11+3n .. 10+3n+2r] records: 2 per record: a list key, an entry pushed onto it unless the list
+    holds it already (the first entry of a task that keeps its attempts, keys.attempts: the
+    django.tasks backend's READY record, there as soon as this returns)
+  ARGV[11+3n+2r ..] other: 5 per other message: queue, score, wire, due ('' = now, '+ms', 'ms'),
+    expiry ('' = none, '+ms', 'ms')
 
   A delayed message that becomes the earliest one wakes an idle worker of its queue, which learns
   the new due time from its fetch and sleeps until then: countdowns start on time.

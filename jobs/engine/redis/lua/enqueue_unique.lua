@@ -5,13 +5,31 @@
   The run's acknowledgement releases the lock when the run ends (lib/ack.lua, `u`); its expiry,
   unique_for, bounds it if the run never ends (dead-lettered, revoked, lost for good).
 
-  KEYS[1] lock   KEYS[2] scheduled   KEYS[3] idle   KEYS[4] leases   KEYS[5] inflight   KEYS[6] revoked
-  KEYS[7] workers   KEYS[8] the queue's wake list   KEYS[9] expiries   KEYS[10] the queues SET
-  ARGV[1] message id   ARGV[2] lock expiry (ms)   ARGV[3] queue key prefix   ARGV[4] wake key prefix
-  ARGV[5] idle list prefix   ARGV[6] inbox prefix   ARGV[7] queue   ARGV[8] score   ARGV[9] wire
-  ARGV[10] due time if delayed, else ''   ARGV[11] expiry, else '' (both as lib/clock.lua at_ms reads them)
-  ARGV[12] '1' to add the queue to the queues SET (the caller's process has not named it lately; enqueue.lua)
-  ARGV[13] sent key prefix   ARGV[14] how long an id is remembered (ms) (both as enqueue.lua takes them)
+  KEYS[1] lock
+  KEYS[2] scheduled
+  KEYS[3] idle
+  KEYS[4] leases
+  KEYS[5] inflight
+  KEYS[6] revoked
+  KEYS[7] workers
+  KEYS[8] wake: the queue's wake list
+  KEYS[9] expiries
+  KEYS[10] queue_set: the queues SET
+  ARGV[1] id: the message's id
+  ARGV[2] lock_ms: lock expiry (ms)
+  ARGV[3] queue_prefix: queue key prefix
+  ARGV[4] wake_prefix: wake key prefix
+  ARGV[5] idle_prefix: idle list prefix
+  ARGV[6] inbox_prefix
+  ARGV[7] queue
+  ARGV[8] score
+  ARGV[9] wire
+  ARGV[10] due: due time if delayed, else '' (as lib/clock.lua at_ms reads it)
+  ARGV[11] expiry: its expiry, else '' (as due)
+  ARGV[12] name_queue: '1' to add the queue to the queues SET (the caller's process has not named it
+    lately; enqueue.lua)
+  ARGV[13] sent_prefix: sent key prefix (as enqueue.lua takes it)
+  ARGV[14] dedup_ms: how long an id is remembered (ms; as enqueue.lua takes it)
 
   As enqueue.lua, a message whose id was sent lately (keys.sent) is left out: a send repeated after
   a lost reply when the first copy has run already and its lock is gone, which the lock alone would

@@ -18,28 +18,48 @@
   A registered caller that fetches again (woken some other way) is first unregistered; if a
   producer claimed it in the meantime, the message waiting in its inbox is returned here.
 
-  KEYS[1] leases   KEYS[2] inflight   KEYS[3] scheduled   KEYS[4] revoked ZSET (id -> time)
-  KEYS[5] dead   KEYS[6] dead order   KEYS[7] idle HASH   KEYS[8] this consumer's inbox LIST
-  KEYS[9] workers (heartbeats)   KEYS[10] expiries ZSET (task id -> when it expires, ms)
-  KEYS[11] history   KEYS[12] history dropped (lib/history.lua)   KEYS[13] stats (what a revoked message counts)
-  KEYS[14] paused HASH (queue -> since, pause.lua)
-  KEYS[15 .. 14+nq]       queues, in precedence order
-  KEYS[15+nq .. 14+2nq]   their wake lists
-  KEYS[15+2nq ..]         result keys, one per ack
+  KEYS[1] leases
+  KEYS[2] inflight
+  KEYS[3] scheduled
+  KEYS[4] revoked: ZSET (id -> time)
+  KEYS[5] dead
+  KEYS[6] dead_order
+  KEYS[7] idle: HASH
+  KEYS[8] inbox: this consumer's inbox LIST
+  KEYS[9] workers: heartbeats
+  KEYS[10] expiries: ZSET (task id -> when it expires, ms)
+  KEYS[11] history
+  KEYS[12] history_dropped: lib/history.lua
+  KEYS[13] stats: what a revoked message counts
+  KEYS[14] paused: HASH (queue -> since, pause.lua)
+  KEYS[15 .. 14+nq] queues: in precedence order
+  KEYS[15+nq .. 14+2nq] wakes: their wake lists
+  KEYS[15+2nq ..] results: the result key of each ack, in order
   ARGV, first what stays the same for a consumer (packed once by the caller), then what changes:
-  ARGV[1] nq   ARGV[2] lease length (ms, on Redis's clock)   ARGV[3] token prefix (the consumer's id)
-  ARGV[4] result expiry (ms)   ARGV[5] result key prefix   ARGV[6] done channel prefix
-  ARGV[7] queue key prefix   ARGV[8] wake key prefix   ARGV[9] dead letters max
-  ARGV[10] idle list prefix   ARGV[11] inbox prefix   ARGV[12] the consumer's worker id
-  ARGV[13] HISTORY_BACKLOG (0 = no history)
-  ARGV[14 .. 13+nq] queue names
-  ARGV[14+nq] want   ARGV[15+nq] first token sequence number (token k = prefix .. (first + k - 1))
-  ARGV[16+nq] '1' if the caller was woken by a wake token: pass the wake on if work is left
-  ARGV[17+nq] the seq it registered idle with ('' = not registered; only its presence matters now)
-  ARGV[18+nq] '1' to register idle if nothing is taken
-  ARGV[19+nq] number of acks n   ARGV[20+nq ..] 7 per ack (see lib/ack.lua)
-  ARGV[20+nq+7n] (optional) the process's counts for the metrics and the console (lib/ack.lua count: the
-  keys it adds to are named in it)
+  ARGV[1] nq: the number of queues
+  ARGV[2] lease_ms: lease length (ms, on Redis's clock)
+  ARGV[3] token_prefix: the consumer's id
+  ARGV[4] result_ms: result expiry (ms)
+  ARGV[5] result_prefix: result key prefix
+  ARGV[6] done_prefix: done channel prefix
+  ARGV[7] queue_prefix: queue key prefix
+  ARGV[8] wake_prefix: wake key prefix
+  ARGV[9] dead_letters_max
+  ARGV[10] idle_prefix: idle list prefix
+  ARGV[11] inbox_prefix
+  ARGV[12] worker_id: the consumer's worker id
+  ARGV[13] history_backlog: HISTORY_BACKLOG (0 = no history)
+  ARGV[14 .. 13+nq] queue_names
+  ARGV[14+nq] want
+  ARGV[15+nq] first_seq: first token sequence number (token k = prefix .. (first + k - 1))
+  ARGV[16+nq] woken: '1' if the caller was woken by a wake token: pass the wake on if work is left
+  ARGV[17+nq] registered_seq: the seq it registered idle with ('' = not registered; only its presence
+    matters now)
+  ARGV[18+nq] register: '1' to register idle if nothing is taken
+  ARGV[19+nq] n_acks: the number of acks, n
+  ARGV[20+nq .. 19+nq+7n] acks: 7 per ack (see lib/ack.lua)
+  ARGV[20+nq+7n] counts: the process's counts for the metrics and the console, or '' (lib/ack.lua
+    count: the keys it adds to are named in it)
 
   Returns { refused ack tokens (each followed by 1/0, see lib/ack.lua), { queue index, wire, token seq, ... },
             { revoked or expired id, task, reason, queue, ... }, next due time (ms) or false (only when

@@ -8,8 +8,13 @@
   - Any record read more than `idle_ms` ago and still not finished (a recorder whose worker lives
     but whose database write hangs).
 
-  KEYS[1] history   KEYS[2] workers (heartbeats)
-  ARGV[1] the consumer group   ARGV[2] this recorder   ARGV[3] idle_ms   ARGV[4] dead_ms   ARGV[5] count
+  KEYS[1] history
+  KEYS[2] workers: heartbeats
+  ARGV[1] group: the consumer group
+  ARGV[2] consumer: this recorder
+  ARGV[3] idle_ms
+  ARGV[4] dead_ms
+  ARGV[5] limit: how many records at most
 
   Returns the records taken: { { id, { field, value } }, ... }.
 ]]

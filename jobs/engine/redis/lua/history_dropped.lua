@@ -2,7 +2,8 @@
   Take the counts of outcomes the history did not record because its backlog was full
   (lib/history.lua), for a recorder to log once: read and reset in one step.
 
-  KEYS[1] history dropped (HASH kind -> count)
+  KEYS[1] history_dropped: HASH kind -> count
+
   Returns { kind, count, ... }.
 ]]
 local counts = redis.call('HGETALL', KEYS[1])

@@ -5,8 +5,11 @@
   records is removed: Redis forgets the records a removed consumer still held, and they would never
   reach the database.
 
-  KEYS[1] history   ARGV[1] the consumer group   ARGV[2] a recorder to remove now ('' = none)
-  ARGV[3] remove the others idle this long (ms; '' = none)
+  KEYS[1] history
+  ARGV[1] group: the consumer group
+  ARGV[2] consumer: a recorder to remove now ('' = none)
+  ARGV[3] idle_ms: remove the others idle this long (ms; '' = none)
+
   Returns how many were removed.
 ]]
 if redis.call('EXISTS', KEYS[1]) == 0 then

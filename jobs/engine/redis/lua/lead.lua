@@ -4,7 +4,10 @@
   renews its lease as it goes on; when it stops renewing (it died, or lost Redis), the lease runs
   out and the next one to ask takes the role.
 
-  KEYS[1] the role's key   ARGV[1] the caller's id   ARGV[2] lease (ms)
+  KEYS[1] role: the role's key
+  ARGV[1] holder: the caller's id
+  ARGV[2] lease_ms: lease (ms)
+
   Returns 0 if the caller has the role (now until the lease runs out), else the lease's remaining
   ms, so that a beat follower asks again the moment it runs out rather than up to a tick later.
 ]]

@@ -2,8 +2,9 @@
   The error-email throttle (jobs/mail.py): count a final failure of a task, and say whether a mail
   may go now (one per interval per task, across every worker), with how many failures it stands for.
 
-  KEYS[1] the throttle key (set while a mail's interval runs)   KEYS[2] the failures counted since
-  ARGV[1] interval (ms)
+  KEYS[1] throttle: the throttle key (set while a mail's interval runs)
+  KEYS[2] failures: the failures counted since
+  ARGV[1] interval_ms: interval (ms)
 
   Returns the failures the mail stands for (this one included), or 0 if a mail went out less than an
   interval ago (this failure is counted for the next one).

@@ -24,17 +24,38 @@
   The price: after every worker was down for a while, the first one to come back recovers the dead
   workers' tasks one gap later.
 
-  KEYS[1] scheduled   KEYS[2] leases   KEYS[3] inflight   KEYS[4] workers   KEYS[5] dead
-  KEYS[6] dead order   KEYS[7] revoked   KEYS[8] terminate   KEYS[9] last run (ms)   KEYS[10] idle
-  KEYS[11] expiries   KEYS[12] history   KEYS[13] history dropped   KEYS[14] the caller's running HASH
-  KEYS[15] shutdown SET (ids of workers asked to stop)
-  ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3] batch limit   ARGV[4] worker id ('' = none)
-  ARGV[5] MAX_DELIVERIES (0 = no limit)   ARGV[6] dead letters max   ARGV[7] revocation memory (ms)
-  ARGV[8] lease length (ms)   ARGV[9] idle list prefix   ARGV[10] inbox prefix
-  ARGV[11] HISTORY_BACKLOG (0 = no history)   ARGV[12] the running HASH's expiry (ms)
-  ARGV[13] result expiry (ms)   ARGV[14] result key prefix   ARGV[15] done channel prefix (lib/workflow_end.lua)
-  ARGV[16 ..] two per task the caller is running: its id, how long it has run (ms; an interval, so the
-  start is put on Redis's clock here, whatever the worker's clock says)
+  KEYS[1] scheduled
+  KEYS[2] leases
+  KEYS[3] inflight
+  KEYS[4] workers
+  KEYS[5] dead
+  KEYS[6] dead_order
+  KEYS[7] revoked
+  KEYS[8] terminate
+  KEYS[9] last_run: last run (ms)
+  KEYS[10] idle
+  KEYS[11] expiries
+  KEYS[12] history
+  KEYS[13] history_dropped
+  KEYS[14] running: the caller's running HASH
+  KEYS[15] shutdown: SET (ids of workers asked to stop)
+  ARGV[1] queue_prefix: queue key prefix
+  ARGV[2] wake_prefix: wake key prefix
+  ARGV[3] limit: batch limit
+  ARGV[4] worker_id: ('' = none)
+  ARGV[5] max_deliveries: MAX_DELIVERIES (0 = no limit)
+  ARGV[6] dead_letters_max
+  ARGV[7] revoked_ms: revocation memory (ms)
+  ARGV[8] lease_ms: lease length (ms)
+  ARGV[9] idle_prefix: idle list prefix
+  ARGV[10] inbox_prefix
+  ARGV[11] history_backlog: HISTORY_BACKLOG (0 = no history)
+  ARGV[12] running_ms: the running HASH's expiry (ms)
+  ARGV[13] result_ms: result expiry (ms)
+  ARGV[14] result_prefix: result key prefix
+  ARGV[15] done_prefix: done channel prefix (lib/workflow_end.lua)
+  ARGV[16 ..] running: 2 per task the caller is running: its id, how long it has run (ms; an interval,
+    so the start is put on Redis's clock here, whatever the worker's clock says)
 
   Returns { promoted count, { recovered token, queue or '', ... }, next due time (ms) or false, now (ms),
             { ids to terminate }, 1 if the caller was asked to stop else 0 }

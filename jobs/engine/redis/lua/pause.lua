@@ -9,8 +9,9 @@
   registers anyone on it while the queue is paused). A message handed off before this call is
   already leased to its consumer, and runs.
 
-  KEYS[1] paused HASH (queue -> paused since, ms)   KEYS[2] the queue's idle list
-  ARGV[1] the queue's name
+  KEYS[1] paused: HASH (queue -> paused since, ms)
+  KEYS[2] idle_list: the queue's idle list
+  ARGV[1] name: the queue's name
 
   Returns 1 if the queue was running, 0 if it was paused already (its "since" is kept).
 ]]

@@ -3,7 +3,7 @@
   in flight, scheduled (countdown, ETA, retry) or in the dead letters are not touched: a purge
   empties what is waiting now, as Celery's does.
 
-  KEYS[1] the queue's ZSET
+  KEYS[1] queue: the queue's ZSET
 
   Returns the number of messages deleted.
 ]]

@@ -11,10 +11,14 @@
   not all at once, and a new call queues behind them rather than taking their turns. One that comes
   back and still finds it too early (the run before it started late) waits for `tat` itself.
 
-  KEYS[1] leases   KEYS[2] inflight   KEYS[3] scheduled   KEYS[4 ..] budgets
-  ARGV[1] delivery token ('' = not held: just answer)   ARGV[2] 1 if this message waited before
-  ARGV[3] scheduled member "score|queue|wire" to defer, with its waited mark set
-  ARGV[4 ..] interval (ms) of each budget, in KEYS order
+  KEYS[1] leases
+  KEYS[2] inflight
+  KEYS[3] scheduled
+  KEYS[4 ..] budgets
+  ARGV[1] token: delivery token ('' = not held: just answer)
+  ARGV[2] waited: 1 if this message waited before
+  ARGV[3] member: scheduled member "score|queue|wire" to defer, with its waited mark set
+  ARGV[4 ..] intervals: interval (ms) of each budget, in KEYS order
 
   Returns 0 if it may start now (the start is counted), else the due time (ms) it was deferred to,
   or -1 if the token no longer held the message (its lease ran out: another worker has it).

@@ -4,8 +4,9 @@
   delivery another worker took.
 
   KEYS[1] leases
-  ARGV[1] lease length (ms)   ARGV[2] '1' to return the tokens that were not renewed
-  ARGV[3 ..] delivery tokens
+  ARGV[1] lease_ms: lease length (ms)
+  ARGV[2] report_lost: '1' to return the tokens that were not renewed
+  ARGV[3 ..] tokens: delivery tokens
 
   Returns the number of leases renewed, or (ARGV[2] = '1') the tokens that no longer hold one: a
   consumer asks so before it starts a delivery that waited in its buffer (worker/consumer.py).

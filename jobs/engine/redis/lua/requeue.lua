@@ -4,15 +4,30 @@
   Only tokens still in flight are handed back (fencing): one already acknowledged, or already
   recovered by maintain.lua, is left alone, so nothing is queued twice.
 
-  KEYS[1] leases   KEYS[2] inflight   KEYS[3] dead   KEYS[4] dead order   KEYS[5] idle   KEYS[6] revoked
-  KEYS[7] workers   KEYS[8] history   KEYS[9] history dropped
-  ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3] '1' to count these as lost deliveries
-  (a crash), '0' for an orderly hand-back   ARGV[4] MAX_DELIVERIES   ARGV[5] dead letters max
-  ARGV[6] idle list prefix   ARGV[7] inbox prefix   ARGV[8] '1' to drop the consumer's idle registration
-  (it is gone), '0' to keep it (a live consumer handing back what a call with a lost reply took)
-  ARGV[9] HISTORY_BACKLOG (0 = no history)   ARGV[10] result expiry (ms)   ARGV[11] result key prefix
-  ARGV[12] done channel prefix (lib/workflow_end.lua: a workflow's step buried ends its workflow)
-  ARGV[13 ..] delivery tokens
+  KEYS[1] leases
+  KEYS[2] inflight
+  KEYS[3] dead
+  KEYS[4] dead_order
+  KEYS[5] idle
+  KEYS[6] revoked
+  KEYS[7] workers
+  KEYS[8] history
+  KEYS[9] history_dropped
+  ARGV[1] queue_prefix: queue key prefix
+  ARGV[2] wake_prefix: wake key prefix
+  ARGV[3] lost: '1' to count these as lost deliveries (a crash), '0' for an orderly hand-back
+  ARGV[4] max_deliveries: MAX_DELIVERIES
+  ARGV[5] dead_letters_max
+  ARGV[6] idle_prefix: idle list prefix
+  ARGV[7] inbox_prefix
+  ARGV[8] forget: '1' to drop the consumer's idle registration (it is gone), '0' to keep it (a live
+    consumer handing back what a call with a lost reply took)
+  ARGV[9] history_backlog: HISTORY_BACKLOG (0 = no history)
+  ARGV[10] result_ms: result expiry (ms)
+  ARGV[11] result_prefix: result key prefix
+  ARGV[12] done_prefix: done channel prefix (lib/workflow_end.lua: a workflow's step buried ends its
+    workflow)
+  ARGV[13 ..] tokens: delivery tokens
 
   Returns the number handed back (to a queue or, past MAX_DELIVERIES, to the dead letters).
 ]]

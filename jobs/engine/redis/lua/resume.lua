@@ -3,8 +3,10 @@
   a token there gets one up, and a consumer that takes a full batch and sees work left passes the
   wake on (fetch.lua), so a long queue gets all of them moving.
 
-  KEYS[1] paused HASH   KEYS[2] the queue's ZSET   KEYS[3] its wake list
-  ARGV[1] the queue's name
+  KEYS[1] paused: HASH
+  KEYS[2] queue: the queue's ZSET
+  KEYS[3] wake: its wake list
+  ARGV[1] name: the queue's name
 
   Returns 1 if the queue was paused, 0 if it was not.
 ]]

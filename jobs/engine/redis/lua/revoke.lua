@@ -5,8 +5,10 @@
   As in Celery, the result changes when a worker acts on it, not here: a revoked task that is
   already running (without terminate) finishes and keeps its result.
 
-  KEYS[1] revoked ZSET   KEYS[2] terminate ZSET
-  ARGV[1] '1' to terminate running ones   ARGV[2 ..] ids
+  KEYS[1] revoked: ZSET
+  KEYS[2] terminate: ZSET
+  ARGV[1] terminate: '1' to terminate running ones
+  ARGV[2 ..] ids
 
   Returns the number of ids revoked.
 ]]

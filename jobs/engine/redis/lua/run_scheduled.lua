@@ -7,12 +7,26 @@
   The caller names exact members, read from the set (monitor.Monitor.scheduled_members): one ZREM
   each, O(log n), rather than this script searching the whole set for task ids while Redis waits.
 
-  KEYS[1] scheduled   KEYS[2] idle   KEYS[3] leases   KEYS[4] inflight   KEYS[5] revoked   KEYS[6] workers
-  KEYS[7] dead   KEYS[8] dead order   KEYS[9] history   KEYS[10] history dropped
-  ARGV[1] queue key prefix   ARGV[2] wake key prefix   ARGV[3] idle list prefix   ARGV[4] inbox prefix
-  ARGV[5] dead letters max   ARGV[6] HISTORY_BACKLOG (0 = no history)   ARGV[7] result expiry (ms)
-  ARGV[8] result key prefix   ARGV[9] done channel prefix (lib/workflow_end.lua: an unreadable member buried)
-  ARGV[10 ..] members ("score|queue|wire")
+  KEYS[1] scheduled
+  KEYS[2] idle
+  KEYS[3] leases
+  KEYS[4] inflight
+  KEYS[5] revoked
+  KEYS[6] workers
+  KEYS[7] dead
+  KEYS[8] dead_order
+  KEYS[9] history
+  KEYS[10] history_dropped
+  ARGV[1] queue_prefix: queue key prefix
+  ARGV[2] wake_prefix: wake key prefix
+  ARGV[3] idle_prefix: idle list prefix
+  ARGV[4] inbox_prefix
+  ARGV[5] dead_letters_max
+  ARGV[6] history_backlog: HISTORY_BACKLOG (0 = no history)
+  ARGV[7] result_ms: result expiry (ms)
+  ARGV[8] result_prefix: result key prefix
+  ARGV[9] done_prefix: done channel prefix (lib/workflow_end.lua: an unreadable member buried)
+  ARGV[10 ..] members: "score|queue|wire"
 
   Returns how many were sent (an unreadable member goes to the dead letters and is not counted).
 ]]

@@ -4,8 +4,10 @@
   taking tasks, lets the running ones finish and leaves (broker.forget_worker takes the id out).
   A worker without a recent heartbeat is not asked: it would never read the request.
 
-  KEYS[1] workers (heartbeats)   KEYS[2] shutdown SET
-  ARGV[1] worker id   ARGV[2] how old a heartbeat may be (ms) for its worker to count as alive
+  KEYS[1] workers: heartbeats
+  KEYS[2] shutdown: SET
+  ARGV[1] worker_id
+  ARGV[2] alive_ms: how old a heartbeat may be (ms) for its worker to count as alive
 
   Returns 1 if the request is there for a live worker (made now or before), else 0.
 ]]

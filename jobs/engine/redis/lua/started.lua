@@ -7,10 +7,16 @@
   A task that keeps its attempts (the django.tasks backend: a lease that ran out is an attempt, and
   each attempt's worker is listed) adds this start to its attempts list in the same step.
 
-  KEYS[1] inflight   KEYS[2] result key   KEYS[3] history   KEYS[4] history dropped
-  KEYS[5] (optional) attempts list
-  ARGV[1] delivery token   ARGV[2] payload   ARGV[3] result expiry (ms)
-  ARGV[4] HISTORY_BACKLOG (0 = not recorded in the history)   ARGV[5] (with KEYS[5]) the attempt
+  KEYS[1] inflight
+  KEYS[2] result: the result key
+  KEYS[3] history
+  KEYS[4] history_dropped
+  KEYS[5] attempts (optional): the attempts list
+  ARGV[1] token: delivery token
+  ARGV[2] payload
+  ARGV[3] result_ms: result expiry (ms)
+  ARGV[4] history_backlog: HISTORY_BACKLOG (0 = not recorded in the history)
+  ARGV[5] attempt (optional): with KEYS[5], the attempt
 
   Returns 1 if written (with KEYS[5]: the attempts list, this start last), 0 if this delivery no
   longer holds the task.
