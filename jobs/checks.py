@@ -8,6 +8,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+from django.urls import NoReverseMatch, reverse
 
 from .engine.api import TRANSIENT, ConfigurationError, probe_tls, tls_failure
 from .engine.api import redact_url as redact
@@ -45,6 +47,33 @@ def check_redis(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         return [Warning(f"Redis at {redact(config.broker_url)} could not be reached to check its setup ({exc}).",
                         hint=hint, id="jobs.W001")]
     return [(Error if f.level == "error" else Warning)(f.message, hint=f.hint, id=f.id) for f in found]
+
+
+@register("jobs")
+def check_metrics_token(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """jobs/metrics (and jobs/health) served in production without JOBS["METRICS_TOKEN"]: only staff
+    sessions can read them (probes.py), so a Prometheus scrape or a load balancer's probe gets 401.
+    That is the safe default, not an error; but an operator who mounted the views for a scraper
+    should hear why it fails before it does. In DEBUG, a staff session in the browser is enough."""
+    from .conf import load
+
+    if settings.DEBUG:
+        return []
+    try:
+        if load().metrics_token:
+            return []
+    except ConfigurationError:
+        return []  # check_settings says what is wrong
+    try:
+        where = reverse("jobs:metrics")
+    except (NoReverseMatch, ImportError, ImproperlyConfigured):
+        return []  # jobs.urls not mounted: nothing is exposed (a broken URLconf is Django's own check)
+    return [Warning(f"{where} is served with DEBUG off and no JOBS['METRICS_TOKEN']: only staff sessions can "
+                    "read it (and jobs/health), so Prometheus and probes get 401.",
+                    hint="Set JOBS['METRICS_TOKEN'] to a long random string (python -c \"import secrets; "
+                    "print(secrets.token_urlsafe(32))\") and have the scraper send Authorization: Bearer <token>; "
+                    "docs/operations.md, Prometheus metrics. Staff-only on purpose: "
+                    "SILENCED_SYSTEM_CHECKS = ['jobs.W006'].", id="jobs.W006")]
 
 
 @register("jobs")

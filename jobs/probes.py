@@ -1,6 +1,8 @@
 """The views of jobs.urls, for probes and scrapers (health, metrics): read-only. Staff (the admin's own
 login) or the bearer token of JOBS["METRICS_TOKEN"]; without either, 401, and nothing about the
-deployment. (Not views.py: the console's pages are jobs/console/views.py.)"""
+deployment. No token set (the default): staff only, whatever DEBUG says, and checks.py warns
+(jobs.W006) that a scraper cannot read them. (Not views.py: the console's pages are
+jobs/console/views.py.)"""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ per-task metrics, in the Django admin (admin:jobs_console), live, with the admin
     pages.py   what each page reads (Redis through jobs.inspection, the history table)
     params.py  every parameter a page reads from its address, checked
     charts.py  the charts, drawn as SVG here on the server (no script, no CDN)
+    headers.py the security headers of every answer: a Content-Security-Policy without inline script
 
 The look is the admin's own (light and dark); static/jobs/console.js refreshes each page's figures
 by fetching its fragment every few seconds, paused while the tab is hidden.

@@ -37,6 +37,7 @@ from ..models import Console
 from . import pages, params
 from .actions import ACTIONS as ACTIONS
 from .actions import Action, due_times, sweep_of, sweep_said
+from .headers import secured
 
 #: How long one request of a "run all" / "delete all" goes on before it shows its progress.
 SWEEP_SECONDS = 2.0
@@ -72,7 +73,8 @@ class ConsoleAdmin(ModelAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         def view(fn: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-            return self.admin_site.admin_view(never_cache(fn))  # staff login, or the login page
+            # staff login, or the login page; every answer with the console's headers (headers.py)
+            return secured(self.admin_site.admin_view(never_cache(fn)))
 
         return [
             path("", view(self.overview), name="jobs_console"),

@@ -21,6 +21,7 @@ from jobs import control
 from jobs.console import views as console_admin
 from jobs.engine.setup import app as engine_app
 from tests.acceptance.test_admin_browser import browser  # noqa: F401 (fixture)
+from tests.acceptance.test_console_browser import refusals
 from tests.testapp import tasks
 
 #: Transactional: once Playwright's event loop runs in this thread, Django's per-context connections
@@ -28,6 +29,7 @@ from tests.testapp import tasks
 #: atomic block); so the tables are emptied after each test instead.
 pytestmark = pytest.mark.django_db(transaction=True)
 SITE = "http://testserver"
+PASSED = ("Content-Type", "Content-Security-Policy")
 
 
 def served(client: Client, posts: list[dict[str, list[str]]]) -> Any:
@@ -50,8 +52,8 @@ def served(client: Client, posts: list[dict[str, list[str]]]) -> Any:
         if response.status_code in (301, 302):
             route.fulfill(status=302, headers={"Location": response["Location"]})
         else:
-            route.fulfill(status=response.status_code, body=response.content,
-                          headers={"Content-Type": response["Content-Type"]})
+            route.fulfill(status=response.status_code, body=response.content,  # under the console's policy too
+                          headers={k: v for k, v in response.headers.items() if k in PASSED})
 
     return serve
 
@@ -75,10 +77,12 @@ def console(browser: Any, monkeypatch: Any, settings: Any) -> Any:  # noqa: F811
     client.force_login(User.objects.create_superuser("ops", password="pw"))
     posts: list[dict[str, list[str]]] = []
     page = browser.new_page()
+    refused = refusals(page)
     page.route(f"{SITE}/**", served(client, posts))
     page.goto(f"{SITE}/admin/jobs/console/scheduled/")
     yield page, posts
     page.close()
+    assert refused == []  # console.js went on under the console's Content-Security-Policy
 
 
 def test_run_all_goes_on_by_itself_to_the_end(console: Any, r: Any) -> None:

@@ -4,11 +4,15 @@ a real worker."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import User
+from django.core.checks import run_checks
 from django.test import Client, override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
+from jobs.checks import check_metrics_token
 from jobs.engine.setup import app as engine_app
 from tests.testapp import tasks
 
@@ -86,3 +90,58 @@ def test_an_unauthenticated_scrape_is_refused(r):
     client.force_login(User.objects.create_user("ops", password="pw", is_staff=True))
     assert client.get("/jobs/metrics").status_code == 200
     assert engine_app.current().broker.link.call("HLEN", engine_app.current().keys.stats) == 0
+
+
+#: A site's URLconf without jobs.urls (ROOT_URLCONF=this module): nothing is exposed, nothing to warn of.
+urlpatterns: list[Any] = []
+
+
+def token_warnings() -> list[str]:
+    return [m.id for m in check_metrics_token() if m.id == "jobs.W006"]
+
+
+@override_settings(JOBS={})
+def test_without_a_token_only_staff_read_it_and_the_check_says_why_scrapers_cannot(r):
+    """The default in production (DEBUG off, no METRICS_TOKEN): staff sessions only; no bearer token, not
+    even an empty one, opens it; and `manage.py check` warns that Prometheus will get 401."""
+    client = Client()
+    for header in ({}, {"HTTP_AUTHORIZATION": "Bearer "}, {"HTTP_AUTHORIZATION": "Bearer"},
+                   {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}):
+        refused = client.get("/jobs/metrics", **header)
+        assert refused.status_code == 401 and refused["WWW-Authenticate"] == 'Bearer realm="jobs"', header
+        assert b"jobs_" not in refused.content
+    client.force_login(User.objects.create_user("ops", password="pw", is_staff=True))
+    assert client.get("/jobs/metrics").status_code == 200
+    found = [m for m in run_checks(tags=["jobs"]) if m.id == "jobs.W006"]
+    assert len(found) == 1 and "/jobs/metrics" in found[0].msg and "401" in found[0].msg
+    assert "METRICS_TOKEN" in found[0].hint and "SILENCED_SYSTEM_CHECKS" in found[0].hint
+
+
+def test_the_warning_goes_with_a_token_in_debug_or_when_the_views_are_not_mounted():
+    with override_settings(JOBS={}):
+        assert token_warnings() == ["jobs.W006"]
+    with override_settings(JOBS={"METRICS_TOKEN": TOKEN}):
+        assert token_warnings() == []
+    with override_settings(JOBS={}, DEBUG=True):
+        assert token_warnings() == []
+    with override_settings(JOBS={}, ROOT_URLCONF=__name__):
+        assert token_warnings() == []
+    with override_settings(JOBS={"METRICS_TOKEN": "short"}):
+        assert token_warnings() == []  # jobs.E001 says what is wrong with it
+
+
+@override_settings(JOBS={}, DEBUG=True)
+def test_debug_opens_nothing(r):
+    """DEBUG left on in production must not open the endpoint: the rule is the same, only the warning is not."""
+    assert Client().get("/jobs/metrics").status_code == 401
+
+
+@override_settings(JOBS={"METRICS_TOKEN": TOKEN})
+def test_with_a_token_the_scraper_and_staff_read_it_and_nobody_else(r):
+    client = Client()
+    assert client.get("/jobs/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 200
+    assert client.get("/jobs/metrics", HTTP_AUTHORIZATION=f"bearer {TOKEN}").status_code == 200  # scheme: any case
+    for wrong in (f"Bearer {TOKEN[:-1]}", f"Bearer {TOKEN}x", f"Basic {TOKEN}", TOKEN, ""):
+        assert client.get("/jobs/metrics", HTTP_AUTHORIZATION=wrong).status_code == 401, wrong
+    client.force_login(User.objects.create_user("ops", password="pw", is_staff=True))
+    assert client.get("/jobs/metrics").status_code == 200
