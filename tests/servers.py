@@ -272,6 +272,13 @@ class SentinelGroup:
         _until(f"a new master named by every sentinel (the old one on {old_port})", moved, timeout)
         return self.current_master()
 
+    def wait_demoted(self, server: RunningServer, timeout: float = 30.0) -> None:
+        """Until a former master answers as a replica: Sentinel reconfigures it some seconds after the
+        switch (it waits to see it still claim the master role); until then it takes writes from the
+        connections it still has, which the new master never sees."""
+        _until(f"the server on {server.port} to be a replica", lambda: self.client(server).info(
+            "replication")["role"] == "slave", timeout)
+
     def stop(self) -> None:
         for server in [*self.sentinels, self.replica, self.master]:
             server.stop()

@@ -258,10 +258,11 @@ class Link:
 
 def _demoted(exc: ResponseError) -> bool:
     """A reply from a server that is now a replica (READONLY, or UNBLOCKED for a BLPOP it ended when
-    it was demoted): kept, the connection would fail or wait there forever; dropped, the next
+    it was demoted), or from a master whose replica was promoted away (NOREPLICAS, where Redis has
+    min-replicas-to-write): kept, the connection would fail or wait there forever; dropped, the next
     connection goes to the master Sentinel names (or, without Sentinel, to the same address, which
     costs one reconnect)."""
-    return isinstance(exc, ReadOnlyError) or str(exc).startswith(("READONLY", "UNBLOCKED"))
+    return isinstance(exc, ReadOnlyError) or str(exc).startswith(("READONLY", "UNBLOCKED", "NOREPLICAS"))
 
 
 class Links(threading.local):
