@@ -80,9 +80,12 @@ class ConnectionFactory:
 
     def __call__(self, **overrides: Any) -> Any:
         kwargs = {**self._kwargs, **overrides}
-        if self.master is not None:  # asked at each new connection: after a failover, the new master
-            kwargs["host"], kwargs["port"] = self.master()
-        return self._class(**kwargs)
+        if self.master is None:
+            return self._class(**kwargs)
+        kwargs["host"], kwargs["port"] = self.master()  # asked at each new connection: after a failover, the new master
+        conn = self._class(**kwargs)
+        self.master.made(conn)
+        return conn
 
     def check(self) -> None:
         """Raise ValueError or TypeError for options the connection class refuses; connects nowhere."""

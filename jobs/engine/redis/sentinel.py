@@ -9,11 +9,21 @@ master's address each time it makes a connection, and makes a plain Connection (
 to that address. A Link makes a new connection after any error, so every process follows a failover
 on its next call, without a restart; a connection to a demoted master answers READONLY, which drops
 it too (connection.Link).
+
+Why each process also listens to the sentinels' +switch-master: after a planned failover the old
+master stays up, and Sentinel demotes it (closing its clients) only some 10 s later. Until then the
+connections to it keep working there while new ones go to the new master: a split in which tasks
+wait and writes to the old master are lost at its demotion. On +switch-master, the connections this
+process made to the old master are shut, as the demotion would, but at once.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
+import socket
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -107,6 +117,9 @@ class MasterFinder:
 
     def __init__(self, where: SentinelURL, master_kwargs: dict[str, Any], tls: bool) -> None:
         self.where = where
+        self._made: weakref.WeakSet[Any] = weakref.WeakSet()  # connections to a master, to shut on a switch
+        self._listener_pid = 0
+        self._lock = threading.Lock()
         # The sentinels are asked with the master's socket and TLS options, but their own credentials;
         # a sentinel that hangs must not hold up the search longer than a connect.
         kwargs = {k: v for k, v in master_kwargs.items()
@@ -119,6 +132,68 @@ class MasterFinder:
         host, port = self.sentinel.discover_master(self.where.service)
         return str(host), int(port)
 
+    def made(self, conn: Any) -> None:
+        """Note a connection made to the master; the first in this process (a forked worker child
+        too) starts its listener for switches."""
+        with self._lock:
+            self._made.add(conn)
+            if self._listener_pid != os.getpid():
+                self._listener_pid = os.getpid()
+                threading.Thread(target=_listen, args=(weakref.ref(self),), name="jobs-sentinel-switch",
+                                 daemon=True).start()
+
+    def switched(self, data: Any) -> None:
+        """A +switch-master message ("service old-ip old-port new-ip new-port"): shut this process's
+        connections to the old master. A call on one fails as on a connection Redis closed; its Link
+        drops it, and the next connection goes to the new master."""
+        words = (data.decode() if isinstance(data, bytes) else str(data)).split()
+        if len(words) != 5 or words[0] != self.where.service:
+            return
+        old = (words[1], words[2])
+        with self._lock:
+            made = list(self._made)
+        for conn in made:
+            sock = getattr(conn, "_sock", None)
+            if sock is not None and (str(conn.host), str(conn.port)) == old:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def subscribe(self, turn: int) -> Any:
+        """A +switch-master subscription on one of the sentinels (the turn-th, round the list)."""
+        sentinels = self.sentinel.sentinels
+        pubsub = sentinels[turn % len(sentinels)].pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe("+switch-master")
+        except BaseException:
+            pubsub.close()
+            raise
+        return pubsub
+
     def __repr__(self) -> str:
         hosts = ",".join(f"{h}:{p}" for h, p in self.where.sentinels)
         return f"<sentinels {hosts} service {self.where.service!r}>"
+
+
+def _listen(ref: weakref.ref[MasterFinder]) -> None:
+    """The listener thread: one subscription at a time, to the next sentinel when one fails. It holds
+    its finder only weakly, so it ends once the broker that made it is gone (a settings change)."""
+    pubsub: Any = None
+    turn = 0
+    pause = threading.Event()
+    while (finder := ref()) is not None:
+        try:
+            if pubsub is None:
+                pubsub = finder.subscribe(turn)
+            message = pubsub.get_message(timeout=1.0)
+            if message and message.get("type") == "message":
+                finder.switched(message.get("data"))
+        except (redis.RedisError, OSError):
+            if pubsub is not None:
+                pubsub.close()
+            pubsub, turn = None, turn + 1
+            pause.wait(0.5)  # between sentinels that do not answer: not a tight loop
+        del finder
+    if pubsub is not None:
+        pubsub.close()
