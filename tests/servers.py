@@ -184,7 +184,8 @@ def start_redis(*args: str, tls: Certificates | None = None, config: str = "", b
 
 
 def start_sentinel(master: RunningServer, service: str = "mymaster", quorum: int = 2,
-                   down_after_ms: int = 1000, failover_timeout_ms: int = 5000) -> RunningServer:
+                   down_after_ms: int = 1000, failover_timeout_ms: int = 5000,
+                   tls: Certificates | None = None) -> RunningServer:
     """A Sentinel (redis-server --sentinel) watching `master` as `service`, on a free port. It finds
     the replicas and the other sentinels by itself (INFO and the master's hello channel), and rewrites
     its config file as it learns: that file lives in its own directory."""
@@ -192,6 +193,8 @@ def start_sentinel(master: RunningServer, service: str = "mymaster", quorum: int
               f"sentinel down-after-milliseconds {service} {down_after_ms}\n"
               f"sentinel failover-timeout {service} {failover_timeout_ms}\n"
               f"sentinel parallel-syncs {service} 1\n")
+    if tls:  # TLS to the sentinel, and from it to the servers it watches
+        return start_redis("--sentinel", "--tls-replication", "yes", config=config, tls=tls)
     return start_redis("--sentinel", config=config)
 
 
@@ -221,15 +224,21 @@ class SentinelGroup:
     sentinels: list[RunningServer]
     service: str = "mymaster"
 
-    def url(self, db: int = 0, scheme: str = "redis+sentinel") -> str:
+    def url(self, db: int = 0) -> str:
+        """redis+sentinel://, or rediss+sentinel:// with the CA and the client certificate for TLS."""
         hosts = ",".join(f"{s.host}:{s.port}" for s in self.sentinels)
-        return f"{scheme}://{hosts}/{self.service}/{db}"
+        tls = self.master.tls
+        if tls is None:
+            return f"redis+sentinel://{hosts}/{self.service}/{db}"
+        return f"rediss+sentinel://{hosts}/{self.service}/{db}?" + tls_url(0, tls).partition("?")[2]
 
     def servers(self) -> list[RunningServer]:
         return [self.master, self.replica]
 
     def client(self, server: RunningServer) -> redis.Redis:
-        return redis.Redis(server.host, server.port, socket_timeout=5)
+        if server.tls is None:
+            return redis.Redis(server.host, server.port, socket_timeout=5)
+        return redis.Redis.from_url(tls_url(server.port, server.tls), socket_timeout=5)
 
     def master_port(self, sentinel: RunningServer | None = None) -> int:
         """The master's port as a sentinel (the first, unless named) says it now."""
@@ -290,16 +299,19 @@ class SentinelGroup:
         self.stop()
 
 
-def start_sentinel_group(service: str = "mymaster", down_after_ms: int = 1000) -> SentinelGroup:
-    """A master, a replica of it and three sentinels (quorum 2), ready (wait_ready)."""
+def start_sentinel_group(service: str = "mymaster", down_after_ms: int = 1000,
+                         tls: Certificates | None = None) -> SentinelGroup:
+    """A master, a replica of it and three sentinels (quorum 2), ready (wait_ready); with `tls`, all of
+    them serve TLS only, and replicate and watch over TLS."""
     started: list[RunningServer] = []
+    over_tls = ["--tls-replication", "yes"] if tls else []
     try:
-        master = start_redis()
+        master = start_redis(*over_tls, tls=tls)
         started.append(master)
-        replica = start_redis("--replicaof", master.host, str(master.port))
+        replica = start_redis("--replicaof", master.host, str(master.port), *over_tls, tls=tls)
         started.append(replica)
         for _ in range(3):
-            started.append(start_sentinel(master, service, down_after_ms=down_after_ms))
+            started.append(start_sentinel(master, service, down_after_ms=down_after_ms, tls=tls))
         group = SentinelGroup(master, replica, started[2:], service)
         group.wait_ready()
         return group

@@ -26,7 +26,7 @@ from jobs.engine.redis.connection import ConnectionFactory, Link, redact
 from jobs.engine.redis.sentinel import parse
 from jobs.engine.setup.config import Config
 from tests.acceptance import core_scenarios
-from tests.servers import SentinelGroup, start_sentinel_group
+from tests.servers import SentinelGroup, make_certificates, start_sentinel_group
 from tests.testapp import tasks
 
 FORM = "redis+sentinel://[[user]:password@]host1:26379,host2:26379/mymaster/0"
@@ -70,7 +70,16 @@ def test_the_url_names_sentinels_service_db_and_the_sentinels_own_password():
         "redis+sentinel://:***@h1:26379,h2:26379/m/0?sentinel_password=***"
 
 
-def test_each_new_connection_goes_to_the_master_the_sentinels_name_now(group):
+@pytest.fixture
+def tls_group(tmp_path) -> Iterator[SentinelGroup]:
+    """The same over TLS only: the sentinels, the master and the replica (rediss+sentinel://)."""
+    with start_sentinel_group(tls=make_certificates(tmp_path)) as started:
+        yield started
+
+
+@pytest.mark.parametrize("over", ["tcp", "tls"])
+def test_each_new_connection_goes_to_the_master_the_sentinels_name_now(over, request):
+    group = request.getfixturevalue("group" if over == "tcp" else "tls_group")
     factory = ConnectionFactory(group.url())
     link = Link(factory)
     assert link.call("SET", "where", "first") in (b"OK", True)
@@ -86,7 +95,8 @@ def test_each_new_connection_goes_to_the_master_the_sentinels_name_now(group):
         assert link.conn is None
         assert link.call("SET", "where", "second") in (b"OK", True)
     assert new is not old and link.conn.port == new.port
-    assert redis.Redis(new.host, new.port).get("where") == b"second"
+    assert group.client(new).get("where") == b"second"
+    assert isinstance(link.conn, redis.SSLConnection) == (over == "tls")
 
 
 @pytest.mark.slow
