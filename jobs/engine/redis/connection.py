@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, ResponseError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import sentinel
@@ -82,10 +82,7 @@ class ConnectionFactory:
         kwargs = {**self._kwargs, **overrides}
         if self.master is None:
             return self._class(**kwargs)
-        kwargs["host"], kwargs["port"] = self.master()  # asked at each new connection: after a failover, the new master
-        conn = self._class(**kwargs)
-        self.master.made(conn)
-        return conn
+        return self.master.connection(self._class, kwargs)
 
     def check(self) -> None:
         """Raise ValueError or TypeError for options the connection class refuses; connects nowhere."""
@@ -149,7 +146,7 @@ class Link:
     # timeout, Ctrl-C. The reply is then still on its way, and the next command on this connection
     # would read it as its own (an enqueue would get a GET's reply). So a connection interrupted
     # mid-exchange is closed, never reused; a ResponseError is a whole reply and keeps it, unless it
-    # says the server is no longer a master (_demoted): then the next call asks for the master again.
+    # says the server is no longer a master (sentinel.demoted): the next call asks for the master again.
 
     def call(self, *args: Any, timeout: float | None = None, blocking: bool = False) -> Any:
         """One command and its reply. blocking=True for commands that wait on purpose (BLPOP)."""
@@ -224,13 +221,12 @@ class Link:
         except BaseException:
             self._drop(conn)
             raise
-        for reply in replies:
-            if isinstance(reply, ResponseError):
-                self._drop_if_demoted(conn, reply)
+        if any(isinstance(reply, ResponseError) and sentinel.demoted(reply) for reply in replies):
+            self._drop(conn)
         return replies
 
     def _drop_if_demoted(self, conn: Any, exc: ResponseError) -> None:
-        if _demoted(exc):
+        if sentinel.demoted(exc):
             self._drop(conn)
 
     def _drop(self, conn: Any) -> None:
@@ -257,15 +253,6 @@ class Link:
         if self.conn is not None:
             self.conn.disconnect()
             self.conn = None
-
-
-def _demoted(exc: ResponseError) -> bool:
-    """A reply from a server that is now a replica (READONLY, or UNBLOCKED for a BLPOP it ended when
-    it was demoted), or from a master whose replica was promoted away (NOREPLICAS, where Redis has
-    min-replicas-to-write): kept, the connection would fail or wait there forever; dropped, the next
-    connection goes to the master Sentinel names (or, without Sentinel, to the same address, which
-    costs one reconnect)."""
-    return isinstance(exc, ReadOnlyError) or str(exc).startswith(("READONLY", "UNBLOCKED", "NOREPLICAS"))
 
 
 class Links(threading.local):

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import redis
+from redis.exceptions import ReadOnlyError, ResponseError
 from redis.sentinel import Sentinel
 
 SCHEMES = {"redis+sentinel": "redis", "rediss+sentinel": "rediss"}
@@ -106,6 +107,18 @@ def parse(url: str) -> SentinelURL:
                        own.get("sentinel_password") or None)
 
 
+#: Guards the finders' sets of connections (a thread connects while the listener reads them). Made
+#: anew in a forked child: one held by another thread of the parent at the fork would stay held.
+_lock = threading.Lock()
+
+
+def _new_lock() -> None:
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock)
+
 #: What redis.Redis() takes of a connection's options, for the clients that talk to the sentinels.
 _CLIENT_ARGS = frozenset(inspect.signature(redis.Redis.__init__).parameters)
 
@@ -119,7 +132,6 @@ class MasterFinder:
         self.where = where
         self._made: weakref.WeakSet[Any] = weakref.WeakSet()  # connections to a master, to shut on a switch
         self._listener_pid = 0
-        self._lock = threading.Lock()
         # The sentinels are asked with the master's socket and TLS options, but their own credentials;
         # a sentinel that hangs must not hold up the search longer than a connect.
         kwargs = {k: v for k, v in master_kwargs.items()
@@ -132,15 +144,19 @@ class MasterFinder:
         host, port = self.sentinel.discover_master(self.where.service)
         return str(host), int(port)
 
-    def made(self, conn: Any) -> None:
-        """Note a connection made to the master; the first in this process (a forked worker child
-        too) starts its listener for switches."""
-        with self._lock:
-            self._made.add(conn)
+    def connection(self, cls: Any, kwargs: dict[str, Any]) -> Any:
+        """A new connection of redis-py's class `cls` to the master the sentinels name now; the first
+        in this process (a forked worker child too) starts the listener for switches."""
+        kwargs["host"], kwargs["port"] = self()
+        conn = cls(**kwargs)
+        with _lock:
             if self._listener_pid != os.getpid():
                 self._listener_pid = os.getpid()
+                self._made = weakref.WeakSet()  # a forked child's: the parent's connections are not its own
                 threading.Thread(target=_listen, args=(weakref.ref(self),), name="jobs-sentinel-switch",
                                  daemon=True).start()
+            self._made.add(conn)
+        return conn
 
     def switched(self, data: Any) -> None:
         """A +switch-master message ("service old-ip old-port new-ip new-port"): shut this process's
@@ -150,7 +166,7 @@ class MasterFinder:
         if len(words) != 5 or words[0] != self.where.service:
             return
         old = (words[1], words[2])
-        with self._lock:
+        with _lock:
             made = list(self._made)
         for conn in made:
             sock = getattr(conn, "_sock", None)
@@ -174,6 +190,15 @@ class MasterFinder:
     def __repr__(self) -> str:
         hosts = ",".join(f"{h}:{p}" for h, p in self.where.sentinels)
         return f"<sentinels {hosts} service {self.where.service!r}>"
+
+
+def demoted(exc: ResponseError) -> bool:
+    """A reply from a server that is now a replica (READONLY, or UNBLOCKED for a BLPOP it ended when
+    it was demoted), or from a master whose replica was promoted away (NOREPLICAS, where Redis has
+    min-replicas-to-write): kept, the connection would fail or wait there forever; dropped (by
+    connection.Link), the next connection goes to the master Sentinel names (or, without Sentinel,
+    to the same address, which costs one reconnect)."""
+    return isinstance(exc, ReadOnlyError) or str(exc).startswith(("READONLY", "UNBLOCKED", "NOREPLICAS"))
 
 
 def _listen(ref: weakref.ref[MasterFinder]) -> None:
