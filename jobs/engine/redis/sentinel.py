@@ -158,14 +158,20 @@ class MasterFinder:
             self._made.add(conn)
         return conn
 
-    def switched(self, data: Any) -> None:
-        """A +switch-master message ("service old-ip old-port new-ip new-port"): shut this process's
-        connections to the old master. A call on one fails as on a connection Redis closed; its Link
-        drops it, and the next connection goes to the new master."""
+    def switched(self, data: Any, source: Any) -> None:
+        """A +switch-master message ("service old-ip old-port new-ip new-port") from the sentinel
+        `source`: shut this process's connections to the old master. A call on one fails as on a
+        connection Redis closed; its Link drops it, and the next connection goes to the new master:
+        `source` is asked first, since the other sentinels may learn of the switch a few seconds later
+        and name the old master meanwhile."""
         words = (data.decode() if isinstance(data, bytes) else str(data)).split()
         if len(words) != 5 or words[0] != self.where.service:
             return
         old = (words[1], words[2])
+        sentinels = self.sentinel.sentinels
+        if source in sentinels:
+            first = sentinels.index(source)
+            sentinels[0], sentinels[first] = sentinels[first], sentinels[0]
         with _lock:
             made = list(self._made)
         for conn in made:
@@ -176,16 +182,18 @@ class MasterFinder:
                 except OSError:
                     pass
 
-    def subscribe(self, turn: int) -> Any:
-        """A +switch-master subscription on one of the sentinels (the turn-th, round the list)."""
+    def subscribe(self, turn: int) -> tuple[Any, Any]:
+        """A +switch-master subscription on one of the sentinels (the turn-th, round the list), and
+        that sentinel's client."""
         sentinels = self.sentinel.sentinels
-        pubsub = sentinels[turn % len(sentinels)].pubsub(ignore_subscribe_messages=True)
+        source = sentinels[turn % len(sentinels)]
+        pubsub = source.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe("+switch-master")
         except BaseException:
             pubsub.close()
             raise
-        return pubsub
+        return pubsub, source
 
     def __repr__(self) -> str:
         hosts = ",".join(f"{h}:{p}" for h, p in self.where.sentinels)
@@ -205,15 +213,16 @@ def _listen(ref: weakref.ref[MasterFinder]) -> None:
     """The listener thread: one subscription at a time, to the next sentinel when one fails. It holds
     its finder only weakly, so it ends once the broker that made it is gone (a settings change)."""
     pubsub: Any = None
+    source: Any = None
     turn = 0
     pause = threading.Event()
     while (finder := ref()) is not None:
         try:
             if pubsub is None:
-                pubsub = finder.subscribe(turn)
+                pubsub, source = finder.subscribe(turn)
             message = pubsub.get_message(timeout=1.0)
             if message and message.get("type") == "message":
-                finder.switched(message.get("data"))
+                finder.switched(message.get("data"), source)
         except (redis.RedisError, OSError):
             if pubsub is not None:
                 pubsub.close()
