@@ -1,5 +1,6 @@
-"""Redis servers a test starts for itself, with the options it is about (ACL users, TLS, and later
-Sentinel or Cluster), beside the session's plain server (conftest.redis_server).
+"""Redis servers a test starts for itself, with the options it is about (ACL users, TLS, Sentinel:
+start_sentinel_group(), a master, a replica and three sentinels), beside the session's plain server
+(conftest.redis_server).
 
     with start_redis("--maxmemory", "10mb") as server:       # a plain server on a free port
         redis.Redis.from_url(server.url).ping()
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+
+import redis
 
 from jobs.devserver import find_binary, free_port
 
@@ -178,3 +181,141 @@ def start_redis(*args: str, tls: Certificates | None = None, config: str = "", b
         (directory / "server.log").unlink()  # another port, the same directory
     shutil.rmtree(directory, ignore_errors=True)
     raise RuntimeError(f"{binary}: no free port found in 3 tries")
+
+
+def start_sentinel(master: RunningServer, service: str = "mymaster", quorum: int = 2,
+                   down_after_ms: int = 1000, failover_timeout_ms: int = 5000,
+                   tls: Certificates | None = None) -> RunningServer:
+    """A Sentinel (redis-server --sentinel) watching `master` as `service`, on a free port. It finds
+    the replicas and the other sentinels by itself (INFO and the master's hello channel), and rewrites
+    its config file as it learns: that file lives in its own directory."""
+    config = (f"sentinel monitor {service} {master.host} {master.port} {quorum}\n"
+              f"sentinel down-after-milliseconds {service} {down_after_ms}\n"
+              f"sentinel failover-timeout {service} {failover_timeout_ms}\n"
+              f"sentinel parallel-syncs {service} 1\n")
+    if tls:  # TLS to the sentinel, and from it to the servers it watches
+        return start_redis("--sentinel", "--tls-replication", "yes", config=config, tls=tls)
+    return start_redis("--sentinel", config=config)
+
+
+def _until(what: str, condition: Any, timeout: float) -> Any:
+    """Poll `condition` (a server's state: Sentinel and replication publish no event a test can
+    await) until it returns something true; fail after `timeout` seconds saying `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found = condition()
+        except (OSError, redis.RedisError):
+            found = None
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: not within {timeout} s")
+        time.sleep(0.05)
+
+
+@dataclass
+class SentinelGroup:
+    """A master, its replica and three sentinels watching them as `service`, all on free loopback
+    ports (never 6379). `url()` is the BROKER_URL that reaches the service through the sentinels."""
+
+    master: RunningServer
+    replica: RunningServer
+    sentinels: list[RunningServer]
+    service: str = "mymaster"
+
+    def url(self, db: int = 0) -> str:
+        """redis+sentinel://, or rediss+sentinel:// with the CA and the client certificate for TLS."""
+        hosts = ",".join(f"{s.host}:{s.port}" for s in self.sentinels)
+        tls = self.master.tls
+        if tls is None:
+            return f"redis+sentinel://{hosts}/{self.service}/{db}"
+        return f"rediss+sentinel://{hosts}/{self.service}/{db}?" + tls_url(0, tls).partition("?")[2]
+
+    def servers(self) -> list[RunningServer]:
+        return [self.master, self.replica]
+
+    def client(self, server: RunningServer) -> redis.Redis:
+        if server.tls is None:
+            return redis.Redis(server.host, server.port, socket_timeout=5)
+        return redis.Redis.from_url(tls_url(server.port, server.tls), socket_timeout=5)
+
+    def master_port(self, sentinel: RunningServer | None = None) -> int:
+        """The master's port as a sentinel (the first, unless named) says it now."""
+        _, port = self.client(sentinel or self.sentinels[0]).sentinel_get_master_addr_by_name(self.service)
+        return int(port)
+
+    def current_master(self) -> RunningServer:
+        port = self.master_port()
+        return next(s for s in self.servers() if s.port == port)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Until every sentinel knows the replica and the two other sentinels, and the replica is in
+        sync with the master: before that, a failover would find no replica to promote."""
+        def ready() -> bool:
+            for sentinel in self.sentinels:
+                state = self.client(sentinel).sentinel_master(self.service)
+                if int(state["num-slaves"]) < 1 or int(state["num-other-sentinels"]) < 2:
+                    return False
+            for server in self.servers():
+                if server.port != self.master_port():
+                    info = self.client(server).info("replication")
+                    if info.get("master_link_status") != "up":
+                        return False
+            return True
+        _until("the sentinels to know the replica and each other, the replica in sync", ready, timeout)
+
+    def failover(self, timeout: float = 30.0) -> RunningServer:
+        """SENTINEL FAILOVER (a planned switch: the replica is in sync before it is promoted); returns
+        the new master once every sentinel names it and it answers as a master."""
+        old = self.master_port()
+        self.client(self.sentinels[0]).execute_command("SENTINEL", "FAILOVER", self.service)
+        return self.wait_new_master(old, timeout)
+
+    def wait_new_master(self, old_port: int, timeout: float = 30.0) -> RunningServer:
+        def moved() -> bool:
+            ports = {self.master_port(s) for s in self.sentinels}
+            if len(ports) != 1 or old_port in ports:
+                return False
+            return self.client(self.current_master()).info("replication")["role"] == "master"
+        _until(f"a new master named by every sentinel (the old one on {old_port})", moved, timeout)
+        return self.current_master()
+
+    def wait_demoted(self, server: RunningServer, timeout: float = 30.0) -> None:
+        """Until a former master answers as a replica: Sentinel reconfigures it some seconds after the
+        switch (it waits to see it still claim the master role); until then it takes writes from the
+        connections it still has, which the new master never sees."""
+        _until(f"the server on {server.port} to be a replica", lambda: self.client(server).info(
+            "replication")["role"] == "slave", timeout)
+
+    def stop(self) -> None:
+        for server in [*self.sentinels, self.replica, self.master]:
+            server.stop()
+
+    def __enter__(self) -> SentinelGroup:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def start_sentinel_group(service: str = "mymaster", down_after_ms: int = 1000,
+                         tls: Certificates | None = None) -> SentinelGroup:
+    """A master, a replica of it and three sentinels (quorum 2), ready (wait_ready); with `tls`, all of
+    them serve TLS only, and replicate and watch over TLS."""
+    started: list[RunningServer] = []
+    over_tls = ["--tls-replication", "yes"] if tls else []
+    try:
+        master = start_redis(*over_tls, tls=tls)
+        started.append(master)
+        replica = start_redis("--replicaof", master.host, str(master.port), *over_tls, tls=tls)
+        started.append(replica)
+        for _ in range(3):
+            started.append(start_sentinel(master, service, down_after_ms=down_after_ms, tls=tls))
+        group = SentinelGroup(master, replica, started[2:], service)
+        group.wait_ready()
+        return group
+    except BaseException:
+        for server in started:
+            server.stop()
+        raise

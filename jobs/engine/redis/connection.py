@@ -26,6 +26,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from . import sentinel
+
 #: Errors after which the connection is dropped and the call may be tried again later.
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
 #: What a worker's loops retry with backoff: the above, and errors Redis answers with (OOM,
@@ -62,16 +64,29 @@ DEFAULT_OPTIONS: dict[str, Any] = {
 
 
 class ConnectionFactory:
-    """Turns a broker URL and options into new, unconnected redis-py Connection objects."""
+    """Turns a broker URL and options into new, unconnected redis-py Connection objects. With a
+    redis+sentinel:// URL, each new connection is to the master the sentinels name at that moment
+    (sentinel.py), so a Link that reconnects after a failover reaches the new master."""
 
     def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:
-        pool = redis.ConnectionPool.from_url(url, **{**DEFAULT_OPTIONS, **(options or {})})
+        where = sentinel.parse(url) if sentinel.is_sentinel(url) else None
+        pool = redis.ConnectionPool.from_url(where.master_url if where else url,
+                                             **{**DEFAULT_OPTIONS, **(options or {})})
         self.url = url
         self._class = pool.connection_class
         self._kwargs = dict(pool.connection_kwargs)
+        self.master = (sentinel.MasterFinder(where, self._kwargs, issubclass(self._class, redis.SSLConnection))
+                       if where else None)
 
     def __call__(self, **overrides: Any) -> Any:
-        return self._class(**{**self._kwargs, **overrides})
+        kwargs = {**self._kwargs, **overrides}
+        if self.master is None:
+            return self._class(**kwargs)
+        return self.master.connection(self._class, kwargs)
+
+    def check(self) -> None:
+        """Raise ValueError or TypeError for options the connection class refuses; connects nowhere."""
+        self._class(**self._kwargs)
 
     @property
     def socket_timeout(self) -> float | None:
@@ -130,7 +145,8 @@ class Link:
     # between: a soft time limit (SIGALRM) or an exception another thread raises into a task, a
     # timeout, Ctrl-C. The reply is then still on its way, and the next command on this connection
     # would read it as its own (an enqueue would get a GET's reply). So a connection interrupted
-    # mid-exchange is closed, never reused; a ResponseError is a whole reply and keeps it.
+    # mid-exchange is closed, never reused; a ResponseError is a whole reply and keeps it, unless it
+    # says the server is no longer a master (sentinel.demoted): the next call asks for the master again.
 
     def call(self, *args: Any, timeout: float | None = None, blocking: bool = False) -> Any:
         """One command and its reply. blocking=True for commands that wait on purpose (BLPOP)."""
@@ -142,7 +158,8 @@ class Link:
                     _await(conn)
                 return conn.read_response()
             return conn.read_response(timeout=timeout)
-        except ResponseError:
+        except ResponseError as exc:
+            self._drop_if_demoted(conn, exc)
             raise
         except BaseException:
             self._drop(conn)
@@ -157,7 +174,8 @@ class Link:
             if spin:
                 _await(conn)
             return conn.read_response()
-        except ResponseError:
+        except ResponseError as exc:
+            self._drop_if_demoted(conn, exc)
             raise
         except BaseException:
             self._drop(conn)
@@ -181,7 +199,8 @@ class Link:
             raise ConnectionError("the connection closed before its replies were read")
         try:
             return conn.read_response()
-        except ResponseError:
+        except ResponseError as exc:
+            self._drop_if_demoted(conn, exc)
             raise
         except BaseException:
             self._drop(conn)
@@ -202,7 +221,13 @@ class Link:
         except BaseException:
             self._drop(conn)
             raise
+        if any(isinstance(reply, ResponseError) and sentinel.demoted(reply) for reply in replies):
+            self._drop(conn)
         return replies
+
+    def _drop_if_demoted(self, conn: Any, exc: ResponseError) -> None:
+        if sentinel.demoted(exc):
+            self._drop(conn)
 
     def _drop(self, conn: Any) -> None:
         """Close a connection whose exchange was interrupted; the next call opens a new one."""
@@ -272,8 +297,5 @@ def redact(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    userinfo, _, hosts = parts.netloc.rpartition("@")  # hosts as written: a Sentinel URL lists several
+    return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{hosts}"))

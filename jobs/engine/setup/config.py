@@ -16,7 +16,8 @@ from typing import Any
 from .. import bounds
 from ..bounds import MAX_SECONDS, MAX_WAIT
 from ..errors import ConfigurationError
-from ..redis.connection import ConnectionFactory
+from ..redis.connection import ConnectionFactory, redact
+from ..redis.sentinel import FORM as SENTINEL_FORM
 from ..wire.names import check_name
 from ..wire.options import priority
 from .ratelimit import RateLimits
@@ -215,11 +216,12 @@ def _numbers(c: Config) -> None:
 
 def _broker(c: Config) -> None:
     try:
-        ConnectionFactory(c.broker_url, c.broker_options)()  # parses; does not connect
+        ConnectionFactory(c.broker_url, c.broker_options).check()  # parses; does not connect
     except (ValueError, TypeError) as exc:
         raise ConfigurationError(
-            f"JOBS['BROKER_URL'] {c.broker_url!r} or BROKER_OPTIONS is not usable: {exc}. "
-            "Use redis://[:password@]host[:port][/db], rediss://... or unix:///path/to/redis.sock") from exc
+            f"JOBS['BROKER_URL'] {redact(c.broker_url)!r} or BROKER_OPTIONS is not usable: {exc}. "
+            "Use redis://[:password@]host[:port][/db], rediss://..., unix:///path/to/redis.sock or, for Sentinel, "
+            f"{SENTINEL_FORM}") from exc
 
 
 def _tables(c: Config) -> None:
