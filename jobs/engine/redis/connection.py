@@ -275,10 +275,8 @@ def pack(args: Any) -> bytes:
             data = arg
         elif kind is int:
             data = b"%d" % arg
-        elif isinstance(arg, bytes):
-            data = arg
-        elif isinstance(arg, str):
-            data = arg.encode()
+        elif isinstance(arg, (bytes, str)):  # their subclasses
+            data = arg.encode() if isinstance(arg, str) else arg
         elif isinstance(arg, int):
             data = b"%d" % arg
         else:
