@@ -174,4 +174,6 @@ def test_a_redis_that_renamed_config_away_is_not_warned_about():
         with override_settings(JOBS={"BROKER_URL": server.url}):
             out = io.StringIO()
             call_command("check", stdout=out, stderr=out)
-            assert "jobs.W00" not in out.getvalue(), out.getvalue()
+            said = out.getvalue()
+            # none of the Redis checks' findings (redis/server.py: W002-W005); W006 is about the metrics view
+            assert not any(f"jobs.W00{n}" in said for n in (2, 3, 4, 5)), said
