@@ -52,6 +52,7 @@ bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m compileall -q jobs benchmarks  # as installed packages are: no compiling at each start
 	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python -m benchmarks.history_lag
+	$(BENCH_VENV)/bin/python -m benchmarks.durable
 	$(BENCH_VENV)/bin/python -m benchmarks.profile
 
 # A jobs worker's CPU per task, stage by stage (fetch/decode, dispatch, run, result/ack, history,

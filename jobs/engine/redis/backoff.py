@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import BrokerUnavailable
 from .connection import TRANSIENT
+from .replicas import ReplicasBehind
 from .tls import tls_failure
 
 logger = logging.getLogger("jobs.worker")
@@ -54,6 +55,11 @@ def with_retry(fn: Callable[[], Any], timeout: float, what: str) -> Any:
             if problem:
                 raise BrokerUnavailable(f"{what}: {problem}. Nothing was done.") from exc
             left = deadline - time.monotonic()
+            if left <= 0 and isinstance(exc, ReplicasBehind):
+                raise BrokerUnavailable(
+                    f"{what}: for {timeout:g} s, {exc}. Repeating the call is safe; check the replicas "
+                    "(INFO replication) or lower JOBS['ENQUEUE_REPLICAS']."
+                ) from exc
             if left <= 0:
                 raise BrokerUnavailable(
                     f"{what}: Redis did not answer for {timeout:g} s ({exc}). Is it running, and is "

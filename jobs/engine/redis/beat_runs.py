@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..wire.message import Message
 from .part import Part
+from .replicas import wait_ms
 from .sends import wire
 from .specs.operating import BEAT_RESIGN, LEAD, BeatResignArgs, BeatResignKeys, LeadArgs, LeadKeys
 from .specs.sending import BEAT_SEND, BeatSendArgs, BeatSendKeys
@@ -31,4 +32,7 @@ class BeatRuns(Part):
                             wake_prefix=k.wake_prefix, idle_prefix=k.idle_prefix, inbox_prefix=k.inbox_prefix,
                             queue=message.queue, score=message.score,
                             wire=wire(message, self.b.config.message_max_bytes), expiry=message.expiry())
-        return bool(BEAT_SEND(self.b.link, keys, argv))
+        # Durable as ENQUEUE_REPLICAS asks (replicas.py): a run whose send a failover lost would never
+        # happen; one not confirmed raises, and beat sends it again at its next tick (once: beat_send.lua).
+        return bool(BEAT_SEND.durably(self.b.link, keys, argv, self.b.config.enqueue_replicas,
+                                      wait_ms(self.b.config.enqueue_timeout)))

@@ -29,6 +29,9 @@ class Settings(Protocol):
     def enqueue_timeout(self) -> float: ...
 
     @property
+    def enqueue_replicas(self) -> int: ...
+
+    @property
     def result_expires(self) -> float: ...
 
     @property

@@ -34,6 +34,7 @@ from typing import Annotated, Any, Generic, TypeVar, get_type_hints
 from redis.exceptions import NoScriptError
 
 from .connection import Link, pack
+from .replicas import WAIT_MS, call_and_wait
 
 #: The one command a script is called by (its name spelt here, where tests/acceptance/test_acl.py finds it).
 EVALSHA = "EVALSHA"
@@ -189,12 +190,24 @@ class Script(Generic[K, A]):
     def loaded(self) -> LuaSource:
         return load(self.name)
 
-    def __call__(self, link: Link, keys: K, argv: A, spin: bool = True) -> Any:
+    def _command(self, keys: K, argv: A) -> tuple[LuaSource, int, bytes]:
         flat_keys, flat_argv = self._keys(keys), self._argv(argv)
         source = load(self.name)
         numkeys = len(flat_keys)
         command = b"%b$%d\r\n%d\r\n%b" % (source.head, len(str(numkeys)), numkeys, pack(flat_keys + flat_argv))
-        return source.call(link, 3 + numkeys + len(flat_argv), command, spin)
+        return source, 3 + numkeys + len(flat_argv), command
+
+    def __call__(self, link: Link, keys: K, argv: A, spin: bool = True) -> Any:
+        source, count, command = self._command(keys, argv)
+        return source.call(link, count, command, spin)
+
+    def durably(self, link: Link, keys: K, argv: A, replicas: int, wait_ms: int = WAIT_MS) -> Any:
+        """__call__, answered once `replicas` replicas have the write (replicas.py: WAIT in the same
+        write); the plain call for 0."""
+        if not replicas:
+            return self(link, keys, argv)
+        source, count, command = self._command(keys, argv)
+        return call_and_wait(link, count, command, source.source, replicas, wait_ms)
 
 
 class SplitScript(Generic[K, A, CK, CA]):
@@ -242,6 +255,13 @@ class PreparedScript(Generic[CK, CA]):
     def __call__(self, link: Link, keys: CK, argv: CA, spin: bool = True) -> Any:
         count, command = self._command(keys, argv)
         return self.source.call(link, count, command, spin)
+
+    def durably(self, link: Link, keys: CK, argv: CA, replicas: int, wait_ms: int = WAIT_MS) -> Any:
+        """__call__, answered once `replicas` replicas have the write (Script.durably)."""
+        if not replicas:
+            return self(link, keys, argv)
+        count, command = self._command(keys, argv)
+        return call_and_wait(link, count, command, self.source.source, replicas, wait_ms)
 
     def send(self, link: Link, keys: CK, argv: CA) -> None:
         """Call it without waiting for the reply (Link.send_packed): a NOSCRIPT comes back as the

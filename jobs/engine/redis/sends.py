@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ..wire.message import Message, within
 from .backoff import with_retry
 from .part import Part
+from .replicas import wait_ms
 from .specs.sending import (
     ENQUEUE,
     ENQUEUE_UNIQUE,
@@ -56,6 +57,8 @@ class Sends(Part):
                         workers=k.workers, expiries=k.expiries, queue_set=k.queues),
             EnqueueArgs(queue_prefix=k.queue_prefix, wake_prefix=k.wake_prefix, idle_prefix=k.idle_prefix,
                         inbox_prefix=k.inbox_prefix, sent_prefix=k.sent_prefix, dedup_ms=broker.dedup_ms))
+        #: How long a send waits for ENQUEUE_REPLICAS replicas, within its link's timeout (replicas.py).
+        self._wait_ms = wait_ms(broker.config.enqueue_timeout)
         #: Queue -> when this process last added it to the queues SET (monotonic; _unnamed).
         self._registered: dict[str, float] = {}
 
@@ -89,8 +92,9 @@ class Sends(Part):
         keys = EnqueueCallKeys(delayed_wake=None if first_delayed is None else self.b.keys.wake(first_delayed))
         argv = EnqueueCallArgs(n=len(plain) // 3, r=len(records), records_ms=self.b.ttl_ms, names=" ".join(named),
                                plain=plain, records=written, other=other)
-        call = self._enqueue
-        with_retry(lambda: call(self.b.link, keys, argv), self.b.config.enqueue_timeout, "enqueue")
+        call, replicas, wait = self._enqueue, self.b.config.enqueue_replicas, self._wait_ms
+        with_retry(lambda: call.durably(self.b.link, keys, argv, replicas, wait), self.b.config.enqueue_timeout,
+                   "enqueue")
         self._named(named, now)
 
     def _unnamed(self, queues: set[str], now: float) -> list[str]:
@@ -119,7 +123,9 @@ class Sends(Part):
                                  wire=wire(message, self.b.config.message_max_bytes), due=message.due(),
                                  expiry=message.expiry(), name_queue="1" if named else "", sent_prefix=k.sent_prefix,
                                  dedup_ms=self.b.dedup_ms)
-        holder = with_retry(lambda: ENQUEUE_UNIQUE(self.b.link, keys, argv), self.b.config.enqueue_timeout, "enqueue")
+        replicas = self.b.config.enqueue_replicas
+        holder = with_retry(lambda: ENQUEUE_UNIQUE.durably(self.b.link, keys, argv, replicas, self._wait_ms),
+                            self.b.config.enqueue_timeout, "enqueue")
         self._named(named, now)
         return holder.decode() if isinstance(holder, bytes) else str(holder)
 
@@ -130,7 +136,8 @@ class Sends(Part):
         argv = EnqueueCallArgs(n=1, r=0, records_ms="", names=queue if named else "",
                                plain=(queue, message.score, wire(message, self.b.config.message_max_bytes)),
                                records=(), other=())
-        call = self._enqueue
-        with_retry(lambda: call(self.b.link, _NO_WAKE, argv), self.b.config.enqueue_timeout, "enqueue")
+        call, replicas, wait = self._enqueue, self.b.config.enqueue_replicas, self._wait_ms
+        with_retry(lambda: call.durably(self.b.link, _NO_WAKE, argv, replicas, wait), self.b.config.enqueue_timeout,
+                   "enqueue")
         if named:
             self._registered[queue] = now

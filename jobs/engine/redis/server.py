@@ -39,6 +39,8 @@ ACL_COMMANDS = frozenset({
     "blpop", "subscribe", "get", "mget", "set", "del", "exists", "rpush", "lrange", "sadd", "srem", "smembers",
     "hget", "hgetall", "hmget", "hlen", "hincrby", "zcard", "zcount", "zrange", "zrevrange", "zrem",
     "xreadgroup", "xgroup|create", "xlen", "time", "info",
+    # JOBS["ENQUEUE_REPLICAS"]: a durable write waits for replicas (replicas.py)
+    "wait",
     # what the scripts call besides those (lua/**.lua)
     "hdel", "hexists", "hset", "hsetnx", "incr", "llen", "lpop", "lpos", "lrem", "pexpire", "pttl", "publish", "scard",
     "sismember", "xack", "xadd", "xautoclaim", "xclaim", "xdel", "xgroup|delconsumer", "xinfo|consumers",

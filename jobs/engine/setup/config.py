@@ -66,6 +66,9 @@ class Config:
     #: How long an id sent is remembered: another send of it meanwhile (delay() retrying after a lost
     #: reply, a relay sending again) is a no-op (lua/enqueue.lua, keys.sent).
     send_dedup_seconds: float = 60.0
+    #: Writes that must survive a failover (sends, revocations, pauses, beat's sends) return only once
+    #: this many replicas have them (redis/replicas.py: WAIT); 0 trusts asynchronous replication.
+    enqueue_replicas: int = 0
     #: Run on a Redis whose maxmemory-policy may evict keys (redis_setup.py): an accepted risk.
     allow_eviction: bool = False
     #: A message whose worker was lost this many times goes to the dead letters (0: no limit).
@@ -186,6 +189,7 @@ NUMBERS: dict[str, Number] = {
     "history_backlog": _count(100, 100_000_000),
     "message_max_bytes": _count(1024, MAX_MESSAGE_BYTES),
     "send_dedup_seconds": Number(0, MAX_SEND_DEDUP, above=True),
+    "enqueue_replicas": _count(0, 100),
 }
 
 
