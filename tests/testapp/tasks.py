@@ -635,3 +635,32 @@ def parse_file(name_hex):
     """Fails naming a file whose name is not UTF-8 (given as hex), as code does with f"{path}": the
     message holds a lone surrogate (os.fsdecode), which UTF-8 cannot carry (issue 31)."""
     raise ValueError(f"cannot parse {os.fsdecode(bytes.fromhex(name_hex))}")
+
+
+def _counted(key, hold_ms):
+    """Counts itself in on `key` while it runs (INCR, DECR), recording every count it saw on
+    `key:seen` (and on all:seen, over every key), and announces its end on `key:done`."""
+    r = evidence()
+    r.rpush(f"{key}:seen", r.incr(key))
+    r.rpush("all:seen", r.incr("all"))
+    evidence().blpop([f"{key}:never"], timeout=hold_ms / 1000)  # holds its slot for hold_ms
+    r.decr("all")
+    r.decr(key)
+    r.rpush(f"{key}:pids", os.getpid())
+    r.rpush(f"{key}:done", 1)
+
+
+@task(concurrency=3)
+def at_most_three(key, hold_ms):
+    _counted(key, hold_ms)
+
+
+@task(concurrency=2, concurrency_key=lambda customer, hold_ms: customer)
+def two_per_customer(customer, hold_ms):
+    _counted(customer, hold_ms)
+
+
+@task(concurrency=1, concurrency_key=lambda name: name)
+def alone(name):
+    """One run of `name` at a time: `block`, within a concurrency limit."""
+    return block.fn(None, name)

@@ -1,5 +1,6 @@
 """Runs: what a consumer does with a delivery it holds, each fenced by its token (the delivery
-still holds the task, or nothing is done): mark it started, defer it, take a rate-limit start, bury
+still holds the task, or nothing is done): mark it started, defer it, take a rate-limit start or a
+concurrency slot, bury
 it in the dead letters, read it back.
 """
 
@@ -13,6 +14,7 @@ from .specs.consuming import (
     DEAD,
     DEFER,
     RATE,
+    SLOT,
     STARTED,
     AckEarlyArgs,
     AckEarlyKeys,
@@ -22,13 +24,18 @@ from .specs.consuming import (
     DeferKeys,
     RateArgs,
     RateKeys,
+    SlotArgs,
+    SlotKeys,
     StartedArgs,
     StartedKeys,
 )
 
+#: A slot not taken for this long is swept (lua/slot.lua) once none of its holders has a lease.
+SLOT_IDLE_MS = 60_000
+
 
 class Runs(Part):
-    """broker.runs: ack_early(), started(), started_attempt(), defer(), rate(), bury(), held()."""
+    """broker.runs: ack_early(), started(), started_attempt(), defer(), rate(), slot(), bury(), held()."""
 
 
     def ack_early(self, token: str) -> bool:
@@ -76,6 +83,19 @@ class Runs(Part):
         argv = RateArgs(token=token, waited="1" if message.options.rate_waited else "", member=member,
                         intervals=[ms for _, ms in budgets])
         return int(RATE(self.b.link, keys, argv))
+
+    def slot(self, token: str, message: Message, name: str, limit: int, wait_ms: int) -> int:
+        """Take a slot of the concurrency limit `name` (lua/slot.lua): 1 = taken, start now (it is held
+        as long as the lease); 0 = the limit is reached, the message was put back for `wait_ms`
+        (counted in its slot_waits); -1 = the token no longer held it."""
+        waits = message.options.slot_waits
+        member = message.replace(options=message.options.replace(slot=name, slot_waits=waits + 1)).entry()
+        k = self.b.keys
+        keys = SlotKeys(leases=k.leases, inflight=k.inflight, scheduled=k.scheduled, holders=k.slot(name),
+                        slots=k.slots, limits=k.slot_limits)
+        argv = SlotArgs(token=token, limit=limit, member=member, due=f"+{wait_ms}", name=name,
+                        slot_prefix=k.slot_prefix, idle_ms=SLOT_IDLE_MS)
+        return int(SLOT(self.b.link, keys, argv))
 
     def bury(self, token: str, reason: str, worker: str = "") -> tuple[bool, int]:
         """Move a held message to the dead letters. Returns (moved, number of old entries trimmed)."""

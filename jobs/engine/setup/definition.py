@@ -75,6 +75,10 @@ class TaskDefinition:
     #: rate_limit_key(*args, **kwargs) -> str gives each key its own budget ("10/s per shop").
     rate_limit: str | float | None = None
     rate_limit_key: Callable[..., str] | None = None
+    #: At most this many runs at once across every worker (a slot each, held with the run's lease:
+    #: lua/slot.lua); concurrency_key(*args, **kwargs) -> str | int gives each key its own slots.
+    concurrency: int | None = None
+    concurrency_key: Callable[..., Any] | None = None
     #: False: its runs are not recorded in the history (a chatty task); None = JOBS["HISTORY"].
     history: bool | None = None
     #: Not @task options: set by a class that runs another API's tasks (jobs/backend.py, django.tasks).
@@ -109,6 +113,9 @@ class TaskDefinition:
         if self.rate_limit_key is not None and (not callable(self.rate_limit_key) or self.rate_limit is None):
             raise ConfigurationError(f"{self.name}: rate_limit_key must be a callable taking the task's arguments, "
                                      "and needs rate_limit (the rate each key gets)")
+        if self.concurrency_key is not None and self.concurrency is None:
+            raise ConfigurationError(f"{self.name}: concurrency_key needs concurrency (the runs at once each key "
+                                     "gets)")
         self.origin = f"{fn.__module__}.{fn.__qualname__}"
         functools.update_wrapper(self, fn)
 
