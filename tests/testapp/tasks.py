@@ -664,3 +664,9 @@ def two_per_customer(customer, hold_ms):
 def alone(name):
     """One run of `name` at a time: `block`, within a concurrency limit."""
     return block.fn(None, name)
+
+
+@task(concurrency=1000)
+def roomy():
+    """A no-op within a concurrency limit it never reaches: what the limit costs (test_costs.py)."""
+    return None
