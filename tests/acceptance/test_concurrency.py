@@ -4,14 +4,18 @@ a killed worker's slot is freed with its lease; other tasks in the queue flow me
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
-from django.test import override_settings
+from django.contrib.auth.models import Permission, User
+from django.test import Client, override_settings
+from django.urls import reverse
 
 from jobs import task
 from jobs.engine.errors import ConfigurationError
 from jobs.engine.setup import app as engine_app
+from tests.acceptance.test_metrics import TOKEN, scrape, value
 from tests.testapp import tasks
 
 
@@ -94,3 +98,23 @@ def test_eager_mode_ignores_the_limit(r):
     with override_settings(JOBS={"EAGER": True}):
         assert tasks.at_most_three.delay("eager", 1).get() is None
     assert seen(r, "eager") == [1] and not r.exists(engine_app.current().broker.keys.slots)
+
+
+@pytest.mark.django_db
+@override_settings(JOBS={"METRICS_TOKEN": TOKEN})
+def test_slots_in_use_show_in_the_metrics_and_on_the_console_queues_page(start_worker, r):
+    start_worker("-c", "2")
+    tasks.alone.delay("shown")
+    assert r.blpop(["started:shown"], timeout=10) is not None
+    samples = scrape(Client())
+    slot = "tests.testapp.tasks.alone:shown"
+    assert value(samples["jobs_concurrency_in_use"], "jobs_concurrency_in_use", slot=slot) == 1
+    assert value(samples["jobs_concurrency_limit"], "jobs_concurrency_limit", slot=slot) == 1
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_console"))
+    client = Client()
+    client.force_login(viewer)
+    page = client.get(reverse("admin:jobs_console_queues")).content.decode()
+    assert re.search(rf"<td>{re.escape(slot)}</td><td class=\"num\">1</td><td class=\"num\">1</td>", page)
+    r.rpush("release:shown", 1)
+    assert r.blpop(["finished:shown"], timeout=10) is not None
