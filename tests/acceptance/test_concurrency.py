@@ -69,7 +69,9 @@ def test_a_killed_worker_frees_its_slot_within_a_lease_and_other_tasks_flow(star
     killed.kill9()
     killed_at = time.monotonic()
     assert r.blpop(["started:slot"], timeout=10) is not None
-    assert time.monotonic() - killed_at < 2 + 1.5  # the lease, and maintain's next pass (about 1 s)
+    # The lease, maintain's next pass (about 1 s), and a waiter's next offer (at most 1 s after it was
+    # put back; the killed run, handed back by maintain, may come first).
+    assert time.monotonic() - killed_at < 2 + 2
     assert not set(children) & {int(p) for p in r.lrange("started:slot", 0, -1)}
     r.rpush("release:slot", 1, 1)
     assert waiting.get(timeout=10) == "slot"
