@@ -670,3 +670,26 @@ def alone(name):
 def roomy():
     """A no-op within a concurrency limit it never reaches: what the limit costs (test_costs.py)."""
     return None
+
+
+@task(bind=True, resumable=True)
+def walk(self, total, every, key, hold_at=None):
+    """Processes items 0..total-1 from its last checkpoint on, counting each run of an item on hash
+    `key` (HINCRBY), with a checkpoint every `every` items, each announced on `key:checkpoints`
+    after it was stored; `key:starts` lists where each run started. At checkpoint `hold_at` it
+    waits for release:<key>."""
+    r = evidence()
+    start = self.request.cursor or 0
+    r.rpush(f"{key}:starts", start)
+    for first in range(start, total, every):
+        last = min(first + every, total)
+        pipe = r.pipeline(transaction=False)
+        for i in range(first, last):
+            pipe.hincrby(key, i, 1)
+        pipe.execute()
+        r.blpop([f"{key}:never"], timeout=0.01)  # about 100 items a 10 ms: slow enough to be killed mid-run
+        self.checkpoint(last, current=last, total=total)
+        r.rpush(f"{key}:checkpoints", last)
+        if last == hold_at:
+            r.blpop([f"release:{key}"], timeout=60)
+    return total

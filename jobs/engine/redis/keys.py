@@ -158,6 +158,10 @@ class Keys:
     def rate(self, budget: str) -> str:
         return f"{self.base}rate:{budget}"
 
+    def cursor(self, task_id: str) -> str:
+        """A resumable task's last checkpoint (JSON), kept as long as a result (lua/checkpoint.lua)."""
+        return f"{self.base}cursor:{task_id}"
+
     def slot(self, name: str) -> str:
         """A concurrency limit's holders: delivery tokens, each held with its lease (lua/slot.lua)."""
         return self.slot_prefix + name

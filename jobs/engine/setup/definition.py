@@ -79,6 +79,9 @@ class TaskDefinition:
     #: lua/slot.lua); concurrency_key(*args, **kwargs) -> str | int gives each key its own slots.
     concurrency: int | None = None
     concurrency_key: Callable[..., Any] | None = None
+    #: Its runs start where the last left off: self.checkpoint(cursor) remembers how far a run got,
+    #: and the next delivery's self.request.cursor says so (execution/progress.py, lua/checkpoint.lua).
+    resumable: bool = False
     #: False: its runs are not recorded in the history (a chatty task); None = JOBS["HISTORY"].
     history: bool | None = None
     #: Not @task options: set by a class that runs another API's tasks (jobs/backend.py, django.tasks).
@@ -198,6 +201,23 @@ class TaskDefinition:
         percent = round(100.0 * current / total, 1) if total else None
         self.update_state(state="PROGRESS", meta={"current": current, "total": total, "percent": percent,
                                                   "message": message})
+
+    def checkpoint(self, cursor: Any, current: float | None = None, total: float | None = None) -> None:
+        """Remember how far this run got (@task(resumable=True, bind=True)): `cursor` (JSON: a number,
+        a string, a list or dict of them) is stored before it returns, and a later delivery of this
+        task (after a kill, a warm shutdown that handed it back, a retry) finds it in
+        self.request.cursor. With `current`, its progress is shown too (self.progress). A run whose
+        task was revoked meanwhile stops here (CheckpointStop: REVOKED). In EAGER mode it only shows
+        progress."""
+        if not self.resumable:
+            raise RuntimeError(f"{self.name}.checkpoint() needs @task(resumable=True)")
+        if self.request is None:
+            raise RuntimeError(f"{self.name}.checkpoint() can only be called while the task runs (bind=True)")
+        reporter = current_reporter()
+        if reporter is not None:
+            reporter.checkpoint(cursor)
+        if current is not None:
+            self.progress(current, total)
 
     def retry_countdown(self, retries: int, explicit: float | None = None) -> float:
         return retry_policy.countdown(

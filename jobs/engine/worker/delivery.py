@@ -41,7 +41,7 @@ from ..wire.message import Message, decode
 from ..wire.outcome import FAILURE, REVOKED, STARTED, Outcome, encode_state
 from ..wire.outcome import encode as encode_result
 from ..wire.request import Request
-from ..wire.serializers import json_dumps, raw_loads
+from ..wire.serializers import json_dumps, json_loads, raw_loads
 from .acks import report_refused
 
 logger = logging.getLogger("jobs.worker")
@@ -173,6 +173,9 @@ class DeliveryHandler:
                                "run here", message.task, message.id, token)
                 return None
             request = started
+        if task.resumable:  # where its last run left off (lua/checkpoint.lua): one round trip
+            raw = self.broker.runs.cursor(message.id)
+            request = dataclasses.replace(request, cursor=None if raw is None else json_loads(raw))
         return Prepared(task, message, request, token, settings.soft_time_limit, settings.time_limit, reporter)
 
     def _limits(self, task: TaskDefinition, message: Message, request: Request, token: str) -> tuple[bool, Ack | None]:
