@@ -207,8 +207,8 @@ class TaskDefinition:
         a string, a list or dict of them) is stored before it returns, and a later delivery of this
         task (after a kill, a warm shutdown that handed it back, a retry) finds it in
         self.request.cursor. With `current`, its progress is shown too (self.progress). A run whose
-        task was revoked meanwhile stops here (CheckpointStop: REVOKED). In EAGER mode it only shows
-        progress."""
+        task was revoked meanwhile stops here (CheckpointStop: REVOKED). In EAGER mode it does nothing
+        (nothing is resumed there)."""
         if not self.resumable:
             raise RuntimeError(f"{self.name}.checkpoint() needs @task(resumable=True)")
         if self.request is None:
