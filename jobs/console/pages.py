@@ -74,7 +74,7 @@ def overview() -> dict[str, Any]:
 def queues() -> dict[str, Any]:
     rows = [{**dataclasses.asdict(q), "priority_row": [q.by_priority.get(p, 0) for p in PRIORITIES],
              "paused_at": _when(q.paused_since)} for q in inspection.monitor().queue_details()]
-    return {"queues": rows, "priorities": PRIORITIES}
+    return {"queues": rows, "priorities": PRIORITIES, "slots": inspection.monitor().slots()}
 
 
 def workers() -> dict[str, Any]:

@@ -128,3 +128,9 @@ class HardTimeLimit(BaseException):
 
 class Terminated(BaseException):
     """Raised in a thread (threads or solo pool) whose task was revoked with terminate=True."""
+
+
+class CheckpointStop(Terminated):
+    """Raised by self.checkpoint() in a resumable task that was revoked while it ran (it stops between
+    items, its cursor kept), or whose delivery no longer holds it (another worker runs it now). A
+    BaseException, like Terminated, so a task's ``except Exception`` does not swallow it."""

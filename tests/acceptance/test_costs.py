@@ -58,6 +58,33 @@ def test_redis_commands_per_task(start_worker, redis_server, r, test_database_en
     assert (enqueue_inner + drain_inner) / n <= 10
 
 
+def test_a_concurrency_limit_not_reached_costs_one_round_trip_per_task(start_worker, redis_server, r):
+    """lua/slot.lua, as the task starts: the worker decodes the message before it knows its slot, so
+    the slot cannot ride on the fetch that took it (that would mean reading every envelope in Lua)."""
+    n = 200
+    tasks.roomy.delay()
+    r.delete("{jobs}:queue:default")
+    for _ in range(n - 1):
+        tasks.roomy.delay()
+    tasks.record.delay("drained", "last")
+    monitor = Monitor(redis_server.port)
+    try:
+        start = monitor.barrier(r) + 1
+        worker = start_worker("-P", "solo")
+        r.blpop(["drained"], timeout=60)
+        worker.signal(15)
+        worker.wait(20)
+        end = monitor.barrier(r)
+        top, inner = monitor.count(start, end)
+        slots = monitor.count_sent(start, end, scripts.load("slot").sha)
+    finally:
+        monitor.close()
+    print(f"\nper task with a concurrency limit: {top / n:.2f} commands sent, {inner / n:.2f} inside scripts")
+    assert n - 1 <= slots <= n  # one a task (the first sent twice: NOSCRIPT, as this Redis had not loaded it)
+    assert (top - 2 - slots) / n <= 0.5  # the rest costs what a task without a limit costs
+    assert inner / n <= 8 + 12  # slot.lua: TIME, HEXISTS, ZSCORE, ZRANGE, ZADD x2, HSET, ZRANGEBYSCORE, ...
+
+
 def _cpu_ticks(pids):
     total = 0
     for pid in pids:

@@ -302,7 +302,7 @@ def test_round_trips_do_not_grow_with_queues_or_workers(broker, redis_server):
         beat(broker, f"host-{w}.{w}", f"host-{w}", [f"q{w}"])
     monitor = Monitor(broker)
     link = counted(broker)
-    expected = {"queue_names": 2, "queue_details": 3, "queues": 3, "workers": 2, "active": 2, "metrics": 3,
+    expected = {"queue_names": 2, "queue_details": 3, "queues": 3, "workers": 2, "active": 2, "metrics": 4, "slots": 1,
                 "scheduled": 1, "throughput": 1, "throughput_hours": 1, "task_metrics": 1, "task_timeline": 1,
                 "redis_health": 1}
     for name, trips in expected.items():

@@ -635,3 +635,61 @@ def parse_file(name_hex):
     """Fails naming a file whose name is not UTF-8 (given as hex), as code does with f"{path}": the
     message holds a lone surrogate (os.fsdecode), which UTF-8 cannot carry (issue 31)."""
     raise ValueError(f"cannot parse {os.fsdecode(bytes.fromhex(name_hex))}")
+
+
+def _counted(key, hold_ms):
+    """Counts itself in on `key` while it runs (INCR, DECR), recording every count it saw on
+    `key:seen` (and on all:seen, over every key), and announces its end on `key:done`."""
+    r = evidence()
+    r.rpush(f"{key}:seen", r.incr(key))
+    r.rpush("all:seen", r.incr("all"))
+    evidence().blpop([f"{key}:never"], timeout=hold_ms / 1000)  # holds its slot for hold_ms
+    r.decr("all")
+    r.decr(key)
+    r.rpush(f"{key}:pids", os.getpid())
+    r.rpush(f"{key}:done", 1)
+
+
+@task(concurrency=3)
+def at_most_three(key, hold_ms):
+    _counted(key, hold_ms)
+
+
+@task(concurrency=2, concurrency_key=lambda customer, hold_ms: customer)
+def two_per_customer(customer, hold_ms):
+    _counted(customer, hold_ms)
+
+
+@task(concurrency=1, concurrency_key=lambda name: name)
+def alone(name):
+    """One run of `name` at a time: `block`, within a concurrency limit."""
+    return block.fn(None, name)
+
+
+@task(concurrency=1000)
+def roomy():
+    """A no-op within a concurrency limit it never reaches: what the limit costs (test_costs.py)."""
+    return None
+
+
+@task(bind=True, resumable=True)
+def walk(self, total, every, key, hold_at=None):
+    """Processes items 0..total-1 from its last checkpoint on, counting each run of an item on hash
+    `key` (HINCRBY), with a checkpoint every `every` items, each announced on `key:checkpoints`
+    after it was stored; `key:starts` lists where each run started. At checkpoint `hold_at` it
+    waits for release:<key>."""
+    r = evidence()
+    start = self.request.cursor or 0
+    r.rpush(f"{key}:starts", start)
+    for first in range(start, total, every):
+        last = min(first + every, total)
+        pipe = r.pipeline(transaction=False)
+        for i in range(first, last):
+            pipe.hincrby(key, i, 1)
+        pipe.execute()
+        r.blpop([f"{key}:never"], timeout=0.01)  # about 100 items a 10 ms: slow enough to be killed mid-run
+        self.checkpoint(last, current=last, total=total)
+        r.rpush(f"{key}:checkpoints", last)
+        if last == hold_at:
+            r.blpop([f"release:{key}"], timeout=60)
+    return total

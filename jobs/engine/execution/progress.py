@@ -1,4 +1,5 @@
-"""A running task's own state: self.update_state(state="PROGRESS", meta={...}) and self.progress().
+"""A running task's own state: self.update_state(state="PROGRESS", meta={...}) and self.progress(),
+and a resumable task's checkpoints (self.checkpoint(cursor), stored at once).
 
 What a task reports is stored as its result document (AsyncResult.state and .info show it from any
 process) while the run's delivery still holds the task: a worker that lost its lease, whose task
@@ -21,10 +22,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import EncodeError
+from ..errors import CheckpointStop, EncodeError
 from ..redis.connection import RETRYABLE
 from ..setup.app import App
 from ..wire.outcome import encode_state
+from ..wire.serializers import json_dumps
 
 logger = logging.getLogger("jobs.worker")
 
@@ -81,6 +83,21 @@ class Reporter:
                     _flusher().add(self, self._last + INTERVAL)
         if send:
             self._send(doc)
+
+    def checkpoint(self, cursor: Any) -> None:
+        """A resumable task's checkpoint, stored before the task goes on (lua/checkpoint.lua): one
+        round trip. Raises CheckpointStop if the task was revoked or this run lost it."""
+        try:
+            text = json_dumps(cursor)
+        except (TypeError, ValueError) as exc:
+            raise EncodeError(f"{self.task}: checkpoint({cursor!r}): a cursor must be JSON (a number, a string, "
+                              f"a list or dict of them): {exc}") from exc
+        held = self._app.broker.runs.checkpoint(self.token, self.task_id, text)
+        if held == 2:
+            raise CheckpointStop(f"{self.task}[{self.task_id}] was revoked: stopped at its checkpoint {text}")
+        if held == 0:
+            raise CheckpointStop(f"{self.task}[{self.task_id}]: this run no longer holds the task (its lease ran "
+                                 "out; another worker runs it): stopped at its checkpoint")
 
     def flush(self) -> None:
         """Send the pending update (the flusher thread calls this when its interval has passed)."""

@@ -7,7 +7,7 @@ adds them to the all-time hash `{p}:stats` inside its script (lib/ack.lua `count
 its own, and one HINCRBY per distinct field and second rather than three a task); a message revoked
 or expired at fetch is counted there directly (fetch.lua); a lease that ran out, by the supervisor
 that hands its task back. The rest (queue lengths and latency, running, scheduled, dead letters,
-workers, the beat leader) is read as it is.
+workers, the beat leader, the concurrency slots in use) is read as it is.
 
 The same batches feed what the console reads (monitor.py): per-minute and per-hour counters by task
 ({p}:minute:<m>, {p}:hour:<h>: outcomes, a finer run-time histogram, RUNTIME_BUCKETS) and each
@@ -42,6 +42,8 @@ class Snapshot:
     dead: int = 0
     workers_alive: int = 0
     beat_leader: bool = False
+    #: Concurrency slot (task, or task:key) -> (runs holding one now, its limit), those taken lately.
+    slots: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def _labels(**labels: str) -> str:
@@ -82,6 +84,10 @@ def exposition(s: Snapshot) -> str:
                               ("jobs_beat_leader", int(s.beat_leader), "1 if a beat leads (sends periodic tasks).")):
         family(name, "gauge", text)
         out.append(f"{name} {value}")
+    family("jobs_concurrency_in_use", "gauge", "Runs holding a slot of a concurrency limit (task, or task:key).")
+    out += [f"jobs_concurrency_in_use{_labels(slot=name)} {used}" for name, (used, _) in sorted(s.slots.items())]
+    family("jobs_concurrency_limit", "gauge", "The most runs at once a concurrency limit allows.")
+    out += [f"jobs_concurrency_limit{_labels(slot=name)} {limit}" for name, (_, limit) in sorted(s.slots.items())]
     outcomes, runtime, wait = _parse(s.stats)
     family("jobs_tasks_total", "counter", "Tasks ended, by task, queue and outcome (SUCCESS, FAILURE, RETRY, "
                                           "REVOKED).")

@@ -24,7 +24,7 @@ from ..setup.app import App
 from ..wire.header import Header, parse_entry
 from .counters_view import CountersView
 from .metrics import Snapshot
-from .rows import DeadLetter, Held, QueueInfo, WorkerInfo
+from .rows import DeadLetter, Held, QueueInfo, SlotInfo, WorkerInfo
 from .scheduled_view import ScheduledView
 
 #: A worker whose heartbeat is older than this is shown as gone.
@@ -33,6 +33,9 @@ ALIVE_SECONDS = ALIVE_MS / 1000
 #: Dead letters read a round trip (two) when a filter is applied (from the newest; on to the oldest
 #: if need be).
 DEAD_PAGE = 1000
+
+#: The concurrency slots read at most (the most recently taken first): a key per customer makes many.
+SLOTS_SHOWN = 500
 
 #: The window (minutes, with the current one) a queue's throughput is averaged over.
 THROUGHPUT_MINUTES = 5
@@ -106,6 +109,14 @@ class Monitor(ScheduledView, CountersView):
                           sorted({w.hostname for w in alive if name in w.queues}), ended[i] / window)
                 for i, (name, one) in enumerate(zip(names, counts, strict=True))]
 
+    def slots(self) -> list[SlotInfo]:
+        """The concurrency limits' slots taken lately, with their runs now, by name: two round trips
+        (one when there is none)."""
+        names, limits, leased, holders = self.reads.slots(SLOTS_SHOWN)
+        live = set(leased)
+        return sorted((SlotInfo(name.decode(), sum(token in live for token in held), int(limit or 0))
+                       for name, limit, held in zip(names, limits, holders, strict=True)), key=lambda s: s.name)
+
     def unserved_queues(self) -> dict[str, int]:
         """Queues with waiting messages that no live worker consumes: work nobody will do."""
         served = {q for w in self.workers() if w.alive for q in w.queues}
@@ -161,7 +172,8 @@ class Monitor(ScheduledView, CountersView):
 
     def metrics(self) -> Snapshot:
         """What a Prometheus scrape reads (metrics.py): every queue of queue_names() (even empty, so
-        its series does not vanish), then everything else: three round trips."""
+        its series does not vanish), then everything else: three round trips, and the concurrency slots
+        (slots()): one or two more."""
         look = self.reads.look()
         alive = self._alive(look)
         names = self._names(look, alive)
@@ -174,7 +186,8 @@ class Monitor(ScheduledView, CountersView):
         decoded = {k.decode(): v.decode() for k, v in totals.stats.items()}
         return Snapshot(stats=decoded, queues=dict(zip(names, totals.lengths, strict=True)), latency=latency,
                         paused=look.paused, scheduled=totals.scheduled, running=totals.running, dead=totals.dead,
-                        beat_leader=totals.beat_leader, workers_alive=len(alive))
+                        beat_leader=totals.beat_leader, workers_alive=len(alive),
+                        slots={s.name: (s.in_use, s.limit) for s in self.slots()})
 
     def beat_leader(self) -> str | None:
         """The id of the beat that leads (holds the lease), or None."""

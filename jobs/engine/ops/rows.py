@@ -81,6 +81,15 @@ class QueueInfo:
 
 
 @dataclass(frozen=True)
+class SlotInfo:
+    """A concurrency limit's slot (the task's name, and its key if it has one) and its runs now."""
+
+    name: str
+    in_use: int
+    limit: int
+
+
+@dataclass(frozen=True)
 class DeadLetter:
     """A message kept in the dead letters, with why and where it came from."""
 

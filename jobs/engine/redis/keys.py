@@ -74,7 +74,7 @@ class Keys:
                  "inflight", "dead", "dead_order", "revoked", "terminate", "maintained", "idle", "idle_prefix",
                  "expiries", "inbox_prefix", "workers", "worker_prefix", "history", "history_dropped",
                  "history_prune", "stats", "paused", "queues", "shutdown", "minute_prefix", "hour_prefix",
-                 "running_prefix", "sent_prefix")
+                 "running_prefix", "sent_prefix", "slots", "slot_limits", "slot_prefix")
 
     def __init__(self, prefix: str) -> None:
         self.base = "{" + prefix + "}:"
@@ -107,6 +107,10 @@ class Keys:
         self.hour_prefix = self.base + "hour:"
         self.running_prefix = self.base + "running:"
         self.sent_prefix = self.base + "sent:"
+        #: Concurrency limits (lua/slot.lua): each slot's holders, and the slots taken lately with their limits.
+        self.slot_prefix = self.base + "slot:"
+        self.slots = self.base + "slots"
+        self.slot_limits = self.base + "slots:limits"
 
     def queue(self, name: str) -> str:
         return self.queue_prefix + name
@@ -153,6 +157,14 @@ class Keys:
 
     def rate(self, budget: str) -> str:
         return f"{self.base}rate:{budget}"
+
+    def cursor(self, task_id: str) -> str:
+        """A resumable task's last checkpoint (JSON), kept as long as a result (lua/checkpoint.lua)."""
+        return f"{self.base}cursor:{task_id}"
+
+    def slot(self, name: str) -> str:
+        """A concurrency limit's holders: delivery tokens, each held with its lease (lua/slot.lua)."""
+        return self.slot_prefix + name
 
     def chord_done(self, chord_id: str) -> str:
         return f"{self.base}chord:{chord_id}"

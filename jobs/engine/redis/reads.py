@@ -195,6 +195,18 @@ class Reads(Part):
         return Totals(mapping(stats), int(scheduled), int(running), int(dead), leader is not None,
                       [int(n) for n in rest[:len(names)]], rest[len(names):])
 
+    def slots(self, most: int) -> tuple[list[bytes], list[bytes | None], list[bytes], list[list[bytes]]]:
+        """The concurrency slots taken lately, the most recent first (at most `most`), their limits,
+        the tokens holding a lease, and each slot's holders: two round trips (one when there is
+        none). A holder counts while its token holds a lease, as lua/slot.lua counts it."""
+        k = self.b.keys
+        names = list(self.b.link.call("ZREVRANGE", k.slots, 0, most - 1))
+        if not names:
+            return [], [], [], []
+        replies = self.b.link.pipeline([("HMGET", k.slot_limits, *names), ("ZRANGE", k.leases, 0, -1),
+                                        *(("ZRANGE", k.slot(n.decode()), 0, -1) for n in names)])
+        return names, list(replies[0]), list(replies[1]), [list(r) for r in replies[2:]]
+
     def beat_leader(self) -> bytes | None:
         """The id of the beat that holds the lease, if one does."""
         leader: bytes | None = self.b.link.call("GET", self.b.keys.beat_leader())

@@ -1,5 +1,6 @@
 """Runs: what a consumer does with a delivery it holds, each fenced by its token (the delivery
-still holds the task, or nothing is done): mark it started, defer it, take a rate-limit start, bury
+still holds the task, or nothing is done): mark it started, defer it, take a rate-limit start or a
+concurrency slot, keep a resumable task's checkpoint, bury
 it in the dead letters, read it back.
 """
 
@@ -10,25 +11,35 @@ from ..wire.message import Message
 from .part import Part
 from .specs.consuming import (
     ACK_EARLY,
+    CHECKPOINT,
     DEAD,
     DEFER,
     RATE,
+    SLOT,
     STARTED,
     AckEarlyArgs,
     AckEarlyKeys,
+    CheckpointArgs,
+    CheckpointKeys,
     DeadArgs,
     DeadKeys,
     DeferArgs,
     DeferKeys,
     RateArgs,
     RateKeys,
+    SlotArgs,
+    SlotKeys,
     StartedArgs,
     StartedKeys,
 )
 
+#: A slot not taken for this long is swept (lua/slot.lua) once none of its holders has a lease.
+SLOT_IDLE_MS = 60_000
+
 
 class Runs(Part):
-    """broker.runs: ack_early(), started(), started_attempt(), defer(), rate(), bury(), held()."""
+    """broker.runs: ack_early(), started(), started_attempt(), defer(), rate(), slot(), checkpoint(),
+    cursor(), bury(), held()."""
 
 
     def ack_early(self, token: str) -> bool:
@@ -76,6 +87,32 @@ class Runs(Part):
         argv = RateArgs(token=token, waited="1" if message.options.rate_waited else "", member=member,
                         intervals=[ms for _, ms in budgets])
         return int(RATE(self.b.link, keys, argv))
+
+    def slot(self, token: str, message: Message, name: str, limit: int, wait_ms: int) -> int:
+        """Take a slot of the concurrency limit `name` (lua/slot.lua): 1 = taken, start now (it is held
+        as long as the lease); 0 = the limit is reached, the message was put back for `wait_ms`
+        (counted in its slot_waits); -1 = the token no longer held it."""
+        waits = message.options.slot_waits
+        member = message.replace(options=message.options.replace(slot=name, slot_waits=waits + 1)).entry()
+        k = self.b.keys
+        keys = SlotKeys(leases=k.leases, inflight=k.inflight, scheduled=k.scheduled, holders=k.slot(name),
+                        slots=k.slots, limits=k.slot_limits)
+        argv = SlotArgs(token=token, limit=limit, member=member, due=f"+{wait_ms}", name=name,
+                        slot_prefix=k.slot_prefix, idle_ms=SLOT_IDLE_MS)
+        return int(SLOT(self.b.link, keys, argv))
+
+    def checkpoint(self, token: str, task_id: str, cursor: str) -> int:
+        """Store a resumable task's cursor (JSON) while `token` holds it (lua/checkpoint.lua): 1 =
+        stored, 0 = this delivery no longer holds the task, 2 = stored, but the task was revoked."""
+        k = self.b.keys
+        keys = CheckpointKeys(inflight=k.inflight, cursor=k.cursor(task_id), revoked=k.revoked)
+        return int(CHECKPOINT(self.b.link, keys, CheckpointArgs(token=token, cursor=cursor, result_ms=self.b.ttl_ms,
+                                                                  id=task_id)))
+
+    def cursor(self, task_id: str) -> bytes | None:
+        """A resumable task's last checkpoint (JSON), or None before its first."""
+        raw = self.b.link.call("GET", self.b.keys.cursor(task_id))
+        return None if raw is None else bytes(raw)
 
     def bury(self, token: str, reason: str, worker: str = "") -> tuple[bool, int]:
         """Move a held message to the dead letters. Returns (moved, number of old entries trimmed)."""

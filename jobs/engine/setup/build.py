@@ -26,6 +26,7 @@ from ..wire.options import NO_OPTIONS, CallOptions, expiry_value, first
 from ..wire.request import current_request
 from ..wire.serializers import json_dumps
 from .app import App
+from .concurrency import slot_name
 from .config import SERIALIZERS
 from .definition import TaskDefinition
 from .routing import NO_ROUTE
@@ -56,6 +57,8 @@ def message(app: App, task: TaskDefinition | str, args: Iterable[Any] | None = N
     expires = first(options.expires, _task_expires(definition), default=None)
     check_unique(name, options, definition)
     unique_for = first(options.unique_for, definition.unique_for if definition else None, default=None)
+    if definition is not None and definition.concurrency is not None:
+        workflow = workflow.replace(slot=slot_name(definition, args, kwargs))
     if workflow.parent is None:
         running = current_request()
         if running is not None:

@@ -75,6 +75,13 @@ class TaskDefinition:
     #: rate_limit_key(*args, **kwargs) -> str gives each key its own budget ("10/s per shop").
     rate_limit: str | float | None = None
     rate_limit_key: Callable[..., str] | None = None
+    #: At most this many runs at once across every worker (a slot each, held with the run's lease:
+    #: lua/slot.lua); concurrency_key(*args, **kwargs) -> str | int gives each key its own slots.
+    concurrency: int | None = None
+    concurrency_key: Callable[..., Any] | None = None
+    #: Its runs start where the last left off: self.checkpoint(cursor) remembers how far a run got,
+    #: and the next delivery's self.request.cursor says so (execution/progress.py, lua/checkpoint.lua).
+    resumable: bool = False
     #: False: its runs are not recorded in the history (a chatty task); None = JOBS["HISTORY"].
     history: bool | None = None
     #: Not @task options: set by a class that runs another API's tasks (jobs/backend.py, django.tasks).
@@ -109,6 +116,9 @@ class TaskDefinition:
         if self.rate_limit_key is not None and (not callable(self.rate_limit_key) or self.rate_limit is None):
             raise ConfigurationError(f"{self.name}: rate_limit_key must be a callable taking the task's arguments, "
                                      "and needs rate_limit (the rate each key gets)")
+        if self.concurrency_key is not None and self.concurrency is None:
+            raise ConfigurationError(f"{self.name}: concurrency_key needs concurrency (the runs at once each key "
+                                     "gets)")
         self.origin = f"{fn.__module__}.{fn.__qualname__}"
         functools.update_wrapper(self, fn)
 
@@ -191,6 +201,23 @@ class TaskDefinition:
         percent = round(100.0 * current / total, 1) if total else None
         self.update_state(state="PROGRESS", meta={"current": current, "total": total, "percent": percent,
                                                   "message": message})
+
+    def checkpoint(self, cursor: Any, current: float | None = None, total: float | None = None) -> None:
+        """Remember how far this run got (@task(resumable=True, bind=True)): `cursor` (JSON: a number,
+        a string, a list or dict of them) is stored before it returns, and a later delivery of this
+        task (after a kill, a warm shutdown that handed it back, a retry) finds it in
+        self.request.cursor. With `current`, its progress is shown too (self.progress). A run whose
+        task was revoked meanwhile stops here (CheckpointStop: REVOKED). In EAGER mode it does nothing
+        (nothing is resumed there)."""
+        if not self.resumable:
+            raise RuntimeError(f"{self.name}.checkpoint() needs @task(resumable=True)")
+        if self.request is None:
+            raise RuntimeError(f"{self.name}.checkpoint() can only be called while the task runs (bind=True)")
+        reporter = current_reporter()
+        if reporter is not None:
+            reporter.checkpoint(cursor)
+        if current is not None:
+            self.progress(current, total)
 
     def retry_countdown(self, retries: int, explicit: float | None = None) -> float:
         return retry_policy.countdown(

@@ -18,6 +18,9 @@ from .ratelimit import interval_ms
 #: The most retries a task may ask for (None: forever). Past it a count is a typo, not a policy.
 MAX_RETRIES = 1_000_000
 
+#: The most runs at once a concurrency limit may allow: each acquire reads every holder (lua/slot.lua).
+MAX_CONCURRENCY = 10_000
+
 
 def _seconds(name: str, key: str, value: Any, above: bool = True) -> float | None:
     """A duration option: None, or seconds (or a timedelta) in range (bounds.py)."""
@@ -44,6 +47,18 @@ def _priority(name: str, key: str, value: Any) -> None:
 def _rate_limit(name: str, key: str, value: Any) -> None:
     if value is not None:
         interval_ms(value, f"@task {name}: rate_limit")
+
+
+def _concurrency(name: str, key: str, value: Any) -> None:
+    if value is not None:
+        bounds.integer(value, f"@task {name}: concurrency (runs at once, across all workers)", low=1,
+                       high=MAX_CONCURRENCY, error=ConfigurationError, type_error=ConfigurationError)
+
+
+def _callable(name: str, key: str, value: Any) -> None:
+    if value is not None and not callable(value):
+        raise ConfigurationError(f"@task {name}: {key} must be a callable taking the task's arguments, not "
+                                 f"{bounds.shown(value)}")
 
 
 def _expires(name: str, key: str, value: Any) -> None:
@@ -109,5 +124,6 @@ TASK_OPTIONS: dict[str, Callable[[str, str, Any], None]] = {
     "retry_backoff_max": _positive_seconds, "retry_jitter": _flag, "time_limit": _positive_seconds,
     "soft_time_limit": _positive_seconds, "reject_on_worker_lost": _flag, "unique_for": _positive_seconds,
     "rate_limit": _rate_limit, "rate_limit_key": _anything, "history": _flag, "throws": _exceptions,
-    "typing": _flag,
+    "typing": _flag, "concurrency": _concurrency, "concurrency_key": _callable,
+    "resumable": _flag,
 }

@@ -25,6 +25,8 @@ _OPTION_RULES: tuple[tuple[str, Any, str], ...] = (
     ("unique_ms", lambda v: _is_int(v) and v >= 0, "an int, 0 or more"),
     ("unknown_since", lambda v: _is_finite(v), "a number (unix time)"),
     ("unknown_tries", lambda v: _is_int(v) and v >= 0, "an int, 0 or more"),
+    ("slot_waits", lambda v: _is_int(v) and v >= 0, "an int, 0 or more"),
+    ("slot", lambda v: isinstance(v, str) and v != "", "a non-empty string"),
 )
 
 

@@ -48,6 +48,10 @@ class MessageOptions:
     chord_pass: bool = True
     #: Put back once by a rate limit (lua/rate.lua): it waits for the budget, not behind new calls.
     rate_waited: bool = False
+    #: Its concurrency limit's slot name (the task's name, ":" and its concurrency_key, found when it was
+    #: sent), and how often it found every slot taken and was put back (lua/slot.lua).
+    slot: str | None = None
+    slot_waits: int = 0
     #: The call's headers (options.CallOptions.headers).
     headers: dict[str, Any] | None = None
     #: Sent when it succeeds, its result in front (link), or when it fails (link_error): Celery's.

@@ -32,6 +32,9 @@ class Request:
     #: started (decoded entries of keys.attempts: its enqueue, each start, each error; this start
     #: last). Empty otherwise.
     attempts: tuple[dict[str, Any], ...] = ()
+    #: For a resumable task (@task(resumable=True)): the cursor of its last checkpoint (self.checkpoint),
+    #: where this run starts; None on its first run.
+    cursor: Any = None
 
     @classmethod
     def of(cls, message: Message, hostname: str, eager: bool = False) -> Request:
@@ -57,6 +60,8 @@ class StateReporter(Protocol):
     """Where a running task's update_state() goes (worker/progress.py); none in EAGER mode."""
 
     def update(self, state: str, meta: Any) -> None: ...
+
+    def checkpoint(self, cursor: Any) -> None: ...
 
 
 _request: contextvars.ContextVar[Request | None] = contextvars.ContextVar("jobs_request", default=None)

@@ -5,7 +5,8 @@ a deferral (a task this worker does not know yet), the dead letters (a message t
 here), or a hand-back. A message is never dropped, and a bad message never stops the worker.
 
 Before the task runs: decode (else dead letters), look the task up (else defer, for up to
-UNKNOWN_TASK_GRACE, then dead letters), check its expiry (else REVOKED), acknowledge it early if
+UNKNOWN_TASK_GRACE, then dead letters), check its expiry (else REVOKED), its rate and concurrency
+limits (else back to the scheduled set, in Redis), acknowledge it early if
 acks_late=False, record STARTED if asked. Then execute.execute() and settle.settle().
 """
 
@@ -34,12 +35,13 @@ from ..redis.broker import Broker
 from ..redis.deliveries import Ack, Delivery
 from ..redis.tally import TALLY
 from ..setup.app import App
+from ..setup.concurrency import slot_name, wait_ms
 from ..setup.definition import TaskDefinition
 from ..wire.message import Message, decode
 from ..wire.outcome import FAILURE, REVOKED, STARTED, Outcome, encode_state
 from ..wire.outcome import encode as encode_result
 from ..wire.request import Request
-from ..wire.serializers import json_dumps, raw_loads
+from ..wire.serializers import json_dumps, json_loads, raw_loads
 from .acks import report_refused
 
 logger = logging.getLogger("jobs.worker")
@@ -56,7 +58,8 @@ OnStart = Callable[[str, "float | None", "float | None"], "Callable[[], None] | 
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A delivery ready to run: decoded, known, not expired, within its rate limit, started."""
+    """A delivery ready to run: decoded, known, not expired, within its rate and concurrency limits,
+    started."""
 
     task: TaskDefinition
     message: Message
@@ -146,14 +149,9 @@ class DeliveryHandler:
         token = delivery.token
         if delivery.deadline is not None and time.monotonic() > delivery.deadline:
             return self._expired(task, message, token)  # taken in time, but waited too long here
-        if self.app.rate_limits.groups or task.rate_limit is not None:
-            try:
-                budgets = self.app.rate_limits.budgets(task, message.args, message.kwargs)
-            except Exception as exc:  # the task's rate_limit_key failed: the call cannot be placed
-                outcome = Outcome(FAILURE, exception=exc, traceback=f"{type(exc).__name__}: {exc}\n(in rate_limit_key)")
-                return settle(self.app, task, message, request, outcome, token, self.hostname)
-            if budgets and self.broker.runs.rate(token, message, budgets) != 0:
-                return None  # over its limit: back in Redis until its turn (or no longer ours)
+        held, ack = self._limits(task, message, request, token)
+        if held:
+            return ack
         config = self.config
         try:
             settings = task.settings(message.options, config)
@@ -175,7 +173,41 @@ class DeliveryHandler:
                                "run here", message.task, message.id, token)
                 return None
             request = started
+        if task.resumable:  # where its last run left off (lua/checkpoint.lua): one round trip
+            raw = self.broker.runs.cursor(message.id)
+            request = dataclasses.replace(request, cursor=None if raw is None else json_loads(raw))
         return Prepared(task, message, request, token, settings.soft_time_limit, settings.time_limit, reporter)
+
+    def _limits(self, task: TaskDefinition, message: Message, request: Request, token: str) -> tuple[bool, Ack | None]:
+        """Its rate and concurrency limits: (True, its Ack or None) if it does not run now (it waits in
+        Redis for its turn or a free slot, or the token lost it, or a key function failed), else
+        (False, None)."""
+        if self.app.rate_limits.groups or task.rate_limit is not None:
+            try:
+                budgets = self.app.rate_limits.budgets(task, message.args, message.kwargs)
+            except Exception as exc:  # the task's rate_limit_key failed: the call cannot be placed
+                outcome = Outcome(FAILURE, exception=exc, traceback=f"{type(exc).__name__}: {exc}\n(in rate_limit_key)")
+                return True, settle(self.app, task, message, request, outcome, token, self.hostname)
+            if budgets and self.broker.runs.rate(token, message, budgets) != 0:
+                return True, None  # over its limit: back in Redis until its turn (or no longer ours)
+        if task.concurrency is not None:
+            taken = self._slot(task, message, request, token)
+            if taken is not True:
+                return True, taken or None
+        return False, None
+
+    def _slot(self, task: TaskDefinition, message: Message, request: Request, token: str) -> Ack | None | bool:
+        """Take a slot of the task's concurrency limit (lua/slot.lua): True to run; None if every slot
+        is taken (the message waits in the scheduled set a little) or the token lost it; an Ack if
+        its key could not be found (sent by name, and its concurrency_key fails here)."""
+        assert task.concurrency is not None
+        try:
+            name = message.options.slot or slot_name(task, message.args, message.kwargs)
+        except Exception as exc:
+            outcome = Outcome(FAILURE, exception=exc, traceback=f"{type(exc).__name__}: {exc}\n(in concurrency_key)")
+            return settle(self.app, task, message, request, outcome, token, self.hostname)
+        assert name is not None
+        return self.broker.runs.slot(token, message, name, task.concurrency, wait_ms(message.options.slot_waits)) == 1
 
     def _started(self, task: TaskDefinition, message: Message, request: Request, token: str, started_at: float,
                  history: bool) -> Request | None:

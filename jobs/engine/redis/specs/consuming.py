@@ -1,6 +1,6 @@
 """The scripts of a consumer's deliveries (deliveries.py, runs.py): take and settle (fetch.lua,
 ack.lua), and what it does with a delivery it holds, each fenced by the delivery's token
-(ack_early.lua, started.lua, defer.lua, rate.lua, dead.lua).
+(ack_early.lua, started.lua, defer.lua, rate.lua, slot.lua, checkpoint.lua, dead.lua).
 
 fetch and ack are a consumer's round trips, so their specs come in two parts (scripts.SplitScript):
 what stays the same for a consumer, packed once, and what changes at each call.
@@ -189,3 +189,41 @@ class DeadArgs(NamedTuple):
 
 
 DEAD = Script("dead", DeadKeys, DeadArgs)
+
+
+class SlotKeys(NamedTuple):
+    leases: str
+    inflight: str
+    scheduled: str
+    holders: str
+    slots: str
+    limits: str
+
+
+class SlotArgs(NamedTuple):
+    token: str
+    limit: int
+    member: str
+    due: str
+    name: str
+    slot_prefix: str
+    idle_ms: int
+
+
+SLOT = Script("slot", SlotKeys, SlotArgs)
+
+
+class CheckpointKeys(NamedTuple):
+    inflight: str
+    cursor: str
+    revoked: str
+
+
+class CheckpointArgs(NamedTuple):
+    token: str
+    cursor: str
+    result_ms: str
+    id: str
+
+
+CHECKPOINT = Script("checkpoint", CheckpointKeys, CheckpointArgs)
