@@ -64,6 +64,8 @@ def check_metrics_token(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
             return []
     except ConfigurationError:
         return []  # check_settings says what is wrong
+    if not getattr(settings, "ROOT_URLCONF", None):  # a worker-only project: no URLs, nothing exposed
+        return []
     try:
         where = reverse("jobs:metrics")
     except (NoReverseMatch, ImportError, ImproperlyConfigured):

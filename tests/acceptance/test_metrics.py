@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.checks import run_checks
 from django.test import Client, override_settings
@@ -125,6 +126,9 @@ def test_the_warning_goes_with_a_token_in_debug_or_when_the_views_are_not_mounte
     with override_settings(JOBS={}, DEBUG=True):
         assert token_warnings() == []
     with override_settings(JOBS={}, ROOT_URLCONF=__name__):
+        assert token_warnings() == []
+    with override_settings(JOBS={}):
+        del settings.ROOT_URLCONF  # a project without URLs (a worker's only, the benchmark's): `check` ran, crashed
         assert token_warnings() == []
     with override_settings(JOBS={"METRICS_TOKEN": "short"}):
         assert token_warnings() == []  # jobs.E001 says what is wrong with it
