@@ -84,7 +84,7 @@ def record(app: App, task: TaskDefinition, message: Message, outcome: Outcome, t
         next_run = message.replace(retries=message.retries + 1, eta=None, countdown=outcome.retry_in, deliveries=0,
                                    enqueued_at=0.0)
         retry_delay_ms = int(outcome.retry_in * 1000)
-        retry_member = next_run.entry()
+        retry_member = next_run.entry(app.config.signing_key)
     payload = extra = history = ""
     if store:
         config = app.config

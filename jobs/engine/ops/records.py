@@ -46,6 +46,7 @@ from typing import Any
 
 from ..errors import DecodeError
 from ..setup.registry import Registry
+from ..wire import signing
 from ..wire.header import Header
 from ..wire.message import decode
 from ..wire.outcome import REJECTED, RETRY, STARTED, SUCCESS
@@ -212,8 +213,11 @@ def _from_result(registry: Registry, redactor: Redactor, raw: bytes) -> Record:
 def _from_dead(registry: Registry, redactor: Redactor, raw: bytes) -> Record:
     """A dead letter's record (lib/dead.lua): REJECTED, with the reason and the message."""
     doc = json_loads(raw)
-    args, kwargs, complete, retries, enqueued, parent = _message(registry, redactor, doc.get("message", ""),
-                                                                 doc.get("queue", ""))
+    if str(doc.get("reason", "")).startswith(signing.REASON):  # never read, here neither: its header names it
+        args, kwargs, complete, retries, enqueued, parent = f"<not shown: {signing.REASON}>", None, False, 0, None, None
+    else:
+        args, kwargs, complete, retries, enqueued, parent = _message(registry, redactor, doc.get("message", ""),
+                                                                     doc.get("queue", ""))
     return Record(
         task_id=doc["task_id"], name=doc.get("task") or "", status=REJECTED, args=_text(args), kwargs=_text(kwargs),
         args_complete=complete, result=json_dumps({"reason": doc.get("reason", "")}), traceback=None,

@@ -30,5 +30,5 @@ class BeatRuns(Part):
         argv = BeatSendArgs(periodic_id=periodic_id, due_ms=due_ms, queue_prefix=k.queue_prefix,
                             wake_prefix=k.wake_prefix, idle_prefix=k.idle_prefix, inbox_prefix=k.inbox_prefix,
                             queue=message.queue, score=message.score,
-                            wire=wire(message, self.b.config.message_max_bytes), expiry=message.expiry())
+                            wire=wire(message, self.b.config), expiry=message.expiry())
         return bool(BEAT_SEND(self.b.link, keys, argv))

@@ -27,7 +27,7 @@ from .specs.sending import (
 )
 
 if TYPE_CHECKING:
-    from .part import Core
+    from .part import Core, Settings
 
 #: A process adds a queue it sends to to the queues SET (keys.py) with its first send there and then at most
 #: this often (seconds), riding on a send: the monitor lists queues without a SCAN, at no cost per task.
@@ -37,10 +37,10 @@ _NEVER = float("-inf")
 _NO_WAKE = EnqueueCallKeys()
 
 
-def wire(message: Message, max_bytes: int) -> str:
-    """A message as it is sent, refused (EncodeError, naming the task) if over
-    JOBS["MESSAGE_MAX_BYTES"]: before anything is written."""
-    return within(message, message.encode(), max_bytes)
+def wire(message: Message, config: Settings) -> str:
+    """A message as it is sent, signed (JOBS["SIGNING_KEYS"]), refused (EncodeError, naming the task)
+    if over JOBS["MESSAGE_MAX_BYTES"]: before anything is written."""
+    return within(message, message.encode(config.signing_key), config.message_max_bytes)
 
 
 class Sends(Part):
@@ -77,11 +77,11 @@ class Sends(Part):
         for message in messages:
             due, expiry = message.due(), message.expiry()
             if due or expiry:
-                other += (message.queue, message.score, wire(message, self.b.config.message_max_bytes), due, expiry)
+                other += (message.queue, message.score, wire(message, self.b.config), due, expiry)
                 if first_delayed is None and message.delayed:
                     first_delayed = message.queue
             else:
-                plain += (message.queue, message.score, wire(message, self.b.config.message_max_bytes))
+                plain += (message.queue, message.score, wire(message, self.b.config))
         written = [part for key, entry in records for part in (key, entry)]
         now = time.monotonic()
         named = self._unnamed({m.queue for m in messages}, now)
@@ -116,7 +116,7 @@ class Sends(Part):
         argv = EnqueueUniqueArgs(id=message.id, lock_ms=lock_ms, queue_prefix=k.queue_prefix,
                                  wake_prefix=k.wake_prefix, idle_prefix=k.idle_prefix, inbox_prefix=k.inbox_prefix,
                                  queue=message.queue, score=message.score,
-                                 wire=wire(message, self.b.config.message_max_bytes), due=message.due(),
+                                 wire=wire(message, self.b.config), due=message.due(),
                                  expiry=message.expiry(), name_queue="1" if named else "", sent_prefix=k.sent_prefix,
                                  dedup_ms=self.b.dedup_ms)
         holder = with_retry(lambda: ENQUEUE_UNIQUE(self.b.link, keys, argv), self.b.config.enqueue_timeout, "enqueue")
@@ -128,7 +128,7 @@ class Sends(Part):
         queue, now = message.queue, time.monotonic()
         named = now - self._registered.get(queue, _NEVER) >= REGISTER_SECONDS
         argv = EnqueueCallArgs(n=1, r=0, records_ms="", names=queue if named else "",
-                               plain=(queue, message.score, wire(message, self.b.config.message_max_bytes)),
+                               plain=(queue, message.score, wire(message, self.b.config)),
                                records=(), other=())
         call = self._enqueue
         with_retry(lambda: call(self.b.link, _NO_WAKE, argv), self.b.config.enqueue_timeout, "enqueue")

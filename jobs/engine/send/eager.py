@@ -68,7 +68,7 @@ def run(app: App, message: Message) -> EagerResult:
     """Run a message's task now, here; its result, final."""
     task = task_of(app, message.task)
     config = app.config
-    message = decode(message.encode(), message.queue, config.accept_content)
+    message = decode(message.encode(config.signing_key), message.queue, config.accept_content, config.signing_keys)
     while True:
         request = Request.of(message, "eager", eager=True)
         with tracing.consuming(message) as span:

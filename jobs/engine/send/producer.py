@@ -54,7 +54,7 @@ def send(app: App, messages: list[Message], on_commit: bool | None = None, *, re
         return [eager.run(app, m) for m in messages]
     if on_commit:
         for message in messages:  # what cannot be sent fails here, at the call, not inside the commit
-            within(message, message.encode(), app.config.message_max_bytes)
+            within(message, message.encode(app.config.signing_key), app.config.message_max_bytes)
 
         def at_commit() -> None:
             _announced(_enqueue(app, messages, records, periodic), announce)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from .envelope import check_envelope, check_options
 from .header import Header, compact_id
 from .names import MAX_PRIORITY
 from .serializers import decode_value, json_dumps, pickle_dumps
+from .signing import sign, verify
 from .workflow import ChordSpec, Node, Step, carried, from_wire, to_wire
 
 
@@ -154,7 +156,8 @@ class Message:
             return str(int(self.expires * 1000))
         return ""
 
-    def encode(self) -> str:
+    def encode(self, key: bytes | None = None) -> str:
+        """The wire, signed with `key` (the first of JOBS["SIGNING_KEYS"], Config.signing_key) if given."""
         env = self._envelope()
         if self.content_type != "json":
             refuse_model_instances(self.args, self.kwargs, self.task)
@@ -175,7 +178,7 @@ class Message:
         if may_nest_deeper(body):  # nearly never: only with over MAX_DEPTH brackets in all
             self._check_nesting()
         enqueued_us = int((self.enqueued_at or time.time()) * 1_000_000)
-        return f"{enqueued_us:013x}|{self.deliveries}|{compact_id(self.id)}|{self.task}|{body}"
+        return sign(f"{enqueued_us:013x}", self.deliveries, f"{compact_id(self.id)}|{self.task}|{body}", key)
 
     def _check_nesting(self) -> None:
         """EncodeError naming the first argument, of this call or of a step of its workflow, nested
@@ -213,13 +216,16 @@ class Message:
             env["o"] = options
         return env
 
-    def entry(self) -> str:
+    def entry(self, key: bytes | None = None) -> str:
         """It as it waits in the scheduled set: "<score>|<queue>|<wire>"."""
-        return f"{self.score}|{self.queue}|{self.encode()}"
+        return f"{self.score}|{self.queue}|{self.encode(key)}"
 
 
-def decode(wire: str | bytes, queue: str, accept: tuple[str, ...]) -> Message:
-    """Read a wire message; DecodeError (with .header when the header could be read) otherwise."""
+def decode(wire: str | bytes, queue: str, accept: tuple[str, ...], keys: Sequence[bytes] = ()) -> Message:
+    """Read a wire message; DecodeError (with .header when the header could be read) otherwise. With
+    `keys` (JOBS["SIGNING_KEYS"]), BadSignature unless one signed it, before anything is decoded."""
+    if keys:
+        verify(wire if isinstance(wire, bytes) else wire.encode("utf-8", "surrogatepass"), keys)
     if isinstance(wire, bytes):
         try:
             wire = wire.decode("utf-8")
