@@ -223,15 +223,15 @@ class Message:
 
 def decode(wire: str | bytes, queue: str, accept: tuple[str, ...], keys: Sequence[bytes] = ()) -> Message:
     """Read a wire message; DecodeError (with .header when the header could be read) otherwise. With
-    `keys` (JOBS["SIGNING_KEYS"]), BadSignature unless one signed it, before anything is decoded."""
-    if keys:
-        verify(wire if isinstance(wire, bytes) else wire.encode("utf-8", "surrogatepass"), keys)
+    `keys` (JOBS["SIGNING_KEYS"]), BadSignature unless one signed it, before its envelope is read."""
+    raw = wire
     if isinstance(wire, bytes):
         try:
             wire = wire.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise DecodeError(f"message is not UTF-8: {exc}") from exc
-    header = Header(wire)
+    header = Header(wire)  # plain text, split: not a jobs message, no signature to check
+    verify(raw, keys)
     try:
         env = header.fields()
         content_type = env.get("ct", "json")
