@@ -72,10 +72,10 @@ def verify(wire: bytes | str, keys: Sequence[bytes]) -> None:
                            "a key of JOBS['SIGNING_KEYS'] (was it written to Redis by hand, by another program, or "
                            "sent by a process without the key?)")
     rest = wire[second + 1:]
-    if _ALONE in rest:  # a dead letter requeued to run alone (dead_requeue.lua): signed without it
-        head = rest.split(b"|", 2)
-        if len(head) == 3 and head[2].startswith(_ALONE):
-            rest = b"%s|%s|{%s" % (head[0], head[1], head[2][len(_ALONE):])
+    task_end = rest.find(b"|", rest.find(b"|") + 1)  # the envelope starts after "<id>|<task>|"
+    if task_end > 0 and rest.startswith(_ALONE, task_end + 1):
+        # A dead letter requeued to run alone (dead_requeue.lua): signed without it.
+        rest = rest[:task_end + 1] + b"{" + rest[task_end + 1 + len(_ALONE):]
     signed = wire[:TIME_DIGITS] + b"|" + rest
     given = wire[TIME_DIGITS:SIGNED_STAMP]
     for key in keys:
