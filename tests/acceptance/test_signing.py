@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import signal
 
+import pytest
+
 from jobs import AsyncResult, chain, control
+from jobs.engine.errors import ConfigurationError
 from jobs.engine.ops.metrics import exposition
 from jobs.engine.setup import app as engine_app
 from jobs.engine.wire.message import Message
@@ -117,3 +120,27 @@ def test_keys_rotate_while_work_flows_and_nothing_is_lost(start_worker, r, setti
     assert control.monitor().dead_letters(100) == []
     assert not r.hget(engine_app.current().broker.keys.stats, "bad_signatures")
     assert "moved to the dead letters" not in new_only.output + both.output + old_worker.output
+
+
+def test_the_default_keys_come_from_secret_key_and_its_fallbacks(settings):
+    from django.utils.crypto import salted_hmac
+
+    from jobs.conf import SIGNING_SALT
+
+    def derived(secret: str) -> bytes:
+        return salted_hmac(SIGNING_SALT, "messages", secret=secret, algorithm="sha256").digest()
+
+    assert engine_app.current().config.signing_keys == (derived("tests-only"),)
+    settings.SECRET_KEY_FALLBACKS = ["an older secret"]
+    engine_app.reset()
+    assert engine_app.current().config.signing_keys == (derived("tests-only"), derived("an older secret"))
+    _web_signs_with(settings, [NEW, OLD.encode()])
+    assert engine_app.current().config.signing_keys == (NEW.encode(), OLD.encode())
+
+
+@pytest.mark.parametrize("keys", [["too short"], "one-key-not-in-a-list-" + "x" * 40, [None], [b"x" * 31]])
+def test_keys_that_cannot_sign_are_refused_at_start_up(settings, keys):
+    settings.JOBS = {**settings.JOBS, "SIGNING_KEYS": keys}
+    engine_app.reset()
+    with pytest.raises(ConfigurationError, match="SIGNING_KEYS"):
+        engine_app.current()
