@@ -635,3 +635,12 @@ def parse_file(name_hex):
     """Fails naming a file whose name is not UTF-8 (given as hex), as code does with f"{path}": the
     message holds a lone surrogate (os.fsdecode), which UTF-8 cannot carry (issue 31)."""
     raise ValueError(f"cannot parse {os.fsdecode(bytes.fromhex(name_hex))}")
+
+
+@task(encrypt=True, bind=True, max_retries=3, default_retry_delay=0.05)
+def charge(self, card, amount, note=""):
+    """Encrypted (docs/security.md): retries once, then returns a receipt holding the card, so that
+    the arguments, a retry's message and the result all carry the secret (tests/acceptance/test_encryption.py)."""
+    if runs(f"charge:{self.request.id}") == 1:
+        raise self.retry(countdown=0.05)
+    return f"receipt: {amount} on {card} ({note})"

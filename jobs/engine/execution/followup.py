@@ -196,7 +196,7 @@ def chord_arguments(app: App, message: Message) -> tuple[tuple[Any, ...], Outcom
     ids = list(_flat(where))
     metas = {}
     for member_id, raw in zip(ids, app.broker.results.get_many(ids), strict=True):
-        meta = decode_result(raw, app.config.accept_content) if raw is not None else None
+        meta = decode_result(raw, app.config.accept_content, app.config.signing_keys) if raw is not None else None
         if meta is None or meta.status != SUCCESS:
             what = ("has no result (expired: RESULT_EXPIRES)" if meta is None
                     else f"ended {meta.status}: {type(meta.exception).__name__}: {meta.exception}"

@@ -44,7 +44,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import DecodeError
+from ..errors import DecodeError, Encrypted
 from ..setup.registry import Registry
 from ..wire import signing
 from ..wire.header import Header
@@ -52,6 +52,7 @@ from ..wire.message import decode
 from ..wire.outcome import REJECTED, RETRY, STARTED, SUCCESS
 from ..wire.record import Record
 from ..wire.redact import Redactor
+from ..wire.sealing import SHOWN
 from ..wire.serializers import json_dumps, json_loads, raw_dumps, raw_loads
 
 logger = logging.getLogger("jobs.history")
@@ -177,6 +178,8 @@ def _raw_text(value: Any) -> str | None:
 def _outcome_text(doc: dict[str, Any]) -> str | None:
     status = doc["status"]
     if status == SUCCESS:
+        if doc.get("e"):  # @task(encrypt=True): sealed (wire/sealing.py), and not opened here
+            return json_dumps(SHOWN)
         if doc.get("ct", "json") != "json":
             return json_dumps(f"<stored as {doc['ct']}, not shown here>")
         return _raw_text(doc.get("result"))
@@ -232,6 +235,8 @@ def _message(registry: Registry, redactor: Redactor, wire: str,
     may be stored. Decoded as JSON only: the arguments of one sent with pickle are not unpickled here."""
     try:
         message = decode(wire, queue, ("json",))
+    except Encrypted:  # @task(encrypt=True): not opened here (no keys given)
+        return SHOWN, None, False, 0, Header(wire).enqueued_at, None
     except DecodeError as exc:
         try:
             header = Header(wire)

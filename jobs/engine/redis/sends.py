@@ -12,7 +12,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..wire.message import Message, within
+from ..errors import EncodeError
+from ..wire.arguments import largest_argument
+from ..wire.message import Message
 from .backoff import with_retry
 from .part import Part
 from .specs.sending import (
@@ -35,6 +37,24 @@ REGISTER_SECONDS = 60.0
 _NEVER = float("-inf")
 #: A send of messages due now names no wake list to wake (delayed_wake, lua/enqueue.lua).
 _NO_WAKE = EnqueueCallKeys()
+
+
+def within(message: Message, wire: str, max_bytes: int) -> str:
+    """`wire`, the encoded `message`, if it fits in JOBS["MESSAGE_MAX_BYTES"]; else EncodeError,
+    naming the task and its largest argument. Counted in UTF-8 bytes, as Redis keeps it, and only
+    measured when it could be too long (a character takes at most 4 bytes): nothing for most."""
+    if len(wire) * 4 <= max_bytes:
+        return wire
+    size = len(wire.encode("utf-8", "surrogatepass"))
+    if size <= max_bytes:
+        return wire
+    largest = ""
+    found = largest_argument(message.args, message.kwargs) if message.content_type == "json" else None
+    if found:
+        largest = f"; the largest argument is {found[1]}, {found[0]:,} bytes of JSON"
+    raise EncodeError(f"{message.task}: its message would be {size:,} bytes, over JOBS['MESSAGE_MAX_BYTES'] "
+                      f"({max_bytes:,}){largest}. Send a reference to the data (a primary key, a file or storage "
+                      "path) rather than the data, or raise MESSAGE_MAX_BYTES.")
 
 
 def wire(message: Message, config: Settings) -> str:

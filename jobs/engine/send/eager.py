@@ -81,7 +81,8 @@ def run(app: App, message: Message) -> EagerResult:
     _callbacks(app, message, outcome.status, outcome.value)
     content_type = task.serializer or config.result_serializer
     about = run_about(app, task, message) if config.result_extended else None
-    meta = decode_result(encode_result(outcome, task.name, content_type, "eager", about), config.accept_content)
+    meta = decode_result(encode_result(outcome, task.name, content_type, "eager", about, message.encrypted,
+                                       config.signing_key), config.accept_content, config.signing_keys)
     if meta.status == FAILURE:
         # Keep the real exception object (with its traceback) rather than the rebuilt copy.
         meta = dataclasses.replace(meta, exception=outcome.exception or meta.exception)

@@ -27,10 +27,11 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .. import many, tracing
+from ..redis.sends import within
 from ..setup.app import App, current
 from ..setup.build import message as build_message
 from ..setup.definition import TaskDefinition
-from ..wire.message import NO_MESSAGE_OPTIONS, Message, MessageOptions, within
+from ..wire.message import NO_MESSAGE_OPTIONS, Message, MessageOptions
 from ..wire.options import NO_OPTIONS, CallOptions
 from ..wire.workflow import Step
 from . import eager

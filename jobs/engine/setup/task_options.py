@@ -109,5 +109,5 @@ TASK_OPTIONS: dict[str, Callable[[str, str, Any], None]] = {
     "retry_backoff_max": _positive_seconds, "retry_jitter": _flag, "time_limit": _positive_seconds,
     "soft_time_limit": _positive_seconds, "reject_on_worker_lost": _flag, "unique_for": _positive_seconds,
     "rate_limit": _rate_limit, "rate_limit_key": _anything, "history": _flag, "throws": _exceptions,
-    "typing": _flag,
+    "typing": _flag, "encrypt": _flag,
 }
