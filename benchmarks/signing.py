@@ -1,4 +1,4 @@
-"""What signing costs a message (JOBS["SIGNING_KEYS"], jobs/engine/wire/signing.py): the producer's
+"""What signing (and encrypt=True) costs a message (JOBS["SIGNING_KEYS"], jobs/engine/wire/signing.py): the producer's
 encode and the worker's decode, with and without a key, for a plain call and one with ~1 KB and
 ~64 KB of arguments. No Redis: the cost is CPU in the process, per message. Run by `make bench`,
 or alone: python -m benchmarks.signing
@@ -46,12 +46,29 @@ def row(name: str, message: Message) -> str:
     return f"| {name} | {len(raw):,} | {enc:.1f} | {sign_us:.1f} | {dec:.1f} | {first:.1f} | {second:.1f} |"
 
 
+def sealed_row(name: str, message: Message) -> str:
+    """An encrypt=True task's message beside the same message signed only: encoded, then decoded."""
+    number = 20_000 if len(message.encode()) < 10_000 else 1_000
+    sealed = message.replace(encrypted=True)
+    plain_raw, sealed_raw = message.encode(KEY).encode(), sealed.encode(KEY).encode()
+    times = [per_call_us(lambda: message.encode(KEY), number), per_call_us(lambda: sealed.encode(KEY), number),
+             per_call_us(lambda: decode(plain_raw, "default", ("json",), (KEY,)), number),
+             per_call_us(lambda: decode(sealed_raw, "default", ("json",), (KEY,)), number)]
+    return f"| {name} | {len(sealed_raw):,} | " + " | ".join(f"{t:.1f}" for t in times) + " |"
+
+
 def main() -> None:
     print(f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs")
     print("| message | bytes | encode µs | sign µs | decode µs | verify µs | verify, by the 2nd key µs |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, message in CASES.items():
         print(row(name, message))
+    print()
+    print("| message | bytes encrypted | encode µs, signed | encode µs, encrypted | decode µs, signed "
+          "| decode µs, encrypted |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, message in CASES.items():
+        print(sealed_row(name, message))
 
 
 if __name__ == "__main__":
