@@ -39,7 +39,7 @@ _NONCE = 12
 @functools.lru_cache(maxsize=16)
 def _cipher(signing_key: bytes) -> Any:
     try:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # optional: the "encrypt" extra
     except ImportError as exc:
         raise ConfigurationError("@task(encrypt=True) needs the cryptography package: "
                                  "pip install 'django-jobs[encrypt]'") from exc
@@ -58,7 +58,7 @@ def seal(plain: bytes, key: bytes | None, about: str) -> str:
 def unseal(sealed: Any, keys: Sequence[bytes], about: str) -> bytes:
     """What seal() sealed for `about`, opened with whichever of `keys` sealed it; DecodeError if none."""
     try:
-        from cryptography.exceptions import InvalidTag
+        from cryptography.exceptions import InvalidTag  # optional: the "encrypt" extra
     except ImportError as exc:
         raise DecodeError(f"{about}: it is encrypted, and the cryptography package is not installed here") from exc
     try:
