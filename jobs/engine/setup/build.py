@@ -100,8 +100,8 @@ def _no_sealed_workflows(app: App, name: str, encrypted: bool, workflow: Message
     sealed = [step.task for step in carried(steps, workflow.chord) if _encrypts(app, step.task)]
     if related or sealed:
         raise ConfigurationError(f"{name}: a task with encrypt=True ({', '.join(sealed) or name}) cannot be part of a "
-                                 "chain, group, chord or link: a workflow carries its steps' arguments and "
-                                 "results unencrypted. Call it from a task instead.")
+                                 "chain, a chord or a link: these carry their steps' arguments and results "
+                                 "unencrypted. Call it from a task instead (a plain group is fine).")
 
 
 def _encrypts(app: App, name: str) -> bool:
