@@ -11,8 +11,12 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from jobs import chain
-from jobs.engine.errors import ConfigurationError, EncodeError
+from jobs.engine.errors import ConfigurationError, EncodeError, Encrypted
 from jobs.engine.setup import app as engine_app
+from jobs.engine.wire.message import Message, decode
+from jobs.engine.wire.outcome import SUCCESS, Outcome
+from jobs.engine.wire.outcome import decode as decode_result
+from jobs.engine.wire.outcome import encode as encode_result
 from jobs.models import TaskResult
 from tests.acceptance.test_history import wait_rows
 from tests.testapp import tasks
@@ -93,3 +97,20 @@ def test_eager_mode_runs_an_encrypted_task(r, settings):
     settings.JOBS = {**settings.JOBS, "EAGER": True}
     engine_app.reset()
     assert tasks.charge.delay("eager-card", 3).get() == "receipt: 3 on eager-card ()"
+
+
+def test_sealed_values_open_with_any_key_of_the_list_and_with_no_other():
+    """Rotation as for signing: sealed with the first key, opened with whichever sealed it."""
+    old, new, other = b"o" * 32, b"n" * 32, b"x" * 32
+    message = Message(id="m1", task="tests.testapp.tasks.charge", args=(CARD, 1), encrypted=True)
+    wire = message.encode(old)
+    assert CARD not in wire
+    assert decode(wire, "default", ("json",), (new, old)).args == (CARD, 1)
+    with pytest.raises(Encrypted):  # no keys given (the console's reading): not opened
+        decode(wire, "default", ("json",))
+    result = encode_result(Outcome(SUCCESS, value=CARD), "tests.testapp.tasks.charge", "json", "w", None, True, old)
+    assert CARD not in result
+    assert decode_result(result, ("json",), (new, old)).value == CARD
+    assert decode_result(result, ("json",)).value == "encrypted"  # the console and the history: not opened
+    with pytest.raises(Encrypted):
+        decode_result(result, ("json",), (new, other))
