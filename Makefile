@@ -54,6 +54,7 @@ bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks.history_lag
 	$(BENCH_VENV)/bin/python -m benchmarks.durable
 	$(BENCH_VENV)/bin/python -m benchmarks.profile
+	$(BENCH_VENV)/bin/python -m benchmarks.signing
 
 # A jobs worker's CPU per task, stage by stage (fetch/decode, dispatch, run, result/ack, history,
 # bookkeeping), for the prefork and the threads pools: the table docs/performance.md quotes.

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.utils.crypto import salted_hmac
 
 from .engine.api import DEFAULT_BROKER_URL, NUMBERS, Config, ConfigurationError, check_number
 
@@ -47,7 +48,30 @@ def load() -> Config:
         values["broker_options"] = {**options, **values.get("broker_options", {})}
     values.setdefault("broker_url", os.environ.get("JOBS_BROKER_URL") or DEFAULT_BROKER_URL)
     values["timezone"] = values.get("timezone") or getattr(settings, "TIME_ZONE", None) or "UTC"
+    if "SIGNING_KEYS" not in raw:
+        values["signing_keys"] = derived_signing_keys()
     return Config(**values)
+
+
+#: The salt of the keys derived from SECRET_KEY: they sign nothing else than jobs' messages.
+SIGNING_SALT = "jobs.engine.wire.signing"
+
+
+def derived_signing_keys() -> tuple[bytes, ...]:
+    """JOBS["SIGNING_KEYS"] unless set: a key derived from SECRET_KEY (as django.core.signing does,
+    with a salt of its own), then one from each of SECRET_KEY_FALLBACKS, so that rotating Django's
+    secret the documented way rotates these keys too, and every process of a site has them."""
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return tuple(salted_hmac(SIGNING_SALT, "messages", secret=secret, algorithm="sha256").digest()
+                 for secret in secrets)
+
+
+def _signing_keys(key: str, value: Any) -> Any:
+    """Keys as given (str is UTF-8), the first to sign with; Config checks their length."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, bytes)) for v in value):
+        raise ConfigurationError("JOBS['SIGNING_KEYS'] must be a list of keys (str or bytes), the one to sign with "
+                                 "first, or [] not to sign")
+    return tuple(v.encode("utf-8") if isinstance(v, str) else v for v in value)
 
 
 def _number(key: str, value: Any) -> Any:
@@ -81,6 +105,7 @@ _SPECIAL: dict[str, Callable[[str, Any], Any]] = {
     **{key.upper(): _number for key in NUMBERS},
     "ACCEPT_CONTENT": _content_types,
     "REDACT": _names,
+    "SIGNING_KEYS": _signing_keys,
     "BEAT_SCHEDULE": _dict("a dict: name -> {'task': ..., 'schedule': ...}"),
     "BROKER_OPTIONS": _dict("a dict of redis-py connection options"),
 }

@@ -30,7 +30,7 @@ def on_failure(task: Any, request: Any, exception: BaseException, traceback: str
     if not failures:
         return  # a mail for this task went out less than an interval ago; this one is counted
     # As the results and the history store them: JOBS["REDACT"] applied (redact.py).
-    arguments = app.redactor.text(task.fn, request.args, request.kwargs, task.bind)
+    arguments = "encrypted" if task.encrypt else app.redactor.text(task.fn, request.args, request.kwargs, task.bind)
     if len(arguments) > ARGS_MAX:
         arguments = arguments[:ARGS_MAX] + " ...(cut)"
     summary = (f"{failures} failures of this task since the last mail" if failures > 1

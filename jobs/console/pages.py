@@ -16,7 +16,16 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .. import inspection
-from ..engine.api import RUNTIME_BUCKETS, DecodeError, Held, JobsError, current, decode_message, decode_result
+from ..engine.api import (
+    RUNTIME_BUCKETS,
+    DecodeError,
+    Encrypted,
+    Held,
+    JobsError,
+    current,
+    decode_message,
+    decode_result,
+)
 from ..models import TaskResult
 from . import charts, params
 
@@ -37,6 +46,8 @@ def args_text(wire: bytes | str | None, queue: str = "") -> str:
     app = current()
     try:
         message = decode_message(wire, queue, app.config.accept_content)
+    except Encrypted:  # @task(encrypt=True): the console has no key, and shows none
+        return "encrypted"
     except DecodeError as exc:
         return f"(cannot be read: {exc})"
     known = app.registry.find(message.task)

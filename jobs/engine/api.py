@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .errors import DecodeError as DecodeError
     from .errors import DuplicateTaskName as DuplicateTaskName
     from .errors import EncodeError as EncodeError
+    from .errors import Encrypted as Encrypted
     from .errors import JobsError as JobsError
     from .errors import MaxRetriesExceededError as MaxRetriesExceededError
     from .errors import NotRegistered as NotRegistered
@@ -114,6 +115,7 @@ WHERE: dict[str, tuple[str, str]] = {
     "ChordError": ("jobs.engine.errors", "ChordError"),
     "ConfigurationError": ("jobs.engine.errors", "ConfigurationError"),
     "ContentDisallowed": ("jobs.engine.errors", "ContentDisallowed"),
+    "Encrypted": ("jobs.engine.errors", "Encrypted"),
     "DecodeError": ("jobs.engine.errors", "DecodeError"),
     "DuplicateTaskName": ("jobs.engine.errors", "DuplicateTaskName"),
     "EncodeError": ("jobs.engine.errors", "EncodeError"),

@@ -54,6 +54,11 @@ class ContentDisallowed(DecodeError):
     """The content type is not in JOBS["ACCEPT_CONTENT"], so it is not decoded."""
 
 
+class Encrypted(DecodeError):
+    """The value is encrypted (@task(encrypt=True)) and was not opened: no key of JOBS["SIGNING_KEYS"]
+    here opens it (the console and the history never try)."""
+
+
 class BrokerUnavailable(JobsError, ConnectionError):
     """Redis did not answer within JOBS["ENQUEUE_TIMEOUT"]: is it running and is JOBS["BROKER_URL"]
     right? Nothing was enqueued by this call."""

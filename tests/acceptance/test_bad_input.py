@@ -27,6 +27,7 @@ from jobs.engine.setup import app as engine_app
 from jobs.models import CrontabSchedule
 from tests.acceptance.test_history import wait_rows
 from tests.conftest import ROOT
+from tests.signed import signed, signed_entry
 from tests.testapp import tasks
 
 
@@ -150,11 +151,13 @@ def test_broken_messages_go_to_the_dead_letters_and_the_worker_goes_on(start_wor
     dead letter that was not UTF-8 made every reader of the dead letters fail, and a text or an
     infinity where a number belongs failed inside the worker (half-way into its books) or ran."""
     broker = engine_app.current().broker
-    for message, _ in BROKEN.values():
+    # Signed as the producer signs (tests/signed.py): each tests what it is broken in, not its signature.
+    broken = {name: (signed(message), reason) for name, (message, reason) in BROKEN.items()}
+    for message, _ in broken.values():
         r.zadd(broker.keys.queue("default"), {message: 0})  # priority 9: before what is sent below
     for entry in BROKEN_SCHEDULED:
-        r.zadd(broker.keys.scheduled, {entry: 0})
-    r.zadd(broker.keys.scheduled, {b" 9|default|" + wire("spaced-score", "[1, 2]"): 0})  # odd, and readable
+        r.zadd(broker.keys.scheduled, {signed_entry(entry): 0})
+    r.zadd(broker.keys.scheduled, {signed_entry(b" 9|default|" + wire("spaced-score", "[1, 2]")): 0})  # readable
     worker = start_worker("-c", "1", env=test_database_env)
     worker.wait_count("moved to the dead letters", len(BROKEN))
     # Sent after them: run. The one due later is promoted after the broken entries due before it.
@@ -164,11 +167,11 @@ def test_broken_messages_go_to_the_dead_letters_and_the_worker_goes_on(start_wor
 
     letters = {d.message: d for d in control.monitor().dead_letters(100)}
     assert len(letters) == len(BROKEN) + len(BROKEN_SCHEDULED), sorted(letters)
-    for name, (message, reason) in BROKEN.items():
+    for name, (message, reason) in broken.items():
         letter = letters[message.decode("utf-8", "replace")]
         assert reason in letter.reason, (name, letter.reason)
     for entry in BROKEN_SCHEDULED:
-        assert "unreadable entry" in letters[entry.decode()].reason
+        assert "unreadable entry" in letters[signed_entry(entry).decode()].reason
     assert "Redis call failed" not in worker.output and broker.controls.queue_length("default") == 0
     assert broker.scheduled.count() == 0 and broker.deliveries.inflight_count() == 0
 

@@ -18,6 +18,7 @@ from jobs.engine.wire.outcome import Outcome, about
 from jobs.engine.wire.outcome import encode as encode_result
 from jobs.models import TaskResult
 from tests.acceptance.test_history import broker, wait_rows
+from tests.signed import signed
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,8 +37,8 @@ class HandWritten(Message):
 
     __slots__ = ()
 
-    def encode(self):
-        return f"{int(1e15):013x}|0|{self.id}|{self.task}|{json.dumps(list(self.args))}"
+    def encode(self, key=None):  # signed as the producer signs (tests/signed.py): it tests its nesting
+        return signed(f"{int(1e15):013x}|0|{self.id}|{self.task}|{json.dumps(list(self.args))}", key).decode()
 
 
 def test_arguments_nested_too_deeply_are_refused_at_delay_and_at_the_limit_they_run(start_worker,

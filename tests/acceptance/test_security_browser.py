@@ -41,6 +41,7 @@ from tests.acceptance.test_admin_browser import browser, free_port  # noqa: F401
 from tests.acceptance.test_console_browser import refusals, until
 from tests.conftest import ROOT
 from tests.hostile.tasks import ATTRIBUTE, NAME, PAYLOAD, SCRIPT, STATE, URL
+from tests.signed import signed
 
 PASSWORD = "security-test-password"
 HOSTNAME = 'w"><img src=x onerror=window.__xss=1>'
@@ -145,7 +146,8 @@ def send_everything(r: redis.Redis, worker: Any) -> None:
     send_task("hostile.progress", ["p1"], task_id="hostile-running")
     assert r.blpop(["started:p1"], timeout=30)
     queue = engine_app.current().broker.keys.queue("default")
-    r.zadd(queue, {SCRIPT.encode(): 0, wire("hostile-broken", json.dumps({"a": [PAYLOAD], "p": PAYLOAD})): 0})
+    # Signed as the producer signs (tests/signed.py): dead for its priority, whose reason quotes the payload.
+    r.zadd(queue, {SCRIPT.encode(): 0, signed(wire("hostile-broken", json.dumps({"a": [PAYLOAD], "p": PAYLOAD}))): 0})
     engine_app.current().broker.sends.enqueue([Message(id="hostile-unknown", task="hostile.nobody", args=(PAYLOAD,),
                                                  kwargs={"url": URL})])
     worker.wait_count("moved to the dead letters", 3)

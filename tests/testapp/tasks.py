@@ -693,3 +693,12 @@ def walk(self, total, every, key, hold_at=None):
         if last == hold_at:
             r.blpop([f"release:{key}"], timeout=60)
     return total
+
+
+@task(encrypt=True, bind=True, max_retries=3, default_retry_delay=0.05)
+def charge(self, card, amount, note=""):
+    """Encrypted (docs/security.md): retries once, then returns a receipt holding the card, so that
+    the arguments, a retry's message and the result all carry the secret (tests/acceptance/test_encryption.py)."""
+    if runs(f"charge:{self.request.id}") == 1:
+        raise self.retry(countdown=0.05)
+    return f"receipt: {amount} on {card} ({note})"

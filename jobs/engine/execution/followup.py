@@ -27,7 +27,6 @@ from typing import Any
 
 from .. import tracing
 from ..errors import ChordError
-from ..redis.keys import Keys
 from ..setup.app import App
 from ..setup.build import message as build_message
 from ..setup.definition import TaskDefinition
@@ -55,7 +54,7 @@ def follow_up(app: App, message: Message, outcome: Outcome, hostname: str) -> st
         ended = _chain(app, message, outcome, hostname, extra)
     callbacks = _callbacks(app, message, outcome)
     if callbacks:
-        extra["f"] = [*extra.get("f", []), *(_entry(keys, m) for m in callbacks)]
+        extra["f"] = [*extra.get("f", []), *(_entry(app, m) for m in callbacks)]
     if options.unique:  # a unique task's run ended: its lock goes (enqueue_unique.lua)
         extra["u"] = [options.unique, message.id]
     if expiring:  # its expiry entry is not needed any more (lua/fetch.lua)
@@ -121,7 +120,7 @@ def _chain(app: App, message: Message, outcome: Outcome, hostname: str, extra: d
         try:
             node = rest[0] if len(rest) == 1 else ChainNode(rest)
             launches = start(node, (outcome.value,), None, message.options.chord)
-            extra["f"] = [_entry(app.keys, m) for m in _started(app, launches, message.id)]
+            extra["f"] = [_entry(app, m) for m in _started(app, launches, message.id)]
             return False
         except Exception as exc:  # the value cannot travel as an argument (EncodeError, ...)
             failed = Outcome(FAILURE, exception=exc, traceback=f"{type(exc).__name__}: {exc}")
@@ -138,7 +137,7 @@ def _join(app: App, chord: ChordSpec, member: str) -> dict[str, Any]:
                            "t": int(app.config.result_expires * 1000)}
     if chord.callback is not None:
         launches = start(chord.callback, then=chord.after, chord_of=chord.id)
-        doc["f"] = [_entry(keys, m) for m in _started(app, launches, chord.id)]
+        doc["f"] = [_entry(app, m) for m in _started(app, launches, chord.id)]
     elif chord.after is not None:
         doc["up"] = _join(app, chord.after, chord.id)
     return doc
@@ -155,15 +154,17 @@ def _message_of(app: App, step: Step, workflow: MessageOptions) -> Message:
     return message
 
 
-def _entry(keys: Keys, message: Message) -> dict[str, Any]:
+def _entry(app: App, message: Message) -> dict[str, Any]:
     """A message to send, as lib/ack.lua's enqueue_now takes it (due times and expiries put on
-    Redis's clock there)."""
+    Redis's clock there), signed as producer.send signs (JOBS["SIGNING_KEYS"])."""
+    keys, key = app.keys, app.config.signing_key
     entry: dict[str, Any]
     if message.delayed:
-        entry = {"k": keys.scheduled, "w": keys.wake(message.queue), "s": message.due(), "d": 1, "m": message.entry()}
+        entry = {"k": keys.scheduled, "w": keys.wake(message.queue), "s": message.due(), "d": 1,
+                 "m": message.entry(key)}
     else:
         entry = {"k": keys.queue(message.queue), "w": keys.wake(message.queue), "s": message.score,
-                 "m": message.encode()}
+                 "m": message.encode(key)}
     if message.expiry():
         entry["x"] = [keys.expiries, message.id, message.expiry()]
     entry["q"] = [keys.queues, message.queue]
@@ -195,7 +196,7 @@ def chord_arguments(app: App, message: Message) -> tuple[tuple[Any, ...], Outcom
     ids = list(_flat(where))
     metas = {}
     for member_id, raw in zip(ids, app.broker.results.get_many(ids), strict=True):
-        meta = decode_result(raw, app.config.accept_content) if raw is not None else None
+        meta = decode_result(raw, app.config.accept_content, app.config.signing_keys) if raw is not None else None
         if meta is None or meta.status != SUCCESS:
             what = ("has no result (expired: RESULT_EXPIRES)" if meta is None
                     else f"ended {meta.status}: {type(meta.exception).__name__}: {meta.exception}"

@@ -25,6 +25,7 @@ from ..wire.message import Message
 from ..wire.outcome import FAILURE, RETRY, REVOKED, SUCCESS, Outcome, about
 from ..wire.outcome import encode as encode_result
 from ..wire.request import ExceptionInfo, Request
+from ..wire.sealing import SHOWN
 from .followup import attempt_failed, errback_here, follow_up
 
 logger = logging.getLogger("jobs.worker")
@@ -84,7 +85,7 @@ def record(app: App, task: TaskDefinition, message: Message, outcome: Outcome, t
         next_run = message.replace(retries=message.retries + 1, eta=None, countdown=outcome.retry_in, deliveries=0,
                                    enqueued_at=0.0)
         retry_delay_ms = int(outcome.retry_in * 1000)
-        retry_member = next_run.entry()
+        retry_member = next_run.entry(app.config.signing_key)
     payload = extra = history = ""
     if store:
         config = app.config
@@ -93,9 +94,11 @@ def record(app: App, task: TaskDefinition, message: Message, outcome: Outcome, t
         content_type = task.serializer or config.result_serializer
         if not settings.ignore_result:
             payload = encode_result(outcome, message.task, content_type, hostname,
-                                    extended if config.result_extended else None)
+                                    extended if config.result_extended else None, message.encrypted,
+                                    config.signing_key)
         if settings.history:
-            history = history_entry(outcome, payload, config.result_extended, message.task, hostname, extended,
+            shown = dataclasses.replace(outcome, value=SHOWN) if message.encrypted else outcome  # never in the clear
+            history = history_entry(shown, payload, config.result_extended, message.task, hostname, extended,
                                     content_type)
         extra = follow_up(app, message, outcome, hostname)
         if task.keeps_attempts and outcome.exception is not None:
@@ -113,7 +116,10 @@ def run_about(app: App, task: TaskDefinition | None, message: Message) -> dict[s
     """What an extended result and the history say of a run: its arguments as they may be stored
     (redact.py), its queue, retries, enqueue time and parent."""
     fn = task.fn if task is not None else None
-    stored = app.redactor.stored(fn, message.args, message.kwargs, bool(task and task.bind))
+    if message.encrypted:  # wire/sealing.py: never written down in the clear
+        stored: tuple[Any, Any, bool] = (SHOWN, SHOWN, False)
+    else:
+        stored = app.redactor.stored(fn, message.args, message.kwargs, bool(task and task.bind))
     return about(message.id, stored, message.queue, message.retries, message.enqueued_at, message.options.parent)
 
 
@@ -153,10 +159,10 @@ def _log(app: App, task: TaskDefinition, message: Message, outcome: Outcome) -> 
         # healthy worker's log should show what needs attention. `runworker -l debug` shows them.
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("Task %s[%s] succeeded in %.4fs: %.200r", message.task, message.id,
-                         outcome.runtime, outcome.value)
+                         outcome.runtime, SHOWN if message.encrypted else outcome.value)
         return
     # What it was called with, as it may be written down (JOBS["REDACT"], STORED_ARGS_MAX).
-    called = app.redactor.text(task.fn, message.args, message.kwargs, task.bind)
+    called = SHOWN if message.encrypted else app.redactor.text(task.fn, message.args, message.kwargs, task.bind)
     if status == RETRY:
         logger.warning("Task %s[%s] retry %d in %.1fs: %s: %s (%s)", message.task, message.id,
                        message.retries + 1, outcome.retry_in or 0, type(outcome.exception).__name__,

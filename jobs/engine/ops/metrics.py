@@ -105,6 +105,9 @@ def exposition(s: Snapshot) -> str:
     family("jobs_redeliveries_total", "counter", "Deliveries whose lease ran out (a worker died or froze); their "
                                                  "tasks went back to their queues.")
     out.append(f"jobs_redeliveries_total {int(s.stats.get('redeliveries', 0))}")
+    family("jobs_bad_signatures_total", "counter", "Messages moved to the dead letters unread because no key of "
+                                                   "SIGNING_KEYS signed them (bad-signature).")
+    out.append(f"jobs_bad_signatures_total {int(s.stats.get('bad_signatures', 0))}")
     return "\n".join(out) + "\n"
 
 

@@ -44,13 +44,15 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import DecodeError
+from ..errors import DecodeError, Encrypted
 from ..setup.registry import Registry
+from ..wire import signing
 from ..wire.header import Header
 from ..wire.message import decode
 from ..wire.outcome import REJECTED, RETRY, STARTED, SUCCESS
 from ..wire.record import Record
 from ..wire.redact import Redactor
+from ..wire.sealing import SHOWN
 from ..wire.serializers import json_dumps, json_loads, raw_dumps, raw_loads
 
 logger = logging.getLogger("jobs.history")
@@ -176,6 +178,8 @@ def _raw_text(value: Any) -> str | None:
 def _outcome_text(doc: dict[str, Any]) -> str | None:
     status = doc["status"]
     if status == SUCCESS:
+        if doc.get("e"):  # @task(encrypt=True): sealed (wire/sealing.py), and not opened here
+            return json_dumps(SHOWN)
         if doc.get("ct", "json") != "json":
             return json_dumps(f"<stored as {doc['ct']}, not shown here>")
         return _raw_text(doc.get("result"))
@@ -212,8 +216,11 @@ def _from_result(registry: Registry, redactor: Redactor, raw: bytes) -> Record:
 def _from_dead(registry: Registry, redactor: Redactor, raw: bytes) -> Record:
     """A dead letter's record (lib/dead.lua): REJECTED, with the reason and the message."""
     doc = json_loads(raw)
-    args, kwargs, complete, retries, enqueued, parent = _message(registry, redactor, doc.get("message", ""),
-                                                                 doc.get("queue", ""))
+    if str(doc.get("reason", "")).startswith(signing.REASON):  # never read, here neither: its header names it
+        args, kwargs, complete, retries, enqueued, parent = f"<not shown: {signing.REASON}>", None, False, 0, None, None
+    else:
+        args, kwargs, complete, retries, enqueued, parent = _message(registry, redactor, doc.get("message", ""),
+                                                                     doc.get("queue", ""))
     return Record(
         task_id=doc["task_id"], name=doc.get("task") or "", status=REJECTED, args=_text(args), kwargs=_text(kwargs),
         args_complete=complete, result=json_dumps({"reason": doc.get("reason", "")}), traceback=None,
@@ -228,6 +235,8 @@ def _message(registry: Registry, redactor: Redactor, wire: str,
     may be stored. Decoded as JSON only: the arguments of one sent with pickle are not unpickled here."""
     try:
         message = decode(wire, queue, ("json",))
+    except Encrypted:  # @task(encrypt=True): not opened here (no keys given)
+        return SHOWN, None, False, 0, Header(wire).enqueued_at, None
     except DecodeError as exc:
         try:
             header = Header(wire)

@@ -31,7 +31,7 @@ class BeatRuns(Part):
         argv = BeatSendArgs(periodic_id=periodic_id, due_ms=due_ms, queue_prefix=k.queue_prefix,
                             wake_prefix=k.wake_prefix, idle_prefix=k.idle_prefix, inbox_prefix=k.inbox_prefix,
                             queue=message.queue, score=message.score,
-                            wire=wire(message, self.b.config.message_max_bytes), expiry=message.expiry())
+                            wire=wire(message, self.b.config), expiry=message.expiry())
         # Durable as ENQUEUE_REPLICAS asks (replicas.py): a run whose send a failover lost would never
         # happen; one not confirmed raises, and beat sends it again at its next tick (once: beat_send.lua).
         return bool(BEAT_SEND.durably(self.b.link, keys, argv, self.b.config.enqueue_replicas,

@@ -52,7 +52,7 @@ only known inside the script. Several sites share one Redis by choosing differen
     {p}:attempts:<id>   LIST  a django.tasks task's enqueue, starts and errors (jobs/backend.py)
     {p}:stats           HASH  all-time counters the metrics read (metrics.Tally, lib/ack.lua count):
                               c|task|queue|outcome|run bucket|wait bucket, rs|task, ws|task (sums in microseconds),
-                              redeliveries
+                              redeliveries, bad_signatures (messages refused for their signature)
     {p}:minute:<m>      HASH  what ended in unix minute m (the worker process's clock), for the console, kept 25 h:
                               <task>|<STATUS> counts, <task>|r<i> run times by metrics.RUNTIME_BUCKETS, <task>|rs
                               their sum (µs); *|<STATUS> over all tasks, *q|<queue> ended per queue

@@ -55,6 +55,9 @@ class Settings(Protocol):
     @property
     def max_deliveries(self) -> int: ...
 
+    @property
+    def signing_key(self) -> bytes | None: ...
+
 
 class Core(Protocol):
     """The broker, as its parts use it."""

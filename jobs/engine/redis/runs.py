@@ -72,7 +72,7 @@ class Runs(Part):
 
     def defer(self, token: str, delay: float, message: Message) -> bool:
         """Put a held message back into the scheduled set, due `delay` seconds from now (Redis's clock)."""
-        member = message.entry()
+        member = message.entry(self.b.config.signing_key)
         k = self.b.keys
         keys = DeferKeys(leases=k.leases, inflight=k.inflight, scheduled=k.scheduled)
         return bool(DEFER(self.b.link, keys, DeferArgs(token=token, due=f"+{int(delay * 1000)}", member=member)))
@@ -80,7 +80,8 @@ class Runs(Part):
     def rate(self, token: str, message: Message, budgets: list[tuple[str, float]]) -> int:
         """Take a start from every budget (lua/rate.lua): 0 = start now; else the message was put
         back until that due time (ms); -1 = the token no longer held it."""
-        member = message.replace(options=message.options.replace(rate_waited=True)).entry()
+        member = message.replace(options=message.options.replace(rate_waited=True)).entry(
+            self.b.config.signing_key)
         k = self.b.keys
         keys = RateKeys(leases=k.leases, inflight=k.inflight, scheduled=k.scheduled,
                         budgets=[k.rate(name) for name, _ in budgets])
@@ -93,7 +94,8 @@ class Runs(Part):
         as long as the lease); 0 = the limit is reached, the message was put back for `wait_ms`
         (counted in its slot_waits); -1 = the token no longer held it."""
         waits = message.options.slot_waits
-        member = message.replace(options=message.options.replace(slot=name, slot_waits=waits + 1)).entry()
+        waited = message.replace(options=message.options.replace(slot=name, slot_waits=waits + 1))
+        member = waited.entry(self.b.config.signing_key)  # signed again: its options changed
         k = self.b.keys
         keys = SlotKeys(leases=k.leases, inflight=k.inflight, scheduled=k.scheduled, holders=k.slot(name),
                         slots=k.slots, limits=k.slot_limits)
@@ -124,6 +126,10 @@ class Runs(Part):
                         done_prefix=k.done_prefix)
         moved, trimmed = DEAD(self.b.link, keys, argv)
         return bool(moved), int(trimmed)
+
+    def count_bad_signature(self) -> None:
+        """One more message refused for its signature (wire/signing.py), for the metrics (ops/metrics.py)."""
+        self.b.link.call("HINCRBY", self.b.keys.stats, "bad_signatures", 1)
 
     def held(self, token: str) -> tuple[str, bytes] | None:
         """(queue, wire) of the message a delivery token holds, or None once it no longer holds it."""

@@ -12,7 +12,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..wire.message import Message, within
+from ..errors import EncodeError
+from ..wire.arguments import largest_argument
+from ..wire.message import Message
 from .backoff import with_retry
 from .part import Part
 from .replicas import wait_ms
@@ -28,7 +30,7 @@ from .specs.sending import (
 )
 
 if TYPE_CHECKING:
-    from .part import Core
+    from .part import Core, Settings
 
 #: A process adds a queue it sends to to the queues SET (keys.py) with its first send there and then at most
 #: this often (seconds), riding on a send: the monitor lists queues without a SCAN, at no cost per task.
@@ -38,10 +40,28 @@ _NEVER = float("-inf")
 _NO_WAKE = EnqueueCallKeys()
 
 
-def wire(message: Message, max_bytes: int) -> str:
-    """A message as it is sent, refused (EncodeError, naming the task) if over
-    JOBS["MESSAGE_MAX_BYTES"]: before anything is written."""
-    return within(message, message.encode(), max_bytes)
+def within(message: Message, wire: str, max_bytes: int) -> str:
+    """`wire`, the encoded `message`, if it fits in JOBS["MESSAGE_MAX_BYTES"]; else EncodeError,
+    naming the task and its largest argument. Counted in UTF-8 bytes, as Redis keeps it, and only
+    measured when it could be too long (a character takes at most 4 bytes): nothing for most."""
+    if len(wire) * 4 <= max_bytes:
+        return wire
+    size = len(wire.encode("utf-8", "surrogatepass"))
+    if size <= max_bytes:
+        return wire
+    largest = ""
+    found = largest_argument(message.args, message.kwargs) if message.content_type == "json" else None
+    if found:
+        largest = f"; the largest argument is {found[1]}, {found[0]:,} bytes of JSON"
+    raise EncodeError(f"{message.task}: its message would be {size:,} bytes, over JOBS['MESSAGE_MAX_BYTES'] "
+                      f"({max_bytes:,}){largest}. Send a reference to the data (a primary key, a file or storage "
+                      "path) rather than the data, or raise MESSAGE_MAX_BYTES.")
+
+
+def wire(message: Message, config: Settings) -> str:
+    """A message as it is sent, signed (JOBS["SIGNING_KEYS"]), refused (EncodeError, naming the task)
+    if over JOBS["MESSAGE_MAX_BYTES"]: before anything is written."""
+    return within(message, message.encode(config.signing_key), config.message_max_bytes)
 
 
 class Sends(Part):
@@ -80,11 +100,11 @@ class Sends(Part):
         for message in messages:
             due, expiry = message.due(), message.expiry()
             if due or expiry:
-                other += (message.queue, message.score, wire(message, self.b.config.message_max_bytes), due, expiry)
+                other += (message.queue, message.score, wire(message, self.b.config), due, expiry)
                 if first_delayed is None and message.delayed:
                     first_delayed = message.queue
             else:
-                plain += (message.queue, message.score, wire(message, self.b.config.message_max_bytes))
+                plain += (message.queue, message.score, wire(message, self.b.config))
         written = [part for key, entry in records for part in (key, entry)]
         now = time.monotonic()
         named = self._unnamed({m.queue for m in messages}, now)
@@ -120,7 +140,7 @@ class Sends(Part):
         argv = EnqueueUniqueArgs(id=message.id, lock_ms=lock_ms, queue_prefix=k.queue_prefix,
                                  wake_prefix=k.wake_prefix, idle_prefix=k.idle_prefix, inbox_prefix=k.inbox_prefix,
                                  queue=message.queue, score=message.score,
-                                 wire=wire(message, self.b.config.message_max_bytes), due=message.due(),
+                                 wire=wire(message, self.b.config), due=message.due(),
                                  expiry=message.expiry(), name_queue="1" if named else "", sent_prefix=k.sent_prefix,
                                  dedup_ms=self.b.dedup_ms)
         replicas = self.b.config.enqueue_replicas
@@ -134,7 +154,7 @@ class Sends(Part):
         queue, now = message.queue, time.monotonic()
         named = now - self._registered.get(queue, _NEVER) >= REGISTER_SECONDS
         argv = EnqueueCallArgs(n=1, r=0, records_ms="", names=queue if named else "",
-                               plain=(queue, message.score, wire(message, self.b.config.message_max_bytes)),
+                               plain=(queue, message.score, wire(message, self.b.config)),
                                records=(), other=())
         call, replicas, wait = self._enqueue, self.b.config.enqueue_replicas, self._wait_ms
         with_retry(lambda: call.durably(self.b.link, _NO_WAKE, argv, replicas, wait), self.b.config.enqueue_timeout,

@@ -92,7 +92,7 @@ class AsyncResult(Generic[R_co]):
         raw = with_retry(lambda: broker.results.get(self.id), app.config.enqueue_timeout, "read result")
         if raw is None:
             return None
-        meta = decode(raw, app.config.accept_content)
+        meta = decode(raw, app.config.accept_content, app.config.signing_keys)
         if meta.status in READY_STATES:
             self._meta = meta  # final: never read again
         return meta

@@ -68,7 +68,7 @@ def run(app: App, message: Message) -> EagerResult:
     """Run a message's task now, here; its result, final."""
     task = task_of(app, message.task)
     config = app.config
-    message = decode(message.encode(), message.queue, config.accept_content)
+    message = decode(message.encode(config.signing_key), message.queue, config.accept_content, config.signing_keys)
     while True:
         request = Request.of(message, "eager", eager=True)
         with tracing.consuming(message) as span:
@@ -81,7 +81,8 @@ def run(app: App, message: Message) -> EagerResult:
     _callbacks(app, message, outcome.status, outcome.value)
     content_type = task.serializer or config.result_serializer
     about = run_about(app, task, message) if config.result_extended else None
-    meta = decode_result(encode_result(outcome, task.name, content_type, "eager", about), config.accept_content)
+    meta = decode_result(encode_result(outcome, task.name, content_type, "eager", about, message.encrypted,
+                                       config.signing_key), config.accept_content, config.signing_keys)
     if meta.status == FAILURE:
         # Keep the real exception object (with its traceback) rather than the rebuilt copy.
         meta = dataclasses.replace(meta, exception=outcome.exception or meta.exception)

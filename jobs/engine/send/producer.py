@@ -27,10 +27,11 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .. import many, tracing
+from ..redis.sends import within
 from ..setup.app import App, current
 from ..setup.build import message as build_message
 from ..setup.definition import TaskDefinition
-from ..wire.message import NO_MESSAGE_OPTIONS, Message, MessageOptions, within
+from ..wire.message import NO_MESSAGE_OPTIONS, Message, MessageOptions
 from ..wire.options import NO_OPTIONS, CallOptions
 from ..wire.workflow import Step
 from . import eager
@@ -54,7 +55,7 @@ def send(app: App, messages: list[Message], on_commit: bool | None = None, *, re
         return [eager.run(app, m) for m in messages]
     if on_commit:
         for message in messages:  # what cannot be sent fails here, at the call, not inside the commit
-            within(message, message.encode(), app.config.message_max_bytes)
+            within(message, message.encode(app.config.signing_key), app.config.message_max_bytes)
 
         def at_commit() -> None:
             _announced(_enqueue(app, messages, records, periodic), announce)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -25,6 +26,7 @@ from ..wire.names import check_name
 from ..wire.options import NO_OPTIONS, CallOptions, expiry_value, first
 from ..wire.request import current_request
 from ..wire.serializers import json_dumps
+from ..wire.workflow import carried
 from .app import App
 from .concurrency import slot_name
 from .config import SERIALIZERS
@@ -57,6 +59,9 @@ def message(app: App, task: TaskDefinition | str, args: Iterable[Any] | None = N
     expires = first(options.expires, _task_expires(definition), default=None)
     check_unique(name, options, definition)
     unique_for = first(options.unique_for, definition.unique_for if definition else None, default=None)
+    encrypted = bool(definition and definition.encrypt)
+    if encrypted or workflow is not NO_MESSAGE_OPTIONS or options.link or options.link_error:
+        _no_sealed_workflows(app, name, encrypted, workflow, options)
     if definition is not None and definition.concurrency is not None:
         workflow = workflow.replace(slot=slot_name(definition, args, kwargs))
     if workflow.parent is None:
@@ -71,7 +76,7 @@ def message(app: App, task: TaskDefinition | str, args: Iterable[Any] | None = N
         eta=options.eta.timestamp() if options.eta is not None else None, countdown=options.countdown,
         expires=expires.timestamp() if isinstance(expires, dt.datetime) else None,
         expires_in=float(expires) if isinstance(expires, (int, float)) else None,
-        content_type=serializer,
+        content_type=serializer, encrypted=encrypted,
         options=_run_options(app, name, args, kwargs, options, unique_for, workflow),
     )
 
@@ -89,6 +94,24 @@ def _run_options(app: App, name: str, args: tuple[Any, ...], kwargs: dict[str, A
         unique_ms=int(unique_for * 1000) if unique_for else 0)
 
 
+def _no_sealed_workflows(app: App, name: str, encrypted: bool, workflow: MessageOptions,
+                         options: CallOptions) -> None:
+    """An encrypt=True task is not a workflow's step, nor has one: what a workflow carries (the
+    steps' arguments, a step's result passed on to the next) travels in the clear (wire/sealing.py)."""
+    steps = [*workflow.chain, *workflow.link, *workflow.link_error, *(options.link or ()), *(options.link_error or ())]
+    related = encrypted and (steps or workflow.chord is not None or workflow.chord_of is not None)
+    sealed = [step.task for step in carried(steps, workflow.chord) if _encrypts(app, step.task)]
+    if related or sealed:
+        raise ConfigurationError(f"{name}: a task with encrypt=True ({', '.join(sealed) or name}) cannot be part of a "
+                                 "chain, a chord or a link: these carry their steps' arguments and results "
+                                 "unencrypted. Call it from a task instead (a plain group is fine).")
+
+
+def _encrypts(app: App, name: str) -> bool:
+    definition = app.registry.find(name)
+    return bool(definition and definition.encrypt)
+
+
 def _task_expires(definition: TaskDefinition | None) -> float | dt.datetime | None:
     if definition is None or definition.expires is None:
         return None
@@ -103,7 +126,10 @@ def unique_lock(app: App, name: str, args: tuple[Any, ...], kwargs: dict[str, An
             text = json_dumps([list(args), sorted(kwargs.items())])
         except (TypeError, ValueError):
             text = repr((args, sorted(kwargs.items())))
-        key = hashlib.sha1(text.encode()).hexdigest()
+        if _encrypts(app, name) and app.config.signing_key:  # a hash of secret arguments could be guessed back
+            key = hmac.new(app.config.signing_key, text.encode(), "sha256").hexdigest()
+        else:
+            key = hashlib.sha1(text.encode()).hexdigest()
     return app.keys.unique(name, key)
 
 

@@ -36,6 +36,9 @@ MAX_SEND_DEDUP = 30 * 86400.0
 DEFAULT_REDACT = ("password", "passwd", "secret", "token", "api_key", "apikey", "authorization", "card", "cvv",
                   "ssn")
 
+#: The shortest key JOBS["SIGNING_KEYS"] takes (a key derived from SECRET_KEY has 32 bytes).
+MIN_KEY_BYTES = 32
+
 
 @dataclass(frozen=True)
 class Config:
@@ -113,6 +116,14 @@ class Config:
     #: The bearer token that lets a probe or a scraper read jobs/health and jobs/metrics without a staff login
     #: ('' = staff only). Long and random: it is compared in constant time, never logged.
     metrics_token: str = field(default="", repr=False)
+    #: Keys that sign messages (the first) and that a worker accepts a signature of (any): wire/signing.py.
+    #: () = unsigned (the engine alone has no secret; the Django side derives one from SECRET_KEY: jobs/conf.py).
+    signing_keys: tuple[bytes, ...] = field(default=(), repr=False)
+
+    @property
+    def signing_key(self) -> bytes | None:
+        """The key messages are signed with, or None when they are not."""
+        return self.signing_keys[0] if self.signing_keys else None
 
     def __post_init__(self) -> None:
         for check in _CHECKS:
@@ -147,6 +158,14 @@ def _names(c: Config) -> None:
                                  "one: python -c 'import secrets; print(secrets.token_urlsafe())'), or ''.")
     if c.worker_pool not in ("prefork", "threads", "solo"):
         raise ConfigurationError(f"JOBS['WORKER_POOL'] is {c.worker_pool!r}; choose prefork, threads or solo.")
+
+
+def _signing(c: Config) -> None:
+    if not isinstance(c.signing_keys, tuple) or not all(
+            isinstance(key, bytes) and len(key) >= MIN_KEY_BYTES for key in c.signing_keys):
+        raise ConfigurationError(f"JOBS['SIGNING_KEYS'] must be a list of keys of at least {MIN_KEY_BYTES} bytes "
+                                 "(random ones: python -c 'import secrets; print(secrets.token_urlsafe())'), the one "
+                                 "to sign with first, or [] not to sign.")
 
 
 @dataclass(frozen=True)
@@ -261,4 +280,5 @@ def _beat_numbers(where: str, entry: Any) -> None:
                            error=ConfigurationError, type_error=ConfigurationError)
 
 
-_CHECKS: tuple[Callable[[Config], None], ...] = (_serializers, _names, _numbers, _broker, _tables)
+_CHECKS: tuple[Callable[[Config], None], ...] = (_serializers, _names, _signing, _numbers, _broker,
+                                                       _tables)

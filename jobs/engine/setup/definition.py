@@ -84,6 +84,8 @@ class TaskDefinition:
     resumable: bool = False
     #: False: its runs are not recorded in the history (a chatty task); None = JOBS["HISTORY"].
     history: bool | None = None
+    #: Its arguments and result travel and are stored encrypted with the signing keys (wire/sealing.py).
+    encrypt: bool = False
     #: Not @task options: set by a class that runs another API's tasks (jobs/backend.py, django.tasks).
     #: keeps_attempts: every start (a lease that ran out counts) and every error is listed in Redis
     #: (keys.attempts), its STARTED recorded whatever TRACK_STARTED says, and its run's request

@@ -125,5 +125,5 @@ TASK_OPTIONS: dict[str, Callable[[str, str, Any], None]] = {
     "soft_time_limit": _positive_seconds, "reject_on_worker_lost": _flag, "unique_for": _positive_seconds,
     "rate_limit": _rate_limit, "rate_limit_key": _anything, "history": _flag, "throws": _exceptions,
     "typing": _flag, "concurrency": _concurrency, "concurrency_key": _callable,
-    "resumable": _flag,
+    "resumable": _flag, "encrypt": _flag,
 }

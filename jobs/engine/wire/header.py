@@ -6,6 +6,9 @@ On the wire a message is one string:
 
     <enqueued, µs, 13 hex>|<deliveries>|<task id>|<task name>|<envelope JSON>
 
+and, when the site signs its messages (signing.py), the signature's 32 hex digits follow the time in
+the first field, which the scripts read as hex and keep as it is.
+
 The header is plain text so that Lua scripts can read the id and count deliveries without decoding
 JSON, and so that a sorted set with one score per priority keeps messages of equal priority in
 enqueue order (members with equal scores sort by their bytes, and the header starts with the time).
@@ -32,6 +35,10 @@ from typing import Any
 from ..errors import DecodeError
 from .arguments import MAX_DEPTH
 from .serializers import json_loads
+
+#: The first field: the enqueue time (µs, hex), then, in a signed message, its signature (signing.py).
+TIME_DIGITS = 13
+SIGNATURE_DIGITS = 32
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -64,6 +71,8 @@ class Header:
         try:
             enq, deliveries, wire_id, self.task, self.envelope = wire.split("|", 4)
             self.id = full_id(wire_id)
+            if len(enq) == TIME_DIGITS + SIGNATURE_DIGITS:
+                enq = enq[:TIME_DIGITS]
             self.enqueued_at = int(enq, 16) / 1_000_000
             self.deliveries = int(deliveries)
         except ValueError as exc:

@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import DecodeError, EncodeError
-from .arguments import check_nesting, explain_args, largest_argument, may_nest_deeper, refuse_model_instances
+from .arguments import check_nesting, explain_args, may_nest_deeper, refuse_model_instances
 from .envelope import check_envelope, check_options
 from .header import Header, compact_id
 from .names import MAX_PRIORITY
+from .sealing import open_arguments, seal_arguments
 from .serializers import decode_value, json_dumps, pickle_dumps
+from .signing import sign, verify
 from .workflow import ChordSpec, Node, Step, carried, from_wire, to_wire
 
 
@@ -123,6 +126,8 @@ class Message:
     expires_in: float | None = None
     retries: int = 0
     content_type: str = "json"
+    #: @task(encrypt=True): its arguments travel sealed with the signing keys (sealing.py).
+    encrypted: bool = False
     options: MessageOptions = NO_MESSAGE_OPTIONS
     #: Unix time (s) it was first enqueued; set from the wire header.
     enqueued_at: float = 0.0
@@ -158,7 +163,8 @@ class Message:
             return str(int(self.expires * 1000))
         return ""
 
-    def encode(self) -> str:
+    def encode(self, key: bytes | None = None) -> str:
+        """The wire, signed with `key` (the first of JOBS["SIGNING_KEYS"], Config.signing_key) if given."""
         env = self._envelope()
         if self.content_type != "json":
             refuse_model_instances(self.args, self.kwargs, self.task)
@@ -169,6 +175,8 @@ class Message:
             except Exception as exc:  # pickle raises a zoo of errors for unpicklable objects
                 raise EncodeError(f"{self.task}: the arguments cannot be pickled: {exc}") from exc
         try:
+            if self.encrypted:  # @task(encrypt=True): the arguments sealed (sealing.py)
+                env.update(b=seal_arguments(self.args, self.kwargs, env.get("b"), key, self.sealed_for), e=1)
             # The arguments alone (or nothing at all): just their array, the commonest message.
             body = json_dumps(list(self.args) if not env.keys() - {"a"} else env)
         except EncodeError:
@@ -179,7 +187,12 @@ class Message:
         if may_nest_deeper(body):  # nearly never: only with over MAX_DEPTH brackets in all
             self._check_nesting()
         enqueued_us = int((self.enqueued_at or time.time()) * 1_000_000)
-        return f"{enqueued_us:013x}|{self.deliveries}|{compact_id(self.id)}|{self.task}|{body}"
+        return sign(f"{enqueued_us:013x}", self.deliveries, f"{compact_id(self.id)}|{self.task}|{body}", key)
+
+    @property
+    def sealed_for(self) -> str:
+        """What its sealed arguments belong to (sealing.py's associated data): this message alone."""
+        return f"message {self.id} ({self.task})"
 
     def _check_nesting(self) -> None:
         """EncodeError naming the first argument, of this call or of a step of its workflow, nested
@@ -197,9 +210,10 @@ class Message:
             env["ct"] = self.content_type
         if self.priority:
             env["p"] = self.priority
-        if self.content_type == "json" and self.args:
+        plain = self.content_type == "json" and not self.encrypted
+        if plain and self.args:
             env["a"] = self.args
-        if self.content_type == "json" and self.kwargs:
+        if plain and self.kwargs:
             env["k"] = self.kwargs
         if self.eta is not None:
             env["eta"] = self.eta
@@ -217,23 +231,29 @@ class Message:
             env["o"] = options
         return env
 
-    def entry(self) -> str:
+    def entry(self, key: bytes | None = None) -> str:
         """It as it waits in the scheduled set: "<score>|<queue>|<wire>"."""
-        return f"{self.score}|{self.queue}|{self.encode()}"
+        return f"{self.score}|{self.queue}|{self.encode(key)}"
 
 
-def decode(wire: str | bytes, queue: str, accept: tuple[str, ...]) -> Message:
-    """Read a wire message; DecodeError (with .header when the header could be read) otherwise."""
+def decode(wire: str | bytes, queue: str, accept: tuple[str, ...], keys: Sequence[bytes] = ()) -> Message:
+    """Read a wire message; DecodeError (with .header when the header could be read) otherwise. With
+    `keys` (JOBS["SIGNING_KEYS"]), BadSignature unless one signed it, before its envelope is read."""
+    raw = wire
     if isinstance(wire, bytes):
         try:
             wire = wire.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise DecodeError(f"message is not UTF-8: {exc}") from exc
-    header = Header(wire)
+    header = Header(wire)  # plain text, split: not a jobs message, no signature to check
+    verify(raw, keys)
     try:
         env = header.fields()
         content_type = env.get("ct", "json")
-        if content_type == "json":
+        if env.get("e"):  # sealed (sealing.py): opened with the keys, or DecodeError
+            args, kwargs = open_arguments(env.get("b"), content_type, accept, keys, f"message {header.id} "
+                                          f"({header.task})")
+        elif content_type == "json":
             args, kwargs = env.get("a", ()), env.get("k", {})
             if may_nest_deeper(header.envelope):  # sent by hand, or by a version without the limit
                 check_nesting(args, kwargs, f"message {header.id} ({header.task})", DecodeError)
@@ -263,6 +283,7 @@ def decode(wire: str | bytes, queue: str, accept: tuple[str, ...]) -> Message:
             expires_in=xp.get("in") if xp else None,
             retries=env.get("r", 0),
             content_type=content_type,
+            encrypted=bool(env.get("e")),
             options=options,
             enqueued_at=header.enqueued_at,
             deliveries=header.deliveries,
@@ -279,20 +300,3 @@ def decode(wire: str | bytes, queue: str, accept: tuple[str, ...]) -> Message:
         error.header = header  # type: ignore[attr-defined]
         raise error from exc
 
-
-def within(message: Message, wire: str, max_bytes: int) -> str:
-    """`wire`, the encoded `message`, if it fits in JOBS["MESSAGE_MAX_BYTES"]; else EncodeError,
-    naming the task and its largest argument. Counted in UTF-8 bytes, as Redis keeps it, and only
-    measured when it could be too long (a character takes at most 4 bytes): nothing for most."""
-    if len(wire) * 4 <= max_bytes:
-        return wire
-    size = len(wire.encode("utf-8", "surrogatepass"))
-    if size <= max_bytes:
-        return wire
-    largest = ""
-    found = largest_argument(message.args, message.kwargs) if message.content_type == "json" else None
-    if found:
-        largest = f"; the largest argument is {found[1]}, {found[0]:,} bytes of JSON"
-    raise EncodeError(f"{message.task}: its message would be {size:,} bytes, over JOBS['MESSAGE_MAX_BYTES'] "
-                      f"({max_bytes:,}){largest}. Send a reference to the data (a primary key, a file or storage "
-                      "path) rather than the data, or raise MESSAGE_MAX_BYTES.")

@@ -13,11 +13,13 @@ from __future__ import annotations
 import sys
 import time
 import traceback as tb
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import DecodeError, EncodeError, TaskFailed
 from .arguments import may_nest_deeper, nesting_problem
+from .sealing import SHOWN, seal, unseal
 from .serializers import decode_value, encode_value, json_dumps, json_loads
 
 PENDING = "PENDING"
@@ -86,8 +88,10 @@ class ResultMeta:
     retry_at: float | None = None
 
 
-def encode(outcome: Outcome, task: str, content_type: str, worker: str, about: dict[str, Any] | None = None) -> str:
-    """The result document of a run. `about`: what an extended result says of the run (about())."""
+def encode(outcome: Outcome, task: str, content_type: str, worker: str, about: dict[str, Any] | None = None,
+           sealed: bool = False, key: bytes | None = None) -> str:
+    """The result document of a run. `about`: what an extended result says of the run (about()).
+    `sealed`: its value encrypted with `key` (@task(encrypt=True), sealing.py)."""
     doc: dict[str, Any] = {"status": outcome.status, "task": task, "date_done": time.time(), "worker": worker}
     if about:
         doc.update(about)
@@ -98,6 +102,8 @@ def encode(outcome: Outcome, task: str, content_type: str, worker: str, about: d
         try:
             doc["result"] = encode_value(outcome.value, content_type)
             doc["ct"] = content_type
+            if sealed:
+                doc.update(result=seal(json_dumps(doc["result"]).encode(), key, f"result of {task}"), e=1)
             text = json_dumps(doc)
             if content_type == "json" and may_nest_deeper(text):
                 _check_nesting(outcome.value, task)
@@ -214,7 +220,9 @@ def rebuild_exception(info: dict[str, Any]) -> BaseException:
     return TaskFailed(info.get("message", ""), exc_type=path)
 
 
-def decode(payload: bytes | str, accept: tuple[str, ...]) -> ResultMeta:
+def decode(payload: bytes | str, accept: tuple[str, ...], keys: Sequence[bytes] | None = None) -> ResultMeta:
+    """A result document read. An encrypted value (sealing.py) is opened with `keys` (Encrypted if
+    none opens it), or, without keys (None: the console, the history), read as "encrypted"."""
     try:
         doc = json_loads(payload)
         status = doc["status"]
@@ -222,7 +230,10 @@ def decode(payload: bytes | str, accept: tuple[str, ...]) -> ResultMeta:
         raise DecodeError(f"stored result is not readable: {exc}") from exc
     value = None
     exception = None
-    if status == SUCCESS and "result" in doc:
+    if status == SUCCESS and "result" in doc and doc.get("e"):
+        value = SHOWN if keys is None else decode_value(
+            json_loads(unseal(doc["result"], keys, f"result of {doc.get('task')}")), doc.get("ct", "json"), accept)
+    elif status == SUCCESS and "result" in doc:
         value = decode_value(doc["result"], doc.get("ct", "json"), accept)
     if "exception" in doc:
         exception = rebuild_exception(doc["exception"])

@@ -42,6 +42,7 @@ from ..wire.outcome import FAILURE, REVOKED, STARTED, Outcome, encode_state
 from ..wire.outcome import encode as encode_result
 from ..wire.request import Request
 from ..wire.serializers import json_dumps, json_loads, raw_loads
+from ..wire.signing import BadSignature
 from .acks import report_refused
 
 logger = logging.getLogger("jobs.worker")
@@ -135,9 +136,11 @@ class DeliveryHandler:
     def prepare(self, delivery: Delivery) -> Ack | None | Prepared:
         """Everything before the task runs: an Ack or None if it ends here, else what to run."""
         try:
-            message = decode(delivery.wire, delivery.queue, self.accept)
+            message = decode(delivery.wire, delivery.queue, self.accept, self.config.signing_keys)
         except DecodeError as exc:
             self.bury(delivery, str(exc))
+            if isinstance(exc, BadSignature):  # not an accident: someone wrote to Redis without the key
+                self.broker.runs.count_bad_signature()
             return None
         try:
             task = self.app.registry.get(message.task)

@@ -46,7 +46,7 @@ class EndedRuns:
             return False
         queue, wire = held
         try:
-            message = decode(wire, queue, self.accept)
+            message = decode(wire, queue, self.accept, self.app.config.signing_keys)
             task = self.app.registry.get(message.task)
         except (DecodeError, NotRegistered) as exc:
             self.broker.runs.bury(token, f"{why}; and then: {exc}", self.hostname)
