@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..wire.message import Message, within
+from ..wire.outgoing import Outgoing
 from .backoff import with_retry
 from .part import Part
 from .specs.sending import (
@@ -37,9 +38,12 @@ _NEVER = float("-inf")
 _NO_WAKE = EnqueueCallKeys()
 
 
-def wire(message: Message, max_bytes: int) -> str:
+def wire(message: Message | Outgoing, max_bytes: int) -> str:
     """A message as it is sent, refused (EncodeError, naming the task) if over
-    JOBS["MESSAGE_MAX_BYTES"]: before anything is written."""
+    JOBS["MESSAGE_MAX_BYTES"]: before anything is written. An Outgoing (an outbox's row) was made
+    by this function already, when it was called: its wire is sent as it was kept."""
+    if isinstance(message, Outgoing):
+        return message.wire
     return within(message, message.encode(), max_bytes)
 
 
@@ -59,7 +63,7 @@ class Sends(Part):
         #: Queue -> when this process last added it to the queues SET (monotonic; _unnamed).
         self._registered: dict[str, float] = {}
 
-    def enqueue(self, messages: Sequence[Message], records: Sequence[tuple[str, str]] = ()) -> None:
+    def enqueue(self, messages: Sequence[Message | Outgoing], records: Sequence[tuple[str, str]] = ()) -> None:
         """Put messages in Redis in one round trip. Encoding happens first, so an argument that
         cannot be sent raises before anything is written. Retried on connection errors until
         ENQUEUE_TIMEOUT, then BrokerUnavailable: safe, because the script leaves out a message whose
@@ -67,7 +71,8 @@ class Sends(Part):
         waits, runs or has run; and so is a second send of an id on purpose. Due times and
         expiries are sent as they were given (a countdown as a delay) and put on Redis's clock by
         the script. records: (attempts key, entry) pairs written in the same step, for tasks that
-        keep their attempts (the django.tasks backend's READY record)."""
+        keep their attempts (the django.tasks backend's READY record). An Outgoing (wire/outgoing.py:
+        a message kept by the outbox) is sent as it was encoded."""
         if len(messages) == 1 and not records and not messages[0].delayed and messages[0].expiry() == "":
             self._enqueue_one(messages[0])
             return
@@ -104,7 +109,7 @@ class Sends(Part):
         for queue in queues:  # once the call that added them answered
             self._registered[queue] = now
 
-    def enqueue_unique(self, message: Message, lock: str, lock_ms: int) -> str:
+    def enqueue_unique(self, message: Message | Outgoing, lock: str, lock_ms: int) -> str:
         """Enqueue a unique task's message unless its lock is held, or its id was sent lately (as
         enqueue()); the id of the run holding the lock (this message's, if it was sent before)."""
         k = self.b.keys
@@ -123,7 +128,7 @@ class Sends(Part):
         self._named(named, now)
         return holder.decode() if isinstance(holder, bytes) else str(holder)
 
-    def _enqueue_one(self, message: Message) -> None:
+    def _enqueue_one(self, message: Message | Outgoing) -> None:
         """The common case, delay() of a task due now: one plain message."""
         queue, now = message.queue, time.monotonic()
         named = now - self._registered.get(queue, _NEVER) >= REGISTER_SECONDS
