@@ -246,3 +246,42 @@ def test_the_backlog_counts_rows_and_the_oldest(r):
                                  records=json.dumps([["k", "v"]]))
     backlog = store.backlog()
     assert backlog.waiting == 1 and backlog.oldest == 100.0 and backlog.dead == 0
+
+
+TOKEN = "t" * 40
+
+
+def _stuck_row() -> None:
+    OutboxMessage.objects.create(message_id="old", task=tasks.add.name, queue="default", score=9,
+                                 wire=f"{int(time.time() * 1e6):013x}|0|old|{tasks.add.name}|[1,1]",
+                                 created=time.time() - 120)
+
+
+@override_settings(JOBS={**OUTBOX, "METRICS_TOKEN": TOKEN})
+def test_metrics_show_the_backlog_and_its_oldest(r, client):
+    _stuck_row()
+    text = client.get("/jobs/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode()
+    assert "jobs_outbox_backlog 1" in text and "jobs_outbox_dead 0" in text
+    [age] = [line.split()[1] for line in text.splitlines() if line.startswith("jobs_outbox_oldest_seconds ")]
+    assert 119 < float(age) < 200
+
+
+@override_settings(JOBS={**OUTBOX, "METRICS_TOKEN": TOKEN})
+def test_health_fails_while_no_relay_sends_and_passes_once_one_has(r, client):
+    _stuck_row()
+    response = client.get("/jobs/health", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    [check] = [c for c in response.json()["checks"] if c["name"] == "outbox"]
+    assert not check["ok"] and "no relay is sending them" in check["detail"]
+    assert relay() == 1
+    response = client.get("/jobs/health", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    [check] = [c for c in response.json()["checks"] if c["name"] == "outbox"]
+    assert check["ok"]
+
+
+@override_settings(JOBS=OUTBOX)
+def test_the_console_shows_the_outbox_and_the_admin_its_rows(r, admin_client):
+    _stuck_row()
+    page = admin_client.get("/admin/jobs/console/").content.decode()
+    assert "in the outbox" in page and "/admin/jobs/outboxmessage/" in page
+    listing = admin_client.get("/admin/jobs/outboxmessage/").content.decode()
+    assert "old" in listing and tasks.add.name in listing

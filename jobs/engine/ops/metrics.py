@@ -25,6 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..redis.tally import BUCKETS
+from ..wire.outgoing import Backlog
 
 
 @dataclass
@@ -42,6 +43,9 @@ class Snapshot:
     dead: int = 0
     workers_alive: int = 0
     beat_leader: bool = False
+    #: The outbox (JOBS["OUTBOX"]), read from the database by the Django side, and when (unix time).
+    outbox: Backlog | None = None
+    now: float = 0.0
 
 
 def _labels(**labels: str) -> str:
@@ -99,6 +103,16 @@ def exposition(s: Snapshot) -> str:
     family("jobs_redeliveries_total", "counter", "Deliveries whose lease ran out (a worker died or froze); their "
                                                  "tasks went back to their queues.")
     out.append(f"jobs_redeliveries_total {int(s.stats.get('redeliveries', 0))}")
+    if s.outbox is not None:
+        age = 0.0 if s.outbox.oldest is None else max(0.0, s.now - s.outbox.oldest)
+        for name, number, text in (
+                ("jobs_outbox_backlog", s.outbox.waiting, "Messages in the outbox: committed (or not yet) and not "
+                                                          "in Redis yet."),
+                ("jobs_outbox_oldest_seconds", round(age, 3), "Age of the oldest message in the outbox (0 when "
+                                                              "empty): a relay sends what is over a few seconds old."),
+                ("jobs_outbox_dead", s.outbox.dead, "Outbox messages Redis refused, set aside with their reason.")):
+            family(name, "gauge", text)
+            out.append(f"{name} {_number(number)}")
     return "\n".join(out) + "\n"
 
 
