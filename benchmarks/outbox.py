@@ -1,0 +1,143 @@
+"""What the outbox (JOBS["OUTBOX"]) costs: transactions that each insert a row and send a task, with
+the task sent by `delay_on_commit` (after COMMIT, lost if the process dies then) and through the
+outbox (a row of the same transaction, sent after COMMIT, relayed if the process dies then).
+
+    python -m benchmarks.outbox [--database postgres://postgres@127.0.0.1:5432/jobs_bench_outbox]
+                                [--transactions 2000]
+
+On PostgreSQL (the database is created if missing, and its tables), a private Redis, and a jobs worker
+(2 processes; with the outbox on, its relay beside them). For each way: the rate of transactions one
+client commits (each: BEGIN, an INSERT, the send, COMMIT, and for both ways the send after it; the
+best of ROUNDS runs), and
+the latency from the call to the task starting (an idle worker, one transaction every 20 ms: p50,
+p99). The first row, a transaction with no task, is the floor both stand on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from jobs.devserver import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+WAYS = ("no task", "delay_on_commit", "outbox")
+LATENCY_TASKS = 200
+GAP = 0.02  # s between the latency run's transactions: an idle worker each time
+WARM = 50
+ROUNDS = 3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database", default="postgres://postgres@127.0.0.1:5432/jobs_bench_outbox")
+    parser.add_argument("--transactions", type=int, default=2000)
+    parser.add_argument("--way", choices=WAYS, help=argparse.SUPPRESS)  # the client, in a process of its own
+    options = parser.parse_args()
+    if options.way:
+        print(client(options.way, options.transactions))
+        return
+    try:
+        _create_database(options.database)
+    except Exception as exc:  # noqa: BLE001 - any reason there is no PostgreSQL to measure on
+        print(f"outbox cost: skipped, no PostgreSQL at {options.database} ({type(exc).__name__}: {exc})")
+        return
+    broker, counter = RedisServer().start(), RedisServer().start()
+    env = {**os.environ, "BENCH_BROKER": broker.url, "BENCH_COUNTER": counter.url, "PYTHONPATH": str(ROOT),
+           "BENCH_DATABASE_URL": options.database, "BENCH_JOBS_HISTORY": "0", "PYTHONUNBUFFERED": "1",
+           "DJANGO_SETTINGS_MODULE": "benchmarks.systems.jobsbench.settings"}
+    try:
+        subprocess.run([sys.executable, "manage.py", "migrate", "jobs", "-v", "0", "--skip-checks"], env=env, cwd=ROOT,
+                       check=True)
+        rows = [_way(way, options.transactions, {**env, "BENCH_JOBS_OUTBOX": "1" if way == "outbox" else "0"})
+                for way in WAYS]
+        print(f"outbox cost on PostgreSQL, {options.transactions} transactions a way, one client:")
+        print("| way | transactions/s | ms per transaction | start latency p50 | p99 |")
+        print("|---|---|---|---|---|")
+        print("\n".join(rows))
+    finally:
+        broker.cleanup()
+        counter.cleanup()
+
+
+def _way(way: str, n: int, env: dict[str, str]) -> str:
+    worker = subprocess.Popen([sys.executable, "manage.py", "runworker", "-c", "2", "-l", "info"], env=env, cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert worker.stdout is not None
+        for line in worker.stdout:  # its banner, then "ready."
+            if line.rstrip().endswith("ready."):
+                break
+        threading.Thread(target=worker.stdout.read, daemon=True).start()  # the rest, read so it never blocks
+        out = subprocess.run([sys.executable, "-m", "benchmarks.outbox", "--way", way, "--transactions", str(n)],
+                             env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+        return out.stdout.strip().splitlines()[-1]
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+
+def client(way: str, n: int) -> str:
+    """One client's transactions, then its latency run; the table's row."""
+    from django.db import connection, transaction
+
+    from benchmarks.systems import jobs_system  # noqa: F401 - sets Django up
+    from benchmarks.systems.common import counter
+    from benchmarks.systems.jobsbench.tasks import stamped, work
+
+    options = {"no task": None, "delay_on_commit": {"on_commit": True}, "outbox": {"outbox": True}}[way]
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_order (id bigserial PRIMARY KEY, n integer)")
+
+    def order(i: int, send: object) -> None:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("INSERT INTO bench_order (n) VALUES (%s)", [i])
+            if options is not None:
+                send()  # type: ignore[operator]
+
+    done = counter()
+    done.delete("done", "latency")
+    for i in range(WARM):
+        order(i, lambda: work.apply_async((), **options))
+    elapsed = float("inf")
+    for _ in range(ROUNDS):  # the best of a few: the machine's other work only ever slows a round down
+        start = time.perf_counter()
+        for i in range(n):
+            order(i, lambda: work.apply_async((), **options))
+        elapsed = min(elapsed, time.perf_counter() - start)
+    row = f"| {way} | {n / elapsed:,.0f} | {elapsed / n * 1000:.2f} |"
+    if options is None:
+        return row + " – | – |"
+    deadline = time.monotonic() + 120
+    while int(done.get("done") or 0) < ROUNDS * n + WARM and time.monotonic() < deadline:
+        time.sleep(0.05)  # the worker drains the rate run before the latency run starts
+    for i in range(LATENCY_TASKS):
+        order(i, lambda: stamped.apply_async((time.time(),), **options))
+        time.sleep(GAP)
+    while done.llen("latency") < LATENCY_TASKS and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lags = sorted(float(x) * 1000 for x in done.lrange("latency", 0, -1))
+    p99 = lags[min(len(lags) - 1, int(0.99 * len(lags)))]
+    return row + f" {statistics.median(lags):.2f} ms | {p99:.2f} ms |"
+
+
+def _create_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    with psycopg.connect(host=parts.hostname, port=parts.port or 5432, user=parts.username or "postgres",
+                         password=parts.password or "", dbname="postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+if __name__ == "__main__":
+    main()
