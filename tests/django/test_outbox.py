@@ -76,6 +76,14 @@ def test_outside_a_transaction_it_is_sent_at_once_with_no_row(r):
     assert waiting() == 1 and not OutboxMessage.objects.exists()
 
 
+@override_settings(JOBS={**OUTBOX, "EAGER": True})
+def test_eager_mode_runs_it_at_commit_and_writes_no_row(r):
+    with transaction.atomic():
+        result = tasks.add.delay(2, 3)
+        assert result.status == "PENDING" and not OutboxMessage.objects.exists()
+    assert result.get() == 5
+
+
 def test_per_call_outbox_without_the_setting(r):
     with transaction.atomic():
         tasks.add.apply_async((1, 1), outbox=True)

@@ -63,10 +63,10 @@ def send(app: App, messages: list[Message], on_commit: bool | None = None, *, re
     if on_commit is None:
         on_commit = app.config.enqueue_on_commit and periodic is None
     alias = _transaction(app, messages, using) if (outbox or using) and periodic is None else None
-    if alias is not None and (not outbox or app.config.eager):
-        alias = None  # `using` named a database: checked, but this send does not go through the outbox
-    if alias is not None:
-        return _kept(app, alias, messages, records, announce)
+    if outbox and alias is not None:
+        if not app.config.eager:
+            return _kept(app, alias, messages, records, announce)
+        on_commit = True  # eager: it runs when it would have been sent
     if app.config.eager:
         if on_commit:
             return _announced([eager.run_at_commit(app, m) for m in messages], announce)
