@@ -8,7 +8,7 @@ outbox (a row of the same transaction, sent after COMMIT, relayed if the process
 On PostgreSQL (the database is created if missing, and its tables), a private Redis, and a jobs worker
 (2 processes, the outbox's relay beside them). For each way: the rate of transactions one client
 commits (each: BEGIN, an INSERT, the send, COMMIT, and for both ways the send after it; the best of
-ROUNDS runs, the ways taking turns), and
+ROUNDS runs, the ways taking turns, before the worker starts: the sender's cost alone), and
 the latency from the call to the task starting (an idle worker, one transaction every 20 ms: p50,
 p99). The first row, a transaction with no task, is the floor both stand on.
 """
@@ -40,10 +40,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", default="postgres://postgres@127.0.0.1:5432/jobs_bench_outbox")
     parser.add_argument("--transactions", type=int, default=2000)
-    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)  # in a process of its own
+    parser.add_argument("--client", choices=("rates", "latency"), help=argparse.SUPPRESS)  # a process of its own
     options = parser.parse_args()
     if options.client:
-        print("\n".join(client(options.transactions)))
+        print("\n".join(client(options.client, options.transactions)))
         return
     try:
         _create_database(options.database)
@@ -58,7 +58,8 @@ def main() -> None:
     try:
         subprocess.run([sys.executable, "manage.py", "migrate", "jobs", "-v", "0", "--skip-checks"], env=env, cwd=ROOT,
                        check=True)
-        # One worker for all three (its relay on: idle while the senders send everything themselves).
+        rates = _client("rates", options.transactions, env)  # no worker yet: the senders' own cost alone
+        # One worker for the latency runs (its relay on: idle while the senders send everything themselves).
         worker = subprocess.Popen([sys.executable, "manage.py", "runworker", "-c", "2", "-l", "info"], env=env,
                                   cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert worker.stdout is not None
@@ -66,14 +67,13 @@ def main() -> None:
             if line.rstrip().endswith("ready."):
                 break
         threading.Thread(target=worker.stdout.read, daemon=True).start()  # the rest, read so it never blocks
-        out = subprocess.run([sys.executable, "-m", "benchmarks.outbox", "--client", "--transactions",
-                              str(options.transactions)], env=env, cwd=ROOT, capture_output=True, text=True,
-                             check=True)
+        latencies = _client("latency", options.transactions, env)
         print(f"outbox cost on PostgreSQL, {options.transactions} transactions a way and round, one client, the "
               f"best of {ROUNDS} rounds:")
         print("| way | transactions/s | ms per transaction | start latency p50 | p99 |")
         print("|---|---|---|---|---|")
-        print(out.stdout.strip())
+        for rate, latency in zip(rates, latencies, strict=True):
+            print(f"{rate} {latency}")
     finally:
         if worker is not None:
             worker.terminate()
@@ -82,9 +82,15 @@ def main() -> None:
         counter.cleanup()
 
 
-def client(n: int) -> list[str]:
-    """The three ways, in turns (so that the machine's other work weighs on each alike), then each
-    way's latency run; the table's rows."""
+def _client(phase: str, n: int, env: dict[str, str]) -> list[str]:
+    out = subprocess.run([sys.executable, "-m", "benchmarks.outbox", "--client", phase, "--transactions", str(n)],
+                         env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()
+
+
+def client(phase: str, n: int) -> list[str]:
+    """rates: the three ways in turns (so that the machine's other work weighs on each alike), with no
+    worker running; latency: each way's latency run, on an idle worker. One cell pair per way."""
     from django.db import connection, transaction
 
     from benchmarks.systems import jobs_system  # noqa: F401 - sets Django up
@@ -108,20 +114,21 @@ def client(n: int) -> list[str]:
         return time.perf_counter() - start
 
     done = counter()
-    done.delete("done", "latency")
-    for options in ways.values():
-        orders(WARM, options)
-    best = dict.fromkeys(ways, float("inf"))
-    for _ in range(ROUNDS):
-        for way, options in ways.items():
-            best[way] = min(best[way], orders(n, options))
+    if phase == "rates":
+        done.delete("done", "latency")
+        for options in ways.values():
+            orders(WARM, options)
+        best = dict.fromkeys(ways, float("inf"))
+        for _ in range(ROUNDS):
+            for way, options in ways.items():
+                best[way] = min(best[way], orders(n, options))
+        return [f"| {way} | {n / best[way]:,.0f} | {best[way] / n * 1000:.2f} |" for way in ways]
     rows = []
     sent = (WARM + ROUNDS * n) * sum(options is not None for options in ways.values())
     deadline = time.monotonic() + 300
-    for way, options in ways.items():
-        row = f"| {way} | {n / best[way]:,.0f} | {best[way] / n * 1000:.2f} |"
+    for options in ways.values():
         if options is None:
-            rows.append(row + " – | – |")
+            rows.append("– | – |")
             continue
         while int(done.get("done") or 0) < sent and time.monotonic() < deadline:
             time.sleep(0.05)  # the worker drains what was sent before: the latency run starts on an idle one
@@ -132,7 +139,7 @@ def client(n: int) -> list[str]:
             time.sleep(0.05)
         lags = sorted(float(x) * 1000 for x in done.lrange("latency", 0, -1))
         p99 = lags[min(len(lags) - 1, int(0.99 * len(lags)))]
-        rows.append(row + f" {statistics.median(lags):.2f} ms | {p99:.2f} ms |")
+        rows.append(f"{statistics.median(lags):.2f} ms | {p99:.2f} ms |")
     return rows
 
 
