@@ -15,6 +15,7 @@ is sent once anyway (lua/enqueue.lua).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 
 from django.conf import settings
@@ -60,7 +61,9 @@ class OutboxDatabase:
         handed = 0
         for alias in self.aliases():
             with transaction.atomic(using=alias):
-                rows = OutboxMessage.objects.using(alias).filter(dead=False, created__lt=older_than)
+                rows = OutboxMessage.objects.using(alias).filter(dead=False)
+                if math.isfinite(older_than):  # MySQL takes no infinity (runrelay --once sends every row)
+                    rows = rows.filter(created__lt=older_than)
                 if connections[alias].features.has_select_for_update_skip_locked:
                     rows = rows.select_for_update(skip_locked=True)
                 taken = list(rows.order_by("created")[:limit])
