@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from .send.producer import enqueue_many as enqueue_many
     from .send.producer import send as send
     from .send.producer import send_task as send_task
+    from .send.relay import MAX_PAUSE as MAX_PAUSE
     from .send.relay import Relay as Relay
     from .send.task import Task as Task
     from .send.task import task as task
@@ -144,6 +145,7 @@ WHERE: dict[str, tuple[str, str]] = {
     "Backlog": ("jobs.engine.wire.outgoing", "Backlog"),
     "Outgoing": ("jobs.engine.wire.outgoing", "Outgoing"),
     "Relay": ("jobs.engine.send.relay", "Relay"),
+    "MAX_PAUSE": ("jobs.engine.send.relay", "MAX_PAUSE"),
     "DeadLetter": ("jobs.engine.ops.rows", "DeadLetter"),
     "Held": ("jobs.engine.ops.rows", "Held"),
     "TRANSIENT": ("jobs.engine.redis.connection", "TRANSIENT"),

@@ -293,3 +293,13 @@ def test_the_console_shows_the_outbox_and_the_admin_its_rows(r, admin_client):
     assert "in the outbox" in page and "/admin/jobs/outboxmessage/" in page
     listing = admin_client.get("/admin/jobs/outboxmessage/").content.decode()
     assert "old" in listing and tasks.add.name in listing
+
+
+def test_a_dedup_window_shorter_than_the_relays_pauses_is_warned_of():
+    from jobs.checks import check_outbox_dedup
+
+    with override_settings(JOBS={**OUTBOX, "SEND_DEDUP_SECONDS": 12, "ENQUEUE_TIMEOUT": 1}):
+        [warning] = check_outbox_dedup()
+        assert warning.id == "jobs.W011" and "SEND_DEDUP_SECONDS 12" in warning.msg
+    with override_settings(JOBS=OUTBOX):
+        assert check_outbox_dedup() == []
