@@ -303,3 +303,20 @@ def test_a_dedup_window_shorter_than_the_relays_pauses_is_warned_of():
         assert warning.id == "jobs.W011" and "SEND_DEDUP_SECONDS 12" in warning.msg
     with override_settings(JOBS=OUTBOX):
         assert check_outbox_dedup() == []
+
+
+@override_settings(JOBS=OUTBOX)
+def test_redis_out_of_memory_passes_and_sets_no_row_aside(r):
+    """OOM, READONLY, LOADING...: Redis's state, not the message's; the rows wait for the next sweep."""
+    OutboxMessage.objects.create(message_id="oom", task=tasks.add.name, queue="default", score=9,
+                                 wire=f"{int(time.time() * 1e6):013x}|0|oom|{tasks.add.name}|[1,1]",
+                                 created=time.time() - 60)
+    assert r.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+    r.config_set("maxmemory", "1")
+    try:
+        with pytest.raises(Exception, match="maxmemory"):
+            relay()
+    finally:
+        r.config_set("maxmemory", "0")
+    assert not OutboxMessage.objects.get().dead
+    assert relay() == 1 and waiting() == 1

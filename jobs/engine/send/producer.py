@@ -37,7 +37,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .. import many, tracing
-from ..errors import BrokerUnavailable, ConfigurationError
+from ..errors import ConfigurationError
+from ..redis.connection import fails_on_message
 from ..redis.sends import wire
 from ..setup.app import App, current
 from ..setup.build import message as build_message
@@ -149,25 +150,25 @@ def _send_rows(app: App, rows: list[Outgoing]) -> list[AsyncResult]:
 def send_kept(app: App, rows: list[Outgoing]) -> list[str | None]:
     """The relay's send (relay.py): each row as it was kept, its countdown counted from when it was
     written; one reason each (None: in Redis). A row Redis refuses for what it holds is named, not
-    retried forever; Redis away raises BrokerUnavailable, and the rows wait for the next sweep. A
+    retried forever (redis/connection.fails_on_message); Redis away (BrokerUnavailable) or in a state
+    that passes (a failover, out of memory) raises, and the rows wait for the next sweep. A
     row the fast path sent already changes nothing: an id is sent once (lua/enqueue.lua)."""
     now = time.time()
     rows = [row.caught_up(now) for row in rows]
     try:
         _send_rows(app, rows)
         return [None] * len(rows)
-    except BrokerUnavailable:
-        raise
-    except Exception:  # one of them is refused: find which, one at a time
-        pass
+    except Exception as exc:
+        if not fails_on_message(exc):
+            raise  # Redis away, failing over, out of memory...: it passes, the rows wait for the next sweep
     reasons: list[str | None] = []
-    for row in rows:
+    for row in rows:  # one of them is refused: find which, one at a time
         try:
             _send_rows(app, [row])
             reasons.append(None)
-        except BrokerUnavailable:
-            raise
         except Exception as exc:
+            if not fails_on_message(exc):
+                raise
             reasons.append(f"{type(exc).__name__}: {exc}")
     return reasons
 
