@@ -58,25 +58,36 @@ class OutboxDatabase:
             cursor.execute(f"DELETE FROM {table} WHERE message_id IN ({marks})", list(ids))
 
     def sweep(self, older_than: float, limit: int, send: Callable[[list[Outgoing]], list[str | None]]) -> int:
-        handed = 0
+        """Each database in turn: one that fails (away, read-only, not migrated) holds up none of the
+        others; its error is raised once they are swept, so the relay logs it and pauses."""
+        handed, failed = 0, None
         for alias in self.aliases():
-            with transaction.atomic(using=alias):
-                rows = OutboxMessage.objects.using(alias).filter(dead=False)
-                if math.isfinite(older_than):  # MySQL takes no infinity (runrelay --once sends every row)
-                    rows = rows.filter(created__lt=older_than)
-                if connections[alias].features.has_select_for_update_skip_locked:
-                    rows = rows.select_for_update(skip_locked=True)
-                taken = list(rows.order_by("created")[:limit])
-                if not taken:
-                    continue
-                reasons = send([_outgoing(row) for row in taken])
-                handed += len(taken)
-                done = [row.pk for row, reason in zip(taken, reasons, strict=True) if reason is None]
-                OutboxMessage.objects.using(alias).filter(pk__in=done).delete()
-                for row, reason in zip(taken, reasons, strict=True):
-                    if reason is not None:
-                        OutboxMessage.objects.using(alias).filter(pk=row.pk).update(dead=True, reason=reason[:2000])
+            try:
+                handed += self._sweep(alias, older_than, limit, send)
+            except DatabaseError as exc:
+                failed = failed or exc
+        if failed is not None:
+            raise failed
         return handed
+
+    def _sweep(self, alias: str, older_than: float, limit: int,
+               send: Callable[[list[Outgoing]], list[str | None]]) -> int:
+        with transaction.atomic(using=alias):
+            rows = OutboxMessage.objects.using(alias).filter(dead=False)
+            if math.isfinite(older_than):  # MySQL takes no infinity (runrelay --once sends every row)
+                rows = rows.filter(created__lt=older_than)
+            if connections[alias].features.has_select_for_update_skip_locked:
+                rows = rows.select_for_update(skip_locked=True)
+            taken = list(rows.order_by("created")[:limit])
+            if not taken:
+                return 0
+            reasons = send([_outgoing(row) for row in taken])
+            done = [row.pk for row, reason in zip(taken, reasons, strict=True) if reason is None]
+            OutboxMessage.objects.using(alias).filter(pk__in=done).delete()
+            for row, reason in zip(taken, reasons, strict=True):
+                if reason is not None:
+                    OutboxMessage.objects.using(alias).filter(pk=row.pk).update(dead=True, reason=reason[:2000])
+            return len(taken)
 
     def backlog(self) -> Backlog:
         waiting, dead, oldest = 0, 0, None
