@@ -187,8 +187,9 @@ class JobsBackend(BaseTaskBackend):
 
         [sent] = send(app, [message], on_commit=False, records=[(app.keys.attempts(message.id), record)],
                       announce=enqueued, outbox=app.config.outbox)
-        if not announced and sent.id != message.id:  # a unique task whose lock another run holds: that run is the
-            # result. (In the outbox, sent at commit: task_enqueued is sent then, and this is its result.)
+        if not announced and sent.id != message.id:
+            # A unique task whose lock another run holds: that run (of this task) is the result. Through
+            # the outbox nothing is announced yet (task_enqueued comes at commit): the result is its own.
             return cast("TaskResult[P, R]", self.get_result(sent.id))
         if app.config.eager:
             ran_here(sent, result)
