@@ -1,7 +1,7 @@
-"""The outbox in the admin (JOBS["OUTBOX"]): what waits to be sent, and the rows Redis refused, with
-their reason (set aside by the relay, engine/send/relay.py, never sent again on their own). Read-only:
-rows are written by senders and forgotten once in Redis; an operator may only send a refused row
-again (after fixing what refused it) or delete it.
+"""The outbox in the admin (JOBS["OUTBOX"]): what waits to be sent, and the rows set aside with their
+reason (Redis refused the message and then its burial in the dead letters, engine/send/producer.py
+send_kept: never sent again on their own). Read-only: rows are written by senders and forgotten once
+in Redis; an operator may only send a set-aside row again (after fixing what refused it) or delete it.
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ def overview() -> dict[str, Any]:
 
 
 def _outbox() -> dict[str, Any] | None:
-    """The outbox's card (JOBS["OUTBOX"]): what waits, its oldest, what Redis refused."""
+    """The outbox's card (JOBS["OUTBOX"]): what waits, its oldest, what was set aside."""
     app = current()
     if not (app.config.outbox and app.outbox is not None):
         return None

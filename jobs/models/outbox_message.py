@@ -31,7 +31,8 @@ class OutboxMessage(models.Model):
     records = models.TextField(blank=True)
     #: When it was written (unix time): the relay sweeps rows older than a few seconds.
     created = models.FloatField(db_index=True)
-    #: Why it cannot be sent (Redis refused it): set aside, never sent again, shown in the console.
+    #: Why it cannot be sent: Redis refused it, and its burial in the dead letters too (the usual
+    #: refused message goes there, and its row away). Set aside, never sent again on its own.
     dead = models.BooleanField(default=False)
     reason = models.TextField(blank=True)
 

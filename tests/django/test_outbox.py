@@ -218,7 +218,9 @@ def test_enqueue_many_inside_atomic(r):
 
 
 @override_settings(JOBS=OUTBOX)
-def test_a_row_redis_refuses_is_set_aside_with_its_reason_not_retried(r):
+def test_a_row_redis_refuses_goes_to_the_dead_letters_with_its_reason_not_retried(r):
+    from jobs import control, inspection
+
     OutboxMessage.objects.create(message_id="bad", task=tasks.add.name, queue="default", score=9,
                                  wire=f"{int(time.time() * 1e6):013x}|0|bad|{tasks.add.name}|[1,1]",
                                  unique_key="{jobs}:unique:x:y", unique_ms=-5, created=time.time() - 60)
@@ -228,10 +230,30 @@ def test_a_row_redis_refuses_is_set_aside_with_its_reason_not_retried(r):
                                  wire=f"{int(time.time() * 1e6):013x}|0|good|{tasks.add.name}|[2,2]",
                                  created=time.time() - 60)
     assert relay() == 2
-    dead = OutboxMessage.objects.get()
-    assert dead.message_id == "bad" and dead.dead and "ResponseError" in dead.reason
-    assert relay() == 0 and waiting() == 2
-    assert engine_app.current().outbox.backlog().dead == 1
+    assert not OutboxMessage.objects.exists() and waiting() == 2
+    [letter] = inspection.dead_letters(10, 0)[0]
+    assert letter.id == "bad" and "the outbox could not send it: ResponseError" in letter.reason
+    assert relay() == 0
+    assert control.requeue_dead("bad") == 1 and waiting() == 3  # as every dead letter is
+
+
+@override_settings(JOBS=OUTBOX)
+def test_a_row_that_cannot_even_be_buried_is_set_aside_in_the_database(r, monkeypatch):
+    import redis as redis_py
+
+    from jobs.engine.redis.dead_letters import DeadLetters
+
+    def refuse(*args, **kwargs):
+        raise redis_py.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value")
+
+    monkeypatch.setattr(DeadLetters, "bury_unsent", refuse)
+    OutboxMessage.objects.create(message_id="bad", task=tasks.add.name, queue="default", score=9,
+                                 wire=f"{int(time.time() * 1e6):013x}|0|bad|{tasks.add.name}|[1,1]",
+                                 unique_key="{jobs}:unique:x:y", unique_ms=-5, created=time.time() - 60)
+    assert relay() == 1
+    row = OutboxMessage.objects.get()
+    assert row.dead and "could not be moved to the dead letters: ResponseError: WRONGTYPE" in row.reason
+    assert relay() == 0 and engine_app.current().outbox.backlog().dead == 1
 
 
 @override_settings(JOBS=OUTBOX)

@@ -79,7 +79,7 @@ def _beat(monitor: Monitor) -> Check:
 
 def outbox(backlog: Backlog, now: float) -> Check:
     age = 0.0 if backlog.oldest is None else now - backlog.oldest
-    dead = f"; {backlog.dead} set aside, refused by Redis (the console's Outbox)" if backlog.dead else ""
+    dead = f"; {backlog.dead} set aside, refused by Redis (the admin's Outbox messages)" if backlog.dead else ""
     if age > OUTBOX_STUCK_SECONDS:
         return Check("outbox", False, f"{backlog.waiting} message(s) wait in the outbox, the oldest for {age:.0f} s: "
                                       f"no relay is sending them (start a worker with JOBS['OUTBOX'], or `manage.py "

@@ -110,7 +110,7 @@ def exposition(s: Snapshot) -> str:
                                                           "in Redis yet."),
                 ("jobs_outbox_oldest_seconds", round(age, 3), "Age of the oldest message in the outbox (0 when "
                                                               "empty): a relay sends what is over a few seconds old."),
-                ("jobs_outbox_dead", s.outbox.dead, "Outbox messages Redis refused, set aside with their reason.")):
+                ("jobs_outbox_dead", s.outbox.dead, "Outbox rows set aside: Redis refused them and their burial.")):
             family(name, "gauge", text)
             out.append(f"{name} {_number(number)}")
     return "\n".join(out) + "\n"

@@ -149,8 +149,9 @@ def _send_rows(app: App, rows: list[Outgoing]) -> list[AsyncResult]:
 
 def send_kept(app: App, rows: list[Outgoing]) -> list[str | None]:
     """The relay's send (relay.py): each row as it was kept, its countdown counted from when it was
-    written; one reason each (None: in Redis). A row Redis refuses for what it holds is named, not
-    retried forever (redis/connection.fails_on_message); Redis away (BrokerUnavailable) or in a state
+    written; one reason each (None: in Redis, or in the dead letters). A row Redis refuses for what
+    it holds goes to the dead letters with the reason, not retried forever
+    (redis/connection.fails_on_message); Redis away (BrokerUnavailable) or in a state
     that passes (a failover, out of memory) raises, and the rows wait for the next sweep. A
     row the fast path sent already changes nothing: an id is sent once (lua/enqueue.lua)."""
     now = time.time()
@@ -169,8 +170,20 @@ def send_kept(app: App, rows: list[Outgoing]) -> list[str | None]:
         except Exception as exc:
             if not fails_on_message(exc):
                 raise
-            reasons.append(f"{type(exc).__name__}: {exc}")
+            reasons.append(_buried(app, row, f"the outbox could not send it: {type(exc).__name__}: {exc}"))
     return reasons
+
+
+def _buried(app: App, row: Outgoing, reason: str) -> str | None:
+    """A refused row to the dead letters, with its reason (None: done, its row may go); if Redis
+    refuses that too, the reason, and the row is set aside where it is (the admin's Outbox messages)."""
+    try:
+        app.broker.dead.bury_unsent(row.score, row.queue, row.wire, reason, "outbox relay")
+        return None
+    except Exception as exc:
+        if not fails_on_message(exc):
+            raise
+        return f"{reason}; and it could not be moved to the dead letters: {type(exc).__name__}: {exc}"
 
 
 def _announced(results: list[AsyncResult], announce: Callable[[list[AsyncResult]], None] | None) -> list[AsyncResult]:

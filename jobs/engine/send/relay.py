@@ -47,7 +47,8 @@ class Relay:
 
     def sweep(self, older_than: float | None = None) -> int:
         """Send what the outbox holds that was written before `older_than` (default: SWEEP_AFTER
-        ago), a batch at a time; how many rows it handed to Redis (or set aside)."""
+        ago), a batch at a time; how many rows it handed to Redis (to their queues, or refused, to the
+        dead letters)."""
         cutoff = self.clock() - SWEEP_AFTER if older_than is None else older_than
         total = 0
         while True:

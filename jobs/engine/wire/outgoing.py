@@ -105,5 +105,6 @@ class Backlog:
     #: Rows waiting to be sent, and when the oldest was written (unix time; None: none waits).
     waiting: int
     oldest: float | None
-    #: Rows Redis refused for what they hold: set aside with their reason, never sent.
+    #: Rows set aside with their reason, never sent: Redis refused the message and its burial in the
+    #: dead letters (where a refused message usually goes).
     dead: int
