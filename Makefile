@@ -40,7 +40,8 @@ chaos: $(STAMP)
 # jobs against Celery, RQ, Dramatiq and Huey on one private Redis, in one run; the peers (and
 # matplotlib, py-spy) go into benchmarks/.venv, not into the project's. Prints a table, writes
 # benchmarks/results/*.json and latest.png, then measures how far the task history lags at 1,000
-# tasks/s for a minute, then profiles a jobs worker under drain.
+# tasks/s for a minute, what the outbox costs on PostgreSQL (benchmarks/outbox.py; skipped without one),
+# then profiles a jobs worker under drain.
 BENCH_VENV := benchmarks/.venv
 BENCH_STAMP := $(BENCH_VENV)/.installed
 $(BENCH_STAMP): setup.cfg benchmarks/requirements.txt
@@ -53,6 +54,7 @@ bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python -m benchmarks.history_lag
 	$(BENCH_VENV)/bin/python -m benchmarks.durable
+	$(BENCH_VENV)/bin/python -m benchmarks.outbox
 	$(BENCH_VENV)/bin/python -m benchmarks.profile
 	$(BENCH_VENV)/bin/python -m benchmarks.signing
 

@@ -22,7 +22,7 @@ class JobsConfig(AppConfig):
         from .engine.api import app as engine_app
 
         engine_app.configure(load, on_commit=transaction.on_commit, wrap_coroutine=_fresh_connections,
-                             history_store=_history_store)
+                             history_store=_history_store, outbox_store=_outbox_store)
         setting_changed.connect(_settings_changed, dispatch_uid="jobs.settings_changed")
         from . import mail, signals
 
@@ -61,6 +61,15 @@ def _history_store() -> Any:
 
     _check_history_table()
     return HistoryDatabase()
+
+
+def _outbox_store() -> Any:
+    """Where messages sent inside a transaction wait for its commit (JOBS["OUTBOX"]): OutboxMessage
+    (stores/outbox_db.py). Made when first needed: a process that never uses the outbox never
+    imports it."""
+    from .stores.outbox_db import OutboxDatabase
+
+    return OutboxDatabase()
 
 
 def _check_history_table() -> None:

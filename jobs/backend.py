@@ -158,7 +158,8 @@ class JobsBackend(BaseTaskBackend):
         """One round trip: the message and its READY record (enqueue.lua), through the engine's one
         send path (producer.send: tracing, eager mode, a unique task's lock). Sent at once, whatever
         JOBS["ENQUEUE_ON_COMMIT"] says (django.tasks' enqueue() is immediate; wrap it in
-        transaction.on_commit to wait for a commit)."""
+        transaction.on_commit to wait for a commit), but with JOBS["OUTBOX"] inside a transaction:
+        then in the outbox, and sent once it commits (task_enqueued then)."""
         self.validate_task(task)
         args, kwargs = list(many.positional(args, task.module_path)), many.keywords(kwargs, task.module_path)
         app = current()
@@ -185,8 +186,10 @@ class JobsBackend(BaseTaskBackend):
                 task_enqueued.send(type(self), task_result=result)
 
         [sent] = send(app, [message], on_commit=False, records=[(app.keys.attempts(message.id), record)],
-                      announce=enqueued)
-        if not announced:  # a unique task whose lock another run holds: that run (of this task) is the result
+                      announce=enqueued, outbox=app.config.outbox)
+        if not announced and sent.id != message.id:
+            # A unique task whose lock another run holds: that run (of this task) is the result. Through
+            # the outbox nothing is announced yet (task_enqueued comes at commit): the result is its own.
             return cast("TaskResult[P, R]", self.get_result(sent.id))
         if app.config.eager:
             ran_here(sent, result)

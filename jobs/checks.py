@@ -88,3 +88,24 @@ def check_celery_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckM
     return [Warning(f"settings.{name} is a Celery setting, and jobs does not read it.", hint=advice(name),
                     id="jobs.W010")
             for name in sorted(dir(settings)) if name.startswith(PREFIXES)]
+
+
+@register("jobs")
+def check_outbox_dedup(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The outbox's relay sends rows over two seconds old, and a row its writer sent just before dying
+    is sent again then: harmless while Redis remembers the id (SEND_DEDUP_SECONDS). A window shorter
+    than a relay's pause after failures (up to 30 s) would let that second send run the task twice."""
+    from .conf import load
+    from .engine.api import MAX_PAUSE
+
+    try:
+        config = load()
+    except ConfigurationError:
+        return []
+    if not config.outbox or config.send_dedup_seconds >= MAX_PAUSE:
+        return []
+    return [Warning(f"JOBS['OUTBOX'] is on with SEND_DEDUP_SECONDS {config.send_dedup_seconds:g}: a message the "
+                    "outbox's relay sends again (its writer died after sending it, before forgetting its row) could "
+                    "run twice if the relay gets to it after that long.",
+                    hint=f"Keep SEND_DEDUP_SECONDS at {MAX_PAUSE:g} or more (the default is 60); docs/routing.md, "
+                    "The outbox.", id="jobs.W011")]

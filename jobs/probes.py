@@ -6,8 +6,11 @@ jobs/console/views.py.)"""
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
+import time
 
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
@@ -52,7 +55,14 @@ def metrics(request: HttpRequest) -> HttpResponse:
     if not allowed(request):
         return refused()
     try:
-        text = exposition(inspection.monitor().metrics())
+        snapshot = inspection.monitor().metrics()
+        app = current()
+        if app.config.outbox and app.outbox is not None:
+            try:  # the outbox is in the database: read with the scrape, or left out if it cannot be read
+                snapshot = dataclasses.replace(snapshot, outbox=app.outbox.backlog(), now=time.time())
+            except DatabaseError:
+                pass
+        text = exposition(snapshot)
     except TRANSIENT as exc:
         return HttpResponse(f"Redis cannot be read: {exc}\n", status=503, content_type="text/plain; charset=utf-8")
     return HttpResponse(text, content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -73,6 +73,15 @@ if os.environ.get("JOBS_TEST_DATABASE_URL", "").startswith("postgres"):
         # A write that waits for a lock fails after 5 s, as SQLite's do (test_history.py holds one).
         "OPTIONS": {"options": "-c lock_timeout=5000"},
     }}
+elif os.environ.get("JOBS_TEST_DATABASE_URL", "").startswith("mysql"):  # MySQL or MariaDB (mysqlclient)
+    from urllib.parse import urlsplit
+
+    _db = urlsplit(os.environ["JOBS_TEST_DATABASE_URL"])
+    DATABASES = {"default": {
+        "ENGINE": "django.db.backends.mysql", "NAME": _db.path.lstrip("/") or "jobs", "USER": _db.username or "root",
+        "PASSWORD": _db.password or "", "HOST": _db.hostname or "", "PORT": _db.port or "",  # no host: the socket
+        "OPTIONS": {"charset": "utf8mb4"}, "TEST": {"CHARSET": "utf8mb4"},
+    }}
 else:
     # A file, not :memory: — an in-memory test database is never really closed, which hides bugs
     # that close a connection at the wrong time.

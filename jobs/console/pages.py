@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import DatabaseError
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -25,6 +27,7 @@ from ..engine.api import (
     current,
     decode_message,
     decode_result,
+    health,
 )
 from ..models import TaskResult
 from . import charts, params
@@ -79,7 +82,21 @@ def overview() -> dict[str, Any]:
         "redis": redis,
         "redis_saved": _when(redis.rdb_last_save),
         "leader": monitor.beat_leader(),
+        "outbox": _outbox(),
     }
+
+
+def _outbox() -> dict[str, Any] | None:
+    """The outbox's card (JOBS["OUTBOX"]): what waits, its oldest, what was set aside."""
+    app = current()
+    if not (app.config.outbox and app.outbox is not None):
+        return None
+    try:
+        backlog = app.outbox.backlog()
+    except DatabaseError:
+        return None
+    age = 0.0 if backlog.oldest is None else max(0.0, time.time() - backlog.oldest)
+    return {"waiting": backlog.waiting, "oldest": age, "dead": backlog.dead, "stuck": age > health.OUTBOX_STUCK_SECONDS}
 
 
 def queues() -> dict[str, Any]:

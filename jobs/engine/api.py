@@ -68,6 +68,8 @@ if TYPE_CHECKING:
     from .send.producer import enqueue_many as enqueue_many
     from .send.producer import send as send
     from .send.producer import send_task as send_task
+    from .send.relay import MAX_PAUSE as MAX_PAUSE
+    from .send.relay import Relay as Relay
     from .send.task import Task as Task
     from .send.task import task as task
     from .setup import app as app
@@ -92,6 +94,8 @@ if TYPE_CHECKING:
     from .wire.outcome import STARTED as STARTED
     from .wire.outcome import SUCCESS as SUCCESS
     from .wire.outcome import decode as decode_result  # noqa: F401 (renamed: exported by WHERE)
+    from .wire.outgoing import Backlog as Backlog
+    from .wire.outgoing import Outgoing as Outgoing
     from .wire.record import Record as Record
     from .wire.request import Request as Request
     from .wire.serializers import json_dumps as json_dumps
@@ -140,6 +144,10 @@ WHERE: dict[str, tuple[str, str]] = {
     "exposition": ("jobs.engine.ops.metrics", "exposition"),
     "Monitor": ("jobs.engine.ops.monitor", "Monitor"),
     "Record": ("jobs.engine.wire.record", "Record"),
+    "Backlog": ("jobs.engine.wire.outgoing", "Backlog"),
+    "Outgoing": ("jobs.engine.wire.outgoing", "Outgoing"),
+    "Relay": ("jobs.engine.send.relay", "Relay"),
+    "MAX_PAUSE": ("jobs.engine.send.relay", "MAX_PAUSE"),
     "DeadLetter": ("jobs.engine.ops.rows", "DeadLetter"),
     "Held": ("jobs.engine.ops.rows", "Held"),
     "TRANSIENT": ("jobs.engine.redis.connection", "TRANSIENT"),

@@ -9,8 +9,16 @@ USE_TZ = True
 INSTALLED_APPS = ["jobs", "benchmarks.systems.jobsbench"]
 HISTORY = os.environ.get("BENCH_JOBS_HISTORY", "1") == "1"
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["BENCH_DB"]}} if HISTORY else {}
+if os.environ.get("BENCH_DATABASE_URL"):  # the outbox's benchmark (benchmarks/outbox.py): PostgreSQL
+    from urllib.parse import urlsplit
+
+    _db = urlsplit(os.environ["BENCH_DATABASE_URL"])
+    DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": _db.path.lstrip("/"),
+                             "USER": _db.username or "postgres", "PASSWORD": _db.password or "",
+                             "HOST": _db.hostname or "127.0.0.1", "PORT": _db.port or 5432}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-JOBS = {"BROKER_URL": os.environ["BENCH_BROKER"], "KEY_PREFIX": "bench", "TIME_LIMIT": 300, "HISTORY": HISTORY}
+JOBS = {"BROKER_URL": os.environ["BENCH_BROKER"], "KEY_PREFIX": "bench", "TIME_LIMIT": 300, "HISTORY": HISTORY,
+        "OUTBOX": os.environ.get("BENCH_JOBS_OUTBOX") == "1"}
 if os.environ.get("BENCH_JOBS_PREFETCH"):  # a variant's; jobs' own default otherwise
     JOBS["WORKER_PREFETCH"] = int(os.environ["BENCH_JOBS_PREFETCH"])
 LOGGING = {"version": 1, "disable_existing_loggers": False}

@@ -7,6 +7,8 @@ Each check answers one question with one line an operator can act on:
   eviction  may Redis delete our keys when its memory is full (redis_setup.py)?
   workers   is there a live worker for every queue that has waiting work?
   beat      when periodic tasks are enabled, is a beat leading (sending them)?
+  outbox    with JOBS["OUTBOX"], is a relay sending what the outbox holds (its oldest row younger than
+            OUTBOX_STUCK_SECONDS; the Django side reads the table: jobs/readiness.py)?
 
 Liveness is another question, answered without Redis: `runworker --healthcheck-file` has the
 worker's supervisor touch a file on each turn of its loop, so a probe that only looks at the file's
@@ -20,7 +22,12 @@ from typing import Any
 
 from ..redis.connection import TRANSIENT, redact
 from ..redis.server import findings
+from ..wire.outgoing import Backlog
 from .monitor import Monitor
+
+#: An outbox row older than this (s) means no relay is sending: every worker relays rows over two
+#: seconds old, once a second.
+OUTBOX_STUCK_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,16 @@ def _beat(monitor: Monitor) -> Check:
         return Check("beat", False, "periodic tasks are enabled but no beat leads: none is sending them "
                                     "(start `manage.py runbeat`, or `runworker -B`)")
     return Check("beat", True, f"beat {leader} leads")
+
+
+def outbox(backlog: Backlog, now: float) -> Check:
+    age = 0.0 if backlog.oldest is None else now - backlog.oldest
+    dead = f"; {backlog.dead} set aside, refused by Redis (the admin's Outbox messages)" if backlog.dead else ""
+    if age > OUTBOX_STUCK_SECONDS:
+        return Check("outbox", False, f"{backlog.waiting} message(s) wait in the outbox, the oldest for {age:.0f} s: "
+                                      f"no relay is sending them (start a worker with JOBS['OUTBOX'], or `manage.py "
+                                      f"runrelay`){dead}")
+    return Check("outbox", True, f"{backlog.waiting} message(s) in the outbox{dead}")
 
 
 def summary(checks: list[Check]) -> str:

@@ -25,6 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..redis.tally import BUCKETS
+from ..wire.outgoing import Backlog
 
 
 @dataclass
@@ -44,6 +45,9 @@ class Snapshot:
     beat_leader: bool = False
     #: Concurrency slot (task, or task:key) -> (runs holding one now, its limit), those taken lately.
     slots: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: The outbox (JOBS["OUTBOX"]), read from the database by the Django side, and when (unix time).
+    outbox: Backlog | None = None
+    now: float = 0.0
 
 
 def _labels(**labels: str) -> str:
@@ -108,6 +112,16 @@ def exposition(s: Snapshot) -> str:
     family("jobs_bad_signatures_total", "counter", "Messages moved to the dead letters unread because no key of "
                                                    "SIGNING_KEYS signed them (bad-signature).")
     out.append(f"jobs_bad_signatures_total {int(s.stats.get('bad_signatures', 0))}")
+    if s.outbox is not None:
+        age = 0.0 if s.outbox.oldest is None else max(0.0, s.now - s.outbox.oldest)
+        for name, number, text in (
+                ("jobs_outbox_backlog", s.outbox.waiting, "Messages in the outbox: committed (or not yet) and not "
+                                                          "in Redis yet."),
+                ("jobs_outbox_oldest_seconds", round(age, 3), "Age of the oldest message in the outbox (0 when "
+                                                              "empty): a relay sends what is over a few seconds old."),
+                ("jobs_outbox_dead", s.outbox.dead, "Outbox rows set aside: Redis refused them and their burial.")):
+            family(name, "gauge", text)
+            out.append(f"{name} {_number(number)}")
     return "\n".join(out) + "\n"
 
 

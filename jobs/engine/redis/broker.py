@@ -43,6 +43,7 @@ from .keys import Keys
 from .leases import Leases
 from .part import Settings
 from .reads import Reads
+from .relay_turn import RelayTurn
 from .results import Results
 from .runs import Runs
 from .scheduled import Scheduled
@@ -86,6 +87,7 @@ class Broker:
         self.history = HistoryStream(self)
         self.dead = DeadLetters(self)
         self.reads = Reads(self)
+        self.relay = RelayTurn(self)
 
     @property
     def link(self) -> Link:

@@ -10,16 +10,19 @@ from .specs.operating import (
     DEAD_DISCARD,
     DEAD_PURGE,
     DEAD_REQUEUE,
+    OUTBOX_DEAD,
     DeadDiscardArgs,
     DeadLettersKeys,
     DeadPurgeArgs,
     DeadRequeueArgs,
     DeadRequeueKeys,
+    OutboxDeadArgs,
+    OutboxDeadKeys,
 )
 
 
 class DeadLetters(Part):
-    """broker.dead: count(), ids(), records(), requeue(), discard(), newest(), purge()."""
+    """broker.dead: count(), ids(), records(), requeue(), discard(), newest(), purge(), bury_unsent()."""
 
 
     def count(self) -> int:
@@ -57,3 +60,14 @@ class DeadLetters(Part):
         that arrived since."""
         keys = DeadLettersKeys(dead=self.b.keys.dead, dead_order=self.b.keys.dead_order)
         return int(DEAD_PURGE(self.b.link, keys, DeadPurgeArgs(upto=upto)))
+
+    def bury_unsent(self, score: int, queue: str, wire: str, reason: str, worker: str = "") -> int:
+        """Bury a message that was never enqueued, the outbox's relay could not send it (lua/outbox_dead.lua);
+        the number of old dead letters trimmed."""
+        k = self.b.keys
+        keys = OutboxDeadKeys(dead=k.dead, dead_order=k.dead_order, history=k.history,
+                              history_dropped=k.history_dropped)
+        argv = OutboxDeadArgs(entry=f"{score}|{queue}|{wire}", reason=reason, worker=worker,
+                              dead_letters_max=self.b.config.dead_letters_max, history_backlog=self.b.history_max,
+                              result_ms=self.b.ttl_ms, result_prefix=k.result_prefix, done_prefix=k.done_prefix)
+        return int(OUTBOX_DEAD(self.b.link, keys, argv))

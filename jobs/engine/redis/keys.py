@@ -49,6 +49,7 @@ only known inside the script. Several sites share one Redis by choosing differen
                               workers' recorders as the consumer group "recorders" (history.py)
     {p}:history:dropped HASH  outcomes not recorded because the backlog was full: success, other
     {p}:history:prune   STRING  held by the recorder that prunes old rows now (one at a time)
+    {p}:outbox:relay    STRING  held by the relay that sends the outbox's left rows now (one at a time)
     {p}:attempts:<id>   LIST  a django.tasks task's enqueue, starts and errors (jobs/backend.py)
     {p}:stats           HASH  all-time counters the metrics read (metrics.Tally, lib/ack.lua count):
                               c|task|queue|outcome|run bucket|wait bucket, rs|task, ws|task (sums in microseconds),
@@ -73,8 +74,8 @@ class Keys:
     __slots__ = ("base", "queue_prefix", "wake_prefix", "result_prefix", "done_prefix", "scheduled", "leases",
                  "inflight", "dead", "dead_order", "revoked", "terminate", "maintained", "idle", "idle_prefix",
                  "expiries", "inbox_prefix", "workers", "worker_prefix", "history", "history_dropped",
-                 "history_prune", "stats", "paused", "queues", "shutdown", "minute_prefix", "hour_prefix",
-                 "running_prefix", "sent_prefix", "slots", "slot_limits", "slot_prefix")
+                 "history_prune", "outbox_relay", "stats", "paused", "queues", "shutdown", "minute_prefix",
+                 "hour_prefix", "running_prefix", "sent_prefix", "slots", "slot_limits", "slot_prefix")
 
     def __init__(self, prefix: str) -> None:
         self.base = "{" + prefix + "}:"
@@ -99,6 +100,7 @@ class Keys:
         self.history = self.base + "history"
         self.history_dropped = self.base + "history:dropped"
         self.history_prune = self.base + "history:prune"
+        self.outbox_relay = self.base + "outbox:relay"
         self.stats = self.base + "stats"
         self.paused = self.base + "paused"
         self.queues = self.base + "queues"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ..errors import EncodeError
 from ..wire.arguments import largest_argument
 from ..wire.message import Message
+from ..wire.outgoing import Outgoing
 from .backoff import with_retry
 from .part import Part
 from .replicas import wait_ms
@@ -58,9 +59,12 @@ def within(message: Message, wire: str, max_bytes: int) -> str:
                       "path) rather than the data, or raise MESSAGE_MAX_BYTES.")
 
 
-def wire(message: Message, config: Settings) -> str:
+def wire(message: Message | Outgoing, config: Settings) -> str:
     """A message as it is sent, signed (JOBS["SIGNING_KEYS"]), refused (EncodeError, naming the task)
-    if over JOBS["MESSAGE_MAX_BYTES"]: before anything is written."""
+    if over JOBS["MESSAGE_MAX_BYTES"]: before anything is written. An Outgoing (an outbox's row) was
+    made by this function already, when it was called: its wire is sent as it was kept."""
+    if isinstance(message, Outgoing):
+        return message.wire
     return within(message, message.encode(config.signing_key), config.message_max_bytes)
 
 
@@ -82,7 +86,7 @@ class Sends(Part):
         #: Queue -> when this process last added it to the queues SET (monotonic; _unnamed).
         self._registered: dict[str, float] = {}
 
-    def enqueue(self, messages: Sequence[Message], records: Sequence[tuple[str, str]] = ()) -> None:
+    def enqueue(self, messages: Sequence[Message | Outgoing], records: Sequence[tuple[str, str]] = ()) -> None:
         """Put messages in Redis in one round trip. Encoding happens first, so an argument that
         cannot be sent raises before anything is written. Retried on connection errors until
         ENQUEUE_TIMEOUT, then BrokerUnavailable: safe, because the script leaves out a message whose
@@ -90,7 +94,8 @@ class Sends(Part):
         waits, runs or has run; and so is a second send of an id on purpose. Due times and
         expiries are sent as they were given (a countdown as a delay) and put on Redis's clock by
         the script. records: (attempts key, entry) pairs written in the same step, for tasks that
-        keep their attempts (the django.tasks backend's READY record)."""
+        keep their attempts (the django.tasks backend's READY record). An Outgoing (wire/outgoing.py:
+        a message kept by the outbox) is sent as it was encoded."""
         if len(messages) == 1 and not records and not messages[0].delayed and messages[0].expiry() == "":
             self._enqueue_one(messages[0])
             return
@@ -128,7 +133,7 @@ class Sends(Part):
         for queue in queues:  # once the call that added them answered
             self._registered[queue] = now
 
-    def enqueue_unique(self, message: Message, lock: str, lock_ms: int) -> str:
+    def enqueue_unique(self, message: Message | Outgoing, lock: str, lock_ms: int) -> str:
         """Enqueue a unique task's message unless its lock is held, or its id was sent lately (as
         enqueue()); the id of the run holding the lock (this message's, if it was sent before)."""
         k = self.b.keys
@@ -149,7 +154,7 @@ class Sends(Part):
         self._named(named, now)
         return holder.decode() if isinstance(holder, bytes) else str(holder)
 
-    def _enqueue_one(self, message: Message) -> None:
+    def _enqueue_one(self, message: Message | Outgoing) -> None:
         """The common case, delay() of a task due now: one plain message."""
         queue, now = message.queue, time.monotonic()
         named = now - self._registered.get(queue, _NEVER) >= REGISTER_SECONDS

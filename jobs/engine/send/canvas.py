@@ -120,7 +120,7 @@ class Signature(Step, Generic[R_co]):
         call = CallOptions.parse(self.task, options)
         app = current()
         [result] = send(app, [self._message(app, many.positional(args, self.task), many.keywords(kwargs, self.task),
-                                            call)], call.on_commit)
+                                            call)], call.on_commit, outbox=call.outbox, using=call.using)
         return result
 
     def _message(self, app: App, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
@@ -162,7 +162,7 @@ def _send(node: Node, args: Iterable[Any], kwargs: dict[str, Any] | None,
     messages = [build_message(app, launch.step.task, launch.step.args, launch.step.kwargs,
                               launch.step.call_options().merge(call), MessageOptions(**launch.fields(None)))
                 for launch in start(node, tuple(args), kwargs)]
-    sent = send(app, messages, call.on_commit)
+    sent = send(app, messages, call.on_commit, outbox=call.outbox, using=call.using)
     if isinstance(node, workflow.GroupNode) and all(isinstance(m, Step) for m in node.members):
         return GroupResult(sent, node.id)  # a unique member's result may be the run that holds its lock
     return tree(node, lambda step: AsyncResult(step.id or "", step.task))

@@ -10,6 +10,14 @@ hook, a unique task's lock, the size limit.
                                          at the call, not inside the commit)
     send(app, [m], records=[(key, entry)])   with entries pushed in the same step (the django.tasks
                                          backend's READY record, keys.attempts)
+    send(app, ms, outbox=True)           inside a database transaction: written to the outbox in it (same
+                                         database, `using` or the one the caller is in), sent at once
+                                         after COMMIT and the row forgotten; a relay (relay.py) sends
+                                         what a process that died after COMMIT left. Outside one: as
+                                         without. JOBS["OUTBOX"] is the default, but for a caller that
+                                         said on_commit=False (the django.tasks backend and
+                                         enqueue_many pass outbox=JOBS["OUTBOX"] themselves)
+    send_kept(app, rows)                 the relay's send of outbox rows, as they were kept
     send(app, [m], periodic=(id, due_ms))    beat's run of a periodic task: sent once per run, however
                                          many beats try (lua/beat_send.lua); [] if it was sent before
     JOBS["EAGER"]                        run here and now instead (eager.py); `announce` is called
@@ -23,30 +31,43 @@ records are written only if it holds it.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .. import many, tracing
-from ..redis.sends import within
+from ..errors import ConfigurationError
+from ..redis.connection import fails_on_message
+from ..redis.sends import wire, within
 from ..setup.app import App, current
 from ..setup.build import message as build_message
 from ..setup.definition import TaskDefinition
 from ..wire.message import NO_MESSAGE_OPTIONS, Message, MessageOptions
 from ..wire.options import NO_OPTIONS, CallOptions
+from ..wire.outgoing import OutboxStore, Outgoing
 from ..wire.workflow import Step
 from . import eager
 from .asyncresult import AsyncResult
 
 Records = Sequence[tuple[str, str]]
+logger = logging.getLogger("jobs.outbox")
 
 
 def send(app: App, messages: list[Message], on_commit: bool | None = None, *, records: Records = (),
-         periodic: tuple[int, int] | None = None,
-         announce: Callable[[list[AsyncResult]], None] | None = None) -> list[AsyncResult]:
+         periodic: tuple[int, int] | None = None, announce: Callable[[list[AsyncResult]], None] | None = None,
+         outbox: bool | None = None, using: str | None = None) -> list[AsyncResult]:
     """Send messages; one result handle each, in order (none for a periodic run sent before)."""
     messages = tracing.produced(messages)  # their trace context in their headers, when tracing
+    if outbox is None:
+        outbox = app.config.outbox and on_commit is not False
     if on_commit is None:
         on_commit = app.config.enqueue_on_commit and periodic is None
+    alias = _transaction(app, messages, using) if (outbox or using) and periodic is None else None
+    if outbox and alias is not None:
+        if not app.config.eager:
+            return _kept(app, alias, messages, records, announce)
+        on_commit = True  # eager: it runs when it would have been sent
     if app.config.eager:
         if on_commit:
             return _announced([eager.run_at_commit(app, m) for m in messages], announce)
@@ -63,6 +84,105 @@ def send(app: App, messages: list[Message], on_commit: bool | None = None, *, re
         app.after_commit(at_commit)
         return [AsyncResult(m.id, m.task) for m in messages]
     return _announced(_enqueue(app, messages, records, periodic), announce)
+
+
+def _transaction(app: App, messages: list[Message], using: str | None) -> str | None:
+    """The database alias of the caller's transaction, for the outbox; None: not in one."""
+    store = app.outbox
+    if store is None:
+        raise ConfigurationError("the outbox (JOBS['OUTBOX'], outbox=True, using=) needs Django's database: add "
+                                 "'jobs' to INSTALLED_APPS and run `manage.py migrate jobs`")
+    try:
+        return store.transaction(using)
+    except KeyError as exc:  # no such database
+        names = ", ".join(sorted({m.task for m in messages}))
+        raise ValueError(f"{names}: using={using!r} names no database of settings.DATABASES") from exc
+
+
+def _kept(app: App, alias: str, messages: list[Message], records: Records,
+          announce: Callable[[list[AsyncResult]], None] | None) -> list[AsyncResult]:
+    """Write the messages to the outbox in the caller's transaction, as they would be sent (records
+    with the first); once it commits, send them and forget their rows. If this process dies
+    between, or Redis is away then, a relay sends them later: nothing committed is lost, nothing
+    rolled back is sent."""
+    store: OutboxStore = app.outbox  # type: ignore[assignment]  # _transaction checked it
+    rows = [Outgoing.of(m, wire(m, app.config), tuple(records) if i == 0 else ()) for i, m in enumerate(messages)]
+    store.add(alias, rows)
+
+    def at_commit() -> None:
+        _at_commit(app, store, alias, rows, announce)
+
+    store.after_commit(alias, at_commit)
+    return [AsyncResult(m.id, m.task) for m in messages]
+
+
+def _at_commit(app: App, store: OutboxStore, alias: str, rows: list[Outgoing],
+               announce: Callable[[list[AsyncResult]], None] | None) -> None:
+    """The fast path: sent now, right after COMMIT. A failure is logged, not raised: the commit is
+    done, the caller's request goes on, and the rows wait for the relay."""
+    try:
+        results = _send_rows(app, rows)
+        store.sent(alias, [row.id for row in rows])
+    except Exception as exc:  # Redis away (BrokerUnavailable), or the database for the delete
+        logger.warning("the outbox could not send %d message(s) after commit (%s); the relay sends them",
+                       len(rows), exc)
+        return
+    _announced(results, announce)
+
+
+def _send_rows(app: App, rows: list[Outgoing]) -> list[AsyncResult]:
+    sends = app.broker.sends
+    plain = [r for r in rows if r.unique is None]
+    records = [pair for r in plain for pair in r.records]
+    if plain:
+        sends.enqueue(plain, records=records)
+    results = {r.id: AsyncResult(r.id, r.task) for r in plain}
+    for row in rows:
+        if row.unique is not None:
+            holder = sends.enqueue_unique(row, row.unique, row.unique_ms)
+            if row.records and holder == row.id:
+                sends.enqueue([], records=row.records)
+            results[row.id] = AsyncResult(holder, row.task)
+    return [results[r.id] for r in rows]
+
+
+def send_kept(app: App, rows: list[Outgoing]) -> list[str | None]:
+    """The relay's send (relay.py): each row as it was kept, its countdown counted from when it was
+    written; one reason each (None: in Redis, or in the dead letters). A row Redis refuses for what
+    it holds goes to the dead letters with the reason, not retried forever
+    (redis/connection.fails_on_message); Redis away (BrokerUnavailable) or in a state
+    that passes (a failover, out of memory) raises, and the rows wait for the next sweep. A
+    row the fast path sent already changes nothing: an id is sent once (lua/enqueue.lua)."""
+    now = time.time()
+    rows = [row.caught_up(now) for row in rows]
+    try:
+        _send_rows(app, rows)
+        return [None] * len(rows)
+    except Exception as exc:
+        if not fails_on_message(exc):
+            raise  # Redis away, failing over, out of memory...: it passes, the rows wait for the next sweep
+    reasons: list[str | None] = []
+    for row in rows:  # one of them is refused: find which, one at a time
+        try:
+            _send_rows(app, [row])
+            reasons.append(None)
+        except Exception as exc:
+            if not fails_on_message(exc):
+                raise
+            reasons.append(_buried(app, row, f"the outbox could not send it: {type(exc).__name__}: {exc}"))
+    return reasons
+
+
+def _buried(app: App, row: Outgoing, reason: str) -> str | None:
+    """A refused row to the dead letters, with its reason (None: done, its row may go); if Redis
+    refuses that too, the reason, and the row is set aside where it is (the admin's Outbox messages)."""
+    try:
+        app.broker.dead.bury_unsent(row.score, row.queue, row.wire, reason, "outbox relay")
+        return None
+    except Exception as exc:
+        if not fails_on_message(exc):
+            raise
+        return f"{reason}; and it could not be moved to the dead letters: {type(exc).__name__}: {exc}"
 
 
 def _announced(results: list[AsyncResult], announce: Callable[[list[AsyncResult]], None] | None) -> list[AsyncResult]:
@@ -100,7 +220,8 @@ def send_task(name: str, args: Iterable[Any] | None = None, kwargs: dict[str, An
     if app.config.eager:
         eager.task_of(app, name)  # EAGER mode runs tasks this process knows: say so before anything
     workflow = NO_MESSAGE_OPTIONS if parent_id is None else MessageOptions(parent=parent_id)
-    [result] = send(app, [build_message(app, name, args, kwargs, call, workflow)], call.on_commit)
+    [result] = send(app, [build_message(app, name, args, kwargs, call, workflow)], call.on_commit,
+                    outbox=call.outbox, using=call.using)
     return result
 
 
@@ -118,7 +239,7 @@ def enqueue_many(calls: Iterable[Call | Message | Step]) -> list[AsyncResult]:
     app = current()
     messages = [_message(app, call) for call in many.items(calls, "calls", "enqueue_many",
                                                            "(task, args, kwargs) tuples, signatures or messages")]
-    return send(app, messages, on_commit=False)
+    return send(app, messages, on_commit=False, outbox=app.config.outbox)
 
 
 def _message(app: App, call: Call | Message | Step) -> Message:

@@ -55,7 +55,8 @@ class Task(TaskDefinition, Generic[P, R]):
         on_commit=True, so a bad argument fails here and not at commit time."""
         call = CallOptions.parse(self.name, options)
         app = current()
-        [result] = send(app, [build_message(app, self, args, kwargs, call)], call.on_commit)
+        [result] = send(app, [build_message(app, self, args, kwargs, call)], call.on_commit, outbox=call.outbox,
+                         using=call.using)
         return result
 
     def apply(self, args: Iterable[Any] | None = None, kwargs: dict[str, Any] | None = None,

@@ -24,6 +24,7 @@ from .registry import Registry, registry
 from .routing import Router
 
 if TYPE_CHECKING:  # the history's code runs in a worker's recorder process only, never on its way to a task
+    from ..wire.outgoing import OutboxStore
     from ..wire.record import HistoryStore
 
 logger = logging.getLogger("jobs")
@@ -79,7 +80,8 @@ class App:
     def __init__(self, config: Config, tasks: Registry | None = None,
                  on_commit: Callable[[Callable[[], None]], None] | None = None,
                  wrap_coroutine: Callable[[Any], Any] | None = None,
-                 history_store: Callable[[], HistoryStore] | None = None) -> None:
+                 history_store: Callable[[], HistoryStore] | None = None,
+                 outbox_store: Callable[[], OutboxStore] | None = None) -> None:
         self.config = config
         self.registry = tasks if tasks is not None else registry
         self.keys = Keys(config.key_prefix)
@@ -97,6 +99,10 @@ class App:
         #: Makes where the workers' recorders write the history (the Django side: the database);
         #: None: no recorder runs (history.py).
         self.history_store = history_store
+        #: Makes where messages sent inside a transaction wait for its commit (JOBS["OUTBOX"]: the
+        #: Django side's outbox table); None: no outbox here.
+        self.outbox_store = outbox_store
+        self._outbox: OutboxStore | None = None
         self._broker: Broker | None = None
         self._pid = os.getpid()
         self._lock = threading.Lock()
@@ -112,6 +118,13 @@ class App:
                 broker = self._broker
         return broker
 
+    @property
+    def outbox(self) -> OutboxStore | None:
+        """The outbox's store, made on first use (the Django side's: no database touched until then)."""
+        if self._outbox is None and self.outbox_store is not None:
+            self._outbox = self.outbox_store()
+        return self._outbox
+
     def after_commit(self, fn: Callable[[], None]) -> None:
         if self.on_commit is None:
             raise ConfigurationError("enqueue on commit needs Django's transactions: add 'jobs' to INSTALLED_APPS")
@@ -122,17 +135,20 @@ _loader: Callable[[], Config] = Config
 _on_commit: Callable[[Callable[[], None]], None] | None = None
 _wrap_coroutine: Callable[[Any], Any] | None = None
 _history_store: Callable[[], HistoryStore] | None = None
+_outbox_store: Callable[[], OutboxStore] | None = None
 _current: App | None = None
 _guard = threading.Lock()
 
 
 def configure(loader: Callable[[], Config], on_commit: Callable[[Callable[[], None]], None] | None = None,
               wrap_coroutine: Callable[[Any], Any] | None = None,
-              history_store: Callable[[], HistoryStore] | None = None) -> None:
+              history_store: Callable[[], HistoryStore] | None = None,
+              outbox_store: Callable[[], OutboxStore] | None = None) -> None:
     """Install where settings come from (they are read on first use), how to wait for a commit,
-    what to wrap async tasks in, and where the history is written."""
-    global _loader, _current, _on_commit, _wrap_coroutine, _history_store
+    what to wrap async tasks in, where the history is written, and the outbox."""
+    global _loader, _current, _on_commit, _wrap_coroutine, _history_store, _outbox_store
     with _guard:
+        _outbox_store = outbox_store
         _loader = loader
         _on_commit = on_commit
         _wrap_coroutine = wrap_coroutine
@@ -152,7 +168,7 @@ def _build() -> App:
     with _guard:
         if _current is None:
             _current = App(_loader(), on_commit=_on_commit, wrap_coroutine=_wrap_coroutine,
-                           history_store=_history_store)
+                           history_store=_history_store, outbox_store=_outbox_store)
         return _current
 
 

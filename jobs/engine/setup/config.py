@@ -54,6 +54,9 @@ class Config:
     eager: bool = False
     #: delay()/apply_async() wait for the caller's transaction to commit (never sent if it rolls back).
     enqueue_on_commit: bool = False
+    #: A send inside a database transaction is written to the outbox table in that transaction and
+    #: sent once it commits, even if the process dies right after COMMIT (send/producer.py, relay.py).
+    outbox: bool = False
     eager_propagates: bool = False
     task_serializer: str = "json"
     result_serializer: str = "json"

@@ -114,6 +114,8 @@ FIELDS: dict[str, Field] = {
     "unique_key": Field(_unique_key, signature=False),
     "unique_for": Field(lambda n, v: _seconds(n, v, "unique_for", positive=True), signature=False),
     "on_commit": Field(lambda n, v: _flag(n, v, "on_commit"), signature=False),
+    "outbox": Field(lambda n, v: _flag(n, v, "outbox"), signature=False),
+    "using": Field(lambda n, v: check_name(f"using for {n}", v, ValueError), signature=False),
     "headers": Field(_headers),
     "link": Field(lambda n, v: _callbacks(n, v, "link")),
     "link_error": Field(lambda n, v: _callbacks(n, v, "link_error")),
@@ -137,6 +139,10 @@ class CallOptions:
     unique_key: str | None = None
     unique_for: float | None = None
     on_commit: bool | None = None
+    #: Through the outbox (JOBS["OUTBOX"] for this call), and the database alias of the transaction
+    #: to write it in (None: the one the caller is in).
+    outbox: bool | None = None
+    using: str | None = None
     #: Data of the caller's own that travels with the call (a trace id, a tenant), read in the task
     #: as self.request.headers, as in Celery.
     headers: dict[str, Any] | None = None

@@ -1,5 +1,6 @@
-"""The process the history's recorder (recorder.py) runs in: forked, watched, restarted and stopped
-by the supervisor.
+"""The process the history's recorder (recorder.py) runs in, and the outbox's relay (send/relay.py,
+in a thread: JOBS["OUTBOX"]): forked, watched, restarted and stopped by the supervisor. The one
+process of a worker that talks to the database.
 
 A process of its own whatever the pool: its decoding and database writes never take CPU time or the
 GIL from the tasks' threads, a database driver that hangs holds up nothing of the worker's, and the
@@ -21,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from ..send.relay import Relay
 from ..setup.app import App
 from .pools import describe_status, die_with_parent, exited_cleanly, fork_holding_sigterm, send_signal
 from .recorder import Recorder
@@ -44,9 +46,13 @@ class RecorderProcess:
         self._restart_at: float | None = None
         self._stopping = False
 
+    @staticmethod
+    def wanted(app: App) -> bool:
+        """Whether a worker has one: a history to write, or an outbox to relay."""
+        return ((app.config.history and app.history_store is not None)
+                or (app.config.outbox and app.outbox_store is not None))
+
     def start(self) -> None:
-        make_store = self.app.history_store
-        assert make_store is not None
         self._before_fork()
         parent = os.getpid()
         pid = fork_holding_sigterm()
@@ -71,13 +77,28 @@ class RecorderProcess:
             die_with_parent(parent)
             multiprocessing.current_process().name = "Recorder"  # processName in log lines
             os.nice(NICENESS)
-            Recorder(self.app, make_store(), self.name).run(stop)
+            self._run(stop)
         except BaseException:
             logger.exception("the history recorder crashed")
             code = 1
         finally:
             logging.shutdown()
             os._exit(code)
+
+    def _run(self, stop: threading.Event) -> None:
+        app = self.app
+        relay = None
+        if app.config.outbox and app.outbox is not None:
+            relay = threading.Thread(target=Relay(app, app.outbox, self.name).run, args=(stop,), name="relay",
+                                     daemon=True)
+            relay.start()
+        if app.config.history and app.history_store is not None:
+            Recorder(app, app.history_store(), self.name).run(stop)
+        else:
+            while not stop.wait(1.0):  # a signal handler sets it: woken at least each second
+                pass
+        if relay is not None:
+            relay.join(STOP_TIMEOUT / 2)
 
     def check(self, now: float) -> float:
         """Reap it if it ended, restart it (with growing pauses if it keeps dying at once); the

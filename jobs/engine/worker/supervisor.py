@@ -71,9 +71,10 @@ class Supervisor:
         self._born = [0.0] * self.size  # when each slot's consumer was started
         self._respawn_at: dict[int, float] = {}  # slot -> when to start a new consumer
         self._quick_deaths = [0] * self.size
-        #: The history's recorder (recorder.py, recorder_process.py): one per worker, when there is a history to write.
+        #: The history's recorder (recorder.py, recorder_process.py), and the outbox's relay (send/relay.py): one
+        #: process per worker, the one that talks to the database, when there is a history to write or an outbox.
         self.recorder: RecorderProcess | None = None
-        if app.config.history and app.history_store is not None:
+        if RecorderProcess.wanted(app):
             self.recorder = RecorderProcess(app, self.worker_id, lambda: app.hooks.emit("before_fork"))
 
     # -- tokens --------------------------------------------------------------------------------

@@ -108,6 +108,27 @@ class DeadRequeueArgs(NamedTuple):
 DEAD_REQUEUE = Script("dead_requeue", DeadRequeueKeys, DeadRequeueArgs)
 
 
+class OutboxDeadKeys(NamedTuple):
+    dead: str
+    dead_order: str
+    history: str
+    history_dropped: str
+
+
+class OutboxDeadArgs(NamedTuple):
+    entry: str
+    reason: str
+    worker: str
+    dead_letters_max: int
+    history_backlog: int
+    result_ms: str
+    result_prefix: str
+    done_prefix: str
+
+
+OUTBOX_DEAD = Script("outbox_dead", OutboxDeadKeys, OutboxDeadArgs)
+
+
 class LeadKeys(NamedTuple):
     role: str
 
