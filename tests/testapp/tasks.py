@@ -693,3 +693,10 @@ def walk(self, total, every, key, hold_at=None):
         if last == hold_at:
             r.blpop([f"release:{key}"], timeout=60)
     return total
+
+
+@task(bind=True)
+def record_id(self, key):
+    """Append the task's id to list `key`: a beat run's id names its due time (beat-<entry>-<ms>), so
+    a test can tell which periodic runs ran (test_failover.py)."""
+    evidence().rpush(key, self.request.id)
