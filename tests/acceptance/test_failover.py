@@ -217,7 +217,7 @@ def test_a_failover_loses_nothing_acknowledged_with_enqueue_replicas(scenario, r
             if acknowledged <= set(ran) or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
-        by_number = dict(zip(producer.acknowledged, producer.ids))
+        by_number = dict(zip(producer.acknowledged, producer.ids, strict=True))
         missing = sum(1 for n in set(ran) & acknowledged if not tasks.record.AsyncResult(by_number[n]).ready())
         row = Row(scenario, replicas, len(acknowledged), len(producer.failed), len(acknowledged - set(ran)),
                   len(ran) - len(set(ran)), missing, periodic_missed(r, recovered + 3),
