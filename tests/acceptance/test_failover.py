@@ -8,8 +8,9 @@ a `runbeat` sending a periodic task every second, and one fault on the master:
   demotes it;
 - DEBUG SLEEP: the same stall inside Redis (a slow command, a huge KEYS), the kernel still
   accepting connections;
-- lagging replica: the replica SIGSTOPped a moment before the master's kill -9, so what the master
-  acknowledged in that moment never reached the server that is promoted: where writes are lost.
+- lagging replicas: the replicas cut off (stopped, their links dropped) a moment before the master's
+  kill -9, so what the master acknowledged in that moment never reached the server that is
+  promoted: where writes are lost.
 
 Each runs with JOBS["ENQUEUE_REPLICAS"] = 0 (the default) and = 1. Counted for each: sends that
 delay() acknowledged and that never ran (lost) or ran twice, results missing for tasks that ran,
@@ -82,14 +83,20 @@ def group() -> Iterator[SentinelGroup]:
         yield started  # stop() continues a server a failed scenario left stopped, then kills it
 
 
-def kill_master(group: SentinelGroup, revoke: Callable[[], None]) -> None:
+#: A fault: revoke (revoke()) and break something; return once the sentinels named a new master,
+#: with what is left to await once work flows (the old master's demotion).
+Fault = Callable[[SentinelGroup, Callable[[], None]], Callable[[], None]]
+
+
+def kill_master(group: SentinelGroup, revoke: Callable[[], None]) -> Callable[[], None]:
     old = group.master
     revoke()
     old.stop()
     group.wait_new_master(old.port)
+    return lambda: None
 
 
-def stall_master(group: SentinelGroup, revoke: Callable[[], None]) -> None:
+def stall_master(group: SentinelGroup, revoke: Callable[[], None]) -> Callable[[], None]:
     old = group.master
     revoke()
     old.pause()
@@ -97,10 +104,10 @@ def stall_master(group: SentinelGroup, revoke: Callable[[], None]) -> None:
         group.wait_new_master(old.port)
     finally:
         old.resume()
-    group.wait_demoted(old)
+    return lambda: group.wait_demoted(old)
 
 
-def sleep_master(group: SentinelGroup, revoke: Callable[[], None]) -> None:
+def sleep_master(group: SentinelGroup, revoke: Callable[[], None]) -> Callable[[], None]:
     """DEBUG SLEEP on a connection of its own (the call returns when Redis wakes): 6 s, longer than
     the sentinels take to agree and promote (down-after 1 s, then an election)."""
     old = group.master
@@ -109,17 +116,25 @@ def sleep_master(group: SentinelGroup, revoke: Callable[[], None]) -> None:
         "DEBUG", "SLEEP", "6"), daemon=True)
     sleeper.start()
     group.wait_new_master(old.port)
-    sleeper.join(30)
-    group.wait_demoted(old)
+
+    def demoted() -> None:
+        sleeper.join(30)
+        group.wait_demoted(old)
+    return demoted
 
 
-def lagging_replica(group: SentinelGroup, revoke: Callable[[], None]) -> None:
-    """The replicas stopped 0.3 s before the master's kill: what the master acknowledged in those 0.3 s
-    (sends, the revocations) is on no server that survives."""
+def lagging_replica(group: SentinelGroup, revoke: Callable[[], None]) -> Callable[[], None]:
+    """The replicas fall behind 0.3 s before the master's kill: what the master acknowledged in those
+    0.3 s (sends, the revocations) is on no server that survives. A SIGSTOP alone is not enough: the
+    kernel keeps receiving the replication stream into the stopped replica's socket, and the replica
+    applies it once continued, before it is promoted. So the replicas are stopped and the master drops
+    their links (CLIENT KILL TYPE replica): what it writes next reaches no replica, as over a
+    congested or broken link."""
     old = group.master
     replicas = group.servers()[1:]
     for replica in replicas:
         replica.pause()
+    group.client(old).execute_command("CLIENT", "KILL", "TYPE", "replica")
     revoking = threading.Thread(target=revoke, daemon=True)  # with 1, it waits for the stopped replica
     revoking.start()
     time.sleep(0.3)  # the fault itself: a window of writes the replica does not get
@@ -127,10 +142,10 @@ def lagging_replica(group: SentinelGroup, revoke: Callable[[], None]) -> None:
     for replica in replicas:
         replica.resume()
     group.wait_new_master(old.port)
-    revoking.join(30)
+    return lambda: revoking.join(30)
 
 
-SCENARIOS: dict[str, Callable[[SentinelGroup, Callable[[], None]], None]] = {
+SCENARIOS: dict[str, Fault] = {
     "kill -9 of the master": kill_master,
     "SIGSTOP of the master, then SIGCONT": stall_master,
     "DEBUG SLEEP 6 on the master": sleep_master,
@@ -202,9 +217,10 @@ def test_a_failover_loses_nothing_acknowledged_with_enqueue_replicas(scenario, r
             producer.wait_acknowledged(100)
             revocations = Revocations(group)
             fault = time.monotonic()
-            SCENARIOS[scenario](group, revocations.revoke)
+            settled = SCENARIOS[scenario](group, revocations.revoke)
             probe_until_it_runs()
             flowing = time.monotonic() - fault
+            settled()
             recovered = time.time()
             producer.wait_acknowledged(len(producer.acknowledged) + 100)
         finally:
