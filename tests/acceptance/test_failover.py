@@ -14,7 +14,8 @@ a `runbeat` sending a periodic task every second, and one fault on the master:
 
 Each runs with JOBS["ENQUEUE_REPLICAS"] = 0 (the default) and = 1. Counted for each: sends that
 delay() acknowledged and that never ran (lost) or ran twice, results missing for tasks that ran,
-periodic runs missed, revocations acknowledged before the fault whose tasks ran anyway, and the time
+periodic runs missed, tasks sent (with a countdown) just before the fault that never ran, revocations
+acknowledged just before the fault whose tasks ran anyway, and the time
 from the fault until a task sent on a new connection ran. With 1, the sends, revocations and beat's
 sends wait for the replica (redis/replicas.py): 0 lost of each, in every scenario, is asserted. The
 table is printed at the end (pytest -s) and is the one in docs/operations.md.
@@ -37,9 +38,10 @@ from tests.acceptance.test_sentinel import Producer, probe_until_it_runs
 from tests.servers import SentinelGroup, _until, start_sentinel_group
 from tests.testapp import tasks
 
-#: Revoked tasks are due this long after they are sent (just before the fault): after the switch.
-REVOKED_COUNTDOWN = 10.0
+#: Tasks written just before the fault (BeforeTheFault) are due this long after: after the switch.
+COUNTDOWN = 10.0
 REVOKED = 10
+LATER = 20
 
 
 @dataclass
@@ -54,16 +56,20 @@ class Row:
     periodic_missed: int
     revocations: int
     revocations_lost: int
+    later: int
+    later_lost: int
     flowing: float
 
     def line(self) -> str:
         return (f"| {self.scenario} | {self.replicas} | {self.acknowledged} ({self.refused} refused) | {self.lost} | "
                 f"{self.duplicated} | {self.results_missing} | {self.periodic_missed} | "
-                f"{self.revocations_lost} of {self.revocations} | {self.flowing:.1f} s |")
+                f"{self.later_lost} of {self.later} | {self.revocations_lost} of {self.revocations} | "
+                f"{self.flowing:.1f} s |")
 
 
 HEADER = ("| fault | ENQUEUE_REPLICAS | sends acknowledged | lost | run twice | results missing | periodic runs missed "
-          "| revocations lost | work flows again after |\n|---|---|---|---|---|---|---|---|---|")
+          "| backlog sends lost | revocations lost | work flows again after |\n"
+          "|---|---|---|---|---|---|---|---|---|---|")
 ROWS: list[Row] = []
 
 
@@ -83,22 +89,22 @@ def group() -> Iterator[SentinelGroup]:
         yield started  # stop() continues a server a failed scenario left stopped, then kills it
 
 
-#: A fault: revoke (revoke()) and break something; return once the sentinels named a new master,
+#: A fault: write what is at stake (act()) and break something; return once the sentinels named a new master,
 #: with what is left to await once work flows (the old master's demotion).
 Fault = Callable[[SentinelGroup, Callable[[], None]], Callable[[], None]]
 
 
-def kill_master(group: SentinelGroup, revoke: Callable[[], None]) -> Callable[[], None]:
+def kill_master(group: SentinelGroup, act: Callable[[], None]) -> Callable[[], None]:
     old = group.master
-    revoke()
+    act()
     old.stop()
     group.wait_new_master(old.port)
     return lambda: None
 
 
-def stall_master(group: SentinelGroup, revoke: Callable[[], None]) -> Callable[[], None]:
+def stall_master(group: SentinelGroup, act: Callable[[], None]) -> Callable[[], None]:
     old = group.master
-    revoke()
+    act()
     old.pause()
     try:
         group.wait_new_master(old.port)
@@ -107,11 +113,11 @@ def stall_master(group: SentinelGroup, revoke: Callable[[], None]) -> Callable[[
     return lambda: group.wait_demoted(old)
 
 
-def sleep_master(group: SentinelGroup, revoke: Callable[[], None]) -> Callable[[], None]:
+def sleep_master(group: SentinelGroup, act: Callable[[], None]) -> Callable[[], None]:
     """DEBUG SLEEP on a connection of its own (the call returns when Redis wakes): 6 s, longer than
     the sentinels take to agree and promote (down-after 1 s, then an election)."""
     old = group.master
-    revoke()
+    act()
     sleeper = threading.Thread(target=lambda: redis.Redis(old.host, old.port, socket_timeout=30).execute_command(
         "DEBUG", "SLEEP", "6"), daemon=True)
     sleeper.start()
@@ -123,7 +129,7 @@ def sleep_master(group: SentinelGroup, revoke: Callable[[], None]) -> Callable[[
     return demoted
 
 
-def lagging_replica(group: SentinelGroup, revoke: Callable[[], None]) -> Callable[[], None]:
+def lagging_replica(group: SentinelGroup, act: Callable[[], None]) -> Callable[[], None]:
     """The replicas fall behind 0.3 s before the master's kill: what the master acknowledged in those
     0.3 s (sends, the revocations) is on no server that survives. A SIGSTOP alone is not enough: the
     kernel keeps receiving the replication stream into the stopped replica's socket, and the replica
@@ -135,7 +141,7 @@ def lagging_replica(group: SentinelGroup, revoke: Callable[[], None]) -> Callabl
     for replica in replicas:
         replica.pause()
     group.client(old).execute_command("CLIENT", "KILL", "TYPE", "replica")
-    revoking = threading.Thread(target=revoke, daemon=True)  # with 1, it waits for the stopped replica
+    revoking = threading.Thread(target=act, daemon=True)  # with 1, it waits for the stopped replicas
     revoking.start()
     time.sleep(0.3)  # the fault itself: a window of writes the replica does not get
     old.stop()
@@ -158,29 +164,51 @@ def beat_runs(evidence: redis.Redis) -> list[int]:
     return [int(v.rsplit(b"-", 1)[1]) for v in evidence.lrange("pulses", 0, -1)]
 
 
-class Revocations:
-    """Tasks sent with a countdown before the fault, revoked just before it (revoke()); after the
-    switch they come due with a marker task that is not revoked: once the marker ran, any of them
-    that ran had its revocation lost."""
+class BeforeTheFault:
+    """What is written just before the fault and is due after the switch, so that whether it
+    survived shows: tasks sent earlier with a countdown (already on the replicas) that act() revokes,
+    and LATER tasks act() sends with the same due time (a backlog: unlike the producer's, which the
+    workers run within milliseconds, these wait on the master and are lost with it unless a replica
+    has them). A marker task, not revoked, comes due a second after them all: once it ran, a revoked
+    one that ran had its revocation lost, and a later one that did not run was lost."""
 
     def __init__(self, group: SentinelGroup) -> None:
-        self.ids = [tasks.record.apply_async(("revoked", i), countdown=REVOKED_COUNTDOWN).id for i in range(REVOKED)]
-        self.marker = tasks.record.apply_async(("marker", 0), countdown=REVOKED_COUNTDOWN + 1)
+        self.due = time.time() + COUNTDOWN
+        self.ids = [tasks.record.apply_async(("revoked", i), countdown=COUNTDOWN).id for i in range(REVOKED)]
+        self.marker = tasks.record.apply_async(("marker", 0), countdown=COUNTDOWN + 1)
         keys = engine_app.current().broker.keys
         for server in group.servers()[1:]:  # on the replicas already: only the revocation is at stake
             replica = group.client(server)
             _until("the countdown tasks on the replicas", lambda c=replica: c.zcard(keys.scheduled) > REVOKED, 10)
-        self.acknowledged = 0
+        self.revoked = 0
+        self.later: list[int] = []
+        self.later_refused = 0
 
-    def revoke(self) -> None:
+    def act(self) -> None:
+        """Revoke, then send the later ones; what raises (BrokerUnavailable) was not acknowledged,
+        so it is not counted as lost."""
         try:
-            self.acknowledged = control.revoke(self.ids)
-        except Exception:  # refused (BrokerUnavailable): not acknowledged, so not counted as lost
-            self.acknowledged = 0
+            self.revoked = control.revoke(self.ids)
+        except Exception:
+            self.revoked = 0
+        for i in range(LATER):
+            try:
+                tasks.record.apply_async(("later", i), countdown=max(0.1, self.due - time.time()))
+                self.later.append(i)
+            except Exception:
+                self.later_refused += 1
 
-    def lost(self, evidence: redis.Redis) -> int:
+    def lost(self, evidence: redis.Redis) -> tuple[int, int]:
+        """(revocations lost, later sends lost)."""
         assert evidence.blpop(["marker"], 60) is not None, "the marker task did not run after the switch"
-        return len(evidence.lrange("revoked", 0, -1)) if self.acknowledged else 0
+        deadline = time.monotonic() + 3  # the marker's worker may be ahead of the others by a moment
+        while True:
+            later = {int(v.split(b":")[0]) for v in evidence.lrange("later", 0, -1)}
+            if set(self.later) <= later or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        revocations_lost = len(evidence.lrange("revoked", 0, -1)) if self.revoked else 0
+        return revocations_lost, len(set(self.later) - later)
 
 
 def periodic_missed(evidence: redis.Redis, after: float) -> int:
@@ -215,9 +243,9 @@ def test_a_failover_loses_nothing_acknowledged_with_enqueue_replicas(scenario, r
         producer.start()
         try:
             producer.wait_acknowledged(100)
-            revocations = Revocations(group)
+            before = BeforeTheFault(group)
             fault = time.monotonic()
-            settled = SCENARIOS[scenario](group, revocations.revoke)
+            settled = SCENARIOS[scenario](group, before.act)
             probe_until_it_runs()
             flowing = time.monotonic() - fault
             settled()
@@ -237,10 +265,11 @@ def test_a_failover_loses_nothing_acknowledged_with_enqueue_replicas(scenario, r
         missing = sum(1 for n in set(ran) & acknowledged if not tasks.record.AsyncResult(by_number[n]).ready())
         row = Row(scenario, replicas, len(acknowledged), len(producer.failed), len(acknowledged - set(ran)),
                   len(ran) - len(set(ran)), missing, periodic_missed(r, recovered + 3),
-                  revocations.acknowledged, revocations.lost(r), flowing)
+                  before.revoked, 0, len(before.later), 0, flowing)
+        row.revocations_lost, row.later_lost = before.lost(r)
     ROWS.append(row)
     print("\n" + row.line())
     for worker in workers:
         assert worker.proc.poll() is None  # the same processes throughout: no restart
     if replicas:
-        assert (row.lost, row.revocations_lost, row.periodic_missed) == (0, 0, 0), row
+        assert (row.lost, row.later_lost, row.revocations_lost, row.periodic_missed) == (0, 0, 0, 0), row

@@ -1,5 +1,5 @@
 """Workers on several hosts, one of them cut off mid-task (issue 25, item 4). The other host is a
-network namespace (servers.make_namespace: a veth pair on a private /30); the Redis under test
+network namespace (hosts.make_namespace: a veth pair on a private /30); the Redis under test
 listens on the host's end of the link and on loopback. One worker runs inside the namespace, one on
 the host. Taking the link down while the inside worker runs a task leaves it running with no way to
 renew its lease: the lease runs out, the host worker runs the task again; when the link comes back
@@ -26,7 +26,8 @@ from django.test import override_settings
 
 from jobs.inspection import monitor
 from tests.conftest import ROOT, Worker
-from tests.servers import NetNamespace, NoNamespaces, RunningServer, make_namespace, start_redis
+from tests.hosts import NetNamespace, NoNamespaces, make_namespace
+from tests.servers import RunningServer, start_redis
 from tests.testapp import tasks
 
 #: Short, so that the cut-off worker's lease runs out in seconds (the engine's minimum is 1).
