@@ -1,9 +1,10 @@
-"""What a Sentinel failover costs jobs, measured (issue 25, item 3): a real master, a replica and three
-sentinels (servers.start_sentinel_group), a producer thread sending, two real `runworker` processes,
-a `runbeat` sending a periodic task every second, and one fault on the master:
+"""What a Sentinel failover costs jobs, measured (issue 25, item 3): a real master, two replicas and
+three sentinels (servers.start_sentinel_group; two replicas so that one is left to confirm writes once
+the other is promoted), a producer thread sending, two real `runworker` processes, a `runbeat`
+sending a periodic task every second, and one fault on the master:
 
-- kill -9: the master gone; the replica, in sync, promoted;
-- SIGSTOP: a stalled master, stopped until the sentinels promoted the replica, then continued: it
+- kill -9: the master gone; a replica, in sync, promoted;
+- SIGSTOP: a stalled master, stopped until the sentinels promoted a replica, then continued: it
   still believes it is the master (and takes writes on the connections it has) until Sentinel
   demotes it;
 - DEBUG SLEEP: the same stall inside Redis (a slow command, a huge KEYS), the kernel still
@@ -15,10 +16,10 @@ a `runbeat` sending a periodic task every second, and one fault on the master:
 Each runs with JOBS["ENQUEUE_REPLICAS"] = 0 (the default) and = 1. Counted for each: sends that
 delay() acknowledged and that never ran (lost) or ran twice, results missing for tasks that ran,
 periodic runs missed, tasks sent (with a countdown) just before the fault that never ran, revocations
-acknowledged just before the fault whose tasks ran anyway, and the time
-from the fault until a task sent on a new connection ran. With 1, the sends, revocations and beat's
-sends wait for the replica (redis/replicas.py): 0 lost of each, in every scenario, is asserted. The
-table is printed at the end (pytest -s) and is the one in docs/operations.md.
+acknowledged just before the fault whose tasks ran anyway, and the time from the fault until a task
+sent on a new connection ran. With 1, the sends, revocations and beat's sends wait for a replica
+(redis/replicas.py): 0 lost of each, in every scenario, is asserted. The table is printed at the end
+(pytest -s) and is the one in docs/operations.md.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def lagging_replica(group: SentinelGroup, act: Callable[[], None]) -> Callable[[
     group.client(old).execute_command("CLIENT", "KILL", "TYPE", "replica")
     revoking = threading.Thread(target=act, daemon=True)  # with 1, it waits for the stopped replicas
     revoking.start()
-    time.sleep(0.3)  # the fault itself: a window of writes the replica does not get
+    time.sleep(0.3)  # the fault itself: a window of writes no replica gets
     old.stop()
     for replica in replicas:
         replica.resume()
