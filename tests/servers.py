@@ -97,6 +97,13 @@ class RunningServer:
     process: subprocess.Popen[bytes] = field(repr=False)
     tls: Certificates | None = None
 
+    def pause(self) -> None:
+        """SIGSTOP: a stalled server (a long GC-like pause, a frozen VM); its sockets stay open."""
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.pid, signal.SIGCONT)
+
     def log(self) -> str:
         try:
             return (self.dir / "server.log").read_text(errors="replace")
@@ -107,6 +114,7 @@ class RunningServer:
         """Kill the server (by its PID) and delete its files."""
         if self.process.poll() is None:
             try:
+                os.kill(self.pid, signal.SIGCONT)  # a stopped server would not die before it is continued
                 os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
@@ -223,6 +231,9 @@ class SentinelGroup:
     replica: RunningServer
     sentinels: list[RunningServer]
     service: str = "mymaster"
+    #: Replicas beyond the first (start_sentinel_group(replicas=2)): one left to confirm writes to
+    #: (ENQUEUE_REPLICAS) once the first is promoted.
+    more_replicas: list[RunningServer] = field(default_factory=list)
 
     def url(self, db: int = 0) -> str:
         """redis+sentinel://, or rediss+sentinel:// with the CA and the client certificate for TLS."""
@@ -233,7 +244,7 @@ class SentinelGroup:
         return f"rediss+sentinel://{hosts}/{self.service}/{db}?" + tls_url(0, tls).partition("?")[2]
 
     def servers(self) -> list[RunningServer]:
-        return [self.master, self.replica]
+        return [self.master, self.replica, *self.more_replicas]
 
     def client(self, server: RunningServer) -> redis.Redis:
         if server.tls is None:
@@ -255,7 +266,7 @@ class SentinelGroup:
         def ready() -> bool:
             for sentinel in self.sentinels:
                 state = self.client(sentinel).sentinel_master(self.service)
-                if int(state["num-slaves"]) < 1 or int(state["num-other-sentinels"]) < 2:
+                if int(state["num-slaves"]) < 1 + len(self.more_replicas) or int(state["num-other-sentinels"]) < 2:
                     return False
             for server in self.servers():
                 if server.port != self.master_port():
@@ -289,7 +300,7 @@ class SentinelGroup:
             "replication")["role"] == "slave", timeout)
 
     def stop(self) -> None:
-        for server in [*self.sentinels, self.replica, self.master]:
+        for server in [*self.sentinels, *self.more_replicas, self.replica, self.master]:
             server.stop()
 
     def __enter__(self) -> SentinelGroup:
@@ -300,22 +311,25 @@ class SentinelGroup:
 
 
 def start_sentinel_group(service: str = "mymaster", down_after_ms: int = 1000,
-                         tls: Certificates | None = None) -> SentinelGroup:
-    """A master, a replica of it and three sentinels (quorum 2), ready (wait_ready); with `tls`, all of
-    them serve TLS only, and replicate and watch over TLS."""
+                         tls: Certificates | None = None, server_args: tuple[str, ...] = (),
+                         replicas: int = 1) -> SentinelGroup:
+    """A master, `replicas` replicas of it and three sentinels (quorum 2), ready (wait_ready); with `tls`, all of
+    them serve TLS only, and replicate and watch over TLS. `server_args` go to the master and the
+    replica (not the sentinels): "--enable-debug-command", "yes" for DEBUG SLEEP."""
     started: list[RunningServer] = []
-    over_tls = ["--tls-replication", "yes"] if tls else []
+    over_tls = ["--tls-replication", "yes", *server_args] if tls else [*server_args]
     try:
         master = start_redis(*over_tls, tls=tls)
         started.append(master)
-        replica = start_redis("--replicaof", master.host, str(master.port), *over_tls, tls=tls)
-        started.append(replica)
+        for _ in range(replicas):
+            started.append(start_redis("--replicaof", master.host, str(master.port), *over_tls, tls=tls))
         for _ in range(3):
             started.append(start_sentinel(master, service, down_after_ms=down_after_ms, tls=tls))
-        group = SentinelGroup(master, replica, started[2:], service)
+        group = SentinelGroup(master, started[1], started[1 + replicas:], service, started[2:1 + replicas])
         group.wait_ready()
         return group
     except BaseException:
         for server in started:
             server.stop()
         raise
+

@@ -113,6 +113,7 @@ class Producer(threading.Thread):
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.acknowledged: list[int] = []
+        self.ids: list[str] = []  # the task id of each acknowledged send, in the same order
         self.failed: list[int] = []
         self.stop = threading.Event()
         self.errors: list[str] = []
@@ -121,7 +122,7 @@ class Producer(threading.Thread):
         n = 0
         while not self.stop.is_set():
             try:
-                tasks.record.delay("ran", n)
+                self.ids.append(tasks.record.delay("ran", n).id)
                 self.acknowledged.append(n)
             except Exception as exc:  # BrokerUnavailable mostly: during the switch
                 self.failed.append(n)

@@ -702,3 +702,18 @@ def charge(self, card, amount, note=""):
     if runs(f"charge:{self.request.id}") == 1:
         raise self.retry(countdown=0.05)
     return f"receipt: {amount} on {card} ({note})"
+
+
+@task(bind=True)
+def record_id(self, key):
+    """Append the task's id to list `key`: a beat run's id names its due time (beat-<entry>-<ms>), so
+    a test can tell which periodic runs ran (test_failover.py)."""
+    evidence().rpush(key, self.request.id)
+
+
+@task
+def announce_nap_say_who(url, name, seconds):
+    """announce_then_nap(), returning the pid that ran it: which of two runs of one task stored its
+    result (test_partition.py: a late ack from a worker cut off must not replace the new run's)."""
+    announce_then_nap.fn(url, name, seconds)
+    return os.getpid()
