@@ -247,8 +247,11 @@ def run(tasks: int = 10_000, workers: int = 3, concurrency: int = 2, kill_every:
                                                                             stop), daemon=True))
             for helper in helpers:
                 helper.start()
-        kill_until = started + kill_for
-        next_kill = started + kill_every * rng.uniform(0.75, 1.25)
+        # The kills' window opens once the first workers are ready: on a busy machine their start-up
+        # alone can take most of a short window, which then saw too few kills to mean anything.
+        running_since = time.monotonic()
+        kill_until = running_since + kill_for
+        next_kill = running_since + kill_every * rng.uniform(0.75, 1.25)
         while True:
             now = time.monotonic()
             done = client.scard("chaos:done")
