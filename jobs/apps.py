@@ -94,7 +94,7 @@ def _check_history_table() -> None:
 
 
 def _settings_changed(setting: str, **kwargs: object) -> None:
-    if setting in ("JOBS", "CACHES"):
+    if setting in ("JOBS", "CACHES", "SECRET_KEY", "SECRET_KEY_FALLBACKS"):  # the last two: SIGNING_KEYS' default
         from .engine.api import app as engine_app
 
         engine_app.reset()

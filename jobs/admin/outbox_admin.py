@@ -14,12 +14,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from ..models import OutboxMessage
+from .address_checked import AddressChecked
 
 SHOWN = ("message_id", "task", "queue", "written", "dead", "reason", "due", "expiry", "unique_key", "wire")
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class OutboxMessageAdmin(AddressChecked):
     list_display = ["message_id", "task", "queue", "written", "dead", "reason"]
     list_filter = ["dead", "task", "queue"]
     search_fields = ["=message_id", "task"]

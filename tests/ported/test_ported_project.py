@@ -43,7 +43,8 @@ def load(module: str, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Module
 def web(redis_server, monkeypatch) -> Iterator[ModuleType]:
     """This process with the port's JOBS, as its web processes have them."""
     settings = load("proj.settings", redis_server.url, monkeypatch)
-    with override_settings(JOBS=settings.JOBS):
+    # Its SECRET_KEY too: the messages' signing keys derive from it, and its workers have the same.
+    with override_settings(JOBS=settings.JOBS, SECRET_KEY=settings.SECRET_KEY):
         yield settings
 
 
