@@ -202,7 +202,30 @@ def console(browser: Browser, client_redis: Any, task_id: str) -> dict[str, str]
     check(held.get(timeout=TIMEOUT) == "released", "the held task did not finish")
     asked = browser.post(reverse("admin:jobs_console_act"), {"action": "purge", "target": "default", "next": urls[1]})
     check('name="confirmed"' in asked, "a purge did not ask first")
+    sweep_in_steps(browser, urls[4])
     return pages
+
+
+def sweep_in_steps(browser: Browser, back: str) -> None:
+    """The progress page of a "delete all scheduled" that does not end in one request: a batch of one
+    and no time for a second, with two tasks scheduled."""
+    import re
+
+    from django.urls import reverse
+    from smoke_app import tasks
+
+    import jobs.console.views
+    import jobs.control
+
+    jobs.console.views.SWEEP_SECONDS, jobs.control.SWEEP_BATCH = 0.0, 1
+    for _ in range(2):
+        tasks.add.apply_async((1, 1), countdown=3600)
+    act = reverse("admin:jobs_console_act")
+    asked = browser.post(act, {"action": "delete_all_scheduled", "next": back})
+    fields = dict(re.findall(r'name="(upto|total)" value="([^"]*)"', asked))
+    check(set(fields) == {"upto", "total"}, "a delete of all scheduled tasks did not ask first, with its counts")
+    page = browser.post(act, {"action": "delete_all_scheduled", "confirmed": "1", "next": back, **fields})
+    check('name="taken"' in page, "a sweep that does not end at once did not show how far it got")
 
 
 def static_served(browser: Browser, pages: dict[str, str]) -> list[str]:
