@@ -176,6 +176,7 @@ def test_a_worker_and_a_producer_follow_a_failover(how, group, start_worker, red
         producer.start()
         try:
             producer.wait_acknowledged(100)
+            before = set(producer.acknowledged)
             started = time.monotonic()
             if how == "kill -9":
                 old.stop()
@@ -185,6 +186,10 @@ def test_a_worker_and_a_producer_follow_a_failover(how, group, start_worker, red
             switched = time.monotonic() - started
             probe_until_it_runs()
             flowing = time.monotonic() - started
+            # Acknowledged between the fault and work flowing again: the loss window of asynchronous
+            # replication (ENQUEUE_REPLICAS = 0 here), where a send the old master took just before the
+            # switch may be gone (docs/operations.md; test_failover.py shows ENQUEUE_REPLICAS closes it).
+            in_window = set(producer.acknowledged) - before
             if how != "kill -9":
                 group.wait_demoted(old)
             demoted = time.monotonic() - started
@@ -206,7 +211,7 @@ def test_a_worker_and_a_producer_follow_a_failover(how, group, start_worker, red
           f"connection ran and its result was read after {flowing:.2f} s; the old master was gone or a replica "
           f"after {demoted:.2f} s; {len(acknowledged)} sends acknowledged, {len(producer.failed)} refused "
           f"during the switch, {len(lost)} lost, {duplicated} run twice")
-    assert not lost, f"acknowledged but never run: {sorted(lost)[:20]}"
+    assert not lost - in_window, f"acknowledged outside the failover's window but never run: {sorted(lost)[:20]}"
     assert worker.proc.poll() is None  # the same process, no restart
     if how == "SENTINEL FAILOVER":  # the worker moved on +switch-master, not at the old master's demotion
         assert flowing + 5 < demoted, "the processes stayed on the old master until Sentinel demoted it"
