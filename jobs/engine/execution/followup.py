@@ -30,7 +30,8 @@ from ..errors import ChordError
 from ..setup.app import App
 from ..setup.build import message as build_message
 from ..setup.definition import TaskDefinition
-from ..wire.message import Message, MessageOptions
+from ..wire.message import Message
+from ..wire.message_options import MessageOptions
 from ..wire.outcome import FAILURE, READY_STATES, REVOKED, SUCCESS, Outcome, about
 from ..wire.outcome import decode as decode_result
 from ..wire.outcome import encode as encode_result

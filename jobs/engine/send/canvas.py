@@ -41,7 +41,8 @@ from ..setup.build import message as build_message
 from ..setup.definition import TaskDefinition
 from ..wire import workflow
 from ..wire.canonical import canonical, identified, nonempty_callback
-from ..wire.message import Message, MessageOptions
+from ..wire.message import Message
+from ..wire.message_options import MessageOptions
 from ..wire.options import CallOptions
 from ..wire.workflow import Node, Step, joins, leaves, start
 from . import eager

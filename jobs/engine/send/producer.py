@@ -43,7 +43,8 @@ from ..redis.sends import wire, within
 from ..setup.app import App, current
 from ..setup.build import message as build_message
 from ..setup.definition import TaskDefinition
-from ..wire.message import NO_MESSAGE_OPTIONS, Message, MessageOptions
+from ..wire.message import Message
+from ..wire.message_options import NO_MESSAGE_OPTIONS, MessageOptions
 from ..wire.options import NO_OPTIONS, CallOptions
 from ..wire.outgoing import OutboxStore, Outgoing
 from ..wire.workflow import Step

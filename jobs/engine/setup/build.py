@@ -21,7 +21,8 @@ from typing import Any
 
 from .. import many
 from ..errors import ConfigurationError
-from ..wire.message import NO_MESSAGE_OPTIONS, Message, MessageOptions
+from ..wire.message import Message
+from ..wire.message_options import NO_MESSAGE_OPTIONS, MessageOptions
 from ..wire.names import check_name
 from ..wire.options import NO_OPTIONS, CallOptions, expiry_value, first
 from ..wire.request import current_request

@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import bounds
 from ..errors import ConfigurationError, MaxRetriesExceededError, Retry
-from ..wire.message import NO_MESSAGE_OPTIONS, MessageOptions
+from ..wire.message_options import NO_MESSAGE_OPTIONS, MessageOptions
 from ..wire.names import check_name
 from ..wire.options import aware_time, first
 from ..wire.outcome import check_state
