@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from .redis.connection import TRANSIENT as TRANSIENT
     from .redis.connection import redact as redact_url  # noqa: F401 (renamed: exported by WHERE)
     from .redis.server import acl_setuser as acl_setuser
+    from .redis.server import findings as redis_findings  # noqa: F401 (renamed: exported by WHERE)
     from .redis.tally import RUNTIME_BUCKETS as RUNTIME_BUCKETS
     from .redis.tls import probe_tls as probe_tls
     from .redis.tls import tls_failure as tls_failure
@@ -153,6 +154,7 @@ WHERE: dict[str, tuple[str, str]] = {
     "TRANSIENT": ("jobs.engine.redis.connection", "TRANSIENT"),
     "redact_url": ("jobs.engine.redis.connection", "redact"),
     "acl_setuser": ("jobs.engine.redis.server", "acl_setuser"),
+    "redis_findings": ("jobs.engine.redis.server", "findings"),
     "RUNTIME_BUCKETS": ("jobs.engine.redis.tally", "RUNTIME_BUCKETS"),
     "probe_tls": ("jobs.engine.redis.tls", "probe_tls"),
     "tls_failure": ("jobs.engine.redis.tls", "tls_failure"),
