@@ -9,17 +9,20 @@ on the next tick without reading every row each second. django-celery-beat's key
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F
 
-from ..engine.api import periodic
+from ..engine import api as engine_api  # its periodic (beat's schedules) loads when first used: never in a worker
 from .celery_beat_keywords import CeleryBeatKeywords, PeriodicTaskQuerySet
 from .schedule_kinds import Schedule
 from .values import json_value, validate_name
+
+if TYPE_CHECKING:
+    from ..engine.api import periodic
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _TINY = dt.timedelta(microseconds=1)
@@ -117,8 +120,9 @@ class PeriodicTask(CeleryBeatKeywords, models.Model):
         """Its schedule as beat runs it: a clocked time before the start time runs at the start time
         ("no runs before this time")."""
         schedule = self.schedule.engine()
-        if isinstance(schedule, periodic.Clocked) and self.start_time is not None and self.start_time > schedule.at:
-            return periodic.Clocked(self.start_time)
+        clocked = engine_api.periodic.Clocked
+        if isinstance(schedule, clocked) and self.start_time is not None and self.start_time > schedule.at:
+            return clocked(self.start_time)
         return schedule
 
     def since(self, schedule: periodic.Crontab | periodic.Interval | periodic.Clocked) -> dt.datetime:
@@ -132,19 +136,19 @@ class PeriodicTask(CeleryBeatKeywords, models.Model):
         times start + k periods. A clocked run not made yet is due at its time, even one already
         past (its start time, if later, moves it: engine_schedule)."""
         assert self.date_created is not None
-        if isinstance(schedule, periodic.Clocked) and self.last_run_at is None:
+        if isinstance(schedule, engine_api.periodic.Clocked) and self.last_run_at is None:
             return EPOCH
         start = self.start_time
         if start is None:
             return self.last_run_at or self.date_created
         before_start = start - _TINY
-        if isinstance(schedule, periodic.Interval):
+        if isinstance(schedule, engine_api.periodic.Interval):
             before_start = start - dt.timedelta(seconds=schedule.seconds)
         if self.last_run_at is not None:
             return max(self.last_run_at, before_start)
         if start > self.date_created:
             return before_start
-        if isinstance(schedule, periodic.Interval):
+        if isinstance(schedule, engine_api.periodic.Interval):
             return schedule.last_at_or_before(self.date_created, before_start) or before_start
         return self.date_created
 
@@ -162,6 +166,7 @@ class PeriodicTask(CeleryBeatKeywords, models.Model):
             self.date_created = now
         schedule = self.engine_schedule()
         since = self.since(schedule)
+        periodic = engine_api.periodic
         due = periodic.due_runs(schedule, since, now, periodic.LATE_GRACE)
         runs, skipped = periodic.to_send(due, self.catch_up, self.one_off, isinstance(schedule, periodic.Clocked))
         nxt = now if runs else schedule.next_after(skipped or since)  # due: beat sends it on its next tick

@@ -7,14 +7,18 @@ a row: engine() makes it, and the row's checks are the engine's.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from ..engine.api import ScheduleError, periodic
+from ..engine import api as engine_api  # its periodic (beat's schedules) loads when first used: never in a worker
+from ..engine.api import ScheduleError
 from .values import default_timezone, zone_key
+
+if TYPE_CHECKING:
+    from ..engine.api import periodic
 
 
 class Schedule(models.Model):
@@ -74,8 +78,8 @@ class CrontabSchedule(Schedule):
         super().__setattr__(name, value)
 
     def engine(self) -> periodic.Crontab:
-        return periodic.Crontab(self.minute, self.hour, self.day_of_week, self.day_of_month,
-                                 self.month_of_year, self.timezone)
+        return engine_api.periodic.Crontab(self.minute, self.hour, self.day_of_week, self.day_of_month,
+                                           self.month_of_year, self.timezone)
 
     def clean(self) -> None:
         try:
@@ -84,7 +88,7 @@ class CrontabSchedule(Schedule):
             raise ValidationError({exc.field or "minute": str(exc)}) from exc
 
     def __str__(self) -> str:
-        fields = " ".join(str(getattr(self, name)) for name in periodic.FIELDS)
+        fields = " ".join(str(getattr(self, name)) for name in engine_api.periodic.FIELDS)
         return self._words(f"{fields} ({self.timezone})")
 
 
@@ -100,7 +104,7 @@ class IntervalSchedule(Schedule):
         verbose_name = "interval schedule"
 
     def engine(self) -> periodic.Interval:
-        return periodic.Interval(self.every * self.UNIT[self.period])
+        return engine_api.periodic.Interval(self.every * self.UNIT[self.period])
 
     def clean(self) -> None:
         if self.every:
@@ -120,7 +124,7 @@ class ClockedSchedule(Schedule):
         verbose_name = "clocked schedule"
 
     def engine(self) -> periodic.Clocked:
-        return periodic.Clocked(self.clocked_time)
+        return engine_api.periodic.Clocked(self.clocked_time)
 
     def __str__(self) -> str:
         return self._words(f"at {self.clocked_time}")

@@ -15,7 +15,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from ..engine.api import ScheduleError, check_name, periodic
+from ..engine import api as engine_api  # its periodic (beat's schedules) loads when first used: never in a worker
+from ..engine.api import ScheduleError, check_name
 
 
 def zone_key(value: Any) -> Any:
@@ -24,7 +25,7 @@ def zone_key(value: Any) -> Any:
     if not isinstance(value, dt.tzinfo):
         return value
     try:
-        return periodic.zone_name(value)
+        return engine_api.periodic.zone_name(value)
     except ScheduleError as exc:
         raise ValueError(str(exc)) from exc
 
