@@ -8,6 +8,7 @@ import os
 SECRET_KEY = "tests-only"
 USE_TZ = True
 INSTALLED_APPS = ["jobs", "tests.startupapp"]
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ.get("JOBS_TEST_DB_NAME", ":memory:")}}
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3",
+                         "NAME": os.environ.get("JOBS_TEST_DB_NAME", ":memory:")}}
 JOBS = {"ENQUEUE_TIMEOUT": 2}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
