@@ -39,7 +39,8 @@ chaos: $(STAMP)
 
 # jobs against Celery, RQ, Dramatiq and Huey on one private Redis, in one run; the peers (and
 # matplotlib, py-spy) go into benchmarks/.venv, not into the project's. Prints a table, writes
-# benchmarks/results/*.json and latest.png, then measures how far the task history lags at 1,000
+# benchmarks/results/*.json and latest.png, then the time to a first task both ways Huey starts
+# (benchmarks/startup.py: its plain consumer, and under Django), how far the task history lags at 1,000
 # tasks/s for a minute, what the outbox costs on PostgreSQL (benchmarks/outbox.py; skipped without one),
 # then profiles a jobs worker under drain.
 BENCH_VENV := benchmarks/.venv
@@ -52,6 +53,7 @@ $(BENCH_STAMP): setup.cfg benchmarks/requirements.txt
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m compileall -q jobs benchmarks  # as installed packages are: no compiling at each start
 	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python -m benchmarks.startup
 	$(BENCH_VENV)/bin/python -m benchmarks.history_lag
 	$(BENCH_VENV)/bin/python -m benchmarks.durable
 	$(BENCH_VENV)/bin/python -m benchmarks.outbox
