@@ -12,13 +12,20 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .engine.api import DeadLetter, Monitor, current, probe_tls, tls_failure
+from .engine.api import current, probe_tls, redis_findings, tls_failure
+
+if TYPE_CHECKING:
+    from .engine.api import DeadLetter, Finding, Monitor
 
 
 def monitor() -> Monitor:
-    """The read API over the current app's Redis (engine/monitor.py): what the console reads."""
+    """The read API over the current app's Redis (engine/monitor.py): what the console reads. Imported
+    here, when first read: every process with the admin imports this module (jobs.control, the admin's
+    actions), a worker too, which never reads through it."""
+    from .engine.api import Monitor
+
     return Monitor(current().broker)
 
 
@@ -111,6 +118,14 @@ def stored_result(task_id: str) -> bytes | None:
     """A task's result document as Redis keeps it (decode_result reads it), or None: the history
     may not have it yet, or keep it no more."""
     return current().broker.results.get(task_id)
+
+
+def setup_findings(allow_eviction: bool, timeout: float = 2.0) -> list[Finding]:
+    """What is wrong with this Redis for jobs (its maxmemory policy, its persistence), as runworker,
+    runbeat and runrelay check it before they start: the broker's one read (reads.Reads.setup), not
+    the Monitor's, so that a worker's start does not import the console's views of Redis (engine/ops)."""
+    app = current()
+    return redis_findings(app.broker.reads.setup(timeout), app.config.broker_url, allow_eviction)
 
 
 def tls_problem(exc: BaseException) -> str | None:

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from .ops.rows import Held as Held
     from .redis.connection import TRANSIENT as TRANSIENT
     from .redis.connection import redact as redact_url  # noqa: F401 (renamed: exported by WHERE)
+    from .redis.server import Finding as Finding
     from .redis.server import acl_setuser as acl_setuser
     from .redis.server import findings as redis_findings  # noqa: F401 (renamed: exported by WHERE)
     from .redis.tally import RUNTIME_BUCKETS as RUNTIME_BUCKETS
@@ -154,6 +155,7 @@ WHERE: dict[str, tuple[str, str]] = {
     "TRANSIENT": ("jobs.engine.redis.connection", "TRANSIENT"),
     "redact_url": ("jobs.engine.redis.connection", "redact"),
     "acl_setuser": ("jobs.engine.redis.server", "acl_setuser"),
+    "Finding": ("jobs.engine.redis.server", "Finding"),
     "redis_findings": ("jobs.engine.redis.server", "findings"),
     "RUNTIME_BUCKETS": ("jobs.engine.redis.tally", "RUNTIME_BUCKETS"),
     "probe_tls": ("jobs.engine.redis.tls", "probe_tls"),

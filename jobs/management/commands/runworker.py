@@ -114,16 +114,15 @@ def check_redis_or_refuse(app: Any, who: str) -> None:
     JOBS['ALLOW_EVICTION']), and warn about one that keeps nothing on disk. A Redis that cannot be
     reached now is the worker's to wait for (it retries), not a reason to refuse; a TLS handshake
     refused is (a certificate does not change by waiting)."""
-    from jobs.engine.api import TRANSIENT, probe_tls, redis_findings, tls_failure
+    from jobs import inspection
+    from jobs.engine.api import TRANSIENT
     from jobs.engine.api import redact_url as redact
 
     log = logging.getLogger("jobs.worker" if who == "worker" else "jobs.beat")
     try:
-        # The broker's own read, not the console's Monitor (jobs.inspection): that would import the
-        # console's views of Redis (engine/ops) into every worker before its first fetch.
-        found = redis_findings(app.broker.reads.setup(2.0), app.config.broker_url, app.config.allow_eviction)
+        found = inspection.setup_findings(app.config.allow_eviction)
     except TRANSIENT as exc:
-        problem = tls_failure(exc) or probe_tls(app.broker.factory)
+        problem = inspection.tls_problem(exc)
         if problem:
             raise CommandError(f"Redis at {redact(app.config.broker_url)}: {problem}.\n"
                                f"The {who} does not start (see docs/operations.md, TLS).") from exc
