@@ -14,8 +14,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
-from ..engine.api import Crontab, send_task
+from ..engine import api as engine_api  # its Crontab (beat's schedules) loads with a page: never in a worker
 from ..engine.api import app as engine_app
+from ..engine.api import send_task
 from ..models import (
     BeatVersion,
     ClockedSchedule,
@@ -54,7 +55,7 @@ class PeriodicTaskAdmin(AddressChecked):
                 expired = obj.enabled and obj.expires is not None and obj.expires <= dt.datetime.now(dt.timezone.utc)
                 return "— (expired)" if expired else "—"
             schedule = obj.schedule.engine()
-            zone = schedule.timezone if isinstance(schedule, Crontab) else default_timezone()
+            zone = schedule.timezone if isinstance(schedule, engine_api.Crontab) else default_timezone()
             local = nxt.astimezone(zoneinfo.ZoneInfo(zone))
         except Exception as exc:  # a row saved around the checks: shown as broken, the page still answers
             return format_html('<strong>{}</strong>', f"schedule cannot be used: {exc}")

@@ -34,10 +34,14 @@ from .. import control
 from ..engine.api import TRANSIENT, JobsError, current
 from ..engine.api import redact_url as redact
 from ..models import Console
-from . import pages, params
+from . import params
 from .actions import ACTIONS as ACTIONS
 from .actions import Action, due_times, sweep_of, sweep_said
 from .headers import secured
+
+# pages.py (what each page reads, and through it the engine's views of Redis, engine/ops) is imported by
+# the view that needs it: Django imports this module into every process of a project with the admin,
+# a worker's too, which never shows a page.
 
 #: How long one request of a "run all" / "delete all" goes on before it shows its progress.
 SWEEP_SECONDS = 2.0
@@ -121,45 +125,69 @@ class ConsoleAdmin(ModelAdmin):
         return TemplateResponse(request, template, context)
 
     def overview(self, request: HttpRequest) -> HttpResponse:
+        from . import pages
+
         return self._page(request, "overview", "Console", pages.overview)
 
     def queues(self, request: HttpRequest) -> HttpResponse:
+        from . import pages
+
         return self._page(request, "queues", "Queues", pages.queues)
 
     def workers(self, request: HttpRequest) -> HttpResponse:
+        from . import pages
+
         return self._page(request, "workers", "Workers", pages.workers)
 
     def running(self, request: HttpRequest) -> HttpResponse:
+        from . import pages
+
         return self._page(request, "running", "Running tasks", pages.running)
 
     def scheduled(self, request: HttpRequest) -> HttpResponse:
+        from . import pages
+
         return self._page(request, "scheduled", "Scheduled tasks",
                           lambda: pages.scheduled(params.integer(request.GET, "page", 0, 0, pages.MAX_PAGE)))
 
     def tasks(self, request: HttpRequest) -> HttpResponse:
+        from . import pages
+
         return self._page(request, "tasks", "Tasks", lambda: pages.tasks(pages.Search.of(request.GET)))
 
     def task(self, request: HttpRequest, task_id: str) -> HttpResponse:
+        from . import pages
+
         return self._page(request, "task", f"Task {task_id}", lambda: pages.task(params.checked("task id", task_id)))
 
     def dead(self, request: HttpRequest) -> HttpResponse:
+        from . import pages
+
         return self._page(request, "dead", "Dead letters", lambda: pages.dead(
             params.text(request.GET, "reason"), params.text(request.GET, "task"),
             params.integer(request.GET, "page", 0, 0, pages.MAX_PAGE)))
 
     def dead_letter(self, request: HttpRequest, dead_id: str) -> HttpResponse:
+        from . import pages
+
         return self._page(request, "dead_letter", f"Dead letter {dead_id}",
                           lambda: pages.dead_letter(params.checked("dead letter id", dead_id)))
 
     def metrics(self, request: HttpRequest) -> HttpResponse:
+        from . import pages
+
         return self._page(request, "metrics", "Metrics per task",
                           lambda: pages.metrics(params.integer(request.GET, "minutes", 60, 5, 1440)))
 
     def metric(self, request: HttpRequest, task_name: str) -> HttpResponse:
+        from . import pages
+
         return self._page(request, "metric", task_name, lambda: pages.metric(
             params.checked("task name", task_name), params.integer(request.GET, "minutes", 60, 5, 1440)))
 
     def periodic(self, request: HttpRequest) -> HttpResponse:
+        from . import pages
+
         return self._page(request, "periodic", "Periodic tasks", pages.periodic)
 
     # -- actions -----------------------------------------------------------------------------------
