@@ -18,15 +18,17 @@ import ssl
 import threading
 import time
 import weakref
+from collections import deque
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import MovedError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from . import sentinel
+from . import cluster, sentinel
+from .redirects import REDIRECTS, follow
 
 #: Errors after which the connection is dropped and the call may be tried again later.
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -66,23 +68,36 @@ DEFAULT_OPTIONS: dict[str, Any] = {
 class ConnectionFactory:
     """Turns a broker URL and options into new, unconnected redis-py Connection objects. With a
     redis+sentinel:// URL, each new connection is to the master the sentinels name at that moment
-    (sentinel.py), so a Link that reconnects after a failover reaches the new master."""
+    (sentinel.py), so a Link that reconnects after a failover reaches the new master; with a
+    redis+cluster:// URL, to the master that owns `slot` now (cluster.py: the slot of the broker's
+    hash tag), so a Link that follows a MOVED reaches the new owner."""
 
-    def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:
+    def __init__(self, url: str, options: dict[str, Any] | None = None, slot: int | None = None) -> None:
         where = sentinel.parse(url) if sentinel.is_sentinel(url) else None
-        pool = redis.ConnectionPool.from_url(where.master_url if where else url,
+        spread = cluster.parse(url) if cluster.is_cluster(url) else None
+        pool = redis.ConnectionPool.from_url(where.master_url if where else spread.node_url if spread else url,
                                              **{**DEFAULT_OPTIONS, **(options or {})})
         self.url = url
+        self.slot = slot
         self._class = pool.connection_class
         self._kwargs = dict(pool.connection_kwargs)
         self.master = (sentinel.MasterFinder(where, self._kwargs, issubclass(self._class, redis.SSLConnection))
                        if where else None)
+        self.cluster = cluster.SlotMap(spread, self._class, self._kwargs) if spread else None
 
     def __call__(self, **overrides: Any) -> Any:
         kwargs = {**self._kwargs, **overrides}
+        if self.cluster is not None and "host" not in overrides:  # an ASK names its node
+            kwargs["host"], kwargs["port"] = (self.cluster.owner(self.slot) if self.slot is not None
+                                              else self.cluster.where.seeds[0])
         if self.master is None:
             return self._class(**kwargs)
         return self.master.connection(self._class, kwargs)
+
+    def moved(self, exc: MovedError) -> None:
+        """A MOVED reply came: the slot map is read again (a Cluster URL only; see redirects.py)."""
+        if self.cluster is not None:
+            self.cluster.moved(exc.slot_id, exc.host, exc.port)
 
     def check(self) -> None:
         """Raise ValueError or TypeError for options the connection class refuses; connects nowhere."""
@@ -120,15 +135,32 @@ def _await(conn: Any) -> None:
 _pollers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
+def _exchange(conn: Any, args: tuple[Any, ...], timeout: float | None, blocking: bool) -> Any:
+    conn.send_command(*args)
+    if timeout is None:
+        if not blocking:
+            _await(conn)
+        return conn.read_response()
+    return conn.read_response(timeout=timeout)
+
+
+def _exchange_packed(conn: Any, count: int, body: bytes) -> Any:
+    conn.send_packed_command([b"*%d\r\n%b" % (count, body)])
+    return conn.read_response()
+
+
 class Link:
     """One Redis connection used by one thread at a time; reconnects lazily after an error."""
 
-    __slots__ = ("_factory", "_overrides", "conn")
+    __slots__ = ("_factory", "_overrides", "conn", "_owed")
 
     def __init__(self, factory: ConnectionFactory, **overrides: Any) -> None:
         self._factory = factory
         self._overrides = overrides
         self.conn: Any = None
+        #: The commands sent with send_packed() whose replies are not read yet, to send one again
+        #: alone if the cluster redirects it (read_reply).
+        self._owed: deque[tuple[int, bytes]] = deque()
 
     def _connection(self) -> Any:
         if self.conn is None:
@@ -147,17 +179,20 @@ class Link:
     # would read it as its own (an enqueue would get a GET's reply). So a connection interrupted
     # mid-exchange is closed, never reused; a ResponseError is a whole reply and keeps it, unless it
     # says the server is no longer a master (sentinel.demoted): the next call asks for the master again.
+    # A Redis Cluster's redirections (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) are followed: redirects.py.
 
     def call(self, *args: Any, timeout: float | None = None, blocking: bool = False) -> Any:
         """One command and its reply. blocking=True for commands that wait on purpose (BLPOP)."""
         conn = self._connection()
-        try:
+        try:  # _exchange() inline: this is the path of every call
             conn.send_command(*args)
             if timeout is None:
                 if not blocking:
                     _await(conn)
                 return conn.read_response()
             return conn.read_response(timeout=timeout)
+        except REDIRECTS as exc:
+            return follow(self, exc, conn, lambda again: _exchange(again, args, timeout, blocking), blocking)
         except ResponseError as exc:
             self._drop_if_demoted(conn, exc)
             raise
@@ -174,6 +209,8 @@ class Link:
             if spin:
                 _await(conn)
             return conn.read_response()
+        except REDIRECTS as exc:
+            return follow(self, exc, conn, lambda again: _exchange_packed(again, count, body))
         except ResponseError as exc:
             self._drop_if_demoted(conn, exc)
             raise
@@ -191,6 +228,7 @@ class Link:
         except BaseException:
             self._drop(conn)
             raise
+        self._owed.append((count, body))
 
     def read_reply(self) -> Any:
         """The reply to the oldest command sent with send_packed() and not read yet."""
@@ -198,13 +236,33 @@ class Link:
         if conn is None:  # dropped since: the replies owed are gone with it
             raise ConnectionError("the connection closed before its replies were read")
         try:
-            return conn.read_response()
+            reply = conn.read_response()
+        except REDIRECTS as exc:
+            return self._alone(conn, exc)
         except ResponseError as exc:
+            self._owed.popleft()
             self._drop_if_demoted(conn, exc)
             raise
         except BaseException:
             self._drop(conn)
             raise
+        self._owed.popleft()
+        return reply
+
+    def _alone(self, conn: Any, exc: BaseException) -> Any:
+        """A command sent with send_packed() was redirected, and did not run: it goes again alone, on
+        a link of its own (this one has replies owed). After a MOVED, the later commands owed are
+        redirected too (the slot has left the node); this connection is dropped once they are read."""
+        count, body = self._owed.popleft()
+        if isinstance(exc, MovedError):
+            self._factory.moved(exc)
+        side = Link(self._factory, **self._overrides)
+        try:
+            return side.call_packed(count, body)
+        finally:
+            side.close()
+            if isinstance(exc, MovedError) and not self._owed:
+                self._drop(conn)
 
     def pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Send all commands in one write and read all replies; a failed command's reply is its
@@ -223,6 +281,12 @@ class Link:
             raise
         if any(isinstance(reply, ResponseError) and sentinel.demoted(reply) for reply in replies):
             self._drop(conn)
+        for i, reply in enumerate(replies):
+            if isinstance(reply, REDIRECTS):  # it did not run: again alone, redirected (redirects.py)
+                try:
+                    replies[i] = self.call(*commands[i])
+                except ResponseError as exc:
+                    replies[i] = exc
         return replies
 
     def _drop_if_demoted(self, conn: Any, exc: ResponseError) -> None:
@@ -233,6 +297,7 @@ class Link:
         """Close a connection whose exchange was interrupted; the next call opens a new one."""
         if self.conn is conn:
             self.conn = None
+            self._owed.clear()
         try:
             conn.disconnect()
         except Exception:
@@ -253,6 +318,7 @@ class Link:
         if self.conn is not None:
             self.conn.disconnect()
             self.conn = None
+            self._owed.clear()
 
 
 class Links(threading.local):
