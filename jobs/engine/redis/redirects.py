@@ -29,7 +29,8 @@ from redis.exceptions import AskError, ClusterDownError, MovedError, NoScriptErr
 
 #: The replies of a cluster that say "not here, not now": the command did not run.
 REDIRECTS = (AskError, TryAgainError, ClusterDownError)  # MovedError is an AskError
-#: How many redirections one call follows before it gives up (a map that keeps changing under it).
+#: How many MOVED one call follows before it gives up (a map that keeps changing under it); ASK and
+#: TRYAGAIN are followed until the call's time budget is spent (a migration ends, the keys arrive).
 MAX_REDIRECTS = 16
 
 
@@ -53,8 +54,12 @@ def follow(link: _Link, exc: ResponseError, conn: Any, again: Callable[[Any], An
     budget = float(link._overrides.get("socket_timeout") or link._factory.socket_timeout or 10.0)
     deadline = time.monotonic() + budget
     pause = 0.01
-    for _ in range(MAX_REDIRECTS):
+    moves = 0
+    while True:
         if isinstance(exc, MovedError):
+            moves += 1
+            if moves > MAX_REDIRECTS:
+                raise exc
             _moved(link, exc, conn)
             if blocking:
                 return None
@@ -69,7 +74,6 @@ def follow(link: _Link, exc: ResponseError, conn: Any, again: Callable[[Any], An
             return _asking(link, exc, again) if type(exc) is AskError else _again(link, conn, again)
         except REDIRECTS as next_exc:
             exc = next_exc
-    raise exc
 
 
 def _again(link: _Link, conn: Any, again: Callable[[Any], Any]) -> Any:
