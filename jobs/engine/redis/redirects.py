@@ -17,6 +17,10 @@ answers instead of running it:
 So a send redirected is a send that ran once, on the node that owns its keys; nothing is doubled,
 and nothing is lost, since nothing had run. A blocking wait (BLPOP) redirected ends instead, as at its
 timeout: a worker's wait is a hint to fetch, and its next wait goes to the new owner.
+
+Not covered: a script checked by its KEYS alone. One that builds a key name inside (a queue named
+inside a message) and finds that key gone to the target mid-migration fails as it runs ("non local
+key"), after any writes it made before; that error is raised as it is (docs/operations.md).
 """
 
 from __future__ import annotations
