@@ -390,6 +390,26 @@ class ClusterGroup:
                                f"\n{done.stderr[-2000:]}")
         self.wait_ok()
 
+    def begin_move(self, slot: int, to: RunningServer, keys: list[str]) -> None:
+        """The first steps of moving `slot` to `to` by hand, as redis-cli does them, held half-way:
+        the target IMPORTING, the owner MIGRATING, and only `keys` migrated. Until end_move(), the owner
+        answers ASK for the keys that left and TRYAGAIN for a multi-key command whose keys are split."""
+        source = self.owner_of(slot)
+        self.client(to).execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", self.node_id(source))
+        self.client(source).execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", self.node_id(to))
+        if keys:
+            self.client(source).execute_command("MIGRATE", to.host, to.port, "", 0, 5000, "KEYS", *keys)
+
+    def end_move(self, slot: int, to: RunningServer) -> None:
+        """The rest of begin_move(): the keys left migrated, then the slot given to `to` on every master."""
+        source = next(n for n in self.masters() if n is not to and slot in self.slots_of(n))
+        client = self.client(source)
+        while keys := client.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+            client.execute_command("MIGRATE", to.host, to.port, "", 0, 5000, "KEYS", *keys)
+        for node in [to, source, *[n for n in self.masters() if n not in (to, source)]]:
+            self.client(node).execute_command("CLUSTER", "SETSLOT", slot, "NODE", self.node_id(to))
+        self.wait_ok()
+
     def lowest_slot_prefix(self, node: RunningServer, stem: str = "jobs-cluster") -> str:
         """A KEY_PREFIX whose slot is `node`'s lowest, so that reshard() can move it."""
         lowest = min(self.slots_of(node))

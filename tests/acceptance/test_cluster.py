@@ -22,11 +22,12 @@ from collections.abc import Iterator
 
 import pytest
 from django.test import override_settings
+from redis.exceptions import TryAgainError
 
 from jobs import AsyncResult
 from jobs.engine.errors import ConfigurationError
 from jobs.engine.redis.cluster import parse, slot_of
-from jobs.engine.redis.connection import redact
+from jobs.engine.redis.connection import ConnectionFactory, Link, redact
 from jobs.engine.redis.redirects import NotAClusterURL
 from jobs.engine.setup.config import Config
 from tests.acceptance import core_scenarios
@@ -93,6 +94,38 @@ def test_a_plain_url_to_a_node_without_the_slot_says_to_use_the_cluster_form(clu
             tasks.add.delay(1, 2)
     assert f"'redis+cluster://{seed.host}:{seed.port}/'" in str(caught.value), caught.value
     assert cluster.client(cluster.owner_of(slot_of("{jobs}"))).dbsize() == 0  # nothing was sent
+
+
+def test_during_a_migration_a_command_is_asked_on_waits_and_raises_past_its_budget(cluster):
+    """A slot held half-way through a move (tests/servers.ClusterGroup.begin_move): a key that has left
+    is read through ASK, and the map stays; a command on keys split between the two nodes gets TRYAGAIN
+    until its budget (the link's socket timeout; ENQUEUE_TIMEOUT for sends) is spent, then raises it;
+    one that comes while the move ends waits for it, and goes to the new owner."""
+    prefix = "jobs-moving"
+    slot = slot_of("{" + prefix + "}")
+    home = cluster.owner_of(slot)
+    away = next(n for n in cluster.masters() if n is not home)
+    gone, stays = f"{{{prefix}}}:gone", f"{{{prefix}}}:stays"
+    cluster.client(home).mset({gone: "1", stays: "2"})
+    cluster.begin_move(slot, away, [gone])
+    link = Link(ConnectionFactory(cluster.url(), slot=slot), socket_timeout=1.0)
+    try:
+        assert link.call("GET", gone) == b"1"  # ASK: ASKING, then the GET on the target, once
+        assert link.conn.port == home.port  # the slot is still home's
+        started = time.monotonic()
+        with pytest.raises(TryAgainError):
+            link.call("MGET", gone, stays)
+        assert 1.0 <= time.monotonic() - started < 3.0, time.monotonic() - started
+        ending = threading.Timer(0.5, cluster.end_move, (slot, away))  # the move ends while the call retries
+        ending.start()
+        started = time.monotonic()
+        assert link.call("MGET", gone, stays) == [b"1", b"2"]
+        ending.join()
+        assert time.monotonic() - started >= 0.5 and link.conn.port == away.port  # then MOVED to the new owner
+    finally:
+        link.close()
+        if cluster.owner_of(slot) is not away:
+            cluster.end_move(slot, away)
 
 
 class Producer(threading.Thread):
