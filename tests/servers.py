@@ -351,7 +351,11 @@ class ClusterGroup:
         return redis.Redis(node.host, node.port, socket_timeout=10)
 
     def masters(self) -> list[RunningServer]:
-        return [n for n in self.nodes if self.client(n).info("replication")["role"] == "master"]
+        return [n for n in self.alive() if self.client(n).info("replication")["role"] == "master"]
+
+    def alive(self) -> list[RunningServer]:
+        """The nodes not stopped (by a test's kill -9)."""
+        return [n for n in self.nodes if n.process.poll() is None]
 
     def node_id(self, node: RunningServer) -> str:
         return str(self.client(node).execute_command("CLUSTER", "MYID").decode())
@@ -416,13 +420,16 @@ class ClusterGroup:
         return next(f"{stem}-{i}" for i in range(1_000_000) if key_slot(f"{{{stem}-{i}}}".encode()) == lowest)
 
     def wait_ok(self, timeout: float = 30.0) -> None:
-        """Until every node says cluster_state:ok and agrees on who owns what."""
+        """Until every node says cluster_state:ok and agrees on who owns what, and every replica is in sync."""
         def ok() -> bool:
             views = set()
-            for node in self.nodes:
+            for node in self.alive():
                 client = self.client(node)
                 if b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
                     return False
+                replication = client.info("replication")
+                if replication["role"] != "master" and replication["master_link_status"] != "up":
+                    return False  # a replica not in sync yet: a failover now would find none to promote
                 views.add(repr(sorted((int(s), int(e), int(m[1])) for s, e, m, *_ in
                                       client.execute_command("CLUSTER", "SLOTS"))))
             return len(views) == 1

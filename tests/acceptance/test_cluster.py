@@ -128,6 +128,35 @@ def test_during_a_migration_a_command_is_asked_on_waits_and_raises_past_its_budg
             cluster.end_move(slot, away)
 
 
+@pytest.mark.slow
+def test_a_worker_and_a_sender_follow_a_failover_inside_the_cluster(start_worker, redis_server):
+    """kill -9 of the master that owns jobs' slot, in a cluster of three masters with a replica each:
+    the replica takes the slot over (after cluster-node-timeout, 2 s here), and the same worker and
+    sender carry on there without a restart (a failed connection makes the next read the slot map)."""
+    with start_cluster(masters=3, replicas=1) as cluster:
+        slot = slot_of("{jobs}")
+        owner = cluster.owner_of(slot)
+        url = cluster.url(*[n for n in cluster.masters() if n is not owner])
+        worker = start_worker("-c", "2", env={"JOBS_BROKER_URL": url, "JOBS_TEST_EVIDENCE_URL": redis_server.url})
+        with override_settings(JOBS={"BROKER_URL": url, "ENQUEUE_TIMEOUT": 5}):
+            assert tasks.add.delay(1, 1).get(timeout=20) == 2
+            killed = time.monotonic()
+            owner.stop()
+            deadline = killed + 60
+            while True:  # until a send goes through and its task runs: the time is the finding
+                try:
+                    assert tasks.add.delay(2, 2).get(timeout=10) == 4
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+            flowing = time.monotonic() - killed
+        print(f"\nRedis Cluster, kill -9 of the slot's master: a task sent and run after {flowing:.2f} s; "
+              f"the slot is now on {cluster.owner_of(slot).port} (was {owner.port})")
+        assert cluster.owner_of(slot) is not owner
+        assert worker.proc.poll() is None
+
+
 class Producer(threading.Thread):
     """Sends tasks.record("ran", n) for its share of n, at a steady pace, timing each delay()."""
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -89,6 +90,10 @@ def parse(url: str) -> ClusterURL:
     return ClusterURL(seeds, node_url)
 
 
+#: After a connection failed, how long before the slot map is read again (not once per retry of every
+#: thread while a master is down).
+STALE_PAUSE = 0.2
+
 #: Guards the slot maps (threads refresh them on MOVED while others read). Made anew in a forked child:
 #: one held by another thread of the parent at the fork would stay held.
 _lock = threading.Lock()
@@ -113,10 +118,17 @@ class SlotMap:
         self._kwargs = kwargs
         self._ranges: list[tuple[int, int, tuple[str, int]]] = []
         self._pinned: dict[int, tuple[str, int]] = {}
+        self._stale = False
+        self._read_at = 0.0  # when the map was last read (monotonic)
 
     def owner(self, slot: int) -> tuple[str, int]:
         """The master that owns `slot`; reads the map first if it has none for it. Raises a
         ConnectionError (callers retry it as Redis being away) if no node answers or none owns it."""
+        if self._stale and time.monotonic() - self._read_at > STALE_PAUSE:
+            try:
+                self.refresh()
+            except RedisConnectionError:
+                pass  # no node answers: the map as it was, and the connection fails as it would
         found = self._lookup(slot)
         if found is None:
             self.refresh()
@@ -135,7 +147,14 @@ class SlotMap:
         with _lock:
             self._pinned[slot] = (host, port)
 
+    def lost(self) -> None:
+        """A connection failed: its master may have died, and a replica taken its slots (a failover
+        inside the cluster says nothing to the clients of the dead master). The next connection reads
+        the map first, at most every STALE_PAUSE seconds."""
+        self._stale = True
+
     def refresh(self, first: tuple[str, int] | None = None) -> None:
+        self._read_at = time.monotonic()
         problems: list[str] = []
         for node in ([first] if first else []) + self._nodes():
             try:
@@ -144,7 +163,7 @@ class SlotMap:
                 problems.append(f"{node[0]}:{node[1]}: {exc}")
                 continue
             with _lock:
-                self._ranges, self._pinned = ranges, {}
+                self._ranges, self._pinned, self._stale = ranges, {}, False
             return
         raise RedisConnectionError("no node of the Redis Cluster answered CLUSTER SLOTS (" + "; ".join(problems) + ")")
 

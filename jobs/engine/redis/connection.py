@@ -30,7 +30,7 @@ from . import sentinel
 from .factory import DEFAULT_OPTIONS as DEFAULT_OPTIONS
 from .factory import ConnectionFactory as ConnectionFactory
 from .factory import redact as redact
-from .redirects import REDIRECTS, follow
+from .redirects import REDIRECTS, exchange, exchange_packed, follow
 
 #: Errors after which the connection is dropped and the call may be tried again later.
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -84,20 +84,6 @@ def _await(conn: Any) -> None:
 _pollers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
-def _exchange(conn: Any, args: tuple[Any, ...], timeout: float | None, blocking: bool) -> Any:
-    conn.send_command(*args)
-    if timeout is None:
-        if not blocking:
-            _await(conn)
-        return conn.read_response()
-    return conn.read_response(timeout=timeout)
-
-
-def _exchange_packed(conn: Any, count: int, body: bytes) -> Any:
-    conn.send_packed_command([b"*%d\r\n%b" % (count, body)])
-    return conn.read_response()
-
-
 class Link:
     """One Redis connection used by one thread at a time; reconnects lazily after an error."""
 
@@ -133,7 +119,7 @@ class Link:
     def call(self, *args: Any, timeout: float | None = None, blocking: bool = False) -> Any:
         """One command and its reply. blocking=True for commands that wait on purpose (BLPOP)."""
         conn = self._connection()
-        try:  # _exchange() inline: this is the path of every call
+        try:
             conn.send_command(*args)
             if timeout is None:
                 if not blocking:
@@ -141,9 +127,11 @@ class Link:
                 return conn.read_response()
             return conn.read_response(timeout=timeout)
         except REDIRECTS as exc:
-            return follow(self, exc, conn, lambda again: _exchange(again, args, timeout, blocking), blocking)
+            return follow(self, exc, conn, lambda again: exchange(again, args, timeout), blocking)
         except ResponseError as exc:
             self._drop_if_demoted(conn, exc)
+            if blocking and self._factory.cluster is not None and sentinel.demoted(exc):
+                return None  # UNBLOCKED: its master became a replica; the wait ends (redirects.py)
             raise
         except BaseException:
             self._drop(conn)
@@ -159,7 +147,7 @@ class Link:
                 _await(conn)
             return conn.read_response()
         except REDIRECTS as exc:
-            return follow(self, exc, conn, lambda again: _exchange_packed(again, count, body))
+            return follow(self, exc, conn, lambda again: exchange_packed(again, count, body))
         except ResponseError as exc:
             self._drop_if_demoted(conn, exc)
             raise
@@ -243,10 +231,11 @@ class Link:
             self._drop(conn)
 
     def _drop(self, conn: Any) -> None:
-        """Close a connection whose exchange was interrupted; the next call opens a new one."""
+        """Close a connection whose exchange was interrupted; the next call opens a new one (factory.lost)."""
         if self.conn is conn:
             self.conn = None
             self._owed.clear()
+        self._factory.lost()
         try:
             conn.disconnect()
         except Exception:

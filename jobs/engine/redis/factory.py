@@ -51,6 +51,11 @@ class ConnectionFactory:
             return self._class(**kwargs)
         return self.master.connection(self._class, kwargs)
 
+    def lost(self) -> None:
+        """A connection this factory made failed: on a Cluster, its master may be gone (cluster.py)."""
+        if self.cluster is not None:
+            self.cluster.lost()
+
     def moved(self, exc: MovedError) -> None:
         """A MOVED reply came: the slot map is read again (a Cluster URL only; see redirects.py)."""
         if self.cluster is not None:

@@ -16,7 +16,10 @@ answers instead of running it:
 
 So a send redirected is a send that ran once, on the node that owns its keys; nothing is doubled,
 and nothing is lost, since nothing had run. A blocking wait (BLPOP) redirected ends instead, as at its
-timeout: a worker's wait is a hint to fetch, and its next wait goes to the new owner.
+timeout: a worker's wait is a hint to fetch, and its next wait goes to the new owner. So does one that
+Redis ends with UNBLOCKED when its master becomes a replica (a failover inside the cluster), and a
+connection that fails makes the next one read the slot map first (cluster.SlotMap.lost): a master that
+died says nothing, its replica takes its slots.
 
 Not covered: a script checked by its KEYS alone. One that builds a key name inside (a queue named
 inside a message) and finds that key gone to the target mid-migration fails as it runs ("non local
@@ -104,6 +107,18 @@ def _asking(link: _Link, exc: AskError, again: Callable[[Any], Any]) -> Any:
         raise TryAgainError(f"NOSCRIPT on the target of a migration ({missing})") from missing
     finally:
         side.disconnect()
+
+
+def exchange(conn: Any, args: tuple[Any, ...], timeout: float | None) -> Any:
+    """A command sent again (Link.call's exchange, without its spin: this is not the hot path)."""
+    conn.send_command(*args)
+    return conn.read_response() if timeout is None else conn.read_response(timeout=timeout)
+
+
+def exchange_packed(conn: Any, count: int, body: bytes) -> Any:
+    """A packed command sent again (Link.call_packed's exchange)."""
+    conn.send_packed_command([b"*%d\r\n%b" % (count, body)])
+    return conn.read_response()
 
 
 def _moved(link: _Link, exc: MovedError, conn: Any) -> None:
