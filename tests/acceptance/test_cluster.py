@@ -128,8 +128,9 @@ def test_during_a_migration_a_command_is_asked_on_waits_and_raises_past_its_budg
             cluster.end_move(slot, away)
 
 
-@pytest.mark.xfail(strict=True, raises=ResponseError, reason="a script that reaches a key it was not given (enqueue.lua's sent:<id>) "
-                   "fails with 'non local key' while its slot migrates; not handled yet (docs/operations.md)")
+@pytest.mark.xfail(strict=True, raises=ResponseError,
+                   reason="a script that reaches a key it was not given (enqueue.lua's sent:<id>) fails with "
+                          "'non local key' while its slot migrates; not handled yet (docs/operations.md)")
 def test_a_send_whose_declared_keys_all_exist_mid_migration_goes_through(cluster):
     """When every key a send's script is given exists on the owner while its slot is MIGRATING, Redis
     runs the script (no ASK, no TRYAGAIN first), and its first write to a key built inside it, the id's
