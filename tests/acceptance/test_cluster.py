@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.test import override_settings
-from redis.exceptions import ResponseError, TryAgainError
+from redis.exceptions import TryAgainError
 
 from jobs import AsyncResult
 from jobs.engine.errors import ConfigurationError
@@ -128,14 +128,11 @@ def test_during_a_migration_a_command_is_asked_on_waits_and_raises_past_its_budg
             cluster.end_move(slot, away)
 
 
-@pytest.mark.xfail(strict=True, raises=ResponseError,
-                   reason="a script that reaches a key it was not given (enqueue.lua's sent:<id>) fails with "
-                          "'non local key' while its slot migrates; not handled yet (docs/operations.md)")
-def test_a_send_whose_declared_keys_all_exist_mid_migration_goes_through(cluster):
+def test_a_send_whose_keys_all_stay_on_the_old_owner_mid_migration_waits_for_the_move(cluster):
     """When every key a send's script is given exists on the owner while its slot is MIGRATING, Redis
-    runs the script (no ASK, no TRYAGAIN first), and its first write to a key built inside it, the id's
-    mark sent:<id>, fails as a "non local key". Nothing was written before it (the mark is the script's
-    first write), so it could be retried as TRYAGAIN is; today it is raised to the caller."""
+    runs the script there (no ASK, no TRYAGAIN first), and its first write to a key built inside it,
+    the id's mark sent:<id>, is refused as a "non local key". Nothing was written before it that a
+    second run would double, so the send is retried until the move ends (sends.py), then lands once."""
     prefix = "jobs-busy"
     slot = slot_of("{" + prefix + "}")
     home = cluster.owner_of(slot)
@@ -149,11 +146,20 @@ def test_a_send_whose_declared_keys_all_exist_mid_migration_goes_through(cluster
     client.sadd(base + "queues", "default")
     client.set(base + "moved-first", "1")
     cluster.begin_move(slot, away, [base + "moved-first"])
+    ending = threading.Timer(0.5, cluster.end_move, (slot, away))  # the move ends while the send retries
     try:
-        with override_settings(JOBS={"BROKER_URL": cluster.url(), "KEY_PREFIX": prefix, "ENQUEUE_TIMEOUT": 1}):
+        with override_settings(JOBS={"BROKER_URL": cluster.url(), "KEY_PREFIX": prefix, "ENQUEUE_TIMEOUT": 5}):
+            ending.start()
+            started = time.monotonic()
             tasks.add.delay(1, 2)
+            waited = time.monotonic() - started
+        ending.join()
     finally:
-        cluster.end_move(slot, away)
+        ending.cancel()
+        if cluster.owner_of(slot) is not away:
+            cluster.end_move(slot, away)
+    assert waited >= 0.4, waited  # it did wait for the move (else the script never met the refusal)
+    assert cluster.client(away).zcard(base + "queue:default") == 1  # once, on the new owner
 
 
 @pytest.mark.slow

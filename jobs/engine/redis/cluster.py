@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 FORM = ("redis+cluster://[[user]:password@]host1:6379,host2:6379/ (any nodes of the cluster, comma-separated, as "
@@ -32,6 +32,17 @@ FORM = ("redis+cluster://[[user]:password@]host1:6379,host2:6379/ (any nodes of 
 DEFAULT_PORT = 6379
 #: Stands for a node's host in the URL redis-py parses; the factory puts the owner's address instead.
 PLACEHOLDER = "cluster-node"
+
+
+class SlotMigrating(RedisConnectionError):
+    """A script failed on its first touch of a key it was not given, because that key's slot is
+    migrating ("Script attempted to access a non local key"). Raised only where the script's writes
+    before that touch are idempotent (sends.py), so that the call is retried as Redis being away."""
+
+
+def non_local(exc: BaseException) -> bool:
+    """Redis refused a script's access to a key of a slot it is migrating away (see SlotMigrating)."""
+    return isinstance(exc, ResponseError) and "non local key" in str(exc)
 
 
 def is_cluster(url: str) -> bool:
