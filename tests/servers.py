@@ -1,6 +1,6 @@
 """Redis servers a test starts for itself, with the options it is about (ACL users, TLS, Sentinel:
-start_sentinel_group(), a master, a replica and three sentinels), beside the session's plain server
-(conftest.redis_server).
+start_sentinel_group(), a master, a replica and three sentinels; a Cluster: start_cluster()), beside the
+session's plain server (conftest.redis_server).
 
     with start_redis("--maxmemory", "10mb") as server:       # a plain server on a free port
         redis.Redis.from_url(server.url).ping()
@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import redis
+from redis.crc import key_slot
 
 from jobs.devserver import find_binary, free_port
 
@@ -333,3 +334,142 @@ def start_sentinel_group(service: str = "mymaster", down_after_ms: int = 1000,
             server.stop()
         raise
 
+
+
+@dataclass
+class ClusterGroup:
+    """A Redis Cluster of `masters` masters (and `replicas` replicas each) on free loopback ports, made
+    by `redis-cli --cluster create` as a user makes one. `url()` is the BROKER_URL with the nodes
+    named as seeds (all, or those given)."""
+
+    nodes: list[RunningServer]
+
+    def url(self, *seeds: RunningServer) -> str:
+        return "redis+cluster://" + ",".join(f"{n.host}:{n.port}" for n in (seeds or self.nodes)) + "/"
+
+    def client(self, node: RunningServer) -> redis.Redis:
+        return redis.Redis(node.host, node.port, socket_timeout=10)
+
+    def masters(self) -> list[RunningServer]:
+        return [n for n in self.alive() if self.client(n).info("replication")["role"] == "master"]
+
+    def alive(self) -> list[RunningServer]:
+        """The nodes not stopped (by a test's kill -9)."""
+        return [n for n in self.nodes if n.process.poll() is None]
+
+    def node_id(self, node: RunningServer) -> str:
+        return str(self.client(node).execute_command("CLUSTER", "MYID").decode())
+
+    def slots_of(self, node: RunningServer) -> list[int]:
+        """The slots `node` owns, as it says itself."""
+        owned: list[int] = []
+        for start, end, master, *_ in self.client(node).execute_command("CLUSTER", "SLOTS"):
+            if int(master[1]) == node.port:
+                owned += range(int(start), int(end) + 1)
+        return owned
+
+    def owner_of(self, slot: int) -> RunningServer:
+        """The master that owns `slot`, as it says itself (CLUSTER COUNTKEYSINSLOT answers only there,
+        without a redirection: every node answers CLUSTER SLOTS, but from its own view)."""
+        for node in self.masters():
+            if slot in self.slots_of(node):
+                return node
+        raise LookupError(f"no master owns slot {slot}")
+
+    def reshard(self, slot: int, to: RunningServer, timeout: float = 60.0) -> None:
+        """Move `slot` to the master `to` with `redis-cli --cluster reshard`, as a user would. That
+        command takes the source's lowest slots first and cannot name a slot, so `slot` must be its
+        owner's lowest (choose the KEY_PREFIX by lowest_slot_prefix()); the keys move by MIGRATE, 10 at a
+        time (--cluster-pipeline), while the cluster answers ASK and TRYAGAIN for the slot."""
+        source = self.owner_of(slot)
+        if min(self.slots_of(source)) != slot:
+            raise ValueError(f"slot {slot} is not the lowest of its owner's slots: redis-cli --cluster reshard "
+                             "would move another one")
+        done = subprocess.run(
+            ["redis-cli", "--cluster", "reshard", f"{source.host}:{source.port}", "--cluster-from",
+             self.node_id(source), "--cluster-to", self.node_id(to), "--cluster-slots", "1", "--cluster-yes"],
+            capture_output=True, text=True, timeout=timeout)
+        if done.returncode or self.owner_of(slot) is not to:
+            raise RuntimeError(f"redis-cli --cluster reshard failed ({done.returncode}):\n{done.stdout[-2000:]}"
+                               f"\n{done.stderr[-2000:]}")
+        self.wait_ok()
+
+    def begin_move(self, slot: int, to: RunningServer, keys: list[str]) -> None:
+        """The first steps of moving `slot` to `to` by hand, as redis-cli does them, held half-way:
+        the target IMPORTING, the owner MIGRATING, and only `keys` migrated. Until end_move(), the owner
+        answers ASK for the keys that left and TRYAGAIN for a multi-key command whose keys are split."""
+        source = self.owner_of(slot)
+        self.client(to).execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", self.node_id(source))
+        self.client(source).execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", self.node_id(to))
+        if keys:
+            self.client(source).execute_command("MIGRATE", to.host, to.port, "", 0, 5000, "KEYS", *keys)
+
+    def end_move(self, slot: int, to: RunningServer) -> None:
+        """The rest of begin_move(): the keys left migrated, then the slot given to `to` on every master."""
+        source = next(n for n in self.masters() if n is not to and slot in self.slots_of(n))
+        client = self.client(source)
+        while keys := client.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+            client.execute_command("MIGRATE", to.host, to.port, "", 0, 5000, "KEYS", *keys)
+        for node in [to, source, *[n for n in self.masters() if n not in (to, source)]]:
+            self.client(node).execute_command("CLUSTER", "SETSLOT", slot, "NODE", self.node_id(to))
+        self.wait_ok()
+
+    def lowest_slot_prefix(self, node: RunningServer, stem: str = "jobs-cluster") -> str:
+        """A KEY_PREFIX whose slot is `node`'s lowest, so that reshard() can move it."""
+        lowest = min(self.slots_of(node))
+        return next(f"{stem}-{i}" for i in range(1_000_000) if key_slot(f"{{{stem}-{i}}}".encode()) == lowest)
+
+    def wait_ok(self, timeout: float = 30.0) -> None:
+        """Until every node says cluster_state:ok and agrees on who owns what, and every replica is in sync."""
+        def ok() -> bool:
+            views = set()
+            for node in self.alive():
+                client = self.client(node)
+                if b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
+                    return False
+                replication = client.info("replication")
+                if replication["role"] != "master" and replication["master_link_status"] != "up":
+                    return False  # a replica not in sync yet: a failover now would find none to promote
+                views.add(repr(sorted((int(s), int(e), int(m[1])) for s, e, m, *_ in
+                                      client.execute_command("CLUSTER", "SLOTS"))))
+            return len(views) == 1
+        _until("every node of the cluster to say cluster_state:ok and agree on the slots", ok, timeout)
+
+    def flush(self) -> None:
+        for node in self.masters():
+            self.client(node).flushall()
+            self.client(node).script_flush()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> ClusterGroup:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def start_cluster(masters: int = 3, replicas: int = 0, timeout: float = 30.0) -> ClusterGroup:
+    """`masters * (1 + replicas)` nodes (`redis-server --cluster-enabled yes`, each in its own temporary
+    directory with its nodes.conf), joined by `redis-cli --cluster create ... --cluster-yes` into a
+    cluster with every slot assigned; returned once every node says cluster_state:ok."""
+    started: list[RunningServer] = []
+    try:
+        for _ in range(masters * (1 + replicas)):
+            # The bus port is given: by default it is the port + 10000, past 65535 for many free ports.
+            started.append(start_redis("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                       "--cluster-node-timeout", "2000", "--cluster-port", str(free_port())))
+        done = subprocess.run(["redis-cli", "--cluster", "create", *[f"{n.host}:{n.port}" for n in started],
+                               "--cluster-replicas", str(replicas), "--cluster-yes"],
+                              capture_output=True, text=True, timeout=timeout)
+        if done.returncode:
+            raise RuntimeError(f"redis-cli --cluster create failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        group = ClusterGroup(started)
+        group.wait_ok(timeout)
+        return group
+    except BaseException:
+        for server in started:
+            server.stop()
+        raise

@@ -45,7 +45,8 @@ _BEAT_LOOP = Setting(None, "beat ticks at least once a second and saves each run
 #: CELERY_* setting -> what it is here; in the order of the docs' table.
 CELERY_SETTINGS: dict[str, Setting] = {
     "CELERY_BROKER_URL": Setting("BROKER_URL", "Redis only: `redis://`, `rediss://`, `unix://`, `redis+sentinel://` "
-                                               "(Celery's `sentinel://` lists sentinels otherwise: docs/settings.md)"),
+                                               "(Celery's `sentinel://` lists sentinels otherwise: docs/settings.md), "
+                                               "`redis+cluster://`"),
     "CELERY_BROKER_TRANSPORT_OPTIONS": Setting(
         "LEASE_SECONDS", "there is no visibility timeout: leases are renewed while a task runs; "
                          "`global_keyprefix` is `KEY_PREFIX`",

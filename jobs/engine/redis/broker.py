@@ -34,6 +34,7 @@ from __future__ import annotations
 import copy
 
 from .beat_runs import BeatRuns
+from .cluster import slot_of
 from .connection import ConnectionFactory, Link, Links
 from .controls import Controls
 from .dead_letters import DeadLetters
@@ -58,7 +59,8 @@ class Broker:
     def __init__(self, config: Settings) -> None:
         self.config = config
         self.keys = Keys(config.key_prefix)
-        self.factory = ConnectionFactory(config.broker_url, config.broker_options)
+        # On a Redis Cluster, every connection goes to the master of the slot our keys share.
+        self.factory = ConnectionFactory(config.broker_url, config.broker_options, slot=slot_of(self.keys.tag))
         # A call waits at most about ENQUEUE_TIMEOUT for Redis (unless BROKER_OPTIONS says otherwise).
         bounded = {"socket_timeout": config.enqueue_timeout,
                    "socket_connect_timeout": min(2.0, config.enqueue_timeout)}

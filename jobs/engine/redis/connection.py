@@ -5,8 +5,9 @@ RESP parser) but not its per-command client path, which costs about 60 µs of CP
 35 µs for a connection driven directly (measured with redis-py 8.1). A task costs us one or two
 calls, so that difference is most of our budget.
 
-Which errors pass and which do not (TRANSIENT, RETRYABLE, fails_on_message) are here too; what a
-refused TLS handshake means is tls.py, and how a call is tried again, backoff.py.
+Which errors pass and which do not (TRANSIENT, RETRYABLE, fails_on_message) are here too; where a new
+connection goes is factory.py, what a refused TLS handshake means is tls.py, how a call is tried again,
+backoff.py, and how a Redis Cluster's redirections are followed, redirects.py.
 """
 
 from __future__ import annotations
@@ -18,15 +19,18 @@ import ssl
 import threading
 import time
 import weakref
+from collections import deque
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import MovedError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import sentinel
+from .factory import DEFAULT_OPTIONS as DEFAULT_OPTIONS
+from .factory import ConnectionFactory as ConnectionFactory
+from .factory import redact as redact
+from .redirects import REDIRECTS, exchange, exchange_packed, follow
 
 #: Errors after which the connection is dropped and the call may be tried again later.
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -51,46 +55,6 @@ def fails_on_message(exc: BaseException) -> bool:
     if type(exc) is not ResponseError:  # redis-py's subclasses name server states (OOM, READONLY...)
         return False
     return str(exc).split(" ", 1)[0] not in SERVER_STATE_CODES
-
-
-DEFAULT_OPTIONS: dict[str, Any] = {
-    "socket_connect_timeout": 2.0,
-    "socket_timeout": 10.0,
-    "socket_keepalive": True,
-    "health_check_interval": 0,
-    # RESP2: replies (SUBSCRIBE above all) have one shape on every redis-py and server version.
-    "protocol": 2,
-}
-
-
-class ConnectionFactory:
-    """Turns a broker URL and options into new, unconnected redis-py Connection objects. With a
-    redis+sentinel:// URL, each new connection is to the master the sentinels name at that moment
-    (sentinel.py), so a Link that reconnects after a failover reaches the new master."""
-
-    def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:
-        where = sentinel.parse(url) if sentinel.is_sentinel(url) else None
-        pool = redis.ConnectionPool.from_url(where.master_url if where else url,
-                                             **{**DEFAULT_OPTIONS, **(options or {})})
-        self.url = url
-        self._class = pool.connection_class
-        self._kwargs = dict(pool.connection_kwargs)
-        self.master = (sentinel.MasterFinder(where, self._kwargs, issubclass(self._class, redis.SSLConnection))
-                       if where else None)
-
-    def __call__(self, **overrides: Any) -> Any:
-        kwargs = {**self._kwargs, **overrides}
-        if self.master is None:
-            return self._class(**kwargs)
-        return self.master.connection(self._class, kwargs)
-
-    def check(self) -> None:
-        """Raise ValueError or TypeError for options the connection class refuses; connects nowhere."""
-        self._class(**self._kwargs)
-
-    @property
-    def socket_timeout(self) -> float | None:
-        return self._kwargs.get("socket_timeout")
 
 
 #: How long to wait for a reply by peeking at the socket before sleeping in recv (see _await).
@@ -123,12 +87,15 @@ _pollers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 class Link:
     """One Redis connection used by one thread at a time; reconnects lazily after an error."""
 
-    __slots__ = ("_factory", "_overrides", "conn")
+    __slots__ = ("_factory", "_overrides", "conn", "_owed")
 
     def __init__(self, factory: ConnectionFactory, **overrides: Any) -> None:
         self._factory = factory
         self._overrides = overrides
         self.conn: Any = None
+        #: The commands sent with send_packed() whose replies are not read yet, to send one again
+        #: alone if the cluster redirects it (read_reply).
+        self._owed: deque[tuple[int, bytes]] = deque()
 
     def _connection(self) -> Any:
         if self.conn is None:
@@ -147,6 +114,7 @@ class Link:
     # would read it as its own (an enqueue would get a GET's reply). So a connection interrupted
     # mid-exchange is closed, never reused; a ResponseError is a whole reply and keeps it, unless it
     # says the server is no longer a master (sentinel.demoted): the next call asks for the master again.
+    # A Redis Cluster's redirections (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) are followed: redirects.py.
 
     def call(self, *args: Any, timeout: float | None = None, blocking: bool = False) -> Any:
         """One command and its reply. blocking=True for commands that wait on purpose (BLPOP)."""
@@ -158,8 +126,12 @@ class Link:
                     _await(conn)
                 return conn.read_response()
             return conn.read_response(timeout=timeout)
+        except REDIRECTS as exc:
+            return follow(self, exc, conn, lambda again: exchange(again, args, timeout), blocking)
         except ResponseError as exc:
             self._drop_if_demoted(conn, exc)
+            if blocking and self._factory.cluster is not None and sentinel.demoted(exc):
+                return None  # UNBLOCKED: its master became a replica; the wait ends (redirects.py)
             raise
         except BaseException:
             self._drop(conn)
@@ -174,6 +146,8 @@ class Link:
             if spin:
                 _await(conn)
             return conn.read_response()
+        except REDIRECTS as exc:
+            return follow(self, exc, conn, lambda again: exchange_packed(again, count, body))
         except ResponseError as exc:
             self._drop_if_demoted(conn, exc)
             raise
@@ -191,6 +165,7 @@ class Link:
         except BaseException:
             self._drop(conn)
             raise
+        self._owed.append((count, body))
 
     def read_reply(self) -> Any:
         """The reply to the oldest command sent with send_packed() and not read yet."""
@@ -198,13 +173,33 @@ class Link:
         if conn is None:  # dropped since: the replies owed are gone with it
             raise ConnectionError("the connection closed before its replies were read")
         try:
-            return conn.read_response()
+            reply = conn.read_response()
+        except REDIRECTS as exc:
+            return self._alone(conn, exc)
         except ResponseError as exc:
+            self._owed.popleft()
             self._drop_if_demoted(conn, exc)
             raise
         except BaseException:
             self._drop(conn)
             raise
+        self._owed.popleft()
+        return reply
+
+    def _alone(self, conn: Any, exc: BaseException) -> Any:
+        """A command sent with send_packed() was redirected, and did not run: it goes again alone, on
+        a link of its own (this one has replies owed). After a MOVED, the later commands owed are
+        redirected too (the slot has left the node); this connection is dropped once they are read."""
+        count, body = self._owed.popleft()
+        if isinstance(exc, MovedError):
+            self._factory.moved(exc)
+        side = Link(self._factory, **self._overrides)
+        try:
+            return side.call_packed(count, body)
+        finally:
+            side.close()
+            if isinstance(exc, MovedError) and not self._owed:
+                self._drop(conn)
 
     def pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Send all commands in one write and read all replies; a failed command's reply is its
@@ -223,6 +218,12 @@ class Link:
             raise
         if any(isinstance(reply, ResponseError) and sentinel.demoted(reply) for reply in replies):
             self._drop(conn)
+        for i, reply in enumerate(replies):
+            if isinstance(reply, REDIRECTS):  # it did not run: again alone, redirected (redirects.py)
+                try:
+                    replies[i] = self.call(*commands[i])
+                except ResponseError as exc:
+                    replies[i] = exc
         return replies
 
     def _drop_if_demoted(self, conn: Any, exc: ResponseError) -> None:
@@ -230,9 +231,11 @@ class Link:
             self._drop(conn)
 
     def _drop(self, conn: Any) -> None:
-        """Close a connection whose exchange was interrupted; the next call opens a new one."""
+        """Close a connection whose exchange was interrupted; the next call opens a new one (factory.lost)."""
         if self.conn is conn:
             self.conn = None
+            self._owed.clear()
+        self._factory.lost()
         try:
             conn.disconnect()
         except Exception:
@@ -253,6 +256,7 @@ class Link:
         if self.conn is not None:
             self.conn.disconnect()
             self.conn = None
+            self._owed.clear()
 
 
 class Links(threading.local):
@@ -283,17 +287,3 @@ def pack(args: Any) -> bytes:
             data = repr(float(arg)).encode()
         out.append(b"$%d\r\n%b\r\n" % (len(data), data))
     return b"".join(out)
-
-
-def redact(url: str) -> str:
-    """The URL with its passwords replaced, for banners and logs: the one before the host, and any
-    in the query string (password=, ssl_password= for an encrypted client key)."""
-    base, mark, query = url.partition("?")
-    if "password" in query:
-        pairs = [(k, "***" if "password" in k else v) for k, v in parse_qsl(query, keep_blank_values=True)]
-        url = base + mark + urlencode(pairs, safe="/*")
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    userinfo, _, hosts = parts.netloc.rpartition("@")  # hosts as written: a Sentinel URL lists several
-    return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{hosts}"))

@@ -71,14 +71,16 @@ from __future__ import annotations
 class Keys:
     """The names of the keys of one KEY_PREFIX (see the module docstring for each)."""
 
-    __slots__ = ("base", "queue_prefix", "wake_prefix", "result_prefix", "done_prefix", "scheduled", "leases",
+    __slots__ = ("tag", "base", "queue_prefix", "wake_prefix", "result_prefix", "done_prefix", "scheduled", "leases",
                  "inflight", "dead", "dead_order", "revoked", "terminate", "maintained", "idle", "idle_prefix",
                  "expiries", "inbox_prefix", "workers", "worker_prefix", "history", "history_dropped",
                  "history_prune", "outbox_relay", "stats", "paused", "queues", "shutdown", "minute_prefix",
                  "hour_prefix", "running_prefix", "sent_prefix", "slots", "slot_limits", "slot_prefix")
 
     def __init__(self, prefix: str) -> None:
-        self.base = "{" + prefix + "}:"
+        #: The hash tag every key carries: on a Redis Cluster, all of them live in its slot.
+        self.tag = "{" + prefix + "}"
+        self.base = self.tag + ":"
         self.queue_prefix = self.base + "queue:"
         self.wake_prefix = self.base + "wake:"
         self.result_prefix = self.base + "result:"

@@ -41,6 +41,8 @@ ACL_COMMANDS = frozenset({
     "xreadgroup", "xgroup|create", "xlen", "time", "info",
     # JOBS["ENQUEUE_REPLICAS"]: a durable write waits for replicas (replicas.py)
     "wait",
+    # a Redis Cluster (redis+cluster://): the slot map, and a command sent on after an ASK (cluster.py, redirects.py)
+    "cluster|slots", "asking",
     # what the scripts call besides those (lua/**.lua)
     "hdel", "hexists", "hset", "hsetnx", "incr", "llen", "lpop", "lpos", "lrem", "pexpire", "pttl", "publish", "scard",
     "sismember", "xack", "xadd", "xautoclaim", "xclaim", "xdel", "xgroup|delconsumer", "xinfo|consumers",

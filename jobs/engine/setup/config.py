@@ -16,6 +16,7 @@ from typing import Any
 from .. import bounds
 from ..bounds import MAX_SECONDS, MAX_WAIT
 from ..errors import ConfigurationError
+from ..redis.cluster import FORM as CLUSTER_FORM
 from ..redis.connection import ConnectionFactory, redact
 from ..redis.sentinel import FORM as SENTINEL_FORM
 from ..wire.names import check_name
@@ -246,8 +247,8 @@ def _broker(c: Config) -> None:
     except (ValueError, TypeError) as exc:
         raise ConfigurationError(
             f"JOBS['BROKER_URL'] {redact(c.broker_url)!r} or BROKER_OPTIONS is not usable: {exc}. "
-            "Use redis://[:password@]host[:port][/db], rediss://..., unix:///path/to/redis.sock or, for Sentinel, "
-            f"{SENTINEL_FORM}") from exc
+            "Use redis://[:password@]host[:port][/db], rediss://..., unix:///path/to/redis.sock, for Sentinel, "
+            f"{SENTINEL_FORM}, or for a Redis Cluster, {CLUSTER_FORM}") from exc
 
 
 def _tables(c: Config) -> None:
