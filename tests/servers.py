@@ -1,6 +1,6 @@
 """Redis servers a test starts for itself, with the options it is about (ACL users, TLS, Sentinel:
-start_sentinel_group(), a master, a replica and three sentinels; a Cluster: start_cluster()), beside the session's plain server
-(conftest.redis_server).
+start_sentinel_group(), a master, a replica and three sentinels; a Cluster: start_cluster()), beside the
+session's plain server (conftest.redis_server).
 
     with start_redis("--maxmemory", "10mb") as server:       # a plain server on a free port
         redis.Redis.from_url(server.url).ping()

@@ -38,14 +38,6 @@ class NotAClusterURL(ResponseError):
     does not own jobs' keys (or no longer does: the slot moved)."""
 
 
-class _Factory(Protocol):
-    cluster: Any
-
-    def __call__(self, **overrides: Any) -> Any: ...
-
-    def moved(self, exc: MovedError) -> None: ...
-
-
 class _Link(Protocol):
     _factory: Any
     _overrides: dict[str, Any]
@@ -62,44 +54,48 @@ def follow(link: _Link, exc: ResponseError, conn: Any, again: Callable[[Any], An
     deadline = time.monotonic() + budget
     pause = 0.01
     for _ in range(MAX_REDIRECTS):
-        side = None
         if isinstance(exc, MovedError):
             _moved(link, exc, conn)
             if blocking:
                 return None
-            conn = link._connection()
-        elif isinstance(exc, AskError):
-            side = link._factory(**{**link._overrides, "host": exc.host, "port": exc.port})
-        else:
+        elif not isinstance(exc, AskError):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise exc
             time.sleep(min(pause, left))  # the migration or the failover has no event to await
-            pause = min(pause * 2, 0.2)
-            conn = link._connection()
+            pause = min(pause * 2, 0.05)  # a retry costs a round trip; waiting longer only delays
+        conn = link._connection()
         try:
-            if side is not None:
-                side.send_command("ASKING")
-                side.read_response()
-            return again(side if side is not None else conn)
+            return _asking(link, exc, again) if type(exc) is AskError else _again(link, conn, again)
         except REDIRECTS as next_exc:
             exc = next_exc
-        except NoScriptError as missing:
-            if side is None:
-                raise  # the caller loads the script on this connection and calls again (scripts.py)
-            # The target of a migration lacks the script, and loading it there through ASKING is not
-            # ours to do (the caller loads scripts on its own connection): wait for the migration to end,
-            # when a MOVED leads to the target as the owner, where the caller can load it.
-            exc = TryAgainError(f"NOSCRIPT on the target of a migration ({missing})")
-        except ResponseError:
-            raise  # a whole reply: the connection stays in step
-        except BaseException:
-            link._drop(side if side is not None else conn)
-            raise
-        finally:
-            if side is not None:
-                side.disconnect()
     raise exc
+
+
+def _again(link: _Link, conn: Any, again: Callable[[Any], Any]) -> Any:
+    try:
+        return again(conn)
+    except ResponseError:
+        raise  # a whole reply: the connection stays in step
+    except BaseException:
+        link._drop(conn)
+        raise
+
+
+def _asking(link: _Link, exc: AskError, again: Callable[[Any], Any]) -> Any:
+    """The exchange once on a connection of its own to the node an ASK named, after ASKING."""
+    side = link._factory(**{**link._overrides, "host": exc.host, "port": exc.port})
+    try:
+        side.send_command("ASKING")
+        side.read_response()
+        return again(side)
+    except NoScriptError as missing:
+        # The target of a migration lacks the script, and loading it there through ASKING is not ours
+        # to do (the caller loads scripts on its own connection): wait for the migration to end, when a
+        # MOVED leads to the target as the owner, where the caller can load it.
+        raise TryAgainError(f"NOSCRIPT on the target of a migration ({missing})") from missing
+    finally:
+        side.disconnect()
 
 
 def _moved(link: _Link, exc: MovedError, conn: Any) -> None:

@@ -16,8 +16,8 @@ from typing import Any
 from .. import bounds
 from ..bounds import MAX_SECONDS, MAX_WAIT
 from ..errors import ConfigurationError
-from ..redis.connection import ConnectionFactory, redact
 from ..redis.cluster import FORM as CLUSTER_FORM
+from ..redis.connection import ConnectionFactory, redact
 from ..redis.sentinel import FORM as SENTINEL_FORM
 from ..wire.names import check_name
 from ..wire.options import priority
