@@ -30,6 +30,7 @@ from ..errors import ChordError
 from ..setup.app import App
 from ..setup.build import message as build_message
 from ..setup.definition import TaskDefinition
+from ..setup.shards import CrossShardWorkflow
 from ..wire.message import Message
 from ..wire.message_options import MessageOptions
 from ..wire.outcome import FAILURE, READY_STATES, REVOKED, SUCCESS, Outcome, about
@@ -159,6 +160,13 @@ def _entry(app: App, message: Message) -> dict[str, Any]:
     """A message to send, as lib/ack.lua's enqueue_now takes it (due times and expiries put on
     Redis's clock there), signed as producer.send signs (JOBS["SIGNING_KEYS"])."""
     keys, key = app.keys, app.config.signing_key
+    if app.config.shards > 1 and app.shard_of(message.queue) != app.home:
+        # The ack that sends it runs on this worker's shard (a route that depends on the arguments
+        # may send a step elsewhere than the check at the workflow's send foresaw: shards.py).
+        raise CrossShardWorkflow(
+            f"{message.task} (queue {message.queue}, on shard {app.shard_of(message.queue)}) follows a step that ran "
+            f"on shard {app.home}: a workflow is continued by one shard's scripts, so all its queues must map to one "
+            f"shard. Map {message.queue!r} to shard {app.home} with JOBS['QUEUE_SHARD'], or route the step elsewhere.")
     entry: dict[str, Any]
     if message.delayed:
         entry = {"k": keys.scheduled, "w": keys.wake(message.queue), "s": message.due(), "d": 1,

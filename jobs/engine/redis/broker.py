@@ -56,9 +56,11 @@ class Broker:
     """Connections (one per thread, one more per thread for blocking waits), key names and the
     settings the scripts take, shared by the parts listed above."""
 
-    def __init__(self, config: Settings) -> None:
+    def __init__(self, config: Settings, shard: int = 0) -> None:
         self.config = config
-        self.keys = Keys(config.key_prefix)
+        #: Which copy of the keyspace this broker moves messages in (keys.py; setup/shards.py).
+        self.shard = shard
+        self.keys = Keys(config.key_prefix, shard)
         # On a Redis Cluster, every connection goes to the master of the slot our keys share.
         self.factory = ConnectionFactory(config.broker_url, config.broker_options, slot=slot_of(self.keys.tag))
         # A call waits at most about ENQUEUE_TIMEOUT for Redis (unless BROKER_OPTIONS says otherwise).

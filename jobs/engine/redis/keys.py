@@ -59,6 +59,10 @@ only known inside the script. Several sites share one Redis by choosing differen
                               their sum (µs); *|<STATUS> over all tasks, *q|<queue> ended per queue
     {p}:hour:<h>        HASH  <task>|<STATUS> and *|<STATUS> of unix hour h, kept 8 days
 
+With JOBS["SHARDS"] above 1, each shard is a whole copy of this keyspace under its own tag: shard 0
+keeps `{p}` (a single-server site is shard 0, unchanged), shard k >= 1 is `{p:k}`. A queue lives on one
+shard (setup/shards.py), and so does everything of its messages: their leases, results, chords.
+
 The minute, hour and worker-counts keys are written by lib/ack.lua `count` from a process's batch
 (metrics.Tally), which names each key it adds to: their names are built here and travel inside the batch.
 The Lua scripts get every key they touch in KEYS, or (a queue named inside a message) a prefix from
@@ -69,17 +73,18 @@ from __future__ import annotations
 
 
 class Keys:
-    """The names of the keys of one KEY_PREFIX (see the module docstring for each)."""
+    """The names of the keys of one KEY_PREFIX and shard (see the module docstring for each)."""
 
-    __slots__ = ("tag", "base", "queue_prefix", "wake_prefix", "result_prefix", "done_prefix", "scheduled", "leases",
-                 "inflight", "dead", "dead_order", "revoked", "terminate", "maintained", "idle", "idle_prefix",
-                 "expiries", "inbox_prefix", "workers", "worker_prefix", "history", "history_dropped",
+    __slots__ = ("shard", "tag", "base", "queue_prefix", "wake_prefix", "result_prefix", "done_prefix", "scheduled",
+                 "leases", "inflight", "dead", "dead_order", "revoked", "terminate", "maintained", "idle",
+                 "idle_prefix", "expiries", "inbox_prefix", "workers", "worker_prefix", "history", "history_dropped",
                  "history_prune", "outbox_relay", "stats", "paused", "queues", "shutdown", "minute_prefix",
                  "hour_prefix", "running_prefix", "sent_prefix", "slots", "slot_limits", "slot_prefix")
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, shard: int = 0) -> None:
+        self.shard = shard
         #: The hash tag every key carries: on a Redis Cluster, all of them live in its slot.
-        self.tag = "{" + prefix + "}"
+        self.tag = "{" + prefix + "}" if shard == 0 else "{" + f"{prefix}:{shard}" + "}"
         self.base = self.tag + ":"
         self.queue_prefix = self.base + "queue:"
         self.wake_prefix = self.base + "wake:"

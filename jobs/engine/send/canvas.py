@@ -39,6 +39,7 @@ from .. import many
 from ..setup.app import App, current
 from ..setup.build import message as build_message
 from ..setup.definition import TaskDefinition
+from ..setup.shards import one_shard
 from ..wire import workflow
 from ..wire.canonical import canonical, identified, nonempty_callback
 from ..wire.message import Message
@@ -158,15 +159,22 @@ def _send(node: Node, args: Iterable[Any], kwargs: dict[str, Any] | None,
     app = current()
     if app.config.eager:
         return eager.workflow(app, node, tuple(args), kwargs, call)
-    for join_id, where in joins(node):
-        app.broker.results.set_chord_members(join_id, where)
     messages = [build_message(app, launch.step.task, launch.step.args, launch.step.kwargs,
                               launch.step.call_options().merge(call), MessageOptions(**launch.fields(None)))
-                for launch in start(node, tuple(args), kwargs)]
+                for launch in start(node, tuple(args), kwargs)]  # each refused if what follows it is on another shard
+    # What follows a step is on its shard (build.py checks): on one shard, unless it is a group of
+    # independent branches, whose results are then looked for on each shard.
+    shards = {app.shard_of(m.queue) for m in messages}
+    shard = shards.pop() if len(shards) == 1 else None
+    found = list(joins(node))
+    if found and shard is None:  # a join is counted by one shard's acks: all its workflow on that shard
+        one_shard(app.shards, f"the workflow starting with {name}", [m.queue for m in messages])
+    for join_id, where in found:
+        app.brokers[shard or 0].results.set_chord_members(join_id, where)
     sent = send(app, messages, call.on_commit, outbox=call.outbox, using=call.using)
     if isinstance(node, workflow.GroupNode) and all(isinstance(m, Step) for m in node.members):
         return GroupResult(sent, node.id)  # a unique member's result may be the run that holds its lock
-    return tree(node, lambda step: AsyncResult(step.id or "", step.task))
+    return tree(node, lambda step: AsyncResult(step.id or "", step.task, shard=shard))
 
 
 # -- chain -------------------------------------------------------------------------------------------
