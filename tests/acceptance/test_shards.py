@@ -179,3 +179,12 @@ def test_on_a_cluster_three_shards_run_and_their_keys_are_where_the_slot_map_say
     print(f"\nthe 3 shards' tags on {len(owners)} master(s): "
           + ", ".join(f"{Keys('jobs', k).tag} -> slot {slot_of(Keys('jobs', k).tag)}" for k in range(3)))
     assert "Traceback" not in worker.output, worker.output
+
+
+def test_the_acl_user_of_a_sharded_site_reaches_every_shard_and_no_other_prefix():
+    from jobs.engine.redis.server import acl_rules
+
+    rules = acl_rules("jobs", 3)
+    assert [r for r in rules if r[0] in "~&"] == ["~{jobs}:*", "~{jobs:1}:*", "~{jobs:2}:*", "&{jobs}:done:*",
+                                                 "&{jobs:1}:done:*", "&{jobs:2}:done:*"]
+    assert acl_rules("jobs") == acl_rules("jobs", 1)
