@@ -7,7 +7,8 @@ test Cluster of three masters, with real `runworker` and `runbeat` processes.
   shard says, none on shard 0 but beat's leadership;
 - one worker on queues of three shards: a supervisor per shard, each draining its own; one killed with
   kill -9 while it runs a task is started again, and its task, whose lease ran out, runs again there;
-- a workflow across shards refused at the call, naming the queues and their shards;
+- a chain and a link across shards handed on from shard to shard (redis/forwards.py), a failure too;
+  a join (chord, a group waited for) across shards refused at the call, naming the queues and shards;
 - a worker warned of messages left on a queue's old shard;
 - on a Cluster: tasks of three shards run, and each shard's keys are on the master its slot names.
 """
@@ -69,19 +70,22 @@ def test_wrong_shard_settings_are_refused_saying_what_to_give(settings, says):
         Config(**settings)
 
 
-def test_a_workflow_across_shards_is_refused_when_sent_naming_queues_and_shards(r):
+def test_a_join_across_shards_is_refused_when_sent_naming_queues_and_shards(r):
     with override_settings(JOBS=THREE):
         with pytest.raises(CrossShardWorkflow) as caught:
-            chain(tasks.add.s(1, 1), tasks.add.s(2).set(queue="other")).delay()
+            chord([tasks.add.s(1, 1), tasks.add.s(2, 2)], tasks.add.s().set(queue="other")).delay()
         assert "default on shard 1" in str(caught.value) and "other on shard 2" in str(caught.value)
         assert "QUEUE_SHARD" in str(caught.value)
+        with pytest.raises(CrossShardWorkflow):  # a group something waits for is joined too
+            chain(group(tasks.add.s(1, 1), tasks.add.s(2, 2).set(queue="other")), tasks.add.s()).delay()
         with pytest.raises(CrossShardWorkflow):
-            chord([tasks.add.s(1, 1), tasks.add.s(2, 2)], tasks.add.s().set(queue="other")).delay()
-        with pytest.raises(CrossShardWorkflow):
-            tasks.add.apply_async((1, 1), link=tasks.add.s(1).set(queue="other"))
+            chord([tasks.add.s(1, 1), tasks.add.s(2, 2).set(queue="other")], tasks.add.s()).delay()
+        assert r.dbsize() == 0  # refused before anything was written
         group(tasks.add.s(1, 1), tasks.add.s(2, 2).set(queue="other")).delay()  # independent tasks: allowed
-    assert r.dbsize() > 0 and not r.exists("{jobs}:queue:default")  # refused ones sent nothing before
-    assert r.zcard("{jobs:1}:queue:default") == 1 and r.zcard("{jobs:2}:queue:other") == 1
+        chain(tasks.add.s(1, 1), tasks.add.s(2).set(queue="other")).delay()  # a chain: handed on (forwards.py)
+        tasks.add.apply_async((1, 1), link=tasks.add.s(1).set(queue="other"))
+    assert not r.exists("{jobs}:queue:default")
+    assert r.zcard("{jobs:1}:queue:default") == 3 and r.zcard("{jobs:2}:queue:other") == 1
 
 
 @pytest.mark.slow
@@ -101,13 +105,23 @@ def test_the_core_of_jobs_on_three_shards(r, start_worker, start_beat, test_data
         assert alone.get(timeout=5) == 7 and alone.shard == 2
         waiting = AsyncResult(tasks.add.apply_async((1, 2), countdown=0.5).id)  # waits on every shard's channel
         assert waiting.get(timeout=20) == 3
+        crossing = chain(tasks.add.s(1, 2), tasks.add.s(3).set(queue="other"), tasks.add.s(4), tasks.add.s(5).set(
+            queue="other", countdown=0.2)).delay()  # shards 1, 2, 1, 2: each step handed to the next's shard
+        assert crossing.shard == 2 and crossing.get(timeout=20) == 15 and crossing.parent.get(timeout=1) == 10
+        failed = chain(tasks.fail.s("no"), tasks.add.s(1).set(queue="other"), tasks.add.s(2)).delay()
+        with pytest.raises(tasks.PaymentDeclined):  # the steps that will not run fail on their own shards
+            failed.get(timeout=20)
+        with pytest.raises(tasks.PaymentDeclined):
+            failed.parent.get(timeout=1)
+        linked = tasks.add.apply_async((2, 2), link=tasks.record.si("linked", "x").set(queue="other"))
+        assert linked.get(timeout=20) == 4 and r.blpop(["linked"], 20) is not None
     assert r.exists("{jobs:1}:queues") and r.exists("{jobs:2}:queues")
     assert r.exists(f"{{jobs:2}}:result:{sent.id}") and not r.exists(f"{{jobs}}:result:{sent.id}")
     assert not r.exists("{jobs}:queue:default") and not r.exists("{jobs}:scheduled")
     assert r.exists("{jobs}:beat:leader") and r.hlen("{jobs:1}:beat:sent") == 1  # leads on 0, sends on 1
     assert {m.decode().rsplit(".", 1)[0].rsplit(".", 1)[1] for m in r.zrange("{jobs:1}:workers", 0, -1)} == {"s1"}
-    for process in (worker, beat):
-        assert "Traceback" not in process.output, process.output
+    for process in (worker, beat):  # no traceback but the failing task's own
+        assert process.output.count("Traceback") == process.output.count("raise PaymentDeclined"), process.output
 
 
 def _parent_of(pid: int) -> int:

@@ -14,6 +14,7 @@ settings; each concern is a part of its own, reached by name:
     broker.history      the history stream                           (history_stream.py)
     broker.dead         the dead letters                             (dead_letters.py)
     broker.reads        what the operators' pages read (ops/monitor) (reads.py)
+    broker.forwards     what an ack hands to another shard           (forwards.py)
 
 A message's life in Redis:
 
@@ -39,6 +40,7 @@ from .connection import ConnectionFactory, Link, Links
 from .controls import Controls
 from .dead_letters import DeadLetters
 from .deliveries import WAIT_SLICE, Deliveries
+from .forwards import Forwards
 from .history_stream import HistoryStream
 from .keys import Keys
 from .leases import Leases
@@ -92,6 +94,7 @@ class Broker:
         self.dead = DeadLetters(self)
         self.reads = Reads(self)
         self.relay = RelayTurn(self)
+        self.forwards = Forwards(self)
 
     @property
     def link(self) -> Link:

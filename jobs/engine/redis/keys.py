@@ -49,6 +49,8 @@ only known inside the script. Several sites share one Redis by choosing differen
                               workers' recorders as the consumer group "recorders" (history.py)
     {p}:history:dropped HASH  outcomes not recorded because the backlog was full: success, other
     {p}:history:prune   STRING  held by the recorder that prunes old rows now (one at a time)
+    {p}:forward         ZSET  envelopes of messages (or results) an ack hands to another shard (forwards.py)
+    {p}:forward:wake    LIST  a token the ack leaves; the forwarder empties it
     {p}:outbox:relay    STRING  held by the relay that sends the outbox's left rows now (one at a time)
     {p}:attempts:<id>   LIST  a django.tasks task's enqueue, starts and errors (jobs/backend.py)
     {p}:stats           HASH  all-time counters the metrics read (metrics.Tally, lib/ack.lua count):
@@ -79,7 +81,8 @@ class Keys:
                  "leases", "inflight", "dead", "dead_order", "revoked", "terminate", "maintained", "idle",
                  "idle_prefix", "expiries", "inbox_prefix", "workers", "worker_prefix", "history", "history_dropped",
                  "history_prune", "outbox_relay", "stats", "paused", "queues", "shutdown", "minute_prefix",
-                 "hour_prefix", "running_prefix", "sent_prefix", "slots", "slot_limits", "slot_prefix")
+                 "forward", "forward_wake", "hour_prefix", "running_prefix", "sent_prefix", "slots", "slot_limits",
+                 "slot_prefix")
 
     def __init__(self, prefix: str, shard: int = 0) -> None:
         self.shard = shard
@@ -116,6 +119,9 @@ class Keys:
         self.hour_prefix = self.base + "hour:"
         self.running_prefix = self.base + "running:"
         self.sent_prefix = self.base + "sent:"
+        #: What this shard hands to another (forwards.py).
+        self.forward = self.base + "forward"
+        self.forward_wake = self.base + "forward:wake"
         #: Concurrency limits (lua/slot.lua): each slot's holders, and the slots taken lately with their limits.
         self.slot_prefix = self.base + "slot:"
         self.slots = self.base + "slots"

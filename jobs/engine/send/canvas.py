@@ -38,6 +38,7 @@ from typing import Any, Generic
 from .. import many
 from ..setup.app import App, current
 from ..setup.build import message as build_message
+from ..setup.build import queue_of
 from ..setup.definition import TaskDefinition
 from ..setup.shards import one_shard
 from ..wire import workflow
@@ -159,22 +160,26 @@ def _send(node: Node, args: Iterable[Any], kwargs: dict[str, Any] | None,
     app = current()
     if app.config.eager:
         return eager.workflow(app, node, tuple(args), kwargs, call)
+    launches = start(node, tuple(args), kwargs)
     messages = [build_message(app, launch.step.task, launch.step.args, launch.step.kwargs,
                               launch.step.call_options().merge(call), MessageOptions(**launch.fields(None)))
-                for launch in start(node, tuple(args), kwargs)]  # each refused if what follows it is on another shard
-    # What follows a step is on its shard (build.py checks): on one shard, unless it is a group of
-    # independent branches, whose results are then looked for on each shard.
-    shards = {app.shard_of(m.queue) for m in messages}
-    shard = shards.pop() if len(shards) == 1 else None
+                for launch in launches]
+    queues = {launch.step.id: m.queue for launch, m in zip(launches, messages, strict=True)}
     found = list(joins(node))
-    if found and shard is None:  # a join is counted by one shard's acks: all its workflow on that shard
-        one_shard(app.shards, f"the workflow starting with {name}", [m.queue for m in messages])
+    shard = app.shard_of(messages[0].queue) if messages else 0
+    if found and app.config.shards > 1:  # a join is counted by one shard's acks: the whole workflow there
+        one_shard(app.shards, f"the workflow starting with {name}",
+                  [queues.get(step.id) or queue_of(app, step) for step in leaves(node)])
     for join_id, where in found:
-        app.brokers[shard or 0].results.set_chord_members(join_id, where)
+        app.brokers[shard].results.set_chord_members(join_id, where)
     sent = send(app, messages, call.on_commit, outbox=call.outbox, using=call.using)
     if isinstance(node, workflow.GroupNode) and all(isinstance(m, Step) for m in node.members):
         return GroupResult(sent, node.id)  # a unique member's result may be the run that holds its lock
-    return tree(node, lambda step: AsyncResult(step.id or "", step.task, shard=shard))
+    if app.config.shards == 1:
+        return tree(node, lambda step: AsyncResult(step.id or "", step.task, shard=0))
+    # A chain's steps may sit on several shards (handed on by redis/forwards.py): each result on its own.
+    return tree(node, lambda step: AsyncResult(step.id or "", step.task,
+                                               shard=app.shard_of(queues.get(step.id) or queue_of(app, step))))
 
 
 # -- chain -------------------------------------------------------------------------------------------

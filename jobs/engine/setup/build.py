@@ -65,7 +65,7 @@ def message(app: App, task: TaskDefinition | str, args: Iterable[Any] | None = N
     if encrypted or workflow is not NO_MESSAGE_OPTIONS or options.link or options.link_error:
         _no_sealed_workflows(app, name, encrypted, workflow, options)
     queue = first(options.queue, route.queue, definition.queue if definition else None, default=config.default_queue)
-    if config.shards > 1 and (workflow is not NO_MESSAGE_OPTIONS or options.link or options.link_error):
+    if config.shards > 1 and workflow.chord is not None:
         _one_shard(app, name, queue, workflow, options)
     if definition is not None and definition.concurrency is not None:
         workflow = workflow.replace(slot=slot_name(definition, args, kwargs))
@@ -111,8 +111,9 @@ def _no_sealed_workflows(app: App, name: str, encrypted: bool, workflow: Message
 
 
 def _one_shard(app: App, name: str, queue: str, workflow: MessageOptions, options: CallOptions) -> None:
-    """A message and every step its workflow carries (what follows it, its join's callback) map to
-    one shard, where one script acknowledges it and sends what follows (shards.py)."""
+    """A branch of a join and every step its workflow carries (what follows it, its join's callback)
+    map to one shard, whose acks count the join and send its callback (shards.py). A message in no
+    join may hand what follows it to another shard (redis/forwards.py)."""
     steps = [*workflow.chain, *workflow.link, *workflow.link_error, *(options.link or ()), *(options.link_error or ())]
     queues = [queue, *(queue_of(app, step) for step in carried(steps, workflow.chord))]
     one_shard(app.shards, f"{name} (queue {queue}) and what follows it", queues)
