@@ -30,6 +30,7 @@ from jobs.engine.redis.cluster import slot_of
 from jobs.engine.redis.keys import Keys
 from jobs.engine.setup.config import Config
 from jobs.engine.setup.shards import CrossShardWorkflow, ShardMap
+from jobs.engine.wire.options import CallOptions
 from tests.acceptance import core_scenarios
 from tests.conftest import ROOT
 from tests.servers import ClusterGroup, start_cluster
@@ -142,7 +143,7 @@ def test_a_worker_on_three_shards_drains_all_and_a_killed_shard_supervisor_loses
         assert len(shard_pids) == 3 and shard_pids == set(worker.children())  # each shard drained by its own
 
         name = uuid.uuid4().hex
-        held = tasks.block.apply_async((name,), queue="q1")
+        held = chain(tasks.block.s(name).set(queue="q1"), tasks.record.s("after").set(queue="q2")).delay()
         first = int(r.blpop([f"started:{name}"], 20)[1])
         os.kill(_parent_of(first), 9)  # shard 1's supervisor; its consumer dies with it (PDEATHSIG)
         worker.wait_for(r"the supervisor of shard 1 \(pid \d+\) ended unexpectedly")
@@ -151,7 +152,8 @@ def test_a_worker_on_three_shards_drains_all_and_a_killed_shard_supervisor_loses
         again = int(r.blpop([f"started:{name}"], 30)[1])  # its lease ran out; the new supervisor took it back
         assert again != first
         r.rpush(f"release:{name}", 1)
-        assert held.get(timeout=20) == name
+        assert held.get(timeout=20) == "after" and held.parent.get(timeout=1) == name  # handed on to shard 2
+        assert r.lrange(name, 0, -1)[0].startswith(b"after:")
     assert r.lrange(f"deliveries:{name}", 0, -1) == [b"1", b"2"]
     worker.signal(15)
     assert worker.wait(30) == 0
@@ -202,3 +204,23 @@ def test_the_acl_user_of_a_sharded_site_reaches_every_shard_and_no_other_prefix(
     assert [r for r in rules if r[0] in "~&"] == ["~{jobs}:*", "~{jobs:1}:*", "~{jobs:2}:*", "&{jobs}:done:*",
                                                  "&{jobs:1}:done:*", "&{jobs:2}:done:*"]
     assert acl_rules("jobs") == acl_rules("jobs", 1)
+
+
+def test_an_envelope_forwarded_twice_is_sent_once(r):
+    """A forwarder that dies after its send and before it removes the envelope sends it again at its
+    next turn: the target shard's enqueue.lua has the id marked sent, so nothing is doubled."""
+    from jobs.engine.execution.followup import _forwarded
+    from jobs.engine.send.forwarder import forward
+    from jobs.engine.setup import app as engine_app
+    from jobs.engine.setup.build import message
+
+    with override_settings(JOBS=THREE):
+        app = engine_app.current()
+        app.bind(1)  # as in shard 1's worker, where the ack ran
+        entry = _forwarded(app, message(app, "tests.testapp.tasks.add", (1, 2), {}, CallOptions(queue="other")))
+        assert entry["k"] == "{jobs:1}:forward"
+        for _ in range(2):
+            r.zadd(entry["k"], {entry["m"]: 0})  # what lib/ack.lua's enqueue_now writes
+            assert forward(app) == 1
+            assert r.zcard("{jobs:1}:forward") == 0
+        assert r.zcard("{jobs:2}:queue:other") == 1 and not r.exists("{jobs:1}:queue:other")
