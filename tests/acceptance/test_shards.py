@@ -224,3 +224,22 @@ def test_an_envelope_forwarded_twice_is_sent_once(r):
             assert forward(app) == 1
             assert r.zcard("{jobs:1}:forward") == 0
         assert r.zcard("{jobs:2}:queue:other") == 1 and not r.exists("{jobs:1}:queue:other")
+
+
+@pytest.mark.slow
+def test_a_sigterm_to_every_process_at_once_is_a_warm_shutdown(r, start_worker):
+    """systemd's default (KillMode=control-group) signals every process of the worker at once: each
+    shard's supervisor gets SIGTERM itself and from the parent, and still only stops warm."""
+    settings = {"SHARDS": 3, "QUEUE_SHARD": {"q0": 0, "q1": 1}}
+    worker = start_worker("-c", "2", "-Q", "q0,q1", settings=settings, ready=False)
+    worker.wait_count(r"ready\.$", 2)
+    name = uuid.uuid4().hex
+    with override_settings(JOBS=settings):
+        held = tasks.block.apply_async((name,), queue="q1")
+        assert r.blpop([f"started:{name}"], 20) is not None
+        os.killpg(worker.pid, 15)
+        worker.wait_count("Warm shutdown", 2)
+        r.rpush(f"release:{name}", 1)
+        assert held.get(timeout=20) == name  # it finished: not killed, not handed back
+    assert worker.wait(30) == 0
+    assert "Cold shutdown" not in worker.output and "handed back" not in worker.output, worker.output

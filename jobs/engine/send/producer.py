@@ -213,12 +213,13 @@ def _enqueue(app: App, messages: list[Message], records: Records = (),
         return [AsyncResult(message.id, message.task, shard=app.shard_of(message.queue))] if sent else []
     plain = [m for m in messages if m.options.unique is None]
     first = app.shard_of(messages[0].queue) if messages else 0
+    recorded = False
     for shard, group in _by_shard(app, plain):
+        recorded = recorded or shard == first
         app.brokers[shard].sends.enqueue(group, records=records if shard == first else ())
     holders = {m.id: app.broker_for(m.queue).sends.enqueue_unique(m, m.options.unique, m.options.unique_ms)
                for m in messages if m.options.unique is not None}
-    if records and (not plain or first not in {app.shard_of(m.queue) for m in plain}) and \
-            all(holders.get(m.id, m.id) == m.id for m in messages):
+    if records and not recorded and all(holders.get(m.id, m.id) == m.id for m in messages):
         app.brokers[first].sends.enqueue([], records=records)  # a unique call's records: only once it holds its lock
     return [AsyncResult(holders.get(m.id, m.id), m.task, shard=app.shard_of(m.queue)) for m in messages]
 

@@ -11,7 +11,8 @@ global order.
 
     run(app, options)      one shard: the worker of today, bound to it (app.bind); several: ShardParent
     ShardParent            forks one supervisor per shard, `-c` shared among them (each at least 1),
-                           forwards SIGTERM, SIGINT and SIGQUIT, starts again one that dies unexpectedly
+                           forwards SIGTERM, SIGINT (the first as shutdown.WARM) and SIGQUIT, starts
+                           again one that dies unexpectedly
                            (after a pause), and returns once all have ended
     warn_moved()           at start, once: messages of its queues waiting on a shard they no longer map to
 """
@@ -28,6 +29,7 @@ import time
 
 from ..redis.connection import RETRYABLE
 from ..setup.app import App
+from .shutdown import WARM
 from .spec import WorkerOptions
 from .supervisor import Supervisor
 
@@ -60,7 +62,7 @@ def shares(options: WorkerOptions, spread: dict[int, list[str]]) -> dict[int, Wo
     count = len(spread)
     base, extra = divmod(options.concurrency, count)
     return {shard: dataclasses.replace(options, queues=queues, concurrency=max(1, base + (i < extra)),
-                                       hostname=f"{options.hostname}.s{shard}")
+                                       hostname=f"{options.hostname}.s{shard}", forwarded=True)
             for i, (shard, queues) in enumerate(spread.items())}
 
 
@@ -121,8 +123,12 @@ class ShardParent:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
     def _forward(self, signum: int) -> None:
+        """The first SIGTERM or SIGINT goes on as WARM: a warm shutdown even to a supervisor that got
+        the signal itself too (systemd's and a terminal's way); the next ones, and SIGQUIT, as they are."""
         if not self.stopping:
             logger.info("%s: passed on to the %d shard supervisor(s)", signal.Signals(signum).name, len(self.pids))
+            if signum != signal.SIGQUIT:
+                signum = WARM
         self.stopping = True
         for pid in self.pids:
             try:
@@ -163,7 +169,7 @@ class ShardParent:
             return
         code = 1
         try:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            signal.pthread_sigmask(signal.SIG_SETMASK, {*mask, WARM})  # until its handler is in (shutdown.handled)
             _term_with_parent(parent)
             self.app.bind(shard)
             Supervisor(self.app, self.each[shard]).run()
