@@ -197,7 +197,7 @@ def _forwarded(app: App, message: Message) -> dict[str, Any]:
     what a send needs, its due time and expiry as the message says them (counted from the forward)."""
     envelope = {"id": message.id, "t": message.task, "q": message.queue, "s": message.score,
                 "w": message.encode(app.config.signing_key), "d": message.due(), "x": message.expiry(),
-                "dl": message.delayed}
+                "dl": message.delayed, "c": time.time()}
     return _forward_entry(app, envelope)
 
 
