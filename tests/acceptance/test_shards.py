@@ -31,6 +31,7 @@ from jobs.engine.redis.keys import Keys
 from jobs.engine.setup.config import Config
 from jobs.engine.setup.shards import CrossShardWorkflow, ShardMap
 from jobs.engine.wire.options import CallOptions
+from jobs.exceptions import TaskRevoked
 from tests.acceptance import core_scenarios
 from tests.conftest import ROOT
 from tests.servers import ClusterGroup, start_cluster
@@ -108,12 +109,17 @@ def test_the_core_of_jobs_on_three_shards(r, start_worker, start_beat, test_data
         assert waiting.get(timeout=20) == 3
         crossing = chain(tasks.add.s(1, 2), tasks.add.s(3).set(queue="other"), tasks.add.s(4), tasks.add.s(5).set(
             queue="other", countdown=0.2)).delay()  # shards 1, 2, 1, 2: each step handed to the next's shard
-        assert crossing.shard == 2 and crossing.get(timeout=20) == 15 and crossing.parent.get(timeout=1) == 10
+        assert crossing.shard is None  # its results are looked for on each shard, then remembered where found
+        assert crossing.get(timeout=20) == 15 and crossing.parent.get(timeout=1) == 10 and crossing.shard == 2
         failed = chain(tasks.fail.s("no"), tasks.add.s(1).set(queue="other"), tasks.add.s(2)).delay()
         with pytest.raises(tasks.PaymentDeclined):  # the steps that will not run fail on their own shards
             failed.get(timeout=20)
         with pytest.raises(tasks.PaymentDeclined):
             failed.parent.get(timeout=1)
+        stopped = chain(tasks.add.s(1, 1).set(countdown=0.5), tasks.add.s(2).set(queue="other")).delay()
+        stopped.parent.revoke()
+        with pytest.raises(TaskRevoked):  # marked where its first step was taken (shard 1), and found there
+            stopped.get(timeout=20)
         linked = tasks.add.apply_async((2, 2), link=tasks.record.si("linked", "x").set(queue="other"))
         assert linked.get(timeout=20) == 4 and r.blpop(["linked"], 20) is not None
     assert r.exists("{jobs:1}:queues") and r.exists("{jobs:2}:queues")

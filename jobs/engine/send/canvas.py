@@ -166,20 +166,23 @@ def _send(node: Node, args: Iterable[Any], kwargs: dict[str, Any] | None,
                 for launch in launches]
     queues = {launch.step.id: m.queue for launch, m in zip(launches, messages, strict=True)}
     found = list(joins(node))
-    shard = app.shard_of(messages[0].queue) if messages else 0
+    shard: int | None = app.shard_of(messages[0].queue) if messages else 0
     if found and app.config.shards > 1:  # a join is counted by one shard's acks: the whole workflow there
         one_shard(app.shards, f"the workflow starting with {name}",
                   [queues.get(step.id) or queue_of(app, step) for step in leaves(node)])
     for join_id, where in found:
-        app.brokers[shard].results.set_chord_members(join_id, where)
+        app.brokers[shard or 0].results.set_chord_members(join_id, where)
     sent = send(app, messages, call.on_commit, outbox=call.outbox, using=call.using)
     if isinstance(node, workflow.GroupNode) and all(isinstance(m, Step) for m in node.members):
         return GroupResult(sent, node.id)  # a unique member's result may be the run that holds its lock
-    if app.config.shards == 1:
-        return tree(node, lambda step: AsyncResult(step.id or "", step.task, shard=0))
-    # A chain's steps may sit on several shards (handed on by redis/forwards.py): each result on its own.
-    return tree(node, lambda step: AsyncResult(step.id or "", step.task,
-                                               shard=app.shard_of(queues.get(step.id) or queue_of(app, step))))
+    if app.config.shards > 1:
+        # A chain whose steps sit on several shards (handed on: redis/forwards.py) has its results on
+        # them, and a step's result may be written elsewhere than its own shard (a step revoked or
+        # buried before it runs marks what follows it where it was: lib/workflow_end.lua), so its
+        # results are looked for on each shard; on one shard, there.
+        spread = {app.shard_of(queues.get(step.id) or queue_of(app, step)) for step in leaves(node)}
+        shard = spread.pop() if len(spread) == 1 else None
+    return tree(node, lambda step: AsyncResult(step.id or "", step.task, shard=shard))
 
 
 # -- chain -------------------------------------------------------------------------------------------
