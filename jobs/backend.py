@@ -185,7 +185,8 @@ class JobsBackend(BaseTaskBackend):
                 announced = True
                 task_enqueued.send(type(self), task_result=result)
 
-        [sent] = send(app, [message], on_commit=False, records=[(app.keys.attempts(message.id), record)],
+        attempts = app.shard_keys[app.shard_of(message.queue)].attempts(message.id)  # on its queue's shard
+        [sent] = send(app, [message], on_commit=False, records=[(attempts, record)],
                       announce=enqueued, outbox=app.config.outbox)
         if not announced and sent.id != message.id:
             # A unique task whose lock another run holds: that run (of this task) is the result. Through
@@ -196,10 +197,14 @@ class JobsBackend(BaseTaskBackend):
         return result
 
     def get_result(self, result_id: str) -> AnyResult:
-        """The task's state from any process: one round trip (its result document and attempts)."""
+        """The task's state from any process: one round trip (its result document and attempts), one
+        per shard asked with several (JOBS["SHARDS"]: the id alone does not say which holds it)."""
         many.one(result_id, "result_id", f"TASKS[{self.alias!r}].get_result")
         app = current()
-        raw, entries = app.broker.results.with_attempts(result_id)
+        for broker in app.brokers:
+            raw, entries = broker.results.with_attempts(result_id)
+            if raw is not None or entries:
+                break
         if raw is None and not entries:
             raise TaskResultDoesNotExist(f"no task {result_id!r}: never enqueued here, or its result expired "
                                          f"(JOBS['RESULT_EXPIRES'])")

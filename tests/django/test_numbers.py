@@ -161,7 +161,8 @@ SETTINGS_ACCEPT = {
 
 
 def test_every_numeric_setting_is_in_the_table_of_numbers():
-    numeric = {f.name for f in dataclasses.fields(Config) if "int" in str(f.type) or "float" in str(f.type)}
+    numeric = {f.name for f in dataclasses.fields(Config)
+               if ("int" in str(f.type) or "float" in str(f.type)) and not str(f.type).startswith("dict")}
     assert numeric == set(NUMBERS)
 
 

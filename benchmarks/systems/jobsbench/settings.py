@@ -17,8 +17,14 @@ if os.environ.get("BENCH_DATABASE_URL"):  # the outbox's benchmark (benchmarks/o
                              "USER": _db.username or "postgres", "PASSWORD": _db.password or "",
                              "HOST": _db.hostname or "127.0.0.1", "PORT": _db.port or 5432}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-JOBS = {"BROKER_URL": os.environ["BENCH_BROKER"], "KEY_PREFIX": "bench", "TIME_LIMIT": 300, "HISTORY": HISTORY,
+JOBS = {"BROKER_URL": os.environ["BENCH_BROKER"], "KEY_PREFIX": os.environ.get("BENCH_JOBS_PREFIX", "bench"),
+        "TIME_LIMIT": 300, "HISTORY": HISTORY,
         "OUTBOX": os.environ.get("BENCH_JOBS_OUTBOX") == "1"}
 if os.environ.get("BENCH_JOBS_PREFETCH"):  # a variant's; jobs' own default otherwise
     JOBS["WORKER_PREFETCH"] = int(os.environ["BENCH_JOBS_PREFETCH"])
+if os.environ.get("BENCH_JOBS_SHARDS", "1") != "1":  # benchmarks/shards.py; unset: a site without shards
+    import json
+
+    JOBS["SHARDS"] = int(os.environ["BENCH_JOBS_SHARDS"])
+    JOBS["QUEUE_SHARD"] = json.loads(os.environ.get("BENCH_JOBS_QUEUE_SHARD", "{}"))
 LOGGING = {"version": 1, "disable_existing_loggers": False}

@@ -168,7 +168,7 @@ class Beat:
 
     def _lead(self) -> int:
         """0 if this beat leads, else the ms left on the leader's lease."""
-        return self.app.broker.beat.lead(self.id, self.lease_ms)
+        return self.app.brokers[0].beat.lead(self.id, self.lease_ms)  # one leader, on shard 0, however many shards
 
     def _refresh(self) -> None:
         if self._unrecorded:
@@ -267,7 +267,7 @@ class Beat:
         if not self.leading:
             return
         try:
-            self.app.broker.beat.resign(self.id)
+            self.app.brokers[0].beat.resign(self.id)
         except RETRYABLE:
             pass
         self.leading = False

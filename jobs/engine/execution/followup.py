@@ -29,7 +29,9 @@ from .. import tracing
 from ..errors import ChordError
 from ..setup.app import App
 from ..setup.build import message as build_message
+from ..setup.build import queue_of
 from ..setup.definition import TaskDefinition
+from ..setup.shards import CrossShardWorkflow
 from ..wire.message import Message
 from ..wire.message_options import MessageOptions
 from ..wire.outcome import FAILURE, READY_STATES, REVOKED, SUCCESS, Outcome, about
@@ -125,7 +127,15 @@ def _chain(app: App, message: Message, outcome: Outcome, hostname: str, extra: d
             return False
         except Exception as exc:  # the value cannot travel as an argument (EncodeError, ...)
             failed = Outcome(FAILURE, exception=exc, traceback=f"{type(exc).__name__}: {exc}")
-    extra["r"] = [_failed_result(app, step, failed, message, hostname) for node in rest for step in leaves(node)]
+    extra["r"] = []
+    for step in (step for node in rest for step in leaves(node)):
+        written = _failed_result(app, step, failed, message, hostname)
+        shard = app.shard_of(queue_of(app, step)) if app.config.shards > 1 else app.home
+        if shard == app.home:
+            extra["r"].append(written)
+        else:  # its result lives on its own shard: handed there (redis/forwards.py)
+            envelope = {"r": step.id or "", "k": shard, "p": written[2]}
+            extra.setdefault("f", []).append(_forward_entry(app, envelope))
     return True
 
 
@@ -159,6 +169,16 @@ def _entry(app: App, message: Message) -> dict[str, Any]:
     """A message to send, as lib/ack.lua's enqueue_now takes it (due times and expiries put on
     Redis's clock there), signed as producer.send signs (JOBS["SIGNING_KEYS"])."""
     keys, key = app.keys, app.config.signing_key
+    if app.config.shards > 1 and app.shard_of(message.queue) != app.home:
+        options = message.options
+        if options.chord is None and options.chord_of is None and options.unique is None:
+            return _forwarded(app, message)  # a chain's next step or a link on another shard
+        # A join is counted by one shard's acks (a route that depends on the arguments may send a
+        # step elsewhere than the check at the workflow's send foresaw: shards.py).
+        raise CrossShardWorkflow(
+            f"{message.task} (queue {message.queue}, on shard {app.shard_of(message.queue)}) follows a step that ran "
+            f"on shard {app.home}: a workflow is continued by one shard's scripts, so all its queues must map to one "
+            f"shard. Map {message.queue!r} to shard {app.home} with JOBS['QUEUE_SHARD'], or route the step elsewhere.")
     entry: dict[str, Any]
     if message.delayed:
         entry = {"k": keys.scheduled, "w": keys.wake(message.queue), "s": message.due(), "d": 1,
@@ -170,6 +190,20 @@ def _entry(app: App, message: Message) -> dict[str, Any]:
         entry["x"] = [keys.expiries, message.id, message.expiry()]
     entry["q"] = [keys.queues, message.queue]
     return entry
+
+
+def _forwarded(app: App, message: Message) -> dict[str, Any]:
+    """A message for another shard, as the ack hands it over (redis/forwards.py, send/forwarder.py):
+    what a send needs, its due time and expiry as the message says them (counted from the forward)."""
+    envelope = {"id": message.id, "t": message.task, "q": message.queue, "s": message.score,
+                "w": message.encode(app.config.signing_key), "d": message.due(), "x": message.expiry(),
+                "dl": message.delayed, "c": time.time()}
+    return _forward_entry(app, envelope)
+
+
+def _forward_entry(app: App, envelope: dict[str, Any]) -> dict[str, Any]:
+    keys = app.keys
+    return {"k": keys.forward, "w": keys.forward_wake, "s": 0, "m": json_dumps(envelope)}
 
 
 def _failed_result(app: App, step: Step, failed: Outcome, message: Message, hostname: str) -> list[str]:

@@ -14,6 +14,7 @@ settings; each concern is a part of its own, reached by name:
     broker.history      the history stream                           (history_stream.py)
     broker.dead         the dead letters                             (dead_letters.py)
     broker.reads        what the operators' pages read (ops/monitor) (reads.py)
+    broker.forwards     what an ack hands to another shard           (forwards.py)
 
 A message's life in Redis:
 
@@ -39,6 +40,7 @@ from .connection import ConnectionFactory, Link, Links
 from .controls import Controls
 from .dead_letters import DeadLetters
 from .deliveries import WAIT_SLICE, Deliveries
+from .forwards import Forwards
 from .history_stream import HistoryStream
 from .keys import Keys
 from .leases import Leases
@@ -56,9 +58,11 @@ class Broker:
     """Connections (one per thread, one more per thread for blocking waits), key names and the
     settings the scripts take, shared by the parts listed above."""
 
-    def __init__(self, config: Settings) -> None:
+    def __init__(self, config: Settings, shard: int = 0) -> None:
         self.config = config
-        self.keys = Keys(config.key_prefix)
+        #: Which copy of the keyspace this broker moves messages in (keys.py; setup/shards.py).
+        self.shard = shard
+        self.keys = Keys(config.key_prefix, shard)
         # On a Redis Cluster, every connection goes to the master of the slot our keys share.
         self.factory = ConnectionFactory(config.broker_url, config.broker_options, slot=slot_of(self.keys.tag))
         # A call waits at most about ENQUEUE_TIMEOUT for Redis (unless BROKER_OPTIONS says otherwise).
@@ -90,6 +94,7 @@ class Broker:
         self.dead = DeadLetters(self)
         self.reads = Reads(self)
         self.relay = RelayTurn(self)
+        self.forwards = Forwards(self)
 
     @property
     def link(self) -> Link:

@@ -49,6 +49,8 @@ only known inside the script. Several sites share one Redis by choosing differen
                               workers' recorders as the consumer group "recorders" (history.py)
     {p}:history:dropped HASH  outcomes not recorded because the backlog was full: success, other
     {p}:history:prune   STRING  held by the recorder that prunes old rows now (one at a time)
+    {p}:forward         ZSET  envelopes of messages (or results) an ack hands to another shard (forwards.py)
+    {p}:forward:wake    LIST  a token the ack leaves; the forwarder empties it
     {p}:outbox:relay    STRING  held by the relay that sends the outbox's left rows now (one at a time)
     {p}:attempts:<id>   LIST  a django.tasks task's enqueue, starts and errors (jobs/backend.py)
     {p}:stats           HASH  all-time counters the metrics read (metrics.Tally, lib/ack.lua count):
@@ -58,6 +60,10 @@ only known inside the script. Several sites share one Redis by choosing differen
                               <task>|<STATUS> counts, <task>|r<i> run times by metrics.RUNTIME_BUCKETS, <task>|rs
                               their sum (µs); *|<STATUS> over all tasks, *q|<queue> ended per queue
     {p}:hour:<h>        HASH  <task>|<STATUS> and *|<STATUS> of unix hour h, kept 8 days
+
+With JOBS["SHARDS"] above 1, each shard is a whole copy of this keyspace under its own tag: shard 0
+keeps `{p}` (a single-server site is shard 0, unchanged), shard k >= 1 is `{p:k}`. A queue lives on one
+shard (setup/shards.py), and so does everything of its messages: their leases, results, chords.
 
 The minute, hour and worker-counts keys are written by lib/ack.lua `count` from a process's batch
 (metrics.Tally), which names each key it adds to: their names are built here and travel inside the batch.
@@ -69,17 +75,19 @@ from __future__ import annotations
 
 
 class Keys:
-    """The names of the keys of one KEY_PREFIX (see the module docstring for each)."""
+    """The names of the keys of one KEY_PREFIX and shard (see the module docstring for each)."""
 
-    __slots__ = ("tag", "base", "queue_prefix", "wake_prefix", "result_prefix", "done_prefix", "scheduled", "leases",
-                 "inflight", "dead", "dead_order", "revoked", "terminate", "maintained", "idle", "idle_prefix",
-                 "expiries", "inbox_prefix", "workers", "worker_prefix", "history", "history_dropped",
+    __slots__ = ("shard", "tag", "base", "queue_prefix", "wake_prefix", "result_prefix", "done_prefix", "scheduled",
+                 "leases", "inflight", "dead", "dead_order", "revoked", "terminate", "maintained", "idle",
+                 "idle_prefix", "expiries", "inbox_prefix", "workers", "worker_prefix", "history", "history_dropped",
                  "history_prune", "outbox_relay", "stats", "paused", "queues", "shutdown", "minute_prefix",
-                 "hour_prefix", "running_prefix", "sent_prefix", "slots", "slot_limits", "slot_prefix")
+                 "forward", "forward_wake", "hour_prefix", "running_prefix", "sent_prefix", "slots", "slot_limits",
+                 "slot_prefix")
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, shard: int = 0) -> None:
+        self.shard = shard
         #: The hash tag every key carries: on a Redis Cluster, all of them live in its slot.
-        self.tag = "{" + prefix + "}"
+        self.tag = "{" + prefix + "}" if shard == 0 else "{" + f"{prefix}:{shard}" + "}"
         self.base = self.tag + ":"
         self.queue_prefix = self.base + "queue:"
         self.wake_prefix = self.base + "wake:"
@@ -111,6 +119,9 @@ class Keys:
         self.hour_prefix = self.base + "hour:"
         self.running_prefix = self.base + "running:"
         self.sent_prefix = self.base + "sent:"
+        #: What this shard hands to another (forwards.py).
+        self.forward = self.base + "forward"
+        self.forward_wake = self.base + "forward:wake"
         #: Concurrency limits (lua/slot.lua): each slot's holders, and the slots taken lately with their limits.
         self.slot_prefix = self.base + "slot:"
         self.slots = self.base + "slots"

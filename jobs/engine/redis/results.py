@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..wire.serializers import json_dumps, json_loads
 from .connection import Link
+from .keys import Keys
 from .part import Part
 from .specs.operating import MAIL_THROTTLE, MailThrottleArgs, MailThrottleKeys
 
@@ -20,10 +21,13 @@ class DoneWatch:
     it instead of polling (AsyncResult.get). Every read is bounded: the SUBSCRIBE reply by the
     socket timeout, a wait by its own timeout, so a Redis that vanishes cannot hang a caller."""
 
-    def __init__(self, broker: Core, task_id: str) -> None:
+    def __init__(self, broker: Core, task_id: str, shards: Sequence[Keys] = ()) -> None:
         self.link = Link(broker.factory, socket_timeout=broker.config.enqueue_timeout)
+        channels = [keys.done(task_id) for keys in shards] or [broker.keys.done(task_id)]
         try:
-            self.link.call("SUBSCRIBE", broker.keys.done(task_id))
+            self.link.call("SUBSCRIBE", *channels)
+            for _ in channels[1:]:  # one confirmation per channel: read now, not taken for a notice later
+                self.link.conn.read_response()
         except BaseException:
             self.link.close()
             raise
@@ -55,8 +59,10 @@ class Results(Part):
     def forget(self, task_id: str) -> None:
         self.b.link.call("DEL", self.b.keys.result(task_id))
 
-    def watch(self, task_id: str) -> DoneWatch:
-        return DoneWatch(self.b, task_id)
+    def watch(self, task_id: str, shards: Sequence[Keys] = ()) -> DoneWatch:
+        """A subscription to the task's done channel; with `shards`, to each shard's at once (a
+        classic PUBLISH reaches every node of a Cluster, so this one connection hears them all)."""
+        return DoneWatch(self.b, task_id, shards)
 
     def get_many(self, task_ids: Sequence[str]) -> list[bytes | None]:
         return list(self.b.link.call("MGET", *[self.b.keys.result(i) for i in task_ids])) if task_ids else []

@@ -50,22 +50,22 @@ ACL_COMMANDS = frozenset({
 })
 
 
-def acl_rules(prefix: str = "jobs") -> list[str]:
+def acl_rules(prefix: str = "jobs", shards: int = 1) -> list[str]:
     """The rules of jobs' Redis user, after `reset on >password`: its keys (every key of this
-    KEY_PREFIX, keys.py), its channels (the done:<id> notices) and its commands."""
+    KEY_PREFIX, of each of its shards: keys.py), its channels (the done:<id> notices) and its commands."""
     check_name("KEY_PREFIX", prefix, ValueError)
-    keys = Keys(prefix)
-    return [f"~{keys.base}*", "resetchannels", f"&{keys.done_prefix}*", "-@all",
-            *(f"+{command}" for command in sorted(ACL_COMMANDS))]
+    each = [Keys(prefix, shard) for shard in range(shards)]
+    return [*(f"~{keys.base}*" for keys in each), "resetchannels", *(f"&{keys.done_prefix}*" for keys in each),
+            "-@all", *(f"+{command}" for command in sorted(ACL_COMMANDS))]
 
 
-def acl_setuser(prefix: str = "jobs", user: str = "jobs", password: str = "PASSWORD") -> str:
+def acl_setuser(prefix: str = "jobs", user: str = "jobs", password: str = "PASSWORD", shards: int = 1) -> str:
     """The `ACL SETUSER` line (redis-cli) that makes (or resets) jobs' user: Redis 6.2 or later. `reset`
     first, so that running it again leaves exactly these rights."""
     check_name("the user name", user, ValueError)
     if not password or any(c.isspace() for c in password):
         raise ValueError("the password must be a non-empty string without spaces")
-    return " ".join(["ACL", "SETUSER", user, "reset", "on", f">{password}", *acl_rules(prefix)])
+    return " ".join(["ACL", "SETUSER", user, "reset", "on", f">{password}", *acl_rules(prefix, shards)])
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,12 @@ shaped as it is, are groupresult.py's).
 get() subscribes to the task's done channel before it reads the result, so a result written between
 the two cannot be missed, then sleeps on the subscription: no polling. It re-reads the result every
 few seconds anyway, so a notice lost to a Redis restart only delays it.
+
+With several shards (setup/shards.py) a result lives on the shard of the queue its task ran from. A
+handle made by a send knows it; one made from an id alone asks each shard in turn (one GET each: one
+call with one shard, as ever) and remembers where it found the result, and until then get() waits on
+the done channels of every shard at once (one SUBSCRIBE: a classic PUBLISH reaches every node of a
+Cluster, so one connection hears them all).
 """
 
 from __future__ import annotations
@@ -55,7 +61,7 @@ class AsyncResult(Generic[R_co]):
     """A task's result, by id. Typed by its task (`add.delay(1, 2)` is an `AsyncResult[int]`), so
     get() returns what the task returns; one made by id alone is an `AsyncResult[Any]`."""
 
-    def __init__(self, id: str, task_name: str | None = None, app: App | None = None) -> None:
+    def __init__(self, id: str, task_name: str | None = None, app: App | None = None, shard: int | None = None) -> None:
         if not isinstance(id, str):  # a list of ids, bytes, a UUID: every read would ask Redis for nothing
             raise TypeError(f"AsyncResult takes one task id, a str (str(uuid) for a UUID), not {type(id).__name__} "
                             f"{id!r:.80}" + ("; for several, GroupResult([AsyncResult(i) for i in ids])"
@@ -64,6 +70,8 @@ class AsyncResult(Generic[R_co]):
         self.task_name = task_name
         self._app = app
         self._meta: ResultMeta | None = None
+        #: The shard its result is on, when known (setup/shards.py); None: each is asked.
+        self.shard = shard
         #: In a workflow, the result of the step before (a chain), or the members' GroupResult (a chord).
         self.parent: Earlier | None = None
 
@@ -88,14 +96,25 @@ class AsyncResult(Generic[R_co]):
         if self._meta is not None:
             return self._meta
         app = self.app
-        broker = app.broker
-        raw = with_retry(lambda: broker.results.get(self.id), app.config.enqueue_timeout, "read result")
+        raw = with_retry(lambda: self._get(app), app.config.enqueue_timeout, "read result")
         if raw is None:
             return None
         meta = decode(raw, app.config.accept_content, app.config.signing_keys)
         if meta.status in READY_STATES:
             self._meta = meta  # final: never read again
         return meta
+
+    def _get(self, app: App) -> bytes | None:
+        """The stored result, from its shard, or from the first shard that has it (then remembered)."""
+        brokers = app.brokers
+        if self.shard is not None or len(brokers) == 1:
+            return brokers[self.shard or 0].results.get(self.id)
+        for broker in brokers:
+            raw = broker.results.get(self.id)
+            if raw is not None:
+                self.shard = broker.shard
+                return raw
+        return None
 
     @property
     def status(self) -> str:
@@ -189,12 +208,15 @@ class AsyncResult(Generic[R_co]):
         a second. Revocations are remembered for RESULT_EXPIRES. `signal` (Celery's) is checked
         and accepted: how a running task is stopped is the pool's, as above, whatever it names."""
         check_signal(signal)
-        self.app.broker.controls.revoke([self.id], terminate)
+        for broker in self.app.brokers:  # whichever shard it waits on, its fetch.lua reads that shard's set
+            broker.controls.revoke([self.id], terminate)
         self._meta = None
 
     def forget(self) -> None:
         """Delete the stored result (it would expire by itself after RESULT_EXPIRES)."""
-        self.app.broker.results.forget(self.id)
+        brokers = self.app.brokers
+        for broker in brokers if self.shard is None else [brokers[self.shard]]:
+            broker.results.forget(self.id)
         self._meta = None
 
     # -- waiting -------------------------------------------------------------------------------
@@ -222,7 +244,10 @@ class AsyncResult(Generic[R_co]):
 
     def _wait(self, timeout: float | None) -> ResultMeta:
         deadline = None if timeout is None else time.monotonic() + timeout
-        watch = self.app.broker.results.watch(self.id)  # subscribed before the read below: no notice missed
+        brokers = self.app.brokers
+        # Subscribed before the read below: no notice missed. Its shard's channel, or every shard's.
+        watch = (brokers[self.shard or 0].results.watch(self.id) if self.shard is not None or len(brokers) == 1
+                 else brokers[0].results.watch(self.id, [b.keys for b in brokers]))
         try:
             while True:
                 meta = self._read()

@@ -38,7 +38,9 @@ from typing import Any, Generic
 from .. import many
 from ..setup.app import App, current
 from ..setup.build import message as build_message
+from ..setup.build import queue_of
 from ..setup.definition import TaskDefinition
+from ..setup.shards import one_shard
 from ..wire import workflow
 from ..wire.canonical import canonical, identified, nonempty_callback
 from ..wire.message import Message
@@ -158,15 +160,29 @@ def _send(node: Node, args: Iterable[Any], kwargs: dict[str, Any] | None,
     app = current()
     if app.config.eager:
         return eager.workflow(app, node, tuple(args), kwargs, call)
-    for join_id, where in joins(node):
-        app.broker.results.set_chord_members(join_id, where)
+    launches = start(node, tuple(args), kwargs)
     messages = [build_message(app, launch.step.task, launch.step.args, launch.step.kwargs,
                               launch.step.call_options().merge(call), MessageOptions(**launch.fields(None)))
-                for launch in start(node, tuple(args), kwargs)]
+                for launch in launches]
+    queues = {launch.step.id: m.queue for launch, m in zip(launches, messages, strict=True)}
+    found = list(joins(node))
+    shard: int | None = app.shard_of(messages[0].queue) if messages else 0
+    if found and app.config.shards > 1:  # a join is counted by one shard's acks: the whole workflow there
+        one_shard(app.shards, f"the workflow starting with {name}",
+                  [queues.get(step.id) or queue_of(app, step) for step in leaves(node)])
+    for join_id, where in found:
+        app.brokers[shard or 0].results.set_chord_members(join_id, where)
     sent = send(app, messages, call.on_commit, outbox=call.outbox, using=call.using)
     if isinstance(node, workflow.GroupNode) and all(isinstance(m, Step) for m in node.members):
         return GroupResult(sent, node.id)  # a unique member's result may be the run that holds its lock
-    return tree(node, lambda step: AsyncResult(step.id or "", step.task))
+    if app.config.shards > 1:
+        # A chain whose steps sit on several shards (handed on: redis/forwards.py) has its results on
+        # them, and a step's result may be written elsewhere than its own shard (a step revoked or
+        # buried before it runs marks what follows it where it was: lib/workflow_end.lua), so its
+        # results are looked for on each shard; on one shard, there.
+        spread = {app.shard_of(queues.get(step.id) or queue_of(app, step)) for step in leaves(node)}
+        shard = spread.pop() if len(spread) == 1 else None
+    return tree(node, lambda step: AsyncResult(step.id or "", step.task, shard=shard))
 
 
 # -- chain -------------------------------------------------------------------------------------------

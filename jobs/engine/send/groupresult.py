@@ -84,7 +84,9 @@ class GroupResult:
 
     def revoke(self, terminate: bool = False, signal: str | int | None = None) -> None:
         check_signal(signal)
-        current().broker.controls.revoke([r.id for r in self.leaves()], terminate)
+        ids = [r.id for r in self.leaves()]
+        for broker in current().brokers:  # each shard's fetch.lua reads its own revoked set
+            broker.controls.revoke(ids, terminate)
 
 
 def tree(node: Node, leaf: Callable[[Step], AsyncResult],

@@ -83,7 +83,7 @@ def send(app: App, messages: list[Message], on_commit: bool | None = None, *, re
             _announced(_enqueue(app, messages, records, periodic), announce)
 
         app.after_commit(at_commit)
-        return [AsyncResult(m.id, m.task) for m in messages]
+        return [AsyncResult(m.id, m.task, shard=app.shard_of(m.queue)) for m in messages]
     return _announced(_enqueue(app, messages, records, periodic), announce)
 
 
@@ -114,7 +114,7 @@ def _kept(app: App, alias: str, messages: list[Message], records: Records,
         _at_commit(app, store, alias, rows, announce)
 
     store.after_commit(alias, at_commit)
-    return [AsyncResult(m.id, m.task) for m in messages]
+    return [AsyncResult(m.id, m.task, shard=app.shard_of(m.queue)) for m in messages]
 
 
 def _at_commit(app: App, store: OutboxStore, alias: str, rows: list[Outgoing],
@@ -132,19 +132,30 @@ def _at_commit(app: App, store: OutboxStore, alias: str, rows: list[Outgoing],
 
 
 def _send_rows(app: App, rows: list[Outgoing]) -> list[AsyncResult]:
-    sends = app.broker.sends
+    """Rows as kept: one call per shard for the plain ones (one in all with one shard), then each
+    unique one through its lock on its shard."""
     plain = [r for r in rows if r.unique is None]
-    records = [pair for r in plain for pair in r.records]
-    if plain:
-        sends.enqueue(plain, records=records)
-    results = {r.id: AsyncResult(r.id, r.task) for r in plain}
+    for shard, group in _by_shard(app, plain):
+        app.brokers[shard].sends.enqueue(group, records=[pair for r in group for pair in r.records])
+    results = {r.id: AsyncResult(r.id, r.task, shard=app.shard_of(r.queue)) for r in plain}
     for row in rows:
         if row.unique is not None:
+            sends = app.broker_for(row.queue).sends
             holder = sends.enqueue_unique(row, row.unique, row.unique_ms)
             if row.records and holder == row.id:
                 sends.enqueue([], records=row.records)
-            results[row.id] = AsyncResult(holder, row.task)
+            results[row.id] = AsyncResult(holder, row.task, shard=app.shard_of(row.queue))
     return [results[r.id] for r in rows]
+
+
+def _by_shard(app: App, items: list[Any]) -> list[tuple[int, list[Any]]]:
+    """Messages (or rows) by the shard of their queue, each group in the order given."""
+    if app.config.shards == 1:
+        return [(0, items)] if items else []
+    groups: dict[int, list[Any]] = {}
+    for item in items:
+        groups.setdefault(app.shard_of(item.queue), []).append(item)
+    return sorted(groups.items())
 
 
 def send_kept(app: App, rows: list[Outgoing]) -> list[str | None]:
@@ -178,7 +189,7 @@ def _buried(app: App, row: Outgoing, reason: str) -> str | None:
     """A refused row to the dead letters, with its reason (None: done, its row may go); if Redis
     refuses that too, the reason, and the row is set aside where it is (the admin's Outbox messages)."""
     try:
-        app.broker.dead.bury_unsent(row.score, row.queue, row.wire, reason, "outbox relay")
+        app.broker_for(row.queue).dead.bury_unsent(row.score, row.queue, row.wire, reason, "outbox relay")
         return None
     except Exception as exc:
         if not fails_on_message(exc):
@@ -194,19 +205,23 @@ def _announced(results: list[AsyncResult], announce: Callable[[list[AsyncResult]
 
 def _enqueue(app: App, messages: list[Message], records: Records = (),
              periodic: tuple[int, int] | None = None) -> list[AsyncResult]:
-    sends = app.broker.sends
-    if periodic is not None:
+    """Messages to Redis: one call per shard they map to (one in all with one shard); records go with
+    the first message's shard (they are its: a django.tasks task's attempts, keys.attempts)."""
+    if periodic is not None:  # beat's run: sent, and marked sent, on its queue's shard (beat leads on shard 0)
         [message] = messages
-        sent = app.broker.beat.send(periodic[0], periodic[1], message)
-        return [AsyncResult(message.id, message.task)] if sent else []
+        sent = app.broker_for(message.queue).beat.send(periodic[0], periodic[1], message)
+        return [AsyncResult(message.id, message.task, shard=app.shard_of(message.queue))] if sent else []
     plain = [m for m in messages if m.options.unique is None]
-    if plain:
-        sends.enqueue(plain, records=records)
-    holders = {m.id: sends.enqueue_unique(m, m.options.unique, m.options.unique_ms)
+    first = app.shard_of(messages[0].queue) if messages else 0
+    recorded = False
+    for shard, group in _by_shard(app, plain):
+        recorded = recorded or shard == first
+        app.brokers[shard].sends.enqueue(group, records=records if shard == first else ())
+    holders = {m.id: app.broker_for(m.queue).sends.enqueue_unique(m, m.options.unique, m.options.unique_ms)
                for m in messages if m.options.unique is not None}
-    if records and not plain and all(holders[m.id] == m.id for m in messages):
-        sends.enqueue([], records=records)  # a unique call's records: only once it holds its lock
-    return [AsyncResult(holders.get(m.id, m.id), m.task) for m in messages]
+    if records and not recorded and all(holders.get(m.id, m.id) == m.id for m in messages):
+        app.brokers[first].sends.enqueue([], records=records)  # a unique call's records: only once it holds its lock
+    return [AsyncResult(holders.get(m.id, m.id), m.task, shard=app.shard_of(m.queue)) for m in messages]
 
 
 def send_task(name: str, args: Iterable[Any] | None = None, kwargs: dict[str, Any] | None = None,

@@ -60,7 +60,7 @@ class Relay:
     def step(self) -> float:
         """One look, if it is this relay's turn; seconds until the next."""
         try:
-            if self.app.broker.relay.turn(self.holder, int(TURN_SECONDS * 1000)):
+            if self.app.brokers[0].relay.turn(self.holder, int(TURN_SECONDS * 1000)):  # one relay at a time, all shards
                 sent = self.sweep()
                 if sent:
                     logger.info("the outbox relay sent %d message(s) left after their commit", sent)

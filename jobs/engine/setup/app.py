@@ -22,6 +22,7 @@ from .config import Config
 from .ratelimit import RateLimits
 from .registry import Registry, registry
 from .routing import Router
+from .shards import ShardMap
 
 if TYPE_CHECKING:  # the history's code runs in a worker's recorder process only, never on its way to a task
     from ..wire.outgoing import OutboxStore
@@ -74,8 +75,13 @@ hooks = Hooks()
 
 
 class App:
-    """The jobs setup of this process: settings, tasks, the broker (one per process: a forked child
-    makes its own), and the Django layer's hooks into transactions and async tasks."""
+    """The jobs setup of this process: settings, tasks, the brokers (one per shard, one set per process:
+    a forked child makes its own), and the Django layer's hooks into transactions and async tasks.
+
+    `broker` is this process's home shard's: shard 0's, or, in a shard's worker (bind()), that
+    shard's, so that everything a worker does on its own (fetch, ack, leases, maintain, history)
+    stays on the shard it serves. Sends, results and revocations go where their queue lives
+    (broker_for, shard_of; setup/shards.py)."""
 
     def __init__(self, config: Config, tasks: Registry | None = None,
                  on_commit: Callable[[Callable[[], None]], None] | None = None,
@@ -84,7 +90,12 @@ class App:
                  outbox_store: Callable[[], OutboxStore] | None = None) -> None:
         self.config = config
         self.registry = tasks if tasks is not None else registry
-        self.keys = Keys(config.key_prefix)
+        #: Queue -> shard (shards.py).
+        self.shards = ShardMap(config.shards, tuple(config.queue_shard.items()))
+        #: The key names of each shard (index = shard).
+        self.shard_keys = [Keys(config.key_prefix, shard) for shard in range(config.shards)]
+        #: This process's shard: 0, or the one its worker serves (bind()).
+        self.home = 0
         self.router = Router(config.routes)
         self.rate_limits = RateLimits(config.rate_limits)
         #: What of a call's arguments may be written down (redact.py).
@@ -103,20 +114,44 @@ class App:
         #: Django side's outbox table); None: no outbox here.
         self.outbox_store = outbox_store
         self._outbox: OutboxStore | None = None
-        self._broker: Broker | None = None
+        self._brokers: list[Broker] | None = None
         self._pid = os.getpid()
         self._lock = threading.Lock()
 
     @property
-    def broker(self) -> Broker:
-        broker = self._broker
-        if broker is None or self._pid != os.getpid():
+    def keys(self) -> Keys:
+        """The key names of this process's shard."""
+        return self.shard_keys[self.home]
+
+    @property
+    def brokers(self) -> list[Broker]:
+        """One broker per shard (index = shard), made on first use in each process."""
+        brokers = self._brokers
+        if brokers is None or self._pid != os.getpid():
             with self._lock:
-                if self._broker is None or self._pid != os.getpid():
-                    self._broker = Broker(self.config)
+                if self._brokers is None or self._pid != os.getpid():
+                    self._brokers = [Broker(self.config, shard) for shard in range(self.config.shards)]
                     self._pid = os.getpid()
-                broker = self._broker
-        return broker
+                brokers = self._brokers
+        return brokers
+
+    @property
+    def broker(self) -> Broker:
+        """This process's shard's broker (see the class docstring)."""
+        return self.brokers[self.home]
+
+    def shard_of(self, queue: str) -> int:
+        return self.shards.of(queue)
+
+    def broker_for(self, queue: str) -> Broker:
+        """The broker of the shard `queue` lives on."""
+        return self.brokers[self.shards.of(queue)]
+
+    def bind(self, shard: int) -> None:
+        """Make `shard` this process's home: what a shard's worker does on its own goes there."""
+        if not 0 <= shard < self.config.shards:
+            raise ConfigurationError(f"shard {shard} does not exist: JOBS['SHARDS'] is {self.config.shards}")
+        self.home = shard
 
     @property
     def outbox(self) -> OutboxStore | None:

@@ -27,12 +27,13 @@ from ..wire.names import check_name
 from ..wire.options import NO_OPTIONS, CallOptions, expiry_value, first
 from ..wire.request import current_request
 from ..wire.serializers import json_dumps
-from ..wire.workflow import carried
+from ..wire.workflow import Step, carried
 from .app import App
 from .concurrency import slot_name
 from .config import SERIALIZERS
 from .definition import TaskDefinition
 from .routing import NO_ROUTE
+from .shards import one_shard
 
 
 def message(app: App, task: TaskDefinition | str, args: Iterable[Any] | None = None,
@@ -63,6 +64,9 @@ def message(app: App, task: TaskDefinition | str, args: Iterable[Any] | None = N
     encrypted = bool(definition and definition.encrypt)
     if encrypted or workflow is not NO_MESSAGE_OPTIONS or options.link or options.link_error:
         _no_sealed_workflows(app, name, encrypted, workflow, options)
+    queue = first(options.queue, route.queue, definition.queue if definition else None, default=config.default_queue)
+    if config.shards > 1 and workflow.chord is not None:
+        _one_shard(app, name, queue, workflow, options)
     if definition is not None and definition.concurrency is not None:
         workflow = workflow.replace(slot=slot_name(definition, args, kwargs))
     if workflow.parent is None:
@@ -70,20 +74,18 @@ def message(app: App, task: TaskDefinition | str, args: Iterable[Any] | None = N
         if running is not None:
             workflow = workflow.replace(parent=running.id)
     return Message(
-        id=options.task_id or str(uuid.uuid4()), task=name, args=args, kwargs=kwargs,
-        queue=first(options.queue, route.queue, definition.queue if definition else None,
-                    default=config.default_queue),
+        id=options.task_id or str(uuid.uuid4()), task=name, args=args, kwargs=kwargs, queue=queue,
         priority=first(options.priority, route.priority, definition.priority if definition else None, default=0),
         eta=options.eta.timestamp() if options.eta is not None else None, countdown=options.countdown,
         expires=expires.timestamp() if isinstance(expires, dt.datetime) else None,
         expires_in=float(expires) if isinstance(expires, (int, float)) else None,
         content_type=serializer, encrypted=encrypted,
-        options=_run_options(app, name, args, kwargs, options, unique_for, workflow),
+        options=_run_options(app, name, args, kwargs, options, unique_for, workflow, queue),
     )
 
 
 def _run_options(app: App, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], options: CallOptions,
-                 unique_for: float | None, workflow: MessageOptions) -> MessageOptions:
+                 unique_for: float | None, workflow: MessageOptions, queue: str) -> MessageOptions:
     """What the message carries of how to run it: the call's own settings and the unique lock."""
     if options is NO_OPTIONS and not unique_for:
         return workflow  # nothing to add (most calls: this runs for every message)
@@ -91,7 +93,7 @@ def _run_options(app: App, name: str, args: tuple[Any, ...], kwargs: dict[str, A
         ignore_result=options.ignore_result, time_limit=options.time_limit,
         soft_time_limit=options.soft_time_limit, headers=options.headers,
         link=options.link or workflow.link, link_error=options.link_error or workflow.link_error,
-        unique=unique_lock(app, name, args, kwargs, options.unique_key) if unique_for else None,
+        unique=unique_lock(app, name, args, kwargs, options.unique_key, queue) if unique_for else None,
         unique_ms=int(unique_for * 1000) if unique_for else 0)
 
 
@@ -108,6 +110,25 @@ def _no_sealed_workflows(app: App, name: str, encrypted: bool, workflow: Message
                                  "unencrypted. Call it from a task instead (a plain group is fine).")
 
 
+def _one_shard(app: App, name: str, queue: str, workflow: MessageOptions, options: CallOptions) -> None:
+    """A branch of a join and every step its workflow carries (what follows it, its join's callback)
+    map to one shard, whose acks count the join and send its callback (shards.py). A message in no
+    join may hand what follows it to another shard (redis/forwards.py)."""
+    steps = [*workflow.chain, *workflow.link, *workflow.link_error, *(options.link or ()), *(options.link_error or ())]
+    queues = [queue, *(queue_of(app, step) for step in carried(steps, workflow.chord))]
+    one_shard(app.shards, f"{name} (queue {queue}) and what follows it", queues)
+
+
+def queue_of(app: App, step: Step) -> str:
+    """The queue a step's message will go to, decided as message() decides it."""
+    options = step.call_options()
+    if options.queue is not None:
+        return options.queue
+    definition = app.registry.find(step.task)
+    route = app.router.route(step.task, step.args, step.kwargs, options.given()) if app.router else NO_ROUTE
+    return first(route.queue, definition.queue if definition else None, default=app.config.default_queue)
+
+
 def _encrypts(app: App, name: str) -> bool:
     definition = app.registry.find(name)
     return bool(definition and definition.encrypt)
@@ -119,9 +140,10 @@ def _task_expires(definition: TaskDefinition | None) -> float | dt.datetime | No
     return expiry_value(definition.name, definition.expires)
 
 
-def unique_lock(app: App, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], key: str | None) -> str:
+def unique_lock(app: App, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], key: str | None,
+                queue: str) -> str:
     """The key of a unique task's lock: its unique_key, else its arguments (the same arguments are
-    the same run)."""
+    the same run); on the shard of the queue it is sent to (enqueue_unique.lua takes it there)."""
     if key is None:
         try:
             text = json_dumps([list(args), sorted(kwargs.items())])
@@ -131,7 +153,7 @@ def unique_lock(app: App, name: str, args: tuple[Any, ...], kwargs: dict[str, An
             key = hmac.new(app.config.signing_key, text.encode(), "sha256").hexdigest()
         else:
             key = hashlib.sha1(text.encode()).hexdigest()
-    return app.keys.unique(name, key)
+    return app.shard_keys[app.shard_of(queue)].unique(name, key)
 
 
 def check_unique(name: str, options: CallOptions, definition: TaskDefinition | None) -> None:

@@ -37,6 +37,9 @@ MAX_SEND_DEDUP = 30 * 86400.0
 DEFAULT_REDACT = ("password", "passwd", "secret", "token", "api_key", "apikey", "authorization", "card", "cvv",
                   "ssn")
 
+#: The most JOBS["SHARDS"] may be: each shard costs every worker that serves it a supervisor process.
+MAX_SHARDS = 64
+
 #: The shortest key JOBS["SIGNING_KEYS"] takes (a key derived from SECRET_KEY has 32 bytes).
 MIN_KEY_BYTES = 32
 
@@ -47,6 +50,11 @@ class Config:
     #: Extra keyword arguments for redis-py's connection pool (ssl_cert_reqs, socket_keepalive, ...).
     broker_options: dict[str, Any] = field(default_factory=dict)
     key_prefix: str = "jobs"
+    #: How many copies of jobs' keyspace the queues are spread over (keys.py: shard 0 is `{KEY_PREFIX}`, as with
+    #: one; shard k, `{KEY_PREFIX:k}`): on a Redis Cluster each lands on the master of its slot (setup/shards.py).
+    shards: int = 1
+    #: Queue -> shard, for queues not left to the hash of their name (setup/shards.py).
+    queue_shard: dict[str, int] = field(default_factory=dict)
     default_queue: str = "default"
     #: Task name patterns (or callables) -> queue / priority; see routing.py.
     routes: Any = None
@@ -213,6 +221,7 @@ NUMBERS: dict[str, Number] = {
     "message_max_bytes": _count(1024, MAX_MESSAGE_BYTES),
     "send_dedup_seconds": Number(0, MAX_SEND_DEDUP, above=True),
     "enqueue_replicas": _count(0, 100),
+    "shards": _count(1, MAX_SHARDS),
 }
 
 
@@ -251,6 +260,18 @@ def _broker(c: Config) -> None:
             f"{SENTINEL_FORM}, or for a Redis Cluster, {CLUSTER_FORM}") from exc
 
 
+def _shards(c: Config) -> None:
+    """QUEUE_SHARD names queues (checked as every queue name is) and shards that exist."""
+    if not isinstance(c.queue_shard, dict):
+        raise ConfigurationError("JOBS['QUEUE_SHARD'] must be a dict: queue name -> shard number, e.g. {'emails': 2}")
+    for queue, shard in c.queue_shard.items():
+        check_name("a queue of JOBS['QUEUE_SHARD']", queue, ConfigurationError)
+        if isinstance(shard, bool) or not isinstance(shard, int) or not 0 <= shard < c.shards:
+            raise ConfigurationError(
+                f"JOBS['QUEUE_SHARD'][{queue!r}] is {shard!r}: give a shard number from 0 to {c.shards - 1} "
+                f"(JOBS['SHARDS'] is {c.shards}), or raise SHARDS")
+
+
 def _tables(c: Config) -> None:
     Router(c.routes)  # raises on a bad pattern, queue or priority
     RateLimits(c.rate_limits)
@@ -285,4 +306,4 @@ def _beat_numbers(where: str, entry: Any) -> None:
 
 
 _CHECKS: tuple[Callable[[Config], None], ...] = (_serializers, _names, _signing, _numbers, _broker,
-                                                       _tables)
+                                                       _shards, _tables)

@@ -7,8 +7,8 @@ import logging
 from ..redis.connection import redact
 from ..setup.app import App
 from ..version import __version__
+from . import shards
 from .spec import WorkerOptions
-from .supervisor import Supervisor
 
 logger = logging.getLogger("jobs.worker")
 
@@ -29,9 +29,14 @@ def banner(app: App, options: WorkerOptions) -> str:
         f"shutdown timeout {options.shutdown_timeout:g} s",
         f"  tasks     {len(tasks)} registered",
     ]
+    if config.shards > 1:
+        each = shards.shares(options, app.shards.spread(options.queues))
+        lines.insert(3, "  shards    " + "; ".join(f"{shard}: {', '.join(o.queues)} (concurrency {o.concurrency})"
+                                                   for shard, o in each.items()) + f" of {config.shards}")
     lines += [f"    . {name}" for name in tasks]
     return "\n".join(lines)
 
 
 def run(app: App, options: WorkerOptions) -> None:
-    Supervisor(app, options).run()
+    """The worker: a supervisor (supervisor.py), or one per shard its queues map to (shards.py)."""
+    shards.run(app, options)

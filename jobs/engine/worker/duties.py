@@ -8,7 +8,8 @@ keep alone (supervisor.py, points 2 and 3 of its loop).
   (giveback.py), renewed every LEASE_SECONDS / 3;
 - maintain.lua about once a second (MAINTAIN_EVERY), sooner when a scheduled message is due: due
   countdowns onto their queues, expired leases of dead workers back onto theirs, this worker's
-  heartbeat and what it runs, and what it is asked to do (terminate, shutdown).
+  heartbeat and what it runs, and what it is asked to do (terminate, shutdown); with shards, then
+  what this shard's acks handed to another (send/forwarder.py).
 
 A Redis that fails holds up none of it for long: the next turn tries again, after a backoff.
 """
@@ -22,6 +23,7 @@ from typing import Protocol
 
 from ..redis.backoff import Backoff
 from ..redis.connection import RETRYABLE
+from ..send.forwarder import forward
 from ..setup.app import App
 from ..version import __version__
 from .giveback import GiveBack
@@ -87,6 +89,8 @@ class Duties:
                         logger.warning("Delivery %s had lost its lease (its worker died or froze); its task went "
                                        "to the dead letters (`manage.py jobs dead list` says why)", token)
                 sup.watch.terminate(result.terminate)
+                if sup.app.config.shards > 1:
+                    forward(sup.app)  # what this shard's acks handed to another (send/forwarder.py)
                 wait = MAINTAIN_EVERY
                 if result.next_due is not None:
                     wait = min(MAINTAIN_EVERY, max(0.0, result.next_due - time.time()))

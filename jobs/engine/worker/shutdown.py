@@ -16,6 +16,7 @@ import logging
 import os
 import select
 import signal
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,15 +27,26 @@ class Signals:
 
     def __init__(self) -> None:
         self.count = 0
+        self._warm_at: float | None = None
         self.on_signal: Callable[[int], None] | None = None
         self._read, self._write = os.pipe()
         os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)
 
     def _handle(self, signum: int, frame: Any) -> None:
+        if self._warm_at is not None and time.monotonic() - self._warm_at < ONE_BROADCAST:
+            self._warm_at = None  # the same SIGTERM as the parent's WARM, sent to every process at once
+            return
         self.count += 1
         if self.on_signal is not None:
             self.on_signal(signum)
+
+    def _warm(self, signum: int, frame: Any) -> None:
+        """WARM: a warm shutdown, or nothing more if one has begun (see handled()). A SIGTERM or SIGINT
+        that comes right after it is the one the parent passed on, sent to this process too: not a second."""
+        if self.count == 0:
+            self._handle(signum, frame)
+            self._warm_at = time.monotonic()
 
     def sleep(self, timeout: float) -> None:
         """Sleep until `timeout` passes or any signal arrives (SIGCHLD included)."""
@@ -101,15 +113,30 @@ class Shutdown:
         return WAITING
 
 
+#: A SIGTERM this soon after WARM is the same broadcast (seconds).
+ONE_BROADCAST = 1.0
+
+#: What the parent of shards' supervisors (shards.py) sends for the first SIGTERM or SIGINT it gets: a
+#: warm shutdown that a SIGTERM the supervisor got itself does not make cold. systemd (KillMode
+#: control-group, its default) and a terminal's Ctrl-C signal every process of the worker at once.
+WARM = signal.SIGUSR2
+
+
 @contextmanager
-def handled(chld: bool = True) -> Iterator[Signals]:
+def handled(chld: bool = True, warm: bool = False) -> Iterator[Signals]:
+    """SIGTERM and SIGINT counted (the loop acts on them), SIGCHLD waking the loop; with `warm`, a
+    shard's supervisor's, WARM too, unblocked here (the parent keeps it blocked until this handler is in)."""
     signals = Signals()
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)}
+    watched = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, *((WARM,) if warm else ()))
+    previous = {sig: signal.getsignal(sig) for sig in watched}
     old_fd = signal.set_wakeup_fd(signals._write, warn_on_full_buffer=False)
     signal.signal(signal.SIGTERM, signals._handle)
     signal.signal(signal.SIGINT, signals._handle)
     if chld:
         signal.signal(signal.SIGCHLD, lambda *_: None)  # only to wake the loop via the wakeup fd
+    if warm:
+        signal.signal(WARM, signals._warm)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {WARM})
     try:
         yield signals
     finally:

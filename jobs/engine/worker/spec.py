@@ -32,6 +32,8 @@ class WorkerOptions:
     hostname: str = field(default_factory=_hostname)
     #: Touched on every turn of the supervisor's loop, whatever Redis does (health.py: liveness).
     healthcheck_file: str | None = None
+    #: A shard's supervisor under the parent of shards.py: its signals come through it (shutdown.WARM).
+    forwarded: bool = False
 
     @classmethod
     def from_config(cls, config: Config, *, queues: list[str] | None = None, concurrency: int | None = None,

@@ -155,7 +155,7 @@ class Supervisor:
         else:
             pool = ThreadPool(self.size, self.make_consumer)
         self.watch.pool = pool
-        with handled() as signals:
+        with handled(warm=self.options.forwarded) as signals:
             self.board.ring_fd(signals.wake_fd)
             for slot in range(self.size):  # before the first duties: they cost 5-17 ms, the consumers wait for none
                 self._start(pool, slot)
@@ -251,7 +251,7 @@ class Supervisor:
         # The supervising thread sleeps on the signals' wake-up pipe, which a signal, the consumer's
         # ring (board.ring) and the end of the run write to: a write is safe from a signal handler
         # that interrupted another write, where setting a threading.Event is not (its lock).
-        with handled(chld=False) as signals:
+        with handled(chld=False, warm=self.options.forwarded) as signals:
             signals.on_signal = on_signal
             self._stop_solo = consumer.stop  # asked to stop through Redis (from the supervising thread)
             self.board.ring_fd(signals.wake_fd)

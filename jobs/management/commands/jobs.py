@@ -179,7 +179,8 @@ class Command(BaseCommand):
     def redis_acl(self, user: str) -> None:
         """The line on stdout (`... | redis-cli` as an admin runs it); what to do next on stderr."""
         try:
-            line = acl_setuser(engine_app.current().config.key_prefix, user, secrets.token_urlsafe(32))
+            config = engine_app.current().config
+            line = acl_setuser(config.key_prefix, user, secrets.token_urlsafe(32), config.shards)
         except ValueError as exc:
             raise CommandError(f"--user: {exc}") from exc
         self.stdout.write(line)

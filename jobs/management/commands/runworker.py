@@ -28,7 +28,8 @@ class Command(BaseCommand):
                                  "(default: JOBS['DEFAULT_QUEUE']).")
         parser.add_argument("-c", "--concurrency", type=flags.like_setting("worker_concurrency"), default=None,
                             help="Number of consumer processes/threads "
-                                 "(default: JOBS['WORKER_CONCURRENCY'] or the CPU count).")
+                                 "(default: JOBS['WORKER_CONCURRENCY'] or the CPU count). With queues on several "
+                                 "shards (JOBS['SHARDS']), shared among one supervisor per shard, each at least 1.")
         parser.add_argument("-P", "--pool", choices=["prefork", "threads", "solo"], default=None,
                             help="prefork (default): processes; threads: for I/O-bound tasks; "
                                  "solo: one, in this process.")

@@ -1,0 +1,251 @@
+"""Queues spread over shards (JOBS["SHARDS"], QUEUE_SHARD; issue 26), on a private redis-server and on a
+test Cluster of three masters, with real `runworker` and `runbeat` processes.
+
+- the map: stable across processes (another PYTHONHASHSEED), QUEUE_SHARD first, wrong settings refused;
+- the core of jobs on SHARDS=3 with `default` and `other` on different shards (tasks, results from an id
+  alone, retries, countdowns, revoke, chain/group/chord on one shard, beat): every key where its queue's
+  shard says, none on shard 0 but beat's leadership;
+- one worker on queues of three shards: a supervisor per shard, each draining its own; one killed with
+  kill -9 while it runs a task is started again, and its task, whose lease ran out, runs again there;
+- a chain and a link across shards handed on from shard to shard (redis/forwards.py), a failure too;
+  a join (chord, a group waited for) across shards refused at the call, naming the queues and shards;
+- a worker warned of messages left on a queue's old shard;
+- on a Cluster: tasks of three shards run, and each shard's keys are on the master its slot names.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from django.test import override_settings
+
+from jobs import AsyncResult, chain, chord, group
+from jobs.engine.errors import ConfigurationError
+from jobs.engine.redis.cluster import slot_of
+from jobs.engine.redis.keys import Keys
+from jobs.engine.setup.config import Config
+from jobs.engine.setup.shards import CrossShardWorkflow, ShardMap
+from jobs.engine.wire.options import CallOptions
+from jobs.exceptions import TaskRevoked
+from tests.acceptance import core_scenarios
+from tests.conftest import ROOT
+from tests.servers import ClusterGroup, start_cluster
+from tests.testapp import tasks
+
+THREE = {"SHARDS": 3, "QUEUE_SHARD": {"default": 1, "other": 2}}
+NAMES = ["default", "other", "emails", "reports", "q0", "q1", "q2", "a.b:c-d", "x" * 200]
+
+
+def test_the_map_is_the_same_in_another_process_with_another_hash_seed():
+    here = [ShardMap(7).of(name) for name in NAMES]
+    code = ("from jobs.engine.setup.shards import ShardMap; import sys; "
+            f"print([ShardMap(7).of(n) for n in {NAMES!r}])")
+    there = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": "12345"}).stdout.strip()
+    assert there == repr(here)
+    assert len(set(here)) > 1  # spread, not all on one shard
+    assert ShardMap(1).of("anything") == 0
+    assert ShardMap(7, (("default", 6),)).of("default") == 6
+
+
+def test_shard_zero_keeps_todays_keys_and_the_others_have_tags_of_their_own():
+    assert Keys("jobs").tag == Keys("jobs", 0).tag == "{jobs}"
+    assert Keys("jobs", 2).queue("emails") == "{jobs:2}:queue:emails"
+
+
+@pytest.mark.parametrize("settings, says", [
+    ({"shards": 0}, "JOBS['SHARDS']"),
+    ({"shards": 65}, "JOBS['SHARDS']"),
+    ({"shards": 2, "queue_shard": {"emails": 2}}, "from 0 to 1"),
+    ({"shards": 2, "queue_shard": {"emails": -1}}, "from 0 to 1"),
+    ({"shards": 2, "queue_shard": {"emails": "1"}}, "from 0 to 1"),
+    ({"shards": 2, "queue_shard": {"bad queue": 1}}, "a queue of JOBS['QUEUE_SHARD']"),
+    ({"shards": 2, "queue_shard": ["emails"]}, "must be a dict"),
+])
+def test_wrong_shard_settings_are_refused_saying_what_to_give(settings, says):
+    with pytest.raises(ConfigurationError, match=says.replace("[", r"\[").replace("]", r"\]")):
+        Config(**settings)
+
+
+def test_a_join_across_shards_is_refused_when_sent_naming_queues_and_shards(r):
+    with override_settings(JOBS=THREE):
+        with pytest.raises(CrossShardWorkflow) as caught:
+            chord([tasks.add.s(1, 1), tasks.add.s(2, 2)], tasks.add.s().set(queue="other")).delay()
+        assert "default on shard 1" in str(caught.value) and "other on shard 2" in str(caught.value)
+        assert "QUEUE_SHARD" in str(caught.value)
+        with pytest.raises(CrossShardWorkflow):  # a group something waits for is joined too
+            chain(group(tasks.add.s(1, 1), tasks.add.s(2, 2).set(queue="other")), tasks.add.s()).delay()
+        with pytest.raises(CrossShardWorkflow):
+            chord([tasks.add.s(1, 1), tasks.add.s(2, 2).set(queue="other")], tasks.add.s()).delay()
+        assert r.dbsize() == 0  # refused before anything was written
+        group(tasks.add.s(1, 1), tasks.add.s(2, 2).set(queue="other")).delay()  # independent tasks: allowed
+        chain(tasks.add.s(1, 1), tasks.add.s(2).set(queue="other")).delay()  # a chain: handed on (forwards.py)
+        tasks.add.apply_async((1, 1), link=tasks.add.s(1).set(queue="other"))
+    assert not r.exists("{jobs}:queue:default")
+    assert r.zcard("{jobs:1}:queue:default") == 3 and r.zcard("{jobs:2}:queue:other") == 1
+
+
+@pytest.mark.slow
+def test_the_core_of_jobs_on_three_shards(r, start_worker, start_beat, test_database_env, redis_server):
+    env = {**test_database_env, "JOBS_TEST_EVIDENCE_URL": redis_server.url}
+    worker = start_worker("-c", "2", "-Q", "default,other", settings=THREE, env=env, ready=False)
+    beat = start_beat(settings={**THREE, "BEAT_SCHEDULE": {
+        "pulse": {"task": "tests.testapp.tasks.record", "schedule": 1, "args": ["pulses", "tick"]}}})
+    worker.wait_count(r"ready\.$", 2)
+    assert "shard 1: queues default, concurrency 1" in worker.output
+    with override_settings(JOBS={**THREE, "ENQUEUE_TIMEOUT": 5}):
+        core_scenarios._tasks_and_workflows(r)
+        assert r.blpop(["pulses"], 30) is not None, "beat's periodic task did not run"
+        sent = tasks.add.apply_async((3, 4), queue="other")
+        assert sent.shard == 2 and sent.get(timeout=20) == 7
+        alone = AsyncResult(sent.id)  # from an id alone: each shard asked, and where it was remembered
+        assert alone.get(timeout=5) == 7 and alone.shard == 2
+        waiting = AsyncResult(tasks.add.apply_async((1, 2), countdown=0.5).id)  # waits on every shard's channel
+        assert waiting.get(timeout=20) == 3
+        crossing = chain(tasks.add.s(1, 2), tasks.add.s(3).set(queue="other"), tasks.add.s(4), tasks.add.s(5).set(
+            queue="other", countdown=0.2)).delay()  # shards 1, 2, 1, 2: each step handed to the next's shard
+        assert crossing.shard is None  # its results are looked for on each shard, then remembered where found
+        assert crossing.get(timeout=20) == 15 and crossing.parent.get(timeout=1) == 10 and crossing.shard == 2
+        failed = chain(tasks.fail.s("no"), tasks.add.s(1).set(queue="other"), tasks.add.s(2)).delay()
+        with pytest.raises(tasks.PaymentDeclined):  # the steps that will not run fail on their own shards
+            failed.get(timeout=20)
+        with pytest.raises(tasks.PaymentDeclined):
+            failed.parent.get(timeout=1)
+        stopped = chain(tasks.add.s(1, 1).set(countdown=0.5), tasks.add.s(2).set(queue="other")).delay()
+        stopped.parent.revoke()
+        with pytest.raises(TaskRevoked):  # marked where its first step was taken (shard 1), and found there
+            stopped.get(timeout=20)
+        linked = tasks.add.apply_async((2, 2), link=tasks.record.si("linked", "x").set(queue="other"))
+        assert linked.get(timeout=20) == 4 and r.blpop(["linked"], 20) is not None
+    assert r.exists("{jobs:1}:queues") and r.exists("{jobs:2}:queues")
+    assert r.exists(f"{{jobs:2}}:result:{sent.id}") and not r.exists(f"{{jobs}}:result:{sent.id}")
+    assert not r.exists("{jobs}:queue:default") and not r.exists("{jobs}:scheduled")
+    assert r.exists("{jobs}:beat:leader") and r.hlen("{jobs:1}:beat:sent") == 1  # leads on 0, sends on 1
+    assert {m.decode().rsplit(".", 1)[0].rsplit(".", 1)[1] for m in r.zrange("{jobs:1}:workers", 0, -1)} == {"s1"}
+    for process in (worker, beat):  # no traceback but the failing task's own
+        assert process.output.count("Traceback") == process.output.count("raise PaymentDeclined"), process.output
+
+
+def _parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.slow
+def test_a_worker_on_three_shards_drains_all_and_a_killed_shard_supervisor_loses_nothing(r, start_worker):
+    settings = {"SHARDS": 3, "QUEUE_SHARD": {"q0": 0, "q1": 1, "q2": 2}, "LEASE_SECONDS": 2}
+    worker = start_worker("-c", "3", "-Q", "q0,q1,q2", settings=settings, ready=False)
+    worker.wait_count(r"ready\.$", 3)
+    with override_settings(JOBS=settings):
+        sent = [tasks.record.apply_async(("ran", f"{q}-{i}"), queue=q) for i in range(20) for q in ("q0", "q1", "q2")]
+        assert [s.get(timeout=30) for s in sent] == [f"{q}-{i}" for i in range(20) for q in ("q0", "q1", "q2")]
+        assert {k: r.zcard(f"{{jobs{k}}}:leases") for k in ("", ":1", ":2")} == {"": 0, ":1": 0, ":2": 0}
+        shard_pids = {_parent_of(int(v.decode().rsplit(":", 1)[1])) for v in r.lrange("ran", 0, -1)}
+        assert len(shard_pids) == 3 and shard_pids == set(worker.children())  # each shard drained by its own
+
+        name = uuid.uuid4().hex
+        held = chain(tasks.block.s(name).set(queue="q1"), tasks.record.s("after").set(queue="q2")).delay()
+        first = int(r.blpop([f"started:{name}"], 20)[1])
+        os.kill(_parent_of(first), 9)  # shard 1's supervisor; its consumer dies with it (PDEATHSIG)
+        worker.wait_for(r"the supervisor of shard 1 \(pid \d+\) ended unexpectedly")
+        assert tasks.record.apply_async(("other", "still"), queue="q2").get(timeout=20) == "still"
+        worker.wait_count(r"ready\.$", 4, timeout=30)
+        again = int(r.blpop([f"started:{name}"], 30)[1])  # its lease ran out; the new supervisor took it back
+        assert again != first
+        r.rpush(f"release:{name}", 1)
+        assert held.get(timeout=20) == "after" and held.parent.get(timeout=1) == name  # handed on to shard 2
+        assert r.lrange(name, 0, -1)[0].startswith(b"after:")
+    assert r.lrange(f"deliveries:{name}", 0, -1) == [b"1", b"2"]
+    worker.signal(15)
+    assert worker.wait(30) == 0
+    assert "Traceback" not in worker.output, worker.output
+
+
+@pytest.mark.slow
+def test_a_worker_warns_of_messages_left_on_a_queues_old_shard(r, start_worker):
+    tasks.add.apply_async((1, 1), queue="other")  # SHARDS=1: on shard 0
+    worker = start_worker("-c", "1", "-Q", "other", settings={"SHARDS": 3, "QUEUE_SHARD": {"other": 2}})
+    line = worker.wait_for(r"queue 'other' has 1 message\(s\) waiting on shard 0, but maps to shard 2 now")
+    assert "Drain them" in line
+    assert len([x for x in worker.lines if "waiting on shard" in x]) == 1
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[ClusterGroup]:
+    with start_cluster(masters=3) as started:
+        yield started
+
+
+@pytest.mark.slow
+def test_on_a_cluster_three_shards_run_and_their_keys_are_where_the_slot_map_says(cluster, start_worker,
+                                                                                    redis_server, r):
+    settings = {"BROKER_URL": cluster.url(), "SHARDS": 3, "QUEUE_SHARD": {"q0": 0, "q1": 1, "q2": 2}}
+    worker = start_worker("-c", "3", "-Q", "q0,q1,q2", settings=settings, ready=False,
+                          env={"JOBS_TEST_EVIDENCE_URL": redis_server.url})
+    worker.wait_count(r"ready\.$", 3)
+    with override_settings(JOBS={**settings, "ENQUEUE_TIMEOUT": 5}):
+        sent = {q: tasks.add.apply_async((1, int(q[1])), queue=q) for q in ("q0", "q1", "q2")}
+        assert {q: s.get(timeout=30) for q, s in sent.items()} == {"q0": 1, "q1": 2, "q2": 3}
+    owners = set()
+    for shard, (queue, result) in enumerate(sent.items()):
+        keys = Keys("jobs", shard)
+        owner = cluster.owner_of(slot_of(keys.tag))
+        owners.add(owner.port)
+        assert cluster.client(owner).exists(keys.result(result.id)), (queue, keys.tag, owner.port)
+        assert cluster.client(owner).zcard(keys.workers) == 1  # its shard's supervisor beats there
+    print(f"\nthe 3 shards' tags on {len(owners)} master(s): "
+          + ", ".join(f"{Keys('jobs', k).tag} -> slot {slot_of(Keys('jobs', k).tag)}" for k in range(3)))
+    assert "Traceback" not in worker.output, worker.output
+
+
+def test_the_acl_user_of_a_sharded_site_reaches_every_shard_and_no_other_prefix():
+    from jobs.engine.redis.server import acl_rules
+
+    rules = acl_rules("jobs", 3)
+    assert [r for r in rules if r[0] in "~&"] == ["~{jobs}:*", "~{jobs:1}:*", "~{jobs:2}:*", "&{jobs}:done:*",
+                                                 "&{jobs:1}:done:*", "&{jobs:2}:done:*"]
+    assert acl_rules("jobs") == acl_rules("jobs", 1)
+
+
+def test_an_envelope_forwarded_twice_is_sent_once(r):
+    """A forwarder that dies after its send and before it removes the envelope sends it again at its
+    next turn: the target shard's enqueue.lua has the id marked sent, so nothing is doubled."""
+    from jobs.engine.execution.followup import _forwarded
+    from jobs.engine.send.forwarder import forward
+    from jobs.engine.setup import app as engine_app
+    from jobs.engine.setup.build import message
+
+    with override_settings(JOBS=THREE):
+        app = engine_app.current()
+        app.bind(1)  # as in shard 1's worker, where the ack ran
+        entry = _forwarded(app, message(app, "tests.testapp.tasks.add", (1, 2), {}, CallOptions(queue="other")))
+        assert entry["k"] == "{jobs:1}:forward"
+        for _ in range(2):
+            r.zadd(entry["k"], {entry["m"]: 0})  # what lib/ack.lua's enqueue_now writes
+            assert forward(app) == 1
+            assert r.zcard("{jobs:1}:forward") == 0
+        assert r.zcard("{jobs:2}:queue:other") == 1 and not r.exists("{jobs:1}:queue:other")
+
+
+@pytest.mark.slow
+def test_a_sigterm_to_every_process_at_once_is_a_warm_shutdown(r, start_worker):
+    """systemd's default (KillMode=control-group) signals every process of the worker at once: each
+    shard's supervisor gets SIGTERM itself and from the parent, and still only stops warm."""
+    settings = {"SHARDS": 3, "QUEUE_SHARD": {"q0": 0, "q1": 1}}
+    worker = start_worker("-c", "2", "-Q", "q0,q1", settings=settings, ready=False)
+    worker.wait_count(r"ready\.$", 2)
+    name = uuid.uuid4().hex
+    with override_settings(JOBS=settings):
+        held = tasks.block.apply_async((name,), queue="q1")
+        assert r.blpop([f"started:{name}"], 20) is not None
+        os.killpg(worker.pid, 15)
+        worker.wait_count("Warm shutdown", 2)
+        r.rpush(f"release:{name}", 1)
+        assert held.get(timeout=20) == name  # it finished: not killed, not handed back
+    assert worker.wait(30) == 0
+    assert "Cold shutdown" not in worker.output and "handed back" not in worker.output, worker.output
