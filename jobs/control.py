@@ -51,6 +51,7 @@ from .inspection import monitor as monitor
 from .inspection import paused as paused
 from .inspection import registered as registered
 from .inspection import scheduled as scheduled
+from .inspection import stored_result
 from .inspection import workers as workers
 from .models import TaskResult
 
@@ -60,27 +61,31 @@ def revoke(task_ids: str | Iterable[str], terminate: bool = False) -> int:
     or an iterable of ids, as every call here that takes ids: a str is one id, never its
     characters (many.ids); how many were marked."""
     found = many.ids(task_ids, "task_ids", "control.revoke")
-    return current().broker.controls.revoke(found, terminate) if found else 0
+    if not found:
+        return 0
+    # Each shard's fetch checks its own revoked set, and a task id does not say where it waits.
+    return max(b.controls.revoke(found, terminate) for b in current().brokers)
 
 
 def purge(queue: str) -> int:
     """Delete every message waiting on `queue`; how many there were. Running, scheduled and dead
-    ones stay."""
+    ones stay. On every shard: one left on the shard a queue mapped to before (SHARDS or
+    QUEUE_SHARD changed) is purged too."""
     check_name("queue", many.one(queue, "queue", "control.purge"), JobsError)
-    return current().broker.controls.purge(queue)
+    return sum(b.controls.purge(queue) for b in current().brokers)
 
 
 def pause(queue: str) -> bool:
     """Stop every worker taking from `queue`, cluster-wide, until resume(): its messages stay,
     senders and beat go on adding to it, running tasks finish. False if it was paused already."""
     check_name("queue", many.one(queue, "queue", "control.pause"), JobsError)
-    return current().broker.controls.pause(queue)
+    return any([b.controls.pause(queue) for b in current().brokers])  # on every shard: a list, not a short cut
 
 
 def resume(queue: str) -> bool:
     """Let workers take from a paused queue again; False if it was not paused."""
     check_name("queue", many.one(queue, "queue", "control.resume"), JobsError)
-    return current().broker.controls.resume(queue)
+    return any([b.controls.resume(queue) for b in current().brokers])
 
 
 def shutdown(worker_id: str) -> bool:
@@ -88,7 +93,9 @@ def shutdown(worker_id: str) -> bool:
     about a second it takes no more tasks, lets its running ones finish (up to its
     --shutdown-timeout), hands back what it prefetched, and exits 0. False if no live worker has
     that id."""
-    return current().broker.controls.request_shutdown(many.one(worker_id, "worker_id", "control.shutdown"))
+    worker_id = many.one(worker_id, "worker_id", "control.shutdown")
+    # A worker's heartbeat is on the shard it serves: asked on each, the one that has it says yes.
+    return any([b.controls.request_shutdown(worker_id) for b in current().brokers])
 
 
 def run_scheduled(task_ids: str | Iterable[str], due: Mapping[str, float] | None = None) -> int:
@@ -99,7 +106,7 @@ def run_scheduled(task_ids: str | Iterable[str], due: Mapping[str, float] | None
     that is due, and promoted meanwhile, is not sent twice."""
     found = many.ids(task_ids, "task_ids", "control.run_scheduled")
     members = monitor().scheduled_members(found, due) if found else []
-    return current().broker.scheduled.run(members) if members else 0
+    return _on_every_shard("run", members)
 
 
 def delete_scheduled(task_ids: str | Iterable[str], due: Mapping[str, float] | None = None) -> int:
@@ -108,7 +115,15 @@ def delete_scheduled(task_ids: str | Iterable[str], due: Mapping[str, float] | N
     timeout."""
     found = many.ids(task_ids, "task_ids", "control.delete_scheduled")
     members = monitor().scheduled_members(found, due) if found else []
-    return current().broker.scheduled.delete(members)
+    return _on_every_shard("delete", members)
+
+
+def _on_every_shard(action: str, members: list[bytes]) -> int:
+    """Run or delete these exact members of the scheduled set wherever they are: each shard's script
+    moves the ones it holds (a member names its message whole, so no shard holds another's)."""
+    if not members:
+        return 0
+    return sum((b.scheduled.run if action == "run" else b.scheduled.delete)(members) for b in current().brokers)
 
 
 #: Scheduled messages read and acted on a round trip by sweep_scheduled.
@@ -145,15 +160,13 @@ def sweep_scheduled(action: str, sweep: Sweep | None = None, seconds: float | No
         sweep = Sweep(action, upto, total)
     elif sweep.action != action:
         raise ValueError(f"control.sweep_scheduled: the sweep given is a {sweep.action!r}, not a {action!r}")
-    broker = current().broker
-    act = broker.scheduled.run if action == "run" else broker.scheduled.delete
     deadline = None if seconds is None else time.monotonic() + seconds
     taken, done = sweep.taken, sweep.done
     while taken < sweep.total:
         want = min(SWEEP_BATCH, sweep.total - taken)
         members = reader.scheduled_due_by(sweep.upto, want)
         if members:
-            done += act(members)
+            done += _on_every_shard(action, members)
             taken += len(members)
         if len(members) < want:
             break  # none left of those it covers
@@ -172,19 +185,19 @@ def requeue_dead_each(ids: str | Iterable[str]) -> list[str]:
     """requeue_dead, saying which: the ids put back (not an unknown id, nor one with no queue to go
     back to)."""
     found = many.ids(ids, "ids", "control.requeue_dead")
-    return current().broker.dead.requeue(found) if found else []
+    return [i for b in current().brokers for i in b.dead.requeue(found)] if found else []
 
 
 def discard_dead(ids: str | Iterable[str]) -> int:
     """Delete dead letters; how many there were."""
     found = many.ids(ids, "ids", "control.discard_dead")
-    return current().broker.dead.discard(found) if found else 0
+    return sum(b.dead.discard(found) for b in current().brokers) if found else 0
 
 
 def purge_dead(upto: str = "+inf") -> int:
     """Delete every dead letter, or those up to `upto` (inspection.newest_dead() when they were
     counted: not one that arrived while the operator was asked); how many were."""
-    return current().broker.dead.purge(upto)
+    return sum(b.dead.purge(upto) for b in current().brokers)
 
 
 def retry(task_id: str) -> AsyncResult:
@@ -199,7 +212,7 @@ def retry(task_id: str) -> AsyncResult:
         row = None
     if row is not None:
         return send_again(row)
-    raw = current().broker.results.get(task_id)
+    raw = stored_result(task_id)
     if raw is None:
         raise JobsError(f"no task {task_id!r} in the history or in Redis: nothing to send again")
     meta = decode_result(raw, current().config.accept_content)

@@ -21,12 +21,12 @@ if TYPE_CHECKING:
 
 
 def monitor() -> Monitor:
-    """The read API over the current app's Redis (engine/monitor.py): what the console reads. Imported
+    """The read API over the current app's Redis (engine/monitor.py), every shard's: what the console reads. Imported
     here, when first read: every process with the admin imports this module (jobs.control, the admin's
     actions), a worker too, which never reads through it."""
     from .engine.api import Monitor
 
-    return Monitor(current().broker)
+    return Monitor(current().brokers)
 
 
 #: Fields of a Held for pages (bytes to decode, the set's score to find a row again), not for a JSON document.
@@ -62,13 +62,17 @@ def registered() -> dict[str, list[str]]:
 
 
 def paused() -> dict[str, float]:
-    """Paused queue -> since when (unix time, s)."""
-    return current().broker.controls.paused()
+    """Paused queue -> since when (unix time, s); a queue is paused on every shard (jobs.control.pause)."""
+    paused: dict[str, float] = {}
+    for broker in current().brokers:
+        for queue, since in broker.controls.paused().items():
+            paused[queue] = min(since, paused.get(queue, since))
+    return paused
 
 
 def queue_length(queue: str) -> int:
-    """How many messages wait on `queue` now (what a purge would delete)."""
-    return current().broker.controls.queue_length(queue)
+    """How many messages wait on `queue` now (what a purge would delete), on every shard."""
+    return sum(b.controls.queue_length(queue) for b in current().brokers)
 
 
 @dataclass(frozen=True)
@@ -81,12 +85,13 @@ class MessageCounts:
 
 
 def message_counts() -> MessageCounts:
-    broker = current().broker
-    return MessageCounts(broker.deliveries.inflight_count(), broker.scheduled.count(), broker.dead.count())
+    brokers = current().brokers
+    return MessageCounts(sum(b.deliveries.inflight_count() for b in brokers), sum(b.scheduled.count() for b in brokers),
+                         sum(b.dead.count() for b in brokers))
 
 
 def dead_count() -> int:
-    return current().broker.dead.count()
+    return sum(b.dead.count() for b in current().brokers)
 
 
 def dead_letters(limit: int = 50, offset: int = 0, reason: str | None = None,
@@ -99,25 +104,36 @@ def dead_letters(limit: int = 50, offset: int = 0, reason: str | None = None,
 
 
 def dead_ids() -> list[str]:
-    """Every dead letter's id, oldest first (`jobs dead requeue --all`)."""
-    return current().broker.dead.ids(newest_first=False)
+    """Every dead letter's id, oldest first on each shard, shard after shard (`jobs dead requeue --all`)."""
+    return [i for b in current().brokers for i in b.dead.ids(newest_first=False)]
 
 
 def newest_dead() -> str:
-    """The newest dead letter as a bound for purge_dead: what was counted, not what came since."""
-    return current().broker.dead.newest()
+    """The newest dead letter as a bound for purge_dead: what was counted, not what came since. Their
+    scores are times (ms), so one bound holds for every shard."""
+    return max((b.dead.newest() for b in current().brokers), key=float)
 
 
 def history_backlog() -> tuple[int, dict[str, int]]:
     """Outcomes waiting in the history stream for the database, and those dropped (backlog full)
-    since last reported, by kind."""
-    return current().broker.history.waiting()
+    since last reported, by kind (each shard has a stream of its own: summed)."""
+    waiting, dropped = 0, dict[str, int]()
+    for broker in current().brokers:
+        count, kinds = broker.history.waiting()
+        waiting += count
+        for kind, n in kinds.items():
+            dropped[kind] = dropped.get(kind, 0) + n
+    return waiting, dropped
 
 
 def stored_result(task_id: str) -> bytes | None:
     """A task's result document as Redis keeps it (decode_result reads it), or None: the history
-    may not have it yet, or keep it no more."""
-    return current().broker.results.get(task_id)
+    may not have it yet, or keep it no more. It is on the shard its task ran from: each is asked in turn."""
+    for broker in current().brokers:
+        raw = broker.results.get(task_id)
+        if raw is not None:
+            return raw
+    return None
 
 
 def setup_findings(allow_eviction: bool, timeout: float = 2.0) -> list[Finding]:

@@ -9,6 +9,7 @@ import time
 
 from ..redis.reads import Reads
 from .minutes import MinutePoint, TaskMetrics, by_task, point, task_fields
+from .shards import AllReads
 
 #: Task metrics over this many minutes or more are read from the hour hashes (whole hours).
 HOURLY_FROM = 180
@@ -20,7 +21,7 @@ OUTCOMES = ("*|SUCCESS", "*|FAILURE")
 class CountersView:
     """Monitor's reads of the counters."""
 
-    reads: Reads
+    reads: Reads | AllReads
 
     def _window(self, minutes: int) -> list[int]:
         current = int(time.time() // 60)  # this host's clock, as the workers' counts use theirs (metrics.Tally)

@@ -60,7 +60,7 @@ def readiness(monitor: Monitor, allow_eviction: bool, periodic: bool, timeout: f
 def _workers(monitor: Monitor) -> Check:
     alive = [w for w in monitor.workers() if w.alive]
     # A paused queue is meant to wait: its work with no worker is not a failure.
-    served = {q for w in alive for q in w.queues} | set(monitor.broker.controls.paused())
+    served = {q for w in alive for q in w.queues} | {q for b in monitor.brokers for q in b.controls.paused()}
     unserved = {name: n for name, n in monitor.queues().items() if n and name not in served}
     if unserved:
         detail = "; ".join(f"queue {name} has {n} waiting task(s) and no live worker consumes it"

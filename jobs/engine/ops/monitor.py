@@ -12,13 +12,15 @@ queues SET, keys.py). Each method says what it costs.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import DecodeError
 from ..redis.broker import Broker
 from ..redis.controls import ALIVE_MS
-from ..redis.reads import Look
+from ..redis.reads import Look, Reads
 from ..redis.server import Finding, RedisHealth, RedisSetup, findings
 from ..setup.app import App
 from ..wire.header import Header, parse_entry
@@ -26,6 +28,7 @@ from .counters_view import CountersView
 from .metrics import Snapshot
 from .rows import DeadLetter, Held, QueueInfo, SlotInfo, WorkerInfo
 from .scheduled_view import ScheduledView
+from .shards import AllReads, reads_of
 
 #: A worker whose heartbeat is older than this is shown as gone.
 ALIVE_SECONDS = ALIVE_MS / 1000
@@ -51,9 +54,13 @@ def _head_age(head: Any, now: float) -> float | None:
 
 
 class Monitor(ScheduledView, CountersView):
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
-        self.reads = broker.reads
+    """Over one broker, or every shard's (app.brokers, the home shard first): several shards' reads
+    are merged (shards.py), and each read then costs its round trips once per shard."""
+
+    def __init__(self, broker: Broker | Sequence[Broker]) -> None:
+        self.brokers: list[Broker] = [broker] if isinstance(broker, Broker) else list(broker)
+        self.broker = self.brokers[0]
+        self.reads: Reads | AllReads = reads_of(self.brokers)
 
     # -- Redis itself --------------------------------------------------------------------------
 
@@ -197,9 +204,19 @@ class Monitor(ScheduledView, CountersView):
     # -- dead letters --------------------------------------------------------------------------
 
     def dead_letters(self, limit: int = 50, offset: int = 0) -> list[DeadLetter]:
-        """Newest first: two round trips."""
-        ids = self.broker.dead.ids(offset, offset + limit - 1)
-        return [DeadLetter.parse(raw) for raw in self.broker.dead.records(ids) if raw]
+        """Newest first: two round trips (a shard)."""
+        if len(self.brokers) > 1:  # each shard's newest offset + limit, merged by time
+            return list(heapq.merge(*(self._dead_of(b, 0, offset + limit - 1) for b in self.brokers),
+                                    key=lambda d: -d.time))[offset:offset + limit]
+        return self._dead_of(self.broker, offset, offset + limit - 1)
+
+    @staticmethod
+    def _dead_of(broker: Broker, start: int, stop: int) -> list[DeadLetter]:
+        ids = broker.dead.ids(start, stop)
+        return [DeadLetter.parse(raw) for raw in broker.dead.records(ids) if raw]
+
+    def dead_count(self) -> int:
+        return sum(b.dead.count() for b in self.brokers)
 
     def dead_letters_matching(self, limit: int = 50, offset: int = 0, reason: str | None = None,
                               task: str | None = None) -> tuple[list[DeadLetter], bool]:
@@ -209,28 +226,38 @@ class Monitor(ScheduledView, CountersView):
         batch (two round trips) from the newest, until the page and one more are found: Redis has
         no index by reason or task. The letters are bounded (DEAD_LETTERS_MAX, 10,000 by default:
         at most 20 round trips); one that arrives meanwhile shifts the ranks, so a letter read twice
-        is counted once."""
+        is counted once. Over several shards, each shard's matches are found so, then merged by time."""
         if not reason and not task:
             page = self.dead_letters(limit + 1, offset)
             return page[:limit], len(page) > limit
         want_reason, want_task = (reason or "").lower(), (task or "").lower()
+        matched = list(heapq.merge(*(self._matching(b, offset + limit, want_reason, want_task)
+                                     for b in self.brokers), key=lambda d: -d.time))
+        return matched[offset:offset + limit], len(matched) > offset + limit
+
+    @staticmethod
+    def _matching(broker: Broker, enough: int, want_reason: str, want_task: str) -> list[DeadLetter]:
+        """One shard's letters that match, newest first, until more than `enough` are found."""
         matched: list[DeadLetter] = []
         seen: set[str] = set()
         start = 0
-        while len(matched) <= offset + limit:
-            newest = self.broker.dead.ids(start, start + DEAD_PAGE - 1)
+        while len(matched) <= enough:
+            newest = broker.dead.ids(start, start + DEAD_PAGE - 1)
             start += DEAD_PAGE
             ids = [i for i in newest if i not in seen]
             seen.update(ids)
-            batch = [DeadLetter.parse(raw) for raw in self.broker.dead.records(ids) if raw]
+            batch = [DeadLetter.parse(raw) for raw in broker.dead.records(ids) if raw]
             matched += [d for d in batch if want_reason in d.reason.lower() and want_task in d.task.lower()]
             if len(newest) < DEAD_PAGE:
                 break
-        return matched[offset:offset + limit], len(matched) > offset + limit
+        return matched
 
     def dead_letter(self, dead_id: str) -> DeadLetter | None:
-        [raw] = self.broker.dead.records([dead_id])
-        return DeadLetter.parse(raw) if raw else None
+        for broker in self.brokers:
+            [raw] = broker.dead.records([dead_id])
+            if raw:
+                return DeadLetter.parse(raw)
+        return None
 
     # -- routing -------------------------------------------------------------------------------
 

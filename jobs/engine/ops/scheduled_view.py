@@ -6,11 +6,15 @@ monitor (monitor.Monitor), whose reads it shares."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from ..redis.broker import Broker
 from ..redis.reads import Reads
 from ..wire.header import entry_id, parse_entry
 from .rows import Held
+
+if TYPE_CHECKING:
+    from .shards import AllReads
 
 #: Messages read a round trip when looking for task ids in the scheduled set (from the soonest:
 #: where a console's list starts; on to the end of the set if need be).
@@ -20,8 +24,8 @@ SCHEDULED_PAGE = 1000
 class ScheduledView:
     """Monitor's reads of the scheduled set."""
 
-    broker: Broker
-    reads: Reads
+    brokers: list[Broker]
+    reads: Reads | AllReads
 
     def scheduled(self, limit: int = 100, offset: int = 0) -> list[Held]:
         """Messages waiting for their time (countdown, ETA, retry), soonest first, from `offset`:
@@ -34,7 +38,7 @@ class ScheduledView:
         return out
 
     def scheduled_count(self) -> int:
-        return self.broker.scheduled.count()
+        return sum(b.scheduled.count() for b in self.brokers)
 
     def scheduled_extent(self) -> tuple[int, float]:
         """How many messages are scheduled and when the last is due (unix ms; 0 if none): what a
