@@ -67,6 +67,17 @@ class Monitor:
         """Commands clients sent (not those scripts ran) between two lines whose text has `text`."""
         return sum(1 for client, _, line in self.lines[start:end] if client != "lua" and text in line)
 
+    def count_inner_of(self, start, end, text):
+        """Commands scripts ran inside Redis for the calls whose line has `text` (an EVALSHA's sha):
+        MONITOR shows a script's call, then each command it runs, before the next client's command."""
+        inner, theirs = 0, False
+        for client, _, line in self.lines[start:end]:
+            if client != "lua":
+                theirs = text in line
+            elif theirs:
+                inner += 1
+        return inner
+
     def close(self):
         self.sock.close()
 

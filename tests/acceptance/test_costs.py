@@ -77,12 +77,20 @@ def test_a_concurrency_limit_not_reached_costs_one_round_trip_per_task(start_wor
         end = monitor.barrier(r)
         top, inner = monitor.count(start, end)
         slots = monitor.count_sent(start, end, scripts.load("slot").sha)
+        in_slots = monitor.count_inner_of(start, end, scripts.load("slot").sha)
     finally:
         monitor.close()
-    print(f"\nper task with a concurrency limit: {top / n:.2f} commands sent, {inner / n:.2f} inside scripts")
+    print(f"\nper task with a concurrency limit: {top / n:.2f} commands sent, {inner / n:.2f} inside scripts "
+          f"({in_slots / n:.2f} in slot.lua)")
     assert n - 1 <= slots <= n  # one a task (the first sent twice: NOSCRIPT, as this Redis had not loaded it)
     assert (top - 2 - slots) / n <= 0.5  # the rest costs what a task without a limit costs
-    assert inner / n <= 8 + 12  # slot.lua: TIME, HEXISTS, ZSCORE, ZRANGE, ZADD x2, HSET, ZRANGEBYSCORE, ...
+    # slot.lua: about 9 commands of its own (HEXISTS, ZSCORE, ZRANGE, ZADD x2, HSET, ZRANGEBYSCORE...),
+    # and a ZSCORE (and a ZREM once gone) for each holder still listed: the runs before it, whose acks
+    # wait to ride a later fetch (at most a batch, 1 + WORKER_PREFETCH = 17, while their acks wait). How
+    # many that is depends on how busy the machine is (16.7 a call on a loaded machine, ~11 on a quiet
+    # one); the bound is the design's, not a lucky run's. The rest is counted apart.
+    assert in_slots / n <= 9 + 2 * 17
+    assert (inner - in_slots) / n <= 10
 
 
 def _cpu_ticks(pids):
