@@ -69,23 +69,26 @@ def revoke(task_ids: str | Iterable[str], terminate: bool = False) -> int:
 
 def purge(queue: str) -> int:
     """Delete every message waiting on `queue`; how many there were. Running, scheduled and dead
-    ones stay. On every shard: one left on the shard a queue mapped to before (SHARDS or
-    QUEUE_SHARD changed) is purged too."""
+    ones stay. On every shard, and every part of a spread queue (QUEUE_SPREAD): one left on the shard a
+    queue mapped to before (SHARDS or QUEUE_SHARD changed) is purged too."""
     check_name("queue", many.one(queue, "queue", "control.purge"), JobsError)
-    return sum(b.controls.purge(queue) for b in current().brokers)
+    app = current()
+    return sum(b.controls.purge(part) for part in app.shards.parts(queue) for b in app.brokers)
 
 
 def pause(queue: str) -> bool:
     """Stop every worker taking from `queue`, cluster-wide, until resume(): its messages stay,
     senders and beat go on adding to it, running tasks finish. False if it was paused already."""
     check_name("queue", many.one(queue, "queue", "control.pause"), JobsError)
-    return any([b.controls.pause(queue) for b in current().brokers])  # on every shard: a list, not a short cut
+    app = current()  # every part of a spread queue, on every shard: a list, not a short cut
+    return any([b.controls.pause(part) for part in app.shards.parts(queue) for b in app.brokers])
 
 
 def resume(queue: str) -> bool:
     """Let workers take from a paused queue again; False if it was not paused."""
     check_name("queue", many.one(queue, "queue", "control.resume"), JobsError)
-    return any([b.controls.resume(queue) for b in current().brokers])
+    app = current()
+    return any([b.controls.resume(part) for part in app.shards.parts(queue) for b in app.brokers])
 
 
 def shutdown(worker_id: str) -> bool:

@@ -72,7 +72,8 @@ def paused() -> dict[str, float]:
 
 def queue_length(queue: str) -> int:
     """How many messages wait on `queue` now (what a purge would delete), on every shard."""
-    return sum(b.controls.queue_length(queue) for b in current().brokers)
+    app = current()  # every part of a spread queue (QUEUE_SPREAD) too
+    return sum(b.controls.queue_length(part) for part in app.shards.parts(queue) for b in app.brokers)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ CALL_ACCEPTS = {
     ("expires", "-0.0"): lambda r: _waiting(r)[0]["xp"] == {"in": 0.0},  # already expired: never started
     ("queue", "'5'"): lambda r: engine_app.current().broker.controls.queue_length("5") == 1,  # a queue named 5
     ("task_id", "'5'"): lambda r: len(_waiting(r)) == 1,  # a task whose id is "5"
+    ("spread_key", "'5'"): lambda r: len(_waiting(r)) == 1,  # a key like any text (no QUEUE_SPREAD: unused)
 }
 
 

@@ -2,7 +2,6 @@
 a whole keyspace of its own on a real Redis, filled by the broker's own moves, then read merged: what a
 page shows must be the sum of the shards, in the order one set would give."""
 
-import json
 import time
 
 import pytest

@@ -180,8 +180,10 @@ def _send(node: Node, args: Iterable[Any], kwargs: dict[str, Any] | None,
         # them, and a step's result may be written elsewhere than its own shard (a step revoked or
         # buried before it runs marks what follows it where it was: lib/workflow_end.lua), so its
         # results are looked for on each shard; on one shard, there.
-        spread = {app.shard_of(queues.get(step.id) or queue_of(app, step)) for step in leaves(node)}
-        shard = spread.pop() if len(spread) == 1 else None
+        # A step yet to be sent to a spread queue (QUEUE_SPREAD) may land on any of its parts' shards.
+        spread = {app.shard_of(queue) if len(app.shards.parts(queue)) == 1 else -1
+                  for queue in (queues.get(step.id) or queue_of(app, step) for step in leaves(node))}
+        shard = spread.pop() if len(spread) == 1 and -1 not in spread else None
     return tree(node, lambda step: AsyncResult(step.id or "", step.task, shard=shard))
 
 

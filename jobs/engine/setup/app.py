@@ -91,7 +91,8 @@ class App:
         self.config = config
         self.registry = tasks if tasks is not None else registry
         #: Queue -> shard (shards.py).
-        self.shards = ShardMap(config.shards, tuple(config.queue_shard.items()))
+        self.shards = ShardMap(config.shards, tuple(config.queue_shard.items()),
+                               tuple((q, n) for q, n in config.queue_spread.items() if n > 1))
         #: The key names of each shard (index = shard).
         self.shard_keys = [Keys(config.key_prefix, shard) for shard in range(config.shards)]
         #: This process's shard: 0, or the one its worker serves (bind()).

@@ -67,6 +67,13 @@ def message(app: App, task: TaskDefinition | str, args: Iterable[Any] | None = N
     queue = first(options.queue, route.queue, definition.queue if definition else None, default=config.default_queue)
     if config.shards > 1 and workflow.chord is not None:
         _one_shard(app, name, queue, workflow, options)
+    task_id = options.task_id or str(uuid.uuid4())
+    if app.shards.spreads and workflow.chord is None and workflow.chord_of is None:
+        # A spread queue's part (shards.py): by the caller's key, a unique task's lock (one part holds
+        # it), else the id. A join's members and callback stay on the queue itself: one shard counts it.
+        key = options.spread_key or (_unique_text(app, name, args, kwargs, options.unique_key) if unique_for
+                                     else task_id)
+        queue = app.shards.place(queue, key)
     if definition is not None and definition.concurrency is not None:
         workflow = workflow.replace(slot=slot_name(definition, args, kwargs))
     if workflow.parent is None:
@@ -74,7 +81,7 @@ def message(app: App, task: TaskDefinition | str, args: Iterable[Any] | None = N
         if running is not None:
             workflow = workflow.replace(parent=running.id)
     return Message(
-        id=options.task_id or str(uuid.uuid4()), task=name, args=args, kwargs=kwargs, queue=queue,
+        id=task_id, task=name, args=args, kwargs=kwargs, queue=queue,
         priority=first(options.priority, route.priority, definition.priority if definition else None, default=0),
         eta=options.eta.timestamp() if options.eta is not None else None, countdown=options.countdown,
         expires=expires.timestamp() if isinstance(expires, dt.datetime) else None,
@@ -144,16 +151,20 @@ def unique_lock(app: App, name: str, args: tuple[Any, ...], kwargs: dict[str, An
                 queue: str) -> str:
     """The key of a unique task's lock: its unique_key, else its arguments (the same arguments are
     the same run); on the shard of the queue it is sent to (enqueue_unique.lua takes it there)."""
-    if key is None:
-        try:
-            text = json_dumps([list(args), sorted(kwargs.items())])
-        except (TypeError, ValueError):
-            text = repr((args, sorted(kwargs.items())))
-        if _encrypts(app, name) and app.config.signing_key:  # a hash of secret arguments could be guessed back
-            key = hmac.new(app.config.signing_key, text.encode(), "sha256").hexdigest()
-        else:
-            key = hashlib.sha1(text.encode()).hexdigest()
-    return app.shard_keys[app.shard_of(queue)].unique(name, key)
+    return app.shard_keys[app.shard_of(queue)].unique(name, _unique_text(app, name, args, kwargs, key))
+
+
+def _unique_text(app: App, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], key: str | None) -> str:
+    """What tells one unique run from another: its unique_key, else a digest of its arguments."""
+    if key is not None:
+        return key
+    try:
+        text = json_dumps([list(args), sorted(kwargs.items())])
+    except (TypeError, ValueError):
+        text = repr((args, sorted(kwargs.items())))
+    if _encrypts(app, name) and app.config.signing_key:  # a hash of secret arguments could be guessed back
+        return hmac.new(app.config.signing_key, text.encode(), "sha256").hexdigest()
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def check_unique(name: str, options: CallOptions, definition: TaskDefinition | None) -> None:

@@ -55,6 +55,8 @@ class Config:
     shards: int = 1
     #: Queue -> shard, for queues not left to the hash of their name (setup/shards.py).
     queue_shard: dict[str, int] = field(default_factory=dict)
+    #: Queue -> over how many shards one queue's messages spread (setup/shards.py).
+    queue_spread: dict[str, int] = field(default_factory=dict)
     default_queue: str = "default"
     #: Task name patterns (or callables) -> queue / priority; see routing.py.
     routes: Any = None
@@ -261,7 +263,8 @@ def _broker(c: Config) -> None:
 
 
 def _shards(c: Config) -> None:
-    """QUEUE_SHARD names queues (checked as every queue name is) and shards that exist."""
+    """QUEUE_SHARD names queues (checked as every queue name is) and shards that exist; QUEUE_SPREAD
+    names queues and at most SHARDS parts for each."""
     if not isinstance(c.queue_shard, dict):
         raise ConfigurationError("JOBS['QUEUE_SHARD'] must be a dict: queue name -> shard number, e.g. {'emails': 2}")
     for queue, shard in c.queue_shard.items():
@@ -270,6 +273,16 @@ def _shards(c: Config) -> None:
             raise ConfigurationError(
                 f"JOBS['QUEUE_SHARD'][{queue!r}] is {shard!r}: give a shard number from 0 to {c.shards - 1} "
                 f"(JOBS['SHARDS'] is {c.shards}), or raise SHARDS")
+    if not isinstance(c.queue_spread, dict):
+        raise ConfigurationError("JOBS['QUEUE_SPREAD'] must be a dict: queue name -> how many shards it spreads over, "
+                                 "e.g. {'emails': 3}")
+    for queue, count in c.queue_spread.items():
+        check_name("a queue of JOBS['QUEUE_SPREAD']", queue, ConfigurationError)
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= c.shards:
+            raise ConfigurationError(
+                f"JOBS['QUEUE_SPREAD'][{queue!r}] is {count!r}: give how many shards the queue spreads over, from 1 "
+                f"to JOBS['SHARDS'] ({c.shards}); more parts than shards would put two on one shard, which spreads "
+                "nothing")
 
 
 def _tables(c: Config) -> None:

@@ -12,6 +12,16 @@ only when all its steps map to one shard (canvas.py, execution/followup.py refus
 
 Changing SHARDS or QUEUE_SHARD moves queues: what waits on a queue's old shard is served there by no
 worker any more. A worker that starts looks for such messages and warns (worker/shards.py).
+
+One hot queue may spread over several shards (JOBS["QUEUE_SPREAD"] = {"emails": 3}): it is then that
+many queues, its parts, each on its own shard: "emails" (part 0, on the queue's own shard, so a site
+that turns spreading on keeps what waits), then "emails~1", "emails~2" on the shards after it. A
+message goes to one part when it is made (setup/build.py: place()), chosen by its `spread_key` when the
+caller gives one (the same key, the same part: messages with one key keep their order), else by its
+id (an even spread). The part's name is the message's queue from then on, so everything that follows
+the queue (its shard, its retries, its result, the worker that takes it) follows the part, and a
+worker of "emails" serves every part. "~" is not allowed in the names users give (wire/names.py), so
+a part's name cannot be another queue's. Order holds within a part, not across them.
 """
 
 from __future__ import annotations
@@ -22,6 +32,9 @@ from dataclasses import dataclass
 
 from ..errors import ConfigurationError
 
+#: Between a spread queue's name and its part's number (see the module docstring).
+PART = "~"
+
 
 @dataclass(frozen=True)
 class ShardMap:
@@ -29,20 +42,43 @@ class ShardMap:
 
     count: int = 1
     explicit: tuple[tuple[str, int], ...] = ()
+    #: Queue -> how many parts it spreads over (QUEUE_SPREAD), those over more than one.
+    spreads: tuple[tuple[str, int], ...] = ()
 
     def of(self, queue: str) -> int:
         if self.count == 1:
             return 0
+        name, mark, part = queue.rpartition(PART)
+        if mark and part.isdigit():  # a spread queue's part: the shards after its queue's own
+            return (self.of(name) + int(part)) % self.count
         for name, shard in self.explicit:
             if name == queue:
                 return shard
         return zlib.crc32(queue.encode()) % self.count
 
+    def parts(self, queue: str) -> list[str]:
+        """The queues a queue is made of: itself, and its parts beyond the first if it spreads."""
+        for name, count in self.spreads:
+            if name == queue:
+                return [queue, *(f"{queue}{PART}{i}" for i in range(1, count))]
+        return [queue]
+
+    def place(self, queue: str, key: str) -> str:
+        """The part of `queue` a message goes to, by `key` (its spread_key, or its id): the queue
+        itself unless it spreads."""
+        for name, count in self.spreads:
+            if name == queue:
+                part = zlib.crc32(key.encode()) % count
+                return f"{queue}{PART}{part}" if part else queue
+        return queue
+
     def spread(self, queues: Iterable[str]) -> dict[int, list[str]]:
-        """The queues by shard, each list in the order given (the order of precedence of `-Q`)."""
+        """The queues by shard, each list in the order given (the order of precedence of `-Q`), a
+        spread queue as its parts, each on the shard that holds it."""
         found: dict[int, list[str]] = {}
         for queue in queues:
-            found.setdefault(self.of(queue), []).append(queue)
+            for part in self.parts(queue):
+                found.setdefault(self.of(part), []).append(part)
         return dict(sorted(found.items()))
 
 

@@ -88,6 +88,12 @@ def _callbacks(name: str, value: Any, what: str) -> tuple[Any, ...]:
     return tuple(items)
 
 
+def _text(name: str, value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name}: {what} must be a non-empty string, not {value!r}")
+    return value
+
+
 def _unique_key(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{name}: unique_key must be a non-empty string, not {value!r}")
@@ -112,6 +118,7 @@ FIELDS: dict[str, Field] = {
     "time_limit": Field(lambda n, v: _seconds(n, v, "time_limit", positive=True)),
     "soft_time_limit": Field(lambda n, v: _seconds(n, v, "soft_time_limit", positive=True)),
     "unique_key": Field(_unique_key, signature=False),
+    "spread_key": Field(lambda n, v: _text(n, v, "spread_key")),
     "unique_for": Field(lambda n, v: _seconds(n, v, "unique_for", positive=True), signature=False),
     "on_commit": Field(lambda n, v: _flag(n, v, "on_commit"), signature=False),
     "outbox": Field(lambda n, v: _flag(n, v, "outbox"), signature=False),
@@ -138,6 +145,8 @@ class CallOptions:
     soft_time_limit: float | None = None
     unique_key: str | None = None
     unique_for: float | None = None
+    #: Which part of a spread queue (JOBS["QUEUE_SPREAD"]) it goes to: the same key, the same part.
+    spread_key: str | None = None
     on_commit: bool | None = None
     #: Through the outbox (JOBS["OUTBOX"] for this call), and the database alias of the transaction
     #: to write it in (None: the one the caller is in).
