@@ -62,6 +62,11 @@ def send(n: int, gap: float) -> None:
     from benchmarks.systems import jobs_system  # noqa: F401  (django.setup with the bench settings)
     from benchmarks.systems.jobsbench.tasks import probed
 
+    if os.environ.get("BENCH_NO_SPIN") == "1":  # --no-spin: the producer sleeps in recv for its reply
+        from jobs.engine.redis import connection
+
+        connection.SPIN_SECONDS = 0.0
+
     counter = redis.Redis.from_url(os.environ["BENCH_COUNTER"])
     probed.delay(0.0, -1)  # warm: connections open, scripts loaded; the worker is up once it has run
     deadline = time.monotonic() + 60
@@ -110,12 +115,14 @@ class Harness:
         self.broker = redis.Redis.from_url(self.broker_server.url)
         self.counter = redis.Redis.from_url(self.counter_server.url)
         self.tmp = tempfile.mkdtemp(prefix="jobs-idle-")
+        self.no_spin = False
         self.env = {**os.environ, "BENCH_BROKER": self.broker_server.url, "BENCH_COUNTER": self.counter_server.url,
                     "BENCH_DB": os.path.join(self.tmp, "history.sqlite3"), "PYTHONPATH": str(ROOT),
                     "PYTHONUNBUFFERED": "1",
                     "DJANGO_SETTINGS_MODULE": "benchmarks.systems.jobsbench.settings"}
-        subprocess.run([sys.executable, "-c", "from benchmarks.systems import jobs_system; jobs_system.prepare()"],
-                       cwd=ROOT, env=self.env, check=True)
+        if os.environ.get("BENCH_JOBS_HISTORY", "1") == "1":  # the history's table (BENCH_JOBS_HISTORY=0: none)
+            subprocess.run([sys.executable, "-c", "from benchmarks.systems import jobs_system; jobs_system.prepare()"],
+                           cwd=ROOT, env=self.env, check=True)
 
     def close(self) -> None:
         self.broker_server.cleanup()
@@ -150,7 +157,7 @@ class Harness:
     def run(self, pool: str, n: int, gap: float, quiet: float, probe: bool) -> dict[str, Any]:
         self.broker.flushall()
         self.counter.flushall()
-        env = {**self.env, "BENCH_IDLE_PROBE": "1" if probe else "0"}
+        env = {**self.env, "BENCH_IDLE_PROBE": "1" if probe else "0", "BENCH_NO_SPIN": "1" if self.no_spin else "0"}
         manage = str(ROOT / "manage.py")
         worker = subprocess.Popen([sys.executable, manage, "runworker", "-P", pool, "-l", "warning"], cwd=ROOT,
                                   env=env, stdout=subprocess.DEVNULL,
@@ -256,6 +263,8 @@ def main() -> None:
     parser.add_argument("--quiet", type=float, default=10.0)
     parser.add_argument("--probe", action="store_true")
     parser.add_argument("--no-floor", action="store_true", help="skip the bare redis-py hand-off")
+    parser.add_argument("--no-spin", action="store_true", help="the producer does not spin for its replies "
+                        "(connection.SPIN_SECONDS = 0 in the sending process only)")
     parser.add_argument("--send", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--floor-send", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--floor-consume", action="store_true", help=argparse.SUPPRESS)
@@ -271,6 +280,7 @@ def main() -> None:
         floor_consume()
         return
     harness = Harness()
+    harness.no_spin = args.no_spin
     try:
         results = [] if args.no_floor else [harness.floor(args.n, args.gap)]
         results += [harness.run(pool, args.n, args.gap, args.quiet, args.probe) for pool in args.pools.split(",")]
