@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from jobs.engine.redis.tally import TALLY
 from jobs.engine.setup import app as engine_app
 from jobs.engine.worker import consumer as consumer_module
 from jobs.engine.worker.board import Board
@@ -159,3 +160,33 @@ def test_a_take_back_after_the_consumer_moved_on_takes_only_what_waits_behind_th
     assert list(board.take_back(0, 2)) == [3, 4]
     assert not board.claim(0, 3, 0.0) and board.taken(0) == 5
     assert list(board.take_back(0, 2)) == []  # taken once
+
+
+def test_a_consumer_back_from_a_handed_over_task_sends_its_counts_with_its_fetch_not_on_their_own(r, monkeypatch):
+    # Under light load every task is handed to an idle consumer: its next fetch finds nothing, and
+    # the metrics' counts, sent before it waits again, ride that fetch instead of a round trip of
+    # their own (intake.Intake.idle).
+    monkeypatch.setattr(TALLY, "worker", TALLY.worker)  # a consumer with a worker id sets it
+    c = Consumer(engine_app.current(), ["default"], 0, "t.0.0.", Board(1), prefetch=0, hostname="test", worker_id="w1")
+    keys = engine_app.current().broker.keys
+    seconds, micros = r.time()
+    r.zadd(keys.workers, {"w1": seconds * 1000 + micros // 1000})  # its worker's heartbeat vouches for it
+    stats = keys.stats
+    flush = c.broker.deliveries.flush_counts
+
+    def then_a_producer_sends(*args, **kwargs):  # as the consumer goes to block, already registered idle
+        flush(*args, **kwargs)
+        tasks.record.delay("ran", 1)
+
+    monkeypatch.setattr(c.broker.deliveries, "flush_counts", then_a_producer_sends)
+    c.step(0.0)  # nothing to fetch: registered idle, then handed the task in its wait (BLPOP)
+    assert len(c.buffer) == 1 and c.intake.idle
+    monkeypatch.setattr(c.broker.deliveries, "flush_counts", flush)
+    r.delete(stats)
+    c.step(0.0)  # runs it: its count waits in this process for the next call to Redis
+    assert r.llen("ran") == 1 and not r.exists(stats)
+    monkeypatch.setattr(c.broker.deliveries, "wait", lambda *args, **kwargs: None)  # a wait that ends at once
+    before = r.info("commandstats")["cmdstat_evalsha"]["calls"]
+    c.step(0.0)  # the fetch settles it, finds nothing, registers idle again; then the wait
+    assert r.info("commandstats")["cmdstat_evalsha"]["calls"] - before == 1  # fetch.lua alone: no ack.lua
+    assert any(b"record" in field for field in r.hkeys(stats))  # the count went with the fetch

@@ -158,16 +158,19 @@ class Deliveries(Part):
         spin: bool = False,
         registered_seq: int | None = None,
         register: bool = False,
+        flush: bool = False,
     ) -> Fetched:
         """Settle `acks`, then take up to `want` messages; delivery k carries token
         ``plan.prefix + str(first_seq + k)``. One round trip, most of it packed in advance.
-        spin: wait for the reply spinning (lower latency, more CPU), for the fetch after a wake-up."""
+        spin: wait for the reply spinning (lower latency, more CPU), for the fetch after a wake-up.
+        flush: carry this process's counts for the metrics even if the last batch left less than
+        tally.FLUSH_SECONDS ago (a consumer likely to wait next: then flush_counts has nothing to send)."""
         sent = time.monotonic()
         ack_keys, ack_args = self._ack_parts(acks)
         call = FetchCallArgs(want=want, first_seq=first_seq, woken=1 if woken else 0,
                              registered_seq="" if registered_seq is None else registered_seq,
                              register=1 if register else 0, n_acks=len(acks), acks=ack_args,
-                             counts=TALLY.take(self.b.keys))
+                             counts=TALLY.take(self.b.keys, force=flush))
         reply = plan.call(link or self.b.link, FetchCallKeys(results=ack_keys) if acks else _NO_ACKS, call, spin)
         refused, out, revoked, next_due, now, registered, left = reply
         names, prefix = plan.queues, plan.prefix

@@ -76,6 +76,10 @@ class Intake:
         self._orphans: set[int] = set()
         self.wait_link: Link | None = None  # while blocked: stop() shuts it
         self.woken = False  # the last wait ended on a wake token: spin for the next fetch's reply
+        #: The last take ended in a wait: the next fetch is likely to find nothing and wait again, so it
+        #: carries the metrics' counts, which flush_counts would otherwise send in a round trip of their
+        #: own before that wait (a consumer under light load: one round trip per task, not two).
+        self.idle = False
 
     def seq_of(self, delivery: Delivery) -> int:
         return int(delivery.token[len(self.prefix):])
@@ -106,13 +110,14 @@ class Intake:
         if not fetched.deliveries:
             self.release_idle()
             self._flush_counts()  # before it sleeps: the metrics do not wait for its next task
+            self.idle = True
             self.woken, handed = self.wait(fetched.next_due, stopping)
             if handed is not None:
                 seq = self.seq_of(handed.delivery)
                 buffer.append(Buffered(seq, handed.delivery, handed.held_at))
                 self.board.buffered(self.slot, seq + 1)
             return 0
-        self.woken = False
+        self.woken = self.idle = False
         buffer.extend(Buffered(self.seq_of(d), d, taken.sent_at) for d in fetched.deliveries)
         end = max(b.seq for b in buffer) + 1
         self.board.reserve(self.slot, end)
@@ -136,7 +141,8 @@ class Intake:
             # Spin for the reply only when idle work just arrived (latency counts); a busy consumer
             # sleeps in recv and leaves the CPU to Redis and its siblings.
             fetched = self.broker.deliveries.fetch(self.plan, self.want, first, woken, pending, spin=woken,
-                                        registered_seq=self.registered, register=register)
+                                                   registered_seq=self.registered, register=register,
+                                                   flush=self.idle)
         except RETRYABLE:
             self._orphans.update(range(first, first + self.want))
             if self.registered is not None:
