@@ -4,6 +4,7 @@ join's home shard (the callback's: execution/followup.py join_home) from "joined
 member's shard forwards (redis/lua/joined.lua); the same with a shard's supervisor killed with kill -9
 while a member runs; a group waited for inside a chain across shards; a member that fails. And the
 forwarder's idempotence: a joined envelope applied twice counts once and sends the callback once.
+And the same chord on a Cluster of three masters, each shard's keys on its own master.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ import pytest
 from django.test import override_settings
 
 from jobs import ChordError, chain, chord, group
+from jobs.engine.redis.cluster import slot_of
+from jobs.engine.redis.keys import Keys
 from jobs.engine.wire.options import CallOptions
+from tests.servers import start_cluster
 from tests.testapp import tasks
 
 #: Members on q0, q1, q2 (shards 0, 1, 2); the callback on "cb", on shard 2, a fourth queue: the
@@ -135,3 +139,24 @@ def test_a_joined_envelope_applied_twice_counts_once_and_sends_the_callback_once
             assert r.zcard("{jobs}:forward") == 0
         assert r.smembers("{jobs:2}:chord:join-1") == {member.id.encode()}
         assert r.zcard("{jobs:2}:queue:cb") == 1  # the callback, sent once
+
+
+@pytest.mark.slow
+def test_a_chord_over_three_shards_on_a_cluster_of_three_masters(start_worker, redis_server, r):
+    """The members' acks, the joined envelopes and the join's script each on its shard's master:
+    joined.lua is called on the home's slot, with keys of that slot only."""
+    with start_cluster(masters=3) as cluster:
+        settings = {**SETTINGS, "BROKER_URL": cluster.url()}
+        worker = start_worker("-c", "3", "-Q", "q0,q1,q2,cb", settings=settings, ready=False,
+                              env={"JOBS_TEST_EVIDENCE_URL": redis_server.url})
+        worker.wait_count(r"ready\.$", 3)
+        key = f"chord:{uuid.uuid4().hex}"
+        with override_settings(JOBS={**settings, "ENQUEUE_TIMEOUT": 5}):
+            members = [tasks.record.s("ran", f"m{i}").set(queue=QUEUES[i % 3]) for i in range(6)]
+            assert chord(members, tasks.collect.s(key).set(queue="cb")).delay().get(timeout=30) == 6
+        _stopped(worker)
+        owners = {cluster.owner_of(slot_of(Keys("jobs", shard).tag)).port for shard in range(3)}
+        print(f"\nthe 3 shards on {len(owners)} master(s)")
+        assert len(owners) >= 2  # the envelopes crossed from one master to another
+    assert [json.loads(x) for x in r.lrange(key, 0, -1)] == [[f"m{i}" for i in range(6)]]
+    assert "Traceback" not in worker.output, worker.output
