@@ -4,7 +4,8 @@ join's home shard (the callback's: execution/followup.py join_home) from "joined
 member's shard forwards (redis/lua/joined.lua); the same with a shard's supervisor killed with kill -9
 while a member runs; a group waited for inside a chain across shards; a member that fails. And the
 forwarder's idempotence: a joined envelope applied twice counts once and sends the callback once.
-And the same chord on a Cluster of three masters, each shard's keys on its own master.
+And the same chord on a Cluster of three masters, each shard's keys on its own master; and a chord on
+one queue spread over three shards (QUEUE_SPREAD).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.test import override_settings
 from jobs import ChordError, chain, chord, group
 from jobs.engine.redis.cluster import slot_of
 from jobs.engine.redis.keys import Keys
+from jobs.engine.setup.shards import ShardMap
 from jobs.engine.wire.options import CallOptions
 from tests.servers import start_cluster
 from tests.testapp import tasks
@@ -160,3 +162,21 @@ def test_a_chord_over_three_shards_on_a_cluster_of_three_masters(start_worker, r
         assert len(owners) >= 2  # the envelopes crossed from one master to another
     assert [json.loads(x) for x in r.lrange(key, 0, -1)] == [[f"m{i}" for i in range(6)]]
     assert "Traceback" not in worker.output, worker.output
+
+
+@pytest.mark.slow
+def test_a_chord_on_a_spread_queue_runs_its_members_on_every_part_and_calls_back_once(r, start_worker):
+    """QUEUE_SPREAD: a join's members and callback go to parts as any message does, and
+    the join is counted on the shard of the queue's own part, the callback's queue's."""
+    settings = {"SHARDS": 3, "QUEUE_SHARD": {"hot": 0}, "QUEUE_SPREAD": {"hot": 3}}
+    worker = start_worker("-c", "3", "-Q", "hot", settings=settings, ready=False)
+    worker.wait_count(r"ready\.$", 3)
+    key = f"chord:{uuid.uuid4().hex}"
+    with override_settings(JOBS=settings):
+        members = [tasks.record.s("ran", f"m{i}").set(queue="hot", spread_key=f"k{i}") for i in range(12)]
+        assert len({ShardMap(3, spreads=(("hot", 3),)).place("hot", f"k{i}") for i in range(12)}) == 3
+        assert chord(members, tasks.collect.s(key).set(queue="hot")).delay().get(timeout=30) == 12
+    _stopped(worker)
+    assert [json.loads(x) for x in r.lrange(key, 0, -1)] == [[f"m{i}" for i in range(12)]]
+    pids = {x.decode().split(":")[1] for x in r.lrange("ran", 0, -1)}
+    assert len(pids) == 3  # every part's shard ran members
