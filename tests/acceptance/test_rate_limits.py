@@ -106,3 +106,21 @@ def test_a_bad_rate_is_an_error_that_says_what_to_write(rate, message):
     with override_settings(JOBS={"RATE_LIMITS": {"partner.*": rate}}):
         with pytest.raises(ConfigurationError, match=message):
             engine_app.current()
+
+
+def test_on_three_shards_a_task_has_one_budget_whatever_shard_its_messages_are_on(start_worker, r):
+    """The budget's keys live on shard 0; a message on another shard takes its start there, and waits
+    on its own shard (worker/delivery.py _rate)."""
+    settings = {"SHARDS": 3, "QUEUE_SHARD": {"q0": 0, "q1": 1, "q2": 2}}
+    worker = start_worker("-c", "3", "-Q", "q0,q1,q2", settings=settings, ready=False)
+    worker.wait_count(r"ready\.$", 3)
+    with override_settings(JOBS=settings):
+        for i in range(30):
+            tasks.limited.apply_async(("limited",), queue=("q0", "q1", "q2")[i % 3])
+    times = starts(r, "limited", 30)
+    assert most_in_any_window(times, 1000) <= 10  # "10/s" over the three shards together, not 10/s each
+    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 100 - JITTER_MS
+    budgets = {shard: r.keys(f"{{jobs{shard}}}:rate:*") for shard in ("", ":1", ":2")}
+    assert len(budgets[""]) == 1 and not budgets[":1"] and not budgets[":2"], budgets
+    pids = {int(p) for p in r.lrange("limited:pids", 0, -1)}
+    assert len(pids) == 3  # each shard's consumer ran its share

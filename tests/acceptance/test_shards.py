@@ -8,7 +8,8 @@ test Cluster of three masters, with real `runworker` and `runbeat` processes.
 - one worker on queues of three shards: a supervisor per shard, each draining its own; one killed with
   kill -9 while it runs a task is started again, and its task, whose lease ran out, runs again there;
 - a chain and a link across shards handed on from shard to shard (redis/forwards.py), a failure too;
-  a join (chord, a group waited for) across shards refused at the call, naming the queues and shards;
+  joins across shards sent (tests/acceptance/test_shard_joins.py runs them); a unique step that
+  follows on another shard refused, naming what to map;
 - a worker warned of messages left on a queue's old shard;
 - on a Cluster: tasks of three shards run, and each shard's keys are on the master its slot names.
 """
@@ -72,22 +73,31 @@ def test_wrong_shard_settings_are_refused_saying_what_to_give(settings, says):
         Config(**settings)
 
 
-def test_a_join_across_shards_is_refused_when_sent_naming_queues_and_shards(r):
+def test_workflows_across_shards_are_sent_each_message_to_its_queues_shard(r):
     with override_settings(JOBS=THREE):
-        with pytest.raises(CrossShardWorkflow) as caught:
-            chord([tasks.add.s(1, 1), tasks.add.s(2, 2)], tasks.add.s().set(queue="other")).delay()
-        assert "default on shard 1" in str(caught.value) and "other on shard 2" in str(caught.value)
-        assert "QUEUE_SHARD" in str(caught.value)
-        with pytest.raises(CrossShardWorkflow):  # a group something waits for is joined too
-            chain(group(tasks.add.s(1, 1), tasks.add.s(2, 2).set(queue="other")), tasks.add.s()).delay()
-        with pytest.raises(CrossShardWorkflow):
-            chord([tasks.add.s(1, 1), tasks.add.s(2, 2).set(queue="other")], tasks.add.s()).delay()
-        assert r.dbsize() == 0  # refused before anything was written
-        group(tasks.add.s(1, 1), tasks.add.s(2, 2).set(queue="other")).delay()  # independent tasks: allowed
+        chord([tasks.add.s(1, 1), tasks.add.s(2, 2)], tasks.add.s().set(queue="other")).delay()  # joined on 2
+        chain(group(tasks.add.s(1, 1), tasks.add.s(2, 2).set(queue="other")), tasks.add.s()).delay()
+        group(tasks.add.s(1, 1), tasks.add.s(2, 2).set(queue="other")).delay()  # independent tasks
         chain(tasks.add.s(1, 1), tasks.add.s(2).set(queue="other")).delay()  # a chain: handed on (forwards.py)
         tasks.add.apply_async((1, 1), link=tasks.add.s(1).set(queue="other"))
     assert not r.exists("{jobs}:queue:default")
-    assert r.zcard("{jobs:1}:queue:default") == 3 and r.zcard("{jobs:2}:queue:other") == 1
+    assert r.zcard("{jobs:1}:queue:default") == 6 and r.zcard("{jobs:2}:queue:other") == 2
+
+
+def test_a_unique_step_that_follows_on_another_shard_is_refused_naming_what_to_map(r):
+    """The forwarder sends as the relay does, without the lock a unique task's send takes on its shard."""
+    from jobs.engine.execution.followup import follow_up
+    from jobs.engine.setup import app as engine_app
+    from jobs.engine.setup.build import message
+    from jobs.engine.wire.outcome import SUCCESS, Outcome
+
+    with override_settings(JOBS=THREE):
+        app = engine_app.current()
+        app.bind(1)
+        step = tasks.sync_shop.si(7).set(queue="other")
+        sent = message(app, "tests.testapp.tasks.add", (1, 1), {}, CallOptions(queue="default", link=(step,)))
+        with pytest.raises(CrossShardWorkflow, match=r"is a unique task .*QUEUE_SHARD"):
+            follow_up(app, sent, Outcome(SUCCESS, value=2), "host")
 
 
 @pytest.mark.slow

@@ -64,8 +64,27 @@ def follow_up(app: App, message: Message, outcome: Outcome, hostname: str) -> st
         extra["x"] = [keys.expiries, message.id]
     chord = options.chord
     if chord is not None and ended:  # its branch ended here: counted in its join (lib/ack.lua)
-        extra["c"] = _join(app, chord, message.id)
+        home = join_home(app, chord)
+        if home == app.home:
+            extra["c"] = _join(app, chord, message.id, home)
+        else:  # counted on the join's home shard, by its forwarder (redis/lua/joined.lua)
+            envelope = {"j": _join(app, chord, message.id, home), "k": home}
+            extra["f"] = [*extra.get("f", []), _forward_entry(app, envelope)]
     return json_dumps(extra)
+
+
+def join_home(app: App, chord: ChordSpec) -> int:
+    """The shard a join is counted on, whichever shards its branches run on: that of its callback's
+    (first) queue, so the ack that completes it sends the callback on its own shard; a group that
+    has no callback is counted where the join it ends in is, so a nested workflow advances outwards
+    in one script. Every branch works it out alike from its message alone: no branch needs to know
+    where another ran. With one shard, or a workflow on one shard, it is the ack's own shard."""
+    if app.config.shards == 1:
+        return app.home
+    while chord.callback is None and chord.after is not None:
+        chord = chord.after
+    first = next(leaves(chord.callback), None) if chord.callback is not None else None
+    return app.home if first is None else app.shard_of(queue_of(app, first))
 
 
 def _callbacks(app: App, message: Message, outcome: Outcome) -> list[Message]:
@@ -139,18 +158,19 @@ def _chain(app: App, message: Message, outcome: Outcome, hostname: str, extra: d
     return True
 
 
-def _join(app: App, chord: ChordSpec, member: str) -> dict[str, Any]:
-    """A branch of `chord` ended: its entry for lib/ack.lua (`c`), with the callback's messages to
-    send if this ack completes the chord, or, for a group that has no callback, the join it counts
-    in then (`up`), and so on outwards."""
-    keys = app.keys
+def _join(app: App, chord: ChordSpec, member: str, home: int) -> dict[str, Any]:
+    """A branch of `chord` ended: its entry for lib/ack.lua (`c`) or lua/joined.lua, in the keys of
+    the join's `home` shard, with the callback's messages to send if this completes the chord, or,
+    for a group that has no callback, the join it counts in then (`up`, on the same shard:
+    join_home), and so on outwards."""
+    keys = app.shard_keys[home]
     doc: dict[str, Any] = {"k": keys.chord_done(chord.id), "m": chord.member or member, "n": chord.size,
                            "t": int(app.config.result_expires * 1000)}
     if chord.callback is not None:
         launches = start(chord.callback, then=chord.after, chord_of=chord.id)
-        doc["f"] = [_entry(app, m) for m in _started(app, launches, chord.id)]
+        doc["f"] = [_entry(app, m, home) for m in _started(app, launches, chord.id)]
     elif chord.after is not None:
-        doc["up"] = _join(app, chord.after, chord.id)
+        doc["up"] = _join(app, chord.after, chord.id, home)
     return doc
 
 
@@ -165,20 +185,23 @@ def _message_of(app: App, step: Step, workflow: MessageOptions) -> Message:
     return message
 
 
-def _entry(app: App, message: Message) -> dict[str, Any]:
+def _entry(app: App, message: Message, at: int | None = None) -> dict[str, Any]:
     """A message to send, as lib/ack.lua's enqueue_now takes it (due times and expiries put on
-    Redis's clock there), signed as producer.send signs (JOBS["SIGNING_KEYS"])."""
-    keys, key = app.keys, app.config.signing_key
-    if app.config.shards > 1 and app.shard_of(message.queue) != app.home:
-        options = message.options
-        if options.chord is None and options.chord_of is None and options.unique is None:
-            return _forwarded(app, message)  # a chain's next step or a link on another shard
-        # A join is counted by one shard's acks (a route that depends on the arguments may send a
-        # step elsewhere than the check at the workflow's send foresaw: shards.py).
+    Redis's clock there), signed as producer.send signs (JOBS["SIGNING_KEYS"]), by a script on shard
+    `at` (this process's shard unless said): handed to the forwarder if its queue is on another."""
+    at = app.home if at is None else at
+    keys, key = app.shard_keys[at], app.config.signing_key
+    if app.config.shards > 1 and app.shard_of(message.queue) != at:
+        if message.options.unique is None:
+            # A chain's next step, a link, a branch of a join (counted on the join's home shard
+            # whichever shard it runs on), a join's callback (it reads its members' results on
+            # every shard): sent on by the forwarder (redis/forwards.py).
+            return _forwarded(app, message, at)
+        # A unique task's lock is taken by the send (enqueue_unique.lua), which the forwarder does not make.
         raise CrossShardWorkflow(
-            f"{message.task} (queue {message.queue}, on shard {app.shard_of(message.queue)}) follows a step that ran "
-            f"on shard {app.home}: a workflow is continued by one shard's scripts, so all its queues must map to one "
-            f"shard. Map {message.queue!r} to shard {app.home} with JOBS['QUEUE_SHARD'], or route the step elsewhere.")
+            f"{message.task} (queue {message.queue}, on shard {app.shard_of(message.queue)}) is a unique task that "
+            f"follows a step of shard {at}: a unique step of a workflow must map to the shard of the step before "
+            f"it. Map {message.queue!r} to shard {at} with JOBS['QUEUE_SHARD'], or route the step elsewhere.")
     entry: dict[str, Any]
     if message.delayed:
         entry = {"k": keys.scheduled, "w": keys.wake(message.queue), "s": message.due(), "d": 1,
@@ -192,17 +215,18 @@ def _entry(app: App, message: Message) -> dict[str, Any]:
     return entry
 
 
-def _forwarded(app: App, message: Message) -> dict[str, Any]:
+def _forwarded(app: App, message: Message, at: int | None = None) -> dict[str, Any]:
     """A message for another shard, as the ack hands it over (redis/forwards.py, send/forwarder.py):
     what a send needs, its due time and expiry as the message says them (counted from the forward)."""
     envelope = {"id": message.id, "t": message.task, "q": message.queue, "s": message.score,
                 "w": message.encode(app.config.signing_key), "d": message.due(), "x": message.expiry(),
                 "dl": message.delayed, "c": time.time()}
-    return _forward_entry(app, envelope)
+    return _forward_entry(app, envelope, at)
 
 
-def _forward_entry(app: App, envelope: dict[str, Any]) -> dict[str, Any]:
-    keys = app.keys
+def _forward_entry(app: App, envelope: dict[str, Any], at: int | None = None) -> dict[str, Any]:
+    """An envelope for the forward set of shard `at` (this process's unless said)."""
+    keys = app.shard_keys[app.home if at is None else at]
     return {"k": keys.forward, "w": keys.forward_wake, "s": 0, "m": json_dumps(envelope)}
 
 
@@ -223,14 +247,14 @@ def chord_arguments(app: App, message: Message) -> tuple[tuple[Any, ...], Outcom
     the FAILURE it ends with (a member failed, or its result expired) without running."""
     chord_id = message.options.chord_of
     assert chord_id is not None
-    where = app.broker.results.chord_members(chord_id)
+    where = _members(app, chord_id)
     if where is None:
         error = ChordError(f"the list of the chord's members has expired (RESULT_EXPIRES); the callback "
                            f"{message.task}[{message.id}] did not run")
         return message.args, Outcome(FAILURE, exception=error, traceback=f"ChordError: {error}")
     ids = list(_flat(where))
     metas = {}
-    for member_id, raw in zip(ids, app.broker.results.get_many(ids), strict=True):
+    for member_id, raw in zip(ids, _results(app, ids), strict=True):
         meta = decode_result(raw, app.config.accept_content, app.config.signing_keys) if raw is not None else None
         if meta is None or meta.status != SUCCESS:
             what = ("has no result (expired: RESULT_EXPIRES)" if meta is None
@@ -244,6 +268,36 @@ def chord_arguments(app: App, message: Message) -> tuple[tuple[Any, ...], Outcom
     if message.options.chord_pass:
         return (values, *message.args), None
     return message.args, None
+
+
+def _others(app: App) -> list[int]:
+    """The shards other than this process's, in order: where a join's list and its members' results
+    are looked for when they are not here (a workflow over several shards)."""
+    return [shard for shard in range(app.config.shards) if shard != app.home]
+
+
+def _members(app: App, chord_id: str) -> list[Any] | None:
+    """A join's list of members: written on one shard when the workflow was sent (canvas.py), the
+    shard of its first message, which need not be the callback's."""
+    where = app.broker.results.chord_members(chord_id)
+    for shard in _others(app) if where is None else ():
+        where = app.brokers[shard].results.chord_members(chord_id)
+        if where is not None:
+            break
+    return where
+
+
+def _results(app: App, ids: list[str]) -> list[bytes | None]:
+    """The members' stored results, each read on the shard that has it: its own queue's (a member
+    on another shard than the callback's), or where a step that never ran was marked (never_run)."""
+    found = app.broker.results.get_many(ids)
+    for shard in _others(app):
+        missing = [i for i, raw in enumerate(found) if raw is None]
+        if not missing:
+            break
+        for i, raw in zip(missing, app.brokers[shard].results.get_many([ids[i] for i in missing]), strict=True):
+            found[i] = raw
+    return found
 
 
 def _flat(where: list[Any]) -> Iterator[str]:

@@ -3,15 +3,21 @@ queue lives on another shard. The ack that settles the step cannot write to anot
 Cluster it is another master), so it adds the message to its own shard's forward set, in the same
 atomic step as any follow-up (lib/ack.lua `f`); the supervisor of that shard's worker sends it on
 (send/forwarder.py), then removes it. A send is idempotent (enqueue.lua remembers an id sent,
-keys.sent), so a forwarder that dies between the two sends it again harmlessly.
+keys.sent), so a forwarder that dies between the two sends it again harmlessly; so is a branch of a
+join counted on the join's home shard (joined.lua adds it to a set: counted once).
 
-    {p}:forward        ZSET  envelopes waiting to go to another shard (a message, or a result)
+    {p}:forward        ZSET  envelopes waiting to go to another shard (a message, a result, or a
+                             branch of a join that ended here, for the join's home shard)
     {p}:forward:wake   LIST  the ack's wake token (lib/wake.lua); the forwarder empties it
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from ..wire.serializers import json_dumps
 from .part import Part
+from .specs.sending import JOINED, JoinedArgs, JoinedKeys
 
 
 class Forwards(Part):
@@ -32,3 +38,8 @@ class Forwards(Part):
         k = self.b.keys
         self.b.link.pipeline([("SET", k.result(task_id), payload, "PX", self.b.ttl_ms),
                               ("PUBLISH", k.done(task_id), "1")])
+
+    def joined(self, entry: dict[str, Any]) -> None:
+        """A branch of a join that ended on another shard, counted on this one, the join's home; the
+        join's callback sent if it completes it (lua/joined.lua). Applied again, it changes nothing."""
+        JOINED(self.b.link, JoinedKeys(done=entry["k"]), JoinedArgs(entry=json_dumps(entry)))

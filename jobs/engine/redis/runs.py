@@ -89,6 +89,17 @@ class Runs(Part):
                         intervals=[ms for _, ms in budgets])
         return int(RATE(self.b.link, keys, argv))
 
+    def rate_budget(self, message: Message, budgets: list[tuple[str, float]]) -> int:
+        """rate(), on the shard that keeps the budgets (shard 0) for a message held on another: the
+        start taken from every budget (0), else its turn reserved and its due time (ms, by this
+        Redis's clock); nothing of the message touched here (runs.defer() puts it back on its own)."""
+        k = self.b.keys
+        keys = RateKeys(leases=k.leases, inflight=k.inflight, scheduled=k.scheduled,
+                        budgets=[k.rate(name) for name, _ in budgets])
+        argv = RateArgs(token="", waited="1" if message.options.rate_waited else "", member="",
+                        intervals=[ms for _, ms in budgets])
+        return int(RATE(self.b.link, keys, argv))
+
     def slot(self, token: str, message: Message, name: str, limit: int, wait_ms: int) -> int:
         """Take a slot of the concurrency limit `name` (lua/slot.lua): 1 = taken, start now (it is held
         as long as the lease); 0 = the limit is reached, the message was put back for `wait_ms`

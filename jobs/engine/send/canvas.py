@@ -40,7 +40,6 @@ from ..setup.app import App, current
 from ..setup.build import message as build_message
 from ..setup.build import queue_of
 from ..setup.definition import TaskDefinition
-from ..setup.shards import one_shard
 from ..wire import workflow
 from ..wire.canonical import canonical, identified, nonempty_callback
 from ..wire.message import Message
@@ -166,10 +165,9 @@ def _send(node: Node, args: Iterable[Any], kwargs: dict[str, Any] | None,
                 for launch in launches]
     queues = {launch.step.id: m.queue for launch, m in zip(launches, messages, strict=True)}
     found = list(joins(node))
+    # Each join's list, for its callback, on the shard of the first message: the callback looks
+    # there too when it runs elsewhere (execution/followup.py chord_arguments).
     shard: int | None = app.shard_of(messages[0].queue) if messages else 0
-    if found and app.config.shards > 1:  # a join is counted by one shard's acks: the whole workflow there
-        one_shard(app.shards, f"the workflow starting with {name}",
-                  [queues.get(step.id) or queue_of(app, step) for step in leaves(node)])
     for join_id, where in found:
         app.brokers[shard or 0].results.set_chord_members(join_id, where)
     sent = send(app, messages, call.on_commit, outbox=call.outbox, using=call.using)

@@ -6,7 +6,9 @@ A message goes as the relay sends an outbox row (producer.send_kept, the one sen
 the ack made it, its countdown and expiry counted from the ack), through the target shard's enqueue.lua, which sends
 an id once (keys.sent): a forwarder that dies after the send and before the removal sends it again
 as a no-op. A result (a chain's step that will not run, after a failure) is written on its shard as
-the ack would have, and announced; written twice, it is the same.
+the ack would have, and announced; written twice, it is the same. A branch of a join that ended here
+is counted on the join's home shard (redis/lua/joined.lua: a set, so counted once however often it
+comes), and the ack there that completes the join sends its callback, once.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ def forward(app: App) -> int:
     handled: list[bytes] = []
     for raw in members:
         doc = json_loads(raw)
+        if "j" in doc:  # a branch of a join that lives on another shard (execution/followup.py)
+            app.brokers[int(doc["k"])].forwards.joined(doc["j"])
+            handled.append(raw)
+            continue
         if "r" in doc:
             app.brokers[int(doc["k"])].forwards.put_result(doc["r"], doc["p"])
             handled.append(raw)

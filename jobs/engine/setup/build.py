@@ -33,7 +33,6 @@ from .concurrency import slot_name
 from .config import SERIALIZERS
 from .definition import TaskDefinition
 from .routing import NO_ROUTE
-from .shards import one_shard
 
 
 def message(app: App, task: TaskDefinition | str, args: Iterable[Any] | None = None,
@@ -65,12 +64,11 @@ def message(app: App, task: TaskDefinition | str, args: Iterable[Any] | None = N
     if encrypted or workflow is not NO_MESSAGE_OPTIONS or options.link or options.link_error:
         _no_sealed_workflows(app, name, encrypted, workflow, options)
     queue = first(options.queue, route.queue, definition.queue if definition else None, default=config.default_queue)
-    if config.shards > 1 and workflow.chord is not None:
-        _one_shard(app, name, queue, workflow, options)
     task_id = options.task_id or str(uuid.uuid4())
-    if app.shards.spreads and workflow.chord is None and workflow.chord_of is None:
+    if app.shards.spreads:
         # A spread queue's part (shards.py): by the caller's key, a unique task's lock (one part holds
-        # it), else the id. A join's members and callback stay on the queue itself: one shard counts it.
+        # it), else the id. A join's branches and callback too: a join is counted on its home shard
+        # whichever shards they run on (execution/followup.py join_home).
         key = options.spread_key or (_unique_text(app, name, args, kwargs, options.unique_key) if unique_for
                                      else task_id)
         queue = app.shards.place(queue, key)
@@ -115,15 +113,6 @@ def _no_sealed_workflows(app: App, name: str, encrypted: bool, workflow: Message
         raise ConfigurationError(f"{name}: a task with encrypt=True ({', '.join(sealed) or name}) cannot be part of a "
                                  "chain, a chord or a link: these carry their steps' arguments and results "
                                  "unencrypted. Call it from a task instead (a plain group is fine).")
-
-
-def _one_shard(app: App, name: str, queue: str, workflow: MessageOptions, options: CallOptions) -> None:
-    """A branch of a join and every step its workflow carries (what follows it, its join's callback)
-    map to one shard, whose acks count the join and send its callback (shards.py). A message in no
-    join may hand what follows it to another shard (redis/forwards.py)."""
-    steps = [*workflow.chain, *workflow.link, *workflow.link_error, *(options.link or ()), *(options.link_error or ())]
-    queues = [queue, *(queue_of(app, step) for step in carried(steps, workflow.chord))]
-    one_shard(app.shards, f"{name} (queue {queue}) and what follows it", queues)
 
 
 def queue_of(app: App, step: Step) -> str:

@@ -7,8 +7,9 @@ sit in one slot, so the shards spread over the masters, and the Redis cost of th
 A queue's shard is QUEUE_SHARD's word for it, else crc32 of its name modulo SHARDS: stable across
 processes, hosts and Python versions (Python's own hash() of a str is salted per process, so a sender
 and a worker would disagree). Everything of a message stays on its queue's shard: its lease, its
-retries, its result, its chord's join. So a workflow is joined or continued by one shard's script
-only when all its steps map to one shard (canvas.py, execution/followup.py refuse the others).
+retries, its result. A workflow crosses shards through each shard's forward set (redis/forwards.py):
+a chain's next step, a link, a join's branch counted on the join's home shard (the shard of its
+callback's queue: execution/followup.py join_home), the callback sent from there.
 
 Changing SHARDS or QUEUE_SHARD moves queues: what waits on a queue's old shard is served there by no
 worker any more. A worker that starts looks for such messages and warns (worker/shards.py).
@@ -83,16 +84,5 @@ class ShardMap:
 
 
 class CrossShardWorkflow(ConfigurationError):
-    """The steps of a workflow map to different shards: no one shard's script can join or continue it."""
-
-
-def one_shard(shards: ShardMap, what: str, queues: Iterable[str]) -> int:
-    """The shard all these queues map to, else CrossShardWorkflow naming each queue and its shard."""
-    spread = shards.spread(dict.fromkeys(queues))
-    if len(spread) <= 1:
-        return next(iter(spread), 0)
-    where = "; ".join(f"{', '.join(names)} on shard {shard}" for shard, names in spread.items())
-    raise CrossShardWorkflow(
-        f"{what} has steps on queues of different shards ({where}): a workflow is joined and continued by one "
-        "shard's scripts, so all its queues must map to one shard. Map them to one with JOBS['QUEUE_SHARD'] "
-        "(e.g. {" + ", ".join(f"{name!r}: {min(spread)}" for names in spread.values() for name in names) + "}).")
+    """A step of a workflow that cannot be handed to another shard: a unique task's (its lock is taken
+    by the send, on its own shard, which the forwarder does not make)."""

@@ -191,13 +191,39 @@ class DeliveryHandler:
             except Exception as exc:  # the task's rate_limit_key failed: the call cannot be placed
                 outcome = Outcome(FAILURE, exception=exc, traceback=f"{type(exc).__name__}: {exc}\n(in rate_limit_key)")
                 return True, settle(self.app, task, message, request, outcome, token, self.hostname)
-            if budgets and self.broker.runs.rate(token, message, budgets) != 0:
+            if budgets and not self._rate(token, message, budgets):
                 return True, None  # over its limit: back in Redis until its turn (or no longer ours)
         if task.concurrency is not None:
             taken = self._slot(task, message, request, token)
             if taken is not True:
                 return True, taken or None
         return False, None
+
+    def _rate(self, token: str, message: Message, budgets: list[tuple[str, float]]) -> bool:
+        """Take a start from the task's budgets: True to run now; False if it waits in Redis for its
+        turn (or the token lost it).
+
+        A task has one budget whatever shard its message is on: its keys live on shard 0. A message
+        on shard 0 (or with one shard) is checked and put back in one script, lua/rate.lua, as
+        always. One on another shard takes two steps, since no script spans two shards: the start
+        is taken (or a turn reserved) on shard 0, then the message is put back on its own shard if
+        it must wait. A crash between the two costs a turn reserved for a message that is not put
+        back: it waits for its lease to run out, comes back, and takes a later turn; a slot taken by
+        a start that never happens is lost the same way. Either way the task runs a little below its
+        rate for a moment, never above it: every start is counted on shard 0 before it happens. The
+        other order (put back first, take after) could run a task without its start counted, which
+        is the promise a rate limit makes (a partner's API quota) broken; a slower moment is not."""
+        broker = self.broker
+        if self.config.shards == 1 or broker.shard == 0:
+            return broker.runs.rate(token, message, budgets) == 0
+        due = self.app.brokers[0].runs.rate_budget(message, budgets)
+        if due == 0:
+            return True
+        # Its turn is by shard 0's clock, the wait by this host's: a clock a little off only moves the
+        # moment it asks again, when the budget itself (on shard 0) decides.
+        waited = message.replace(options=message.options.replace(rate_waited=True))
+        broker.runs.defer(token, max(0.0, due / 1000 - time.time()), waited)
+        return False
 
     def _slot(self, task: TaskDefinition, message: Message, request: Request, token: str) -> Ack | None | bool:
         """Take a slot of the task's concurrency limit (lua/slot.lua): True to run; None if every slot

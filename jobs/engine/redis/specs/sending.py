@@ -146,3 +146,14 @@ class RunScheduledArgs(NamedTuple):
 
 
 RUN_SCHEDULED = Script("run_scheduled", RunScheduledKeys, RunScheduledArgs)
+
+
+class JoinedKeys(NamedTuple):
+    done: str
+
+
+class JoinedArgs(NamedTuple):
+    entry: str
+
+
+JOINED = Script("joined", JoinedKeys, JoinedArgs)
