@@ -1,4 +1,4 @@
-"""What operators read over several shards (engine/ops/shards.py, Monitor over app.brokers): each shard
+"""What operators read over several shards (engine/ops/merged_reads.py, Monitor over app.brokers): each shard
 a whole keyspace of its own on a real Redis, filled by the broker's own moves, then read merged: what a
 page shows must be the sum of the shards, in the order one set would give."""
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 
 from ..redis.reads import Reads
+from .merged_reads import AllReads
 from .minutes import MinutePoint, TaskMetrics, by_task, point, task_fields
-from .shards import AllReads
 
 #: Task metrics over this many minutes or more are read from the hour hashes (whole hours).
 HOURLY_FROM = 180

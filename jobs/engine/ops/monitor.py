@@ -25,10 +25,10 @@ from ..redis.server import Finding, RedisHealth, RedisSetup, findings
 from ..setup.app import App
 from ..wire.header import Header, parse_entry
 from .counters_view import CountersView
+from .merged_reads import AllReads, reads_of
 from .metrics import Snapshot
 from .rows import DeadLetter, Held, QueueInfo, SlotInfo, WorkerInfo
 from .scheduled_view import ScheduledView
-from .shards import AllReads, reads_of
 
 #: A worker whose heartbeat is older than this is shown as gone.
 ALIVE_SECONDS = ALIVE_MS / 1000
@@ -55,7 +55,7 @@ def _head_age(head: Any, now: float) -> float | None:
 
 class Monitor(ScheduledView, CountersView):
     """Over one broker, or every shard's (app.brokers, the home shard first): several shards' reads
-    are merged (shards.py), and each read then costs its round trips once per shard."""
+    are merged (merged_reads.py), and each read then costs its round trips once per shard."""
 
     def __init__(self, broker: Broker | Sequence[Broker]) -> None:
         self.brokers: list[Broker] = [broker] if isinstance(broker, Broker) else list(broker)

@@ -14,7 +14,7 @@ from ..wire.header import entry_id, parse_entry
 from .rows import Held
 
 if TYPE_CHECKING:
-    from .shards import AllReads
+    from .merged_reads import AllReads
 
 #: Messages read a round trip when looking for task ids in the scheduled set (from the soonest:
 #: where a console's list starts; on to the end of the set if need be).

@@ -12,7 +12,7 @@ a chain's next step, a link, a join's branch counted on the join's home shard (t
 callback's queue: execution/followup.py join_home), the callback sent from there.
 
 Changing SHARDS or QUEUE_SHARD moves queues: what waits on a queue's old shard is served there by no
-worker any more. A worker that starts looks for such messages and warns (worker/shards.py).
+worker any more. A worker that starts looks for such messages and warns (worker/shard_workers.py).
 
 One hot queue may spread over several shards (JOBS["QUEUE_SPREAD"] = {"emails": 3}): it is then that
 many queues, its parts, each on its own shard: "emails" (part 0, on the queue's own shard, so a site

@@ -7,7 +7,7 @@ import logging
 from ..redis.connection import redact
 from ..setup.app import App
 from ..version import __version__
-from . import shards
+from . import shard_workers
 from .spec import WorkerOptions
 
 logger = logging.getLogger("jobs.worker")
@@ -30,7 +30,7 @@ def banner(app: App, options: WorkerOptions) -> str:
         f"  tasks     {len(tasks)} registered",
     ]
     if config.shards > 1:
-        each = shards.shares(options, app.shards.spread(options.queues))
+        each = shard_workers.shares(options, app.shards.spread(options.queues))
         lines.insert(3, "  shards    " + "; ".join(f"{shard}: {', '.join(o.queues)} (concurrency {o.concurrency})"
                                                    for shard, o in each.items()) + f" of {config.shards}")
     lines += [f"    . {name}" for name in tasks]
@@ -38,5 +38,5 @@ def banner(app: App, options: WorkerOptions) -> str:
 
 
 def run(app: App, options: WorkerOptions) -> None:
-    """The worker: a supervisor (supervisor.py), or one per shard its queues map to (shards.py)."""
-    shards.run(app, options)
+    """The worker: a supervisor (supervisor.py), or one per shard its queues map to (shard_workers.py)."""
+    shard_workers.run(app, options)
