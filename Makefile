@@ -42,7 +42,8 @@ chaos: $(STAMP)
 # benchmarks/results/*.json and latest.png, then the time to a first task both ways Huey starts
 # (benchmarks/startup.py: its plain consumer, and under Django), how far the task history lags at 1,000
 # tasks/s for a minute, what the outbox costs on PostgreSQL (benchmarks/outbox.py; skipped without one),
-# then profiles a jobs worker under drain.
+# then profiles a jobs worker under drain, and prints the per-master Redis cost per task on Clusters of 1, 2
+# and 3 masters (benchmarks/shards.py; a few minutes).
 BENCH_VENV := benchmarks/.venv
 BENCH_STAMP := $(BENCH_VENV)/.installed
 $(BENCH_STAMP): setup.cfg benchmarks/requirements.txt
@@ -59,6 +60,7 @@ bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks.outbox
 	$(BENCH_VENV)/bin/python -m benchmarks.profile
 	$(BENCH_VENV)/bin/python -m benchmarks.signing
+	$(BENCH_VENV)/bin/python -m benchmarks.shards
 
 # A jobs worker's CPU per task, stage by stage (fetch/decode, dispatch, run, result/ack, history,
 # bookkeeping), for the prefork and the threads pools: the table docs/performance.md quotes.

@@ -1,20 +1,29 @@
-"""What shards cost and what they spread (issue 26): `python -m benchmarks.shards [--n 20000] [--only NAME,...]`.
+"""What shards cost and what they spread (issue 26): `python -m benchmarks.shards [--n 12000] [--only NAME,...]`.
 
-Each scenario fills N no-op tasks over three queues q0, q1, q2 (enqueue_many, 1,000 a call), resets
-every master's statistics, starts `runworker -c 2 -Q q0,q1,q2` (no history: the Redis side alone), and
-times the drain from the first task done to the last. Then it reads each master's `INFO commandstats`
-(microseconds of server time spent in commands) and `INFO cpu` (the server process's CPU, networking
-included), per task:
+Each row fills N no-op tasks (enqueue_many, 1,000 a call), resets every master's statistics, starts
+`runworker -c 3` on the row's queues (no history: the Redis side alone), and times the drain from the
+first task done to the last. Then it reads each master's `INFO commandstats` (microseconds of server
+time spent in commands) and `INFO cpu` (the server process's CPU, networking and cron included), per
+task. Two workloads:
 
-    one-1        one redis-server, SHARDS = 1 (today's keys)
-    one-3        one redis-server, SHARDS = 3, q0, q1, q2 on shards 0, 1, 2
-    cluster-1    a Redis Cluster of 3 masters, SHARDS = 1: every key in one slot, on one master
-    cluster-3    the same cluster, SHARDS = 3, with a KEY_PREFIX whose three shard tags sit on three masters
+    many   12 queues q0..q11, N/12 tasks each; with SHARDS = k, queue qi on shard i % k
+    hot    ONE queue `hot`, with QUEUE_SPREAD = {"hot": k}: its parts on the k shards
 
-and, before the drains, `sends`: delay() calls per second from one process with SHARDS = 1 (the
-single-server path a site without shards takes). On a 2-core machine the worker, the three masters and
-the client share the cores: the drain rates say what one such machine does, the per-master costs
-(which do not depend on the core count) what more masters take off each.
+and the setups:
+
+    one-1, one-3         one redis-server, SHARDS = 1 (today's keys) and 3: the check that a single
+                         server does the same work per task whatever the shards
+    cluster-1/2/3        a Redis Cluster of 1, 2, 3 masters with SHARDS = masters and a KEY_PREFIX whose
+                         shard tags sit on distinct masters (one shard per master)
+
+`-c 3` gives every setup three consumer processes (a worker splits its concurrency over the shards of
+its queues, at least one each), so the drain rates compare like with like. Before the drains, `sends`:
+delay() calls per second from one process with SHARDS = 1 (the path a site without shards takes).
+
+On a 2-core machine the worker, the masters and the client share the cores: the drain rates say what
+one such machine does, not what more masters give; the per-master costs (server time per task, which
+does not depend on the core count) say what each added master takes off each master. On a larger
+machine the same script measures the drain's real scaling.
 """
 
 from __future__ import annotations
@@ -33,19 +42,26 @@ from redis.crc import key_slot
 from jobs.devserver import RedisServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-QUEUES = ["q0", "q1", "q2"]
-SCENARIOS = ["sends", "one-1", "one-3", "cluster-1", "cluster-3"]
+MANY = [f"q{i}" for i in range(12)]
+WORKLOADS = {"many": MANY, "hot": ["hot"]}
+SETUPS = ["one-1", "one-3", "cluster-1", "cluster-2", "cluster-3"]
+SCENARIOS = ["sends", *SETUPS]
 
 
-def _env(broker: str, shards: int, prefix: str, counter: str) -> dict[str, str]:
+def _env(broker: str, shards: int, prefix: str, counter: str, workload: str) -> dict[str, str]:
+    if workload == "many":
+        queue_shard, spread = {q: i % shards for i, q in enumerate(MANY)}, {}
+    else:
+        queue_shard, spread = {"hot": 0}, ({"hot": shards} if shards > 1 else {})
     return {**os.environ, "DJANGO_SETTINGS_MODULE": "benchmarks.systems.jobsbench.settings", "BENCH_BROKER": broker,
             "BENCH_COUNTER": counter, "BENCH_JOBS_HISTORY": "0", "BENCH_JOBS_SHARDS": str(shards),
             "BENCH_JOBS_PREFIX": prefix, "PYTHONPATH": ROOT,
-            "BENCH_JOBS_QUEUE_SHARD": json.dumps({q: i for i, q in enumerate(QUEUES)} if shards == 3 else {})}
+            "BENCH_JOBS_QUEUE_SHARD": json.dumps(queue_shard if shards > 1 else {}),
+            "BENCH_JOBS_QUEUE_SPREAD": json.dumps(spread)}
 
 
 def _client(env: dict[str, str], code: str) -> float:
-    """Run `code` (it defines `n`-free statements after django.setup) in a fresh process; its seconds."""
+    """Run `code` (statements after django.setup) in a fresh process; its seconds."""
     program = ("import django, json, time; django.setup()\n"
                "from jobs import enqueue_many\nfrom benchmarks.systems.jobsbench.tasks import work\n"
                f"started = time.perf_counter()\n{code}\nprint(json.dumps(time.perf_counter() - started))")
@@ -55,9 +71,9 @@ def _client(env: dict[str, str], code: str) -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def fill(env: dict[str, str], n: int) -> None:
-    each = n // len(QUEUES)
-    _client(env, f"for q in {QUEUES!r}:\n"
+def fill(env: dict[str, str], queues: list[str], n: int) -> None:
+    each = n // len(queues)
+    _client(env, f"for q in {queues!r}:\n"
                  f"    s = work.s('', 0.0).set(queue=q)\n"
                  f"    for i in range(0, {each}, 1000): enqueue_many([s] * min(1000, {each} - i))")
 
@@ -72,20 +88,23 @@ def _stats(nodes: list[redis.Redis]) -> list[tuple[float, float]]:
     return out
 
 
-def drain(env: dict[str, str], n: int, nodes: list[redis.Redis], counter: redis.Redis) -> dict[str, Any]:
+def drain(env: dict[str, str], queues: list[str], n: int, nodes: list[redis.Redis],
+          counter: redis.Redis) -> dict[str, Any]:
+    for node in nodes:
+        node.flushall()
     counter.delete("done")
-    fill(env, n)
+    fill(env, queues, n)
     for node in nodes:
         node.config_resetstat()
     before = _stats(nodes)
-    worker = subprocess.Popen([sys.executable, "manage.py", "runworker", "-c", "2", "-Q", ",".join(QUEUES),
+    worker = subprocess.Popen([sys.executable, "manage.py", "runworker", "-c", "3", "-Q", ",".join(queues),
                                "-l", "warning"], env={**env, "BENCH_DB": ":memory:"}, cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     first = last = None
-    total = n // len(QUEUES) * len(QUEUES)
+    total = n // len(queues) * len(queues)
     deadline = time.monotonic() + 600
     try:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and worker.poll() is None:
             done = int(counter.get("done") or 0)
             now = time.perf_counter()
             if done and first is None:
@@ -112,88 +131,85 @@ def sends(env: dict[str, str], n: int) -> float:
                             "work.delay('', 0.0)")
 
 
-def _spread_prefix(nodes: list[tuple[str, int, list[tuple[int, int]]]]) -> str:
-    """A KEY_PREFIX whose shards 0, 1, 2 are owned by three different masters."""
-    def owner(slot: int) -> int:
-        return next(port for _, port, ranges in nodes for start, end in ranges if start <= slot <= end)
+def spread_prefix(owners: list[list[int]], shards: int) -> str:
+    """A KEY_PREFIX whose shards 0..shards-1 are owned by as many different masters (`owners`: each
+    master's slots), so that each master holds one shard."""
+    master_of = {slot: i for i, slots in enumerate(owners) for slot in slots}
     for i in range(100_000):
         prefix = f"bench{i}"
-        tags = ["{" + prefix + "}", "{" + prefix + ":1}", "{" + prefix + ":2}"]
-        if len({owner(key_slot(t.encode())) for t in tags}) == 3:
+        tags = ["{" + prefix + "}"] + ["{" + prefix + f":{k}}}" for k in range(1, shards)]
+        if len({master_of[key_slot(t.encode())] for t in tags}) == shards:
             return prefix
-    raise RuntimeError("no prefix spreads over three masters")
+    raise RuntimeError(f"no prefix spreads over {shards} masters")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--n", type=int, default=12_000)
     parser.add_argument("--only", default=",".join(SCENARIOS))
     args = parser.parse_args()
     only = args.only.split(",")
     counter_server = RedisServer().start()
     counter = redis.Redis.from_url(counter_server.url)
-    rows: list[tuple[str, dict[str, Any]]] = []
+    rows: list[dict[str, Any]] = []
     try:
         if "sends" in only or any(s.startswith("one") for s in only):
             server = RedisServer().start()
             node = redis.Redis.from_url(server.url)
             try:
                 if "sends" in only:
-                    rate = sends(_env(server.url, 1, "bench", counter_server.url), min(args.n, 5000))
+                    rate = sends(_env(server.url, 1, "bench", counter_server.url, "many"), min(args.n, 5000))
                     print(f"sends, SHARDS=1, one process: {rate:,.0f} delay()/s", flush=True)
                 for shards in (1, 3):
-                    if f"one-{shards}" in only:
-                        node.flushall()
-                        rows.append((f"one server, SHARDS={shards}",
-                                     drain(_env(server.url, shards, "bench", counter_server.url), args.n, [node],
-                                           counter)))
+                    if f"one-{shards}" not in only:
+                        continue
+                    for workload, queues in WORKLOADS.items():
+                        env = _env(server.url, shards, "bench", counter_server.url, workload)
+                        rows.append({"setup": f"one server, SHARDS={shards}", "masters": 0, "workload": workload,
+                                     **drain(env, queues, args.n, [node], counter)})
+                        _progress(rows[-1])
             finally:
                 server.cleanup()
-        if any(s.startswith("cluster") for s in only):
+        masters_to_run = [m for m in (1, 2, 3) if f"cluster-{m}" in only]
+        if masters_to_run:
             sys.path.insert(0, ROOT)
             from tests.servers import start_cluster
 
-            with start_cluster(masters=3) as cluster:
-                masters = cluster.masters()
-                nodes = [cluster.client(m) for m in masters]
-                ranges = [(m.host, m.port, [(s, s) for s in cluster.slots_of(m)]) for m in masters]
-                prefix = _spread_prefix([(h, p, _compact(r)) for h, p, r in ranges])
-                for shards in (1, 3):
-                    if f"cluster-{shards}" in only:
-                        for node in nodes:
-                            node.flushall()
-                        rows.append((f"3-master cluster, SHARDS={shards}",
-                                     drain(_env(cluster.url(), shards, prefix, counter_server.url), args.n, nodes,
-                                           counter)))
+            for masters in masters_to_run:
+                with start_cluster(masters=masters) as cluster:
+                    nodes = [cluster.client(m) for m in cluster.masters()]
+                    prefix = spread_prefix([cluster.slots_of(m) for m in cluster.masters()], masters)
+                    for workload, queues in WORKLOADS.items():
+                        env = _env(cluster.url(), masters, prefix, counter_server.url, workload)
+                        rows.append({"setup": f"{masters}-master cluster, SHARDS={masters}", "masters": masters,
+                                     "workload": workload, **drain(env, queues, args.n, nodes, counter)})
+                        _progress(rows[-1])
     finally:
         counter_server.cleanup()
     _print(rows, args.n)
 
 
-def _compact(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for start, end in sorted(ranges):
-        if out and start == out[-1][1] + 1:
-            out[-1] = (out[-1][0], end)
-        else:
-            out.append((start, end))
-    return out
+def _progress(row: dict[str, Any]) -> None:
+    print(f"  {row['setup']}, {row['workload']}: {row['rate']:,.0f} tasks/s", flush=True)
 
 
-def _print(rows: list[tuple[str, dict[str, Any]]], n: int) -> None:
-    print(f"\n{n:,} no-op tasks over q0, q1, q2; runworker -c 2; Redis time per task, per master (busiest first)\n")
-    print("| setup | drain, tasks/s | commandstats µs/task per master | Redis CPU µs/task per master | "
-          "busiest master's share |")
-    print("|---|---:|---|---|---:|")
-    for name, row in rows:
+def _print(rows: list[dict[str, Any]], n: int) -> None:
+    print(f"\n{n:,} no-op tasks; runworker -c 3; Redis time per task, per master (busiest first). many: 12 queues "
+          "spread over the shards; hot: one queue, QUEUE_SPREAD {'hot': masters}\n")
+    print("| setup | workload | drain, tasks/s | commandstats µs/task per master | Redis CPU µs/task per master | "
+          "busiest master, µs/task | ÷ vs 1 master |")
+    print("|---|---|---:|---|---|---:|---:|")
+    one = {r["workload"]: max(r["usec"]) for r in rows if r["masters"] == 1}
+    for row in rows:
         usec = sorted(row["usec"], reverse=True)
         cpu = sorted(row["cpu_us"], reverse=True)
-        share = usec[0] / sum(usec) if sum(usec) else 0.0
-        print(f"| {name} | {row['rate']:,.0f} | {' / '.join(f'{u:.1f}' for u in usec)} | "
-              f"{' / '.join(f'{c:.1f}' for c in cpu)} | {share:.0%} |")
+        base = one.get(row["workload"])
+        ratio = f"{base / usec[0]:.2f}" if base and row["masters"] else "–"
+        print(f"| {row['setup']} | {row['workload']} | {row['rate']:,.0f} | {' / '.join(f'{u:.1f}' for u in usec)} | "
+              f"{' / '.join(f'{c:.1f}' for c in cpu)} | {usec[0]:.1f} | {ratio} |")
     path = os.path.join(ROOT, "benchmarks", "results", "shards.json")
     with open(path, "w") as f:
-        json.dump({"n": n, "rows": {name: row for name, row in rows}}, f, indent=1)
+        json.dump({"n": n, "worker": "runworker -c 3", "rows": rows}, f, indent=1)
     print(f"\n(written to {os.path.relpath(path, ROOT)})")
 
 

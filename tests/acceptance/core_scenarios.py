@@ -41,17 +41,18 @@ def cli(*args: str) -> str:
 
 def run(url: str, evidence_url: str, start_worker: Callable[..., Worker], start_beat: Callable[..., Worker],
         database_env: dict[str, str], settings: dict[str, Any] | None = None,
-        beat_settings: dict[str, Any] | None = None) -> tuple[Worker, Worker]:
+        beat_settings: dict[str, Any] | None = None, ready: int = 1) -> tuple[Worker, Worker]:
     """Every scenario, in one worker's and one beat's life; returns them for the caller to look at
     their output. `settings`: more JOBS keys for every process (BROKER_OPTIONS...); `beat_settings`:
-    how beat connects instead (BROKER_URL, BROKER_OPTIONS), to try another form of the same."""
+    how beat connects instead (BROKER_URL, BROKER_OPTIONS), to try another form of the same. `ready`:
+    how many "ready." lines the worker prints (one per shard of `default` and `other` with SHARDS)."""
     settings = settings or {}
     evidence = redis.Redis.from_url(evidence_url)
     env = {**database_env, "JOBS_BROKER_URL": url, "JOBS_TEST_EVIDENCE_URL": evidence_url}
     worker = start_worker("-c", "2", "-Q", "default,other", settings=settings, env=env, ready=False)
     beat = start_beat(settings={**settings, "BROKER_URL": url, **(beat_settings or {}), "BEAT_SCHEDULE": {
         "pulse": {"task": "tests.testapp.tasks.record", "schedule": 1, "args": ["pulses", "tick"]}}})
-    worker.wait_for(r"ready\.$")
+    worker.wait_count(r"ready\.$", ready)
     connect = {**settings, "BROKER_URL": url}
     with override_settings(JOBS={**connect, "ENQUEUE_TIMEOUT": 5, "HISTORY": True, "METRICS_TOKEN": TOKEN}):
         _tasks_and_workflows(evidence)

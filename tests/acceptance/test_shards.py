@@ -11,19 +11,24 @@ test Cluster of three masters, with real `runworker` and `runbeat` processes.
   joins across shards sent (tests/acceptance/test_shard_joins.py runs them); a unique step that
   follows on another shard refused, naming what to map;
 - a worker warned of messages left on a queue's old shard;
-- on a Cluster: tasks of three shards run, and each shard's keys are on the master its slot names.
+- on a Cluster: tasks of three shards run, and each shard's keys are on the master its slot names;
+- on a Cluster, each shard on its own master: the core scenarios (core_scenarios.py) and the console
+  pages, which read every master merged.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 
 import pytest
-from django.test import override_settings
+from django.contrib.auth.models import User
+from django.test import Client, override_settings
+from django.urls import reverse
 
 from jobs import AsyncResult, chain, chord, group
 from jobs.engine.errors import ConfigurationError
@@ -211,6 +216,54 @@ def test_on_a_cluster_three_shards_run_and_their_keys_are_where_the_slot_map_say
     print(f"\nthe 3 shards' tags on {len(owners)} master(s): "
           + ", ".join(f"{Keys('jobs', k).tag} -> slot {slot_of(Keys('jobs', k).tag)}" for k in range(3)))
     assert "Traceback" not in worker.output, worker.output
+
+
+def _text(html: bytes) -> str:
+    return " ".join(re.sub(r"<[^>]*>", " ", html.decode()).split())
+
+
+def _prefix_over_three_masters(cluster: ClusterGroup) -> str:
+    """A KEY_PREFIX whose shards 0, 1, 2 are owned by three different masters: with `jobs`, two shards
+    may share one, and the console's merge would then read two masters, not three."""
+    owner = {slot: m.port for m in cluster.masters() for slot in cluster.slots_of(m)}
+    return next(p for p in (f"core{i}" for i in range(100_000))
+                if len({owner[slot_of(Keys(p, k).tag)] for k in range(3)}) == 3)
+
+
+@pytest.mark.slow
+def test_the_core_scenarios_and_the_console_on_a_sharded_cluster(cluster, start_worker, start_beat,
+                                                                  test_database_env, redis_server):
+    """core_scenarios.run (tasks, retries, countdowns, revoke and terminate, chain/group/chord, beat, dead
+    letters, the CLI, every console page, health and metrics) on the 3-master Cluster with SHARDS=3,
+    `default` and `other` on shards 1 and 2, each shard on its own master: the console's and the CLI's
+    reads merged over the masters (jobs status sees the paused queue on shard 2, the dead letter listed
+    from shard 1)."""
+    prefix = _prefix_over_three_masters(cluster)
+    settings = {"KEY_PREFIX": prefix, **THREE}
+    worker, beat = core_scenarios.run(cluster.url(), redis_server.url, start_worker, start_beat, test_database_env,
+                                      settings=settings, ready=2)
+    placed = {}
+    for shard, queue in ((1, "default"), (2, "other")):
+        keys = Keys(prefix, shard)
+        owner = cluster.owner_of(slot_of(keys.tag))
+        placed[shard] = owner.port
+        assert cluster.client(owner).sismember(keys.queues, queue)  # sent to and served from there
+        assert cluster.client(owner).zcard(keys.workers) == 1  # its shard's supervisor beats there
+    leader = cluster.owner_of(slot_of(Keys(prefix, 0).tag))
+    assert cluster.client(leader).exists(Keys(prefix, 0).base + "beat:leader")  # beat leads on shard 0
+    assert len({leader.port, *placed.values()}) == 3
+    staff = Client()
+    staff.force_login(User.objects.get(username="core-scenarios"))
+    with override_settings(JOBS={**settings, "BROKER_URL": cluster.url()}):
+        queues = _text(staff.get(reverse("admin:jobs_console_queues")).content)
+        workers = _text(staff.get(reverse("admin:jobs_console_workers")).content)
+    # Each queue listed with the supervisor of its shard, read from that shard's master; each supervisor
+    # with its own queue and its record.
+    assert re.search(r" default \d+ .{0,80}?\S+\.s1 Pause ", queues), queues
+    assert re.search(r" other \d+ .{0,80}?\S+\.s2 Pause ", queues), queues
+    assert re.search(r"\.s1 alive .*? queues default ", workers) and re.search(r"\.s2 alive .*? queues other ", workers)
+    for process in (worker, beat):
+        assert "Traceback" not in process.output, process.output
 
 
 def test_the_acl_user_of_a_sharded_site_reaches_every_shard_and_no_other_prefix():

@@ -27,4 +27,5 @@ if os.environ.get("BENCH_JOBS_SHARDS", "1") != "1":  # benchmarks/shards.py; uns
 
     JOBS["SHARDS"] = int(os.environ["BENCH_JOBS_SHARDS"])
     JOBS["QUEUE_SHARD"] = json.loads(os.environ.get("BENCH_JOBS_QUEUE_SHARD", "{}"))
+    JOBS["QUEUE_SPREAD"] = json.loads(os.environ.get("BENCH_JOBS_QUEUE_SPREAD", "{}"))
 LOGGING = {"version": 1, "disable_existing_loggers": False}
