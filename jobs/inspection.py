@@ -137,6 +137,16 @@ def stored_result(task_id: str) -> bytes | None:
     return None
 
 
+def shard_layout() -> list[dict[str, Any]]:
+    """Each shard (JOBS["SHARDS"]): its number, hash tag, Cluster slot, and the master that owns the
+    slot now ("host:port"; None off a Cluster). `manage.py jobs shards`."""
+    out = []
+    for broker in current().brokers:
+        tag, slot, master = broker.placement()
+        out.append({"shard": broker.shard, "tag": tag, "slot": slot, "master": master})
+    return out
+
+
 def setup_findings(allow_eviction: bool, timeout: float = 2.0) -> list[Finding]:
     """What is wrong with this Redis for jobs (its maxmemory policy, its persistence), as runworker,
     runbeat and runrelay check it before they start: the broker's one read (reads.Reads.setup), not

@@ -18,6 +18,8 @@ test Cluster of three masters, with real `runworker` and `runbeat` processes.
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import re
 import subprocess
@@ -27,6 +29,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.test import Client, override_settings
 from django.urls import reverse
 
@@ -216,6 +219,31 @@ def test_on_a_cluster_three_shards_run_and_their_keys_are_where_the_slot_map_say
     print(f"\nthe 3 shards' tags on {len(owners)} master(s): "
           + ", ".join(f"{Keys('jobs', k).tag} -> slot {slot_of(Keys('jobs', k).tag)}" for k in range(3)))
     assert "Traceback" not in worker.output, worker.output
+
+
+def test_jobs_shards_says_where_each_shard_is_and_warns_when_two_share_a_master(cluster):
+    settings = {"BROKER_URL": cluster.url(), "SHARDS": 3}
+    with override_settings(JOBS=settings):
+        out, err = io.StringIO(), io.StringIO()
+        call_command("jobs", "shards", "--json", stdout=out, stderr=err)
+    layout = json.loads(out.getvalue())
+    owners = {}
+    for row in layout:
+        owner = cluster.owner_of(slot_of(Keys("jobs", row["shard"]).tag))
+        assert row["tag"] == Keys("jobs", row["shard"]).tag and row["master"] == f"{owner.host}:{owner.port}"
+        owners.setdefault(row["master"], []).append(row["shard"])
+    shared = {m: held for m, held in owners.items() if len(held) > 1}
+    # {jobs} and {jobs:1} share a master on a cluster made by redis-cli --cluster create: said, with the fix.
+    assert shared, "expected the default prefix's shards 0 and 1 on one master (slots 9631 and 7409)"
+    for master, held in shared.items():
+        assert f"shards {', '.join(map(str, held))} are all on {master}" in err.getvalue()
+        assert "KEY_PREFIX" in err.getvalue()
+    with override_settings(JOBS={"SHARDS": 2}):  # one server: no master to name, nothing to warn of
+        out, err = io.StringIO(), io.StringIO()
+        call_command("jobs", "shards", stdout=out, stderr=err)
+    assert out.getvalue().splitlines() == [f"shard 0: keys {{jobs}}:..., slot {slot_of('{jobs}')}",
+                                           f"shard 1: keys {{jobs:1}}:..., slot {slot_of('{jobs:1}')}"]
+    assert err.getvalue() == ""
 
 
 def _text(html: bytes) -> str:

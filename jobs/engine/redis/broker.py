@@ -105,6 +105,17 @@ class Broker:
         """This thread's connection for blocking waits (interrupt it to end a wait early)."""
         return self._wait_links.link
 
+    def placement(self) -> tuple[str, int, str | None]:
+        """Where this shard's keys live: their hash tag, its Cluster slot, and (on a Redis Cluster) the
+        master that owns the slot now, as "host:port" (None on a single server or Sentinel: one place).
+        Two shards on one master share its CPU: what `manage.py jobs shards` shows and warns of."""
+        slot = slot_of(self.keys.tag)
+        cluster = self.factory.cluster
+        if cluster is None:
+            return self.keys.tag, slot, None
+        host, port = cluster.owner(slot)
+        return self.keys.tag, slot, f"{host}:{port}"
+
     def private(self) -> Broker:
         """This broker, with a connection of its own for the one thread that uses it. A consumer
         talks to Redis through one: the task it runs uses its thread's connection, and a task

@@ -90,6 +90,9 @@ class Command(BaseCommand):
                                                                 "schedules into jobs' (again: updates, never doubles).")
         beat_import.add_argument("--dry-run", action="store_true", help="Report what it would do; write nothing.")
         beat_import.add_argument("--database", default="default", help="Where django-celery-beat's tables are.")
+        shards = sub.add_parser("shards", help="Each shard (JOBS['SHARDS']): its hash tag, its Cluster slot and "
+                                               "the master that holds it; warns when two share a master.")
+        shards.add_argument("--json", action="store_true", help="One JSON document.")
         acl = sub.add_parser("redis-acl", help="The ACL SETUSER line (for redis-cli) of a Redis user confined to "
                                                "jobs' keys, channels and commands, with a new random password.")
         acl.add_argument("--user", default="jobs", help="Its name (default: jobs).")
@@ -108,6 +111,8 @@ class Command(BaseCommand):
         try:
             if options["what"] == "status":
                 reports.status(app, self.stdout.write, self.stderr.write)
+            elif options["what"] == "shards":
+                self.shards(options["json"])
             elif options["what"] == "prune":
                 self.prune(app, options["days"], options["batch"])
             elif options["what"] in ("inspect", "purge", "pause", "resume", "revoke", "retry"):
@@ -187,6 +192,27 @@ class Command(BaseCommand):
         self.stderr.write(f"Run it as an admin of Redis (then ACL SAVE if Redis keeps its users in an aclfile), and "
                           f"connect as {user} with the password after '>': BROKER_URL = "
                           f"'redis://{user}:<password>@host:6379/0' (docs/operations.md).")
+
+    def shards(self, as_document: bool) -> None:
+        """The layout on stdout; on stderr, each master that holds more than one shard (they share its
+        CPU, so adding masters spreads less than it could) and what to do."""
+        layout = inspection.shard_layout()
+        if as_document:
+            self.stdout.write(json.dumps(layout, indent=2))
+        else:
+            for row in layout:
+                where = f" on {row['master']}" if row["master"] else ""
+                self.stdout.write(f"shard {row['shard']}: keys {row['tag']}:..., slot {row['slot']}{where}")
+        crowded: dict[str, list[int]] = {}
+        for row in layout:
+            if row["master"]:
+                crowded.setdefault(row["master"], []).append(row["shard"])
+        for master, held in sorted(crowded.items()):
+            if len(held) > 1:
+                self.stderr.write(f"shards {', '.join(map(str, held))} are all on {master}: they share its CPU. Put "
+                                  "each on a master of its own: choose a KEY_PREFIX whose shards' slots fall on "
+                                  "different masters, or move a slot (redis-cli --cluster reshard); docs/"
+                                  "operations.md, Shards on a Cluster.")
 
     def healthcheck(self, as_document: bool) -> None:
         """Exit 0 or 1 with one line (or the JSON document): for readiness probes and scripts."""
