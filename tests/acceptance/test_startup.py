@@ -3,6 +3,8 @@ first task): a real `runworker` (prefork, the defaults) runs one task, which ret
 imported by then. None of the modules below may be among them, so that a later change cannot quietly
 bring one back onto every worker's start."""
 
+import os
+
 from jobs import send_task
 
 #: Module (and its submodules) -> why a worker does not need it before its first task.
@@ -44,4 +46,8 @@ def test_with_the_admin_a_worker_imports_the_console_but_not_its_reads(start_wor
     every process: what those pages read stays out until a page is shown."""
     loaded = _first_task_modules(start_worker, {"JOBS_TEST_EXTRA_APPS": "tests.startupapp"})
     assert "jobs.admin" in loaded  # the admin's registrations, as Django imports them
-    assert _found(loaded, NOT_BEFORE_THE_FIRST_TASK) == {}
+    # This project's database may be PostgreSQL (JOBS_TEST_DATABASE_URL), whose driver finds libpq
+    # through ctypes.util as Django connects: the driver's, not ours (the lean project above pins ours).
+    ours = {m: why for m, why in NOT_BEFORE_THE_FIRST_TASK.items()
+            if m != "ctypes.util" or not os.environ.get("JOBS_TEST_DATABASE_URL")}
+    assert _found(loaded, ours) == {}
