@@ -190,3 +190,27 @@ def test_a_consumer_back_from_a_handed_over_task_sends_its_counts_with_its_fetch
     c.step(0.0)  # the fetch settles it, finds nothing, registers idle again; then the wait
     assert r.info("commandstats")["cmdstat_evalsha"]["calls"] - before == 1  # fetch.lua alone: no ack.lua
     assert any(b"record" in field for field in r.hkeys(stats))  # the count went with the fetch
+
+
+def test_a_consumer_sends_on_what_its_settled_acks_handed_to_another_shard(r):
+    """A chain's next step on another shard: the ack puts it in its own shard's forward set
+    (redis/forwards.py); the consumer sends it on as soon as that ack is settled, without waiting for
+    its supervisor's turn (no supervisor runs here at all)."""
+    from django.test import override_settings
+
+    from jobs import chain
+
+    settings = {"SHARDS": 2, "QUEUE_SHARD": {"default": 0, "other": 1}}
+    with override_settings(JOBS=settings):
+        done = chain(tasks.add.s(1, 1), tasks.add.s(5).set(queue="other")).delay()
+        c = consumer()
+        assert c.acks.on_forward is not None
+        c.step(0.0)  # fetch the first step
+        c.step(0.0)  # run it: its ack (with the envelope for shard 1) waits
+        assert len(c.acks.pending) == 1 and c.acks.forwards
+        tasks.add.delay(0, 0)  # so that the next fetch finds work (an empty one would wait for it)
+        c.step(ACK_DELAY * 2)  # the fetch carries the ack; once settled, the envelope is sent on
+        assert not c.acks.forwards
+        assert r.zcard("{jobs}:forward") == 0, "the envelope still waits for a supervisor's turn"
+        assert r.zcard("{jobs:1}:queue:other") == 1  # the next step, on its own shard
+        assert done.parent.get(timeout=5) == 2

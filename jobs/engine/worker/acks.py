@@ -18,6 +18,7 @@ makes rare. The board's held range lets go of a delivery only once its ack is st
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from ..redis.backoff import Backoff
 from ..redis.broker import Broker
@@ -70,6 +71,11 @@ class Acks:
         #: Task names (from the wire's header) whose last run took under ACK_DELAY: acks wait behind them.
         self.short: dict[bytes, bool] = {}
         self.retried = False  # the pending acks went with a call that failed: a refusal may be harmless
+        #: An ack pending or owed handed a message to another shard (its own shard's forward set,
+        #: redis/forwards.py): once every ack is settled, on_forward() sends it on now (consumer.py),
+        #: not at the supervisor's next turn, a second away. Sent twice (both did), it is sent once.
+        self.forwards = False
+        self.on_forward: Callable[[], object] | None = None
 
     def send(self) -> bool:
         """Send the pending acks now without waiting for the reply; False if Redis failed (then
@@ -109,6 +115,7 @@ class Acks:
             report_refused(refused, [ack for sent in owed for ack in sent], False)
         if not self.pending:
             self.board.release(self.slot, self.hi)
+            self._forward()
 
     def flush(self, stopping: bool) -> None:
         """Send pending acks now; kept for the next attempt while Redis fails."""
@@ -127,12 +134,25 @@ class Acks:
                 self.backoff.failed(exc)
         self.pending = []
         self.board.release(self.slot, self.hi)
+        self._forward()
 
     def carried(self) -> None:
         """A fetch carried the pending acks, and its reply came: the board lets go of them."""
         if self.pending:
             self.board.release(self.slot, self.hi)
             self.pending = []
+            self._forward()
+
+    def _forward(self) -> None:
+        """What settled acks handed to another shard, sent on now if nothing is left unsettled (an
+        envelope exists once its ack ran). If Redis fails here, the supervisor's turn sends it."""
+        if not self.forwards or self.pending or self.owed or self.on_forward is None:
+            return
+        self.forwards = False
+        try:
+            self.on_forward()
+        except RETRYABLE as exc:
+            logger.debug("messages for other shards wait for the supervisor's turn: %s", exc)
 
     def report(self, refused: list[Refused]) -> None:
         retried, self.retried = self.retried, False

@@ -49,6 +49,7 @@ from ..redis.backoff import Backoff
 from ..redis.connection import RETRYABLE, fails_on_message
 from ..redis.deliveries import Ack, Delivery
 from ..redis.tally import TALLY
+from ..send.forwarder import forward
 from ..setup.app import App
 from ..wire.outcome import FAILURE
 from .acks import ACK_DELAY, Acks
@@ -107,6 +108,11 @@ class Consumer:
         # The loop's state, between steps.
         self.buffer: deque[Buffered] = deque()
         self.acks = Acks(self.broker, board, slot, self.backoff)
+        #: With several shards: the name of this shard's forward set, which an ack's `extra` names when
+        #: it hands a message to another shard (redis/forwards.py); the acks send it on once settled.
+        self._forward_key = app.keys.forward if app.config.shards > 1 else None
+        if self._forward_key is not None:
+            self.acks.on_forward = functools.partial(forward, app)
         self._ring = False  # a batch was taken: ring the supervisor at its first claim (board.ring)
         self._abandoned = False
 
@@ -205,6 +211,8 @@ class Consumer:
             if not acks.pending:
                 acks.since = now
             acks.pending.append(ack)
+            if self._forward_key is not None and ack.extra and self._forward_key in ack.extra:
+                acks.forwards = True
         elif not acks.pending and not acks.owed:
             self.board.release(self.slot, item.seq + 1)  # settled (or handed on) already, or on the runner
         acks.hi = item.seq + 1
