@@ -1,6 +1,8 @@
 """The forwarder: what an ack on this shard handed to another (redis/forwards.py) sent on there. Run by
-the supervisor of each shard's worker, with its maintenance (worker/duties.py), so a chain's step that
-crosses shards waits about a second at most: the next turn of that loop.
+the consumer whose ack it was, once that ack is settled (worker/acks.py), so a chain's step or a join's
+envelope that crosses shards goes on within milliseconds; and by the supervisor of each shard's worker
+with its maintenance (worker/duties.py), each second, for what a consumer could not send (it died, or
+Redis failed it). Two forwarders sending the same envelope send it once (below).
 
 A message goes as the relay sends an outbox row (producer.send_kept, the one send path: its wire as
 the ack made it, its countdown and expiry counted from the ack), through the target shard's enqueue.lua, which sends
