@@ -50,6 +50,34 @@ def check_redis(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 
 
 @register("jobs")
+def check_shard_placement(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Several shards on a Redis Cluster, two of them on one master (`manage.py jobs shards`): with the
+    default KEY_PREFIX on a cluster made by `redis-cli --cluster create`, shards 0 and 1 are. Nothing is
+    wrong with the data; the site just spreads less than its SHARDS say, which no one sees otherwise.
+    One CLUSTER SLOTS read, only for a sharded site on a Cluster."""
+    from .conf import load
+    from .engine.api import app as engine_app
+    from .inspection import shard_layout, shared_masters
+
+    try:
+        config = load()
+    except ConfigurationError:
+        return []  # check_settings says what is wrong
+    if config.eager or config.shards == 1 or engine_app.current().broker.factory.cluster is None:
+        return []
+    try:
+        shared = shared_masters(shard_layout())
+    except TRANSIENT:
+        return []  # unreachable: check_redis says so (jobs.W001)
+    return [Warning(f"JOBS['SHARDS'] is {config.shards}, but shards {', '.join(map(str, held))} are all on the master "
+                    f"{master}: they share its CPU.",
+                    hint="Put each shard on a master of its own: choose a KEY_PREFIX whose shards' slots fall on "
+                    "different masters, or move a slot; `manage.py jobs shards` shows where each is "
+                    "(docs/operations.md, Shards on a Cluster).", id="jobs.W012")
+            for master, held in shared.items()]
+
+
+@register("jobs")
 def check_metrics_token(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """jobs/metrics (and jobs/health) served in production without JOBS["METRICS_TOKEN"]: only staff
     sessions can read them (probes.py), so a Prometheus scrape or a load balancer's probe gets 401.

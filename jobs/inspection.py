@@ -147,6 +147,16 @@ def shard_layout() -> list[dict[str, Any]]:
     return out
 
 
+def shared_masters(layout: list[dict[str, Any]]) -> dict[str, list[int]]:
+    """Each master of a Redis Cluster that holds more than one shard (shard_layout()), and those shards:
+    they share its one CPU, so adding masters spreads less than it could."""
+    held: dict[str, list[int]] = {}
+    for row in layout:
+        if row["master"]:
+            held.setdefault(row["master"], []).append(row["shard"])
+    return {master: shards for master, shards in sorted(held.items()) if len(shards) > 1}
+
+
 def setup_findings(allow_eviction: bool, timeout: float = 2.0) -> list[Finding]:
     """What is wrong with this Redis for jobs (its maxmemory policy, its persistence), as runworker,
     runbeat and runrelay check it before they start: the broker's one read (reads.Reads.setup), not

@@ -246,6 +246,21 @@ def test_jobs_shards_says_where_each_shard_is_and_warns_when_two_share_a_master(
     assert err.getvalue() == ""
 
 
+def test_manage_py_check_warns_of_shards_that_share_a_master(cluster):
+    from jobs.checks import check_shard_placement
+
+    with override_settings(JOBS={"BROKER_URL": cluster.url(), "SHARDS": 3}):
+        found = check_shard_placement()
+    assert [w.id for w in found] == ["jobs.W012"]  # {jobs} and {jobs:1} on one master
+    assert "shards 0, 1 are all on the master" in found[0].msg and "KEY_PREFIX" in found[0].hint
+    prefix = next(f"placed{i}" for i in range(100_000)
+                  if len({cluster.owner_of(slot_of(Keys(f"placed{i}", k).tag)).port for k in range(3)}) == 3)
+    with override_settings(JOBS={"BROKER_URL": cluster.url(), "SHARDS": 3, "KEY_PREFIX": prefix}):
+        assert check_shard_placement() == []  # one shard per master: nothing to say
+    with override_settings(JOBS={"SHARDS": 3}):
+        assert check_shard_placement() == []  # one server: no master to share
+
+
 def _text(html: bytes) -> str:
     return " ".join(re.sub(r"<[^>]*>", " ", html.decode()).split())
 

@@ -203,16 +203,11 @@ class Command(BaseCommand):
             for row in layout:
                 where = f" on {row['master']}" if row["master"] else ""
                 self.stdout.write(f"shard {row['shard']}: keys {row['tag']}:..., slot {row['slot']}{where}")
-        crowded: dict[str, list[int]] = {}
-        for row in layout:
-            if row["master"]:
-                crowded.setdefault(row["master"], []).append(row["shard"])
-        for master, held in sorted(crowded.items()):
-            if len(held) > 1:
-                self.stderr.write(f"shards {', '.join(map(str, held))} are all on {master}: they share its CPU. Put "
-                                  "each on a master of its own: choose a KEY_PREFIX whose shards' slots fall on "
-                                  "different masters, or move a slot (redis-cli --cluster reshard); docs/"
-                                  "operations.md, Shards on a Cluster.")
+        for master, held in inspection.shared_masters(layout).items():
+            self.stderr.write(f"shards {', '.join(map(str, held))} are all on {master}: they share its CPU. Put "
+                              "each on a master of its own: choose a KEY_PREFIX whose shards' slots fall on "
+                              "different masters, or move a slot (redis-cli --cluster reshard); docs/"
+                              "operations.md, Shards on a Cluster.")
 
     def healthcheck(self, as_document: bool) -> None:
         """Exit 0 or 1 with one line (or the JSON document): for readiness probes and scripts."""
