@@ -26,6 +26,8 @@ from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
+from .sentinel import host_port
+
 SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 FORM = ("redis+cluster://[[user]:password@]host1:6379,host2:6379/ (any nodes of the cluster, comma-separated, as "
         "seeds; db 0 only; rediss+cluster:// for TLS)")
@@ -68,21 +70,6 @@ def _bad(why: str) -> ValueError:
     return ValueError(f"{why} in a Cluster BROKER_URL; expected {FORM}")
 
 
-def _address(text: str) -> tuple[str, int]:
-    if text.startswith("["):  # [::1]:6379
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    else:
-        host, _, port = text.rpartition(":") if ":" in text else (text, "", "")
-    if not host:
-        raise _bad(f"no host in {text!r}")
-    if not port:
-        return host, DEFAULT_PORT
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise _bad(f"the port of {text!r} is not a number from 1 to 65535")
-    return host, int(port)
-
-
 def parse(url: str) -> ClusterURL:
     """Read a redis+cluster:// URL; ValueError, saying the expected form, for anything else."""
     scheme, sep, rest = url.partition("://")
@@ -93,7 +80,7 @@ def parse(url: str) -> ClusterURL:
     userinfo, at, hosts = netloc.rpartition("@")
     if not hosts:
         raise _bad("no node")
-    seeds = tuple(_address(h.strip()) for h in hosts.split(","))
+    seeds = tuple(host_port(h.strip(), DEFAULT_PORT, _bad) for h in hosts.split(","))
     if path.strip("/") not in ("", "0"):
         raise _bad(f"the db {path.strip('/')!r} (a Cluster has db 0 only)")
     pairs = parse_qsl(query, keep_blank_values=True)

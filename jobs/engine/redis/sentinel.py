@@ -24,6 +24,7 @@ import os
 import socket
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -65,18 +66,20 @@ def _bad(url: str, why: str) -> ValueError:
     return ValueError(f"{why} in a Sentinel BROKER_URL; expected {FORM}")
 
 
-def _address(url: str, text: str) -> tuple[str, int]:
+def host_port(text: str, default_port: int, bad: Callable[[str], ValueError]) -> tuple[str, int]:
+    """One "host[:port]" of a URL that lists several (a Sentinel's sentinels, a Cluster's seeds), IPv6
+    in brackets; bad(why) makes the error, which names the URL form it belongs to."""
     if text.startswith("["):  # [::1]:26379
         host, _, rest = text[1:].partition("]")
         port = rest[1:] if rest.startswith(":") else ""
     else:
         host, _, port = text.rpartition(":") if ":" in text else (text, "", "")
     if not host:
-        raise _bad(url, f"no host in {text!r}")
+        raise bad(f"no host in {text!r}")
     if not port:
-        return host, DEFAULT_PORT
+        return host, default_port
     if not port.isdigit() or not 0 < int(port) < 65536:
-        raise _bad(url, f"the port of {text!r} is not a number from 1 to 65535")
+        raise bad(f"the port of {text!r} is not a number from 1 to 65535")
     return host, int(port)
 
 
@@ -90,7 +93,7 @@ def parse(url: str) -> SentinelURL:
     userinfo, at, hosts = netloc.rpartition("@")
     if not hosts:
         raise _bad(url, "no sentinel host")
-    sentinels = tuple(_address(url, h.strip()) for h in hosts.split(","))
+    sentinels = tuple(host_port(h.strip(), DEFAULT_PORT, lambda why: _bad(url, why)) for h in hosts.split(","))
     parts = path.strip("/").split("/") if path.strip("/") else []
     if not parts or len(parts) > 2:
         raise _bad(url, "the service name (and the db) after the sentinels, as /mymaster/0, missing or"
