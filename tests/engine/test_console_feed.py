@@ -201,10 +201,10 @@ def test_a_workflow_step_names_its_queue(broker, r):
 
 def test_a_worker_adopts_the_queues_a_redis_had_before_the_set_existed(broker, r):
     r.zadd(broker.keys.queue("old"), {"x": 9})  # written by a version without the queues SET
-    broker.workers.adopt_queues(["mine"])
+    broker.workers.hello("w1", ["mine"])
     assert r.smembers(broker.keys.queues) == {b"old", b"mine"}
     r.zadd(broker.keys.queue("older"), {"x": 9})
-    broker.workers.adopt_queues(["mine"])  # the SET exists: no SCAN again
+    broker.workers.hello("w1", ["mine"])  # the SET exists: no SCAN again
     assert r.smembers(broker.keys.queues) == {b"old", b"mine"}
 
 

@@ -89,6 +89,16 @@ def test_no_hand_off_to_a_consumer_whose_worker_stopped_beating(broker, r):
     assert broker.controls.queue_length("default") == 1 and not r.exists(broker.keys.inbox("c1."))
 
 
+def test_a_worker_that_just_said_hello_vouches_for_its_consumers_before_its_first_maintain(broker, r):
+    # The supervisor starts its consumers before maintain.lua's first run (it costs them 5-17 ms):
+    # hello.lua's heartbeat is what lets the first fetch's registration be handed work at once.
+    broker.workers.hello("w1", ["default"])
+    register(broker, alive=False)
+    broker.sends.enqueue([msg(1)])
+    assert broker.controls.queue_length("default") == 0 and r.llen(broker.keys.inbox("c1.")) == 1
+    assert b"default" in r.smembers(broker.keys.queues)
+
+
 def test_a_lost_message_goes_back_to_its_queue_not_to_an_idle_consumer(broker, r):
     broker.sends.enqueue([msg(1)])
     taken = broker.deliveries.fetch(broker.deliveries.plan(["default"], "dead."), 1, 0).deliveries

@@ -9,7 +9,7 @@ only known inside the script. Several sites share one Redis by choosing differen
                               without a SCAN. Added by the sends (enqueue.lua and enqueue_unique.lua for the queues
                               the caller's process has not named in the last minute, broker.REGISTER_SECONDS;
                               beat_send.lua, a workflow's next step in lib/ack.lua, dead_requeue.lua) and by a
-                              worker as it starts (broker.adopt_queues); a purge keeps the name
+                              worker as it starts (broker.workers.hello); a purge keeps the name
     {p}:wake:<name>     LIST  at most a token or so; idle workers block on it (BLPOP)
     {p}:scheduled       ZSET  ETA/countdown messages; score = due time (ms)
     {p}:leases          ZSET  delivery token -> lease deadline (ms)

@@ -29,7 +29,7 @@ from .keys import Keys
 #: user of acl_setuser(). tests/acceptance/test_acl.py finds them in the sources and runs the core
 #: scenarios as that user. Left out on purpose, because jobs does without them: CONFIG (the
 #: persistence check degrades to a warning, findings() W004) and SCAN (it would list every key of a
-#: shared Redis; broker.adopt_queues does without it).
+#: shared Redis; broker.workers.hello does without it).
 ACL_COMMANDS = frozenset({
     # connecting (a BROKER_URL with a database number other than 0); the scripts: every atomic move
     "select", "evalsha", "script|load",

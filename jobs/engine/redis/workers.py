@@ -10,11 +10,12 @@ from redis.exceptions import NoPermissionError
 
 from ..wire.serializers import json_dumps
 from .part import Part
+from .specs.leasing import HELLO, HelloArgs, HelloKeys
 from .tally import WORKER_KEEP_MS
 
 
 class Workers(Part):
-    """broker.workers: record(), forget(), adopt_queues()."""
+    """broker.workers: record(), forget(), hello()."""
 
 
     def record(self, worker_id: str, record: dict[str, Any]) -> None:
@@ -28,10 +29,11 @@ class Workers(Part):
         self.b.link.pipeline([("DEL", k.worker(worker_id), k.worker_counts(worker_id), k.running(worker_id)),
                             ("ZREM", k.workers, worker_id), ("SREM", k.shutdown, worker_id)])
 
-    def adopt_queues(self, queues: Sequence[str]) -> None:
-        """A worker's queues into the queues SET (keys.py), as it starts. A Redis whose SET is missing
-        (first run of a version that keeps it, or a Redis that lost its data) has it filled once from
-        the queue keys there are: the one SCAN of the keyspace, never on a reader's path."""
+    def hello(self, worker_id: str, queues: Sequence[str]) -> None:
+        """As a worker starts (lua/hello.lua): its first heartbeat, so that its consumers can be handed
+        work from their first fetch on, and its queues into the queues SET (keys.py). A Redis whose SET
+        is missing (first run of a version that keeps it, or a Redis that lost its data) has it filled
+        once from the queue keys there are: the one SCAN of the keyspace, never on a reader's path."""
         link, k = self.b.link, self.b.keys
         names = set(queues)
         if not link.call("EXISTS", k.queues):
@@ -45,5 +47,5 @@ class Workers(Part):
                         break
             except NoPermissionError:  # a user without SCAN (docs/operations.md): the SET fills as queues are used
                 pass
-        if names:
-            link.call("SADD", k.queues, *sorted(names))
+        HELLO(link, HelloKeys(queues=k.queues, workers=k.workers), HelloArgs(worker_id=worker_id,
+                                                                               queue_names=sorted(names)))

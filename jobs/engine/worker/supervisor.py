@@ -127,8 +127,8 @@ class Supervisor:
     def run(self) -> None:
         self.watch.warn_at_start()
         try:
-            self.app.broker.workers.adopt_queues(self.options.queues)
-        except RETRYABLE as exc:  # the queues SET gets them with their next send all the same
+            self.app.broker.workers.hello(self.worker_id, self.options.queues)
+        except RETRYABLE as exc:  # the queues SET gets them with their next send, the heartbeat with maintain
             logger.warning("could not list this worker's queues in Redis: %s", exc)
         self.app.hooks.emit("worker_ready", hostname=self.options.hostname)
         try:

@@ -1,5 +1,6 @@
 """The scripts of leases (leases.py): a worker's renewals (renew.lua), deliveries handed back at
-once (requeue.lua), and the maintenance every worker runs about once a second (maintain.lua)."""
+once (requeue.lua), the maintenance every worker runs about once a second (maintain.lua), and the
+first heartbeat a worker writes as it starts (hello.lua, workers.py)."""
 
 from __future__ import annotations
 
@@ -91,3 +92,16 @@ class MaintainArgs(NamedTuple):
 
 
 MAINTAIN = Script("maintain", MaintainKeys, MaintainArgs)
+
+
+class HelloKeys(NamedTuple):
+    queues: str
+    workers: str
+
+
+class HelloArgs(NamedTuple):
+    worker_id: str
+    queue_names: Several[str]
+
+
+HELLO = Script("hello", HelloKeys, HelloArgs)
