@@ -19,6 +19,10 @@ A script called on a hot path (a consumer's fetch, delay()) is a SplitScript: it
 begin with a part that stays the same for its caller, packed once (prepare()), and end with a part
 of each call, the only one packed per call, as the fetch always did: redis-py's per-argument
 encoding was its largest cost.
+
+On a Redis Cluster every call declares one key more, after those of its spec: the guard (keys.py),
+which no script reads and no one writes, so that no script runs while its slot migrates
+(redirects.py). The headers and specs leave it out: it is the link's (Link.guard), not the script's.
 """
 
 from __future__ import annotations
