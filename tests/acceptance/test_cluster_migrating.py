@@ -210,3 +210,14 @@ def test_a_dead_letter_requeued_onto_a_queue_that_left_waits_and_then_runs_once(
     assert requeued == ["id-1"]
     assert not owner.hexists(k.dead, "id-1") and owner.zscore(k.dead_order, "id-1") is None
     assert sorted(w.split(b"|")[2] for w in owner.zrange(k.queue("mail"), 0, -1)) == [b"id-1", b"id-2"]
+
+
+def test_a_rate_limited_start_on_a_cluster_counts_its_budgets_not_the_guard(cluster, broker):
+    """rate.lua counts its budgets by its ARGV: on a Cluster the link declares one key more than the
+    spec (the guard), which the script must not take for a budget."""
+    message = msg(1)
+    broker.sends.enqueue([message])
+    budgets = [("t.noop", 1000.0)]
+    assert broker.runs.rate_budget(message, budgets) == 0  # the first start: allowed, and counted
+    assert broker.runs.rate_budget(message, budgets) > 0  # the next: deferred to its turn
+    assert cluster.client(cluster.owner_of(SLOT)).hget(broker.keys.rate("t.noop"), "tat")
