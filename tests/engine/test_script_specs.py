@@ -179,6 +179,8 @@ def test_the_part_packed_once_and_the_part_of_each_call_make_the_whole_command()
     sent: list[tuple[int, bytes]] = []
 
     class Recorder:
+        guard = b""  # a link to one server: no guard key (redirects.py)
+
         def call_packed(self, count: int, command: bytes, spin: bool = True) -> None:
             sent.append((count, command))
 
@@ -194,6 +196,30 @@ def test_the_part_packed_once_and_the_part_of_each_call_make_the_whole_command()
     assert parts[3:20] == [k.encode() for k in (*keys[:14], "q:a", "w:a", "result:1")]
     assert parts[20 + 13] == b"a" and parts[20 + 14:20 + 20] == [b"2", b"5", b"1", b"", b"0", b"1"]
     assert parts[-8:] == [b"tok", b"payload", b"done", b"0", b"", b"", b"", b""]
+
+
+def test_on_a_cluster_every_call_declares_the_guard_after_its_own_keys():
+    """The guard (keys.py, redirects.py) goes last of the KEYS, where no script reads, for a prepared
+    call and a plain one alike; numkeys counts it."""
+    keys, argv = _fetch_consumer()
+    sent: list[tuple[int, bytes]] = []
+    guard = "{jobs}:migrating"
+
+    class ClusterLink:
+        def __init__(self) -> None:
+            self.guard = b"$%d\r\n%b\r\n" % (len(guard), guard.encode())
+
+        def call_packed(self, count: int, command: bytes, spin: bool = True) -> None:
+            sent.append((count, command))
+
+    ack = ["tok", "payload", "done", 0, "", "", ""]
+    call = FetchCallArgs(want=2, first_seq=5, woken=1, registered_seq="", register=0, n_acks=1, acks=ack, counts="")
+    FETCH.prepare(keys, argv)(ClusterLink(), FetchCallKeys(results=["result:1"]), call)
+    STARTED(ClusterLink(), StartedKeys("i", "r", "h", "d"), StartedArgs("t", "p", "1", 0))
+    for (count, command), numkeys, last in zip(sent, (18, 5), ("result:1", "d"), strict=True):
+        parts = command.split(b"\r\n")[1::2]
+        assert count == len(parts) and parts[2] == str(numkeys).encode()
+        assert parts[3 + numkeys - 2:3 + numkeys] == [last.encode(), guard.encode()]
 
 
 def test_an_optional_field_is_left_out_when_none():

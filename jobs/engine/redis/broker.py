@@ -64,7 +64,8 @@ class Broker:
         self.shard = shard
         self.keys = Keys(config.key_prefix, shard)
         # On a Redis Cluster, every connection goes to the master of the slot our keys share.
-        self.factory = ConnectionFactory(config.broker_url, config.broker_options, slot=slot_of(self.keys.tag))
+        self.factory = ConnectionFactory(config.broker_url, config.broker_options, slot=slot_of(self.keys.tag),
+                                         guard=self.keys.guard)
         # A call waits at most about ENQUEUE_TIMEOUT for Redis (unless BROKER_OPTIONS says otherwise).
         bounded = {"socket_timeout": config.enqueue_timeout,
                    "socket_connect_timeout": min(2.0, config.enqueue_timeout)}

@@ -36,14 +36,10 @@ DEFAULT_PORT = 6379
 PLACEHOLDER = "cluster-node"
 
 
-class SlotMigrating(RedisConnectionError):
-    """A script failed on its first touch of a key it was not given, because that key's slot is
-    migrating ("Script attempted to access a non local key"). Raised only where the script's writes
-    before that touch are idempotent (sends.py), so that the call is retried as Redis being away."""
-
-
 def non_local(exc: BaseException) -> bool:
-    """Redis refused a script's access to a key of a slot it is migrating away (see SlotMigrating)."""
+    """Redis refused a script's touch of a key while the slot migrates ("Script attempted to access a non
+    local key"): mid-run, after its writes, unless the call declared the guard (redirects.py), which makes
+    the refusal come before the script runs."""
     return isinstance(exc, ResponseError) and "non local key" in str(exc)
 
 

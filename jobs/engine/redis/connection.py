@@ -30,7 +30,7 @@ from . import sentinel
 from .factory import DEFAULT_OPTIONS as DEFAULT_OPTIONS
 from .factory import ConnectionFactory as ConnectionFactory
 from .factory import redact as redact
-from .redirects import REDIRECTS, exchange, exchange_packed, follow
+from .redirects import REDIRECTS, exchange, exchange_packed, follow, refusal
 
 #: Errors after which the connection is dropped and the call may be tried again later.
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -102,6 +102,11 @@ class Link:
             self.conn = self._factory(**self._overrides)
         return self.conn
 
+    @property
+    def guard(self) -> bytes:
+        """What a script call appends to its KEYS on a Redis Cluster (scripts.py), packed; b"" elsewhere."""
+        return self._factory.guard
+
     def connect(self) -> None:
         """Connect now rather than at the first command (so interrupt() has a socket to shut)."""
         conn = self._connection()
@@ -149,6 +154,9 @@ class Link:
         except REDIRECTS as exc:
             return follow(self, exc, conn, lambda again: exchange_packed(again, count, body))
         except ResponseError as exc:
+            redirect = refusal(self, exc)
+            if redirect is not exc:  # a script refused before it ran (redirects.py)
+                return follow(self, redirect, conn, lambda again: exchange_packed(again, count, body))
             self._drop_if_demoted(conn, exc)
             raise
         except BaseException:
@@ -177,6 +185,8 @@ class Link:
         except REDIRECTS as exc:
             return self._alone(conn, exc)
         except ResponseError as exc:
+            if refusal(self, exc) is not exc:  # a script refused before it ran (redirects.py)
+                return self._alone(conn, exc)
             self._owed.popleft()
             self._drop_if_demoted(conn, exc)
             raise

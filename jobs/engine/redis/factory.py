@@ -27,9 +27,11 @@ class ConnectionFactory:
     redis+sentinel:// URL, each new connection is to the master the sentinels name at that moment
     (sentinel.py), so a Link that reconnects after a failover reaches the new master; with a
     redis+cluster:// URL, to the master that owns `slot` now (cluster.py: the slot of the broker's
-    hash tag), so a Link that follows a MOVED reaches the new owner."""
+    hash tag), so a Link that follows a MOVED reaches the new owner. `guard`, on a Cluster only: the key
+    every script call declares after its own (scripts.py), packed; b"" elsewhere."""
 
-    def __init__(self, url: str, options: dict[str, Any] | None = None, slot: int | None = None) -> None:
+    def __init__(self, url: str, options: dict[str, Any] | None = None, slot: int | None = None,
+                 guard: str = "") -> None:
         where = sentinel.parse(url) if sentinel.is_sentinel(url) else None
         spread = cluster.parse(url) if cluster.is_cluster(url) else None
         pool = redis.ConnectionPool.from_url(where.master_url if where else spread.node_url if spread else url,
@@ -41,6 +43,7 @@ class ConnectionFactory:
         self.master = (sentinel.MasterFinder(where, self._kwargs, issubclass(self._class, redis.SSLConnection))
                        if where else None)
         self.cluster = cluster.SlotMap(spread, self._class, self._kwargs) if spread else None
+        self.guard = b"$%d\r\n%b\r\n" % (len(guard.encode()), guard.encode()) if spread and guard else b""
 
     def __call__(self, **overrides: Any) -> Any:
         kwargs = {**self._kwargs, **overrides}

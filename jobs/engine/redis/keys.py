@@ -60,6 +60,8 @@ only known inside the script. Several sites share one Redis by choosing differen
                               <task>|<STATUS> counts, <task>|r<i> run times by metrics.RUNTIME_BUCKETS, <task>|rs
                               their sum (µs); *|<STATUS> over all tasks, *q|<queue> ended per queue
     {p}:hour:<h>        HASH  <task>|<STATUS> and *|<STATUS> of unix hour h, kept 8 days
+    {p}:migrating       never written: on a Redis Cluster every script call declares it after its own KEYS
+                              (scripts.py), so that no script runs while the slot migrates (redirects.py)
 
 With JOBS["SHARDS"] above 1, each shard is a whole copy of this keyspace under its own tag: shard 0
 keeps `{p}` (a single-server site is shard 0, unchanged), shard k >= 1 is `{p:k}`. A queue lives on one
@@ -82,7 +84,7 @@ class Keys:
                  "idle_prefix", "expiries", "inbox_prefix", "workers", "worker_prefix", "history", "history_dropped",
                  "history_prune", "outbox_relay", "stats", "paused", "queues", "shutdown", "minute_prefix",
                  "forward", "forward_wake", "hour_prefix", "running_prefix", "sent_prefix", "slots", "slot_limits",
-                 "slot_prefix")
+                 "slot_prefix", "guard")
 
     def __init__(self, prefix: str, shard: int = 0) -> None:
         self.shard = shard
@@ -126,6 +128,8 @@ class Keys:
         self.slot_prefix = self.base + "slot:"
         self.slots = self.base + "slots"
         self.slot_limits = self.base + "slots:limits"
+        #: A key no one writes, declared by every script call on a Redis Cluster (scripts.py, redirects.py).
+        self.guard = self.base + "migrating"
 
     def queue(self, name: str) -> str:
         return self.queue_prefix + name

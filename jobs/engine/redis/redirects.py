@@ -21,9 +21,17 @@ Redis ends with UNBLOCKED when its master becomes a replica (a failover inside t
 connection that fails makes the next one read the slot map first (cluster.SlotMap.lost): a master that
 died says nothing, its replica takes its slots.
 
-Not covered: a script checked by its KEYS alone. One that builds a key name inside (a queue named
-inside a message) and finds that key gone to the target mid-migration fails as it runs ("non local
-key"), after any writes it made before; that error is raised as it is (docs/operations.md).
+A script is checked by the keys it declares, and many build more inside (a queue named inside a
+message, a result key from a revoked id, the keys an ack's workflow carries). While its slot migrates,
+Redis refuses a script's touch of any key the node lacks, one that left or one never made ("Script
+attempted to access a non local key"), as the script runs: after the writes it made before, which
+Redis does not undo. So on a Cluster every script call also declares the guard (keys.py: a key no one
+writes; scripts.py appends it): while the slot migrates, the source lacks it, so it answers TRYAGAIN
+(or ASK, if it lacks every key, and then the target answers TRYAGAIN: a multi-key call with keys
+missing) before the script runs, whatever the script would touch. No script runs mid-migration, on
+either node; each waits, as TRYAGAIN above, for the move to end. A "non local key" that comes all the
+same can only be a refusal before anything ran, and is followed as TRYAGAIN too (refusal()); on a
+plain redis:// link (no guard) it is raised as it is.
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from redis.exceptions import AskError, ClusterDownError, MovedError, NoScriptError, ResponseError, TryAgainError
+
+from .cluster import non_local
 
 #: The replies of a cluster that say "not here, not now": the command did not run.
 REDIRECTS = (AskError, TryAgainError, ClusterDownError)  # MovedError is an AskError
@@ -83,11 +93,19 @@ def follow(link: _Link, exc: ResponseError, conn: Any, again: Callable[[Any], An
             exc = next_exc
 
 
+def refusal(link: _Link, exc: ResponseError) -> ResponseError:
+    """`exc`, or, for a script's "non local key" on a Cluster link, a TryAgainError to follow: with the
+    guard declared, that refusal came before the script wrote anything (the module docstring)."""
+    if link._factory.guard and non_local(exc):
+        return TryAgainError(f"a script's key is in a slot that migrates ({exc})")
+    return exc
+
+
 def _again(link: _Link, conn: Any, again: Callable[[Any], Any]) -> Any:
     try:
         return again(conn)
-    except ResponseError:
-        raise  # a whole reply: the connection stays in step
+    except ResponseError as exc:
+        raise refusal(link, exc) from None  # a whole reply: the connection stays in step
     except BaseException:
         link._drop(conn)
         raise

@@ -19,6 +19,10 @@ A script called on a hot path (a consumer's fetch, delay()) is a SplitScript: it
 begin with a part that stays the same for its caller, packed once (prepare()), and end with a part
 of each call, the only one packed per call, as the fetch always did: redis-py's per-argument
 encoding was its largest cost.
+
+On a Redis Cluster every call declares one key more, after those of its spec: the guard (keys.py),
+which no script reads and no one writes, so that no script runs while its slot migrates
+(redirects.py). The headers and specs leave it out: it is the link's (Link.guard), not the script's.
 """
 
 from __future__ import annotations
@@ -190,15 +194,17 @@ class Script(Generic[K, A]):
     def loaded(self) -> LuaSource:
         return load(self.name)
 
-    def _command(self, keys: K, argv: A) -> tuple[LuaSource, int, bytes]:
+    def _command(self, keys: K, argv: A, link: Link) -> tuple[LuaSource, int, bytes]:
         flat_keys, flat_argv = self._keys(keys), self._argv(argv)
+        guard = link.guard  # once the spec is checked: a wrong call fails before it reaches the link
         source = load(self.name)
-        numkeys = len(flat_keys)
-        command = b"%b$%d\r\n%d\r\n%b" % (source.head, len(str(numkeys)), numkeys, pack(flat_keys + flat_argv))
+        numkeys = len(flat_keys) + (1 if guard else 0)
+        command = b"%b$%d\r\n%d\r\n%b%b%b" % (source.head, len(str(numkeys)), numkeys, pack(flat_keys), guard,
+                                             pack(flat_argv))
         return source, 3 + numkeys + len(flat_argv), command
 
     def __call__(self, link: Link, keys: K, argv: A, spin: bool = True) -> Any:
-        source, count, command = self._command(keys, argv)
+        source, count, command = self._command(keys, argv, link)
         return source.call(link, count, command, spin)
 
     def durably(self, link: Link, keys: K, argv: A, replicas: int, wait_ms: int = WAIT_MS) -> Any:
@@ -206,7 +212,7 @@ class Script(Generic[K, A]):
         write); the plain call for 0."""
         if not replicas:
             return self(link, keys, argv)
-        source, count, command = self._command(keys, argv)
+        source, count, command = self._command(keys, argv, link)
         return call_and_wait(link, count, command, source.source, replicas, wait_ms)
 
 
@@ -244,27 +250,28 @@ class PreparedScript(Generic[CK, CA]):
         self.n_keys, self.packed_keys, self.n_argv, self.packed_argv = n_keys, packed_keys, n_argv, packed_argv
         self._call_keys, self._call_argv = script._call_keys, script._call_argv
 
-    def _command(self, keys: CK, argv: CA) -> tuple[int, bytes]:
+    def _command(self, keys: CK, argv: CA, link: Link) -> tuple[int, bytes]:
         flat_keys, flat_argv = self._call_keys(keys), self._call_argv(argv)
-        numkeys = self.n_keys + len(flat_keys)
-        command = b"%b$%d\r\n%d\r\n%b%b%b%b" % (self.source.head, len(str(numkeys)), numkeys, self.packed_keys,
-                                                 pack(flat_keys) if flat_keys else b"", self.packed_argv,
-                                                 pack(flat_argv))
+        guard = link.guard
+        numkeys = self.n_keys + len(flat_keys) + (1 if guard else 0)
+        command = b"%b$%d\r\n%d\r\n%b%b%b%b%b" % (self.source.head, len(str(numkeys)), numkeys, self.packed_keys,
+                                                   pack(flat_keys) if flat_keys else b"", guard, self.packed_argv,
+                                                   pack(flat_argv))
         return 3 + numkeys + self.n_argv + len(flat_argv), command
 
     def __call__(self, link: Link, keys: CK, argv: CA, spin: bool = True) -> Any:
-        count, command = self._command(keys, argv)
+        count, command = self._command(keys, argv, link)
         return self.source.call(link, count, command, spin)
 
     def durably(self, link: Link, keys: CK, argv: CA, replicas: int, wait_ms: int = WAIT_MS) -> Any:
         """__call__, answered once `replicas` replicas have the write (Script.durably)."""
         if not replicas:
             return self(link, keys, argv)
-        count, command = self._command(keys, argv)
+        count, command = self._command(keys, argv, link)
         return call_and_wait(link, count, command, self.source.source, replicas, wait_ms)
 
     def send(self, link: Link, keys: CK, argv: CA) -> None:
         """Call it without waiting for the reply (Link.send_packed): a NOSCRIPT comes back as the
         reply, and the caller calls again (the script did not run)."""
-        count, command = self._command(keys, argv)
+        count, command = self._command(keys, argv, link)
         link.send_packed(count, command)

@@ -5,27 +5,24 @@ keys and constant arguments are packed once per process. Every send is idempoten
 (lua/enqueue.lua remembers each id it accepts for SEND_DEDUP_SECONDS), so a send retried after a
 lost reply adds no second copy, and with_retry may repeat it blindly.
 
-On a Redis Cluster whose slot is migrating, enqueue.lua may run on the old owner (every key it is given
-is still there) and fail on its first write to a key it builds, an id's mark sent:<id>, which Redis
-refuses as "non local". Nothing it wrote before is more than idempotent (the queues SET, an attempts
-record it checks first), and no mark was set, so the send is retried as for Redis being away, until
-the migration ends (_mid_migration). enqueue_unique.lua takes its lock before, and is not retried so.
+On a Redis Cluster whose slot is migrating, a send waits for the move to end, within ENQUEUE_TIMEOUT,
+as every script call does: its call declares the guard key, which the slot's nodes lack, so Redis
+answers TRYAGAIN before the script runs (redirects.py). Without it, enqueue.lua would run on the old
+owner (every key it is given is still there) and fail on its first touch of a key it builds, an id's
+mark sent:<id>, as "non local", after its writes before it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
-
-from redis.exceptions import ResponseError
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import EncodeError
 from ..wire.arguments import largest_argument
 from ..wire.message import Message
 from ..wire.outgoing import Outgoing
 from .backoff import with_retry
-from .cluster import SlotMigrating, non_local
 from .part import Part
 from .replicas import wait_ms
 from .specs.sending import (
@@ -127,8 +124,8 @@ class Sends(Part):
         argv = EnqueueCallArgs(n=len(plain) // 3, r=len(records), records_ms=self.b.ttl_ms, names=" ".join(named),
                                plain=plain, records=written, other=other)
         call, replicas, wait = self._enqueue, self.b.config.enqueue_replicas, self._wait_ms
-        with_retry(_mid_migration(lambda: call.durably(self.b.link, keys, argv, replicas, wait)),
-                   self.b.config.enqueue_timeout, "enqueue")
+        with_retry(lambda: call.durably(self.b.link, keys, argv, replicas, wait), self.b.config.enqueue_timeout,
+                   "enqueue")
         self._named(named, now)
 
     def _unnamed(self, queues: set[str], now: float) -> list[str]:
@@ -171,20 +168,8 @@ class Sends(Part):
                                plain=(queue, message.score, wire(message, self.b.config)),
                                records=(), other=())
         call, replicas, wait = self._enqueue, self.b.config.enqueue_replicas, self._wait_ms
-        with_retry(_mid_migration(lambda: call.durably(self.b.link, _NO_WAKE, argv, replicas, wait)),
-                   self.b.config.enqueue_timeout, "enqueue")
+        with_retry(lambda: call.durably(self.b.link, _NO_WAKE, argv, replicas, wait), self.b.config.enqueue_timeout,
+                   "enqueue")
         if named:
             self._registered[queue] = now
 
-
-def _mid_migration(send: Callable[[], Any]) -> Callable[[], Any]:
-    """enqueue.lua's call, with a refusal of a key mid-migration made a SlotMigrating, which with_retry
-    retries (the module docstring says why that is safe for this script only)."""
-    def attempt() -> Any:
-        try:
-            return send()
-        except ResponseError as exc:
-            if non_local(exc):
-                raise SlotMigrating(f"the slot of jobs' keys is migrating ({exc})") from exc
-            raise
-    return attempt

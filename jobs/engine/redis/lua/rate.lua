@@ -26,7 +26,7 @@
 --@include clock
 
 local now = now_ms()
-local n = #KEYS - 3
+local n = #ARGV - 3  -- not #KEYS: on a Redis Cluster the link declares one key more (scripts.py)
 local waited = ARGV[2] == '1'
 -- A new call waits behind the turns given to waiters (res); a waiter back at its turn only needs
 -- the budget (tat): its own turn is in res.
