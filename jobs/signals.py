@@ -54,19 +54,25 @@ def _send(signal: Signal, sender: Any, **kwargs: Any) -> None:
 def connect_to(hooks: Any) -> None:
     """Forward the engine's events to these signals (done once, in JobsConfig.ready())."""
 
+    # Each forwarder looks for receivers before it builds the signal's arguments: it runs for every
+    # task, and most sites connect none.
     def received(request: Any) -> None:
-        _send(task_received, request.task, request=request)
+        if task_received.receivers:
+            _send(task_received, request.task, request=request)
 
     def prerun(task: Any, request: Any) -> None:
-        _send(task_prerun, task, task_id=request.id, task=task, args=request.args, kwargs=request.kwargs,
-              request=request)
+        if task_prerun.receivers:
+            _send(task_prerun, task, task_id=request.id, task=task, args=request.args, kwargs=request.kwargs,
+                  request=request)
 
     def postrun(task: Any, request: Any, status: str, result: Any) -> None:
-        _send(task_postrun, task, task_id=request.id, task=task, args=request.args, kwargs=request.kwargs,
-              retval=result, state=status, request=request)
+        if task_postrun.receivers:
+            _send(task_postrun, task, task_id=request.id, task=task, args=request.args, kwargs=request.kwargs,
+                  retval=result, state=status, request=request)
 
     def success(task: Any, request: Any, result: Any) -> None:
-        _send(task_success, task, result=result, task_id=request.id, request=request)
+        if task_success.receivers:
+            _send(task_success, task, result=result, task_id=request.id, request=request)
 
     def failure(task: Any, request: Any, exception: BaseException, traceback: str) -> None:
         _send(task_failure, task, task_id=request.id, exception=exception, args=request.args,

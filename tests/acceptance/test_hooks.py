@@ -26,6 +26,15 @@ def test_hooks_and_signals_run_and_a_failing_one_changes_nothing(start_worker, r
     assert engine_app.current().broker.deliveries.inflight_count() == 0 and worker.proc.poll() is None
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
+def test_a_sync_tasks_database_connection_is_closed_when_it_ends(start_worker, test_database_env, pool):
+    # CONN_MAX_AGE is 0: what a task opened is closed as it ends (close_old_connections), though a
+    # thread that never opened a connection skips that call (apps.py); the first task opens one.
+    start_worker("-P", pool, "-c", "1", env=test_database_env)
+    assert [tasks.sync_connection_was_open.delay().get(timeout=10) for _ in range(3)] == [False, False, False]
+
+
 def test_worker_ready_and_shutdown_signals(start_worker, r):
     worker = start_worker("-P", "solo", "-n", "signal-worker")
     worker.signal(15)

@@ -382,6 +382,17 @@ def thirds(key):
 
 
 @task
+def sync_connection_was_open():
+    """Whether this thread's database connection was left open when this task started."""
+    from django.contrib.auth.models import User
+    from django.db import connection
+
+    was_open = connection.connection is not None
+    User.objects.count()
+    return was_open
+
+
+@task
 async def connection_was_open():
     """Whether the async ORM's connection was left open when this task started."""
     from asgiref.sync import sync_to_async
