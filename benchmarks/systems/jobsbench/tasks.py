@@ -15,6 +15,11 @@ def work(payload="", sleep=0.0):
     _work(payload, sleep)
 
 
+@task(name="bench.noop")
+def noop():
+    """Nothing at all: benchmarks/consumer_cpu.py measures what jobs costs around a task."""
+
+
 @task(name="bench.stamped")
 def stamped(sent):
     _stamped(sent)
