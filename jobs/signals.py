@@ -51,51 +51,62 @@ def _send(signal: Signal, sender: Any, **kwargs: Any) -> None:
                          exc_info=(type(response), response, response.__traceback__))
 
 
+# The engine's events, forwarded to these signals. The forwarders of every task's events look for
+# receivers before they build the signal's arguments: they run for every task, and most sites
+# connect none.
+
+def _received(request: Any) -> None:
+    if task_received.receivers:
+        _send(task_received, request.task, request=request)
+
+
+def _prerun(task: Any, request: Any) -> None:
+    if task_prerun.receivers:
+        _send(task_prerun, task, task_id=request.id, task=task, args=request.args, kwargs=request.kwargs,
+              request=request)
+
+
+def _postrun(task: Any, request: Any, status: str, result: Any) -> None:
+    if task_postrun.receivers:
+        _send(task_postrun, task, task_id=request.id, task=task, args=request.args, kwargs=request.kwargs,
+              retval=result, state=status, request=request)
+
+
+def _success(task: Any, request: Any, result: Any) -> None:
+    if task_success.receivers:
+        _send(task_success, task, result=result, task_id=request.id, request=request)
+
+
+def _failure(task: Any, request: Any, exception: BaseException, traceback: str) -> None:
+    _send(task_failure, task, task_id=request.id, exception=exception, args=request.args,
+          kwargs=request.kwargs, traceback=traceback, einfo=traceback, request=request)
+
+
+def _retry(task: Any, request: Any, exception: BaseException, traceback: str, eta: float) -> None:
+    _send(task_retry, task, request=request, reason=exception, einfo=traceback, eta=eta)
+
+
+def _revoked(task_id: str, task_name: str, reason: str, terminated: bool) -> None:
+    _send(task_revoked, task_name, task_id=task_id, reason=reason, terminated=terminated,
+          expired=reason == "expired")
+
+
+def _ready(hostname: str) -> None:
+    _send(worker_ready, hostname)
+
+
+def _shutdown(hostname: str) -> None:
+    _send(worker_shutdown, hostname)
+
+
+def _child() -> None:
+    _send(worker_process_init, None)
+
+
 def connect_to(hooks: Any) -> None:
     """Forward the engine's events to these signals (done once, in JobsConfig.ready())."""
-
-    # Each forwarder looks for receivers before it builds the signal's arguments: it runs for every
-    # task, and most sites connect none.
-    def received(request: Any) -> None:
-        if task_received.receivers:
-            _send(task_received, request.task, request=request)
-
-    def prerun(task: Any, request: Any) -> None:
-        if task_prerun.receivers:
-            _send(task_prerun, task, task_id=request.id, task=task, args=request.args, kwargs=request.kwargs,
-                  request=request)
-
-    def postrun(task: Any, request: Any, status: str, result: Any) -> None:
-        if task_postrun.receivers:
-            _send(task_postrun, task, task_id=request.id, task=task, args=request.args, kwargs=request.kwargs,
-                  retval=result, state=status, request=request)
-
-    def success(task: Any, request: Any, result: Any) -> None:
-        if task_success.receivers:
-            _send(task_success, task, result=result, task_id=request.id, request=request)
-
-    def failure(task: Any, request: Any, exception: BaseException, traceback: str) -> None:
-        _send(task_failure, task, task_id=request.id, exception=exception, args=request.args,
-              kwargs=request.kwargs, traceback=traceback, einfo=traceback, request=request)
-
-    def retry(task: Any, request: Any, exception: BaseException, traceback: str, eta: float) -> None:
-        _send(task_retry, task, request=request, reason=exception, einfo=traceback, eta=eta)
-
-    def revoked(task_id: str, task_name: str, reason: str, terminated: bool) -> None:
-        _send(task_revoked, task_name, task_id=task_id, reason=reason, terminated=terminated,
-              expired=reason == "expired")
-
-    def ready(hostname: str) -> None:
-        _send(worker_ready, hostname)
-
-    def shutdown(hostname: str) -> None:
-        _send(worker_shutdown, hostname)
-
-    def child() -> None:
-        _send(worker_process_init, None)
-
-    for event, listener in (("task_received", received), ("task_prerun", prerun), ("task_postrun", postrun),
-                            ("task_success", success), ("task_failure", failure), ("task_retry", retry),
-                            ("task_revoked", revoked), ("worker_ready", ready), ("worker_shutdown", shutdown),
-                            ("child_started", child)):
+    for event, listener in (("task_received", _received), ("task_prerun", _prerun), ("task_postrun", _postrun),
+                            ("task_success", _success), ("task_failure", _failure), ("task_retry", _retry),
+                            ("task_revoked", _revoked), ("worker_ready", _ready), ("worker_shutdown", _shutdown),
+                            ("child_started", _child)):
         hooks.connect(event, listener)
