@@ -42,7 +42,8 @@ chaos: $(STAMP)
 # benchmarks/results/*.json and latest.png, then the time to a first task both ways Huey starts
 # (benchmarks/startup.py: its plain consumer, and under Django), how far the task history lags at 1,000
 # tasks/s for a minute, what the outbox costs on PostgreSQL (benchmarks/outbox.py; skipped without one),
-# then profiles a jobs worker under drain, and prints the per-master Redis cost per task on Clusters of 1, 2
+# then profiles a jobs worker under drain and measures one consumer's own CPU per no-op task
+# (benchmarks/consumer_cpu.py), and prints the per-master Redis cost per task on Clusters of 1, 2
 # and 3 masters (benchmarks/shards.py; a few minutes).
 BENCH_VENV := benchmarks/.venv
 BENCH_STAMP := $(BENCH_VENV)/.installed
@@ -59,6 +60,7 @@ bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks.durable
 	$(BENCH_VENV)/bin/python -m benchmarks.outbox
 	$(BENCH_VENV)/bin/python -m benchmarks.profile
+	$(BENCH_VENV)/bin/python -m benchmarks.consumer_cpu
 	$(BENCH_VENV)/bin/python -m benchmarks.signing
 	$(BENCH_VENV)/bin/python -m benchmarks.shards
 
@@ -66,6 +68,7 @@ bench: $(BENCH_STAMP)
 # bookkeeping), for the prefork and the threads pools: the table docs/performance.md quotes.
 profile: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks.profile $(PROFILE_ARGS)
+	$(BENCH_VENV)/bin/python -m benchmarks.consumer_cpu
 
 # The admin pictures in docs/img, taken by the browser test from the pages it checks (needs Chromium:
 # apt-get install chromium).
