@@ -27,7 +27,7 @@ from ..setup.retry import may_retry
 from ..wire.message import Message
 from ..wire.outcome import FAILURE, RETRY, REVOKED, SUCCESS, Outcome, format_traceback
 from ..wire.request import Request, StateReporter, clear_request, set_request
-from .followup import chord_arguments
+from .chord_args import chord_arguments
 from .limits import alarms, interrupts
 
 logger = logging.getLogger("jobs.worker")

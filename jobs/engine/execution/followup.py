@@ -2,8 +2,7 @@
 it): the next node of its chain (a step, or the members of a group or a chord), its link callbacks
 (or, when it failed, its link_error ones), its branch counted in its join and the join's callback
 sent by the ack that completes it, its unique lock released, its expiry entry dropped, a failed
-attempt listed; and, for a chord's callback, the members' results to run with (a group's, nested:
-a list in the list).
+attempt listed. (A chord's callback reads the members' results it runs with in chord_args.py.)
 
 A step revoked before any worker runs it, or moved to the dead letters, has no ack: the script
 that takes or buries it marks what follows it instead (lib/workflow_end.lua never_run), from the
@@ -22,7 +21,6 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from .. import tracing
@@ -35,7 +33,6 @@ from ..setup.shards import CrossShardWorkflow
 from ..wire.message import Message
 from ..wire.message_options import MessageOptions
 from ..wire.outcome import FAILURE, READY_STATES, REVOKED, SUCCESS, Outcome, about
-from ..wire.outcome import decode as decode_result
 from ..wire.outcome import encode as encode_result
 from ..wire.serializers import json_dumps, json_loads
 from ..wire.workflow import ChainNode, ChordSpec, Launch, Step, leaves, start
@@ -240,74 +237,3 @@ def _failed_result(app: App, step: Step, failed: Outcome, message: Message, host
     step_about = about(step.id or "", stored, step.options.queue or "", 0, 0.0, message.id)
     payload = encode_result(outcome, step.task, app.config.result_serializer, hostname, step_about)
     return [app.keys.result(step.id or ""), app.keys.done(step.id or ""), payload]
-
-
-def chord_arguments(app: App, message: Message) -> tuple[tuple[Any, ...], Outcome | None]:
-    """For a chord's callback about to run: its arguments with the members' results in front, or
-    the FAILURE it ends with (a member failed, or its result expired) without running."""
-    chord_id = message.options.chord_of
-    assert chord_id is not None
-    where = _members(app, chord_id)
-    if where is None:
-        error = ChordError(f"the list of the chord's members has expired (RESULT_EXPIRES); the callback "
-                           f"{message.task}[{message.id}] did not run")
-        return message.args, Outcome(FAILURE, exception=error, traceback=f"ChordError: {error}")
-    ids = list(_flat(where))
-    metas = {}
-    for member_id, raw in zip(ids, _results(app, ids), strict=True):
-        meta = decode_result(raw, app.config.accept_content, app.config.signing_keys) if raw is not None else None
-        if meta is None or meta.status != SUCCESS:
-            what = ("has no result (expired: RESULT_EXPIRES)" if meta is None
-                    else f"ended {meta.status}: {type(meta.exception).__name__}: {meta.exception}"
-                    if meta.exception is not None else f"ended {meta.status}")
-            error = ChordError(f"member {meta.task if meta else ''}[{member_id}] of the chord {what}; "
-                               "the callback did not run")
-            return message.args, Outcome(FAILURE, exception=error, traceback=f"ChordError: {error}")
-        metas[member_id] = meta.value
-    values = _nested(where, metas)
-    if message.options.chord_pass:
-        return (values, *message.args), None
-    return message.args, None
-
-
-def _others(app: App) -> list[int]:
-    """The shards other than this process's, in order: where a join's list and its members' results
-    are looked for when they are not here (a workflow over several shards)."""
-    return [shard for shard in range(app.config.shards) if shard != app.home]
-
-
-def _members(app: App, chord_id: str) -> list[Any] | None:
-    """A join's list of members: written on one shard when the workflow was sent (canvas.py), the
-    shard of its first message, which need not be the callback's."""
-    where = app.broker.results.chord_members(chord_id)
-    for shard in _others(app) if where is None else ():
-        where = app.brokers[shard].results.chord_members(chord_id)
-        if where is not None:
-            break
-    return where
-
-
-def _results(app: App, ids: list[str]) -> list[bytes | None]:
-    """The members' stored results, each read on the shard that has it: its own queue's (a member
-    on another shard than the callback's), or where a step that never ran was marked (never_run)."""
-    found = app.broker.results.get_many(ids)
-    for shard in _others(app):
-        missing = [i for i, raw in enumerate(found) if raw is None]
-        if not missing:
-            break
-        for i, raw in zip(missing, app.brokers[shard].results.get_many([ids[i] for i in missing]), strict=True):
-            found[i] = raw
-    return found
-
-
-def _flat(where: list[Any]) -> Iterator[str]:
-    """The ids in a chord's list of members (workflow.gathered: a group's members are a list)."""
-    for one in where:
-        if isinstance(one, list):
-            yield from _flat(one)
-        else:
-            yield one
-
-
-def _nested(where: list[Any], values: dict[str, Any]) -> list[Any]:
-    return [_nested(one, values) if isinstance(one, list) else values[one] for one in where]

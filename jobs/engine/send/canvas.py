@@ -166,7 +166,7 @@ def _send(node: Node, args: Iterable[Any], kwargs: dict[str, Any] | None,
     queues = {launch.step.id: m.queue for launch, m in zip(launches, messages, strict=True)}
     found = list(joins(node))
     # Each join's list, for its callback, on the shard of the first message: the callback looks
-    # there too when it runs elsewhere (execution/followup.py chord_arguments).
+    # there too when it runs elsewhere (execution/chord_args.py).
     shard: int | None = app.shard_of(messages[0].queue) if messages else 0
     for join_id, where in found:
         app.brokers[shard or 0].results.set_chord_members(join_id, where)

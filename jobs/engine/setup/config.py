@@ -23,6 +23,7 @@ from ..wire.names import check_name
 from ..wire.options import priority
 from .ratelimit import RateLimits
 from .routing import Router
+from .shards import check_shards
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 SERIALIZERS = ("json", "pickle")
@@ -263,26 +264,7 @@ def _broker(c: Config) -> None:
 
 
 def _shards(c: Config) -> None:
-    """QUEUE_SHARD names queues (checked as every queue name is) and shards that exist; QUEUE_SPREAD
-    names queues and at most SHARDS parts for each."""
-    if not isinstance(c.queue_shard, dict):
-        raise ConfigurationError("JOBS['QUEUE_SHARD'] must be a dict: queue name -> shard number, e.g. {'emails': 2}")
-    for queue, shard in c.queue_shard.items():
-        check_name("a queue of JOBS['QUEUE_SHARD']", queue, ConfigurationError)
-        if isinstance(shard, bool) or not isinstance(shard, int) or not 0 <= shard < c.shards:
-            raise ConfigurationError(
-                f"JOBS['QUEUE_SHARD'][{queue!r}] is {shard!r}: give a shard number from 0 to {c.shards - 1} "
-                f"(JOBS['SHARDS'] is {c.shards}), or raise SHARDS")
-    if not isinstance(c.queue_spread, dict):
-        raise ConfigurationError("JOBS['QUEUE_SPREAD'] must be a dict: queue name -> how many shards it spreads over, "
-                                 "e.g. {'emails': 3}")
-    for queue, count in c.queue_spread.items():
-        check_name("a queue of JOBS['QUEUE_SPREAD']", queue, ConfigurationError)
-        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= c.shards:
-            raise ConfigurationError(
-                f"JOBS['QUEUE_SPREAD'][{queue!r}] is {count!r}: give how many shards the queue spreads over, from 1 "
-                f"to JOBS['SHARDS'] ({c.shards}); more parts than shards would put two on one shard, which spreads "
-                "nothing")
+    check_shards(c.shards, c.queue_shard, c.queue_spread)
 
 
 def _tables(c: Config) -> None:

@@ -30,8 +30,10 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import ConfigurationError
+from ..wire.names import check_name
 
 #: Between a spread queue's name and its part's number (see the module docstring).
 PART = "~"
@@ -86,3 +88,27 @@ class ShardMap:
 class CrossShardWorkflow(ConfigurationError):
     """A step of a workflow that cannot be handed to another shard: a unique task's (its lock is taken
     by the send, on its own shard, which the forwarder does not make)."""
+
+
+def check_shards(shards: int, queue_shard: Any, queue_spread: Any) -> None:
+    """The shard settings, as Config checks them (setup/config.py): QUEUE_SHARD names queues (checked
+    as every queue name is) and shards that exist; QUEUE_SPREAD names queues and at most SHARDS parts
+    for each."""
+    if not isinstance(queue_shard, dict):
+        raise ConfigurationError("JOBS['QUEUE_SHARD'] must be a dict: queue name -> shard number, e.g. {'emails': 2}")
+    for queue, shard in queue_shard.items():
+        check_name("a queue of JOBS['QUEUE_SHARD']", queue, ConfigurationError)
+        if isinstance(shard, bool) or not isinstance(shard, int) or not 0 <= shard < shards:
+            raise ConfigurationError(
+                f"JOBS['QUEUE_SHARD'][{queue!r}] is {shard!r}: give a shard number from 0 to {shards - 1} "
+                f"(JOBS['SHARDS'] is {shards}), or raise SHARDS")
+    if not isinstance(queue_spread, dict):
+        raise ConfigurationError("JOBS['QUEUE_SPREAD'] must be a dict: queue name -> how many shards it spreads over, "
+                                 "e.g. {'emails': 3}")
+    for queue, count in queue_spread.items():
+        check_name("a queue of JOBS['QUEUE_SPREAD']", queue, ConfigurationError)
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= shards:
+            raise ConfigurationError(
+                f"JOBS['QUEUE_SPREAD'][{queue!r}] is {count!r}: give how many shards the queue spreads over, from 1 "
+                f"to JOBS['SHARDS'] ({shards}); more parts than shards would put two on one shard, which spreads "
+                "nothing")
