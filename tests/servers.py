@@ -336,19 +336,44 @@ def start_sentinel_group(service: str = "mymaster", down_after_ms: int = 1000,
 
 
 
+def _cli_tls(tls: Certificates | None) -> list[str]:
+    """redis-cli's options to reach TLS-only nodes: the CA to verify them by, the client certificate."""
+    if tls is None:
+        return []
+    return ["--tls", "--cacert", str(tls.ca), "--cert", str(tls.client_cert), "--key", str(tls.client_key)]
+
+
 @dataclass
 class ClusterGroup:
     """A Redis Cluster of `masters` masters (and `replicas` replicas each) on free loopback ports, made
     by `redis-cli --cluster create` as a user makes one. `url()` is the BROKER_URL with the nodes
-    named as seeds (all, or those given)."""
+    named as seeds (all, or those given): rediss+cluster:// with the CA and the client certificate when
+    the nodes serve TLS (start_cluster(tls=...))."""
 
     nodes: list[RunningServer]
+    tls: Certificates | None = None
 
-    def url(self, *seeds: RunningServer) -> str:
-        return "redis+cluster://" + ",".join(f"{n.host}:{n.port}" for n in (seeds or self.nodes)) + "/"
+    def url(self, *seeds: RunningServer, user: str = "") -> str:
+        """`user`: "name:password" of an ACL user (the default user otherwise)."""
+        hosts = ",".join(f"{n.host}:{n.port}" for n in (seeds or self.nodes))
+        auth = f"{user}@" if user else ""
+        if self.tls is None:
+            return f"redis+cluster://{auth}{hosts}/"
+        return f"rediss+cluster://{auth}{hosts}/?" + tls_url(0, self.tls).partition("?")[2]
 
     def client(self, node: RunningServer) -> redis.Redis:
-        return redis.Redis(node.host, node.port, socket_timeout=10)
+        if node.tls is None:
+            return redis.Redis(node.host, node.port, socket_timeout=10)
+        return redis.Redis.from_url(node.url, socket_timeout=10)
+
+    def replica_reader(self, node: RunningServer) -> redis.Redis:
+        """A client that reads a replica's own copy (READONLY): without it, a replica answers MOVED to its
+        master for every key."""
+        client = (redis.Redis(node.host, node.port, socket_timeout=10, single_connection_client=True)
+                  if node.tls is None else redis.Redis.from_url(node.url, socket_timeout=10,
+                                                                single_connection_client=True))
+        client.execute_command("READONLY")
+        return client
 
     def masters(self) -> list[RunningServer]:
         return [n for n in self.alive() if self.client(n).info("replication")["role"] == "master"]
@@ -386,7 +411,7 @@ class ClusterGroup:
             raise ValueError(f"slot {slot} is not the lowest of its owner's slots: redis-cli --cluster reshard "
                              "would move another one")
         done = subprocess.run(
-            ["redis-cli", "--cluster", "reshard", f"{source.host}:{source.port}", "--cluster-from",
+            ["redis-cli", *_cli_tls(self.tls), "--cluster", "reshard", f"{source.host}:{source.port}", "--cluster-from",
              self.node_id(source), "--cluster-to", self.node_id(to), "--cluster-slots", "1", "--cluster-yes"],
             capture_output=True, text=True, timeout=timeout)
         if done.returncode or self.owner_of(slot) is not to:
@@ -451,40 +476,52 @@ class ClusterGroup:
         self.stop()
 
 
-def _join_by_hand(nodes: list[RunningServer]) -> None:
+def _join_by_hand(group: ClusterGroup) -> None:
     """What `redis-cli --cluster create` does, for the 1 or 2 masters it refuses: the slots split in
     even ranges, a distinct config epoch each (no collision to resolve), and every node met by the first."""
-    client = [redis.Redis(n.host, n.port, socket_timeout=10) for n in nodes]
+    nodes = group.nodes
+    client = [group.client(n) for n in nodes]
     for i, node in enumerate(client):
         node.execute_command("CLUSTER", "ADDSLOTSRANGE", 16384 * i // len(nodes), 16384 * (i + 1) // len(nodes) - 1)
         node.execute_command("CLUSTER", "SET-CONFIG-EPOCH", i + 1)
-    for other in nodes[1:]:
-        bus = redis.Redis(other.host, other.port).config_get("cluster-port")["cluster-port"]
+    for other, its in zip(nodes[1:], client[1:], strict=True):
+        bus = its.config_get("cluster-port")["cluster-port"]
         client[0].execute_command("CLUSTER", "MEET", other.host, other.port, bus)
 
 
-def start_cluster(masters: int = 3, replicas: int = 0, timeout: float = 30.0) -> ClusterGroup:
+def start_cluster(masters: int = 3, replicas: int = 0, timeout: float = 30.0,
+                  tls: Certificates | None = None) -> ClusterGroup:
     """`masters * (1 + replicas)` nodes (`redis-server --cluster-enabled yes`, each in its own temporary
     directory with its nodes.conf), joined by `redis-cli --cluster create ... --cluster-yes` into a
     cluster with every slot assigned; returned once every node says cluster_state:ok. redis-cli refuses
-    fewer than 3 masters, which the benchmark of 1 and 2 masters needs: those are joined by hand."""
+    fewer than 3 masters, which the benchmark of 1 and 2 masters needs: those are joined by hand.
+
+    With `tls`, every node serves TLS only (start_redis(tls=...): --port 0), and talks TLS to the others:
+    the cluster bus and MIGRATE (--tls-cluster), replication (--tls-replication). A node connecting to
+    another shows the client certificate: the bus always asks for one, whatever tls-auth-clients says,
+    and the server certificate is for serverAuth only. redis-cli reaches them with --tls (_cli_tls)."""
     if masters < 3 and replicas:
         raise ValueError("a cluster of fewer than 3 masters is joined by hand, without replicas: give replicas=0")
+    over_tls = [] if tls is None else [
+        "--tls-cluster", "yes", "--tls-replication", "yes", "--tls-client-cert-file", str(tls.client_cert),
+        "--tls-client-key-file", str(tls.client_key)]
     started: list[RunningServer] = []
     try:
         for _ in range(masters * (1 + replicas)):
             # The bus port is given: by default it is the port + 10000, past 65535 for many free ports.
             started.append(start_redis("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                                       "--cluster-node-timeout", "2000", "--cluster-port", str(free_port())))
+                                       "--cluster-node-timeout", "2000", "--cluster-port", str(free_port()),
+                                       *over_tls, tls=tls))
+        group = ClusterGroup(started, tls)
         if masters >= 3:
-            done = subprocess.run(["redis-cli", "--cluster", "create", *[f"{n.host}:{n.port}" for n in started],
+            done = subprocess.run(["redis-cli", *_cli_tls(tls), "--cluster", "create",
+                                   *[f"{n.host}:{n.port}" for n in started],
                                    "--cluster-replicas", str(replicas), "--cluster-yes"],
-                                  capture_output=True, text=True, timeout=timeout)
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
             if done.returncode:
                 raise RuntimeError(f"redis-cli --cluster create failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
         else:
-            _join_by_hand(started)
-        group = ClusterGroup(started)
+            _join_by_hand(group)
         group.wait_ok(timeout)
         return group
     except BaseException:

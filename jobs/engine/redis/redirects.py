@@ -64,6 +64,8 @@ class _Link(Protocol):
 
     def _drop(self, conn: Any) -> None: ...
 
+    def _drop_if_demoted(self, conn: Any, exc: ResponseError) -> None: ...
+
 
 def follow(link: _Link, exc: ResponseError, conn: Any, again: Callable[[Any], Any], blocking: bool = False) -> Any:
     """`again(conn)` repeats the exchange that `conn` answered with the redirection `exc`, as the
@@ -91,6 +93,27 @@ def follow(link: _Link, exc: ResponseError, conn: Any, again: Callable[[Any], An
             return _asking(link, exc, again) if type(exc) is AskError else _again(link, conn, again)
         except REDIRECTS as next_exc:
             exc = next_exc
+
+
+def together(link: _Link, exchange: Callable[[Any], Any]) -> Any:
+    """`exchange(conn)`, commands that must run on one connection (a script, then the WAIT that counts
+    the replicas holding what that connection wrote: replicas.py), on the link's connection, and
+    redirected as one: whichever node the cluster sends the first to runs the rest too, on the same
+    connection. `exchange` reads every reply it sent for before it raises, so the connection stays in step."""
+    conn = link._connection()
+    try:
+        return exchange(conn)
+    except REDIRECTS as exc:
+        return follow(link, exc, conn, exchange)
+    except ResponseError as exc:
+        redirect = refusal(link, exc)
+        if redirect is not exc:  # a script refused before it ran (the module docstring)
+            return follow(link, redirect, conn, exchange)
+        link._drop_if_demoted(conn, exc)
+        raise
+    except BaseException:
+        link._drop(conn)
+        raise
 
 
 def refusal(link: _Link, exc: ResponseError) -> ResponseError:

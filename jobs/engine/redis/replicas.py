@@ -5,8 +5,9 @@ is lost if that replica is promoted (a failover under Sentinel, a managed servic
 For a send, that is a task silently gone; for a revocation or a pause, one that comes back to life;
 for beat's send, a periodic run that never happens. With ENQUEUE_REPLICAS = N, each such write is
 followed by `WAIT N ms`, which returns how many replicas have everything this connection wrote: the
-call returns only once N have it. For a send, the WAIT goes in the same write as the script
-(pipelined: no extra round trip, only the replication's own time); for the rare others, it follows.
+call returns only once N have it. Every such write is a script, and its WAIT goes in the same write
+(pipelined: no extra round trip, only the replication's own time), on the same connection, which on
+a Redis Cluster follows the script wherever a redirection sends it (call_and_wait).
 
 Fewer than N within the time is ReplicasBehind, a timeout: the caller's with_retry repeats the whole
 call, which is safe (a task id is sent once; a revoke or pause again is a no-op), and after
@@ -23,6 +24,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .connection import Link, pack
+from .redirects import together
 
 #: How long one WAIT may take (ms) before the call is tried again by with_retry: a replica that
 #: lags by more than this is a replica in trouble.
@@ -50,28 +52,36 @@ def confirm(acknowledged: Any, wanted: int, wait_ms: int) -> None:
         raise ReplicasBehind(int(acknowledged), wanted, wait_ms)
 
 
-def wait(link: Link, wanted: int, wait_ms: int = WAIT_MS) -> None:
-    """After a write on this link: return once `wanted` replicas have it, else ReplicasBehind."""
-    if wanted:
-        confirm(link.call("WAIT", wanted, wait_ms, blocking=True), wanted, wait_ms)
-
-
 def call_and_wait(link: Link, count: int, command: bytes, source: str, wanted: int, wait_ms: int = WAIT_MS) -> Any:
     """A script's packed command (scripts.LuaSource.call's) and `WAIT wanted wait_ms` in one write;
-    the script's reply once `wanted` replicas have it. Both replies are read whatever the first is,
-    so the connection stays in step; a script Redis lost (NOSCRIPT) is loaded and both sent again."""
-    for _ in range(2):
-        link.send_packed(count, command)
-        link.send_packed(3, pack((b"WAIT", wanted, wait_ms)))
+    the script's reply once `wanted` replicas have it. WAIT counts what its own connection wrote, so
+    the two go together wherever a Redis Cluster redirects the script (redirects.together): a WAIT left
+    on the node that refused it would answer at once, for a write it never saw. A script Redis lost
+    (NOSCRIPT) is loaded, on the node that said so, and both sent again."""
+    body = b"*%d\r\n%b*3\r\n%b" % (count, command, pack((b"WAIT", wanted, wait_ms)))
+
+    def both(conn: Any) -> tuple[Any, Any]:
+        conn.send_packed_command([body])
         try:
-            reply = link.read_reply()
+            reply = conn.read_response()
+        except ResponseError as refused:
+            _discard(conn)  # the WAIT's reply: the connection stays in step, the script's error is the news
+            raise refused
+        return reply, conn.read_response()
+
+    for _ in range(2):
+        try:
+            reply, acknowledged = together(link, both)
         except NoScriptError:
-            link.read_reply()
             link.call("SCRIPT", "LOAD", source)
             continue
-        except ResponseError:
-            link.read_reply()
-            raise
-        confirm(link.read_reply(), wanted, wait_ms)
+        confirm(acknowledged, wanted, wait_ms)
         return reply
     raise NoScriptError("the script was loaded and is still missing (SCRIPT FLUSH in a loop?)")
+
+
+def _discard(conn: Any) -> None:
+    try:
+        conn.read_response()
+    except ResponseError:
+        pass
