@@ -58,7 +58,7 @@ def call_and_wait(link: Link, count: int, command: bytes, source: str, wanted: i
     the two go together wherever a Redis Cluster redirects the script (redirects.together): a WAIT left
     on the node that refused it would answer at once, for a write it never saw. A script Redis lost
     (NOSCRIPT) is loaded, on the node that said so, and both sent again."""
-    body = b"*%d\r\n%b*3\r\n%b" % (count, command, pack((b"WAIT", wanted, wait_ms)))
+    body = b"*%d\r\n%b*3\r\n%b" % (count, command, pack(("WAIT", wanted, wait_ms)))
 
     def both(conn: Any) -> tuple[Any, Any]:
         conn.send_packed_command([body])
