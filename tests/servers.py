@@ -22,9 +22,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import redis
@@ -145,6 +146,21 @@ def _listening(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+T = TypeVar("T")
+
+
+def tls_or_skip(start: Callable[[], T]) -> T:
+    """start() (servers serving TLS), or the test skipped where this redis-server was built without TLS."""
+    try:
+        return start()
+    except RuntimeError as exc:
+        if "tls" in str(exc).lower() and "not" in str(exc).lower():
+            import pytest  # here: benchmarks/shards.py starts its clusters with this module, without pytest
+
+            pytest.skip(f"this redis-server cannot serve TLS: {exc}")
+        raise
 
 
 def start_redis(*args: str, tls: Certificates | None = None, config: str = "", binary: str | None = None,

@@ -11,7 +11,6 @@ the old owner and be refused at its touch of the moved queue, after its first wr
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -24,6 +23,7 @@ from jobs.engine.redis.deliveries import Ack
 from jobs.engine.setup.config import Config
 from jobs.engine.wire.message import Message
 from tests.servers import ClusterGroup, RunningServer, start_cluster
+from tests.threaded import Threaded
 
 PREFIX = "jobs-migrating"
 SLOT = slot_of("{" + PREFIX + "}")
@@ -98,30 +98,21 @@ def _mid_move(cluster: ClusterGroup, moved: list[str], call: Callable[[], Any]) 
     before = _snapshot(cluster, home), _snapshot(cluster, away)
     assert set(before[1]) == {k.encode() for k in moved}
     refused = _refused(cluster, home, away)
-    done: list[Any] = []
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            done.append(call())
-        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
-            failed.append(exc)
-
-    thread = threading.Thread(target=run)
+    running = Threaded(call)
     try:
-        thread.start()
+        running.start()
         deadline = time.monotonic() + 10
         while _refused(cluster, home, away) < refused + 3:  # refused, retried, refused again: it waits
-            assert thread.is_alive() and time.monotonic() < deadline, (done, failed)
+            assert running.thread.is_alive() and time.monotonic() < deadline, (running.done, running.failed)
             time.sleep(0.01)
         assert (_snapshot(cluster, home), _snapshot(cluster, away)) == before  # nothing written, anywhere
-        assert not done and not failed
+        assert not running.done and not running.failed
     finally:
         cluster.end_move(SLOT, away)
-        thread.join(30)
-    assert not failed, [str(e) for e in failed]
+        running.join()
+    assert not running.failed, [str(e) for e in running.failed]
     assert cluster.owner_of(SLOT) is away
-    return done[0]
+    return running.done[0]
 
 
 def _due_in_scheduled(broker: Broker, r: Any, message: Message) -> None:

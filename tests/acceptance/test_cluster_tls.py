@@ -25,7 +25,7 @@ from jobs.engine.errors import BrokerUnavailable
 from jobs.engine.redis.cluster import slot_of
 from jobs.engine.setup import app as engine_app
 from tests.acceptance.test_acl import DONE_WITHOUT, docs_line
-from tests.servers import Certificates, ClusterGroup, RunningServer, make_certificates, start_cluster
+from tests.servers import Certificates, ClusterGroup, RunningServer, make_certificates, start_cluster, tls_or_skip
 from tests.testapp import tasks
 
 PASSWORD = "a-long-random-password-for-cluster-tests"
@@ -34,12 +34,7 @@ PASSWORD = "a-long-random-password-for-cluster-tests"
 @pytest.fixture(scope="module")
 def started_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterGroup]:
     certs: Certificates = make_certificates(tmp_path_factory.mktemp("cluster-tls"))
-    try:
-        started = start_cluster(masters=3, replicas=1, tls=certs)
-    except RuntimeError as exc:
-        if "tls" in str(exc).lower() and "not" in str(exc).lower():  # a redis-server built without TLS
-            pytest.skip(f"this redis-server cannot serve TLS: {exc}")
-        raise
+    started = tls_or_skip(lambda: start_cluster(masters=3, replicas=1, tls=certs))
     with started:
         yield started
 

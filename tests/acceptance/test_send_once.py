@@ -7,7 +7,6 @@ retry then reaches Redis and the test looks for a second run."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ from jobs.engine.redis import scripts
 from jobs.engine.setup import app as engine_app
 from tests.faults import FaultProxy, script
 from tests.testapp import tasks
+from tests.threaded import Threaded
 
 
 @pytest.fixture
@@ -39,26 +39,16 @@ def _sent_with_its_reply_lost(proxy: FaultProxy, send: Callable[[], Any], first_
     (the worker ran the first copy); then the retry goes through. What send() returned."""
     fired = proxy.faults.lost
     proxy.lose_reply(script(which), then_hold=True)
-    out: list[Any] = []
-    errors: list[BaseException] = []
-
-    def go() -> None:
-        try:
-            out.append(send())
-        except BaseException as exc:  # noqa: BLE001 - reported by the test below
-            errors.append(exc)
-
-    thread = threading.Thread(target=go)
-    thread.start()
+    sending = Threaded(send).start()
     proxy.wait_fired(fired + 1)
     try:
         first_ran()
     finally:
         proxy.release()
-        thread.join(30)
-    assert not errors, errors
-    assert out, "the send did not return"
-    return out[0]
+        sending.join()
+    assert not sending.failed, sending.failed
+    assert sending.done, "the send did not return"
+    return sending.done[0]
 
 
 def _drained_after(r, key: str = "after", **options: Any) -> None:

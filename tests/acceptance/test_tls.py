@@ -22,7 +22,7 @@ from jobs.engine.setup import app as engine_app
 from jobs.exceptions import BrokerUnavailable
 from tests.acceptance import core_scenarios
 from tests.conftest import Worker
-from tests.servers import Certificates, RunningServer, make_ca, make_certificates, start_redis, tls_url
+from tests.servers import Certificates, RunningServer, make_ca, make_certificates, start_redis, tls_or_skip, tls_url
 from tests.testapp import tasks
 
 
@@ -34,12 +34,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
 @pytest.fixture
 def tls_server(certs: Certificates) -> Iterator[RunningServer]:
     """TLS only, and a client certificate required."""
-    try:
-        server = start_redis("--tls-auth-clients", "yes", tls=certs)
-    except RuntimeError as exc:
-        if "tls" in str(exc).lower() and "not" in str(exc).lower():  # a redis-server built without TLS
-            pytest.skip(f"this redis-server cannot serve TLS: {exc}")
-        raise
+    server = tls_or_skip(lambda: start_redis("--tls-auth-clients", "yes", tls=certs))
     with server:
         yield server
 
