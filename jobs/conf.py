@@ -75,7 +75,7 @@ def _signing_keys(key: str, value: Any) -> Any:
 
 
 def _number(key: str, value: Any) -> Any:
-    """Every numeric key by one rule (engine/setup/config.py NUMBERS, engine/bounds.py)."""
+    """Every numeric key by one rule (engine/setup/number_settings.py NUMBERS, engine/bounds.py)."""
     return check_number(key.lower(), value)
 
 

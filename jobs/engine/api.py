@@ -78,10 +78,10 @@ if TYPE_CHECKING:
     from .setup.app import current as current
     from .setup.build import message as build_message  # noqa: F401 (renamed: exported by WHERE)
     from .setup.config import DEFAULT_BROKER_URL as DEFAULT_BROKER_URL
-    from .setup.config import NUMBERS as NUMBERS
     from .setup.config import Config as Config
-    from .setup.config import check_number as check_number
     from .setup.definition import TaskDefinition as TaskDefinition
+    from .setup.number_settings import NUMBERS as NUMBERS
+    from .setup.number_settings import check_number as check_number
     from .setup.registry import registry as registry
     from .version import __version__ as __version__
     from .wire.header import Header as Header
@@ -178,8 +178,8 @@ WHERE: dict[str, tuple[str, str]] = {
     "build_message": ("jobs.engine.setup.build", "message"),
     "Config": ("jobs.engine.setup.config", "Config"),
     "DEFAULT_BROKER_URL": ("jobs.engine.setup.config", "DEFAULT_BROKER_URL"),
-    "NUMBERS": ("jobs.engine.setup.config", "NUMBERS"),
-    "check_number": ("jobs.engine.setup.config", "check_number"),
+    "NUMBERS": ("jobs.engine.setup.number_settings", "NUMBERS"),
+    "check_number": ("jobs.engine.setup.number_settings", "check_number"),
     "TaskDefinition": ("jobs.engine.setup.definition", "TaskDefinition"),
     "registry": ("jobs.engine.setup.registry", "registry"),
     "__version__": ("jobs.engine.version", "__version__"),

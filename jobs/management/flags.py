@@ -37,7 +37,7 @@ def real(low: float, high: float, unit: str) -> Callable[[str], float]:
 
 
 def like_setting(name: str) -> Callable[[str], Any]:
-    """The type of a flag that overrides a JOBS setting: the setting's own range (config.NUMBERS)."""
+    """The type of a flag that overrides a JOBS setting: the setting's own range (setup/number_settings.py NUMBERS)."""
     spec = NUMBERS[name]
     assert not spec.above, "a flag's range is closed"
     return real(spec.low, spec.high, "a number of seconds") if spec.seconds else integer(int(spec.low), int(spec.high))

@@ -22,7 +22,8 @@ from django.test import override_settings
 from jobs import conf, task
 from jobs.engine.errors import ConfigurationError, JobsError
 from jobs.engine.setup import app as engine_app
-from jobs.engine.setup.config import NUMBERS, Config
+from jobs.engine.setup.config import Config
+from jobs.engine.setup.number_settings import NUMBERS
 from jobs.engine.setup.registry import registry
 from jobs.engine.setup.task_options import TASK_OPTIONS
 from jobs.engine.wire.header import Header
@@ -151,7 +152,7 @@ def test_rate_limit_nan_is_refused_when_the_task_is_declared():
             engine_app.current()
 
 
-# -- JOBS: every key (conf.KNOWN), and every numeric Config field in config.NUMBERS ---------------
+# -- JOBS: every key (conf.KNOWN), and every numeric Config field in number_settings.NUMBERS ---------------
 
 #: (key, value) JOBS accepts, and what it means (docs/settings.md).
 SETTINGS_ACCEPT = {

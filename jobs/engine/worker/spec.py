@@ -2,7 +2,7 @@
 
 Each option has one default and one check, its setting's (setup/config.py): from_config() takes the
 flags a caller gives (None: not given) over JOBS, and checks them by the rule of that setting
-(config.NUMBERS, bounds.py), so a bad flag is refused with the very error a bad setting gets.
+(setup/number_settings.py NUMBERS, bounds.py), so a bad flag is refused with the very error a bad setting gets.
 """
 
 from __future__ import annotations
